@@ -1,0 +1,47 @@
+/**
+ * Vitest global setup: one private `redis-server` for the whole run, or the
+ * server at `REDIS_URL` when that is set. Its URL reaches the tests through
+ * `inject("redisUrl")` (empty when there is none, and the Redis suites skip).
+ */
+import type { TestProject } from "vitest/node"
+import { findRedisServer, type RedisServer, startRedisServer } from "./redisServer.ts"
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    /** URL of the Redis server for the tests; "" when there is none. */
+    redisUrl: string
+  }
+}
+
+const banner = (lines: ReadonlyArray<string>) => {
+  const width = Math.max(...lines.map((l) => l.length)) + 4
+  const bar = "!".repeat(width)
+  return [bar, ...lines.map((l) => `! ${l.padEnd(width - 4)} !`), bar].join("\n")
+}
+
+export default async function setup(project: TestProject) {
+  const external = process.env.REDIS_URL
+  if (external) {
+    console.log(`[effect-heimdall] Redis suites run against REDIS_URL=${external}`)
+    project.provide("redisUrl", external)
+    return
+  }
+  const binary = findRedisServer()
+  if (!binary) {
+    const message = [
+      "No redis-server binary and no REDIS_URL: the Redis suites are SKIPPED.",
+      "Fix: apt-get install -y redis-server, or set REDIS_URL=redis://host:port.",
+      "Set HEIMDALL_REQUIRE_REDIS=1 to make this an error (CI does)."
+    ]
+    if (process.env.HEIMDALL_REQUIRE_REDIS === "1") throw new Error(message.join(" "))
+    console.warn(`\n${banner(message)}\n`)
+    project.provide("redisUrl", "")
+    return
+  }
+  const server: RedisServer = await startRedisServer(binary)
+  console.log(`[effect-heimdall] private redis-server on ${server.url} (${binary})`)
+  project.provide("redisUrl", server.url)
+  return async () => {
+    await server.stop()
+  }
+}
