@@ -1,0 +1,123 @@
+/**
+ * The typed errors of effect-heimdall. Each one is a `Schema.TaggedError`:
+ * `Effect.catchTag` selects it, and it survives JSON encoding and decoding
+ * (`Schema.toCodecJson(LockTaken)`), so it can cross a process boundary, for
+ * example as a task's failure. Durations travel as milliseconds.
+ *
+ * Every denial says why and when: who holds what, and how long until it may
+ * succeed.
+ *
+ * @since 0.1.0
+ */
+import { Duration, Schema } from "effect"
+
+/**
+ * A lock is held by someone else (after the optional wait ran out).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Heimdall } from "effect-heimdall"
+ *
+ * const report = Effect.log("generating").pipe(
+ *   Heimdall.withLock("report:42", { ttl: "10 minutes" }),
+ *   Effect.catchTag("LockTaken", (e) => Effect.log(`busy: ${e.holder}, free in ${e.expiresIn}`))
+ * )
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class LockTaken extends Schema.TaggedError<LockTaken>()("LockTaken", {
+  /** The lock's key, without the backend's prefix. */
+  key: Schema.String,
+  /** The owner holding the lock when it was tried (for unique tasks: the task id). */
+  holder: Schema.String,
+  /** How long until the holder's lock expires, unless it is released or extended first. */
+  expiresIn: Schema.DurationFromMillis
+}) {
+  override get message() {
+    return `lock "${this.key}" is held by ${this.holder} for ${ms(this.expiresIn)} ms more`
+  }
+}
+
+/**
+ * A lock held by `Heimdall.withLock` was lost while its effect ran: it expired
+ * (its keep-alive could not reach the backend in time) and may now be held by
+ * someone else. The effect was interrupted.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class LockLost extends Schema.TaggedError<LockLost>()("LockLost", {
+  key: Schema.String,
+  /** The owner that lost the lock. */
+  owner: Schema.String
+}) {
+  override get message() {
+    return `lock "${this.key}" was lost by ${this.owner} while its effect ran`
+  }
+}
+
+/**
+ * A rate limit denied the call (or the wait for a slot would be longer than
+ * the caller accepts).
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited", {
+  /** The key of the limit that is full, without the backend's prefix. */
+  key: Schema.String,
+  /** How long until the call would be admitted, if nobody else takes the slot first. */
+  retryAfter: Schema.DurationFromMillis,
+  /** The limit that is full. */
+  limit: Schema.Struct({ times: Schema.Number, per: Schema.DurationFromMillis }),
+  /** Units left in the current window of that limit. */
+  remaining: Schema.Number
+}) {
+  override get message() {
+    return `rate limit "${this.key}" is full; retry after ${ms(this.retryAfter)} ms`
+  }
+}
+
+/**
+ * All slots of a concurrency limit are taken (after the optional wait ran out).
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class ConcurrencyLimited extends Schema.TaggedError<ConcurrencyLimited>()("ConcurrencyLimited", {
+  key: Schema.String,
+  /** The limit: at most this many holders at once. */
+  limit: Schema.Number,
+  /** Holders when it was tried. */
+  holders: Schema.Number,
+  /** How long until the first lease ends, at the latest (a release frees a slot sooner). */
+  retryAfter: Schema.DurationFromMillis
+}) {
+  override get message() {
+    return `concurrency limit "${this.key}" is full (${this.holders}/${this.limit})`
+  }
+}
+
+/**
+ * An argument that can never work: a non-positive limit, a cost above the
+ * limit, an empty key, a negative duration. Raised before anything is sent.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class InvalidArgument extends Schema.TaggedError<InvalidArgument>()("InvalidArgument", {
+  /** Which argument, e.g. `"times"`. */
+  argument: Schema.String,
+  /** What is wrong with it. */
+  reason: Schema.String
+}) {
+  override get message() {
+    return `invalid ${this.argument}: ${this.reason}`
+  }
+}
+
+const ms = (d: Duration.Duration) => Math.round(Duration.toMillis(d))

@@ -1,0 +1,901 @@
+/**
+ * Distributed guarantees around any Effect: locks, rate limits, concurrency
+ * limits and only-after, on Redis or in memory.
+ *
+ * Provide one backend layer, then use the functions of this module anywhere:
+ *
+ * - `Heimdall.layerRedis(options?)`: shared by every process on one Redis
+ *   (needs the `Redis` service, e.g. from `RedisIoredis.layer`).
+ * - `Heimdall.layerMemory`: the same semantics inside one process, on
+ *   Effect's `Clock` (so `TestClock` drives expiry in tests).
+ *
+ * Every operation is one atomic step (one Lua script or command in Redis, on
+ * Redis' own clock), every denial says why and for how long, and every key
+ * written expires or is deleted.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { Heimdall, RedisIoredis } from "effect-heimdall"
+ *
+ * const callPartnerApi = Effect.log("calling the partner API")
+ *
+ * const program = callPartnerApi.pipe(
+ *   Heimdall.withRateLimit("partner-api", { limits: { times: 2, per: "1 minute" }, onLimit: "wait" }),
+ *   Heimdall.withLock("partner-api:session", { ttl: "30 seconds" })
+ * )
+ *
+ * program.pipe(
+ *   Effect.provide(Heimdall.layerRedis().pipe(Layer.provide(RedisIoredis.layerConfig()))),
+ *   Effect.runPromise
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Clock, Context, Duration, Effect, Layer, Option, Random } from "effect"
+import { dual } from "effect/Function"
+import type * as Redis from "effect/persistence/Redis"
+import { ConcurrencyLimited, InvalidArgument, LockLost, LockTaken, RateLimited } from "./Errors.ts"
+import * as Store from "./HeimdallStore.ts"
+import * as RedisStore from "./internal/redisStore.ts"
+
+/**
+ * Options shared by both backends.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Options {
+  /** Prefix of lock keys. Default `"h-lock:"`. */
+  readonly lockPrefix?: string | undefined
+  /** Prefix of rate-limit and only-after keys. Default `"h-rate:"`. */
+  readonly ratePrefix?: string | undefined
+  /** Prefix of concurrency-limit keys. Default `"h-sem:"`. */
+  readonly concurrencyPrefix?: string | undefined
+  /** Default lock time-to-live (and unique-task timeout). Default 1 hour. */
+  readonly uniqueTimeout?: Duration.Input | undefined
+}
+
+/**
+ * The configured backend: the store and the key layout.
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export class Heimdall extends Context.Service<
+  Heimdall,
+  {
+    readonly store: Store.HeimdallStore["Service"]
+    readonly lockPrefix: string
+    readonly ratePrefix: string
+    readonly concurrencyPrefix: string
+    readonly uniqueTimeout: Duration.Duration
+  }
+>()("effect-heimdall/Heimdall") {}
+
+const resolveOptions = (options: Options | undefined) => ({
+  lockPrefix: options?.lockPrefix ?? "h-lock:",
+  ratePrefix: options?.ratePrefix ?? "h-rate:",
+  concurrencyPrefix: options?.concurrencyPrefix ?? "h-sem:",
+  uniqueTimeout: Duration.fromInputUnsafe(options?.uniqueTimeout ?? "1 hour")
+})
+
+/**
+ * `Heimdall` over any `HeimdallStore` (for custom backends).
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerStore = (options?: Options): Layer.Layer<Heimdall, never, Store.HeimdallStore> =>
+  Layer.effect(
+    Heimdall,
+    Effect.map(Store.HeimdallStore, (store) => Heimdall.of({ store, ...resolveOptions(options) }))
+  )
+
+/**
+ * The in-memory backend with options (prefixes, default lock ttl).
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerMemoryWith = (options?: Options): Layer.Layer<Heimdall | Store.HeimdallStore> =>
+  layerStore(options).pipe(Layer.provideMerge(Store.layerMemory))
+
+/**
+ * The in-memory backend: one process, Effect's `Clock`. For tests (with
+ * `TestClock`) and single-process apps.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Heimdall } from "effect-heimdall"
+ *
+ * const once = Heimdall.onlyAfter("nightly-report", "1 day")
+ * Effect.runPromise(Effect.provide(once, Heimdall.layerMemory)) // true, then false for a day
+ * ```
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerMemory: Layer.Layer<Heimdall | Store.HeimdallStore> = layerMemoryWith()
+
+/**
+ * The Redis backend, shared by every process using the same Redis and
+ * prefixes. Requires the `Redis` service of `effect/persistence/Redis`.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Layer } from "effect"
+ * import { Heimdall, RedisIoredis } from "effect-heimdall"
+ *
+ * const HeimdallLive = Heimdall.layerRedis({ lockPrefix: "myapp-lock:" }).pipe(
+ *   Layer.provide(RedisIoredis.layer("redis://127.0.0.1:6379"))
+ * )
+ * ```
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerRedis = (options?: Options): Layer.Layer<Heimdall | Store.HeimdallStore, never, Redis.Redis> => {
+  const resolved = resolveOptions(options)
+  return layerStore(options).pipe(Layer.provideMerge(RedisStore.layer({ channel: `${resolved.lockPrefix}__released` })))
+}
+
+// -----------------------------------------------------------------------------
+// validation
+// -----------------------------------------------------------------------------
+
+const invalid = (argument: string, reason: string) => Effect.fail(new InvalidArgument({ argument, reason }))
+
+const checkKey = (key: string) => (key.length === 0 ? invalid("key", "must not be empty") : Effect.void)
+
+/** A duration as whole milliseconds, at least `min`. */
+const millisOf = (argument: string, input: Duration.Input, min: number) =>
+  Effect.suspend(() => {
+    const duration = Duration.fromInputUnsafe(input)
+    if (!Duration.isFinite(duration)) return invalid(argument, "must be finite")
+    const ms = Math.ceil(Duration.toMillis(duration))
+    return ms < min ? invalid(argument, `must be at least ${min} ms, got ${ms} ms`) : Effect.succeed(ms)
+  }).pipe(Effect.catchDefect(() => invalid(argument, `not a duration: ${String(input)}`)))
+
+const checkCount = (argument: string, n: number, min = 1) =>
+  Number.isSafeInteger(n) && n >= min
+    ? Effect.succeed(n)
+    : invalid(argument, `must be an integer of at least ${min}, got ${n}`)
+
+// -----------------------------------------------------------------------------
+// waiting for a release
+// -----------------------------------------------------------------------------
+
+type Attempt<A, B> = { readonly ok: true; readonly value: A } | { readonly ok: false; readonly busy: B }
+
+/**
+ * Tries `attempt` until it succeeds or `waitMs` has passed. Between tries it
+ * sleeps until the key is released (announced by the backend) or until
+ * `retryAfterMs` of the last refusal, whichever comes first: no polling loop.
+ */
+const tryWithWait = <A, B>(
+  store: Store.HeimdallStore["Service"],
+  fullKey: string,
+  waitMs: number,
+  attempt: Effect.Effect<Attempt<A, B>, Redis.RedisError>,
+  retryAfterMs: (busy: B) => number
+): Effect.Effect<Attempt<A, B>, Redis.RedisError> =>
+  waitMs <= 0
+    ? attempt
+    : Effect.gen(function* () {
+        const deadline = (yield* Clock.currentTimeMillis) + waitMs
+        while (true) {
+          const next = yield* Effect.scoped(
+            Effect.gen(function* () {
+              const left = deadline - (yield* Clock.currentTimeMillis)
+              if (left <= 0) return yield* attempt
+              const released = yield* store.awaitRelease(fullKey)
+              const result = yield* attempt
+              if (result.ok) return result
+              yield* Effect.timeoutOption(released, Math.max(1, Math.min(left, retryAfterMs(result.busy) + 1)))
+              return undefined
+            })
+          )
+          if (next !== undefined) return next
+        }
+      })
+
+/** Runs `effect` while `keepAlive` renews a lease every `everyMs`; a lost lease interrupts it with `lost`. */
+const whileKept = <A, E, R, E2>(
+  effect: Effect.Effect<A, E, R>,
+  everyMs: number,
+  renew: Effect.Effect<boolean, Redis.RedisError>,
+  lost: () => E2
+): Effect.Effect<A, E | E2, R> => {
+  const keepAlive = renew.pipe(
+    // a passing backend failure is retried on the next tick; only a lost lease stops the effect
+    Effect.catch(() => Effect.succeed(true)),
+    Effect.flatMap((kept) => (kept ? Effect.void : Effect.fail(lost()))),
+    Effect.delay(everyMs),
+    Effect.forever
+  )
+  return Effect.raceFirst(effect, keepAlive)
+}
+
+// -----------------------------------------------------------------------------
+// locks
+// -----------------------------------------------------------------------------
+
+/**
+ * A held lock. `fence` strictly increases with every new acquisition of the
+ * key: pass it to downstream systems so they can reject a stale holder.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Lock {
+  readonly key: string
+  readonly owner: string
+  readonly fence: number
+  readonly ttl: Duration.Duration
+}
+
+/**
+ * A lock as seen by an operator.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface LockInfo {
+  readonly key: string
+  readonly holder: string
+  readonly expiresIn: Duration.Duration
+  readonly fence: number
+}
+
+/**
+ * Options of `acquireLock` and `withLock`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface LockOptions {
+  /** How long the lock lives unless released or extended. Default: the layer's `uniqueTimeout` (1 hour). */
+  readonly ttl?: Duration.Input | undefined
+  /** Who holds it (for unique tasks, the task id). Default: a random UUID. */
+  readonly owner?: string | undefined
+  /** How long to wait for a taken lock, woken by its release. Default: 0, fail at once. */
+  readonly wait?: Duration.Input | undefined
+}
+
+/**
+ * Takes a lock, or fails with `LockTaken` naming the holder and when its lock
+ * expires, read in the same atomic step. With `wait`, a taken lock is awaited
+ * (woken by its release, or at its expiry) until the wait runs out.
+ * Acquiring a lock the same owner already holds extends it and keeps its fence.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Heimdall } from "effect-heimdall"
+ *
+ * const program = Effect.gen(function* () {
+ *   const lock = yield* Heimdall.acquireLock("invoice:7", { ttl: "1 minute", wait: "1 second" })
+ *   yield* Effect.log(`fence ${lock.fence}`)
+ *   yield* Heimdall.releaseLock(lock)
+ * })
+ * ```
+ *
+ * @category locks
+ * @since 0.1.0
+ */
+export const acquireLock = Effect.fn("Heimdall.acquireLock")(function* (key: string, options?: LockOptions) {
+  yield* checkKey(key)
+  const heimdall = yield* Heimdall
+  const ttlMs = yield* millisOf("ttl", options?.ttl ?? heimdall.uniqueTimeout, 1)
+  const waitMs = yield* millisOf("wait", options?.wait ?? 0, 0)
+  const owner = options?.owner ?? crypto.randomUUID()
+  const fullKey = heimdall.lockPrefix + key
+  const result = yield* tryWithWait(
+    heimdall.store,
+    fullKey,
+    waitMs,
+    Effect.map(
+      heimdall.store.lockAcquire(fullKey, owner, ttlMs),
+      (r): Attempt<number, Store.LockState> =>
+        r._tag === "Acquired" ? { ok: true, value: r.fence } : { ok: false, busy: r }
+    ),
+    (held) => held.expiresInMs
+  )
+  if (!result.ok) {
+    return yield* new LockTaken({
+      key,
+      holder: result.busy.holder,
+      expiresIn: Duration.millis(Math.max(0, result.busy.expiresInMs))
+    })
+  }
+  const lock: Lock = { key, owner, fence: result.value, ttl: Duration.millis(ttlMs) }
+  return lock
+})
+
+/**
+ * Releases a lock if, and only if, its owner still holds it: a late finisher
+ * never frees a lock that expired and was taken by someone else. Returns
+ * whether it released.
+ *
+ * @category locks
+ * @since 0.1.0
+ */
+export const releaseLock = (lock: Pick<Lock, "key" | "owner">): Effect.Effect<boolean, Redis.RedisError, Heimdall> =>
+  Effect.flatMap(Heimdall, (h) => h.store.lockRelease(h.lockPrefix + lock.key, lock.owner))
+
+/**
+ * Extends a lock to `ttl` from now (default: its own ttl), only while its
+ * owner still holds it. Returns whether it did.
+ *
+ * @category locks
+ * @since 0.1.0
+ */
+export const extendLock = (
+  lock: Pick<Lock, "key" | "owner" | "ttl">,
+  ttl?: Duration.Input
+): Effect.Effect<boolean, Redis.RedisError | InvalidArgument, Heimdall> =>
+  Effect.gen(function* () {
+    const h = yield* Heimdall
+    const ttlMs = yield* millisOf("ttl", ttl ?? lock.ttl, 1)
+    return yield* h.store.lockExtend(h.lockPrefix + lock.key, lock.owner, ttlMs)
+  })
+
+/**
+ * Who holds a lock, for how long, with which fence; `None` when it is free.
+ *
+ * @category locks
+ * @since 0.1.0
+ */
+export const inspectLock = (key: string): Effect.Effect<Option.Option<LockInfo>, Redis.RedisError, Heimdall> =>
+  Effect.flatMap(Heimdall, (h) =>
+    Effect.map(
+      h.store.lockInspect(h.lockPrefix + key),
+      Option.map((s) => toInfo(key, s))
+    )
+  )
+
+/**
+ * Held locks whose key starts with `prefix` (default: all), sorted by key.
+ * For operators: it scans the keyspace, so it is not for hot paths.
+ *
+ * @category locks
+ * @since 0.1.0
+ */
+export const listLocks = (prefix = ""): Effect.Effect<ReadonlyArray<LockInfo>, Redis.RedisError, Heimdall> =>
+  Effect.flatMap(Heimdall, (h) =>
+    Effect.map(h.store.lockList(h.lockPrefix + prefix), (locks) =>
+      locks.map((s) => toInfo(s.key.slice(h.lockPrefix.length), s))
+    )
+  )
+
+/**
+ * Releases a lock whoever holds it. For operators clearing a lock they know
+ * is stale; the holder's own release and extend then report `false`.
+ *
+ * @category locks
+ * @since 0.1.0
+ */
+export const forceReleaseLock = (key: string): Effect.Effect<boolean, Redis.RedisError, Heimdall> =>
+  Effect.flatMap(Heimdall, (h) => h.store.lockForceRelease(h.lockPrefix + key))
+
+const toInfo = (key: string, s: Store.LockState): LockInfo => ({
+  key,
+  holder: s.holder,
+  expiresIn: Duration.millis(Math.max(0, s.expiresInMs)),
+  fence: s.fence
+})
+
+/**
+ * Options of `withLock`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface WithLockOptions extends LockOptions {
+  /**
+   * Extend the lock while the effect runs, every third of its ttl. Default
+   * `true`. If the lock is lost anyway (the backend was unreachable for longer
+   * than the ttl and someone else took it), the effect is interrupted and
+   * fails with `LockLost`.
+   */
+  readonly keepAlive?: boolean | undefined
+}
+
+/**
+ * Runs an effect while holding a lock: released when the effect succeeds,
+ * fails or is interrupted; kept alive while it runs. A taken lock fails with
+ * `LockTaken` (holder and `expiresIn`) without running the effect.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Heimdall } from "effect-heimdall"
+ *
+ * const migrate = Effect.log("migrating").pipe(Heimdall.withLock("migrations", { ttl: "30 seconds", wait: "5 seconds" }))
+ * ```
+ *
+ * @category locks
+ * @since 0.1.0
+ */
+export const withLock: {
+  (
+    key: string,
+    options?: WithLockOptions
+  ): <A, E, R>(
+    self: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | LockTaken | LockLost | InvalidArgument | Redis.RedisError, R | Heimdall>
+  <A, E, R>(
+    self: Effect.Effect<A, E, R>,
+    key: string,
+    options?: WithLockOptions
+  ): Effect.Effect<A, E | LockTaken | LockLost | InvalidArgument | Redis.RedisError, R | Heimdall>
+} = dual(
+  (args) => Effect.isEffect(args[0]),
+  <A, E, R>(self: Effect.Effect<A, E, R>, key: string, options?: WithLockOptions) =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const lock = yield* Effect.acquireRelease(acquireLock(key, options), (lock) => Effect.ignore(releaseLock(lock)))
+        if (options?.keepAlive === false) return yield* self
+        const heimdall = yield* Heimdall
+        const every = Math.max(1, Math.floor(Duration.toMillis(lock.ttl) / 3))
+        return yield* whileKept(
+          self,
+          every,
+          heimdall.store.lockExtend(heimdall.lockPrefix + key, lock.owner, Duration.toMillis(lock.ttl)),
+          () => new LockLost({ key, owner: lock.owner })
+        )
+      })
+    )
+)
+
+// -----------------------------------------------------------------------------
+// rate limits
+// -----------------------------------------------------------------------------
+
+/**
+ * A rate limit: at most `times` units in any window of length `per`. `key`
+ * lets one call check limits of other keys too (for example a per-customer
+ * limit and a global one); by default a limit applies to the call's key.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Limit {
+  readonly times: number
+  readonly per: Duration.Input
+  readonly key?: string | undefined
+}
+
+/**
+ * One limit, several limits checked together (all or nothing), or a function
+ * computing them from the key at call time (the dynamic rate limit), possibly
+ * with an effect (e.g. a lookup of the customer's plan).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Limits<E = never, R = never> =
+  | Limit
+  | ReadonlyArray<Limit>
+  | ((key: string) => Limit | ReadonlyArray<Limit> | Effect.Effect<Limit | ReadonlyArray<Limit>, E, R>)
+
+/**
+ * An admission: `delay` until the booked slot (zero for `take`), and the
+ * fewest units left in a window across the limits.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Admission {
+  readonly delay: Duration.Duration
+  readonly remaining: number
+}
+
+/**
+ * Options of `take` and `reserve`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface RateOptions {
+  /** Units this call takes from every limit (weighted calls). Default 1. */
+  readonly cost?: number | undefined
+}
+
+/**
+ * Options of `reserve`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ReserveOptions extends RateOptions {
+  /** Refuse (with `RateLimited`) a slot further away than this. Default: accept any. */
+  readonly maxDelay?: Duration.Input | undefined
+  /**
+   * Random extra delay before the earliest slot, drawn uniformly from zero to
+   * this, or computed by a function of the call. It is booked, not added
+   * after the slot, so the limit stays exact. Default: none.
+   */
+  readonly jitter?: Duration.Input | Effect.Effect<Duration.Duration> | undefined
+}
+
+const resolveLimits = <E, R>(key: string, limits: Limits<E, R>) =>
+  Effect.gen(function* () {
+    const given = typeof limits === "function" ? limits(key) : limits
+    const resolved = Effect.isEffect(given) ? yield* given : given
+    const list: ReadonlyArray<Limit> = Array.isArray(resolved) ? resolved : [resolved as Limit]
+    if (list.length === 0) return yield* invalid("limits", "at least one limit is needed")
+    return yield* Effect.forEach(list, (limit) =>
+      Effect.gen(function* () {
+        const times = yield* checkCount("times", limit.times)
+        const perMs = yield* millisOf("per", limit.per, 1)
+        const limitKey = limit.key ?? key
+        yield* checkKey(limitKey)
+        return { key: limitKey, times, perMs }
+      })
+    )
+  })
+
+const rateCall = Effect.fnUntraced(function* <E, R>(
+  key: string,
+  limits: Limits<E, R>,
+  mode: "take" | "reserve",
+  options: ReserveOptions | undefined
+) {
+  yield* checkKey(key)
+  const heimdall = yield* Heimdall
+  const resolved = yield* resolveLimits(key, limits)
+  const cost = yield* checkCount("cost", options?.cost ?? 1)
+  for (const limit of resolved) {
+    if (cost > limit.times) {
+      return yield* invalid("cost", `${cost} units can never fit a limit of ${limit.times}`)
+    }
+  }
+  const maxDelayMs = options?.maxDelay === undefined ? undefined : yield* millisOf("maxDelay", options.maxDelay, 0)
+  const jitter = options?.jitter
+  const jitterMs =
+    jitter === undefined
+      ? 0
+      : Effect.isEffect(jitter)
+        ? Math.round(Duration.toMillis(yield* jitter))
+        : Math.round((yield* Random.next) * (yield* millisOf("jitter", jitter, 0)))
+  const result = yield* heimdall.store.rateTake({
+    limits: resolved.map((l) => ({ key: heimdall.ratePrefix + l.key, times: l.times, perMs: l.perMs })),
+    cost,
+    mode,
+    maxDelayMs,
+    offsetMs: mode === "reserve" ? jitterMs : 0
+  })
+  if (!result.admitted) {
+    const full = resolved[result.limitIndex] ?? resolved[0]!
+    return yield* new RateLimited({
+      key: full.key,
+      retryAfter: Duration.millis(Math.max(0, result.delayMs)),
+      limit: { times: full.times, per: Duration.millis(full.perMs) },
+      remaining: Math.max(0, result.remaining)
+    })
+  }
+  const admission: Admission = { delay: Duration.millis(result.delayMs), remaining: Math.max(0, result.remaining) }
+  return admission
+})
+
+/**
+ * Admits one call now or denies it, in one atomic step. A denial is a
+ * `RateLimited` with `retryAfter`: when a slot opens. Exact: never more than
+ * `times` admissions in any window of length `per` (a sliding window).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Heimdall } from "effect-heimdall"
+ *
+ * const program = Heimdall.take("emails:42", { times: 10, per: "1 minute" }).pipe(
+ *   Effect.andThen(Effect.log("sending")),
+ *   Effect.catchTag("RateLimited", (e) => Effect.log(`later: ${e.retryAfter}`))
+ * )
+ * ```
+ *
+ * @category rate limits
+ * @since 0.1.0
+ */
+export const take = <E = never, R = never>(
+  key: string,
+  limits: Limits<E, R>,
+  options?: RateOptions
+): Effect.Effect<Admission, RateLimited | InvalidArgument | Redis.RedisError | E, Heimdall | R> =>
+  rateCall(key, limits, "take", options)
+
+/**
+ * Books the earliest free slot and returns its `delay`, in one atomic step:
+ * N callers get N distinct future slots instead of retrying together. The
+ * slot counts from the moment it is booked, so the caller should start after
+ * `delay`, not before.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Heimdall } from "effect-heimdall"
+ *
+ * const program = Effect.gen(function* () {
+ *   const { delay } = yield* Heimdall.reserve("partner-api", { times: 2, per: "1 second" })
+ *   yield* Effect.sleep(delay)
+ *   yield* Effect.log("calling")
+ * })
+ * ```
+ *
+ * @category rate limits
+ * @since 0.1.0
+ */
+export const reserve = <E = never, R = never>(
+  key: string,
+  limits: Limits<E, R>,
+  options?: ReserveOptions
+): Effect.Effect<Admission, RateLimited | InvalidArgument | Redis.RedisError | E, Heimdall | R> =>
+  rateCall(key, limits, "reserve", options)
+
+/**
+ * Options of `withRateLimit`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface WithRateLimitOptions<E = never, R = never> extends ReserveOptions {
+  readonly limits: Limits<E, R>
+  /**
+   * `"wait"` (default): book the earliest slot (plus jitter) and sleep until
+   * it; `maxDelay` bounds the wait. `"fail"`: run now or fail with
+   * `RateLimited` carrying `retryAfter`.
+   */
+  readonly onLimit?: "wait" | "fail" | undefined
+}
+
+/**
+ * Runs an effect under rate limits: waits for its slot, or fails with
+ * `RateLimited`, as the caller chooses.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Heimdall } from "effect-heimdall"
+ *
+ * const perCustomer = (customerId: number) =>
+ *   Effect.log(`report for ${customerId}`).pipe(
+ *     Heimdall.withRateLimit(`reports:${customerId}`, {
+ *       // dynamic: customer 1 gets 1 per 30 s, the others 2 per 30 s
+ *       limits: () => ({ times: customerId === 1 ? 1 : 2, per: "30 seconds" }),
+ *       onLimit: "wait",
+ *       jitter: "200 millis"
+ *     })
+ *   )
+ * ```
+ *
+ * @category rate limits
+ * @since 0.1.0
+ */
+export const withRateLimit: {
+  <E2 = never, R2 = never>(
+    key: string,
+    options: WithRateLimitOptions<E2, R2>
+  ): <A, E, R>(
+    self: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | E2 | RateLimited | InvalidArgument | Redis.RedisError, R | R2 | Heimdall>
+  <A, E, R, E2 = never, R2 = never>(
+    self: Effect.Effect<A, E, R>,
+    key: string,
+    options: WithRateLimitOptions<E2, R2>
+  ): Effect.Effect<A, E | E2 | RateLimited | InvalidArgument | Redis.RedisError, R | R2 | Heimdall>
+} = dual(
+  (args) => Effect.isEffect(args[0]),
+  <A, E, R, E2, R2>(self: Effect.Effect<A, E, R>, key: string, options: WithRateLimitOptions<E2, R2>) =>
+    options.onLimit === "fail"
+      ? Effect.andThen(take(key, options.limits, options), self)
+      : Effect.flatMap(reserve(key, options.limits, options), ({ delay }) =>
+          Duration.isZero(delay) ? self : Effect.andThen(Effect.sleep(delay), self)
+        )
+)
+
+// -----------------------------------------------------------------------------
+// concurrency limits
+// -----------------------------------------------------------------------------
+
+/**
+ * A held concurrency slot.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Slot {
+  readonly key: string
+  readonly holder: string
+  readonly lease: Duration.Duration
+  /** Holders, this one included, right after it acquired. */
+  readonly holders: number
+}
+
+/**
+ * Options of `acquireSlot` and `withConcurrencyLimit`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface SlotOptions {
+  /** At most this many holders at once. */
+  readonly limit: number
+  /** How long a slot lives unless released or renewed; a dead holder frees it after this. Default 1 minute. */
+  readonly lease?: Duration.Input | undefined
+  /** Who holds it. Default: a random UUID. */
+  readonly holder?: string | undefined
+  /** How long to wait for a free slot, woken by releases. Default: 0, fail at once. */
+  readonly wait?: Duration.Input | undefined
+}
+
+/**
+ * Takes one of `limit` slots of a key (a distributed semaphore with leases),
+ * or fails with `ConcurrencyLimited`.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Heimdall } from "effect-heimdall"
+ *
+ * const program = Effect.gen(function* () {
+ *   const slot = yield* Heimdall.acquireSlot("exports", { limit: 3, lease: "1 minute" })
+ *   yield* Effect.log(`holding one of 3 slots (${slot.holders} in use)`)
+ *   yield* Heimdall.releaseSlot(slot)
+ * })
+ * ```
+ *
+ * @category concurrency limits
+ * @since 0.1.0
+ */
+export const acquireSlot = Effect.fn("Heimdall.acquireSlot")(function* (key: string, options: SlotOptions) {
+  yield* checkKey(key)
+  const heimdall = yield* Heimdall
+  const limit = yield* checkCount("limit", options.limit)
+  const leaseMs = yield* millisOf("lease", options.lease ?? "1 minute", 1)
+  const waitMs = yield* millisOf("wait", options.wait ?? 0, 0)
+  const holder = options.holder ?? crypto.randomUUID()
+  const fullKey = heimdall.concurrencyPrefix + key
+  const result = yield* tryWithWait(
+    heimdall.store,
+    fullKey,
+    waitMs,
+    Effect.map(
+      heimdall.store.slotAcquire(fullKey, holder, limit, leaseMs),
+      (r): Attempt<number, { holders: number; retryAfterMs: number }> =>
+        r._tag === "Acquired" ? { ok: true, value: r.holders } : { ok: false, busy: r }
+    ),
+    (full) => full.retryAfterMs
+  )
+  if (!result.ok) {
+    return yield* new ConcurrencyLimited({
+      key,
+      limit,
+      holders: result.busy.holders,
+      retryAfter: Duration.millis(Math.max(0, result.busy.retryAfterMs))
+    })
+  }
+  const slot: Slot = { key, holder, lease: Duration.millis(leaseMs), holders: result.value }
+  return slot
+})
+
+/**
+ * Gives a slot back, only if its holder still has it. Returns whether it did.
+ *
+ * @category concurrency limits
+ * @since 0.1.0
+ */
+export const releaseSlot = (slot: Pick<Slot, "key" | "holder">): Effect.Effect<boolean, Redis.RedisError, Heimdall> =>
+  Effect.flatMap(Heimdall, (h) => h.store.slotRelease(h.concurrencyPrefix + slot.key, slot.holder))
+
+/**
+ * Renews a slot's lease (default: its own lease), only while its holder still
+ * has it. Returns whether it did.
+ *
+ * @category concurrency limits
+ * @since 0.1.0
+ */
+export const extendSlot = (
+  slot: Pick<Slot, "key" | "holder" | "lease">,
+  lease?: Duration.Input
+): Effect.Effect<boolean, Redis.RedisError | InvalidArgument, Heimdall> =>
+  Effect.gen(function* () {
+    const h = yield* Heimdall
+    const leaseMs = yield* millisOf("lease", lease ?? slot.lease, 1)
+    return yield* h.store.slotExtend(h.concurrencyPrefix + slot.key, slot.holder, leaseMs)
+  })
+
+/**
+ * Runs an effect in one of `limit` slots of a key: at most `limit` such
+ * effects run at once across every process. The slot is released when the
+ * effect ends and renewed while it runs (a lost lease interrupts it with
+ * `LockLost`). All slots taken: `ConcurrencyLimited`, after the optional wait.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Heimdall } from "effect-heimdall"
+ *
+ * const render = Effect.log("rendering").pipe(
+ *   Heimdall.withConcurrencyLimit("renderer", { limit: 4, wait: "30 seconds" })
+ * )
+ * ```
+ *
+ * @category concurrency limits
+ * @since 0.1.0
+ */
+export const withConcurrencyLimit: {
+  (
+    key: string,
+    options: SlotOptions
+  ): <A, E, R>(
+    self: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | ConcurrencyLimited | LockLost | InvalidArgument | Redis.RedisError, R | Heimdall>
+  <A, E, R>(
+    self: Effect.Effect<A, E, R>,
+    key: string,
+    options: SlotOptions
+  ): Effect.Effect<A, E | ConcurrencyLimited | LockLost | InvalidArgument | Redis.RedisError, R | Heimdall>
+} = dual(
+  (args) => Effect.isEffect(args[0]),
+  <A, E, R>(self: Effect.Effect<A, E, R>, key: string, options: SlotOptions) =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const slot = yield* Effect.acquireRelease(acquireSlot(key, options), (slot) => Effect.ignore(releaseSlot(slot)))
+        const heimdall = yield* Heimdall
+        const leaseMs = Duration.toMillis(slot.lease)
+        return yield* whileKept(
+          self,
+          Math.max(1, Math.floor(leaseMs / 3)),
+          heimdall.store.slotExtend(heimdall.concurrencyPrefix + key, slot.holder, leaseMs),
+          () => new LockLost({ key, owner: slot.holder })
+        )
+      })
+    )
+)
+
+// -----------------------------------------------------------------------------
+// only-after
+// -----------------------------------------------------------------------------
+
+/**
+ * `true` at most once per `period` for a key, atomically across processes;
+ * `false` otherwise. For "do this at most once an hour" inside any effect.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Heimdall } from "effect-heimdall"
+ *
+ * const maybeNotify = Effect.gen(function* () {
+ *   if (yield* Heimdall.onlyAfter("disk-full-alert", "1 hour")) yield* Effect.log("paging on-call")
+ * })
+ * ```
+ *
+ * @category only-after
+ * @since 0.1.0
+ */
+export const onlyAfter = (
+  key: string,
+  period: Duration.Input
+): Effect.Effect<boolean, InvalidArgument | Redis.RedisError, Heimdall> =>
+  Effect.gen(function* () {
+    yield* checkKey(key)
+    const h = yield* Heimdall
+    const periodMs = yield* millisOf("period", period, 1)
+    return yield* h.store.onlyAfter(`${h.ratePrefix}after:${key}`, periodMs)
+  })

@@ -1,0 +1,378 @@
+/**
+ * The low-level contract every effect-heimdall backend implements, and the
+ * in-memory backend. `Heimdall` builds locks, rate limits, concurrency limits
+ * and only-after on it; users normally never call a store directly, but a
+ * custom backend is one `HeimdallStore` layer.
+ *
+ * **Contract** (the conformance suite checks each point on every backend)
+ *
+ * - Every operation is atomic: no other operation on the same key interleaves
+ *   with it. In Redis each one is a single Lua script or command.
+ * - Time is the backend's own: Redis `TIME` in Redis, Effect's `Clock` in
+ *   memory. Callers pass durations, never timestamps.
+ * - Keys arrive fully prefixed; the store adds nothing.
+ * - Locks: a lock is held by one owner until released by that owner, force
+ *   released, or expired. `lockAcquire` by the current owner extends the lock
+ *   and keeps its fence. Each acquisition by a new owner gets a fence greater
+ *   than every earlier fence of that key.
+ * - Rate limits: `rateTake` never lets any window of length `per` hold more
+ *   than `times` units of a limit, reservations included. Admissions are
+ *   booked in non-decreasing time order: a reservation holds its place, and a
+ *   later take waits behind it. All limits of a call admit together or not at
+ *   all.
+ * - Slots: at most `limit` holders with a live lease; a lease that ended frees
+ *   its slot. Re-acquiring renews the holder's lease.
+ * - Releases of locks and slots are announced: `awaitRelease(key)` registers
+ *   first, then returns an effect that completes on the next release of `key`
+ *   (it may also complete spuriously; callers re-check).
+ * - Every key written expires or is deleted: nothing grows forever.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Context, Deferred, Effect, Layer, Option, type Scope } from "effect"
+import type { RedisError } from "effect/persistence/Redis"
+
+/**
+ * The state of a held lock.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface LockState {
+  readonly holder: string
+  readonly expiresInMs: number
+  readonly fence: number
+}
+
+/**
+ * The answer of `lockAcquire`: the lock with its fence, or who holds it.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type LockAcquireResult =
+  | { readonly _tag: "Acquired"; readonly fence: number }
+  | ({ readonly _tag: "Held" } & LockState)
+
+/**
+ * One limit of a rate-limit call: at most `times` units in any window of `perMs`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface RateLimitSpec {
+  readonly key: string
+  readonly times: number
+  readonly perMs: number
+}
+
+/**
+ * A rate-limit call. `take` admits only now (after `offsetMs`); `reserve`
+ * books the earliest free slot unless it is more than `maxDelayMs` away.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface RateRequest {
+  readonly limits: ReadonlyArray<RateLimitSpec>
+  readonly cost: number
+  readonly mode: "take" | "reserve"
+  readonly maxDelayMs: number | undefined
+  /** The earliest admission, in ms from now (a caller's jitter). */
+  readonly offsetMs: number
+}
+
+/**
+ * The answer of `rateTake`.
+ *
+ * - admitted: `delayMs` until the booked slot (0 for an immediate take);
+ *   `remaining` is the fewest units left in a window, on `limitIndex`.
+ * - denied: `delayMs` until a slot opens; `limitIndex` is the full limit.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface RateResult {
+  readonly admitted: boolean
+  readonly delayMs: number
+  readonly remaining: number
+  readonly limitIndex: number
+}
+
+/**
+ * The answer of `slotAcquire`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type SlotResult =
+  | { readonly _tag: "Acquired"; readonly holders: number }
+  | { readonly _tag: "Full"; readonly holders: number; readonly retryAfterMs: number }
+
+/**
+ * The backend operations, each atomic (see the module documentation).
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export class HeimdallStore extends Context.Service<
+  HeimdallStore,
+  {
+    readonly lockAcquire: (key: string, owner: string, ttlMs: number) => Effect.Effect<LockAcquireResult, RedisError>
+    readonly lockRelease: (key: string, owner: string) => Effect.Effect<boolean, RedisError>
+    readonly lockForceRelease: (key: string) => Effect.Effect<boolean, RedisError>
+    readonly lockExtend: (key: string, owner: string, ttlMs: number) => Effect.Effect<boolean, RedisError>
+    readonly lockInspect: (key: string) => Effect.Effect<Option.Option<LockState>, RedisError>
+    /** Held locks whose key starts with `prefix`, sorted by key. */
+    readonly lockList: (
+      prefix: string
+    ) => Effect.Effect<ReadonlyArray<LockState & { readonly key: string }>, RedisError>
+    readonly rateTake: (request: RateRequest) => Effect.Effect<RateResult, RedisError>
+    readonly slotAcquire: (
+      key: string,
+      holder: string,
+      limit: number,
+      leaseMs: number
+    ) => Effect.Effect<SlotResult, RedisError>
+    readonly slotRelease: (key: string, holder: string) => Effect.Effect<boolean, RedisError>
+    readonly slotExtend: (key: string, holder: string, leaseMs: number) => Effect.Effect<boolean, RedisError>
+    /** `true` at most once per `periodMs` for a key. */
+    readonly onlyAfter: (key: string, periodMs: number) => Effect.Effect<boolean, RedisError>
+    /** Registers interest in the next release of `key` (a lock or slot) for the current scope. */
+    readonly awaitRelease: (key: string) => Effect.Effect<Effect.Effect<void>, RedisError, Scope.Scope>
+  }
+>()("effect-heimdall/HeimdallStore") {}
+
+/**
+ * Waiters for release announcements, shared by the backends.
+ *
+ * @internal
+ */
+export const makeReleaseWaiters = () => {
+  const waiters = new Map<string, Set<Deferred.Deferred<void>>>()
+  return {
+    register: (key: string) =>
+      Effect.acquireRelease(
+        Effect.sync(() => {
+          const deferred = Deferred.makeUnsafe<void>()
+          let set = waiters.get(key)
+          if (!set) {
+            set = new Set()
+            waiters.set(key, set)
+          }
+          set.add(deferred)
+          return deferred
+        }),
+        (deferred) =>
+          Effect.sync(() => {
+            const set = waiters.get(key)
+            set?.delete(deferred)
+            if (set?.size === 0) waiters.delete(key)
+          })
+      ).pipe(Effect.map((deferred) => Deferred.await(deferred))),
+    notify: (key: string) => {
+      const set = waiters.get(key)
+      if (!set) return
+      waiters.delete(key)
+      for (const deferred of set) Deferred.doneUnsafe(deferred, Effect.void)
+    }
+  }
+}
+
+interface MemoryLock {
+  owner: string | undefined
+  fence: number
+  expiresAt: number
+}
+
+/** After a release, the last fence is kept this long, as in Redis. */
+const fenceMemoryMs = 1000
+
+/**
+ * The in-memory backend: the same contract on Effect's `Clock`, so under
+ * `TestClock` locks expire and windows open exactly when the test moves time.
+ * For tests and single-process apps; state lives in this layer instance.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerMemory: Layer.Layer<HeimdallStore> = Layer.effect(
+  HeimdallStore,
+  Effect.sync(() => {
+    const locks = new Map<string, MemoryLock>()
+    const rates = new Map<string, Array<number>>() // admission times, non-decreasing
+    const slots = new Map<string, Map<string, number>>() // holder -> lease end
+    const onlyAfters = new Map<string, number>() // key -> expiry
+    const releases = makeReleaseWaiters()
+    let operations = 0
+
+    /** Drops expired state now and then, so that abandoned keys do not pile up. */
+    const sweep = (now: number) => {
+      if (++operations % 1024 !== 0) return
+      for (const [key, lock] of locks) if (lock.expiresAt <= now) locks.delete(key)
+      for (const [key, until] of onlyAfters) if (until <= now) onlyAfters.delete(key)
+      for (const [key, leases] of slots) {
+        for (const [holder, end] of leases) if (end <= now) leases.delete(holder)
+        if (leases.size === 0) slots.delete(key)
+      }
+      for (const [key, entries] of rates) if (entries.length === 0) rates.delete(key)
+    }
+    const liveLock = (key: string, now: number) => {
+      const lock = locks.get(key)
+      if (lock && lock.expiresAt <= now) {
+        locks.delete(key)
+        return undefined
+      }
+      return lock
+    }
+    const withNow = <A>(f: (nowMs: number, nowUs: number) => A): Effect.Effect<A> =>
+      Effect.map(Clock.currentTimeNanos, (nanos) => {
+        const nowUs = Number(nanos / 1000n)
+        const nowMs = Math.floor(nowUs / 1000)
+        sweep(nowMs)
+        return f(nowMs, nowUs)
+      })
+    const liveLeases = (key: string, now: number) => {
+      const leases = slots.get(key)
+      if (!leases) return undefined
+      for (const [holder, end] of leases) if (end <= now) leases.delete(holder)
+      return leases
+    }
+
+    return HeimdallStore.of({
+      lockAcquire: (key, owner, ttlMs) =>
+        withNow((now, nowUs): LockAcquireResult => {
+          const lock = liveLock(key, now)
+          if (lock?.owner !== undefined) {
+            if (lock.owner === owner) {
+              lock.expiresAt = now + ttlMs
+              return { _tag: "Acquired", fence: lock.fence }
+            }
+            return { _tag: "Held", holder: lock.owner, expiresInMs: lock.expiresAt - now, fence: lock.fence }
+          }
+          const fence = Math.max((lock?.fence ?? 0) + 1, nowUs)
+          locks.set(key, { owner, fence, expiresAt: now + ttlMs })
+          return { _tag: "Acquired", fence }
+        }),
+      lockRelease: (key, owner) => release(key, owner),
+      lockForceRelease: (key) => release(key, undefined),
+      lockExtend: (key, owner, ttlMs) =>
+        withNow((now) => {
+          const lock = liveLock(key, now)
+          if (lock?.owner !== owner) return false
+          lock.expiresAt = now + ttlMs
+          return true
+        }),
+      lockInspect: (key) =>
+        withNow((now) => {
+          const lock = liveLock(key, now)
+          return lock?.owner === undefined
+            ? Option.none()
+            : Option.some({ holder: lock.owner, expiresInMs: lock.expiresAt - now, fence: lock.fence })
+        }),
+      lockList: (prefix) =>
+        withNow((now) =>
+          [...locks.keys()]
+            .filter((key) => key.startsWith(prefix))
+            .sort()
+            .flatMap((key) => {
+              const lock = liveLock(key, now)
+              return lock?.owner === undefined
+                ? []
+                : [{ key, holder: lock.owner, expiresInMs: lock.expiresAt - now, fence: lock.fence }]
+            })
+        ),
+      rateTake: (request) =>
+        withNow((now): RateResult => {
+          const { cost, limits } = request
+          const longest = new Map<string, number>()
+          for (const limit of limits) longest.set(limit.key, Math.max(longest.get(limit.key) ?? 0, limit.perMs))
+          for (const [key, per] of longest) {
+            const entries = rates.get(key) ?? []
+            const firstLive = entries.findIndex((t) => t > now - per)
+            rates.set(key, firstLive === -1 ? [] : entries.slice(firstLive))
+          }
+          let at = now + request.offsetMs
+          let full = 0
+          limits.forEach((limit, i) => {
+            const live = rates.get(limit.key)!
+            let slot = at
+            if (live.length > 0) {
+              slot = Math.max(slot, live[live.length - 1]!)
+              const keep = limit.times - cost
+              if (live.length > keep) slot = Math.max(slot, live[live.length - keep - 1]! + limit.perMs)
+            }
+            if (slot > at) {
+              at = slot
+              full = i
+            }
+          })
+          const delayMs = at - now
+          const admitted =
+            request.mode === "reserve"
+              ? request.maxDelayMs === undefined || delayMs <= request.maxDelayMs
+              : delayMs <= request.offsetMs
+          if (admitted) {
+            for (const key of longest.keys()) {
+              const entries = rates.get(key)!
+              for (let j = 0; j < cost; j++) entries.push(at)
+            }
+          }
+          const ref = admitted ? at : now
+          let remaining = Number.POSITIVE_INFINITY
+          let remainingAt = full
+          limits.forEach((limit, i) => {
+            const left = limit.times - rates.get(limit.key)!.filter((t) => t > ref - limit.perMs).length
+            if (left < remaining) {
+              remaining = left
+              remainingAt = i
+            }
+          })
+          return { admitted, delayMs, remaining, limitIndex: admitted ? remainingAt : full }
+        }),
+      slotAcquire: (key, holder, limit, leaseMs) =>
+        withNow((now): SlotResult => {
+          const leases = liveLeases(key, now) ?? new Map<string, number>()
+          slots.set(key, leases)
+          if (leases.has(holder) || leases.size < limit) {
+            leases.set(holder, now + leaseMs)
+            return { _tag: "Acquired", holders: leases.size }
+          }
+          return { _tag: "Full", holders: leases.size, retryAfterMs: Math.min(...leases.values()) - now }
+        }),
+      slotRelease: (key, holder) =>
+        withNow((now) => {
+          const leases = liveLeases(key, now)
+          if (!leases?.delete(holder)) return false
+          releases.notify(key)
+          return true
+        }),
+      slotExtend: (key, holder, leaseMs) =>
+        withNow((now) => {
+          const leases = liveLeases(key, now)
+          if (!leases?.has(holder)) return false
+          leases.set(holder, now + leaseMs)
+          return true
+        }),
+      onlyAfter: (key, periodMs) =>
+        withNow((now) => {
+          const until = onlyAfters.get(key)
+          if (until !== undefined && until > now) return false
+          onlyAfters.set(key, now + periodMs)
+          return true
+        }),
+      awaitRelease: (key) => releases.register(key)
+    })
+
+    function release(key: string, owner: string | undefined) {
+      return withNow((now) => {
+        const lock = liveLock(key, now)
+        if (lock?.owner === undefined || (owner !== undefined && lock.owner !== owner)) return false
+        lock.owner = undefined
+        lock.expiresAt = now + fenceMemoryMs
+        releases.notify(key)
+        return true
+      })
+    }
+  })
+)

@@ -1,0 +1,15 @@
+--[[
+  Extends a lock, only for the owner that still holds it.
+
+  Input:
+    KEYS[1] the lock
+    ARGV[1] owner
+    ARGV[2] new ttl in milliseconds, from now
+  Output:
+    1 extended, 0 not held by this owner
+]]
+if redis.call("HGET", KEYS[1], "owner") == ARGV[1] then
+  redis.call("PEXPIRE", KEYS[1], tonumber(ARGV[2]))
+  return 1
+end
+return 0

@@ -1,0 +1,11 @@
+--[[
+  Reads a lock's holder, remaining time and fence together.
+
+  Input:
+    KEYS[1] the lock
+  Output:
+    {holder, pttl, fence} when held, else {}
+]]
+local holder = redis.call("HGET", KEYS[1], "owner")
+if not holder then return {} end
+return {holder, redis.call("PTTL", KEYS[1]), tonumber(redis.call("HGET", KEYS[1], "fence"))}

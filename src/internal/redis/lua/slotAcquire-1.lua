@@ -1,0 +1,28 @@
+--[[
+  Takes one of `limit` concurrent slots with a lease (a distributed semaphore).
+
+  Input:
+    KEYS[1] sorted set: member = holder, score = lease expiry (ms, Redis time)
+    ARGV[1] holder
+    ARGV[2] limit
+    ARGV[3] lease in milliseconds
+  Output:
+    {1, holders}               acquired (or renewed, when this holder already has a slot)
+    {0, holders, retryAfter}   all slots taken; the first lease ends in retryAfter ms
+  Leases that ended are dropped first, so a dead holder frees its slot.
+]]
+local t = redis.call("TIME")
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lease = tonumber(ARGV[3])
+redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", now)
+local mine = redis.call("ZSCORE", KEYS[1], ARGV[1])
+local count = redis.call("ZCARD", KEYS[1])
+if mine or count < tonumber(ARGV[2]) then
+  redis.call("ZADD", KEYS[1], now + lease, ARGV[1])
+  local last = redis.call("ZRANGE", KEYS[1], -1, -1, "WITHSCORES")
+  redis.call("PEXPIRE", KEYS[1], tonumber(last[2]) - now)
+  if mine then return {1, count} end
+  return {1, count + 1}
+end
+local first = redis.call("ZRANGE", KEYS[1], 0, 0, "WITHSCORES")
+return {0, count, tonumber(first[2]) - now}

@@ -1,0 +1,68 @@
+import { assert, it } from "@effect/vitest"
+import { Effect, Layer, Option } from "effect"
+import * as Redis from "effect/persistence/Redis"
+import { TestClock } from "effect/testing"
+import { Heimdall } from "../src/index.ts"
+import { heimdallSuite } from "./HeimdallSuite.ts"
+import { backends, conformance } from "./support/backends.ts"
+import { describeRedis, keyPrefix, keysWithoutTtl, redisLayer, scanKeys } from "./support/redis.ts"
+
+const prefix = keyPrefix(import.meta.url)
+const options = {
+  lockPrefix: `${prefix}lock:`,
+  ratePrefix: `${prefix}rate:`,
+  concurrencyPrefix: `${prefix}sem:`
+}
+const RedisBackend = Heimdall.layerRedis(options).pipe(Layer.provideMerge(redisLayer()))
+
+conformance("Heimdall", backends(Heimdall.layerMemory, RedisBackend), heimdallSuite)
+
+describeRedis("Heimdall on Redis only", () => {
+  it.effect("time comes from Redis, not the caller: moving the caller's clock expires nothing", () =>
+    Effect.gen(function* () {
+      const lock = yield* Heimdall.acquireLock("clock", { owner: "A", ttl: "5 seconds" })
+      yield* Heimdall.take("clock", { times: 1, per: "5 seconds" })
+      yield* TestClock.adjust("1 hour")
+      const held = yield* Heimdall.inspectLock("clock")
+      assert.strictEqual(Option.getOrThrow(held).holder, "A")
+      assert.strictEqual(
+        (yield* Heimdall.take("clock", { times: 1, per: "5 seconds" }).pipe(Effect.flip))._tag,
+        "RateLimited"
+      )
+      yield* Heimdall.releaseLock(lock)
+    }).pipe(
+      Effect.provide(
+        Heimdall.layerRedis({ ...options, lockPrefix: `${prefix}clock-lock:` }).pipe(Layer.provide(redisLayer()))
+      )
+    )
+  )
+
+  it.live("keys use the documented layout and the default prefixes", () =>
+    Effect.gen(function* () {
+      const redis = yield* Redis.Redis
+      const id = `${prefix}layout`
+      yield* Heimdall.acquireLock(id, { owner: "A", ttl: 2000 })
+      yield* Heimdall.take(id, { times: 1, per: 2000 })
+      yield* Heimdall.acquireSlot(id, { limit: 1, lease: 2000 })
+      yield* Heimdall.onlyAfter(id, 2000)
+      assert.strictEqual(yield* redis.send<string>("TYPE", `h-lock:${id}`), "hash")
+      assert.strictEqual(yield* redis.send<string>("HGET", `h-lock:${id}`, "owner"), "A")
+      assert.strictEqual(yield* redis.send<string>("TYPE", `h-rate:${id}`), "zset")
+      assert.strictEqual(yield* redis.send<string>("TYPE", `h-sem:${id}`), "zset")
+      assert.strictEqual(yield* redis.send<string>("GET", `h-rate:after:${id}`), "1")
+      for (const key of [`h-lock:${id}`, `h-rate:${id}`, `h-sem:${id}`, `h-rate:after:${id}`]) {
+        const ttl = yield* redis.send<number>("PTTL", key)
+        assert.isTrue(ttl > 0 && ttl <= 2000, `${key} ttl ${ttl}`)
+        yield* redis.send("DEL", key)
+      }
+    }).pipe(Effect.provide(Heimdall.layerRedis().pipe(Layer.provideMerge(redisLayer()))))
+  )
+
+  it.live("every key the suite wrote expires or was deleted: none without a TTL", () =>
+    Effect.gen(function* () {
+      const keys = yield* scanKeys(prefix)
+      assert.isAbove(keys.length, 0, "the suite wrote keys under its prefix")
+      assert.deepStrictEqual(yield* keysWithoutTtl(prefix), [])
+    }).pipe(Effect.provide(redisLayer()))
+  )
+})

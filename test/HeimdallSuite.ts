@@ -1,0 +1,552 @@
+/**
+ * The conformance suite of `Heimdall`: every backend must pass every test.
+ * Durations are short (hundreds of milliseconds) because the Redis backend
+ * runs on real time; the memory backend runs the same script on TestClock.
+ */
+import { assert, type Vitest } from "@effect/vitest"
+import { Clock, Duration, Effect, Exit, Fiber, Option, Ref, Schema } from "effect"
+import { ConcurrencyLimited, Heimdall, InvalidArgument, LockLost, LockTaken, RateLimited } from "../src/index.ts"
+import type { BackendContext } from "./support/backends.ts"
+
+/** Milliseconds of a Duration. */
+const ms = (d: Duration.Duration) => Duration.toMillis(d)
+
+/** How far the Redis backend may drift from the exact figures (its clock runs while we work). */
+const slack = (backend: BackendContext) => (backend.redis ? 60 : 0)
+
+const near = (backend: BackendContext, actual: number, expected: number, what: string) =>
+  assert.isTrue(
+    Math.abs(actual - expected) <= slack(backend),
+    `${what}: expected ${expected} ± ${slack(backend)}, got ${actual}`
+  )
+
+let counter = 0
+/** A fresh key per test, so tests of one block never share state. */
+const fresh = (name: string) => `${name}-${++counter}-${Math.random().toString(36).slice(2, 8)}`
+
+export const heimdallSuite = (it: Vitest.MethodsNonLive<Heimdall.Heimdall>, backend: BackendContext) => {
+  const { advance } = backend
+
+  // ---------------------------------------------------------------------------
+  // locks
+  // ---------------------------------------------------------------------------
+
+  it.effect("locks: acquire is atomic with the holder report: LockTaken names the holder and expiresIn", () =>
+    Effect.gen(function* () {
+      const key = fresh("lock")
+      const first = yield* Heimdall.acquireLock(key, { owner: "task-A", ttl: "1 second" })
+      assert.strictEqual(first.owner, "task-A")
+      assert.isTrue(first.fence > 0)
+      const error = yield* Heimdall.acquireLock(key, { owner: "task-B", ttl: "1 second" }).pipe(Effect.flip)
+      assert.instanceOf(error, LockTaken)
+      assert.strictEqual(error._tag, "LockTaken")
+      assert.strictEqual(error.key, key)
+      assert.strictEqual(error.holder, "task-A")
+      near(backend, ms(error.expiresIn), 1000, "expiresIn")
+      assert.isTrue(ms(error.expiresIn) <= 1000)
+    })
+  )
+
+  it.effect("locks: the same owner re-acquiring extends its lock and keeps the fence", () =>
+    Effect.gen(function* () {
+      const key = fresh("lock")
+      const first = yield* Heimdall.acquireLock(key, { owner: "A", ttl: 300 })
+      yield* advance(200)
+      const again = yield* Heimdall.acquireLock(key, { owner: "A", ttl: 300 })
+      assert.strictEqual(again.fence, first.fence)
+      yield* advance(200) // 400 ms after the first acquire: alive only thanks to the extension
+      const info = yield* Heimdall.inspectLock(key)
+      assert.isTrue(Option.isSome(info))
+      assert.strictEqual(Option.getOrThrow(info).holder, "A")
+    })
+  )
+
+  it.effect("locks: release acts only for the owner", () =>
+    Effect.gen(function* () {
+      const key = fresh("lock")
+      const lock = yield* Heimdall.acquireLock(key, { owner: "A", ttl: "5 seconds" })
+      assert.isFalse(yield* Heimdall.releaseLock({ key, owner: "B" }))
+      assert.strictEqual(Option.getOrThrow(yield* Heimdall.inspectLock(key)).holder, "A")
+      assert.isTrue(yield* Heimdall.releaseLock(lock))
+      assert.isFalse(yield* Heimdall.releaseLock(lock), "a second release finds nothing")
+      assert.isTrue(Option.isNone(yield* Heimdall.inspectLock(key)))
+      const next = yield* Heimdall.acquireLock(key, { owner: "B", ttl: "5 seconds" })
+      assert.strictEqual(next.owner, "B")
+    })
+  )
+
+  it.effect("locks: a late finisher never frees a lock that expired and was taken by someone else", () =>
+    Effect.gen(function* () {
+      const key = fresh("lock")
+      const late = yield* Heimdall.acquireLock(key, { owner: "A", ttl: 200 })
+      yield* advance(260)
+      const taken = yield* Heimdall.acquireLock(key, { owner: "B", ttl: "5 seconds" })
+      assert.isTrue(taken.fence > late.fence)
+      assert.isFalse(yield* Heimdall.releaseLock(late))
+      assert.isFalse(yield* Heimdall.extendLock(late))
+      assert.strictEqual(Option.getOrThrow(yield* Heimdall.inspectLock(key)).holder, "B")
+    })
+  )
+
+  it.effect("locks: extend keeps a lock past its ttl, for its owner only", () =>
+    Effect.gen(function* () {
+      const key = fresh("lock")
+      const lock = yield* Heimdall.acquireLock(key, { owner: "A", ttl: 300 })
+      yield* advance(200)
+      assert.isTrue(yield* Heimdall.extendLock(lock))
+      assert.isFalse(yield* Heimdall.extendLock({ key, owner: "B", ttl: Duration.seconds(1) }))
+      yield* advance(200)
+      assert.strictEqual(Option.getOrThrow(yield* Heimdall.inspectLock(key)).holder, "A")
+      yield* advance(200)
+      assert.isTrue(Option.isNone(yield* Heimdall.inspectLock(key)), "expired 300 ms after the extension")
+    })
+  )
+
+  it.effect("locks: fencing tokens strictly increase across releases and expiries", () =>
+    Effect.gen(function* () {
+      const key = fresh("lock")
+      const fences: Array<number> = []
+      for (let i = 0; i < 6; i++) {
+        const lock = yield* Heimdall.acquireLock(key, { owner: `owner-${i}`, ttl: 100 })
+        fences.push(lock.fence)
+        if (i % 2 === 0) yield* Heimdall.releaseLock(lock)
+        else yield* advance(150) // let it expire instead
+      }
+      for (let i = 1; i < fences.length; i++) assert.isTrue(fences[i]! > fences[i - 1]!, `fences ${fences}`)
+    })
+  )
+
+  it.effect("locks: a waiter is woken by the release, long before the holder's ttl", () =>
+    Effect.gen(function* () {
+      const key = fresh("lock")
+      const holder = yield* Heimdall.acquireLock(key, { owner: "A", ttl: "10 seconds" })
+      const start = yield* Clock.currentTimeMillis
+      const waiter = yield* Effect.forkChild(
+        Heimdall.acquireLock(key, { owner: "B", ttl: "10 seconds", wait: "5 seconds" }).pipe(
+          Effect.zip(Clock.currentTimeMillis)
+        )
+      )
+      yield* advance(100)
+      assert.isTrue(yield* Heimdall.releaseLock(holder))
+      if (!backend.redis) yield* advance(1) // let the woken fiber run under TestClock
+      const [lock, at] = yield* Fiber.join(waiter)
+      assert.strictEqual(lock.owner, "B")
+      assert.isTrue(at - start < 1000, `woken after ${at - start} ms`)
+      assert.isTrue(lock.fence > holder.fence)
+    })
+  )
+
+  it.effect("locks: a waiter takes the lock when the holder's ttl runs out", () =>
+    Effect.gen(function* () {
+      const key = fresh("lock")
+      yield* Heimdall.acquireLock(key, { owner: "A", ttl: 300 })
+      const waiter = yield* Effect.forkChild(Heimdall.acquireLock(key, { owner: "B", wait: "2 seconds" }))
+      yield* advance(400)
+      const lock = yield* Fiber.join(waiter)
+      assert.strictEqual(lock.owner, "B")
+    })
+  )
+
+  it.effect("locks: a wait that runs out fails with LockTaken", () =>
+    Effect.gen(function* () {
+      const key = fresh("lock")
+      yield* Heimdall.acquireLock(key, { owner: "A", ttl: "10 seconds" })
+      const waiter = yield* Effect.forkChild(Effect.flip(Heimdall.acquireLock(key, { owner: "B", wait: 300 })))
+      yield* advance(400)
+      const error = yield* Fiber.join(waiter)
+      assert.strictEqual(error._tag, "LockTaken")
+      assert.strictEqual((error as LockTaken).holder, "A")
+    })
+  )
+
+  it.effect("locks: inspect, list under a prefix, force-release", () =>
+    Effect.gen(function* () {
+      const group = fresh("ops")
+      yield* Heimdall.acquireLock(`${group}:a`, { owner: "A", ttl: "5 seconds" })
+      const b = yield* Heimdall.acquireLock(`${group}:b`, { owner: "B", ttl: "5 seconds" })
+      yield* Heimdall.acquireLock(`other-${group}`, { owner: "C", ttl: "5 seconds" })
+      const listed = yield* Heimdall.listLocks(`${group}:`)
+      assert.deepStrictEqual(
+        listed.map((l) => [l.key, l.holder]),
+        [
+          [`${group}:a`, "A"],
+          [`${group}:b`, "B"]
+        ]
+      )
+      assert.strictEqual(listed[1]!.fence, b.fence)
+      assert.isTrue(ms(listed[0]!.expiresIn) > 4000)
+      assert.isTrue(yield* Heimdall.forceReleaseLock(`${group}:a`))
+      assert.isFalse(yield* Heimdall.forceReleaseLock(`${group}:a`))
+      assert.deepStrictEqual(
+        (yield* Heimdall.listLocks(`${group}:`)).map((l) => l.key),
+        [`${group}:b`]
+      )
+    })
+  )
+
+  it.effect("withLock: runs the effect holding the lock and releases it on success, failure and interruption", () =>
+    Effect.gen(function* () {
+      const key = fresh("with")
+      const seen = yield* Effect.gen(function* () {
+        return Option.getOrThrow(yield* Heimdall.inspectLock(key)).holder
+      }).pipe(Heimdall.withLock(key, { owner: "job-1", ttl: "5 seconds" }))
+      assert.strictEqual(seen, "job-1")
+      assert.isTrue(Option.isNone(yield* Heimdall.inspectLock(key)), "released after success")
+
+      const failed = yield* Effect.fail("boom" as const).pipe(Heimdall.withLock(key, { ttl: "5 seconds" }), Effect.flip)
+      assert.strictEqual(failed, "boom")
+      assert.isTrue(Option.isNone(yield* Heimdall.inspectLock(key)), "released after failure")
+
+      const fiber = yield* Effect.forkChild(Effect.never.pipe(Heimdall.withLock(key, { ttl: "5 seconds" })))
+      yield* advance(50)
+      assert.isTrue(Option.isSome(yield* Heimdall.inspectLock(key)))
+      yield* Fiber.interrupt(fiber)
+      assert.isTrue(Option.isNone(yield* Heimdall.inspectLock(key)), "released after interruption")
+    })
+  )
+
+  it.effect("withLock: a taken lock fails with LockTaken and the effect does not run", () =>
+    Effect.gen(function* () {
+      const key = fresh("with")
+      yield* Heimdall.acquireLock(key, { owner: "other", ttl: "5 seconds" })
+      const ran = yield* Ref.make(false)
+      const error = yield* Ref.set(ran, true).pipe(Heimdall.withLock(key), Effect.flip)
+      assert.strictEqual(error._tag, "LockTaken")
+      assert.strictEqual((error as LockTaken).holder, "other")
+      assert.isFalse(yield* Ref.get(ran))
+    })
+  )
+
+  it.effect("withLock: keep-alive holds the lock past its ttl while the effect runs", () =>
+    Effect.gen(function* () {
+      const key = fresh("with")
+      const fiber = yield* Effect.forkChild(Effect.sleep(900).pipe(Heimdall.withLock(key, { owner: "long", ttl: 300 })))
+      for (let i = 0; i < 6; i++) yield* advance(100)
+      const holder = Option.getOrThrow(yield* Heimdall.inspectLock(key)).holder
+      assert.strictEqual(holder, "long", "600 ms in, twice the ttl, still held")
+      yield* advance(400)
+      yield* Fiber.join(fiber)
+      assert.isTrue(Option.isNone(yield* Heimdall.inspectLock(key)))
+    })
+  )
+
+  it.effect("withLock: a lost lock interrupts the effect with LockLost", () =>
+    Effect.gen(function* () {
+      const key = fresh("with")
+      const finished = yield* Ref.make(false)
+      const fiber = yield* Effect.forkChild(
+        Effect.sleep("5 seconds").pipe(
+          Effect.andThen(Ref.set(finished, true)),
+          Heimdall.withLock(key, { owner: "victim", ttl: 300 }),
+          Effect.flip
+        )
+      )
+      yield* advance(50)
+      yield* Heimdall.forceReleaseLock(key)
+      yield* Heimdall.acquireLock(key, { owner: "usurper", ttl: "5 seconds" })
+      yield* advance(150)
+      const error = yield* Fiber.join(fiber)
+      assert.instanceOf(error, LockLost)
+      assert.strictEqual((error as LockLost).owner, "victim")
+      assert.isFalse(yield* Ref.get(finished))
+      assert.strictEqual(Option.getOrThrow(yield* Heimdall.inspectLock(key)).holder, "usurper")
+    })
+  )
+
+  // ---------------------------------------------------------------------------
+  // rate limits
+  // ---------------------------------------------------------------------------
+
+  it.effect("rate: take admits `times` calls, then RateLimited says when, which limit and what remains", () =>
+    Effect.gen(function* () {
+      const key = fresh("rate")
+      const limit: Heimdall.Limit = { times: 3, per: "1 second" }
+      const remaining: Array<number> = []
+      for (let i = 0; i < 3; i++) remaining.push((yield* Heimdall.take(key, limit)).remaining)
+      assert.deepStrictEqual(remaining, [2, 1, 0])
+      yield* advance(200)
+      const error = yield* Heimdall.take(key, limit).pipe(Effect.flip)
+      assert.instanceOf(error, RateLimited)
+      const denied = error as RateLimited
+      assert.strictEqual(denied.key, key)
+      assert.strictEqual(denied.limit.times, 3)
+      assert.strictEqual(ms(denied.limit.per), 1000)
+      assert.strictEqual(denied.remaining, 0)
+      near(backend, ms(denied.retryAfter), 800, "retryAfter")
+    })
+  )
+
+  it.effect("rate: a sliding window, exact across window boundaries (no 2x burst)", () =>
+    Effect.gen(function* () {
+      const key = fresh("rate")
+      const limit: Heimdall.Limit = { times: 2, per: 1000 }
+      yield* advance(800)
+      yield* Heimdall.take(key, limit)
+      yield* Heimdall.take(key, limit)
+      yield* advance(400) // a fixed one-second window would have reset here
+      const denied = yield* Heimdall.take(key, limit).pipe(Effect.flip)
+      assert.strictEqual(denied._tag, "RateLimited")
+      near(backend, ms((denied as RateLimited).retryAfter), 600, "retryAfter")
+      yield* advance(650)
+      assert.strictEqual((yield* Heimdall.take(key, limit)).remaining, 1)
+    })
+  )
+
+  it.effect("rate: reserve books distinct future slots for concurrent waiters", () =>
+    Effect.gen(function* () {
+      const key = fresh("rate")
+      const limit: Heimdall.Limit = { times: 2, per: 500 }
+      const delays: Array<number> = []
+      for (let i = 0; i < 6; i++) delays.push(ms((yield* Heimdall.reserve(key, limit)).delay))
+      const expected = [0, 0, 500, 500, 1000, 1000]
+      delays.forEach((d, i) => near(backend, d, expected[i]!, `delay ${i}`))
+      // a take now is behind the reservations
+      const denied = yield* Heimdall.take(key, limit).pipe(Effect.flip)
+      assert.strictEqual(denied._tag, "RateLimited")
+      near(backend, ms((denied as RateLimited).retryAfter), 1500, "take waits behind the reservations: the next free slot")
+    })
+  )
+
+  it.effect("rate: reserve with maxDelay refuses a far slot and books nothing", () =>
+    Effect.gen(function* () {
+      const key = fresh("rate")
+      const limit: Heimdall.Limit = { times: 1, per: 1000 }
+      yield* Heimdall.reserve(key, limit)
+      const error = yield* Heimdall.reserve(key, limit, { maxDelay: 500 }).pipe(Effect.flip)
+      assert.strictEqual(error._tag, "RateLimited")
+      near(backend, ms((error as RateLimited).retryAfter), 1000, "retryAfter")
+      const next = yield* Heimdall.reserve(key, limit)
+      near(backend, ms(next.delay), 1000, "the refused call booked nothing")
+    })
+  )
+
+  it.effect("rate: jitter is booked, not added after the slot", () =>
+    Effect.gen(function* () {
+      const key = fresh("rate")
+      const limit: Heimdall.Limit = { times: 1, per: 1000 }
+      const first = yield* Heimdall.reserve(key, limit, { jitter: Effect.succeed(Duration.millis(300)) })
+      near(backend, ms(first.delay), 300, "first slot after its jitter")
+      const second = yield* Heimdall.reserve(key, limit, { jitter: Effect.succeed(Duration.millis(300)) })
+      near(backend, ms(second.delay), 1300, "next slot a full period after the booked one")
+    })
+  )
+
+  it.effect("rate: weighted calls take `cost` units", () =>
+    Effect.gen(function* () {
+      const key = fresh("rate")
+      const limit: Heimdall.Limit = { times: 5, per: "1 second" }
+      assert.strictEqual((yield* Heimdall.take(key, limit, { cost: 3 })).remaining, 2)
+      const error = yield* Heimdall.take(key, limit, { cost: 3 }).pipe(Effect.flip)
+      assert.strictEqual(error._tag, "RateLimited")
+      assert.strictEqual((error as RateLimited).remaining, 2)
+      assert.strictEqual((yield* Heimdall.take(key, limit, { cost: 2 })).remaining, 0)
+    })
+  )
+
+  it.effect("rate: several limits are all or nothing (a denial consumes nothing)", () =>
+    Effect.gen(function* () {
+      const key = fresh("rate")
+      const global = fresh("global")
+      const limits = [
+        { times: 2, per: 1000 },
+        { times: 3, per: 10_000, key: global }
+      ]
+      yield* Heimdall.take(key, limits)
+      yield* Heimdall.take(key, limits)
+      const burst = yield* Heimdall.take(key, limits).pipe(Effect.flip)
+      assert.strictEqual(burst._tag, "RateLimited")
+      assert.strictEqual((burst as RateLimited).key, key, "the per-second limit is the full one")
+      // the global limit lost nothing to the denied call: one unit left
+      assert.strictEqual((yield* Heimdall.take(global, { times: 3, per: 10_000 })).remaining, 0)
+      yield* advance(1100)
+      const hourly = yield* Heimdall.take(key, limits).pipe(Effect.flip)
+      assert.strictEqual((hourly as RateLimited).key, global, "now the global limit is the full one")
+      assert.strictEqual((yield* Heimdall.take(key, { times: 2, per: 1000 })).remaining, 1, "and nothing was taken")
+    })
+  )
+
+  it.effect("rate: limits computed per key at call time (dynamic limits)", () =>
+    Effect.gen(function* () {
+      const vip = fresh("customer-1")
+      const other = fresh("customer-2")
+      const limits = (key: string): Heimdall.Limit => ({ times: key === vip ? 1 : 2, per: "30 seconds" })
+      yield* Heimdall.take(vip, limits)
+      assert.strictEqual((yield* Heimdall.take(vip, limits).pipe(Effect.flip))._tag, "RateLimited")
+      yield* Heimdall.take(other, limits)
+      yield* Heimdall.take(other, limits)
+      assert.strictEqual((yield* Heimdall.take(other, limits).pipe(Effect.flip))._tag, "RateLimited")
+      const looked = yield* Heimdall.take(fresh("plan"), () => Effect.succeed({ times: 5, per: 1000 }))
+      assert.strictEqual(looked.remaining, 4, "an effectful lookup works too")
+    })
+  )
+
+  it.effect("rate: withRateLimit fails fast or waits for its slot", () =>
+    Effect.gen(function* () {
+      const key = fresh("rate")
+      const limits = { times: 1, per: 400 }
+      const runs = yield* Ref.make<Array<number>>([])
+      const record = Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.update(runs, (r) => [...r, now]))
+      yield* record.pipe(Heimdall.withRateLimit(key, { limits, onLimit: "fail" }))
+      const error = yield* record.pipe(Heimdall.withRateLimit(key, { limits, onLimit: "fail" }), Effect.flip)
+      assert.strictEqual(error._tag, "RateLimited")
+      const waiting = yield* Effect.forkChild(record.pipe(Heimdall.withRateLimit(key, { limits })))
+      yield* advance(450)
+      yield* Fiber.join(waiting)
+      const [a, b] = yield* Ref.get(runs)
+      assert.isDefined(b)
+      assert.isTrue(b! - a! >= 400 - slack(backend), `second run ${b! - a!} ms after the first`)
+    })
+  )
+
+  it.effect("rate: impossible limits fail with InvalidArgument before anything is sent", () =>
+    Effect.gen(function* () {
+      const bad = [
+        Heimdall.take("k", { times: 0, per: 1000 }),
+        Heimdall.take("k", { times: 1.5, per: 1000 }),
+        Heimdall.take("k", { times: 2, per: 0 }),
+        Heimdall.take("k", { times: 2, per: 1000 }, { cost: 3 }),
+        Heimdall.take("", { times: 2, per: 1000 }),
+        Heimdall.take("k", []),
+        Heimdall.acquireLock("k", { ttl: 0 }),
+        Heimdall.acquireSlot("k", { limit: 0 }),
+        Heimdall.onlyAfter("k", -5)
+      ]
+      for (const effect of bad) {
+        const error = yield* Effect.flip(effect as Effect.Effect<unknown, unknown, Heimdall.Heimdall>)
+        assert.instanceOf(error, InvalidArgument)
+      }
+      const error = yield* Effect.flip(Heimdall.take("k", { times: 2, per: 1000 }, { cost: 3 }))
+      assert.strictEqual((error as InvalidArgument).argument, "cost")
+    })
+  )
+
+  // ---------------------------------------------------------------------------
+  // concurrency limits
+  // ---------------------------------------------------------------------------
+
+  it.effect("slots: at most `limit` holders; a full key says how many and for how long", () =>
+    Effect.gen(function* () {
+      const key = fresh("slots")
+      const a = yield* Heimdall.acquireSlot(key, { limit: 2, lease: "1 second" })
+      const b = yield* Heimdall.acquireSlot(key, { limit: 2, lease: "1 second" })
+      assert.deepStrictEqual([a.holders, b.holders], [1, 2])
+      const error = yield* Heimdall.acquireSlot(key, { limit: 2, lease: "1 second" }).pipe(Effect.flip)
+      assert.instanceOf(error, ConcurrencyLimited)
+      const full = error as ConcurrencyLimited
+      assert.deepStrictEqual([full.key, full.limit, full.holders], [key, 2, 2])
+      near(backend, ms(full.retryAfter), 1000, "retryAfter")
+      assert.isTrue(yield* Heimdall.releaseSlot(a))
+      assert.isFalse(yield* Heimdall.releaseSlot(a))
+      const c = yield* Heimdall.acquireSlot(key, { limit: 2 })
+      assert.strictEqual(c.holders, 2)
+    })
+  )
+
+  it.effect("slots: a dead holder's lease ends and frees its slot; its late release or renewal does nothing", () =>
+    Effect.gen(function* () {
+      const key = fresh("slots")
+      const dead = yield* Heimdall.acquireSlot(key, { limit: 1, lease: 200 })
+      yield* advance(260)
+      const next = yield* Heimdall.acquireSlot(key, { limit: 1, lease: "5 seconds" })
+      assert.strictEqual(next.holders, 1)
+      assert.isFalse(yield* Heimdall.extendSlot(dead))
+      assert.isFalse(yield* Heimdall.releaseSlot(dead))
+      assert.strictEqual((yield* Heimdall.acquireSlot(key, { limit: 1 }).pipe(Effect.flip))._tag, "ConcurrencyLimited")
+    })
+  )
+
+  it.effect("slots: a waiter is woken by a release", () =>
+    Effect.gen(function* () {
+      const key = fresh("slots")
+      const held = yield* Heimdall.acquireSlot(key, { limit: 1, lease: "10 seconds" })
+      const start = yield* Clock.currentTimeMillis
+      const waiter = yield* Effect.forkChild(
+        Heimdall.acquireSlot(key, { limit: 1, wait: "5 seconds" }).pipe(Effect.zip(Clock.currentTimeMillis))
+      )
+      yield* advance(100)
+      yield* Heimdall.releaseSlot(held)
+      if (!backend.redis) yield* advance(1)
+      const [slot, at] = yield* Fiber.join(waiter)
+      assert.strictEqual(slot.holders, 1)
+      assert.isTrue(at - start < 1000, `woken after ${at - start} ms`)
+    })
+  )
+
+  it.effect("withConcurrencyLimit: never more than `limit` effects at once", () =>
+    Effect.gen(function* () {
+      const key = fresh("slots")
+      const running = yield* Ref.make(0)
+      const most = yield* Ref.make(0)
+      const job = Effect.gen(function* () {
+        const now = yield* Ref.updateAndGet(running, (n) => n + 1)
+        yield* Ref.update(most, (m) => Math.max(m, now))
+        yield* Effect.sleep(100)
+        yield* Ref.update(running, (n) => n - 1)
+      }).pipe(Heimdall.withConcurrencyLimit(key, { limit: 2, wait: "10 seconds" }))
+      const fiber = yield* Effect.forkChild(
+        Effect.all(
+          Array.from({ length: 6 }, () => job),
+          { concurrency: "unbounded" }
+        )
+      )
+      for (let i = 0; i < 8; i++) yield* advance(101)
+      yield* Fiber.join(fiber)
+      assert.strictEqual(yield* Ref.get(most), 2)
+      // all slots were given back
+      assert.strictEqual((yield* Heimdall.acquireSlot(key, { limit: 1 })).holders, 1)
+    })
+  )
+
+  // ---------------------------------------------------------------------------
+  // only-after
+  // ---------------------------------------------------------------------------
+
+  it.effect("onlyAfter: true at most once per period per key", () =>
+    Effect.gen(function* () {
+      const key = fresh("after")
+      assert.isTrue(yield* Heimdall.onlyAfter(key, 300))
+      assert.isFalse(yield* Heimdall.onlyAfter(key, 300))
+      assert.isTrue(yield* Heimdall.onlyAfter(fresh("after"), 300), "other keys are independent")
+      yield* advance(200)
+      assert.isFalse(yield* Heimdall.onlyAfter(key, 300))
+      yield* advance(150)
+      assert.isTrue(yield* Heimdall.onlyAfter(key, 300))
+    })
+  )
+
+  // ---------------------------------------------------------------------------
+  // errors
+  // ---------------------------------------------------------------------------
+
+  it.effect("errors: tagged, catchTag-able, and they survive JSON encoding and decoding", () =>
+    Effect.gen(function* () {
+      const errors = [
+        new LockTaken({ key: "k", holder: "task-1", expiresIn: Duration.millis(1500) }),
+        new LockLost({ key: "k", owner: "task-1" }),
+        new RateLimited({
+          key: "k",
+          retryAfter: Duration.millis(250),
+          limit: { times: 2, per: Duration.seconds(1) },
+          remaining: 0
+        }),
+        new ConcurrencyLimited({ key: "k", limit: 3, holders: 3, retryAfter: Duration.millis(10) }),
+        new InvalidArgument({ argument: "times", reason: "must be positive" })
+      ] as const
+      for (const error of errors) {
+        const codec = Schema.fromJsonString(Schema.toCodecJson(error.constructor as any))
+        const text = yield* Schema.encodeEffect(codec)(error)
+        assert.isString(text)
+        const back = (yield* Schema.decodeUnknownEffect(codec)(text)) as typeof error
+        assert.instanceOf(back, error.constructor as new (...args: Array<any>) => unknown)
+        assert.strictEqual(back._tag, error._tag)
+        assert.strictEqual(back.message, error.message)
+      }
+      const caught = yield* Effect.fail(errors[0]).pipe(
+        Effect.catchTag("LockTaken", (e) => Effect.succeed(`${e.holder} ${ms(e.expiresIn)}`))
+      )
+      assert.strictEqual(caught, "task-1 1500")
+      const exit = yield* Effect.exit(Heimdall.take("k", { times: 0, per: 1 }))
+      assert.isTrue(Exit.isFailure(exit))
+    })
+  )
+}
