@@ -5,28 +5,6 @@
  * @since 0.1.0
  */
 
-/**
- * Locks, rate limits, concurrency limits and only-after around any Effect,
- * with the Redis and in-memory backends.
- *
- * @since 0.1.0
- */
-export * as Heimdall from "./Heimdall.ts"
-
-/**
- * The low-level backend contract and the in-memory store.
- *
- * @since 0.1.0
- */
-export * as HeimdallStore from "./HeimdallStore.ts"
-
-/**
- * The `Redis` service of `effect/persistence/Redis` from an ioredis client.
- *
- * @since 0.1.0
- */
-export * as RedisIoredis from "./RedisIoredis.ts"
-
 export {
   /** @since 0.1.0 */
   ConcurrencyLimited,
@@ -39,3 +17,22 @@ export {
   /** @since 0.1.0 */
   RateLimited
 } from "./Errors.ts"
+/**
+ * Locks, rate limits, concurrency limits and only-after around any Effect,
+ * with the Redis and in-memory backends.
+ *
+ * @since 0.1.0
+ */
+export * as Heimdall from "./Heimdall.ts"
+/**
+ * The low-level backend contract and the in-memory store.
+ *
+ * @since 0.1.0
+ */
+export * as HeimdallStore from "./HeimdallStore.ts"
+/**
+ * The `Redis` service of `effect/persistence/Redis` from an ioredis client.
+ *
+ * @since 0.1.0
+ */
+export * as RedisIoredis from "./RedisIoredis.ts"

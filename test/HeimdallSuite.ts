@@ -299,11 +299,16 @@ export const heimdallSuite = (it: Vitest.MethodsNonLive<Heimdall.Heimdall>, back
       const delays: Array<number> = []
       for (let i = 0; i < 6; i++) delays.push(ms((yield* Heimdall.reserve(key, limit)).delay))
       const expected = [0, 0, 500, 500, 1000, 1000]
-      delays.forEach((d, i) => near(backend, d, expected[i]!, `delay ${i}`))
+      for (const [i, d] of delays.entries()) near(backend, d, expected[i]!, `delay ${i}`)
       // a take now is behind the reservations
       const denied = yield* Heimdall.take(key, limit).pipe(Effect.flip)
       assert.strictEqual(denied._tag, "RateLimited")
-      near(backend, ms((denied as RateLimited).retryAfter), 1500, "take waits behind the reservations: the next free slot")
+      near(
+        backend,
+        ms((denied as RateLimited).retryAfter),
+        1500,
+        "take waits behind the reservations: the next free slot"
+      )
     })
   )
 
