@@ -1,0 +1,372 @@
+/**
+ * The storage behind `Task` and `Worker`: a reliable queue of task records.
+ *
+ * `Task.enqueue`, `Task.join`, `Task.status` and `Worker.layer` all talk to
+ * this service; a backend is only a layer for it. `layerMemory` keeps
+ * everything in the process on Effect's `Clock` (drive it with `TestClock` in
+ * tests); `layerRedis` keeps it in Redis, shared by every process, and needs
+ * only the `Redis` service of `effect/persistence/Redis` (for example from
+ * `RedisIoredis.layer`).
+ *
+ * **The contract every backend honours** (checked by one conformance suite on both):
+ *
+ * - Every operation below is atomic. On Redis each is one Lua script whose keys
+ *   share the hash tag `{<queue>}` and whose time comes from Redis `TIME`.
+ * - `enqueue` is the only operation that creates a record. An id that exists
+ *   already is left untouched (`created: false`).
+ * - `claim` first moves due `scheduled` tasks to `queued`, and requeues
+ *   `running` tasks whose lease lapsed (their attempt stays spent), then hands
+ *   out the oldest `queued` task with a fresh lease (`attempts + 1`), or says
+ *   how long until something becomes due.
+ * - `renew`, `complete`, `fail`, `reschedule`, `release` and `deadLetter` act
+ *   only for the holder of the lease (its `token`) and return `false`
+ *   otherwise, changing nothing.
+ * - `reschedule` and `release` give the claim's attempt back; `fail` with a
+ *   retry delay keeps it spent.
+ * - Terminal records (`succeeded`, `failed`, `dead`) expire after `retention`;
+ *   `get` then answers `undefined`.
+ * - Every state change that can make work available (enqueue, retry,
+ *   reschedule, release) wakes one blocked `waiter`.
+ *
+ * @since 0.1.0
+ */
+import { Context, Duration, type Effect, Layer, type Scope } from "effect"
+import type * as Redis from "effect/persistence/Redis"
+import { makeMemory } from "./internal/queue/memory.ts"
+import { makeRedis } from "./internal/queue/redis.ts"
+
+/**
+ * Where a task is in its life:
+ *
+ * - `"queued"`: ready, waiting for a free worker.
+ * - `"scheduled"`: waiting for its run time (a `delay`, a retry's backoff, or a reschedule).
+ * - `"running"`: claimed by a worker that holds a lease on it; if the lease
+ *   lapses (the worker died) it goes back to `"queued"`.
+ * - `"succeeded"`: done; the result is kept for the retention.
+ * - `"failed"`: the last attempt failed and the retry schedule gave up; the error is kept for the retention.
+ * - `"dead"`: dead-lettered: it could not be run at all (unknown task name, payload that no longer decodes);
+ *   the reason is kept for the retention.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { TaskQueue } from "effect-heimdall"
+ *
+ * const terminal = (state: TaskQueue.TaskState) => state === "succeeded" || state === "failed" || state === "dead"
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type TaskState = "queued" | "scheduled" | "running" | "succeeded" | "failed" | "dead"
+
+/**
+ * Whether a state is final.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { TaskQueue } from "effect-heimdall"
+ *
+ * TaskQueue.isTerminal("failed") // true
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const isTerminal = (state: TaskState): boolean => state === "succeeded" || state === "failed" || state === "dead"
+
+/**
+ * The trace context of the span that enqueued a task, so the span that runs it
+ * (in any process) can link to it.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { TaskQueue } from "effect-heimdall"
+ *
+ * const trace: TaskQueue.TraceContext = { traceId: "4bf92f35", spanId: "00f067aa", sampled: true }
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface TraceContext {
+  readonly traceId: string
+  readonly spanId: string
+  readonly sampled: boolean
+}
+
+/**
+ * A stored task, as `get` returns it. `payload`, `result`, `error` and
+ * `lastError` are JSON text, encoded by `Task` with the task's schemas.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { TaskQueue } from "effect-heimdall"
+ *
+ * const attemptsOf = (id: string) => Effect.map(TaskQueue.TaskQueue, (q) => q.get(id))
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface TaskRecord {
+  readonly id: string
+  readonly name: string
+  readonly state: TaskState
+  readonly payload: string
+  /** Claims that counted: a reschedule or a release gives its attempt back. */
+  readonly attempts: number
+  /** Times the task went back to the queue because its lease lapsed. */
+  readonly redeliveries: number
+  /** Times the task was rescheduled without spending an attempt. */
+  readonly reschedules: number
+  /** Epoch milliseconds on the backend's clock. */
+  readonly enqueuedAt: number
+  /** When it is (or was) due, epoch milliseconds on the backend's clock. */
+  readonly runAt: number
+  readonly trace: TraceContext | undefined
+  /** The encoded success value, once `"succeeded"`. */
+  readonly result: string | undefined
+  /** The encoded error, once `"failed"`. */
+  readonly error: string | undefined
+  /** The encoded error of the last failed attempt that was retried. */
+  readonly lastError: string | undefined
+  /** Why the task was dead-lettered, once `"dead"`. */
+  readonly reason: string | undefined
+}
+
+/**
+ * A task to create with `enqueue`.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { TaskQueue } from "effect-heimdall"
+ *
+ * const task: TaskQueue.NewTask = { id: "t1", name: "send-mail", payload: "{}", delayMillis: 0, trace: undefined }
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface NewTask {
+  readonly id: string
+  readonly name: string
+  readonly payload: string
+  /** 0: ready now; otherwise scheduled this many milliseconds after the backend's now. */
+  readonly delayMillis: number
+  readonly trace: TraceContext | undefined
+}
+
+/**
+ * A task handed to a worker by `claim`, with the lease `token` that every
+ * later state change must present.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { TaskQueue } from "effect-heimdall"
+ *
+ * const describe = (task: TaskQueue.ClaimedTask) => `${task.name}#${task.id} attempt ${task.attempts}`
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ClaimedTask {
+  readonly id: string
+  readonly name: string
+  readonly payload: string
+  readonly attempts: number
+  readonly trace: TraceContext | undefined
+  readonly enqueuedAt: number
+  readonly token: string
+}
+
+/**
+ * What `claim` found: a task, or nothing yet (`waitMillis`: until the next
+ * scheduled task or lease end, `undefined` when there is none).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { TaskQueue } from "effect-heimdall"
+ *
+ * const waitFor = (r: TaskQueue.ClaimResult) => (r._tag === "Idle" ? (r.waitMillis ?? 30_000) : 0)
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type ClaimResult =
+  | { readonly _tag: "Claimed"; readonly task: ClaimedTask }
+  | { readonly _tag: "Idle"; readonly waitMillis: number | undefined }
+
+/**
+ * The queue operations. See the module documentation for the contract.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { TaskQueue } from "effect-heimdall"
+ *
+ * const state = (id: string) =>
+ *   Effect.flatMap(TaskQueue.TaskQueue, (queue) => queue.get(id)).pipe(Effect.map((r) => r?.state))
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Service {
+  /** The queue's name (the Redis hash tag). */
+  readonly queue: string
+  readonly enqueue: (
+    task: NewTask
+  ) => Effect.Effect<{ readonly created: boolean; readonly state: TaskState }, Redis.RedisError>
+  readonly claim: (options: {
+    readonly token: string
+    readonly leaseMillis: number
+  }) => Effect.Effect<ClaimResult, Redis.RedisError>
+  /**
+   * A waiter for idle workers, held for the scope (on Redis: a reserved
+   * connection). Calling it blocks until woken by new work or until
+   * `maxMillis` passed, whichever comes first.
+   */
+  readonly waiter: Effect.Effect<
+    (maxMillis: number) => Effect.Effect<void, Redis.RedisError>,
+    Redis.RedisError,
+    Scope.Scope
+  >
+  readonly renew: (id: string, token: string, leaseMillis: number) => Effect.Effect<boolean, Redis.RedisError>
+  readonly complete: (id: string, token: string, result: string) => Effect.Effect<boolean, Redis.RedisError>
+  /** `retryInMillis` undefined: the task ends `"failed"`; otherwise it is scheduled again after that delay. */
+  readonly fail: (
+    id: string,
+    token: string,
+    error: string,
+    retryInMillis: number | undefined
+  ) => Effect.Effect<boolean, Redis.RedisError>
+  readonly reschedule: (id: string, token: string, delayMillis: number) => Effect.Effect<boolean, Redis.RedisError>
+  readonly release: (id: string, token: string) => Effect.Effect<boolean, Redis.RedisError>
+  readonly deadLetter: (id: string, token: string, reason: string) => Effect.Effect<boolean, Redis.RedisError>
+  readonly get: (id: string) => Effect.Effect<TaskRecord | undefined, Redis.RedisError>
+  /** Waits until the task is terminal and returns it; `undefined` when there is no such task. */
+  readonly awaitTerminal: (id: string) => Effect.Effect<TaskRecord | undefined, Redis.RedisError>
+}
+
+/**
+ * The queue service. Provide it with `layerMemory` or `layerRedis`.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { TaskQueue } from "effect-heimdall"
+ *
+ * const program = Effect.gen(function* () {
+ *   const queue = yield* TaskQueue.TaskQueue
+ *   return yield* queue.get("some-id")
+ * }).pipe(Effect.provide(TaskQueue.layerMemory))
+ * ```
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export class TaskQueue extends Context.Service<TaskQueue, Service>()("effect-heimdall/TaskQueue") {}
+
+/**
+ * Options of both backends.
+ *
+ * - `queue` (default `"default"`): the queue's name; on Redis also its hash tag.
+ * - `prefix` (default `"heimdall"`, Redis only): the first part of every key.
+ * - `retention` (default 1 day): how long a finished task's record, result or error is kept.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { TaskQueue } from "effect-heimdall"
+ *
+ * const options: TaskQueue.Options = { queue: "reports", retention: "7 days" }
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Options {
+  readonly queue?: string | undefined
+  readonly prefix?: string | undefined
+  readonly retention?: Duration.Input | undefined
+}
+
+/** @internal */
+export const resolveOptions = (options: Options = {}) => ({
+  queue: options.queue ?? "default",
+  prefix: options.prefix ?? "heimdall",
+  retentionMillis: Duration.toMillis(Duration.fromInputUnsafe(options.retention ?? Duration.days(1)))
+})
+
+/**
+ * The queue in this process's memory, on Effect's `Clock`, with options.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { TaskQueue } from "effect-heimdall"
+ *
+ * const QueueLive = TaskQueue.layerMemoryWith({ retention: "1 hour" })
+ * ```
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerMemoryWith = (options?: Options): Layer.Layer<TaskQueue> =>
+  Layer.effect(TaskQueue, makeMemory(resolveOptions(options)))
+
+/**
+ * The queue in this process's memory, on Effect's `Clock`: same semantics as
+ * Redis, for tests (with `TestClock`) and single-process apps.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Task, TaskQueue } from "effect-heimdall"
+ *
+ * declare const program: Effect.Effect<void, never, TaskQueue.TaskQueue>
+ * program.pipe(Effect.provide(TaskQueue.layerMemory), Effect.runPromise)
+ * ```
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerMemory: Layer.Layer<TaskQueue> = layerMemoryWith()
+
+/**
+ * The queue in Redis, shared by every process using the same `prefix` and
+ * `queue`. Needs the `Redis` service of `effect/persistence/Redis`.
+ *
+ * Keys (all under the hash tag `{<queue>}`; see the README for the layout):
+ * `<prefix>:{<queue>}:task:<id>`, `:ready`, `:scheduled`, `:running`, `:wake`,
+ * and the pub/sub channel `:events`.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Layer } from "effect"
+ * import { RedisIoredis, TaskQueue } from "effect-heimdall"
+ *
+ * const QueueLive = TaskQueue.layerRedis({ queue: "reports" }).pipe(
+ *   Layer.provide(RedisIoredis.layer("redis://127.0.0.1:6379"))
+ * )
+ * ```
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerRedis = (options?: Options): Layer.Layer<TaskQueue, never, Redis.Redis> =>
+  Layer.effect(TaskQueue, makeRedis(resolveOptions(options)))

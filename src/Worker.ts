@@ -1,0 +1,287 @@
+/**
+ * Workers: run implemented tasks from the queue, on any number of processes.
+ *
+ * `Worker.layer` claims tasks while it has free slots (`concurrency`), runs
+ * each under a lease that it renews while the handler runs, and records the
+ * outcome. Delivery is at-least-once: if the process dies, the lease lapses
+ * and another worker runs the task again. An idle worker blocks on the queue
+ * (no polling) until new work arrives or the next delayed task is due.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect, Layer, Schema } from "effect"
+ * import { Task, TaskQueue, Worker } from "effect-heimdall"
+ *
+ * const Double = Task.make("double", { payload: Schema.Number, success: Schema.Number })
+ * const DoubleLive = Task.implement(Double, (n) => Effect.succeed(n * 2))
+ *
+ * const WorkerLive = Worker.layer({ tasks: [DoubleLive], concurrency: 8 })
+ * // runs until the layer's scope closes:
+ * Layer.launch(WorkerLive).pipe(Effect.provide(TaskQueue.layerMemory), Effect.runFork)
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { randomUUID } from "node:crypto"
+import { Cause, Clock, Duration, Effect, Exit, Fiber, Layer, Pull, Schedule, Schema, Semaphore } from "effect"
+import * as Task from "./Task.ts"
+import { type ClaimedTask, TaskQueue } from "./TaskQueue.ts"
+
+/**
+ * Options of `Worker.layer`.
+ *
+ * - `tasks`: the implementations this worker runs. A task whose name is not
+ *   among them is dead-lettered.
+ * - `concurrency`: how many tasks run at once.
+ * - `lease` (default 30 seconds): how long a claim holds without renewal; it is
+ *   renewed every third of it while the handler runs. A task whose worker
+ *   died runs again at most this long after its last renewal.
+ * - `gracePeriod` (default 10 seconds): on shutdown, how long in-flight tasks
+ *   may take to finish before they are interrupted and released.
+ * - `maxIdleWait` (default 30 seconds): the longest an idle worker blocks
+ *   before it looks at the queue again (it is woken earlier by new work).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Options<Impls extends ReadonlyArray<Task.Implementation<any, any>>> {
+  readonly tasks: Impls
+  readonly concurrency: number
+  readonly lease?: Duration.Input | undefined
+  readonly gracePeriod?: Duration.Input | undefined
+  readonly maxIdleWait?: Duration.Input | undefined
+}
+
+const millis = (input: Duration.Input | undefined, fallback: Duration.Input) =>
+  Duration.toMillis(Duration.fromInputUnsafe(input ?? fallback))
+
+/** The delay the schedule asks for after the `attempt`-th failure, or `undefined` when it gives up. */
+const retryDelay = (schedule: Schedule.Schedule<unknown, any>, attempt: number, failure: unknown) =>
+  Effect.gen(function* () {
+    const step = yield* Schedule.toStep(schedule)
+    const now = yield* Clock.currentTimeMillis
+    let delay: Duration.Duration | undefined
+    for (let i = 0; i < attempt; i++) {
+      const next = yield* step(now, failure).pipe(
+        Effect.map(([, d]) => d),
+        Pull.catchDone(() => Effect.succeed(undefined))
+      )
+      if (next === undefined) return undefined
+      delay = next
+    }
+    return delay === undefined ? undefined : Duration.toMillis(delay)
+  })
+
+/**
+ * A worker that runs `tasks` from the queue of the `TaskQueue` service, with
+ * at most `concurrency` at once, until the layer's scope closes. Then it stops
+ * taking work, gives in-flight tasks `gracePeriod` to finish, and releases the
+ * rest for immediate redelivery (without spending their attempt).
+ *
+ * Each attempt:
+ *
+ * - unknown task name, or a payload that does not decode: dead-lettered with the reason;
+ * - runs the handler in a span `heimdall.task.run` (attributes `heimdall.task.name`,
+ *   `heimdall.task.id`, `heimdall.task.attempt`) linked to the enqueue span;
+ * - `timeout` exceeded: interrupted, fails with `TaskTimeout`; a defect fails with `TaskDefect`;
+ * - a failure is retried after the delay of the task's `retry` schedule (stepped once per
+ *   attempt so far), or ends the task as `"failed"` when it has none or it is exhausted.
+ *
+ * Metrics (counters, attribute `task`): `heimdall_tasks_started`, `_succeeded`, `_failed`,
+ * `_retried`, `_dead_lettered` (and `_enqueued`, counted by `Task.enqueue`).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect, Layer, Schema } from "effect"
+ * import { Task, Worker } from "effect-heimdall"
+ *
+ * const Ping = Task.make("ping", { payload: Schema.String })
+ * const PingLive = Task.implement(Ping, (text) => Effect.log(text))
+ * const WorkerLive = Worker.layer({ tasks: [PingLive], concurrency: 4, gracePeriod: "30 seconds" })
+ * ```
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any, any>>>(
+  options: Options<Impls>
+): Layer.Layer<never, never, TaskQueue | (Impls[number] extends Task.Implementation<any, infer R> ? R : never)> =>
+  Layer.effectDiscard(
+    Effect.gen(function* () {
+      const queue = yield* TaskQueue
+      const context = yield* Effect.context<any>()
+      const leaseMillis = millis(options.lease, "30 seconds")
+      const graceMillis = millis(options.gracePeriod, "10 seconds")
+      const maxIdleMillis = millis(options.maxIdleWait, "30 seconds")
+      const byName = new Map<string, Task.Implementation<Task.Any, any>>(
+        options.tasks.map((impl) => [impl.task.name, impl])
+      )
+      const slots = yield* Semaphore.make(Math.max(1, options.concurrency))
+      const running = new Set<Fiber.Fiber<void>>()
+      const wait = yield* queue.waiter
+
+      const runClaimed = (claimed: ClaimedTask): Effect.Effect<void> => {
+        const { id, token, name } = claimed
+        const deadLetter = (reason: string) =>
+          queue.deadLetter(id, token, reason).pipe(Effect.andThen(Task.count("deadLettered", name)))
+        const impl = byName.get(name)
+        const body: Effect.Effect<void, unknown> =
+          impl === undefined
+            ? deadLetter(`unknown task name "${name}"`)
+            : Effect.gen(function* () {
+                const task = impl.task
+                const codecs = Task.codecs(task)
+                const decoded = yield* Effect.result(Schema.decodeUnknownEffect(codecs.payload)(claimed.payload))
+                if (decoded._tag === "Failure") {
+                  return yield* deadLetter(`payload does not decode: ${decoded.failure.message}`)
+                }
+                yield* Task.count("started", name)
+                let handler: Effect.Effect<unknown, unknown> = impl
+                  .handler(decoded.success)
+                  .pipe(
+                    Effect.provideService(Task.CurrentTask, { id, name, attempt: claimed.attempts }),
+                    Effect.provideContext(context)
+                  )
+                const timeout = task.settings.timeout
+                if (timeout !== undefined) {
+                  handler = handler.pipe(
+                    Effect.timeoutOrElse({
+                      duration: timeout,
+                      orElse: () =>
+                        Effect.fail(
+                          new Task.TaskTimeout({
+                            taskId: id,
+                            taskName: name,
+                            timeoutMillis: Duration.toMillis(timeout)
+                          })
+                        )
+                    })
+                  )
+                }
+                const renewal = queue.renew(id, token, leaseMillis).pipe(
+                  Effect.flatMap((held) =>
+                    held ? Effect.void : Effect.logWarning(`effect-heimdall: lease of task ${name} ${id} lost`)
+                  ),
+                  Effect.catchCause((cause) => Effect.logWarning("effect-heimdall: lease renewal failed", cause)),
+                  Effect.repeat(Schedule.spaced(Math.max(1, Math.floor(leaseMillis / 3)))),
+                  Effect.delay(Math.max(1, Math.floor(leaseMillis / 3)))
+                )
+                const renewer = yield* Effect.forkChild(renewal)
+                const exit = yield* Effect.exit(handler).pipe(
+                  Effect.withSpan("heimdall.task.run", {
+                    kind: "consumer",
+                    root: true,
+                    links: Task.linkTo(claimed.trace),
+                    attributes: {
+                      "heimdall.task.name": name,
+                      "heimdall.task.id": id,
+                      "heimdall.task.attempt": claimed.attempts
+                    }
+                  })
+                )
+                yield* Fiber.interrupt(renewer)
+                if (Exit.isSuccess(exit)) {
+                  const result = yield* Effect.result(Schema.encodeUnknownEffect(codecs.success)(exit.value))
+                  if (result._tag === "Success") {
+                    if (yield* queue.complete(id, token, result.success)) yield* Task.count("succeeded", name)
+                    return
+                  }
+                  return yield* settleFailure(
+                    task,
+                    claimed,
+                    new Task.TaskDefect({
+                      taskId: id,
+                      taskName: name,
+                      message: `result does not encode: ${result.failure.message}`
+                    })
+                  )
+                }
+                if (Cause.hasInterruptsOnly(exit.cause)) return yield* Effect.interrupt
+                const error = Cause.findErrorOption(exit.cause)
+                const failure =
+                  error._tag === "Some"
+                    ? error.value
+                    : new Task.TaskDefect({
+                        taskId: id,
+                        taskName: name,
+                        message: defectMessage(Cause.squash(exit.cause))
+                      })
+                return yield* settleFailure(task, claimed, failure)
+              })
+        return body.pipe(
+          Effect.onInterrupt(() => queue.release(id, token).pipe(Effect.ignore)),
+          Effect.catchCause((cause) =>
+            Cause.hasInterruptsOnly(cause)
+              ? Effect.interrupt
+              : Effect.logError(`effect-heimdall: task ${name} ${id} could not be settled`, cause)
+          )
+        )
+      }
+
+      const settleFailure = (task: Task.Any, claimed: ClaimedTask, failure: unknown) =>
+        Effect.gen(function* () {
+          const { id, token, name } = claimed
+          const codecs = Task.codecs(task)
+          const encoded = yield* Schema.encodeUnknownEffect(codecs.failure)(failure).pipe(
+            Effect.catch((e) =>
+              Schema.encodeUnknownEffect(codecs.failure)(
+                new Task.TaskDefect({ taskId: id, taskName: name, message: `error does not encode: ${e.message}` })
+              )
+            )
+          )
+          const retry = task.settings.retry
+          const delay = retry === undefined ? undefined : yield* retryDelay(retry, claimed.attempts, failure)
+          if (yield* queue.fail(id, token, encoded, delay)) {
+            yield* Task.count(delay === undefined ? "failed" : "retried", name)
+          }
+        })
+
+      const takeOne = Effect.gen(function* () {
+        yield* slots.take(1)
+        const claimed = yield* queue
+          .claim({ token: randomUUID(), leaseMillis })
+          .pipe(
+            Effect.onExit((exit) =>
+              Exit.isSuccess(exit) && exit.value._tag === "Claimed" ? Effect.void : slots.release(1)
+            )
+          )
+        if (claimed._tag === "Idle") {
+          return yield* wait(Math.min(claimed.waitMillis ?? maxIdleMillis, maxIdleMillis))
+        }
+        const fiber = yield* runClaimed(claimed.task).pipe(
+          Effect.ensuring(
+            Effect.suspend(() => {
+              running.delete(fiber)
+              return slots.release(1)
+            })
+          ),
+          Effect.forkDetach
+        )
+        running.add(fiber)
+      }).pipe(
+        Effect.catchCause((cause) =>
+          Cause.hasInterruptsOnly(cause)
+            ? Effect.interrupt
+            : Effect.logWarning("effect-heimdall: worker could not reach the queue, retrying in 1 s", cause).pipe(
+                Effect.andThen(Effect.sleep("1 second"))
+              )
+        )
+      )
+
+      const fetcher = yield* Effect.forkDetach(Effect.forever(takeOne))
+      yield* Effect.addFinalizer(() =>
+        Effect.gen(function* () {
+          yield* Fiber.interrupt(fetcher)
+          yield* Effect.forEach([...running], Fiber.await, { concurrency: "unbounded", discard: true }).pipe(
+            Effect.timeoutOrElse({ duration: graceMillis, orElse: () => Effect.void })
+          )
+          yield* Effect.forEach([...running], Fiber.interrupt, { concurrency: "unbounded", discard: true })
+        })
+      )
+    })
+  ) as any
+
+const defectMessage = (defect: unknown): string =>
+  defect instanceof Error ? `${defect.name}: ${defect.message}` : typeof defect === "string" ? defect : String(defect)

@@ -1,0 +1,60 @@
+-- claim: moves due scheduled tasks to ready, requeues tasks whose lease lapsed, then claims the oldest ready task.
+-- Input:
+--   KEYS[1] ready list      <prefix>:{q}:ready
+--   KEYS[2] scheduled zset  <prefix>:{q}:scheduled
+--   KEYS[3] running zset    <prefix>:{q}:running
+--   KEYS[4] task key prefix <prefix>:{q}:task:  -- task keys are KEYS[4] .. id: same hash tag, same slot
+--   ARGV[1] lease token (unique per claim)
+--   ARGV[2] lease (ms)
+--   ARGV[3] at most this many tasks are promoted or requeued per call
+-- Output:
+--   { "task", id, name, payload, attempts, trace, enqueuedAt }  -- claimed: state running, attempts + 1
+--   { "idle", waitMs }  -- nothing ready; waitMs until the next scheduled task or lease end, -1 if none
+local now = nowMillis()
+local limit = tonumber(ARGV[3])
+
+local due = redis.call("ZRANGEBYSCORE", KEYS[2], "-inf", now, "LIMIT", 0, limit)
+for _, id in ipairs(due) do
+  redis.call("ZREM", KEYS[2], id)
+  local key = KEYS[4] .. id
+  if redis.call("HGET", key, "state") == "scheduled" then
+    redis.call("HSET", key, "state", "queued")
+    redis.call("LPUSH", KEYS[1], id)
+  end
+end
+
+-- A lapsed lease: the worker died or lost Redis. The attempt it spent stays spent.
+local lapsed = redis.call("ZRANGEBYSCORE", KEYS[3], "-inf", now, "LIMIT", 0, limit)
+for _, id in ipairs(lapsed) do
+  redis.call("ZREM", KEYS[3], id)
+  local key = KEYS[4] .. id
+  if redis.call("HGET", key, "state") == "running" then
+    redis.call("HSET", key, "state", "queued")
+    redis.call("HDEL", key, "token", "leaseUntil")
+    redis.call("HINCRBY", key, "redeliveries", 1)
+    redis.call("RPUSH", KEYS[1], id) -- front of the line: it waited already
+  end
+end
+
+while true do
+  local id = redis.call("RPOP", KEYS[1])
+  if not id then break end
+  local key = KEYS[4] .. id
+  if redis.call("HGET", key, "state") == "queued" then
+    local attempts = redis.call("HINCRBY", key, "attempts", 1)
+    redis.call("HSET", key, "state", "running", "token", ARGV[1], "leaseUntil", now + tonumber(ARGV[2]),
+      "startedAt", now)
+    redis.call("ZADD", KEYS[3], now + tonumber(ARGV[2]), id)
+    local f = redis.call("HMGET", key, "name", "payload", "trace", "enqueuedAt")
+    return { "task", id, f[1], f[2], attempts, f[3] or "", f[4] }
+  end
+  -- an id without a queued record (expired or stale): dropped
+end
+
+local nextAt = -1
+local s = redis.call("ZRANGE", KEYS[2], 0, 0, "WITHSCORES")
+if s[2] then nextAt = tonumber(s[2]) end
+local r = redis.call("ZRANGE", KEYS[3], 0, 0, "WITHSCORES")
+if r[2] and (nextAt == -1 or tonumber(r[2]) < nextAt) then nextAt = tonumber(r[2]) end
+if nextAt == -1 then return { "idle", -1 } end
+return { "idle", math.max(0, nextAt - now) }

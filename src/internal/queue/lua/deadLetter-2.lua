@@ -1,0 +1,13 @@
+-- deadLetter: a claimed task cannot run here at all (payload does not decode, unknown task name); ends it as dead.
+-- Input:
+--   KEYS[1] task key      <prefix>:{q}:task:<id>
+--   KEYS[2] running zset  <prefix>:{q}:running
+--   ARGV[1] id
+--   ARGV[2] lease token
+--   ARGV[3] reason
+--   ARGV[4] retention (ms)
+--   ARGV[5] events channel
+-- Output: 1 done, 0 the lease is no longer the caller's (nothing changed)
+if not owns(KEYS[1], ARGV[2]) then return 0 end
+finish(KEYS[1], KEYS[2], ARGV[1], "dead", "reason", ARGV[3], ARGV[4], ARGV[5], nowMillis())
+return 1

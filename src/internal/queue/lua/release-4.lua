@@ -1,0 +1,19 @@
+-- release: hands a running task back for immediate redelivery (worker shutdown); the attempt is given back.
+-- Input:
+--   KEYS[1] task key    <prefix>:{q}:task:<id>
+--   KEYS[2] running zset <prefix>:{q}:running
+--   KEYS[3] ready list  <prefix>:{q}:ready
+--   KEYS[4] wake list   <prefix>:{q}:wake
+--   ARGV[1] id
+--   ARGV[2] lease token
+--   ARGV[3] wake list cap
+--   ARGV[4] wake list TTL (ms)
+-- Output: 1 done, 0 the lease is no longer the caller's (nothing changed)
+if not owns(KEYS[1], ARGV[2]) then return 0 end
+redis.call("ZREM", KEYS[2], ARGV[1])
+redis.call("HINCRBY", KEYS[1], "attempts", -1)
+redis.call("HSET", KEYS[1], "state", "queued")
+redis.call("HDEL", KEYS[1], "token", "leaseUntil")
+redis.call("RPUSH", KEYS[3], ARGV[1]) -- front of the line
+wake(KEYS[4], ARGV[3], ARGV[4])
+return 1

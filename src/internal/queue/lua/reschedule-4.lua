@@ -1,0 +1,23 @@
+-- reschedule: moves a running task to a later time WITHOUT spending an attempt (the claim's attempt is given back).
+-- Anything the task holds (e.g. a uniqueness lock, passed as KEYS[5..] later) stays held.
+-- Input:
+--   KEYS[1] task key        <prefix>:{q}:task:<id>
+--   KEYS[2] running zset    <prefix>:{q}:running
+--   KEYS[3] scheduled zset  <prefix>:{q}:scheduled
+--   KEYS[4] wake list       <prefix>:{q}:wake
+--   ARGV[1] id
+--   ARGV[2] lease token
+--   ARGV[3] delay (ms) from now
+--   ARGV[4] wake list cap
+--   ARGV[5] wake list TTL (ms)
+-- Output: 1 done, 0 the lease is no longer the caller's (nothing changed)
+if not owns(KEYS[1], ARGV[2]) then return 0 end
+local runAt = nowMillis() + tonumber(ARGV[3])
+redis.call("ZREM", KEYS[2], ARGV[1])
+redis.call("HINCRBY", KEYS[1], "attempts", -1)
+redis.call("HINCRBY", KEYS[1], "reschedules", 1)
+redis.call("HSET", KEYS[1], "state", "scheduled", "runAt", runAt)
+redis.call("HDEL", KEYS[1], "token", "leaseUntil")
+redis.call("ZADD", KEYS[3], runAt, ARGV[1])
+wake(KEYS[4], ARGV[4], ARGV[5])
+return 1

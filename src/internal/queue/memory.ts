@@ -1,0 +1,240 @@
+/**
+ * The in-memory queue backend: the same state machine as the Lua scripts, on
+ * Effect's `Clock`. Each operation reads the clock once and then changes the
+ * state synchronously, so it is atomic like a script.
+ */
+import { Clock, Deferred, Effect } from "effect"
+import type { ClaimResult, Service, TaskRecord, TaskState } from "../../TaskQueue.ts"
+import { isTerminal } from "../../TaskQueue.ts"
+
+interface Entry {
+  record: Mutable<TaskRecord>
+  token: string | undefined
+  leaseUntil: number | undefined
+  expiresAt: number | undefined
+}
+type Mutable<A> = { -readonly [K in keyof A]: A[K] }
+
+/** Same cap as the Redis wake list: more tokens than this only cause spurious wake-ups. */
+const wakeCap = 1024
+const promoteLimit = 1000
+
+export const makeMemory = (options: { readonly retentionMillis: number; readonly queue: string }) =>
+  Effect.sync((): Service => {
+    const tasks = new Map<string, Entry>()
+    /** Oldest first (the Redis list's right end). */
+    const ready: Array<string> = []
+    const scheduled = new Map<string, number>()
+    const running = new Map<string, number>()
+    let tokens = 0
+    const sleepers: Array<Deferred.Deferred<void>> = []
+    const joiners = new Map<string, Set<Deferred.Deferred<void>>>()
+
+    const live = (id: string, now: number): Entry | undefined => {
+      const entry = tasks.get(id)
+      if (entry?.expiresAt !== undefined && now >= entry.expiresAt) {
+        tasks.delete(id)
+        return undefined
+      }
+      return entry
+    }
+    const wake = () => {
+      const sleeper = sleepers.shift()
+      if (sleeper) Deferred.doneUnsafe(sleeper, Effect.void)
+      else tokens = Math.min(tokens + 1, wakeCap)
+    }
+    const owned = (id: string, token: string, now: number) => {
+      const entry = live(id, now)
+      return entry && entry.record.state === "running" && entry.token === token ? entry : undefined
+    }
+    const finish = (entry: Entry, state: TaskState, fields: Partial<TaskRecord>, now: number) => {
+      running.delete(entry.record.id)
+      Object.assign(entry.record, fields, { state })
+      entry.token = undefined
+      entry.leaseUntil = undefined
+      entry.expiresAt = now + options.retentionMillis
+      const waiting = joiners.get(entry.record.id)
+      joiners.delete(entry.record.id)
+      for (const d of waiting ?? []) Deferred.doneUnsafe(d, Effect.void)
+    }
+    const withNow = <A>(f: (now: number) => A) => Effect.map(Clock.currentTimeMillis, f)
+
+    const claim: Service["claim"] = ({ token, leaseMillis }) =>
+      withNow((now): ClaimResult => {
+        const due = [...scheduled].filter(([, at]) => at <= now).sort((a, b) => a[1] - b[1])
+        for (const [id] of due.slice(0, promoteLimit)) {
+          scheduled.delete(id)
+          const entry = live(id, now)
+          if (entry?.record.state === "scheduled") {
+            entry.record.state = "queued"
+            ready.push(id)
+          }
+        }
+        const lapsed = [...running].filter(([, at]) => at <= now).sort((a, b) => a[1] - b[1])
+        for (const [id] of lapsed.slice(0, promoteLimit)) {
+          running.delete(id)
+          const entry = live(id, now)
+          if (entry?.record.state === "running") {
+            entry.record.state = "queued"
+            entry.record.redeliveries++
+            entry.token = undefined
+            entry.leaseUntil = undefined
+            ready.unshift(id)
+          }
+        }
+        for (let id = ready.shift(); id !== undefined; id = ready.shift()) {
+          const entry = live(id, now)
+          if (entry?.record.state !== "queued") continue
+          entry.record.attempts++
+          entry.record.state = "running"
+          entry.token = token
+          entry.leaseUntil = now + leaseMillis
+          running.set(id, now + leaseMillis)
+          const { name, payload, attempts, trace, enqueuedAt } = entry.record
+          return { _tag: "Claimed", task: { id, name, payload, attempts, trace, enqueuedAt, token } }
+        }
+        const next = Math.min(...scheduled.values(), ...running.values())
+        return { _tag: "Idle", waitMillis: Number.isFinite(next) ? Math.max(0, next - now) : undefined }
+      })
+
+    const service: Service = {
+      queue: options.queue,
+      enqueue: (task) =>
+        withNow((now) => {
+          const existing = live(task.id, now)
+          if (existing) return { created: false, state: existing.record.state }
+          const state: TaskState = task.delayMillis > 0 ? "scheduled" : "queued"
+          tasks.set(task.id, {
+            record: {
+              id: task.id,
+              name: task.name,
+              state,
+              payload: task.payload,
+              attempts: 0,
+              redeliveries: 0,
+              reschedules: 0,
+              enqueuedAt: now,
+              runAt: now + task.delayMillis,
+              trace: task.trace,
+              result: undefined,
+              error: undefined,
+              lastError: undefined,
+              reason: undefined
+            },
+            token: undefined,
+            leaseUntil: undefined,
+            expiresAt: undefined
+          })
+          if (state === "scheduled") scheduled.set(task.id, now + task.delayMillis)
+          else ready.push(task.id)
+          wake()
+          return { created: true, state }
+        }),
+      claim,
+      waiter: Effect.succeed((maxMillis: number) =>
+        Effect.suspend(() => {
+          if (tokens > 0) {
+            tokens--
+            return Effect.void
+          }
+          const sleeper = Deferred.makeUnsafe<void>()
+          sleepers.push(sleeper)
+          return Deferred.await(sleeper).pipe(
+            Effect.timeoutOrElse({ duration: maxMillis, orElse: () => Effect.void }),
+            Effect.ensuring(
+              Effect.sync(() => {
+                const at = sleepers.indexOf(sleeper)
+                if (at !== -1) sleepers.splice(at, 1)
+              })
+            )
+          )
+        })
+      ),
+      renew: (id, token, leaseMillis) =>
+        withNow((now) => {
+          const entry = owned(id, token, now)
+          if (!entry) return false
+          entry.leaseUntil = now + leaseMillis
+          running.set(id, now + leaseMillis)
+          return true
+        }),
+      complete: (id, token, result) =>
+        withNow((now) => {
+          const entry = owned(id, token, now)
+          if (!entry) return false
+          finish(entry, "succeeded", { result }, now)
+          return true
+        }),
+      fail: (id, token, error, retryInMillis) =>
+        withNow((now) => {
+          const entry = owned(id, token, now)
+          if (!entry) return false
+          if (retryInMillis === undefined) {
+            finish(entry, "failed", { error }, now)
+            return true
+          }
+          running.delete(id)
+          entry.record.state = "scheduled"
+          entry.record.lastError = error
+          entry.record.runAt = now + retryInMillis
+          entry.token = undefined
+          entry.leaseUntil = undefined
+          scheduled.set(id, now + retryInMillis)
+          wake()
+          return true
+        }),
+      reschedule: (id, token, delayMillis) =>
+        withNow((now) => {
+          const entry = owned(id, token, now)
+          if (!entry) return false
+          running.delete(id)
+          entry.record.attempts--
+          entry.record.reschedules++
+          entry.record.state = "scheduled"
+          entry.record.runAt = now + delayMillis
+          entry.token = undefined
+          entry.leaseUntil = undefined
+          scheduled.set(id, now + delayMillis)
+          wake()
+          return true
+        }),
+      release: (id, token) =>
+        withNow((now) => {
+          const entry = owned(id, token, now)
+          if (!entry) return false
+          running.delete(id)
+          entry.record.attempts--
+          entry.record.state = "queued"
+          entry.token = undefined
+          entry.leaseUntil = undefined
+          ready.unshift(id)
+          wake()
+          return true
+        }),
+      deadLetter: (id, token, reason) =>
+        withNow((now) => {
+          const entry = owned(id, token, now)
+          if (!entry) return false
+          finish(entry, "dead", { reason }, now)
+          return true
+        }),
+      get: (id) => withNow((now) => snapshot(live(id, now))),
+      awaitTerminal: (id) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const entry = live(id, now)
+          if (!entry || isTerminal(entry.record.state)) return Effect.succeed(snapshot(entry))
+          const done = Deferred.makeUnsafe<void>()
+          const set = joiners.get(id) ?? new Set()
+          set.add(done)
+          joiners.set(id, set)
+          return Deferred.await(done).pipe(
+            Effect.andThen(service.get(id)),
+            Effect.ensuring(Effect.sync(() => joiners.get(id)?.delete(done)))
+          )
+        })
+    }
+    return service
+  })
+
+const snapshot = (entry: Entry | undefined): TaskRecord | undefined =>
+  entry === undefined ? undefined : { ...entry.record }

@@ -1,0 +1,219 @@
+/**
+ * The Redis queue backend: one Lua script per state change (see `scripts.ts`
+ * and `lua/`), a reserved connection per idle worker blocked on the wake list,
+ * and one shared pub/sub subscription per layer for `awaitTerminal`.
+ */
+import { Deferred, Effect, Queue, Scope } from "effect"
+import * as Redis from "effect/persistence/Redis"
+import type { Service, TaskRecord, TaskState, TraceContext } from "../../TaskQueue.ts"
+import { isTerminal } from "../../TaskQueue.ts"
+import { makeKeys } from "./keys.ts"
+import * as Scripts from "./scripts.ts"
+
+const wakeCap = 1024
+const wakeTtlMillis = 24 * 60 * 60 * 1000
+const promoteLimit = 1000
+/** `awaitTerminal` re-reads the record this often in case a pub/sub message was lost (a reconnect). */
+const recheckMillis = 1000
+
+export const encodeTrace = (trace: TraceContext | undefined): string => (trace ? JSON.stringify(trace) : "")
+export const decodeTrace = (text: string | undefined | null): TraceContext | undefined => {
+  if (!text) return undefined
+  try {
+    const t = JSON.parse(text)
+    return typeof t?.traceId === "string" && typeof t?.spanId === "string"
+      ? { traceId: t.traceId, spanId: t.spanId, sampled: t.sampled !== false }
+      : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** HGETALL's reply, flat array (RESP2) or map (RESP3), as a record. */
+const fields = (reply: unknown): Record<string, string> => {
+  if (Array.isArray(reply)) {
+    const out: Record<string, string> = {}
+    for (let i = 0; i + 1 < reply.length; i += 2) out[String(reply[i])] = String(reply[i + 1])
+    return out
+  }
+  if (reply instanceof Map) return Object.fromEntries([...reply].map(([k, v]) => [String(k), String(v)]))
+  return (reply ?? {}) as Record<string, string>
+}
+
+export const parseRecord = (reply: unknown): TaskRecord | undefined => {
+  const f = fields(reply)
+  if (f.id === undefined || f.state === undefined) return undefined
+  return {
+    id: f.id,
+    name: f.name ?? "",
+    state: f.state as TaskState,
+    payload: f.payload ?? "",
+    attempts: Number(f.attempts ?? 0),
+    redeliveries: Number(f.redeliveries ?? 0),
+    reschedules: Number(f.reschedules ?? 0),
+    enqueuedAt: Number(f.enqueuedAt ?? 0),
+    runAt: Number(f.runAt ?? 0),
+    trace: decodeTrace(f.trace),
+    result: f.result,
+    error: f.error,
+    lastError: f.lastError,
+    reason: f.reason
+  }
+}
+
+export const makeRedis = (options: {
+  readonly queue: string
+  readonly prefix: string
+  readonly retentionMillis: number
+}) =>
+  Effect.gen(function* () {
+    const redis = yield* Redis.Redis
+    const layerScope = yield* Effect.scope
+    const keys = makeKeys(options.prefix, options.queue)
+    const retention = options.retentionMillis
+    const run = {
+      enqueue: redis.eval(Scripts.enqueue),
+      claim: redis.eval(Scripts.claim),
+      renew: redis.eval(Scripts.renew),
+      complete: redis.eval(Scripts.complete),
+      fail: redis.eval(Scripts.fail),
+      reschedule: redis.eval(Scripts.reschedule),
+      release: redis.eval(Scripts.release),
+      deadLetter: redis.eval(Scripts.deadLetter)
+    }
+
+    // One subscription for every joiner of this layer, opened on the first join.
+    const joiners = new Map<string, Set<Deferred.Deferred<void>>>()
+    const listen = yield* Effect.cached(
+      Effect.gen(function* () {
+        const messages = yield* redis.subscribe(keys.events).pipe(Scope.provide(layerScope))
+        yield* Queue.take(messages).pipe(
+          Effect.tap(({ message }) =>
+            Effect.sync(() => {
+              for (const d of joiners.get(message) ?? []) Deferred.doneUnsafe(d, Effect.void)
+            })
+          ),
+          Effect.forever,
+          Effect.ignore,
+          Effect.forkIn(layerScope)
+        )
+      })
+    )
+
+    const get = (id: string) => Effect.map(redis.send<unknown>("HGETALL", keys.task(id)), parseRecord)
+
+    const service: Service = {
+      queue: options.queue,
+      enqueue: (task) =>
+        run
+          .enqueue(
+            [keys.task(task.id), keys.ready, keys.scheduled, keys.wake],
+            task.id,
+            task.name,
+            task.payload,
+            Math.max(0, Math.ceil(task.delayMillis)),
+            encodeTrace(task.trace),
+            wakeCap,
+            wakeTtlMillis
+          )
+          .pipe(Effect.map(([created, state]) => ({ created: created === 1, state: state as TaskState }))),
+      claim: ({ token, leaseMillis }) =>
+        run
+          .claim(
+            [keys.ready, keys.scheduled, keys.running, keys.taskPrefix],
+            token,
+            Math.ceil(leaseMillis),
+            promoteLimit
+          )
+          .pipe(
+            Effect.map((reply) =>
+              reply[0] === "task"
+                ? {
+                    _tag: "Claimed" as const,
+                    task: {
+                      id: reply[1],
+                      name: reply[2],
+                      payload: reply[3],
+                      attempts: Number(reply[4]),
+                      trace: decodeTrace(reply[5]),
+                      enqueuedAt: Number(reply[6]),
+                      token
+                    }
+                  }
+                : { _tag: "Idle" as const, waitMillis: Number(reply[1]) < 0 ? undefined : Number(reply[1]) }
+            )
+          ),
+      waiter: Effect.map(redis.reserve, (connection) => (maxMillis: number) => {
+        // BLPOP's timeout is in seconds (decimals allowed); 0 would mean forever.
+        const seconds = Math.max(0.001, maxMillis / 1000).toFixed(3)
+        return Effect.asVoid(connection.send("BLPOP", keys.wake, seconds))
+      }),
+      renew: (id, token, leaseMillis) =>
+        run.renew([keys.task(id), keys.running], id, token, Math.ceil(leaseMillis)).pipe(Effect.map((n) => n === 1)),
+      complete: (id, token, result) =>
+        run
+          .complete([keys.task(id), keys.running], id, token, result, retention, keys.events)
+          .pipe(Effect.map((n) => n === 1)),
+      fail: (id, token, error, retryInMillis) =>
+        run
+          .fail(
+            [keys.task(id), keys.running, keys.scheduled, keys.wake],
+            id,
+            token,
+            error,
+            retryInMillis === undefined ? -1 : Math.max(0, Math.ceil(retryInMillis)),
+            retention,
+            keys.events,
+            wakeCap,
+            wakeTtlMillis
+          )
+          .pipe(Effect.map((n) => n === 1)),
+      reschedule: (id, token, delayMillis) =>
+        run
+          .reschedule(
+            [keys.task(id), keys.running, keys.scheduled, keys.wake],
+            id,
+            token,
+            Math.max(0, Math.ceil(delayMillis)),
+            wakeCap,
+            wakeTtlMillis
+          )
+          .pipe(Effect.map((n) => n === 1)),
+      release: (id, token) =>
+        run
+          .release([keys.task(id), keys.running, keys.ready, keys.wake], id, token, wakeCap, wakeTtlMillis)
+          .pipe(Effect.map((n) => n === 1)),
+      deadLetter: (id, token, reason) =>
+        run
+          .deadLetter([keys.task(id), keys.running], id, token, reason, retention, keys.events)
+          .pipe(Effect.map((n) => n === 1)),
+      get,
+      awaitTerminal: (id) =>
+        Effect.gen(function* () {
+          yield* listen
+          while (true) {
+            const done = Deferred.makeUnsafe<void>()
+            const set = joiners.get(id) ?? new Set()
+            set.add(done)
+            joiners.set(id, set)
+            const record = yield* get(id).pipe(
+              Effect.tap((record) =>
+                record === undefined || isTerminal(record.state)
+                  ? Effect.void
+                  : Deferred.await(done).pipe(
+                      Effect.timeoutOrElse({ duration: recheckMillis, orElse: () => Effect.void })
+                    )
+              ),
+              Effect.ensuring(
+                Effect.sync(() => {
+                  set.delete(done)
+                  if (set.size === 0) joiners.delete(id)
+                })
+              )
+            )
+            if (record === undefined || isTerminal(record.state)) return record
+          }
+        })
+    }
+    return service
+  })

@@ -1,0 +1,132 @@
+/**
+ * The queue's Lua scripts as typed `Redis.script` descriptors, one per state
+ * change. Each script lives in `lua/<name>-<keys>.lua` (the suffix is its key
+ * count) and opens with its contract (KEYS, ARGV, output); `lua/includes.lua`
+ * holds the helpers they share and is prepended to each.
+ */
+import { readFileSync } from "node:fs"
+import * as Redis from "effect/persistence/Redis"
+
+const read = (file: string) => readFileSync(new URL(`./lua/${file}`, import.meta.url), "utf8")
+const includes = read("includes.lua")
+
+/** Every script file with its key count, as named on disk. */
+export const scriptFiles = [
+  "enqueue-4.lua",
+  "claim-4.lua",
+  "renew-2.lua",
+  "complete-2.lua",
+  "fail-4.lua",
+  "reschedule-4.lua",
+  "release-4.lua",
+  "deadLetter-2.lua"
+] as const
+
+/** The full source of a script: the shared helpers, then the script. */
+export const source = (file: (typeof scriptFiles)[number]) => `${includes}\n${read(file)}`
+
+const numberOfKeys = (file: string) => Number(/-(\d+)\.lua$/.exec(file)![1])
+
+const define = <Params extends ReadonlyArray<any>>(
+  file: (typeof scriptFiles)[number],
+  args: (...params: Params) => ReadonlyArray<string | number>
+) => Redis.script(args, { numberOfKeys: numberOfKeys(file), lua: source(file) })
+
+export const enqueue = define(
+  "enqueue-4.lua",
+  (
+    keys: readonly [task: string, ready: string, scheduled: string, wake: string],
+    id: string,
+    name: string,
+    payload: string,
+    delayMillis: number,
+    trace: string,
+    wakeCap: number,
+    wakeTtlMillis: number
+  ) => [...keys, id, name, payload, delayMillis, trace, wakeCap, wakeTtlMillis]
+).withReturnType<[created: number, state: string]>()
+
+export const claim = define(
+  "claim-4.lua",
+  (
+    keys: readonly [ready: string, scheduled: string, running: string, taskPrefix: string],
+    token: string,
+    leaseMillis: number,
+    limit: number
+  ) => [...keys, token, leaseMillis, limit]
+).withReturnType<
+  | [tag: "task", id: string, name: string, payload: string, attempts: number, trace: string, enqueuedAt: string]
+  | [tag: "idle", waitMillis: number]
+>()
+
+export const renew = define(
+  "renew-2.lua",
+  (keys: readonly [task: string, running: string], id: string, token: string, leaseMillis: number) => [
+    ...keys,
+    id,
+    token,
+    leaseMillis
+  ]
+).withReturnType<number>()
+
+export const complete = define(
+  "complete-2.lua",
+  (
+    keys: readonly [task: string, running: string],
+    id: string,
+    token: string,
+    result: string,
+    retentionMillis: number,
+    channel: string
+  ) => [...keys, id, token, result, retentionMillis, channel]
+).withReturnType<number>()
+
+export const fail = define(
+  "fail-4.lua",
+  (
+    keys: readonly [task: string, running: string, scheduled: string, wake: string],
+    id: string,
+    token: string,
+    error: string,
+    retryInMillis: number,
+    retentionMillis: number,
+    channel: string,
+    wakeCap: number,
+    wakeTtlMillis: number
+  ) => [...keys, id, token, error, retryInMillis, retentionMillis, channel, wakeCap, wakeTtlMillis]
+).withReturnType<number>()
+
+export const reschedule = define(
+  "reschedule-4.lua",
+  (
+    keys: readonly [task: string, running: string, scheduled: string, wake: string],
+    id: string,
+    token: string,
+    delayMillis: number,
+    wakeCap: number,
+    wakeTtlMillis: number
+  ) => [...keys, id, token, delayMillis, wakeCap, wakeTtlMillis]
+).withReturnType<number>()
+
+export const release = define(
+  "release-4.lua",
+  (
+    keys: readonly [task: string, running: string, ready: string, wake: string],
+    id: string,
+    token: string,
+    wakeCap: number,
+    wakeTtlMillis: number
+  ) => [...keys, id, token, wakeCap, wakeTtlMillis]
+).withReturnType<number>()
+
+export const deadLetter = define(
+  "deadLetter-2.lua",
+  (
+    keys: readonly [task: string, running: string],
+    id: string,
+    token: string,
+    reason: string,
+    retentionMillis: number,
+    channel: string
+  ) => [...keys, id, token, reason, retentionMillis, channel]
+).withReturnType<number>()

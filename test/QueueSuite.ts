@@ -1,0 +1,533 @@
+/**
+ * The queue conformance suite: every behaviour of `Task`, `Worker` and
+ * `TaskQueue`, run against each backend by `Queue.memory.test.ts` and
+ * `Queue.redis.test.ts`. Memory runs on `TestClock`, Redis on the real clock;
+ * every wait goes through `backend.advance`, so durations stay short.
+ *
+ * Each test gets its own queue (its own hash tag on Redis) from
+ * `QueueUnderTest`, so no test sees another's tasks.
+ */
+
+import type { Vitest } from "@effect/vitest"
+import { assert } from "@effect/vitest"
+import { Clock, Context, DateTime, Effect, Exit, Fiber, Layer, Metric, Schedule, Schema, type Scope } from "effect"
+import type * as Redis from "effect/persistence/Redis"
+import * as Task from "../src/Task.ts"
+import * as TaskQueue from "../src/TaskQueue.ts"
+import * as Worker from "../src/Worker.ts"
+import type { BackendContext } from "./support/backends.ts"
+
+/** Hands each test a fresh queue of the backend under test. */
+export class QueueUnderTest extends Context.Service<
+  QueueUnderTest,
+  {
+    readonly layer: (queue: string, options?: TaskQueue.Options) => Layer.Layer<TaskQueue.TaskQueue>
+    /** The Redis service on the Redis backend, for assertions on keys. */
+    readonly redis: Redis.Redis["Service"] | undefined
+    /** The key prefix on the Redis backend. */
+    readonly prefix: string
+  }
+>()("test/QueueUnderTest") {}
+
+let counter = 0
+/** Runs `body` (scoped) against a fresh queue; the queue's layer closes after the body's scope. */
+export const withQueue = <A, E>(
+  body: Effect.Effect<A, E, TaskQueue.TaskQueue | Scope.Scope>,
+  options?: TaskQueue.Options
+): Effect.Effect<A, E, QueueUnderTest> =>
+  Effect.flatMap(QueueUnderTest, (q) =>
+    body.pipe(Effect.scoped, Effect.provide(q.layer(`q${++counter}-${Date.now() % 100000}`, options)))
+  )
+
+class ReportFailed extends Schema.TaggedError<ReportFailed>()("ReportFailed", { reason: Schema.String }) {}
+
+const Report = Task.make("report", {
+  payload: Schema.Struct({ customerId: Schema.Number }),
+  success: Schema.Struct({ customerId: Schema.Number, at: Schema.DateTimeUtcFromMillis }),
+  error: ReportFailed
+})
+
+/** Starts a worker for the rest of the current scope. */
+const startWorker = (
+  impls: ReadonlyArray<Task.Implementation<any, never>>,
+  options?: Partial<Omit<Worker.Options<[]>, "tasks">>
+) => Layer.build(Worker.layer({ concurrency: 4, ...options, tasks: impls }))
+
+const now = Clock.currentTimeMillis
+
+export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: BackendContext) => {
+  const advance = backend.advance
+  /** Moves time in small steps, so scheduled work on TestClock runs in order. */
+  const advanceSteps = (total: number, step = 50) =>
+    Effect.gen(function* () {
+      for (let t = 0; t < total; t += step) yield* advance(step)
+    })
+
+  it.effect("a task runs once and join returns its decoded success value", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const ReportLive = Task.implement(Report, ({ customerId }) =>
+          Effect.map(Clock.currentTimeMillis, (ms) => ({ customerId, at: DateTime.makeUnsafe(ms) }))
+        )
+        yield* startWorker([ReportLive])
+        const handle = yield* Task.enqueue(Report, { customerId: 7 })
+        assert.isString(handle.id)
+        const result = yield* Task.join(handle)
+        assert.strictEqual(result.customerId, 7)
+        assert.strictEqual(result.at._tag, "Utc") // decoded, not the JSON form
+        assert.strictEqual(yield* Task.status(handle), "succeeded")
+        const record = (yield* (yield* TaskQueue.TaskQueue).get(handle.id))!
+        assert.strictEqual(record.attempts, 1)
+        assert.strictEqual(record.name, "report")
+        // a handle made from the id alone sees the same task
+        assert.strictEqual((yield* Task.join(Task.handle(Report, handle.id))).customerId, 7)
+      })
+    )
+  )
+
+  it.effect("a typed error is stored and join fails with the decoded error instance", () =>
+    withQueue(
+      Effect.gen(function* () {
+        yield* startWorker([
+          Task.implement(Report, ({ customerId }) =>
+            Effect.fail(new ReportFailed({ reason: `no customer ${customerId}` }))
+          )
+        ])
+        const handle = yield* Task.enqueue(Report, { customerId: 3 })
+        const error = yield* Effect.flip(Task.join(handle))
+        assert.instanceOf(error, ReportFailed)
+        assert.strictEqual((error as ReportFailed).reason, "no customer 3")
+        assert.strictEqual(yield* Task.status(handle), "failed")
+      })
+    )
+  )
+
+  it.effect("statuses: scheduled, queued, running, succeeded", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const Slow = Task.make("slow", { payload: Schema.Number })
+        const later = yield* Task.enqueue(Slow, 1, { delay: "10 seconds" })
+        const queued = yield* Task.enqueue(Slow, 2)
+        assert.strictEqual(yield* Task.status(later), "scheduled")
+        assert.strictEqual(yield* Task.status(queued), "queued")
+        yield* startWorker([Task.implement(Slow, () => Effect.sleep("300 millis"))])
+        yield* advance(100)
+        assert.strictEqual(yield* Task.status(queued), "running")
+        yield* advanceSteps(400)
+        assert.strictEqual(yield* Task.status(queued), "succeeded")
+        assert.strictEqual(yield* Task.status(later), "scheduled")
+      })
+    )
+  )
+
+  it.effect("a failed attempt is retried on the task's schedule until it succeeds", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const starts: Array<number> = []
+        const Flaky = Task.make("flaky", {
+          payload: Schema.Number,
+          success: Schema.Number,
+          error: ReportFailed,
+          retry: Schedule.spaced("200 millis").pipe(Schedule.upTo({ times: 5 }))
+        })
+        yield* startWorker([
+          Task.implement(Flaky, (n) =>
+            Effect.gen(function* () {
+              starts.push(yield* now)
+              const { attempt } = yield* Task.CurrentTask
+              return attempt < 3 ? yield* new ReportFailed({ reason: `attempt ${attempt}` }) : n * attempt
+            })
+          )
+        ])
+        const handle = yield* Task.enqueue(Flaky, 5)
+        const joined = yield* Effect.forkChild(Task.join(handle))
+        yield* advanceSteps(700)
+        assert.strictEqual(yield* Fiber.join(joined), 15)
+        assert.strictEqual(starts.length, 3)
+        for (let i = 1; i < starts.length; i++) assert.isAtLeast(starts[i]! - starts[i - 1]!, 190)
+        const record = (yield* (yield* TaskQueue.TaskQueue).get(handle.id))!
+        assert.strictEqual(record.attempts, 3)
+        assert.include(record.lastError ?? "", "attempt 2")
+      })
+    )
+  )
+
+  it.effect("when the schedule gives up the task fails with the last error", () =>
+    withQueue(
+      Effect.gen(function* () {
+        let calls = 0
+        const Doomed = Task.make("doomed", {
+          payload: Schema.Number,
+          error: ReportFailed,
+          retry: Schedule.spaced("100 millis").pipe(Schedule.upTo({ times: 2 }))
+        })
+        yield* startWorker([Task.implement(Doomed, () => Effect.fail(new ReportFailed({ reason: `call ${++calls}` })))])
+        const handle = yield* Task.enqueue(Doomed, 1)
+        const joined = yield* Effect.forkChild(Effect.flip(Task.join(handle)))
+        yield* advanceSteps(500)
+        const error = yield* Fiber.join(joined)
+        assert.instanceOf(error, ReportFailed)
+        assert.strictEqual((error as ReportFailed).reason, "call 3")
+        assert.strictEqual(calls, 3)
+        assert.strictEqual(yield* Task.status(handle), "failed")
+      })
+    )
+  )
+
+  it.effect("timeout interrupts the handler and fails with TaskTimeout", () =>
+    withQueue(
+      Effect.gen(function* () {
+        let interrupted = false
+        const Hang = Task.make("hang", { payload: Schema.Number, timeout: "200 millis" })
+        yield* startWorker([
+          Task.implement(Hang, () =>
+            Effect.never.pipe(Effect.onInterrupt(() => Effect.sync(() => (interrupted = true))))
+          )
+        ])
+        const handle = yield* Task.enqueue(Hang, 1)
+        const joined = yield* Effect.forkChild(Effect.flip(Task.join(handle)))
+        yield* advanceSteps(400)
+        const error = yield* Fiber.join(joined)
+        assert.instanceOf(error, Task.TaskTimeout)
+        assert.deepStrictEqual(
+          { ...(error as Task.TaskTimeout) },
+          { _tag: "TaskTimeout", taskId: handle.id, taskName: "hang", timeoutMillis: 200 }
+        )
+        assert.isTrue(interrupted)
+      })
+    )
+  )
+
+  it.effect("a defect fails with TaskDefect, distinct from the typed errors", () =>
+    withQueue(
+      Effect.gen(function* () {
+        yield* startWorker([
+          Task.implement(Report, () =>
+            Effect.sync(() => {
+              throw new Error("boom")
+            })
+          )
+        ])
+        const handle = yield* Task.enqueue(Report, { customerId: 1 })
+        const error = yield* Effect.flip(Task.join(handle))
+        assert.instanceOf(error, Task.TaskDefect)
+        assert.strictEqual((error as Task.TaskDefect).message, "Error: boom")
+        assert.strictEqual((error as Task.TaskDefect).taskId, handle.id)
+      })
+    )
+  )
+
+  it.effect("a delayed task starts on time, not a poll interval later", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const starts = new Map<number, number>()
+        const Tick = Task.make("tick", { payload: Schema.Number })
+        yield* startWorker([Task.implement(Tick, (n) => Effect.map(now, (t) => void starts.set(n, t)))])
+        yield* advance(50) // the worker is idle and blocked
+        const t0 = yield* now
+        const late = yield* Task.enqueue(Tick, 1, { delay: "5 seconds" })
+        // an earlier delayed task must wake the worker that is blocked until the later one
+        const soon = yield* Task.enqueue(Tick, 2, { delay: "400 millis" })
+        yield* advance(300)
+        assert.strictEqual(yield* Task.status(soon), "scheduled")
+        yield* advance(250)
+        assert.strictEqual(yield* Task.status(soon), "succeeded")
+        const startedAfter = starts.get(2)! - t0
+        assert.isAtLeast(startedAfter, 395)
+        assert.isBelow(startedAfter, 400 + (backend.redis ? 120 : 1))
+        assert.strictEqual(yield* Task.status(late), "scheduled")
+      })
+    )
+  )
+
+  it.effect("an unknown task name is dead-lettered with the reason; the worker keeps running", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const Stranger = Task.make("nobody-runs-me", { payload: Schema.String })
+        yield* startWorker([
+          Task.implement(Report, ({ customerId }) => Effect.succeed({ customerId, at: DateTime.makeUnsafe(0) }))
+        ])
+        const handle = yield* Task.enqueue(Stranger, "hi")
+        const error = yield* Effect.flip(Task.join(handle))
+        assert.instanceOf(error, Task.TaskDeadLettered)
+        assert.include((error as Task.TaskDeadLettered).reason, `unknown task name "nobody-runs-me"`)
+        assert.strictEqual(yield* Task.status(handle), "dead")
+        const ok = yield* Task.enqueue(Report, { customerId: 2 })
+        assert.strictEqual((yield* Task.join(ok)).customerId, 2)
+      })
+    )
+  )
+
+  it.effect("a payload that no longer decodes is dead-lettered with the reason", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const OldReport = Task.make("report", { payload: Schema.Struct({ customerId: Schema.String }) })
+        let ran = false
+        yield* startWorker([
+          Task.implement(Report, () =>
+            Effect.sync(() => (ran = true)).pipe(Effect.as({ customerId: 0, at: DateTime.makeUnsafe(0) }))
+          )
+        ])
+        const handle = yield* Task.enqueue(OldReport, { customerId: "abc" })
+        const error = yield* Effect.flip(Task.join(Task.handle(Report, handle.id)))
+        assert.instanceOf(error, Task.TaskDeadLettered)
+        assert.include((error as Task.TaskDeadLettered).reason, "payload does not decode")
+        assert.include((error as Task.TaskDeadLettered).reason, `at ["customerId"]`)
+        assert.isFalse(ran)
+      })
+    )
+  )
+
+  it.effect("concurrency bounds the tasks running at once", () =>
+    withQueue(
+      Effect.gen(function* () {
+        let active = 0
+        let peak = 0
+        const Work = Task.make("work", { payload: Schema.Number })
+        yield* startWorker(
+          [
+            Task.implement(Work, () =>
+              Effect.acquireUseRelease(
+                Effect.sync(() => {
+                  active++
+                  peak = Math.max(peak, active)
+                }),
+                () => Effect.sleep("200 millis"),
+                () => Effect.sync(() => active--)
+              )
+            )
+          ],
+          { concurrency: 2 }
+        )
+        const handles = yield* Effect.forEach([1, 2, 3, 4, 5], (n) => Task.enqueue(Work, n))
+        const all = yield* Effect.forkChild(Effect.forEach(handles, Task.join))
+        yield* advanceSteps(800)
+        yield* Fiber.join(all)
+        assert.strictEqual(peak, 2)
+      })
+    )
+  )
+
+  it.effect("enqueue with an existing id changes nothing and returns the same id", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const Once = Task.make("once", { payload: Schema.Number })
+        const a = yield* Task.enqueue(Once, 1, { id: "fixed-id" })
+        const b = yield* Task.enqueue(Once, 2, { id: "fixed-id" })
+        assert.strictEqual(a.id, "fixed-id")
+        assert.strictEqual(b.id, "fixed-id")
+        const record = (yield* (yield* TaskQueue.TaskQueue).get("fixed-id"))!
+        assert.strictEqual(record.payload, "1")
+        let runs = 0
+        yield* startWorker([Task.implement(Once, () => Effect.sync(() => void runs++))])
+        yield* Task.join(a)
+        assert.strictEqual(runs, 1)
+      })
+    )
+  )
+
+  it.effect("join and status of an unknown id fail with TaskNotFound", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const h = Task.handle(Report, "no-such-id")
+        const error = yield* Effect.flip(Task.join(h))
+        assert.instanceOf(error, Task.TaskNotFound)
+        assert.strictEqual((error as Task.TaskNotFound).taskId, "no-such-id")
+        assert.instanceOf(yield* Effect.flip(Task.status(h)), Task.TaskNotFound)
+      })
+    )
+  )
+
+  it.effect("finished tasks expire after the retention", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const Quick = Task.make("quick", { payload: Schema.Number })
+        yield* startWorker([Task.implement(Quick, () => Effect.void)])
+        const handle = yield* Task.enqueue(Quick, 1)
+        yield* Task.join(handle)
+        yield* advance(200)
+        assert.strictEqual(yield* Task.status(handle), "succeeded")
+        yield* advance(400)
+        assert.instanceOf(yield* Effect.flip(Task.status(handle)), Task.TaskNotFound)
+      }),
+      { retention: "500 millis" }
+    )
+  )
+
+  it.effect("reschedule moves a task later without spending an attempt; stale tokens change nothing", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const queue = yield* TaskQueue.TaskQueue
+        yield* queue.enqueue({ id: "r1", name: "x", payload: "1", delayMillis: 0, trace: undefined })
+        const first = yield* queue.claim({ token: "tok-1", leaseMillis: 10_000 })
+        assert.strictEqual(first._tag, "Claimed")
+        assert.strictEqual(first._tag === "Claimed" && first.task.attempts, 1)
+        assert.isFalse(yield* queue.reschedule("r1", "wrong-token", 300))
+        assert.isTrue(yield* queue.reschedule("r1", "tok-1", 300))
+        let record = (yield* queue.get("r1"))!
+        assert.strictEqual(record.state, "scheduled")
+        assert.strictEqual(record.attempts, 0)
+        assert.strictEqual(record.reschedules, 1)
+        assert.isFalse(yield* queue.complete("r1", "tok-1", "null")) // the old claim is over
+        const idle = yield* queue.claim({ token: "tok-2", leaseMillis: 10_000 })
+        assert.strictEqual(idle._tag, "Idle")
+        assert.isAtMost(idle._tag === "Idle" ? idle.waitMillis! : -1, 300)
+        yield* advance(350)
+        const second = yield* queue.claim({ token: "tok-3", leaseMillis: 10_000 })
+        assert.strictEqual(second._tag === "Claimed" && second.task.attempts, 1)
+        assert.isTrue(yield* queue.complete("r1", "tok-3", "null"))
+        record = (yield* queue.get("r1"))!
+        assert.strictEqual(record.state, "succeeded")
+      })
+    )
+  )
+
+  it.effect("a lapsed lease redelivers the task (attempt spent); the old holder can no longer settle it", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const queue = yield* TaskQueue.TaskQueue
+        yield* queue.enqueue({ id: "l1", name: "x", payload: "1", delayMillis: 0, trace: undefined })
+        yield* queue.claim({ token: "dead-worker", leaseMillis: 300 })
+        const idle = yield* queue.claim({ token: "other", leaseMillis: 300 })
+        assert.strictEqual(idle._tag, "Idle")
+        assert.isAbove(idle._tag === "Idle" ? idle.waitMillis! : -1, 0) // wakes when the lease ends
+        yield* advance(350)
+        const again = yield* queue.claim({ token: "other", leaseMillis: 10_000 })
+        assert.strictEqual(again._tag === "Claimed" && again.task.id, "l1")
+        assert.strictEqual(again._tag === "Claimed" && again.task.attempts, 2)
+        assert.strictEqual((yield* queue.get("l1"))!.redeliveries, 1)
+        assert.isFalse(yield* queue.complete("l1", "dead-worker", "null"))
+        assert.isTrue(yield* queue.complete("l1", "other", "null"))
+      })
+    )
+  )
+
+  it.effect("a running task's lease is renewed, so a long task is not redelivered", () =>
+    withQueue(
+      Effect.gen(function* () {
+        let runs = 0
+        const Long = Task.make("long", { payload: Schema.Number })
+        yield* startWorker(
+          [Task.implement(Long, () => Effect.sync(() => runs++).pipe(Effect.andThen(Effect.sleep("1 second"))))],
+          {
+            lease: "300 millis",
+            concurrency: 2
+          }
+        )
+        const handle = yield* Task.enqueue(Long, 1)
+        const joined = yield* Effect.forkChild(Task.join(handle))
+        yield* advanceSteps(1200)
+        yield* Fiber.join(joined)
+        assert.strictEqual(runs, 1)
+        const record = (yield* (yield* TaskQueue.TaskQueue).get(handle.id))!
+        assert.strictEqual(record.redeliveries, 0)
+        assert.strictEqual(record.attempts, 1)
+      })
+    )
+  )
+
+  it.effect("shutdown: in-flight tasks get the grace period, the rest are released for immediate redelivery", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const Job = Task.make("job", { payload: Schema.Number })
+        const finished: Array<number> = []
+        const impl = Task.implement(Job, (ms) =>
+          Effect.sleep(ms).pipe(Effect.andThen(Effect.sync(() => finished.push(ms))))
+        )
+        const quick = yield* Task.enqueue(Job, 100)
+        const slow = yield* Task.enqueue(Job, 5000)
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            yield* startWorker([impl], { gracePeriod: "300 millis" })
+            yield* advance(50)
+            assert.strictEqual(yield* Task.status(slow), "running")
+            const closing = yield* Effect.forkChild(Effect.void) // the scope closes after this block
+            yield* Fiber.join(closing)
+          })
+        ).pipe(
+          Effect.forkChild,
+          Effect.tap(() => advanceSteps(400)),
+          Effect.flatMap(Fiber.join)
+        )
+        assert.deepStrictEqual(finished, [100])
+        assert.strictEqual(yield* Task.status(quick), "succeeded")
+        assert.strictEqual(yield* Task.status(slow), "queued")
+        const record = (yield* (yield* TaskQueue.TaskQueue).get(slow.id))!
+        assert.strictEqual(record.attempts, 0) // the attempt was given back
+        // another worker picks it up at once
+        yield* startWorker([Task.implement(Job, () => Effect.sync(() => finished.push(-1)))])
+        yield* Task.join(slow)
+        assert.deepStrictEqual(finished, [100, -1])
+      })
+    )
+  )
+
+  it.effect("spans: the run span carries name, id, attempt and links to the enqueue span", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const Traced = Task.make("traced", { payload: Schema.Number })
+        let runSpan: { name: string; attributes: ReadonlyMap<string, unknown>; links: ReadonlyArray<any> } | undefined
+        yield* startWorker([
+          Task.implement(Traced, () =>
+            Effect.map(Effect.currentSpan, (span) => {
+              runSpan = span
+            }).pipe(Effect.orDie)
+          )
+        ])
+        const parent = yield* Effect.makeSpanScoped("producer")
+        const handle = yield* Task.enqueue(Traced, 1).pipe(Effect.withParentSpan(parent))
+        yield* Task.join(handle)
+        const record = (yield* (yield* TaskQueue.TaskQueue).get(handle.id))!
+        assert.strictEqual(record.trace?.traceId, parent.traceId)
+        assert.notStrictEqual(record.trace?.spanId, parent.spanId) // the enqueue span, a child of the producer
+        assert.strictEqual(runSpan?.name, "heimdall.task.run")
+        assert.strictEqual(runSpan?.attributes.get("heimdall.task.name"), "traced")
+        assert.strictEqual(runSpan?.attributes.get("heimdall.task.id"), handle.id)
+        assert.strictEqual(runSpan?.links[0]?.span.spanId, record.trace?.spanId)
+        assert.strictEqual(runSpan?.links[0]?.span.traceId, parent.traceId)
+      })
+    )
+  )
+
+  it.effect("metrics count enqueued, started, succeeded, failed, retried and dead-lettered per task", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const name = `metered-${Date.now()}`
+        const Metered = Task.make(name, {
+          payload: Schema.Number,
+          error: ReportFailed,
+          retry: Schedule.spaced("50 millis").pipe(Schedule.upTo({ times: 1 }))
+        })
+        yield* startWorker([
+          Task.implement(Metered, (n) => (n === 0 ? Effect.void : Effect.fail(new ReportFailed({ reason: "no" }))))
+        ])
+        const ok = yield* Task.enqueue(Metered, 0)
+        const bad = yield* Task.enqueue(Metered, 1)
+        const joined = yield* Effect.forkChild(Effect.all([Task.join(ok), Effect.flip(Task.join(bad))]))
+        yield* advanceSteps(300)
+        yield* Fiber.join(joined)
+        yield* advance(50)
+        const value = (m: keyof typeof Task.metrics) =>
+          Effect.map(Metric.value(Metric.withAttributes(Task.metrics[m], { task: name })), (s) => s.count)
+        assert.deepStrictEqual(
+          {
+            enqueued: yield* value("enqueued"),
+            started: yield* value("started"),
+            succeeded: yield* value("succeeded"),
+            failed: yield* value("failed"),
+            retried: yield* value("retried")
+          },
+          { enqueued: 2, started: 3, succeeded: 1, failed: 1, retried: 1 }
+        )
+        const Ghost = Task.make(`ghost-${name}`, { payload: Schema.Number })
+        const ghost = yield* Task.enqueue(Ghost, 1)
+        yield* Effect.flip(Task.join(ghost))
+        yield* advance(50) // the worker counts right after the state change that join saw
+        const dead = yield* Metric.value(Metric.withAttributes(Task.metrics.deadLettered, { task: `ghost-${name}` }))
+        assert.strictEqual(dead.count, 1)
+      })
+    )
+  )
+
+  void Exit
+}
