@@ -1,0 +1,54 @@
+/**
+ * Every file in examples/ runs, on the memory backend and on Redis, and
+ * prints what the README says it prints.
+ */
+import { spawn } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { assert, describe, it } from "@effect/vitest"
+import { hasRedis, redisUrl } from "./support/redis.ts"
+
+const expected: Record<string, ReadonlyArray<RegExp>> = {
+  "locks.ts": [
+    /^worker-2 was refused: LockTaken, held by worker-1, expires in (29s|30s)/m,
+    /^worker-2 got the lock after the release; fence increased: true$/m,
+    /^worker-1 releasing again: false$/m,
+    /^withLock: report generated; lock free again: true$/m
+  ],
+  "rate-limits.ts": [
+    /^third call in a second: RateLimited \(limit 2 per 1s, remaining 0\)$/m,
+    /^reserved slots, rounded to 100 ms: 0, 0, 500, 500, 1000$/m,
+    /^multi-limit: ok, ok, ok, denied by customer-a, ok, ok, denied by everyone$/m,
+    /^dynamic: 1:ok 1:limited 2:ok 2:ok$/m,
+    /^three waited calls at 1 per 200 ms took at least 400 ms: true$/m
+  ],
+  "concurrency.ts": [/^rendered 6 pages, at most 2 at once$/m, /^second holder refused: ConcurrencyLimited \(1\/1\)$/m],
+  "only-after.ts": [/^onlyAfter: true, false, false, true$/m]
+}
+
+const runExample = (file: string, env: Record<string, string | undefined>) =>
+  new Promise<{ code: number | null; output: string }>((resolve) => {
+    const child = spawn(process.execPath, [fileURLToPath(new URL(`../examples/${file}`, import.meta.url))], {
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let output = ""
+    child.stdout.on("data", (d) => (output += d))
+    child.stderr.on("data", (d) => (output += d))
+    const killer = setTimeout(() => child.kill("SIGKILL"), 15_000)
+    child.on("exit", (code) => {
+      clearTimeout(killer)
+      resolve({ code, output })
+    })
+  })
+
+for (const backend of ["memory", "redis"] as const) {
+  describe.skipIf(backend === "redis" && !hasRedis)(`examples on ${backend}`, () => {
+    for (const [file, patterns] of Object.entries(expected)) {
+      it(`${file} runs, prints what the README says and exits by itself`, { timeout: 20_000 }, async () => {
+        const { code, output } = await runExample(file, { REDIS_URL: backend === "redis" ? redisUrl : undefined })
+        assert.strictEqual(code, 0, output)
+        for (const pattern of patterns) assert.match(output, pattern)
+      })
+    }
+  })
+}
