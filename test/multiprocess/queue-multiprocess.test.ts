@@ -1,0 +1,142 @@
+/**
+ * What only Redis can show: several OS processes sharing one queue.
+ * Worker processes run `test/fixtures/queue-worker.ts` (Node 24 runs .ts directly).
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { assert, layer } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import * as Redis from "effect/persistence/Redis"
+import * as Task from "../../src/Task.ts"
+import * as TaskQueue from "../../src/TaskQueue.ts"
+import { Crashy, Work } from "../fixtures/queue-tasks.ts"
+import { describeRedis, keyPrefix, redisLayer, redisUrl } from "../support/redis.ts"
+
+const prefix = keyPrefix(import.meta.url).slice(0, -1)
+const script = fileURLToPath(new URL("../fixtures/queue-worker.ts", import.meta.url))
+
+interface WorkerProcess {
+  readonly child: ChildProcess
+  readonly lines: Array<string>
+  /** Resolves with the first line matching, or rejects after `ms`. */
+  readonly waitFor: (pattern: RegExp, ms?: number) => Promise<string>
+  readonly exited: Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>
+}
+
+const startWorker = (queue: string, env: Record<string, string> = {}): WorkerProcess => {
+  const child = spawn(process.execPath, [script], {
+    env: { ...process.env, REDIS_URL: redisUrl, KEY_PREFIX: prefix, QUEUE: queue, ...env },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  const lines: Array<string> = []
+  const listeners = new Set<() => void>()
+  let buffer = ""
+  child.stdout!.on("data", (chunk) => {
+    buffer += chunk
+    const parts = buffer.split("\n")
+    buffer = parts.pop()!
+    lines.push(...parts)
+    for (const l of listeners) l()
+  })
+  let stderr = ""
+  child.stderr!.on("data", (chunk) => (stderr += chunk))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on("exit", (code, signal) => resolve({ code, signal }))
+  )
+  const waitFor = (pattern: RegExp, ms = 8000) =>
+    new Promise<string>((resolve, reject) => {
+      const check = () => {
+        const found = lines.find((l) => pattern.test(l))
+        if (found !== undefined) {
+          listeners.delete(check)
+          clearTimeout(timer)
+          resolve(found)
+        }
+      }
+      const timer = setTimeout(() => {
+        listeners.delete(check)
+        reject(
+          new Error(`no line matching ${pattern} within ${ms} ms; stdout:\n${lines.join("\n")}\nstderr:\n${stderr}`)
+        )
+      }, ms)
+      listeners.add(check)
+      check()
+    })
+  return { child, lines, waitFor, exited }
+}
+
+const stop = (worker: WorkerProcess, signal: NodeJS.Signals) =>
+  Effect.promise(async () => {
+    if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill(signal)
+    const timer = setTimeout(() => worker.child.kill("SIGKILL"), 8000)
+    const code = await worker.exited
+    clearTimeout(timer)
+    return code
+  })
+
+const queueLayer = (queue: string) => TaskQueue.layerRedis({ prefix, queue }).pipe(Layer.provide(redisLayer()))
+
+describeRedis("Task queue across processes", () => {
+  layer(redisLayer(), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
+    it.effect(
+      "SIGKILL mid-task loses nothing: the task runs again after its lease lapses",
+      () =>
+        Effect.gen(function* () {
+          const first = startWorker("kill", { LEASE: "1 second" })
+          yield* Effect.promise(() => first.waitFor(/^ready$/))
+          const handle = yield* Task.enqueue(Crashy, "payload")
+          yield* Effect.promise(() => first.waitFor(new RegExp(`^start mp-crashy ${handle.id} 1$`)))
+          assert.strictEqual(yield* Task.status(handle), "running")
+          const killedAt = Date.now()
+          yield* stop(first, "SIGKILL")
+          const second = startWorker("kill", { LEASE: "1 second" })
+          yield* Effect.addFinalizer(() => Effect.ignore(stop(second, "SIGTERM")))
+          const result = yield* Task.join(handle)
+          const redeliveredAfter = Date.now() - killedAt
+          assert.strictEqual(result.attempt, 2)
+          assert.strictEqual(result.pid, second.child.pid)
+          // the lease (1 s) was renewed at most a third of it before the kill: redelivery in (0.6 s, 1.5 s)
+          assert.isAbove(redeliveredAfter, 600)
+          assert.isBelow(redeliveredAfter, 1500)
+          const record = (yield* (yield* TaskQueue.TaskQueue).get(handle.id))!
+          assert.strictEqual(record.redeliveries, 1)
+          assert.strictEqual(record.attempts, 2)
+          const redis = yield* Redis.Redis
+          assert.strictEqual(yield* redis.send<number>("ZCARD", `${prefix}:{kill}:running`), 0)
+        }).pipe(Effect.provide(queueLayer("kill"))),
+      30_000
+    )
+
+    it.effect(
+      "two worker processes drain one queue: every task runs exactly once, both take part",
+      () =>
+        Effect.gen(function* () {
+          const a = startWorker("drain")
+          const b = startWorker("drain")
+          yield* Effect.promise(() => Promise.all([a.waitFor(/^ready$/), b.waitFor(/^ready$/)]))
+          const handles = yield* Effect.forEach(
+            Array.from({ length: 40 }, (_, n) => n),
+            (n) => Task.enqueue(Work, { n, millis: 30 })
+          )
+          const results = yield* Effect.forEach(handles, Task.join, { concurrency: "unbounded" })
+          assert.deepStrictEqual(
+            results.map((r) => r.n),
+            handles.map((_, n) => n)
+          )
+          const pids = new Set(results.map((r) => r.pid))
+          assert.deepStrictEqual([...pids].sort(), [a.child.pid, b.child.pid].sort())
+          // SIGTERM interrupts the main fiber (exit code 130 from NodeRuntime); each process exits by itself
+          assert.deepStrictEqual(yield* stop(a, "SIGTERM"), { code: 130, signal: null })
+          assert.deepStrictEqual(yield* stop(b, "SIGTERM"), { code: 130, signal: null })
+          const starts = [...a.lines, ...b.lines].filter((l) => l.startsWith("start mp-work "))
+          assert.strictEqual(starts.length, 40) // no task ran twice
+          assert.strictEqual(new Set(starts.map((l) => l.split(" ")[2])).size, 40)
+          for (const h of handles) {
+            const record = (yield* (yield* TaskQueue.TaskQueue).get(h.id))!
+            assert.strictEqual(record.attempts, 1)
+          }
+        }).pipe(Effect.provide(queueLayer("drain"))),
+      30_000
+    )
+  })
+})
