@@ -3,7 +3,7 @@
  * and `lua/`), a reserved connection per idle worker blocked on the wake list,
  * and one shared pub/sub subscription per layer for `awaitTerminal`.
  */
-import { Deferred, Effect, Queue, Scope } from "effect"
+import { Deferred, Effect, Fiber, Queue, Scope } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import type { Service, TaskRecord, TaskState, TraceContext } from "../../TaskQueue.ts"
 import { isTerminal } from "../../TaskQueue.ts"
@@ -143,10 +143,24 @@ export const makeRedis = (options: {
                 : { _tag: "Idle" as const, waitMillis: Number(reply[1]) < 0 ? undefined : Number(reply[1]) }
             )
           ),
-      waiter: Effect.map(redis.reserve, (connection) => (maxMillis: number) => {
-        // BLPOP's timeout is in seconds (decimals allowed); 0 would mean forever.
-        const seconds = Math.max(0.001, maxMillis / 1000).toFixed(3)
-        return Effect.asVoid(connection.send("BLPOP", keys.wake, seconds))
+      // An idle worker blocks in BLPOP on the wake list on its own connection. Redis checks blocking
+      // timeouts only on its cron tick (100 ms at the default hz), too coarse for a delayed task's due
+      // time, so a local timer ends the wait on time with CLIENT UNBLOCK (the connection stays healthy);
+      // BLPOP's own timeout, a second later, is only the backstop.
+      waiter: Effect.gen(function* () {
+        const connection = yield* redis.reserve
+        const clientId = String(yield* connection.send<number>("CLIENT", "ID"))
+        return (maxMillis: number) =>
+          Effect.gen(function* () {
+            const timer = yield* Effect.sleep(Math.max(0, maxMillis)).pipe(
+              Effect.andThen(redis.send("CLIENT", "UNBLOCK", clientId)),
+              Effect.ignore,
+              Effect.forkChild
+            )
+            yield* connection
+              .send("BLPOP", keys.wake, ((maxMillis + 1000) / 1000).toFixed(3))
+              .pipe(Effect.ensuring(Fiber.interrupt(timer)))
+          })
       }),
       renew: (id, token, leaseMillis) =>
         run.renew([keys.task(id), keys.running], id, token, Math.ceil(leaseMillis)).pipe(Effect.map((n) => n === 1)),
