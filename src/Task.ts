@@ -32,9 +32,10 @@
  * @since 0.1.0
  */
 import { randomUUID } from "node:crypto"
-import { Context, Duration, Effect, Metric, type Pipeable, type Schedule, Schema, Tracer } from "effect"
+import { Context, Duration, Effect, type Pipeable, type Schedule, Schema } from "effect"
 import { pipeArguments } from "effect/Pipeable"
 import type * as Redis from "effect/persistence/Redis"
+import * as internal from "./internal/queue/task.ts"
 import { TaskQueue, type TaskRecord, type TaskState, type TraceContext } from "./TaskQueue.ts"
 
 const TypeId = "~effect-heimdall/Task" as const
@@ -274,28 +275,6 @@ export const make = <
 }
 
 /**
- * The JSON codecs of a task (cached per definition).
- *
- * @internal
- */
-export const codecs = (() => {
-  const cache = new WeakMap<Any, ReturnType<typeof build>>()
-  const build = (task: Any) => ({
-    payload: Schema.fromJsonString(Schema.toCodecJson(task.payload)),
-    success: Schema.fromJsonString(Schema.toCodecJson(task.success)),
-    failure: Schema.fromJsonString(Schema.toCodecJson(Schema.Union([task.error, TaskTimeout, TaskDefect])))
-  })
-  return (task: Any) => {
-    let found = cache.get(task)
-    if (!found) {
-      found = build(task)
-      cache.set(task, found)
-    }
-    return found
-  }
-})()
-
-/**
  * Who is running: provided to a handler while it runs.
  *
  * **Example**
@@ -385,26 +364,24 @@ export interface Handle<out T extends Any> {
  */
 export const handle = <T extends Any>(task: T, id: string): Handle<T> => ({ id, task })
 
-/** @internal */
-export const metrics = {
-  enqueued: Metric.counter("heimdall_tasks_enqueued", { description: "Tasks enqueued", incremental: true }),
-  started: Metric.counter("heimdall_tasks_started", { description: "Task attempts started", incremental: true }),
-  succeeded: Metric.counter("heimdall_tasks_succeeded", { description: "Tasks succeeded", incremental: true }),
-  failed: Metric.counter("heimdall_tasks_failed", { description: "Tasks failed for good", incremental: true }),
-  retried: Metric.counter("heimdall_tasks_retried", { description: "Failed attempts retried", incremental: true }),
-  deadLettered: Metric.counter("heimdall_tasks_dead_lettered", {
-    description: "Tasks dead-lettered",
-    incremental: true
-  })
-}
-
 /**
- * Increments one of the task metrics, tagged with the task's name.
+ * The task counters (each tagged with the attribute `task`, the task's name):
+ * `heimdall_tasks_enqueued` (by `enqueue`), `_started`, `_succeeded`,
+ * `_failed` (for good), `_retried` and `_dead_lettered` (by workers).
  *
- * @internal
+ * **Example**
+ *
+ * ```ts
+ * import { Effect, Metric } from "effect"
+ * import { Task } from "effect-heimdall"
+ *
+ * const failedReports = Metric.value(Metric.withAttributes(Task.metrics.failed, { task: "generate-report" }))
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
  */
-export const count = (metric: keyof typeof metrics, taskName: string) =>
-  Metric.update(Metric.withAttributes(metrics[metric], { task: taskName }), 1)
+export const metrics = internal.metrics
 
 /**
  * Puts a task on the queue, now or after `delay`, and returns its handle. The
@@ -442,7 +419,7 @@ export const enqueue = <T extends Any>(
     const queue = yield* TaskQueue
     const id = options?.id ?? randomUUID()
     yield* Effect.annotateCurrentSpan("heimdall.task.id", id)
-    const encoded = yield* Schema.encodeEffect(codecs(task).payload)(payload)
+    const encoded = yield* Schema.encodeEffect(internal.codecs(task).payload)(payload)
     const span = yield* Effect.orElseSucceed(Effect.currentSpan, () => undefined)
     const trace: TraceContext | undefined = span && {
       traceId: span.traceId,
@@ -451,7 +428,7 @@ export const enqueue = <T extends Any>(
     }
     const delayMillis = options?.delay === undefined ? 0 : Duration.toMillis(Duration.fromInputUnsafe(options.delay))
     const result = yield* queue.enqueue({ id, name: task.name, payload: encoded, delayMillis, trace })
-    if (result.created) yield* count("enqueued", task.name)
+    if (result.created) yield* internal.count("enqueued", task.name)
     return handle(task, id)
   }).pipe(
     Effect.withSpan("heimdall.task.enqueue", {
@@ -459,17 +436,6 @@ export const enqueue = <T extends Any>(
       attributes: { "heimdall.task.name": task.name, "heimdall.queue.delay": options?.delay !== undefined }
     })
   )
-
-/** @internal */
-export const linkTo = (trace: TraceContext | undefined): Array<Tracer.SpanLink> =>
-  trace
-    ? [
-        {
-          span: Tracer.externalSpan({ traceId: trace.traceId, spanId: trace.spanId, sampled: trace.sampled }),
-          attributes: {}
-        }
-      ]
-    : []
 
 /**
  * The task's current state (see `TaskQueue.TaskState` for each one).
@@ -537,7 +503,7 @@ const settle = <T extends Any>(
   record: TaskRecord | undefined
 ): Effect.Effect<Success<T>, Failure<T> | TaskDeadLettered | TaskNotFound | Schema.SchemaError> => {
   if (record === undefined) return Effect.fail(new TaskNotFound({ taskId: handle.id }))
-  const { success, failure } = codecs(handle.task)
+  const { success, failure } = internal.codecs(handle.task)
   switch (record.state) {
     case "succeeded":
       return Schema.decodeUnknownEffect(success)(record.result ?? "null")

@@ -30,9 +30,10 @@
  *
  * @since 0.1.0
  */
-import { Context, Duration, type Effect, Layer, type Scope } from "effect"
+import { Context, type Duration, type Effect, Layer, type Scope } from "effect"
 import type * as Redis from "effect/persistence/Redis"
 import { makeMemory } from "./internal/queue/memory.ts"
+import { resolveOptions } from "./internal/queue/options.ts"
 import { makeRedis } from "./internal/queue/redis.ts"
 
 /**
@@ -302,13 +303,6 @@ export interface Options {
   readonly prefix?: string | undefined
   readonly retention?: Duration.Input | undefined
 }
-
-/** @internal */
-export const resolveOptions = (options: Options = {}) => ({
-  queue: options.queue ?? "default",
-  prefix: options.prefix ?? "heimdall",
-  retentionMillis: Duration.toMillis(Duration.fromInputUnsafe(options.retention ?? Duration.days(1)))
-})
 
 /**
  * The queue in this process's memory, on Effect's `Clock`, with options.

@@ -25,6 +25,7 @@
  */
 import { randomUUID } from "node:crypto"
 import { Cause, Clock, Duration, Effect, Exit, Fiber, Layer, Pull, Schedule, Schema, Semaphore } from "effect"
+import * as internal from "./internal/queue/task.ts"
 import * as Task from "./Task.ts"
 import { type ClaimedTask, TaskQueue } from "./TaskQueue.ts"
 
@@ -125,19 +126,19 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
       const runClaimed = (claimed: ClaimedTask): Effect.Effect<void> => {
         const { id, token, name } = claimed
         const deadLetter = (reason: string) =>
-          queue.deadLetter(id, token, reason).pipe(Effect.andThen(Task.count("deadLettered", name)))
+          queue.deadLetter(id, token, reason).pipe(Effect.andThen(internal.count("deadLettered", name)))
         const impl = byName.get(name)
         const body: Effect.Effect<void, unknown> =
           impl === undefined
             ? deadLetter(`unknown task name "${name}"`)
             : Effect.gen(function* () {
                 const task = impl.task
-                const codecs = Task.codecs(task)
+                const codecs = internal.codecs(task)
                 const decoded = yield* Effect.result(Schema.decodeUnknownEffect(codecs.payload)(claimed.payload))
                 if (decoded._tag === "Failure") {
                   return yield* deadLetter(`payload does not decode: ${decoded.failure.message}`)
                 }
-                yield* Task.count("started", name)
+                yield* internal.count("started", name)
                 let handler: Effect.Effect<unknown, unknown> = impl
                   .handler(decoded.success)
                   .pipe(
@@ -173,7 +174,7 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
                   Effect.withSpan("heimdall.task.run", {
                     kind: "consumer",
                     root: true,
-                    links: Task.linkTo(claimed.trace),
+                    links: internal.linkTo(claimed.trace),
                     attributes: {
                       "heimdall.task.name": name,
                       "heimdall.task.id": id,
@@ -185,7 +186,7 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
                 if (Exit.isSuccess(exit)) {
                   const result = yield* Effect.result(Schema.encodeUnknownEffect(codecs.success)(exit.value))
                   if (result._tag === "Success") {
-                    if (yield* queue.complete(id, token, result.success)) yield* Task.count("succeeded", name)
+                    if (yield* queue.complete(id, token, result.success)) yield* internal.count("succeeded", name)
                     return
                   }
                   return yield* settleFailure(
@@ -223,7 +224,7 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
       const settleFailure = (task: Task.Any, claimed: ClaimedTask, failure: unknown) =>
         Effect.gen(function* () {
           const { id, token, name } = claimed
-          const codecs = Task.codecs(task)
+          const codecs = internal.codecs(task)
           const encoded = yield* Schema.encodeUnknownEffect(codecs.failure)(failure).pipe(
             Effect.catch((e) =>
               Schema.encodeUnknownEffect(codecs.failure)(
@@ -234,7 +235,7 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
           const retry = task.settings.retry
           const delay = retry === undefined ? undefined : yield* retryDelay(retry, claimed.attempts, failure)
           if (yield* queue.fail(id, token, encoded, delay)) {
-            yield* Task.count(delay === undefined ? "failed" : "retried", name)
+            yield* internal.count(delay === undefined ? "failed" : "retried", name)
           }
         })
 

@@ -1,0 +1,9 @@
+import { Duration } from "effect"
+import type { Options } from "../../TaskQueue.ts"
+
+/** `TaskQueue.Options` with every default filled in. */
+export const resolveOptions = (options: Options = {}) => ({
+  queue: options.queue ?? "default",
+  prefix: options.prefix ?? "heimdall",
+  retentionMillis: Duration.toMillis(Duration.fromInputUnsafe(options.retention ?? Duration.days(1)))
+})

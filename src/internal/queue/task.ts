@@ -1,0 +1,52 @@
+/**
+ * What `Task` and `Worker` share but do not export: the JSON codecs of a task,
+ * the metric counters, and span links. Uses `Task`'s error classes only inside
+ * functions, so the import cycle with `Task.ts` is safe.
+ */
+import { Metric, Schema, Tracer } from "effect"
+import * as Task from "../../Task.ts"
+import type { TraceContext } from "../../TaskQueue.ts"
+
+const build = (task: Task.Any) => ({
+  payload: Schema.fromJsonString(Schema.toCodecJson(task.payload)),
+  success: Schema.fromJsonString(Schema.toCodecJson(task.success)),
+  failure: Schema.fromJsonString(Schema.toCodecJson(Schema.Union([task.error, Task.TaskTimeout, Task.TaskDefect])))
+})
+const cache = new WeakMap<Task.Any, ReturnType<typeof build>>()
+
+/** The JSON codecs of a task, cached per definition. */
+export const codecs = (task: Task.Any): ReturnType<typeof build> => {
+  let found = cache.get(task)
+  if (!found) {
+    found = build(task)
+    cache.set(task, found)
+  }
+  return found
+}
+
+export const metrics = {
+  enqueued: Metric.counter("heimdall_tasks_enqueued", { description: "Tasks enqueued", incremental: true }),
+  started: Metric.counter("heimdall_tasks_started", { description: "Task attempts started", incremental: true }),
+  succeeded: Metric.counter("heimdall_tasks_succeeded", { description: "Tasks succeeded", incremental: true }),
+  failed: Metric.counter("heimdall_tasks_failed", { description: "Tasks failed for good", incremental: true }),
+  retried: Metric.counter("heimdall_tasks_retried", { description: "Failed attempts retried", incremental: true }),
+  deadLettered: Metric.counter("heimdall_tasks_dead_lettered", {
+    description: "Tasks dead-lettered",
+    incremental: true
+  })
+}
+
+/** Increments one of the task counters, tagged with the task's name. */
+export const count = (metric: keyof typeof metrics, taskName: string) =>
+  Metric.update(Metric.withAttributes(metrics[metric], { task: taskName }), 1)
+
+/** A link to the span that enqueued a task, for the span that runs it. */
+export const linkTo = (trace: TraceContext | undefined): Array<Tracer.SpanLink> =>
+  trace
+    ? [
+        {
+          span: Tracer.externalSpan({ traceId: trace.traceId, spanId: trace.spanId, sampled: trace.sampled }),
+          attributes: {}
+        }
+      ]
+    : []
