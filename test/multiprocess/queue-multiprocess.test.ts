@@ -108,6 +108,32 @@ describeRedis("Task queue across processes", () => {
     )
 
     it.effect(
+      "SIGTERM mid-task: the worker waits out its grace period, releases the task, and another process runs it at once",
+      () =>
+        Effect.gen(function* () {
+          const first = startWorker("term", { LEASE: "20 seconds", GRACE: "300 millis" })
+          yield* Effect.promise(() => first.waitFor(/^ready$/))
+          const handle = yield* Task.enqueue(Work, { n: 1, millis: 60_000 })
+          yield* Effect.promise(() => first.waitFor(new RegExp(`^start mp-work ${handle.id} 1$`)))
+          const termAt = Date.now()
+          assert.deepStrictEqual(yield* stop(first, "SIGTERM"), { code: 130, signal: null })
+          const exitedAfter = Date.now() - termAt
+          assert.isAtLeast(exitedAfter, 280) // the grace period was given
+          assert.isBelow(exitedAfter, 3000)
+          const released = (yield* (yield* TaskQueue.TaskQueue).get(handle.id))!
+          assert.strictEqual(released.state, "queued")
+          assert.strictEqual(released.attempts, 0) // the interrupted attempt was given back
+          const second = startWorker("term", { LEASE: "20 seconds", GRACE: "100 millis" })
+          yield* Effect.addFinalizer(() => Effect.ignore(stop(second, "SIGTERM")))
+          const restart = yield* Effect.promise(() => second.waitFor(new RegExp(`^start mp-work ${handle.id} `)))
+          // attempt 1 again, long before the 20 s lease could have lapsed
+          assert.strictEqual(restart, `start mp-work ${handle.id} 1`)
+          assert.isBelow(Date.now() - termAt, 8000)
+        }).pipe(Effect.provide(queueLayer("term"))),
+      30_000
+    )
+
+    it.effect(
       "two worker processes drain one queue: every task runs exactly once, both take part",
       () =>
         Effect.gen(function* () {
