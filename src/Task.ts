@@ -43,6 +43,15 @@ const TypeId = "~effect-heimdall/Task" as const
 /**
  * The schemas a task can use: any schema whose encoding and decoding need no services.
  *
+ * **Example**
+ *
+ * ```ts
+ * import { Schema } from "effect"
+ * import type { Task } from "effect-heimdall"
+ *
+ * const payload: Task.AnySchema = Schema.Struct({ customerId: Schema.Number })
+ * ```
+ *
  * @category models
  * @since 0.1.0
  */
@@ -141,6 +150,16 @@ export class TaskNotFound extends Schema.TaggedError<TaskNotFound>()("TaskNotFou
  * A task's settings besides its schemas. Later features (uniqueness, rate
  * limits) add their settings here.
  *
+ * **Example**
+ *
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Task } from "effect-heimdall"
+ *
+ * const Ping = Task.make("ping", { payload: Schema.String, timeout: "5 seconds" })
+ * Ping.settings.timeout // Duration of 5 seconds
+ * ```
+ *
  * @category models
  * @since 0.1.0
  */
@@ -184,6 +203,15 @@ export interface Task<
 /**
  * Any task definition.
  *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Task } from "effect-heimdall"
+ *
+ * const nameOf = (task: Task.Any) => task.name
+ * ```
+ *
  * @category models
  * @since 0.1.0
  */
@@ -192,12 +220,32 @@ export interface Any extends Task<string, AnySchema, AnySchema, AnySchema> {}
 /**
  * The decoded payload type of a task.
  *
+ * **Example**
+ *
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Task } from "effect-heimdall"
+ *
+ * const Ping = Task.make("ping", { payload: Schema.Struct({ text: Schema.String }) })
+ * type PingPayload = Task.Payload<typeof Ping> // { readonly text: string }
+ * ```
+ *
  * @category models
  * @since 0.1.0
  */
 export type Payload<T extends Any> = T["payload"]["Type"]
 /**
  * The decoded success type of a task.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Task } from "effect-heimdall"
+ *
+ * const Double = Task.make("double", { payload: Schema.Number, success: Schema.Number })
+ * type Doubled = Task.Success<typeof Double> // number
+ * ```
  *
  * @category models
  * @since 0.1.0
@@ -206,12 +254,33 @@ export type Success<T extends Any> = T["success"]["Type"]
 /**
  * The handler's own typed errors of a task.
  *
+ * **Example**
+ *
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Task } from "effect-heimdall"
+ *
+ * class Nope extends Schema.TaggedError<Nope>()("Nope", {}) {}
+ * const T = Task.make("t", { payload: Schema.Number, error: Nope })
+ * type E = Task.Error<typeof T> // Nope
+ * ```
+ *
  * @category models
  * @since 0.1.0
  */
 export type Error<T extends Any> = T["error"]["Type"]
 /**
  * Every way an attempt can fail: the handler's errors, a timeout, a defect.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Task } from "effect-heimdall"
+ *
+ * const T = Task.make("t", { payload: Schema.Number })
+ * type F = Task.Failure<typeof T> // Task.TaskTimeout | Task.TaskDefect
+ * ```
  *
  * @category models
  * @since 0.1.0
@@ -303,6 +372,16 @@ export class CurrentTask extends Context.Service<
 /**
  * A task's handler, ready for `Worker.layer`.
  *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Task } from "effect-heimdall"
+ *
+ * const Ping = Task.make("ping", { payload: Schema.String })
+ * const impl: Task.Implementation<typeof Ping, never> = Task.implement(Ping, () => Effect.void)
+ * ```
+ *
  * @category models
  * @since 0.1.0
  */
@@ -336,6 +415,16 @@ export const implement = <T extends Any, R = never>(
 /**
  * A reference to one enqueued task, for `join` and `status`. Only the id is
  * stored anywhere: `handle(task, id)` makes an equivalent one.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Task } from "effect-heimdall"
+ *
+ * const Ping = Task.make("ping", { payload: Schema.String })
+ * const idOf = (handle: Task.Handle<typeof Ping>) => handle.id
+ * ```
  *
  * @category models
  * @since 0.1.0

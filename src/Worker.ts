@@ -43,6 +43,21 @@ import { type ClaimedTask, TaskQueue } from "./TaskQueue.ts"
  * - `maxIdleWait` (default 30 seconds): the longest an idle worker blocks
  *   before it looks at the queue again (it is woken earlier by new work).
  *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Task, Worker } from "effect-heimdall"
+ *
+ * const Ping = Task.make("ping", { payload: Schema.String })
+ * const options: Worker.Options<[Task.Implementation<typeof Ping, never>]> = {
+ *   tasks: [Task.implement(Ping, () => Effect.void)],
+ *   concurrency: 4,
+ *   lease: "30 seconds",
+ *   gracePeriod: "10 seconds"
+ * }
+ * ```
+ *
  * @category models
  * @since 0.1.0
  */
