@@ -5,11 +5,9 @@
  *   node examples/tasks-basics.ts                            # in memory
  *   REDIS_URL=redis://127.0.0.1:6379 node examples/tasks-basics.ts
  */
-import { Clock, Config, Effect, Layer, Option, Schedule, Schema } from "effect"
-import * as RedisIoredis from "../src/RedisIoredis.ts"
-import * as Task from "../src/Task.ts"
-import * as TaskQueue from "../src/TaskQueue.ts"
-import * as Worker from "../src/Worker.ts"
+import { Clock, Effect, Layer, Schedule, Schema } from "effect"
+import { Task, Worker } from "effect-heimdall"
+import { HeimdallLive } from "./backend.ts"
 
 // 1. Define the task once; producers and workers share the definition.
 class ReportFailed extends Schema.TaggedError<ReportFailed>()("ReportFailed", { reason: Schema.String }) {}
@@ -29,15 +27,6 @@ const GenerateReportLive = Task.implement(GenerateReport, ({ customerId }) =>
     if (customerId === 0) return yield* new ReportFailed({ reason: `no data for customer 0 (attempt ${attempt})` })
     return `report for customer ${customerId}`
   })
-)
-
-// 3. The queue: Redis when REDIS_URL is set, else in memory.
-const QueueLive = Layer.unwrap(
-  Effect.map(Config.option(Config.String("REDIS_URL")), (url) =>
-    Option.isSome(url)
-      ? TaskQueue.layerRedis({ queue: "examples" }).pipe(Layer.provide(RedisIoredis.layer(url.value)))
-      : TaskQueue.layerMemory
-  )
 )
 
 const program = Effect.gen(function* () {
@@ -62,4 +51,5 @@ const program = Effect.gen(function* () {
   console.log(`delayed: ${result} after at least 300 ms: ${(yield* Clock.currentTimeMillis) - start >= 300}`)
 })
 
-Effect.runPromise(Effect.scoped(program).pipe(Effect.provide(QueueLive)))
+// 3. The backend carries the queue: Redis when REDIS_URL is set, else in memory (examples/backend.ts).
+Effect.runPromise(Effect.scoped(program).pipe(Effect.provide(HeimdallLive)))

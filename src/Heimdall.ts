@@ -9,6 +9,9 @@
  * - `Heimdall.layerMemory`: the same semantics inside one process, on
  *   Effect's `Clock` (so `TestClock` drives expiry in tests).
  *
+ * Both layers also carry the task queue (`TaskQueue`) that `Task` and
+ * `Worker` use.
+ *
  * Every operation is one atomic step (one Lua script or command in Redis, on
  * Redis' own clock), every denial says why and for how long, and every key
  * written expires or is deleted.
@@ -40,6 +43,9 @@ import type * as Redis from "effect/persistence/Redis"
 import { ConcurrencyLimited, InvalidArgument, LockLost, LockTaken, RateLimited } from "./Errors.ts"
 import * as Store from "./HeimdallStore.ts"
 import * as RedisStore from "./internal/redisStore.ts"
+import * as TaskQueueModule from "./TaskQueue.ts"
+
+type TaskQueue = TaskQueueModule.TaskQueue
 
 /**
  * Options shared by both backends.
@@ -56,6 +62,12 @@ export interface Options {
   readonly concurrencyPrefix?: string | undefined
   /** Default lock time-to-live (and unique-task timeout). Default 1 hour. */
   readonly uniqueTimeout?: Duration.Input | undefined
+  /** The task queue's name. Default `"default"`. */
+  readonly queue?: string | undefined
+  /** Prefix of the task queue's keys (Redis). Default `"h-q"`. */
+  readonly queuePrefix?: string | undefined
+  /** How long finished tasks and their results are kept. Default 1 day. */
+  readonly retention?: Duration.Input | undefined
 }
 
 /**
@@ -82,6 +94,12 @@ const resolveOptions = (options: Options | undefined) => ({
   uniqueTimeout: Duration.fromInputUnsafe(options?.uniqueTimeout ?? "1 hour")
 })
 
+const queueOptions = (options: Options | undefined): TaskQueueModule.Options => ({
+  queue: options?.queue,
+  prefix: options?.queuePrefix,
+  retention: options?.retention
+})
+
 /**
  * `Heimdall` over any `HeimdallStore` (for custom backends).
  *
@@ -100,8 +118,11 @@ export const layerStore = (options?: Options): Layer.Layer<Heimdall, never, Stor
  * @category layers
  * @since 0.1.0
  */
-export const layerMemoryWith = (options?: Options): Layer.Layer<Heimdall | Store.HeimdallStore> =>
-  layerStore(options).pipe(Layer.provideMerge(Store.layerMemory))
+export const layerMemoryWith = (options?: Options): Layer.Layer<Heimdall | Store.HeimdallStore | TaskQueue> =>
+  Layer.merge(
+    layerStore(options).pipe(Layer.provideMerge(Store.layerMemory)),
+    TaskQueueModule.layerMemoryWith(queueOptions(options))
+  )
 
 /**
  * The in-memory backend: one process, Effect's `Clock`. For tests (with
@@ -120,7 +141,7 @@ export const layerMemoryWith = (options?: Options): Layer.Layer<Heimdall | Store
  * @category layers
  * @since 0.1.0
  */
-export const layerMemory: Layer.Layer<Heimdall | Store.HeimdallStore> = layerMemoryWith()
+export const layerMemory: Layer.Layer<Heimdall | Store.HeimdallStore | TaskQueue> = layerMemoryWith()
 
 /**
  * The Redis backend, shared by every process using the same Redis and
@@ -140,9 +161,14 @@ export const layerMemory: Layer.Layer<Heimdall | Store.HeimdallStore> = layerMem
  * @category layers
  * @since 0.1.0
  */
-export const layerRedis = (options?: Options): Layer.Layer<Heimdall | Store.HeimdallStore, never, Redis.Redis> => {
+export const layerRedis = (
+  options?: Options
+): Layer.Layer<Heimdall | Store.HeimdallStore | TaskQueue, never, Redis.Redis> => {
   const resolved = resolveOptions(options)
-  return layerStore(options).pipe(Layer.provideMerge(RedisStore.layer({ channel: `${resolved.lockPrefix}__released` })))
+  return Layer.merge(
+    layerStore(options).pipe(Layer.provideMerge(RedisStore.layer({ channel: `${resolved.lockPrefix}__released` }))),
+    TaskQueueModule.layerRedis(queueOptions(options))
+  )
 }
 
 // -----------------------------------------------------------------------------

@@ -284,7 +284,7 @@ export class TaskQueue extends Context.Service<TaskQueue, Service>()("effect-hei
  * Options of both backends.
  *
  * - `queue` (default `"default"`): the queue's name; on Redis also its hash tag.
- * - `prefix` (default `"heimdall"`, Redis only): the first part of every key.
+ * - `prefix` (default `"h-q"`, Redis only): the first part of every key.
  * - `retention` (default 1 day): how long a finished task's record, result or error is kept.
  *
  * **Example**

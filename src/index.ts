@@ -36,3 +36,24 @@ export * as HeimdallStore from "./HeimdallStore.ts"
  * @since 0.1.0
  */
 export * as RedisIoredis from "./RedisIoredis.ts"
+
+/**
+ * Schema-typed tasks: define, enqueue, join, status.
+ *
+ * @since 0.1.0
+ */
+export * as Task from "./Task.ts"
+
+/**
+ * The task queue service and its memory and Redis backends.
+ *
+ * @since 0.1.0
+ */
+export * as TaskQueue from "./TaskQueue.ts"
+
+/**
+ * Workers that run tasks from the queue.
+ *
+ * @since 0.1.0
+ */
+export * as Worker from "./Worker.ts"

@@ -22,7 +22,14 @@ const expected: Record<string, ReadonlyArray<RegExp>> = {
     /^three waited calls at 1 per 200 ms took at least 400 ms: true$/m
   ],
   "concurrency.ts": [/^rendered 6 pages, at most 2 at once$/m, /^second holder refused: ConcurrencyLimited \(1\/1\)$/m],
-  "only-after.ts": [/^onlyAfter: true, false, false, true$/m]
+  "only-after.ts": [/^onlyAfter: true, false, false, true$/m],
+  "tasks-basics.ts": [
+    /^joined: report for customer 1$/m,
+    /^status: succeeded$/m,
+    /^failed: ReportFailed: no data for customer 0 \(attempt 3\)$/m,
+    /^delayed status: scheduled$/m,
+    /^delayed: report for customer 2 after at least 300 ms: true$/m
+  ]
 }
 
 const runExample = (file: string, env: Record<string, string | undefined>) =>

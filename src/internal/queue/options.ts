@@ -4,6 +4,6 @@ import type { Options } from "../../TaskQueue.ts"
 /** `TaskQueue.Options` with every default filled in. */
 export const resolveOptions = (options: Options = {}) => ({
   queue: options.queue ?? "default",
-  prefix: options.prefix ?? "heimdall",
+  prefix: options.prefix ?? "h-q",
   retentionMillis: Duration.toMillis(Duration.fromInputUnsafe(options.retention ?? Duration.days(1)))
 })

@@ -2,13 +2,11 @@
  * The queue's Lua scripts as typed `Redis.script` descriptors, one per state
  * change. Each script lives in `lua/<name>-<keys>.lua` (the suffix is its key
  * count) and opens with its contract (KEYS, ARGV, output); `lua/includes.lua`
- * holds the helpers they share and is prepended to each.
+ * holds the helpers they share; scripts/gen-lua.mjs prepends it to each and
+ * inlines them into `lua.generated.ts`.
  */
-import { readFileSync } from "node:fs"
 import * as Redis from "effect/persistence/Redis"
-
-const read = (file: string) => readFileSync(new URL(`./lua/${file}`, import.meta.url), "utf8")
-const includes = read("includes.lua")
+import * as Lua from "./lua.generated.ts"
 
 /** Every script file with its key count, as named on disk. */
 export const scriptFiles = [
@@ -22,8 +20,8 @@ export const scriptFiles = [
   "deadLetter-2.lua"
 ] as const
 
-/** The full source of a script: the shared helpers, then the script. */
-export const source = (file: (typeof scriptFiles)[number]) => `${includes}\n${read(file)}`
+/** The full source of a script, as sent to Redis: the shared helpers, then the script (see scripts/gen-lua.mjs). */
+export const source = (file: (typeof scriptFiles)[number]): string => Lua[/^(\w+)-/.exec(file)![1] as keyof typeof Lua]
 
 const numberOfKeys = (file: string) => Number(/-(\d+)\.lua$/.exec(file)![1])
 

@@ -1,4 +1,4 @@
--- Shared helpers, prepended to every script by scripts.ts.
+-- Shared helpers, prepended to every script by scripts/gen-lua.mjs.
 
 -- Milliseconds from the Redis server's clock: every process agrees on it.
 local function nowMillis()
