@@ -1,0 +1,403 @@
+/**
+ * Proofs under real concurrency (issue 3): 4 OS processes share one Redis and
+ * one key, each records what it observed on the machine-wide monotonic clock
+ * (`process.hrtime`, CLOCK_MONOTONIC: one clock for all processes on Linux),
+ * and this file checks the guarantees on the merged observations.
+ *
+ * Every recorded interval is conservative: a hold is stamped after the
+ * acquire's reply arrived and before the release was sent, so it lies inside
+ * the time Redis considered the lock (or slot) held; an admission is bracketed
+ * by the times just before its call was sent and just after its reply came
+ * back. The checks therefore never report a violation that did not happen,
+ * and the checkers are themselves tested on made-up violations below.
+ */
+import { spawn } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { describeRedis, keyPrefix, keysWithoutTtl, redisLayer, redisUrl } from "../support/redis.ts"
+
+const PROCESSES = 4
+const prefix = keyPrefix(import.meta.url)
+
+// -----------------------------------------------------------------------------
+// checkers (pure)
+// -----------------------------------------------------------------------------
+
+interface Interval {
+  readonly start: number
+  readonly end: number
+}
+
+/** Pairs of intervals that overlap, in start order (touching endpoints do not count). */
+const overlaps = <A extends Interval>(intervals: ReadonlyArray<A>): Array<readonly [A, A]> => {
+  const sorted = [...intervals].sort((a, b) => a.start - b.start)
+  const found: Array<readonly [A, A]> = []
+  let latest: A | undefined
+  for (const interval of sorted) {
+    if (latest !== undefined && interval.start < latest.end) found.push([latest, interval])
+    if (latest === undefined || interval.end > latest.end) latest = interval
+  }
+  return found
+}
+
+/** The most intervals open at one instant (an interval ending at t is closed before one starting at t opens). */
+const maxConcurrent = (intervals: ReadonlyArray<Interval>): number => {
+  const events = intervals.flatMap((i) => [
+    { t: i.start, d: 1 },
+    { t: i.end, d: -1 }
+  ])
+  events.sort((a, b) => a.t - b.t || a.d - b.d)
+  let open = 0
+  let max = 0
+  for (const e of events) {
+    open += e.d
+    max = Math.max(max, open)
+  }
+  return max
+}
+
+/**
+ * The most admissions provably inside one window shorter than `windowMs`:
+ * admission i happened at an unknown instant of [start, end], so a set of
+ * admissions proves a violation only if all of its intervals fit in a window
+ * shorter than `windowMs`. Such a window can start at the earliest `start` of
+ * the set, hence the scan over each `start`.
+ */
+const maxProvenInWindow = (intervals: ReadonlyArray<Interval>, windowMs: number): number => {
+  const sorted = [...intervals].sort((a, b) => a.start - b.start)
+  let max = 0
+  for (let i = 0; i < sorted.length; i++) {
+    const from = sorted[i]!.start
+    let inside = 0
+    for (let j = i; j < sorted.length && sorted[j]!.start < from + windowMs; j++) {
+      if (sorted[j]!.end < from + windowMs) inside++
+    }
+    max = Math.max(max, inside)
+  }
+  return max
+}
+
+/** The most points in one half-open window [x, x + windowMs). */
+const maxPointsInWindow = (points: ReadonlyArray<number>, windowMs: number): number => {
+  const sorted = [...points].sort((a, b) => a - b)
+  let max = 0
+  let from = 0
+  for (let to = 0; to < sorted.length; to++) {
+    while (sorted[to]! - sorted[from]! >= windowMs) from++
+    max = Math.max(max, to - from + 1)
+  }
+  return max
+}
+
+/** The shortest span of `n` consecutive points (Infinity when there are fewer). */
+const minSpan = (points: ReadonlyArray<number>, n: number): number => {
+  const sorted = [...points].sort((a, b) => a - b)
+  let min = Number.POSITIVE_INFINITY
+  for (let i = 0; i + n - 1 < sorted.length; i++) min = Math.min(min, sorted[i + n - 1]! - sorted[i]!)
+  return min
+}
+
+describe("multi-process checkers", () => {
+  it("overlaps and maxConcurrent see what they must", () => {
+    const ok = [
+      { start: 0, end: 1 },
+      { start: 1, end: 2 },
+      { start: 5, end: 9 }
+    ]
+    assert.strictEqual(overlaps(ok).length, 0)
+    assert.strictEqual(maxConcurrent(ok), 1)
+    const bad = [...ok, { start: 6, end: 7 }, { start: 8.5, end: 10 }]
+    assert.strictEqual(overlaps(bad).length, 2)
+    assert.strictEqual(maxConcurrent(bad), 2)
+    assert.strictEqual(maxConcurrent([...bad, { start: 6.5, end: 8.6 }]), 3)
+  })
+
+  it("maxProvenInWindow catches a fixed window's burst at a boundary, and only a provable one", () => {
+    // fixed window of 2 per 1000 ms: 2 admissions at 990, 2 more at 1010 -> 4 within 21 ms
+    const burst = [990, 991, 1010, 1011].map((t) => ({ start: t, end: t + 2 }))
+    assert.strictEqual(maxProvenInWindow(burst, 1000), 4)
+    // a sliding window: 2 at ~0, 2 at ~1000
+    const exact = [0, 1, 1000, 1001].map((t) => ({ start: t - 1, end: t + 1 }))
+    assert.strictEqual(maxProvenInWindow(exact, 1000), 2)
+    // a slow reply makes an interval too wide to prove anything
+    assert.strictEqual(maxProvenInWindow([...exact, { start: 500, end: 1600 }], 1000), 2)
+    assert.strictEqual(maxPointsInWindow([0, 1, 999, 1000], 1000), 3)
+    assert.strictEqual(minSpan([0, 5, 1000, 1003], 3), 998)
+  })
+})
+
+// -----------------------------------------------------------------------------
+// running processes
+// -----------------------------------------------------------------------------
+
+type Line = { readonly type: string; readonly pid: number } & Record<string, unknown>
+
+/**
+ * Starts `PROCESSES` copies of a fixture, waits until each is connected and
+ * ready, lets them all go at once, and returns every line they printed.
+ */
+const runProcesses = (fixture: string, env: Record<string, string>, timeoutMs: number) =>
+  new Promise<{ readonly lines: Array<Line>; readonly goAt: number; readonly wallMs: number }>((resolve, reject) => {
+    const script = fileURLToPath(new URL(`../fixtures/${fixture}`, import.meta.url))
+    const lines: Array<Line> = []
+    const stderr: Array<string> = []
+    let ready = 0
+    let exited = 0
+    let failed = false
+    let goAt = 0
+    const children = Array.from({ length: PROCESSES }, () =>
+      spawn(process.execPath, [script], {
+        env: { ...process.env, REDIS_URL: redisUrl, KEY_PREFIX: prefix, ...env },
+        stdio: ["pipe", "pipe", "pipe"]
+      })
+    )
+    const fail = (error: Error) => {
+      if (failed) return
+      failed = true
+      clearTimeout(killer)
+      for (const child of children) child.kill("SIGKILL")
+      reject(error)
+    }
+    const killer = setTimeout(
+      () => fail(new Error(`${fixture}: processes did not finish within ${timeoutMs} ms\n${stderr.join("")}`)),
+      timeoutMs
+    )
+    for (const child of children) {
+      let buffer = ""
+      child.stdout.on("data", (chunk: Buffer) => {
+        buffer += chunk.toString()
+        let newline = buffer.indexOf("\n")
+        while (newline !== -1) {
+          const text = buffer.slice(0, newline)
+          buffer = buffer.slice(newline + 1)
+          newline = buffer.indexOf("\n")
+          if (text.trim() === "") continue
+          let line: Line
+          try {
+            line = JSON.parse(text)
+          } catch {
+            stderr.push(`[${child.pid} stdout] ${text}\n`)
+            continue
+          }
+          if (line.type === "ready" && ++ready === PROCESSES) {
+            goAt = Number(process.hrtime.bigint()) / 1e6
+            for (const c of children) c.stdin.end("go\n")
+          } else if (line.type !== "ready") {
+            lines.push(line)
+          }
+        }
+      })
+      child.stderr.on("data", (chunk: Buffer) => stderr.push(`[${child.pid}] ${chunk}`))
+      child.on("exit", (code, signal) => {
+        if (code !== 0) {
+          fail(new Error(`${fixture}: process ${child.pid} exited with ${code ?? signal}\n${stderr.join("")}`))
+          return
+        }
+        if (++exited === PROCESSES && !failed) {
+          clearTimeout(killer)
+          const done = lines.filter((l) => l.type === "done").length
+          if (done !== PROCESSES) fail(new Error(`${fixture}: ${done} of ${PROCESSES} processes reported done`))
+          else resolve({ lines, goAt, wallMs: Number(process.hrtime.bigint()) / 1e6 - goAt })
+        }
+      })
+    }
+  })
+
+const ofType = <A>(lines: ReadonlyArray<Line>, type: string): Array<Line & A> =>
+  lines.filter((l) => l.type === type) as Array<Line & A>
+
+const round = (n: number, digits = 3) => Number(n.toFixed(digits))
+
+/** No key the run wrote is left without a TTL. */
+const assertNoKeyWithoutTtl = () =>
+  Effect.runPromise(Effect.provide(keysWithoutTtl(prefix), redisLayer())).then((keys) =>
+    assert.deepStrictEqual(keys, [], "keys left without a TTL")
+  )
+
+// -----------------------------------------------------------------------------
+// the proofs
+// -----------------------------------------------------------------------------
+
+describeRedis("Heimdall across 4 processes", () => {
+  it("locks: never two holders at once, fences strictly increase in acquisition order", {
+    timeout: 90_000
+  }, async () => {
+    const attempts = 150
+    const { lines, goAt, wallMs } = await runProcesses(
+      "primitives-lock.ts",
+      { LOCK_KEY: "one-lock", ATTEMPTS: String(attempts), WAIT_MS: "100" },
+      80_000
+    )
+    const holds = ofType<{ acquiredAt: number; releasedAt: number; fence: number; released: boolean }>(lines, "hold")
+    const summaries = ofType<{ timedOut: number }>(lines, "summary")
+    const timedOut = summaries.reduce((n, s) => n + s.timedOut, 0)
+    const intervals = holds
+      .map((h) => ({ ...h, start: h.acquiredAt, end: h.releasedAt }))
+      .sort((a, b) => a.start - b.start)
+    const found = overlaps(intervals)
+    let fenceInversions = 0
+    for (let i = 1; i < intervals.length; i++) if (intervals[i]!.fence <= intervals[i - 1]!.fence) fenceInversions++
+    const holders = new Set(holds.map((h) => h.pid)).size
+    let handovers = 0
+    for (let i = 1; i < intervals.length; i++) if (intervals[i]!.pid !== intervals[i - 1]!.pid) handovers++
+    const minGap = Math.min(...intervals.slice(1).map((h, i) => h.start - intervals[i]!.end))
+    console.log(
+      `[locks] ${PROCESSES} processes x ${attempts} attempts: ${holds.length} acquisitions, ${timedOut} waits ran out, ` +
+        `${handovers} handovers between processes, ${holders} distinct holders; overlaps=${found.length}, ` +
+        `fence inversions=${fenceInversions}, smallest gap between holds ${round(minGap)} ms, ${Math.round(wallMs)} ms`
+    )
+    assert.strictEqual(summaries.length, PROCESSES)
+    assert.strictEqual(holds.length + timedOut, PROCESSES * attempts)
+    assert.isAbove(holds.length, PROCESSES * attempts * 0.9, "most attempts should get the lock within the wait")
+    assert.strictEqual(holders, PROCESSES, "every process held the lock at some point")
+    assert.isAbove(handovers, holds.length / 4, "the lock changed hands between processes")
+    assert.isTrue(
+      holds.every((h) => h.acquiredAt >= goAt),
+      "all processes read one clock"
+    )
+    assert.deepStrictEqual(found.slice(0, 3), [], "two holders at once")
+    assert.strictEqual(fenceInversions, 0, "fences must strictly increase in acquisition order")
+    assert.isTrue(
+      holds.every((h) => h.released),
+      "every release found its own lock (the ttl never applied)"
+    )
+    await assertNoKeyWithoutTtl()
+  })
+
+  it("rate limits: no window of `per` holds more than `times` admissions, take and reserve, for 10 s", {
+    timeout: 120_000
+  }, async () => {
+    const times = 20
+    const perMs = 1000
+    const durationMs = 10_500
+    const { lines } = await runProcesses(
+      "primitives-rate.ts",
+      {
+        TAKE_KEY: "one-rate",
+        RESERVE_KEY: "one-rate-reserved",
+        TIMES: String(times),
+        PER_MS: String(perMs),
+        DURATION_MS: String(durationMs)
+      },
+      100_000
+    )
+    const summaries = ofType<{
+      start: number
+      deadline: number
+      admitted: Record<string, number>
+      denied: Record<string, number>
+    }>(lines, "summary")
+    assert.strictEqual(summaries.length, PROCESSES)
+    const start = Math.min(...summaries.map((s) => s.start))
+    const end = Math.max(...summaries.map((s) => s.deadline))
+    const runMs = end - start
+    const allowed = times * Math.ceil(runMs / perMs)
+
+    // The rate-limit script reads Redis TIME and works in whole milliseconds (floored): an
+    // admission's stamp lies in [t0 - 1, t1] on our clock, and the script guarantees that no
+    // `per` of stamps holds more than `times` of them. That is what is asserted. Measured on the
+    // sub-millisecond clock instead ([t0, t1]), two admissions `per` apart on the stamps may be
+    // up to 1 ms closer: reported as "ignoring the whole-ms stamps", not asserted.
+    const takes = ofType<{ t0: number; t1: number; mode: string }>(lines, "take")
+    const takeStamps = takes.map((a) => ({ start: a.t0 - 1, end: a.t1 }))
+    const takeMid = takes.map((a) => (a.t0 + a.t1) / 2)
+    const takeProven = maxProvenInWindow(takeStamps, perMs)
+    const takeProvenRealClock = maxProvenInWindow(
+      takes.map((a) => ({ start: a.t0, end: a.t1 })),
+      perMs
+    )
+    const maxRtt = Math.max(...takes.map((a) => a.t1 - a.t0))
+    const rtts = takes.map((a) => a.t1 - a.t0).sort((a, b) => a - b)
+    const medianRtt = rtts[Math.floor(rtts.length / 2)]!
+    const denied = summaries.reduce((n, s) => n + (s.denied["take-boundary"] ?? 0) + (s.denied["take-hammer"] ?? 0), 0)
+    const byMode = (mode: string) => takes.filter((a) => a.mode === mode).length
+    console.log(
+      `[rate/take] ${PROCESSES} processes, ${times} per ${perMs} ms, ${round(runMs / 1000, 2)} s: ` +
+        `${takes.length} admitted (${byMode("take-boundary")} boundary, ${byMode("take-hammer")} hammer), ` +
+        `${denied} denied; allowed ${allowed} -> utilization ${round((100 * takes.length) / allowed, 1)}%; ` +
+        `max admissions provably in one window of ${perMs} ms: ${takeProven} (limit ${times}); ` +
+        `ignoring the whole-ms stamps: ${takeProvenRealClock}; ` +
+        `by midpoints: max in any ${perMs} ms window ${maxPointsInWindow(takeMid, perMs)}, ` +
+        `max in any ${perMs - 1 - Math.ceil(maxRtt)} ms window ${maxPointsInWindow(takeMid, perMs - 1 - Math.ceil(maxRtt))}, ` +
+        `shortest span of ${times + 1} admissions ${round(minSpan(takeMid, times + 1))} ms; ` +
+        `round trip median ${round(medianRtt)} ms, max ${round(maxRtt)} ms`
+    )
+
+    // A reservation is booked at Redis time (whole ms) + delay.
+    const reserves = ofType<{ t0: number; t1: number; delayMs: number }>(lines, "reserve")
+    const slots = reserves.map((r) => ({ start: r.t0 - 1 + r.delayMs, end: r.t1 + r.delayMs }))
+    const slotMid = reserves.map((r) => (r.t0 + r.t1) / 2 + r.delayMs)
+    const reserveProven = maxProvenInWindow(slots, perMs)
+    const inRun = slotMid.filter((t) => t < end).length
+    const lastSlot = Math.max(...slotMid)
+    const reserveMaxRtt = Math.max(...reserves.map((r) => r.t1 - r.t0))
+    console.log(
+      `[rate/reserve] ${reserves.length} slots booked (${inRun} inside the run -> utilization ` +
+        `${round((100 * inRun) / allowed, 1)}%), last slot ${round((lastSlot - end) / 1000, 2)} s after the run; ` +
+        `max slots provably in one window of ${perMs} ms: ${reserveProven} (limit ${times}); ` +
+        `by midpoints: max in any ${perMs} ms window ${maxPointsInWindow(slotMid, perMs)}, ` +
+        `shortest span of ${times + 1} slots ${round(minSpan(slotMid, times + 1))} ms; max round trip ${round(reserveMaxRtt)} ms`
+    )
+
+    assert.isAtLeast(runMs, 10_000, "the run lasts at least 10 s")
+    assert.isAtMost(takeProven, times, "a window of `per` held more than `times` takes")
+    assert.isAtMost(
+      maxPointsInWindow(takeMid, perMs - 1 - Math.ceil(maxRtt)),
+      times,
+      "by midpoints (allowing each its round trip), a window of `per` held more than `times` takes"
+    )
+    assert.isAtMost(reserveProven, times, "a window of `per` held more than `times` reserved slots")
+    assert.isAtMost(
+      maxPointsInWindow(slotMid, perMs - 1 - Math.ceil(reserveMaxRtt)),
+      times,
+      "by midpoints, a window of `per` held more than `times` reserved slots"
+    )
+    // the limit is used, not just respected (a lost admission would show here)
+    assert.isAbove(takes.length, allowed * 0.8, "take utilization")
+    assert.isAbove(inRun, allowed * 0.8, "reserve utilization")
+    await assertNoKeyWithoutTtl()
+  })
+
+  it("concurrency limits: never more than `limit` holders at any instant", { timeout: 90_000 }, async () => {
+    const limit = 3
+    const fibers = 2
+    const runs = 100
+    const { lines, wallMs } = await runProcesses(
+      "primitives-slot.ts",
+      { SLOT_KEY: "one-semaphore", LIMIT: String(limit), FIBERS: String(fibers), RUNS: String(runs) },
+      80_000
+    )
+    const held = ofType<{ enter: number; exit: number }>(lines, "run").map((r) => ({
+      ...r,
+      start: r.enter,
+      end: r.exit
+    }))
+    const refused = ofType<{ refused: number }>(lines, "summary").reduce((n, s) => n + s.refused, 0)
+    const max = maxConcurrent(held)
+    const atMax = (() => {
+      // how many times the count reached `max`
+      const events = held.flatMap((i) => [
+        { t: i.start, d: 1 },
+        { t: i.end, d: -1 }
+      ])
+      events.sort((a, b) => a.t - b.t || a.d - b.d)
+      let open = 0
+      let reached = 0
+      for (const e of events) {
+        open += e.d
+        if (e.d === 1 && open === max) reached++
+      }
+      return reached
+    })()
+    console.log(
+      `[concurrency] ${PROCESSES} processes x ${fibers} fibers x ${runs} runs, limit ${limit}: ${held.length} runs, ` +
+        `${refused} waits ran out; max holders at one instant ${max} (reached ${atMax} times), ` +
+        `${new Set(held.map((h) => h.pid)).size} processes held slots, ${Math.round(wallMs)} ms`
+    )
+    assert.strictEqual(held.length + refused, PROCESSES * fibers * runs)
+    assert.isAtMost(max, limit, "more holders than the limit at one instant")
+    assert.isAtLeast(max, 2, "the slots were contended")
+    await assertNoKeyWithoutTtl()
+  })
+})
