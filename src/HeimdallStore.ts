@@ -200,7 +200,8 @@ export const layerMemory: Layer.Layer<HeimdallStore> = Layer.effect(
   HeimdallStore,
   Effect.sync(() => {
     const locks = new Map<string, MemoryLock>()
-    const rates = new Map<string, Array<number>>() // admission times, non-decreasing
+    const rates = new Map<string, Array<number>>() // admission times (µs), non-decreasing
+    const rateExpiry = new Map<string, number>() // when a key's log is all out of every window (µs), as Redis' PEXPIRE
     const slots = new Map<string, Map<string, number>>() // holder -> lease end
     const onlyAfters = new Map<string, number>() // key -> expiry
     const releases = makeReleaseWaiters()
@@ -215,7 +216,12 @@ export const layerMemory: Layer.Layer<HeimdallStore> = Layer.effect(
         for (const [holder, end] of leases) if (end <= now) leases.delete(holder)
         if (leases.size === 0) slots.delete(key)
       }
-      for (const [key, entries] of rates) if (entries.length === 0) rates.delete(key)
+      for (const [key, until] of rateExpiry) {
+        if (until <= now * 1000) {
+          rateExpiry.delete(key)
+          rates.delete(key)
+        }
+      }
     }
     const liveLock = (key: string, now: number) => {
       const lock = locks.get(key)
@@ -283,16 +289,19 @@ export const layerMemory: Layer.Layer<HeimdallStore> = Layer.effect(
             })
         ),
       rateTake: (request) =>
-        withNow((now): RateResult => {
-          const { cost, limits } = request
+        withNow((_, now): RateResult => {
+          // microseconds, as in Redis: the bound holds in real time, not only in whole milliseconds
+          const { cost } = request
+          const limits = request.limits.map((l) => ({ key: l.key, times: l.times, per: l.perMs * 1000 }))
           const longest = new Map<string, number>()
-          for (const limit of limits) longest.set(limit.key, Math.max(longest.get(limit.key) ?? 0, limit.perMs))
+          for (const limit of limits) longest.set(limit.key, Math.max(longest.get(limit.key) ?? 0, limit.per))
           for (const [key, per] of longest) {
             const entries = rates.get(key) ?? []
             const firstLive = entries.findIndex((t) => t > now - per)
             rates.set(key, firstLive === -1 ? [] : entries.slice(firstLive))
           }
-          let at = now + request.offsetMs
+          const offset = request.offsetMs * 1000
+          let at = now + offset
           let full = 0
           limits.forEach((limit, i) => {
             const live = rates.get(limit.key)!
@@ -300,35 +309,36 @@ export const layerMemory: Layer.Layer<HeimdallStore> = Layer.effect(
             if (live.length > 0) {
               slot = Math.max(slot, live[live.length - 1]!)
               const keep = limit.times - cost
-              if (live.length > keep) slot = Math.max(slot, live[live.length - keep - 1]! + limit.perMs)
+              if (live.length > keep) slot = Math.max(slot, live[live.length - keep - 1]! + limit.per)
             }
             if (slot > at) {
               at = slot
               full = i
             }
           })
-          const delayMs = at - now
+          const delay = at - now
           const admitted =
             request.mode === "reserve"
-              ? request.maxDelayMs === undefined || delayMs <= request.maxDelayMs
-              : delayMs <= request.offsetMs
+              ? request.maxDelayMs === undefined || delay <= request.maxDelayMs * 1000
+              : delay <= offset
           if (admitted) {
-            for (const key of longest.keys()) {
+            for (const [key, per] of longest) {
               const entries = rates.get(key)!
               for (let j = 0; j < cost; j++) entries.push(at)
+              rateExpiry.set(key, at + per)
             }
           }
           const ref = admitted ? at : now
           let remaining = Number.POSITIVE_INFINITY
           let remainingAt = full
           limits.forEach((limit, i) => {
-            const left = limit.times - rates.get(limit.key)!.filter((t) => t > ref - limit.perMs).length
+            const left = limit.times - rates.get(limit.key)!.filter((t) => t > ref - limit.per).length
             if (left < remaining) {
               remaining = left
               remainingAt = i
             }
           })
-          return { admitted, delayMs, remaining, limitIndex: admitted ? remainingAt : full }
+          return { admitted, delayMs: Math.ceil(delay / 1000), remaining, limitIndex: admitted ? remainingAt : full }
         }),
       slotAcquire: (key, holder, limit, leaseMs) =>
         withNow((now): SlotResult => {
