@@ -1,22 +1,29 @@
 // Generates a `lua.generated.ts` module beside each Lua folder of src/internal, one string export per script.
-// A folder's `includes.lua` (shared helpers) is prepended to each of its scripts.
+// A folder's `includes.lua` (shared helpers) is prepended to each of its scripts, and a line
+// `-- @include <name>` is replaced by src/internal/lua/<name>.lua (helpers shared across folders).
 // `node scripts/gen-lua.mjs` writes them; `--check` fails when one is out of date (npm test runs that).
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 
 const root = fileURLToPath(new URL("../src/internal/", import.meta.url))
+const shared = new Map()
+const expand = (source) =>
+  source.replace(/^-- @include (\w+)\n/gm, (_, name) => {
+    if (!shared.has(name)) shared.set(name, readFileSync(`${root}lua/${name}.lua`, "utf8"))
+    return shared.get(name)
+  })
 export const folders = ["redis", "queue"]
 
 export const render = (folder) => {
   const dir = `${root}${folder}/lua/`
-  const includes = existsSync(`${dir}includes.lua`) ? `${readFileSync(`${dir}includes.lua`, "utf8")}\n` : ""
+  const includes = existsSync(`${dir}includes.lua`) ? `${expand(readFileSync(`${dir}includes.lua`, "utf8"))}\n` : ""
   const files = readdirSync(dir)
     .filter((f) => f.endsWith(".lua") && f !== "includes.lua")
     .sort()
   const body = files.map((file) => {
     const [, name, keys] = /^(\w+)-(\d+|N)\.lua$/.exec(file) ?? []
     if (!name) throw new Error(`${folder}/lua/${file}: expected <name>-<key count or N>.lua`)
-    const source = includes + readFileSync(dir + file, "utf8")
+    const source = includes + expand(readFileSync(dir + file, "utf8"))
     const count = keys === "N" ? "any number of" : keys
     return `/** ${file}: ${count} key(s). */\nexport const ${name} = ${JSON.stringify(source)}\n`
   })

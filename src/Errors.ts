@@ -103,6 +103,48 @@ export class ConcurrencyLimited extends Schema.TaggedError<ConcurrencyLimited>()
 }
 
 /**
+ * A unique task is already queued or running (or, for an interval task, ran
+ * within its timeout): `Task.enqueue` of a task with `onDuplicate: "fail"`
+ * fails with this instead of returning the existing task's handle. The holder
+ * and the remaining time are read in the same atomic step as the failed
+ * acquire.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { AlreadyQueued, Task } from "effect-heimdall"
+ *
+ * const Report = Task.make("report", {
+ *   payload: Schema.Struct({ customerId: Schema.Number }),
+ *   unique: { onDuplicate: "fail" }
+ * })
+ * const start = (customerId: number) =>
+ *   Task.enqueue(Report, { customerId }).pipe(
+ *     Effect.map((handle) => ({ status: "STARTED", taskId: handle.id })),
+ *     Effect.catchTag("AlreadyQueued", (e) => Effect.succeed({ status: "ALREADY_RUNNING", taskId: e.likelyCulprit }))
+ *   )
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class AlreadyQueued extends Schema.TaggedError<AlreadyQueued>()("AlreadyQueued", {
+  /** The task's name. */
+  taskName: Schema.String,
+  /** The unique key that is taken. */
+  key: Schema.String,
+  /** The id of the task holding the key. */
+  likelyCulprit: Schema.UndefinedOr(Schema.String),
+  /** How long until the key expires at the latest (it is freed sooner when that task ends). */
+  expiresIn: Schema.DurationFromMillis
+}) {
+  override get message() {
+    return `task ${this.taskName} is already queued as ${this.likelyCulprit ?? "an unknown task"} (key ${this.key}, expires in ${ms(this.expiresIn)} ms)`
+  }
+}
+
+/**
  * An argument that can never work: a non-positive limit, a cost above the
  * limit, an empty key, a negative duration. Raised before anything is sent.
  *

@@ -42,6 +42,7 @@ import { dual } from "effect/Function"
 import type * as Redis from "effect/persistence/Redis"
 import { ConcurrencyLimited, InvalidArgument, LockLost, LockTaken, RateLimited } from "./Errors.ts"
 import * as Store from "./HeimdallStore.ts"
+import { MemoryLockTable, makeLockTable } from "./internal/locks.ts"
 import * as RedisStore from "./internal/redisStore.ts"
 import * as TaskQueueModule from "./TaskQueue.ts"
 
@@ -97,7 +98,10 @@ const resolveOptions = (options: Options | undefined) => ({
 const queueOptions = (options: Options | undefined): TaskQueueModule.Options => ({
   queue: options?.queue,
   prefix: options?.queuePrefix,
-  retention: options?.retention
+  retention: options?.retention,
+  lockPrefix: options?.lockPrefix,
+  ratePrefix: options?.ratePrefix,
+  uniqueTimeout: options?.uniqueTimeout
 })
 
 /**
@@ -119,9 +123,10 @@ export const layerStore = (options?: Options): Layer.Layer<Heimdall, never, Stor
  * @since 0.1.0
  */
 export const layerMemoryWith = (options?: Options): Layer.Layer<Heimdall | Store.HeimdallStore | TaskQueue> =>
-  Layer.merge(
-    layerStore(options).pipe(Layer.provideMerge(Store.layerMemory)),
-    TaskQueueModule.layerMemoryWith(queueOptions(options))
+  // one lock table and one store for the primitives and the queue: a unique task's lock is a lock like any other
+  Layer.merge(layerStore(options), TaskQueueModule.layerMemoryWith(queueOptions(options))).pipe(
+    Layer.provideMerge(Store.layerMemory),
+    Layer.provide(Layer.sync(MemoryLockTable, makeLockTable))
   )
 
 /**
@@ -165,9 +170,8 @@ export const layerRedis = (
   options?: Options
 ): Layer.Layer<Heimdall | Store.HeimdallStore | TaskQueue, never, Redis.Redis> => {
   const resolved = resolveOptions(options)
-  return Layer.merge(
-    layerStore(options).pipe(Layer.provideMerge(RedisStore.layer({ channel: `${resolved.lockPrefix}__released` }))),
-    TaskQueueModule.layerRedis(queueOptions(options))
+  return Layer.merge(layerStore(options), TaskQueueModule.layerRedis(queueOptions(options))).pipe(
+    Layer.provideMerge(RedisStore.layer({ channel: `${resolved.lockPrefix}__released` }))
   )
 }
 

@@ -29,8 +29,9 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Deferred, Effect, Layer, Option, type Scope } from "effect"
+import { Clock, Context, Effect, Layer, Option, type Scope } from "effect"
 import type { RedisError } from "effect/persistence/Redis"
+import { lockTable } from "./internal/locks.ts"
 
 /**
  * The state of a held lock.
@@ -144,51 +145,6 @@ export class HeimdallStore extends Context.Service<
 >()("effect-heimdall/HeimdallStore") {}
 
 /**
- * Waiters for release announcements, shared by the backends.
- *
- * @internal
- */
-export const makeReleaseWaiters = () => {
-  const waiters = new Map<string, Set<Deferred.Deferred<void>>>()
-  return {
-    register: (key: string) =>
-      Effect.acquireRelease(
-        Effect.sync(() => {
-          const deferred = Deferred.makeUnsafe<void>()
-          let set = waiters.get(key)
-          if (!set) {
-            set = new Set()
-            waiters.set(key, set)
-          }
-          set.add(deferred)
-          return deferred
-        }),
-        (deferred) =>
-          Effect.sync(() => {
-            const set = waiters.get(key)
-            set?.delete(deferred)
-            if (set?.size === 0) waiters.delete(key)
-          })
-      ).pipe(Effect.map((deferred) => Deferred.await(deferred))),
-    notify: (key: string) => {
-      const set = waiters.get(key)
-      if (!set) return
-      waiters.delete(key)
-      for (const deferred of set) Deferred.doneUnsafe(deferred, Effect.void)
-    }
-  }
-}
-
-interface MemoryLock {
-  owner: string | undefined
-  fence: number
-  expiresAt: number
-}
-
-/** After a release, the last fence is kept this long, as in Redis. */
-const fenceMemoryMs = 1000
-
-/**
  * The in-memory backend: the same contract on Effect's `Clock`, so under
  * `TestClock` locks expire and windows open exactly when the test moves time.
  * For tests and single-process apps; state lives in this layer instance.
@@ -198,19 +154,17 @@ const fenceMemoryMs = 1000
  */
 export const layerMemory: Layer.Layer<HeimdallStore> = Layer.effect(
   HeimdallStore,
-  Effect.sync(() => {
-    const locks = new Map<string, MemoryLock>()
+  Effect.map(lockTable, (table) => {
     const rates = new Map<string, Array<number>>() // admission times (µs), non-decreasing
     const rateExpiry = new Map<string, number>() // when a key's log is all out of every window (µs), as Redis' PEXPIRE
     const slots = new Map<string, Map<string, number>>() // holder -> lease end
     const onlyAfters = new Map<string, number>() // key -> expiry
-    const releases = makeReleaseWaiters()
     let operations = 0
 
     /** Drops expired state now and then, so that abandoned keys do not pile up. */
     const sweep = (now: number) => {
       if (++operations % 1024 !== 0) return
-      for (const [key, lock] of locks) if (lock.expiresAt <= now) locks.delete(key)
+      table.sweep(now)
       for (const [key, until] of onlyAfters) if (until <= now) onlyAfters.delete(key)
       for (const [key, leases] of slots) {
         for (const [holder, end] of leases) if (end <= now) leases.delete(holder)
@@ -222,14 +176,6 @@ export const layerMemory: Layer.Layer<HeimdallStore> = Layer.effect(
           rates.delete(key)
         }
       }
-    }
-    const liveLock = (key: string, now: number) => {
-      const lock = locks.get(key)
-      if (lock && lock.expiresAt <= now) {
-        locks.delete(key)
-        return undefined
-      }
-      return lock
     }
     const withNow = <A>(f: (nowMs: number, nowUs: number) => A): Effect.Effect<A> =>
       Effect.map(Clock.currentTimeNanos, (nanos) => {
@@ -246,46 +192,20 @@ export const layerMemory: Layer.Layer<HeimdallStore> = Layer.effect(
     }
 
     return HeimdallStore.of({
-      lockAcquire: (key, owner, ttlMs) =>
-        withNow((now, nowUs): LockAcquireResult => {
-          const lock = liveLock(key, now)
-          if (lock?.owner !== undefined) {
-            if (lock.owner === owner) {
-              lock.expiresAt = now + ttlMs
-              return { _tag: "Acquired", fence: lock.fence }
-            }
-            return { _tag: "Held", holder: lock.owner, expiresInMs: lock.expiresAt - now, fence: lock.fence }
-          }
-          const fence = Math.max((lock?.fence ?? 0) + 1, nowUs)
-          locks.set(key, { owner, fence, expiresAt: now + ttlMs })
-          return { _tag: "Acquired", fence }
-        }),
-      lockRelease: (key, owner) => release(key, owner),
-      lockForceRelease: (key) => release(key, undefined),
-      lockExtend: (key, owner, ttlMs) =>
-        withNow((now) => {
-          const lock = liveLock(key, now)
-          if (lock?.owner !== owner) return false
-          lock.expiresAt = now + ttlMs
-          return true
-        }),
-      lockInspect: (key) =>
-        withNow((now) => {
-          const lock = liveLock(key, now)
-          return lock?.owner === undefined
-            ? Option.none()
-            : Option.some({ holder: lock.owner, expiresInMs: lock.expiresAt - now, fence: lock.fence })
-        }),
+      lockAcquire: (key, owner, ttlMs) => withNow((now, nowUs) => table.take(key, owner, ttlMs, now, nowUs)),
+      lockRelease: (key, owner) => withNow((now) => table.free(key, owner, now)),
+      lockForceRelease: (key) => withNow((now) => table.free(key, undefined, now)),
+      lockExtend: (key, owner, ttlMs) => withNow((now) => table.extend(key, owner, ttlMs, now)),
+      lockInspect: (key) => withNow((now) => Option.fromUndefinedOr(table.holder(key, now))),
       lockList: (prefix) =>
         withNow((now) =>
-          [...locks.keys()]
+          table
+            .keys()
             .filter((key) => key.startsWith(prefix))
             .sort()
             .flatMap((key) => {
-              const lock = liveLock(key, now)
-              return lock?.owner === undefined
-                ? []
-                : [{ key, holder: lock.owner, expiresInMs: lock.expiresAt - now, fence: lock.fence }]
+              const state = table.holder(key, now)
+              return state === undefined ? [] : [{ key, ...state }]
             })
         ),
       rateTake: (request) =>
@@ -354,7 +274,7 @@ export const layerMemory: Layer.Layer<HeimdallStore> = Layer.effect(
         withNow((now) => {
           const leases = liveLeases(key, now)
           if (!leases?.delete(holder)) return false
-          releases.notify(key)
+          table.releases.notify(key)
           return true
         }),
       slotExtend: (key, holder, leaseMs) =>
@@ -371,18 +291,7 @@ export const layerMemory: Layer.Layer<HeimdallStore> = Layer.effect(
           onlyAfters.set(key, now + periodMs)
           return true
         }),
-      awaitRelease: (key) => releases.register(key)
+      awaitRelease: (key) => table.releases.register(key)
     })
-
-    function release(key: string, owner: string | undefined) {
-      return withNow((now) => {
-        const lock = liveLock(key, now)
-        if (lock?.owner === undefined || (owner !== undefined && lock.owner !== owner)) return false
-        lock.owner = undefined
-        lock.expiresAt = now + fenceMemoryMs
-        releases.notify(key)
-        return true
-      })
-    }
   })
 )

@@ -31,10 +31,11 @@
  *
  * @since 0.1.0
  */
-import { randomUUID } from "node:crypto"
+import { createHash, randomUUID } from "node:crypto"
 import { Context, Duration, Effect, type Pipeable, type Schedule, Schema } from "effect"
 import { pipeArguments } from "effect/Pipeable"
 import type * as Redis from "effect/persistence/Redis"
+import { AlreadyQueued, InvalidArgument } from "./Errors.ts"
 import * as internal from "./internal/queue/task.ts"
 import { TaskQueue, type TaskRecord, type TaskState, type TraceContext } from "./TaskQueue.ts"
 
@@ -147,6 +148,130 @@ export class TaskNotFound extends Schema.TaggedError<TaskNotFound>()("TaskNotFou
 }) {}
 
 /**
+ * A unique task that was not run: when a worker picked it up, its unique key
+ * was held by another task (its own lock had expired meanwhile, and a newer
+ * task took the key). `reason` names that task.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Task } from "effect-heimdall"
+ *
+ * declare const handle: Task.Handle<Task.Any>
+ * Task.join(handle).pipe(Effect.catchTag("TaskSkipped", (e) => Effect.logInfo(e.reason)))
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class TaskSkipped extends Schema.TaggedError<TaskSkipped>()("TaskSkipped", {
+  taskId: Schema.String,
+  taskName: Schema.String,
+  reason: Schema.String
+}) {}
+
+/**
+ * How a unique task is unique.
+ *
+ * - `key`: the lock key, a constant or a function of the typed payload. Default: the task name and a
+ *   stable hash of the payload's canonical JSON encoding (field order does not matter).
+ * - `timeout`: how long the key is held at most, even if the task hangs or its worker dies for good.
+ *   Default: the backend's `uniqueTimeout` (1 hour).
+ * - `onDuplicate`: `"existing"` (default): `enqueue` returns the handle of the task holding the key;
+ *   `"fail"`: `enqueue` fails with `AlreadyQueued`.
+ * - `waitForExpiry`: keep the key after the task ends, until `timeout` (a unique *interval*: at most
+ *   one run per `timeout`). Default `false`: the key is freed when the task ends.
+ * - `prefix`: this task's lock prefix, instead of the backend's `lockPrefix`.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Task } from "effect-heimdall"
+ *
+ * const Report = Task.make("report", {
+ *   payload: Schema.Struct({ customerId: Schema.Number }),
+ *   unique: { key: ({ customerId }) => `report:${customerId}`, timeout: "10 minutes", onDuplicate: "fail" }
+ * })
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface UniqueOptions<P> {
+  readonly key?: string | ((payload: P) => string) | undefined
+  readonly timeout?: Duration.Input | undefined
+  readonly onDuplicate?: "existing" | "fail" | undefined
+  readonly waitForExpiry?: boolean | undefined
+  readonly prefix?: string | undefined
+}
+
+/**
+ * A task's global rate limit: at most `times` starts per `per`, across every
+ * worker and process, keyed by the task name unless `key` says otherwise.
+ * Over the limit, a task is rescheduled to the slot it booked (plus a random
+ * `jitter`, booked with it) without spending a retry. Default jitter: up to a
+ * tenth of `per`, at most 1 second.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Task } from "effect-heimdall"
+ *
+ * const Download = Task.make("download", {
+ *   payload: Schema.Struct({ customerId: Schema.Number }),
+ *   rateLimit: { times: 2, per: "60 seconds" }
+ * })
+ * // computed per payload: customer 1 gets 1 per 30 s, the others 2 per 30 s, each on its own key
+ * const PerCustomer = Task.make("per-customer", {
+ *   payload: Schema.Struct({ customerId: Schema.Number }),
+ *   rateLimit: ({ customerId }) => ({ times: customerId === 1 ? 1 : 2, per: "30 seconds", key: `c:${customerId}` })
+ * })
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface RateLimitOptions<P> {
+  readonly times: number
+  readonly per: Duration.Input
+  readonly key?: string | ((payload: P) => string) | undefined
+  readonly jitter?: Duration.Input | undefined
+}
+
+/**
+ * A rate limit computed from the payload.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type RateLimitFunction<P> = (payload: P) => {
+  readonly times: number
+  readonly per: Duration.Input
+  readonly key?: string | undefined
+  readonly jitter?: Duration.Input | undefined
+}
+
+/**
+ * The resolved uniqueness of a task (see `UniqueOptions`).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface UniqueSettings {
+  readonly key: ((payload: any) => string) | undefined
+  readonly timeout: Duration.Duration | undefined
+  readonly onDuplicate: "existing" | "fail"
+  readonly waitForExpiry: boolean
+  readonly prefix: string | undefined
+}
+
+/** What `enqueue` can fail with beyond encoding and backend errors: `AlreadyQueued` for tasks that fail on duplicates. */
+type DuplicateError<U> = U extends { readonly onDuplicate: "fail" } ? AlreadyQueued : never
+
+/**
  * A task's settings besides its schemas. Later features (uniqueness, rate
  * limits) add their settings here.
  *
@@ -168,6 +293,10 @@ export interface Settings {
   readonly timeout: Duration.Duration | undefined
   /** When and how often a failed attempt is retried; no retry when absent. */
   readonly retry: Schedule.Schedule<unknown, any> | undefined
+  /** One copy per key at a time (or per interval); see `UniqueOptions`. */
+  readonly unique: UniqueSettings | undefined
+  /** At most `times` starts per `per` across all workers; see `RateLimitOptions`. */
+  readonly rateLimit: RateLimitFunction<any> | undefined
 }
 
 /**
@@ -190,7 +319,8 @@ export interface Task<
   out Name extends string,
   out Payload extends AnySchema,
   out Success extends AnySchema = typeof Schema.Void,
-  out Error extends AnySchema = typeof Schema.Never
+  out Error extends AnySchema = typeof Schema.Never,
+  out EnqueueError = never
 > extends Pipeable.Pipeable {
   readonly [TypeId]: typeof TypeId
   readonly name: Name
@@ -198,6 +328,8 @@ export interface Task<
   readonly success: Success
   readonly error: Error
   readonly settings: Settings
+  /** Type-level only: what `enqueue` may fail with for this task (`AlreadyQueued` or never). */
+  readonly "~enqueueError"?: EnqueueError
 }
 
 /**
@@ -215,7 +347,7 @@ export interface Task<
  * @category models
  * @since 0.1.0
  */
-export interface Any extends Task<string, AnySchema, AnySchema, AnySchema> {}
+export interface Any extends Task<string, AnySchema, AnySchema, AnySchema, any> {}
 
 /**
  * The decoded payload type of a task.
@@ -287,6 +419,15 @@ export type Error<T extends Any> = T["error"]["Type"]
  */
 export type Failure<T extends Any> = Error<T> | TaskTimeout | TaskDefect
 
+/**
+ * What `enqueue` may fail with because of the task's settings: `AlreadyQueued`
+ * for a unique task with `onDuplicate: "fail"`, otherwise nothing.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type EnqueueError<T extends Any> = T extends Task<any, any, any, any, infer E> ? E : never
+
 const TaskProto = {
   [TypeId]: TypeId,
   pipe(...args: Array<unknown>) {
@@ -320,7 +461,8 @@ export const make = <
   const Name extends string,
   Payload extends AnySchema,
   Success extends AnySchema = typeof Schema.Void,
-  Error extends AnySchema = typeof Schema.Never
+  Error extends AnySchema = typeof Schema.Never,
+  const Unique extends true | UniqueOptions<Payload["Type"]> | undefined = undefined
 >(
   name: Name,
   options: {
@@ -329,18 +471,147 @@ export const make = <
     readonly error?: Error | undefined
     readonly timeout?: Duration.Input | undefined
     readonly retry?: Schedule.Schedule<unknown, Error["Type"] | TaskTimeout | TaskDefect> | undefined
+    readonly unique?: Unique
+    readonly rateLimit?: RateLimitOptions<Payload["Type"]> | RateLimitFunction<Payload["Type"]> | undefined
   }
-): Task<Name, Payload, Success, Error> => {
+): Task<Name, Payload, Success, Error, DuplicateError<Unique>> => {
+  if (name.length === 0) throw new globalThis.Error("Task.make: the task name must not be empty")
+  return makeTask(name, options.payload, options.success ?? Schema.Void, options.error ?? Schema.Never, {
+    timeout: options.timeout === undefined ? undefined : Duration.fromInputUnsafe(options.timeout),
+    retry: options.retry,
+    unique: resolveUnique(options.unique),
+    rateLimit: resolveRateLimit(options.rateLimit)
+  })
+}
+
+const makeTask = (name: string, payload: AnySchema, success: AnySchema, error: AnySchema, settings: Settings): any => {
   const task = Object.create(TaskProto)
   task.name = name
-  task.payload = options.payload
-  task.success = options.success ?? Schema.Void
-  task.error = options.error ?? Schema.Never
-  task.settings = {
-    timeout: options.timeout === undefined ? undefined : Duration.fromInputUnsafe(options.timeout),
-    retry: options.retry
-  } satisfies Settings
+  task.payload = payload
+  task.success = success
+  task.error = error
+  task.settings = settings
   return task
+}
+
+const resolveUnique = (unique: true | UniqueOptions<any> | undefined): UniqueSettings | undefined => {
+  if (unique === undefined) return undefined
+  const options: UniqueOptions<any> = unique === true ? {} : unique
+  if (options.prefix !== undefined && /[{}]/.test(options.prefix)) {
+    throw new globalThis.Error("Task unique.prefix must not contain { or }: the queue's hash tag follows it")
+  }
+  const key = options.key
+  return {
+    key: typeof key === "string" ? () => key : key,
+    timeout: options.timeout === undefined ? undefined : Duration.fromInputUnsafe(options.timeout),
+    onDuplicate: options.onDuplicate ?? "existing",
+    waitForExpiry: options.waitForExpiry ?? false,
+    prefix: options.prefix
+  }
+}
+
+const resolveRateLimit = (
+  rateLimit: RateLimitOptions<any> | RateLimitFunction<any> | undefined
+): RateLimitFunction<any> | undefined => {
+  if (rateLimit === undefined || typeof rateLimit === "function") return rateLimit
+  const { key, ...rest } = rateLimit
+  return typeof key === "function" ? (payload) => ({ ...rest, key: key(payload) }) : () => ({ ...rest, key })
+}
+
+/**
+ * Makes a task unique (see `UniqueOptions`): the pipeable form of `make`'s
+ * `unique` option.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Task } from "effect-heimdall"
+ *
+ * const Report = Task.make("report", { payload: Schema.Struct({ customerId: Schema.Number }) }).pipe(
+ *   Task.unique({ onDuplicate: "fail", timeout: "1 hour" })
+ * )
+ * ```
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const unique =
+  <T extends Any, const U extends true | UniqueOptions<Payload<T>> = true>(options?: U) =>
+  (task: T): Task<T["name"], T["payload"], T["success"], T["error"], DuplicateError<U>> =>
+    makeTask(task.name, task.payload, task.success, task.error, {
+      ...task.settings,
+      unique: resolveUnique(options ?? true)
+    })
+
+/**
+ * Gives a task a global rate limit (see `RateLimitOptions`): the pipeable form
+ * of `make`'s `rateLimit` option.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Task } from "effect-heimdall"
+ *
+ * const Download = Task.make("download", { payload: Schema.String }).pipe(Task.rateLimit({ times: 2, per: "1 minute" }))
+ * ```
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const rateLimit =
+  <T extends Any>(options: RateLimitOptions<Payload<T>> | RateLimitFunction<Payload<T>>) =>
+  (task: T): T =>
+    makeTask(task.name, task.payload, task.success, task.error, {
+      ...task.settings,
+      rateLimit: resolveRateLimit(options)
+    })
+
+/**
+ * The key under which a unique task's payload is locked: its custom key, or
+ * the task name and a stable hash of the payload's canonical JSON encoding.
+ * Useful to look a lock up with `Heimdall.inspectLock` (prefixed by the
+ * queue's hash tag: `{<queue>}:<key>`).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Task } from "effect-heimdall"
+ *
+ * const Report = Task.make("report", { payload: Schema.Struct({ id: Schema.Number }), unique: true })
+ * const key = Task.uniqueKey(Report, { id: 1 }) // Effect<string, SchemaError>: "report:3f1c…"
+ * ```
+ *
+ * @category accessors
+ * @since 0.1.0
+ */
+export const uniqueKey = <T extends Any>(task: T, payload: Payload<T>): Effect.Effect<string, Schema.SchemaError> =>
+  Effect.map(Schema.encodeEffect(internal.codecs(task).payload)(payload), (encoded) =>
+    uniqueKeyOf(task, payload, encoded)
+  )
+
+const uniqueKeyOf = (task: Any, payload: unknown, encoded: string): string => {
+  const custom = task.settings.unique?.key
+  if (custom) return custom(payload)
+  const hash = createHash("sha256")
+    .update(canonicalJson(JSON.parse(encoded)))
+    .digest("hex")
+    .slice(0, 32)
+  return `${task.name}:${hash}`
+}
+
+/** JSON with object keys sorted at every level: equal values give equal text, whatever the field order. */
+const canonicalJson = (value: unknown): string => {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`
+  }
+  return JSON.stringify(value)
 }
 
 /**
@@ -503,10 +774,11 @@ export const enqueue = <T extends Any>(
   task: T,
   payload: Payload<T>,
   options?: { readonly delay?: Duration.Input | undefined; readonly id?: string | undefined }
-): Effect.Effect<Handle<T>, Schema.SchemaError | Redis.RedisError, TaskQueue> =>
+): Effect.Effect<Handle<T>, Schema.SchemaError | InvalidArgument | Redis.RedisError | EnqueueError<T>, TaskQueue> =>
   Effect.gen(function* () {
     const queue = yield* TaskQueue
     const id = options?.id ?? randomUUID()
+    if (id.length === 0) return yield* new InvalidArgument({ argument: "id", reason: "must not be empty" })
     yield* Effect.annotateCurrentSpan("heimdall.task.id", id)
     const encoded = yield* Schema.encodeEffect(internal.codecs(task).payload)(payload)
     const span = yield* Effect.orElseSucceed(Effect.currentSpan, () => undefined)
@@ -515,10 +787,50 @@ export const enqueue = <T extends Any>(
       spanId: span.spanId,
       sampled: span.sampled
     }
-    const delayMillis = options?.delay === undefined ? 0 : Duration.toMillis(Duration.fromInputUnsafe(options.delay))
-    const result = yield* queue.enqueue({ id, name: task.name, payload: encoded, delayMillis, trace })
-    if (result.created) yield* internal.count("enqueued", task.name)
-    return handle(task, id)
+    const delay = Duration.fromInput(options?.delay ?? 0)
+    if (delay._tag === "None" || !Duration.isFinite(delay.value) || Duration.toMillis(delay.value) < 0) {
+      return yield* new InvalidArgument({
+        argument: "delay",
+        reason: `not a finite duration: ${String(options?.delay)}`
+      })
+    }
+    const delayMillis = Duration.toMillis(delay.value)
+    const settings = task.settings.unique
+    const key = settings && uniqueKeyOf(task, payload, encoded)
+    if (key === "") return yield* new InvalidArgument({ argument: "unique.key", reason: "must not be empty" })
+    const unique =
+      settings === undefined || key === undefined
+        ? undefined
+        : {
+            key,
+            ttlMillis:
+              settings.timeout === undefined
+                ? queue.primitives.uniqueTimeoutMillis
+                : Duration.toMillis(settings.timeout),
+            keep: settings.waitForExpiry,
+            prefix: settings.prefix
+          }
+    const result = yield* queue.enqueue({ id, name: task.name, payload: encoded, delayMillis, trace, unique })
+    switch (result._tag) {
+      case "Created":
+        yield* internal.count("enqueued", task.name)
+        return handle(task, id)
+      case "Exists":
+        return handle(task, id)
+      case "Duplicate":
+        yield* Effect.annotateCurrentSpan("heimdall.task.duplicate_of", result.holder)
+        if (settings?.onDuplicate === "fail") {
+          return yield* Effect.fail(
+            new AlreadyQueued({
+              taskName: task.name,
+              key: key ?? "",
+              likelyCulprit: result.holder,
+              expiresIn: Duration.millis(result.expiresInMillis)
+            }) as EnqueueError<T>
+          )
+        }
+        return handle(task, result.holder)
+    }
   }).pipe(
     Effect.withSpan("heimdall.task.enqueue", {
       kind: "producer",
@@ -580,7 +892,7 @@ export const join = <T extends Any>(
   handle: Handle<T>
 ): Effect.Effect<
   Success<T>,
-  Failure<T> | TaskDeadLettered | TaskNotFound | Schema.SchemaError | Redis.RedisError,
+  Failure<T> | TaskDeadLettered | TaskSkipped | TaskNotFound | Schema.SchemaError | Redis.RedisError,
   TaskQueue
 > =>
   Effect.flatMap(TaskQueue, (queue) => queue.awaitTerminal(handle.id)).pipe(
@@ -590,7 +902,7 @@ export const join = <T extends Any>(
 const settle = <T extends Any>(
   handle: Handle<T>,
   record: TaskRecord | undefined
-): Effect.Effect<Success<T>, Failure<T> | TaskDeadLettered | TaskNotFound | Schema.SchemaError> => {
+): Effect.Effect<Success<T>, Failure<T> | TaskDeadLettered | TaskSkipped | TaskNotFound | Schema.SchemaError> => {
   if (record === undefined) return Effect.fail(new TaskNotFound({ taskId: handle.id }))
   const { success, failure } = internal.codecs(handle.task)
   switch (record.state) {
@@ -598,6 +910,10 @@ const settle = <T extends Any>(
       return Schema.decodeUnknownEffect(success)(record.result ?? "null")
     case "failed":
       return Effect.flatMap(Schema.decodeUnknownEffect(failure)(record.error ?? "null"), (e) => Effect.fail(e))
+    case "skipped":
+      return Effect.fail(
+        new TaskSkipped({ taskId: record.id, taskName: record.name, reason: record.reason ?? "unknown" })
+      )
     default:
       return Effect.fail(
         new TaskDeadLettered({ taskId: record.id, taskName: record.name, reason: record.reason ?? "unknown" })

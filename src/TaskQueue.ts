@@ -30,11 +30,14 @@
  *
  * @since 0.1.0
  */
-import { Context, type Duration, type Effect, Layer, type Scope } from "effect"
+import { Context, type Duration, Effect, Layer, type Scope } from "effect"
 import type * as Redis from "effect/persistence/Redis"
+import * as MemoryStore from "./HeimdallStore.ts"
+import { lockTable } from "./internal/locks.ts"
 import { makeMemory } from "./internal/queue/memory.ts"
 import { resolveOptions } from "./internal/queue/options.ts"
 import { makeRedis } from "./internal/queue/redis.ts"
+import * as RedisStore from "./internal/redisStore.ts"
 
 /**
  * Where a task is in its life:
@@ -47,6 +50,8 @@ import { makeRedis } from "./internal/queue/redis.ts"
  * - `"failed"`: the last attempt failed and the retry schedule gave up; the error is kept for the retention.
  * - `"dead"`: dead-lettered: it could not be run at all (unknown task name, payload that no longer decodes);
  *   the reason is kept for the retention.
+ * - `"skipped"`: a unique task that was not run because, when a worker picked it up, its unique key was
+ *   held by another task (its own lock had expired meanwhile); the reason names that task.
  *
  * **Example**
  *
@@ -59,7 +64,7 @@ import { makeRedis } from "./internal/queue/redis.ts"
  * @category models
  * @since 0.1.0
  */
-export type TaskState = "queued" | "scheduled" | "running" | "succeeded" | "failed" | "dead"
+export type TaskState = "queued" | "scheduled" | "running" | "succeeded" | "failed" | "dead" | "skipped"
 
 /**
  * Whether a state is final.
@@ -75,7 +80,8 @@ export type TaskState = "queued" | "scheduled" | "running" | "succeeded" | "fail
  * @category models
  * @since 0.1.0
  */
-export const isTerminal = (state: TaskState): boolean => state === "succeeded" || state === "failed" || state === "dead"
+export const isTerminal = (state: TaskState): boolean =>
+  state === "succeeded" || state === "failed" || state === "dead" || state === "skipped"
 
 /**
  * The trace context of the span that enqueued a task, so the span that runs it
@@ -136,8 +142,10 @@ export interface TaskRecord {
   readonly error: string | undefined
   /** The encoded error of the last failed attempt that was retried. */
   readonly lastError: string | undefined
-  /** Why the task was dead-lettered, once `"dead"`. */
+  /** Why the task was dead-lettered or skipped, once `"dead"` or `"skipped"`. */
   readonly reason: string | undefined
+  /** A unique task's lock: the full key in the backend (lock prefix included). */
+  readonly lockKey: string | undefined
 }
 
 /**
@@ -161,7 +169,33 @@ export interface NewTask {
   /** 0: ready now; otherwise scheduled this many milliseconds after the backend's now. */
   readonly delayMillis: number
   readonly trace: TraceContext | undefined
+  /**
+   * A unique task: its lock is taken, in the same atomic step as the record is
+   * created, under `key` (see `lockKey`), for `ttlMillis`; `keep` keeps it
+   * after the task ends, until it expires.
+   */
+  readonly unique?:
+    | {
+        readonly key: string
+        readonly ttlMillis: number
+        readonly keep: boolean
+        /** This task's lock prefix instead of the backend's. */
+        readonly prefix?: string | undefined
+      }
+    | undefined
 }
+
+/**
+ * What `enqueue` did: created the task; found a task with the same id (nothing
+ * changed); or found the unique key held by another task (nothing changed).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type EnqueueResult =
+  | { readonly _tag: "Created"; readonly state: TaskState }
+  | { readonly _tag: "Exists"; readonly state: TaskState }
+  | { readonly _tag: "Duplicate"; readonly holder: string; readonly expiresInMillis: number }
 
 /**
  * A task handed to a worker by `claim`, with the lease `token` that every
@@ -186,6 +220,8 @@ export interface ClaimedTask {
   readonly trace: TraceContext | undefined
   readonly enqueuedAt: number
   readonly token: string
+  /** A rate-limit slot was booked for this start when the task was rescheduled: no new admission is needed. */
+  readonly booked: boolean
 }
 
 /**
@@ -226,9 +262,16 @@ export type ClaimResult =
 export interface Service {
   /** The queue's name (the Redis hash tag). */
   readonly queue: string
-  readonly enqueue: (
-    task: NewTask
-  ) => Effect.Effect<{ readonly created: boolean; readonly state: TaskState }, Redis.RedisError>
+  /** The primitives' store the queue shares, for rate-limited tasks, with its key layout. */
+  readonly primitives: {
+    readonly store: MemoryStore.HeimdallStore["Service"]
+    readonly lockPrefix: string
+    readonly ratePrefix: string
+    readonly uniqueTimeoutMillis: number
+  }
+  /** The key (without the lock prefix) of a unique task's lock: `{<queue>}:<unique key>`, as `Heimdall.inspectLock` takes it. */
+  readonly lockKey: (uniqueKey: string) => string
+  readonly enqueue: (task: NewTask) => Effect.Effect<EnqueueResult, Redis.RedisError>
   readonly claim: (options: {
     readonly token: string
     readonly leaseMillis: number
@@ -252,7 +295,13 @@ export interface Service {
     error: string,
     retryInMillis: number | undefined
   ) => Effect.Effect<boolean, Redis.RedisError>
-  readonly reschedule: (id: string, token: string, delayMillis: number) => Effect.Effect<boolean, Redis.RedisError>
+  /** `booked`: a rate-limit slot is booked for the new run time (the next claim reports it). */
+  readonly reschedule: (
+    id: string,
+    token: string,
+    delayMillis: number,
+    booked?: boolean
+  ) => Effect.Effect<boolean, Redis.RedisError>
   readonly release: (id: string, token: string) => Effect.Effect<boolean, Redis.RedisError>
   readonly deadLetter: (id: string, token: string, reason: string) => Effect.Effect<boolean, Redis.RedisError>
   readonly get: (id: string) => Effect.Effect<TaskRecord | undefined, Redis.RedisError>
@@ -286,6 +335,8 @@ export class TaskQueue extends Context.Service<TaskQueue, Service>()("effect-hei
  * - `queue` (default `"default"`): the queue's name; on Redis also its hash tag.
  * - `prefix` (default `"h-q"`, Redis only): the first part of every key.
  * - `retention` (default 1 day): how long a finished task's record, result or error is kept.
+ * - `lockPrefix`, `ratePrefix`, `uniqueTimeout`: as in `Heimdall.Options`, for unique and
+ *   rate-limited tasks (the `Heimdall` layers pass theirs).
  *
  * **Example**
  *
@@ -302,6 +353,12 @@ export interface Options {
   readonly queue?: string | undefined
   readonly prefix?: string | undefined
   readonly retention?: Duration.Input | undefined
+  /** Prefix of unique tasks' locks (and of `Heimdall`'s locks). Default `"h-lock:"`. */
+  readonly lockPrefix?: string | undefined
+  /** Prefix of rate-limit keys. Default `"h-rate:"`. */
+  readonly ratePrefix?: string | undefined
+  /** Default unique timeout (lock ttl) of unique tasks. Default 1 hour. */
+  readonly uniqueTimeout?: Duration.Input | undefined
 }
 
 /**
@@ -319,7 +376,19 @@ export interface Options {
  * @since 0.1.0
  */
 export const layerMemoryWith = (options?: Options): Layer.Layer<TaskQueue> =>
-  Layer.effect(TaskQueue, makeMemory(resolveOptions(options)))
+  Layer.effect(
+    TaskQueue,
+    Effect.gen(function* () {
+      // the lock table is shared with the memory HeimdallStore when Heimdall.layerMemory provides one
+      const table = yield* lockTable
+      const shared = yield* Effect.serviceOption(MemoryStore.HeimdallStore)
+      const store =
+        shared._tag === "Some"
+          ? shared.value
+          : yield* MemoryStore.HeimdallStore.pipe(Effect.provide(MemoryStore.layerMemory))
+      return yield* makeMemory(resolveOptions(options), table, store)
+    })
+  )
 
 /**
  * The queue in this process's memory, on Effect's `Clock`: same semantics as
@@ -363,4 +432,13 @@ export const layerMemory: Layer.Layer<TaskQueue> = layerMemoryWith()
  * @since 0.1.0
  */
 export const layerRedis = (options?: Options): Layer.Layer<TaskQueue, never, Redis.Redis> =>
-  Layer.effect(TaskQueue, makeRedis(resolveOptions(options)))
+  Layer.effect(
+    TaskQueue,
+    Effect.gen(function* () {
+      const resolved = resolveOptions(options)
+      const shared = yield* Effect.serviceOption(MemoryStore.HeimdallStore)
+      const store =
+        shared._tag === "Some" ? shared.value : yield* RedisStore.make({ channel: `${resolved.lockPrefix}__released` })
+      return yield* makeRedis(resolved, store)
+    })
+  )

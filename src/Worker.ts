@@ -153,6 +153,35 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
                 if (decoded._tag === "Failure") {
                   return yield* deadLetter(`payload does not decode: ${decoded.failure.message}`)
                 }
+                const rateLimit = task.settings.rateLimit
+                if (rateLimit !== undefined && !claimed.booked) {
+                  const limit = resolveLimit(rateLimit, decoded.success, name)
+                  if (typeof limit === "string") return yield* deadLetter(limit)
+                  const { store, ratePrefix } = queue.primitives
+                  const limits = [{ key: ratePrefix + limit.key, times: limit.times, perMs: limit.perMs }]
+                  const now = yield* store.rateTake({
+                    limits,
+                    cost: 1,
+                    mode: "take",
+                    maxDelayMs: undefined,
+                    offsetMs: 0
+                  })
+                  if (!now.admitted) {
+                    // book the earliest slot after a random jitter, then sleep in the queue until it: no retry spent
+                    const jitterMs = Math.round(Math.random() * limit.jitterMs)
+                    const slot = yield* store.rateTake({
+                      limits,
+                      cost: 1,
+                      mode: "reserve",
+                      maxDelayMs: undefined,
+                      offsetMs: jitterMs
+                    })
+                    if (yield* queue.reschedule(id, token, slot.delayMs, true)) {
+                      yield* internal.count("rescheduled", name)
+                    }
+                    return
+                  }
+                }
                 yield* internal.count("started", name)
                 let handler: Effect.Effect<unknown, unknown> = impl
                   .handler(decoded.success)
@@ -298,6 +327,29 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
       )
     })
   ) as any
+
+/** A task's rate limit for one payload, validated; a string says why it cannot be used. */
+const resolveLimit = (rateLimit: Task.RateLimitFunction<any>, payload: unknown, name: string) => {
+  let spec: ReturnType<Task.RateLimitFunction<any>>
+  try {
+    spec = rateLimit(payload)
+  } catch (error) {
+    return `its rate limit could not be computed: ${defectMessage(error)}`
+  }
+  const per = Duration.fromInput(spec.per)
+  const perMs = per._tag === "Some" && Duration.isFinite(per.value) ? Math.ceil(Duration.toMillis(per.value)) : 0
+  if (!Number.isSafeInteger(spec.times) || spec.times < 1 || perMs < 1) {
+    return `invalid rate limit: ${spec.times} per ${String(spec.per)}`
+  }
+  const jitter = spec.jitter === undefined ? undefined : Duration.fromInput(spec.jitter)
+  const jitterMs =
+    jitter === undefined
+      ? Math.min(1000, Math.floor(perMs / 10))
+      : jitter._tag === "Some" && Duration.isFinite(jitter.value)
+        ? Math.max(0, Duration.toMillis(jitter.value))
+        : 0
+  return { key: spec.key ?? name, times: spec.times, perMs, jitterMs }
+}
 
 const defectMessage = (defect: unknown): string =>
   defect instanceof Error ? `${defect.name}: ${defect.message}` : typeof defect === "string" ? defect : String(defect)

@@ -7,6 +7,8 @@
 
 export {
   /** @since 0.1.0 */
+  AlreadyQueued,
+  /** @since 0.1.0 */
   ConcurrencyLimited,
   /** @since 0.1.0 */
   InvalidArgument,

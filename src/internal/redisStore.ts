@@ -4,7 +4,8 @@
  */
 import { Deferred, Effect, Exit, Layer, Option, Queue, Scope } from "effect"
 import * as Redis from "effect/persistence/Redis"
-import { HeimdallStore, type LockAcquireResult, makeReleaseWaiters, type SlotResult } from "../HeimdallStore.ts"
+import { HeimdallStore, type LockAcquireResult, type SlotResult } from "../HeimdallStore.ts"
+import { makeReleaseWaiters } from "./locks.ts"
 import * as Lua from "./redis/lua.generated.ts"
 
 const lockAcquire = Redis.script((key: string, owner: string, ttlMs: number) => [key, owner, ttlMs], {
@@ -60,135 +61,133 @@ const slotExtend = Redis.script((key: string, holder: string, leaseMs: number) =
  * subscription per layer, opened on the first wait, serves every waiter.
  */
 export const layer = (options: { readonly channel: string }): Layer.Layer<HeimdallStore, never, Redis.Redis> =>
-  Layer.effect(
-    HeimdallStore,
-    Effect.gen(function* () {
-      const redis = yield* Redis.Redis
-      const layerScope = yield* Effect.scope
-      const releases = makeReleaseWaiters()
-      const { channel } = options
-      const run = {
-        lockAcquire: redis.eval(lockAcquire),
-        lockRelease: redis.eval(lockRelease),
-        lockExtend: redis.eval(lockExtend),
-        lockInspect: redis.eval(lockInspect),
-        rateTake: redis.eval(rateTake),
-        slotAcquire: redis.eval(slotAcquire),
-        slotRelease: redis.eval(slotRelease),
-        slotExtend: redis.eval(slotExtend)
-      }
+  Layer.effect(HeimdallStore, make(options))
 
-      // The release subscription: opened once, on first use, for the layer's lifetime.
-      let subscribed: Deferred.Deferred<void, Redis.RedisError> | undefined
-      const ensureSubscribed = Effect.suspend(() => {
-        if (subscribed) return Deferred.await(subscribed)
-        const ready = Deferred.makeUnsafe<void, Redis.RedisError>()
-        subscribed = ready
-        return redis.subscribe(channel).pipe(
-          Scope.provide(layerScope),
-          Effect.flatMap((messages) =>
-            Queue.take(messages).pipe(
-              Effect.tap((message) => Effect.sync(() => releases.notify(message.message))),
-              Effect.forever,
-              Effect.catchCause(() =>
-                Effect.sync(() => {
-                  // the subscription died: the next waiter subscribes again
-                  subscribed = undefined
-                })
-              ),
-              Effect.forkIn(layerScope)
-            )
-          ),
-          Effect.onExit((exit) => {
-            if (exit._tag === "Failure") subscribed = undefined
-            return Deferred.done(ready, Exit.asVoid(exit))
-          }),
-          Effect.asVoid
-        )
-      })
+/** The Redis store, for the lifetime of the current scope. */
+export const make = (options: { readonly channel: string }) =>
+  Effect.gen(function* () {
+    const redis = yield* Redis.Redis
+    const layerScope = yield* Effect.scope
+    const releases = makeReleaseWaiters()
+    const { channel } = options
+    const run = {
+      lockAcquire: redis.eval(lockAcquire),
+      lockRelease: redis.eval(lockRelease),
+      lockExtend: redis.eval(lockExtend),
+      lockInspect: redis.eval(lockInspect),
+      rateTake: redis.eval(rateTake),
+      slotAcquire: redis.eval(slotAcquire),
+      slotRelease: redis.eval(slotRelease),
+      slotExtend: redis.eval(slotExtend)
+    }
 
-      const inspect = (key: string) =>
-        Effect.map(run.lockInspect(key), (reply) =>
-          reply.length === 0
-            ? Option.none()
-            : Option.some({ holder: reply[0], expiresInMs: Number(reply[1]), fence: Number(reply[2]) })
-        )
-
-      return HeimdallStore.of({
-        lockAcquire: (key, owner, ttlMs) =>
-          Effect.map(
-            run.lockAcquire(key, owner, ttlMs),
-            (reply): LockAcquireResult =>
-              reply[0] === 1
-                ? { _tag: "Acquired", fence: Number(reply[1]) }
-                : { _tag: "Held", holder: reply[1], expiresInMs: Number(reply[2]), fence: Number(reply[3]) }
-          ),
-        lockRelease: (key, owner) => Effect.map(run.lockRelease(key, owner, channel, false), (n) => n === 1),
-        lockForceRelease: (key) => Effect.map(run.lockRelease(key, "", channel, true), (n) => n === 1),
-        lockExtend: (key, owner, ttlMs) => Effect.map(run.lockExtend(key, owner, ttlMs), (n) => n === 1),
-        lockInspect: inspect,
-        lockList: Effect.fnUntraced(function* (prefix) {
-          const keys = new Set<string>()
-          let cursor = "0"
-          do {
-            const [next, batch] = yield* redis.send<[string, Array<string>]>(
-              "SCAN",
-              cursor,
-              "MATCH",
-              `${globEscape(prefix)}*`,
-              "COUNT",
-              "1000"
-            )
-            cursor = next
-            for (const key of batch) keys.add(key)
-          } while (cursor !== "0")
-          const held = yield* Effect.forEach([...keys].sort(), (key) =>
-            Effect.map(
-              inspect(key),
-              Option.map((state) => ({ key, ...state }))
-            )
-          )
-          return held.flatMap((o) => (Option.isSome(o) ? [o.value] : []))
-        }),
-        rateTake: (request) => {
-          const keys = [...new Set(request.limits.map((l) => l.key))]
-          return Effect.map(
-            run.rateTake(
-              keys,
-              request.cost,
-              request.mode === "reserve",
-              request.maxDelayMs ?? -1,
-              request.offsetMs,
-              crypto.randomUUID(),
-              request.limits.map((l) => [keys.indexOf(l.key) + 1, l.times, l.perMs] as const)
+    // The release subscription: opened once, on first use, for the layer's lifetime.
+    let subscribed: Deferred.Deferred<void, Redis.RedisError> | undefined
+    const ensureSubscribed = Effect.suspend(() => {
+      if (subscribed) return Deferred.await(subscribed)
+      const ready = Deferred.makeUnsafe<void, Redis.RedisError>()
+      subscribed = ready
+      return redis.subscribe(channel).pipe(
+        Scope.provide(layerScope),
+        Effect.flatMap((messages) =>
+          Queue.take(messages).pipe(
+            Effect.tap((message) => Effect.sync(() => releases.notify(message.message))),
+            Effect.forever,
+            Effect.catchCause(() =>
+              Effect.sync(() => {
+                // the subscription died: the next waiter subscribes again
+                subscribed = undefined
+              })
             ),
-            ([admitted, delayMs, remaining, limitIndex]) => ({
-              admitted: admitted === 1,
-              delayMs: Number(delayMs),
-              remaining: Number(remaining),
-              limitIndex: Number(limitIndex) - 1
-            })
+            Effect.forkIn(layerScope)
           )
-        },
-        slotAcquire: (key, holder, limit, leaseMs) =>
-          Effect.map(
-            run.slotAcquire(key, holder, limit, leaseMs),
-            (reply): SlotResult =>
-              reply[0] === 1
-                ? { _tag: "Acquired", holders: Number(reply[1]) }
-                : { _tag: "Full", holders: Number(reply[1]), retryAfterMs: Number(reply[2]) }
-          ),
-        slotRelease: (key, holder) => Effect.map(run.slotRelease(key, holder, channel), (n) => n === 1),
-        slotExtend: (key, holder, leaseMs) => Effect.map(run.slotExtend(key, holder, leaseMs), (n) => n === 1),
-        onlyAfter: (key, periodMs) =>
-          Effect.map(
-            redis.send<string | null>("SET", key, "1", "NX", "PX", String(periodMs)),
-            (reply) => reply === "OK"
-          ),
-        awaitRelease: (key) => Effect.flatMap(releases.register(key), (wait) => Effect.as(ensureSubscribed, wait))
-      })
+        ),
+        Effect.onExit((exit) => {
+          if (exit._tag === "Failure") subscribed = undefined
+          return Deferred.done(ready, Exit.asVoid(exit))
+        }),
+        Effect.asVoid
+      )
     })
-  )
+
+    const inspect = (key: string) =>
+      Effect.map(run.lockInspect(key), (reply) =>
+        reply.length === 0
+          ? Option.none()
+          : Option.some({ holder: reply[0], expiresInMs: Number(reply[1]), fence: Number(reply[2]) })
+      )
+
+    return HeimdallStore.of({
+      lockAcquire: (key, owner, ttlMs) =>
+        Effect.map(
+          run.lockAcquire(key, owner, ttlMs),
+          (reply): LockAcquireResult =>
+            reply[0] === 1
+              ? { _tag: "Acquired", fence: Number(reply[1]) }
+              : { _tag: "Held", holder: reply[1], expiresInMs: Number(reply[2]), fence: Number(reply[3]) }
+        ),
+      lockRelease: (key, owner) => Effect.map(run.lockRelease(key, owner, channel, false), (n) => n === 1),
+      lockForceRelease: (key) => Effect.map(run.lockRelease(key, "", channel, true), (n) => n === 1),
+      lockExtend: (key, owner, ttlMs) => Effect.map(run.lockExtend(key, owner, ttlMs), (n) => n === 1),
+      lockInspect: inspect,
+      lockList: Effect.fnUntraced(function* (prefix) {
+        const keys = new Set<string>()
+        let cursor = "0"
+        do {
+          const [next, batch] = yield* redis.send<[string, Array<string>]>(
+            "SCAN",
+            cursor,
+            "MATCH",
+            `${globEscape(prefix)}*`,
+            "COUNT",
+            "1000"
+          )
+          cursor = next
+          for (const key of batch) keys.add(key)
+        } while (cursor !== "0")
+        const held = yield* Effect.forEach([...keys].sort(), (key) =>
+          Effect.map(
+            inspect(key),
+            Option.map((state) => ({ key, ...state }))
+          )
+        )
+        return held.flatMap((o) => (Option.isSome(o) ? [o.value] : []))
+      }),
+      rateTake: (request) => {
+        const keys = [...new Set(request.limits.map((l) => l.key))]
+        return Effect.map(
+          run.rateTake(
+            keys,
+            request.cost,
+            request.mode === "reserve",
+            request.maxDelayMs ?? -1,
+            request.offsetMs,
+            crypto.randomUUID(),
+            request.limits.map((l) => [keys.indexOf(l.key) + 1, l.times, l.perMs] as const)
+          ),
+          ([admitted, delayMs, remaining, limitIndex]) => ({
+            admitted: admitted === 1,
+            delayMs: Number(delayMs),
+            remaining: Number(remaining),
+            limitIndex: Number(limitIndex) - 1
+          })
+        )
+      },
+      slotAcquire: (key, holder, limit, leaseMs) =>
+        Effect.map(
+          run.slotAcquire(key, holder, limit, leaseMs),
+          (reply): SlotResult =>
+            reply[0] === 1
+              ? { _tag: "Acquired", holders: Number(reply[1]) }
+              : { _tag: "Full", holders: Number(reply[1]), retryAfterMs: Number(reply[2]) }
+        ),
+      slotRelease: (key, holder) => Effect.map(run.slotRelease(key, holder, channel), (n) => n === 1),
+      slotExtend: (key, holder, leaseMs) => Effect.map(run.slotExtend(key, holder, leaseMs), (n) => n === 1),
+      onlyAfter: (key, periodMs) =>
+        Effect.map(redis.send<string | null>("SET", key, "1", "NX", "PX", String(periodMs)), (reply) => reply === "OK"),
+      awaitRelease: (key) => Effect.flatMap(releases.register(key), (wait) => Effect.as(ensureSubscribed, wait))
+    })
+  })
 
 /** Escapes glob characters so a prefix matches literally in SCAN MATCH. */
 const globEscape = (s: string) => s.replace(/[*?[\]\\]/g, (c) => `\\${c}`)

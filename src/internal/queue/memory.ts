@@ -4,14 +4,21 @@
  * state synchronously, so it is atomic like a script.
  */
 import { Clock, Deferred, Effect } from "effect"
-import type { ClaimResult, Service, TaskRecord, TaskState } from "../../TaskQueue.ts"
+import type { HeimdallStore } from "../../HeimdallStore.ts"
+import type { ClaimResult, EnqueueResult, Service, TaskRecord, TaskState } from "../../TaskQueue.ts"
 import { isTerminal } from "../../TaskQueue.ts"
+import type { LockTable } from "../locks.ts"
+import type { Resolved } from "./options.ts"
 
 interface Entry {
   record: Mutable<TaskRecord>
   token: string | undefined
   leaseUntil: number | undefined
   expiresAt: number | undefined
+  /** A unique task's lock: the full key, its ttl, and whether it outlives the task. */
+  lock: { readonly key: string; readonly ttlMillis: number; readonly keep: boolean } | undefined
+  /** A rate-limit slot is booked for the next start. */
+  booked: boolean
 }
 type Mutable<A> = { -readonly [K in keyof A]: A[K] }
 
@@ -19,7 +26,7 @@ type Mutable<A> = { -readonly [K in keyof A]: A[K] }
 const wakeCap = 1024
 const promoteLimit = 1000
 
-export const makeMemory = (options: { readonly retentionMillis: number; readonly queue: string }) =>
+export const makeMemory = (options: Resolved, table: LockTable, store: HeimdallStore["Service"]) =>
   Effect.sync((): Service => {
     const tasks = new Map<string, Entry>()
     /** Oldest first (the Redis list's right end). */
@@ -48,6 +55,7 @@ export const makeMemory = (options: { readonly retentionMillis: number; readonly
       return entry && entry.record.state === "running" && entry.token === token ? entry : undefined
     }
     const finish = (entry: Entry, state: TaskState, fields: Partial<TaskRecord>, now: number) => {
+      if (entry.lock && !entry.lock.keep) table.free(entry.lock.key, entry.record.id, now)
       running.delete(entry.record.id)
       Object.assign(entry.record, fields, { state })
       entry.token = undefined
@@ -57,10 +65,15 @@ export const makeMemory = (options: { readonly retentionMillis: number; readonly
       joiners.delete(entry.record.id)
       for (const d of waiting ?? []) Deferred.doneUnsafe(d, Effect.void)
     }
-    const withNow = <A>(f: (now: number) => A) => Effect.map(Clock.currentTimeMillis, f)
+    const withNow = <A>(f: (now: number, nowUs: number) => A) =>
+      Effect.map(Clock.currentTimeNanos, (nanos) => {
+        const nowUs = Number(nanos / 1000n)
+        return f(Math.floor(nowUs / 1000), nowUs)
+      })
+    const lockKey = (uniqueKey: string) => `{${options.queue}}:${uniqueKey}`
 
     const claim: Service["claim"] = ({ token, leaseMillis }) =>
-      withNow((now): ClaimResult => {
+      withNow((now, nowUs): ClaimResult => {
         const due = [...scheduled].filter(([, at]) => at <= now).sort((a, b) => a[1] - b[1])
         for (const [id] of due.slice(0, promoteLimit)) {
           scheduled.delete(id)
@@ -85,13 +98,23 @@ export const makeMemory = (options: { readonly retentionMillis: number; readonly
         for (let id = ready.shift(); id !== undefined; id = ready.shift()) {
           const entry = live(id, now)
           if (entry?.record.state !== "queued") continue
+          if (entry.lock) {
+            const held = table.holder(entry.lock.key, now)
+            if (held === undefined) table.take(entry.lock.key, id, entry.lock.ttlMillis, now, nowUs)
+            else if (held.holder !== id) {
+              finish(entry, "skipped", { reason: `its unique key is held by task ${held.holder}` }, now)
+              continue
+            }
+          }
+          const booked = entry.booked
+          entry.booked = false
           entry.record.attempts++
           entry.record.state = "running"
           entry.token = token
           entry.leaseUntil = now + leaseMillis
           running.set(id, now + leaseMillis)
           const { name, payload, attempts, trace, enqueuedAt } = entry.record
-          return { _tag: "Claimed", task: { id, name, payload, attempts, trace, enqueuedAt, token } }
+          return { _tag: "Claimed", task: { id, name, payload, attempts, trace, enqueuedAt, token, booked } }
         }
         const next = Math.min(...scheduled.values(), ...running.values())
         return { _tag: "Idle", waitMillis: Number.isFinite(next) ? Math.max(0, next - now) : undefined }
@@ -99,10 +122,28 @@ export const makeMemory = (options: { readonly retentionMillis: number; readonly
 
     const service: Service = {
       queue: options.queue,
+      primitives: {
+        store,
+        lockPrefix: options.lockPrefix,
+        ratePrefix: options.ratePrefix,
+        uniqueTimeoutMillis: options.uniqueTimeoutMillis
+      },
+      lockKey,
       enqueue: (task) =>
-        withNow((now) => {
+        withNow((now, nowUs): EnqueueResult => {
           const existing = live(task.id, now)
-          if (existing) return { created: false, state: existing.record.state }
+          if (existing) return { _tag: "Exists", state: existing.record.state }
+          const lock = task.unique && {
+            key: (task.unique.prefix ?? options.lockPrefix) + lockKey(task.unique.key),
+            ttlMillis: task.unique.ttlMillis,
+            keep: task.unique.keep
+          }
+          if (lock) {
+            const taken = table.take(lock.key, task.id, lock.ttlMillis, now, nowUs)
+            if (taken._tag === "Held") {
+              return { _tag: "Duplicate", holder: taken.holder, expiresInMillis: taken.expiresInMs }
+            }
+          }
           const state: TaskState = task.delayMillis > 0 ? "scheduled" : "queued"
           tasks.set(task.id, {
             record: {
@@ -119,16 +160,19 @@ export const makeMemory = (options: { readonly retentionMillis: number; readonly
               result: undefined,
               error: undefined,
               lastError: undefined,
-              reason: undefined
+              reason: undefined,
+              lockKey: lock?.key
             },
             token: undefined,
             leaseUntil: undefined,
-            expiresAt: undefined
+            expiresAt: undefined,
+            lock,
+            booked: false
           })
           if (state === "scheduled") scheduled.set(task.id, now + task.delayMillis)
           else ready.push(task.id)
           wake()
-          return { created: true, state }
+          return { _tag: "Created", state }
         }),
       claim,
       waiter: Effect.succeed((maxMillis: number) =>
@@ -183,10 +227,11 @@ export const makeMemory = (options: { readonly retentionMillis: number; readonly
           wake()
           return true
         }),
-      reschedule: (id, token, delayMillis) =>
+      reschedule: (id, token, delayMillis, booked) =>
         withNow((now) => {
           const entry = owned(id, token, now)
           if (!entry) return false
+          entry.booked = booked === true
           running.delete(id)
           entry.record.attempts--
           entry.record.reschedules++

@@ -5,5 +5,10 @@ import type { Options } from "../../TaskQueue.ts"
 export const resolveOptions = (options: Options = {}) => ({
   queue: options.queue ?? "default",
   prefix: options.prefix ?? "h-q",
-  retentionMillis: Duration.toMillis(Duration.fromInputUnsafe(options.retention ?? Duration.days(1)))
+  retentionMillis: Duration.toMillis(Duration.fromInputUnsafe(options.retention ?? Duration.days(1))),
+  lockPrefix: options.lockPrefix ?? "h-lock:",
+  ratePrefix: options.ratePrefix ?? "h-rate:",
+  uniqueTimeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.uniqueTimeout ?? Duration.hours(1)))
 })
+
+export type Resolved = ReturnType<typeof resolveOptions>

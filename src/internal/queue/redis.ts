@@ -5,9 +5,11 @@
  */
 import { Deferred, Effect, Fiber, Queue, Scope } from "effect"
 import * as Redis from "effect/persistence/Redis"
-import type { Service, TaskRecord, TaskState, TraceContext } from "../../TaskQueue.ts"
+import type { HeimdallStore } from "../../HeimdallStore.ts"
+import type { EnqueueResult, Service, TaskRecord, TaskState, TraceContext } from "../../TaskQueue.ts"
 import { isTerminal } from "../../TaskQueue.ts"
 import { makeKeys } from "./keys.ts"
+import type { Resolved } from "./options.ts"
 import * as Scripts from "./scripts.ts"
 
 const wakeCap = 1024
@@ -57,15 +59,12 @@ export const parseRecord = (reply: unknown): TaskRecord | undefined => {
     result: f.result,
     error: f.error,
     lastError: f.lastError,
-    reason: f.reason
+    reason: f.reason,
+    lockKey: f.lockKey
   }
 }
 
-export const makeRedis = (options: {
-  readonly queue: string
-  readonly prefix: string
-  readonly retentionMillis: number
-}) =>
+export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
   Effect.gen(function* () {
     const redis = yield* Redis.Redis
     const layerScope = yield* Effect.scope
@@ -73,6 +72,7 @@ export const makeRedis = (options: {
     const retention = options.retentionMillis
     const run = {
       enqueue: redis.eval(Scripts.enqueue),
+      enqueueUnique: redis.eval(Scripts.enqueueUnique),
       claim: redis.eval(Scripts.claim),
       renew: redis.eval(Scripts.renew),
       complete: redis.eval(Scripts.complete),
@@ -101,29 +101,60 @@ export const makeRedis = (options: {
     )
 
     const get = (id: string) => Effect.map(redis.send<unknown>("HGETALL", keys.task(id)), parseRecord)
+    // a unique task's lock shares the queue's hash tag, so enqueue + lock is one Cluster-safe script
+    const lockKey = (uniqueKey: string) => `{${options.queue}}:${uniqueKey}`
+    const lockChannel = `${options.lockPrefix}__released`
 
     const service: Service = {
       queue: options.queue,
-      enqueue: (task) =>
-        run
-          .enqueue(
-            [keys.task(task.id), keys.ready, keys.scheduled, keys.wake],
-            task.id,
-            task.name,
-            task.payload,
-            Math.max(0, Math.ceil(task.delayMillis)),
-            encodeTrace(task.trace),
-            wakeCap,
-            wakeTtlMillis
-          )
-          .pipe(Effect.map(([created, state]) => ({ created: created === 1, state: state as TaskState }))),
+      primitives: {
+        store,
+        lockPrefix: options.lockPrefix,
+        ratePrefix: options.ratePrefix,
+        uniqueTimeoutMillis: options.uniqueTimeoutMillis
+      },
+      lockKey,
+      enqueue: (task) => {
+        const common = [
+          task.id,
+          task.name,
+          task.payload,
+          Math.max(0, Math.ceil(task.delayMillis)),
+          encodeTrace(task.trace),
+          wakeCap,
+          wakeTtlMillis
+        ] as const
+        const keyList = [keys.task(task.id), keys.ready, keys.scheduled, keys.wake] as const
+        const reply: Effect.Effect<
+          [created: 0 | 1, state: string] | [duplicate: 2, holder: string, expiresInMillis: number],
+          Redis.RedisError
+        > =
+          task.unique === undefined
+            ? run.enqueue(keyList, ...common)
+            : run.enqueueUnique(
+                [...keyList, (task.unique.prefix ?? options.lockPrefix) + lockKey(task.unique.key)],
+                ...common,
+                Math.max(1, Math.ceil(task.unique.ttlMillis)),
+                task.unique.keep,
+                lockChannel
+              )
+        return Effect.map(
+          reply,
+          (r): EnqueueResult =>
+            r[0] === 2
+              ? { _tag: "Duplicate", holder: r[1], expiresInMillis: Math.max(0, Number(r[2])) }
+              : { _tag: r[0] === 1 ? "Created" : "Exists", state: r[1] as TaskState }
+        )
+      },
       claim: ({ token, leaseMillis }) =>
         run
           .claim(
             [keys.ready, keys.scheduled, keys.running, keys.taskPrefix],
             token,
             Math.ceil(leaseMillis),
-            promoteLimit
+            promoteLimit,
+            retention,
+            keys.events
           )
           .pipe(
             Effect.map((reply) =>
@@ -137,7 +168,8 @@ export const makeRedis = (options: {
                       attempts: Number(reply[4]),
                       trace: decodeTrace(reply[5]),
                       enqueuedAt: Number(reply[6]),
-                      token
+                      token,
+                      booked: reply[7] === "1"
                     }
                   }
                 : { _tag: "Idle" as const, waitMillis: Number(reply[1]) < 0 ? undefined : Number(reply[1]) }
@@ -182,7 +214,7 @@ export const makeRedis = (options: {
             wakeTtlMillis
           )
           .pipe(Effect.map((n) => n === 1)),
-      reschedule: (id, token, delayMillis) =>
+      reschedule: (id, token, delayMillis, booked) =>
         run
           .reschedule(
             [keys.task(id), keys.running, keys.scheduled, keys.wake],
@@ -190,7 +222,8 @@ export const makeRedis = (options: {
             token,
             Math.max(0, Math.ceil(delayMillis)),
             wakeCap,
-            wakeTtlMillis
+            wakeTtlMillis,
+            booked === true
           )
           .pipe(Effect.map((n) => n === 1)),
       release: (id, token) =>

@@ -11,6 +11,7 @@ import * as Lua from "./lua.generated.ts"
 /** Every script file with its key count, as named on disk. */
 export const scriptFiles = [
   "enqueue-4.lua",
+  "enqueueUnique-5.lua",
   "claim-4.lua",
   "renew-2.lua",
   "complete-2.lua",
@@ -42,7 +43,36 @@ export const enqueue = define(
     wakeCap: number,
     wakeTtlMillis: number
   ) => [...keys, id, name, payload, delayMillis, trace, wakeCap, wakeTtlMillis]
-).withReturnType<[created: number, state: string]>()
+).withReturnType<[created: 0 | 1, state: string]>()
+
+export const enqueueUnique = define(
+  "enqueueUnique-5.lua",
+  (
+    keys: readonly [task: string, ready: string, scheduled: string, wake: string, lock: string],
+    id: string,
+    name: string,
+    payload: string,
+    delayMillis: number,
+    trace: string,
+    wakeCap: number,
+    wakeTtlMillis: number,
+    lockTtlMillis: number,
+    keepLock: boolean,
+    lockChannel: string
+  ) => [
+    ...keys,
+    id,
+    name,
+    payload,
+    delayMillis,
+    trace,
+    wakeCap,
+    wakeTtlMillis,
+    lockTtlMillis,
+    keepLock ? "1" : "0",
+    lockChannel
+  ]
+).withReturnType<[created: 1 | 0, state: string] | [duplicate: 2, holder: string, expiresInMillis: number]>()
 
 export const claim = define(
   "claim-4.lua",
@@ -50,10 +80,21 @@ export const claim = define(
     keys: readonly [ready: string, scheduled: string, running: string, taskPrefix: string],
     token: string,
     leaseMillis: number,
-    limit: number
-  ) => [...keys, token, leaseMillis, limit]
+    limit: number,
+    retentionMillis: number,
+    channel: string
+  ) => [...keys, token, leaseMillis, limit, retentionMillis, channel]
 ).withReturnType<
-  | [tag: "task", id: string, name: string, payload: string, attempts: number, trace: string, enqueuedAt: string]
+  | [
+      tag: "task",
+      id: string,
+      name: string,
+      payload: string,
+      attempts: number,
+      trace: string,
+      enqueuedAt: string,
+      booked: string
+    ]
   | [tag: "idle", waitMillis: number]
 >()
 
@@ -102,8 +143,9 @@ export const reschedule = define(
     token: string,
     delayMillis: number,
     wakeCap: number,
-    wakeTtlMillis: number
-  ) => [...keys, id, token, delayMillis, wakeCap, wakeTtlMillis]
+    wakeTtlMillis: number,
+    booked: boolean
+  ) => [...keys, id, token, delayMillis, wakeCap, wakeTtlMillis, booked ? "1" : "0"]
 ).withReturnType<number>()
 
 export const release = define(

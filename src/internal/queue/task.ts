@@ -30,6 +30,10 @@ export const metrics = {
   succeeded: Metric.counter("heimdall_tasks_succeeded", { description: "Tasks succeeded", incremental: true }),
   failed: Metric.counter("heimdall_tasks_failed", { description: "Tasks failed for good", incremental: true }),
   retried: Metric.counter("heimdall_tasks_retried", { description: "Failed attempts retried", incremental: true }),
+  rescheduled: Metric.counter("heimdall_tasks_rescheduled", {
+    description: "Starts put off by a rate limit (no attempt spent)",
+    incremental: true
+  }),
   deadLettered: Metric.counter("heimdall_tasks_dead_lettered", {
     description: "Tasks dead-lettered",
     incremental: true

@@ -7,9 +7,15 @@
 --   ARGV[1] lease token (unique per claim)
 --   ARGV[2] lease (ms)
 --   ARGV[3] at most this many tasks are promoted or requeued per call
+--   ARGV[4] retention (ms) of a skipped task's record
+--   ARGV[5] events channel
 -- Output:
---   { "task", id, name, payload, attempts, trace, enqueuedAt }  -- claimed: state running, attempts + 1
+--   { "task", id, name, payload, attempts, trace, enqueuedAt, booked }  -- claimed: state running, attempts + 1;
+--       booked "1": a rate-limit slot was booked for this start when it was rescheduled
 --   { "idle", waitMs }  -- nothing ready; waitMs until the next scheduled task or lease end, -1 if none
+-- A unique task whose lock another task holds now (its own lock expired and the key was taken by a newer
+-- task) is not run: it ends "skipped" with the reason. A unique task whose lock expired and is free takes
+-- it again. Lock keys come from the record (set from KEYS at enqueue; same hash tag).
 local now = nowMillis()
 local limit = tonumber(ARGV[3])
 
@@ -41,12 +47,27 @@ while true do
   if not id then break end
   local key = KEYS[4] .. id
   if redis.call("HGET", key, "state") == "queued" then
-    local attempts = redis.call("HINCRBY", key, "attempts", 1)
-    redis.call("HSET", key, "state", "running", "token", ARGV[1], "leaseUntil", now + tonumber(ARGV[2]),
-      "startedAt", now)
-    redis.call("ZADD", KEYS[3], now + tonumber(ARGV[2]), id)
-    local f = redis.call("HMGET", key, "name", "payload", "trace", "enqueuedAt")
-    return { "task", id, f[1], f[2], attempts, f[3] or "", f[4] }
+    local runnable = true
+    local lock = redis.call("HMGET", key, "lockKey", "lockTtl")
+    if lock[1] then
+      local holder = redis.call("HGET", lock[1], "owner")
+      if not holder then
+        lockTake(lock[1], id, tonumber(lock[2]))
+      elseif holder ~= id then
+        runnable = false
+        finish(key, KEYS[3], id, "skipped", "reason", "its unique key is held by task " .. holder, ARGV[4], ARGV[5],
+          now)
+      end
+    end
+    if runnable then
+      local attempts = redis.call("HINCRBY", key, "attempts", 1)
+      redis.call("HSET", key, "state", "running", "token", ARGV[1], "leaseUntil", now + tonumber(ARGV[2]),
+        "startedAt", now)
+      redis.call("ZADD", KEYS[3], now + tonumber(ARGV[2]), id)
+      local f = redis.call("HMGET", key, "name", "payload", "trace", "enqueuedAt", "booked")
+      if f[5] then redis.call("HDEL", key, "booked") end
+      return { "task", id, f[1], f[2], attempts, f[3] or "", f[4], f[5] or "0" }
+    end
   end
   -- an id without a queued record (expired or stale): dropped
 end

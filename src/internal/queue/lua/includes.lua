@@ -1,4 +1,5 @@
 -- Shared helpers, prepended to every script by scripts/gen-lua.mjs.
+-- @include lock
 
 -- Milliseconds from the Redis server's clock: every process agrees on it.
 local function nowMillis()
@@ -18,11 +19,31 @@ local function owns(key, token)
   return redis.call("HGET", key, "token") == token and redis.call("HGET", key, "state") == "running"
 end
 
+-- Creates a task record, queued now or scheduled after `delay` ms (the only place a record is created).
+local function createTask(key, readyKey, scheduledKey, wakeKey, id, name, payload, delay, trace, cap, ttl)
+  local now = nowMillis()
+  local state = "queued"
+  if delay > 0 then
+    state = "scheduled"
+    redis.call("ZADD", scheduledKey, now + delay, id)
+  else
+    redis.call("LPUSH", readyKey, id)
+  end
+  redis.call("HSET", key, "id", id, "name", name, "payload", payload, "state", state, "attempts", 0,
+    "enqueuedAt", now, "runAt", now + delay, "trace", trace)
+  wake(wakeKey, cap, ttl)
+  return state
+end
+
 -- Ends a task: terminal state, no lease, the record expires after the retention, joiners are told.
+-- A unique task's lock is freed with it, unless it keeps the lock until expiry (an interval task).
+-- The lock key comes from the record: it was passed in KEYS at enqueue and shares the queue's hash tag.
 local function finish(key, runningKey, id, state, field, value, retention, channel, now)
   redis.call("ZREM", runningKey, id)
   redis.call("HSET", key, "state", state, field, value, "finishedAt", now)
   redis.call("HDEL", key, "token", "leaseUntil")
   redis.call("PEXPIRE", key, retention)
   redis.call("PUBLISH", channel, id)
+  local lock = redis.call("HMGET", key, "lockKey", "lockKeep", "lockChannel")
+  if lock[1] and lock[2] ~= "1" then lockFree(lock[1], id, lock[3], false) end
 end

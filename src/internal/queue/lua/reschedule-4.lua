@@ -1,5 +1,5 @@
 -- reschedule: moves a running task to a later time WITHOUT spending an attempt (the claim's attempt is given back).
--- Anything the task holds (e.g. a uniqueness lock, passed as KEYS[5..] later) stays held.
+-- A unique task keeps its lock: nothing is released (the original loses such tasks; we keep task and lock).
 -- Input:
 --   KEYS[1] task key        <prefix>:{q}:task:<id>
 --   KEYS[2] running zset    <prefix>:{q}:running
@@ -10,6 +10,7 @@
 --   ARGV[3] delay (ms) from now
 --   ARGV[4] wake list cap
 --   ARGV[5] wake list TTL (ms)
+--   ARGV[6] "1": a rate-limit slot is booked for the new run time (the next claim says so), else "0"
 -- Output: 1 done, 0 the lease is no longer the caller's (nothing changed)
 if not owns(KEYS[1], ARGV[2]) then return 0 end
 local runAt = nowMillis() + tonumber(ARGV[3])
@@ -17,6 +18,7 @@ redis.call("ZREM", KEYS[2], ARGV[1])
 redis.call("HINCRBY", KEYS[1], "attempts", -1)
 redis.call("HINCRBY", KEYS[1], "reschedules", 1)
 redis.call("HSET", KEYS[1], "state", "scheduled", "runAt", runAt)
+if ARGV[6] == "1" then redis.call("HSET", KEYS[1], "booked", "1") end
 redis.call("HDEL", KEYS[1], "token", "leaseUntil")
 redis.call("ZADD", KEYS[3], runAt, ARGV[1])
 wake(KEYS[4], ARGV[4], ARGV[5])

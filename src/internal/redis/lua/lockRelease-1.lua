@@ -10,11 +10,5 @@
     1 released, 0 not held by this owner (expired, taken by another, or free)
   The fence stays one more second so that the next one is greater.
 ]]
-local holder = redis.call("HGET", KEYS[1], "owner")
-if holder and (holder == ARGV[1] or ARGV[3] == "1") then
-  redis.call("HDEL", KEYS[1], "owner")
-  redis.call("PEXPIRE", KEYS[1], 1000)
-  redis.call("PUBLISH", ARGV[2], KEYS[1])
-  return 1
-end
-return 0
+-- @include lock
+return lockFree(KEYS[1], ARGV[1], ARGV[2], ARGV[3] == "1")

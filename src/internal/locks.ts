@@ -1,0 +1,117 @@
+/**
+ * Lock state shared inside one process: the release waiters of both backends,
+ * and the in-memory lock table that the memory `HeimdallStore` and the memory
+ * task queue share (a unique task's lock is a lock like any other, so that
+ * `Heimdall.inspectLock` sees it and enqueue + lock is one synchronous step).
+ */
+import { Context, Deferred, Effect, Option } from "effect"
+import type { LockAcquireResult } from "../HeimdallStore.ts"
+
+/** Waiters for release announcements, shared by the backends. */
+export const makeReleaseWaiters = () => {
+  const waiters = new Map<string, Set<Deferred.Deferred<void>>>()
+  return {
+    register: (key: string) =>
+      Effect.acquireRelease(
+        Effect.sync(() => {
+          const deferred = Deferred.makeUnsafe<void>()
+          let set = waiters.get(key)
+          if (!set) {
+            set = new Set()
+            waiters.set(key, set)
+          }
+          set.add(deferred)
+          return deferred
+        }),
+        (deferred) =>
+          Effect.sync(() => {
+            const set = waiters.get(key)
+            set?.delete(deferred)
+            if (set?.size === 0) waiters.delete(key)
+          })
+      ).pipe(Effect.map((deferred) => Deferred.await(deferred))),
+    notify: (key: string) => {
+      const set = waiters.get(key)
+      if (!set) return
+      waiters.delete(key)
+      for (const deferred of set) Deferred.doneUnsafe(deferred, Effect.void)
+    }
+  }
+}
+
+interface MemoryLock {
+  owner: string | undefined
+  fence: number
+  expiresAt: number
+}
+
+/** After a release, the last fence is kept this long, as in Redis. */
+const fenceMemoryMs = 1000
+
+/** The in-memory lock table; every function takes the caller's `now` so a caller can compose them atomically. */
+export const makeLockTable = () => {
+  const locks = new Map<string, MemoryLock>()
+  const releases = makeReleaseWaiters()
+  const live = (key: string, nowMs: number) => {
+    const lock = locks.get(key)
+    if (lock && lock.expiresAt <= nowMs) {
+      locks.delete(key)
+      return undefined
+    }
+    return lock
+  }
+  return {
+    releases,
+    /** Takes a lock or reports its holder; the owner re-taking it extends it and keeps its fence. */
+    take: (key: string, owner: string, ttlMs: number, nowMs: number, nowUs: number): LockAcquireResult => {
+      const lock = live(key, nowMs)
+      if (lock?.owner !== undefined) {
+        if (lock.owner === owner) {
+          lock.expiresAt = nowMs + ttlMs
+          return { _tag: "Acquired", fence: lock.fence }
+        }
+        return { _tag: "Held", holder: lock.owner, expiresInMs: lock.expiresAt - nowMs, fence: lock.fence }
+      }
+      const fence = Math.max((lock?.fence ?? 0) + 1, nowUs)
+      locks.set(key, { owner, fence, expiresAt: nowMs + ttlMs })
+      return { _tag: "Acquired", fence }
+    },
+    /** Frees a lock held by `owner` (by anyone when `owner` is undefined) and announces it. */
+    free: (key: string, owner: string | undefined, nowMs: number): boolean => {
+      const lock = live(key, nowMs)
+      if (lock?.owner === undefined || (owner !== undefined && lock.owner !== owner)) return false
+      lock.owner = undefined
+      lock.expiresAt = nowMs + fenceMemoryMs
+      releases.notify(key)
+      return true
+    },
+    extend: (key: string, owner: string, ttlMs: number, nowMs: number): boolean => {
+      const lock = live(key, nowMs)
+      if (lock?.owner !== owner) return false
+      lock.expiresAt = nowMs + ttlMs
+      return true
+    },
+    holder: (key: string, nowMs: number) => {
+      const lock = live(key, nowMs)
+      return lock?.owner === undefined
+        ? undefined
+        : { holder: lock.owner, expiresInMs: lock.expiresAt - nowMs, fence: lock.fence }
+    },
+    keys: () => [...locks.keys()],
+    sweep: (nowMs: number) => {
+      for (const [key, lock] of locks) if (lock.expiresAt <= nowMs) locks.delete(key)
+    }
+  }
+}
+
+export type LockTable = ReturnType<typeof makeLockTable>
+
+/** One lock table for the memory backends of one `Heimdall.layerMemory`. */
+export class MemoryLockTable extends Context.Service<MemoryLockTable, LockTable>()(
+  "effect-heimdall/internal/MemoryLockTable"
+) {}
+
+/** The shared table when one is provided, else a private one. */
+export const lockTable: Effect.Effect<LockTable> = Effect.map(Effect.serviceOption(MemoryLockTable), (table) =>
+  Option.getOrElse(table, makeLockTable)
+)

@@ -1,0 +1,33 @@
+-- enqueueUnique: takes a unique task's lock and creates its record in one step, or names the holder.
+-- Never a lock without its task, never a task that bypassed its lock.
+-- Input:
+--   KEYS[1] task key        <prefix>:{q}:task:<id>
+--   KEYS[2] ready list      <prefix>:{q}:ready
+--   KEYS[3] scheduled zset  <prefix>:{q}:scheduled
+--   KEYS[4] wake list       <prefix>:{q}:wake
+--   KEYS[5] the unique lock <lockPrefix>{q}:<unique key>  -- same hash tag as the queue
+--   ARGV[1] id
+--   ARGV[2] task name
+--   ARGV[3] payload (JSON)
+--   ARGV[4] delay in ms (0: ready now)
+--   ARGV[5] trace context (JSON, or "")
+--   ARGV[6] wake list cap
+--   ARGV[7] wake list TTL (ms)
+--   ARGV[8] lock ttl in ms (the unique timeout)
+--   ARGV[9] "1": keep the lock after the task ends, until it expires (an interval task)
+--   ARGV[10] channel on which lock releases are announced
+-- Output:
+--   { 1, state }           created; the lock is held by the task id
+--   { 0, state }           a task with this id exists; nothing changed
+--   { 2, holder, pttl }    the lock is held by task `holder` for pttl more ms; nothing changed
+if redis.call("EXISTS", KEYS[1]) == 1 then
+  return { 0, redis.call("HGET", KEYS[1], "state") }
+end
+local taken = lockTake(KEYS[5], ARGV[1], tonumber(ARGV[8]))
+if taken[1] == 0 then
+  return { 2, taken[2], taken[3] }
+end
+local state = createTask(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5],
+  ARGV[6], ARGV[7])
+redis.call("HSET", KEYS[1], "lockKey", KEYS[5], "lockTtl", ARGV[8], "lockKeep", ARGV[9], "lockChannel", ARGV[10])
+return { 1, state }
