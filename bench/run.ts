@@ -1,0 +1,136 @@
+/**
+ * `npm run bench`: effect-heimdall next to BullMQ, rate-limiter-flexible,
+ * Effect's RateLimiter and Redis itself, on one private redis-server, in one
+ * run. See bench/README.md for what each figure means.
+ *
+ *   npm run bench                       # the full run (about 5 minutes on 2 cores)
+ *   npm run bench -- --quick            # a smoke run with small counts (about a minute)
+ *   npm run bench -- --only enqueue,drain
+ *   npm run bench -- --no-write         # do not touch bench/results/
+ *
+ * It starts its own redis-server (free loopback port, persistence off), stops
+ * it at the end, prints the table, and writes bench/results/latest.json,
+ * latest.md and latest.svg.
+ */
+import { execFileSync } from "node:child_process"
+import { mkdirSync, writeFileSync } from "node:fs"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { parseArgs } from "node:util"
+import { Redis as IORedis } from "ioredis"
+import type { Context, Row, Settings } from "./lib/context.ts"
+import { machineNotes, startServer } from "./lib/redis.ts"
+import { renderMarkdown, renderSvg } from "./lib/report.ts"
+import * as cost from "./workloads/cost.ts"
+import * as drain from "./workloads/drain.ts"
+import * as enqueue from "./workloads/enqueue.ts"
+import * as latency from "./workloads/latency.ts"
+import * as primitives from "./workloads/primitives.ts"
+import * as ratelimit from "./workloads/ratelimit.ts"
+import * as redisBenchmark from "./workloads/redis-benchmark.ts"
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    only: { type: "string" },
+    "no-write": { type: "boolean", default: false },
+    rounds: { type: "string" },
+    "drain-count": { type: "string" }
+  }
+})
+
+const full: Settings = {
+  rounds: 5,
+  ms: 800,
+  drainCount: 20_000,
+  drainConcurrency: [1, 10, 50],
+  latencyRounds: 60,
+  latencyGapMs: 150,
+  rateTasks: 300,
+  rateLimit: 10,
+  rateProcesses: 2,
+  rateConcurrency: 10,
+  costTasks: 2_000,
+  memoryTasks: 10_000
+}
+const quick: Settings = {
+  ...full,
+  rounds: 2,
+  ms: 300,
+  drainCount: 2_000,
+  latencyRounds: 10,
+  rateTasks: 60,
+  costTasks: 500,
+  memoryTasks: 2_000
+}
+const settings: Settings = {
+  ...(args.quick ? quick : full),
+  ...(args.rounds ? { rounds: Number(args.rounds) } : {}),
+  ...(args["drain-count"] ? { drainCount: Number(args["drain-count"]) } : {})
+}
+
+const workloads = [
+  ["enqueue", enqueue.run],
+  ["drain", drain.run],
+  ["latency", latency.run],
+  ["ratelimit", ratelimit.run],
+  ["primitives", primitives.run],
+  ["cost", cost.run],
+  ["redis-benchmark", redisBenchmark.run]
+] as const
+const only = args.only?.split(",").map((s) => s.trim())
+
+const began = performance.now()
+const server = await startServer()
+const notes = machineNotes(server.binary)
+const admin = new IORedis(server.url)
+const log = (line: string) => console.log(line)
+const ctx: Context = { server, url: server.url, port: server.port, admin, settings, log }
+
+log(`effect-heimdall benchmark: redis-server ${server.url} (${notes.redis})`)
+log(`nproc ${notes.nproc}, ${notes.cpu}, node ${notes.node}, load average ${notes.loadavg}`)
+log(`settings: ${JSON.stringify(settings)}\n`)
+
+const rows: Array<Row> = []
+const timings: Record<string, number> = {}
+let failed = false
+try {
+  for (const [name, run] of workloads) {
+    if (only && !only.includes(name)) continue
+    const t0 = performance.now()
+    log(`${name} ...`)
+    rows.push(...(await run(ctx, rows)))
+    timings[name] = Math.round((performance.now() - t0) / 1000)
+    log(`${name} done in ${timings[name]} s`)
+  }
+} catch (error) {
+  failed = true
+  console.error(error)
+} finally {
+  admin.disconnect()
+  await server.stop()
+}
+
+const elapsed = Math.round((performance.now() - began) / 1000)
+const markdown = renderMarkdown(rows, { notes, settings, elapsed, timings })
+log(`\n${markdown}`)
+
+if (!args["no-write"] && !failed) {
+  const dir = join(dirname(fileURLToPath(import.meta.url)), "results")
+  mkdirSync(dir, { recursive: true })
+  const json = join(dir, "latest.json")
+  writeFileSync(json, `${JSON.stringify({ notes, settings, elapsedSeconds: elapsed, timings, rows }, null, 2)}\n`)
+  writeFileSync(join(dir, "latest.md"), `${markdown}\n`)
+  writeFileSync(join(dir, "latest.svg"), renderSvg(rows, notes))
+  try {
+    // keep the JSON in the repository's format, so `npm run lint` stays clean after a rerun
+    execFileSync(join(dirname(dir), "..", "node_modules", ".bin", "biome"), ["format", "--write", json], {
+      stdio: "ignore"
+    })
+  } catch {
+    // biome missing: the JSON is still valid
+  }
+  log(`\nwrote ${dir}/latest.{json,md,svg}`)
+}
+log(`total ${elapsed} s`)
+process.exit(failed ? 1 : 0)

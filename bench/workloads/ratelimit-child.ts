@@ -1,0 +1,45 @@
+/**
+ * One worker process of the rate-limit accuracy workload (forked by
+ * ratelimit.ts): reports the wall-clock start of every task over IPC, and
+ * stops on the message "stop".
+ *
+ *   node bench/workloads/ratelimit-child.ts <heimdall|bullmq> <url> <queue> <concurrency> <limit per second>
+ */
+import { Layer } from "effect"
+import * as Heimdall from "../../src/Heimdall.ts"
+import * as RedisIoredis from "../../src/RedisIoredis.ts"
+import { wallNow } from "../lib/stats.ts"
+import * as BullPeer from "../peers/bullmq.ts"
+import * as HeimdallPeer from "../peers/heimdall.ts"
+
+const [peer, url, queue, concurrencyArg, limitArg] = process.argv.slice(2)
+const concurrency = Number(concurrencyArg)
+const limit = Number(limitArg)
+const send = (message: object) => process.send?.(message)
+const onStart = (n: number) => send({ start: wallNow(), n })
+
+const worker =
+  peer === "heimdall"
+    ? await HeimdallPeer.startWorker(
+        url!,
+        queue!,
+        concurrency,
+        onStart,
+        // task-level `rateLimit` is not in src/Task.ts yet: the handler takes its slot itself
+        (body) =>
+          body.pipe(Heimdall.withRateLimit("bench-rate-accuracy", { limits: { times: limit, per: "1 second" } })),
+        Heimdall.layerRedis({ ratePrefix: "bench-rate:" }).pipe(Layer.provide(RedisIoredis.layer(url!)))
+      )
+    : await BullPeer.startWorker(Number(new URL(url!).port), queue!, concurrency, onStart, undefined, {
+        max: limit,
+        duration: 1000
+      })
+
+process.on("message", async (message) => {
+  if (message === "stop") {
+    await worker.stop()
+    process.disconnect()
+    process.exit(0)
+  }
+})
+send({ ready: true })
