@@ -199,10 +199,10 @@ export class TaskSkipped extends Schema.TaggedError<TaskSkipped>()("TaskSkipped"
  * @category models
  * @since 0.1.0
  */
-export interface UniqueOptions<P> {
+export interface UniqueOptions<P, D extends "existing" | "fail" = "existing" | "fail"> {
   readonly key?: string | ((payload: P) => string) | undefined
   readonly timeout?: Duration.Input | undefined
-  readonly onDuplicate?: "existing" | "fail" | undefined
+  readonly onDuplicate?: D | undefined
   readonly waitForExpiry?: boolean | undefined
   readonly prefix?: string | undefined
 }
@@ -269,7 +269,7 @@ export interface UniqueSettings {
 }
 
 /** What `enqueue` can fail with beyond encoding and backend errors: `AlreadyQueued` for tasks that fail on duplicates. */
-type DuplicateError<U> = U extends { readonly onDuplicate: "fail" } ? AlreadyQueued : never
+type DuplicateError<D> = "fail" extends D ? AlreadyQueued : never
 
 /**
  * A task's settings besides its schemas. Later features (uniqueness, rate
@@ -462,7 +462,7 @@ export const make = <
   Payload extends AnySchema,
   Success extends AnySchema = typeof Schema.Void,
   Error extends AnySchema = typeof Schema.Never,
-  const Unique extends true | UniqueOptions<Payload["Type"]> | undefined = undefined
+  const OnDuplicate extends "existing" | "fail" = "existing"
 >(
   name: Name,
   options: {
@@ -471,10 +471,10 @@ export const make = <
     readonly error?: Error | undefined
     readonly timeout?: Duration.Input | undefined
     readonly retry?: Schedule.Schedule<unknown, Error["Type"] | TaskTimeout | TaskDefect> | undefined
-    readonly unique?: Unique
+    readonly unique?: true | UniqueOptions<Payload["Type"], OnDuplicate> | undefined
     readonly rateLimit?: RateLimitOptions<Payload["Type"]> | RateLimitFunction<Payload["Type"]> | undefined
   }
-): Task<Name, Payload, Success, Error, DuplicateError<Unique>> => {
+): Task<Name, Payload, Success, Error, DuplicateError<OnDuplicate>> => {
   if (name.length === 0) throw new globalThis.Error("Task.make: the task name must not be empty")
   return makeTask(name, options.payload, options.success ?? Schema.Void, options.error ?? Schema.Never, {
     timeout: options.timeout === undefined ? undefined : Duration.fromInputUnsafe(options.timeout),
@@ -520,7 +520,7 @@ const resolveRateLimit = (
 
 /**
  * Makes a task unique (see `UniqueOptions`): the pipeable form of `make`'s
- * `unique` option.
+ * `unique` option. (A `key` function gets a typed payload only in `make`'s option.)
  *
  * **Example**
  *
@@ -561,8 +561,8 @@ export const unique =
  * @since 0.1.0
  */
 export const rateLimit =
-  <T extends Any>(options: RateLimitOptions<Payload<T>> | RateLimitFunction<Payload<T>>) =>
-  (task: T): T =>
+  (options: RateLimitOptions<any> | RateLimitFunction<any>) =>
+  <T extends Any>(task: T): T =>
     makeTask(task.name, task.payload, task.success, task.error, {
       ...task.settings,
       rateLimit: resolveRateLimit(options)

@@ -1,0 +1,403 @@
+/**
+ * The conformance suite of unique and rate-limited tasks, run on each backend
+ * by `Unique.test.ts`. Each test gets a fresh queue and key prefixes from
+ * `TasksUnderTest`. Memory runs on TestClock, Redis on the real clock.
+ */
+import { assert, expectTypeOf, type Vitest } from "@effect/vitest"
+import { Clock, Context, Duration, Effect, Layer, Option, Ref, Schema, type Scope } from "effect"
+import type * as Redis from "effect/persistence/Redis"
+import {
+  AlreadyQueued,
+  Heimdall,
+  type HeimdallStore,
+  type InvalidArgument,
+  Task,
+  TaskQueue,
+  Worker
+} from "../src/index.ts"
+import type { BackendContext } from "./support/backends.ts"
+
+type Backend = Heimdall.Heimdall | HeimdallStore.HeimdallStore | TaskQueue.TaskQueue
+
+/** Hands each test a fresh queue (and fresh key prefixes) of the backend under test. */
+export class TasksUnderTest extends Context.Service<
+  TasksUnderTest,
+  {
+    readonly layer: (queue: string, options?: Heimdall.Options) => Layer.Layer<Backend>
+    readonly redis: Redis.Redis["Service"] | undefined
+  }
+>()("test/TasksUnderTest") {}
+
+let counter = 0
+const withTasks = <A, E>(
+  body: Effect.Effect<A, E, Backend | Scope.Scope>,
+  options?: Heimdall.Options
+): Effect.Effect<A, E, TasksUnderTest> =>
+  Effect.flatMap(TasksUnderTest, (t) =>
+    body.pipe(Effect.scoped, Effect.provide(t.layer(`u${++counter}-${Date.now() % 100000}`, options)))
+  )
+
+/** Runs a worker for the rest of the current scope. */
+const worker = (impls: ReadonlyArray<Task.Implementation<any, any>>, concurrency = 4) =>
+  Layer.build(Worker.layer({ concurrency, tasks: impls, gracePeriod: 0 }))
+
+const Customer = Schema.Struct({ customerId: Schema.Number })
+
+const Report = Task.make("report", { payload: Customer, success: Schema.String, unique: true })
+
+const ms = (d: Duration.Duration) => Duration.toMillis(d)
+
+export const uniqueSuite = (it: Vitest.MethodsNonLive<TasksUnderTest>, backend: BackendContext) => {
+  const { advance } = backend
+  const steps = (total: number, step = 50) =>
+    Effect.gen(function* () {
+      for (let t = 0; t < total; t += step) yield* advance(step)
+    })
+  const slack = backend.redis ? 60 : 0
+  it.effect("unique: ten enqueues of one payload give one task and one id", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const handles = yield* Effect.forEach(Array.from({ length: 10 }), () => Task.enqueue(Report, { customerId: 1 }))
+        const ids = new Set(handles.map((h) => h.id))
+        assert.strictEqual(ids.size, 1)
+        const other = yield* Task.enqueue(Report, { customerId: 2 })
+        assert.notStrictEqual(other.id, handles[0]!.id, "another payload is another task")
+        const queue = yield* TaskQueue.TaskQueue
+        const record = yield* queue.get(handles[0]!.id)
+        assert.strictEqual(record?.state, "queued")
+        // the lock is held by the task id, under the queue's hash tag
+        const key = yield* Task.uniqueKey(Report, { customerId: 1 })
+        const lock = yield* Heimdall.inspectLock(queue.lockKey(key))
+        assert.strictEqual(Option.getOrThrow(lock).holder, handles[0]!.id)
+        assert.strictEqual(record?.lockKey?.endsWith(`{${queue.queue}}:${key}`), true)
+      })
+    )
+  )
+
+  it.effect("unique: the default key ignores field order and differs per task name", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const Tally = Task.make("tally", { payload: Schema.Record(Schema.String, Schema.Number), unique: true })
+        const Other = Task.make("other", { payload: Schema.Record(Schema.String, Schema.Number), unique: true })
+        const a = yield* Task.uniqueKey(Tally, { x: 1, y: 2 })
+        assert.strictEqual(yield* Task.uniqueKey(Tally, { y: 2, x: 1 }), a)
+        assert.notStrictEqual(yield* Task.uniqueKey(Tally, { x: 1, y: 3 }), a)
+        assert.notStrictEqual(yield* Task.uniqueKey(Other, { x: 1, y: 2 }), a)
+        assert.match(a, /^tally:[0-9a-f]{32}$/)
+        const first = yield* Task.enqueue(Tally, { x: 1, y: 2 })
+        assert.strictEqual((yield* Task.enqueue(Tally, { y: 2, x: 1 })).id, first.id)
+      })
+    )
+  )
+
+  it.effect("unique: a new task is accepted once the first one succeeded, or failed", () =>
+    withTasks(
+      Effect.gen(function* () {
+        class Nope extends Schema.TaggedError<Nope>()("Nope", {}) {}
+        const Flaky = Task.make("flaky", { payload: Customer, error: Nope, unique: true })
+        yield* worker(
+          [
+            Task.implement(Report, ({ customerId }) => Effect.succeed(`report ${customerId}`)),
+            Task.implement(Flaky, () => Effect.fail(new Nope()))
+          ],
+          4
+        )
+        const first = yield* Task.enqueue(Report, { customerId: 1 })
+        assert.strictEqual(yield* Task.join(first), "report 1")
+        const second = yield* Task.enqueue(Report, { customerId: 1 })
+        assert.notStrictEqual(second.id, first.id)
+        yield* Task.join(second)
+
+        const failing = yield* Task.enqueue(Flaky, { customerId: 1 })
+        assert.strictEqual((yield* Effect.flip(Task.join(failing)))._tag, "Nope")
+        const again = yield* Task.enqueue(Flaky, { customerId: 1 })
+        assert.notStrictEqual(again.id, failing.id)
+      })
+    )
+  )
+
+  it.effect("unique: onDuplicate fail gives AlreadyQueued with likelyCulprit and expiresIn, read atomically", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const Strict = Task.make("strict", {
+          payload: Customer,
+          unique: { onDuplicate: "fail", timeout: "2 seconds" }
+        })
+        const first = yield* Task.enqueue(Strict, { customerId: 5 })
+        const error = yield* Effect.flip(Task.enqueue(Strict, { customerId: 5 }))
+        assert.instanceOf(error, AlreadyQueued)
+        const dup = error as AlreadyQueued
+        assert.strictEqual(dup._tag, "AlreadyQueued")
+        assert.strictEqual(dup.likelyCulprit, first.id)
+        assert.isTrue(Math.abs(ms(dup.expiresIn) - 2000) <= slack + 5, `expiresIn ${ms(dup.expiresIn)}`)
+        assert.strictEqual(dup.taskName, "strict")
+        const caught = yield* Task.enqueue(Strict, { customerId: 5 }).pipe(
+          Effect.map(() => "started"),
+          Effect.catchTag("AlreadyQueued", (e) => Effect.succeed(`already: ${e.likelyCulprit}`))
+        )
+        assert.strictEqual(caught, `already: ${first.id}`)
+        // the error type names AlreadyQueued only for tasks that can produce it
+        expectTypeOf(Task.enqueue(Strict, { customerId: 1 })).toExtend<
+          Effect.Effect<unknown, AlreadyQueued | Schema.SchemaError | Redis.RedisError | InvalidArgument, unknown>
+        >()
+      })
+    )
+  )
+
+  it.effect("unique: a duplicate never creates a record, and a lock never exists without its task", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const queue = yield* TaskQueue.TaskQueue
+        const first = yield* Task.enqueue(Report, { customerId: 9 }, { id: "first-9" })
+        const dup = yield* Task.enqueue(Report, { customerId: 9 }, { id: "second-9" })
+        assert.strictEqual(dup.id, "first-9")
+        assert.isUndefined(yield* queue.get("second-9"))
+        const key = queue.lockKey(yield* Task.uniqueKey(Report, { customerId: 9 }))
+        assert.strictEqual(Option.getOrThrow(yield* Heimdall.inspectLock(key)).holder, first.id)
+        assert.strictEqual((yield* queue.get(first.id))?.state, "queued")
+      })
+    )
+  )
+
+  it.effect("unique: the timeout frees the key at the latest, even if the task hangs", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const Hangs = Task.make("hangs", { payload: Customer, unique: { timeout: 300 } })
+        yield* worker([Task.implement(Hangs, () => Effect.never)], 4)
+        const first = yield* Task.enqueue(Hangs, { customerId: 1 })
+        yield* steps(100)
+        assert.strictEqual(yield* Task.status(first), "running")
+        assert.strictEqual((yield* Task.enqueue(Hangs, { customerId: 1 })).id, first.id)
+        yield* steps(300)
+        const second = yield* Task.enqueue(Hangs, { customerId: 1 })
+        assert.notStrictEqual(second.id, first.id, "the hung task's key expired")
+      })
+    )
+  )
+
+  it.effect("unique: custom keys, a constant or a function of the typed payload", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const OnePerApp = Task.make("one-per-app", { payload: Customer, unique: { key: "generate_report" } })
+        const a = yield* Task.enqueue(OnePerApp, { customerId: 1 })
+        assert.strictEqual((yield* Task.enqueue(OnePerApp, { customerId: 2 })).id, a.id, "one report at a time")
+        const ByParity = Task.make("by-parity", {
+          payload: Customer,
+          unique: { key: ({ customerId }) => `parity:${customerId % 2}` }
+        })
+        const odd = yield* Task.enqueue(ByParity, { customerId: 1 })
+        assert.strictEqual((yield* Task.enqueue(ByParity, { customerId: 3 })).id, odd.id)
+        assert.notStrictEqual((yield* Task.enqueue(ByParity, { customerId: 2 })).id, odd.id)
+        const Empty = Task.make("empty-key", { payload: Customer, unique: { key: () => "" } })
+        assert.strictEqual((yield* Effect.flip(Task.enqueue(Empty, { customerId: 1 })))._tag, "InvalidArgument")
+      })
+    )
+  )
+
+  it.effect("unique interval: waitForExpiry keeps the key after the task ends, until the timeout", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const Hourly = Task.make("hourly", {
+          payload: Customer,
+          success: Schema.String,
+          unique: { timeout: 600, waitForExpiry: true }
+        })
+        yield* worker([Task.implement(Hourly, () => Effect.succeed("done"))], 4)
+        const first = yield* Task.enqueue(Hourly, { customerId: 1 })
+        assert.strictEqual(yield* Task.join(first), "done")
+        assert.strictEqual((yield* Task.enqueue(Hourly, { customerId: 1 })).id, first.id, "still within the interval")
+        yield* steps(650)
+        const next = yield* Task.enqueue(Hourly, { customerId: 1 })
+        assert.notStrictEqual(next.id, first.id)
+      })
+    )
+  )
+
+  it.effect("run-time check: a task whose key another task holds is skipped with the reason, not run", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const Short = Task.make("short", { payload: Customer, success: Schema.String, unique: { timeout: 200 } })
+        const queue = yield* TaskQueue.TaskQueue
+        const stale = yield* Task.enqueue(Short, { customerId: 1 })
+        yield* steps(250) // its lock expires while it waits in the queue
+        const fresh = yield* Task.enqueue(Short, { customerId: 1 })
+        assert.notStrictEqual(fresh.id, stale.id)
+        const runs = yield* Ref.make<Array<string>>([])
+        yield* worker(
+          [
+            Task.implement(Short, () =>
+              Effect.flatMap(Task.CurrentTask, (t) => Ref.update(runs, (r) => [...r, t.id])).pipe(Effect.as("ran"))
+            )
+          ],
+          1
+        )
+        yield* steps(100)
+        assert.strictEqual(yield* Task.join(fresh), "ran")
+        const skipped = yield* Effect.flip(Task.join(stale))
+        assert.strictEqual(skipped._tag, "TaskSkipped")
+        assert.include((skipped as Task.TaskSkipped).reason, fresh.id)
+        assert.strictEqual(yield* Task.status(stale), "skipped")
+        assert.deepStrictEqual(yield* Ref.get(runs), [fresh.id])
+        assert.strictEqual((yield* queue.get(stale.id))?.attempts, 0)
+      })
+    )
+  )
+
+  it.effect("rate limit: never more than `times` starts in any window of `per`; rescheduled without a retry", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const Download = Task.make("download", {
+          payload: Customer,
+          rateLimit: { times: 2, per: 500, jitter: 0 }
+        })
+        const starts = yield* Ref.make<Array<number>>([])
+        yield* worker(
+          [
+            Task.implement(Download, () =>
+              Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.update(starts, (s) => [...s, now]))
+            )
+          ],
+          8
+        )
+        const handles = yield* Effect.forEach([1, 2, 3, 4, 5, 6], (customerId) =>
+          Task.enqueue(Download, { customerId })
+        )
+        yield* steps(1600)
+        for (const h of handles) yield* Task.join(h)
+        const times = (yield* Ref.get(starts)).sort((a, b) => a - b)
+        assert.strictEqual(times.length, 6)
+        for (let i = 0; i + 2 < times.length; i++) {
+          assert.isAtLeast(times[i + 2]! - times[i]!, 500 - (backend.redis ? 15 : 0), `starts ${times}`)
+        }
+        const queue = yield* TaskQueue.TaskQueue
+        const records = yield* Effect.forEach(handles, (h) => queue.get(h.id))
+        assert.isTrue(
+          records.every((r) => r?.attempts === 1),
+          "no retry spent"
+        )
+        assert.isAtLeast(records.filter((r) => (r?.reschedules ?? 0) > 0).length, 4, "over the limit: rescheduled")
+        assert.isAtMost(times[times.length - 1]! - times[0]!, 1000 + 200, "and not later than needed")
+      })
+    )
+  )
+
+  it.effect("rate limit: keyed by task name by default, by `key` when given, or computed per payload", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const ByName = Task.make("by-name", { payload: Customer, rateLimit: { times: 1, per: "10 seconds" } })
+        const ByCustomer = Task.make("by-customer", {
+          payload: Customer,
+          rateLimit: { times: 1, per: "10 seconds", key: ({ customerId }) => `customer:${customerId}` }
+        })
+        const Dynamic = Task.make("dynamic", {
+          payload: Customer,
+          rateLimit: ({ customerId }) => ({
+            times: customerId === 1 ? 1 : 2,
+            per: "10 seconds",
+            key: `d:${customerId}`
+          })
+        })
+        yield* worker(
+          [
+            Task.implement(ByName, () => Effect.void),
+            Task.implement(ByCustomer, () => Effect.void),
+            Task.implement(Dynamic, () => Effect.void)
+          ],
+          8
+        )
+        const queue = yield* TaskQueue.TaskQueue
+        const enqueueAll = <T extends Task.Any>(task: T, customers: ReadonlyArray<number>) =>
+          Effect.forEach(customers, (customerId) => Task.enqueue(task, { customerId } as Task.Payload<T>))
+        const byName = yield* enqueueAll(ByName, [1, 2])
+        const byCustomer = yield* enqueueAll(ByCustomer, [1, 2])
+        const dynamic = yield* enqueueAll(Dynamic, [1, 1, 2, 2])
+        yield* steps(300)
+        const states = (handles: ReadonlyArray<Task.Handle<Task.Any>>) =>
+          Effect.forEach(handles, (h) => Effect.map(queue.get(h.id), (r) => r?.state))
+        assert.deepStrictEqual(yield* states(byName), ["succeeded", "scheduled"], "one limit for the task name")
+        assert.deepStrictEqual(yield* states(byCustomer), ["succeeded", "succeeded"], "a limit per customer")
+        assert.deepStrictEqual(
+          yield* states(dynamic),
+          ["succeeded", "scheduled", "succeeded", "succeeded"],
+          "customer 1 gets 1, the others 2"
+        )
+      })
+    )
+  )
+
+  it.effect("the lock follows its task: a rescheduled unique task keeps its key and runs later", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const Limited = Task.make("limited", {
+          payload: Customer,
+          success: Schema.String,
+          unique: true,
+          rateLimit: { times: 1, per: 600, key: "shared", jitter: 0 }
+        })
+        const queue = yield* TaskQueue.TaskQueue
+        // someone else just used the limit
+        yield* Heimdall.take("shared", { times: 1, per: 600 })
+        yield* worker([Task.implement(Limited, ({ customerId }) => Effect.succeed(`ran ${customerId}`))], 4)
+        const handle = yield* Task.enqueue(Limited, { customerId: 1 })
+        yield* steps(150)
+        assert.strictEqual(yield* Task.status(handle), "scheduled", "put off by the limit")
+        assert.strictEqual((yield* Task.enqueue(Limited, { customerId: 1 })).id, handle.id, "its key is still held")
+        yield* steps(600)
+        assert.strictEqual(yield* Task.join(handle), "ran 1")
+        const record = yield* queue.get(handle.id)
+        assert.strictEqual(record?.attempts, 1)
+        assert.isAtLeast(record?.reschedules ?? 0, 1)
+        assert.notStrictEqual((yield* Task.enqueue(Limited, { customerId: 1 })).id, handle.id, "freed when it ended")
+      })
+    )
+  )
+
+  it.effect("per-task overrides: a unique task's own lock prefix", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const Own = Task.make("own-prefix", { payload: Customer, unique: { prefix: "custom-lock:" } })
+        const queue = yield* TaskQueue.TaskQueue
+        const handle = yield* Task.enqueue(Own, { customerId: 1 })
+        const record = yield* queue.get(handle.id)
+        assert.isTrue(record?.lockKey?.startsWith("custom-lock:{"), record?.lockKey)
+        assert.strictEqual((yield* Task.enqueue(Own, { customerId: 1 })).id, handle.id)
+        assert.throws(() => Task.make("bad", { payload: Customer, unique: { prefix: "a{b}" } }))
+      })
+    )
+  )
+
+  it.effect("Heimdall.onlyAfter inside a task", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const Notify = Task.make("notify", { payload: Customer, success: Schema.Boolean })
+        yield* worker(
+          [
+            Task.implement(Notify, ({ customerId }) =>
+              Heimdall.onlyAfter(`notify:${customerId}`, "1 minute").pipe(Effect.orDie)
+            )
+          ],
+          4
+        )
+        const first = yield* Task.join(yield* Task.enqueue(Notify, { customerId: 1 }))
+        const second = yield* Task.join(yield* Task.enqueue(Notify, { customerId: 1 }))
+        assert.deepStrictEqual([first, second], [true, false])
+      })
+    )
+  )
+
+  it.effect("pipeable modifiers read like the options", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const Piped = Task.make("piped", { payload: Customer }).pipe(
+          Task.unique({ onDuplicate: "fail" }),
+          Task.rateLimit({ times: 5, per: "1 second" })
+        )
+        assert.strictEqual(Piped.settings.unique?.onDuplicate, "fail")
+        assert.isDefined(Piped.settings.rateLimit)
+        yield* Task.enqueue(Piped, { customerId: 1 })
+        const error = yield* Effect.flip(Task.enqueue(Piped, { customerId: 1 }))
+        assert.strictEqual(error._tag, "AlreadyQueued")
+      })
+    )
+  )
+}
