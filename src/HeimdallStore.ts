@@ -68,8 +68,17 @@ export interface RateLimitSpec {
 }
 
 /**
- * A rate-limit call. `take` admits only now (after `offsetMs`); `reserve`
- * books the earliest free slot unless it is more than `maxDelayMs` away.
+ * A rate-limit call.
+ *
+ * - `take` admits now or denies; admissions are booked in non-decreasing time
+ *   order, so a take waits behind existing reservations.
+ * - `reserve` books the earliest free slot at or after `offsetMs` from now,
+ *   unless it is more than `maxDelayMs` away.
+ * - `task`: take, else reserve (one step), for a task about to start.
+ * - `booked`: a task at the slot it booked (under the same `id`): the booking
+ *   becomes an admission now if the admissions up to now leave room in the
+ *   window ending now (later bookings are places in line, not admissions);
+ *   else it books again. So actual starts never exceed the limit, even late ones.
  *
  * @category models
  * @since 0.1.0
@@ -77,10 +86,12 @@ export interface RateLimitSpec {
 export interface RateRequest {
   readonly limits: ReadonlyArray<RateLimitSpec>
   readonly cost: number
-  readonly mode: "take" | "reserve"
+  readonly mode: "take" | "reserve" | "task" | "booked"
   readonly maxDelayMs: number | undefined
-  /** The earliest admission, in ms from now (a caller's jitter). */
+  /** The earliest booked slot, in ms from now (a caller's jitter). */
   readonly offsetMs: number
+  /** Names this call's units (`booked` replaces the units booked under the same id). Default: random. */
+  readonly id?: string | undefined
 }
 
 /**
@@ -155,7 +166,7 @@ export class HeimdallStore extends Context.Service<
 export const layerMemory: Layer.Layer<HeimdallStore> = Layer.effect(
   HeimdallStore,
   Effect.map(lockTable, (table) => {
-    const rates = new Map<string, Array<number>>() // admission times (µs), non-decreasing
+    const rates = new Map<string, Array<{ readonly at: number; readonly id: string }>>() // by time (µs)
     const rateExpiry = new Map<string, number>() // when a key's log is all out of every window (µs), as Redis' PEXPIRE
     const slots = new Map<string, Map<string, number>>() // holder -> lease end
     const onlyAfters = new Map<string, number>() // key -> expiry
@@ -211,54 +222,79 @@ export const layerMemory: Layer.Layer<HeimdallStore> = Layer.effect(
       rateTake: (request) =>
         withNow((_, now): RateResult => {
           // microseconds, as in Redis: the bound holds in real time, not only in whole milliseconds
-          const { cost } = request
+          const { cost, mode } = request
+          const id = request.id ?? crypto.randomUUID()
           const limits = request.limits.map((l) => ({ key: l.key, times: l.times, per: l.perMs * 1000 }))
           const longest = new Map<string, number>()
           for (const limit of limits) longest.set(limit.key, Math.max(longest.get(limit.key) ?? 0, limit.per))
           for (const [key, per] of longest) {
-            const entries = rates.get(key) ?? []
-            const firstLive = entries.findIndex((t) => t > now - per)
-            rates.set(key, firstLive === -1 ? [] : entries.slice(firstLive))
+            const live = (rates.get(key) ?? []).filter((e) => e.at > now - per && !(mode === "booked" && e.id === id))
+            rates.set(key, live)
           }
+          const earliest = (from: number): [number, number] => {
+            let at = from
+            let full = 0
+            limits.forEach((limit, i) => {
+              const live = rates.get(limit.key)!
+              let slot = at
+              if (live.length > 0) {
+                slot = Math.max(slot, live[live.length - 1]!.at)
+                const keep = limit.times - cost
+                if (live.length > keep) slot = Math.max(slot, live[live.length - keep - 1]!.at + limit.per)
+              }
+              if (slot > at) {
+                at = slot
+                full = i
+              }
+            })
+            return [at, full]
+          }
+          const roomNow = () =>
+            limits.every(
+              (limit) =>
+                rates.get(limit.key)!.filter((e) => e.at > now - limit.per && e.at <= now).length + cost <=
+                limit.times
+            )
           const offset = request.offsetMs * 1000
-          let at = now + offset
+          let at: number
           let full = 0
-          limits.forEach((limit, i) => {
-            const live = rates.get(limit.key)!
-            let slot = at
-            if (live.length > 0) {
-              slot = Math.max(slot, live[live.length - 1]!)
-              const keep = limit.times - cost
-              if (live.length > keep) slot = Math.max(slot, live[live.length - keep - 1]! + limit.per)
-            }
-            if (slot > at) {
-              at = slot
-              full = i
-            }
-          })
-          const delay = at - now
-          const admitted =
-            request.mode === "reserve"
-              ? request.maxDelayMs === undefined || delay <= request.maxDelayMs * 1000
-              : delay <= offset
+          let admitted = true
+          if (mode === "take") {
+            ;[at, full] = earliest(now)
+            admitted = at === now
+          } else if (mode === "reserve") {
+            ;[at, full] = earliest(now + offset)
+            admitted = request.maxDelayMs === undefined || at - now <= request.maxDelayMs * 1000
+          } else if (mode === "booked" ? roomNow() : earliest(now)[0] === now) {
+            at = now
+          } else {
+            ;[at, full] = earliest(now + offset)
+          }
           if (admitted) {
             for (const [key, per] of longest) {
               const entries = rates.get(key)!
-              for (let j = 0; j < cost; j++) entries.push(at)
-              rateExpiry.set(key, at + per)
+              let index = entries.length
+              while (index > 0 && entries[index - 1]!.at > at) index--
+              for (let j = 0; j < cost; j++) entries.splice(index, 0, { at, id })
+              rateExpiry.set(key, entries[entries.length - 1]!.at + per)
             }
           }
           const ref = admitted ? at : now
           let remaining = Number.POSITIVE_INFINITY
           let remainingAt = full
           limits.forEach((limit, i) => {
-            const left = limit.times - rates.get(limit.key)!.filter((t) => t > ref - limit.per).length
+            const left = limit.times - rates.get(limit.key)!.filter((e) => e.at > ref - limit.per).length
             if (left < remaining) {
               remaining = left
               remainingAt = i
             }
           })
-          return { admitted, delayMs: Math.ceil(delay / 1000), remaining, limitIndex: admitted ? remainingAt : full }
+          return {
+            admitted,
+            delayMs: Math.ceil((at - now) / 1000),
+            remaining,
+            limitIndex: admitted ? remainingAt : full
+          }
         }),
       slotAcquire: (key, holder, limit, leaseMs) =>
         withNow((now): SlotResult => {

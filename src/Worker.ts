@@ -154,28 +154,22 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
                   return yield* deadLetter(`payload does not decode: ${decoded.failure.message}`)
                 }
                 const rateLimit = task.settings.rateLimit
-                if (rateLimit !== undefined && !claimed.booked) {
+                if (rateLimit !== undefined) {
                   const limit = resolveLimit(rateLimit, decoded.success, name)
                   if (typeof limit === "string") return yield* deadLetter(limit)
                   const { store, ratePrefix } = queue.primitives
-                  const limits = [{ key: ratePrefix + limit.key, times: limit.times, perMs: limit.perMs }]
-                  const now = yield* store.rateTake({
-                    limits,
+                  // One step: start now if the limit has room, else book the earliest slot (after a random
+                  // jitter, booked with it) and wait in the queue until then, without spending a retry.
+                  // At a booked slot the booking is checked again against the actual starts.
+                  const slot = yield* store.rateTake({
+                    limits: [{ key: ratePrefix + limit.key, times: limit.times, perMs: limit.perMs }],
                     cost: 1,
-                    mode: "take",
+                    mode: claimed.booked ? "booked" : "task",
                     maxDelayMs: undefined,
-                    offsetMs: 0
+                    offsetMs: Math.round(Math.random() * limit.jitterMs),
+                    id
                   })
-                  if (!now.admitted) {
-                    // book the earliest slot after a random jitter, then sleep in the queue until it: no retry spent
-                    const jitterMs = Math.round(Math.random() * limit.jitterMs)
-                    const slot = yield* store.rateTake({
-                      limits,
-                      cost: 1,
-                      mode: "reserve",
-                      maxDelayMs: undefined,
-                      offsetMs: jitterMs
-                    })
+                  if (slot.delayMs > 0) {
                     if (yield* queue.reschedule(id, token, slot.delayMs, true)) {
                       yield* internal.count("rescheduled", name)
                     }

@@ -281,6 +281,30 @@ export const uniqueSuite = (it: Vitest.MethodsNonLive<TasksUnderTest>, backend: 
     )
   )
 
+  it.effect("rate limit: a late start is checked against the actual starts, not its booking", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const Limited = Task.make("late", { payload: Customer, rateLimit: { times: 2, per: 500, jitter: 0 } })
+        const Blocker = Task.make("blocker", { payload: Customer })
+        const starts = yield* Ref.make<Array<number>>([])
+        const record = Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.update(starts, (s) => [...s, now]))
+        for (const customerId of [1, 2, 3, 4, 5, 6]) yield* Task.enqueue(Limited, { customerId })
+        yield* Task.enqueue(Blocker, { customerId: 0 })
+        // one slot: 1 and 2 start, 3..6 book slots at 500 and 1000, then the blocker holds the only
+        // slot until 700, so 3 and 4 start late, at 700; 5 and 6 must then wait until 1200, not 1000
+        const t0 = yield* Clock.currentTimeMillis
+        yield* worker([Task.implement(Limited, () => record), Task.implement(Blocker, () => Effect.sleep(700))], 1)
+        yield* steps(1600)
+        const times = (yield* Ref.get(starts)).map((t) => t - t0).sort((a, b) => a - b)
+        assert.strictEqual(times.length, 6, `starts ${times}`)
+        for (let i = 0; i + 2 < times.length; i++) {
+          assert.isAtLeast(times[i + 2]! - times[i]!, 500 - (backend.redis ? 15 : 0), `starts ${times}`)
+        }
+        assert.isAtLeast(times[2]!, 690, `3 and 4 started late, after the blocker: ${times}`)
+      })
+    )
+  )
+
   it.effect("rate limit: keyed by task name by default, by `key` when given, or computed per payload", () =>
     withTasks(
       Effect.gen(function* () {

@@ -23,6 +23,16 @@ const expected: Record<string, ReadonlyArray<RegExp>> = {
   ],
   "concurrency.ts": [/^rendered 6 pages, at most 2 at once$/m, /^second holder refused: ConcurrencyLimited \(1\/1\)$/m],
   "only-after.ts": [/^onlyAfter: true, false, false, true$/m],
+  "demo.ts": [
+    /^10 clicks -> 1 task, id [0-9a-f-]{36}$/m,
+    /^result: report for customer 42: 12 pages$/m,
+    /^after it finished, a new click starts a new task: true$/m,
+    /^second export: AlreadyQueued \{ likelyCulprit: [0-9a-f]{8}, expiresIn: about (59|60) s \}$/m,
+    /^t=0\.5s enqueue -> [0-9a-f]{8}: same task, the interval holds: true$/m,
+    /^t=2\.\ds enqueue -> [0-9a-f]{8}: CRM synced \(a new run\)$/m,
+    /^most starts in any 1 s window: 2 \(limit 2\); retries spent: 0$/m,
+    /^done$/m
+  ],
   "tasks-basics.ts": [
     /^joined: report for customer 1$/m,
     /^status: succeeded$/m,
@@ -41,7 +51,7 @@ const runExample = (file: string, env: Record<string, string | undefined>) =>
     let output = ""
     child.stdout.on("data", (d) => (output += d))
     child.stderr.on("data", (d) => (output += d))
-    const killer = setTimeout(() => child.kill("SIGKILL"), 15_000)
+    const killer = setTimeout(() => child.kill("SIGKILL"), 30_000)
     child.on("exit", (code) => {
       clearTimeout(killer)
       resolve({ code, output })
@@ -51,7 +61,7 @@ const runExample = (file: string, env: Record<string, string | undefined>) =>
 for (const backend of ["memory", "redis"] as const) {
   describe.skipIf(backend === "redis" && !hasRedis)(`examples on ${backend}`, () => {
     for (const [file, patterns] of Object.entries(expected)) {
-      it(`${file} runs, prints what the README says and exits by itself`, { timeout: 20_000 }, async () => {
+      it(`${file} runs, prints what the README says and exits by itself`, { timeout: 40_000 }, async () => {
         const { code, output } = await runExample(file, { REDIS_URL: backend === "redis" ? redisUrl : undefined })
         assert.strictEqual(code, 0, output)
         for (const pattern of patterns) assert.match(output, pattern)

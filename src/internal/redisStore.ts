@@ -28,16 +28,18 @@ const lockInspect = Redis.script((key: string) => [key], {
   lua: Lua.lockInspect
 }).withReturnType<[] | [string, number, number]>()
 
+const modes = { take: "0", reserve: "1", task: "2", booked: "3" } as const
+
 const rateTake = Redis.script(
   (
     keys: ReadonlyArray<string>,
     cost: number,
-    reserve: boolean,
+    mode: "take" | "reserve" | "task" | "booked",
     maxDelayMs: number,
     offsetMs: number,
     id: string,
     limits: ReadonlyArray<readonly [keyIndex: number, times: number, perMs: number]>
-  ) => [...keys, cost, reserve ? "1" : "0", maxDelayMs, offsetMs, id, limits.length, ...limits.flat()],
+  ) => [...keys, cost, modes[mode], maxDelayMs, offsetMs, id, limits.length, ...limits.flat()],
   { numberOfKeys: (keys) => keys.length, lua: Lua.rateTake }
 ).withReturnType<[0 | 1, number, number, number]>()
 
@@ -159,10 +161,10 @@ export const make = (options: { readonly channel: string }) =>
           run.rateTake(
             keys,
             request.cost,
-            request.mode === "reserve",
+            request.mode,
             request.maxDelayMs ?? -1,
             request.offsetMs,
-            crypto.randomUUID(),
+            request.id ?? crypto.randomUUID(),
             request.limits.map((l) => [keys.indexOf(l.key) + 1, l.times, l.perMs] as const)
           ),
           ([admitted, delayMs, remaining, limitIndex]) => ({

@@ -1,33 +1,45 @@
 --[[
-  Admits (take) or books the earliest free slot (reserve) under one or more
-  sliding-window limits, all or nothing.
+  Admits a call under one or more sliding-window limits, all or nothing:
+  now (take), at the earliest free slot (reserve), or now-else-book (the two
+  task modes, used by workers for rate-limited tasks).
 
   Input:
     KEYS[1..k] one sorted set per distinct key: member = admission id, score = admission time (µs)
     ARGV[1] cost (units taken from every limit; 1 <= cost <= times of each)
-    ARGV[2] "1" reserve, "0" take
+    ARGV[2] mode: "0" take, "1" reserve, "2" task start, "3" task start at its booked slot
     ARGV[3] longest delay a reservation accepts, in ms (-1: any)
-    ARGV[4] earliest admission, in ms from now (>= 0; the caller's jitter)
-    ARGV[5] unique id of this call
+    ARGV[4] earliest booked slot, in ms from now (>= 0; the caller's jitter)
+    ARGV[5] id of this call: members are "<id>:1" .. "<id>:<cost>"
     ARGV[6] number of limits L
     ARGV[7 + 3(i-1)] .. ARGV[9 + 3(i-1)]  key index (1..k), times, per (ms) of limit i
   Output:
-    {1, delay, remaining, limit}   admitted at now + delay; remaining = fewest units left
+    {1, delay, remaining, limit}   admitted at now + delay (0: now); remaining = fewest units left
                                    in a window, on limit number `limit`
-    {0, retryAfter, remaining, limit}  denied; `limit` is the limit that is full
-  Invariant: no window of length per holds more than times units of a key,
-  reservations included. Admissions are booked in non-decreasing time order,
-  so for a slot T the only window to check is (T - per, T]. Times are kept in
-  microseconds of Redis TIME, so the bound holds in real time, not only in
-  whole milliseconds; delays are reported rounded up to whole milliseconds.
+    {0, retryAfter, remaining, limit}  denied (take, or reserve beyond its longest delay);
+                                   `limit` is the limit that is full
+  Modes:
+    take     admits now, or denies. Admissions are booked in non-decreasing time order: a take
+             waits behind existing reservations, so for a slot T the only window to check is
+             (T - per, T].
+    reserve  books the earliest slot T >= now + offset by the same rule.
+    task     a task about to start: take; if denied, reserve (with the offset). One round trip.
+    booked   a task at the slot it booked earlier: its booking is replaced by an admission now if
+             the admissions up to now leave room in (now - per, now]. Later bookings are not
+             counted: they are places in line, re-checked the same way when they start, so
+             admissions (actual starts) never exceed the limit even when a start is late.
+             Otherwise it books again (reserve).
+  Invariant: no window of length per holds more than times admitted units of a key. Times are
+  microseconds of Redis TIME, so the bound holds in real time; delays are reported rounded up
+  to whole milliseconds.
 ]]
 local function int(x) return string.format("%d", x) end
 local t = redis.call("TIME")
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local cost = tonumber(ARGV[1])
-local reserve = ARGV[2] == "1"
+local mode = ARGV[2]
 local maxDelay = tonumber(ARGV[3]) * 1000
 local offset = tonumber(ARGV[4]) * 1000
+local id = ARGV[5]
 local count = tonumber(ARGV[6])
 local limits = {}
 local longest = {}
@@ -39,43 +51,71 @@ for i = 1, count do
 end
 for k, per in pairs(longest) do
   redis.call("ZREMRANGEBYSCORE", KEYS[k], "-inf", int(now - per))
+  if mode == "3" then
+    for j = 1, cost do redis.call("ZREM", KEYS[k], id .. ":" .. j) end
+  end
 end
-local at = now + offset
-local full = 1
-for i = 1, count do
-  local limit = limits[i]
-  local key = KEYS[limit.key]
-  local size = redis.call("ZCARD", key)
-  local slot = at
-  if size > 0 then
-    local last = redis.call("ZRANGE", key, -1, -1, "WITHSCORES")
-    slot = math.max(slot, tonumber(last[2]))
-    local keep = limit.times - cost
-    if size > keep then
-      local entry = redis.call("ZRANGE", key, size - keep - 1, size - keep - 1, "WITHSCORES")
-      slot = math.max(slot, tonumber(entry[2]) + limit.per)
+
+-- The earliest slot >= from where every limit has room, booking in non-decreasing order.
+local function earliest(from)
+  local at = from
+  local full = 1
+  for i = 1, count do
+    local limit = limits[i]
+    local key = KEYS[limit.key]
+    local size = redis.call("ZCARD", key)
+    local slot = at
+    if size > 0 then
+      local last = redis.call("ZRANGE", key, -1, -1, "WITHSCORES")
+      slot = math.max(slot, tonumber(last[2]))
+      local keep = limit.times - cost
+      if size > keep then
+        local entry = redis.call("ZRANGE", key, size - keep - 1, size - keep - 1, "WITHSCORES")
+        slot = math.max(slot, tonumber(entry[2]) + limit.per)
+      end
+    end
+    if slot > at then
+      at = slot
+      full = i
     end
   end
-  if slot > at then
-    at = slot
-    full = i
+  return at, full
+end
+
+-- Whether the admissions up to now leave room for cost more units in (now - per, now], on every limit.
+local function roomNow()
+  for i = 1, count do
+    local limit = limits[i]
+    local used = redis.call("ZCOUNT", KEYS[limit.key], "(" .. int(now - limit.per), int(now))
+    if used + cost > limit.times then return false, i end
   end
+  return true, 1
 end
-local delay = at - now
-local admitted
-if reserve then
-  admitted = maxDelay < 0 or delay <= maxDelay
+
+local at, full
+local admitted = true
+if mode == "0" then
+  at, full = earliest(now)
+  admitted = at == now
+elseif mode == "1" then
+  at, full = earliest(now + offset)
+  admitted = maxDelay < 0 or at - now <= maxDelay
 else
-  admitted = delay <= offset
+  local ok = false
+  if mode == "3" then ok = roomNow() else ok = earliest(now) == now end
+  if ok then at = now else at, full = earliest(now + offset) end
 end
+
 if admitted then
   for k, per in pairs(longest) do
     for j = 1, cost do
-      redis.call("ZADD", KEYS[k], int(at), ARGV[5] .. ":" .. j)
+      redis.call("ZADD", KEYS[k], int(at), id .. ":" .. j)
     end
-    redis.call("PEXPIRE", KEYS[k], math.ceil((at - now + per) / 1000))
+    local last = redis.call("ZRANGE", KEYS[k], -1, -1, "WITHSCORES")
+    redis.call("PEXPIRE", KEYS[k], math.ceil((tonumber(last[2]) - now + per) / 1000))
   end
 end
+
 local ref = now
 if admitted then ref = at end
 local fewest = nil
@@ -88,6 +128,6 @@ for i = 1, count do
     fewestAt = i
   end
 end
-local delayMs = math.ceil(delay / 1000)
+local delayMs = math.ceil((at - now) / 1000)
 if admitted then return {1, delayMs, fewest, fewestAt} end
 return {0, delayMs, fewest, full}
