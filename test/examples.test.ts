@@ -33,6 +33,42 @@ const expected: Record<string, ReadonlyArray<RegExp>> = {
     /^most starts in any 1 s window: 2 \(limit 2\); retries spent: 0$/m,
     /^done$/m
   ],
+  "unique-tasks.ts": [
+    /^10 clicks, 1 task$/m,
+    /^another customer, another task: true$/m,
+    /^result: report 42$/m,
+    /^after it finished: true$/m
+  ],
+  "unique-expiry.ts": [
+    /^while it runs: running, a duplicate gets the same id: true$/m,
+    /^after the timeout, a new task is accepted: true$/m
+  ],
+  "custom-keys.ts": [
+    /^constant key: customers 1 and 2 share one task: true$/m,
+    /^key by region: eu shares one task: true, us has its own: true$/m,
+    /^the default key: report:[0-9a-f]{32}$/m
+  ],
+  "existing-task.ts": [
+    /^same task id both times: true$/m,
+    /^strict: STARTED, then ALREADY_RUNNING \(culprit is the first: true\)$/m,
+    /^expires in about 3600 s$/m,
+    /^once it has finished: STARTED$/m
+  ],
+  "unique-interval.ts": [
+    /^first run: synced$/m,
+    /^right after it finished, still the same task: true$/m,
+    /^after the interval, a new run: true: synced$/m
+  ],
+  "rate-limited-tasks.ts": [
+    /^6 downloads at 2 per second started at: 0\.0, 0\.0, 1\.\d, 1\.\d, 2\.\d, 2\.\d s$/m,
+    /^never 3 starts within 1 s: true$/m,
+    /^per customer \(1, 1, 2, 2\): succeeded, scheduled, succeeded, succeeded$/m
+  ],
+  "testing.ts": [
+    /^after 59 minutes: same task: true$/m,
+    /^after 1 hour: new task: true$/m,
+    /^a day later the rate window is open: true$/m
+  ],
   "tasks-basics.ts": [
     /^joined: report for customer 1$/m,
     /^status: succeeded$/m,
