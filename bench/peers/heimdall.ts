@@ -34,6 +34,22 @@ export const NoopUnique: typeof Noop | undefined = (() => {
   }
 })()
 
+/**
+ * Rate-limited tasks (issue 5): `Task.make(name, { payload, rateLimit })`, applied by the worker.
+ * `undefined` while `src/Task.ts` does not support the option yet.
+ */
+export const makeRateLimited = (times: number, per: string, jitter?: string): typeof Noop | undefined => {
+  try {
+    const task = (Task.make as (name: string, options: object) => typeof Noop)("bench-noop", {
+      payload: Schema.Struct({ n: Schema.Number }),
+      rateLimit: jitter === undefined ? { times, per } : { times, per, jitter }
+    })
+    return (task.settings as unknown as Record<string, unknown>).rateLimit === undefined ? undefined : task
+  } catch {
+    return undefined
+  }
+}
+
 export const queueOptions = (queue: string) => ({ queue, prefix: queuePrefix, retention: "1 day" }) as const
 
 export const makeProducer = (url: string, queue: string) => {
@@ -79,9 +95,10 @@ export const startWorker = async (
   concurrency: number,
   onStart: (n: number) => void,
   wrap: <A, E, R>(body: Effect.Effect<A, E, R>) => Effect.Effect<A, any, any> = (body) => body,
-  extraLayer?: Layer.Layer<any, any, any>
+  extraLayer?: Layer.Layer<any, any, any>,
+  task: typeof Noop = Noop
 ): Promise<RunningWorker> => {
-  const NoopLive = Task.implement(Noop, ({ n }) => wrap(Effect.sync(() => onStart(n))) as Effect.Effect<void>)
+  const NoopLive = Task.implement(task, ({ n }) => wrap(Effect.sync(() => onStart(n))) as Effect.Effect<void>)
   const redisLayer = RedisIoredis.layer(url)
   const base = Worker.layer({ tasks: [NoopLive], concurrency }).pipe(
     Layer.provide(TaskQueue.layerRedis(queueOptions(queue)))

@@ -63,10 +63,10 @@ export const analyze = (starts: ReadonlyArray<number>, limit: number, perMs: num
   }
 }
 
-const runPeer = async (ctx: Context, peer: "heimdall" | "bullmq"): Promise<Accuracy> => {
+const runPeer = async (ctx: Context, peer: string, jitter: string): Promise<Accuracy> => {
   const { rateTasks: tasks, rateLimit: limit, rateProcesses, rateConcurrency } = ctx.settings
   await ctx.admin.flushdb()
-  const queue = `ratelimit-${peer}`
+  const queue = `ratelimit-${peer}-${jitter.replace(/\W/g, "")}`
   const starts: Array<number> = []
   let resolveAll!: () => void
   const all = new Promise<void>((resolve) => {
@@ -74,7 +74,7 @@ const runPeer = async (ctx: Context, peer: "heimdall" | "bullmq"): Promise<Accur
   })
   const children: Array<ChildProcess> = []
   const ready = Array.from({ length: rateProcesses }, () => {
-    const p = fork(child, [peer, ctx.url, queue, String(rateConcurrency), String(limit)], {
+    const p = fork(child, [peer, ctx.url, queue, String(rateConcurrency), String(limit), jitter], {
       execPath: process.execPath,
       stdio: ["ignore", "inherit", "inherit", "ipc"]
     })
@@ -92,7 +92,7 @@ const runPeer = async (ctx: Context, peer: "heimdall" | "bullmq"): Promise<Accur
   })
   try {
     await Promise.all(ready)
-    if (peer === "heimdall") {
+    if (peer !== "bullmq") {
       const producer = HeimdallPeer.makeProducer(ctx.url, queue)
       await HeimdallPeer.prefill(producer, tasks)
       await producer.dispose()
@@ -127,12 +127,35 @@ export const run = async (ctx: Context): Promise<Array<Row>> => {
   const { rateTasks: tasks, rateLimit: limit, rateProcesses, rateConcurrency } = ctx.settings
   const setup = `${limit}/s, ${rateProcesses} processes x concurrency ${rateConcurrency}, ${tasks} tasks`
   const rows: Array<Row> = []
-  const results = { heimdall: await runPeer(ctx, "heimdall"), bullmq: await runPeer(ctx, "bullmq") }
-  for (const [key, peer, how] of [
-    ["heimdall", "effect-heimdall", "Heimdall.withRateLimit in the handler (sliding window, reserve)"],
-    ["bullmq", "BullMQ", "Worker limiter { max, duration }"]
-  ] as const) {
-    const r = results[key]
+  const rated = HeimdallPeer.makeRateLimited(limit, "1 second") !== undefined
+  const variants = [
+    ...(rated
+      ? [
+          {
+            child: "heimdall",
+            jitter: "default",
+            peer: "effect-heimdall",
+            how: "task option rateLimit { times, per } (default jitter: up to per/10)"
+          },
+          {
+            child: "heimdall",
+            jitter: "0 millis",
+            peer: "effect-heimdall, jitter 0",
+            how: "task option rateLimit { times, per, jitter: 0 }"
+          }
+        ]
+      : [
+          {
+            child: "heimdall-handler",
+            jitter: "default",
+            peer: "effect-heimdall",
+            how: "Heimdall.withRateLimit in the handler (task-level rateLimit pending issue 5)"
+          }
+        ]),
+    { child: "bullmq", jitter: "default", peer: "BullMQ", how: "Worker limiter { max, duration }" }
+  ]
+  for (const { child: childPeer, jitter, peer, how } of variants) {
+    const r = await runPeer(ctx, childPeer, jitter)
     ctx.log(
       `  ${peer}: max ${r.maxInWindow} in a 1 s window, ${r.violatingWindows} violating windows (${r.violatingWithin5ms} with a 995 ms window; tightest ${limit + 1} starts in ${r.tightestMs.toFixed(1)} ms), ${r.achievedPerSecond.toFixed(2)}/s (${(r.achievedOverAllowed * 100).toFixed(1)}% of allowed), ${r.tasks} starts`
     )
