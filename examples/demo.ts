@@ -9,7 +9,7 @@
  *   REDIS_URL=redis://127.0.0.1:6379 npm run demo
  */
 import { Clock, Duration, Effect, Layer, Ref, Schema } from "effect"
-import { Heimdall, Task, Worker } from "effect-heimdall"
+import { Task, Worker } from "effect-heimdall"
 import { HeimdallLive } from "./backend.ts"
 
 const run = Date.now().toString(36) // fresh keys per run, so reruns against one Redis start clean

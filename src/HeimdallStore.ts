@@ -252,8 +252,7 @@ export const layerMemory: Layer.Layer<HeimdallStore> = Layer.effect(
           const roomNow = () =>
             limits.every(
               (limit) =>
-                rates.get(limit.key)!.filter((e) => e.at > now - limit.per && e.at <= now).length + cost <=
-                limit.times
+                rates.get(limit.key)!.filter((e) => e.at > now - limit.per && e.at <= now).length + cost <= limit.times
             )
           const offset = request.offsetMs * 1000
           let at: number
