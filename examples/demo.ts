@@ -54,8 +54,9 @@ const makeWorker = (starts: Ref.Ref<Array<{ readonly customerId: number; readonl
       ),
       Task.implement(ExportData, () => Effect.sleep("300 millis")),
       Task.implement(SyncCrm, () => Effect.succeed("CRM synced")),
+      // startedAt: when the start was admitted, on the backend's clock (Redis TIME): what the limit bounds
       Task.implement(DownloadFromPartner, ({ customerId }) =>
-        Effect.flatMap(Clock.currentTimeMillis, (at) => Ref.update(starts, (s) => [...s, { customerId, at }]))
+        Effect.flatMap(Task.CurrentTask, ({ startedAt: at }) => Ref.update(starts, (s) => [...s, { customerId, at }]))
       )
     ]
   })

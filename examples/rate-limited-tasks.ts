@@ -1,6 +1,6 @@
 // Rate-limited tasks: at most `times` starts per `per` across every worker and process. Over the
 // limit a task is rescheduled to the slot it booked, without spending a retry.
-import { Clock, Effect, Layer, Ref, Schema } from "effect"
+import { Effect, Layer, Ref, Schema } from "effect"
 import { Task, Worker } from "effect-heimdall"
 import { HeimdallLive } from "./backend.ts"
 
@@ -19,7 +19,8 @@ const PerCustomer = Task.make("download-per-customer", {
 
 const program = Effect.gen(function* () {
   const starts = yield* Ref.make<Array<number>>([])
-  const record = Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.update(starts, (s) => [...s, now]))
+  // startedAt: the instant the start was admitted, on the backend's clock (Redis TIME), which the limit bounds
+  const record = Effect.flatMap(Task.CurrentTask, ({ startedAt }) => Ref.update(starts, (s) => [...s, startedAt]))
   yield* Layer.build(
     Worker.layer({
       concurrency: 8,

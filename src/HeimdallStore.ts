@@ -74,11 +74,15 @@ export interface RateLimitSpec {
  *   order, so a take waits behind existing reservations.
  * - `reserve` books the earliest free slot at or after `offsetMs` from now,
  *   unless it is more than `maxDelayMs` away.
- * - `task`: take, else reserve (one step), for a task about to start.
+ * - `task`: take, else book the earliest slot, in one step, for a task about
+ *   to start; the answered delay adds `offsetMs` (the caller's jitter) to the
+ *   slot, so waiters spread out while bookings stay where they are.
  * - `booked`: a task at the slot it booked (under the same `id`): the booking
  *   becomes an admission now if the admissions up to now leave room in the
  *   window ending now (later bookings are places in line, not admissions);
- *   else it books again. So actual starts never exceed the limit, even late ones.
+ *   else it books again at the moment they leave room (delay plus `offsetMs`),
+ *   keeping its place in line. So actual starts never exceed the limit, even
+ *   late ones.
  *
  * @category models
  * @since 0.1.0
@@ -109,6 +113,8 @@ export interface RateResult {
   readonly delayMs: number
   readonly remaining: number
   readonly limitIndex: number
+  /** The backend's time of the decision, epoch milliseconds (fractional: microsecond precision). */
+  readonly nowMs: number
 }
 
 /**
@@ -249,13 +255,25 @@ export const layerMemory: Layer.Layer<HeimdallStore> = Layer.effect(
             })
             return [at, full]
           }
-          const roomNow = () =>
-            limits.every(
-              (limit) =>
-                rates.get(limit.key)!.filter((e) => e.at > now - limit.per && e.at <= now).length + cost <= limit.times
-            )
+          const roomFrom = (): [number, number] => {
+            let at = now
+            let full = 0
+            limits.forEach((limit, i) => {
+              const inWindow = rates.get(limit.key)!.filter((e) => e.at > now - limit.per && e.at <= now)
+              const excess = inWindow.length + cost - limit.times
+              if (excess > 0) {
+                const slot = inWindow[excess - 1]!.at + limit.per
+                if (slot > at) {
+                  at = slot
+                  full = i
+                }
+              }
+            })
+            return [at, full]
+          }
           const offset = request.offsetMs * 1000
           let at: number
+          let wake: number | undefined
           let full = 0
           let admitted = true
           if (mode === "take") {
@@ -264,10 +282,10 @@ export const layerMemory: Layer.Layer<HeimdallStore> = Layer.effect(
           } else if (mode === "reserve") {
             ;[at, full] = earliest(now + offset)
             admitted = request.maxDelayMs === undefined || at - now <= request.maxDelayMs * 1000
-          } else if (mode === "booked" ? roomNow() : earliest(now)[0] === now) {
-            at = now
           } else {
-            ;[at, full] = earliest(now + offset)
+            // the booking holds the slot itself; the caller wakes up after it plus its jitter
+            ;[at, full] = mode === "booked" ? roomFrom() : earliest(now)
+            if (at > now) wake = at - now + offset
           }
           if (admitted) {
             for (const [key, per] of longest) {
@@ -290,9 +308,10 @@ export const layerMemory: Layer.Layer<HeimdallStore> = Layer.effect(
           })
           return {
             admitted,
-            delayMs: Math.ceil((at - now) / 1000),
+            delayMs: Math.ceil((wake ?? at - now) / 1000),
             remaining,
-            limitIndex: admitted ? remainingAt : full
+            limitIndex: admitted ? remainingAt : full,
+            nowMs: now / 1000
           }
         }),
       slotAcquire: (key, holder, limit, leaseMs) =>

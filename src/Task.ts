@@ -637,7 +637,17 @@ const canonicalJson = (value: unknown): string => {
  */
 export class CurrentTask extends Context.Service<
   CurrentTask,
-  { readonly id: string; readonly name: string; readonly attempt: number }
+  {
+    readonly id: string
+    readonly name: string
+    readonly attempt: number
+    /**
+     * When this attempt started, epoch milliseconds on the backend's clock
+     * (Redis `TIME`): for a rate-limited task, the instant its start was
+     * admitted, which is what the limit bounds.
+     */
+    readonly startedAt: number
+  }
 >()("effect-heimdall/Task/CurrentTask") {}
 
 /**

@@ -220,8 +220,10 @@ export interface ClaimedTask {
   readonly trace: TraceContext | undefined
   readonly enqueuedAt: number
   readonly token: string
-  /** A rate-limit slot was booked for this start when the task was rescheduled: no new admission is needed. */
+  /** A rate-limit slot was booked for this start when the task was rescheduled (it is checked again now). */
   readonly booked: boolean
+  /** When it was claimed, epoch milliseconds on the backend's clock. */
+  readonly claimedAt: number
 }
 
 /**

@@ -154,6 +154,7 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
                   return yield* deadLetter(`payload does not decode: ${decoded.failure.message}`)
                 }
                 const rateLimit = task.settings.rateLimit
+                let startedAt = claimed.claimedAt
                 if (rateLimit !== undefined) {
                   const limit = resolveLimit(rateLimit, decoded.success, name)
                   if (typeof limit === "string") return yield* deadLetter(limit)
@@ -175,12 +176,13 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
                     }
                     return
                   }
+                  startedAt = slot.nowMs
                 }
                 yield* internal.count("started", name)
                 let handler: Effect.Effect<unknown, unknown> = impl
                   .handler(decoded.success)
                   .pipe(
-                    Effect.provideService(Task.CurrentTask, { id, name, attempt: claimed.attempts }),
+                    Effect.provideService(Task.CurrentTask, { id, name, attempt: claimed.attempts, startedAt }),
                     Effect.provideContext(context)
                   )
                 const timeout = task.settings.timeout

@@ -41,7 +41,7 @@ const rateTake = Redis.script(
     limits: ReadonlyArray<readonly [keyIndex: number, times: number, perMs: number]>
   ) => [...keys, cost, modes[mode], maxDelayMs, offsetMs, id, limits.length, ...limits.flat()],
   { numberOfKeys: (keys) => keys.length, lua: Lua.rateTake }
-).withReturnType<[0 | 1, number, number, number]>()
+).withReturnType<[0 | 1, number, number, number, string]>()
 
 const slotAcquire = Redis.script(
   (key: string, holder: string, limit: number, leaseMs: number) => [key, holder, limit, leaseMs],
@@ -167,11 +167,12 @@ export const make = (options: { readonly channel: string }) =>
             request.id ?? crypto.randomUUID(),
             request.limits.map((l) => [keys.indexOf(l.key) + 1, l.times, l.perMs] as const)
           ),
-          ([admitted, delayMs, remaining, limitIndex]) => ({
+          ([admitted, delayMs, remaining, limitIndex, nowUs]) => ({
             admitted: admitted === 1,
             delayMs: Number(delayMs),
             remaining: Number(remaining),
-            limitIndex: Number(limitIndex) - 1
+            limitIndex: Number(limitIndex) - 1,
+            nowMs: Number(nowUs) / 1000
           })
         )
       },

@@ -114,7 +114,10 @@ export const makeMemory = (options: Resolved, table: LockTable, store: HeimdallS
           entry.leaseUntil = now + leaseMillis
           running.set(id, now + leaseMillis)
           const { name, payload, attempts, trace, enqueuedAt } = entry.record
-          return { _tag: "Claimed", task: { id, name, payload, attempts, trace, enqueuedAt, token, booked } }
+          return {
+            _tag: "Claimed",
+            task: { id, name, payload, attempts, trace, enqueuedAt, token, booked, claimedAt: now }
+          }
         }
         const next = Math.min(...scheduled.values(), ...running.values())
         return { _tag: "Idle", waitMillis: Number.isFinite(next) ? Math.max(0, next - now) : undefined }

@@ -169,7 +169,8 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
                       trace: decodeTrace(reply[5]),
                       enqueuedAt: Number(reply[6]),
                       token,
-                      booked: reply[7] === "1"
+                      booked: reply[7] === "1",
+                      claimedAt: Number(reply[8])
                     }
                   }
                 : { _tag: "Idle" as const, waitMillis: Number(reply[1]) < 0 ? undefined : Number(reply[1]) }

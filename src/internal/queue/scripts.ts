@@ -93,7 +93,8 @@ export const claim = define(
       attempts: number,
       trace: string,
       enqueuedAt: string,
-      booked: string
+      booked: string,
+      now: number
     ]
   | [tag: "idle", waitMillis: number]
 >()

@@ -10,8 +10,8 @@
 --   ARGV[4] retention (ms) of a skipped task's record
 --   ARGV[5] events channel
 -- Output:
---   { "task", id, name, payload, attempts, trace, enqueuedAt, booked }  -- claimed: state running, attempts + 1;
---       booked "1": a rate-limit slot was booked for this start when it was rescheduled
+--   { "task", id, name, payload, attempts, trace, enqueuedAt, booked, now }  -- claimed: state running, attempts + 1;
+--       booked "1": a rate-limit slot was booked for this start when it was rescheduled; now: Redis time (ms)
 --   { "idle", waitMs }  -- nothing ready; waitMs until the next scheduled task or lease end, -1 if none
 -- A unique task whose lock another task holds now (its own lock expired and the key was taken by a newer
 -- task) is not run: it ends "skipped" with the reason. A unique task whose lock expired and is free takes
@@ -66,7 +66,7 @@ while true do
       redis.call("ZADD", KEYS[3], now + tonumber(ARGV[2]), id)
       local f = redis.call("HMGET", key, "name", "payload", "trace", "enqueuedAt", "booked")
       if f[5] then redis.call("HDEL", key, "booked") end
-      return { "task", id, f[1], f[2], attempts, f[3] or "", f[4], f[5] or "0" }
+      return { "task", id, f[1], f[2], attempts, f[3] or "", f[4], f[5] or "0", now }
     end
   end
   -- an id without a queued record (expired or stale): dropped

@@ -13,21 +13,24 @@
     ARGV[6] number of limits L
     ARGV[7 + 3(i-1)] .. ARGV[9 + 3(i-1)]  key index (1..k), times, per (ms) of limit i
   Output:
-    {1, delay, remaining, limit}   admitted at now + delay (0: now); remaining = fewest units left
-                                   in a window, on limit number `limit`
-    {0, retryAfter, remaining, limit}  denied (take, or reserve beyond its longest delay);
+    {1, delay, remaining, limit, now}   admitted at now + delay (0: now); remaining = fewest units
+                                   left in a window, on limit number `limit`; now = Redis TIME (µs)
+    {0, retryAfter, remaining, limit, now}  denied (take, or reserve beyond its longest delay);
                                    `limit` is the limit that is full
   Modes:
     take     admits now, or denies. Admissions are booked in non-decreasing time order: a take
              waits behind existing reservations, so for a slot T the only window to check is
              (T - per, T].
     reserve  books the earliest slot T >= now + offset by the same rule.
-    task     a task about to start: take; if denied, reserve (with the offset). One round trip.
+    task     a task about to start: take; if denied, book the earliest slot, and answer the delay to
+             that slot plus the offset (the caller's random jitter), so a burst of waiters does not
+             come due at one instant while the bookings stay where they are.
     booked   a task at the slot it booked earlier: its booking is replaced by an admission now if
              the admissions up to now leave room in (now - per, now]. Later bookings are not
              counted: they are places in line, re-checked the same way when they start, so
              admissions (actual starts) never exceed the limit even when a start is late.
-             Otherwise it books again (reserve).
+             Otherwise it books again, keeping its place: at the moment the admissions up to now
+             leave room (the delay plus the offset), not behind every later booking.
   Invariant: no window of length per holds more than times admitted units of a key. Times are
   microseconds of Redis TIME, so the bound holds in real time; delays are reported rounded up
   to whole milliseconds.
@@ -82,17 +85,29 @@ local function earliest(from)
   return at, full
 end
 
--- Whether the admissions up to now leave room for cost more units in (now - per, now], on every limit.
-local function roomNow()
+-- When the admissions up to now leave room for cost more units, on every limit (now if they do).
+local function roomFrom()
+  local at = now
+  local full = 1
   for i = 1, count do
     local limit = limits[i]
-    local used = redis.call("ZCOUNT", KEYS[limit.key], "(" .. int(now - limit.per), int(now))
-    if used + cost > limit.times then return false, i end
+    local inWindow = redis.call("ZRANGEBYSCORE", KEYS[limit.key], "(" .. int(now - limit.per), int(now), "WITHSCORES")
+    local used = #inWindow / 2
+    local excess = used + cost - limit.times
+    if excess > 0 then
+      -- the excess-th oldest admission in the window has to leave it
+      local slot = tonumber(inWindow[2 * excess]) + limit.per
+      if slot > at then
+        at = slot
+        full = i
+      end
+    end
   end
-  return true, 1
+  return at, full
 end
 
 local at, full
+local wake = nil
 local admitted = true
 if mode == "0" then
   at, full = earliest(now)
@@ -101,9 +116,10 @@ elseif mode == "1" then
   at, full = earliest(now + offset)
   admitted = maxDelay < 0 or at - now <= maxDelay
 else
-  local ok = false
-  if mode == "3" then ok = roomNow() else ok = earliest(now) == now end
-  if ok then at = now else at, full = earliest(now + offset) end
+  -- the booking holds the slot itself; the caller wakes up after it plus its jitter, so jitter spreads a
+  -- burst of waiters without pushing later bookings back
+  if mode == "2" then at, full = earliest(now) else at, full = roomFrom() end
+  if at > now then wake = at - now + offset end
 end
 
 if admitted then
@@ -128,6 +144,6 @@ for i = 1, count do
     fewestAt = i
   end
 end
-local delayMs = math.ceil((at - now) / 1000)
-if admitted then return {1, delayMs, fewest, fewestAt} end
-return {0, delayMs, fewest, full}
+local delayMs = math.ceil((wake or (at - now)) / 1000)
+if admitted then return {1, delayMs, fewest, fewestAt, int(now)} end
+return {0, delayMs, fewest, full, int(now)}
