@@ -102,7 +102,12 @@ const retryDelay = (schedule: Schedule.Schedule<unknown, any>, attempt: number, 
  *   `heimdall.task.id`, `heimdall.task.attempt`) linked to the enqueue span;
  * - `timeout` exceeded: interrupted, fails with `TaskTimeout`; a defect fails with `TaskDefect`;
  * - a failure is retried after the delay of the task's `retry` schedule (stepped once per
- *   attempt so far), or ends the task as `"failed"` when it has none or it is exhausted.
+ *   attempt so far), or ends the task as `"failed"` when it has none or it is exhausted;
+ * - a rate-limited task starts only when its limit has room; otherwise it books its slot and
+ *   goes back to the queue until then, without spending an attempt;
+ * - a lease that is lost while the handler runs (the task was requeued, e.g. after this
+ *   process stalled for longer than the lease) interrupts the handler, and this worker
+ *   settles nothing: the task is someone else's now.
  *
  * Metrics (counters, attribute `task`): `heimdall_tasks_started`, `_succeeded`, `_failed`,
  * `_retried`, `_dead_lettered` (and `_enqueued`, counted by `Task.enqueue`).
@@ -201,28 +206,44 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
                     })
                   )
                 }
-                const renewal = queue.renew(id, token, leaseMillis).pipe(
-                  Effect.flatMap((held) =>
-                    held ? Effect.void : Effect.logWarning(`effect-heimdall: lease of task ${name} ${id} lost`)
+                // Renews the lease every third of it; ends when the lease is lost (another worker may run the
+                // task now), which interrupts the handler. A renewal that fails is retried on the next tick.
+                const every = Math.max(1, Math.floor(leaseMillis / 3))
+                const leaseLost = Effect.gen(function* () {
+                  while (true) {
+                    yield* Effect.sleep(every)
+                    const held = yield* queue
+                      .renew(id, token, leaseMillis)
+                      .pipe(
+                        Effect.catchCause((cause) =>
+                          Effect.as(Effect.logWarning("effect-heimdall: lease renewal failed", cause), true)
+                        )
+                      )
+                    if (!held) return
+                  }
+                })
+                const outcome = yield* Effect.raceFirst(
+                  Effect.exit(handler).pipe(
+                    Effect.withSpan("heimdall.task.run", {
+                      kind: "consumer",
+                      root: true,
+                      links: internal.linkTo(claimed.trace),
+                      attributes: {
+                        "heimdall.task.name": name,
+                        "heimdall.task.id": id,
+                        "heimdall.task.attempt": claimed.attempts
+                      }
+                    }),
+                    Effect.map((exit) => ({ _tag: "Done" as const, exit }))
                   ),
-                  Effect.catchCause((cause) => Effect.logWarning("effect-heimdall: lease renewal failed", cause)),
-                  Effect.repeat(Schedule.spaced(Math.max(1, Math.floor(leaseMillis / 3)))),
-                  Effect.delay(Math.max(1, Math.floor(leaseMillis / 3)))
+                  Effect.as(leaseLost, { _tag: "LeaseLost" as const })
                 )
-                const renewer = yield* Effect.forkChild(renewal)
-                const exit = yield* Effect.exit(handler).pipe(
-                  Effect.withSpan("heimdall.task.run", {
-                    kind: "consumer",
-                    root: true,
-                    links: internal.linkTo(claimed.trace),
-                    attributes: {
-                      "heimdall.task.name": name,
-                      "heimdall.task.id": id,
-                      "heimdall.task.attempt": claimed.attempts
-                    }
-                  })
-                )
-                yield* Fiber.interrupt(renewer)
+                if (outcome._tag === "LeaseLost") {
+                  return yield* Effect.logWarning(
+                    `effect-heimdall: lease of task ${name} ${id} lost; the attempt was interrupted (it may run elsewhere)`
+                  )
+                }
+                const exit = outcome.exit
                 if (Exit.isSuccess(exit)) {
                   const result = yield* Effect.result(Schema.encodeUnknownEffect(codecs.success)(exit.value))
                   if (result._tag === "Success") {
