@@ -15,7 +15,8 @@
  * - `enqueue` is the only operation that creates a record. An id that exists
  *   already is left untouched (`created: false`).
  * - `claim` first moves due `scheduled` tasks to `queued`, and requeues
- *   `running` tasks whose lease lapsed (their attempt stays spent), then hands
+ *   `running` tasks whose lease lapsed (their attempt stays spent; past
+ *   `maxRedeliveries` they are dead-lettered instead), then hands
  *   out the oldest `queued` task with a fresh lease (`attempts + 1`), or says
  *   how long until something becomes due.
  * - `renew`, `complete`, `fail`, `reschedule`, `release` and `deadLetter` act
@@ -277,6 +278,8 @@ export interface Service {
   readonly claim: (options: {
     readonly token: string
     readonly leaseMillis: number
+    /** A task whose lease lapsed more often than this is dead-lettered instead of redelivered. Default: no limit. */
+    readonly maxRedeliveries?: number | undefined
   }) => Effect.Effect<ClaimResult, Redis.RedisError>
   /**
    * A waiter for idle workers, held for the scope (on Redis: a reserved

@@ -42,6 +42,9 @@ import { type ClaimedTask, TaskQueue } from "./TaskQueue.ts"
  *   may take to finish before they are interrupted and released.
  * - `maxIdleWait` (default 30 seconds): the longest an idle worker blocks
  *   before it looks at the queue again (it is woken earlier by new work).
+ * - `maxRedeliveries` (default 5): a task whose lease lapsed more often than
+ *   this (its worker keeps dying on it, a poison task) is dead-lettered with
+ *   the reason instead of being redelivered forever.
  *
  * **Example**
  *
@@ -67,6 +70,7 @@ export interface Options<Impls extends ReadonlyArray<Task.Implementation<any, an
   readonly lease?: Duration.Input | undefined
   readonly gracePeriod?: Duration.Input | undefined
   readonly maxIdleWait?: Duration.Input | undefined
+  readonly maxRedeliveries?: number | undefined
 }
 
 const millis = (input: Duration.Input | undefined, fallback: Duration.Input) =>
@@ -136,6 +140,7 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
       const leaseMillis = millis(options.lease, "30 seconds")
       const graceMillis = millis(options.gracePeriod, "10 seconds")
       const maxIdleMillis = millis(options.maxIdleWait, "30 seconds")
+      const maxRedeliveries = options.maxRedeliveries ?? 5
       const byName = new Map<string, Task.Implementation<Task.Any, any>>(
         options.tasks.map((impl) => [impl.task.name, impl])
       )
@@ -303,7 +308,7 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
       const takeOne = Effect.gen(function* () {
         yield* slots.take(1)
         const claimed = yield* queue
-          .claim({ token: randomUUID(), leaseMillis })
+          .claim({ token: randomUUID(), leaseMillis, maxRedeliveries })
           .pipe(
             Effect.onExit((exit) =>
               Exit.isSuccess(exit) && exit.value._tag === "Claimed" ? Effect.void : slots.release(1)

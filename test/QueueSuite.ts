@@ -402,6 +402,27 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
     )
   )
 
+  it.effect("a task whose worker keeps dying is dead-lettered after maxRedeliveries, with the reason", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const queue = yield* TaskQueue.TaskQueue
+        yield* queue.enqueue({ id: "p1", name: "x", payload: "1", delayMillis: 0, trace: undefined })
+        const claim = (token: string) => queue.claim({ token, leaseMillis: 200, maxRedeliveries: 1 })
+        assert.strictEqual((yield* claim("dies-1"))._tag, "Claimed")
+        yield* advance(250)
+        const second = yield* claim("dies-2") // first lapse: redelivered
+        assert.strictEqual(second._tag === "Claimed" && second.task.attempts, 2)
+        yield* advance(250)
+        const third = yield* claim("never") // second lapse: over the limit
+        assert.strictEqual(third._tag, "Idle")
+        const record = (yield* queue.get("p1"))!
+        assert.strictEqual(record.state, "dead")
+        assert.strictEqual(record.redeliveries, 2)
+        assert.include(record.reason, "lapsed 2 times")
+      })
+    )
+  )
+
   it.effect("a running task's lease is renewed, so a long task is not redelivered", () =>
     withQueue(
       Effect.gen(function* () {

@@ -72,7 +72,7 @@ export const makeMemory = (options: Resolved, table: LockTable, store: HeimdallS
       })
     const lockKey = (uniqueKey: string) => `{${options.queue}}:${uniqueKey}`
 
-    const claim: Service["claim"] = ({ token, leaseMillis }) =>
+    const claim: Service["claim"] = ({ token, leaseMillis, maxRedeliveries }) =>
       withNow((now, nowUs): ClaimResult => {
         const due = [...scheduled].filter(([, at]) => at <= now).sort((a, b) => a[1] - b[1])
         for (const [id] of due.slice(0, promoteLimit)) {
@@ -88,8 +88,13 @@ export const makeMemory = (options: Resolved, table: LockTable, store: HeimdallS
           running.delete(id)
           const entry = live(id, now)
           if (entry?.record.state === "running") {
-            entry.record.state = "queued"
             entry.record.redeliveries++
+            if (maxRedeliveries !== undefined && entry.record.redeliveries > maxRedeliveries) {
+              const times = entry.record.redeliveries
+              finish(entry, "dead", { reason: `its lease lapsed ${times} times: the worker running it keeps dying` }, now)
+              continue
+            }
+            entry.record.state = "queued"
             entry.token = undefined
             entry.leaseUntil = undefined
             ready.unshift(id)

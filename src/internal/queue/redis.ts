@@ -146,7 +146,7 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
               : { _tag: r[0] === 1 ? "Created" : "Exists", state: r[1] as TaskState }
         )
       },
-      claim: ({ token, leaseMillis }) =>
+      claim: ({ token, leaseMillis, maxRedeliveries }) =>
         run
           .claim(
             [keys.ready, keys.scheduled, keys.running, keys.taskPrefix],
@@ -154,7 +154,8 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
             Math.ceil(leaseMillis),
             promoteLimit,
             retention,
-            keys.events
+            keys.events,
+            maxRedeliveries ?? -1
           )
           .pipe(
             Effect.map((reply) =>

@@ -82,8 +82,9 @@ export const claim = define(
     leaseMillis: number,
     limit: number,
     retentionMillis: number,
-    channel: string
-  ) => [...keys, token, leaseMillis, limit, retentionMillis, channel]
+    channel: string,
+    maxRedeliveries: number
+  ) => [...keys, token, leaseMillis, limit, retentionMillis, channel, maxRedeliveries]
 ).withReturnType<
   | [
       tag: "task",

@@ -9,6 +9,7 @@
 --   ARGV[3] at most this many tasks are promoted or requeued per call
 --   ARGV[4] retention (ms) of a skipped task's record
 --   ARGV[5] events channel
+--   ARGV[6] most redeliveries after lapsed leases (-1: no limit); one more and the task is dead-lettered
 -- Output:
 --   { "task", id, name, payload, attempts, trace, enqueuedAt, booked, now }  -- claimed: state running, attempts + 1;
 --       booked "1": a rate-limit slot was booked for this start when it was rescheduled; now: Redis time (ms)
@@ -35,10 +36,17 @@ for _, id in ipairs(lapsed) do
   redis.call("ZREM", KEYS[3], id)
   local key = KEYS[4] .. id
   if redis.call("HGET", key, "state") == "running" then
-    redis.call("HSET", key, "state", "queued")
-    redis.call("HDEL", key, "token", "leaseUntil")
-    redis.call("HINCRBY", key, "redeliveries", 1)
-    redis.call("RPUSH", KEYS[1], id) -- front of the line: it waited already
+    local redeliveries = redis.call("HINCRBY", key, "redeliveries", 1)
+    local most = tonumber(ARGV[6])
+    if most >= 0 and redeliveries > most then
+      -- its worker keeps dying on it (a poison task): dead, with the reason; a unique task's lock is freed
+      finish(key, KEYS[3], id, "dead", "reason", "its lease lapsed " .. redeliveries .. " times: the worker running it " ..
+        "keeps dying", ARGV[4], ARGV[5], now)
+    else
+      redis.call("HSET", key, "state", "queued")
+      redis.call("HDEL", key, "token", "leaseUntil")
+      redis.call("RPUSH", KEYS[1], id) -- front of the line: it waited already
+    end
   end
 end
 
