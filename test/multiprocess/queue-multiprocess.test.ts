@@ -2,77 +2,30 @@
  * What only Redis can show: several OS processes sharing one queue.
  * Worker processes run `test/fixtures/queue-worker.ts` (Node 24 runs .ts directly).
  */
-import { type ChildProcess, spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { assert, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import * as Redis from "effect/persistence/Redis"
+import { afterEach } from "vitest"
 import * as Task from "../../src/Task.ts"
 import * as TaskQueue from "../../src/TaskQueue.ts"
 import { Crashy, Work } from "../fixtures/queue-tasks.ts"
+import { type Child, killAll, spawnFixture } from "../support/processes.ts"
 import { describeRedis, keyPrefix, redisLayer, redisUrl } from "../support/redis.ts"
 
 const prefix = keyPrefix(import.meta.url).slice(0, -1)
 const script = fileURLToPath(new URL("../fixtures/queue-worker.ts", import.meta.url))
 
-interface WorkerProcess {
-  readonly child: ChildProcess
-  readonly lines: Array<string>
-  /** Resolves with the first line matching, or rejects after `ms`. */
-  readonly waitFor: (pattern: RegExp, ms?: number) => Promise<string>
-  readonly exited: Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>
-}
+const startWorker = (queue: string, env: Record<string, string> = {}): Child =>
+  spawnFixture(script, { REDIS_URL: redisUrl, KEY_PREFIX: prefix, QUEUE: queue, ...env })
 
-const startWorker = (queue: string, env: Record<string, string> = {}): WorkerProcess => {
-  const child = spawn(process.execPath, [script], {
-    env: { ...process.env, REDIS_URL: redisUrl, KEY_PREFIX: prefix, QUEUE: queue, ...env },
-    stdio: ["ignore", "pipe", "pipe"]
-  })
-  const lines: Array<string> = []
-  const listeners = new Set<() => void>()
-  let buffer = ""
-  child.stdout!.on("data", (chunk) => {
-    buffer += chunk
-    const parts = buffer.split("\n")
-    buffer = parts.pop()!
-    lines.push(...parts)
-    for (const l of listeners) l()
-  })
-  let stderr = ""
-  child.stderr!.on("data", (chunk) => (stderr += chunk))
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on("exit", (code, signal) => resolve({ code, signal }))
-  )
-  const waitFor = (pattern: RegExp, ms = 8000) =>
-    new Promise<string>((resolve, reject) => {
-      const check = () => {
-        const found = lines.find((l) => pattern.test(l))
-        if (found !== undefined) {
-          listeners.delete(check)
-          clearTimeout(timer)
-          resolve(found)
-        }
-      }
-      const timer = setTimeout(() => {
-        listeners.delete(check)
-        reject(
-          new Error(`no line matching ${pattern} within ${ms} ms; stdout:\n${lines.join("\n")}\nstderr:\n${stderr}`)
-        )
-      }, ms)
-      listeners.add(check)
-      check()
-    })
-  return { child, lines, waitFor, exited }
-}
+/** Waits for a stdout line matching `pattern`. */
+const waitLine = (worker: Child, pattern: RegExp, ms?: number) =>
+  Effect.promise(() => worker.waitFor(String(pattern), (l) => pattern.test(l), ms))
 
-const stop = (worker: WorkerProcess, signal: NodeJS.Signals) =>
-  Effect.promise(async () => {
-    if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill(signal)
-    const timer = setTimeout(() => worker.child.kill("SIGKILL"), 8000)
-    const code = await worker.exited
-    clearTimeout(timer)
-    return code
-  })
+const stop = (worker: Child, signal: NodeJS.Signals) => Effect.promise(() => worker.stop(signal))
+
+afterEach(killAll)
 
 const queueLayer = (queue: string) => TaskQueue.layerRedis({ prefix, queue }).pipe(Layer.provide(redisLayer()))
 
@@ -83,9 +36,9 @@ describeRedis("Task queue across processes", () => {
       () =>
         Effect.gen(function* () {
           const first = startWorker("kill", { LEASE: "1 second" })
-          yield* Effect.promise(() => first.waitFor(/^ready$/))
+          yield* waitLine(first, /^ready$/)
           const handle = yield* Task.enqueue(Crashy, "payload")
-          yield* Effect.promise(() => first.waitFor(new RegExp(`^start mp-crashy ${handle.id} 1$`)))
+          yield* waitLine(first, new RegExp(`^start mp-crashy ${handle.id} 1$`))
           assert.strictEqual(yield* Task.status(handle), "running")
           const killedAt = Date.now()
           yield* stop(first, "SIGKILL")
@@ -112,9 +65,9 @@ describeRedis("Task queue across processes", () => {
       () =>
         Effect.gen(function* () {
           const first = startWorker("term", { LEASE: "20 seconds", GRACE: "300 millis" })
-          yield* Effect.promise(() => first.waitFor(/^ready$/))
+          yield* waitLine(first, /^ready$/)
           const handle = yield* Task.enqueue(Work, { n: 1, millis: 60_000 })
-          yield* Effect.promise(() => first.waitFor(new RegExp(`^start mp-work ${handle.id} 1$`)))
+          yield* waitLine(first, new RegExp(`^start mp-work ${handle.id} 1$`))
           const termAt = Date.now()
           assert.deepStrictEqual(yield* stop(first, "SIGTERM"), { code: 130, signal: null })
           const exitedAfter = Date.now() - termAt
@@ -125,7 +78,7 @@ describeRedis("Task queue across processes", () => {
           assert.strictEqual(released.attempts, 0) // the interrupted attempt was given back
           const second = startWorker("term", { LEASE: "20 seconds", GRACE: "100 millis" })
           yield* Effect.addFinalizer(() => Effect.ignore(stop(second, "SIGTERM")))
-          const restart = yield* Effect.promise(() => second.waitFor(new RegExp(`^start mp-work ${handle.id} `)))
+          const restart = yield* waitLine(second, new RegExp(`^start mp-work ${handle.id} `))
           // attempt 1 again, long before the 20 s lease could have lapsed
           assert.strictEqual(restart, `start mp-work ${handle.id} 1`)
           assert.isBelow(Date.now() - termAt, 8000)
@@ -139,7 +92,7 @@ describeRedis("Task queue across processes", () => {
         Effect.gen(function* () {
           const a = startWorker("drain")
           const b = startWorker("drain")
-          yield* Effect.promise(() => Promise.all([a.waitFor(/^ready$/), b.waitFor(/^ready$/)]))
+          yield* Effect.all([waitLine(a, /^ready$/), waitLine(b, /^ready$/)], { concurrency: 2 })
           const handles = yield* Effect.forEach(
             Array.from({ length: 40 }, (_, n) => n),
             (n) => Task.enqueue(Work, { n, millis: 30 })

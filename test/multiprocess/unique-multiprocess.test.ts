@@ -9,7 +9,6 @@
  *    and after its redelivery to another process, its lock names it and no
  *    duplicate is accepted; once it completes, the key is free again.
  */
-import { type ChildProcess, spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect, Option } from "effect"
@@ -17,6 +16,7 @@ import * as Redis from "effect/persistence/Redis"
 import { afterAll, afterEach } from "vitest"
 import { Heimdall, Task, TaskQueue } from "../../src/index.ts"
 import { Exclusive, LIMIT, Limited } from "../fixtures/unique-tasks.ts"
+import { type Child, killAll, parseJson, spawnFixture } from "../support/processes.ts"
 import { describeRedis, keyPrefix, redisLayer, redisUrl } from "../support/redis.ts"
 
 const prefix = keyPrefix(import.meta.url)
@@ -47,94 +47,37 @@ interface StartLine extends Line {
   readonly admittedUs?: number | null
 }
 
-interface WorkerProcess {
-  readonly child: ChildProcess
-  readonly lines: Array<Line>
-  /** Resolves with the first line satisfying `match`, or rejects after `ms` (with the process's output). */
-  readonly waitFor: (what: string, match: (line: Line) => boolean, ms?: number) => Promise<Line>
-  readonly exited: Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>
-}
+type WorkerProcess = Child
 
-/** Every child this file started: killed after each test, whatever happened to it. */
-const children = new Set<ChildProcess>()
-const killAll = () => {
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
-  }
-  children.clear()
-}
 afterEach(killAll)
 afterAll(killAll)
 
-const startWorker = (queue: string, env: Record<string, string> = {}): WorkerProcess => {
-  const child = spawn(process.execPath, [script], {
-    env: { ...process.env, REDIS_URL: redisUrl, KEY_PREFIX: prefix, QUEUE: queue, ...env },
-    stdio: ["ignore", "pipe", "pipe"]
-  })
-  children.add(child)
-  const lines: Array<Line> = []
-  const other: Array<string> = []
-  const listeners = new Set<() => void>()
-  let buffer = ""
-  child.stdout!.on("data", (chunk) => {
-    buffer += chunk
-    const parts = buffer.split("\n")
-    buffer = parts.pop()!
-    for (const text of parts) {
-      if (text.trim() === "") continue
-      try {
-        lines.push(JSON.parse(text))
-      } catch {
-        other.push(text) // a log line
-      }
-    }
-    for (const l of listeners) l()
-  })
-  let stderr = ""
-  child.stderr!.on("data", (chunk) => (stderr += chunk))
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on("exit", (code, signal) => resolve({ code, signal }))
-  )
-  const waitFor = (what: string, match: (line: Line) => boolean, ms = 10_000) =>
-    new Promise<Line>((resolve, reject) => {
-      const check = () => {
-        const found = lines.find(match)
-        if (found !== undefined) {
-          listeners.delete(check)
-          clearTimeout(timer)
-          resolve(found)
-        }
-      }
-      const timer = setTimeout(() => {
-        listeners.delete(check)
-        reject(
-          new Error(
-            `worker ${child.pid}: no ${what} within ${ms} ms; exit ${child.exitCode ?? child.signalCode}\n` +
-              `stdout:\n${[...lines.map((l) => JSON.stringify(l)), ...other].join("\n")}\nstderr:\n${stderr}`
-          )
-        )
-      }, ms)
-      listeners.add(check)
-      check()
-    })
-  return { child, lines, waitFor, exited }
-}
+const startWorker = (queue: string, env: Record<string, string> = {}): WorkerProcess =>
+  spawnFixture(script, { REDIS_URL: redisUrl, KEY_PREFIX: prefix, QUEUE: queue, ...env })
+
+/** The worker's JSON lines, as the fixture prints them. */
+const linesOf = (worker: WorkerProcess): Array<Line> => worker.json() as Array<Line>
+
+/** Waits for a JSON line `match` accepts. */
+const waitFor = (worker: WorkerProcess, what: string, match: (line: Line) => boolean, ms?: number): Promise<Line> =>
+  worker
+    .waitFor(
+      what,
+      (text) => {
+        const line = parseJson(text)
+        return typeof line === "object" && line !== null && match(line as Line)
+      },
+      ms
+    )
+    .then((text) => parseJson(text) as Line)
 
 const ready = (worker: WorkerProcess) =>
-  Effect.promise(() => worker.waitFor("ready line", (l) => l.type === "ready", 15_000))
+  Effect.promise(() => waitFor(worker, "ready line", (l) => l.type === "ready", 15_000))
 
-const stop = (worker: WorkerProcess, signal: NodeJS.Signals) =>
-  Effect.promise(async () => {
-    if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill(signal)
-    const timer = setTimeout(() => worker.child.kill("SIGKILL"), 8000)
-    const exit = await worker.exited
-    clearTimeout(timer)
-    children.delete(worker.child)
-    return exit
-  })
+const stop = (worker: WorkerProcess, signal: NodeJS.Signals) => Effect.promise(() => worker.stop(signal))
 
 const starts = (workers: ReadonlyArray<WorkerProcess>, task: string): Array<StartLine> =>
-  workers.flatMap((w) => w.lines).filter((l): l is StartLine => l.type === "start" && l.task === task)
+  workers.flatMap(linesOf).filter((l): l is StartLine => l.type === "start" && l.task === task)
 
 /** Redis TIME in µs. */
 const redisMicros = Effect.gen(function* () {
@@ -379,7 +322,7 @@ describeRedis("Unique and rate-limited tasks across processes", () => {
           const handle = yield* Task.enqueue(Exclusive, payload)
           const id = handle.id
           yield* Effect.promise(() =>
-            first.waitFor(`start of ${id}`, (l) => l.type === "start" && l.id === id && l.attempt === 1)
+            waitFor(first, `start of ${id}`, (l) => l.type === "start" && l.id === id && l.attempt === 1)
           )
           assert.strictEqual(yield* Task.status(handle), "running")
           assert.deepStrictEqual(yield* holder, Option.some(id))
@@ -405,7 +348,7 @@ describeRedis("Unique and rate-limited tasks across processes", () => {
           const second = startWorker(queueName, { LEASE: "1 second", HOLD_MS: "1500" })
           yield* Effect.addFinalizer(() => stop(second, "SIGKILL"))
           const rerun = (yield* Effect.promise(() =>
-            second.waitFor(`redelivered start of ${id}`, (l) => l.type === "start" && l.id === id, 15_000)
+            waitFor(second, `redelivered start of ${id}`, (l) => l.type === "start" && l.id === id, 15_000)
           )) as StartLine
           assert.strictEqual(rerun.attempt, 2)
           assert.isAtLeast(rerun.redisUs / 1000, leaseUntilMs, "not redelivered before the lease lapsed")
