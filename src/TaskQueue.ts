@@ -17,8 +17,10 @@
  * - `claim` first moves due `scheduled` tasks to `queued`, and requeues
  *   `running` tasks whose lease lapsed (their attempt stays spent; past
  *   `maxRedeliveries` they are dead-lettered instead), then hands
- *   out the oldest `queued` task with a fresh lease (`attempts + 1`), or says
- *   how long until something becomes due.
+ *   out the oldest `queued` task with a fresh lease (`attempts + 1`) — up to
+ *   `max` of them, oldest first, in the same atomic step — or says how long
+ *   until something becomes due. Each task of one claim has its own lease
+ *   token: the first gets the `token` passed in, the n-th `<token>:<n>`.
  * - `renew`, `complete`, `fail`, `reschedule`, `release` and `deadLetter` act
  *   only for the holder of the lease (its `token`) and return `false`
  *   otherwise, changing nothing.
@@ -228,7 +230,7 @@ export interface ClaimedTask {
 }
 
 /**
- * What `claim` found: a task, or nothing yet (`waitMillis`: until the next
+ * What `claim` found: one or more tasks, or nothing yet (`waitMillis`: until the next
  * scheduled task or lease end, `undefined` when there is none).
  *
  * **Example**
@@ -243,7 +245,13 @@ export interface ClaimedTask {
  * @since 0.1.0
  */
 export type ClaimResult =
-  | { readonly _tag: "Claimed"; readonly task: ClaimedTask }
+  | {
+      readonly _tag: "Claimed"
+      /** The first (oldest) task claimed: `tasks[0]`. */
+      readonly task: ClaimedTask
+      /** Every task claimed, oldest first: at least one, at most the claim's `max`. */
+      readonly tasks: ReadonlyArray<ClaimedTask>
+    }
   | { readonly _tag: "Idle"; readonly waitMillis: number | undefined }
 
 /**
@@ -280,6 +288,11 @@ export interface Service {
     readonly leaseMillis: number
     /** A task whose lease lapsed more often than this is dead-lettered instead of redelivered. Default: no limit. */
     readonly maxRedeliveries?: number | undefined
+    /**
+     * Hand out up to this many tasks in one atomic step (a worker passes its free slots). Default 1. The first
+     * gets `token`, the n-th `<token>:<n>`.
+     */
+    readonly max?: number | undefined
   }) => Effect.Effect<ClaimResult, Redis.RedisError>
   /**
    * A waiter for idle workers, held for the scope (on Redis: a reserved

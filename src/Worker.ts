@@ -144,7 +144,8 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
       const byName = new Map<string, Task.Implementation<Task.Any, any>>(
         options.tasks.map((impl) => [impl.task.name, impl])
       )
-      const slots = yield* Semaphore.make(Math.max(1, options.concurrency))
+      const concurrency = Math.max(1, options.concurrency)
+      const slots = yield* Semaphore.make(concurrency)
       const running = new Set<Fiber.Fiber<void>>()
       const wait = yield* queue.waiter
 
@@ -305,28 +306,41 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
           }
         })
 
-      const takeOne = Effect.gen(function* () {
-        yield* slots.take(1)
-        const claimed = yield* queue
-          .claim({ token: randomUUID(), leaseMillis, maxRedeliveries })
-          .pipe(
-            Effect.onExit((exit) =>
-              Exit.isSuccess(exit) && exit.value._tag === "Claimed" ? Effect.void : slots.release(1)
-            )
+      const start = (claimed: ClaimedTask) =>
+        Effect.gen(function* () {
+          const fiber = yield* runClaimed(claimed).pipe(
+            Effect.interruptible, // forked from the uninterruptible claim below
+            Effect.ensuring(
+              Effect.suspend(() => {
+                running.delete(fiber)
+                return slots.release(1)
+              })
+            ),
+            Effect.forkDetach
           )
+          running.add(fiber)
+        })
+
+      // One claim round trip hands out up to every free slot's task: wait for one slot, then take the others
+      // that are free now, claim that many, and give back the slots the claim did not fill.
+      const takeSome = Effect.gen(function* () {
+        yield* slots.take(1)
+        let free = 1
+        while (free < concurrency && (yield* slots.takeIfAvailable(1))) free++
+        // uninterruptible from the claim to the forks: a shutdown never strands claimed tasks unstarted
+        const claimed = yield* queue.claim({ token: randomUUID(), leaseMillis, maxRedeliveries, max: free }).pipe(
+          Effect.tap((result) =>
+            result._tag === "Claimed" ? Effect.forEach(result.tasks, start, { discard: true }) : Effect.void
+          ),
+          Effect.onExit((exit) => {
+            const filled = Exit.isSuccess(exit) && exit.value._tag === "Claimed" ? exit.value.tasks.length : 0
+            return filled < free ? slots.release(free - filled) : Effect.void
+          }),
+          Effect.uninterruptible
+        )
         if (claimed._tag === "Idle") {
           return yield* wait(Math.min(claimed.waitMillis ?? maxIdleMillis, maxIdleMillis))
         }
-        const fiber = yield* runClaimed(claimed.task).pipe(
-          Effect.ensuring(
-            Effect.suspend(() => {
-              running.delete(fiber)
-              return slots.release(1)
-            })
-          ),
-          Effect.forkDetach
-        )
-        running.add(fiber)
       }).pipe(
         Effect.catchCause((cause) =>
           Cause.hasInterruptsOnly(cause)
@@ -337,7 +351,7 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
         )
       )
 
-      const fetcher = yield* Effect.forkDetach(Effect.forever(takeOne))
+      const fetcher = yield* Effect.forkDetach(Effect.forever(takeSome))
       yield* Effect.addFinalizer(() =>
         Effect.gen(function* () {
           yield* Fiber.interrupt(fetcher)

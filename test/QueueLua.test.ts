@@ -35,6 +35,21 @@ describe("queue Lua scripts", () => {
     })
   }
 
+  it("claim scans scheduled and running ranges only behind an O(1) read of their first entry", () => {
+    const lua = read("claim-4.lua")
+    for (const key of ["KEYS[2]", "KEYS[3]"]) {
+      const scan = lua.indexOf(`redis.call("ZRANGEBYSCORE", ${key}`)
+      const peek = lua.indexOf(`redis.call("ZRANGE", ${key}, 0, 0, "WITHSCORES")`)
+      assert.isAbove(scan, -1, `claim scans ${key}`)
+      assert.isTrue(peek > -1 && peek < scan, `claim reads ${key}'s first score before scanning it`)
+      assert.match(lua.slice(peek, scan), /if \w+\[2\] and tonumber\(\w+\[2\]\) <= now then/)
+    }
+    // a batch claim: the count comes from ARGV[7], each later task's token is ARGV[1] .. ":" .. n
+    assert.include(lua, "tonumber(ARGV[7])")
+    assert.include(lua, "ARGV[1]")
+    assert.match(lua, /token \.\. ":" \.\. n/)
+  })
+
   it("time only from Redis TIME; every key name comes from KEYS", () => {
     const includes = read("includes.lua")
     assert.include(includes, `redis.call("TIME")`)

@@ -382,6 +382,89 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
     )
   )
 
+  it.effect("claim with max hands out up to max tasks, oldest first, each with its own lease token", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const queue = yield* TaskQueue.TaskQueue
+        for (const id of ["b1", "b2", "b3"]) {
+          yield* queue.enqueue({ id, name: "x", payload: `"${id}"`, delayMillis: 0, trace: undefined })
+        }
+        yield* queue.enqueue({ id: "b4", name: "x", payload: "4", delayMillis: 200, trace: undefined })
+        const first = yield* queue.claim({ token: "batch", leaseMillis: 10_000, max: 2 })
+        assert.strictEqual(first._tag, "Claimed")
+        if (first._tag !== "Claimed") return
+        assert.deepStrictEqual(
+          first.tasks.map((t) => [t.id, t.token, t.payload, t.attempts]),
+          [
+            ["b1", "batch", '"b1"', 1],
+            ["b2", "batch:2", '"b2"', 1]
+          ]
+        )
+        assert.strictEqual(first.task, first.tasks[0])
+        assert.strictEqual(first.tasks[0]!.claimedAt, first.tasks[1]!.claimedAt)
+        assert.strictEqual((yield* queue.get("b2"))!.state, "running")
+        assert.strictEqual((yield* queue.get("b3"))!.state, "queued") // beyond max: untouched
+        // each lease is its own: one task's token does not settle the other
+        assert.isFalse(yield* queue.complete("b2", "batch", "null"))
+        assert.isTrue(yield* queue.complete("b2", "batch:2", "null"))
+        assert.isTrue(yield* queue.complete("b1", "batch", "null"))
+        // fewer ready than max: what there is; a scheduled task becomes claimable once due, in the same call
+        yield* advance(250)
+        const second = yield* queue.claim({ token: "next", leaseMillis: 10_000, max: 10 })
+        assert.deepStrictEqual(second._tag === "Claimed" ? second.tasks.map((t) => [t.id, t.token]) : [], [
+          ["b3", "next"],
+          ["b4", "next:2"]
+        ])
+        assert.strictEqual((yield* queue.claim({ token: "none", leaseMillis: 10_000, max: 10 }))._tag, "Idle")
+        assert.isTrue(yield* queue.complete("b4", "next:2", "null"))
+        assert.isTrue(yield* queue.release("b3", "next"))
+        const third = yield* queue.claim({ token: "again", leaseMillis: 10_000, max: 3 })
+        assert.deepStrictEqual(third._tag === "Claimed" ? third.tasks.map((t) => [t.id, t.attempts]) : [], [["b3", 1]])
+        assert.isTrue(yield* queue.complete("b3", "again", "null"))
+      })
+    )
+  )
+
+  it.effect("a batch claim requeues lapsed leases and skips a unique task whose key another task holds", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const queue = yield* TaskQueue.TaskQueue
+        const unique = { key: "k", ttlMillis: 200, keep: false }
+        yield* queue.enqueue({ id: "u1", name: "x", payload: "1", delayMillis: 0, trace: undefined, unique })
+        yield* queue.enqueue({ id: "n1", name: "x", payload: "2", delayMillis: 0, trace: undefined })
+        // u1's lock expires while it waits; u2 takes the key
+        yield* advance(250)
+        yield* queue.enqueue({ id: "u2", name: "x", payload: "3", delayMillis: 0, trace: undefined, unique })
+        yield* queue.enqueue({ id: "l1", name: "x", payload: "4", delayMillis: 0, trace: undefined })
+        const first = yield* queue.claim({ token: "a", leaseMillis: 10_000, max: 2 })
+        assert.deepStrictEqual(first._tag === "Claimed" ? first.tasks.map((t) => [t.id, t.token]) : [], [
+          ["n1", "a"],
+          ["u2", "a:2"]
+        ])
+        const skipped = (yield* queue.get("u1"))!
+        assert.strictEqual(skipped.state, "skipped")
+        assert.include(skipped.reason, "u2")
+        // l1 is claimed with a short lease that lapses; the next batch gets it back first, then nothing else
+        const dying = yield* queue.claim({ token: "dies", leaseMillis: 200, max: 5 })
+        assert.deepStrictEqual(dying._tag === "Claimed" ? dying.tasks.map((t) => t.id) : [], ["l1"])
+        yield* advance(250)
+        const again = yield* queue.claim({ token: "b", leaseMillis: 10_000, max: 5 })
+        assert.deepStrictEqual(again._tag === "Claimed" ? again.tasks.map((t) => [t.id, t.attempts, t.token]) : [], [
+          ["l1", 2, "b"]
+        ])
+        assert.strictEqual((yield* queue.get("l1"))!.redeliveries, 1)
+        assert.isFalse(yield* queue.complete("l1", "dies", "null"))
+        for (const [id, token] of [
+          ["l1", "b"],
+          ["n1", "a"],
+          ["u2", "a:2"]
+        ] as const) {
+          assert.isTrue(yield* queue.complete(id, token, "null"))
+        }
+      })
+    )
+  )
+
   it.effect("a lapsed lease redelivers the task (attempt spent); the old holder can no longer settle it", () =>
     withQueue(
       Effect.gen(function* () {

@@ -5,7 +5,7 @@
  */
 import { Clock, Deferred, Effect } from "effect"
 import type { HeimdallStore } from "../../HeimdallStore.ts"
-import type { ClaimResult, EnqueueResult, Service, TaskRecord, TaskState } from "../../TaskQueue.ts"
+import type { ClaimedTask, ClaimResult, EnqueueResult, Service, TaskRecord, TaskState } from "../../TaskQueue.ts"
 import { isTerminal } from "../../TaskQueue.ts"
 import type { LockTable } from "../locks.ts"
 import type { Resolved } from "./options.ts"
@@ -72,7 +72,7 @@ export const makeMemory = (options: Resolved, table: LockTable, store: HeimdallS
       })
     const lockKey = (uniqueKey: string) => `{${options.queue}}:${uniqueKey}`
 
-    const claim: Service["claim"] = ({ token, leaseMillis, maxRedeliveries }) =>
+    const claim: Service["claim"] = ({ token, leaseMillis, maxRedeliveries, max }) =>
       withNow((now, nowUs): ClaimResult => {
         const due = [...scheduled].filter(([, at]) => at <= now).sort((a, b) => a[1] - b[1])
         for (const [id] of due.slice(0, promoteLimit)) {
@@ -91,7 +91,12 @@ export const makeMemory = (options: Resolved, table: LockTable, store: HeimdallS
             entry.record.redeliveries++
             if (maxRedeliveries !== undefined && entry.record.redeliveries > maxRedeliveries) {
               const times = entry.record.redeliveries
-              finish(entry, "dead", { reason: `its lease lapsed ${times} times: the worker running it keeps dying` }, now)
+              finish(
+                entry,
+                "dead",
+                { reason: `its lease lapsed ${times} times: the worker running it keeps dying` },
+                now
+              )
               continue
             }
             entry.record.state = "queued"
@@ -100,7 +105,11 @@ export const makeMemory = (options: Resolved, table: LockTable, store: HeimdallS
             ready.unshift(id)
           }
         }
-        for (let id = ready.shift(); id !== undefined; id = ready.shift()) {
+        const want = Math.max(1, Math.floor(max ?? 1))
+        const tasks: Array<ClaimedTask> = []
+        while (tasks.length < want) {
+          const id = ready.shift()
+          if (id === undefined) break
           const entry = live(id, now)
           if (entry?.record.state !== "queued") continue
           if (entry.lock) {
@@ -112,18 +121,17 @@ export const makeMemory = (options: Resolved, table: LockTable, store: HeimdallS
             }
           }
           const booked = entry.booked
+          const leaseToken = tasks.length === 0 ? token : `${token}:${tasks.length + 1}`
           entry.booked = false
           entry.record.attempts++
           entry.record.state = "running"
-          entry.token = token
+          entry.token = leaseToken
           entry.leaseUntil = now + leaseMillis
           running.set(id, now + leaseMillis)
           const { name, payload, attempts, trace, enqueuedAt } = entry.record
-          return {
-            _tag: "Claimed",
-            task: { id, name, payload, attempts, trace, enqueuedAt, token, booked, claimedAt: now }
-          }
+          tasks.push({ id, name, payload, attempts, trace, enqueuedAt, token: leaseToken, booked, claimedAt: now })
         }
+        if (tasks.length > 0) return { _tag: "Claimed", task: tasks[0]!, tasks }
         const next = Math.min(...scheduled.values(), ...running.values())
         return { _tag: "Idle", waitMillis: Number.isFinite(next) ? Math.max(0, next - now) : undefined }
       })

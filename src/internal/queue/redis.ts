@@ -6,7 +6,15 @@
 import { Deferred, Effect, Fiber, Queue, Scope } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import type { HeimdallStore } from "../../HeimdallStore.ts"
-import type { EnqueueResult, Service, TaskRecord, TaskState, TraceContext } from "../../TaskQueue.ts"
+import type {
+  ClaimedTask,
+  ClaimResult,
+  EnqueueResult,
+  Service,
+  TaskRecord,
+  TaskState,
+  TraceContext
+} from "../../TaskQueue.ts"
 import { isTerminal } from "../../TaskQueue.ts"
 import { makeKeys } from "./keys.ts"
 import type { Resolved } from "./options.ts"
@@ -146,7 +154,7 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
               : { _tag: r[0] === 1 ? "Created" : "Exists", state: r[1] as TaskState }
         )
       },
-      claim: ({ token, leaseMillis, maxRedeliveries }) =>
+      claim: ({ token, leaseMillis, maxRedeliveries, max }) =>
         run
           .claim(
             [keys.ready, keys.scheduled, keys.running, keys.taskPrefix],
@@ -155,27 +163,33 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
             promoteLimit,
             retention,
             keys.events,
-            maxRedeliveries ?? -1
+            maxRedeliveries ?? -1,
+            Math.max(1, Math.floor(max ?? 1))
           )
           .pipe(
-            Effect.map((reply) =>
-              reply[0] === "task"
-                ? {
-                    _tag: "Claimed" as const,
-                    task: {
-                      id: reply[1],
-                      name: reply[2],
-                      payload: reply[3],
-                      attempts: Number(reply[4]),
-                      trace: decodeTrace(reply[5]),
-                      enqueuedAt: Number(reply[6]),
-                      token,
-                      booked: reply[7] === "1",
-                      claimedAt: Number(reply[8])
-                    }
-                  }
-                : { _tag: "Idle" as const, waitMillis: Number(reply[1]) < 0 ? undefined : Number(reply[1]) }
-            )
+            Effect.map((reply): ClaimResult => {
+              if (reply[0] !== "task") {
+                return { _tag: "Idle", waitMillis: Number(reply[1]) < 0 ? undefined : Number(reply[1]) }
+              }
+              const claimedAt = Number(reply[1])
+              const count = Number(reply[2])
+              const tasks: Array<ClaimedTask> = []
+              for (let n = 0; n < count; n++) {
+                const at = 3 + n * 7
+                tasks.push({
+                  id: String(reply[at]),
+                  name: String(reply[at + 1]),
+                  payload: String(reply[at + 2]),
+                  attempts: Number(reply[at + 3]),
+                  trace: decodeTrace(reply[at + 4] as string),
+                  enqueuedAt: Number(reply[at + 5]),
+                  token: n === 0 ? token : `${token}:${n + 1}`,
+                  booked: reply[at + 6] === "1",
+                  claimedAt
+                })
+              }
+              return { _tag: "Claimed", task: tasks[0]!, tasks }
+            })
           ),
       // An idle worker blocks in BLPOP on the wake list on its own connection. Redis checks blocking
       // timeouts only on its cron tick (100 ms at the default hz), too coarse for a delayed task's due

@@ -83,21 +83,12 @@ export const claim = define(
     limit: number,
     retentionMillis: number,
     channel: string,
-    maxRedeliveries: number
-  ) => [...keys, token, leaseMillis, limit, retentionMillis, channel, maxRedeliveries]
+    maxRedeliveries: number,
+    max: number
+  ) => [...keys, token, leaseMillis, limit, retentionMillis, channel, maxRedeliveries, max]
 ).withReturnType<
-  | [
-      tag: "task",
-      id: string,
-      name: string,
-      payload: string,
-      attempts: number,
-      trace: string,
-      enqueuedAt: string,
-      booked: string,
-      now: number
-    ]
-  | [tag: "idle", waitMillis: number]
+  // "task", now, count, then 7 fields per task: id, name, payload, attempts, trace, enqueuedAt, booked
+  [tag: "task", now: number, count: number, ...fields: Array<string | number>] | [tag: "idle", waitMillis: number]
 >()
 
 export const renew = define(
