@@ -21,6 +21,7 @@
  *   `max` of them, oldest first, in the same atomic step — or says how long
  *   until something becomes due. Each task of one claim has its own lease
  *   token: the first gets the `token` passed in, the n-th `<token>:<n>`.
+ * - `completeAndClaim` is `complete` then `claim`, atomically, in one step.
  * - `renew`, `complete`, `fail`, `reschedule`, `release` and `deadLetter` act
  *   only for the holder of the lease (its `token`) and return `false`
  *   otherwise, changing nothing.
@@ -255,6 +256,32 @@ export type ClaimResult =
   | { readonly _tag: "Idle"; readonly waitMillis: number | undefined }
 
 /**
+ * What `claim` (and `completeAndClaim`) is asked for.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { TaskQueue } from "effect-heimdall"
+ *
+ * const options: TaskQueue.ClaimOptions = { token: "worker-1:42", leaseMillis: 30_000, max: 8 }
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ClaimOptions {
+  readonly token: string
+  readonly leaseMillis: number
+  /** A task whose lease lapsed more often than this is dead-lettered instead of redelivered. Default: no limit. */
+  readonly maxRedeliveries?: number | undefined
+  /**
+   * Hand out up to this many tasks in one atomic step (a worker passes its free slots). Default 1. The first
+   * gets `token`, the n-th `<token>:<n>`.
+   */
+  readonly max?: number | undefined
+}
+
+/**
  * The queue operations. See the module documentation for the contract.
  *
  * **Example**
@@ -283,17 +310,7 @@ export interface Service {
   /** The key (without the lock prefix) of a unique task's lock: `{<queue>}:<unique key>`, as `Heimdall.inspectLock` takes it. */
   readonly lockKey: (uniqueKey: string) => string
   readonly enqueue: (task: NewTask) => Effect.Effect<EnqueueResult, Redis.RedisError>
-  readonly claim: (options: {
-    readonly token: string
-    readonly leaseMillis: number
-    /** A task whose lease lapsed more often than this is dead-lettered instead of redelivered. Default: no limit. */
-    readonly maxRedeliveries?: number | undefined
-    /**
-     * Hand out up to this many tasks in one atomic step (a worker passes its free slots). Default 1. The first
-     * gets `token`, the n-th `<token>:<n>`.
-     */
-    readonly max?: number | undefined
-  }) => Effect.Effect<ClaimResult, Redis.RedisError>
+  readonly claim: (options: ClaimOptions) => Effect.Effect<ClaimResult, Redis.RedisError>
   /**
    * A waiter for idle workers, held for the scope (on Redis: a reserved
    * connection). Calling it blocks until woken by new work or until
@@ -306,6 +323,16 @@ export interface Service {
   >
   readonly renew: (id: string, token: string, leaseMillis: number) => Effect.Effect<boolean, Redis.RedisError>
   readonly complete: (id: string, token: string, result: string) => Effect.Effect<boolean, Redis.RedisError>
+  /**
+   * `complete`, then `claim` with `next`, in one atomic step (one round trip: a busy worker slot takes its next
+   * task as it settles the last). The claim runs whether or not the lease was still the caller's.
+   */
+  readonly completeAndClaim: (
+    id: string,
+    token: string,
+    result: string,
+    next: ClaimOptions
+  ) => Effect.Effect<{ readonly completed: boolean; readonly next: ClaimResult }, Redis.RedisError>
   /** `retryInMillis` undefined: the task ends `"failed"`; otherwise it is scheduled again after that delay. */
   readonly fail: (
     id: string,

@@ -149,12 +149,24 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
       const running = new Set<Fiber.Fiber<void>>()
       const wait = yield* queue.waiter
 
-      const runClaimed = (claimed: ClaimedTask): Effect.Effect<void> => {
+      /** Set on shutdown: a finished task's slot then takes no next task. */
+      let stopping = false
+
+      /**
+       * Runs one claimed task and settles it. A success is completed together with the claim of the slot's
+       * next task (one round trip), which is returned, and stored in `slot.current` in the same
+       * uninterruptible step, so an interruption can always release it.
+       */
+      const runClaimed = (
+        claimed: ClaimedTask,
+        slot: { current: ClaimedTask | undefined }
+      ): Effect.Effect<ClaimedTask | undefined> => {
         const { id, token, name } = claimed
         const deadLetter = (reason: string) =>
           queue.deadLetter(id, token, reason).pipe(Effect.andThen(internal.count("deadLettered", name)))
         const impl = byName.get(name)
-        const body: Effect.Effect<void, unknown> =
+        // succeeds with the slot's next task, or with nothing (undefined) when there is none
+        const body: Effect.Effect<unknown, unknown> =
           impl === undefined
             ? deadLetter(`unknown task name "${name}"`)
             : Effect.gen(function* () {
@@ -253,8 +265,27 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
                 if (Exit.isSuccess(exit)) {
                   const result = yield* Effect.result(Schema.encodeUnknownEffect(codecs.success)(exit.value))
                   if (result._tag === "Success") {
-                    if (yield* queue.complete(id, token, result.success)) yield* internal.count("succeeded", name)
-                    return
+                    if (stopping) {
+                      if (yield* queue.complete(id, token, result.success)) yield* internal.count("succeeded", name)
+                      return
+                    }
+                    const settled = yield* queue
+                      .completeAndClaim(id, token, result.success, {
+                        token: randomUUID(),
+                        leaseMillis,
+                        maxRedeliveries,
+                        max: 1
+                      })
+                      .pipe(
+                        Effect.tap(({ next }) =>
+                          Effect.sync(() => {
+                            if (next._tag === "Claimed") slot.current = next.task
+                          })
+                        ),
+                        Effect.uninterruptible
+                      )
+                    if (settled.completed) yield* internal.count("succeeded", name)
+                    return settled.next._tag === "Claimed" ? settled.next.task : undefined
                   }
                   return yield* settleFailure(
                     task,
@@ -284,7 +315,21 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
             Cause.hasInterruptsOnly(cause)
               ? Effect.interrupt
               : Effect.logError(`effect-heimdall: task ${name} ${id} could not be settled`, cause)
-          )
+          ),
+          Effect.map((next) => (next === undefined ? undefined : (next as ClaimedTask)))
+        )
+      }
+
+      /** One worker slot: runs its task, then each next task its completion claimed, until there is none. */
+      const runSlot = (first: ClaimedTask): Effect.Effect<void> => {
+        const slot: { current: ClaimedTask | undefined } = { current: first }
+        return Effect.gen(function* () {
+          while (slot.current !== undefined) slot.current = yield* runClaimed(slot.current, slot)
+        }).pipe(
+          Effect.onInterrupt(() => {
+            const current = slot.current
+            return current === undefined ? Effect.void : queue.release(current.id, current.token).pipe(Effect.ignore)
+          })
         )
       }
 
@@ -308,7 +353,7 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
 
       const start = (claimed: ClaimedTask) =>
         Effect.gen(function* () {
-          const fiber = yield* runClaimed(claimed).pipe(
+          const fiber = yield* runSlot(claimed).pipe(
             Effect.interruptible, // forked from the uninterruptible claim below
             Effect.ensuring(
               Effect.suspend(() => {
@@ -354,6 +399,7 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
       const fetcher = yield* Effect.forkDetach(Effect.forever(takeSome))
       yield* Effect.addFinalizer(() =>
         Effect.gen(function* () {
+          stopping = true
           yield* Fiber.interrupt(fetcher)
           yield* Effect.forEach([...running], Fiber.await, { concurrency: "unbounded", discard: true }).pipe(
             Effect.timeoutOrElse({ duration: graceMillis, orElse: () => Effect.void })

@@ -35,19 +35,19 @@ describe("queue Lua scripts", () => {
     })
   }
 
-  it("claim scans scheduled and running ranges only behind an O(1) read of their first entry", () => {
-    const lua = read("claim-4.lua")
-    for (const key of ["KEYS[2]", "KEYS[3]"]) {
+  it("claims scan scheduled and running ranges only behind an O(1) read of their first entry", () => {
+    const lua = read("includes.lua") // claimTasks, shared by claim and completeClaim
+    for (const key of ["scheduledKey", "runningKey"]) {
       const scan = lua.indexOf(`redis.call("ZRANGEBYSCORE", ${key}`)
       const peek = lua.indexOf(`redis.call("ZRANGE", ${key}, 0, 0, "WITHSCORES")`)
       assert.isAbove(scan, -1, `claim scans ${key}`)
       assert.isTrue(peek > -1 && peek < scan, `claim reads ${key}'s first score before scanning it`)
       assert.match(lua.slice(peek, scan), /if \w+\[2\] and tonumber\(\w+\[2\]\) <= now then/)
     }
-    // a batch claim: the count comes from ARGV[7], each later task's token is ARGV[1] .. ":" .. n
-    assert.include(lua, "tonumber(ARGV[7])")
-    assert.include(lua, "ARGV[1]")
+    // a batch claim: each later task's token is the claim's token .. ":" .. n
     assert.match(lua, /token \.\. ":" \.\. n/)
+    assert.include(read("claim-4.lua"), "math.max(1, tonumber(ARGV[7]))")
+    assert.include(read("completeClaim-5.lua"), "math.max(1, tonumber(ARGV[10]))")
   })
 
   it("time only from Redis TIME; every key name comes from KEYS", () => {

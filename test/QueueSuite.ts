@@ -425,6 +425,43 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
     )
   )
 
+  it.effect("completeAndClaim completes a task and claims the next in one step; a stale token completes nothing", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const queue = yield* TaskQueue.TaskQueue
+        for (const id of ["c1", "c2", "c3"]) {
+          yield* queue.enqueue({ id, name: "x", payload: "1", delayMillis: 0, trace: undefined })
+        }
+        const first = yield* queue.claim({ token: "t1", leaseMillis: 10_000 })
+        assert.strictEqual(first._tag === "Claimed" && first.task.id, "c1")
+        const settled = yield* queue.completeAndClaim("c1", "t1", '"done"', {
+          token: "t2",
+          leaseMillis: 10_000,
+          max: 2
+        })
+        assert.isTrue(settled.completed)
+        const c1 = (yield* queue.get("c1"))!
+        assert.strictEqual(c1.state, "succeeded")
+        assert.strictEqual(c1.result, '"done"')
+        assert.deepStrictEqual(
+          settled.next._tag === "Claimed" ? settled.next.tasks.map((t) => [t.id, t.token, t.attempts]) : [],
+          [
+            ["c2", "t2", 1],
+            ["c3", "t2:2", 1]
+          ]
+        )
+        assert.strictEqual((yield* queue.get("c3"))!.state, "running")
+        // not the holder: nothing completed, and the claim still runs (nothing left: idle)
+        const stale = yield* queue.completeAndClaim("c2", "t1", "null", { token: "t3", leaseMillis: 10_000 })
+        assert.isFalse(stale.completed)
+        assert.strictEqual(stale.next._tag, "Idle")
+        assert.strictEqual((yield* queue.get("c2"))!.state, "running")
+        assert.isTrue(yield* queue.complete("c2", "t2", "null"))
+        assert.isTrue(yield* queue.complete("c3", "t2:2", "null"))
+      })
+    )
+  )
+
   it.effect("a batch claim requeues lapsed leases and skips a unique task whose key another task holds", () =>
     withQueue(
       Effect.gen(function* () {

@@ -5,7 +5,15 @@
  */
 import { Clock, Deferred, Effect } from "effect"
 import type { HeimdallStore } from "../../HeimdallStore.ts"
-import type { ClaimedTask, ClaimResult, EnqueueResult, Service, TaskRecord, TaskState } from "../../TaskQueue.ts"
+import type {
+  ClaimedTask,
+  ClaimOptions,
+  ClaimResult,
+  EnqueueResult,
+  Service,
+  TaskRecord,
+  TaskState
+} from "../../TaskQueue.ts"
 import { isTerminal } from "../../TaskQueue.ts"
 import type { LockTable } from "../locks.ts"
 import type { Resolved } from "./options.ts"
@@ -72,69 +80,68 @@ export const makeMemory = (options: Resolved, table: LockTable, store: HeimdallS
       })
     const lockKey = (uniqueKey: string) => `{${options.queue}}:${uniqueKey}`
 
-    const claim: Service["claim"] = ({ token, leaseMillis, maxRedeliveries, max }) =>
-      withNow((now, nowUs): ClaimResult => {
-        const due = [...scheduled].filter(([, at]) => at <= now).sort((a, b) => a[1] - b[1])
-        for (const [id] of due.slice(0, promoteLimit)) {
-          scheduled.delete(id)
-          const entry = live(id, now)
-          if (entry?.record.state === "scheduled") {
-            entry.record.state = "queued"
-            ready.push(id)
+    const claimAt = (
+      { token, leaseMillis, maxRedeliveries, max }: ClaimOptions,
+      now: number,
+      nowUs: number
+    ): ClaimResult => {
+      const due = [...scheduled].filter(([, at]) => at <= now).sort((a, b) => a[1] - b[1])
+      for (const [id] of due.slice(0, promoteLimit)) {
+        scheduled.delete(id)
+        const entry = live(id, now)
+        if (entry?.record.state === "scheduled") {
+          entry.record.state = "queued"
+          ready.push(id)
+        }
+      }
+      const lapsed = [...running].filter(([, at]) => at <= now).sort((a, b) => a[1] - b[1])
+      for (const [id] of lapsed.slice(0, promoteLimit)) {
+        running.delete(id)
+        const entry = live(id, now)
+        if (entry?.record.state === "running") {
+          entry.record.redeliveries++
+          if (maxRedeliveries !== undefined && entry.record.redeliveries > maxRedeliveries) {
+            const times = entry.record.redeliveries
+            finish(entry, "dead", { reason: `its lease lapsed ${times} times: the worker running it keeps dying` }, now)
+            continue
+          }
+          entry.record.state = "queued"
+          entry.token = undefined
+          entry.leaseUntil = undefined
+          ready.unshift(id)
+        }
+      }
+      const want = Math.max(1, Math.floor(max ?? 1))
+      const tasks: Array<ClaimedTask> = []
+      while (tasks.length < want) {
+        const id = ready.shift()
+        if (id === undefined) break
+        const entry = live(id, now)
+        if (entry?.record.state !== "queued") continue
+        if (entry.lock) {
+          const held = table.holder(entry.lock.key, now)
+          if (held === undefined) table.take(entry.lock.key, id, entry.lock.ttlMillis, now, nowUs)
+          else if (held.holder !== id) {
+            finish(entry, "skipped", { reason: `its unique key is held by task ${held.holder}` }, now)
+            continue
           }
         }
-        const lapsed = [...running].filter(([, at]) => at <= now).sort((a, b) => a[1] - b[1])
-        for (const [id] of lapsed.slice(0, promoteLimit)) {
-          running.delete(id)
-          const entry = live(id, now)
-          if (entry?.record.state === "running") {
-            entry.record.redeliveries++
-            if (maxRedeliveries !== undefined && entry.record.redeliveries > maxRedeliveries) {
-              const times = entry.record.redeliveries
-              finish(
-                entry,
-                "dead",
-                { reason: `its lease lapsed ${times} times: the worker running it keeps dying` },
-                now
-              )
-              continue
-            }
-            entry.record.state = "queued"
-            entry.token = undefined
-            entry.leaseUntil = undefined
-            ready.unshift(id)
-          }
-        }
-        const want = Math.max(1, Math.floor(max ?? 1))
-        const tasks: Array<ClaimedTask> = []
-        while (tasks.length < want) {
-          const id = ready.shift()
-          if (id === undefined) break
-          const entry = live(id, now)
-          if (entry?.record.state !== "queued") continue
-          if (entry.lock) {
-            const held = table.holder(entry.lock.key, now)
-            if (held === undefined) table.take(entry.lock.key, id, entry.lock.ttlMillis, now, nowUs)
-            else if (held.holder !== id) {
-              finish(entry, "skipped", { reason: `its unique key is held by task ${held.holder}` }, now)
-              continue
-            }
-          }
-          const booked = entry.booked
-          const leaseToken = tasks.length === 0 ? token : `${token}:${tasks.length + 1}`
-          entry.booked = false
-          entry.record.attempts++
-          entry.record.state = "running"
-          entry.token = leaseToken
-          entry.leaseUntil = now + leaseMillis
-          running.set(id, now + leaseMillis)
-          const { name, payload, attempts, trace, enqueuedAt } = entry.record
-          tasks.push({ id, name, payload, attempts, trace, enqueuedAt, token: leaseToken, booked, claimedAt: now })
-        }
-        if (tasks.length > 0) return { _tag: "Claimed", task: tasks[0]!, tasks }
-        const next = Math.min(...scheduled.values(), ...running.values())
-        return { _tag: "Idle", waitMillis: Number.isFinite(next) ? Math.max(0, next - now) : undefined }
-      })
+        const booked = entry.booked
+        const leaseToken = tasks.length === 0 ? token : `${token}:${tasks.length + 1}`
+        entry.booked = false
+        entry.record.attempts++
+        entry.record.state = "running"
+        entry.token = leaseToken
+        entry.leaseUntil = now + leaseMillis
+        running.set(id, now + leaseMillis)
+        const { name, payload, attempts, trace, enqueuedAt } = entry.record
+        tasks.push({ id, name, payload, attempts, trace, enqueuedAt, token: leaseToken, booked, claimedAt: now })
+      }
+      if (tasks.length > 0) return { _tag: "Claimed", task: tasks[0]!, tasks }
+      const next = Math.min(...scheduled.values(), ...running.values())
+      return { _tag: "Idle", waitMillis: Number.isFinite(next) ? Math.max(0, next - now) : undefined }
+    }
+    const claim: Service["claim"] = (claimOptions) => withNow((now, nowUs) => claimAt(claimOptions, now, nowUs))
 
     const service: Service = {
       queue: options.queue,
@@ -224,6 +231,12 @@ export const makeMemory = (options: Resolved, table: LockTable, store: HeimdallS
           if (!entry) return false
           finish(entry, "succeeded", { result }, now)
           return true
+        }),
+      completeAndClaim: (id, token, result, next) =>
+        withNow((now, nowUs) => {
+          const entry = owned(id, token, now)
+          if (entry) finish(entry, "succeeded", { result }, now)
+          return { completed: entry !== undefined, next: claimAt(next, now, nowUs) }
         }),
       fail: (id, token, error, retryInMillis) =>
         withNow((now) => {

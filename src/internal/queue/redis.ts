@@ -72,6 +72,32 @@ export const parseRecord = (reply: unknown): TaskRecord | undefined => {
   }
 }
 
+/** A claim's reply (see claim-4.lua) from index `at` of `reply`. */
+const parseClaim = (reply: ReadonlyArray<unknown>, at: number, token: string): ClaimResult => {
+  if (reply[at] !== "task") {
+    const wait = Number(reply[at + 1])
+    return { _tag: "Idle", waitMillis: wait < 0 ? undefined : wait }
+  }
+  const claimedAt = Number(reply[at + 1])
+  const count = Number(reply[at + 2])
+  const tasks: Array<ClaimedTask> = []
+  for (let n = 0; n < count; n++) {
+    const i = at + 3 + n * 7
+    tasks.push({
+      id: String(reply[i]),
+      name: String(reply[i + 1]),
+      payload: String(reply[i + 2]),
+      attempts: Number(reply[i + 3]),
+      trace: decodeTrace(reply[i + 4] as string),
+      enqueuedAt: Number(reply[i + 5]),
+      token: n === 0 ? token : `${token}:${n + 1}`,
+      booked: reply[i + 6] === "1",
+      claimedAt
+    })
+  }
+  return { _tag: "Claimed", task: tasks[0]!, tasks }
+}
+
 export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
   Effect.gen(function* () {
     const redis = yield* Redis.Redis
@@ -84,6 +110,7 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
       claim: redis.eval(Scripts.claim),
       renew: redis.eval(Scripts.renew),
       complete: redis.eval(Scripts.complete),
+      completeClaim: redis.eval(Scripts.completeClaim),
       fail: redis.eval(Scripts.fail),
       reschedule: redis.eval(Scripts.reschedule),
       release: redis.eval(Scripts.release),
@@ -166,30 +193,24 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
             maxRedeliveries ?? -1,
             Math.max(1, Math.floor(max ?? 1))
           )
+          .pipe(Effect.map((reply) => parseClaim(reply, 0, token))),
+      completeAndClaim: (id, token, result, next) =>
+        run
+          .completeClaim(
+            [keys.task(id), keys.ready, keys.scheduled, keys.running, keys.taskPrefix],
+            id,
+            token,
+            result,
+            retention,
+            keys.events,
+            next.token,
+            Math.ceil(next.leaseMillis),
+            promoteLimit,
+            next.maxRedeliveries ?? -1,
+            Math.max(1, Math.floor(next.max ?? 1))
+          )
           .pipe(
-            Effect.map((reply): ClaimResult => {
-              if (reply[0] !== "task") {
-                return { _tag: "Idle", waitMillis: Number(reply[1]) < 0 ? undefined : Number(reply[1]) }
-              }
-              const claimedAt = Number(reply[1])
-              const count = Number(reply[2])
-              const tasks: Array<ClaimedTask> = []
-              for (let n = 0; n < count; n++) {
-                const at = 3 + n * 7
-                tasks.push({
-                  id: String(reply[at]),
-                  name: String(reply[at + 1]),
-                  payload: String(reply[at + 2]),
-                  attempts: Number(reply[at + 3]),
-                  trace: decodeTrace(reply[at + 4] as string),
-                  enqueuedAt: Number(reply[at + 5]),
-                  token: n === 0 ? token : `${token}:${n + 1}`,
-                  booked: reply[at + 6] === "1",
-                  claimedAt
-                })
-              }
-              return { _tag: "Claimed", task: tasks[0]!, tasks }
-            })
+            Effect.map((reply) => ({ completed: reply[0] === 1, next: parseClaim(reply as never, 1, next.token) }))
           ),
       // An idle worker blocks in BLPOP on the wake list on its own connection. Redis checks blocking
       // timeouts only on its cron tick (100 ms at the default hz), too coarse for a delayed task's due

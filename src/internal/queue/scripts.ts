@@ -15,6 +15,7 @@ export const scriptFiles = [
   "claim-4.lua",
   "renew-2.lua",
   "complete-2.lua",
+  "completeClaim-5.lua",
   "fail-4.lua",
   "reschedule-4.lua",
   "release-4.lua",
@@ -112,6 +113,26 @@ export const complete = define(
     channel: string
   ) => [...keys, id, token, result, retentionMillis, channel]
 ).withReturnType<number>()
+
+export const completeClaim = define(
+  "completeClaim-5.lua",
+  (
+    keys: readonly [task: string, ready: string, scheduled: string, running: string, taskPrefix: string],
+    id: string,
+    token: string,
+    result: string,
+    retentionMillis: number,
+    channel: string,
+    claimToken: string,
+    leaseMillis: number,
+    limit: number,
+    maxRedeliveries: number,
+    max: number
+  ) => [...keys, id, token, result, retentionMillis, channel, claimToken, leaseMillis, limit, maxRedeliveries, max]
+).withReturnType<
+  | [completed: 0 | 1, tag: "task", now: number, count: number, ...fields: Array<string | number>]
+  | [completed: 0 | 1, tag: "idle", waitMillis: number]
+>()
 
 export const fail = define(
   "fail-4.lua",

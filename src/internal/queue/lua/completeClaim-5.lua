@@ -1,0 +1,30 @@
+-- completeClaim: complete, then claim, in one step: a running task succeeded (its result is stored), and the
+-- worker's slot it frees takes the next tasks at once, as claim does (a busy slot: one round trip per task).
+-- Input:
+--   KEYS[1] task key        <prefix>:{q}:task:<id>
+--   KEYS[2] ready list      <prefix>:{q}:ready
+--   KEYS[3] scheduled zset  <prefix>:{q}:scheduled
+--   KEYS[4] running zset    <prefix>:{q}:running
+--   KEYS[5] task key prefix <prefix>:{q}:task:  -- task keys are KEYS[5] .. id: same hash tag, same slot
+--   ARGV[1] id
+--   ARGV[2] lease token of the finished task
+--   ARGV[3] result (JSON)
+--   ARGV[4] retention (ms)
+--   ARGV[5] events channel
+--   ARGV[6] lease token of the claim (as claim's ARGV[1])
+--   ARGV[7] lease (ms)
+--   ARGV[8] at most this many tasks are promoted or requeued per call
+--   ARGV[9] most redeliveries after lapsed leases (-1: no limit)
+--   ARGV[10] at most this many tasks are claimed (at least 1)
+-- Output: { completed (1 done, 0 the lease was no longer the caller's: nothing completed), claim's reply... }
+--   the claim runs either way
+local now = nowMillis()
+local completed = 0
+if owns(KEYS[1], ARGV[2]) then
+  finish(KEYS[1], KEYS[4], ARGV[1], "succeeded", "result", ARGV[3], ARGV[4], ARGV[5], now)
+  completed = 1
+end
+local claimed = claimTasks(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[4],
+  ARGV[5], tonumber(ARGV[9]), math.max(1, tonumber(ARGV[10])), now)
+table.insert(claimed, 1, completed)
+return claimed
