@@ -242,16 +242,20 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
                 })
                 const outcome = yield* Effect.raceFirst(
                   Effect.exit(handler).pipe(
-                    Effect.withSpan("heimdall.task.run", {
-                      kind: "consumer",
-                      root: true,
-                      links: internal.linkTo(claimed.trace),
-                      attributes: {
-                        "heimdall.task.name": name,
-                        "heimdall.task.id": id,
-                        "heimdall.task.attempt": claimed.attempts
-                      }
-                    }),
+                    Effect.withSpan(
+                      "heimdall.task.run",
+                      {
+                        kind: "consumer",
+                        root: true,
+                        links: internal.linkTo(claimed.trace),
+                        attributes: {
+                          "heimdall.task.name": name,
+                          "heimdall.task.id": id,
+                          "heimdall.task.attempt": claimed.attempts
+                        }
+                      },
+                      { captureStackTrace: false }
+                    ), // no Error per task for a stack that is always the worker's
                     Effect.map((exit) => ({ _tag: "Done" as const, exit }))
                   ),
                   Effect.as(leaseLost, { _tag: "LeaseLost" as const })
