@@ -29,8 +29,10 @@ local function createTask(key, readyKey, scheduledKey, wakeKey, id, name, payloa
   else
     redis.call("LPUSH", readyKey, id)
   end
-  redis.call("HSET", key, "id", id, "name", name, "payload", payload, "state", state, "attempts", 0,
-    "enqueuedAt", now, "runAt", now + delay, "trace", trace)
+  -- no "id" field (the id is in the key), no empty trace: a small record stays a listpack
+  redis.call("HSET", key, "name", name, "payload", payload, "state", state, "attempts", 0,
+    "enqueuedAt", now, "runAt", now + delay)
+  if trace ~= "" then redis.call("HSET", key, "trace", trace) end
   wake(wakeKey, cap, ttl)
   return state
 end
