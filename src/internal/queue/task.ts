@@ -40,9 +40,18 @@ export const metrics = {
   })
 }
 
-/** Increments one of the task counters, tagged with the task's name. */
-export const count = (metric: keyof typeof metrics, taskName: string) =>
-  Metric.update(Metric.withAttributes(metrics[metric], { task: taskName }), 1)
+const tagged = new Map<string, Metric.Metric<number, unknown>>()
+
+/** Increments one of the task counters, tagged with the task's name (the tagged counter is built once per name). */
+export const count = (metric: keyof typeof metrics, taskName: string) => {
+  const key = `${metric}\u0000${taskName}`
+  let counter = tagged.get(key)
+  if (counter === undefined) {
+    counter = Metric.withAttributes(metrics[metric], { task: taskName })
+    tagged.set(key, counter)
+  }
+  return Metric.update(counter, 1)
+}
 
 /** A link to the span that enqueued a task, for the span that runs it. */
 export const linkTo = (trace: TraceContext | undefined): Array<Tracer.SpanLink> =>
