@@ -328,7 +328,16 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
       const runSlot = (first: ClaimedTask): Effect.Effect<void> => {
         const slot: { current: ClaimedTask | undefined } = { current: first }
         return Effect.gen(function* () {
-          while (slot.current !== undefined) slot.current = yield* runClaimed(slot.current, slot)
+          while (slot.current !== undefined) {
+            if (stopping) {
+              // claimed as shutdown began (a complete-and-claim in flight): not started, back to the queue now
+              const { id, token } = slot.current
+              yield* queue.release(id, token).pipe(Effect.ignore)
+              slot.current = undefined
+              return
+            }
+            slot.current = yield* runClaimed(slot.current, slot)
+          }
         }).pipe(
           Effect.onInterrupt(() => {
             const current = slot.current

@@ -603,6 +603,39 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
     )
   )
 
+  it.effect("shutdown: a slot that finishes during the grace period takes no next task", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const Job = Task.make("job", { payload: Schema.Number })
+        const finished: Array<number> = []
+        const impl = Task.implement(Job, (ms) =>
+          Effect.sleep(ms).pipe(Effect.andThen(Effect.sync(() => finished.push(ms))))
+        )
+        yield* Task.enqueue(Job, 100)
+        const slow = yield* Task.enqueue(Job, 5000)
+        const waiting = yield* Task.enqueue(Job, 10) // queued behind the two: concurrency 2
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            yield* startWorker([impl], { concurrency: 2, gracePeriod: "300 millis" })
+            yield* advance(50)
+            assert.strictEqual(yield* Task.status(waiting), "queued")
+          })
+        ).pipe(
+          Effect.forkChild,
+          Effect.tap(() => advanceSteps(400)),
+          Effect.flatMap(Fiber.join)
+        )
+        // the 100 ms task finished in the grace period; its slot did not claim and run the 10 ms task
+        assert.deepStrictEqual(finished, [100])
+        assert.strictEqual(yield* Task.status(waiting), "queued")
+        assert.strictEqual((yield* (yield* TaskQueue.TaskQueue).get(waiting.id))!.attempts, 0)
+        yield* startWorker([Task.implement(Job, () => Effect.void)])
+        yield* Task.join(slow)
+        yield* Task.join(waiting)
+      })
+    )
+  )
+
   it.effect("spans: the run span carries name, id, attempt and links to the enqueue span", () =>
     withQueue(
       Effect.gen(function* () {
