@@ -210,9 +210,10 @@ export interface UniqueOptions<P, D extends "existing" | "fail" = "existing" | "
 /**
  * A task's global rate limit: at most `times` starts per `per`, across every
  * worker and process, keyed by the task name unless `key` says otherwise.
- * Over the limit, a task is rescheduled to the slot it booked (plus a random
- * `jitter`, booked with it) without spending a retry. Default jitter: up to a
- * tenth of `per`, at most 1 second.
+ * Over the limit, a task books the earliest free slot and is rescheduled to
+ * it plus a random `jitter` (which spreads a burst of waiters), without
+ * spending a retry. At its slot its start is checked again against the actual
+ * starts. Default jitter: up to a fiftieth of `per`, at most 1 second.
  *
  * **Example**
  *

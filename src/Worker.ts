@@ -439,7 +439,7 @@ const resolveLimit = (rateLimit: Task.RateLimitFunction<any>, payload: unknown, 
   const jitter = spec.jitter === undefined ? undefined : Duration.fromInput(spec.jitter)
   const jitterMs =
     jitter === undefined
-      ? Math.min(1000, Math.floor(perMs / 10))
+      ? Math.min(1000, Math.floor(perMs / 50))
       : jitter._tag === "Some" && Duration.isFinite(jitter.value)
         ? Math.max(0, Duration.toMillis(jitter.value))
         : 0

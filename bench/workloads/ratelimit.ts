@@ -135,7 +135,7 @@ export const run = async (ctx: Context): Promise<Array<Row>> => {
             child: "heimdall",
             jitter: "default",
             peer: "effect-heimdall",
-            how: "task option rateLimit { times, per } (default jitter: up to per/10)"
+            how: "task option rateLimit { times, per } (default jitter: up to per/50)"
           },
           {
             child: "heimdall",
