@@ -16,7 +16,7 @@ import type {
 } from "../../TaskQueue.ts"
 import { isTerminal } from "../../TaskQueue.ts"
 import type { LockTable } from "../locks.ts"
-import type { Resolved } from "./options.ts"
+import { fullLockKey, lockKeyOf, primitivesOf, type Resolved } from "./options.ts"
 
 interface Entry {
   record: Mutable<TaskRecord>
@@ -78,7 +78,6 @@ export const makeMemory = (options: Resolved, table: LockTable, store: HeimdallS
         const nowUs = Number(nanos / 1000n)
         return f(Math.floor(nowUs / 1000), nowUs)
       })
-    const lockKey = (uniqueKey: string) => `{${options.queue}}:${uniqueKey}`
 
     const claimAt = (
       { token, leaseMillis, maxRedeliveries, max }: ClaimOptions,
@@ -145,19 +144,14 @@ export const makeMemory = (options: Resolved, table: LockTable, store: HeimdallS
 
     const service: Service = {
       queue: options.queue,
-      primitives: {
-        store,
-        lockPrefix: options.lockPrefix,
-        ratePrefix: options.ratePrefix,
-        uniqueTimeoutMillis: options.uniqueTimeoutMillis
-      },
-      lockKey,
+      primitives: primitivesOf(options, store),
+      lockKey: lockKeyOf(options),
       enqueue: (task) =>
         withNow((now, nowUs): EnqueueResult => {
           const existing = live(task.id, now)
           if (existing) return { _tag: "Exists", state: existing.record.state }
           const lock = task.unique && {
-            key: (task.unique.prefix ?? options.lockPrefix) + lockKey(task.unique.key),
+            key: fullLockKey(options, task.unique),
             ttlMillis: task.unique.ttlMillis,
             keep: task.unique.keep
           }

@@ -1,5 +1,6 @@
 import { Duration } from "effect"
-import type { Options } from "../../TaskQueue.ts"
+import type { HeimdallStore } from "../../HeimdallStore.ts"
+import type { NewTask, Options, Service } from "../../TaskQueue.ts"
 
 /** `TaskQueue.Options` with every default filled in. */
 export const resolveOptions = (options: Options = {}) => ({
@@ -12,3 +13,21 @@ export const resolveOptions = (options: Options = {}) => ({
 })
 
 export type Resolved = ReturnType<typeof resolveOptions>
+
+/** What both backends expose of the primitives they share: the store and the key layout. */
+export const primitivesOf = (options: Resolved, store: HeimdallStore["Service"]): Service["primitives"] => ({
+  store,
+  lockPrefix: options.lockPrefix,
+  ratePrefix: options.ratePrefix,
+  uniqueTimeoutMillis: options.uniqueTimeoutMillis
+})
+
+/**
+ * A unique task's lock key without the lock prefix: `{<queue>}:<unique key>`. It carries the queue's hash tag,
+ * so that enqueue and lock are one Cluster-safe script.
+ */
+export const lockKeyOf = (options: Resolved) => (uniqueKey: string) => `{${options.queue}}:${uniqueKey}`
+
+/** A unique task's full lock key: its own prefix, or the backend's. */
+export const fullLockKey = (options: Resolved, unique: NonNullable<NewTask["unique"]>) =>
+  (unique.prefix ?? options.lockPrefix) + lockKeyOf(options)(unique.key)

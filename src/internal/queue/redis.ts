@@ -17,7 +17,7 @@ import type {
 } from "../../TaskQueue.ts"
 import { isTerminal } from "../../TaskQueue.ts"
 import { makeKeys } from "./keys.ts"
-import type { Resolved } from "./options.ts"
+import { fullLockKey, lockKeyOf, primitivesOf, type Resolved } from "./options.ts"
 import * as Scripts from "./scripts.ts"
 
 const wakeCap = 1024
@@ -155,19 +155,12 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
 
     const get = (id: string) =>
       Effect.map(redis.send<unknown>("HGETALL", keys.task(id)), (reply) => parseRecord(id, reply))
-    // a unique task's lock shares the queue's hash tag, so enqueue + lock is one Cluster-safe script
-    const lockKey = (uniqueKey: string) => `{${options.queue}}:${uniqueKey}`
     const lockChannel = `${options.lockPrefix}__released`
 
     const service: Service = {
       queue: options.queue,
-      primitives: {
-        store,
-        lockPrefix: options.lockPrefix,
-        ratePrefix: options.ratePrefix,
-        uniqueTimeoutMillis: options.uniqueTimeoutMillis
-      },
-      lockKey,
+      primitives: primitivesOf(options, store),
+      lockKey: lockKeyOf(options),
       enqueue: (task) => {
         const common = [
           task.id,
@@ -186,7 +179,7 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
           task.unique === undefined
             ? run.enqueue(keyList, ...common)
             : run.enqueueUnique(
-                [...keyList, (task.unique.prefix ?? options.lockPrefix) + lockKey(task.unique.key)],
+                [...keyList, fullLockKey(options, task.unique)],
                 ...common,
                 Math.max(1, Math.ceil(task.unique.ttlMillis)),
                 task.unique.keep,
