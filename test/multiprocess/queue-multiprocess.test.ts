@@ -40,10 +40,13 @@ describeRedis("Task queue across processes", () => {
           const handle = yield* Task.enqueue(Crashy, "payload")
           yield* waitLine(first, new RegExp(`^start mp-crashy ${handle.id} 1$`))
           assert.strictEqual(yield* Task.status(handle), "running")
-          const killedAt = Date.now()
-          yield* stop(first, "SIGKILL")
+          // the second worker is up and idle before the kill, so the interval below measures the lease,
+          // not how long a Node process takes to start on a loaded machine
           const second = startWorker("kill", { LEASE: "1 second" })
           yield* Effect.addFinalizer(() => Effect.ignore(stop(second, "SIGTERM")))
+          yield* waitLine(second, /^ready$/)
+          const killedAt = Date.now()
+          yield* stop(first, "SIGKILL")
           const result = yield* Task.join(handle)
           const redeliveredAfter = Date.now() - killedAt
           assert.strictEqual(result.attempt, 2)
