@@ -183,19 +183,53 @@ const invalid = (argument: string, reason: string) => Effect.fail(new InvalidArg
 
 const checkKey = (key: string) => (key.length === 0 ? invalid("key", "must not be empty") : Effect.void)
 
+/**
+ * Parsed duration strings ("30 seconds" -> 30000), so a hot path that passes
+ * the same constant on every call parses it once. Bounded: cleared when full.
+ */
+const parsedMillis = new Map<string, number>()
+
+/** A duration input as milliseconds (not rounded); `undefined` when it is not a duration. */
+const toMillis = (input: Duration.Input): number | undefined => {
+  if (typeof input === "string") {
+    const cached = parsedMillis.get(input)
+    if (cached !== undefined) return cached
+  }
+  let ms: number
+  try {
+    ms = Duration.toMillis(Duration.fromInputUnsafe(input))
+  } catch {
+    return undefined
+  }
+  if (typeof input === "string") {
+    if (parsedMillis.size >= 1024) parsedMillis.clear()
+    parsedMillis.set(input, ms)
+  }
+  return ms
+}
+
+/** A duration as whole milliseconds, at least `min`, or why not. */
+const millisOrInvalid = (argument: string, input: Duration.Input, min: number): number | InvalidArgument => {
+  const raw = toMillis(input)
+  if (raw === undefined || Number.isNaN(raw)) {
+    return new InvalidArgument({ argument, reason: `not a duration: ${String(input)}` })
+  }
+  if (!Number.isFinite(raw)) return new InvalidArgument({ argument, reason: "must be finite" })
+  const ms = Math.ceil(raw)
+  return ms < min ? new InvalidArgument({ argument, reason: `must be at least ${min} ms, got ${ms} ms` }) : ms
+}
+
 /** A duration as whole milliseconds, at least `min`. */
 const millisOf = (argument: string, input: Duration.Input, min: number) =>
   Effect.suspend(() => {
-    const duration = Duration.fromInputUnsafe(input)
-    if (!Duration.isFinite(duration)) return invalid(argument, "must be finite")
-    const ms = Math.ceil(Duration.toMillis(duration))
-    return ms < min ? invalid(argument, `must be at least ${min} ms, got ${ms} ms`) : Effect.succeed(ms)
-  }).pipe(Effect.catchDefect(() => invalid(argument, `not a duration: ${String(input)}`)))
+    const ms = millisOrInvalid(argument, input, min)
+    return typeof ms === "number" ? Effect.succeed(ms) : Effect.fail(ms)
+  })
 
-const checkCount = (argument: string, n: number, min = 1) =>
+const countOrInvalid = (argument: string, n: number, min = 1): number | InvalidArgument =>
   Number.isSafeInteger(n) && n >= min
-    ? Effect.succeed(n)
-    : invalid(argument, `must be an integer of at least ${min}, got ${n}`)
+    ? n
+    : new InvalidArgument({ argument, reason: `must be an integer of at least ${min}, got ${n}` })
 
 // -----------------------------------------------------------------------------
 // waiting for a release
@@ -234,6 +268,14 @@ const tryWithWait = <A, B>(
           if (next !== undefined) return next
         }
       })
+
+/**
+ * A span around an acquisition that may wait (`waitMs` > 0), where the time
+ * spent waiting is worth seeing in a trace. An instant attempt has none: it is
+ * one Redis round trip, and a span would cost about as much client time.
+ */
+const traceWait = <A, E, R>(name: string, key: string, waitMs: number, effect: Effect.Effect<A, E, R>) =>
+  waitMs > 0 ? Effect.withSpan(effect, name, { attributes: { key, waitMs } }) : effect
 
 /** Runs `effect` while `keepAlive` renews a lease every `everyMs`; a lost lease interrupts it with `lost`. */
 const whileKept = <A, E, R, E2>(
@@ -320,34 +362,47 @@ export interface LockOptions {
  * @category locks
  * @since 0.1.0
  */
-export const acquireLock = Effect.fn("Heimdall.acquireLock")(function* (key: string, options?: LockOptions) {
-  yield* checkKey(key)
-  const heimdall = yield* Heimdall
-  const ttlMs = yield* millisOf("ttl", options?.ttl ?? heimdall.uniqueTimeout, 1)
-  const waitMs = yield* millisOf("wait", options?.wait ?? 0, 0)
-  const owner = options?.owner ?? crypto.randomUUID()
-  const fullKey = heimdall.lockPrefix + key
-  const result = yield* tryWithWait(
-    heimdall.store,
-    fullKey,
-    waitMs,
-    Effect.map(
-      heimdall.store.lockAcquire(fullKey, owner, ttlMs),
-      (r): Attempt<number, Store.LockState> =>
-        r._tag === "Acquired" ? { ok: true, value: r.fence } : { ok: false, busy: r }
-    ),
-    (held) => held.expiresInMs
-  )
-  if (!result.ok) {
-    return yield* new LockTaken({
+export const acquireLock = (
+  key: string,
+  options?: LockOptions
+): Effect.Effect<Lock, LockTaken | InvalidArgument | Redis.RedisError, Heimdall> =>
+  Effect.flatMap(Heimdall, (heimdall): Effect.Effect<Lock, LockTaken | InvalidArgument | Redis.RedisError> => {
+    if (key.length === 0) return invalid("key", "must not be empty")
+    const ttlMs = millisOrInvalid("ttl", options?.ttl ?? heimdall.uniqueTimeout, 1)
+    if (typeof ttlMs !== "number") return Effect.fail(ttlMs)
+    const waitMs = millisOrInvalid("wait", options?.wait ?? 0, 0)
+    if (typeof waitMs !== "number") return Effect.fail(waitMs)
+    const owner = options?.owner ?? crypto.randomUUID()
+    const fullKey = heimdall.lockPrefix + key
+    return traceWait(
+      "Heimdall.acquireLock",
       key,
-      holder: result.busy.holder,
-      expiresIn: Duration.millis(Math.max(0, result.busy.expiresInMs))
-    })
-  }
-  const lock: Lock = { key, owner, fence: result.value, ttl: Duration.millis(ttlMs) }
-  return lock
-})
+      waitMs,
+      Effect.flatMap(
+        tryWithWait(
+          heimdall.store,
+          fullKey,
+          waitMs,
+          Effect.map(
+            heimdall.store.lockAcquire(fullKey, owner, ttlMs),
+            (r): Attempt<number, Store.LockState> =>
+              r._tag === "Acquired" ? { ok: true, value: r.fence } : { ok: false, busy: r }
+          ),
+          (held) => held.expiresInMs
+        ),
+        (result): Effect.Effect<Lock, LockTaken> =>
+          result.ok
+            ? Effect.succeed({ key, owner, fence: result.value, ttl: Duration.millis(ttlMs) })
+            : Effect.fail(
+                new LockTaken({
+                  key,
+                  holder: result.busy.holder,
+                  expiresIn: Duration.millis(Math.max(0, result.busy.expiresInMs))
+                })
+              )
+      )
+    )
+  })
 
 /**
  * Releases a lock if, and only if, its owner still holds it: a late finisher
@@ -557,65 +612,89 @@ export interface ReserveOptions extends RateOptions {
   readonly jitter?: Duration.Input | Effect.Effect<Duration.Duration> | undefined
 }
 
-const resolveLimits = <E, R>(key: string, limits: Limits<E, R>) =>
-  Effect.gen(function* () {
-    const given = typeof limits === "function" ? limits(key) : limits
-    const resolved = Effect.isEffect(given) ? yield* given : given
-    const list: ReadonlyArray<Limit> = Array.isArray(resolved) ? resolved : [resolved as Limit]
-    if (list.length === 0) return yield* invalid("limits", "at least one limit is needed")
-    return yield* Effect.forEach(list, (limit) =>
-      Effect.gen(function* () {
-        const times = yield* checkCount("times", limit.times)
-        const perMs = yield* millisOf("per", limit.per, 1)
-        const limitKey = limit.key ?? key
-        yield* checkKey(limitKey)
-        return { key: limitKey, times, perMs }
-      })
-    )
-  })
+/** The limits of a call, checked, each with its key; or why they are invalid. */
+const resolveLimits = (
+  key: string,
+  value: Limit | ReadonlyArray<Limit>
+): ReadonlyArray<{ readonly key: string; readonly times: number; readonly perMs: number }> | InvalidArgument => {
+  const list: ReadonlyArray<Limit> = Array.isArray(value) ? value : [value as Limit]
+  if (list.length === 0) return new InvalidArgument({ argument: "limits", reason: "at least one limit is needed" })
+  const resolved = []
+  for (const limit of list) {
+    const times = countOrInvalid("times", limit.times)
+    if (typeof times !== "number") return times
+    const perMs = millisOrInvalid("per", limit.per, 1)
+    if (typeof perMs !== "number") return perMs
+    const limitKey = limit.key ?? key
+    if (limitKey.length === 0) return new InvalidArgument({ argument: "key", reason: "must not be empty" })
+    resolved.push({ key: limitKey, times, perMs })
+  }
+  return resolved
+}
 
-const rateCall = Effect.fnUntraced(function* <E, R>(
+// A hot path (a take per request): plain checks and one flatMap chain, no generator.
+const rateCall = <E, R>(
   key: string,
   limits: Limits<E, R>,
   mode: "take" | "reserve",
   options: ReserveOptions | undefined
-) {
-  yield* checkKey(key)
-  const heimdall = yield* Heimdall
-  const resolved = yield* resolveLimits(key, limits)
-  const cost = yield* checkCount("cost", options?.cost ?? 1)
-  for (const limit of resolved) {
-    if (cost > limit.times) {
-      return yield* invalid("cost", `${cost} units can never fit a limit of ${limit.times}`)
-    }
-  }
-  const maxDelayMs = options?.maxDelay === undefined ? undefined : yield* millisOf("maxDelay", options.maxDelay, 0)
-  const jitter = options?.jitter
-  const jitterMs =
-    jitter === undefined
-      ? 0
-      : Effect.isEffect(jitter)
-        ? Math.round(Duration.toMillis(yield* jitter))
-        : Math.round((yield* Random.next) * (yield* millisOf("jitter", jitter, 0)))
-  const result = yield* heimdall.store.rateTake({
-    limits: resolved.map((l) => ({ key: heimdall.ratePrefix + l.key, times: l.times, perMs: l.perMs })),
-    cost,
-    mode,
-    maxDelayMs,
-    offsetMs: mode === "reserve" ? jitterMs : 0
+): Effect.Effect<Admission, RateLimited | InvalidArgument | Redis.RedisError | E, Heimdall | R> =>
+  Effect.suspend(() => {
+    if (key.length === 0) return invalid("key", "must not be empty")
+    const given = typeof limits === "function" ? limits(key) : limits
+    return Effect.isEffect(given)
+      ? Effect.flatMap(given, (value) => admit(key, value, mode, options))
+      : admit(key, given, mode, options)
   })
-  if (!result.admitted) {
-    const full = resolved[result.limitIndex] ?? resolved[0]!
-    return yield* new RateLimited({
-      key: full.key,
-      retryAfter: Duration.millis(Math.max(0, result.delayMs)),
-      limit: { times: full.times, per: Duration.millis(full.perMs) },
-      remaining: Math.max(0, result.remaining)
-    })
+
+const admit = (
+  key: string,
+  value: Limit | ReadonlyArray<Limit>,
+  mode: "take" | "reserve",
+  options: ReserveOptions | undefined
+): Effect.Effect<Admission, RateLimited | InvalidArgument | Redis.RedisError, Heimdall> => {
+  const resolved = resolveLimits(key, value)
+  if (!Array.isArray(resolved)) return Effect.fail(resolved as InvalidArgument)
+  const cost = countOrInvalid("cost", options?.cost ?? 1)
+  if (typeof cost !== "number") return Effect.fail(cost)
+  for (const limit of resolved) {
+    if (cost > limit.times) return invalid("cost", `${cost} units can never fit a limit of ${limit.times}`)
   }
-  const admission: Admission = { delay: Duration.millis(result.delayMs), remaining: Math.max(0, result.remaining) }
-  return admission
-})
+  const maxDelayMs = options?.maxDelay === undefined ? undefined : millisOrInvalid("maxDelay", options.maxDelay, 0)
+  if (maxDelayMs instanceof InvalidArgument) return Effect.fail(maxDelayMs)
+  const run = (jitterMs: number) =>
+    Effect.flatMap(Heimdall, (heimdall) =>
+      Effect.flatMap(
+        heimdall.store.rateTake({
+          limits: resolved.map((l) => ({ key: heimdall.ratePrefix + l.key, times: l.times, perMs: l.perMs })),
+          cost,
+          mode,
+          maxDelayMs,
+          offsetMs: mode === "reserve" ? jitterMs : 0
+        }),
+        (result): Effect.Effect<Admission, RateLimited> => {
+          if (!result.admitted) {
+            const full = resolved[result.limitIndex] ?? resolved[0]!
+            return Effect.fail(
+              new RateLimited({
+                key: full.key,
+                retryAfter: Duration.millis(Math.max(0, result.delayMs)),
+                limit: { times: full.times, per: Duration.millis(full.perMs) },
+                remaining: Math.max(0, result.remaining)
+              })
+            )
+          }
+          return Effect.succeed({ delay: Duration.millis(result.delayMs), remaining: Math.max(0, result.remaining) })
+        }
+      )
+    )
+  const jitter = options?.jitter
+  if (jitter === undefined) return run(0)
+  if (Effect.isEffect(jitter)) return Effect.flatMap(jitter, (d) => run(Math.round(Duration.toMillis(d))))
+  const jitterMs = millisOrInvalid("jitter", jitter, 0)
+  if (typeof jitterMs !== "number") return Effect.fail(jitterMs)
+  return Effect.flatMap(Random.next, (r) => run(Math.round(r * jitterMs)))
+}
 
 /**
  * Admits one call now or denies it, in one atomic step. A denial is a
@@ -790,36 +869,50 @@ export interface SlotOptions {
  * @category concurrency limits
  * @since 0.1.0
  */
-export const acquireSlot = Effect.fn("Heimdall.acquireSlot")(function* (key: string, options: SlotOptions) {
-  yield* checkKey(key)
-  const heimdall = yield* Heimdall
-  const limit = yield* checkCount("limit", options.limit)
-  const leaseMs = yield* millisOf("lease", options.lease ?? "1 minute", 1)
-  const waitMs = yield* millisOf("wait", options.wait ?? 0, 0)
-  const holder = options.holder ?? crypto.randomUUID()
-  const fullKey = heimdall.concurrencyPrefix + key
-  const result = yield* tryWithWait(
-    heimdall.store,
-    fullKey,
-    waitMs,
-    Effect.map(
-      heimdall.store.slotAcquire(fullKey, holder, limit, leaseMs),
-      (r): Attempt<number, { holders: number; retryAfterMs: number }> =>
-        r._tag === "Acquired" ? { ok: true, value: r.holders } : { ok: false, busy: r }
-    ),
-    (full) => full.retryAfterMs
-  )
-  if (!result.ok) {
-    return yield* new ConcurrencyLimited({
+export const acquireSlot = (
+  key: string,
+  options: SlotOptions
+): Effect.Effect<Slot, ConcurrencyLimited | InvalidArgument | Redis.RedisError, Heimdall> =>
+  Effect.flatMap(Heimdall, (heimdall): Effect.Effect<Slot, ConcurrencyLimited | InvalidArgument | Redis.RedisError> => {
+    if (key.length === 0) return invalid("key", "must not be empty")
+    const limit = countOrInvalid("limit", options.limit)
+    if (typeof limit !== "number") return Effect.fail(limit)
+    const leaseMs = millisOrInvalid("lease", options.lease ?? "1 minute", 1)
+    if (typeof leaseMs !== "number") return Effect.fail(leaseMs)
+    const waitMs = millisOrInvalid("wait", options.wait ?? 0, 0)
+    if (typeof waitMs !== "number") return Effect.fail(waitMs)
+    const holder = options.holder ?? crypto.randomUUID()
+    const fullKey = heimdall.concurrencyPrefix + key
+    return traceWait(
+      "Heimdall.acquireSlot",
       key,
-      limit,
-      holders: result.busy.holders,
-      retryAfter: Duration.millis(Math.max(0, result.busy.retryAfterMs))
-    })
-  }
-  const slot: Slot = { key, holder, lease: Duration.millis(leaseMs), holders: result.value }
-  return slot
-})
+      waitMs,
+      Effect.flatMap(
+        tryWithWait(
+          heimdall.store,
+          fullKey,
+          waitMs,
+          Effect.map(
+            heimdall.store.slotAcquire(fullKey, holder, limit, leaseMs),
+            (r): Attempt<number, { holders: number; retryAfterMs: number }> =>
+              r._tag === "Acquired" ? { ok: true, value: r.holders } : { ok: false, busy: r }
+          ),
+          (full) => full.retryAfterMs
+        ),
+        (result): Effect.Effect<Slot, ConcurrencyLimited> =>
+          result.ok
+            ? Effect.succeed({ key, holder, lease: Duration.millis(leaseMs), holders: result.value })
+            : Effect.fail(
+                new ConcurrencyLimited({
+                  key,
+                  limit,
+                  holders: result.busy.holders,
+                  retryAfter: Duration.millis(Math.max(0, result.busy.retryAfterMs))
+                })
+              )
+      )
+    )
+  })
 
 /**
  * Gives a slot back, only if its holder still has it. Returns whether it did.

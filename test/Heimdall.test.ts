@@ -1,8 +1,10 @@
+import { createHash } from "node:crypto"
 import { assert, it } from "@effect/vitest"
 import { Effect, Layer, Option } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import { TestClock } from "effect/testing"
 import { Heimdall } from "../src/index.ts"
+import * as Lua from "../src/internal/redis/lua.generated.ts"
 import { heimdallSuite } from "./HeimdallSuite.ts"
 import { backends, conformance } from "./support/backends.ts"
 import { describeRedis, keyPrefix, keysWithoutTtl, redisLayer, scanKeys } from "./support/redis.ts"
@@ -35,6 +37,22 @@ describeRedis("Heimdall on Redis only", () => {
         Heimdall.layerRedis({ ...options, lockPrefix: `${prefix}clock-lock:` }).pipe(Layer.provide(redisLayer()))
       )
     )
+  )
+
+  it.live("scripts run by EVALSHA and are loaded again after SCRIPT FLUSH", () =>
+    Effect.gen(function* () {
+      const redis = yield* Redis.Redis
+      const sha = createHash("sha1").update(Lua.rateTake).digest("hex")
+      yield* Heimdall.take("flush", { times: 3, per: "5 seconds" })
+      assert.deepStrictEqual(yield* redis.send<Array<number>>("SCRIPT", "EXISTS", sha), [1])
+      yield* redis.send("SCRIPT", "FLUSH")
+      assert.deepStrictEqual(yield* redis.send<Array<number>>("SCRIPT", "EXISTS", sha), [0])
+      // NOSCRIPT: loaded, then run once; the window still holds the first take
+      const admission = yield* Heimdall.take("flush", { times: 3, per: "5 seconds" })
+      assert.strictEqual(admission.remaining, 1)
+      assert.deepStrictEqual(yield* redis.send<Array<number>>("SCRIPT", "EXISTS", sha), [1])
+      assert.strictEqual((yield* Heimdall.take("flush", { times: 3, per: "5 seconds" })).remaining, 0)
+    }).pipe(Effect.provide(RedisBackend))
   )
 
   it.live("keys use the documented layout and the default prefixes", () =>

@@ -7,6 +7,7 @@ import * as Redis from "effect/persistence/Redis"
 import { HeimdallStore, type LockAcquireResult, type SlotResult } from "../HeimdallStore.ts"
 import { makeReleaseWaiters } from "./locks.ts"
 import * as Lua from "./redis/lua.generated.ts"
+import { evaluator } from "./script.ts"
 
 const lockAcquire = Redis.script((key: string, owner: string, ttlMs: number) => [key, owner, ttlMs], {
   numberOfKeys: 1,
@@ -72,15 +73,16 @@ export const make = (options: { readonly channel: string }) =>
     const layerScope = yield* Effect.scope
     const releases = makeReleaseWaiters()
     const { channel } = options
+    const evalScript = evaluator(redis)
     const run = {
-      lockAcquire: redis.eval(lockAcquire),
-      lockRelease: redis.eval(lockRelease),
-      lockExtend: redis.eval(lockExtend),
-      lockInspect: redis.eval(lockInspect),
-      rateTake: redis.eval(rateTake),
-      slotAcquire: redis.eval(slotAcquire),
-      slotRelease: redis.eval(slotRelease),
-      slotExtend: redis.eval(slotExtend)
+      lockAcquire: evalScript(lockAcquire),
+      lockRelease: evalScript(lockRelease),
+      lockExtend: evalScript(lockExtend),
+      lockInspect: evalScript(lockInspect),
+      rateTake: evalScript(rateTake),
+      slotAcquire: evalScript(slotAcquire),
+      slotRelease: evalScript(slotRelease),
+      slotExtend: evalScript(slotExtend)
     }
 
     // The release subscription: opened once, on first use, for the layer's lifetime.

@@ -16,6 +16,7 @@ import type {
   TraceContext
 } from "../../TaskQueue.ts"
 import { isTerminal } from "../../TaskQueue.ts"
+import { evaluator } from "../script.ts"
 import { makeKeys } from "./keys.ts"
 import { fullLockKey, lockKeyOf, primitivesOf, type Resolved } from "./options.ts"
 import * as Scripts from "./scripts.ts"
@@ -122,17 +123,18 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
     const layerScope = yield* Effect.scope
     const keys = makeKeys(options.prefix, options.queue)
     const retention = options.retentionMillis
+    const evalScript = evaluator(redis)
     const run = {
-      enqueue: redis.eval(Scripts.enqueue),
-      enqueueUnique: redis.eval(Scripts.enqueueUnique),
-      claim: redis.eval(Scripts.claim),
-      renew: redis.eval(Scripts.renew),
-      complete: redis.eval(Scripts.complete),
-      completeClaim: redis.eval(Scripts.completeClaim),
-      fail: redis.eval(Scripts.fail),
-      reschedule: redis.eval(Scripts.reschedule),
-      release: redis.eval(Scripts.release),
-      deadLetter: redis.eval(Scripts.deadLetter)
+      enqueue: evalScript(Scripts.enqueue),
+      enqueueUnique: evalScript(Scripts.enqueueUnique),
+      claim: evalScript(Scripts.claim),
+      renew: evalScript(Scripts.renew),
+      complete: evalScript(Scripts.complete),
+      completeClaim: evalScript(Scripts.completeClaim),
+      fail: evalScript(Scripts.fail),
+      reschedule: evalScript(Scripts.reschedule),
+      release: evalScript(Scripts.release),
+      deadLetter: evalScript(Scripts.deadLetter)
     }
 
     // One subscription for every joiner of this layer, opened on the first join.
