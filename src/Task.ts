@@ -31,11 +31,12 @@
  *
  * @since 0.1.0
  */
-import { createHash, randomUUID } from "node:crypto"
+import { createHash } from "node:crypto"
 import { Context, Duration, Effect, type Pipeable, type Schedule, Schema } from "effect"
 import { pipeArguments } from "effect/Pipeable"
 import type * as Redis from "effect/persistence/Redis"
 import { AlreadyQueued, InvalidArgument } from "./Errors.ts"
+import { randomId } from "./internal/id.ts"
 import * as internal from "./internal/queue/task.ts"
 import { TaskQueue, type TaskRecord, type TaskState, type TraceContext } from "./TaskQueue.ts"
 
@@ -788,7 +789,7 @@ export const enqueue = <T extends Any>(
 ): Effect.Effect<Handle<T>, Schema.SchemaError | InvalidArgument | Redis.RedisError | EnqueueError<T>, TaskQueue> =>
   Effect.gen(function* () {
     const queue = yield* TaskQueue
-    const id = options?.id ?? randomUUID()
+    const id = options?.id ?? randomId()
     if (id.length === 0) return yield* new InvalidArgument({ argument: "id", reason: "must not be empty" })
     yield* Effect.annotateCurrentSpan("heimdall.task.id", id)
     const encoded = yield* Schema.encodeEffect(internal.codecs(task).payload)(payload)

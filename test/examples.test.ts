@@ -24,12 +24,12 @@ const expected: Record<string, ReadonlyArray<RegExp>> = {
   "concurrency.ts": [/^rendered 6 pages, at most 2 at once$/m, /^second holder refused: ConcurrencyLimited \(1\/1\)$/m],
   "only-after.ts": [/^onlyAfter: true, false, false, true$/m],
   "demo.ts": [
-    /^10 clicks -> 1 task, id [0-9a-f-]{36}$/m,
+    /^10 clicks -> 1 task, id [\w-]{16}$/m,
     /^result: report for customer 42: 12 pages$/m,
     /^after it finished, a new click starts a new task: true$/m,
-    /^second export: AlreadyQueued \{ likelyCulprit: [0-9a-f]{8}, expiresIn: about (59|60) s \}$/m,
-    /^t=0\.5s enqueue -> [0-9a-f]{8}: same task, the interval holds: true$/m,
-    /^t=2\.\ds enqueue -> [0-9a-f]{8}: CRM synced \(a new run\)$/m,
+    /^second export: AlreadyQueued \{ likelyCulprit: [\w-]{8}, expiresIn: about (59|60) s \}$/m,
+    /^t=0\.5s enqueue -> [\w-]{8}: same task, the interval holds: true$/m,
+    /^t=2\.\ds enqueue -> [\w-]{8}: CRM synced \(a new run\)$/m,
     /^most starts in any 1 s window: 2 \(limit 2\); retries spent: 0$/m,
     /^done$/m
   ],
