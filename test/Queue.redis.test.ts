@@ -1,6 +1,8 @@
 import { assert, layer } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Schema } from "effect"
 import * as Redis from "effect/persistence/Redis"
+import * as Heimdall from "../src/Heimdall.ts"
+import * as Task from "../src/Task.ts"
 import * as TaskQueue from "../src/TaskQueue.ts"
 import { QueueUnderTest, queueSuite } from "./QueueSuite.ts"
 import type { Backend } from "./support/backends.ts"
@@ -42,9 +44,116 @@ describeRedis("Task queue leaves nothing behind", () => {
         assert.deepStrictEqual(unexpected, [])
         const redis = yield* Redis.Redis
         for (const key of forever.filter((k) => /:task:/.test(k))) {
-          assert.strictEqual(yield* redis.send<string>("HGET", key, "state"), "scheduled", key)
+          assert.strictEqual(yield* redis.send<string>("HGET", key, "s"), "s", key) // scheduled
         }
       })
+    )
+  })
+})
+
+/** HGETALL's reply (RESP2 array or RESP3 map) as an object. */
+const hash = (reply: unknown): Record<string, string> =>
+  Array.isArray(reply)
+    ? Object.fromEntries(Array.from({ length: reply.length / 2 }, (_, i) => [reply[2 * i], String(reply[2 * i + 1])]))
+    : reply instanceof Map
+      ? Object.fromEntries([...reply].map(([k, v]) => [String(k), String(v)]))
+      : (reply as Record<string, string>)
+
+const Plain = Task.make("plain", { payload: Schema.Struct({ n: Schema.Number }) })
+const Unique = Task.make("unique", { payload: Schema.Struct({ n: Schema.Number }), unique: true })
+const Interval = Task.make("interval", {
+  payload: Schema.Struct({ n: Schema.Number }),
+  unique: { waitForExpiry: true, timeout: "1 minute" }
+})
+
+describeRedis("Task queue record layout", () => {
+  layer(redisLayer(), { excludeTestServices: true })((it) => {
+    it.effect(
+      "a waiting task stores no derived fields, under short names; a small listpack with a 16-character id",
+      () =>
+        Effect.gen(function* () {
+          const redis = yield* Redis.Redis
+          const queue = yield* TaskQueue.TaskQueue
+          const key = (id: string) => `${prefix}:{layout}:task:${id}`
+          const read = (id: string) => Effect.map(redis.send<unknown>("HGETALL", key(id)), hash)
+          const bytes = (id: string) => redis.send<number>("MEMORY", "USAGE", key(id))
+
+          // a plain task, enqueued in a span: name, payload, state, enqueue time, trace
+          const plain = yield* Task.enqueue(Plain, { n: 1234 })
+          assert.match(plain.id, /^[\w-]{16}$/)
+          const stored = yield* read(plain.id)
+          assert.deepStrictEqual(Object.keys(stored).sort(), ["e", "n", "p", "s", "tr"])
+          assert.deepStrictEqual([stored.n, stored.p, stored.s], ["plain", '{"n":1234}', "q"])
+          assert.match(stored.tr!, /^[\w-]{32}$/) // both W3C ids in base64url, sampled
+          assert.strictEqual(yield* redis.send<string>("OBJECT", "ENCODING", key(plain.id)), "listpack")
+          // MEMORY USAGE: key name 64 + object 16 + listpack 96 + dict entry 24 (the layout with a UUID, attempts,
+          // runAt and a hex trace: 312)
+          assert.isAtMost(yield* bytes(plain.id), 200)
+          const record = (yield* queue.get(plain.id))!
+          assert.strictEqual(record.state, "queued")
+          assert.strictEqual(record.attempts, 0)
+          assert.strictEqual(record.runAt, record.enqueuedAt)
+          assert.strictEqual(record.enqueuedAt, Number(stored.e))
+
+          // delayed: scheduled, with its run time
+          yield* queue.enqueue({ id: "later", name: "plain", payload: "1", delayMillis: 60_000, trace: undefined })
+          const later = yield* read("later")
+          assert.deepStrictEqual(Object.keys(later).sort(), ["e", "n", "p", "r", "s"])
+          assert.strictEqual(later.s, "s")
+          assert.strictEqual(Number(later.r) - Number(later.e), 60_000)
+          assert.strictEqual((yield* queue.get("later"))!.runAt, Number(later.r))
+
+          // unique: the lock's key and ttl (the release channel is the backend's); "lk" only for a kept lock
+          const unique = yield* Task.enqueue(Unique, { n: 1 })
+          const u = yield* read(unique.id)
+          assert.deepStrictEqual(Object.keys(u).sort(), ["e", "l", "lp", "lt", "n", "p", "s", "tr"])
+          assert.strictEqual(u.lt, String(60 * 60 * 1000))
+          // the lock key without the queue's hash tag: its prefix and the unique key
+          const uniqueKey = yield* Task.uniqueKey(Unique, { n: 1 })
+          assert.deepStrictEqual([u.lp, u.l], [`${prefix}lock:`, uniqueKey])
+          assert.strictEqual((yield* queue.get(unique.id))!.lockKey, `${prefix}lock:{layout}:${uniqueKey}`)
+          assert.strictEqual(yield* redis.send<string>("OBJECT", "ENCODING", key(unique.id)), "listpack")
+          // key name 64 + object 16 + listpack 192 + dict entry 24: a listpack although the full lock key (75 bytes) is
+          // over the 64-byte limit (stored whole, it made the record a hashtable of about 800 bytes)
+          assert.isAtMost(yield* bytes(unique.id), 296)
+          const interval = yield* Task.enqueue(Interval, { n: 1 })
+          const i = yield* read(interval.id)
+          assert.deepStrictEqual(Object.keys(i).sort(), ["e", "l", "lk", "lp", "lt", "n", "p", "s", "tr"])
+          assert.deepStrictEqual([i.lk, i.lt], ["1", "60000"])
+
+          // claimed: attempts, lease token, start time (the lease end is the running zset's score only)
+          const claimed = yield* queue.claim({ token: "tok", leaseMillis: 10_000, max: 1 })
+          assert.strictEqual(claimed._tag === "Claimed" && claimed.task.id, plain.id)
+          const running = yield* read(plain.id)
+          assert.deepStrictEqual(Object.keys(running).sort(), ["a", "e", "n", "p", "s", "startedAt", "tk", "tr"])
+          assert.deepStrictEqual([running.s, running.a, running.tk], ["r", "1", "tok"])
+          // finished: the outcome, no token; the record is no bigger than while it waited, besides the outcome
+          assert.isTrue(yield* queue.complete(plain.id, "tok", "null"))
+          const done = yield* read(plain.id)
+          assert.deepStrictEqual(Object.keys(done).sort(), [
+            "a",
+            "e",
+            "finishedAt",
+            "n",
+            "p",
+            "result",
+            "s",
+            "startedAt",
+            "tr"
+          ])
+          assert.strictEqual(done.s, "succeeded")
+          assert.strictEqual((yield* queue.get(plain.id))!.state, "succeeded")
+        }).pipe(
+          Effect.provide(
+            Heimdall.layerRedis({
+              queue: "layout",
+              queuePrefix: prefix,
+              lockPrefix: `${prefix}lock:`,
+              ratePrefix: `${prefix}rate:`,
+              concurrencyPrefix: `${prefix}sem:`
+            })
+          )
+        )
     )
   })
 })

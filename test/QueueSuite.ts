@@ -663,58 +663,62 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
     )
   )
 
-  it.effect(
-    "a waiting task's record is compact: trace as <traceId>-<spanId>-<flag>, no id field (Redis: a listpack)",
-    () =>
-      Effect.gen(function* () {
-        const q = yield* QueueUnderTest
-        yield* withQueue(
-          Effect.gen(function* () {
-            const queue = yield* TaskQueue.TaskQueue
-            const trace = { traceId: "4bf92f3577b34da6a3ce929d0e0e4736", spanId: "00f067aa0ba902b7", sampled: true }
-            yield* queue.enqueue({ id: "compact", name: "x", payload: "1", delayMillis: 0, trace })
-            yield* queue.enqueue({
-              id: "unsampled",
-              name: "x",
-              payload: "1",
-              delayMillis: 0,
-              trace: { ...trace, sampled: false }
-            })
-            yield* queue.enqueue({
-              id: "dashed",
-              name: "x",
-              payload: "1",
-              delayMillis: 0,
-              trace: { ...trace, spanId: "a-b" }
-            })
-            yield* queue.enqueue({ id: "untraced", name: "x", payload: "1", delayMillis: 0, trace: undefined })
-            assert.deepStrictEqual((yield* queue.get("compact"))!.trace, trace)
-            assert.strictEqual((yield* queue.get("compact"))!.id, "compact")
-            assert.deepStrictEqual((yield* queue.get("unsampled"))!.trace, { ...trace, sampled: false })
-            assert.deepStrictEqual((yield* queue.get("dashed"))!.trace, { ...trace, spanId: "a-b" })
-            assert.isUndefined((yield* queue.get("untraced"))!.trace)
-            const claimed = yield* queue.claim({ token: "t", leaseMillis: 10_000, max: 4 })
-            assert.deepStrictEqual(claimed._tag === "Claimed" ? claimed.tasks.map((t) => t.trace?.sampled) : [], [
-              true,
-              false,
-              true,
-              undefined
-            ])
-            for (const [n, id] of ["compact", "unsampled", "dashed", "untraced"].entries()) {
-              assert.isTrue(yield* queue.complete(id, n === 0 ? "t" : `t:${n + 1}`, "null"))
-            }
-            if (q.redis === undefined) return
-            yield* queue.enqueue({ id: "stored", name: "x", payload: "1", delayMillis: 60_000, trace })
-            const key = `${q.prefix}:{${queue.queue}}:task:stored`
-            assert.strictEqual(yield* q.redis.send<string>("HGET", key, "trace"), `${trace.traceId}-${trace.spanId}-1`)
-            assert.isNull(yield* q.redis.send<string | null>("HGET", key, "id"))
-            assert.strictEqual(yield* q.redis.send<string>("OBJECT", "ENCODING", key), "listpack")
-            // a record written before the compact form (JSON trace, id field) still reads
-            yield* q.redis.send("HSET", key, "id", "stored", "trace", JSON.stringify(trace))
-            assert.deepStrictEqual((yield* queue.get("stored"))!.trace, trace)
+  it.effect("a waiting task's record is compact: trace as base64url of its ids, no id field (Redis: a listpack)", () =>
+    Effect.gen(function* () {
+      const q = yield* QueueUnderTest
+      yield* withQueue(
+        Effect.gen(function* () {
+          const queue = yield* TaskQueue.TaskQueue
+          const trace = { traceId: "4bf92f3577b34da6a3ce929d0e0e4736", spanId: "00f067aa0ba902b7", sampled: true }
+          yield* queue.enqueue({ id: "compact", name: "x", payload: "1", delayMillis: 0, trace })
+          yield* queue.enqueue({
+            id: "unsampled",
+            name: "x",
+            payload: "1",
+            delayMillis: 0,
+            trace: { ...trace, sampled: false }
           })
-        )
-      })
+          yield* queue.enqueue({
+            id: "dashed",
+            name: "x",
+            payload: "1",
+            delayMillis: 0,
+            trace: { ...trace, spanId: "a-b" }
+          })
+          yield* queue.enqueue({ id: "untraced", name: "x", payload: "1", delayMillis: 0, trace: undefined })
+          assert.deepStrictEqual((yield* queue.get("compact"))!.trace, trace)
+          assert.strictEqual((yield* queue.get("compact"))!.id, "compact")
+          assert.deepStrictEqual((yield* queue.get("unsampled"))!.trace, { ...trace, sampled: false })
+          assert.deepStrictEqual((yield* queue.get("dashed"))!.trace, { ...trace, spanId: "a-b" })
+          assert.isUndefined((yield* queue.get("untraced"))!.trace)
+          const claimed = yield* queue.claim({ token: "t", leaseMillis: 10_000, max: 4 })
+          assert.deepStrictEqual(claimed._tag === "Claimed" ? claimed.tasks.map((t) => t.trace?.sampled) : [], [
+            true,
+            false,
+            true,
+            undefined
+          ])
+          for (const [n, id] of ["compact", "unsampled", "dashed", "untraced"].entries()) {
+            assert.isTrue(yield* queue.complete(id, n === 0 ? "t" : `t:${n + 1}`, "null"))
+          }
+          if (q.redis === undefined) return
+          yield* queue.enqueue({ id: "stored", name: "x", payload: "1", delayMillis: 60_000, trace })
+          const key = `${q.prefix}:{${queue.queue}}:task:stored`
+          // 32 bytes: the 24 bytes of both ids in base64url (sampled: no flag)
+          assert.strictEqual(
+            yield* q.redis.send<string>("HGET", key, "tr"),
+            Buffer.from(trace.traceId + trace.spanId, "hex").toString("base64url")
+          )
+          assert.isNull(yield* q.redis.send<string | null>("HGET", key, "id"))
+          assert.strictEqual(yield* q.redis.send<string>("OBJECT", "ENCODING", key), "listpack")
+          // ids that are not W3C hex are stored as JSON
+          assert.strictEqual(
+            yield* q.redis.send<string>("HGET", `${q.prefix}:{${queue.queue}}:task:dashed`, "tr"),
+            JSON.stringify({ ...trace, spanId: "a-b" })
+          )
+        })
+      )
+    })
   )
 
   it.effect("metrics count enqueued, started, succeeded, failed, retried and dead-lettered per task", () =>

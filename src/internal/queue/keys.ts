@@ -12,6 +12,35 @@
  * | `<prefix>:{<queue>}:running`     | zset   | ids claimed by a worker (score: lease end)   | exists while non-empty       |
  * | `<prefix>:{<queue>}:wake`        | list   | wake-up tokens for blocked idle workers      | capped, TTL `wakeTtl`        |
  * | `<prefix>:{<queue>}:events`      | pubsub | channel: the id of each task reaching an end | (a channel, not a key)       |
+ *
+ * A task record is kept small: Redis stores a hash of a few short values (each under 64 bytes) as a compact
+ * listpack, and waiting tasks are most of a queue's memory. So the fields every waiting task carries have one- or
+ * two-letter names, nothing derivable is stored (not the id: it is in the key; no attempts field until the first
+ * claim: 0; no runAt when it equals the enqueue time; not the queue's hash tag in a unique task's lock key), and the
+ * lock release channel is the backend's, passed to the scripts. The fields (`parseRecord` in redis.ts reads them
+ * into a `TaskRecord`):
+ *
+ * | field          | holds                                                   | present                          |
+ * | -------------- | ------------------------------------------------------- | -------------------------------- |
+ * | `n`            | task name                                               | always                           |
+ * | `p`            | payload (JSON)                                          | always                           |
+ * | `s`            | state: `q` queued, `s` scheduled, `r` running; the      | always                           |
+ * |                | terminal states by name (`succeeded`, `failed`, ...)    |                                  |
+ * | `e`            | enqueued at (ms, Redis clock)                           | always                           |
+ * | `r`            | run at (ms), when not `e`                               | delayed, retried or rescheduled  |
+ * | `tr`           | trace context (see `encodeTrace` in redis.ts)           | enqueued in a span               |
+ * | `lp`, `l`      | unique task's lock: its prefix and unique key (the lock | unique tasks                     |
+ * |                | key is `<lp>{<queue>}:<l>`: the queue's part is not     |                                  |
+ * |                | stored, which keeps it under 64 bytes more often)       |                                  |
+ * | `lt`           | unique task's lock ttl (ms), to take it again on claim  | unique tasks                     |
+ * | `lk`           | `1`: the lock outlives the task (until its ttl)         | unique tasks with waitForExpiry  |
+ * | `a`            | attempts started                                        | after the first claim            |
+ * | `tk`           | lease token of the running attempt (lease end: the      | running                          |
+ * |                | `running` zset's score)                                 |                                  |
+ * | `startedAt`    | the last claim's time (ms)                              | after the first claim            |
+ * | `booked`       | `1`: a rate-limit slot is booked for the next start     | rescheduled with a booking       |
+ * | `redeliveries`, `reschedules`, `lastError` | counters; the last retried error | when they happen          |
+ * | `result`, `error`, `reason`, `finishedAt`  | the outcome                      | terminal                  |
  */
 
 /** Key builders for one queue. */

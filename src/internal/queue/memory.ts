@@ -56,7 +56,7 @@ export const makeMemory = (options: Resolved, table: LockTable, store: HeimdallS
     const wake = () => {
       const sleeper = sleepers.shift()
       if (sleeper) Deferred.doneUnsafe(sleeper, Effect.void)
-      else tokens = Math.min(tokens + 1, wakeCap)
+      else tokens = tokens + 1 > wakeCap ? Math.floor(wakeCap / 2) : tokens + 1 // as the Redis wake list is trimmed
     }
     const owned = (id: string, token: string, now: number) => {
       const entry = live(id, now)

@@ -27,25 +27,25 @@ const promoteLimit = 1000
 /** `awaitTerminal` re-reads the record this often in case a pub/sub message was lost (a reconnect). */
 const recheckMillis = 1000
 
+const hex = /^[0-9a-f]+$/
+const compactTrace = /^[\w-]{32}0?$/
+
 /**
- * A trace context as stored in a task record: `<traceId>-<spanId>-<1|0>` (51 bytes for W3C ids), which keeps the
- * record under Redis' 64-byte listpack value limit (the JSON form was 87 bytes and turned every record into a
- * hashtable, 748 bytes instead of about 300). Ids that contain "-" are stored as JSON, which `decodeTrace` also reads
- * (records written before the compact form).
+ * A trace context as stored in a task record (field `tr`): for W3C ids (32 and 16 lowercase hex digits), the 24
+ * bytes of trace id and span id in base64url (32 characters), then "0" if not sampled: 32 bytes instead of the 48
+ * hex digits. Other ids are stored as JSON. Either way the record stays a listpack (every value under 64 bytes).
  */
 export const encodeTrace = (trace: TraceContext | undefined): string =>
   trace === undefined
     ? ""
-    : trace.traceId.includes("-") || trace.spanId.includes("-")
-      ? JSON.stringify(trace)
-      : `${trace.traceId}-${trace.spanId}-${trace.sampled ? 1 : 0}`
+    : trace.traceId.length === 32 && trace.spanId.length === 16 && hex.test(trace.traceId) && hex.test(trace.spanId)
+      ? Buffer.from(trace.traceId + trace.spanId, "hex").toString("base64url") + (trace.sampled ? "" : "0")
+      : JSON.stringify(trace)
 export const decodeTrace = (text: string | undefined | null): TraceContext | undefined => {
   if (!text) return undefined
-  if (text.charCodeAt(0) !== 123 /* { */) {
-    const parts = text.split("-")
-    return parts.length === 3 && parts[0] !== "" && parts[1] !== ""
-      ? { traceId: parts[0]!, spanId: parts[1]!, sampled: parts[2] !== "0" }
-      : undefined
+  if (compactTrace.test(text)) {
+    const ids = Buffer.from(text.slice(0, 32), "base64url").toString("hex")
+    return { traceId: ids.slice(0, 32), spanId: ids.slice(32), sampled: text.length === 32 }
   }
   try {
     const t = JSON.parse(text)
@@ -56,6 +56,10 @@ export const decodeTrace = (text: string | undefined | null): TraceContext | und
     return undefined
   }
 }
+
+const stateCodes: Record<string, TaskState> = { q: "queued", s: "scheduled", r: "running" }
+/** A stored state (see keys.ts): the waiting and running states by a one-letter code, terminal ones by name. */
+export const decodeState = (stored: string): TaskState => stateCodes[stored] ?? (stored as TaskState)
 
 /** HGETALL's reply, flat array (RESP2) or map (RESP3), as a record. */
 const fields = (reply: unknown): Record<string, string> => {
@@ -68,26 +72,31 @@ const fields = (reply: unknown): Record<string, string> => {
   return (reply ?? {}) as Record<string, string>
 }
 
-/** A task record from HGETALL of its key; the id comes from the key (records do not store it). */
-export const parseRecord = (id: string, reply: unknown): TaskRecord | undefined => {
+/**
+ * A task record from HGETALL of its key (the layout is in keys.ts). The id comes from the key; what the record
+ * leaves out is derived: no attempts field is 0 attempts, no runAt is the enqueue time, the lock key's hash tag is
+ * the queue's.
+ */
+export const parseRecord = (id: string, reply: unknown, queue: string): TaskRecord | undefined => {
   const f = fields(reply)
-  if (f.state === undefined) return undefined
+  if (f.s === undefined) return undefined
+  const enqueuedAt = Number(f.e ?? 0)
   return {
     id,
-    name: f.name ?? "",
-    state: f.state as TaskState,
-    payload: f.payload ?? "",
-    attempts: Number(f.attempts ?? 0),
+    name: f.n ?? "",
+    state: decodeState(f.s),
+    payload: f.p ?? "",
+    attempts: Number(f.a ?? 0),
     redeliveries: Number(f.redeliveries ?? 0),
     reschedules: Number(f.reschedules ?? 0),
-    enqueuedAt: Number(f.enqueuedAt ?? 0),
-    runAt: Number(f.runAt ?? 0),
-    trace: decodeTrace(f.trace),
+    enqueuedAt,
+    runAt: f.r === undefined ? enqueuedAt : Number(f.r),
+    trace: decodeTrace(f.tr),
     result: f.result,
     error: f.error,
     lastError: f.lastError,
     reason: f.reason,
-    lockKey: f.lockKey
+    lockKey: f.l === undefined ? undefined : `${f.lp ?? ""}{${queue}}:${f.l}`
   }
 }
 
@@ -156,8 +165,10 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
     )
 
     const get = (id: string) =>
-      Effect.map(redis.send<unknown>("HGETALL", keys.task(id)), (reply) => parseRecord(id, reply))
+      Effect.map(redis.send<unknown>("HGETALL", keys.task(id)), (reply) => parseRecord(id, reply, options.queue))
     const lockChannel = `${options.lockPrefix}__released`
+    /** The part of a unique task's lock key that records do not store: the queue's hash tag (see keys.ts). */
+    const lockInfix = lockKeyOf(options)("")
 
     const service: Service = {
       queue: options.queue,
@@ -185,14 +196,15 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
                 ...common,
                 Math.max(1, Math.ceil(task.unique.ttlMillis)),
                 task.unique.keep,
-                lockChannel
+                task.unique.prefix ?? options.lockPrefix,
+                task.unique.key
               )
         return Effect.map(
           reply,
           (r): EnqueueResult =>
             r[0] === 2
               ? { _tag: "Duplicate", holder: r[1], expiresInMillis: Math.max(0, Number(r[2])) }
-              : { _tag: r[0] === 1 ? "Created" : "Exists", state: r[1] as TaskState }
+              : { _tag: r[0] === 1 ? "Created" : "Exists", state: decodeState(r[1]) }
         )
       },
       claim: ({ token, leaseMillis, maxRedeliveries, max }) =>
@@ -205,7 +217,9 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
             retention,
             keys.events,
             maxRedeliveries ?? -1,
-            Math.max(1, Math.floor(max ?? 1))
+            Math.max(1, Math.floor(max ?? 1)),
+            lockChannel,
+            lockInfix
           )
           .pipe(Effect.map((reply) => parseClaim(reply, 0, token))),
       completeAndClaim: (id, token, result, next) =>
@@ -221,7 +235,9 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
             Math.ceil(next.leaseMillis),
             promoteLimit,
             next.maxRedeliveries ?? -1,
-            Math.max(1, Math.floor(next.max ?? 1))
+            Math.max(1, Math.floor(next.max ?? 1)),
+            lockChannel,
+            lockInfix
           )
           .pipe(
             Effect.map((reply) => ({ completed: reply[0] === 1, next: parseClaim(reply as never, 1, next.token) }))
@@ -249,7 +265,7 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
         run.renew([keys.task(id), keys.running], id, token, Math.ceil(leaseMillis)).pipe(Effect.map((n) => n === 1)),
       complete: (id, token, result) =>
         run
-          .complete([keys.task(id), keys.running], id, token, result, retention, keys.events)
+          .complete([keys.task(id), keys.running], id, token, result, retention, keys.events, lockChannel, lockInfix)
           .pipe(Effect.map((n) => n === 1)),
       fail: (id, token, error, retryInMillis) =>
         run
@@ -262,7 +278,9 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
             retention,
             keys.events,
             wakeCap,
-            wakeTtlMillis
+            wakeTtlMillis,
+            lockChannel,
+            lockInfix
           )
           .pipe(Effect.map((n) => n === 1)),
       reschedule: (id, token, delayMillis, booked) =>
@@ -283,7 +301,7 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
           .pipe(Effect.map((n) => n === 1)),
       deadLetter: (id, token, reason) =>
         run
-          .deadLetter([keys.task(id), keys.running], id, token, reason, retention, keys.events)
+          .deadLetter([keys.task(id), keys.running], id, token, reason, retention, keys.events, lockChannel, lockInfix)
           .pipe(Effect.map((n) => n === 1)),
       get,
       awaitTerminal: (id) =>

@@ -59,7 +59,8 @@ export const enqueueUnique = define(
     wakeTtlMillis: number,
     lockTtlMillis: number,
     keepLock: boolean,
-    lockChannel: string
+    lockPrefix: string,
+    uniqueKey: string
   ) => [
     ...keys,
     id,
@@ -71,7 +72,8 @@ export const enqueueUnique = define(
     wakeTtlMillis,
     lockTtlMillis,
     keepLock ? "1" : "0",
-    lockChannel
+    lockPrefix,
+    uniqueKey
   ]
 ).withReturnType<[created: 1 | 0, state: string] | [duplicate: 2, holder: string, expiresInMillis: number]>()
 
@@ -85,8 +87,10 @@ export const claim = define(
     retentionMillis: number,
     channel: string,
     maxRedeliveries: number,
-    max: number
-  ) => [...keys, token, leaseMillis, limit, retentionMillis, channel, maxRedeliveries, max]
+    max: number,
+    lockChannel: string,
+    lockInfix: string
+  ) => [...keys, token, leaseMillis, limit, retentionMillis, channel, maxRedeliveries, max, lockChannel, lockInfix]
 ).withReturnType<
   // "task", now, count, then 7 fields per task: id, name, payload, attempts, trace, enqueuedAt, booked
   [tag: "task", now: number, count: number, ...fields: Array<string | number>] | [tag: "idle", waitMillis: number]
@@ -110,8 +114,10 @@ export const complete = define(
     token: string,
     result: string,
     retentionMillis: number,
-    channel: string
-  ) => [...keys, id, token, result, retentionMillis, channel]
+    channel: string,
+    lockChannel: string,
+    lockInfix: string
+  ) => [...keys, id, token, result, retentionMillis, channel, lockChannel, lockInfix]
 ).withReturnType<number>()
 
 export const completeClaim = define(
@@ -127,8 +133,24 @@ export const completeClaim = define(
     leaseMillis: number,
     limit: number,
     maxRedeliveries: number,
-    max: number
-  ) => [...keys, id, token, result, retentionMillis, channel, claimToken, leaseMillis, limit, maxRedeliveries, max]
+    max: number,
+    lockChannel: string,
+    lockInfix: string
+  ) => [
+    ...keys,
+    id,
+    token,
+    result,
+    retentionMillis,
+    channel,
+    claimToken,
+    leaseMillis,
+    limit,
+    maxRedeliveries,
+    max,
+    lockChannel,
+    lockInfix
+  ]
 ).withReturnType<
   | [completed: 0 | 1, tag: "task", now: number, count: number, ...fields: Array<string | number>]
   | [completed: 0 | 1, tag: "idle", waitMillis: number]
@@ -145,8 +167,22 @@ export const fail = define(
     retentionMillis: number,
     channel: string,
     wakeCap: number,
-    wakeTtlMillis: number
-  ) => [...keys, id, token, error, retryInMillis, retentionMillis, channel, wakeCap, wakeTtlMillis]
+    wakeTtlMillis: number,
+    lockChannel: string,
+    lockInfix: string
+  ) => [
+    ...keys,
+    id,
+    token,
+    error,
+    retryInMillis,
+    retentionMillis,
+    channel,
+    wakeCap,
+    wakeTtlMillis,
+    lockChannel,
+    lockInfix
+  ]
 ).withReturnType<number>()
 
 export const reschedule = define(
@@ -181,6 +217,8 @@ export const deadLetter = define(
     token: string,
     reason: string,
     retentionMillis: number,
-    channel: string
-  ) => [...keys, id, token, reason, retentionMillis, channel]
+    channel: string,
+    lockChannel: string,
+    lockInfix: string
+  ) => [...keys, id, token, reason, retentionMillis, channel, lockChannel, lockInfix]
 ).withReturnType<number>()

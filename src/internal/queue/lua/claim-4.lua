@@ -12,6 +12,8 @@
 --   ARGV[5] events channel
 --   ARGV[6] most redeliveries after lapsed leases (-1: no limit); one more and the task is dead-lettered
 --   ARGV[7] at most this many tasks are claimed (at least 1)
+--   ARGV[8] channel on which lock releases are announced (a dead-lettered unique task's lock is freed)
+--   ARGV[9] the queue's lock key infix "{<queue>}:" (a unique task's lock key: lock prefix .. infix .. unique key)
 -- Output:
 --   { "task", now, n, id, name, payload, attempts, trace, enqueuedAt, booked, ... }  -- n claimed tasks (n >= 1),
 --       7 fields each, in claim order: state running, attempts + 1; booked "1": a rate-limit slot was booked for this
@@ -21,4 +23,5 @@
 -- task) is not run: it ends "skipped" with the reason. A unique task whose lock expired and is free takes
 -- it again. Lock keys come from the record (set from KEYS at enqueue; same hash tag).
 return claimTasks(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5],
-  tonumber(ARGV[6]), math.max(1, tonumber(ARGV[7])), nowMillis())
+  tonumber(ARGV[6]), math.max(1, tonumber(ARGV[7])), nowMillis(),
+  { channel = ARGV[8], infix = ARGV[9] })

@@ -16,15 +16,20 @@
 --   ARGV[8] at most this many tasks are promoted or requeued per call
 --   ARGV[9] most redeliveries after lapsed leases (-1: no limit)
 --   ARGV[10] at most this many tasks are claimed (at least 1)
+--   ARGV[11] channel on which lock releases are announced
+--   ARGV[12] the queue's lock key infix "{<queue>}:" (a unique task's lock key: lock prefix .. infix .. unique key)
 -- Output: { completed (1 done, 0 the lease was no longer the caller's: nothing completed), claim's reply... }
 --   the claim runs either way
 local now = nowMillis()
+local locks = { channel = ARGV[11], infix = ARGV[12] }
 local completed = 0
-if owns(KEYS[1], ARGV[2]) then
-  finish(KEYS[1], KEYS[4], ARGV[1], "succeeded", "result", ARGV[3], ARGV[4], ARGV[5], now)
+local f = owned(KEYS[1], ARGV[2])
+if f then
+  finish(KEYS[1], KEYS[4], ARGV[1], "succeeded", "result", ARGV[3], ARGV[4], ARGV[5], now,
+    lockKeyOf(f[3], f[4], locks), f[5], locks.channel)
   completed = 1
 end
 local claimed = claimTasks(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[4],
-  ARGV[5], tonumber(ARGV[9]), math.max(1, tonumber(ARGV[10])), now)
+  ARGV[5], tonumber(ARGV[9]), math.max(1, tonumber(ARGV[10])), now, locks)
 table.insert(claimed, 1, completed)
 return claimed

@@ -11,10 +11,10 @@
 --   ARGV[5] trace context (JSON, or "")
 --   ARGV[6] wake list cap
 --   ARGV[7] wake list TTL (ms)
--- Output: { created (1|0), state } -- created 0: a task with this id exists; nothing changed.
+-- Output: { created (1|0), state code (keys.ts) } -- created 0: a task with this id exists; nothing changed.
 if redis.call("EXISTS", KEYS[1]) == 1 then
-  return { 0, redis.call("HGET", KEYS[1], "state") }
+  return { 0, redis.call("HGET", KEYS[1], "s") }
 end
 local state = createTask(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5],
-  ARGV[6], ARGV[7])
+  ARGV[6], ARGV[7], {})
 return { 1, state }

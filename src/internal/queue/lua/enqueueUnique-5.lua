@@ -15,19 +15,26 @@
 --   ARGV[7] wake list TTL (ms)
 --   ARGV[8] lock ttl in ms (the unique timeout)
 --   ARGV[9] "1": keep the lock after the task ends, until it expires (an interval task)
---   ARGV[10] channel on which lock releases are announced
+--   ARGV[10] the lock prefix (the lock key is this prefix, then "{<queue>}:", then the unique key)
+--   ARGV[11] the unique key
 -- Output:
---   { 1, state }           created; the lock is held by the task id
+--   { 1, state }           created; the lock is held by the task id (state: a code, see keys.ts)
 --   { 0, state }           a task with this id exists; nothing changed
 --   { 2, holder, pttl }    the lock is held by task `holder` for pttl more ms; nothing changed
 if redis.call("EXISTS", KEYS[1]) == 1 then
-  return { 0, redis.call("HGET", KEYS[1], "state") }
+  return { 0, redis.call("HGET", KEYS[1], "s") }
 end
 local taken = lockTake(KEYS[5], ARGV[1], tonumber(ARGV[8]))
 if taken[1] == 0 then
   return { 2, taken[2], taken[3] }
 end
+-- the lock's key (its prefix and unique key: the hash tag part is the queue's) and ttl (a claim takes the lock again
+-- if it expired meanwhile); "lk" only for a kept lock
+local lock = { "lp", ARGV[10], "l", ARGV[11], "lt", ARGV[8] }
+if ARGV[9] == "1" then
+  lock[7] = "lk"
+  lock[8] = "1"
+end
 local state = createTask(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5],
-  ARGV[6], ARGV[7])
-redis.call("HSET", KEYS[1], "lockKey", KEYS[5], "lockTtl", ARGV[8], "lockKeep", ARGV[9], "lockChannel", ARGV[10])
+  ARGV[6], ARGV[7], lock)
 return { 1, state }

@@ -12,17 +12,21 @@
 --   ARGV[6] events channel
 --   ARGV[7] wake list cap
 --   ARGV[8] wake list TTL (ms)
+--   ARGV[9] channel on which lock releases are announced
+--   ARGV[10] the queue's lock key infix "{<queue>}:" (a unique task's lock key: lock prefix .. infix .. unique key)
 -- Output: 1 done, 0 the lease is no longer the caller's (nothing changed)
-if not owns(KEYS[1], ARGV[2]) then return 0 end
+local f = owned(KEYS[1], ARGV[2])
+if not f then return 0 end
 local now = nowMillis()
 local retryIn = tonumber(ARGV[4])
 if retryIn < 0 then
-  finish(KEYS[1], KEYS[2], ARGV[1], "failed", "error", ARGV[3], ARGV[5], ARGV[6], now)
+  finish(KEYS[1], KEYS[2], ARGV[1], "failed", "error", ARGV[3], ARGV[5], ARGV[6], now,
+    lockKeyOf(f[3], f[4], { infix = ARGV[10] }), f[5], ARGV[9])
   return 1
 end
 redis.call("ZREM", KEYS[2], ARGV[1])
-redis.call("HSET", KEYS[1], "state", "scheduled", "lastError", ARGV[3], "runAt", now + retryIn)
-redis.call("HDEL", KEYS[1], "token", "leaseUntil")
+redis.call("HSET", KEYS[1], "s", "s", "lastError", ARGV[3], "r", now + retryIn)
+redis.call("HDEL", KEYS[1], "tk")
 redis.call("ZADD", KEYS[3], now + retryIn, ARGV[1])
 wake(KEYS[4], ARGV[7], ARGV[8])
 return 1

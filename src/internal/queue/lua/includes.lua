@@ -1,68 +1,95 @@
 -- Shared helpers, prepended to every script by scripts/gen-lua.mjs.
 -- @include lock
 
+-- A task record's fields and state codes: see keys.ts. Waiting tasks carry only n, p, s, e (+ r, tr, lp, l, lt, lk):
+-- short names, no derived values, so that a record stays a small listpack.
+
+-- A unique task's lock key, from its record's lock prefix and unique key, and the queue's hash tag: `locks.infix` is
+-- "{<queue>}:" (the same for every task of the queue, so the record does not store it). nil for a task without a lock.
+-- `locks.channel`: where lock releases are announced (the backend's, not stored either).
+local function lockKeyOf(prefix, uniqueKey, locks)
+  if uniqueKey then return prefix .. locks.infix .. uniqueKey end
+  return nil
+end
+
 -- Milliseconds from the Redis server's clock: every process agrees on it.
 local function nowMillis()
   local t = redis.call("TIME")
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- Leaves one wake-up token for a blocked idle worker (see keys.ts); capped, with a TTL.
+-- Leaves one wake-up token for a blocked idle worker (see keys.ts), with a TTL. At most `cap` tokens: past that, the
+-- list is trimmed to its newest cap / 2 (more tokens only cause spurious wake-ups). The TTL is set when the list is
+-- created and again when it is trimmed: one command per wake-up, not three.
 local function wake(wakeKey, cap, ttl)
-  redis.call("RPUSH", wakeKey, "1")
-  redis.call("LTRIM", wakeKey, -tonumber(cap), -1)
-  redis.call("PEXPIRE", wakeKey, ttl)
+  local length = redis.call("RPUSH", wakeKey, "1")
+  if length == 1 then
+    redis.call("PEXPIRE", wakeKey, ttl)
+  elseif length > tonumber(cap) then
+    redis.call("LTRIM", wakeKey, -math.floor(tonumber(cap) / 2), -1)
+    redis.call("PEXPIRE", wakeKey, ttl)
+  end
 end
 
--- Whether the task at `key` is running under `token` (the claim's lease token).
-local function owns(key, token)
-  return redis.call("HGET", key, "token") == token and redis.call("HGET", key, "state") == "running"
+-- If the task at `key` is running under `token` (the claim's lease token): the record's
+-- { token, state, lock prefix, unique key, lock keep, attempts }; otherwise nil.
+local function owned(key, token)
+  local f = redis.call("HMGET", key, "tk", "s", "lp", "l", "lk", "a")
+  if f[1] == token and f[2] == "r" then return f end
+  return nil
 end
 
--- Creates a task record, queued now or scheduled after `delay` ms (the only place a record is created).
-local function createTask(key, readyKey, scheduledKey, wakeKey, id, name, payload, delay, trace, cap, ttl)
+-- Creates a task record, queued now or scheduled after `delay` ms (the only place a record is created), with the
+-- `extra` fields (a unique task's lock). Returns the state code.
+local function createTask(key, readyKey, scheduledKey, wakeKey, id, name, payload, delay, trace, cap, ttl, extra)
   local now = nowMillis()
-  local state = "queued"
+  -- no id (it is in the key), no attempts (0 until a claim), no runAt unless delayed, no empty trace
+  local fields = { "n", name, "p", payload, "s", "q", "e", now }
   if delay > 0 then
-    state = "scheduled"
+    fields[6] = "s"
+    fields[9] = "r"
+    fields[10] = now + delay
     redis.call("ZADD", scheduledKey, now + delay, id)
   else
     redis.call("LPUSH", readyKey, id)
   end
-  -- no "id" field (the id is in the key), no empty trace: a small record stays a listpack
-  redis.call("HSET", key, "name", name, "payload", payload, "state", state, "attempts", 0,
-    "enqueuedAt", now, "runAt", now + delay)
-  if trace ~= "" then redis.call("HSET", key, "trace", trace) end
+  if trace ~= "" then
+    fields[#fields + 1] = "tr"
+    fields[#fields + 1] = trace
+  end
+  for _, v in ipairs(extra) do fields[#fields + 1] = v end
+  redis.call("HSET", key, unpack(fields))
   wake(wakeKey, cap, ttl)
-  return state
+  return fields[6]
 end
 
 -- Ends a task: terminal state, no lease, the record expires after the retention, joiners are told.
--- A unique task's lock is freed with it, unless it keeps the lock until expiry (an interval task).
--- The lock key comes from the record: it was passed in KEYS at enqueue and shares the queue's hash tag.
-local function finish(key, runningKey, id, state, field, value, retention, channel, now)
+-- A unique task's lock (`lockKey`, see lockKeyOf: it was in KEYS at enqueue and shares the queue's hash tag) is
+-- freed with it and announced on `lockChannel`, unless it keeps the lock until expiry (`lockKeep` "1": an interval
+-- task).
+local function finish(key, runningKey, id, state, field, value, retention, channel, now, lockKey, lockKeep,
+    lockChannel)
   redis.call("ZREM", runningKey, id)
-  redis.call("HSET", key, "state", state, field, value, "finishedAt", now)
-  redis.call("HDEL", key, "token", "leaseUntil")
+  redis.call("HSET", key, "s", state, field, value, "finishedAt", now)
+  redis.call("HDEL", key, "tk")
   redis.call("PEXPIRE", key, retention)
   redis.call("PUBLISH", channel, id)
-  local lock = redis.call("HMGET", key, "lockKey", "lockKeep", "lockChannel")
-  if lock[1] and lock[2] ~= "1" then lockFree(lock[1], id, lock[3], false) end
+  if lockKey and lockKeep ~= "1" then lockFree(lockKey, id, lockChannel, false) end
 end
 
 -- Claims up to `want` of the oldest ready tasks, after promoting due scheduled tasks and requeueing (or, past
 -- `most` redeliveries, dead-lettering) lapsed leases; see claim-4.lua for the reply. Shared by claim and
 -- completeClaim. The range scans run only when the first entry's score is due (one O(1) read otherwise).
 local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseToken, lease, limit, retention, channel,
-    most, want, now)
+    most, want, now, locks)
   local firstScheduled = redis.call("ZRANGE", scheduledKey, 0, 0, "WITHSCORES")
   if firstScheduled[2] and tonumber(firstScheduled[2]) <= now then
     local due = redis.call("ZRANGEBYSCORE", scheduledKey, "-inf", now, "LIMIT", 0, limit)
     for _, id in ipairs(due) do
       redis.call("ZREM", scheduledKey, id)
       local key = taskPrefix .. id
-      if redis.call("HGET", key, "state") == "scheduled" then
-        redis.call("HSET", key, "state", "queued")
+      if redis.call("HGET", key, "s") == "s" then
+        redis.call("HSET", key, "s", "q")
         redis.call("LPUSH", readyKey, id)
       end
     end
@@ -75,15 +102,16 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
     for _, id in ipairs(lapsed) do
       redis.call("ZREM", runningKey, id)
       local key = taskPrefix .. id
-      if redis.call("HGET", key, "state") == "running" then
+      local f = redis.call("HMGET", key, "s", "lp", "l", "lk")
+      if f[1] == "r" then
         local redeliveries = redis.call("HINCRBY", key, "redeliveries", 1)
         if most >= 0 and redeliveries > most then
           -- its worker keeps dying on it (a poison task): dead, with the reason; a unique task's lock is freed
           finish(key, runningKey, id, "dead", "reason", "its lease lapsed " .. redeliveries .. " times: the worker " ..
-            "running it keeps dying", retention, channel, now)
+            "running it keeps dying", retention, channel, now, lockKeyOf(f[2], f[3], locks), f[4], locks.channel)
         else
-          redis.call("HSET", key, "state", "queued")
-          redis.call("HDEL", key, "token", "leaseUntil")
+          redis.call("HSET", key, "s", "q")
+          redis.call("HDEL", key, "tk")
           redis.call("RPUSH", readyKey, id) -- front of the line: it waited already
         end
       end
@@ -96,35 +124,37 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
     local id = redis.call("RPOP", readyKey)
     if not id then break end
     local key = taskPrefix .. id
-    if redis.call("HGET", key, "state") == "queued" then
+    -- everything a claim reads, in one call
+    local f = redis.call("HMGET", key, "s", "n", "p", "tr", "e", "a", "lp", "l", "lt", "booked")
+    if f[1] == "q" then
       local runnable = true
-      local lock = redis.call("HMGET", key, "lockKey", "lockTtl")
-      if lock[1] then
-        local holder = redis.call("HGET", lock[1], "owner")
+      local lockKey = lockKeyOf(f[7], f[8], locks)
+      if lockKey then
+        local holder = redis.call("HGET", lockKey, "owner")
         if not holder then
-          lockTake(lock[1], id, tonumber(lock[2]))
+          lockTake(lockKey, id, tonumber(f[9]))
         elseif holder ~= id then
           runnable = false
+          -- not its lock: nothing to free
           finish(key, runningKey, id, "skipped", "reason", "its unique key is held by task " .. holder, retention, channel,
-            now)
+            now, nil, nil, locks.channel)
         end
       end
       if runnable then
         n = n + 1
         local token = baseToken
         if n > 1 then token = token .. ":" .. n end
-        local attempts = redis.call("HINCRBY", key, "attempts", 1)
-        redis.call("HSET", key, "state", "running", "token", token, "leaseUntil", now + lease, "startedAt", now)
+        local attempts = tonumber(f[6] or "0") + 1
+        redis.call("HSET", key, "s", "r", "tk", token, "a", attempts, "startedAt", now)
+        if f[10] then redis.call("HDEL", key, "booked") end
         redis.call("ZADD", runningKey, now + lease, id)
-        local f = redis.call("HMGET", key, "name", "payload", "trace", "enqueuedAt", "booked")
-        if f[5] then redis.call("HDEL", key, "booked") end
         table.insert(out, id)
-        table.insert(out, f[1])
         table.insert(out, f[2])
+        table.insert(out, f[3])
         table.insert(out, attempts)
-        table.insert(out, f[3] or "")
-        table.insert(out, f[4])
-        table.insert(out, f[5] or "0")
+        table.insert(out, f[4] or "")
+        table.insert(out, f[5])
+        table.insert(out, f[10] or "0")
       end
     end
     -- an id without a queued record (expired or stale): dropped

@@ -9,11 +9,11 @@
 --   ARGV[3] wake list cap
 --   ARGV[4] wake list TTL (ms)
 -- Output: 1 done, 0 the lease is no longer the caller's (nothing changed)
-if not owns(KEYS[1], ARGV[2]) then return 0 end
+local f = owned(KEYS[1], ARGV[2])
+if not f then return 0 end
 redis.call("ZREM", KEYS[2], ARGV[1])
-redis.call("HINCRBY", KEYS[1], "attempts", -1)
-redis.call("HSET", KEYS[1], "state", "queued")
-redis.call("HDEL", KEYS[1], "token", "leaseUntil")
+redis.call("HSET", KEYS[1], "s", "q", "a", tonumber(f[6]) - 1)
+redis.call("HDEL", KEYS[1], "tk")
 redis.call("RPUSH", KEYS[3], ARGV[1]) -- front of the line
 wake(KEYS[4], ARGV[3], ARGV[4])
 return 1

@@ -6,8 +6,7 @@
 --   ARGV[2] lease token
 --   ARGV[3] lease (ms)
 -- Output: 1 renewed, 0 the lease is no longer the caller's
-if not owns(KEYS[1], ARGV[2]) then return 0 end
-local leaseUntil = nowMillis() + tonumber(ARGV[3])
-redis.call("HSET", KEYS[1], "leaseUntil", leaseUntil)
-redis.call("ZADD", KEYS[2], leaseUntil, ARGV[1])
+-- The lease end is the running zset's score only (the record does not repeat it).
+if not owned(KEYS[1], ARGV[2]) then return 0 end
+redis.call("ZADD", KEYS[2], nowMillis() + tonumber(ARGV[3]), ARGV[1])
 return 1

@@ -12,14 +12,17 @@
 --   ARGV[5] wake list TTL (ms)
 --   ARGV[6] "1": a rate-limit slot is booked for the new run time (the next claim says so), else "0"
 -- Output: 1 done, 0 the lease is no longer the caller's (nothing changed)
-if not owns(KEYS[1], ARGV[2]) then return 0 end
+local f = owned(KEYS[1], ARGV[2])
+if not f then return 0 end
 local runAt = nowMillis() + tonumber(ARGV[3])
 redis.call("ZREM", KEYS[2], ARGV[1])
-redis.call("HINCRBY", KEYS[1], "attempts", -1)
 redis.call("HINCRBY", KEYS[1], "reschedules", 1)
-redis.call("HSET", KEYS[1], "state", "scheduled", "runAt", runAt)
-if ARGV[6] == "1" then redis.call("HSET", KEYS[1], "booked", "1") end
-redis.call("HDEL", KEYS[1], "token", "leaseUntil")
+if ARGV[6] == "1" then
+  redis.call("HSET", KEYS[1], "s", "s", "r", runAt, "a", tonumber(f[6]) - 1, "booked", "1")
+else
+  redis.call("HSET", KEYS[1], "s", "s", "r", runAt, "a", tonumber(f[6]) - 1)
+end
+redis.call("HDEL", KEYS[1], "tk")
 redis.call("ZADD", KEYS[3], runAt, ARGV[1])
 wake(KEYS[4], ARGV[4], ARGV[5])
 return 1
