@@ -216,6 +216,14 @@ export interface UniqueOptions<P, D extends "existing" | "fail" = "existing" | "
  * spending a retry. At its slot its start is checked again against the actual
  * starts. Default jitter: up to a fiftieth of `per`, at most 1 second.
  *
+ * Starts are admitted on Redis' clock; each handler then begins a moment
+ * later in its own worker (reply, decoding, the event loop), and that moment
+ * differs between processes by a few milliseconds. `margin` spaces admissions
+ * by `per` plus that much, so that the handlers' own starts, as a downstream
+ * API sees them, stay within the limit too. Default: a hundredth of `per`, at
+ * most 10 milliseconds (about 1% of the rate); `0` makes the admissions
+ * themselves the only window.
+ *
  * **Example**
  *
  * ```ts
@@ -241,6 +249,7 @@ export interface RateLimitOptions<P> {
   readonly per: Duration.Input
   readonly key?: string | ((payload: P) => string) | undefined
   readonly jitter?: Duration.Input | undefined
+  readonly margin?: Duration.Input | undefined
 }
 
 /**
@@ -254,6 +263,7 @@ export type RateLimitFunction<P> = (payload: P) => {
   readonly per: Duration.Input
   readonly key?: string | undefined
   readonly jitter?: Duration.Input | undefined
+  readonly margin?: Duration.Input | undefined
 }
 
 /**

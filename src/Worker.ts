@@ -186,7 +186,8 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
                   // jitter, booked with it) and wait in the queue until then, without spending a retry.
                   // At a booked slot the booking is checked again against the actual starts.
                   const slot = yield* store.rateTake({
-                    limits: [{ key: ratePrefix + limit.key, times: limit.times, perMs: limit.perMs }],
+                    // the margin widens the window: handlers start a few ms after admission, unevenly
+                    limits: [{ key: ratePrefix + limit.key, times: limit.times, perMs: limit.perMs + limit.marginMs }],
                     cost: 1,
                     mode: claimed.booked ? "booked" : "task",
                     maxDelayMs: undefined,
@@ -443,7 +444,14 @@ const resolveLimit = (rateLimit: Task.RateLimitFunction<any>, payload: unknown, 
       : jitter._tag === "Some" && Duration.isFinite(jitter.value)
         ? Math.max(0, Duration.toMillis(jitter.value))
         : 0
-  return { key: spec.key ?? name, times: spec.times, perMs, jitterMs }
+  const margin = spec.margin === undefined ? undefined : Duration.fromInput(spec.margin)
+  const marginMs =
+    margin === undefined
+      ? Math.min(10, Math.floor(perMs / 100))
+      : margin._tag === "Some" && Duration.isFinite(margin.value)
+        ? Math.max(0, Math.ceil(Duration.toMillis(margin.value)))
+        : 0
+  return { key: spec.key ?? name, times: spec.times, perMs, jitterMs, marginMs }
 }
 
 const defectMessage = (defect: unknown): string =>

@@ -305,6 +305,48 @@ export const uniqueSuite = (it: Vitest.MethodsNonLive<TasksUnderTest>, backend: 
     )
   )
 
+  it.effect("rate limit: `margin` spaces starts by per + margin (default per/100, at most 10 ms); 0: exactly per", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const Margined = Task.make("margined", {
+          payload: Customer,
+          rateLimit: { times: 1, per: 400, margin: 40, jitter: 0 }
+        })
+        const Exact = Task.make("exact", { payload: Customer, rateLimit: { times: 1, per: 400, margin: 0, jitter: 0 } })
+        const Default = Task.make("default-margin", { payload: Customer, rateLimit: { times: 1, per: 600, jitter: 0 } })
+        const starts = yield* Ref.make<Record<string, Array<number>>>({})
+        const record = Effect.flatMap(Task.CurrentTask, ({ name, startedAt }) =>
+          Ref.update(starts, (s) => ({ ...s, [name]: [...(s[name] ?? []), startedAt] }))
+        )
+        yield* worker(
+          [
+            Task.implement(Margined, () => record),
+            Task.implement(Exact, () => record),
+            Task.implement(Default, () => record)
+          ],
+          8
+        )
+        const handles = []
+        for (const customerId of [1, 2]) {
+          handles.push(yield* Task.enqueue(Margined, { customerId }))
+          handles.push(yield* Task.enqueue(Exact, { customerId }))
+          handles.push(yield* Task.enqueue(Default, { customerId }))
+        }
+        yield* steps(1000)
+        for (const h of handles) yield* Task.join(h)
+        const gap = (name: string, all: Record<string, Array<number>>) => {
+          const [a, b] = [...all[name]!].sort((x, y) => x - y)
+          return b! - a!
+        }
+        const all = yield* Ref.get(starts)
+        assert.isAtLeast(gap("margined", all), 440, "per + margin")
+        assert.isAtLeast(gap("exact", all), 400, "per")
+        assert.isAtMost(gap("exact", all), 400 + 30 + slack, "no margin")
+        assert.isAtLeast(gap("default-margin", all), 606, "per + per/100")
+      })
+    )
+  )
+
   it.effect("rate limit: keyed by task name by default, by `key` when given, or computed per payload", () =>
     withTasks(
       Effect.gen(function* () {
