@@ -121,13 +121,13 @@ describeRedis("Task queue record layout", () => {
           assert.deepStrictEqual(Object.keys(i).sort(), ["e", "l", "lk", "lp", "lt", "n", "p", "s", "tr"])
           assert.deepStrictEqual([i.lk, i.lt], ["1", "60000"])
 
-          // claimed: attempts, lease token, start time (the lease end is the running zset's score only)
+          // claimed: attempts, state with the lease token, start time (the lease end is the running zset's score only)
           const claimed = yield* queue.claim({ token: "tok", leaseMillis: 10_000, max: 1 })
           assert.strictEqual(claimed._tag === "Claimed" && claimed.task.id, plain.id)
           const running = yield* read(plain.id)
-          assert.deepStrictEqual(Object.keys(running).sort(), ["a", "e", "n", "p", "s", "startedAt", "tk", "tr"])
-          assert.deepStrictEqual([running.s, running.a, running.tk], ["r", "1", "tok"])
-          // finished: the outcome, no token; the record is no bigger than while it waited, besides the outcome
+          assert.deepStrictEqual(Object.keys(running).sort(), ["a", "e", "n", "p", "s", "startedAt", "tr"])
+          assert.deepStrictEqual([running.s, running.a], ["r:tok", "1"])
+          // finished: the outcome (the lease token went with the running state)
           assert.isTrue(yield* queue.complete(plain.id, "tok", "null"))
           const done = yield* read(plain.id)
           assert.deepStrictEqual(Object.keys(done).sort(), [

@@ -32,7 +32,7 @@ describeRedis("Worker", () => {
         yield* Deferred.await(started)
         // take the lease away, as a requeue by another worker would
         const redis = yield* Redis.Redis
-        yield* redis.send("HSET", `${prefix}q:{worker}:task:${handle.id}`, "tk", "someone-else")
+        yield* redis.send("HSET", `${prefix}q:{worker}:task:${handle.id}`, "s", "r:someone-else")
         yield* Deferred.await(interrupted).pipe(Effect.timeout("2 seconds"))
         const record = yield* Effect.flatMap(TaskQueue.TaskQueue, (q) => q.get(handle.id))
         assert.strictEqual(record?.state, "running", "the stale worker did not settle it")

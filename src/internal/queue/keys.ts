@@ -24,8 +24,10 @@
  * | -------------- | ------------------------------------------------------- | -------------------------------- |
  * | `n`            | task name                                               | always                           |
  * | `p`            | payload (JSON)                                          | always                           |
- * | `s`            | state: `q` queued, `s` scheduled, `r` running; the      | always                           |
- * |                | terminal states by name (`succeeded`, `failed`, ...)    |                                  |
+ * | `s`            | state: `q` queued, `s` scheduled, `r:<lease token>`     | always                           |
+ * |                | running (the token of the running attempt: it goes with |                                  |
+ * |                | the state; the lease end is the `running` zset's score);|                                  |
+ * |                | the terminal states by name (`succeeded`, `failed`, ...)|                                  |
  * | `e`            | enqueued at (ms, Redis clock)                           | always                           |
  * | `r`            | run at (ms), when not `e`                               | delayed, retried or rescheduled  |
  * | `tr`           | trace context (see `encodeTrace` in redis.ts)           | enqueued in a span               |
@@ -35,8 +37,6 @@
  * | `lt`           | unique task's lock ttl (ms), to take it again on claim  | unique tasks                     |
  * | `lk`           | `1`: the lock outlives the task (until its ttl)         | unique tasks with waitForExpiry  |
  * | `a`            | attempts started                                        | after the first claim            |
- * | `tk`           | lease token of the running attempt (lease end: the      | running                          |
- * |                | `running` zset's score)                                 |                                  |
  * | `startedAt`    | the last claim's time (ms)                              | after the first claim            |
  * | `booked`       | `1`: a rate-limit slot is booked for the next start     | rescheduled with a booking       |
  * | `redeliveries`, `reschedules`, `lastError` | counters; the last retried error | when they happen          |

@@ -57,9 +57,13 @@ export const decodeTrace = (text: string | undefined | null): TraceContext | und
   }
 }
 
-const stateCodes: Record<string, TaskState> = { q: "queued", s: "scheduled", r: "running" }
-/** A stored state (see keys.ts): the waiting and running states by a one-letter code, terminal ones by name. */
-export const decodeState = (stored: string): TaskState => stateCodes[stored] ?? (stored as TaskState)
+const stateCodes: Record<string, TaskState> = { q: "queued", s: "scheduled" }
+/**
+ * A stored state (see keys.ts): queued and scheduled by a one-letter code, running as `r:<lease token>`, the
+ * terminal states by name.
+ */
+export const decodeState = (stored: string): TaskState =>
+  stateCodes[stored] ?? (stored.startsWith("r:") ? "running" : (stored as TaskState))
 
 /** HGETALL's reply, flat array (RESP2) or map (RESP3), as a record. */
 const fields = (reply: unknown): Record<string, string> => {

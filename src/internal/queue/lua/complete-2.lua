@@ -13,5 +13,5 @@
 local f = owned(KEYS[1], ARGV[2])
 if not f then return 0 end
 finish(KEYS[1], KEYS[2], ARGV[1], "succeeded", "result", ARGV[3], ARGV[4], ARGV[5], nowMillis(),
-  lockKeyOf(f[3], f[4], { infix = ARGV[7] }), f[5], ARGV[6])
+  lockKeyOf(f[2], f[3], { infix = ARGV[7] }), f[4], ARGV[6])
 return 1

@@ -26,7 +26,7 @@ local completed = 0
 local f = owned(KEYS[1], ARGV[2])
 if f then
   finish(KEYS[1], KEYS[4], ARGV[1], "succeeded", "result", ARGV[3], ARGV[4], ARGV[5], now,
-    lockKeyOf(f[3], f[4], locks), f[5], locks.channel)
+    lockKeyOf(f[2], f[3], locks), f[4], locks.channel)
   completed = 1
 end
 local claimed = claimTasks(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[4],

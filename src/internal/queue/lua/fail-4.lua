@@ -21,12 +21,11 @@ local now = nowMillis()
 local retryIn = tonumber(ARGV[4])
 if retryIn < 0 then
   finish(KEYS[1], KEYS[2], ARGV[1], "failed", "error", ARGV[3], ARGV[5], ARGV[6], now,
-    lockKeyOf(f[3], f[4], { infix = ARGV[10] }), f[5], ARGV[9])
+    lockKeyOf(f[2], f[3], { infix = ARGV[10] }), f[4], ARGV[9])
   return 1
 end
 redis.call("ZREM", KEYS[2], ARGV[1])
 redis.call("HSET", KEYS[1], "s", "s", "lastError", ARGV[3], "r", now + retryIn)
-redis.call("HDEL", KEYS[1], "tk")
 redis.call("ZADD", KEYS[3], now + retryIn, ARGV[1])
 wake(KEYS[4], ARGV[7], ARGV[8])
 return 1

@@ -31,11 +31,16 @@ local function wake(wakeKey, cap, ttl)
   end
 end
 
+-- A running task's state is "r:" .. its lease token: any other state drops the token with it (no HDEL).
+local function isRunning(state)
+  return state and string.sub(state, 1, 2) == "r:"
+end
+
 -- If the task at `key` is running under `token` (the claim's lease token): the record's
--- { token, state, lock prefix, unique key, lock keep, attempts }; otherwise nil.
+-- { state, lock prefix, unique key, lock keep, attempts }; otherwise nil.
 local function owned(key, token)
-  local f = redis.call("HMGET", key, "tk", "s", "lp", "l", "lk", "a")
-  if f[1] == token and f[2] == "r" then return f end
+  local f = redis.call("HMGET", key, "s", "lp", "l", "lk", "a")
+  if f[1] == "r:" .. token then return f end
   return nil
 end
 
@@ -63,7 +68,7 @@ local function createTask(key, readyKey, scheduledKey, wakeKey, id, name, payloa
   return fields[6]
 end
 
--- Ends a task: terminal state, no lease, the record expires after the retention, joiners are told.
+-- Ends a task: terminal state (which drops the lease token), the record expires after the retention, joiners are told.
 -- A unique task's lock (`lockKey`, see lockKeyOf: it was in KEYS at enqueue and shares the queue's hash tag) is
 -- freed with it and announced on `lockChannel`, unless it keeps the lock until expiry (`lockKeep` "1": an interval
 -- task).
@@ -71,7 +76,6 @@ local function finish(key, runningKey, id, state, field, value, retention, chann
     lockChannel)
   redis.call("ZREM", runningKey, id)
   redis.call("HSET", key, "s", state, field, value, "finishedAt", now)
-  redis.call("HDEL", key, "tk")
   redis.call("PEXPIRE", key, retention)
   redis.call("PUBLISH", channel, id)
   if lockKey and lockKeep ~= "1" then lockFree(lockKey, id, lockChannel, false) end
@@ -103,7 +107,7 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
       redis.call("ZREM", runningKey, id)
       local key = taskPrefix .. id
       local f = redis.call("HMGET", key, "s", "lp", "l", "lk")
-      if f[1] == "r" then
+      if isRunning(f[1]) then
         local redeliveries = redis.call("HINCRBY", key, "redeliveries", 1)
         if most >= 0 and redeliveries > most then
           -- its worker keeps dying on it (a poison task): dead, with the reason; a unique task's lock is freed
@@ -111,7 +115,6 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
             "running it keeps dying", retention, channel, now, lockKeyOf(f[2], f[3], locks), f[4], locks.channel)
         else
           redis.call("HSET", key, "s", "q")
-          redis.call("HDEL", key, "tk")
           redis.call("RPUSH", readyKey, id) -- front of the line: it waited already
         end
       end
@@ -145,7 +148,7 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
         local token = baseToken
         if n > 1 then token = token .. ":" .. n end
         local attempts = tonumber(f[6] or "0") + 1
-        redis.call("HSET", key, "s", "r", "tk", token, "a", attempts, "startedAt", now)
+        redis.call("HSET", key, "s", "r:" .. token, "a", attempts, "startedAt", now)
         if f[10] then redis.call("HDEL", key, "booked") end
         redis.call("ZADD", runningKey, now + lease, id)
         table.insert(out, id)

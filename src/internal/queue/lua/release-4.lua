@@ -12,8 +12,7 @@
 local f = owned(KEYS[1], ARGV[2])
 if not f then return 0 end
 redis.call("ZREM", KEYS[2], ARGV[1])
-redis.call("HSET", KEYS[1], "s", "q", "a", tonumber(f[6]) - 1)
-redis.call("HDEL", KEYS[1], "tk")
+redis.call("HSET", KEYS[1], "s", "q", "a", tonumber(f[5]) - 1)
 redis.call("RPUSH", KEYS[3], ARGV[1]) -- front of the line
 wake(KEYS[4], ARGV[3], ARGV[4])
 return 1

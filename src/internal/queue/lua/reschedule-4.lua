@@ -18,11 +18,10 @@ local runAt = nowMillis() + tonumber(ARGV[3])
 redis.call("ZREM", KEYS[2], ARGV[1])
 redis.call("HINCRBY", KEYS[1], "reschedules", 1)
 if ARGV[6] == "1" then
-  redis.call("HSET", KEYS[1], "s", "s", "r", runAt, "a", tonumber(f[6]) - 1, "booked", "1")
+  redis.call("HSET", KEYS[1], "s", "s", "r", runAt, "a", tonumber(f[5]) - 1, "booked", "1")
 else
-  redis.call("HSET", KEYS[1], "s", "s", "r", runAt, "a", tonumber(f[6]) - 1)
+  redis.call("HSET", KEYS[1], "s", "s", "r", runAt, "a", tonumber(f[5]) - 1)
 end
-redis.call("HDEL", KEYS[1], "tk")
 redis.call("ZADD", KEYS[3], runAt, ARGV[1])
 wake(KEYS[4], ARGV[4], ARGV[5])
 return 1
