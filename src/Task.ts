@@ -32,7 +32,7 @@
  * @since 0.1.0
  */
 import { createHash } from "node:crypto"
-import { Context, Duration, Effect, type Pipeable, type Schedule, Schema } from "effect"
+import { Context, Duration, Effect, type Pipeable, type Schedule, Schema, Tracer } from "effect"
 import { pipeArguments } from "effect/Pipeable"
 import type * as Redis from "effect/persistence/Redis"
 import { AlreadyQueued, InvalidArgument } from "./Errors.ts"
@@ -768,12 +768,15 @@ export const metrics = internal.metrics
 /**
  * Puts a task on the queue, now or after `delay`, and returns its handle. The
  * payload is encoded with the task's schema (a payload that does not encode
- * fails with `SchemaError`). `id` (default: a random UUID) makes enqueueing
+ * fails with `SchemaError`). `id` (default: 16 random URL-safe characters) makes enqueueing
  * idempotent: an id that exists already is not enqueued again.
  *
- * Runs in a span `heimdall.task.enqueue` (attributes `heimdall.task.name`,
- * `heimdall.task.id`) whose context is stored with the task, so the worker's
- * run span links to it.
+ * With a tracing backend installed (any `Tracer` other than Effect's default
+ * native one), runs in a span `heimdall.task.enqueue` (attributes
+ * `heimdall.task.name`, `heimdall.task.id`) whose context is stored with the
+ * task, so the worker's run span links to it. Without one it makes no span of
+ * its own (a span costs about as much client time as the rest of the call)
+ * and stores the caller's span context, if there is one.
  *
  * **Example**
  *
@@ -797,11 +800,33 @@ export const enqueue = <T extends Any>(
   payload: Payload<T>,
   options?: { readonly delay?: Duration.Input | undefined; readonly id?: string | undefined }
 ): Effect.Effect<Handle<T>, Schema.SchemaError | InvalidArgument | Redis.RedisError | EnqueueError<T>, TaskQueue> =>
+  Effect.flatMap(Tracer.Tracer, (tracer) =>
+    tracer === Tracer.nativeTracer
+      ? enqueueWith(task, payload, options, false)
+      : enqueueWith(task, payload, options, true).pipe(
+          Effect.withSpan(
+            "heimdall.task.enqueue",
+            {
+              kind: "producer",
+              attributes: { "heimdall.task.name": task.name, "heimdall.queue.delay": options?.delay !== undefined }
+            },
+            // no stack trace (an Error per call): it was 8.9% of enqueue CPU; the span's name says where it is from
+            { captureStackTrace: false }
+          )
+        )
+  )
+
+const enqueueWith = <T extends Any>(
+  task: T,
+  payload: Payload<T>,
+  options: { readonly delay?: Duration.Input | undefined; readonly id?: string | undefined } | undefined,
+  traced: boolean
+): Effect.Effect<Handle<T>, Schema.SchemaError | InvalidArgument | Redis.RedisError | EnqueueError<T>, TaskQueue> =>
   Effect.gen(function* () {
     const queue = yield* TaskQueue
     const id = options?.id ?? randomId()
     if (id.length === 0) return yield* new InvalidArgument({ argument: "id", reason: "must not be empty" })
-    yield* Effect.annotateCurrentSpan("heimdall.task.id", id)
+    if (traced) yield* Effect.annotateCurrentSpan("heimdall.task.id", id)
     const encoded = yield* Schema.encodeEffect(internal.codecs(task).payload)(payload)
     const span = yield* Effect.orElseSucceed(Effect.currentSpan, () => undefined)
     const trace: TraceContext | undefined = span && {
@@ -840,7 +865,7 @@ export const enqueue = <T extends Any>(
       case "Exists":
         return handle(task, id)
       case "Duplicate":
-        yield* Effect.annotateCurrentSpan("heimdall.task.duplicate_of", result.holder)
+        if (traced) yield* Effect.annotateCurrentSpan("heimdall.task.duplicate_of", result.holder)
         if (settings?.onDuplicate === "fail") {
           return yield* Effect.fail(
             new AlreadyQueued({
@@ -853,17 +878,7 @@ export const enqueue = <T extends Any>(
         }
         return handle(task, result.holder)
     }
-  }).pipe(
-    Effect.withSpan(
-      "heimdall.task.enqueue",
-      {
-        kind: "producer",
-        attributes: { "heimdall.task.name": task.name, "heimdall.queue.delay": options?.delay !== undefined }
-      },
-      // no stack trace (an Error per call): it was 8.9% of enqueue CPU; the span's name says where it is from
-      { captureStackTrace: false }
-    )
-  )
+  })
 
 /**
  * The task's current state (see `TaskQueue.TaskState` for each one).

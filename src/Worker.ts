@@ -24,7 +24,7 @@
  * @since 0.1.0
  */
 import { randomUUID } from "node:crypto"
-import { Cause, Clock, Duration, Effect, Exit, Fiber, Layer, Pull, Schedule, Schema, Semaphore } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Fiber, Layer, Pull, Schedule, Schema, Semaphore, Tracer } from "effect"
 import * as internal from "./internal/queue/task.ts"
 import * as Task from "./Task.ts"
 import { type ClaimedTask, TaskQueue } from "./TaskQueue.ts"
@@ -103,7 +103,9 @@ const retryDelay = (schedule: Schedule.Schedule<unknown, any>, attempt: number, 
  *
  * - unknown task name, or a payload that does not decode: dead-lettered with the reason;
  * - runs the handler in a span `heimdall.task.run` (attributes `heimdall.task.name`,
- *   `heimdall.task.id`, `heimdall.task.attempt`) linked to the enqueue span;
+ *   `heimdall.task.id`, `heimdall.task.attempt`) linked to the enqueue span, when a tracing
+ *   backend is installed (any `Tracer` other than Effect's default native one; without one,
+ *   no span is made: it would cost a few µs per task for nothing);
  * - `timeout` exceeded: interrupted, fails with `TaskTimeout`; a defect fails with `TaskDefect`;
  * - a failure is retried after the delay of the task's `retry` schedule (stepped once per
  *   attempt so far), or ends the task as `"failed"` when it has none or it is exhausted;
@@ -148,6 +150,7 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
       const slots = yield* Semaphore.make(concurrency)
       const running = new Set<Fiber.Fiber<void>>()
       const wait = yield* queue.waiter
+      const traced = (yield* Tracer.Tracer) !== Tracer.nativeTracer
 
       /** Set on shutdown: a finished task's slot then takes no next task. */
       let stopping = false
@@ -241,24 +244,26 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
                     if (!held) return
                   }
                 })
+                const run = traced
+                  ? Effect.exit(handler).pipe(
+                      Effect.withSpan(
+                        "heimdall.task.run",
+                        {
+                          kind: "consumer",
+                          root: true,
+                          links: internal.linkTo(claimed.trace),
+                          attributes: {
+                            "heimdall.task.name": name,
+                            "heimdall.task.id": id,
+                            "heimdall.task.attempt": claimed.attempts
+                          }
+                        },
+                        { captureStackTrace: false } // no Error per task for a stack that is always the worker's
+                      )
+                    )
+                  : Effect.exit(handler)
                 const outcome = yield* Effect.raceFirst(
-                  Effect.exit(handler).pipe(
-                    Effect.withSpan(
-                      "heimdall.task.run",
-                      {
-                        kind: "consumer",
-                        root: true,
-                        links: internal.linkTo(claimed.trace),
-                        attributes: {
-                          "heimdall.task.name": name,
-                          "heimdall.task.id": id,
-                          "heimdall.task.attempt": claimed.attempts
-                        }
-                      },
-                      { captureStackTrace: false }
-                    ), // no Error per task for a stack that is always the worker's
-                    Effect.map((exit) => ({ _tag: "Done" as const, exit }))
-                  ),
+                  Effect.map(run, (exit) => ({ _tag: "Done" as const, exit })),
                   Effect.as(leaseLost, { _tag: "LeaseLost" as const })
                 )
                 if (outcome._tag === "LeaseLost") {

@@ -78,8 +78,8 @@ describeRedis("Task queue record layout", () => {
           const read = (id: string) => Effect.map(redis.send<unknown>("HGETALL", key(id)), hash)
           const bytes = (id: string) => redis.send<number>("MEMORY", "USAGE", key(id))
 
-          // a plain task, enqueued in a span: name, payload, state, enqueue time, trace
-          const plain = yield* Task.enqueue(Plain, { n: 1234 })
+          // a plain task, enqueued in the caller's span: name, payload, state, enqueue time, trace
+          const plain = yield* Task.enqueue(Plain, { n: 1234 }).pipe(Effect.withSpan("producer"))
           assert.match(plain.id, /^[\w-]{16}$/)
           const stored = yield* read(plain.id)
           assert.deepStrictEqual(Object.keys(stored).sort(), ["e", "n", "p", "s", "tr"])
@@ -104,7 +104,7 @@ describeRedis("Task queue record layout", () => {
           assert.strictEqual((yield* queue.get("later"))!.runAt, Number(later.r))
 
           // unique: the lock's key and ttl (the release channel is the backend's); "lk" only for a kept lock
-          const unique = yield* Task.enqueue(Unique, { n: 1 })
+          const unique = yield* Task.enqueue(Unique, { n: 1 }).pipe(Effect.withSpan("producer"))
           const u = yield* read(unique.id)
           assert.deepStrictEqual(Object.keys(u).sort(), ["e", "l", "lp", "lt", "n", "p", "s", "tr"])
           assert.strictEqual(u.lt, String(60 * 60 * 1000))
@@ -116,7 +116,7 @@ describeRedis("Task queue record layout", () => {
           // key name 64 + object 16 + listpack 192 + dict entry 24: a listpack although the full lock key (75 bytes) is
           // over the 64-byte limit (stored whole, it made the record a hashtable of about 800 bytes)
           assert.isAtMost(yield* bytes(unique.id), 296)
-          const interval = yield* Task.enqueue(Interval, { n: 1 })
+          const interval = yield* Task.enqueue(Interval, { n: 1 }).pipe(Effect.withSpan("producer"))
           const i = yield* read(interval.id)
           assert.deepStrictEqual(Object.keys(i).sort(), ["e", "l", "lk", "lp", "lt", "n", "p", "s", "tr"])
           assert.deepStrictEqual([i.lk, i.lt], ["1", "60000"])

@@ -10,7 +10,20 @@
 
 import type { Vitest } from "@effect/vitest"
 import { assert } from "@effect/vitest"
-import { Clock, Context, DateTime, Effect, Exit, Fiber, Layer, Metric, Schedule, Schema, type Scope } from "effect"
+import {
+  Clock,
+  Context,
+  DateTime,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Metric,
+  Schedule,
+  Schema,
+  type Scope,
+  Tracer
+} from "effect"
 import type * as Redis from "effect/persistence/Redis"
 import * as Task from "../src/Task.ts"
 import * as TaskQueue from "../src/TaskQueue.ts"
@@ -54,6 +67,9 @@ const startWorker = (
 ) => Layer.build(Worker.layer({ concurrency: 4, ...options, tasks: impls }))
 
 const now = Clock.currentTimeMillis
+
+/** A tracing backend: any tracer but Effect's default native one (this one keeps its spans in memory). */
+const backendTracer = Tracer.make({ span: (options) => new Tracer.NativeSpan(options) })
 
 export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: BackendContext) => {
   const advance = backend.advance
@@ -636,16 +652,45 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
     )
   )
 
-  it.effect("spans: the run span carries name, id, attempt and links to the enqueue span", () =>
+  it.effect(
+    "spans (with a tracing backend): the run span carries name, id, attempt and links to the enqueue span",
+    () =>
+      withQueue(
+        Effect.gen(function* () {
+          const Traced = Task.make("traced", { payload: Schema.Number })
+          let runSpan: { name: string; attributes: ReadonlyMap<string, unknown>; links: ReadonlyArray<any> } | undefined
+          yield* startWorker([
+            Task.implement(Traced, () =>
+              Effect.map(Effect.currentSpan, (span) => {
+                runSpan = span
+              }).pipe(Effect.orDie)
+            )
+          ])
+          const parent = yield* Effect.makeSpanScoped("producer")
+          const handle = yield* Task.enqueue(Traced, 1).pipe(Effect.withParentSpan(parent))
+          yield* Task.join(handle)
+          const record = (yield* (yield* TaskQueue.TaskQueue).get(handle.id))!
+          assert.strictEqual(record.trace?.traceId, parent.traceId)
+          assert.notStrictEqual(record.trace?.spanId, parent.spanId) // the enqueue span, a child of the producer
+          assert.strictEqual(runSpan?.name, "heimdall.task.run")
+          assert.strictEqual(runSpan?.attributes.get("heimdall.task.name"), "traced")
+          assert.strictEqual(runSpan?.attributes.get("heimdall.task.id"), handle.id)
+          assert.strictEqual(runSpan?.links[0]?.span.spanId, record.trace?.spanId)
+          assert.strictEqual(runSpan?.links[0]?.span.traceId, parent.traceId)
+        }).pipe(Effect.provideService(Tracer.Tracer, backendTracer))
+      )
+  )
+
+  it.effect("spans (no tracing backend): no spans of its own; the caller's span context is stored", () =>
     withQueue(
       Effect.gen(function* () {
-        const Traced = Task.make("traced", { payload: Schema.Number })
-        let runSpan: { name: string; attributes: ReadonlyMap<string, unknown>; links: ReadonlyArray<any> } | undefined
+        const Traced = Task.make("untraced", { payload: Schema.Number })
+        let runSpanName: string | undefined = "none"
         yield* startWorker([
           Task.implement(Traced, () =>
-            Effect.map(Effect.currentSpan, (span) => {
-              runSpan = span
-            }).pipe(Effect.orDie)
+            Effect.map(Effect.option(Effect.currentSpan), (span) => {
+              runSpanName = span._tag === "Some" ? span.value.name : undefined
+            })
           )
         ])
         const parent = yield* Effect.makeSpanScoped("producer")
@@ -653,12 +698,11 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
         yield* Task.join(handle)
         const record = (yield* (yield* TaskQueue.TaskQueue).get(handle.id))!
         assert.strictEqual(record.trace?.traceId, parent.traceId)
-        assert.notStrictEqual(record.trace?.spanId, parent.spanId) // the enqueue span, a child of the producer
-        assert.strictEqual(runSpan?.name, "heimdall.task.run")
-        assert.strictEqual(runSpan?.attributes.get("heimdall.task.name"), "traced")
-        assert.strictEqual(runSpan?.attributes.get("heimdall.task.id"), handle.id)
-        assert.strictEqual(runSpan?.links[0]?.span.spanId, record.trace?.spanId)
-        assert.strictEqual(runSpan?.links[0]?.span.traceId, parent.traceId)
+        assert.strictEqual(record.trace?.spanId, parent.spanId)
+        assert.notStrictEqual(runSpanName, "heimdall.task.run")
+        const alone = yield* Task.enqueue(Traced, 2)
+        yield* Task.join(alone)
+        assert.isUndefined((yield* (yield* TaskQueue.TaskQueue).get(alone.id))!.trace)
       })
     )
   )

@@ -326,14 +326,14 @@ export const uniqueSuite = (it: Vitest.MethodsNonLive<TasksUnderTest>, backend: 
           ],
           8
         )
-        const handles = []
+        const joins = []
         for (const customerId of [1, 2]) {
-          handles.push(yield* Task.enqueue(Margined, { customerId }))
-          handles.push(yield* Task.enqueue(Exact, { customerId }))
-          handles.push(yield* Task.enqueue(Default, { customerId }))
+          joins.push(Task.join(yield* Task.enqueue(Margined, { customerId })))
+          joins.push(Task.join(yield* Task.enqueue(Exact, { customerId })))
+          joins.push(Task.join(yield* Task.enqueue(Default, { customerId })))
         }
         yield* steps(1000)
-        for (const h of handles) yield* Task.join(h)
+        for (const join of joins) yield* join
         const gap = (name: string, all: Record<string, Array<number>>) => {
           const [a, b] = [...all[name]!].sort((x, y) => x - y)
           return b! - a!
