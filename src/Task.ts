@@ -828,12 +828,12 @@ const enqueueWith = <T extends Any>(
     if (id.length === 0) return yield* new InvalidArgument({ argument: "id", reason: "must not be empty" })
     if (traced) yield* Effect.annotateCurrentSpan("heimdall.task.id", id)
     const encoded = yield* Schema.encodeEffect(internal.codecs(task).payload)(payload)
-    const span = yield* Effect.orElseSucceed(Effect.currentSpan, () => undefined)
-    const trace: TraceContext | undefined = span && {
-      traceId: span.traceId,
-      spanId: span.spanId,
-      sampled: span.sampled
-    }
+    // the enqueue span, or the caller's (also an external one); an Option, not a NoSuchElementError per call
+    const span = yield* Effect.serviceOption(Tracer.ParentSpan)
+    const trace: TraceContext | undefined =
+      span._tag === "Some"
+        ? { traceId: span.value.traceId, spanId: span.value.spanId, sampled: span.value.sampled }
+        : undefined
     const delay = Duration.fromInput(options?.delay ?? 0)
     if (delay._tag === "None" || !Duration.isFinite(delay.value) || Duration.toMillis(delay.value) < 0) {
       return yield* new InvalidArgument({
