@@ -31,7 +31,7 @@
  *
  * @since 0.1.0
  */
-import { createHash } from "node:crypto"
+import { hash as cryptoHash } from "node:crypto"
 import { Context, Duration, Effect, type Pipeable, type Schedule, Schema, Tracer } from "effect"
 import { pipeArguments } from "effect/Pipeable"
 import type * as Redis from "effect/persistence/Redis"
@@ -604,13 +604,13 @@ export const uniqueKey = <T extends Any>(task: T, payload: Payload<T>): Effect.E
     uniqueKeyOf(task, payload, encoded)
   )
 
+/** SHA-256 in hex, by the one-shot `crypto.hash` (about 3x faster per call than `createHash`). */
+const sha256Hex = (text: string): string => cryptoHash("sha256", text, "hex")
+
 const uniqueKeyOf = (task: Any, payload: unknown, encoded: string): string => {
   const custom = task.settings.unique?.key
   if (custom) return custom(payload)
-  const hash = createHash("sha256")
-    .update(canonicalJson(JSON.parse(encoded)))
-    .digest("hex")
-    .slice(0, 32)
+  const hash = sha256Hex(canonicalJson(JSON.parse(encoded))).slice(0, 32)
   return `${task.name}:${hash}`
 }
 
