@@ -370,6 +370,22 @@ export const heimdallSuite = (it: Vitest.MethodsNonLive<Heimdall.Heimdall>, back
     })
   )
 
+  it.effect("rate: remaining counts each limit's own window, also for two periods on one key", () =>
+    Effect.gen(function* () {
+      const key = fresh("rate")
+      const limits = [
+        { times: 2, per: 1000 },
+        { times: 5, per: 10_000 }
+      ]
+      assert.strictEqual((yield* Heimdall.take(key, limits)).remaining, 1)
+      yield* advance(1100)
+      // the first admission left the one-second window but not the ten-second one
+      assert.strictEqual((yield* Heimdall.take(key, limits)).remaining, 1)
+      assert.strictEqual((yield* Heimdall.take(key, { times: 5, per: 10_000 })).remaining, 2)
+      assert.strictEqual((yield* Heimdall.take(key, limits).pipe(Effect.flip))._tag, "RateLimited")
+    })
+  )
+
   it.effect("rate: limits computed per key at call time (dynamic limits)", () =>
     Effect.gen(function* () {
       const vip = fresh("customer-1")
@@ -444,6 +460,18 @@ export const heimdallSuite = (it: Vitest.MethodsNonLive<Heimdall.Heimdall>, back
       assert.isFalse(yield* Heimdall.releaseSlot(a))
       const c = yield* Heimdall.acquireSlot(key, { limit: 2 })
       assert.strictEqual(c.holders, 2)
+    })
+  )
+
+  it.effect("slots: a holder acquiring again renews its own slot, counted once, even when all are taken", () =>
+    Effect.gen(function* () {
+      const key = fresh("slots")
+      assert.strictEqual((yield* Heimdall.acquireSlot(key, { limit: 1, holder: "a" })).holders, 1)
+      assert.strictEqual((yield* Heimdall.acquireSlot(key, { limit: 1, holder: "a" })).holders, 1, "full, but its own")
+      assert.strictEqual((yield* Heimdall.acquireSlot(key, { limit: 2, holder: "a" })).holders, 1, "room, its own")
+      assert.strictEqual((yield* Heimdall.acquireSlot(key, { limit: 2, holder: "b" })).holders, 2)
+      const error = yield* Heimdall.acquireSlot(key, { limit: 2, holder: "c" }).pipe(Effect.flip)
+      assert.strictEqual((error as ConcurrencyLimited).holders, 2)
     })
   )
 

@@ -35,7 +35,7 @@
   microseconds of Redis TIME, so the bound holds in real time; delays are reported rounded up
   to whole milliseconds.
 ]]
-local function int(x) return string.format("%d", x) end
+local format = string.format
 local t = redis.call("TIME")
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local cost = tonumber(ARGV[1])
@@ -44,37 +44,76 @@ local maxDelay = tonumber(ARGV[3]) * 1000
 local offset = tonumber(ARGV[4]) * 1000
 local id = ARGV[5]
 local count = tonumber(ARGV[6])
-local limits = {}
-local longest = {}
+-- limit i: KEYS[keyOf[i]], times[i] units per pers[i] µs
+local keyOf, times, pers = {}, {}, {}
+-- per key index: its longest period, and (once read) its size and latest score
+local longest, size, last = {}, {}, {}
 for i = 1, count do
-  local base = 7 + 3 * (i - 1)
-  local limit = { key = tonumber(ARGV[base]), times = tonumber(ARGV[base + 1]), per = tonumber(ARGV[base + 2]) * 1000 }
-  limits[i] = limit
-  longest[limit.key] = math.max(longest[limit.key] or 0, limit.per)
+  local base = 4 + 3 * i
+  local k = tonumber(ARGV[base])
+  local per = tonumber(ARGV[base + 2]) * 1000
+  keyOf[i] = k
+  times[i] = tonumber(ARGV[base + 1])
+  pers[i] = per
+  if longest[k] == nil or per > longest[k] then longest[k] = per end
 end
 for k, per in pairs(longest) do
-  redis.call("ZREMRANGEBYSCORE", KEYS[k], "-inf", int(now - per))
+  redis.call("ZREMRANGEBYSCORE", KEYS[k], "-inf", format("%d", now - per))
   if mode == "3" then
     for j = 1, cost do redis.call("ZREM", KEYS[k], id .. ":" .. j) end
   end
 end
 
--- The earliest slot >= from where every limit has room, booking in non-decreasing order.
-local function earliest(from)
-  local at = from
-  local full = 1
+local at, full = now, 1
+if mode == "3" then
+  -- When the admissions up to now leave room for cost more units, on every limit (now if they do).
   for i = 1, count do
-    local limit = limits[i]
-    local key = KEYS[limit.key]
-    local size = redis.call("ZCARD", key)
+    local per = pers[i]
+    local inWindow =
+      redis.call("ZRANGEBYSCORE", KEYS[keyOf[i]], "(" .. format("%d", now - per), format("%d", now), "WITHSCORES")
+    local used = #inWindow / 2
+    local excess = used + cost - times[i]
+    if excess > 0 then
+      -- the excess-th oldest admission in the window has to leave it
+      local slot = tonumber(inWindow[2 * excess]) + per
+      if slot > at then
+        at = slot
+        full = i
+      end
+    end
+  end
+else
+  -- The earliest slot >= from where every limit has room, booking in non-decreasing order.
+  -- Reads each key's size and latest score once (the sets do not change until the admission).
+  if mode == "1" then at = now + offset end
+  for i = 1, count do
+    local k = keyOf[i]
+    local key = KEYS[k]
+    local keep = times[i] - cost
+    local n = size[k]
+    -- when the set holds more than keep: the score of the admission that has to leave the window first
+    local entry = nil
+    if n == nil then
+      n = redis.call("ZCARD", key)
+      size[k] = n
+      if n > keep and n > 0 and keep >= 0 and keep < 16 then
+        -- a small limit that is full: its last keep + 1 entries in one read
+        local tail = redis.call("ZRANGE", key, -keep - 1, -1, "WITHSCORES")
+        entry = tonumber(tail[2])
+        last[k] = tonumber(tail[#tail])
+      elseif n > 0 then
+        last[k] = tonumber(redis.call("ZRANGE", key, -1, -1, "WITHSCORES")[2])
+      end
+    end
     local slot = at
-    if size > 0 then
-      local last = redis.call("ZRANGE", key, -1, -1, "WITHSCORES")
-      slot = math.max(slot, tonumber(last[2]))
-      local keep = limit.times - cost
-      if size > keep then
-        local entry = redis.call("ZRANGE", key, size - keep - 1, size - keep - 1, "WITHSCORES")
-        slot = math.max(slot, tonumber(entry[2]) + limit.per)
+    if n > 0 then
+      if last[k] > slot then slot = last[k] end
+      if n > keep then
+        if entry == nil then
+          entry = tonumber(redis.call("ZRANGE", key, n - keep - 1, n - keep - 1, "WITHSCORES")[2])
+        end
+        local free = entry + pers[i]
+        if free > slot then slot = free end
       end
     end
     if slot > at then
@@ -82,53 +121,35 @@ local function earliest(from)
       full = i
     end
   end
-  return at, full
 end
 
--- When the admissions up to now leave room for cost more units, on every limit (now if they do).
-local function roomFrom()
-  local at = now
-  local full = 1
-  for i = 1, count do
-    local limit = limits[i]
-    local inWindow = redis.call("ZRANGEBYSCORE", KEYS[limit.key], "(" .. int(now - limit.per), int(now), "WITHSCORES")
-    local used = #inWindow / 2
-    local excess = used + cost - limit.times
-    if excess > 0 then
-      -- the excess-th oldest admission in the window has to leave it
-      local slot = tonumber(inWindow[2 * excess]) + limit.per
-      if slot > at then
-        at = slot
-        full = i
-      end
-    end
-  end
-  return at, full
-end
-
-local at, full
 local wake = nil
 local admitted = true
 if mode == "0" then
-  at, full = earliest(now)
   admitted = at == now
 elseif mode == "1" then
-  at, full = earliest(now + offset)
   admitted = maxDelay < 0 or at - now <= maxDelay
-else
+elseif at > now then
   -- the booking holds the slot itself; the caller wakes up after it plus its jitter, so jitter spreads a
   -- burst of waiters without pushing later bookings back
-  if mode == "2" then at, full = earliest(now) else at, full = roomFrom() end
-  if at > now then wake = at - now + offset end
+  wake = at - now + offset
 end
 
 if admitted then
+  local score = format("%d", at)
   for k, per in pairs(longest) do
+    local key = KEYS[k]
+    local added = 0
     for j = 1, cost do
-      redis.call("ZADD", KEYS[k], int(at), id .. ":" .. j)
+      added = added + redis.call("ZADD", key, score, id .. ":" .. j)
     end
-    local last = redis.call("ZRANGE", KEYS[k], -1, -1, "WITHSCORES")
-    redis.call("PEXPIRE", KEYS[k], math.ceil((tonumber(last[2]) - now + per) / 1000))
+    -- the latest score: the earliest slot is at or after every key's latest score; room from now may not be
+    local top = at
+    if mode == "3" then
+      top = math.max(at, tonumber(redis.call("ZRANGE", key, -1, -1, "WITHSCORES")[2]))
+    end
+    if size[k] then size[k] = size[k] + added end
+    redis.call("PEXPIRE", key, math.ceil((top - now + per) / 1000))
   end
 end
 
@@ -137,13 +158,21 @@ if admitted then ref = at end
 local fewest = nil
 local fewestAt = full
 for i = 1, count do
-  local limit = limits[i]
-  local left = limit.times - redis.call("ZCOUNT", KEYS[limit.key], "(" .. int(ref - limit.per), "+inf")
+  local k = keyOf[i]
+  local per = pers[i]
+  local used
+  if ref == now and per == longest[k] and size[k] then
+    -- ZREMRANGEBYSCORE left only scores after now - per: the whole set is in the window
+    used = size[k]
+  else
+    used = redis.call("ZCOUNT", KEYS[k], "(" .. format("%d", ref - per), "+inf")
+  end
+  local left = times[i] - used
   if fewest == nil or left < fewest then
     fewest = left
     fewestAt = i
   end
 end
 local delayMs = math.ceil((wake or (at - now)) / 1000)
-if admitted then return {1, delayMs, fewest, fewestAt, int(now)} end
-return {0, delayMs, fewest, full, int(now)}
+if admitted then return {1, delayMs, fewest, fewestAt, format("%d", now)} end
+return {0, delayMs, fewest, full, format("%d", now)}
