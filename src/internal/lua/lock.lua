@@ -6,9 +6,10 @@
 -- extends it and keeps its fence.
 -- Returns {1, fence, ttl} or {0, holder, pttl, fence}.
 local function lockTake(key, owner, ttl)
-  local holder = redis.call("HGET", key, "owner")
+  local state = redis.call("HMGET", key, "owner", "fence")
+  local holder = state[1]
   if holder then
-    local fence = tonumber(redis.call("HGET", key, "fence"))
+    local fence = tonumber(state[2])
     if holder == owner then
       redis.call("PEXPIRE", key, ttl)
       return {1, fence, ttl}
@@ -17,8 +18,7 @@ local function lockTake(key, owner, ttl)
   end
   local t = redis.call("TIME")
   local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  local last = tonumber(redis.call("HGET", key, "fence") or "0")
-  local fence = math.max(last + 1, nowUs)
+  local fence = math.max(tonumber(state[2] or "0") + 1, nowUs)
   redis.call("HSET", key, "owner", owner, "fence", string.format("%d", fence))
   redis.call("PEXPIRE", key, ttl)
   return {1, fence, ttl}

@@ -6,6 +6,6 @@
   Output:
     {holder, pttl, fence} when held, else {}
 ]]
-local holder = redis.call("HGET", KEYS[1], "owner")
-if not holder then return {} end
-return {holder, redis.call("PTTL", KEYS[1]), tonumber(redis.call("HGET", KEYS[1], "fence"))}
+local state = redis.call("HMGET", KEYS[1], "owner", "fence")
+if not state[1] then return {} end
+return {state[1], redis.call("PTTL", KEYS[1]), tonumber(state[2])}

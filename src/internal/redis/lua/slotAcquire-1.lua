@@ -15,14 +15,13 @@ local t = redis.call("TIME")
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local lease = tonumber(ARGV[3])
 redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", now)
-local mine = redis.call("ZSCORE", KEYS[1], ARGV[1])
 local count = redis.call("ZCARD", KEYS[1])
-if mine or count < tonumber(ARGV[2]) then
-  redis.call("ZADD", KEYS[1], now + lease, ARGV[1])
-  local last = redis.call("ZRANGE", KEYS[1], -1, -1, "WITHSCORES")
-  redis.call("PEXPIRE", KEYS[1], tonumber(last[2]) - now)
-  if mine then return {1, count} end
-  return {1, count + 1}
+-- a holder that has a slot renews it even when all are taken; ZADD answers 0 for it, 1 for a new one
+if count >= tonumber(ARGV[2]) and not redis.call("ZSCORE", KEYS[1], ARGV[1]) then
+  local first = redis.call("ZRANGE", KEYS[1], 0, 0, "WITHSCORES")
+  return {0, count, tonumber(first[2]) - now}
 end
-local first = redis.call("ZRANGE", KEYS[1], 0, 0, "WITHSCORES")
-return {0, count, tonumber(first[2]) - now}
+local added = redis.call("ZADD", KEYS[1], now + lease, ARGV[1])
+local last = redis.call("ZRANGE", KEYS[1], -1, -1, "WITHSCORES")
+redis.call("PEXPIRE", KEYS[1], tonumber(last[2]) - now)
+return {1, count + added}
