@@ -44,6 +44,51 @@ local maxDelay = tonumber(ARGV[3]) * 1000
 local offset = tonumber(ARGV[4]) * 1000
 local id = ARGV[5]
 local count = tonumber(ARGV[6])
+
+if count == 1 and mode ~= "3" then
+  -- One limit, not at a booked slot (the common case): the same steps as below, without their tables.
+  local key = KEYS[tonumber(ARGV[7])]
+  local times = tonumber(ARGV[8])
+  local per = tonumber(ARGV[9]) * 1000
+  redis.call("ZREMRANGEBYSCORE", key, "-inf", format("%d", now - per))
+  local at = now
+  if mode == "1" then at = now + offset end
+  local n = redis.call("ZCARD", key)
+  if n > 0 then
+    local keep = times - cost
+    local latest, entry
+    if n > keep and keep >= 0 and keep < 16 then
+      local tail = redis.call("ZRANGE", key, -keep - 1, -1, "WITHSCORES")
+      entry = tonumber(tail[2])
+      latest = tonumber(tail[#tail])
+    else
+      latest = tonumber(redis.call("ZRANGE", key, -1, -1, "WITHSCORES")[2])
+      if n > keep then entry = tonumber(redis.call("ZRANGE", key, n - keep - 1, n - keep - 1, "WITHSCORES")[2]) end
+    end
+    if latest > at then at = latest end
+    if entry and entry + per > at then at = entry + per end
+  end
+  local wake = nil
+  local admitted = true
+  if mode == "0" then
+    admitted = at == now
+  elseif mode == "1" then
+    admitted = maxDelay < 0 or at - now <= maxDelay
+  elseif at > now then
+    wake = at - now + offset
+  end
+  local used = n
+  if admitted then
+    local score = format("%d", at)
+    for j = 1, cost do used = used + redis.call("ZADD", key, score, id .. ":" .. j) end
+    redis.call("PEXPIRE", key, math.ceil((at - now + per) / 1000))
+    if at ~= now then used = redis.call("ZCOUNT", key, "(" .. format("%d", at - per), "+inf") end
+  end
+  local delayMs = math.ceil((wake or (at - now)) / 1000)
+  if admitted then return {1, delayMs, times - used, 1, format("%d", now)} end
+  return {0, delayMs, times - used, 1, format("%d", now)}
+end
+
 -- limit i: KEYS[keyOf[i]], times[i] units per pers[i] µs
 local keyOf, times, pers = {}, {}, {}
 -- per key index: its longest period, and (once read) its size and latest score
