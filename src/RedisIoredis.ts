@@ -126,27 +126,46 @@ export const blockingMillis = (command: string, args: ReadonlyArray<string>): nu
 }
 
 /**
- * Coalesces the writes of one tick into one socket write. ioredis writes every
- * command to the socket at once, one system call each; with other commands
- * already awaiting their replies, the next ones are corked until the end of
- * the current tick (`process.nextTick`, before any I/O), so a burst of
- * commands from many fibers leaves in one `writev`. A lone command (nothing
- * in flight) is written at once, as before: no added latency either way.
+ * Coalesces socket writes, a few commands at a time. ioredis writes every
+ * command to the socket at once, one system call each. With other commands
+ * already awaiting their replies, the next ones are corked and leave together
+ * in one `writev`: after `corkBatch` commands, or at the end of the current
+ * tick (`process.nextTick`, before any I/O), whichever comes first. A lone
+ * command (nothing in flight) is written at once, so a sequential caller
+ * waits for nothing.
+ *
+ * The batch is small on purpose: Redis starts on the first commands while the
+ * client prepares the next ones. Corking a whole tick's burst saved client
+ * CPU but left Redis idle until the burst was written: measured with 50
+ * in flight, `Heimdall.take` ran at 36k ops/s corking the whole tick, 63k
+ * without corking, and 68–81k with batches of 4 to 16; draining tasks at
+ * worker concurrency 10 and 50 was fastest with 4.
  */
+const corkBatch = 4
+
 const makeCorker = (connection: IORedis) => {
   let corked: IORedis["stream"] | undefined
+  let count = 0
   const uncork = () => {
     const stream = corked
     corked = undefined
+    count = 0
     stream?.uncork()
   }
-  return () => {
-    if (corked !== undefined || connection.commandQueue.length === 0) return
-    const stream = connection.stream
-    if (stream === undefined || !stream.writable) return
-    corked = stream
-    stream.cork()
-    process.nextTick(uncork)
+  return {
+    /** Before a command is written: cork the socket if others are in flight and it is not corked yet. */
+    before: () => {
+      if (corked !== undefined || connection.commandQueue.length === 0) return
+      const stream = connection.stream
+      if (stream === undefined || !stream.writable) return
+      corked = stream
+      stream.cork()
+      process.nextTick(uncork)
+    },
+    /** After a command is written: send the batch once it is full. */
+    after: () => {
+      if (corked !== undefined && ++count >= corkBatch) uncork()
+    }
   }
 }
 
@@ -170,8 +189,10 @@ const sendWith = (connection: IORedis, commandTimeout: number) => {
               bound
             )
       try {
-        cork()
-        ;(connection.call(command, ...args) as Promise<A>).then(
+        cork.before()
+        const reply = connection.call(command, ...args) as Promise<A>
+        cork.after()
+        reply.then(
           (value) => {
             clearTimeout(timer)
             resume(Effect.succeed(value))
