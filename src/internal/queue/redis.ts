@@ -3,7 +3,7 @@
  * and `lua/`), a reserved connection per idle worker blocked on the wake list,
  * and one shared pub/sub subscription per layer for `awaitTerminal`.
  */
-import { Deferred, Effect, Fiber, Queue, Scope } from "effect"
+import { Deferred, Effect, Queue, Scope } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import type { HeimdallStore } from "../../HeimdallStore.ts"
 import type {
@@ -253,16 +253,16 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
       waiter: Effect.gen(function* () {
         const connection = yield* redis.reserve
         const clientId = String(yield* connection.send<number>("CLIENT", "ID"))
+        const runFork = Effect.runForkWith(yield* Effect.context<never>())
+        const unblock = () => runFork(Effect.ignore(redis.send("CLIENT", "UNBLOCK", clientId)))
         return (maxMillis: number) =>
-          Effect.gen(function* () {
-            const timer = yield* Effect.sleep(Math.max(0, maxMillis)).pipe(
-              Effect.andThen(redis.send("CLIENT", "UNBLOCK", clientId)),
-              Effect.ignore,
-              Effect.forkChild
-            )
-            yield* connection
+          Effect.suspend(() => {
+            // A plain timer, cleared at once when BLPOP returns: interrupting a sleeping fiber instead cost
+            // 32 µs at the median and 0.3 ms at p99 before the worker could claim (measured), on every wake-up.
+            const timer = setTimeout(unblock, Math.max(0, maxMillis))
+            return connection
               .send("BLPOP", keys.wake, ((maxMillis + 1000) / 1000).toFixed(3))
-              .pipe(Effect.ensuring(Fiber.interrupt(timer)))
+              .pipe(Effect.ensuring(Effect.sync(() => clearTimeout(timer))))
           })
       }),
       renew: (id, token, leaseMillis) =>
