@@ -277,6 +277,19 @@ const tryWithWait = <A, B>(
 const traceWait = <A, E, R>(name: string, key: string, waitMs: number, effect: Effect.Effect<A, E, R>) =>
   waitMs > 0 ? Effect.withSpan(effect, name, { attributes: { key, waitMs } }) : effect
 
+/** An acquisition (lock or slot): `attempt`, retried by `tryWithWait` for up to `waitMs`, then `settle`d. */
+const acquireWaiting = <A, B, O, E>(
+  name: string,
+  key: string,
+  store: Store.HeimdallStore["Service"],
+  fullKey: string,
+  waitMs: number,
+  attempt: Effect.Effect<Attempt<A, B>, Redis.RedisError>,
+  retryAfterMs: (busy: B) => number,
+  settle: (result: Attempt<A, B>) => Effect.Effect<O, E>
+): Effect.Effect<O, E | Redis.RedisError> =>
+  traceWait(name, key, waitMs, Effect.flatMap(tryWithWait(store, fullKey, waitMs, attempt, retryAfterMs), settle))
+
 /** Runs `effect` while `keepAlive` renews a lease every `everyMs`; a lost lease interrupts it with `lost`. */
 const whileKept = <A, E, R, E2>(
   effect: Effect.Effect<A, E, R>,
@@ -374,33 +387,28 @@ export const acquireLock = (
     if (typeof waitMs !== "number") return Effect.fail(waitMs)
     const owner = options?.owner ?? crypto.randomUUID()
     const fullKey = heimdall.lockPrefix + key
-    return traceWait(
+    return acquireWaiting(
       "Heimdall.acquireLock",
       key,
+      heimdall.store,
+      fullKey,
       waitMs,
-      Effect.flatMap(
-        tryWithWait(
-          heimdall.store,
-          fullKey,
-          waitMs,
-          Effect.map(
-            heimdall.store.lockAcquire(fullKey, owner, ttlMs),
-            (r): Attempt<number, Store.LockState> =>
-              r._tag === "Acquired" ? { ok: true, value: r.fence } : { ok: false, busy: r }
-          ),
-          (held) => held.expiresInMs
-        ),
-        (result): Effect.Effect<Lock, LockTaken> =>
-          result.ok
-            ? Effect.succeed({ key, owner, fence: result.value, ttl: Duration.millis(ttlMs) })
-            : Effect.fail(
-                new LockTaken({
-                  key,
-                  holder: result.busy.holder,
-                  expiresIn: Duration.millis(Math.max(0, result.busy.expiresInMs))
-                })
-              )
-      )
+      Effect.map(
+        heimdall.store.lockAcquire(fullKey, owner, ttlMs),
+        (r): Attempt<number, Store.LockState> =>
+          r._tag === "Acquired" ? { ok: true, value: r.fence } : { ok: false, busy: r }
+      ),
+      (held) => held.expiresInMs,
+      (result): Effect.Effect<Lock, LockTaken> =>
+        result.ok
+          ? Effect.succeed({ key, owner, fence: result.value, ttl: Duration.millis(ttlMs) })
+          : Effect.fail(
+              new LockTaken({
+                key,
+                holder: result.busy.holder,
+                expiresIn: Duration.millis(Math.max(0, result.busy.expiresInMs))
+              })
+            )
     )
   })
 
@@ -883,34 +891,29 @@ export const acquireSlot = (
     if (typeof waitMs !== "number") return Effect.fail(waitMs)
     const holder = options.holder ?? crypto.randomUUID()
     const fullKey = heimdall.concurrencyPrefix + key
-    return traceWait(
+    return acquireWaiting(
       "Heimdall.acquireSlot",
       key,
+      heimdall.store,
+      fullKey,
       waitMs,
-      Effect.flatMap(
-        tryWithWait(
-          heimdall.store,
-          fullKey,
-          waitMs,
-          Effect.map(
-            heimdall.store.slotAcquire(fullKey, holder, limit, leaseMs),
-            (r): Attempt<number, { holders: number; retryAfterMs: number }> =>
-              r._tag === "Acquired" ? { ok: true, value: r.holders } : { ok: false, busy: r }
-          ),
-          (full) => full.retryAfterMs
-        ),
-        (result): Effect.Effect<Slot, ConcurrencyLimited> =>
-          result.ok
-            ? Effect.succeed({ key, holder, lease: Duration.millis(leaseMs), holders: result.value })
-            : Effect.fail(
-                new ConcurrencyLimited({
-                  key,
-                  limit,
-                  holders: result.busy.holders,
-                  retryAfter: Duration.millis(Math.max(0, result.busy.retryAfterMs))
-                })
-              )
-      )
+      Effect.map(
+        heimdall.store.slotAcquire(fullKey, holder, limit, leaseMs),
+        (r): Attempt<number, { holders: number; retryAfterMs: number }> =>
+          r._tag === "Acquired" ? { ok: true, value: r.holders } : { ok: false, busy: r }
+      ),
+      (full) => full.retryAfterMs,
+      (result): Effect.Effect<Slot, ConcurrencyLimited> =>
+        result.ok
+          ? Effect.succeed({ key, holder, lease: Duration.millis(leaseMs), holders: result.value })
+          : Effect.fail(
+              new ConcurrencyLimited({
+                key,
+                limit,
+                holders: result.busy.holders,
+                retryAfter: Duration.millis(Math.max(0, result.busy.retryAfterMs))
+              })
+            )
     )
   })
 
