@@ -10,20 +10,7 @@
 
 import type { Vitest } from "@effect/vitest"
 import { assert } from "@effect/vitest"
-import {
-  Clock,
-  Context,
-  DateTime,
-  Effect,
-  Exit,
-  Fiber,
-  Layer,
-  Metric,
-  Schedule,
-  Schema,
-  type Scope,
-  Tracer
-} from "effect"
+import { Clock, Context, DateTime, Effect, Exit, Fiber, Layer, Metric, Schedule, Schema, Scope, Tracer } from "effect"
 import type * as Redis from "effect/persistence/Redis"
 import * as Task from "../src/Task.ts"
 import * as TaskQueue from "../src/TaskQueue.ts"
@@ -630,17 +617,15 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
         yield* Task.enqueue(Job, 100)
         const slow = yield* Task.enqueue(Job, 5000)
         const waiting = yield* Task.enqueue(Job, 10) // queued behind the two: concurrency 2
-        yield* Effect.scoped(
-          Effect.gen(function* () {
-            yield* startWorker([impl], { concurrency: 2, gracePeriod: "300 millis" })
-            yield* advance(50)
-            assert.strictEqual(yield* Task.status(waiting), "queued")
-          })
-        ).pipe(
-          Effect.forkChild,
-          Effect.tap(() => advanceSteps(400)),
-          Effect.flatMap(Fiber.join)
-        )
+        // the worker's scope is closed explicitly, after the check at 50 ms, so that the clock moves on only while
+        // the shutdown waits for its grace period (not while the check is still to come)
+        const workerScope = yield* Scope.make()
+        yield* startWorker([impl], { concurrency: 2, gracePeriod: "300 millis" }).pipe(Scope.provide(workerScope))
+        yield* advance(50)
+        assert.strictEqual(yield* Task.status(waiting), "queued")
+        const closing = yield* Effect.forkChild(Scope.close(workerScope, Exit.void))
+        yield* advanceSteps(400)
+        yield* Fiber.join(closing)
         // the 100 ms task finished in the grace period; its slot did not claim and run the 10 ms task
         assert.deepStrictEqual(finished, [100])
         assert.strictEqual(yield* Task.status(waiting), "queued")
