@@ -42,6 +42,7 @@ import { dual } from "effect/Function"
 import type * as Redis from "effect/persistence/Redis"
 import { ConcurrencyLimited, InvalidArgument, LockLost, LockTaken, RateLimited } from "./Errors.ts"
 import * as Store from "./HeimdallStore.ts"
+import { toMillis } from "./internal/duration.ts"
 import { MemoryLockTable, makeLockTable } from "./internal/locks.ts"
 import * as RedisStore from "./internal/redisStore.ts"
 import * as TaskQueueModule from "./TaskQueue.ts"
@@ -182,31 +183,6 @@ export const layerRedis = (
 const invalid = (argument: string, reason: string) => Effect.fail(new InvalidArgument({ argument, reason }))
 
 const checkKey = (key: string) => (key.length === 0 ? invalid("key", "must not be empty") : Effect.void)
-
-/**
- * Parsed duration strings ("30 seconds" -> 30000), so a hot path that passes
- * the same constant on every call parses it once. Bounded: cleared when full.
- */
-const parsedMillis = new Map<string, number>()
-
-/** A duration input as milliseconds (not rounded); `undefined` when it is not a duration. */
-const toMillis = (input: Duration.Input): number | undefined => {
-  if (typeof input === "string") {
-    const cached = parsedMillis.get(input)
-    if (cached !== undefined) return cached
-  }
-  let ms: number
-  try {
-    ms = Duration.toMillis(Duration.fromInputUnsafe(input))
-  } catch {
-    return undefined
-  }
-  if (typeof input === "string") {
-    if (parsedMillis.size >= 1024) parsedMillis.clear()
-    parsedMillis.set(input, ms)
-  }
-  return ms
-}
 
 /** A duration as whole milliseconds, at least `min`, or why not. */
 const millisOrInvalid = (argument: string, input: Duration.Input, min: number): number | InvalidArgument => {

@@ -25,6 +25,7 @@
  */
 import { randomUUID } from "node:crypto"
 import { Cause, Clock, Duration, Effect, Exit, Fiber, Layer, Pull, Schedule, Schema, Semaphore, Tracer } from "effect"
+import { finiteMillis } from "./internal/duration.ts"
 import * as internal from "./internal/queue/task.ts"
 import * as Task from "./Task.ts"
 import { type ClaimedTask, TaskQueue } from "./TaskQueue.ts"
@@ -437,25 +438,16 @@ const resolveLimit = (rateLimit: Task.RateLimitFunction<any>, payload: unknown, 
   } catch (error) {
     return `its rate limit could not be computed: ${defectMessage(error)}`
   }
-  const per = Duration.fromInput(spec.per)
-  const perMs = per._tag === "Some" && Duration.isFinite(per.value) ? Math.ceil(Duration.toMillis(per.value)) : 0
+  const per = finiteMillis(spec.per)
+  const perMs = per === undefined ? 0 : Math.ceil(per)
   if (!Number.isSafeInteger(spec.times) || spec.times < 1 || perMs < 1) {
     return `invalid rate limit: ${spec.times} per ${String(spec.per)}`
   }
-  const jitter = spec.jitter === undefined ? undefined : Duration.fromInput(spec.jitter)
-  const jitterMs =
-    jitter === undefined
-      ? Math.min(1000, Math.floor(perMs / 50))
-      : jitter._tag === "Some" && Duration.isFinite(jitter.value)
-        ? Math.max(0, Duration.toMillis(jitter.value))
-        : 0
-  const margin = spec.margin === undefined ? undefined : Duration.fromInput(spec.margin)
-  const marginMs =
-    margin === undefined
-      ? Math.min(10, Math.floor(perMs / 100))
-      : margin._tag === "Some" && Duration.isFinite(margin.value)
-        ? Math.max(0, Math.ceil(Duration.toMillis(margin.value)))
-        : 0
+  // an option that is not a finite duration counts as 0
+  const option = (input: Duration.Input | undefined, byDefault: number) =>
+    input === undefined ? byDefault : Math.max(0, finiteMillis(input) ?? 0)
+  const jitterMs = option(spec.jitter, Math.min(1000, Math.floor(perMs / 50)))
+  const marginMs = Math.ceil(option(spec.margin, Math.min(10, Math.floor(perMs / 100))))
   return { key: spec.key ?? name, times: spec.times, perMs, jitterMs, marginMs }
 }
 
