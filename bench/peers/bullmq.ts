@@ -46,3 +46,23 @@ export const startWorker = async (
   await worker.waitUntilReady()
   return { stop: () => worker.close() }
 }
+
+/** Starts a worker on `name` and resolves once it has completed `count` jobs (BullMQ's `completed` event), stopped. */
+export const drain = async (port: number, name: string, concurrency: number, count: number): Promise<void> => {
+  let completed = 0
+  let resolve!: () => void
+  const done = new Promise<void>((r) => {
+    resolve = r
+  })
+  const worker = await startWorker(
+    port,
+    name,
+    concurrency,
+    () => {},
+    () => {
+      if (++completed === count) resolve()
+    }
+  )
+  await done
+  await worker.stop()
+}

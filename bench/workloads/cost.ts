@@ -77,24 +77,7 @@ export const run = async (ctx: Context): Promise<Array<Row>> => {
     )
     const bull = await commands(
       () => BullPeer.prefill(queue, n),
-      async () => {
-        let completed = 0
-        let resolve!: () => void
-        const done = new Promise<void>((r) => {
-          resolve = r
-        })
-        const worker = await BullPeer.startWorker(
-          ctx.port,
-          "cost",
-          10,
-          () => {},
-          () => {
-            if (++completed === n) resolve()
-          }
-        )
-        await done
-        await worker.stop()
-      }
+      () => BullPeer.drain(ctx.port, "cost", 10, n)
     )
     const memHeimdall = await memory(() => HeimdallPeer.prefill(producer, m))
     const memBull = await memory(() => BullPeer.prefill(queue, m))

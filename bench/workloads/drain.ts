@@ -47,24 +47,7 @@ export const run = async (ctx: Context): Promise<Array<Row>> => {
   const bull = (concurrency: number) =>
     measure(
       () => BullPeer.prefill(queue, count),
-      async () => {
-        let completed = 0
-        let resolve!: () => void
-        const done = new Promise<void>((r) => {
-          resolve = r
-        })
-        const worker = await BullPeer.startWorker(
-          ctx.port,
-          "drain",
-          concurrency,
-          () => {},
-          () => {
-            if (++completed === count) resolve()
-          }
-        )
-        await done
-        await worker.stop()
-      }
+      () => BullPeer.drain(ctx.port, "drain", concurrency, count)
     )
   const peers = [
     { peer: "effect-heimdall", run: heimdall },
