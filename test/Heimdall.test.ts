@@ -59,12 +59,17 @@ describeRedis("Heimdall on Redis only", () => {
     Effect.gen(function* () {
       const redis = yield* Redis.Redis
       const id = `${prefix}layout`
-      yield* Heimdall.acquireLock(id, { owner: "A", ttl: 2000 })
+      const lock = yield* Heimdall.acquireLock(id, { owner: "A:b", ttl: 2000 })
       yield* Heimdall.take(id, { times: 1, per: 2000 })
       yield* Heimdall.acquireSlot(id, { limit: 1, lease: 2000 })
       yield* Heimdall.onlyAfter(id, 2000)
-      assert.strictEqual(yield* redis.send<string>("TYPE", `h-lock:${id}`), "hash")
-      assert.strictEqual(yield* redis.send<string>("HGET", `h-lock:${id}`, "owner"), "A")
+      // one string "<fence>:<owner>" (an owner may contain ":")
+      assert.strictEqual(yield* redis.send<string>("TYPE", `h-lock:${id}`), "string")
+      assert.strictEqual(yield* redis.send<string>("GET", `h-lock:${id}`), `${lock.fence}:A:b`)
+      const taken = yield* Effect.flip(Heimdall.acquireLock(id, { owner: "C", ttl: 2000 }))
+      assert.strictEqual(taken._tag === "LockTaken" && taken.holder, "A:b")
+      const info = yield* Heimdall.inspectLock(id)
+      assert.strictEqual(info._tag === "Some" && info.value.holder, "A:b")
       assert.strictEqual(yield* redis.send<string>("TYPE", `h-rate:${id}`), "zset")
       assert.strictEqual(yield* redis.send<string>("TYPE", `h-sem:${id}`), "zset")
       assert.strictEqual(yield* redis.send<string>("GET", `h-rate:after:${id}`), "1")

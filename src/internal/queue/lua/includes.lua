@@ -133,7 +133,7 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
       local runnable = true
       local lockKey = lockKeyOf(f[7], f[8], locks)
       if lockKey then
-        local holder = redis.call("HGET", lockKey, "owner")
+        local holder = lockRead(lockKey)
         if not holder then
           lockTake(lockKey, id, tonumber(f[9]))
         elseif holder ~= id then

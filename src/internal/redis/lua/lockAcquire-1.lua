@@ -2,7 +2,7 @@
   Takes a lock, or reports who holds it, in one step.
 
   Input:
-    KEYS[1] the lock (a hash: owner, fence)
+    KEYS[1] the lock (a string "<fence>:<owner>", see src/internal/lua/lock.lua)
     ARGV[1] owner
     ARGV[2] ttl in milliseconds (> 0)
   Output:

@@ -8,7 +8,8 @@
   Output:
     1 extended, 0 not held by this owner
 ]]
-if redis.call("HGET", KEYS[1], "owner") == ARGV[1] then
+-- @include lock
+if lockRead(KEYS[1]) == ARGV[1] then
   redis.call("PEXPIRE", KEYS[1], tonumber(ARGV[2]))
   return 1
 end

@@ -6,6 +6,7 @@
   Output:
     {holder, pttl, fence} when held, else {}
 ]]
-local state = redis.call("HMGET", KEYS[1], "owner", "fence")
-if not state[1] then return {} end
-return {state[1], redis.call("PTTL", KEYS[1]), tonumber(state[2])}
+-- @include lock
+local holder, fence = lockRead(KEYS[1])
+if not holder then return {} end
+return {holder, redis.call("PTTL", KEYS[1]), fence}
