@@ -139,7 +139,6 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
   Layer.effectDiscard(
     Effect.gen(function* () {
       const queue = yield* TaskQueue
-      const context = yield* Effect.context<any>()
       const leaseMillis = millis(options.lease, "30 seconds")
       const graceMillis = millis(options.gracePeriod, "10 seconds")
       const maxIdleMillis = millis(options.maxIdleWait, "30 seconds")
@@ -207,12 +206,13 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
                   startedAt = slot.nowMs
                 }
                 yield* internal.count("started", name)
-                let handler: Effect.Effect<unknown, unknown> = impl
+                // The handler's own services (the layer's requirements) need no providing: a slot fiber inherits
+                // the layer's context (merging it in again per task cost 1–2 µs of a drain's ~35 µs per task).
+                let handler = impl
                   .handler(decoded.success)
                   .pipe(
-                    Effect.provideService(Task.CurrentTask, { id, name, attempt: claimed.attempts, startedAt }),
-                    Effect.provideContext(context)
-                  )
+                    Effect.provideService(Task.CurrentTask, { id, name, attempt: claimed.attempts, startedAt })
+                  ) as Effect.Effect<unknown, unknown>
                 const timeout = task.settings.timeout
                 if (timeout !== undefined) {
                   handler = handler.pipe(

@@ -88,6 +88,33 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
     )
   )
 
+  it.effect("a handler's services are the ones provided to the worker layer, and CurrentTask is its own", () =>
+    withQueue(
+      Effect.gen(function* () {
+        class Greeting extends Context.Service<Greeting, { readonly text: string }>()("test/Greeting") {}
+        const Greet = Task.make("greet", { payload: Schema.Number, success: Schema.String })
+        const GreetLive = Task.implement(Greet, (n) =>
+          Effect.gen(function* () {
+            const { text } = yield* Greeting
+            const { id } = yield* Task.CurrentTask
+            return `${text} ${n} ${id}`
+          })
+        )
+        yield* Layer.build(
+          Worker.layer({ concurrency: 2, tasks: [GreetLive] }).pipe(
+            Layer.provide(Layer.succeed(Greeting, { text: "hello" }))
+          )
+        )
+        const handles = yield* Effect.forEach([1, 2, 3], (n) => Task.enqueue(Greet, n))
+        const results = yield* Effect.forEach(handles, Task.join)
+        assert.deepStrictEqual(
+          results,
+          handles.map((h, i) => `hello ${i + 1} ${h.id}`)
+        )
+      })
+    )
+  )
+
   it.effect("a typed error is stored and join fails with the decoded error instance", () =>
     withQueue(
       Effect.gen(function* () {
