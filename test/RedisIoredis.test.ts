@@ -23,6 +23,12 @@ const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     return { exit, ms: performance.now() - start }
   })
 
+/** A redis-server of the test's own (it is paused or stopped), stopped with the test's scope. */
+const privateServer = Effect.acquireRelease(
+  Effect.promise(() => startRedisServer()),
+  (s) => Effect.promise(() => s.stop())
+)
+
 const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
   assert.isTrue(Exit.isFailure(exit), "expected a failure")
   const error = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail") : undefined
@@ -177,10 +183,7 @@ describeRedis("RedisIoredis", () => {
 
   it.live("a paused server fails a command with RedisError after commandTimeout", () =>
     Effect.gen(function* () {
-      const server = yield* Effect.acquireRelease(
-        Effect.promise(() => startRedisServer()),
-        (s) => Effect.promise(() => s.stop())
-      )
+      const server = yield* privateServer
       const error = yield* Effect.gen(function* () {
         const redis = yield* Redis.Redis
         yield* redis.send("CLIENT", "PAUSE", "1500", "ALL")
@@ -194,12 +197,34 @@ describeRedis("RedisIoredis", () => {
     })
   )
 
+  it.live("each command in flight fails at its own deadline (one timer per connection, re-armed)", () =>
+    Effect.gen(function* () {
+      const server = yield* privateServer
+      yield* Effect.gen(function* () {
+        const redis = yield* Redis.Redis
+        yield* redis.send("CLIENT", "PAUSE", "2000", "ALL")
+        const start = performance.now()
+        const failedAt = (command: Effect.Effect<unknown, Redis.RedisError>) =>
+          Effect.forkChild(Effect.flip(command).pipe(Effect.map((error) => ({ error, ms: performance.now() - start }))))
+        const first = yield* failedAt(redis.send("GET", "a"))
+        const second = yield* failedAt(redis.send("GET", "b"))
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 250)))
+        const third = yield* failedAt(redis.send("GET", "c"))
+        const [a, b, c] = yield* Fiber.joinAll([first, second, third])
+        for (const { error } of [a!, b!, c!]) assert.match(String(error.cause), /no reply within 400 ms/)
+        // the first two are due at 400 ms, the third at 650 ms: not before its own deadline, nor long after
+        assert.isAtLeast(a!.ms, 390)
+        assert.isAtLeast(b!.ms, 390)
+        assert.isBelow(Math.max(a!.ms, b!.ms), 640)
+        assert.isAtLeast(c!.ms, 640)
+        assert.isBelow(c!.ms, 1500)
+      }).pipe(Effect.provide(RedisIoredis.layer(server.url, { commandTimeout: 400 })))
+    })
+  )
+
   it.live("a server stopped mid-run fails commands, and a blocked BLPOP, with RedisError instead of hanging", () =>
     Effect.gen(function* () {
-      const server = yield* Effect.acquireRelease(
-        Effect.promise(() => startRedisServer()),
-        (s) => Effect.promise(() => s.stop())
-      )
+      const server = yield* privateServer
       yield* Effect.gen(function* () {
         const redis = yield* Redis.Redis
         assert.strictEqual(yield* redis.send<string>("PING"), "PONG")
