@@ -14,6 +14,9 @@
 //   claim reply    the first reply on that connection (the task's payload is in it)
 //   handler start  the task's handler runs
 //
+// A task handed over by its enqueue (effect-heimdall's idle workers: the blocking pop returns the task,
+// claimed already) starts with no claim: its claim steps show as "–".
+//
 // It prints the median of each step's duration (ms) and of the total. Wrapping the sockets adds
 // a little to every step, equally for both; use `npm run bench -- --only latency` for the figures.
 import net from "node:net"
@@ -62,18 +65,31 @@ proto.emit = function (this: net.Socket, event: string | symbol, ...args: Array<
 
 const steps = ["enqueue sent", "worker woken", "claim sent", "claim reply", "handler start"] as const
 
-/** The step times (ms after the call) of one round, or undefined when its events do not fit the pattern. */
+/**
+ * The step times (ms after the call) of one round, or undefined when its events do not fit the pattern. A round
+ * whose handler starts before any claim is a hand-off: its claim steps are NaN.
+ */
 const stepsOf = (t0: number, log: ReadonlyArray<Event>): Array<number> | undefined => {
   const sent = log.find((e) => e.kind === "write")
   if (sent === undefined) return undefined
   const woken = log.find((e) => e.kind === "read" && e.socket !== sent.socket && e.at > sent.at)
-  if (woken === undefined) return undefined
-  const claim = log.find((e) => e.kind === "write" && e.socket !== sent.socket && e.at > woken.at)
-  if (claim === undefined) return undefined
-  const reply = log.find((e) => e.kind === "read" && e.socket === claim.socket && e.at > claim.at)
   const handler = log.find((e) => e.kind === "handler")
-  if (reply === undefined || handler === undefined) return undefined
+  if (woken === undefined || handler === undefined) return undefined
+  const claim = log.find((e) => e.kind === "write" && e.socket !== sent.socket && e.at > woken.at)
+  if (claim === undefined || claim.at > handler.at) {
+    return [sent.at - t0, woken.at - t0, Number.NaN, Number.NaN, handler.at - t0]
+  }
+  const reply = log.find((e) => e.kind === "read" && e.socket === claim.socket && e.at > claim.at)
+  if (reply === undefined) return undefined
   return [sent.at - t0, woken.at - t0, claim.at - t0, reply.at - t0, handler.at - t0]
+}
+
+/** The duration of step `s` of a round: from the last step before it that took place. */
+const stepDuration = (round: ReadonlyArray<number>, s: number): number => {
+  if (s === 0) return round[0]!
+  let before = s - 1
+  while (before > 0 && Number.isNaN(round[before]!)) before--
+  return round[s]! - round[before]!
 }
 
 const server = await startBenchRedis()
@@ -121,14 +137,10 @@ try {
   const label = 22
   console.log(["step".padEnd(label), ...peers.map((p) => p.name.padStart(width))].join(""))
   for (let s = 0; s < steps.length; s++) {
-    const cells = results.map(({ rounds }) =>
-      percentile(
-        rounds.map((r) => r[s]! - (s === 0 ? 0 : r[s - 1]!)),
-        0.5
-      )
-        .toFixed(3)
-        .padStart(width)
-    )
+    const cells = results.map(({ rounds }) => {
+      const durations = rounds.map((r) => stepDuration(r, s)).filter((d) => !Number.isNaN(d))
+      return (durations.length === 0 ? "–" : percentile(durations, 0.5).toFixed(3)).padStart(width)
+    })
     console.log([`${s === 0 ? "call → " : "→ "}${steps[s]}`.padEnd(label), ...cells].join(""))
   }
   const totals = results.map(({ rounds }) =>
@@ -140,8 +152,10 @@ try {
       .padStart(width)
   )
   console.log(["total (p50)".padEnd(label), ...totals].join(""))
+  const handedOff = results.map((r, i) => `${peers[i]!.name} ${r.rounds.filter((x) => Number.isNaN(x[2]!)).length}`)
+  console.log(`\nrounds handed over by the enqueue (no claim): ${handedOff.join(", ")}`)
   console.log(
-    `\nrounds that did not fit the step pattern: ${results.map((r, i) => `${peers[i]!.name} ${r.unmatched}`).join(", ")}`
+    `rounds that did not fit the step pattern: ${results.map((r, i) => `${peers[i]!.name} ${r.unmatched}`).join(", ")}`
   )
 } finally {
   await heimdallWorker.stop()

@@ -31,6 +31,11 @@
  *   `get` then answers `undefined`.
  * - Every state change that can make work available (enqueue, retry,
  *   reschedule, release) wakes one blocked `waiter`.
+ * - On Redis, an enqueue of a task to run now may instead hand it directly to
+ *   the most recently idle worker (registered by its `Waiter.claim`): the task
+ *   is claimed for that worker in the enqueue's own step (state `running`,
+ *   `attempts` 1, a first lease of at most 2 s) and returned by its
+ *   `Waiter.wait`, one round trip sooner than a wake-up and a claim.
  *
  * @since 0.1.0
  */
@@ -228,6 +233,44 @@ export interface ClaimedTask {
   readonly booked: boolean
   /** When it was claimed, epoch milliseconds on the backend's clock. */
   readonly claimedAt: number
+  /**
+   * An enqueue handed it to this idle worker directly (`Waiter.wait`): its first lease is short (at most 2 s), so
+   * that it goes back to the queue soon if the worker is gone; renew the lease as the task starts.
+   */
+  readonly handedOff?: boolean | undefined
+}
+
+/**
+ * An idle worker's side of the queue, held for the worker's scope (see `Service.waiter`).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import type { TaskQueue } from "effect-heimdall"
+ *
+ * // one fetch: claim, or wait for work (and take what was handed over)
+ * const fetch = (waiter: TaskQueue.Waiter, options: TaskQueue.ClaimOptions) =>
+ *   Effect.flatMap(waiter.claim(options, 30_000), (result) =>
+ *     result._tag === "Claimed" ? Effect.succeed(result.tasks) : Effect.map(waiter.wait(30_000), (t) => (t ? [t] : []))
+ *   )
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Waiter {
+  /**
+   * `claim`, for this worker: it first takes the tasks handed to it since its last claim, and when it finds
+   * nothing it registers the worker as idle (for at most `maxIdleMillis` and a second), so that the next enqueue
+   * of a task to run now can hand the task over directly.
+   */
+  readonly claim: (options: ClaimOptions, maxIdleMillis: number) => Effect.Effect<ClaimResult, Redis.RedisError>
+  /**
+   * Blocks until woken by new work or until `maxMillis` passed, whichever comes first. Returns the task an enqueue
+   * handed to this worker meanwhile (claimed for it already, `handedOff`), if any.
+   */
+  readonly wait: (maxMillis: number) => Effect.Effect<ClaimedTask | undefined, Redis.RedisError>
 }
 
 /**
@@ -312,15 +355,10 @@ export interface Service {
   readonly enqueue: (task: NewTask) => Effect.Effect<EnqueueResult, Redis.RedisError>
   readonly claim: (options: ClaimOptions) => Effect.Effect<ClaimResult, Redis.RedisError>
   /**
-   * A waiter for idle workers, held for the scope (on Redis: a reserved
-   * connection). Calling it blocks until woken by new work or until
-   * `maxMillis` passed, whichever comes first.
+   * An idle worker's claims and waits, held for the scope (on Redis: a reserved connection, and a hand-off
+   * registration; when the scope closes, tasks handed over and not started go back to the queue at once).
    */
-  readonly waiter: Effect.Effect<
-    (maxMillis: number) => Effect.Effect<void, Redis.RedisError>,
-    Redis.RedisError,
-    Scope.Scope
-  >
+  readonly waiter: Effect.Effect<Waiter, Redis.RedisError, Scope.Scope>
   readonly renew: (id: string, token: string, leaseMillis: number) => Effect.Effect<boolean, Redis.RedisError>
   readonly complete: (id: string, token: string, result: string) => Effect.Effect<boolean, Redis.RedisError>
   /**

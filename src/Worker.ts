@@ -149,7 +149,7 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
       const concurrency = Math.max(1, options.concurrency)
       const slots = yield* Semaphore.make(concurrency)
       const running = new Set<Fiber.Fiber<void>>()
-      const wait = yield* queue.waiter
+      const waiter = yield* queue.waiter
       const traced = (yield* Tracer.Tracer) !== Tracer.nativeTracer
 
       /** Set on shutdown: a finished task's slot then takes no next task. */
@@ -232,9 +232,12 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
                 // Renews the lease every third of it; ends when the lease is lost (another worker may run the
                 // task now), which interrupts the handler. A renewal that fails is retried on the next tick.
                 const every = Math.max(1, Math.floor(leaseMillis / 3))
+                // a task handed over by its enqueue holds a short first lease: renewed at once
+                let first = claimed.handedOff === true
                 const leaseLost = Effect.gen(function* () {
                   while (true) {
-                    yield* Effect.sleep(every)
+                    if (first) first = false
+                    else yield* Effect.sleep(every)
                     const held = yield* queue
                       .renew(id, token, leaseMillis)
                       .pipe(
@@ -393,18 +396,35 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
         let free = 1
         while (free < concurrency && (yield* slots.takeIfAvailable(1))) free++
         // uninterruptible from the claim to the forks: a shutdown never strands claimed tasks unstarted
-        const claimed = yield* queue.claim({ token: randomUUID(), leaseMillis, maxRedeliveries, max: free }).pipe(
-          Effect.tap((result) =>
-            result._tag === "Claimed" ? Effect.forEach(result.tasks, start, { discard: true }) : Effect.void
-          ),
-          Effect.onExit((exit) => {
-            const filled = Exit.isSuccess(exit) && exit.value._tag === "Claimed" ? exit.value.tasks.length : 0
-            return filled < free ? slots.release(free - filled) : Effect.void
-          }),
-          Effect.uninterruptible
-        )
+        const claimed = yield* waiter
+          .claim({ token: randomUUID(), leaseMillis, maxRedeliveries, max: free }, maxIdleMillis)
+          .pipe(
+            Effect.tap((result) =>
+              result._tag === "Claimed" ? Effect.forEach(result.tasks, start, { discard: true }) : Effect.void
+            ),
+            Effect.onExit((exit) => {
+              const filled = Exit.isSuccess(exit) && exit.value._tag === "Claimed" ? exit.value.tasks.length : 0
+              return filled < free ? slots.release(free - filled) : Effect.void
+            }),
+            Effect.uninterruptible
+          )
         if (claimed._tag === "Idle") {
-          return yield* wait(Math.min(claimed.waitMillis ?? maxIdleMillis, maxIdleMillis))
+          // uninterruptible from the wait's reply to the start: a task handed over is never left unstarted
+          return yield* Effect.uninterruptibleMask((restore) =>
+            restore(waiter.wait(Math.min(claimed.waitMillis ?? maxIdleMillis, maxIdleMillis))).pipe(
+              Effect.flatMap((handed) =>
+                handed === undefined
+                  ? Effect.void
+                  : Effect.flatMap(slots.takeIfAvailable(1), (taken) =>
+                      // a slot is free: this worker registered with free slots, and only this loop takes them
+                      taken
+                        ? // started before the loop's next claim goes out
+                          Effect.andThen(start(handed), Effect.yieldNow)
+                        : queue.release(handed.id, handed.token).pipe(Effect.ignore)
+                    )
+              )
+            )
+          )
         }
         // the slots forked above run before the next claim; the loop yields nowhere else (see below)
         yield* Effect.yieldNow

@@ -1,5 +1,5 @@
 import { assert, layer } from "@effect/vitest"
-import { Effect, Layer, Schema } from "effect"
+import { Effect, Exit, Layer, Schema, Scope } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import * as Heimdall from "../src/Heimdall.ts"
 import * as Task from "../src/Task.ts"
@@ -154,6 +154,136 @@ describeRedis("Task queue record layout", () => {
             })
           )
         )
+    )
+  })
+})
+
+describeRedis("Task queue hand-off to idle workers", () => {
+  layer(redisLayer(), { excludeTestServices: true })((it) => {
+    let n = 0
+    /** A fresh queue of its own per test. */
+    const withQueue = <A, E>(body: Effect.Effect<A, E, TaskQueue.TaskQueue | Redis.Redis | Scope.Scope>) =>
+      body.pipe(Effect.scoped, Effect.provide(TaskQueue.layerRedis({ queue: `handoff${++n}`, prefix })))
+    const newTask = (id: string) => ({ id, name: "plain", payload: '{"n":1}', delayMillis: 0, trace: undefined })
+    const sleep = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
+
+    it.effect(
+      "an enqueue hands its task to the idle worker: claimed for it in the same step, one per registration",
+      () =>
+        withQueue(
+          Effect.gen(function* () {
+            const queue = yield* TaskQueue.TaskQueue
+            const waiter = yield* queue.waiter
+            const idle = yield* waiter.claim({ token: "w1", leaseMillis: 30_000, max: 4 }, 30_000)
+            assert.strictEqual(idle._tag, "Idle")
+            // the enqueue claims it for the registered worker: running, attempt 1, the registration's token
+            const created = yield* queue.enqueue(newTask("a"))
+            assert.deepStrictEqual(created, { _tag: "Created", state: "running" })
+            const handed = yield* waiter.wait(5_000)
+            assert.strictEqual(handed?.id, "a")
+            assert.strictEqual(handed?.token, "w1")
+            assert.strictEqual(handed?.attempts, 1)
+            assert.isTrue(handed?.handedOff)
+            assert.strictEqual(handed?.payload, '{"n":1}')
+            const record = (yield* queue.get("a"))!
+            assert.deepStrictEqual([record.state, record.attempts], ["running", 1])
+            // the token holds the lease: the worker renews it to its own, and settles the task
+            assert.isTrue(yield* queue.renew("a", "w1", 30_000))
+            assert.isTrue(yield* queue.complete("a", "w1", "null"))
+            // the registration was used up: the next task waits in the queue (and wakes the worker)
+            assert.deepStrictEqual(yield* queue.enqueue(newTask("b")), { _tag: "Created", state: "queued" })
+            assert.isUndefined(yield* waiter.wait(5_000))
+            // a delayed task is never handed over
+            yield* waiter.claim({ token: "w2", leaseMillis: 30_000, max: 4 }, 30_000)
+            assert.deepStrictEqual(yield* queue.enqueue({ ...newTask("c"), delayMillis: 60_000 }), {
+              _tag: "Created",
+              state: "scheduled"
+            })
+          })
+        )
+    )
+
+    it.effect("a task handed over but not taken comes first in the worker's next claim, with that claim's token", () =>
+      withQueue(
+        Effect.gen(function* () {
+          const queue = yield* TaskQueue.TaskQueue
+          const waiter = yield* queue.waiter
+          yield* waiter.claim({ token: "w1", leaseMillis: 30_000, max: 2 }, 30_000)
+          yield* queue.enqueue(newTask("a")) // handed over
+          yield* queue.enqueue(newTask("b")) // queued
+          const next = yield* waiter.claim({ token: "w2", leaseMillis: 30_000, max: 2 }, 30_000)
+          assert.strictEqual(next._tag, "Claimed")
+          if (next._tag !== "Claimed") return
+          assert.deepStrictEqual(
+            next.tasks.map((t) => [t.id, t.token, t.attempts]),
+            [
+              ["a", "w2", 1],
+              ["b", "w2:2", 1]
+            ]
+          )
+          // the hand-off's token is void now
+          assert.isFalse(yield* queue.renew("a", "w1", 30_000))
+          assert.isTrue(yield* queue.renew("a", "w2", 30_000))
+        })
+      )
+    )
+
+    it.effect("a stopping worker hands back what it was handed: queued again, its attempt given back", () =>
+      withQueue(
+        Effect.gen(function* () {
+          const queue = yield* TaskQueue.TaskQueue
+          yield* Effect.scoped(
+            Effect.gen(function* () {
+              const waiter = yield* queue.waiter
+              yield* waiter.claim({ token: "w1", leaseMillis: 30_000, max: 1 }, 30_000)
+              yield* queue.enqueue(newTask("a"))
+              assert.strictEqual((yield* queue.get("a"))!.state, "running")
+            })
+          )
+          const record = (yield* queue.get("a"))!
+          assert.deepStrictEqual([record.state, record.attempts], ["queued", 0])
+          // and the worker is no longer registered: the next task is queued too
+          assert.deepStrictEqual(yield* queue.enqueue(newTask("b")), { _tag: "Created", state: "queued" })
+          const claimed = yield* queue.claim({ token: "t", leaseMillis: 30_000, max: 2 })
+          assert.deepStrictEqual(claimed._tag === "Claimed" && claimed.tasks.map((t) => t.id), ["a", "b"])
+        })
+      )
+    )
+
+    it.effect("a registration lapses a second after the worker's longest wait", () =>
+      withQueue(
+        Effect.gen(function* () {
+          const queue = yield* TaskQueue.TaskQueue
+          const redis = yield* Redis.Redis
+          const waiter = yield* queue.waiter
+          yield* waiter.claim({ token: "w1", leaseMillis: 30_000, max: 1 }, 100)
+          const idleKey = `${prefix}:{${queue.queue}}:idle`
+          const ttl = yield* redis.send<number>("PTTL", idleKey)
+          assert.isTrue(ttl > 0 && ttl <= 1100, `idle set ttl ${ttl}`)
+          yield* sleep(1200)
+          assert.deepStrictEqual(yield* queue.enqueue(newTask("a")), { _tag: "Created", state: "queued" })
+        })
+      )
+    )
+
+    it.effect("a task handed to a worker that died is redelivered after a short first lease, not the worker's", () =>
+      withQueue(
+        Effect.gen(function* () {
+          const queue = yield* TaskQueue.TaskQueue
+          // a worker registers, then dies: it never takes its inbox (its scope is never closed here)
+          const scope = yield* Scope.make()
+          const dead = yield* queue.waiter.pipe(Scope.provide(scope))
+          yield* dead.claim({ token: "dead", leaseMillis: 60_000, max: 1 }, 30_000)
+          assert.deepStrictEqual(yield* queue.enqueue(newTask("a")), { _tag: "Created", state: "running" })
+          // the hand-off lease is at most 2 s: another worker gets it soon after (a redelivery)
+          assert.strictEqual((yield* queue.claim({ token: "t", leaseMillis: 30_000, max: 1 }))._tag, "Idle")
+          yield* sleep(2_100)
+          const claimed = yield* queue.claim({ token: "t", leaseMillis: 30_000, max: 1 })
+          assert.strictEqual(claimed._tag === "Claimed" && claimed.task.id, "a")
+          assert.strictEqual((yield* queue.get("a"))!.redeliveries, 1)
+          yield* Scope.close(scope, Exit.void)
+        })
+      )
     )
   })
 })

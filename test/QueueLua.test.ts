@@ -46,7 +46,7 @@ describe("queue Lua scripts", () => {
     }
     // a batch claim: each later task's token is the claim's token .. ":" .. n
     assert.match(lua, /token \.\. ":" \.\. n/)
-    assert.include(read("claim-4.lua"), "math.max(1, tonumber(ARGV[7]))")
+    assert.include(read("claim-6.lua"), "math.max(1, tonumber(ARGV[7]))")
     assert.include(read("completeClaim-5.lua"), "math.max(1, tonumber(ARGV[10]))")
   })
 

@@ -39,5 +39,28 @@ describeRedis("Worker", () => {
         assert.strictEqual(record?.attempts, 1)
       })
     )
+
+    it.effect("a task handed to the idle worker by its enqueue runs once, past its short first lease", () =>
+      Effect.gen(function* () {
+        const runs: Array<number> = []
+        const Sleepy = Task.make("sleepy", { payload: Schema.Number })
+        const SleepyLive = Task.implement(Sleepy, (n) =>
+          Effect.sync(() => runs.push(n)).pipe(Effect.andThen(Effect.sleep("2500 millis")))
+        )
+        // two slots: a lapsed lease would be claimed again by the free one
+        yield* Layer.build(Worker.layer({ tasks: [SleepyLive], concurrency: 2, gracePeriod: 0 }))
+        const queue = yield* TaskQueue.TaskQueue
+        // the worker has registered as idle (its first claim found nothing)
+        const redis = yield* Redis.Redis
+        const idle = `${prefix}q:{handoff}:idle`
+        while ((yield* redis.send<number>("ZCARD", idle)) === 0) yield* Effect.sleep("10 millis")
+        const handle = yield* Task.enqueue(Sleepy, 7)
+        assert.strictEqual((yield* queue.get(handle.id))?.state, "running", "claimed by the enqueue itself")
+        yield* Task.join(handle).pipe(Effect.timeout("10 seconds"))
+        const record = yield* queue.get(handle.id)
+        assert.deepStrictEqual(runs, [7])
+        assert.deepStrictEqual([record?.state, record?.attempts, record?.redeliveries], ["succeeded", 1, 0])
+      }).pipe(Effect.provide(Heimdall.layerRedis({ queue: "handoff", queuePrefix: `${prefix}q` })))
+    )
   })
 })

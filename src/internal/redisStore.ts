@@ -7,7 +7,7 @@ import * as Redis from "effect/persistence/Redis"
 import { HeimdallStore, type LockAcquireResult, type SlotResult } from "../HeimdallStore.ts"
 import { makeReleaseWaiters } from "./locks.ts"
 import * as Lua from "./redis/lua.generated.ts"
-import { evaluator } from "./script.ts"
+import { evaluator, preload } from "./script.ts"
 
 const lockAcquire = Redis.script((key: string, owner: string, ttlMs: number) => [key, owner, ttlMs], {
   numberOfKeys: 1,
@@ -84,6 +84,8 @@ export const make = (options: { readonly channel: string }) =>
       slotRelease: evalScript(slotRelease),
       slotExtend: evalScript(slotExtend)
     }
+    // best effort: a script that could not be loaded now is loaded on its first NOSCRIPT
+    yield* preload(run).pipe(Effect.ignore)
 
     // The release subscription: opened once, on first use, for the layer's lifetime.
     let subscribed: Deferred.Deferred<void, Redis.RedisError> | undefined

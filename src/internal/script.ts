@@ -14,21 +14,38 @@ import type * as Redis from "effect/persistence/Redis"
 
 const isNoScript = (error: Redis.RedisError) => String(error.cause).includes("NOSCRIPT")
 
+/** A script's runner, and `load`: the script's `SCRIPT LOAD`, to run it ahead of the first call. */
+export interface Runner<Config extends { readonly params: ReadonlyArray<unknown>; readonly result: unknown }> {
+  (...params: Config["params"]): Effect.Effect<Config["result"], Redis.RedisError>
+  readonly load: Effect.Effect<unknown, Redis.RedisError>
+}
+
 /** `evaluator(redis)(script)` is `redis.eval(script)`, with the SHA-1 computed locally. */
 export const evaluator =
   (redis: Redis.Redis["Service"]) =>
   <Config extends { readonly params: ReadonlyArray<unknown>; readonly result: unknown }>(
     script: Redis.Script<Config>
-  ): ((...params: Config["params"]) => Effect.Effect<Config["result"], Redis.RedisError>) => {
+  ): Runner<Config> => {
     const sha = createHash("sha1").update(script.lua).digest("hex")
     const load = redis.send<string>("SCRIPT", "LOAD", script.lua)
-    return (...params) => {
-      const values = script.params(...params)
-      const args = new Array<string>(values.length + 2)
-      args[0] = sha
-      args[1] = String(script.numberOfKeys(...params))
-      for (let i = 0; i < values.length; i++) args[i + 2] = String(values[i])
-      const run = redis.send<Config["result"]>("EVALSHA", ...args)
-      return Effect.catchIf(run, isNoScript, () => Effect.andThen(load, run))
-    }
+    return Object.assign(
+      (...params: Config["params"]) => {
+        const values = script.params(...params)
+        const args = new Array<string>(values.length + 2)
+        args[0] = sha
+        args[1] = String(script.numberOfKeys(...params))
+        for (let i = 0; i < values.length; i++) args[i + 2] = String(values[i])
+        const run = redis.send<Config["result"]>("EVALSHA", ...args)
+        return Effect.catchIf(run, isNoScript, () => Effect.andThen(load, run))
+      },
+      { load }
+    )
   }
+
+/**
+ * Loads every script of `runners` (in one burst of `SCRIPT LOAD`s), so that no first call pays the `NOSCRIPT`
+ * round trips: a first call that did could be overtaken by a later call of the same script (measured: two
+ * rate-limit takes on a fresh server were admitted in the reverse of their order).
+ */
+export const preload = (runners: Record<string, { readonly load: Effect.Effect<unknown, Redis.RedisError> }>) =>
+  Effect.forEach(Object.values(runners), (runner) => runner.load, { concurrency: "unbounded", discard: true })

@@ -11,6 +11,9 @@
  * | `<prefix>:{<queue>}:scheduled`   | zset   | ids waiting for their run time (score: ms)   | exists while non-empty       |
  * | `<prefix>:{<queue>}:running`     | zset   | ids claimed by a worker (score: lease end)   | exists while non-empty       |
  * | `<prefix>:{<queue>}:wake`        | list   | wake-up tokens for blocked idle workers      | capped, TTL `wakeTtl`        |
+ * | `<prefix>:{<queue>}:idle`        | zset   | idle workers, "<worker>|<token>|<lease ms>"  | entries lapse (score: ms)    |
+ * |                                  |        | (hand-off: see includes.lua)                 |                              |
+ * | `<prefix>:{<queue>}:inbox:<w>`   | list   | tasks handed to idle worker `<w>` (JSON)     | hand-off lease + 60 s        |
  * | `<prefix>:{<queue>}:events`      | pubsub | channel: the id of each task reaching an end | (a channel, not a key)       |
  *
  * A task record is kept small: Redis stores a hash of a few short values (each under 64 bytes) as a compact
@@ -53,6 +56,10 @@ export interface QueueKeys {
   readonly scheduled: string
   readonly running: string
   readonly wake: string
+  /** Idle workers' registrations for hand-offs. */
+  readonly idle: string
+  /** The prefix of every worker's inbox; scripts append the worker id. */
+  readonly inboxPrefix: string
   readonly events: string
 }
 
@@ -66,6 +73,8 @@ export const makeKeys = (prefix: string, queue: string): QueueKeys => {
     scheduled: `${base}scheduled`,
     running: `${base}running`,
     wake: `${base}wake`,
+    idle: `${base}idle`,
+    inboxPrefix: `${base}inbox:`,
     events: `${base}events`
   }
 }

@@ -192,25 +192,28 @@ export const makeMemory = (options: Resolved, table: LockTable, store: HeimdallS
           return { _tag: "Created", state }
         }),
       claim,
-      waiter: Effect.succeed((maxMillis: number) =>
-        Effect.suspend(() => {
-          if (tokens > 0) {
-            tokens--
-            return Effect.void
-          }
-          const sleeper = Deferred.makeUnsafe<void>()
-          sleepers.push(sleeper)
-          return Deferred.await(sleeper).pipe(
-            Effect.timeoutOrElse({ duration: maxMillis, orElse: () => Effect.void }),
-            Effect.ensuring(
-              Effect.sync(() => {
-                const at = sleepers.indexOf(sleeper)
-                if (at !== -1) sleepers.splice(at, 1)
-              })
+      // In one process a wake-up costs no round trip: no hand-off here, `wait` never returns a task.
+      waiter: Effect.succeed({
+        claim: (options) => claim(options),
+        wait: (maxMillis: number) =>
+          Effect.suspend(() => {
+            if (tokens > 0) {
+              tokens--
+              return Effect.void
+            }
+            const sleeper = Deferred.makeUnsafe<void>()
+            sleepers.push(sleeper)
+            return Deferred.await(sleeper).pipe(
+              Effect.timeoutOrElse({ duration: maxMillis, orElse: () => Effect.void }),
+              Effect.ensuring(
+                Effect.sync(() => {
+                  const at = sleepers.indexOf(sleeper)
+                  if (at !== -1) sleepers.splice(at, 1)
+                })
+              )
             )
-          )
-        })
-      ),
+          }).pipe(Effect.as(undefined))
+      }),
       renew: (id, token, leaseMillis) =>
         withNow((now) => {
           const entry = owned(id, token, now)

@@ -13,10 +13,12 @@ import type {
   Service,
   TaskRecord,
   TaskState,
-  TraceContext
+  TraceContext,
+  Waiter
 } from "../../TaskQueue.ts"
 import { isTerminal } from "../../TaskQueue.ts"
-import { evaluator } from "../script.ts"
+import { randomId } from "../id.ts"
+import { evaluator, preload } from "../script.ts"
 import { makeKeys } from "./keys.ts"
 import { fullLockKey, lockKeyOf, primitivesOf, type Resolved } from "./options.ts"
 import * as Scripts from "./scripts.ts"
@@ -24,6 +26,8 @@ import * as Scripts from "./scripts.ts"
 const wakeCap = 1024
 const wakeTtlMillis = 24 * 60 * 60 * 1000
 const promoteLimit = 1000
+/** The first lease of a task handed to an idle worker (see includes.lua): the worker renews it as the task starts. */
+const handOffLeaseMillis = 2000
 /** `awaitTerminal` re-reads the record this often in case a pub/sub message was lost (a reconnect). */
 const recheckMillis = 1000
 
@@ -104,7 +108,35 @@ export const parseRecord = (id: string, reply: unknown, queue: string): TaskReco
   }
 }
 
-/** A claim's reply (see claim-4.lua) from index `at` of `reply`. */
+/** A task handed to an idle worker: its inbox entry (see includes.lua, handOff), claimed at its enqueue. */
+const parseHandedOff = (entry: string): ClaimedTask | undefined => {
+  try {
+    const [id, name, payload, trace, enqueuedAt, token] = JSON.parse(entry) as [
+      string,
+      string,
+      string,
+      string,
+      number,
+      string
+    ]
+    return {
+      id,
+      name,
+      payload,
+      attempts: 1,
+      trace: decodeTrace(trace),
+      enqueuedAt,
+      token,
+      booked: false,
+      claimedAt: enqueuedAt,
+      handedOff: true
+    }
+  } catch {
+    return undefined
+  }
+}
+
+/** A claim's reply (see claim-6.lua) from index `at` of `reply`. */
 const parseClaim = (reply: ReadonlyArray<unknown>, at: number, token: string): ClaimResult => {
   if (reply[at] !== "task") {
     const wait = Number(reply[at + 1])
@@ -147,8 +179,11 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
       fail: evalScript(Scripts.fail),
       reschedule: evalScript(Scripts.reschedule),
       release: evalScript(Scripts.release),
-      deadLetter: evalScript(Scripts.deadLetter)
+      deadLetter: evalScript(Scripts.deadLetter),
+      retire: evalScript(Scripts.retire)
     }
+    // best effort: a script that could not be loaded now is loaded on its first NOSCRIPT
+    yield* preload(run).pipe(Effect.ignore)
 
     // One subscription for every joiner of this layer, opened on the first join.
     const joiners = new Map<string, Set<Deferred.Deferred<void>>>()
@@ -174,6 +209,31 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
     /** The part of a unique task's lock key that records do not store: the queue's hash tag (see keys.ts). */
     const lockInfix = lockKeyOf(options)("")
 
+    /** A claim; as worker `worker` (not ""), it takes the worker's handed-off tasks and registers it when idle. */
+    const claimAs = (
+      { token, leaseMillis, maxRedeliveries, max }: Parameters<Service["claim"]>[0],
+      worker: string,
+      previousRegistration: string,
+      idleMillis: number
+    ) =>
+      run
+        .claim(
+          [keys.ready, keys.scheduled, keys.running, keys.taskPrefix, keys.idle, keys.inboxPrefix + worker],
+          token,
+          Math.ceil(leaseMillis),
+          promoteLimit,
+          retention,
+          keys.events,
+          maxRedeliveries ?? -1,
+          Math.max(1, Math.floor(max ?? 1)),
+          lockChannel,
+          lockInfix,
+          worker,
+          previousRegistration,
+          Math.max(0, Math.ceil(idleMillis))
+        )
+        .pipe(Effect.map((reply) => parseClaim(reply, 0, token)))
+
     const service: Service = {
       queue: options.queue,
       primitives: primitivesOf(options, store),
@@ -194,14 +254,16 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
           Redis.RedisError
         > =
           task.unique === undefined
-            ? run.enqueue(keyList, ...common)
+            ? run.enqueue([...keyList, keys.idle, keys.running], ...common, keys.inboxPrefix, handOffLeaseMillis)
             : run.enqueueUnique(
-                [...keyList, fullLockKey(options, task.unique)],
+                [...keyList, fullLockKey(options, task.unique), keys.idle, keys.running],
                 ...common,
                 Math.max(1, Math.ceil(task.unique.ttlMillis)),
                 task.unique.keep,
                 task.unique.prefix ?? options.lockPrefix,
-                task.unique.key
+                task.unique.key,
+                keys.inboxPrefix,
+                handOffLeaseMillis
               )
         return Effect.map(
           reply,
@@ -211,21 +273,7 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
               : { _tag: r[0] === 1 ? "Created" : "Exists", state: decodeState(r[1]) }
         )
       },
-      claim: ({ token, leaseMillis, maxRedeliveries, max }) =>
-        run
-          .claim(
-            [keys.ready, keys.scheduled, keys.running, keys.taskPrefix],
-            token,
-            Math.ceil(leaseMillis),
-            promoteLimit,
-            retention,
-            keys.events,
-            maxRedeliveries ?? -1,
-            Math.max(1, Math.floor(max ?? 1)),
-            lockChannel,
-            lockInfix
-          )
-          .pipe(Effect.map((reply) => parseClaim(reply, 0, token))),
+      claim: (claimOptions) => claimAs(claimOptions, "", "", 0),
       completeAndClaim: (id, token, result, next) =>
         run
           .completeClaim(
@@ -250,20 +298,56 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
       // timeouts only on its cron tick (100 ms at the default hz), too coarse for a delayed task's due
       // time, so a local timer ends the wait on time with CLIENT UNBLOCK (the connection stays healthy);
       // BLPOP's own timeout, a second later, is only the backstop.
+      //
+      // The worker also blocks on its own inbox, where an enqueue hands it a task directly (see includes.lua): it
+      // registers as idle in each claim that finds nothing, and leaves when its scope closes, handing back what
+      // it was handed and did not start.
       waiter: Effect.gen(function* () {
+        const worker = randomId()
+        const inbox = keys.inboxPrefix + worker
+        let registration = ""
         const connection = yield* redis.reserve
         const clientId = String(yield* connection.send<number>("CLIENT", "ID"))
         const runFork = Effect.runForkWith(yield* Effect.context<never>())
         const unblock = () => runFork(Effect.ignore(redis.send("CLIENT", "UNBLOCK", clientId)))
-        return (maxMillis: number) =>
-          Effect.suspend(() => {
-            // A plain timer, cleared at once when BLPOP returns: interrupting a sleeping fiber instead cost
-            // 32 µs at the median and 0.3 ms at p99 before the worker could claim (measured), on every wake-up.
-            const timer = setTimeout(unblock, Math.max(0, maxMillis))
-            return connection
-              .send("BLPOP", keys.wake, ((maxMillis + 1000) / 1000).toFixed(3))
-              .pipe(Effect.ensuring(Effect.sync(() => clearTimeout(timer))))
-          })
+        yield* Effect.addFinalizer(() =>
+          run
+            .retire(
+              [keys.idle, inbox, keys.ready, keys.running, keys.wake, keys.taskPrefix],
+              registration,
+              wakeCap,
+              wakeTtlMillis
+            )
+            .pipe(Effect.ignore)
+        )
+        const waiter: Waiter = {
+          claim: (claimOptions, maxIdleMillis) => {
+            const previous = registration
+            // the member this claim registers if it finds nothing (see claim-6.lua)
+            registration = `${worker}|${claimOptions.token}|${Math.ceil(claimOptions.leaseMillis)}`
+            return claimAs(claimOptions, worker, previous, maxIdleMillis)
+          },
+          wait: (maxMillis) =>
+            Effect.suspend(() => {
+              // A plain timer, cleared at once when BLPOP returns: interrupting a sleeping fiber instead cost
+              // 32 µs at the median and 0.3 ms at p99 before the worker could claim (measured), on every wake-up.
+              const timer = setTimeout(unblock, Math.max(0, maxMillis))
+              return connection
+                .send<[key: string, value: string] | null>(
+                  "BLPOP",
+                  inbox,
+                  keys.wake,
+                  ((maxMillis + 1000) / 1000).toFixed(3)
+                )
+                .pipe(
+                  Effect.ensuring(Effect.sync(() => clearTimeout(timer))),
+                  Effect.map((reply) =>
+                    reply !== null && reply[0] === inbox ? parseHandedOff(String(reply[1])) : undefined
+                  )
+                )
+            })
+        }
+        return waiter
       }),
       renew: (id, token, leaseMillis) =>
         run.renew([keys.task(id), keys.running], id, token, Math.ceil(leaseMillis)).pipe(Effect.map((n) => n === 1)),

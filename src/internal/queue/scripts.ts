@@ -10,16 +10,17 @@ import * as Lua from "./lua.generated.ts"
 
 /** Every script file with its key count, as named on disk. */
 export const scriptFiles = [
-  "enqueue-4.lua",
-  "enqueueUnique-5.lua",
-  "claim-4.lua",
+  "enqueue-6.lua",
+  "enqueueUnique-7.lua",
+  "claim-6.lua",
   "renew-2.lua",
   "complete-2.lua",
   "completeClaim-5.lua",
   "fail-4.lua",
   "reschedule-4.lua",
   "release-4.lua",
-  "deadLetter-2.lua"
+  "deadLetter-2.lua",
+  "retire-6.lua"
 ] as const
 
 /** The full source of a script, as sent to Redis: the shared helpers, then the script (see scripts/gen-lua.mjs). */
@@ -33,23 +34,33 @@ const define = <Params extends ReadonlyArray<any>>(
 ) => Redis.script(args, { numberOfKeys: numberOfKeys(file), lua: source(file) })
 
 export const enqueue = define(
-  "enqueue-4.lua",
+  "enqueue-6.lua",
   (
-    keys: readonly [task: string, ready: string, scheduled: string, wake: string],
+    keys: readonly [task: string, ready: string, scheduled: string, wake: string, idle: string, running: string],
     id: string,
     name: string,
     payload: string,
     delayMillis: number,
     trace: string,
     wakeCap: number,
-    wakeTtlMillis: number
-  ) => [...keys, id, name, payload, delayMillis, trace, wakeCap, wakeTtlMillis]
+    wakeTtlMillis: number,
+    inboxPrefix: string,
+    handOffLeaseMillis: number
+  ) => [...keys, id, name, payload, delayMillis, trace, wakeCap, wakeTtlMillis, inboxPrefix, handOffLeaseMillis]
 ).withReturnType<[created: 0 | 1, state: string]>()
 
 export const enqueueUnique = define(
-  "enqueueUnique-5.lua",
+  "enqueueUnique-7.lua",
   (
-    keys: readonly [task: string, ready: string, scheduled: string, wake: string, lock: string],
+    keys: readonly [
+      task: string,
+      ready: string,
+      scheduled: string,
+      wake: string,
+      lock: string,
+      idle: string,
+      running: string
+    ],
     id: string,
     name: string,
     payload: string,
@@ -60,7 +71,9 @@ export const enqueueUnique = define(
     lockTtlMillis: number,
     keepLock: boolean,
     lockPrefix: string,
-    uniqueKey: string
+    uniqueKey: string,
+    inboxPrefix: string,
+    handOffLeaseMillis: number
   ) => [
     ...keys,
     id,
@@ -73,14 +86,16 @@ export const enqueueUnique = define(
     lockTtlMillis,
     keepLock ? "1" : "0",
     lockPrefix,
-    uniqueKey
+    uniqueKey,
+    inboxPrefix,
+    handOffLeaseMillis
   ]
 ).withReturnType<[created: 1 | 0, state: string] | [duplicate: 2, holder: string, expiresInMillis: number]>()
 
 export const claim = define(
-  "claim-4.lua",
+  "claim-6.lua",
   (
-    keys: readonly [ready: string, scheduled: string, running: string, taskPrefix: string],
+    keys: readonly [ready: string, scheduled: string, running: string, taskPrefix: string, idle: string, inbox: string],
     token: string,
     leaseMillis: number,
     limit: number,
@@ -89,8 +104,25 @@ export const claim = define(
     maxRedeliveries: number,
     max: number,
     lockChannel: string,
-    lockInfix: string
-  ) => [...keys, token, leaseMillis, limit, retentionMillis, channel, maxRedeliveries, max, lockChannel, lockInfix]
+    lockInfix: string,
+    worker: string,
+    previousRegistration: string,
+    idleMillis: number
+  ) => [
+    ...keys,
+    token,
+    leaseMillis,
+    limit,
+    retentionMillis,
+    channel,
+    maxRedeliveries,
+    max,
+    lockChannel,
+    lockInfix,
+    worker,
+    previousRegistration,
+    idleMillis
+  ]
 ).withReturnType<
   // "task", now, count, then 7 fields per task: id, name, payload, attempts, trace, enqueuedAt, booked
   [tag: "task", now: number, count: number, ...fields: Array<string | number>] | [tag: "idle", waitMillis: number]
@@ -221,4 +253,14 @@ export const deadLetter = define(
     lockChannel: string,
     lockInfix: string
   ) => [...keys, id, token, reason, retentionMillis, channel, lockChannel, lockInfix]
+).withReturnType<number>()
+
+export const retire = define(
+  "retire-6.lua",
+  (
+    keys: readonly [idle: string, inbox: string, ready: string, running: string, wake: string, taskPrefix: string],
+    registration: string,
+    wakeCap: number,
+    wakeTtlMillis: number
+  ) => [...keys, registration, wakeCap, wakeTtlMillis]
 ).withReturnType<number>()

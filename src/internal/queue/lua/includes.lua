@@ -44,19 +44,49 @@ local function owned(key, token)
   return nil
 end
 
+-- Hand-off (see keys.ts): a worker whose claim finds nothing registers in the `idle` sorted set (member
+-- "<worker id>|<lease token>|<lease ms>", score: when the registration lapses, ms) and blocks on its own inbox list as
+-- well as on the wake list. A task enqueued to run now is then claimed in the enqueue itself for the most recently
+-- registered worker and pushed to that worker's inbox: it starts without a claim's round trip. Its first lease is
+-- short (`handoff.lease`, at most the worker's), so that a task handed to a worker that died while registered is
+-- redelivered soon; the worker renews it as the task starts. Returns whether it was handed off; `fields` are the new
+-- record's, completed here for a running task.
+local function handOff(handoff, runningKey, id, name, payload, trace, fields, now)
+  local top = redis.call("ZPOPMAX", handoff.idle)
+  if not top[1] then return false end
+  if tonumber(top[2]) < now then
+    redis.call("DEL", handoff.idle) -- the latest registration lapsed: every other one lapsed before it
+    return false
+  end
+  local worker, token, lease = string.match(top[1], "^([^|]+)|([^|]+)|(%d+)$")
+  if not worker then return false end
+  local first = math.min(tonumber(lease), handoff.lease)
+  fields[6] = "r:" .. token
+  for _, v in ipairs({ "a", 1, "startedAt", now }) do fields[#fields + 1] = v end
+  redis.call("ZADD", runningKey, now + first, id)
+  local inbox = handoff.inboxPrefix .. worker
+  redis.call("RPUSH", inbox, cjson.encode({ id, name, payload, trace, now, token }))
+  redis.call("PEXPIRE", inbox, first + 60000)
+  return true
+end
+
 -- Creates a task record, queued now or scheduled after `delay` ms (the only place a record is created), with the
--- `extra` fields (a unique task's lock). Returns the state code.
-local function createTask(key, readyKey, scheduledKey, wakeKey, id, name, payload, delay, trace, cap, ttl, extra)
+-- `extra` fields (a unique task's lock). A task to run now is handed to an idle worker when `handoff` names the
+-- queue's idle set and one is registered (see handOff). Returns the state code.
+local function createTask(key, readyKey, scheduledKey, wakeKey, id, name, payload, delay, trace, cap, ttl, extra,
+    handoff, runningKey)
   local now = nowMillis()
   -- no id (it is in the key), no attempts (0 until a claim), no runAt unless delayed, no empty trace
   local fields = { "n", name, "p", payload, "s", "q", "e", now }
+  local handed = false
   if delay > 0 then
     fields[6] = "s"
     fields[9] = "r"
     fields[10] = now + delay
     redis.call("ZADD", scheduledKey, now + delay, id)
   else
-    redis.call("LPUSH", readyKey, id)
+    handed = handoff ~= nil and handOff(handoff, runningKey, id, name, payload, trace, fields, now)
+    if not handed then redis.call("LPUSH", readyKey, id) end
   end
   if trace ~= "" then
     fields[#fields + 1] = "tr"
@@ -64,7 +94,7 @@ local function createTask(key, readyKey, scheduledKey, wakeKey, id, name, payloa
   end
   for _, v in ipairs(extra) do fields[#fields + 1] = v end
   redis.call("HSET", key, unpack(fields))
-  wake(wakeKey, cap, ttl)
+  if not handed then wake(wakeKey, cap, ttl) end
   return fields[6]
 end
 
@@ -85,7 +115,7 @@ end
 -- `most` redeliveries, dead-lettering) lapsed leases; see claim-4.lua for the reply. Shared by claim and
 -- completeClaim. The range scans run only when the first entry's score is due (one O(1) read otherwise).
 local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseToken, lease, limit, retention, channel,
-    most, want, now, locks)
+    most, want, now, locks, handed)
   local firstScheduled = redis.call("ZRANGE", scheduledKey, 0, 0, "WITHSCORES")
   if firstScheduled[2] and tonumber(firstScheduled[2]) <= now then
     local due = redis.call("ZRANGEBYSCORE", scheduledKey, "-inf", now, "LIMIT", 0, limit)
@@ -121,8 +151,19 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
     end
   end
 
+  -- tasks an enqueue handed to this worker (claim-6.lua): claimed already, they come first and take this claim's
+  -- first tokens and its lease
   local out = { "task", now, 0 }
   local n = 0
+  for _, t in ipairs(handed or {}) do
+    if n >= want then break end
+    n = n + 1
+    local token = baseToken
+    if n > 1 then token = token .. ":" .. n end
+    redis.call("HSET", taskPrefix .. t[1], "s", "r:" .. token)
+    redis.call("ZADD", runningKey, now + lease, t[1])
+    for _, v in ipairs({ t[1], t[2], t[3], 1, t[4], t[5], "0" }) do table.insert(out, v) end
+  end
   while n < want do
     local id = redis.call("RPOP", readyKey)
     if not id then break end

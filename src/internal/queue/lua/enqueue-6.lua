@@ -4,6 +4,8 @@
 --   KEYS[2] ready list      <prefix>:{q}:ready
 --   KEYS[3] scheduled zset  <prefix>:{q}:scheduled
 --   KEYS[4] wake list       <prefix>:{q}:wake
+--   KEYS[5] idle zset       <prefix>:{q}:idle  -- idle workers' registrations (hand-off, see includes.lua)
+--   KEYS[6] running zset    <prefix>:{q}:running
 --   ARGV[1] id
 --   ARGV[2] task name
 --   ARGV[3] payload (JSON)
@@ -11,10 +13,13 @@
 --   ARGV[5] trace context (JSON, or "")
 --   ARGV[6] wake list cap
 --   ARGV[7] wake list TTL (ms)
--- Output: { created (1|0), state code (keys.ts) } -- created 0: a task with this id exists; nothing changed.
+--   ARGV[8] inbox key prefix <prefix>:{q}:inbox:  -- a worker's inbox is this .. its id: same hash tag, same slot
+--   ARGV[9] the first lease of a task handed to an idle worker (ms, at most the worker's own)
+-- Output: { created (1|0), state code (keys.ts) } -- created 0: a task with this id exists; nothing changed. A task
+-- to run now is handed to the most recently idle worker, if one is registered (state: running).
 if redis.call("EXISTS", KEYS[1]) == 1 then
   return { 0, redis.call("HGET", KEYS[1], "s") }
 end
 local state = createTask(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5],
-  ARGV[6], ARGV[7], {})
+  ARGV[6], ARGV[7], {}, { idle = KEYS[5], inboxPrefix = ARGV[8], lease = tonumber(ARGV[9]) }, KEYS[6])
 return { 1, state }

@@ -6,6 +6,8 @@
 --   KEYS[3] scheduled zset  <prefix>:{q}:scheduled
 --   KEYS[4] wake list       <prefix>:{q}:wake
 --   KEYS[5] the unique lock <lockPrefix>{q}:<unique key>  -- same hash tag as the queue
+--   KEYS[6] idle zset       <prefix>:{q}:idle  -- idle workers' registrations (hand-off, see includes.lua)
+--   KEYS[7] running zset    <prefix>:{q}:running
 --   ARGV[1] id
 --   ARGV[2] task name
 --   ARGV[3] payload (JSON)
@@ -17,6 +19,8 @@
 --   ARGV[9] "1": keep the lock after the task ends, until it expires (an interval task)
 --   ARGV[10] the lock prefix (the lock key is this prefix, then "{<queue>}:", then the unique key)
 --   ARGV[11] the unique key
+--   ARGV[12] inbox key prefix <prefix>:{q}:inbox:  -- a worker's inbox is this .. its id: same hash tag, same slot
+--   ARGV[13] the first lease of a task handed to an idle worker (ms, at most the worker's own)
 -- Output:
 --   { 1, state }           created; the lock is held by the task id (state: a code, see keys.ts)
 --   { 0, state }           a task with this id exists; nothing changed
@@ -36,5 +40,5 @@ if ARGV[9] == "1" then
   lock[8] = "1"
 end
 local state = createTask(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5],
-  ARGV[6], ARGV[7], lock)
+  ARGV[6], ARGV[7], lock, { idle = KEYS[6], inboxPrefix = ARGV[12], lease = tonumber(ARGV[13]) }, KEYS[7])
 return { 1, state }

@@ -1,0 +1,57 @@
+-- claim: moves due scheduled tasks to ready, requeues tasks whose lease lapsed, then claims up to ARGV[7] of the
+-- oldest ready tasks, each with its own lease token.
+-- Input:
+--   KEYS[1] ready list      <prefix>:{q}:ready
+--   KEYS[2] scheduled zset  <prefix>:{q}:scheduled
+--   KEYS[3] running zset    <prefix>:{q}:running
+--   KEYS[4] task key prefix <prefix>:{q}:task:  -- task keys are KEYS[4] .. id: same hash tag, same slot
+--   KEYS[5] idle zset       <prefix>:{q}:idle  -- registrations of idle workers (hand-off, see includes.lua)
+--   KEYS[6] inbox list      <prefix>:{q}:inbox:<worker id>  -- tasks handed to this worker
+--   ARGV[1] lease token (unique per claim); the n-th task claimed gets ARGV[1] for n = 1, ARGV[1] .. ":" .. n after
+--   ARGV[2] lease (ms)
+--   ARGV[3] at most this many tasks are promoted or requeued per call
+--   ARGV[4] retention (ms) of a skipped task's record
+--   ARGV[5] events channel
+--   ARGV[6] most redeliveries after lapsed leases (-1: no limit); one more and the task is dead-lettered
+--   ARGV[7] at most this many tasks are claimed (at least 1)
+--   ARGV[8] channel on which lock releases are announced (a dead-lettered unique task's lock is freed)
+--   ARGV[9] the queue's lock key infix "{<queue>}:" (a unique task's lock key: lock prefix .. infix .. unique key)
+--   ARGV[10] this worker's id, for hand-offs ("": none; the claim neither reads an inbox nor registers)
+--   ARGV[11] the worker's previous registration, removed first ("": none)
+--   ARGV[12] the longest the worker waits when idle (ms): a registration lapses 1 s after that, or after the wait
+--       until the next scheduled task or lease end if that is shorter
+-- Output:
+--   { "task", now, n, id, name, payload, attempts, trace, enqueuedAt, booked, ... }  -- n claimed tasks (n >= 1),
+--       7 fields each, in claim order: state running, attempts + 1; booked "1": a rate-limit slot was booked for this
+--       start when it was rescheduled; now: Redis time (ms), the claim time of every one
+--   { "idle", waitMs }  -- nothing ready; waitMs until the next scheduled task or lease end, -1 if none; with a worker
+--       id, the worker is registered as idle (member "<worker id>|<ARGV[1]>|<ARGV[2]>")
+-- Tasks handed to this worker since its last claim (in its inbox, still running under their hand-off token) come
+-- first, with this claim's tokens and lease.
+-- A unique task whose lock another task holds now (its own lock expired and the key was taken by a newer
+-- task) is not run: it ends "skipped" with the reason. A unique task whose lock expired and is free takes
+-- it again. Lock keys come from the record (set from KEYS at enqueue; same hash tag).
+local now = nowMillis()
+local want = math.max(1, tonumber(ARGV[7]))
+local worker = ARGV[10]
+if ARGV[11] ~= "" then redis.call("ZREM", KEYS[5], ARGV[11]) end
+local handed = {}
+if worker ~= "" then
+  while #handed < want do
+    local item = redis.call("LPOP", KEYS[6])
+    if not item then break end
+    local t = cjson.decode(item)
+    -- still this hand-off's (its short lease may have lapsed and the task gone to another worker)
+    if redis.call("HGET", KEYS[4] .. t[1], "s") == "r:" .. t[6] then table.insert(handed, t) end
+  end
+end
+local result = claimTasks(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4],
+  ARGV[5], tonumber(ARGV[6]), want, now, { channel = ARGV[8], infix = ARGV[9] }, handed)
+if result[1] == "idle" and worker ~= "" then
+  local window = tonumber(ARGV[12])
+  if result[2] >= 0 and result[2] < window then window = result[2] end
+  redis.call("ZADD", KEYS[5], now + window + 1000, worker .. "|" .. ARGV[1] .. "|" .. ARGV[2])
+  -- the set lives as long as its latest registration
+  if redis.call("PTTL", KEYS[5]) < window + 1000 then redis.call("PEXPIRE", KEYS[5], window + 1000) end
+end
+return result

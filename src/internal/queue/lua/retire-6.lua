@@ -1,0 +1,30 @@
+-- retire: a stopping worker leaves the hand-off. Its registration is removed, and every task handed to it and not
+-- started goes back to the front of the line, its attempt given back (as `release` does).
+-- Input:
+--   KEYS[1] idle zset        <prefix>:{q}:idle
+--   KEYS[2] inbox list       <prefix>:{q}:inbox:<worker id>
+--   KEYS[3] ready list       <prefix>:{q}:ready
+--   KEYS[4] running zset     <prefix>:{q}:running
+--   KEYS[5] wake list        <prefix>:{q}:wake
+--   KEYS[6] task key prefix  <prefix>:{q}:task:  -- task keys are KEYS[6] .. id: same hash tag, same slot
+--   ARGV[1] the worker's registration ("": none)
+--   ARGV[2] wake list cap
+--   ARGV[3] wake list TTL (ms)
+-- Output: the number of tasks handed back
+if ARGV[1] ~= "" then redis.call("ZREM", KEYS[1], ARGV[1]) end
+local n = 0
+while true do
+  local item = redis.call("LPOP", KEYS[2])
+  if not item then break end
+  local t = cjson.decode(item)
+  local key = KEYS[6] .. t[1]
+  local f = owned(key, t[6])
+  if f then
+    redis.call("ZREM", KEYS[4], t[1])
+    redis.call("HSET", key, "s", "q", "a", tonumber(f[5]) - 1)
+    redis.call("RPUSH", KEYS[3], t[1]) -- front of the line
+    wake(KEYS[5], ARGV[2], ARGV[3])
+    n = n + 1
+  end
+end
+return n
