@@ -32,7 +32,7 @@
  * - Every state change that can make work available (enqueue, retry,
  *   reschedule, release) wakes one blocked `waiter`.
  * - On Redis, an enqueue of a task to run now may instead hand it directly to
- *   the most recently idle worker (registered by its `Waiter.claim`): the task
+ *   an idle worker (registered by its `Waiter.claim`; the longest idle first): the task
  *   is claimed for that worker in the enqueue's own step (state `running`,
  *   `attempts` 1, a first lease of at most 2 s) and returned by its
  *   `Waiter.wait`, one round trip sooner than a wake-up and a claim.

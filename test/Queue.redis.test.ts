@@ -262,6 +262,16 @@ describeRedis("Task queue hand-off to idle workers", () => {
           assert.isTrue(ttl > 0 && ttl <= 1100, `idle set ttl ${ttl}`)
           yield* sleep(1200)
           assert.deepStrictEqual(yield* queue.enqueue(newTask("a")), { _tag: "Created", state: "queued" })
+          // a lapsed registration ahead of a live one is dropped on the way to it
+          assert.strictEqual((yield* queue.claim({ token: "t", leaseMillis: 30_000, max: 1 }))._tag, "Claimed") // "a"
+          yield* waiter.claim({ token: "w2", leaseMillis: 30_000, max: 1 }, 100)
+          const other = yield* queue.waiter
+          yield* other.claim({ token: "o1", leaseMillis: 30_000, max: 1 }, 30_000)
+          yield* sleep(1200)
+          assert.strictEqual(yield* redis.send<number>("ZCARD", idleKey), 2)
+          assert.deepStrictEqual(yield* queue.enqueue(newTask("b")), { _tag: "Created", state: "running" })
+          assert.strictEqual((yield* other.wait(1000))?.id, "b")
+          assert.strictEqual(yield* redis.send<number>("ZCARD", idleKey), 0)
         })
       )
     )

@@ -120,5 +120,53 @@ describeRedis("Task queue across processes", () => {
         }).pipe(Effect.provide(queueLayer("drain"))),
       30_000
     )
+
+    it.effect(
+      "idle worker processes are handed each new task by its enqueue: each runs once, the turns go round",
+      () =>
+        Effect.gen(function* () {
+          const a = startWorker("handoff")
+          const b = startWorker("handoff")
+          yield* Effect.all([waitLine(a, /^ready$/), waitLine(b, /^ready$/)], { concurrency: 2 })
+          const queue = yield* TaskQueue.TaskQueue
+          const redis = yield* Redis.Redis
+          const idle = `${prefix}:{handoff}:idle`
+          const states: Array<string> = []
+          const ids: Array<string> = []
+          for (let n = 0; n < 20; n++) {
+            // both processes idle and registered (each registers again as it starts what it was handed)
+            while ((yield* redis.send<number>("ZCARD", idle)) < 2) yield* Effect.sleep("5 millis")
+            const id = `h${n}`
+            const created = yield* queue.enqueue({
+              id,
+              name: Work.name,
+              payload: JSON.stringify({ n, millis: 5 }),
+              delayMillis: 0,
+              trace: undefined
+            })
+            states.push(created._tag === "Created" ? created.state : created._tag)
+            ids.push(id)
+            yield* Task.join(Task.handle(Work, id))
+          }
+          // claimed by the enqueue itself, every one
+          assert.deepStrictEqual(
+            states,
+            ids.map(() => "running")
+          )
+          assert.deepStrictEqual(yield* stop(a, "SIGTERM"), { code: 130, signal: null })
+          assert.deepStrictEqual(yield* stop(b, "SIGTERM"), { code: 130, signal: null })
+          const startsOf = (w: Child) => w.lines.filter((l) => l.startsWith("start mp-work ")).length
+          // each ran once, on its first attempt; the longest-idle process got the next task: they took turns
+          const starts = [...a.lines, ...b.lines].filter((l) => l.startsWith("start mp-work "))
+          assert.deepStrictEqual(
+            starts.map((l) => l.split(" ").slice(2).join(" ")).sort(),
+            ids.map((id) => `${id} 1`).sort()
+          )
+          assert.deepStrictEqual([startsOf(a), startsOf(b)], [10, 10])
+          // nothing left registered after both stopped
+          assert.strictEqual(yield* redis.send<number>("ZCARD", idle), 0)
+        }).pipe(Effect.provide(queueLayer("handoff"))),
+      30_000
+    )
   })
 })

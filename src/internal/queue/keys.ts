@@ -11,7 +11,7 @@
  * | `<prefix>:{<queue>}:scheduled`   | zset   | ids waiting for their run time (score: ms)   | exists while non-empty       |
  * | `<prefix>:{<queue>}:running`     | zset   | ids claimed by a worker (score: lease end)   | exists while non-empty       |
  * | `<prefix>:{<queue>}:wake`        | list   | wake-up tokens for blocked idle workers      | capped, TTL `wakeTtl`        |
- * | `<prefix>:{<queue>}:idle`        | zset   | idle workers, "<worker>|<token>|<lease ms>"  | entries lapse (score: ms)    |
+ * | `<prefix>:{<queue>}:idle`        | zset   | idle workers, "<w>|<token>|<lease>|<lapse>"  | TTL: the latest lapse        |
  * |                                  |        | (hand-off: see includes.lua)                 |                              |
  * | `<prefix>:{<queue>}:inbox:<w>`   | list   | tasks handed to idle worker `<w>` (JSON)     | hand-off lease + 60 s        |
  * | `<prefix>:{<queue>}:events`      | pubsub | channel: the id of each task reaching an end | (a channel, not a key)       |

@@ -232,7 +232,13 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
           previousRegistration,
           Math.max(0, Math.ceil(idleMillis))
         )
-        .pipe(Effect.map((reply) => parseClaim(reply, 0, token)))
+        .pipe(
+          Effect.map((reply) => ({
+            result: parseClaim(reply, 0, token),
+            // an idle reply as worker names the registration (see claim-6.lua)
+            registration: reply[0] === "idle" && reply.length > 2 ? String(reply[2]) : ""
+          }))
+        )
 
     const service: Service = {
       queue: options.queue,
@@ -273,7 +279,7 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
               : { _tag: r[0] === 1 ? "Created" : "Exists", state: decodeState(r[1]) }
         )
       },
-      claim: (claimOptions) => claimAs(claimOptions, "", "", 0),
+      claim: (claimOptions) => Effect.map(claimAs(claimOptions, "", "", 0), ({ result }) => result),
       completeAndClaim: (id, token, result, next) =>
         run
           .completeClaim(
@@ -321,12 +327,13 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
             .pipe(Effect.ignore)
         )
         const waiter: Waiter = {
-          claim: (claimOptions, maxIdleMillis) => {
-            const previous = registration
-            // the member this claim registers if it finds nothing (see claim-6.lua)
-            registration = `${worker}|${claimOptions.token}|${Math.ceil(claimOptions.leaseMillis)}`
-            return claimAs(claimOptions, worker, previous, maxIdleMillis)
-          },
+          claim: (claimOptions, maxIdleMillis) =>
+            claimAs(claimOptions, worker, registration, maxIdleMillis).pipe(
+              Effect.map((claimed) => {
+                registration = claimed.registration
+                return claimed.result
+              })
+            ),
           wait: (maxMillis) =>
             Effect.suspend(() => {
               // A plain timer, cleared at once when BLPOP returns: interrupting a sleeping fiber instead cost

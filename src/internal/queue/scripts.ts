@@ -125,7 +125,8 @@ export const claim = define(
   ]
 ).withReturnType<
   // "task", now, count, then 7 fields per task: id, name, payload, attempts, trace, enqueuedAt, booked
-  [tag: "task", now: number, count: number, ...fields: Array<string | number>] | [tag: "idle", waitMillis: number]
+  | [tag: "task", now: number, count: number, ...fields: Array<string | number>]
+  | [tag: "idle", waitMillis: number, registration?: string]
 >()
 
 export const renew = define(

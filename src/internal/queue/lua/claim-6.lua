@@ -24,8 +24,9 @@
 --   { "task", now, n, id, name, payload, attempts, trace, enqueuedAt, booked, ... }  -- n claimed tasks (n >= 1),
 --       7 fields each, in claim order: state running, attempts + 1; booked "1": a rate-limit slot was booked for this
 --       start when it was rescheduled; now: Redis time (ms), the claim time of every one
---   { "idle", waitMs }  -- nothing ready; waitMs until the next scheduled task or lease end, -1 if none; with a worker
---       id, the worker is registered as idle (member "<worker id>|<ARGV[1]>|<ARGV[2]>")
+--   { "idle", waitMs, member }  -- nothing ready; waitMs until the next scheduled task or lease end, -1 if none; with a
+--       worker id, the worker is registered as idle: member "<worker id>|<ARGV[1]>|<ARGV[2]>|<lapses at, ms>" (the
+--       caller removes it with ARGV[11] of its next claim, or when it stops), scored by the time of registering
 -- Tasks handed to this worker since its last claim (in its inbox, still running under their hand-off token) come
 -- first, with this claim's tokens and lease.
 -- A unique task whose lock another task holds now (its own lock expired and the key was taken by a newer
@@ -50,8 +51,11 @@ local result = claimTasks(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], tonumber(
 if result[1] == "idle" and worker ~= "" then
   local window = tonumber(ARGV[12])
   if result[2] >= 0 and result[2] < window then window = result[2] end
-  redis.call("ZADD", KEYS[5], now + window + 1000, worker .. "|" .. ARGV[1] .. "|" .. ARGV[2])
+  -- scored by registration time (the longest idle is handed the next task); it lapses 1 s after the worker's wait
+  local member = worker .. "|" .. ARGV[1] .. "|" .. ARGV[2] .. "|" .. (now + window + 1000)
+  redis.call("ZADD", KEYS[5], now, member)
   -- the set lives as long as its latest registration
   if redis.call("PTTL", KEYS[5]) < window + 1000 then redis.call("PEXPIRE", KEYS[5], window + 1000) end
+  table.insert(result, member)
 end
 return result

@@ -16,7 +16,7 @@
 --   ARGV[8] inbox key prefix <prefix>:{q}:inbox:  -- a worker's inbox is this .. its id: same hash tag, same slot
 --   ARGV[9] the first lease of a task handed to an idle worker (ms, at most the worker's own)
 -- Output: { created (1|0), state code (keys.ts) } -- created 0: a task with this id exists; nothing changed. A task
--- to run now is handed to the most recently idle worker, if one is registered (state: running).
+-- to run now is handed to an idle worker, if one is registered (state: running; see includes.lua, handOff).
 if redis.call("EXISTS", KEYS[1]) == 1 then
   return { 0, redis.call("HGET", KEYS[1], "s") }
 end

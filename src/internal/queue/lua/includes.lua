@@ -45,21 +45,22 @@ local function owned(key, token)
 end
 
 -- Hand-off (see keys.ts): a worker whose claim finds nothing registers in the `idle` sorted set (member
--- "<worker id>|<lease token>|<lease ms>", score: when the registration lapses, ms) and blocks on its own inbox list as
--- well as on the wake list. A task enqueued to run now is then claimed in the enqueue itself for the most recently
--- registered worker and pushed to that worker's inbox: it starts without a claim's round trip. Its first lease is
+-- "<worker id>|<lease token>|<lease ms>|<lapses at, ms>", score: when it registered, ms) and blocks on its own inbox
+-- list as well as on the wake list. A task enqueued to run now is then claimed in the enqueue itself for the worker
+-- registered longest (turns go round), and pushed to that worker's inbox: it starts without a claim's round trip.
+-- Lapsed registrations met on the way are dropped. Its first lease is
 -- short (`handoff.lease`, at most the worker's), so that a task handed to a worker that died while registered is
 -- redelivered soon; the worker renews it as the task starts. Returns whether it was handed off; `fields` are the new
 -- record's, completed here for a running task.
 local function handOff(handoff, runningKey, id, name, payload, trace, fields, now)
-  local top = redis.call("ZPOPMAX", handoff.idle)
-  if not top[1] then return false end
-  if tonumber(top[2]) < now then
-    redis.call("DEL", handoff.idle) -- the latest registration lapsed: every other one lapsed before it
-    return false
-  end
-  local worker, token, lease = string.match(top[1], "^([^|]+)|([^|]+)|(%d+)$")
-  if not worker then return false end
+  local worker, token, lease
+  repeat
+    local top = redis.call("ZPOPMIN", handoff.idle)
+    if not top[1] then return false end
+    local lapses
+    worker, token, lease, lapses = string.match(top[1], "^([^|]+)|([^|]+)|(%d+)|(%d+)$")
+    -- a lapsed registration (its worker is gone, or late) is dropped; each is met once
+  until worker and tonumber(lapses) >= now
   local first = math.min(tonumber(lease), handoff.lease)
   fields[6] = "r:" .. token
   for _, v in ipairs({ "a", 1, "startedAt", now }) do fields[#fields + 1] = v end
