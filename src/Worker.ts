@@ -266,9 +266,11 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
                       )
                     )
                   : Effect.exit(handler)
+                // the lease keeper starts first: a handed-over task's renewal is on the wire before the handler runs
+                // (a handler that blocks the event loop cannot hold it back past the short first lease)
                 const outcome = yield* Effect.raceFirst(
-                  Effect.map(run, (exit) => ({ _tag: "Done" as const, exit })),
-                  Effect.as(leaseLost, { _tag: "LeaseLost" as const })
+                  Effect.as(leaseLost, { _tag: "LeaseLost" as const }),
+                  Effect.map(run, (exit) => ({ _tag: "Done" as const, exit }))
                 )
                 if (outcome._tag === "LeaseLost") {
                   return yield* Effect.logWarning(

@@ -113,7 +113,7 @@ local function finish(key, runningKey, id, state, field, value, retention, chann
 end
 
 -- Claims up to `want` of the oldest ready tasks, after promoting due scheduled tasks and requeueing (or, past
--- `most` redeliveries, dead-lettering) lapsed leases; see claim-4.lua for the reply. Shared by claim and
+-- `most` redeliveries, dead-lettering) lapsed leases; see claim-6.lua for the reply. Shared by claim and
 -- completeClaim. The range scans run only when the first entry's score is due (one O(1) read otherwise).
 local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseToken, lease, limit, retention, channel,
     most, want, now, locks, handed)
