@@ -228,6 +228,31 @@ describeRedis("Task queue hand-off to idle workers", () => {
       )
     )
 
+    it.effect(
+      "a handed-over task whose first lease lapsed before its worker took it is claimed once, as redelivered",
+      () =>
+        withQueue(
+          Effect.gen(function* () {
+            const queue = yield* TaskQueue.TaskQueue
+            const redis = yield* Redis.Redis
+            const waiter = yield* queue.waiter
+            yield* waiter.claim({ token: "w1", leaseMillis: 30_000, max: 2 }, 30_000)
+            yield* queue.enqueue(newTask("a")) // handed over, never taken from the inbox
+            yield* sleep(2_100) // past the 2 s first lease
+            // the same claim requeues the lapsed lease (its attempt stays spent) and claims it again
+            const next = yield* waiter.claim({ token: "w2", leaseMillis: 30_000, max: 2 }, 30_000)
+            assert.deepStrictEqual(next._tag === "Claimed" && next.tasks.map((t) => [t.id, t.token, t.attempts]), [
+              ["a", "w2", 2]
+            ])
+            const record = (yield* queue.get("a"))!
+            assert.deepStrictEqual([record.state, record.attempts, record.redeliveries], ["running", 2, 1])
+            // nothing left behind for a second claim
+            assert.strictEqual(yield* redis.send<number>("LLEN", `${prefix}:{${queue.queue}}:ready`), 0)
+            assert.strictEqual((yield* waiter.claim({ token: "w3", leaseMillis: 30_000, max: 2 }, 30_000))._tag, "Idle")
+          })
+        )
+    )
+
     it.effect("a stopping worker hands back what it was handed: queued again, its attempt given back", () =>
       withQueue(
         Effect.gen(function* () {

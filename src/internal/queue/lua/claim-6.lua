@@ -41,9 +41,7 @@ if worker ~= "" then
   while #handed < want do
     local item = redis.call("LPOP", KEYS[6])
     if not item then break end
-    local t = cjson.decode(item)
-    -- still this hand-off's (its short lease may have lapsed and the task gone to another worker)
-    if redis.call("HGET", KEYS[4] .. t[1], "s") == "r:" .. t[6] then table.insert(handed, t) end
+    table.insert(handed, cjson.decode(item)) -- checked in claimTasks, after lapsed leases are requeued
   end
 end
 local result = claimTasks(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4],

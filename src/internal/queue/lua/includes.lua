@@ -48,10 +48,10 @@ end
 -- "<worker id>|<lease token>|<lease ms>|<lapses at, ms>", score: when it registered, ms) and blocks on its own inbox
 -- list as well as on the wake list. A task enqueued to run now is then claimed in the enqueue itself for the worker
 -- registered longest (turns go round), and pushed to that worker's inbox: it starts without a claim's round trip.
--- Lapsed registrations met on the way are dropped. Its first lease is
--- short (`handoff.lease`, at most the worker's), so that a task handed to a worker that died while registered is
--- redelivered soon; the worker renews it as the task starts. Returns whether it was handed off; `fields` are the new
--- record's, completed here for a running task.
+-- Lapsed registrations met on the way are dropped. The task's first lease is short (`handoff.lease`, at most the
+-- worker's), so that a task handed to a worker that died while registered is redelivered soon; the worker renews it
+-- as the task starts. Returns whether it was handed off; `fields` are the new record's, completed here for a running
+-- task.
 local function handOff(handoff, runningKey, id, name, payload, trace, fields, now)
   local worker, token, lease
   repeat
@@ -158,12 +158,15 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
   local n = 0
   for _, t in ipairs(handed or {}) do
     if n >= want then break end
-    n = n + 1
-    local token = baseToken
-    if n > 1 then token = token .. ":" .. n end
-    redis.call("HSET", taskPrefix .. t[1], "s", "r:" .. token)
-    redis.call("ZADD", runningKey, now + lease, t[1])
-    for _, v in ipairs({ t[1], t[2], t[3], 1, t[4], t[5], "0" }) do table.insert(out, v) end
+    -- still running under the hand-off's token (its short lease may have lapsed, and the task been requeued above)
+    if redis.call("HGET", taskPrefix .. t[1], "s") == "r:" .. t[6] then
+      n = n + 1
+      local token = baseToken
+      if n > 1 then token = token .. ":" .. n end
+      redis.call("HSET", taskPrefix .. t[1], "s", "r:" .. token)
+      redis.call("ZADD", runningKey, now + lease, t[1])
+      for _, v in ipairs({ t[1], t[2], t[3], 1, t[4], t[5], "0" }) do table.insert(out, v) end
+    end
   end
   while n < want do
     local id = redis.call("RPOP", readyKey)
