@@ -8,6 +8,7 @@ import * as Redis from "effect/persistence/Redis"
 import type { HeimdallStore } from "../../HeimdallStore.ts"
 import type {
   ClaimedTask,
+  ClaimOptions,
   ClaimResult,
   EnqueueResult,
   Service,
@@ -211,7 +212,7 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
 
     /** A claim; as worker `worker` (not ""), it takes the worker's handed-off tasks and registers it when idle. */
     const claimAs = (
-      { token, leaseMillis, maxRedeliveries, max }: Parameters<Service["claim"]>[0],
+      { token, leaseMillis, maxRedeliveries, max }: ClaimOptions,
       worker: string,
       previousRegistration: string,
       idleMillis: number

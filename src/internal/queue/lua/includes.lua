@@ -71,6 +71,15 @@ local function handOff(handoff, runningKey, id, name, payload, trace, fields, no
   return true
 end
 
+-- Gives a running task back for immediate redelivery (release, and a stopping worker's unstarted hand-offs): queued
+-- at the front of the line, its attempt given back (`f`: the record's fields from `owned`), one worker woken.
+local function giveBack(key, runningKey, readyKey, wakeKey, id, f, cap, ttl)
+  redis.call("ZREM", runningKey, id)
+  redis.call("HSET", key, "s", "q", "a", tonumber(f[5]) - 1)
+  redis.call("RPUSH", readyKey, id) -- front of the line
+  wake(wakeKey, cap, ttl)
+end
+
 -- Creates a task record, queued now or scheduled after `delay` ms (the only place a record is created), with the
 -- `extra` fields (a unique task's lock). A task to run now is handed to an idle worker when `handoff` names the
 -- queue's idle set and one is registered (see handOff). Returns the state code.

@@ -11,8 +11,5 @@
 -- Output: 1 done, 0 the lease is no longer the caller's (nothing changed)
 local f = owned(KEYS[1], ARGV[2])
 if not f then return 0 end
-redis.call("ZREM", KEYS[2], ARGV[1])
-redis.call("HSET", KEYS[1], "s", "q", "a", tonumber(f[5]) - 1)
-redis.call("RPUSH", KEYS[3], ARGV[1]) -- front of the line
-wake(KEYS[4], ARGV[3], ARGV[4])
+giveBack(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], f, ARGV[3], ARGV[4])
 return 1

@@ -20,10 +20,7 @@ while true do
   local key = KEYS[6] .. t[1]
   local f = owned(key, t[6])
   if f then
-    redis.call("ZREM", KEYS[4], t[1])
-    redis.call("HSET", key, "s", "q", "a", tonumber(f[5]) - 1)
-    redis.call("RPUSH", KEYS[3], t[1]) -- front of the line
-    wake(KEYS[5], ARGV[2], ARGV[3])
+    giveBack(key, KEYS[4], KEYS[3], KEYS[5], t[1], f, ARGV[2], ARGV[3])
     n = n + 1
   end
 end
