@@ -155,6 +155,8 @@ export interface TaskRecord {
   readonly reason: string | undefined
   /** A unique task's lock: the full key in the backend (lock prefix included). */
   readonly lockKey: string | undefined
+  /** When each failed attempt failed, epoch milliseconds on the backend's clock, oldest first. */
+  readonly failures: ReadonlyArray<number>
 }
 
 /**
@@ -238,6 +240,11 @@ export interface ClaimedTask {
    * that it goes back to the queue soon if the worker is gone; renew the lease as the task starts.
    */
   readonly handedOff?: boolean | undefined
+  /**
+   * When each earlier attempt failed, epoch milliseconds on the backend's clock, oldest first: the worker steps the
+   * task's retry schedule on these times. Empty for a task that has not failed.
+   */
+  readonly failures?: ReadonlyArray<number> | undefined
 }
 
 /**
@@ -295,8 +302,15 @@ export type ClaimResult =
       readonly task: ClaimedTask
       /** Every task claimed, oldest first: at least one, at most the claim's `max`. */
       readonly tasks: ReadonlyArray<ClaimedTask>
+      /** The names of the tasks this claim met and left for other workers (see `ClaimOptions.names`). */
+      readonly passed?: ReadonlyArray<string> | undefined
     }
-  | { readonly _tag: "Idle"; readonly waitMillis: number | undefined }
+  | {
+      readonly _tag: "Idle"
+      readonly waitMillis: number | undefined
+      /** The names of the tasks this claim met and left for other workers (see `ClaimOptions.names`). */
+      readonly passed?: ReadonlyArray<string> | undefined
+    }
 
 /**
  * What `claim` (and `completeAndClaim`) is asked for.
@@ -322,6 +336,33 @@ export interface ClaimOptions {
    * gets `token`, the n-th `<token>:<n>`.
    */
   readonly max?: number | undefined
+  /**
+   * The task names this claimer runs (default: every name). A waiting task of another name is never handed to
+   * it: the claim hands it to an idle worker that runs it, or parks it for one (tasks parked for a name come
+   * first in the claims of workers that run it), and reports its name in `passed`.
+   */
+  readonly names?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * What a worker's `beat` reports: a task name with tasks parked for a worker that runs it, how many, and how many
+ * this beat dead-lettered because no worker running the name was seen for the timeout.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { TaskQueue } from "effect-heimdall"
+ *
+ * const describe = (p: TaskQueue.Parked) => `${p.parked} tasks named ${p.name} wait for a worker that runs them`
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Parked {
+  readonly name: string
+  readonly parked: number
+  readonly deadLettered: number
 }
 
 /**
@@ -388,6 +429,15 @@ export interface Service {
   readonly release: (id: string, token: string) => Effect.Effect<boolean, Redis.RedisError>
   readonly deadLetter: (id: string, token: string, reason: string) => Effect.Effect<boolean, Redis.RedisError>
   readonly get: (id: string) => Effect.Effect<TaskRecord | undefined, Redis.RedisError>
+  /**
+   * A worker's heartbeat: records that a worker running `names` is alive now, and reports the names with parked
+   * tasks. With `deadAfterMillis`, parked tasks of a name that no worker has run for that long (and enqueued at
+   * least that long ago) are dead-lettered with the reason.
+   */
+  readonly beat: (
+    names: ReadonlyArray<string>,
+    deadAfterMillis: number | undefined
+  ) => Effect.Effect<ReadonlyArray<Parked>, Redis.RedisError>
   /** Waits until the task is terminal and returns it; `undefined` when there is no such task. */
   readonly awaitTerminal: (id: string) => Effect.Effect<TaskRecord | undefined, Redis.RedisError>
 }

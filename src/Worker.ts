@@ -24,7 +24,21 @@
  * @since 0.1.0
  */
 import { randomUUID } from "node:crypto"
-import { Cause, Clock, Duration, Effect, Exit, Fiber, Layer, Pull, Schedule, Schema, Semaphore, Tracer } from "effect"
+import {
+  Cause,
+  Clock,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Metric,
+  Pull,
+  Schedule,
+  Schema,
+  Semaphore,
+  Tracer
+} from "effect"
 import { finiteMillis } from "./internal/duration.ts"
 import * as internal from "./internal/queue/task.ts"
 import * as Task from "./Task.ts"
@@ -33,8 +47,17 @@ import { type ClaimedTask, TaskQueue } from "./TaskQueue.ts"
 /**
  * Options of `Worker.layer`.
  *
- * - `tasks`: the implementations this worker runs. A task whose name is not
- *   among them is dead-lettered.
+ * - `tasks`: the implementations this worker runs. A task of another name is
+ *   never run or given up by this worker: the queue leaves it for a worker
+ *   that runs it (handed to an idle one, or parked until one claims it), so a
+ *   mixed fleet or a rolling deploy loses nothing. The first time this worker
+ *   meets such a name it logs it, and it counts each one in
+ *   `heimdall_tasks_passed`.
+ * - `deadLetterUnknownAfter` (default: never): a task whose name no live worker
+ *   on the queue runs is dead-lettered, with the reason, once no worker running
+ *   its name has been seen for this long and the task has waited this long.
+ *   Workers announce their names every few seconds; with several values in one
+ *   fleet, the shortest applies.
  * - `concurrency`: how many tasks run at once.
  * - `lease` (default 30 seconds): how long a claim holds without renewal; it is
  *   renewed every third of it while the handler runs. A task whose worker
@@ -72,19 +95,28 @@ export interface Options<Impls extends ReadonlyArray<Task.Implementation<any, an
   readonly gracePeriod?: Duration.Input | undefined
   readonly maxIdleWait?: Duration.Input | undefined
   readonly maxRedeliveries?: number | undefined
+  readonly deadLetterUnknownAfter?: Duration.Input | undefined
 }
 
 const millis = (input: Duration.Input | undefined, fallback: Duration.Input) =>
   Duration.toMillis(Duration.fromInputUnsafe(input ?? fallback))
 
-/** The delay the schedule asks for after the `attempt`-th failure, or `undefined` when it gives up. */
-const retryDelay = (schedule: Schedule.Schedule<unknown, any>, attempt: number, failure: unknown) =>
+/**
+ * The delay the retry schedule asks for after a failed attempt, or `undefined` when it gives up. The schedule is
+ * stepped once per failure so far, each time with that failure's own time (`failedAt`, oldest first; the last is
+ * the current one), as `Effect.retry` would have stepped it, so that elapsed-time schedules (`upTo({ duration })`,
+ * `during`) stop on time.
+ */
+const retryDelay = (
+  schedule: Schedule.Schedule<unknown, any>,
+  failedAt: ReadonlyArray<number>,
+  failure: unknown
+): Effect.Effect<number | undefined> =>
   Effect.gen(function* () {
     const step = yield* Schedule.toStep(schedule)
-    const now = yield* Clock.currentTimeMillis
     let delay: Duration.Duration | undefined
-    for (let i = 0; i < attempt; i++) {
-      const next = yield* step(now, failure).pipe(
+    for (const at of failedAt) {
+      const next = yield* step(at, failure).pipe(
         Effect.map(([, d]) => d),
         Pull.catchDone(() => Effect.succeed(undefined))
       )
@@ -93,6 +125,18 @@ const retryDelay = (schedule: Schedule.Schedule<unknown, any>, attempt: number, 
     }
     return delay === undefined ? undefined : Duration.toMillis(delay)
   })
+
+/** The messages of an error and of its causes, for one log line (a RedisError names its cause's message). */
+const describeCause = (cause: Cause.Cause<unknown>): string => {
+  const parts: Array<string> = []
+  let error: unknown = Cause.squash(cause)
+  for (let depth = 0; error !== undefined && depth < 4; depth++) {
+    const text = error instanceof Error ? error.message || error.name : String(error)
+    if (text && !parts.includes(text)) parts.push(text)
+    error = error instanceof Error ? error.cause : undefined
+  }
+  return parts.join(": ") || "unknown error"
+}
 
 /**
  * A worker that runs `tasks` from the queue of the `TaskQueue` service, with
@@ -143,9 +187,45 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
       const graceMillis = millis(options.gracePeriod, "10 seconds")
       const maxIdleMillis = millis(options.maxIdleWait, "30 seconds")
       const maxRedeliveries = options.maxRedeliveries ?? 5
+      const deadUnknownMillis =
+        options.deadLetterUnknownAfter === undefined ? undefined : millis(options.deadLetterUnknownAfter, 0)
       const byName = new Map<string, Task.Implementation<Task.Any, any>>(
         options.tasks.map((impl) => [impl.task.name, impl])
       )
+      // claims hand this worker only tasks of these names (the queue routes the others, see TaskQueue.ClaimOptions)
+      const names = [...byName.keys()]
+      /** Names of other workers' tasks this worker met, each logged once. */
+      const metNames = new Set<string>()
+      const notePassed = (passed: ReadonlyArray<string> | undefined): Effect.Effect<void> =>
+        passed === undefined
+          ? Effect.void
+          : Effect.forEach(
+              passed,
+              (name) =>
+                Effect.andThen(
+                  internal.count("passed", name),
+                  metNames.has(name)
+                    ? Effect.void
+                    : Effect.suspend(() => {
+                        metNames.add(name)
+                        return Effect.logInfo(
+                          `effect-heimdall: this worker does not run task "${name}": its tasks are left for a worker ` +
+                            "that runs it"
+                        )
+                      })
+                ),
+              { discard: true }
+            )
+      /**
+       * A state change that must reach the queue (a settlement): retried through a short outage of Redis, for at
+       * most a lease (past that the task's lease has lapsed and it is someone else's). Applied only on failure, so
+       * the common case pays nothing.
+       */
+      const settleSchedule = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("1 second")]).pipe(
+        Schedule.upTo({ duration: leaseMillis })
+      )
+      const settle = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+        Effect.catch(effect, () => Effect.retry(effect, settleSchedule))
       const concurrency = Math.max(1, options.concurrency)
       const slots = yield* Semaphore.make(concurrency)
       const running = new Set<Fiber.Fiber<void>>()
@@ -166,13 +246,16 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
       ): Effect.Effect<ClaimedTask | undefined> => {
         const { id, token, name } = claimed
         const deadLetter = (reason: string) =>
-          queue.deadLetter(id, token, reason).pipe(Effect.andThen(internal.count("deadLettered", name)))
+          settle(queue.deadLetter(id, token, reason)).pipe(Effect.andThen(internal.count("deadLettered", name)))
         const impl = byName.get(name)
         // succeeds with the slot's next task, or with nothing (undefined) when there is none
         const body: Effect.Effect<unknown, unknown> =
           impl === undefined
-            ? deadLetter(`unknown task name "${name}"`)
+            ? // not routed here by a claim (a generic claim, or a hand-off by an older enqueue): back to the queue,
+              // whose next claim routes it to a worker that runs it
+              Effect.andThen(settle(queue.release(id, token)), notePassed([name]))
             : Effect.gen(function* () {
+                const attemptStarted = yield* Clock.currentTimeMillis
                 const task = impl.task
                 const codecs = internal.codecs(task)
                 const decoded = yield* Effect.result(Schema.decodeUnknownEffect(codecs.payload)(claimed.payload))
@@ -198,7 +281,7 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
                     id
                   })
                   if (slot.delayMs > 0) {
-                    if (yield* queue.reschedule(id, token, slot.delayMs, true)) {
+                    if (yield* settle(queue.reschedule(id, token, slot.delayMs, true))) {
                       yield* internal.count("rescheduled", name)
                     }
                     return
@@ -242,7 +325,13 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
                       .renew(id, token, leaseMillis)
                       .pipe(
                         Effect.catchCause((cause) =>
-                          Effect.as(Effect.logWarning("effect-heimdall: lease renewal failed", cause), true)
+                          Effect.as(
+                            Effect.logWarning(
+                              `effect-heimdall: lease renewal of task ${name} ${id} failed (${describeCause(cause)}); ` +
+                                "retrying"
+                            ),
+                            true
+                          )
                         )
                       )
                     if (!held) return
@@ -282,30 +371,35 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
                   const result = yield* Effect.result(Schema.encodeUnknownEffect(codecs.success)(exit.value))
                   if (result._tag === "Success") {
                     if (stopping) {
-                      if (yield* queue.complete(id, token, result.success)) yield* internal.count("succeeded", name)
+                      if (yield* settle(queue.complete(id, token, result.success))) {
+                        yield* internal.count("succeeded", name)
+                      }
                       return
                     }
-                    const settled = yield* queue
-                      .completeAndClaim(id, token, result.success, {
+                    const settled = yield* settle(
+                      queue.completeAndClaim(id, token, result.success, {
                         token: randomUUID(),
                         leaseMillis,
                         maxRedeliveries,
-                        max: 1
+                        max: 1,
+                        names
                       })
-                      .pipe(
-                        Effect.tap(({ next }) =>
-                          Effect.sync(() => {
-                            if (next._tag === "Claimed") slot.current = next.task
-                          })
-                        ),
-                        Effect.uninterruptible
-                      )
+                    ).pipe(
+                      Effect.tap(({ next }) =>
+                        Effect.sync(() => {
+                          if (next._tag === "Claimed") slot.current = next.task
+                        })
+                      ),
+                      Effect.uninterruptible
+                    )
                     if (settled.completed) yield* internal.count("succeeded", name)
+                    if (settled.next.passed !== undefined) yield* notePassed(settled.next.passed)
                     return settled.next._tag === "Claimed" ? settled.next.task : undefined
                   }
                   return yield* settleFailure(
                     task,
                     claimed,
+                    attemptStarted,
                     new Task.TaskDefect({
                       taskId: id,
                       taskName: name,
@@ -323,7 +417,7 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
                         taskName: name,
                         message: defectMessage(Cause.squash(exit.cause))
                       })
-                return yield* settleFailure(task, claimed, failure)
+                return yield* settleFailure(task, claimed, attemptStarted, failure)
               })
         return body.pipe(
           Effect.onInterrupt(() => queue.release(id, token).pipe(Effect.ignore)),
@@ -358,7 +452,7 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
         )
       }
 
-      const settleFailure = (task: Task.Any, claimed: ClaimedTask, failure: unknown) =>
+      const settleFailure = (task: Task.Any, claimed: ClaimedTask, attemptStarted: number, failure: unknown) =>
         Effect.gen(function* () {
           const { id, token, name } = claimed
           const codecs = internal.codecs(task)
@@ -370,8 +464,13 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
             )
           )
           const retry = task.settings.retry
-          const delay = retry === undefined ? undefined : yield* retryDelay(retry, claimed.attempts, failure)
-          if (yield* queue.fail(id, token, encoded, delay)) {
+          let delay: number | undefined
+          if (retry !== undefined) {
+            // this failure's time on the backend's clock: the claim's time plus what passed here since
+            const failedAt = claimed.claimedAt + ((yield* Clock.currentTimeMillis) - attemptStarted)
+            delay = yield* retryDelay(retry, [...(claimed.failures ?? []), failedAt], failure)
+          }
+          if (yield* settle(queue.fail(id, token, encoded, delay))) {
             yield* internal.count(delay === undefined ? "failed" : "retried", name)
           }
         })
@@ -393,13 +492,41 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
 
       // One claim round trip hands out up to every free slot's task: wait for one slot, then take the others
       // that are free now, claim that many, and give back the slots the claim did not fill.
+      // An outage of the queue (Redis unreachable, restarting, failing over): one warning when it starts, one line
+      // with its length when the queue answers again, and retries 100 ms apart, doubling up to 1 s, meanwhile.
+      let outage: { readonly since: number; failures: number } | undefined
+      const onQueueError = (cause: Cause.Cause<unknown>) =>
+        Effect.gen(function* () {
+          const now = yield* Clock.currentTimeMillis
+          if (outage === undefined) {
+            outage = { since: now, failures: 0 }
+            yield* Effect.logWarning(
+              `effect-heimdall: worker lost the queue "${queue.queue}" (${describeCause(cause)}); ` +
+                "retrying until it is back"
+            )
+          } else yield* Effect.logDebug(`effect-heimdall: queue still unreachable (${describeCause(cause)})`)
+          outage.failures++
+          yield* Effect.sleep(Math.min(1000, 100 * 2 ** (outage.failures - 1)))
+        })
+      const onQueueBack = Effect.suspend(() => {
+        const lost = outage
+        if (lost === undefined) return Effect.void
+        outage = undefined
+        return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.logInfo(
+            `effect-heimdall: worker reached the queue "${queue.queue}" again after ${now - lost.since} ms ` +
+              `(${lost.failures} failed tries)`
+          )
+        )
+      })
+
       const takeSome = Effect.gen(function* () {
         yield* slots.take(1)
         let free = 1
         while (free < concurrency && (yield* slots.takeIfAvailable(1))) free++
         // uninterruptible from the claim to the forks: a shutdown never strands claimed tasks unstarted
         const claimed = yield* waiter
-          .claim({ token: randomUUID(), leaseMillis, maxRedeliveries, max: free }, maxIdleMillis)
+          .claim({ token: randomUUID(), leaseMillis, maxRedeliveries, max: free, names }, maxIdleMillis)
           .pipe(
             Effect.tap((result) =>
               result._tag === "Claimed" ? Effect.forEach(result.tasks, start, { discard: true }) : Effect.void
@@ -410,6 +537,8 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
             }),
             Effect.uninterruptible
           )
+        if (outage !== undefined) yield* onQueueBack
+        if (claimed.passed !== undefined) yield* notePassed(claimed.passed)
         if (claimed._tag === "Idle") {
           // uninterruptible from the wait's reply to the start: a task handed over is never left unstarted
           return yield* Effect.uninterruptibleMask((restore) =>
@@ -430,15 +559,41 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
         }
         // the slots forked above run before the next claim; the loop yields nowhere else (see below)
         yield* Effect.yieldNow
-      }).pipe(
-        Effect.catchCause((cause) =>
-          Cause.hasInterruptsOnly(cause)
-            ? Effect.interrupt
-            : Effect.logWarning("effect-heimdall: worker could not reach the queue, retrying in 1 s", cause).pipe(
-                Effect.andThen(Effect.sleep("1 second"))
-              )
-        )
+      }).pipe(Effect.catchCause((cause) => (Cause.hasInterruptsOnly(cause) ? Effect.interrupt : onQueueError(cause))))
+
+      // The heartbeat: announces this worker's task names (so that tasks of a name no live worker runs can be told
+      // apart, see `deadLetterUnknownAfter`), and reports tasks parked for a worker that runs them, once per name.
+      const parkedNoted = new Set<string>()
+      const beatEvery = Math.max(100, Math.min(5000, Math.floor((deadUnknownMillis ?? 15_000) / 3)))
+      const beat = queue.beat(names, deadUnknownMillis).pipe(
+        Effect.flatMap((parked) =>
+          Effect.forEach(
+            parked,
+            ({ name, parked: waiting, deadLettered }) =>
+              Effect.gen(function* () {
+                if (deadLettered > 0) {
+                  yield* Metric.update(
+                    Metric.withAttributes(internal.metrics.deadLettered, { task: name }),
+                    deadLettered
+                  )
+                  yield* Effect.logWarning(
+                    `effect-heimdall: dead-lettered ${deadLettered} tasks "${name}": no worker that runs it was seen ` +
+                      `for ${deadUnknownMillis} ms`
+                  )
+                }
+                if (waiting > 0 && !parkedNoted.has(name) && !byName.has(name)) {
+                  parkedNoted.add(name)
+                  yield* Effect.logWarning(
+                    `effect-heimdall: ${waiting} tasks "${name}" wait for a worker that runs them`
+                  )
+                }
+              }),
+            { discard: true }
+          )
+        ),
+        Effect.catchCause((cause) => Effect.logDebug(`effect-heimdall: heartbeat failed (${describeCause(cause)})`))
       )
+      yield* Effect.forkScoped(Effect.repeat(beat, Schedule.spaced(beatEvery)))
 
       // No yield between iterations: a worker woken from its blocking pop sends its claim at once (a yield
       // there took 0.03–0.05 ms of the enqueue-to-start latency, `npm run bench:timeline`). Every iteration

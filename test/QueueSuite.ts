@@ -270,20 +270,88 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
     )
   )
 
-  it.effect("an unknown task name is dead-lettered with the reason; the worker keeps running", () =>
+  it.effect("a task no worker runs waits for one (not dead-lettered), and runs when a worker that runs it starts", () =>
     withQueue(
       Effect.gen(function* () {
-        const Stranger = Task.make("nobody-runs-me", { payload: Schema.String })
+        const strangerName = `nobody-runs-me-${Date.now()}`
+        const Stranger = Task.make(strangerName, { payload: Schema.String, success: Schema.String })
         yield* startWorker([
           Task.implement(Report, ({ customerId }) => Effect.succeed({ customerId, at: DateTime.makeUnsafe(0) }))
         ])
         const handle = yield* Task.enqueue(Stranger, "hi")
-        const error = yield* Effect.flip(Task.join(handle))
-        assert.instanceOf(error, Task.TaskDeadLettered)
-        assert.include((error as Task.TaskDeadLettered).reason, `unknown task name "nobody-runs-me"`)
-        assert.strictEqual(yield* Task.status(handle), "dead")
+        // the worker that does not run it keeps working, and leaves the task alone
         const ok = yield* Task.enqueue(Report, { customerId: 2 })
         assert.strictEqual((yield* Task.join(ok)).customerId, 2)
+        yield* advanceSteps(500)
+        assert.strictEqual(yield* Task.status(handle), "queued")
+        assert.strictEqual((yield* (yield* TaskQueue.TaskQueue).get(handle.id))?.attempts, 0)
+        const passed = yield* Metric.value(Metric.withAttributes(Task.metrics.passed, { task: strangerName }))
+        assert.isAtLeast(passed.count, 1)
+        // a worker that runs it arrives: it runs, once
+        yield* startWorker([Task.implement(Stranger, (text) => Effect.succeed(`ran ${text}`))])
+        const joined = yield* Effect.forkChild(Task.join(handle))
+        yield* advanceSteps(300)
+        assert.strictEqual(yield* Fiber.join(joined), "ran hi")
+        assert.strictEqual((yield* (yield* TaskQueue.TaskQueue).get(handle.id))?.attempts, 1)
+      })
+    )
+  )
+
+  it.effect("a mixed fleet: every task runs on a worker that runs its name, none is lost", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const Left = Task.make(`left-${Date.now()}`, { payload: Schema.Number, success: Schema.String })
+        const Right = Task.make(`right-${Date.now()}`, { payload: Schema.Number, success: Schema.String })
+        // two workers of different kinds on one queue, each also idle at times (hand-offs by name on Redis)
+        yield* startWorker([Task.implement(Left, (n) => Effect.as(Effect.sleep(5), `left ${n}`))], { concurrency: 2 })
+        yield* startWorker([Task.implement(Right, (n) => Effect.as(Effect.sleep(5), `right ${n}`))], {
+          concurrency: 2
+        })
+        const lefts: Array<Task.Handle<typeof Left>> = []
+        const rights: Array<Task.Handle<typeof Right>> = []
+        for (let i = 0; i < 10; i++) {
+          lefts.push(yield* Task.enqueue(Left, i))
+          rights.push(yield* Task.enqueue(Right, i))
+        }
+        const joined = yield* Effect.forkChild(
+          Effect.all([Effect.forEach(lefts, Task.join), Effect.forEach(rights, Task.join)])
+        )
+        yield* advanceSteps(1500)
+        const [leftResults, rightResults] = yield* Fiber.join(joined)
+        assert.deepStrictEqual(
+          leftResults,
+          lefts.map((_, i) => `left ${i}`)
+        )
+        assert.deepStrictEqual(
+          rightResults,
+          rights.map((_, i) => `right ${i}`)
+        )
+        const queue = yield* TaskQueue.TaskQueue
+        const handles = [...lefts, ...rights]
+        for (const h of handles) assert.strictEqual((yield* queue.get(h.id))?.attempts, 1)
+      })
+    )
+  )
+
+  it.effect("with deadLetterUnknownAfter, a task whose name no live worker runs is dead-lettered with the reason", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const ghostName = `ghost-${Date.now()}`
+        const Ghost = Task.make(ghostName, { payload: Schema.Number })
+        yield* startWorker(
+          [Task.implement(Report, ({ customerId }) => Effect.succeed({ customerId, at: DateTime.makeUnsafe(0) }))],
+          { deadLetterUnknownAfter: "300 millis" }
+        )
+        const handle = yield* Task.enqueue(Ghost, 1)
+        const joined = yield* Effect.forkChild(Effect.flip(Task.join(handle)))
+        yield* advanceSteps(1200)
+        const error = yield* Fiber.join(joined)
+        assert.instanceOf(error, Task.TaskDeadLettered)
+        assert.include((error as Task.TaskDeadLettered).reason, `no worker that runs task name "${ghostName}"`)
+        assert.include((error as Task.TaskDeadLettered).reason, "300 ms")
+        assert.strictEqual(yield* Task.status(handle), "dead")
+        const dead = yield* Metric.value(Metric.withAttributes(Task.metrics.deadLettered, { task: ghostName }))
+        assert.strictEqual(dead.count, 1)
       })
     )
   )
@@ -807,11 +875,12 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
           },
           { enqueued: 2, started: 3, succeeded: 1, failed: 1, retried: 1 }
         )
-        const Ghost = Task.make(`ghost-${name}`, { payload: Schema.Number })
-        const ghost = yield* Task.enqueue(Ghost, 1)
-        yield* Effect.flip(Task.join(ghost))
+        // the same name with another payload schema: its payload does not decode on the worker
+        const Garbled = Task.make(name, { payload: Schema.String })
+        const garbled = yield* Task.enqueue(Garbled, "not a number")
+        yield* Effect.flip(Task.join(garbled))
         yield* advance(50) // the worker counts right after the state change that join saw
-        const dead = yield* Metric.value(Metric.withAttributes(Task.metrics.deadLettered, { task: `ghost-${name}` }))
+        const dead = yield* Metric.value(Metric.withAttributes(Task.metrics.deadLettered, { task: name }))
         assert.strictEqual(dead.count, 1)
       })
     )

@@ -14,6 +14,12 @@
  * | `<prefix>:{<queue>}:idle`        | zset   | idle workers, "<w>|<token>|<lease>|<lapse>"  | TTL: the latest lapse        |
  * |                                  |        | (hand-off: see includes.lua)                 |                              |
  * | `<prefix>:{<queue>}:inbox:<w>`   | list   | tasks handed to idle worker `<w>` (JSON)     | hand-off lease + 60 s        |
+ * | `<prefix>:{<queue>}:parked`      | set    | task names with tasks parked for a worker    | exists while non-empty       |
+ * |                                  |        | that runs them (routing by name: claim-8.lua)|                              |
+ * | `<prefix>:{<queue>}:parked:<n>`  | list   | ids of waiting tasks named `<n>` that a      | exists while non-empty       |
+ * |                                  |        | worker without `<n>` met (LPUSH in, RPOP out)|                              |
+ * | `<prefix>:{<queue>}:names`       | hash   | task name -> when a worker running it last   | TTL 7 days, renewed by beats |
+ * |                                  |        | beat (ms)                                    |                              |
  * | `<prefix>:{<queue>}:events`      | pubsub | channel: the id of each task reaching an end | (a channel, not a key)       |
  *
  * A task record is kept small: Redis stores a hash of a few short values (each under 64 bytes) as a compact
@@ -42,6 +48,8 @@
  * | `a`            | attempts started                                        | after the first claim            |
  * | `startedAt`    | the last claim's time (ms)                              | after the first claim            |
  * | `booked`       | `1`: a rate-limit slot is booked for the next start     | rescheduled with a booking       |
+ * | `ft`           | when each failed attempt failed: ms after `e`, comma-   | after a failed attempt           |
+ * |                | separated (the worker steps the retry schedule on them) |                                  |
  * | `redeliveries`, `reschedules`, `lastError` | counters; the last retried error | when they happen          |
  * | `result`, `error`, `reason`, `finishedAt`  | the outcome                      | terminal                  |
  */
@@ -61,6 +69,12 @@ export interface QueueKeys {
   /** The prefix of every worker's inbox; scripts append the worker id. */
   readonly inboxPrefix: string
   readonly events: string
+  /** The set of task names with parked tasks. */
+  readonly parked: string
+  /** The prefix of each name's parked list; scripts append the name. */
+  readonly parkedPrefix: string
+  /** Task name -> when a worker running it last beat. */
+  readonly names: string
 }
 
 export const makeKeys = (prefix: string, queue: string): QueueKeys => {
@@ -75,6 +89,9 @@ export const makeKeys = (prefix: string, queue: string): QueueKeys => {
     wake: `${base}wake`,
     idle: `${base}idle`,
     inboxPrefix: `${base}inbox:`,
-    events: `${base}events`
+    events: `${base}events`,
+    parked: `${base}parked`,
+    parkedPrefix: `${base}parked:`,
+    names: `${base}names`
   }
 }

@@ -10,6 +10,7 @@ import type {
   ClaimOptions,
   ClaimResult,
   EnqueueResult,
+  Parked,
   Service,
   TaskRecord,
   TaskState
@@ -42,7 +43,13 @@ export const makeMemory = (options: Resolved, table: LockTable, store: HeimdallS
     const scheduled = new Map<string, number>()
     const running = new Map<string, number>()
     let tokens = 0
-    const sleepers: Array<Deferred.Deferred<void>> = []
+    /** Blocked waiters, oldest first, with the task names their worker runs (undefined: every name). */
+    const sleepers: Array<{ readonly done: Deferred.Deferred<void>; readonly names: ReadonlySet<string> | undefined }> =
+      []
+    /** Tasks parked for a worker that runs their name (routing by name), oldest first. */
+    const parked = new Map<string, Array<string>>()
+    /** Task name -> when a worker running it last beat. */
+    const seen = new Map<string, number>()
     const joiners = new Map<string, Set<Deferred.Deferred<void>>>()
 
     const live = (id: string, now: number): Entry | undefined => {
@@ -55,8 +62,13 @@ export const makeMemory = (options: Resolved, table: LockTable, store: HeimdallS
     }
     const wake = () => {
       const sleeper = sleepers.shift()
-      if (sleeper) Deferred.doneUnsafe(sleeper, Effect.void)
+      if (sleeper) Deferred.doneUnsafe(sleeper.done, Effect.void)
       else tokens = tokens + 1 > wakeCap ? Math.floor(wakeCap / 2) : tokens + 1 // as the Redis wake list is trimmed
+    }
+    /** Wakes the longest-waiting sleeper that runs `name` (as the Redis hand-off picks an idle worker by name). */
+    const wakeFor = (name: string) => {
+      const at = sleepers.findIndex((s) => s.names === undefined || s.names.has(name))
+      if (at !== -1) Deferred.doneUnsafe(sleepers.splice(at, 1)[0]!.done, Effect.void)
     }
     const owned = (id: string, token: string, now: number) => {
       const entry = live(id, now)
@@ -80,7 +92,7 @@ export const makeMemory = (options: Resolved, table: LockTable, store: HeimdallS
       })
 
     const claimAt = (
-      { token, leaseMillis, maxRedeliveries, max }: ClaimOptions,
+      { token, leaseMillis, maxRedeliveries, max, names }: ClaimOptions,
       now: number,
       nowUs: number
     ): ClaimResult => {
@@ -111,18 +123,19 @@ export const makeMemory = (options: Resolved, table: LockTable, store: HeimdallS
         }
       }
       const want = Math.max(1, Math.floor(max ?? 1))
+      const runs = names === undefined ? undefined : new Set(names)
       const tasks: Array<ClaimedTask> = []
-      while (tasks.length < want) {
-        const id = ready.shift()
-        if (id === undefined) break
+      const passed: Array<string> = []
+      /** Claims the queued task `id` if it may start now (see the unique lock check). */
+      const take = (id: string) => {
         const entry = live(id, now)
-        if (entry?.record.state !== "queued") continue
+        if (entry?.record.state !== "queued") return
         if (entry.lock) {
           const held = table.holder(entry.lock.key, now)
           if (held === undefined) table.take(entry.lock.key, id, entry.lock.ttlMillis, now, nowUs)
           else if (held.holder !== id) {
             finish(entry, "skipped", { reason: `its unique key is held by task ${held.holder}` }, now)
-            continue
+            return
           }
         }
         const booked = entry.booked
@@ -133,12 +146,53 @@ export const makeMemory = (options: Resolved, table: LockTable, store: HeimdallS
         entry.token = leaseToken
         entry.leaseUntil = now + leaseMillis
         running.set(id, now + leaseMillis)
-        const { name, payload, attempts, trace, enqueuedAt } = entry.record
-        tasks.push({ id, name, payload, attempts, trace, enqueuedAt, token: leaseToken, booked, claimedAt: now })
+        const { name, payload, attempts, trace, enqueuedAt, failures } = entry.record
+        tasks.push({
+          id,
+          name,
+          payload,
+          attempts,
+          trace,
+          enqueuedAt,
+          token: leaseToken,
+          booked,
+          claimedAt: now,
+          failures
+        })
       }
-      if (tasks.length > 0) return { _tag: "Claimed", task: tasks[0]!, tasks }
+      // tasks parked for a name this claimer runs come first: they waited for a worker like this one
+      for (const [name, ids] of parked) {
+        if (tasks.length >= want) break
+        if (runs !== undefined && !runs.has(name)) continue
+        while (tasks.length < want && ids.length > 0) take(ids.shift()!)
+        if (ids.length === 0) parked.delete(name)
+      }
+      let foreign = 0
+      while (tasks.length < want && foreign < 100) {
+        const id = ready.shift()
+        if (id === undefined) break
+        const entry = live(id, now)
+        if (entry?.record.state !== "queued") continue
+        const name = entry.record.name
+        if (runs === undefined || runs.has(name)) take(id)
+        else {
+          // another kind of worker's task: parked for one that runs it, which is woken
+          foreign++
+          passed.push(name)
+          const list = parked.get(name)
+          if (list === undefined) parked.set(name, [id])
+          else list.push(id)
+          wakeFor(name)
+        }
+      }
+      const passedOrNot = passed.length > 0 ? passed : undefined
+      if (tasks.length > 0) return { _tag: "Claimed", task: tasks[0]!, tasks, passed: passedOrNot }
       const next = Math.min(...scheduled.values(), ...running.values())
-      return { _tag: "Idle", waitMillis: Number.isFinite(next) ? Math.max(0, next - now) : undefined }
+      return {
+        _tag: "Idle",
+        waitMillis: Number.isFinite(next) ? Math.max(0, next - now) : undefined,
+        passed: passedOrNot
+      }
     }
     const claim: Service["claim"] = (claimOptions) => withNow((now, nowUs) => claimAt(claimOptions, now, nowUs))
 
@@ -178,7 +232,8 @@ export const makeMemory = (options: Resolved, table: LockTable, store: HeimdallS
               error: undefined,
               lastError: undefined,
               reason: undefined,
-              lockKey: lock?.key
+              lockKey: lock?.key,
+              failures: []
             },
             token: undefined,
             leaseUntil: undefined,
@@ -192,27 +247,34 @@ export const makeMemory = (options: Resolved, table: LockTable, store: HeimdallS
           return { _tag: "Created", state }
         }),
       claim,
-      // In one process a wake-up costs no round trip: no hand-off here, `wait` never returns a task.
-      waiter: Effect.succeed({
-        claim: (options) => claim(options),
-        wait: (maxMillis: number) =>
-          Effect.suspend(() => {
-            if (tokens > 0) {
-              tokens--
-              return Effect.void
-            }
-            const sleeper = Deferred.makeUnsafe<void>()
-            sleepers.push(sleeper)
-            return Deferred.await(sleeper).pipe(
-              Effect.timeoutOrElse({ duration: maxMillis, orElse: () => Effect.void }),
-              Effect.ensuring(
-                Effect.sync(() => {
-                  const at = sleepers.indexOf(sleeper)
-                  if (at !== -1) sleepers.splice(at, 1)
-                })
+      // In one process a wake-up costs no round trip: no hand-off here, `wait` never returns a task. A waiter
+      // sleeps with the names of its last claim, so that a task parked for a name wakes a worker that runs it.
+      waiter: Effect.sync(() => {
+        let names: ReadonlySet<string> | undefined
+        return {
+          claim: (options: ClaimOptions) => {
+            names = options.names === undefined ? undefined : new Set(options.names)
+            return claim(options)
+          },
+          wait: (maxMillis: number) =>
+            Effect.suspend(() => {
+              if (tokens > 0) {
+                tokens--
+                return Effect.void
+              }
+              const sleeper = { done: Deferred.makeUnsafe<void>(), names }
+              sleepers.push(sleeper)
+              return Deferred.await(sleeper.done).pipe(
+                Effect.timeoutOrElse({ duration: maxMillis, orElse: () => Effect.void }),
+                Effect.ensuring(
+                  Effect.sync(() => {
+                    const at = sleepers.indexOf(sleeper)
+                    if (at !== -1) sleepers.splice(at, 1)
+                  })
+                )
               )
-            )
-          }).pipe(Effect.as(undefined))
+            }).pipe(Effect.as(undefined))
+        }
       }),
       renew: (id, token, leaseMillis) =>
         withNow((now) => {
@@ -239,6 +301,7 @@ export const makeMemory = (options: Resolved, table: LockTable, store: HeimdallS
         withNow((now) => {
           const entry = owned(id, token, now)
           if (!entry) return false
+          entry.record.failures = [...entry.record.failures, now]
           if (retryInMillis === undefined) {
             finish(entry, "failed", { error }, now)
             return true
@@ -290,6 +353,33 @@ export const makeMemory = (options: Resolved, table: LockTable, store: HeimdallS
           return true
         }),
       get: (id) => withNow((now) => snapshot(live(id, now))),
+      beat: (names, deadAfterMillis) =>
+        withNow((now) => {
+          for (const name of names) seen.set(name, now)
+          const out: Array<Parked> = []
+          for (const [name, ids] of parked) {
+            let deadLettered = 0
+            if (deadAfterMillis !== undefined && now - (seen.get(name) ?? 0) > deadAfterMillis) {
+              while (deadLettered < 100 && ids.length > 0) {
+                const entry = live(ids[0]!, now)
+                if (entry?.record.state === "queued" && now - entry.record.enqueuedAt <= deadAfterMillis) break
+                ids.shift()
+                if (entry?.record.state === "queued") {
+                  finish(
+                    entry,
+                    "dead",
+                    { reason: `no worker that runs task name "${name}" was seen for ${deadAfterMillis} ms` },
+                    now
+                  )
+                  deadLettered++
+                }
+              }
+            }
+            if (ids.length === 0) parked.delete(name)
+            out.push({ name, parked: ids.length, deadLettered })
+          }
+          return out
+        }),
       awaitTerminal: (id) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) => {
           const entry = live(id, now)

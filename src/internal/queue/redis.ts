@@ -3,7 +3,7 @@
  * and `lua/`), a reserved connection per idle worker blocked on the wake list,
  * and one shared pub/sub subscription per layer for `awaitTerminal`.
  */
-import { Deferred, Effect, Queue, Scope } from "effect"
+import { Deferred, Effect, Exit, Queue, Scope } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import type { HeimdallStore } from "../../HeimdallStore.ts"
 import type {
@@ -11,6 +11,7 @@ import type {
   ClaimOptions,
   ClaimResult,
   EnqueueResult,
+  Parked,
   Service,
   TaskRecord,
   TaskState,
@@ -31,6 +32,8 @@ const promoteLimit = 1000
 const handOffLeaseMillis = 2000
 /** `awaitTerminal` re-reads the record this often in case a pub/sub message was lost (a reconnect). */
 const recheckMillis = 1000
+/** How long the `names` hash (task name -> last beat of a worker running it) outlives the last beat. */
+const namesTtlMillis = 7 * 24 * 60 * 60 * 1000
 
 const hex = /^[0-9a-f]+$/
 const compactTrace = /^[\w-]{32}0?$/
@@ -105,62 +108,84 @@ export const parseRecord = (id: string, reply: unknown, queue: string): TaskReco
     error: f.error,
     lastError: f.lastError,
     reason: f.reason,
-    lockKey: f.l === undefined ? undefined : `${f.lp ?? ""}{${queue}}:${f.l}`
+    lockKey: f.l === undefined ? undefined : `${f.lp ?? ""}{${queue}}:${f.l}`,
+    failures: failureTimes(f.ft, enqueuedAt)
   }
 }
 
-/** A task handed to an idle worker: its inbox entry (see includes.lua, handOff), claimed at its enqueue. */
+/** The record's `ft` (ms after the enqueue, comma-separated) as epoch milliseconds. */
+const failureTimes = (stored: unknown, enqueuedAt: number): ReadonlyArray<number> =>
+  typeof stored === "string" && stored !== "" ? stored.split(",").map((offset) => enqueuedAt + Number(offset)) : []
+
+/** A claimer's task names as the scripts take them: "" for every name, else "\n" .. joined by "\n" .. "\n". */
+export const encodeNames = (names: ReadonlyArray<string> | undefined): string =>
+  names === undefined ? "" : `\n${names.join("\n")}\n`
+
+/** The names a claim passed on: its reply's last element, "\n"-joined. */
+const passedOf = (reply: ReadonlyArray<unknown>): ReadonlyArray<string> | undefined => {
+  const last = reply[reply.length - 1]
+  return typeof last === "string" && last !== "" ? last.split("\n") : undefined
+}
+
+/** A task handed to an idle worker: its inbox entry (see includes.lua, handOff), claimed for it already. */
 const parseHandedOff = (entry: string): ClaimedTask | undefined => {
   try {
-    const [id, name, payload, trace, enqueuedAt, token] = JSON.parse(entry) as [
+    const [id, name, payload, trace, enqueuedAt, token, attempts, failures, booked] = JSON.parse(entry) as [
       string,
       string,
       string,
       string,
       number,
-      string
+      string,
+      number | undefined,
+      string | undefined,
+      string | undefined
     ]
     return {
       id,
       name,
       payload,
-      attempts: 1,
+      attempts: attempts ?? 1,
       trace: decodeTrace(trace),
       enqueuedAt,
       token,
-      booked: false,
+      booked: booked === "1",
       claimedAt: enqueuedAt,
-      handedOff: true
+      handedOff: true,
+      failures: failureTimes(failures, enqueuedAt)
     }
   } catch {
     return undefined
   }
 }
 
-/** A claim's reply (see claim-6.lua) from index `at` of `reply`. */
+/** A claim's reply (see claim-8.lua) from index `at` of `reply`. */
 const parseClaim = (reply: ReadonlyArray<unknown>, at: number, token: string): ClaimResult => {
+  const passed = passedOf(reply)
   if (reply[at] !== "task") {
     const wait = Number(reply[at + 1])
-    return { _tag: "Idle", waitMillis: wait < 0 ? undefined : wait }
+    return { _tag: "Idle", waitMillis: wait < 0 ? undefined : wait, passed }
   }
   const claimedAt = Number(reply[at + 1])
   const count = Number(reply[at + 2])
   const tasks: Array<ClaimedTask> = []
   for (let n = 0; n < count; n++) {
-    const i = at + 3 + n * 7
+    const i = at + 3 + n * 8
+    const enqueuedAt = Number(reply[i + 5])
     tasks.push({
       id: String(reply[i]),
       name: String(reply[i + 1]),
       payload: String(reply[i + 2]),
       attempts: Number(reply[i + 3]),
       trace: decodeTrace(reply[i + 4] as string),
-      enqueuedAt: Number(reply[i + 5]),
+      enqueuedAt,
       token: n === 0 ? token : `${token}:${n + 1}`,
       booked: reply[i + 6] === "1",
-      claimedAt
+      claimedAt,
+      failures: failureTimes(reply[i + 7], enqueuedAt)
     })
   }
-  return { _tag: "Claimed", task: tasks[0]!, tasks }
+  return { _tag: "Claimed", task: tasks[0]!, tasks, passed }
 }
 
 export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
@@ -181,7 +206,8 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
       reschedule: evalScript(Scripts.reschedule),
       release: evalScript(Scripts.release),
       deadLetter: evalScript(Scripts.deadLetter),
-      retire: evalScript(Scripts.retire)
+      retire: evalScript(Scripts.retire),
+      beat: evalScript(Scripts.beat)
     }
     // best effort: a script that could not be loaded now is loaded on its first NOSCRIPT
     yield* preload(run).pipe(Effect.ignore)
@@ -210,16 +236,33 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
     /** The part of a unique task's lock key that records do not store: the queue's hash tag (see keys.ts). */
     const lockInfix = lockKeyOf(options)("")
 
+    const routeOf = (names: ReadonlyArray<string> | undefined): Scripts.Route => ({
+      names: encodeNames(names),
+      parkedPrefix: keys.parkedPrefix,
+      inboxPrefix: keys.inboxPrefix,
+      handOffLeaseMillis,
+      wakeCap,
+      wakeTtlMillis
+    })
     /** A claim; as worker `worker` (not ""), it takes the worker's handed-off tasks and registers it when idle. */
     const claimAs = (
-      { token, leaseMillis, maxRedeliveries, max }: ClaimOptions,
+      { token, leaseMillis, maxRedeliveries, max, names }: ClaimOptions,
       worker: string,
       previousRegistration: string,
       idleMillis: number
     ) =>
       run
         .claim(
-          [keys.ready, keys.scheduled, keys.running, keys.taskPrefix, keys.idle, keys.inboxPrefix + worker],
+          [
+            keys.ready,
+            keys.scheduled,
+            keys.running,
+            keys.taskPrefix,
+            keys.idle,
+            keys.inboxPrefix + worker,
+            keys.wake,
+            keys.parked
+          ],
           token,
           Math.ceil(leaseMillis),
           promoteLimit,
@@ -231,13 +274,14 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
           lockInfix,
           worker,
           previousRegistration,
-          Math.max(0, Math.ceil(idleMillis))
+          Math.max(0, Math.ceil(idleMillis)),
+          routeOf(names)
         )
         .pipe(
           Effect.map((reply) => ({
             result: parseClaim(reply, 0, token),
-            // an idle reply as worker names the registration (see claim-6.lua)
-            registration: reply[0] === "idle" && reply.length > 2 ? String(reply[2]) : ""
+            // an idle reply as worker names the registration (see claim-8.lua)
+            registration: reply[0] === "idle" ? String(reply[2]) : ""
           }))
         )
 
@@ -284,7 +328,16 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
       completeAndClaim: (id, token, result, next) =>
         run
           .completeClaim(
-            [keys.task(id), keys.ready, keys.scheduled, keys.running, keys.taskPrefix],
+            [
+              keys.task(id),
+              keys.ready,
+              keys.scheduled,
+              keys.running,
+              keys.taskPrefix,
+              keys.idle,
+              keys.wake,
+              keys.parked
+            ],
             id,
             token,
             result,
@@ -296,7 +349,8 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
             next.maxRedeliveries ?? -1,
             Math.max(1, Math.floor(next.max ?? 1)),
             lockChannel,
-            lockInfix
+            lockInfix,
+            routeOf(next.names)
           )
           .pipe(
             Effect.map((reply) => ({ completed: reply[0] === 1, next: parseClaim(reply as never, 1, next.token) }))
@@ -313,10 +367,34 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
         const worker = randomId()
         const inbox = keys.inboxPrefix + worker
         let registration = ""
-        const connection = yield* redis.reserve
-        const clientId = String(yield* connection.send<number>("CLIENT", "ID"))
+        const waiterScope = yield* Effect.scope
         const runFork = Effect.runForkWith(yield* Effect.context<never>())
-        const unblock = () => runFork(Effect.ignore(redis.send("CLIENT", "UNBLOCK", clientId)))
+        // The blocking connection, reserved on first use and again after it failed: a BLPOP that fails (the
+        // socket dropped, Redis restarted) retires its connection (the pool of `Redis.reserve` discards a
+        // connection whose command failed), and the next wait reserves a new one. `CLIENT ID` changes with it.
+        let current:
+          | { readonly send: Redis.Connection["send"]; readonly id: string; readonly scope: Scope.Closeable }
+          | undefined
+        const connection = Effect.suspend(() => {
+          if (current !== undefined) return Effect.succeed(current)
+          return Effect.gen(function* () {
+            const scope = yield* Scope.fork(waiterScope)
+            const reserved = yield* redis.reserve.pipe(
+              Scope.provide(scope),
+              Effect.flatMap((c) =>
+                Effect.map(c.send<number>("CLIENT", "ID"), (id) => ({ send: c.send, id: String(id), scope }))
+              ),
+              Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
+            )
+            current = reserved
+            return reserved
+          })
+        })
+        const retire = (failed: NonNullable<typeof current>) =>
+          Effect.suspend(() => {
+            if (current === failed) current = undefined
+            return Scope.close(failed.scope, Exit.void)
+          })
         yield* Effect.addFinalizer(() =>
           run
             .retire(
@@ -336,11 +414,14 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
               })
             ),
           wait: (maxMillis) =>
-            Effect.suspend(() => {
+            Effect.flatMap(connection, (blocking) => {
               // A plain timer, cleared at once when BLPOP returns: interrupting a sleeping fiber instead cost
               // 32 µs at the median and 0.3 ms at p99 before the worker could claim (measured), on every wake-up.
-              const timer = setTimeout(unblock, Math.max(0, maxMillis))
-              return connection
+              const timer = setTimeout(
+                () => runFork(Effect.ignore(redis.send("CLIENT", "UNBLOCK", blocking.id))),
+                Math.max(0, maxMillis)
+              )
+              return blocking
                 .send<[key: string, value: string] | null>(
                   "BLPOP",
                   inbox,
@@ -349,6 +430,7 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
                 )
                 .pipe(
                   Effect.ensuring(Effect.sync(() => clearTimeout(timer))),
+                  Effect.tapError(() => retire(blocking)),
                   Effect.map((reply) =>
                     reply !== null && reply[0] === inbox ? parseHandedOff(String(reply[1])) : undefined
                   )
@@ -400,6 +482,28 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
           .deadLetter([keys.task(id), keys.running], id, token, reason, retention, keys.events, lockChannel, lockInfix)
           .pipe(Effect.map((n) => n === 1)),
       get,
+      beat: (names, deadAfterMillis) =>
+        run
+          .beat(
+            [keys.names, keys.parked, keys.running, keys.taskPrefix],
+            names.join("\n"),
+            deadAfterMillis === undefined ? -1 : Math.max(0, Math.ceil(deadAfterMillis)),
+            retention,
+            keys.events,
+            lockChannel,
+            lockInfix,
+            keys.parkedPrefix,
+            namesTtlMillis
+          )
+          .pipe(
+            Effect.map((reply) => {
+              const out: Array<Parked> = []
+              for (let i = 0; i + 2 < reply.length; i += 3) {
+                out.push({ name: String(reply[i]), parked: Number(reply[i + 1]), deadLettered: Number(reply[i + 2]) })
+              }
+              return out
+            })
+          ),
       awaitTerminal: (id) =>
         Effect.gen(function* () {
           yield* listen

@@ -12,15 +12,16 @@ import * as Lua from "./lua.generated.ts"
 export const scriptFiles = [
   "enqueue-6.lua",
   "enqueueUnique-7.lua",
-  "claim-6.lua",
+  "claim-8.lua",
   "renew-2.lua",
   "complete-2.lua",
-  "completeClaim-5.lua",
+  "completeClaim-8.lua",
   "fail-4.lua",
   "reschedule-4.lua",
   "release-4.lua",
   "deadLetter-2.lua",
-  "retire-6.lua"
+  "retire-6.lua",
+  "beat-4.lua"
 ] as const
 
 /** The full source of a script, as sent to Redis: the shared helpers, then the script (see scripts/gen-lua.mjs). */
@@ -92,10 +93,47 @@ export const enqueueUnique = define(
   ]
 ).withReturnType<[created: 1 | 0, state: string] | [duplicate: 2, holder: string, expiresInMillis: number]>()
 
+/**
+ * How a claim routes tasks by name and hands tasks on (ARGV[13..18] of claim-8.lua and completeClaim-8.lua):
+ * the claimer's task names ("" for every name, else "\n" .. names joined by "\n" .. "\n"), the parked lists'
+ * key prefix, the inbox key prefix, the first lease of a handed-over task, and the wake list's cap and TTL.
+ */
+export interface Route {
+  readonly names: string
+  readonly parkedPrefix: string
+  readonly inboxPrefix: string
+  readonly handOffLeaseMillis: number
+  readonly wakeCap: number
+  readonly wakeTtlMillis: number
+}
+const routeArgs = (route: Route) => [
+  route.names,
+  route.parkedPrefix,
+  route.inboxPrefix,
+  route.handOffLeaseMillis,
+  route.wakeCap,
+  route.wakeTtlMillis
+]
+
+/**
+ * A claim's reply: "task", now, count, then 8 fields per task (id, name, payload, attempts, trace, enqueuedAt,
+ * booked, failures), or "idle", waitMillis, registration; the last element is the names passed on (see claim-8.lua).
+ */
+type ClaimReply = ReadonlyArray<string | number>
+
 export const claim = define(
-  "claim-6.lua",
+  "claim-8.lua",
   (
-    keys: readonly [ready: string, scheduled: string, running: string, taskPrefix: string, idle: string, inbox: string],
+    keys: readonly [
+      ready: string,
+      scheduled: string,
+      running: string,
+      taskPrefix: string,
+      idle: string,
+      inbox: string,
+      wake: string,
+      parked: string
+    ],
     token: string,
     leaseMillis: number,
     limit: number,
@@ -107,7 +145,8 @@ export const claim = define(
     lockInfix: string,
     worker: string,
     previousRegistration: string,
-    idleMillis: number
+    idleMillis: number,
+    route: Route
   ) => [
     ...keys,
     token,
@@ -121,13 +160,10 @@ export const claim = define(
     lockInfix,
     worker,
     previousRegistration,
-    idleMillis
+    idleMillis,
+    ...routeArgs(route)
   ]
-).withReturnType<
-  // "task", now, count, then 7 fields per task: id, name, payload, attempts, trace, enqueuedAt, booked
-  | [tag: "task", now: number, count: number, ...fields: Array<string | number>]
-  | [tag: "idle", waitMillis: number, registration?: string]
->()
+).withReturnType<ClaimReply>()
 
 export const renew = define(
   "renew-2.lua",
@@ -154,9 +190,18 @@ export const complete = define(
 ).withReturnType<number>()
 
 export const completeClaim = define(
-  "completeClaim-5.lua",
+  "completeClaim-8.lua",
   (
-    keys: readonly [task: string, ready: string, scheduled: string, running: string, taskPrefix: string],
+    keys: readonly [
+      task: string,
+      ready: string,
+      scheduled: string,
+      running: string,
+      taskPrefix: string,
+      idle: string,
+      wake: string,
+      parked: string
+    ],
     id: string,
     token: string,
     result: string,
@@ -168,7 +213,8 @@ export const completeClaim = define(
     maxRedeliveries: number,
     max: number,
     lockChannel: string,
-    lockInfix: string
+    lockInfix: string,
+    route: Route
   ) => [
     ...keys,
     id,
@@ -182,12 +228,11 @@ export const completeClaim = define(
     maxRedeliveries,
     max,
     lockChannel,
-    lockInfix
+    lockInfix,
+    ...routeArgs(route)
   ]
-).withReturnType<
-  | [completed: 0 | 1, tag: "task", now: number, count: number, ...fields: Array<string | number>]
-  | [completed: 0 | 1, tag: "idle", waitMillis: number]
->()
+  // completed (0 | 1), then a claim's reply
+).withReturnType<ClaimReply>()
 
 export const fail = define(
   "fail-4.lua",
@@ -265,3 +310,19 @@ export const retire = define(
     wakeTtlMillis: number
   ) => [...keys, registration, wakeCap, wakeTtlMillis]
 ).withReturnType<number>()
+
+export const beat = define(
+  "beat-4.lua",
+  (
+    keys: readonly [names: string, parked: string, running: string, taskPrefix: string],
+    names: string,
+    deadAfterMillis: number,
+    retentionMillis: number,
+    channel: string,
+    lockChannel: string,
+    lockInfix: string,
+    parkedPrefix: string,
+    namesTtlMillis: number
+  ) => [...keys, names, deadAfterMillis, retentionMillis, channel, lockChannel, lockInfix, parkedPrefix, namesTtlMillis]
+  // name, parked, dead-lettered now, ... for every name with parked tasks
+).withReturnType<ReadonlyArray<string | number>>()

@@ -37,6 +37,10 @@ export const metrics = {
   deadLettered: Metric.counter("heimdall_tasks_dead_lettered", {
     description: "Tasks dead-lettered",
     incremental: true
+  }),
+  passed: Metric.counter("heimdall_tasks_passed", {
+    description: "Tasks a worker met and left for a worker that runs their name (mixed fleets)",
+    incremental: true
   })
 }
 

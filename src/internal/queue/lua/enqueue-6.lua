@@ -16,10 +16,12 @@
 --   ARGV[8] inbox key prefix <prefix>:{q}:inbox:  -- a worker's inbox is this .. its id: same hash tag, same slot
 --   ARGV[9] the first lease of a task handed to an idle worker (ms, at most the worker's own)
 -- Output: { created (1|0), state code (keys.ts) } -- created 0: a task with this id exists; nothing changed. A task
--- to run now is handed to an idle worker, if one is registered (state: running; see includes.lua, handOff).
+-- to run now is handed to an idle worker that runs its name, if one is registered (state: running; see
+-- includes.lua, handOff).
 if redis.call("EXISTS", KEYS[1]) == 1 then
   return { 0, redis.call("HGET", KEYS[1], "s") }
 end
 local state = createTask(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5],
-  ARGV[6], ARGV[7], {}, { idle = KEYS[5], inboxPrefix = ARGV[8], lease = tonumber(ARGV[9]) }, KEYS[6])
+  ARGV[6], ARGV[7], {}, { idle = KEYS[5], inboxPrefix = ARGV[8], lease = tonumber(ARGV[9]), wake = KEYS[4],
+    cap = ARGV[6], ttl = ARGV[7] }, KEYS[6])
 return { 1, state }

@@ -40,5 +40,6 @@ if ARGV[9] == "1" then
   lock[8] = "1"
 end
 local state = createTask(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5],
-  ARGV[6], ARGV[7], lock, { idle = KEYS[6], inboxPrefix = ARGV[12], lease = tonumber(ARGV[13]) }, KEYS[7])
+  ARGV[6], ARGV[7], lock, { idle = KEYS[6], inboxPrefix = ARGV[12], lease = tonumber(ARGV[13]),
+    wake = KEYS[4], cap = ARGV[6], ttl = ARGV[7] }, KEYS[7])
 return { 1, state }

@@ -1,4 +1,5 @@
--- fail: a running task failed; either schedules its retry (the attempt stays spent) or ends it as failed.
+-- fail: a running task failed; either schedules its retry (the attempt stays spent) or ends it as failed. The
+-- failure's time (ms after the enqueue, Redis clock) is appended to the record's `ft`.
 -- Input:
 --   KEYS[1] task key        <prefix>:{q}:task:<id>
 --   KEYS[2] running zset    <prefix>:{q}:running
@@ -19,6 +20,10 @@ local f = owned(KEYS[1], ARGV[2])
 if not f then return 0 end
 local now = nowMillis()
 local retryIn = tonumber(ARGV[4])
+-- when each attempt failed, ms after the enqueue: the worker steps the retry schedule with these times
+local failures = tostring(now - tonumber(f[6]))
+if f[7] then failures = f[7] .. "," .. failures end
+redis.call("HSET", KEYS[1], "ft", failures)
 if retryIn < 0 then
   finish(KEYS[1], KEYS[2], ARGV[1], "failed", "error", ARGV[3], ARGV[5], ARGV[6], now,
     lockKeyOf(f[2], f[3], { infix = ARGV[10] }), f[4], ARGV[9])

@@ -37,38 +37,61 @@ local function isRunning(state)
 end
 
 -- If the task at `key` is running under `token` (the claim's lease token): the record's
--- { state, lock prefix, unique key, lock keep, attempts }; otherwise nil.
+-- { state, lock prefix, unique key, lock keep, attempts, enqueued at, failure times }; otherwise nil.
 local function owned(key, token)
-  local f = redis.call("HMGET", key, "s", "lp", "l", "lk", "a")
+  local f = redis.call("HMGET", key, "s", "lp", "l", "lk", "a", "e", "ft")
   if f[1] == "r:" .. token then return f end
   return nil
 end
 
+-- A claimer's task names (see claim-8.lua): "" for every name, else "\n" .. the names joined by "\n" .. "\n".
+local function runsName(names, name)
+  return names == "" or string.find(names, "\n" .. name .. "\n", 1, true) ~= nil
+end
+
 -- Hand-off (see keys.ts): a worker whose claim finds nothing registers in the `idle` sorted set (member
--- "<worker id>|<lease token>|<lease ms>|<lapses at, ms>", score: when it registered, ms) and blocks on its own inbox
--- list as well as on the wake list. A task enqueued to run now is then claimed in the enqueue itself for the worker
--- registered longest (turns go round), and pushed to that worker's inbox: it starts without a claim's round trip.
--- Lapsed registrations met on the way are dropped. The task's first lease is short (`handoff.lease`, at most the
--- worker's), so that a task handed to a worker that died while registered is redelivered soon; the worker renews it
--- as the task starts. Returns whether it was handed off; `fields` are the new record's, completed here for a running
--- task.
-local function handOff(handoff, runningKey, id, name, payload, trace, fields, now)
-  local worker, token, lease
-  repeat
+-- "<worker id>|<lease token>|<lease ms>|<lapses at, ms>|<task names>", score: when it registered, ms) and blocks on
+-- its own inbox list as well as on the wake list. A task to run now is then claimed, in the same script, for the
+-- worker registered longest that runs its name (turns go round), and pushed to that worker's inbox: it starts
+-- without a claim's round trip. Lapsed registrations met on the way are dropped; live ones of workers that do not run
+-- the name are put back with their scores.
+local function pickIdle(handoff, name, now)
+  local skipped = {}
+  local found
+  for _ = 1, 64 do
     local top = redis.call("ZPOPMIN", handoff.idle)
-    if not top[1] then return false end
-    local lapses
-    worker, token, lease, lapses = string.match(top[1], "^([^|]+)|([^|]+)|(%d+)|(%d+)$")
-    -- a lapsed registration (its worker is gone, or late) is dropped; each is met once
-  until worker and tonumber(lapses) >= now
-  local first = math.min(tonumber(lease), handoff.lease)
-  fields[6] = "r:" .. token
-  for _, v in ipairs({ "a", 1, "startedAt", now }) do fields[#fields + 1] = v end
+    if not top[1] then break end
+    local worker, token, lease, lapses, names = string.match(top[1], "^([^|]+)|([^|]+)|(%d+)|(%d+)|?(.*)$")
+    if worker and tonumber(lapses) >= now then
+      if runsName(names, name) then
+        found = { worker, token, tonumber(lease) }
+        break
+      end
+      table.insert(skipped, top[2])
+      table.insert(skipped, top[1])
+    end
+  end
+  if #skipped > 0 then redis.call("ZADD", handoff.idle, unpack(skipped)) end
+  return found
+end
+
+-- Hands the waiting task `id` to an idle worker that runs `name`, if one is registered: claimed for it (in `running`
+-- with a short first lease, `handoff.lease` at most the worker's, so that a task handed to a worker that died while
+-- registered is redelivered soon; the worker renews it as the task starts) and pushed to its inbox as
+-- [id, name, payload, trace, enqueuedAt, token, attempts, failure times, booked]. Another idle worker, if any, is
+-- woken to claim once: it learns of the short lease, and takes the task over when that lapses. Returns the lease
+-- token, or nil; the caller sets the record's state.
+local function handOff(handoff, runningKey, id, name, payload, trace, attempts, enqueuedAt, failures, booked, now)
+  local picked = pickIdle(handoff, name, now)
+  if not picked then return nil end
+  local first = math.min(picked[3], handoff.lease)
   redis.call("ZADD", runningKey, now + first, id)
-  local inbox = handoff.inboxPrefix .. worker
-  redis.call("RPUSH", inbox, cjson.encode({ id, name, payload, trace, now, token }))
+  local inbox = handoff.inboxPrefix .. picked[1]
+  redis.call("RPUSH", inbox, cjson.encode({ id, name, payload, trace, enqueuedAt, picked[2], attempts, failures,
+    booked }))
   redis.call("PEXPIRE", inbox, first + 60000)
-  return true
+  if redis.call("EXISTS", handoff.idle) == 1 then wake(handoff.wake, handoff.cap, handoff.ttl) end
+  return picked[2]
 end
 
 -- Gives a running task back for immediate redelivery (release, and a stopping worker's unstarted hand-offs): queued
@@ -81,22 +104,27 @@ local function giveBack(key, runningKey, readyKey, wakeKey, id, f, cap, ttl)
 end
 
 -- Creates a task record, queued now or scheduled after `delay` ms (the only place a record is created), with the
--- `extra` fields (a unique task's lock). A task to run now is handed to an idle worker when `handoff` names the
--- queue's idle set and one is registered (see handOff). Returns the state code.
+-- `extra` fields (a unique task's lock). A task to run now is handed to an idle worker that runs its name when
+-- `handoff` names the queue's idle set and one is registered (see handOff). Returns the state code.
 local function createTask(key, readyKey, scheduledKey, wakeKey, id, name, payload, delay, trace, cap, ttl, extra,
     handoff, runningKey)
   local now = nowMillis()
   -- no id (it is in the key), no attempts (0 until a claim), no runAt unless delayed, no empty trace
   local fields = { "n", name, "p", payload, "s", "q", "e", now }
-  local handed = false
+  local token
   if delay > 0 then
     fields[6] = "s"
     fields[9] = "r"
     fields[10] = now + delay
     redis.call("ZADD", scheduledKey, now + delay, id)
   else
-    handed = handoff ~= nil and handOff(handoff, runningKey, id, name, payload, trace, fields, now)
-    if not handed then redis.call("LPUSH", readyKey, id) end
+    token = handoff and handOff(handoff, runningKey, id, name, payload, trace, 1, now, "", "0", now)
+    if token then
+      fields[6] = "r:" .. token
+      for _, v in ipairs({ "a", 1, "startedAt", now }) do fields[#fields + 1] = v end
+    else
+      redis.call("LPUSH", readyKey, id)
+    end
   end
   if trace ~= "" then
     fields[#fields + 1] = "tr"
@@ -104,7 +132,7 @@ local function createTask(key, readyKey, scheduledKey, wakeKey, id, name, payloa
   end
   for _, v in ipairs(extra) do fields[#fields + 1] = v end
   redis.call("HSET", key, unpack(fields))
-  if not handed then wake(wakeKey, cap, ttl) end
+  if not token then wake(wakeKey, cap, ttl) end
   return fields[6]
 end
 
@@ -121,11 +149,33 @@ local function finish(key, runningKey, id, state, field, value, retention, chann
   if lockKey and lockKeep ~= "1" then lockFree(lockKey, id, lockChannel, false) end
 end
 
--- Claims up to `want` of the oldest ready tasks, after promoting due scheduled tasks and requeueing (or, past
--- `most` redeliveries, dead-lettering) lapsed leases; see claim-6.lua for the reply. Shared by claim and
--- completeClaim. The range scans run only when the first entry's score is due (one O(1) read otherwise).
+-- Whether the queued task at `key` (record fields `f` as claimTasks reads them) may start now. A unique task whose
+-- lock another task holds now (its own lock expired and the key was taken by a newer task) is not run: it ends
+-- "skipped" with the reason. A unique task whose lock expired and is free takes it again.
+local function admit(key, runningKey, id, f, retention, channel, now, locks)
+  local lockKey = lockKeyOf(f[7], f[8], locks)
+  if not lockKey then return true end
+  local holder = lockRead(lockKey)
+  if not holder then
+    lockTake(lockKey, id, tonumber(f[9]))
+    return true
+  end
+  if holder == id then return true end
+  -- not its lock: nothing to free
+  finish(key, runningKey, id, "skipped", "reason", "its unique key is held by task " .. holder, retention, channel,
+    now, nil, nil, locks.channel)
+  return false
+end
+
+-- Claims up to `want` of the oldest waiting tasks whose names the claimer runs (`route.names`, see runsName), after
+-- promoting due scheduled tasks and requeueing (or, past `most` redeliveries, dead-lettering) lapsed leases; see
+-- claim-8.lua for the reply. Shared by claim and completeClaim. The range scans run only when the first entry's
+-- score is due (one O(1) read otherwise).
+-- Routing by name: tasks parked for a name this claimer runs (`route.parkedPrefix .. name`, names listed in the
+-- set `route.parked`) come first, oldest first. A ready task of a name it does not run is handed to an idle worker
+-- that runs it (route.handoff), else parked for one (at most 100 per call); its name is returned in `passed`.
 local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseToken, lease, limit, retention, channel,
-    most, want, now, locks, handed)
+    most, want, now, locks, handed, route)
   local firstScheduled = redis.call("ZRANGE", scheduledKey, 0, 0, "WITHSCORES")
   if firstScheduled[2] and tonumber(firstScheduled[2]) <= now then
     local due = redis.call("ZRANGEBYSCORE", scheduledKey, "-inf", now, "LIMIT", 0, limit)
@@ -161,64 +211,94 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
     end
   end
 
-  -- tasks an enqueue handed to this worker (claim-6.lua): claimed already, they come first and take this claim's
+  -- tasks an enqueue handed to this worker (claim-8.lua): claimed already, they come first and take this claim's
   -- first tokens and its lease
   local out = { "task", now, 0 }
+  local passed = {}
   local n = 0
+  local function token()
+    if n > 1 then return baseToken .. ":" .. n end
+    return baseToken
+  end
   for _, t in ipairs(handed or {}) do
     if n >= want then break end
     -- still running under the hand-off's token (its short lease may have lapsed, and the task been requeued above)
     if redis.call("HGET", taskPrefix .. t[1], "s") == "r:" .. t[6] then
       n = n + 1
-      local token = baseToken
-      if n > 1 then token = token .. ":" .. n end
-      redis.call("HSET", taskPrefix .. t[1], "s", "r:" .. token)
+      redis.call("HSET", taskPrefix .. t[1], "s", "r:" .. token())
       redis.call("ZADD", runningKey, now + lease, t[1])
-      for _, v in ipairs({ t[1], t[2], t[3], 1, t[4], t[5], "0" }) do table.insert(out, v) end
+      for _, v in ipairs({ t[1], t[2], t[3], t[7] or 1, t[4], t[5], t[9] or "0", t[8] or "" }) do
+        table.insert(out, v)
+      end
     end
   end
-  while n < want do
+
+  -- everything a claim reads of a waiting task, in one call
+  local function read(key)
+    return redis.call("HMGET", key, "s", "n", "p", "tr", "e", "a", "lp", "l", "lt", "booked", "ft")
+  end
+  -- claims the queued task `id` (fields `f`) for this claimer
+  local function take(key, id, f)
+    n = n + 1
+    local attempts = tonumber(f[6] or "0") + 1
+    redis.call("HSET", key, "s", "r:" .. token(), "a", attempts, "startedAt", now)
+    if f[10] then redis.call("HDEL", key, "booked") end
+    redis.call("ZADD", runningKey, now + lease, id)
+    for _, v in ipairs({ id, f[2], f[3], attempts, f[4] or "", f[5], f[10] or "0", f[11] or "" }) do
+      table.insert(out, v)
+    end
+  end
+
+  if n < want then
+    for _, name in ipairs(redis.call("SMEMBERS", route.parked)) do
+      if n >= want then break end
+      if runsName(route.names, name) then
+        local list = route.parkedPrefix .. name
+        while n < want do
+          local id = redis.call("RPOP", list)
+          if not id then
+            redis.call("SREM", route.parked, name)
+            break
+          end
+          local key = taskPrefix .. id
+          local f = read(key)
+          if f[1] == "q" and admit(key, runningKey, id, f, retention, channel, now, locks) then take(key, id, f) end
+        end
+      end
+    end
+  end
+
+  local foreign = 0
+  while n < want and foreign < 100 do
     local id = redis.call("RPOP", readyKey)
     if not id then break end
     local key = taskPrefix .. id
-    -- everything a claim reads, in one call
-    local f = redis.call("HMGET", key, "s", "n", "p", "tr", "e", "a", "lp", "l", "lt", "booked")
+    local f = read(key)
+    -- an id without a queued record (expired or stale) is dropped
     if f[1] == "q" then
-      local runnable = true
-      local lockKey = lockKeyOf(f[7], f[8], locks)
-      if lockKey then
-        local holder = lockRead(lockKey)
-        if not holder then
-          lockTake(lockKey, id, tonumber(f[9]))
-        elseif holder ~= id then
-          runnable = false
-          -- not its lock: nothing to free
-          finish(key, runningKey, id, "skipped", "reason", "its unique key is held by task " .. holder, retention, channel,
-            now, nil, nil, locks.channel)
+      if runsName(route.names, f[2]) then
+        if admit(key, runningKey, id, f, retention, channel, now, locks) then take(key, id, f) end
+      else
+        -- another kind of worker's task: handed to an idle one that runs it, else parked for one
+        foreign = foreign + 1
+        table.insert(passed, f[2])
+        local attempts = tonumber(f[6] or "0") + 1
+        local handedTo = route.handoff and admit(key, runningKey, id, f, retention, channel, now, locks) and
+          handOff(route.handoff, runningKey, id, f[2], f[3], f[4] or "", attempts, tonumber(f[5]), f[11] or "",
+            f[10] or "0", now)
+        if handedTo then
+          redis.call("HSET", key, "s", "r:" .. handedTo, "a", attempts, "startedAt", now)
+          if f[10] then redis.call("HDEL", key, "booked") end
+        elseif redis.call("HGET", key, "s") == "q" then
+          redis.call("LPUSH", route.parkedPrefix .. f[2], id)
+          redis.call("SADD", route.parked, f[2])
         end
       end
-      if runnable then
-        n = n + 1
-        local token = baseToken
-        if n > 1 then token = token .. ":" .. n end
-        local attempts = tonumber(f[6] or "0") + 1
-        redis.call("HSET", key, "s", "r:" .. token, "a", attempts, "startedAt", now)
-        if f[10] then redis.call("HDEL", key, "booked") end
-        redis.call("ZADD", runningKey, now + lease, id)
-        table.insert(out, id)
-        table.insert(out, f[2])
-        table.insert(out, f[3])
-        table.insert(out, attempts)
-        table.insert(out, f[4] or "")
-        table.insert(out, f[5])
-        table.insert(out, f[10] or "0")
-      end
     end
-    -- an id without a queued record (expired or stale): dropped
   end
   if n > 0 then
     out[3] = n
-    return out
+    return out, passed
   end
 
   local nextAt = -1
@@ -226,6 +306,6 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
   if s[2] then nextAt = tonumber(s[2]) end
   local r = redis.call("ZRANGE", runningKey, 0, 0, "WITHSCORES")
   if r[2] and (nextAt == -1 or tonumber(r[2]) < nextAt) then nextAt = tonumber(r[2]) end
-  if nextAt == -1 then return { "idle", -1 } end
-  return { "idle", math.max(0, nextAt - now) }
+  if nextAt == -1 then return { "idle", -1 }, passed end
+  return { "idle", math.max(0, nextAt - now) }, passed
 end

@@ -6,6 +6,9 @@
 --   KEYS[3] scheduled zset  <prefix>:{q}:scheduled
 --   KEYS[4] running zset    <prefix>:{q}:running
 --   KEYS[5] task key prefix <prefix>:{q}:task:  -- task keys are KEYS[5] .. id: same hash tag, same slot
+--   KEYS[6] idle zset       <prefix>:{q}:idle
+--   KEYS[7] wake list       <prefix>:{q}:wake
+--   KEYS[8] parked names    <prefix>:{q}:parked
 --   ARGV[1] id
 --   ARGV[2] lease token of the finished task
 --   ARGV[3] result (JSON)
@@ -18,8 +21,14 @@
 --   ARGV[10] at most this many tasks are claimed (at least 1)
 --   ARGV[11] channel on which lock releases are announced
 --   ARGV[12] the queue's lock key infix "{<queue>}:" (a unique task's lock key: lock prefix .. infix .. unique key)
+--   ARGV[13] the task names the claimer runs (as claim's ARGV[13])
+--   ARGV[14] parked list prefix <prefix>:{q}:parked:
+--   ARGV[15] inbox key prefix <prefix>:{q}:inbox:
+--   ARGV[16] the first lease of a task handed to an idle worker (ms)
+--   ARGV[17] wake list cap
+--   ARGV[18] wake list TTL (ms)
 -- Output: { completed (1 done, 0 the lease was no longer the caller's: nothing completed), claim's reply... }
---   the claim runs either way
+--   the claim runs either way; an idle reply has "" for its member
 local now = nowMillis()
 local locks = { channel = ARGV[11], infix = ARGV[12] }
 local completed = 0
@@ -29,7 +38,16 @@ if f then
     lockKeyOf(f[2], f[3], locks), f[4], locks.channel)
   completed = 1
 end
-local claimed = claimTasks(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[4],
-  ARGV[5], tonumber(ARGV[9]), math.max(1, tonumber(ARGV[10])), now, locks)
+local route = {
+  names = ARGV[13],
+  parked = KEYS[8],
+  parkedPrefix = ARGV[14],
+  handoff = { idle = KEYS[6], inboxPrefix = ARGV[15], lease = tonumber(ARGV[16]), wake = KEYS[7], cap = ARGV[17],
+    ttl = ARGV[18] }
+}
+local claimed, passed = claimTasks(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]),
+  ARGV[4], ARGV[5], tonumber(ARGV[9]), math.max(1, tonumber(ARGV[10])), now, locks, nil, route)
 table.insert(claimed, 1, completed)
+if claimed[2] == "idle" then table.insert(claimed, "") end
+table.insert(claimed, table.concat(passed, "\n"))
 return claimed

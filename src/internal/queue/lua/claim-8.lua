@@ -1,0 +1,79 @@
+-- claim: moves due scheduled tasks to ready, requeues tasks whose lease lapsed, then claims up to ARGV[7] of the
+-- oldest waiting tasks whose names the claimer runs, each with its own lease token.
+-- Input:
+--   KEYS[1] ready list      <prefix>:{q}:ready
+--   KEYS[2] scheduled zset  <prefix>:{q}:scheduled
+--   KEYS[3] running zset    <prefix>:{q}:running
+--   KEYS[4] task key prefix <prefix>:{q}:task:  -- task keys are KEYS[4] .. id: same hash tag, same slot
+--   KEYS[5] idle zset       <prefix>:{q}:idle  -- registrations of idle workers (hand-off, see includes.lua)
+--   KEYS[6] inbox list      <prefix>:{q}:inbox:<worker id>  -- tasks handed to this worker
+--   KEYS[7] wake list       <prefix>:{q}:wake
+--   KEYS[8] parked names    <prefix>:{q}:parked  -- set: names with tasks parked for a worker that runs them
+--   ARGV[1] lease token (unique per claim); the n-th task claimed gets ARGV[1] for n = 1, ARGV[1] .. ":" .. n after
+--   ARGV[2] lease (ms)
+--   ARGV[3] at most this many tasks are promoted or requeued per call
+--   ARGV[4] retention (ms) of a skipped task's record
+--   ARGV[5] events channel
+--   ARGV[6] most redeliveries after lapsed leases (-1: no limit); one more and the task is dead-lettered
+--   ARGV[7] at most this many tasks are claimed (at least 1)
+--   ARGV[8] channel on which lock releases are announced (a dead-lettered unique task's lock is freed)
+--   ARGV[9] the queue's lock key infix "{<queue>}:" (a unique task's lock key: lock prefix .. infix .. unique key)
+--   ARGV[10] this worker's id, for hand-offs ("": none; the claim neither reads an inbox nor registers)
+--   ARGV[11] the worker's previous registration, removed first ("": none)
+--   ARGV[12] the longest the worker waits when idle (ms): a registration lapses 1 s after that, or after the wait
+--       until the next scheduled task or lease end if that is shorter
+--   ARGV[13] the task names the claimer runs: "" for every name, else "\n" .. names joined by "\n" .. "\n"
+--   ARGV[14] parked list prefix <prefix>:{q}:parked:  -- tasks parked for name N wait in ARGV[14] .. N (same slot)
+--   ARGV[15] inbox key prefix <prefix>:{q}:inbox:
+--   ARGV[16] the first lease of a task handed to an idle worker (ms, at most the worker's own)
+--   ARGV[17] wake list cap
+--   ARGV[18] wake list TTL (ms)
+-- Output:
+--   { "task", now, n, id, name, payload, attempts, trace, enqueuedAt, booked, failures, ..., passed }  -- n claimed
+--       tasks (n >= 1), 8 fields each, in claim order: state running, attempts + 1; booked "1": a rate-limit slot was
+--       booked for this start when it was rescheduled; failures: when its earlier attempts failed (ms after
+--       enqueuedAt, comma-separated, "" for none); now: Redis time (ms), the claim time of every one
+--   { "idle", waitMs, member, passed }  -- nothing to run; waitMs until the next scheduled task or lease end, -1 if
+--       none; with a worker id, the worker is registered as idle: member
+--       "<worker id>|<ARGV[1]>|<ARGV[2]>|<lapses at, ms>|<ARGV[13]>" (the caller removes it with ARGV[11] of its next
+--       claim, or when it stops), scored by the time of registering; "" without a worker id
+--   passed (last): the names of the tasks this claim handed on or parked for other workers, "\n"-joined ("": none)
+-- Tasks handed to this worker since its last claim (in its inbox, still running under their hand-off token) come
+-- first, with this claim's tokens and lease; then tasks parked for names it runs; then the ready list.
+-- Lock keys come from the record (set from KEYS at enqueue; same hash tag).
+local now = nowMillis()
+local want = math.max(1, tonumber(ARGV[7]))
+local worker = ARGV[10]
+if ARGV[11] ~= "" then redis.call("ZREM", KEYS[5], ARGV[11]) end
+local handed = {}
+if worker ~= "" then
+  while #handed < want do
+    local item = redis.call("LPOP", KEYS[6])
+    if not item then break end
+    table.insert(handed, cjson.decode(item)) -- checked in claimTasks, after lapsed leases are requeued
+  end
+end
+local route = {
+  names = ARGV[13],
+  parked = KEYS[8],
+  parkedPrefix = ARGV[14],
+  handoff = { idle = KEYS[5], inboxPrefix = ARGV[15], lease = tonumber(ARGV[16]), wake = KEYS[7], cap = ARGV[17],
+    ttl = ARGV[18] }
+}
+local result, passed = claimTasks(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]),
+  ARGV[4], ARGV[5], tonumber(ARGV[6]), want, now, { channel = ARGV[8], infix = ARGV[9] }, handed, route)
+if result[1] == "idle" then
+  local member = ""
+  if worker ~= "" then
+    local window = tonumber(ARGV[12])
+    if result[2] >= 0 and result[2] < window then window = result[2] end
+    -- scored by registration time (the longest idle is handed the next task); it lapses 1 s after the worker's wait
+    member = worker .. "|" .. ARGV[1] .. "|" .. ARGV[2] .. "|" .. (now + window + 1000) .. "|" .. ARGV[13]
+    redis.call("ZADD", KEYS[5], now, member)
+    -- the set lives as long as its latest registration
+    if redis.call("PTTL", KEYS[5]) < window + 1000 then redis.call("PEXPIRE", KEYS[5], window + 1000) end
+  end
+  table.insert(result, member)
+end
+table.insert(result, table.concat(passed, "\n"))
+return result
