@@ -204,6 +204,37 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
     )
   )
 
+  it.effect("a retry schedule bounded by elapsed time stops on time: it is stepped with each failure's own time", () =>
+    withQueue(
+      Effect.gen(function* () {
+        let calls = 0
+        const Bounded = Task.make("bounded-by-time", {
+          payload: Schema.Number,
+          error: ReportFailed,
+          // every 100 ms, for at most 350 ms after the first failure: 4 or 5 attempts, never hundreds
+          retry: Schedule.spaced("100 millis").pipe(Schedule.upTo({ duration: "350 millis" }))
+        })
+        yield* startWorker([
+          Task.implement(Bounded, () => Effect.fail(new ReportFailed({ reason: `call ${++calls}` })))
+        ])
+        const handle = yield* Task.enqueue(Bounded, 1)
+        yield* advanceSteps(1500)
+        assert.strictEqual(yield* Task.status(handle), "failed")
+        assert.isAtLeast(calls, 4)
+        assert.isAtMost(calls, 5)
+        const record = (yield* (yield* TaskQueue.TaskQueue).get(handle.id))!
+        assert.strictEqual(record.attempts, calls)
+        // each failure's time is kept, on the backend's clock, 100 ms or more apart
+        assert.strictEqual(record.failures.length, calls)
+        for (let i = 1; i < record.failures.length; i++) {
+          assert.isAtLeast(record.failures[i]! - record.failures[i - 1]!, 100)
+        }
+        const error = yield* Effect.flip(Task.join(handle))
+        assert.strictEqual((error as ReportFailed).reason, `call ${calls}`)
+      })
+    )
+  )
+
   it.effect("timeout interrupts the handler and fails with TaskTimeout", () =>
     withQueue(
       Effect.gen(function* () {
