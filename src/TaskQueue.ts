@@ -31,11 +31,20 @@
  *   `get` then answers `undefined`.
  * - Every state change that can make work available (enqueue, retry,
  *   reschedule, release) wakes one blocked `waiter`.
+ * - A claim with `names` is handed only tasks of those names. A waiting task of
+ *   another name that it meets is left for a claimer that runs it: on Redis
+ *   handed to an idle worker that runs it, else parked (on memory parked, and a
+ *   waiting worker that runs it woken); tasks parked for a name come first in
+ *   the claims of workers that run it. Its name is reported in `passed`.
+ * - `fail` records the failure's time (`failures`), for retry schedules.
  * - On Redis, an enqueue of a task to run now may instead hand it directly to
- *   an idle worker (registered by its `Waiter.claim`; the longest idle first): the task
- *   is claimed for that worker in the enqueue's own step (state `running`,
- *   `attempts` 1, a first lease of at most 2 s) and returned by its
- *   `Waiter.wait`, one round trip sooner than a wake-up and a claim.
+ *   an idle worker that runs its name (registered by its `Waiter.claim`; the
+ *   longest idle first): the task is claimed for that worker in the enqueue's
+ *   own step (state `running`, `attempts` 1, a first lease of at most 2 s) and
+ *   returned by its `Waiter.wait`, one round trip sooner than a wake-up and a
+ *   claim. The same step wakes one other idle worker, whose claim then waits
+ *   only until that short lease ends: a task handed to a worker that died
+ *   while idle is taken over about 2 s later.
  *
  * @since 0.1.0
  */
