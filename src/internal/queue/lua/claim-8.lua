@@ -36,7 +36,8 @@
 --   { "idle", waitMs, member, passed }  -- nothing to run; waitMs until the next scheduled task or lease end, -1 if
 --       none; with a worker id, the worker is registered as idle: member
 --       "<worker id>|<ARGV[1]>|<ARGV[2]>|<lapses at, ms>|<ARGV[13]>" (the caller removes it with ARGV[11] of its next
---       claim, or when it stops), scored by the time of registering; "" without a worker id
+--       claim, or when it stops), scored by the time it became idle (its previous registration's score, if that was
+--       still registered); "" without a worker id
 --   passed (last): the names of the tasks this claim handed on or parked for other workers, "\n"-joined ("": none)
 -- Tasks handed to this worker since its last claim (in its inbox, still running under their hand-off token) come
 -- first, with this claim's tokens and lease; then tasks parked for names it runs; then the ready list.
@@ -44,7 +45,12 @@
 local now = nowMillis()
 local want = math.max(1, tonumber(ARGV[7]))
 local worker = ARGV[10]
-if ARGV[11] ~= "" then redis.call("ZREM", KEYS[5], ARGV[11]) end
+-- the previous registration's score, when it is still there: a worker that stayed idle keeps its place in line
+local idleSince
+if ARGV[11] ~= "" then
+  idleSince = redis.call("ZSCORE", KEYS[5], ARGV[11])
+  if idleSince then redis.call("ZREM", KEYS[5], ARGV[11]) end
+end
 local handed = {}
 if worker ~= "" then
   while #handed < want do
@@ -67,9 +73,10 @@ if result[1] == "idle" then
   if worker ~= "" then
     local window = tonumber(ARGV[12])
     if result[2] >= 0 and result[2] < window then window = result[2] end
-    -- scored by registration time (the longest idle is handed the next task); it lapses 1 s after the worker's wait
+    -- scored by the time it became idle (the longest idle is handed the next task: a worker woken for nothing keeps
+    -- its place); it lapses 1 s after the worker's wait
     member = worker .. "|" .. ARGV[1] .. "|" .. ARGV[2] .. "|" .. (now + window + 1000) .. "|" .. ARGV[13]
-    redis.call("ZADD", KEYS[5], now, member)
+    redis.call("ZADD", KEYS[5], idleSince or now, member)
     -- the set lives as long as its latest registration
     if redis.call("PTTL", KEYS[5]) < window + 1000 then redis.call("PEXPIRE", KEYS[5], window + 1000) end
   end
