@@ -376,21 +376,25 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
                       }
                       return
                     }
+                    // each try is uninterruptible (a claimed next task is always in `slot.current`, for release);
+                    // the waits between tries, through an outage, are not
                     const settled = yield* settle(
-                      queue.completeAndClaim(id, token, result.success, {
-                        token: randomUUID(),
-                        leaseMillis,
-                        maxRedeliveries,
-                        max: 1,
-                        names
-                      })
-                    ).pipe(
-                      Effect.tap(({ next }) =>
-                        Effect.sync(() => {
-                          if (next._tag === "Claimed") slot.current = next.task
+                      queue
+                        .completeAndClaim(id, token, result.success, {
+                          token: randomUUID(),
+                          leaseMillis,
+                          maxRedeliveries,
+                          max: 1,
+                          names
                         })
-                      ),
-                      Effect.uninterruptible
+                        .pipe(
+                          Effect.tap(({ next }) =>
+                            Effect.sync(() => {
+                              if (next._tag === "Claimed") slot.current = next.task
+                            })
+                          ),
+                          Effect.uninterruptible
+                        )
                     )
                     if (settled.completed) yield* internal.count("succeeded", name)
                     if (settled.next.passed !== undefined) yield* notePassed(settled.next.passed)
