@@ -563,7 +563,7 @@ export const heimdallSuite = (it: Vitest.MethodsNonLive<Heimdall.Heimdall>, back
           remaining: 0
         }),
         new ConcurrencyLimited({ key: "k", limit: 3, holders: 3, retryAfter: Duration.millis(10) }),
-        new InvalidArgument({ argument: "times", reason: "must be positive" })
+        new InvalidArgument({ argument: "times", value: "0", reason: "must be a positive integer" })
       ] as const
       for (const error of errors) {
         const codec = Schema.fromJsonString(Schema.toCodecJson(error.constructor as any))

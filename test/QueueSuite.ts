@@ -12,6 +12,7 @@ import type { Vitest } from "@effect/vitest"
 import { assert } from "@effect/vitest"
 import { Clock, Context, DateTime, Effect, Exit, Fiber, Layer, Metric, Schedule, Schema, Scope, Tracer } from "effect"
 import type * as Redis from "effect/persistence/Redis"
+import type { InvalidArgument } from "../src/Errors.ts"
 import * as Task from "../src/Task.ts"
 import * as TaskQueue from "../src/TaskQueue.ts"
 import * as Worker from "../src/Worker.ts"
@@ -21,7 +22,7 @@ import type { BackendContext } from "./support/backends.ts"
 export class QueueUnderTest extends Context.Service<
   QueueUnderTest,
   {
-    readonly layer: (queue: string, options?: TaskQueue.Options) => Layer.Layer<TaskQueue.TaskQueue>
+    readonly layer: (queue: string, options?: TaskQueue.Options) => Layer.Layer<TaskQueue.TaskQueue, InvalidArgument>
     /** The Redis service on the Redis backend, for assertions on keys. */
     readonly redis: Redis.Redis["Service"] | undefined
     /** The key prefix on the Redis backend. */
@@ -34,7 +35,7 @@ let counter = 0
 export const withQueue = <A, E>(
   body: Effect.Effect<A, E, TaskQueue.TaskQueue | Scope.Scope>,
   options?: TaskQueue.Options
-): Effect.Effect<A, E, QueueUnderTest> =>
+): Effect.Effect<A, E | InvalidArgument, QueueUnderTest> =>
   Effect.flatMap(QueueUnderTest, (q) =>
     body.pipe(Effect.scoped, Effect.provide(q.layer(`q${++counter}-${Date.now() % 100000}`, options)))
   )
@@ -241,7 +242,7 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
         const handle = yield* Task.enqueue(Report, { customerId: 1 })
         const error = yield* Effect.flip(Task.join(handle))
         assert.instanceOf(error, Task.TaskDefect)
-        assert.strictEqual((error as Task.TaskDefect).message, "Error: boom")
+        assert.strictEqual((error as Task.TaskDefect).defect, "Error: boom")
         assert.strictEqual((error as Task.TaskDefect).taskId, handle.id)
       })
     )
