@@ -17,6 +17,7 @@ import * as Task from "../src/Task.ts"
 import * as TaskQueue from "../src/TaskQueue.ts"
 import * as Worker from "../src/Worker.ts"
 import type { BackendContext } from "./support/backends.ts"
+import { validationSuite } from "./ValidationSuite.ts"
 
 /** Hands each test a fresh queue of the backend under test. */
 export class QueueUnderTest extends Context.Service<
@@ -817,6 +818,8 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
       })
     )
   )
+
+  validationSuite(it, backend)
 
   void Exit
 }
