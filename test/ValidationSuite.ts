@@ -7,35 +7,14 @@ import type { Vitest } from "@effect/vitest"
 import { assert } from "@effect/vitest"
 import { Duration, Effect, Exit, Layer, Schema, type Scope } from "effect"
 import * as Redis from "effect/persistence/Redis"
-import { InvalidArgument } from "../src/Errors.ts"
+import type { InvalidArgument } from "../src/Errors.ts"
 import * as Task from "../src/Task.ts"
 import * as TaskQueue from "../src/TaskQueue.ts"
 import * as Worker from "../src/Worker.ts"
 import { QueueUnderTest, withQueue } from "./QueueSuite.ts"
 import type { BackendContext } from "./support/backends.ts"
+import { assertInvalid, thrown } from "./support/invalid.ts"
 import { scanKeys } from "./support/redis.ts"
-
-/** Asserts a typed `InvalidArgument` for `option`, whose message names the option and the value as given. */
-export const assertInvalid = (error: unknown, option: string, value: string) => {
-  assert.instanceOf(error, InvalidArgument, `expected InvalidArgument for ${option}, got ${String(error)}`)
-  const e = error as InvalidArgument
-  assert.strictEqual(e._tag, "InvalidArgument")
-  assert.strictEqual(e.argument, option)
-  assert.strictEqual(e.value, value)
-  assert.include(e.message, option)
-  assert.include(e.message, value)
-  assert.isAbove(e.reason.length, 0)
-}
-
-/** What `f` throws (it must throw). */
-export const thrown = (f: () => unknown): unknown => {
-  try {
-    f()
-  } catch (error) {
-    return error
-  }
-  return assert.fail("expected a throw")
-}
 
 const Payload = Schema.Struct({ n: Schema.Number })
 
