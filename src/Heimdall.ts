@@ -50,7 +50,19 @@ import * as TaskQueueModule from "./TaskQueue.ts"
 type TaskQueue = TaskQueueModule.TaskQueue
 
 /**
- * Options shared by both backends.
+ * Options shared by both backends. A layer given an option that can never
+ * work fails with `InvalidArgument` naming it and its value: an empty `queue`
+ * or one with `{` or `}`, a `queuePrefix` or `lockPrefix` with `{` or `}` (the
+ * queue's hash tag follows them), a `retention` or `uniqueTimeout` that is not
+ * a positive finite duration.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Heimdall } from "effect-heimdall"
+ *
+ * const options: Heimdall.Options = { lockPrefix: "myapp-lock:", uniqueTimeout: "30 minutes", queue: "reports" }
+ * ```
  *
  * @category models
  * @since 0.1.0

@@ -48,6 +48,12 @@ import { type ClaimedTask, TaskQueue } from "./TaskQueue.ts"
  *   this (its worker keeps dying on it, a poison task) is dead-lettered with
  *   the reason instead of being redelivered forever.
  *
+ * Options that can never work make `Worker.layer` fail with `InvalidArgument` (naming the option
+ * and the value) before it claims anything: a `concurrency` that is not a positive integer (0, -1,
+ * 1.5, NaN), a `lease` or `maxIdleWait` that is not a positive finite duration, a negative
+ * `gracePeriod`, a `maxRedeliveries` that is not a non-negative integer, no `tasks`, or a task
+ * implemented twice.
+ *
  * **Example**
  *
  * ```ts
