@@ -42,9 +42,9 @@ import { dual } from "effect/Function"
 import type * as Redis from "effect/persistence/Redis"
 import { ConcurrencyLimited, InvalidArgument, LockLost, LockTaken, RateLimited } from "./Errors.ts"
 import * as Store from "./HeimdallStore.ts"
-import * as validate from "./internal/validate.ts"
 import { MemoryLockTable, makeLockTable } from "./internal/locks.ts"
 import * as RedisStore from "./internal/redisStore.ts"
+import * as validate from "./internal/validate.ts"
 import * as TaskQueueModule from "./TaskQueue.ts"
 
 type TaskQueue = TaskQueueModule.TaskQueue

@@ -37,8 +37,8 @@ import { pipeArguments } from "effect/Pipeable"
 import type * as Redis from "effect/persistence/Redis"
 import { AlreadyQueued, InvalidArgument } from "./Errors.ts"
 import { randomId } from "./internal/id.ts"
-import * as validate from "./internal/validate.ts"
 import * as internal from "./internal/queue/task.ts"
+import * as validate from "./internal/validate.ts"
 import { isTerminal, TaskQueue, type TaskRecord, type TaskState, type TraceContext } from "./TaskQueue.ts"
 
 const TypeId = "~effect-heimdall/Task" as const

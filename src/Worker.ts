@@ -26,8 +26,8 @@
 import { randomUUID } from "node:crypto"
 import { Cause, Clock, Duration, Effect, Exit, Fiber, Layer, Pull, Schedule, Schema, Semaphore, Tracer } from "effect"
 import { InvalidArgument } from "./Errors.ts"
-import * as validate from "./internal/validate.ts"
 import * as internal from "./internal/queue/task.ts"
+import * as validate from "./internal/validate.ts"
 import * as Task from "./Task.ts"
 import { type ClaimedTask, TaskQueue } from "./TaskQueue.ts"
 

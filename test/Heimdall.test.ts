@@ -6,8 +6,8 @@ import { TestClock } from "effect/testing"
 import { Heimdall, HeimdallStore } from "../src/index.ts"
 import * as Lua from "../src/internal/redis/lua.generated.ts"
 import { heimdallSuite } from "./HeimdallSuite.ts"
-import { assertInvalid } from "./support/invalid.ts"
 import { backends, conformance } from "./support/backends.ts"
+import { assertInvalid } from "./support/invalid.ts"
 import { describeRedis, keyPrefix, keysWithoutTtl, redisLayer, scanKeys } from "./support/redis.ts"
 
 const prefix = keyPrefix(import.meta.url)
