@@ -74,8 +74,11 @@ export const validationSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backe
           assertInvalid(error, "rateLimit.times", shown)
         }
         yield* assertNothingWritten(q, ["limit-0", "limit--1", "limit-1.5"])
-        // a valid one still goes through
-        assert.strictEqual(yield* Task.status(yield* Task.enqueue(PerCustomer, { n: 2 })), "queued")
+        // a valid one still goes through (scheduled: the suite leaves no ready task behind)
+        assert.strictEqual(
+          yield* Task.status(yield* Task.enqueue(PerCustomer, { n: 2 }, { delay: "1 hour" })),
+          "scheduled"
+        )
       })
     )
   )
@@ -333,10 +336,13 @@ export const validationSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backe
             if (error._tag === "Some") assertInvalid(error.value, option, shown)
           }
         }
-        // no worker started: a task enqueued now stays queued
+        // no worker started: a task enqueued now stays queued, until a valid worker runs it
         const handle = yield* Task.enqueue(Work, { n: 1 })
         yield* backend.advance(200)
         assert.strictEqual(yield* Task.status(handle), "queued")
+        yield* Layer.build(Worker.layer({ tasks: [WorkLive], concurrency: 2 }))
+        yield* Task.join(handle)
+        assert.strictEqual(yield* Task.status(handle), "succeeded")
       })
     )
   )
