@@ -181,7 +181,7 @@ export class TaskNotFound extends Schema.TaggedError<TaskNotFound>()("TaskNotFou
  *
  * const Report = Task.make("report", { payload: Schema.Number })
  * const program = Task.status(Task.handle(Report, "id-of-an-invoice-task")).pipe(
- *   // e.message: task id-of-an-invoice-task is a "invoice" task, not a "report" task
+ *   // e.message: task id-of-an-invoice-task belongs to task "invoice", not "report"
  *   Effect.catchTag("TaskNameMismatch", (e) => Effect.logWarning(`${e.taskId} belongs to ${e.actual}`))
  * )
  * ```
@@ -197,7 +197,7 @@ export class TaskNameMismatch extends Schema.TaggedError<TaskNameMismatch>()("Ta
   actual: Schema.String
 }) {
   override get message() {
-    return `task ${this.taskId} is a ${JSON.stringify(this.actual)} task, not a ${JSON.stringify(this.expected)} task`
+    return `task ${this.taskId} belongs to task ${JSON.stringify(this.actual)}, not ${JSON.stringify(this.expected)}`
   }
 }
 
