@@ -145,20 +145,40 @@ export class AlreadyQueued extends Schema.TaggedError<AlreadyQueued>()("AlreadyQ
 }
 
 /**
- * An argument that can never work: a non-positive limit, a cost above the
- * limit, an empty key, a negative duration. Raised before anything is sent.
+ * An argument or option that can never work: a limit that is not a positive
+ * integer, a duration that does not parse or is not positive, a negative
+ * delay, an empty key or name, a task implemented twice in one worker.
+ * Raised where the value is given, before anything is sent or written: by the
+ * synchronous constructors (`Task.make`, `Task.unique`, `Task.rateLimit`
+ * throw it), by the layers (`Worker.layer`, `Heimdall.layerRedis`, ... fail
+ * with it), and by the calls (`Task.enqueue`, `Heimdall.take`, ... fail with
+ * it). The same on every backend.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Heimdall } from "effect-heimdall"
+ *
+ * const program = Heimdall.take("emails", { times: 0, per: "1 minute" }).pipe(
+ *   // e.message: invalid times = 0: must be a positive integer
+ *   Effect.catchTag("InvalidArgument", (e) => Effect.logError(e.message))
+ * )
+ * ```
  *
  * @category errors
  * @since 0.1.0
  */
 export class InvalidArgument extends Schema.TaggedError<InvalidArgument>()("InvalidArgument", {
-  /** Which argument, e.g. `"times"`. */
+  /** Which argument or option, e.g. `"times"` or `"rateLimit.per"`. */
   argument: Schema.String,
-  /** What is wrong with it. */
+  /** The value as given, as text (strings quoted, so an empty one shows as `""`). */
+  value: Schema.String,
+  /** What is wrong with it, or what is expected. */
   reason: Schema.String
 }) {
   override get message() {
-    return `invalid ${this.argument}: ${this.reason}`
+    return `invalid ${this.argument} = ${this.value}: ${this.reason}`
   }
 }
 

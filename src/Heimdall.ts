@@ -42,15 +42,27 @@ import { dual } from "effect/Function"
 import type * as Redis from "effect/persistence/Redis"
 import { ConcurrencyLimited, InvalidArgument, LockLost, LockTaken, RateLimited } from "./Errors.ts"
 import * as Store from "./HeimdallStore.ts"
-import { toMillis } from "./internal/duration.ts"
 import { MemoryLockTable, makeLockTable } from "./internal/locks.ts"
 import * as RedisStore from "./internal/redisStore.ts"
+import * as validate from "./internal/validate.ts"
 import * as TaskQueueModule from "./TaskQueue.ts"
 
 type TaskQueue = TaskQueueModule.TaskQueue
 
 /**
- * Options shared by both backends.
+ * Options shared by both backends. A layer given an option that can never
+ * work fails with `InvalidArgument` naming it and its value: an empty `queue`
+ * or one with `{` or `}`, a `queuePrefix` or `lockPrefix` with `{` or `}` (the
+ * queue's hash tag follows them), a `retention` or `uniqueTimeout` that is not
+ * a positive finite duration.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Heimdall } from "effect-heimdall"
+ *
+ * const options: Heimdall.Options = { lockPrefix: "myapp-lock:", uniqueTimeout: "30 minutes", queue: "reports" }
+ * ```
  *
  * @category models
  * @since 0.1.0
@@ -111,11 +123,18 @@ const queueOptions = (options: Options | undefined): TaskQueueModule.Options => 
  * @category layers
  * @since 0.1.0
  */
-export const layerStore = (options?: Options): Layer.Layer<Heimdall, never, Store.HeimdallStore> =>
+export const layerStore = (options?: Options): Layer.Layer<Heimdall, InvalidArgument, Store.HeimdallStore> =>
+  validate.layerOrFail(checkOptions(options), () => storeLayer(options))
+
+const storeLayer = (options: Options | undefined): Layer.Layer<Heimdall, never, Store.HeimdallStore> =>
   Layer.effect(
     Heimdall,
     Effect.map(Store.HeimdallStore, (store) => Heimdall.of({ store, ...resolveOptions(options) }))
   )
+
+/** The first option that can never work (see `Options`), checked when a layer is made. */
+const checkOptions = (options: Options | undefined) =>
+  validate.heimdallOptions(options as Record<string, unknown> | undefined)
 
 /**
  * The in-memory backend with options (prefixes, default lock ttl).
@@ -123,12 +142,18 @@ export const layerStore = (options?: Options): Layer.Layer<Heimdall, never, Stor
  * @category layers
  * @since 0.1.0
  */
-export const layerMemoryWith = (options?: Options): Layer.Layer<Heimdall | Store.HeimdallStore | TaskQueue> =>
-  // one lock table and one store for the primitives and the queue: a unique task's lock is a lock like any other
-  Layer.merge(layerStore(options), TaskQueueModule.layerMemoryWith(queueOptions(options))).pipe(
-    Layer.provideMerge(Store.layerMemory),
-    Layer.provide(Layer.sync(MemoryLockTable, makeLockTable))
-  )
+export const layerMemoryWith = (
+  options?: Options
+): Layer.Layer<Heimdall | Store.HeimdallStore | TaskQueue, InvalidArgument> =>
+  validate.layerOrFail(checkOptions(options), () => memoryLayer(options))
+
+// one lock table and one store for the primitives and the queue: a unique task's lock is a lock like any other
+const memoryLayer = (options: Options | undefined): Layer.Layer<Heimdall | Store.HeimdallStore | TaskQueue> =>
+  Layer.merge(
+    storeLayer(options),
+    // checked above, under this module's option names
+    TaskQueueModule.layerMemoryWith(queueOptions(options)) as Layer.Layer<TaskQueue>
+  ).pipe(Layer.provideMerge(Store.layerMemory), Layer.provide(Layer.sync(MemoryLockTable, makeLockTable)))
 
 /**
  * The in-memory backend: one process, Effect's `Clock`. For tests (with
@@ -147,7 +172,7 @@ export const layerMemoryWith = (options?: Options): Layer.Layer<Heimdall | Store
  * @category layers
  * @since 0.1.0
  */
-export const layerMemory: Layer.Layer<Heimdall | Store.HeimdallStore | TaskQueue> = layerMemoryWith()
+export const layerMemory: Layer.Layer<Heimdall | Store.HeimdallStore | TaskQueue> = memoryLayer(undefined)
 
 /**
  * The Redis backend, shared by every process using the same Redis and
@@ -169,43 +194,49 @@ export const layerMemory: Layer.Layer<Heimdall | Store.HeimdallStore | TaskQueue
  */
 export const layerRedis = (
   options?: Options
-): Layer.Layer<Heimdall | Store.HeimdallStore | TaskQueue, never, Redis.Redis> => {
-  const resolved = resolveOptions(options)
-  return Layer.merge(layerStore(options), TaskQueueModule.layerRedis(queueOptions(options))).pipe(
-    Layer.provideMerge(RedisStore.layer({ channel: `${resolved.lockPrefix}__released` }))
-  )
-}
+): Layer.Layer<Heimdall | Store.HeimdallStore | TaskQueue, InvalidArgument, Redis.Redis> =>
+  validate.layerOrFail(checkOptions(options), () => {
+    const resolved = resolveOptions(options)
+    return Layer.merge(
+      storeLayer(options),
+      // checked above, under this module's option names
+      TaskQueueModule.layerRedis(queueOptions(options)) as Layer.Layer<TaskQueue, never, Redis.Redis>
+    ).pipe(Layer.provideMerge(RedisStore.layer({ channel: `${resolved.lockPrefix}__released` })))
+  })
 
 // -----------------------------------------------------------------------------
 // validation
 // -----------------------------------------------------------------------------
 
-const invalid = (argument: string, reason: string) => Effect.fail(new InvalidArgument({ argument, reason }))
+// The checks are the shared policy of src/internal/validate.ts; these helpers adapt them to this module's calls.
 
-const checkKey = (key: string) => (key.length === 0 ? invalid("key", "must not be empty") : Effect.void)
+const invalid = (argument: string, value: unknown, reason: string) =>
+  Effect.fail(validate.invalid(argument, value, reason))
 
-/** A duration as whole milliseconds, at least `min`, or why not. */
-const millisOrInvalid = (argument: string, input: Duration.Input, min: number): number | InvalidArgument => {
-  const raw = toMillis(input)
-  if (raw === undefined || Number.isNaN(raw)) {
-    return new InvalidArgument({ argument, reason: `not a duration: ${String(input)}` })
-  }
-  if (!Number.isFinite(raw)) return new InvalidArgument({ argument, reason: "must be finite" })
-  const ms = Math.ceil(raw)
-  return ms < min ? new InvalidArgument({ argument, reason: `must be at least ${min} ms, got ${ms} ms` }) : ms
+/** `undefined` for a usable key (a non-empty string), else the error. */
+const keyError = (key: unknown, argument = "key"): InvalidArgument | undefined => {
+  const checked = validate.nonEmpty(argument, key)
+  return checked instanceof InvalidArgument ? checked : undefined
 }
 
+const checkKey = (key: string) => {
+  const error = keyError(key)
+  return error === undefined ? Effect.void : Effect.fail(error)
+}
+
+/** A duration as whole milliseconds (rounded up), finite and at least `min` (0 or 1), or why not. */
+const millisOrInvalid = (argument: string, input: Duration.Input, min: 0 | 1): number | InvalidArgument =>
+  validate.durationMillis(argument, input, min)
+
 /** A duration as whole milliseconds, at least `min`. */
-const millisOf = (argument: string, input: Duration.Input, min: number) =>
+const millisOf = (argument: string, input: Duration.Input, min: 0 | 1) =>
   Effect.suspend(() => {
     const ms = millisOrInvalid(argument, input, min)
     return typeof ms === "number" ? Effect.succeed(ms) : Effect.fail(ms)
   })
 
-const countOrInvalid = (argument: string, n: number, min = 1): number | InvalidArgument =>
-  Number.isSafeInteger(n) && n >= min
-    ? n
-    : new InvalidArgument({ argument, reason: `must be an integer of at least ${min}, got ${n}` })
+const countOrInvalid = (argument: string, n: number, min: 0 | 1 = 1): number | InvalidArgument =>
+  validate.integer(argument, n, min)
 
 // -----------------------------------------------------------------------------
 // waiting for a release
@@ -356,7 +387,8 @@ export const acquireLock = (
   options?: LockOptions
 ): Effect.Effect<Lock, LockTaken | InvalidArgument | Redis.RedisError, Heimdall> =>
   Effect.flatMap(Heimdall, (heimdall): Effect.Effect<Lock, LockTaken | InvalidArgument | Redis.RedisError> => {
-    if (key.length === 0) return invalid("key", "must not be empty")
+    const keyInvalid = keyError(key)
+    if (keyInvalid !== undefined) return Effect.fail(keyInvalid)
     const ttlMs = millisOrInvalid("ttl", options?.ttl ?? heimdall.uniqueTimeout, 1)
     if (typeof ttlMs !== "number") return Effect.fail(ttlMs)
     const waitMs = millisOrInvalid("wait", options?.wait ?? 0, 0)
@@ -422,11 +454,16 @@ export const extendLock = (
  * @category locks
  * @since 0.1.0
  */
-export const inspectLock = (key: string): Effect.Effect<Option.Option<LockInfo>, Redis.RedisError, Heimdall> =>
-  Effect.flatMap(Heimdall, (h) =>
-    Effect.map(
-      h.store.lockInspect(h.lockPrefix + key),
-      Option.map((s) => toInfo(key, s))
+export const inspectLock = (
+  key: string
+): Effect.Effect<Option.Option<LockInfo>, InvalidArgument | Redis.RedisError, Heimdall> =>
+  Effect.andThen(
+    checkKey(key),
+    Effect.flatMap(Heimdall, (h) =>
+      Effect.map(
+        h.store.lockInspect(h.lockPrefix + key),
+        Option.map((s) => toInfo(key, s))
+      )
     )
   )
 
@@ -451,8 +488,11 @@ export const listLocks = (prefix = ""): Effect.Effect<ReadonlyArray<LockInfo>, R
  * @category locks
  * @since 0.1.0
  */
-export const forceReleaseLock = (key: string): Effect.Effect<boolean, Redis.RedisError, Heimdall> =>
-  Effect.flatMap(Heimdall, (h) => h.store.lockForceRelease(h.lockPrefix + key))
+export const forceReleaseLock = (key: string): Effect.Effect<boolean, InvalidArgument | Redis.RedisError, Heimdall> =>
+  Effect.andThen(
+    checkKey(key),
+    Effect.flatMap(Heimdall, (h) => h.store.lockForceRelease(h.lockPrefix + key))
+  )
 
 const toInfo = (key: string, s: Store.LockState): LockInfo => ({
   key,
@@ -602,15 +642,19 @@ const resolveLimits = (
   value: Limit | ReadonlyArray<Limit>
 ): ReadonlyArray<{ readonly key: string; readonly times: number; readonly perMs: number }> | InvalidArgument => {
   const list: ReadonlyArray<Limit> = Array.isArray(value) ? value : [value as Limit]
-  if (list.length === 0) return new InvalidArgument({ argument: "limits", reason: "at least one limit is needed" })
+  if (list.length === 0) return validate.invalid("limits", value, "at least one limit is needed")
   const resolved = []
   for (const limit of list) {
+    if (limit === null || typeof limit !== "object") {
+      return validate.invalid("limits", limit, "each limit must be an object { times, per, key? }")
+    }
     const times = countOrInvalid("times", limit.times)
     if (typeof times !== "number") return times
     const perMs = millisOrInvalid("per", limit.per, 1)
     if (typeof perMs !== "number") return perMs
     const limitKey = limit.key ?? key
-    if (limitKey.length === 0) return new InvalidArgument({ argument: "key", reason: "must not be empty" })
+    const error = keyError(limitKey)
+    if (error !== undefined) return error
     resolved.push({ key: limitKey, times, perMs })
   }
   return resolved
@@ -624,7 +668,8 @@ const rateCall = <E, R>(
   options: ReserveOptions | undefined
 ): Effect.Effect<Admission, RateLimited | InvalidArgument | Redis.RedisError | E, Heimdall | R> =>
   Effect.suspend(() => {
-    if (key.length === 0) return invalid("key", "must not be empty")
+    const keyInvalid = keyError(key)
+    if (keyInvalid !== undefined) return Effect.fail(keyInvalid)
     const given = typeof limits === "function" ? limits(key) : limits
     return Effect.isEffect(given)
       ? Effect.flatMap(given, (value) => admit(key, value, mode, options))
@@ -642,7 +687,7 @@ const admit = (
   const cost = countOrInvalid("cost", options?.cost ?? 1)
   if (typeof cost !== "number") return Effect.fail(cost)
   for (const limit of resolved) {
-    if (cost > limit.times) return invalid("cost", `${cost} units can never fit a limit of ${limit.times}`)
+    if (cost > limit.times) return invalid("cost", cost, `${cost} units can never fit a limit of ${limit.times}`)
   }
   const maxDelayMs = options?.maxDelay === undefined ? undefined : millisOrInvalid("maxDelay", options.maxDelay, 0)
   if (maxDelayMs instanceof InvalidArgument) return Effect.fail(maxDelayMs)
@@ -674,7 +719,15 @@ const admit = (
     )
   const jitter = options?.jitter
   if (jitter === undefined) return run(0)
-  if (Effect.isEffect(jitter)) return Effect.flatMap(jitter, (d) => run(Math.round(Duration.toMillis(d))))
+  if (Effect.isEffect(jitter)) {
+    return Effect.flatMap(
+      jitter,
+      (d): Effect.Effect<Admission, RateLimited | InvalidArgument | Redis.RedisError, Heimdall> => {
+        const jitterMs = millisOrInvalid("jitter", d, 0)
+        return typeof jitterMs === "number" ? run(jitterMs) : Effect.fail(jitterMs)
+      }
+    )
+  }
   const jitterMs = millisOrInvalid("jitter", jitter, 0)
   if (typeof jitterMs !== "number") return Effect.fail(jitterMs)
   return Effect.flatMap(Random.next, (r) => run(Math.round(r * jitterMs)))
@@ -858,7 +911,8 @@ export const acquireSlot = (
   options: SlotOptions
 ): Effect.Effect<Slot, ConcurrencyLimited | InvalidArgument | Redis.RedisError, Heimdall> =>
   Effect.flatMap(Heimdall, (heimdall): Effect.Effect<Slot, ConcurrencyLimited | InvalidArgument | Redis.RedisError> => {
-    if (key.length === 0) return invalid("key", "must not be empty")
+    const keyInvalid = keyError(key)
+    if (keyInvalid !== undefined) return Effect.fail(keyInvalid)
     const limit = countOrInvalid("limit", options.limit)
     if (typeof limit !== "number") return Effect.fail(limit)
     const leaseMs = millisOrInvalid("lease", options.lease ?? "1 minute", 1)

@@ -38,7 +38,8 @@ import type * as Redis from "effect/persistence/Redis"
 import { AlreadyQueued, InvalidArgument } from "./Errors.ts"
 import { randomId } from "./internal/id.ts"
 import * as internal from "./internal/queue/task.ts"
-import { TaskQueue, type TaskRecord, type TaskState, type TraceContext } from "./TaskQueue.ts"
+import * as validate from "./internal/validate.ts"
+import { isTerminal, TaskQueue, type TaskRecord, type TaskState, type TraceContext } from "./TaskQueue.ts"
 
 const TypeId = "~effect-heimdall/Task" as const
 
@@ -79,7 +80,11 @@ export class TaskTimeout extends Schema.TaggedError<TaskTimeout>()("TaskTimeout"
   taskId: Schema.String,
   taskName: Schema.String,
   timeoutMillis: Schema.Number
-}) {}
+}) {
+  override get message() {
+    return `task ${this.taskName} ${this.taskId} timed out after ${this.timeoutMillis} ms`
+  }
+}
 
 /**
  * The handler died (a thrown exception or `Effect.die`), as opposed to failing
@@ -92,6 +97,7 @@ export class TaskTimeout extends Schema.TaggedError<TaskTimeout>()("TaskTimeout"
  * import { Task } from "effect-heimdall"
  *
  * declare const handle: Task.Handle<Task.Any>
+ * // e.defect: "Error: boom"; e.message: "task report 7Kq… died: Error: boom"
  * Task.join(handle).pipe(Effect.catchTag("TaskDefect", (e) => Effect.logError(e.message)))
  * ```
  *
@@ -101,8 +107,13 @@ export class TaskTimeout extends Schema.TaggedError<TaskTimeout>()("TaskTimeout"
 export class TaskDefect extends Schema.TaggedError<TaskDefect>()("TaskDefect", {
   taskId: Schema.String,
   taskName: Schema.String,
-  message: Schema.String
-}) {}
+  /** What the handler died of: the exception's name and message, or the defect as text. */
+  defect: Schema.String
+}) {
+  override get message() {
+    return `task ${this.taskName} ${this.taskId} died: ${this.defect}`
+  }
+}
 
 /**
  * The task could not be run at all and was dead-lettered: no worker knows its
@@ -125,7 +136,11 @@ export class TaskDeadLettered extends Schema.TaggedError<TaskDeadLettered>()("Ta
   taskId: Schema.String,
   taskName: Schema.String,
   reason: Schema.String
-}) {}
+}) {
+  override get message() {
+    return `task ${this.taskName} ${this.taskId} was dead-lettered: ${this.reason}`
+  }
+}
 
 /**
  * No task with this id: never enqueued on this queue, or finished longer ago
@@ -146,7 +161,45 @@ export class TaskDeadLettered extends Schema.TaggedError<TaskDeadLettered>()("Ta
  */
 export class TaskNotFound extends Schema.TaggedError<TaskNotFound>()("TaskNotFound", {
   taskId: Schema.String
-}) {}
+}) {
+  override get message() {
+    return `no task ${this.taskId} on this queue (never enqueued here, or finished longer ago than the retention)`
+  }
+}
+
+/**
+ * A handle of one task was used for a task of another name
+ * (`Task.handle(OtherTask, id)`): the record of `taskId` belongs to the task
+ * `actual`, not to `expected`, so its payload and result cannot be read with
+ * the handle's schemas. `Task.join` and `Task.status` fail with it.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Task } from "effect-heimdall"
+ *
+ * const Report = Task.make("report", { payload: Schema.Number })
+ * const program = Task.status(Task.handle(Report, "id-of-an-invoice-task")).pipe(
+ *   // e.message: task id-of-an-invoice-task belongs to task "invoice", not "report"
+ *   Effect.catchTag("TaskNameMismatch", (e) => Effect.logWarning(`${e.taskId} belongs to ${e.actual}`))
+ * )
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class TaskNameMismatch extends Schema.TaggedError<TaskNameMismatch>()("TaskNameMismatch", {
+  taskId: Schema.String,
+  /** The handle's task name. */
+  expected: Schema.String,
+  /** The name stored in the task's record. */
+  actual: Schema.String
+}) {
+  override get message() {
+    return `task ${this.taskId} belongs to task ${JSON.stringify(this.actual)}, not ${JSON.stringify(this.expected)}`
+  }
+}
 
 /**
  * A unique task that was not run: when a worker picked it up, its unique key
@@ -170,7 +223,11 @@ export class TaskSkipped extends Schema.TaggedError<TaskSkipped>()("TaskSkipped"
   taskId: Schema.String,
   taskName: Schema.String,
   reason: Schema.String
-}) {}
+}) {
+  override get message() {
+    return `task ${this.taskName} ${this.taskId} was skipped: ${this.reason}`
+  }
+}
 
 /**
  * How a unique task is unique.
@@ -453,17 +510,30 @@ const TaskProto = {
  * its success and error schemas, a `timeout` per attempt and a `retry`
  * schedule (fed the attempt's failure; its delays are the backoff).
  *
+ * Options that can never work are rejected here: `make` **throws** the typed
+ * `InvalidArgument` (naming the option and the value) for an empty name, a
+ * `timeout` that is not a positive finite duration ("5 potatoes", 0, NaN,
+ * Infinity), and the checks of `unique` and `rateLimit` (see `Task.unique`,
+ * `Task.rateLimit`). A rate limit or unique key computed from the payload is
+ * checked by `enqueue`.
+ *
  * **Example**
  *
  * ```ts
  * import { Schedule, Schema } from "effect"
- * import { Task } from "effect-heimdall"
+ * import { InvalidArgument, Task } from "effect-heimdall"
  *
  * const SendMail = Task.make("send-mail", {
  *   payload: Schema.Struct({ to: Schema.String }),
  *   timeout: "30 seconds",
  *   retry: Schedule.exponential("1 second").pipe(Schedule.upTo({ times: 5 }))
  * })
+ *
+ * try {
+ *   Task.make("broken", { payload: Schema.String, timeout: "5 potatoes" })
+ * } catch (e) {
+ *   e instanceof InvalidArgument // true; e.message: invalid timeout = "5 potatoes": not a duration ...
+ * }
  * ```
  *
  * @category constructors
@@ -487,12 +557,13 @@ export const make = <
     readonly rateLimit?: RateLimitOptions<Payload["Type"]> | RateLimitFunction<Payload["Type"]> | undefined
   }
 ): Task<Name, Payload, Success, Error, DuplicateError<OnDuplicate>> => {
-  if (name.length === 0) throw new globalThis.Error("Task.make: the task name must not be empty")
+  validate.orThrow(validate.taskName("name", name))
+  const timeout = validate.orThrow(validate.optionalDurationMillis("timeout", options.timeout, 1))
   return makeTask(name, options.payload, options.success ?? Schema.Void, options.error ?? Schema.Never, {
-    timeout: options.timeout === undefined ? undefined : Duration.fromInputUnsafe(options.timeout),
+    timeout: timeout === undefined ? undefined : Duration.millis(timeout),
     retry: options.retry,
     unique: resolveUnique(options.unique),
-    rateLimit: resolveRateLimit(options.rateLimit)
+    rateLimit: resolveRateLimit(options.rateLimit, name)
   })
 }
 
@@ -506,33 +577,57 @@ const makeTask = (name: string, payload: AnySchema, success: AnySchema, error: A
   return task
 }
 
+/** `unique` checked (throws `InvalidArgument`) and resolved. */
 const resolveUnique = (unique: true | UniqueOptions<any> | undefined): UniqueSettings | undefined => {
-  if (unique === undefined) return undefined
+  if (unique === undefined || (unique as unknown) === false) return undefined
   const options: UniqueOptions<any> = unique === true ? {} : unique
-  if (options.prefix !== undefined && /[{}]/.test(options.prefix)) {
-    throw new globalThis.Error("Task unique.prefix must not contain { or }: the queue's hash tag follows it")
+  if (options === null || typeof options !== "object") {
+    throw validate.invalid("unique", options, "must be true or an object of unique options")
   }
   const key = options.key
+  if (key !== undefined && typeof key !== "function") validate.orThrow(validate.nonEmpty("unique.key", key))
+  const timeout = validate.orThrow(validate.optionalDurationMillis("unique.timeout", options.timeout, 1))
+  const onDuplicate = options.onDuplicate ?? "existing"
+  if (onDuplicate !== "existing" && onDuplicate !== "fail") {
+    throw validate.invalid("unique.onDuplicate", onDuplicate, 'must be "existing" or "fail"')
+  }
+  if (options.prefix !== undefined) validate.orThrow(validate.hashTagSafe("unique.prefix", options.prefix, false))
   return {
     key: typeof key === "string" ? () => key : key,
-    timeout: options.timeout === undefined ? undefined : Duration.fromInputUnsafe(options.timeout),
-    onDuplicate: options.onDuplicate ?? "existing",
+    timeout: timeout === undefined ? undefined : Duration.millis(timeout),
+    onDuplicate,
     waitForExpiry: options.waitForExpiry ?? false,
     prefix: options.prefix
   }
 }
 
+/** `rateLimit` as a function of the payload; static limits are checked now (throws `InvalidArgument`). */
 const resolveRateLimit = (
-  rateLimit: RateLimitOptions<any> | RateLimitFunction<any> | undefined
+  rateLimit: RateLimitOptions<any> | RateLimitFunction<any> | undefined,
+  name: string
 ): RateLimitFunction<any> | undefined => {
   if (rateLimit === undefined || typeof rateLimit === "function") return rateLimit
   const { key, ...rest } = rateLimit
-  return typeof key === "function" ? (payload) => ({ ...rest, key: key(payload) }) : () => ({ ...rest, key })
+  if (typeof key === "function") {
+    // everything but the key is known now; the key is checked by enqueue, per payload
+    validate.orThrow(validate.rateLimit({ ...rest, key: undefined }, name))
+    return (payload) => ({ ...rest, key: key(payload) })
+  }
+  validate.orThrow(validate.rateLimit(rateLimit, name))
+  return () => ({ ...rest, key })
 }
 
 /**
  * Makes a task unique (see `UniqueOptions`): the pipeable form of `make`'s
  * `unique` option. (A `key` function gets a typed payload only in `make`'s option.)
+ *
+ * **Throws** the typed `InvalidArgument` (naming the option and the value) for
+ * options that can never work, in `make` too: a `timeout` that is not a
+ * positive finite duration (a unique timeout of 0 or -5 s would turn
+ * uniqueness off), an empty constant `key`, a `prefix` with `{` or `}`, an
+ * `onDuplicate` other than `"existing"` or `"fail"`. A `key` function is
+ * checked by `enqueue`: one that throws or returns an empty string fails the
+ * enqueue with `InvalidArgument`, and nothing is written.
  *
  * **Example**
  *
@@ -560,6 +655,15 @@ export const unique =
  * Gives a task a global rate limit (see `RateLimitOptions`): the pipeable form
  * of `make`'s `rateLimit` option.
  *
+ * **Throws** the typed `InvalidArgument` (naming the option and the value) for
+ * static limits that can never work, in `make` too: `times` that is not a
+ * positive integer (0, -1, 1.5, NaN), `per` that is not a positive finite
+ * duration (`"0 seconds"`, "5 potatoes"), a negative or non-finite `jitter` or
+ * `margin`, an empty `key`. A rate limit computed from the payload (a function,
+ * or a `key` function) gets the same checks in `enqueue`, which fails with
+ * `InvalidArgument` before anything is written; a function that passes there
+ * and fails on a worker (it differs there) dead-letters the task with the reason.
+ *
  * **Example**
  *
  * ```ts
@@ -577,7 +681,7 @@ export const rateLimit =
   <T extends Any>(task: T): T =>
     makeTask(task.name, task.payload, task.success, task.error, {
       ...task.settings,
-      rateLimit: resolveRateLimit(options)
+      rateLimit: resolveRateLimit(options, task.name)
     })
 
 /**
@@ -593,23 +697,31 @@ export const rateLimit =
  * import { Task } from "effect-heimdall"
  *
  * const Report = Task.make("report", { payload: Schema.Struct({ id: Schema.Number }), unique: true })
- * const key = Task.uniqueKey(Report, { id: 1 }) // Effect<string, SchemaError>: "report:3f1c…"
+ * const key = Task.uniqueKey(Report, { id: 1 }) // Effect<string, SchemaError | InvalidArgument>: "report:3f1c…"
  * ```
  *
  * @category accessors
  * @since 0.1.0
  */
-export const uniqueKey = <T extends Any>(task: T, payload: Payload<T>): Effect.Effect<string, Schema.SchemaError> =>
-  Effect.map(Schema.encodeEffect(internal.codecs(task).payload)(payload), (encoded) =>
-    uniqueKeyOf(task, payload, encoded)
-  )
+export const uniqueKey = <T extends Any>(
+  task: T,
+  payload: Payload<T>
+): Effect.Effect<string, Schema.SchemaError | InvalidArgument> =>
+  Effect.flatMap(Schema.encodeEffect(internal.codecs(task).payload)(payload), (encoded) => {
+    const key = uniqueKeyOf(task, payload, encoded)
+    return key instanceof InvalidArgument ? Effect.fail(key) : Effect.succeed(key)
+  })
 
 /** SHA-256 in hex, by the one-shot `crypto.hash` (about 3x faster per call than `createHash`). */
 const sha256Hex = (text: string): string => cryptoHash("sha256", text, "hex")
 
-const uniqueKeyOf = (task: Any, payload: unknown, encoded: string): string => {
+/** The unique key of a payload; a custom key function's result is checked (a non-empty string). */
+const uniqueKeyOf = (task: Any, payload: unknown, encoded: string): string | InvalidArgument => {
   const custom = task.settings.unique?.key
-  if (custom) return custom(payload)
+  if (custom) {
+    const key = validate.computed("unique.key", custom, payload)
+    return key instanceof InvalidArgument ? key : validate.nonEmpty("unique.key", key)
+  }
   const hash = sha256Hex(canonicalJson(JSON.parse(encoded))).slice(0, 32)
   return `${task.name}:${hash}`
 }
@@ -824,27 +936,28 @@ const enqueueWith = <T extends Any>(
 ): Effect.Effect<Handle<T>, Schema.SchemaError | InvalidArgument | Redis.RedisError | EnqueueError<T>, TaskQueue> =>
   Effect.gen(function* () {
     const queue = yield* TaskQueue
-    const id = options?.id ?? randomId()
-    if (id.length === 0) return yield* new InvalidArgument({ argument: "id", reason: "must not be empty" })
+    const id = options?.id === undefined ? randomId() : validate.nonEmpty("id", options.id)
+    if (id instanceof InvalidArgument) return yield* id
+    const delayMillis = validate.durationMillis("delay", options?.delay ?? 0, 0)
+    if (delayMillis instanceof InvalidArgument) return yield* delayMillis
     if (traced) yield* Effect.annotateCurrentSpan("heimdall.task.id", id)
     const encoded = yield* Schema.encodeEffect(internal.codecs(task).payload)(payload)
+    // options computed from the payload get the checks of static ones, before anything is written
+    const rateLimit = task.settings.rateLimit
+    if (rateLimit !== undefined) {
+      const spec = validate.computed("rateLimit", rateLimit, payload)
+      const limit = spec instanceof InvalidArgument ? spec : validate.rateLimit(spec, task.name)
+      if (limit instanceof InvalidArgument) return yield* limit
+    }
     // the enqueue span, or the caller's (also an external one); an Option, not a NoSuchElementError per call
     const span = yield* Effect.serviceOption(Tracer.ParentSpan)
     const trace: TraceContext | undefined =
       span._tag === "Some"
         ? { traceId: span.value.traceId, spanId: span.value.spanId, sampled: span.value.sampled }
         : undefined
-    const delay = Duration.fromInput(options?.delay ?? 0)
-    if (delay._tag === "None" || !Duration.isFinite(delay.value) || Duration.toMillis(delay.value) < 0) {
-      return yield* new InvalidArgument({
-        argument: "delay",
-        reason: `not a finite duration: ${String(options?.delay)}`
-      })
-    }
-    const delayMillis = Duration.toMillis(delay.value)
     const settings = task.settings.unique
     const key = settings && uniqueKeyOf(task, payload, encoded)
-    if (key === "") return yield* new InvalidArgument({ argument: "unique.key", reason: "must not be empty" })
+    if (key instanceof InvalidArgument) return yield* key
     const unique =
       settings === undefined || key === undefined
         ? undefined
@@ -901,18 +1014,32 @@ const enqueueWith = <T extends Any>(
  */
 export const status = <T extends Any>(
   handle: Handle<T>
-): Effect.Effect<TaskState, TaskNotFound | Redis.RedisError, TaskQueue> =>
+): Effect.Effect<TaskState, TaskNotFound | TaskNameMismatch | Redis.RedisError, TaskQueue> =>
   Effect.flatMap(TaskQueue, (queue) => queue.get(handle.id)).pipe(
-    Effect.flatMap((record) =>
-      record === undefined ? Effect.fail(new TaskNotFound({ taskId: handle.id })) : Effect.succeed(record.state)
-    )
+    Effect.flatMap((record) => {
+      const mismatch = recordError(handle, record)
+      return mismatch === undefined ? Effect.succeed(record!.state) : Effect.fail(mismatch)
+    })
   )
+
+/** `TaskNotFound` without a record, `TaskNameMismatch` for a record of another task; `undefined` when it fits. */
+const recordError = (
+  handle: Handle<Any>,
+  record: TaskRecord | undefined
+): TaskNotFound | TaskNameMismatch | undefined =>
+  record === undefined
+    ? new TaskNotFound({ taskId: handle.id })
+    : record.name !== handle.task.name
+      ? new TaskNameMismatch({ taskId: handle.id, expected: handle.task.name, actual: record.name })
+      : undefined
 
 /**
  * Waits for the task to finish: succeeds with its decoded success value, or
  * fails with its decoded error (the handler's typed error, `TaskTimeout`,
- * `TaskDefect`), `TaskDeadLettered`, or `TaskNotFound`. Waiting is push-based
- * (no polling); interrupting `join` does not affect the task.
+ * `TaskDefect`), `TaskDeadLettered`, `TaskSkipped`, or `TaskNotFound`. Waiting
+ * is push-based (no polling); interrupting `join` does not affect the task.
+ * A handle whose id belongs to a task of another name (`handle(OtherTask, id)`)
+ * fails at once with `TaskNameMismatch`, before any decoding.
  *
  * **Example**
  *
@@ -934,17 +1061,30 @@ export const join = <T extends Any>(
   handle: Handle<T>
 ): Effect.Effect<
   Success<T>,
-  Failure<T> | TaskDeadLettered | TaskSkipped | TaskNotFound | Schema.SchemaError | Redis.RedisError,
+  Failure<T> | TaskDeadLettered | TaskSkipped | TaskNotFound | TaskNameMismatch | Schema.SchemaError | Redis.RedisError,
   TaskQueue
 > =>
-  Effect.flatMap(TaskQueue, (queue) => queue.awaitTerminal(handle.id)).pipe(
-    Effect.flatMap((record) => settle(handle, record))
+  Effect.flatMap(TaskQueue, (queue) =>
+    // the record is read first: a handle of another task fails now, not when that task ends; a finished task
+    // settles from this one read
+    Effect.flatMap(queue.get(handle.id), (record) => {
+      const error = recordError(handle, record)
+      if (error !== undefined) return Effect.fail(error)
+      return isTerminal(record!.state)
+        ? settle(handle, record)
+        : Effect.flatMap(queue.awaitTerminal(handle.id), (record) => settle(handle, record))
+    })
   )
 
 const settle = <T extends Any>(
   handle: Handle<T>,
   record: TaskRecord | undefined
-): Effect.Effect<Success<T>, Failure<T> | TaskDeadLettered | TaskSkipped | TaskNotFound | Schema.SchemaError> => {
+): Effect.Effect<
+  Success<T>,
+  Failure<T> | TaskDeadLettered | TaskSkipped | TaskNotFound | TaskNameMismatch | Schema.SchemaError
+> => {
+  const error = recordError(handle, record)
+  if (error !== undefined) return Effect.fail(error)
   if (record === undefined) return Effect.fail(new TaskNotFound({ taskId: handle.id }))
   const { success, failure } = internal.codecs(handle.task)
   switch (record.state) {

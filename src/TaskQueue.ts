@@ -50,12 +50,14 @@
  */
 import { Context, type Duration, Effect, Layer, type Scope } from "effect"
 import type * as Redis from "effect/persistence/Redis"
+import type { InvalidArgument } from "./Errors.ts"
 import * as MemoryStore from "./HeimdallStore.ts"
 import { lockTable } from "./internal/locks.ts"
 import { makeMemory } from "./internal/queue/memory.ts"
 import { resolveOptions } from "./internal/queue/options.ts"
 import { makeRedis } from "./internal/queue/redis.ts"
 import * as RedisStore from "./internal/redisStore.ts"
+import * as validate from "./internal/validate.ts"
 
 /**
  * Where a task is in its life:
@@ -480,6 +482,11 @@ export class TaskQueue extends Context.Service<TaskQueue, Service>()("effect-hei
  * - `lockPrefix`, `ratePrefix`, `uniqueTimeout`: as in `Heimdall.Options`, for unique and
  *   rate-limited tasks (the `Heimdall` layers pass theirs).
  *
+ * Options that can never work make the layer fail with `InvalidArgument` (naming the option and
+ * the value) before anything is built, on both backends: an empty `queue`, a `queue`, `prefix` or
+ * `lockPrefix` with `{` or `}` (they would break the queue's hash tag), a `retention` or
+ * `uniqueTimeout` that is not a positive finite duration.
+ *
  * **Example**
  *
  * ```ts
@@ -517,7 +524,12 @@ export interface Options {
  * @category layers
  * @since 0.1.0
  */
-export const layerMemoryWith = (options?: Options): Layer.Layer<TaskQueue> =>
+export const layerMemoryWith = (options?: Options): Layer.Layer<TaskQueue, InvalidArgument> =>
+  validate.layerOrFail(validate.queueOptions(options as Record<string, unknown> | undefined), () =>
+    memoryLayer(options)
+  )
+
+const memoryLayer = (options: Options | undefined): Layer.Layer<TaskQueue> =>
   Layer.effect(
     TaskQueue,
     Effect.gen(function* () {
@@ -549,7 +561,7 @@ export const layerMemoryWith = (options?: Options): Layer.Layer<TaskQueue> =>
  * @category layers
  * @since 0.1.0
  */
-export const layerMemory: Layer.Layer<TaskQueue> = layerMemoryWith()
+export const layerMemory: Layer.Layer<TaskQueue> = memoryLayer(undefined)
 
 /**
  * The queue in Redis, shared by every process using the same `prefix` and
@@ -573,14 +585,18 @@ export const layerMemory: Layer.Layer<TaskQueue> = layerMemoryWith()
  * @category layers
  * @since 0.1.0
  */
-export const layerRedis = (options?: Options): Layer.Layer<TaskQueue, never, Redis.Redis> =>
-  Layer.effect(
-    TaskQueue,
-    Effect.gen(function* () {
-      const resolved = resolveOptions(options)
-      const shared = yield* Effect.serviceOption(MemoryStore.HeimdallStore)
-      const store =
-        shared._tag === "Some" ? shared.value : yield* RedisStore.make({ channel: `${resolved.lockPrefix}__released` })
-      return yield* makeRedis(resolved, store)
-    })
+export const layerRedis = (options?: Options): Layer.Layer<TaskQueue, InvalidArgument, Redis.Redis> =>
+  validate.layerOrFail(validate.queueOptions(options as Record<string, unknown> | undefined), () =>
+    Layer.effect(
+      TaskQueue,
+      Effect.gen(function* () {
+        const resolved = resolveOptions(options)
+        const shared = yield* Effect.serviceOption(MemoryStore.HeimdallStore)
+        const store =
+          shared._tag === "Some"
+            ? shared.value
+            : yield* RedisStore.make({ channel: `${resolved.lockPrefix}__released` })
+        return yield* makeRedis(resolved, store)
+      })
+    )
   )

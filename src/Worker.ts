@@ -39,8 +39,9 @@ import {
   Semaphore,
   Tracer
 } from "effect"
-import { finiteMillis } from "./internal/duration.ts"
+import { InvalidArgument } from "./Errors.ts"
 import * as internal from "./internal/queue/task.ts"
+import * as validate from "./internal/validate.ts"
 import * as Task from "./Task.ts"
 import { type ClaimedTask, TaskQueue } from "./TaskQueue.ts"
 
@@ -69,6 +70,12 @@ import { type ClaimedTask, TaskQueue } from "./TaskQueue.ts"
  * - `maxRedeliveries` (default 5): a task whose lease lapsed more often than
  *   this (its worker keeps dying on it, a poison task) is dead-lettered with
  *   the reason instead of being redelivered forever.
+ *
+ * Options that can never work make `Worker.layer` fail with `InvalidArgument` (naming the option
+ * and the value) before it claims anything: a `concurrency` that is not a positive integer (0, -1,
+ * 1.5, NaN), a `lease` or `maxIdleWait` that is not a positive finite duration, a negative
+ * `gracePeriod`, a `maxRedeliveries` that is not a non-negative integer, no `tasks`, or a task
+ * implemented twice.
  *
  * **Example**
  *
@@ -179,9 +186,15 @@ const describeCause = (cause: Cause.Cause<unknown>): string => {
  */
 export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any, any>>>(
   options: Options<Impls>
-): Layer.Layer<never, never, TaskQueue | (Impls[number] extends Task.Implementation<any, infer R> ? R : never)> =>
+): Layer.Layer<
+  never,
+  InvalidArgument,
+  TaskQueue | (Impls[number] extends Task.Implementation<any, infer R> ? R : never)
+> =>
   Layer.effectDiscard(
     Effect.gen(function* () {
+      const invalid = validate.workerOptions(options)
+      if (invalid !== undefined) return yield* invalid
       const queue = yield* TaskQueue
       const leaseMillis = millis(options.lease, "30 seconds")
       const graceMillis = millis(options.gracePeriod, "10 seconds")
@@ -407,7 +420,7 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
                     new Task.TaskDefect({
                       taskId: id,
                       taskName: name,
-                      message: `result does not encode: ${result.failure.message}`
+                      defect: `result does not encode: ${result.failure.message}`
                     })
                   )
                 }
@@ -419,7 +432,7 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
                     : new Task.TaskDefect({
                         taskId: id,
                         taskName: name,
-                        message: defectMessage(Cause.squash(exit.cause))
+                        defect: defectMessage(Cause.squash(exit.cause))
                       })
                 return yield* settleFailure(task, claimed, attemptStarted, failure)
               })
@@ -463,7 +476,7 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
           const encoded = yield* Schema.encodeUnknownEffect(codecs.failure)(failure).pipe(
             Effect.catch((e) =>
               Schema.encodeUnknownEffect(codecs.failure)(
-                new Task.TaskDefect({ taskId: id, taskName: name, message: `error does not encode: ${e.message}` })
+                new Task.TaskDefect({ taskId: id, taskName: name, defect: `error does not encode: ${e.message}` })
               )
             )
           )
@@ -616,25 +629,18 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
     })
   ) as any
 
-/** A task's rate limit for one payload, validated; a string says why it cannot be used. */
-const resolveLimit = (rateLimit: Task.RateLimitFunction<any>, payload: unknown, name: string) => {
-  let spec: ReturnType<Task.RateLimitFunction<any>>
-  try {
-    spec = rateLimit(payload)
-  } catch (error) {
-    return `its rate limit could not be computed: ${defectMessage(error)}`
-  }
-  const per = finiteMillis(spec.per)
-  const perMs = per === undefined ? 0 : Math.ceil(per)
-  if (!Number.isSafeInteger(spec.times) || spec.times < 1 || perMs < 1) {
-    return `invalid rate limit: ${spec.times} per ${String(spec.per)}`
-  }
-  // an option that is not a finite duration counts as 0
-  const option = (input: Duration.Input | undefined, byDefault: number) =>
-    input === undefined ? byDefault : Math.max(0, finiteMillis(input) ?? 0)
-  const jitterMs = option(spec.jitter, Math.min(1000, Math.floor(perMs / 50)))
-  const marginMs = Math.ceil(option(spec.margin, Math.min(10, Math.floor(perMs / 100))))
-  return { key: spec.key ?? name, times: spec.times, perMs, jitterMs, marginMs }
+/**
+ * A task's rate limit for one payload, by the check `Task.enqueue` ran (validate.rateLimit); a string says why it
+ * cannot be used (the function throws or gives another limit on this worker), and the task is dead-lettered with it.
+ */
+const resolveLimit = (
+  rateLimit: Task.RateLimitFunction<any>,
+  payload: unknown,
+  name: string
+): validate.ResolvedRateLimit | string => {
+  const spec = validate.computed("rateLimit", rateLimit, payload)
+  const limit = spec instanceof InvalidArgument ? spec : validate.rateLimit(spec, name)
+  return limit instanceof InvalidArgument ? `its rate limit cannot be used: ${limit.message}` : limit
 }
 
 const defectMessage = (defect: unknown): string =>

@@ -1,12 +1,13 @@
 import { createHash } from "node:crypto"
-import { assert, it } from "@effect/vitest"
-import { Effect, Layer, Option } from "effect"
+import { assert, describe, it } from "@effect/vitest"
+import { type Duration, Effect, Exit, Layer, Option } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import { TestClock } from "effect/testing"
-import { Heimdall } from "../src/index.ts"
+import { Heimdall, HeimdallStore } from "../src/index.ts"
 import * as Lua from "../src/internal/redis/lua.generated.ts"
 import { heimdallSuite } from "./HeimdallSuite.ts"
 import { backends, conformance } from "./support/backends.ts"
+import { assertInvalid } from "./support/invalid.ts"
 import { describeRedis, keyPrefix, keysWithoutTtl, redisLayer, scanKeys } from "./support/redis.ts"
 
 const prefix = keyPrefix(import.meta.url)
@@ -88,4 +89,42 @@ describeRedis("Heimdall on Redis only", () => {
       assert.deepStrictEqual(yield* keysWithoutTtl(prefix), [])
     }).pipe(Effect.provide(redisLayer()))
   )
+})
+
+describe("Heimdall layers: options that can never work fail the layer with InvalidArgument, on both backends", () => {
+  const cases: ReadonlyArray<readonly [Heimdall.Options, string, string]> = [
+    [{ uniqueTimeout: 0 }, "uniqueTimeout", "0"],
+    [{ uniqueTimeout: "5 potatoes" as Duration.Input }, "uniqueTimeout", '"5 potatoes"'],
+    [{ retention: Number.NaN }, "retention", "NaN"],
+    [{ queue: "" }, "queue", '""'],
+    [{ queue: "{q}" }, "queue", '"{q}"'],
+    [{ queuePrefix: "p{x}" }, "queuePrefix", '"p{x}"'],
+    [{ lockPrefix: "l{x}:" }, "lockPrefix", '"l{x}:"'],
+    [{ concurrencyPrefix: 5 as unknown as string }, "concurrencyPrefix", "5"]
+  ]
+  const failure = <A, E>(layer: Layer.Layer<A, E>) =>
+    Effect.map(Effect.exit(Effect.scoped(Layer.build(layer))), (exit) =>
+      Exit.isFailure(exit) ? Option.getOrUndefined(Exit.findErrorOption(exit)) : undefined
+    )
+  it.effect("memory: layerMemoryWith and layerStore", () =>
+    Effect.gen(function* () {
+      for (const [options, option, value] of cases) {
+        assertInvalid(yield* failure(Heimdall.layerMemoryWith(options)), option, value)
+        assertInvalid(
+          yield* failure(Heimdall.layerStore(options).pipe(Layer.provide(HeimdallStore.layerMemory))),
+          option,
+          value
+        )
+      }
+    })
+  )
+  describeRedis("redis", () => {
+    it.effect("layerRedis fails with it too", () =>
+      Effect.gen(function* () {
+        for (const [options, option, value] of cases) {
+          assertInvalid(yield* failure(Heimdall.layerRedis(options).pipe(Layer.provide(redisLayer()))), option, value)
+        }
+      })
+    )
+  })
 })

@@ -7,6 +7,7 @@ import { assert, type Vitest } from "@effect/vitest"
 import { Clock, Duration, Effect, Exit, Fiber, Option, Ref, Schema } from "effect"
 import { ConcurrencyLimited, Heimdall, InvalidArgument, LockLost, LockTaken, RateLimited } from "../src/index.ts"
 import type { BackendContext } from "./support/backends.ts"
+import { assertInvalid } from "./support/invalid.ts"
 
 /** Milliseconds of a Duration. */
 const ms = (d: Duration.Duration) => Duration.toMillis(d)
@@ -419,6 +420,139 @@ export const heimdallSuite = (it: Vitest.MethodsNonLive<Heimdall.Heimdall>, back
     })
   )
 
+  // ---------------------------------------------------------------------------
+  // validation: one test per kind of bad value; each names the option and the value, and writes nothing
+  // ---------------------------------------------------------------------------
+
+  /** Runs each bad call, checks its InvalidArgument, then that its key is untouched (`untouched` per key). */
+  const rejects = (
+    cases: ReadonlyArray<
+      readonly [effect: Effect.Effect<unknown, unknown, Heimdall.Heimdall>, option: string, value: string]
+    >
+  ) =>
+    Effect.gen(function* () {
+      for (const [effect, option, value] of cases) {
+        const error = yield* Effect.flip(effect)
+        assertInvalid(error, option, value)
+      }
+    })
+
+  /** Nothing was written under `key`: no lock, a full rate limit, all slots free, only-after not yet taken. */
+  const untouched = (key: string) =>
+    Effect.gen(function* () {
+      assert.isTrue(Option.isNone(yield* Heimdall.inspectLock(key)), `lock ${key}`)
+      const admitted = yield* Heimdall.take(key, { times: 1, per: 60_000 })
+      assert.strictEqual(admitted.remaining, 0, `rate ${key}`) // the first admission of a fresh key
+      const slot = yield* Heimdall.acquireSlot(key, { limit: 1 })
+      assert.strictEqual(slot.holders, 1, `slots ${key}`)
+      assert.isTrue(yield* Heimdall.onlyAfter(key, 60_000), `onlyAfter ${key}`)
+    })
+
+  it.effect("validation: limits, costs and slot limits that are not positive integers (0, -1, 1.5, NaN)", () =>
+    Effect.gen(function* () {
+      const key = fresh("v-int")
+      yield* rejects([
+        [Heimdall.take(key, { times: 0, per: 1000 }), "times", "0"],
+        [Heimdall.take(key, { times: -1, per: 1000 }), "times", "-1"],
+        [Heimdall.reserve(key, { times: 1.5, per: 1000 }), "times", "1.5"],
+        [Heimdall.take(key, { times: Number.NaN, per: 1000 }), "times", "NaN"],
+        [Heimdall.take(key, { times: 2, per: 1000 }, { cost: 0 }), "cost", "0"],
+        [Heimdall.take(key, { times: 2, per: 1000 }, { cost: 1.5 }), "cost", "1.5"],
+        [Heimdall.take(key, { times: 2, per: 1000 }, { cost: 3 }), "cost", "3"],
+        [Heimdall.acquireSlot(key, { limit: 0 }), "limit", "0"],
+        [Heimdall.acquireSlot(key, { limit: 2.5 }), "limit", "2.5"],
+        [Effect.succeed(1).pipe(Heimdall.withConcurrencyLimit(key, { limit: -1 })), "limit", "-1"],
+        [Effect.succeed(1).pipe(Heimdall.withRateLimit(key, { limits: { times: 0, per: 1000 } })), "times", "0"]
+      ])
+      yield* untouched(key)
+    })
+  )
+
+  it.effect('validation: malformed durations ("5 potatoes", NaN) in ttl, wait, lease, per, period, maxDelay', () =>
+    Effect.gen(function* () {
+      const key = fresh("v-malformed")
+      const potatoes = "5 potatoes" as Duration.Input
+      yield* rejects([
+        [Heimdall.acquireLock(key, { ttl: potatoes }), "ttl", '"5 potatoes"'],
+        [Heimdall.acquireLock(key, { ttl: Number.NaN }), "ttl", "NaN"],
+        [Heimdall.acquireLock(key, { wait: potatoes }), "wait", '"5 potatoes"'],
+        [Heimdall.acquireSlot(key, { limit: 1, lease: potatoes }), "lease", '"5 potatoes"'],
+        [Heimdall.take(key, { times: 1, per: potatoes }), "per", '"5 potatoes"'],
+        [Heimdall.take(key, { times: 1, per: Number.NaN }), "per", "NaN"],
+        [Heimdall.reserve(key, { times: 1, per: 1000 }, { maxDelay: potatoes }), "maxDelay", '"5 potatoes"'],
+        [Heimdall.reserve(key, { times: 1, per: 1000 }, { jitter: potatoes }), "jitter", '"5 potatoes"'],
+        [Heimdall.onlyAfter(key, potatoes), "period", '"5 potatoes"']
+      ])
+      yield* untouched(key)
+    })
+  )
+
+  it.effect('validation: non-positive durations (ttl 0, per "0 seconds", lease -1, period 0)', () =>
+    Effect.gen(function* () {
+      const key = fresh("v-nonpositive")
+      yield* rejects([
+        [Heimdall.acquireLock(key, { ttl: 0 }), "ttl", "0"],
+        [Heimdall.acquireLock(key, { ttl: "-1 seconds" }), "ttl", '"-1 seconds"'],
+        [Effect.void.pipe(Heimdall.withLock(key, { ttl: 0 })), "ttl", "0"],
+        [Heimdall.take(key, { times: 1, per: "0 seconds" }), "per", '"0 seconds"'],
+        [Heimdall.acquireSlot(key, { limit: 1, lease: -1 }), "lease", "-1"],
+        [Heimdall.onlyAfter(key, 0), "period", "0"],
+        [Heimdall.onlyAfter(key, -5), "period", "-5"]
+      ])
+      yield* untouched(key)
+    })
+  )
+
+  it.effect("validation: infinite durations where a finite one is needed", () =>
+    Effect.gen(function* () {
+      const key = fresh("v-infinite")
+      yield* rejects([
+        [Heimdall.acquireLock(key, { ttl: Duration.infinity }), "ttl", "Infinity"],
+        [Heimdall.acquireLock(key, { wait: Number.POSITIVE_INFINITY }), "wait", "Infinity"],
+        [Heimdall.take(key, { times: 1, per: Duration.infinity }), "per", "Infinity"],
+        [Heimdall.acquireSlot(key, { limit: 1, lease: Duration.infinity }), "lease", "Infinity"],
+        [Heimdall.reserve(key, { times: 1, per: 1000 }, { maxDelay: Duration.infinity }), "maxDelay", "Infinity"]
+      ])
+      yield* untouched(key)
+    })
+  )
+
+  it.effect("validation: negative waits, delays and jitter (also a computed jitter)", () =>
+    Effect.gen(function* () {
+      const key = fresh("v-negative")
+      yield* rejects([
+        [Heimdall.acquireLock(key, { wait: -1 }), "wait", "-1"],
+        [Heimdall.acquireSlot(key, { limit: 1, wait: "-2 seconds" }), "wait", '"-2 seconds"'],
+        [Heimdall.reserve(key, { times: 1, per: 1000 }, { maxDelay: -1 }), "maxDelay", "-1"],
+        [Heimdall.reserve(key, { times: 1, per: 1000 }, { jitter: -1 }), "jitter", "-1"],
+        [
+          Heimdall.reserve(key, { times: 1, per: 1000 }, { jitter: Effect.succeed(Duration.millis(-20)) }),
+          "jitter",
+          "-20 millis"
+        ]
+      ])
+      yield* untouched(key)
+    })
+  )
+
+  it.effect("validation: empty keys in every primitive", () =>
+    Effect.gen(function* () {
+      const key = fresh("v-empty")
+      yield* rejects([
+        [Heimdall.acquireLock(""), "key", '""'],
+        [Effect.void.pipe(Heimdall.withLock("")), "key", '""'],
+        [Heimdall.inspectLock(""), "key", '""'],
+        [Heimdall.forceReleaseLock(""), "key", '""'],
+        [Heimdall.take("", { times: 1, per: 1000 }), "key", '""'],
+        [Heimdall.reserve(key, { times: 1, per: 1000, key: "" }), "key", '""'],
+        [Heimdall.take(key, []), "limits", "[]"],
+        [Heimdall.acquireSlot("", { limit: 1 }), "key", '""'],
+        [Heimdall.onlyAfter("", 1000), "key", '""']
+      ])
+      yield* untouched(key)
+    })
+  )
+
   it.effect("rate: impossible limits fail with InvalidArgument before anything is sent", () =>
     Effect.gen(function* () {
       const bad = [
@@ -563,7 +697,7 @@ export const heimdallSuite = (it: Vitest.MethodsNonLive<Heimdall.Heimdall>, back
           remaining: 0
         }),
         new ConcurrencyLimited({ key: "k", limit: 3, holders: 3, retryAfter: Duration.millis(10) }),
-        new InvalidArgument({ argument: "times", reason: "must be positive" })
+        new InvalidArgument({ argument: "times", value: "0", reason: "must be a positive integer" })
       ] as const
       for (const error of errors) {
         const codec = Schema.fromJsonString(Schema.toCodecJson(error.constructor as any))

@@ -12,16 +12,18 @@ import type { Vitest } from "@effect/vitest"
 import { assert } from "@effect/vitest"
 import { Clock, Context, DateTime, Effect, Exit, Fiber, Layer, Metric, Schedule, Schema, Scope, Tracer } from "effect"
 import type * as Redis from "effect/persistence/Redis"
+import type { InvalidArgument } from "../src/Errors.ts"
 import * as Task from "../src/Task.ts"
 import * as TaskQueue from "../src/TaskQueue.ts"
 import * as Worker from "../src/Worker.ts"
 import type { BackendContext } from "./support/backends.ts"
+import { validationSuite } from "./ValidationSuite.ts"
 
 /** Hands each test a fresh queue of the backend under test. */
 export class QueueUnderTest extends Context.Service<
   QueueUnderTest,
   {
-    readonly layer: (queue: string, options?: TaskQueue.Options) => Layer.Layer<TaskQueue.TaskQueue>
+    readonly layer: (queue: string, options?: TaskQueue.Options) => Layer.Layer<TaskQueue.TaskQueue, InvalidArgument>
     /** The Redis service on the Redis backend, for assertions on keys. */
     readonly redis: Redis.Redis["Service"] | undefined
     /** The key prefix on the Redis backend. */
@@ -34,7 +36,7 @@ let counter = 0
 export const withQueue = <A, E>(
   body: Effect.Effect<A, E, TaskQueue.TaskQueue | Scope.Scope>,
   options?: TaskQueue.Options
-): Effect.Effect<A, E, QueueUnderTest> =>
+): Effect.Effect<A, E | InvalidArgument, QueueUnderTest> =>
   Effect.flatMap(QueueUnderTest, (q) =>
     body.pipe(Effect.scoped, Effect.provide(q.layer(`q${++counter}-${Date.now() % 100000}`, options)))
   )
@@ -272,7 +274,7 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
         const handle = yield* Task.enqueue(Report, { customerId: 1 })
         const error = yield* Effect.flip(Task.join(handle))
         assert.instanceOf(error, Task.TaskDefect)
-        assert.strictEqual((error as Task.TaskDefect).message, "Error: boom")
+        assert.strictEqual((error as Task.TaskDefect).defect, "Error: boom")
         assert.strictEqual((error as Task.TaskDefect).taskId, handle.id)
       })
     )
@@ -916,6 +918,8 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
       })
     )
   )
+
+  validationSuite(it, backend)
 
   void Exit
 }

@@ -23,7 +23,7 @@ type Backend = Heimdall.Heimdall | HeimdallStore.HeimdallStore | TaskQueue.TaskQ
 export class TasksUnderTest extends Context.Service<
   TasksUnderTest,
   {
-    readonly layer: (queue: string, options?: Heimdall.Options) => Layer.Layer<Backend>
+    readonly layer: (queue: string, options?: Heimdall.Options) => Layer.Layer<Backend, InvalidArgument>
     readonly redis: Redis.Redis["Service"] | undefined
   }
 >()("test/TasksUnderTest") {}
@@ -32,7 +32,7 @@ let counter = 0
 const withTasks = <A, E>(
   body: Effect.Effect<A, E, Backend | Scope.Scope>,
   options?: Heimdall.Options
-): Effect.Effect<A, E, TasksUnderTest> =>
+): Effect.Effect<A, E | InvalidArgument, TasksUnderTest> =>
   Effect.flatMap(TasksUnderTest, (t) =>
     body.pipe(Effect.scoped, Effect.provide(t.layer(`u${++counter}-${Date.now() % 100000}`, options)))
   )

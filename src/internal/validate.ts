@@ -1,0 +1,264 @@
+/**
+ * The validation policy, in one place: every option that can never work is an `InvalidArgument` naming the option,
+ * the value as given and what is expected, raised where the option is given (a constructor, a layer, a call), the
+ * same on every backend. Each check returns the accepted value or the error, so that synchronous constructors can
+ * throw it and effects can fail with it.
+ */
+import { Duration, Effect, Layer } from "effect"
+import { InvalidArgument } from "../Errors.ts"
+import { toMillis } from "./duration.ts"
+
+/** A value as the user wrote it, for a message: strings quoted (so `""` shows), durations and numbers as text. */
+export const render = (value: unknown): string => {
+  switch (typeof value) {
+    case "string":
+      return JSON.stringify(value)
+    case "bigint":
+      return `${value}n`
+    case "function":
+      return "a function"
+    case "symbol":
+    case "number":
+    case "boolean":
+    case "undefined":
+      return String(value)
+  }
+  if (value === null) return "null"
+  if (Duration.isDuration(value)) return String(value)
+  try {
+    const text = JSON.stringify(value)
+    return text === undefined ? String(value) : text.length > 200 ? `${text.slice(0, 197)}...` : text
+  } catch {
+    return String(value)
+  }
+}
+
+/** The error for `option`, given `value`, with what is wrong with it. */
+export const invalid = (option: string, value: unknown, reason: string): InvalidArgument =>
+  new InvalidArgument({ argument: option, value: render(value), reason })
+
+/** Throws the error of a check (for the synchronous constructors), or returns its value. */
+export const orThrow = <A>(checked: A | InvalidArgument): A => {
+  if (checked instanceof InvalidArgument) throw checked
+  return checked
+}
+
+/**
+ * A duration as milliseconds, rounded up to a whole millisecond: a parseable duration (not `NaN`, not
+ * "5 potatoes"), finite, and at least `min` ms (`min` 1: positive; 0: not negative).
+ */
+export const durationMillis = (option: string, input: unknown, min: 0 | 1): number | InvalidArgument => {
+  const raw = typeof input === "number" && Number.isNaN(input) ? undefined : toMillis(input as Duration.Input)
+  if (raw === undefined || Number.isNaN(raw)) {
+    return invalid(option, input, 'not a duration (a number of milliseconds, "5 seconds", a Duration, ...)')
+  }
+  if (!Number.isFinite(raw)) return invalid(option, input, "must be a finite duration")
+  const ms = Math.ceil(raw)
+  if (ms < min) return invalid(option, input, min === 1 ? "must be a positive duration" : "must not be negative")
+  return ms
+}
+
+/** `durationMillis`, or `undefined` when the option is absent. */
+export const optionalDurationMillis = (
+  option: string,
+  input: unknown,
+  min: 0 | 1
+): number | undefined | InvalidArgument => (input === undefined ? undefined : durationMillis(option, input, min))
+
+/** An integer of at least `min` (1: a positive integer; 0: a non-negative one). */
+export const integer = (option: string, value: unknown, min: 0 | 1): number | InvalidArgument =>
+  typeof value === "number" && Number.isSafeInteger(value) && value >= min
+    ? value
+    : invalid(option, value, min === 1 ? "must be a positive integer" : "must be a non-negative integer")
+
+/** A string that is not empty. */
+export const nonEmpty = (option: string, value: unknown): string | InvalidArgument =>
+  typeof value === "string" && value.length > 0 ? value : invalid(option, value, "must be a non-empty string")
+
+/**
+ * A task name: a non-empty string without line breaks (workers pass the names they run to the queue's scripts as
+ * one line-separated list, see claim-8.lua).
+ */
+export const taskName = (option: string, value: unknown): string | InvalidArgument => {
+  const name = nonEmpty(option, value)
+  return typeof name === "string" && /[\r\n]/.test(name) ? invalid(option, value, "must not contain line breaks") : name
+}
+
+/**
+ * A key prefix (or a queue name) that keeps Redis Cluster's hash tag intact: a string without `{` or `}` (the
+ * queue's hash tag `{<queue>}` follows it), empty allowed unless `nonEmptyToo`.
+ */
+export const hashTagSafe = (option: string, value: unknown, nonEmptyToo: boolean): string | InvalidArgument => {
+  if (typeof value !== "string" || (nonEmptyToo && value.length === 0)) {
+    return invalid(option, value, nonEmptyToo ? "must be a non-empty string" : "must be a string")
+  }
+  return /[{}]/.test(value) ? invalid(option, value, "must not contain { or } (it would break the hash tag)") : value
+}
+
+/** The first error of several checks, if any. */
+export const firstError = (...checked: ReadonlyArray<unknown>): InvalidArgument | undefined =>
+  checked.find((c): c is InvalidArgument => c instanceof InvalidArgument)
+
+/** A rate limit as `Task` states it (static options, or a function's result for one payload). */
+export interface RateLimitSpec {
+  readonly times: number
+  readonly per: Duration.Input
+  readonly key?: string | undefined
+  readonly jitter?: Duration.Input | undefined
+  readonly margin?: Duration.Input | undefined
+}
+
+/** A task's rate limit, checked and with its defaults: what the worker takes a slot with. */
+export interface ResolvedRateLimit {
+  readonly key: string
+  readonly times: number
+  readonly perMs: number
+  readonly jitterMs: number
+  readonly marginMs: number
+}
+
+/**
+ * The one check of a task's rate limit, shared by `Task.make` (static limits), `Task.enqueue` (limits computed
+ * from the payload) and the worker (which dead-letters a task whose limit fails it there): `times` a positive
+ * integer, `per` a positive finite duration, `jitter` and `margin` finite and not negative, `key` a non-empty
+ * string (the task's name by default). Defaults: jitter up to a fiftieth of `per` (at most 1 s), margin a
+ * hundredth of `per` (at most 10 ms). Option names are prefixed with `rateLimit.`.
+ */
+export const rateLimit = (spec: unknown, taskName: string): ResolvedRateLimit | InvalidArgument => {
+  if (spec === null || typeof spec !== "object") {
+    return invalid("rateLimit", spec, "must be an object { times, per } (or a function returning one)")
+  }
+  const s = spec as RateLimitSpec
+  const times = integer("rateLimit.times", s.times, 1)
+  if (times instanceof InvalidArgument) return times
+  const perMs = durationMillis("rateLimit.per", s.per, 1)
+  if (perMs instanceof InvalidArgument) return perMs
+  const jitter = optionalDurationMillis("rateLimit.jitter", s.jitter, 0)
+  if (jitter instanceof InvalidArgument) return jitter
+  const margin = optionalDurationMillis("rateLimit.margin", s.margin, 0)
+  if (margin instanceof InvalidArgument) return margin
+  const key = s.key === undefined ? taskName : nonEmpty("rateLimit.key", s.key)
+  if (key instanceof InvalidArgument) return key
+  return {
+    key,
+    times,
+    perMs,
+    jitterMs: jitter ?? Math.min(1000, Math.floor(perMs / 50)),
+    marginMs: margin ?? Math.min(10, Math.floor(perMs / 100))
+  }
+}
+
+/** Calls a user function with the payload; an exception it throws becomes an `InvalidArgument` for `option`. */
+export const computed = <P, A>(option: string, f: (payload: P) => A, payload: P): A | InvalidArgument => {
+  try {
+    return f(payload)
+  } catch (error) {
+    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+    return invalid(option, f, `its function threw for this payload: ${message}`)
+  }
+}
+
+/**
+ * A layer that fails with `error` when there is one (an option of its constructor can never work), else the layer
+ * `make` builds. The options are checked when the constructor is called; nothing is built or connected when one
+ * is invalid.
+ */
+export const layerOrFail = <A, E, R>(
+  error: InvalidArgument | undefined,
+  make: () => Layer.Layer<A, E, R>
+): Layer.Layer<A, E | InvalidArgument, R> =>
+  error === undefined ? make() : (Layer.unwrap(Effect.fail(error)) as unknown as Layer.Layer<A, InvalidArgument, R>)
+
+/** The options a queue backend takes (`TaskQueue.Options`, or `Heimdall.Options` under its own names). */
+interface QueueOptionNames {
+  readonly queue: string
+  readonly prefix: string
+  readonly retention: string
+  readonly lockPrefix: string
+  readonly ratePrefix: string
+  readonly uniqueTimeout: string
+}
+
+const queueNames: QueueOptionNames = {
+  queue: "queue",
+  prefix: "prefix",
+  retention: "retention",
+  lockPrefix: "lockPrefix",
+  ratePrefix: "ratePrefix",
+  uniqueTimeout: "uniqueTimeout"
+}
+
+/**
+ * The first option of a queue backend that can never work: the queue name (non-empty, no `{` or `}`: it is the
+ * hash tag), the key prefix and lock prefix (no `{` or `}`: the queue's hash tag follows them), the rate prefix
+ * (a string), `retention` and `uniqueTimeout` (positive finite durations).
+ */
+export const queueOptions = (
+  options: Record<string, unknown> | undefined,
+  names: QueueOptionNames = queueNames
+): InvalidArgument | undefined => {
+  if (options === undefined) return undefined
+  const at = (name: string) => options[name]
+  return firstError(
+    at(names.queue) === undefined ? undefined : hashTagSafe(names.queue, at(names.queue), true),
+    at(names.prefix) === undefined ? undefined : hashTagSafe(names.prefix, at(names.prefix), false),
+    at(names.lockPrefix) === undefined ? undefined : hashTagSafe(names.lockPrefix, at(names.lockPrefix), false),
+    at(names.ratePrefix) === undefined ? undefined : string(names.ratePrefix, at(names.ratePrefix)),
+    optionalDurationMillis(names.retention, at(names.retention), 1),
+    optionalDurationMillis(names.uniqueTimeout, at(names.uniqueTimeout), 1)
+  )
+}
+
+/** The first option of `Heimdall.Options` that can never work (its queue options under their names there). */
+export const heimdallOptions = (options: Record<string, unknown> | undefined): InvalidArgument | undefined =>
+  options === undefined
+    ? undefined
+    : firstError(
+        queueOptions(options, { ...queueNames, prefix: "queuePrefix" }),
+        options["concurrencyPrefix"] === undefined
+          ? undefined
+          : string("concurrencyPrefix", options["concurrencyPrefix"])
+      )
+
+const string = (option: string, value: unknown): string | InvalidArgument =>
+  typeof value === "string" ? value : invalid(option, value, "must be a string")
+
+/**
+ * The first option of `Worker.layer` that can never work: `tasks` (a list of implementations, at least one, each
+ * task name at most once), `concurrency` (a positive integer: not 0, -1, 1.5 or NaN), `lease` and `maxIdleWait`
+ * (positive finite durations), `gracePeriod` (a finite duration, not negative), `maxRedeliveries` (a non-negative
+ * integer).
+ */
+export const workerOptions = (options: {
+  readonly tasks: unknown
+  readonly concurrency: unknown
+  readonly lease?: unknown
+  readonly gracePeriod?: unknown
+  readonly maxIdleWait?: unknown
+  readonly maxRedeliveries?: unknown
+  readonly deadLetterUnknownAfter?: unknown
+}): InvalidArgument | undefined => {
+  const tasks = options.tasks
+  if (!Array.isArray(tasks) || tasks.length === 0) {
+    return invalid("tasks", tasks, "must list at least one task implementation (Task.implement)")
+  }
+  const seen = new Set<string>()
+  for (const impl of tasks) {
+    const name = impl?.task?.name
+    if (typeof name !== "string" || typeof impl.handler !== "function") {
+      return invalid("tasks", impl, "each entry must be a task implementation (Task.implement)")
+    }
+    if (seen.has(name)) {
+      return invalid("tasks", name, "the task is implemented twice; a worker runs one implementation per task name")
+    }
+    seen.add(name)
+  }
+  return firstError(
+    integer("concurrency", options.concurrency, 1),
+    optionalDurationMillis("lease", options.lease, 1),
+    optionalDurationMillis("gracePeriod", options.gracePeriod, 0),
+    optionalDurationMillis("maxIdleWait", options.maxIdleWait, 1),
+    options.maxRedeliveries === undefined ? undefined : integer("maxRedeliveries", options.maxRedeliveries, 0),
+    optionalDurationMillis("deadLetterUnknownAfter", options.deadLetterUnknownAfter, 1)
+  )
+}
