@@ -258,6 +258,11 @@ export const validationSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backe
           '""'
         )
         assertInvalid(
+          thrown(() => Task.make("two\nlines", { payload: Payload })),
+          "name",
+          '"two\\nlines"'
+        )
+        assertInvalid(
           thrown(() => Task.make("t", { payload: Payload, unique: { key: "" } })),
           "unique.key",
           '""'
@@ -318,6 +323,8 @@ export const validationSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backe
           [{ gracePeriod: -1 }, "gracePeriod", "-1"],
           [{ maxRedeliveries: -1 }, "maxRedeliveries", "-1"],
           [{ maxRedeliveries: 1.5 }, "maxRedeliveries", "1.5"],
+          [{ deadLetterUnknownAfter: 0 }, "deadLetterUnknownAfter", "0"],
+          [{ deadLetterUnknownAfter: "soon" }, "deadLetterUnknownAfter", '"soon"'],
           [{ tasks: [WorkLive, Task.implement(Work, () => Effect.void)] }, "tasks", '"work"'],
           [{ tasks: [] }, "tasks", "[]"]
         ]
