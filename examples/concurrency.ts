@@ -2,8 +2,8 @@
  * Concurrency limits: at most N holders of a key at once, across processes,
  * with leases that expire if a holder dies.
  *
- *   node --conditions=source examples/concurrency.ts                      # in memory
- *   REDIS_URL=redis://127.0.0.1:6379 node --conditions=source examples/concurrency.ts
+ *   node examples/concurrency.ts                      # in memory
+ *   REDIS_URL=redis://127.0.0.1:6379 node examples/concurrency.ts
  */
 import { Effect, Ref } from "effect"
 import { Heimdall } from "effect-heimdall"

@@ -2,8 +2,8 @@
  * Locks: one holder at a time, the holder named in the denial, fencing
  * tokens, a bounded wait woken by the release, and `withLock` around an effect.
  *
- *   node --conditions=source examples/locks.ts                            # in memory
- *   REDIS_URL=redis://127.0.0.1:6379 node --conditions=source examples/locks.ts
+ *   node examples/locks.ts                            # in memory
+ *   REDIS_URL=redis://127.0.0.1:6379 node examples/locks.ts
  */
 import { Duration, Effect, Fiber } from "effect"
 import { Heimdall } from "effect-heimdall"

@@ -1,8 +1,8 @@
 /**
  * only-after: `true` at most once per period per key, across processes.
  *
- *   node --conditions=source examples/only-after.ts                       # in memory
- *   REDIS_URL=redis://127.0.0.1:6379 node --conditions=source examples/only-after.ts
+ *   node examples/only-after.ts                       # in memory
+ *   REDIS_URL=redis://127.0.0.1:6379 node examples/only-after.ts
  */
 import { Effect } from "effect"
 import { Heimdall } from "effect-heimdall"

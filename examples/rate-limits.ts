@@ -2,8 +2,8 @@
  * Rate limits: exact sliding windows, typed denials, reserved slots for
  * waiters, weighted calls, several limits at once, and limits computed per key.
  *
- *   node --conditions=source examples/rate-limits.ts                      # in memory
- *   REDIS_URL=redis://127.0.0.1:6379 node --conditions=source examples/rate-limits.ts
+ *   node examples/rate-limits.ts                      # in memory
+ *   REDIS_URL=redis://127.0.0.1:6379 node examples/rate-limits.ts
  */
 import { Duration, Effect } from "effect"
 import { Heimdall } from "effect-heimdall"

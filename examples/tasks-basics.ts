@@ -2,8 +2,8 @@
  * Tasks and workers: a schema-typed task, a worker, enqueue / join / status,
  * a typed error after retries, a delayed task, and a handle from an id alone.
  *
- *   node --conditions=source examples/tasks-basics.ts                            # in memory
- *   REDIS_URL=redis://127.0.0.1:6379 node --conditions=source examples/tasks-basics.ts
+ *   node examples/tasks-basics.ts                            # in memory
+ *   REDIS_URL=redis://127.0.0.1:6379 node examples/tasks-basics.ts
  */
 import { Clock, Effect, Layer, Schedule, Schema } from "effect"
 import { Task, Worker } from "effect-heimdall"

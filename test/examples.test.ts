@@ -80,14 +80,10 @@ const expected: Record<string, ReadonlyArray<RegExp>> = {
 
 const runExample = (file: string, env: Record<string, string | undefined>) =>
   new Promise<{ code: number | null; output: string }>((resolve) => {
-    const child = spawn(
-      process.execPath,
-      ["--conditions=source", fileURLToPath(new URL(`../examples/${file}`, import.meta.url))],
-      {
-        env: { ...process.env, ...env },
-        stdio: ["ignore", "pipe", "pipe"]
-      }
-    )
+    const child = spawn(process.execPath, [fileURLToPath(new URL(`../examples/${file}`, import.meta.url))], {
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
     let output = ""
     child.stdout.on("data", (d) => (output += d))
     child.stderr.on("data", (d) => (output += d))

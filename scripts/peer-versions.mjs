@@ -1,0 +1,54 @@
+// The versions CI tests. Prints what this checkout has installed of the peers (and of the Effect packages
+// the tests use). With --lowest, fails unless each peer is installed at the lowest version of its range in
+// package.json (CI's first run). With --newest, prints the install specs of CI's second run instead: the
+// newest version of each peer within its range (asked of the registry, not of npm's cache), and the newest
+// @effect/platform-node(-shared) and @effect/vitest 4.x not newer than that effect.
+import { execFileSync } from "node:child_process"
+import { readFileSync } from "node:fs"
+
+const read = (path) => JSON.parse(readFileSync(new URL(path, import.meta.url), "utf8"))
+const manifest = read("../package.json")
+const peers = Object.entries(manifest.peerDependencies)
+
+/** The newest release (no pre-release) of `name` within `range`, from the registry. */
+const newest = (name, range) => {
+  const found = JSON.parse(
+    execFileSync("npm", ["view", `${name}@${range}`, "version", "--json", "--prefer-online"], { encoding: "utf8" })
+  )
+  const versions = (Array.isArray(found) ? found : [found]).filter((v) => /^\d+\.\d+\.\d+$/.test(v))
+  const key = (v) => v.split(".").map(Number)
+  versions.sort((a, b) => {
+    const [x, y] = [key(a), key(b)]
+    return x[0] - y[0] || x[1] - y[1] || x[2] - y[2]
+  })
+  if (versions.length === 0) throw new Error(`no release of ${name} within ${range}`)
+  return versions.at(-1)
+}
+
+if (process.argv.includes("--newest")) {
+  const specs = peers.map(([name, range]) => [name, newest(name, range)])
+  const effect = specs.find(([name]) => name === "effect")[1]
+  for (const name of ["@effect/platform-node", "@effect/platform-node-shared", "@effect/vitest"]) {
+    specs.push([name, newest(name, `>=4.0.0 <=${effect}`)])
+  }
+  console.log(specs.map(([name, version]) => `${name}@${version}`).join(" "))
+  process.exit(0)
+}
+
+const installed = (name) => read(`../node_modules/${name}/package.json`).version
+const names = [...peers.map(([name]) => name), "@effect/platform-node", "@effect/vitest"]
+console.log(`installed: ${names.map((name) => `${name}@${installed(name)}`).join(" ")}`)
+
+if (process.argv.includes("--lowest")) {
+  const wrong = peers
+    .map(([name, range]) => ({ name, range, lowest: /^\^(\d+\.\d+\.\d+)$/.exec(range)?.[1] }))
+    .filter(({ name, lowest }) => lowest === undefined || installed(name) !== lowest)
+  for (const { name, range, lowest } of wrong) {
+    console.error(
+      lowest === undefined
+        ? `peer ${name}: range "${range}" is not of the form ^x.y.z`
+        : `peer ${name}: installed ${installed(name)}, but the lowest of "${range}" is ${lowest}: pin devDependencies.${name} to ${lowest}`
+    )
+  }
+  if (wrong.length > 0) process.exit(1)
+}
