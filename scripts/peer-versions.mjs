@@ -36,6 +36,19 @@ if (process.argv.includes("--newest")) {
 }
 
 const installed = (name) => read(`../node_modules/${name}/package.json`).version
+
+// --differs "<name@version> ...": exits 0 when one of those versions differs from what is installed here, 1 when
+// all are installed already (CI's second run would then repeat its first).
+const differs = process.argv.indexOf("--differs")
+if (differs !== -1) {
+  const specs = (process.argv[differs + 1] ?? "").split(" ").filter((spec) => spec !== "")
+  const changed = specs.filter((spec) => {
+    const at = spec.lastIndexOf("@")
+    return installed(spec.slice(0, at)) !== spec.slice(at + 1)
+  })
+  console.log(changed.length === 0 ? "the newest versions are the installed ones" : `newer: ${changed.join(" ")}`)
+  process.exit(changed.length === 0 ? 1 : 0)
+}
 const names = [...peers.map(([name]) => name), "@effect/platform-node", "@effect/vitest"]
 console.log(`installed: ${names.map((name) => `${name}@${installed(name)}`).join(" ")}`)
 
