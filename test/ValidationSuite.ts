@@ -324,7 +324,7 @@ export const validationSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backe
           [{ maxRedeliveries: -1 }, "maxRedeliveries", "-1"],
           [{ maxRedeliveries: 1.5 }, "maxRedeliveries", "1.5"],
           [{ deadLetterUnknownAfter: 0 }, "deadLetterUnknownAfter", "0"],
-          [{ deadLetterUnknownAfter: "soon" }, "deadLetterUnknownAfter", '"soon"'],
+          [{ deadLetterUnknownAfter: "soon" as Duration.Input }, "deadLetterUnknownAfter", '"soon"'],
           [{ tasks: [WorkLive, Task.implement(Work, () => Effect.void)] }, "tasks", '"work"'],
           [{ tasks: [] }, "tasks", "[]"]
         ]
