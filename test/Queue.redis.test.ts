@@ -290,6 +290,7 @@ describeRedis("Task queue hand-off to idle workers", () => {
           // a lapsed registration ahead of a live one is dropped on the way to it
           assert.strictEqual((yield* queue.claim({ token: "t", leaseMillis: 30_000, max: 1 }))._tag, "Claimed") // "a"
           yield* waiter.claim({ token: "w2", leaseMillis: 30_000, max: 1 }, 100)
+          yield* sleep(5) // registered in a later millisecond: equal scores would be ordered by member
           const other = yield* queue.waiter
           yield* other.claim({ token: "o1", leaseMillis: 30_000, max: 1 }, 30_000)
           yield* sleep(1200)
