@@ -5,9 +5,53 @@
  * Everything in effect-heimdall talks to Redis through that service, so any
  * other implementation of it (your own layer, `NodeRedis` of
  * `@effect/platform-node`) works too. This module is the batteries-included
- * one: it connects eagerly, bounds every wait, turns every failure into a
- * typed `RedisError`, and closes every connection it opened when the layer's
- * scope closes, so a process exits by itself.
+ * one: it connects eagerly, bounds every wait, comes back by itself after
+ * Redis restarts, turns every failure into a typed `RedisError` whose
+ * `message` says what failed and why, and closes every connection it opened
+ * when the layer's scope closes, so a process exits by itself.
+ *
+ * **Connecting**
+ *
+ * The layer opens the shared connection when it is built and fails with
+ * `RedisError` if it cannot, naming the target (the URL, its password
+ * replaced by `***`, or `host:port`) and the reason: the socket's error
+ * (`connect ECONNREFUSED 127.0.0.1:6390`, `getaddrinfo ENOTFOUND ...`),
+ * Redis' reply (a wrong password; a database index it refuses, as in
+ * `redis://host/99`, instead of silently using database 0), or
+ * `connectTimeout`. A `url` that can never work (`notaurl`, `http://...`, a
+ * database that is not a number) and a `connectTimeout`/`commandTimeout` that
+ * is not a positive duration fail it at once, with an `InvalidArgument` as the
+ * `RedisError`'s `cause`. The underlying error is always the `cause` (a socket
+ * error keeps its `code`).
+ *
+ * **Reconnecting**
+ *
+ * - The shared connection reconnects by itself, forever: after 50, 100, 200,
+ *   400 ms, then every 500 ms at most (up to 20% sooner, at random), so the
+ *   first command after Redis is back succeeds within about half a second.
+ *   A `retryStrategy` option replaces this schedule.
+ * - A subscription (`redis.subscribe`) has its own connection, which
+ *   reconnects the same way and subscribes again; messages published while it
+ *   was away are not delivered (pub/sub has no memory).
+ * - A reserved connection (`redis.reserve`) never reconnects while it is in
+ *   use: a dropped socket fails its command in flight (a `BLPOP`) at once, and
+ *   `Redis.reserve` retires the connection. One that dropped while idle in the
+ *   pool reconnects when it is next used.
+ *
+ * **What fails when** (none of it is retried by this module)
+ *
+ * - A command sent while the shared connection is re-establishing waits for
+ *   it in ioredis' offline queue. If the connection is back within
+ *   `commandTimeout`, the command runs then, once. If not, it fails with
+ *   `RedisError` ("... dropped unsent") and is removed from the queue: it is
+ *   never sent, so it never runs.
+ * - A command already sent when the connection drops fails at once
+ *   ("... lost before the reply"): Redis may or may not have run it. It is not
+ *   sent again after the reconnect.
+ * - A command sent that gets no reply within `commandTimeout` (Redis frozen,
+ *   busy or partitioned away) fails with `RedisError` ("... it was sent: Redis
+ *   may still run it"): Redis may run it later, when it resumes. Make such
+ *   writes safe to retry (an enqueue with an id chosen before the call).
  *
  * **Timeouts**
  *
@@ -21,9 +65,8 @@
  *   blocking time on top; one that blocks forever (timeout `0`) is bounded
  *   only by its connection, which fails it when the socket drops.
  *
- * Like any network request, a command that timed out may still have been
- * executed by Redis. The bounds are measured on the real clock, so a
- * `TestClock` never fires them early or holds them back.
+ * The bounds are measured on the real clock, so a `TestClock` never fires
+ * them early or holds them back.
  *
  * @since 0.1.0
  */
@@ -37,6 +80,26 @@ import { finiteMillis } from "./internal/duration.ts"
  * Options of `RedisIoredis.layer`: every ioredis option (password, `username`
  * for ACL, `tls`, `db`, `retryStrategy`, ...), the pool options of
  * `Redis.reserve`, and the bounds described in the module documentation.
+ *
+ * Defaults that differ from ioredis': `retryStrategy` reconnects forever, at
+ * most 500 ms apart (ioredis backs off to 5 s); `maxRetriesPerRequest` is
+ * `null` and `autoResendUnfulfilledCommands` is `false`, since `commandTimeout`
+ * bounds every command and a command that was sent is never sent again.
+ * `enableAutoPipelining` is best left off (the layer already coalesces
+ * writes): a command it holds is not removed from the offline queue on
+ * timeout.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { RedisIoredis } from "effect-heimdall"
+ *
+ * const RedisLive = RedisIoredis.layer({
+ *   url: "rediss://app:secret@redis.internal:6380/2",
+ *   commandTimeout: "2 seconds",
+ *   retryStrategy: (attempt) => Math.min(attempt * 100, 2000) // instead of the default
+ * })
+ * ```
  *
  * @category models
  * @since 0.1.0
@@ -126,26 +189,18 @@ const dropUnsent = (connection: IORedis, reply: Promise<unknown>): boolean => {
 
 /** Where a connection goes, for messages: the URL without its password, else `host:port` (or the socket path). */
 const describeTarget = (url: string | undefined, connection: IORedis): string => {
-  if (url !== undefined) {
-    try {
-      const parsed = new URL(url)
-      if (parsed.password !== "") parsed.password = "***"
-      return parsed.toString()
-    } catch {
-      return url
-    }
-  }
+  if (url !== undefined) return redactUrl(url)
   const { host, port, path } = connection.options
   return path ? String(path) : `${host ?? "localhost"}:${port ?? 6379}`
 }
 
+/** `url` with its password, if any, replaced by `***`. */
 const redactUrl = (url: string): string => {
-  const at = url.lastIndexOf("@")
   const scheme = url.indexOf("://")
-  if (at === -1 || scheme === -1 || at < scheme) return url
-  const credentials = url.slice(scheme + 3, at)
-  const colon = credentials.indexOf(":")
-  return colon === -1 ? url : `${url.slice(0, scheme + 3)}${credentials.slice(0, colon)}:***${url.slice(at)}`
+  const at = url.lastIndexOf("@")
+  if (scheme === -1 || at < scheme) return url
+  const colon = url.indexOf(":", scheme + 3)
+  return colon === -1 || colon > at ? url : `${url.slice(0, colon + 1)}***${url.slice(at)}`
 }
 
 /** Why `url` can never work, or `undefined` when it may. */

@@ -7,7 +7,7 @@ import * as Redis from "effect/persistence/Redis"
 import { TestClock } from "effect/testing"
 import { InvalidArgument, RedisIoredis } from "../src/index.ts"
 import { describeRedis, keyPrefix, redisLayer, redisUrl } from "./support/redis.ts"
-import { freePort, startRedisServer } from "./support/redisServer.ts"
+import { freePort, rawCommand, startRedisServer } from "./support/redisServer.ts"
 
 const prefix = keyPrefix(import.meta.url)
 const incrBy = Redis.script((key: string, by: number) => [key, by], {
@@ -397,7 +397,25 @@ describe("RedisIoredis: errors that say what and why", () => {
   )
 })
 
-describeRedis("RedisIoredis: the database index", () => {
+describeRedis("RedisIoredis: the database index and the password", () => {
+  it.live('a wrong password fails the layer with Redis\' reply, not "Connection is closed."', () =>
+    Effect.gen(function* () {
+      const server = yield* privateServer
+      assert.strictEqual(yield* Effect.promise(() => rawCommand(server.port, "CONFIG SET requirepass right")), "+OK")
+      const error = yield* layerError({ host: "127.0.0.1", port: server.port, password: "wrong" })
+      assert.match(
+        error.message,
+        new RegExp(`^could not connect to Redis at 127\\.0\\.0\\.1:${server.port}: WRONGPASS`)
+      )
+      assert.notInclude(error.message, "right")
+      const pong = yield* Effect.provide(
+        Effect.flatMap(Redis.Redis, (redis) => redis.send<string>("PING")),
+        RedisIoredis.layer({ host: "127.0.0.1", port: server.port, password: "right" })
+      )
+      assert.strictEqual(pong, "PONG")
+    })
+  )
+
   it.live("a database the server refuses fails the layer with the index and Redis' reply (URL and option)", () =>
     Effect.gen(function* () {
       const fromUrl = yield* layerError(`${redisUrl}/99`)
