@@ -139,8 +139,13 @@ const redisError = (message: string, cause: unknown): Redis.RedisError => {
   return error
 }
 
+/** An error's own message; for an `AggregateError` (one per address tried), theirs. */
 const messageOf = (cause: unknown): string =>
-  cause instanceof Error && cause.message !== "" ? cause.message : String(cause)
+  cause instanceof AggregateError && cause.message === ""
+    ? cause.errors.map(messageOf).join("; ")
+    : cause instanceof Error && cause.message !== ""
+      ? cause.message
+      : String(cause)
 
 /** The default `retryStrategy`: 50, 100, 200, 400 ms, then every 500 ms forever, each shortened by up to 20% (jitter). */
 const reconnectDelay = (attempt: number): number =>
@@ -154,9 +159,9 @@ class ConnectionLost extends Error {
   }
 }
 
-/** ioredis internals this module relies on (ioredis 6; pinned by the tests of this module). */
+/** ioredis 6 internals this module relies on (test/RedisIoredis.faults.test.ts fails if they change). */
 interface Queued {
-  readonly command: { readonly promise: Promise<unknown>; readonly name: string }
+  readonly command: { readonly promise: Promise<unknown> }
 }
 interface Internals {
   /** Commands waiting for the connection (while it connects or reconnects), written once it is ready. */
@@ -232,7 +237,9 @@ const positiveMillis = (name: string, input: Duration.Input | undefined, fallbac
   const millis = finiteMillis(input)
   return millis !== undefined && millis > 0
     ? Effect.succeed(millis)
-    : Effect.fail(invalid(name, `${JSON.stringify(input)} is not a positive, finite duration`))
+    : Effect.fail(
+        invalid(name, `${typeof input === "string" ? `"${input}"` : String(input)} is not a positive, finite duration`)
+      )
 }
 
 /** Races a promise against a real-time deadline (never the Effect `Clock`, which tests may control). */
@@ -510,6 +517,11 @@ const makeLive = Effect.fnUntraced(function* (options: Options) {
           failed(`could not connect to Redis at ${target}: ${detail}`, cause)
         }
       )
+      // interrupted (the layer's build was): stop connecting
+      return Effect.sync(() => {
+        connection.off("error", record)
+        connection.disconnect()
+      })
     })
 
   /** Rejects at once what a dropped connection had sent (ioredis would re-send it after reconnecting, or hold it). */
