@@ -628,9 +628,11 @@ const makeLive = Effect.fnUntraced(function* (options: Options) {
 
 /**
  * Provides `Redis` (and the raw `Client`) from a URL or from ioredis options.
- * The connection is opened when the layer is built, so a wrong address fails
- * the layer with `RedisError` within `connectTimeout`; every connection is
- * closed when the layer's scope closes.
+ * The connection is opened when the layer is built, so a wrong address, a
+ * wrong password or a refused database fails the layer with a `RedisError`
+ * naming the target and the reason, within `connectTimeout`; every connection
+ * is closed when the layer's scope closes. After that, connections come back
+ * by themselves when Redis does (see the module documentation).
  *
  * **Example**
  *

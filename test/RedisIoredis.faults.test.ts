@@ -37,7 +37,7 @@ const restartInBackground = (server: RedisServer, downMs: number) =>
 /** Waits (real time) until the shared client has noticed that its connection is gone. */
 const untilDisconnected = Effect.gen(function* () {
   const client = yield* RedisIoredis.Client
-  for (let i = 0; i < 200 && client.status === "ready"; i++) yield* sleep(5)
+  for (let i = 0; i < 400 && client.status === "ready"; i++) yield* sleep(5)
   assert.notStrictEqual(client.status, "ready", "the client did not notice the restart")
 })
 
