@@ -623,7 +623,13 @@ const makeLive = Effect.fnUntraced(function* (options: Options) {
       return Deferred.await(ended)
     })
   })
-  return Context.make(Client, client).pipe(Context.add(Redis.Redis, redis))
+  // Redis.make's own errors (a reserve that timed out waiting for a pooled connection) have no message: give them one.
+  const reserve = Effect.mapError(redis.reserve, (error) =>
+    error.message === ""
+      ? redisError(`could not reserve a connection to ${target}: ${messageOf(error.cause)}`, error.cause)
+      : error
+  )
+  return Context.make(Client, client).pipe(Context.add(Redis.Redis, { ...redis, reserve }))
 })
 
 /**

@@ -121,6 +121,23 @@ describeRedis("RedisIoredis", () => {
       })
     )
 
+    it.effect("a reserve that waits longer than acquireTimeout fails with a message", () =>
+      Effect.gen(function* () {
+        const redis = yield* Redis.Redis
+        const error = yield* Effect.scoped(
+          Effect.gen(function* () {
+            yield* redis.reserve // the only connection, held
+            return yield* Effect.flip(Effect.scoped(redis.reserve))
+          })
+        )
+        assert.strictEqual(error._tag, "RedisError")
+        assert.match(
+          error.message,
+          /^could not reserve a connection to redis:\/\/127\.0\.0\.1:\d+: Timed out waiting for a reserved Redis connection$/
+        )
+      }).pipe(Effect.provide(redisLayer({ maxConnections: 1, acquireTimeout: 100 })))
+    )
+
     it.effect("a blocking command may block longer than commandTimeout", () =>
       Effect.gen(function* () {
         const redis = yield* Redis.Redis
