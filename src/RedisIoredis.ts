@@ -5,9 +5,53 @@
  * Everything in effect-heimdall talks to Redis through that service, so any
  * other implementation of it (your own layer, `NodeRedis` of
  * `@effect/platform-node`) works too. This module is the batteries-included
- * one: it connects eagerly, bounds every wait, turns every failure into a
- * typed `RedisError`, and closes every connection it opened when the layer's
- * scope closes, so a process exits by itself.
+ * one: it connects eagerly, bounds every wait, comes back by itself after
+ * Redis restarts, turns every failure into a typed `RedisError` whose
+ * `message` says what failed and why, and closes every connection it opened
+ * when the layer's scope closes, so a process exits by itself.
+ *
+ * **Connecting**
+ *
+ * The layer opens the shared connection when it is built and fails with
+ * `RedisError` if it cannot, naming the target (the URL, its password
+ * replaced by `***`, or `host:port`) and the reason: the socket's error
+ * (`connect ECONNREFUSED 127.0.0.1:6390`, `getaddrinfo ENOTFOUND ...`),
+ * Redis' reply (a wrong password; a database index it refuses, as in
+ * `redis://host/99`, instead of silently using database 0), or
+ * `connectTimeout`. A `url` that can never work (`notaurl`, `http://...`, a
+ * database that is not a number) and a `connectTimeout`/`commandTimeout` that
+ * is not a positive duration fail it at once, with an `InvalidArgument` as the
+ * `RedisError`'s `cause`. The underlying error is always the `cause` (a socket
+ * error keeps its `code`).
+ *
+ * **Reconnecting**
+ *
+ * - The shared connection reconnects by itself, forever: after 50, 100, 200,
+ *   400 ms, then every 500 ms at most (up to 20% sooner, at random), so the
+ *   first command after Redis is back succeeds within about half a second.
+ *   A `retryStrategy` option replaces this schedule.
+ * - A subscription (`redis.subscribe`) has its own connection, which
+ *   reconnects the same way and subscribes again; messages published while it
+ *   was away are not delivered (pub/sub has no memory).
+ * - A reserved connection (`redis.reserve`) never reconnects while it is in
+ *   use: a dropped socket fails its command in flight (a `BLPOP`) at once, and
+ *   `Redis.reserve` retires the connection. One that dropped while idle in the
+ *   pool reconnects when it is next used.
+ *
+ * **What fails when** (none of it is retried by this module)
+ *
+ * - A command sent while the shared connection is re-establishing waits for
+ *   it in ioredis' offline queue. If the connection is back within
+ *   `commandTimeout`, the command runs then, once. If not, it fails with
+ *   `RedisError` ("... dropped unsent") and is removed from the queue: it is
+ *   never sent, so it never runs.
+ * - A command already sent when the connection drops fails at once
+ *   ("... lost before the reply"): Redis may or may not have run it. It is not
+ *   sent again after the reconnect.
+ * - A command sent that gets no reply within `commandTimeout` (Redis frozen,
+ *   busy or partitioned away) fails with `RedisError` ("... it was sent: Redis
+ *   may still run it"): Redis may run it later, when it resumes. Make such
+ *   writes safe to retry (an enqueue with an id chosen before the call).
  *
  * **Timeouts**
  *
@@ -21,20 +65,41 @@
  *   blocking time on top; one that blocks forever (timeout `0`) is bounded
  *   only by its connection, which fails it when the socket drops.
  *
- * Like any network request, a command that timed out may still have been
- * executed by Redis. The bounds are measured on the real clock, so a
- * `TestClock` never fires them early or holds them back.
+ * The bounds are measured on the real clock, so a `TestClock` never fires
+ * them early or holds them back.
  *
  * @since 0.1.0
  */
-import { Cause, Config, Context, Deferred, Duration, Effect, Layer } from "effect"
+import { Cause, Config, Context, Deferred, type Duration, Effect, Layer } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import { Redis as IORedis, type RedisOptions } from "ioredis"
+import { finiteMillis } from "./internal/duration.ts"
+import * as validate from "./internal/validate.ts"
 
 /**
  * Options of `RedisIoredis.layer`: every ioredis option (password, `username`
  * for ACL, `tls`, `db`, `retryStrategy`, ...), the pool options of
  * `Redis.reserve`, and the bounds described in the module documentation.
+ *
+ * Defaults that differ from ioredis': `retryStrategy` reconnects forever, at
+ * most 500 ms apart (ioredis backs off to 5 s); `maxRetriesPerRequest` is
+ * `null` and `autoResendUnfulfilledCommands` is `false`, since `commandTimeout`
+ * bounds every command and a command that was sent is never sent again.
+ * `enableAutoPipelining` is best left off (the layer already coalesces
+ * writes): a command it holds is not removed from the offline queue on
+ * timeout.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { RedisIoredis } from "effect-heimdall"
+ *
+ * const RedisLive = RedisIoredis.layer({
+ *   url: "rediss://app:secret@redis.internal:6380/2",
+ *   commandTimeout: "2 seconds",
+ *   retryStrategy: (attempt) => Math.min(attempt * 100, 2000) // instead of the default
+ * })
+ * ```
  *
  * @category models
  * @since 0.1.0
@@ -59,10 +124,121 @@ export interface Options
  */
 export class Client extends Context.Service<Client, IORedis>()("effect-heimdall/RedisIoredis/Client") {}
 
-/** The default of `connectTimeout` and `commandTimeout`. */
-const defaultTimeout = Duration.seconds(5)
+/** The default of `connectTimeout` and `commandTimeout`, in milliseconds. */
+const defaultTimeout = 5000
 
-const toError = (cause: unknown) => (cause instanceof Redis.RedisError ? cause : new Redis.RedisError({ cause }))
+/**
+ * A `RedisError` whose `message` says what failed and why. Effect's `RedisError`
+ * has no message of its own (it prints empty); the underlying error (a socket
+ * error with its `code`, Redis' `ReplyError`, a `TimeoutError`,
+ * `InvalidArgument`) stays its `cause`.
+ */
+const redisError = (message: string, cause: unknown): Redis.RedisError => {
+  const error = new Redis.RedisError({ cause })
+  Object.defineProperty(error, "message", { value: message, writable: true, configurable: true })
+  return error
+}
+
+/** An error's own message; for an `AggregateError` (one per address tried), theirs. */
+const messageOf = (cause: unknown): string =>
+  cause instanceof AggregateError && cause.message === ""
+    ? cause.errors.map(messageOf).join("; ")
+    : cause instanceof Error && cause.message !== ""
+      ? cause.message
+      : String(cause)
+
+/** The default `retryStrategy`: 50, 100, 200, 400 ms, then every 500 ms forever, each shortened by up to 20% (jitter). */
+const reconnectDelay = (attempt: number): number =>
+  Math.round(Math.min(25 * 2 ** Math.min(attempt, 5), 500) * (0.8 + Math.random() * 0.2))
+
+/** Rejects the commands a dropped connection had sent and not yet had a reply to. */
+class ConnectionLost extends Error {
+  constructor(target: string) {
+    super(`the connection to ${target} was lost before the reply (Redis may or may not have run the command)`)
+    this.name = "ConnectionLost"
+  }
+}
+
+/** ioredis 6 internals this module relies on (test/RedisIoredis.faults.test.ts fails if they change). */
+interface Queued {
+  readonly command: { readonly promise: Promise<unknown> }
+}
+interface Internals {
+  /** Commands waiting for the connection (while it connects or reconnects), written once it is ready. */
+  readonly offlineQueue?: {
+    readonly length: number
+    peekAt(i: number): Queued | undefined
+    remove(i: number, n: number): unknown
+  }
+  /** Rejects every queued command; `offlineQueue: false` leaves the commands not yet written. */
+  readonly flushQueue?: (error: Error, options?: { offlineQueue?: boolean; commandQueue?: boolean }) => void
+}
+const internals = (connection: IORedis) => connection as unknown as Internals
+
+/**
+ * Removes a command from the offline queue, so that it is never written. `reply`
+ * is the promise `call` returned: for a command that went to the offline queue
+ * it is the command's own promise. Returns whether the command was found there.
+ */
+const dropUnsent = (connection: IORedis, reply: Promise<unknown>): boolean => {
+  const queue = internals(connection).offlineQueue
+  if (queue === undefined) return false
+  for (let i = 0; i < queue.length; i++) {
+    if (queue.peekAt(i)?.command.promise === reply) {
+      queue.remove(i, 1)
+      return true
+    }
+  }
+  return false
+}
+
+/** Where a connection goes, for messages: the URL without its password, else `host:port` (or the socket path). */
+const describeTarget = (url: string | undefined, connection: IORedis): string => {
+  if (url !== undefined) return redactUrl(url)
+  const { host, port, path } = connection.options
+  return path ? String(path) : `${host ?? "localhost"}:${port ?? 6379}`
+}
+
+/** `url` with its password, if any, replaced by `***`. */
+const redactUrl = (url: string): string => {
+  const scheme = url.indexOf("://")
+  const at = url.lastIndexOf("@")
+  if (scheme === -1 || at < scheme) return url
+  const colon = url.indexOf(":", scheme + 3)
+  return colon === -1 || colon > at ? url : `${url.slice(0, colon + 1)}***${url.slice(at)}`
+}
+
+/** Why `url` can never work, or `undefined` when it may. */
+const checkUrl = (url: string): string | undefined => {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return "not a URL (expected redis://[[user]:password@]host[:port][/db], or rediss:// for TLS)"
+  }
+  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
+    return `unsupported scheme ${parsed.protocol} (expected redis:// or rediss://)`
+  }
+  if (parsed.hostname === "") return "no host (expected redis://host[:port][/db])"
+  const db = parsed.pathname.slice(1)
+  if (db !== "" && !/^\d+$/.test(db))
+    return `database "${db}" is not a number (expected redis://host[:port]/<db index>)`
+  return undefined
+}
+
+const invalid = (argument: string, value: unknown, reason: string) => {
+  const cause = validate.invalid(argument, value, reason)
+  return redisError(cause.message, cause)
+}
+
+/** A positive, finite number of milliseconds from a `Duration.Input` option, or why not. */
+const positiveMillis = (name: string, input: Duration.Input | undefined, fallback: number) => {
+  if (input === undefined) return Effect.succeed(fallback)
+  const millis = finiteMillis(input)
+  return millis !== undefined && millis > 0
+    ? Effect.succeed(millis)
+    : Effect.fail(invalid(name, input, "must be a positive, finite duration"))
+}
 
 /** Races a promise against a real-time deadline (never the Effect `Clock`, which tests may control). */
 const withDeadline = <A>(promise: Promise<A>, millis: number | undefined, message: () => string): Promise<A> =>
@@ -219,11 +395,31 @@ const makeWatchdog = () => {
   }
 }
 
-const sendWith = (connection: IORedis, commandTimeout: number) => {
+/** The error of a command that failed (not timed out): Redis' own reply error, or the connection's. */
+const commandFailed = (command: string, target: string, error: unknown): Redis.RedisError =>
+  error instanceof Redis.RedisError
+    ? error
+    : redisError(
+        (error as { name?: unknown } | undefined)?.name === "ReplyError"
+          ? `Redis command ${command} failed: ${messageOf(error)}`
+          : `Redis command ${command} failed on the connection to ${target}: ${messageOf(error)}`,
+        error
+      )
+
+const sendWith = (connection: IORedis, commandTimeout: number, target: string) => {
   const cork = makeCorker(connection)
   const watchdog = makeWatchdog()
   return <A = unknown>(command: string, ...args: ReadonlyArray<string>): Effect.Effect<A, Redis.RedisError> =>
     Effect.callback<A, Redis.RedisError>((resume) => {
+      let reply: Promise<A>
+      try {
+        cork.before()
+        reply = connection.call(command, ...args) as Promise<A>
+        cork.after()
+      } catch (error) {
+        resume(Effect.fail(commandFailed(command, target, error)))
+        return
+      }
       const blocking = blockingMillis(command, args)
       const bound = blocking === Number.POSITIVE_INFINITY ? undefined : commandTimeout + blocking
       const entry: Pending | undefined =
@@ -231,33 +427,32 @@ const sendWith = (connection: IORedis, commandTimeout: number) => {
           ? undefined
           : {
               deadline: Date.now() + bound,
-              fail: () =>
-                resume(
-                  Effect.fail(
-                    toError(new Cause.TimeoutError(`Redis command ${command} had no reply within ${bound} ms`))
-                  )
-                )
+              fail: () => {
+                // Still in the offline queue (the connection is re-establishing): take it out, so it is never sent.
+                const message = dropUnsent(connection, reply)
+                  ? `Redis command ${command} had no reply within ${bound} ms: it was still waiting for the connection to ${target}, and it was dropped unsent (it will not run)`
+                  : `Redis command ${command} had no reply within ${bound} ms from ${target} (it was sent: Redis may still run it)`
+                resume(Effect.fail(redisError(message, new Cause.TimeoutError(message))))
+              }
             }
-      try {
-        cork.before()
-        const reply = connection.call(command, ...args) as Promise<A>
-        cork.after()
-        if (entry !== undefined) watchdog.add(entry)
-        reply.then(
-          (value) => {
-            if (entry !== undefined) watchdog.remove(entry)
-            resume(Effect.succeed(value))
-          },
-          (error) => {
-            if (entry !== undefined) watchdog.remove(entry)
-            resume(Effect.fail(toError(error)))
-          }
-        )
-      } catch (error) {
-        resume(Effect.fail(toError(error)))
-      }
+      if (entry !== undefined) watchdog.add(entry)
+      reply.then(
+        (value) => {
+          if (entry !== undefined) watchdog.remove(entry)
+          resume(Effect.succeed(value))
+        },
+        (error) => {
+          if (entry !== undefined) watchdog.remove(entry)
+          resume(Effect.fail(commandFailed(command, target, error)))
+        }
+      )
     })
 }
+
+/** Whether an error emitted while a connection opened is Redis refusing the `SELECT` of the configured database. */
+const refusedSelect = (error: unknown): error is Error & { command: { args: ReadonlyArray<unknown> } } =>
+  (error as { name?: unknown } | undefined)?.name === "ReplyError" &&
+  (error as { command?: { name?: unknown } }).command?.name === "select"
 
 const makeLive = Effect.fnUntraced(function* (options: Options) {
   const {
@@ -270,33 +465,88 @@ const makeLive = Effect.fnUntraced(function* (options: Options) {
     minConnections,
     ...ioredisOptions
   } = options
-  const connectTimeout = Duration.toMillis(Duration.fromInputUnsafe(connectTimeoutInput ?? defaultTimeout))
-  const commandTimeout = Duration.toMillis(Duration.fromInputUnsafe(commandTimeoutInput ?? defaultTimeout))
+  const connectTimeout = yield* positiveMillis("connectTimeout", connectTimeoutInput, defaultTimeout)
+  const commandTimeout = yield* positiveMillis("commandTimeout", commandTimeoutInput, defaultTimeout)
+  if (url !== undefined) {
+    const reason = checkUrl(url)
+    if (reason !== undefined) return yield* invalid("url", redactUrl(url), reason)
+  }
   const runFork = Effect.runForkWith(yield* Effect.context<never>())
   const onError = (label: string) => (cause: unknown) =>
     runFork(Effect.logDebug(`effect-heimdall: ioredis ${label} connection error`, cause))
 
-  /** Opens a connection now; on failure stops its reconnect loop so nothing is left running. */
-  const open = (make: () => IORedis) =>
-    Effect.tryPromise({
-      try: () => {
-        const connection = make()
-        return withDeadline(
-          connection.connect().then(() => connection),
-          connectTimeout,
-          () => `could not connect to Redis within ${connectTimeout} ms`
-        ).catch((error) => {
-          connection.disconnect()
-          throw error
-        })
-      },
-      catch: toError
+  /**
+   * Connects `connection` now, within `connectTimeout`. On failure, stops its
+   * reconnect loop (so nothing is left running) and fails with the socket's
+   * own error (`ECONNREFUSED`, `ENOTFOUND`, ...) or Redis' reply (a wrong
+   * password, a refused database), naming the target.
+   */
+  const connectNow = (connection: IORedis, target: string) =>
+    Effect.callback<IORedis, Redis.RedisError>((resume) => {
+      // ioredis reports why a connection failed only as "error" events; its connect() then says "Connection is closed."
+      let reason: unknown
+      const record = (error: unknown) => {
+        reason = error
+      }
+      connection.on("error", record)
+      const failed = (message: string, cause: unknown) => {
+        connection.off("error", record)
+        connection.disconnect()
+        resume(Effect.fail(redisError(message, cause)))
+      }
+      withDeadline(connection.connect(), connectTimeout, () => `no connection within ${connectTimeout} ms`).then(
+        () => {
+          // A refused SELECT does not fail ioredis' connect: it would go on with database 0.
+          if (refusedSelect(reason)) {
+            return failed(
+              `Redis at ${target} refused database ${String(reason.command.args[0])}: ${messageOf(reason)}`,
+              reason
+            )
+          }
+          connection.off("error", record)
+          resume(Effect.succeed(connection))
+        },
+        (error: unknown) => {
+          const cause = error instanceof Cause.TimeoutError || reason === undefined ? error : reason
+          const detail =
+            error instanceof Cause.TimeoutError && reason !== undefined
+              ? `${messageOf(error)} (last error: ${messageOf(reason)})`
+              : messageOf(cause)
+          failed(`could not connect to Redis at ${target}: ${detail}`, cause)
+        }
+      )
+      // interrupted (the layer's build was): stop connecting
+      return Effect.sync(() => {
+        connection.off("error", record)
+        connection.disconnect()
+      })
+    })
+
+  /** Rejects at once what a dropped connection had sent (ioredis would re-send it after reconnecting, or hold it). */
+  const failInFlightOnClose = (connection: IORedis, target: string) =>
+    connection.on("close", () => {
+      if (connection.commandQueue.length > 0) {
+        internals(connection).flushQueue?.(new ConnectionLost(target), { offlineQueue: false })
+      }
     })
 
   // ioredis 6's constructor types reject its own options under exactOptionalPropertyTypes (replyMapping).
-  const base = { ...ioredisOptions, connectTimeout, lazyConnect: true } as RedisOptions as never
+  const base = {
+    // reconnect forever, at most 500 ms apart; commands wait in the offline queue meanwhile, bounded by commandTimeout
+    retryStrategy: reconnectDelay,
+    maxRetriesPerRequest: null,
+    autoResendUnfulfilledCommands: false,
+    ...ioredisOptions,
+    connectTimeout,
+    lazyConnect: true
+  } as RedisOptions as never
+  const shared = yield* Effect.try({
+    try: () => (url === undefined ? new IORedis(base) : new IORedis(url, base)),
+    catch: (error) => redisError(`invalid Redis connection options: ${messageOf(error)}`, error)
+  })
+  const target = describeTarget(url, shared)
   const client = yield* Effect.acquireRelease(
-    open(() => (url === undefined ? new IORedis(base) : new IORedis(url, base)).on("error", onError("shared"))),
+    connectNow(failInFlightOnClose(shared.on("error", onError("shared")), target), target),
     (connection) =>
       Effect.promise(() =>
         // QUIT lets pending replies arrive; disconnect whatever is left after the bound.
@@ -307,18 +557,28 @@ const makeLive = Effect.fnUntraced(function* (options: Options) {
   )
 
   const redis = yield* Redis.make({
-    send: sendWith(client, commandTimeout),
-    // Reserved connections never reconnect and never queue offline: a dropped
-    // socket fails the command in flight, and `Redis.reserve` retires the connection.
-    connect: open(() =>
-      client
-        .duplicate({ lazyConnect: true, retryStrategy: () => null, enableOfflineQueue: false })
-        .on("error", onError("reserved"))
+    send: sendWith(client, commandTimeout, target),
+    // Reserved connections never reconnect by themselves and never queue offline: a dropped
+    // socket fails the command in flight at once, and `Redis.reserve` retires the connection.
+    // One that dropped while idle in the pool reconnects when it is used next.
+    connect: Effect.suspend(() =>
+      connectNow(
+        client
+          .duplicate({ lazyConnect: true, retryStrategy: () => null, enableOfflineQueue: false })
+          .on("error", onError("reserved")),
+        target
+      )
     ).pipe(
-      Effect.map((connection) => ({
-        send: sendWith(connection, commandTimeout),
-        close: Effect.sync(() => connection.disconnect())
-      }))
+      Effect.map((connection) => {
+        const send = sendWith(connection, commandTimeout, target)
+        return {
+          send: <A = unknown>(command: string, ...args: ReadonlyArray<string>) =>
+            connection.status === "end"
+              ? Effect.andThen(connectNow(connection, target), send<A>(command, ...args))
+              : send<A>(command, ...args),
+          close: Effect.sync(() => connection.disconnect())
+        }
+      })
     ),
     pool: { acquireTimeout, idleTimeout, maxConnections, minConnections },
     subscribe: Effect.fnUntraced(function* (channel, onMessage) {
@@ -326,7 +586,7 @@ const makeLive = Effect.fnUntraced(function* (options: Options) {
       const ended = yield* Deferred.make<void, Redis.RedisError>()
       let closing = false
       yield* Effect.acquireRelease(
-        open(() => {
+        Effect.suspend(() => {
           const subscriber = client.duplicate({ lazyConnect: true })
           subscriber.on("error", onError("subscriber"))
           subscriber.on("message", (from: string, message: string) => {
@@ -334,16 +594,17 @@ const makeLive = Effect.fnUntraced(function* (options: Options) {
           })
           subscriber.on("end", () => {
             if (!closing) {
-              Deferred.doneUnsafe(ended, Effect.fail(toError(new Error(`subscription to ${channel} ended`))))
+              const message = `the subscription to ${channel} on ${target} ended: its connection gave up reconnecting`
+              Deferred.doneUnsafe(ended, Effect.fail(redisError(message, new Error(message))))
             }
           })
-          return subscriber
+          return connectNow(subscriber, target)
         }).pipe(
           Effect.tap((subscriber) =>
             Effect.tryPromise({
               try: () =>
                 withDeadline(subscriber.subscribe(channel), commandTimeout, () => `SUBSCRIBE ${channel} timed out`),
-              catch: toError
+              catch: (error) => commandFailed("SUBSCRIBE", target, error)
             }).pipe(Effect.tapError(() => Effect.sync(() => subscriber.disconnect())))
           )
         ),
@@ -360,14 +621,22 @@ const makeLive = Effect.fnUntraced(function* (options: Options) {
       return Deferred.await(ended)
     })
   })
-  return Context.make(Client, client).pipe(Context.add(Redis.Redis, redis))
+  // Redis.make's own errors (a reserve that timed out waiting for a pooled connection) have no message: give them one.
+  const reserve = Effect.mapError(redis.reserve, (error) =>
+    error.message === ""
+      ? redisError(`could not reserve a connection to ${target}: ${messageOf(error.cause)}`, error.cause)
+      : error
+  )
+  return Context.make(Client, client).pipe(Context.add(Redis.Redis, { ...redis, reserve }))
 })
 
 /**
  * Provides `Redis` (and the raw `Client`) from a URL or from ioredis options.
- * The connection is opened when the layer is built, so a wrong address fails
- * the layer with `RedisError` within `connectTimeout`; every connection is
- * closed when the layer's scope closes.
+ * The connection is opened when the layer is built, so a wrong address, a
+ * wrong password or a refused database fails the layer with a `RedisError`
+ * naming the target and the reason, within `connectTimeout`; every connection
+ * is closed when the layer's scope closes. After that, connections come back
+ * by themselves when Redis does (see the module documentation).
  *
  * **Example**
  *

@@ -5,9 +5,9 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import { ConfigProvider, Effect, Exit, Fiber, Layer, Queue } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import { TestClock } from "effect/testing"
-import { RedisIoredis } from "../src/index.ts"
+import { InvalidArgument, RedisIoredis } from "../src/index.ts"
 import { describeRedis, keyPrefix, redisLayer, redisUrl } from "./support/redis.ts"
-import { freePort, startRedisServer } from "./support/redisServer.ts"
+import { freePort, rawCommand, startRedisServer } from "./support/redisServer.ts"
 
 const prefix = keyPrefix(import.meta.url)
 const incrBy = Redis.script((key: string, by: number) => [key, by], {
@@ -69,6 +69,7 @@ describeRedis("RedisIoredis", () => {
         const error = yield* redis.send("NOT-A-COMMAND").pipe(Effect.flip)
         assert.strictEqual(error._tag, "RedisError")
         assert.match(String(error.cause), /unknown command/i)
+        assert.match(error.message, /^Redis command NOT-A-COMMAND failed: ERR unknown command/)
       })
     )
 
@@ -118,6 +119,23 @@ describeRedis("RedisIoredis", () => {
         )
         assert.deepStrictEqual(result, [list, "job-42"])
       })
+    )
+
+    it.effect("a reserve that waits longer than acquireTimeout fails with a message", () =>
+      Effect.gen(function* () {
+        const redis = yield* Redis.Redis
+        const error = yield* Effect.scoped(
+          Effect.gen(function* () {
+            yield* redis.reserve // the only connection, held
+            return yield* Effect.flip(Effect.scoped(redis.reserve))
+          })
+        )
+        assert.strictEqual(error._tag, "RedisError")
+        assert.match(
+          error.message,
+          /^could not reserve a connection to redis:\/\/127\.0\.0\.1:\d+: Timed out waiting for a reserved Redis connection$/
+        )
+      }).pipe(Effect.provide(redisLayer({ maxConnections: 1, acquireTimeout: 100 })))
     )
 
     it.effect("a blocking command may block longer than commandTimeout", () =>
@@ -301,6 +319,142 @@ describeRedis("RedisIoredis.layerConfig", () => {
         )
       )
       assert.strictEqual(error._tag, "RedisError")
+      assert.include(error.message, `redis://127.0.0.1:${port}`)
+      assert.include(error.message, "ECONNREFUSED")
+    })
+  )
+})
+
+/** The error of building the layer with these arguments (it must fail with a typed error). */
+const layerError = (urlOrOptions: string | RedisIoredis.Options, options?: RedisIoredis.Options) =>
+  Effect.gen(function* () {
+    const { exit } = yield* timed(Effect.provide(Redis.Redis, RedisIoredis.layer(urlOrOptions, options)))
+    const error = failureOf(exit)
+    assert.strictEqual(error._tag, "RedisError")
+    assert.notStrictEqual(error.message, "")
+    return error
+  })
+
+describe("RedisIoredis: errors that say what and why", () => {
+  it.live("a closed port: the URL and ECONNREFUSED, the socket error as the cause", () =>
+    Effect.gen(function* () {
+      const port = yield* Effect.promise(() => freePort())
+      const error = yield* layerError(`redis://127.0.0.1:${port}`)
+      assert.strictEqual(
+        error.message,
+        `could not connect to Redis at redis://127.0.0.1:${port}: connect ECONNREFUSED 127.0.0.1:${port}`
+      )
+      assert.strictEqual((error.cause as { code?: unknown }).code, "ECONNREFUSED")
+    })
+  )
+
+  it.live("a closed port given as options: host:port", () =>
+    Effect.gen(function* () {
+      const port = yield* Effect.promise(() => freePort())
+      const error = yield* layerError({ host: "127.0.0.1", port })
+      assert.match(error.message, new RegExp(`^could not connect to Redis at 127\\.0\\.0\\.1:${port}: .*ECONNREFUSED`))
+    })
+  )
+
+  it.live("an unknown host: the host and ENOTFOUND", () =>
+    Effect.gen(function* () {
+      const error = yield* layerError("redis://no-such-host.invalid:6379", { connectTimeout: 3000 })
+      assert.include(error.message, "could not connect to Redis at redis://no-such-host.invalid:6379: ")
+      assert.match(error.message, /ENOTFOUND no-such-host\.invalid/)
+    })
+  )
+
+  it.live("a password in the URL is never printed", () =>
+    Effect.gen(function* () {
+      const port = yield* Effect.promise(() => freePort())
+      const error = yield* layerError(`redis://app:s3cret@127.0.0.1:${port}`)
+      assert.include(error.message, `redis://app:***@127.0.0.1:${port}`)
+      assert.notInclude(error.message, "s3cret")
+      const invalid = yield* layerError("http://app:s3cret@127.0.0.1:1")
+      assert.notInclude(invalid.message, "s3cret")
+    })
+  )
+
+  it.live("not a URL: InvalidArgument naming the url, before any connection", () =>
+    Effect.gen(function* () {
+      const error = yield* layerError("notaurl")
+      assert.match(error.message, /^invalid url = "notaurl": not a URL \(expected redis:\/\//)
+      const cause = error.cause as InvalidArgument
+      assert.instanceOf(cause, InvalidArgument)
+      assert.strictEqual(cause.argument, "url")
+    })
+  )
+
+  it.live("another scheme: unsupported scheme http:", () =>
+    Effect.gen(function* () {
+      const { exit, ms } = yield* timed(Effect.provide(Redis.Redis, RedisIoredis.layer("http://127.0.0.1:1")))
+      const error = failureOf(exit)
+      assert.strictEqual(
+        error.message,
+        'invalid url = "http://127.0.0.1:1": unsupported scheme http: (expected redis:// or rediss://)'
+      )
+      assert.isBelow(ms, 500) // nothing was tried
+    })
+  )
+
+  it.live("a database that is not a number", () =>
+    Effect.gen(function* () {
+      const error = yield* layerError("redis://127.0.0.1:6379/db1")
+      assert.include(error.message, 'database "db1" is not a number')
+    })
+  )
+
+  it.live("a timeout that is not a positive duration: InvalidArgument naming the option and the value", () =>
+    Effect.gen(function* () {
+      const bad = yield* layerError("redis://127.0.0.1:6379", { commandTimeout: "5 potatoes" as never })
+      assert.strictEqual(bad.message, 'invalid commandTimeout = "5 potatoes": must be a positive, finite duration')
+      const zero = yield* layerError("redis://127.0.0.1:6379", { connectTimeout: 0 })
+      assert.strictEqual(zero.message, "invalid connectTimeout = 0: must be a positive, finite duration")
+    })
+  )
+})
+
+describeRedis("RedisIoredis: the database index and the password", () => {
+  it.live('a wrong password fails the layer with Redis\' reply, not "Connection is closed."', () =>
+    Effect.gen(function* () {
+      const server = yield* privateServer
+      assert.strictEqual(yield* Effect.promise(() => rawCommand(server.port, "CONFIG SET requirepass right")), "+OK")
+      const error = yield* layerError({ host: "127.0.0.1", port: server.port, password: "wrong" })
+      assert.match(
+        error.message,
+        new RegExp(`^could not connect to Redis at 127\\.0\\.0\\.1:${server.port}: WRONGPASS`)
+      )
+      assert.notInclude(error.message, "right")
+      const pong = yield* Effect.provide(
+        Effect.flatMap(Redis.Redis, (redis) => redis.send<string>("PING")),
+        RedisIoredis.layer({ host: "127.0.0.1", port: server.port, password: "right" })
+      )
+      assert.strictEqual(pong, "PONG")
+    })
+  )
+
+  it.live("a database the server refuses fails the layer with the index and Redis' reply (URL and option)", () =>
+    Effect.gen(function* () {
+      const fromUrl = yield* layerError(`${redisUrl}/99`)
+      assert.strictEqual(fromUrl.message, `Redis at ${redisUrl}/99 refused database 99: ERR DB index is out of range`)
+      const fromOption = yield* layerError(redisUrl, { db: 99 })
+      assert.strictEqual(fromOption.message, `Redis at ${redisUrl} refused database 99: ERR DB index is out of range`)
+    })
+  )
+
+  it.live("a database the server accepts is used (URL and option)", () =>
+    Effect.gen(function* () {
+      const cases = [
+        [RedisIoredis.layer(`${redisUrl}/3`), "db=3"],
+        [RedisIoredis.layer(redisUrl, { db: 4 }), "db=4"]
+      ] as const
+      for (const [layer, db] of cases) {
+        const info = yield* Effect.provide(
+          Effect.flatMap(Redis.Redis, (redis) => redis.send<string>("CLIENT", "INFO")),
+          layer
+        )
+        assert.include(info.split(" "), db)
+      }
     })
   )
 })
