@@ -4,8 +4,10 @@
  * same on every backend. Each check returns the accepted value or the error, so that synchronous constructors can
  * throw it and effects can fail with it.
  */
+
 import { Duration, Effect, Layer } from "effect"
 import { InvalidArgument } from "../Errors.ts"
+import type * as Task from "../Task.ts"
 import { toMillis } from "./duration.ts"
 
 /** A value as the user wrote it, for a message: strings quoted (so `""` shows), durations and numbers as text. */
@@ -100,13 +102,7 @@ export const firstError = (...checked: ReadonlyArray<unknown>): InvalidArgument 
   checked.find((c): c is InvalidArgument => c instanceof InvalidArgument)
 
 /** A rate limit as `Task` states it (static options, or a function's result for one payload). */
-export interface RateLimitSpec {
-  readonly times: number
-  readonly per: Duration.Input
-  readonly key?: string | undefined
-  readonly jitter?: Duration.Input | undefined
-  readonly margin?: Duration.Input | undefined
-}
+export type RateLimitSpec = ReturnType<Task.RateLimitFunction<unknown>>
 
 /** A task's rate limit, checked and with its defaults: what the worker takes a slot with. */
 export interface ResolvedRateLimit {

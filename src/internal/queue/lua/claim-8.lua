@@ -59,13 +59,7 @@ if worker ~= "" then
     table.insert(handed, cjson.decode(item)) -- checked in claimTasks, after lapsed leases are requeued
   end
 end
-local route = {
-  names = ARGV[13],
-  parked = KEYS[8],
-  parkedPrefix = ARGV[14],
-  handoff = { idle = KEYS[5], inboxPrefix = ARGV[15], lease = tonumber(ARGV[16]), wake = KEYS[7], cap = ARGV[17],
-    ttl = ARGV[18] }
-}
+local route = routeOf(ARGV[13], KEYS[8], ARGV[14], KEYS[5], ARGV[15], ARGV[16], KEYS[7], ARGV[17], ARGV[18])
 local result, passed = claimTasks(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]),
   ARGV[4], ARGV[5], tonumber(ARGV[6]), want, now, { channel = ARGV[8], infix = ARGV[9] }, handed, route)
 if result[1] == "idle" then

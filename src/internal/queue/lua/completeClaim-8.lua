@@ -38,13 +38,7 @@ if f then
     lockKeyOf(f[2], f[3], locks), f[4], locks.channel)
   completed = 1
 end
-local route = {
-  names = ARGV[13],
-  parked = KEYS[8],
-  parkedPrefix = ARGV[14],
-  handoff = { idle = KEYS[6], inboxPrefix = ARGV[15], lease = tonumber(ARGV[16]), wake = KEYS[7], cap = ARGV[17],
-    ttl = ARGV[18] }
-}
+local route = routeOf(ARGV[13], KEYS[8], ARGV[14], KEYS[6], ARGV[15], ARGV[16], KEYS[7], ARGV[17], ARGV[18])
 local claimed, passed = claimTasks(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]),
   ARGV[4], ARGV[5], tonumber(ARGV[9]), math.max(1, tonumber(ARGV[10])), now, locks, nil, route)
 table.insert(claimed, 1, completed)

@@ -49,6 +49,13 @@ local function runsName(names, name)
   return names == "" or string.find(names, "\n" .. name .. "\n", 1, true) ~= nil
 end
 
+-- How a claim routes tasks by name and hands them on (claim-8.lua and completeClaim-8.lua, ARGV[13..18]).
+local function routeOf(names, parkedKey, parkedPrefix, idleKey, inboxPrefix, lease, wakeKey, cap, ttl)
+  return { names = names, parked = parkedKey, parkedPrefix = parkedPrefix,
+    handoff = { idle = idleKey, inboxPrefix = inboxPrefix, lease = tonumber(lease), wake = wakeKey, cap = cap,
+      ttl = ttl } }
+end
+
 -- Hand-off (see keys.ts): a worker whose claim finds nothing registers in the `idle` sorted set (member
 -- "<worker id>|<lease token>|<lease ms>|<lapses at, ms>|<task names>", score: when it registered, ms) and blocks on
 -- its own inbox list as well as on the wake list. A task to run now is then claimed, in the same script, for the
