@@ -7,7 +7,6 @@
 
 import { Duration, Effect, Layer } from "effect"
 import { InvalidArgument } from "../Errors.ts"
-import type * as Task from "../Task.ts"
 import { toMillis } from "./duration.ts"
 
 /** A value as the user wrote it, for a message: strings quoted (so `""` shows), durations and numbers as text. */
@@ -101,8 +100,17 @@ export const hashTagSafe = (option: string, value: unknown, nonEmptyToo: boolean
 export const firstError = (...checked: ReadonlyArray<unknown>): InvalidArgument | undefined =>
   checked.find((c): c is InvalidArgument => c instanceof InvalidArgument)
 
-/** A rate limit as `Task` states it (static options, or a function's result for one payload). */
-export type RateLimitSpec = ReturnType<Task.RateLimitFunction<unknown>>
+/**
+ * A rate limit as `Task` states it (static options, or a function's result for one payload): the result type of
+ * `Task.RateLimitFunction`, written out here so that this module imports nothing of `Task` (no import circle).
+ */
+export interface RateLimitSpec {
+  readonly times: number
+  readonly per: Duration.Input
+  readonly key?: string | undefined
+  readonly jitter?: Duration.Input | undefined
+  readonly margin?: Duration.Input | undefined
+}
 
 /** A task's rate limit, checked and with its defaults: what the worker takes a slot with. */
 export interface ResolvedRateLimit {
