@@ -27,6 +27,7 @@ import { randomUUID } from "node:crypto"
 import { Cause, Clock, Duration, Effect, Exit, Fiber, Layer, Pull, Schedule, Schema, Semaphore, Tracer } from "effect"
 import { finiteMillis } from "./internal/duration.ts"
 import * as internal from "./internal/queue/task.ts"
+import * as RateStart from "./internal/rateStart.ts"
 import * as Task from "./Task.ts"
 import { type ClaimedTask, TaskQueue } from "./TaskQueue.ts"
 
@@ -187,16 +188,25 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
                   const { store, ratePrefix } = queue.primitives
                   // One step: start now if the limit has room, else book the earliest slot (after a random
                   // jitter, booked with it) and wait in the queue until then, without spending a retry.
-                  // At a booked slot the booking is checked again against the actual starts.
-                  const slot = yield* store.rateTake({
-                    // the margin widens the window: handlers start a few ms after admission, unevenly
-                    limits: [{ key: ratePrefix + limit.key, times: limit.times, perMs: limit.perMs + limit.marginMs }],
-                    cost: 1,
-                    mode: claimed.booked ? "booked" : "task",
-                    maxDelayMs: undefined,
-                    offsetMs: Math.round(Math.random() * limit.jitterMs),
-                    id
-                  })
+                  // At a booked slot the booking is checked again against the actual starts, and so is an
+                  // admission whose reply came back late (more than half the margin): the handler starts
+                  // at most that long after its admission (see internal/rateStart.ts).
+                  const slot = yield* RateStart.admitFresh(
+                    store,
+                    {
+                      // the margin widens the window: handlers start a few ms after admission, unevenly
+                      limits: [
+                        { key: ratePrefix + limit.key, times: limit.times, perMs: limit.perMs + limit.marginMs }
+                      ],
+                      cost: 1,
+                      mode: claimed.booked ? "booked" : "task",
+                      maxDelayMs: undefined,
+                      offsetMs: Math.round(Math.random() * limit.jitterMs),
+                      id
+                    },
+                    limit.marginMs / 2,
+                    undefined
+                  )
                   if (slot.delayMs > 0) {
                     if (yield* queue.reschedule(id, token, slot.delayMs, true)) {
                       yield* internal.count("rescheduled", name)

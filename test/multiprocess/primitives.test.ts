@@ -98,6 +98,29 @@ const minSpan = (points: ReadonlyArray<number>, n: number): number => {
   return min
 }
 
+/**
+ * Starts of a rate-limited effect against its limit: the most starts in one
+ * half-open window [x, x + perMs), how many windows (one opening at each
+ * start) hold more than `times`, and the achieved rate, starts / (span + per),
+ * as a share of the allowed `times` per `perMs`.
+ */
+const rateOfStarts = (points: ReadonlyArray<number>, times: number, perMs: number) => {
+  const sorted = [...points].sort((a, b) => a - b)
+  let windowsOver = 0
+  for (let i = 0, j = 0; i < sorted.length; i++) {
+    while (j < sorted.length && sorted[j]! < sorted[i]! + perMs) j++
+    if (j - i > times) windowsOver++
+  }
+  const span = sorted.length > 0 ? sorted[sorted.length - 1]! - sorted[0]! : 0
+  return {
+    starts: sorted.length,
+    mostInWindow: maxPointsInWindow(sorted, perMs),
+    windowsOver,
+    achieved: (sorted.length * perMs) / (span + perMs) / times,
+    tightest: minSpan(sorted, times + 1)
+  }
+}
+
 describe("multi-process checkers", () => {
   it("overlaps and maxConcurrent see what they must", () => {
     const ok = [
@@ -124,6 +147,17 @@ describe("multi-process checkers", () => {
     assert.strictEqual(maxProvenInWindow([...exact, { start: 500, end: 1600 }], 1000), 2)
     assert.strictEqual(maxPointsInWindow([0, 1, 999, 1000], 1000), 3)
     assert.strictEqual(minSpan([0, 5, 1000, 1003], 3), 998)
+  })
+
+  it("rateOfStarts counts windows over the limit and the achieved rate", () => {
+    // 2 per 1000 ms: 0, 10 | 1000, 1005 (on time) | 1999.5 (early): [1000, 2000) holds 3, and so does [1005, 2005)
+    const late = rateOfStarts([0, 10, 1000, 1005, 1999.5], 2, 1000)
+    assert.strictEqual(late.mostInWindow, 3)
+    assert.strictEqual(late.windowsOver, 2)
+    assert.strictEqual(late.tightest, 995)
+    const exact = rateOfStarts([0, 10, 1000, 1010, 2000, 2010], 2, 1000)
+    assert.deepStrictEqual([exact.mostInWindow, exact.windowsOver], [2, 0])
+    assert.strictEqual(round(exact.achieved), round((6 * 1000) / 3010 / 2))
   })
 })
 
@@ -350,6 +384,81 @@ describeRedis("Heimdall across 4 processes", () => {
     assert.isAbove(takes.length, allowed * 0.8, "take utilization")
     assert.isAbove(inRun, allowed * 0.8, "reserve utilization")
     await assertNoKeyWithoutTtl()
+  })
+
+  it("withRateLimit waiting: no window of `per` holds more than `times` starts of the wrapped effect", {
+    timeout: 60_000
+  }, async () => {
+    const times = 10
+    const perMs = 1000
+    const fibers = 10
+    const { lines, wallMs } = await runProcesses(
+      "primitives-ratewait.ts",
+      {
+        RATE_KEY: "wait-rate",
+        TIMES: String(times),
+        PER_MS: String(perMs),
+        FIBERS: String(fibers),
+        DURATION_MS: "6000"
+      },
+      50_000
+    )
+    // Redis TIME read as each wrapped effect began: its start on the one clock every process shares
+    const starts = ofType<{ redisMs: number }>(lines, "start").map((s) => s.redisMs)
+    const rate = rateOfStarts(starts, times, perMs)
+    console.log(
+      `[rate/withRateLimit wait] ${PROCESSES} processes x ${fibers} fibers, ${times} per ${perMs} ms: ` +
+        `${rate.starts} starts in ${round(wallMs / 1000, 1)} s; most starts in any ${perMs} ms window ` +
+        `${rate.mostInWindow} (limit ${times}), windows over the limit ${rate.windowsOver}, ` +
+        `shortest span of ${times + 1} starts ${round(rate.tightest)} ms, achieved ${round(100 * rate.achieved, 1)}% of the limit`
+    )
+    assert.isAtLeast(rate.starts, 60, "the run covered several windows")
+    assert.strictEqual(rate.windowsOver, 0, "windows of `per` with more than `times` starts")
+    assert.isAtMost(rate.mostInWindow, times)
+    assert.isAbove(rate.achieved, 0.85, "the limit is used, not just respected")
+    await assertNoKeyWithoutTtl()
+  })
+
+  it("rate-limited tasks with jitter 0: no window of `per` holds more than `times` handler starts", {
+    timeout: 60_000
+  }, async () => {
+    const times = 10
+    const perMs = 1000
+    const tasks = 20
+    const { lines, wallMs } = await runProcesses(
+      "primitives-taskrate.ts",
+      {
+        RATE_KEY: "task-rate",
+        QUEUE: "task-rate",
+        COUNTER_KEY: `${prefix}task-rate-started`,
+        TIMES: String(times),
+        PER_MS: String(perMs),
+        JITTER_MS: "0",
+        TASKS: String(tasks),
+        TOTAL: String(tasks * PROCESSES),
+        CONCURRENCY: "10"
+      },
+      50_000
+    )
+    const started = ofType<{ redisMs: number; admittedMs: number; from: number; n: number }>(lines, "start")
+    // from the admission (Redis TIME in the rate-limit script) to the handler's own TIME read
+    const lags = started.map((s) => s.redisMs - s.admittedMs).sort((a, b) => a - b)
+    const rate = rateOfStarts(
+      started.map((s) => s.redisMs),
+      times,
+      perMs
+    )
+    console.log(
+      `[rate/task jitter 0] ${PROCESSES} worker processes x concurrency 10, ${times} per ${perMs} ms: ` +
+        `${rate.starts} handler starts in ${round(wallMs / 1000, 1)} s; most in any ${perMs} ms window ` +
+        `${rate.mostInWindow} (limit ${times}), windows over the limit ${rate.windowsOver}, ` +
+        `shortest span of ${times + 1} starts ${round(rate.tightest)} ms, achieved ${round(100 * rate.achieved, 1)}% of the limit; ` +
+        `admission to handler start median ${round(lags[Math.floor(lags.length / 2)]!)} ms, max ${round(lags[lags.length - 1]!)} ms`
+    )
+    assert.strictEqual(new Set(started.map((s) => `${s.from}:${s.n}`)).size, tasks * PROCESSES, "every task started")
+    assert.strictEqual(rate.windowsOver, 0, "windows of `per` with more than `times` handler starts")
+    assert.isAtMost(rate.mostInWindow, times)
+    assert.isAbove(rate.achieved, 0.85, "the limit is used, not just respected")
   })
 
   it("concurrency limits: never more than `limit` holders at any instant", { timeout: 90_000 }, async () => {
