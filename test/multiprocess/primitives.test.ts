@@ -121,6 +121,24 @@ const rateOfStarts = (points: ReadonlyArray<number>, times: number, perMs: numbe
   }
 }
 
+/**
+ * For a failure report: the starts of the fullest window, each with the round
+ * trip of its own TIME read (local hrtime before the send, after the reply).
+ */
+const fullestWindow = (
+  starts: ReadonlyArray<{ readonly redisMs: number; readonly t: number; readonly t2: number; readonly pid: number }>,
+  perMs: number
+) => {
+  const sorted = [...starts].sort((a, b) => a.redisMs - b.redisMs)
+  let best: typeof sorted = []
+  for (let i = 0, j = 0; i < sorted.length; i++) {
+    while (j < sorted.length && sorted[j]!.redisMs < sorted[i]!.redisMs + perMs) j++
+    if (j - i > best.length) best = sorted.slice(i, j)
+  }
+  const t0 = best[0]?.redisMs ?? 0
+  return best.map((s) => `+${round(s.redisMs - t0, 1)} (pid ${s.pid}, TIME rtt ${round(s.t2 - s.t, 1)})`).join(", ")
+}
+
 describe("multi-process checkers", () => {
   it("overlaps and maxConcurrent see what they must", () => {
     const ok = [
@@ -222,7 +240,10 @@ const runProcesses = (fixture: string, env: Record<string, string>, timeoutMs: n
           }
         }
       })
-      child.stderr.on("data", (chunk: Buffer) => stderr.push(`[${child.pid}] ${chunk}`))
+      child.stderr.on("data", (chunk: Buffer) => {
+        stderr.push(`[${child.pid}] ${chunk}`)
+        if (process.env.RATE_DEBUG) process.stdout.write(`[${child.pid}] ${chunk}`)
+      })
       child.on("exit", (code, signal) => {
         if (code !== 0) {
           fail(new Error(`${fixture}: process ${child.pid} exited with ${code ?? signal}\n${stderr.join("")}`))
@@ -404,13 +425,18 @@ describeRedis("Heimdall across 4 processes", () => {
       50_000
     )
     // Redis TIME read as each wrapped effect began: its start on the one clock every process shares
-    const starts = ofType<{ redisMs: number }>(lines, "start").map((s) => s.redisMs)
-    const rate = rateOfStarts(starts, times, perMs)
+    const seen = ofType<{ redisMs: number; t: number; t2: number }>(lines, "start")
+    const rate = rateOfStarts(
+      seen.map((s) => s.redisMs),
+      times,
+      perMs
+    )
     console.log(
       `[rate/withRateLimit wait] ${PROCESSES} processes x ${fibers} fibers, ${times} per ${perMs} ms: ` +
         `${rate.starts} starts in ${round(wallMs / 1000, 1)} s; most starts in any ${perMs} ms window ` +
         `${rate.mostInWindow} (limit ${times}), windows over the limit ${rate.windowsOver}, ` +
-        `shortest span of ${times + 1} starts ${round(rate.tightest)} ms, achieved ${round(100 * rate.achieved, 1)}% of the limit`
+        `shortest span of ${times + 1} starts ${round(rate.tightest)} ms, achieved ${round(100 * rate.achieved, 1)}% of the limit` +
+        (rate.windowsOver > 0 ? `; fullest window: ${fullestWindow(seen, perMs)}` : "")
     )
     assert.isAtLeast(rate.starts, 60, "the run covered several windows")
     assert.strictEqual(rate.windowsOver, 0, "windows of `per` with more than `times` starts")
@@ -440,7 +466,10 @@ describeRedis("Heimdall across 4 processes", () => {
       },
       50_000
     )
-    const started = ofType<{ redisMs: number; admittedMs: number; from: number; n: number }>(lines, "start")
+    const started = ofType<{ redisMs: number; admittedMs: number; t: number; t2: number; from: number; n: number }>(
+      lines,
+      "start"
+    )
     // from the admission (Redis TIME in the rate-limit script) to the handler's own TIME read
     const lags = started.map((s) => s.redisMs - s.admittedMs).sort((a, b) => a - b)
     const rate = rateOfStarts(
@@ -453,7 +482,8 @@ describeRedis("Heimdall across 4 processes", () => {
         `${rate.starts} handler starts in ${round(wallMs / 1000, 1)} s; most in any ${perMs} ms window ` +
         `${rate.mostInWindow} (limit ${times}), windows over the limit ${rate.windowsOver}, ` +
         `shortest span of ${times + 1} starts ${round(rate.tightest)} ms, achieved ${round(100 * rate.achieved, 1)}% of the limit; ` +
-        `admission to handler start median ${round(lags[Math.floor(lags.length / 2)]!)} ms, max ${round(lags[lags.length - 1]!)} ms`
+        `admission to handler start median ${round(lags[Math.floor(lags.length / 2)]!)} ms, max ${round(lags[lags.length - 1]!)} ms` +
+        (rate.windowsOver > 0 ? `; fullest window: ${fullestWindow(started, perMs)}` : "")
     )
     assert.strictEqual(new Set(started.map((s) => `${s.from}:${s.n}`)).size, tasks * PROCESSES, "every task started")
     assert.strictEqual(rate.windowsOver, 0, "windows of `per` with more than `times` handler starts")
