@@ -37,7 +37,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Duration, Effect, Layer, Option, Random } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Exit, Layer, Option, Random } from "effect"
 import { dual } from "effect/Function"
 import type * as Redis from "effect/persistence/Redis"
 import { ConcurrencyLimited, InvalidArgument, LockLost, LockTaken, RateLimited } from "./Errors.ts"
@@ -471,9 +471,10 @@ const toInfo = (key: string, s: Store.LockState): LockInfo => ({
 export interface WithLockOptions extends LockOptions {
   /**
    * Extend the lock while the effect runs, every third of its ttl. Default
-   * `true`. If the lock is lost anyway (the backend was unreachable for longer
-   * than the ttl and someone else took it), the effect is interrupted and
-   * fails with `LockLost`.
+   * `true`. If an extension finds the lock lost anyway (the backend was
+   * unreachable for longer than the ttl and someone else took it), the effect
+   * is interrupted and fails with `LockLost`. With or without it, the release
+   * at the end also tells: see `withLock`.
    */
   readonly keepAlive?: boolean | undefined
 }
@@ -482,6 +483,14 @@ export interface WithLockOptions extends LockOptions {
  * Runs an effect while holding a lock: released when the effect succeeds,
  * fails or is interrupted; kept alive while it runs. A taken lock fails with
  * `LockTaken` (holder and `expiresIn`) without running the effect.
+ *
+ * It succeeds only if the lock was held the whole time: the release is
+ * owner-checked, and if it finds the lock no longer this owner's (it expired
+ * while the keep-alive could not run, e.g. the event loop was blocked past the
+ * ttl or `keepAlive` is off, and may have been taken by someone else), the
+ * result is `LockLost` instead of the effect's success or typed failure
+ * (defects and interruptions are kept as they are). A release that cannot
+ * reach the backend leaves the lock to its ttl and keeps the effect's result.
  *
  * **Example**
  *
@@ -510,18 +519,28 @@ export const withLock: {
 } = dual(
   (args) => Effect.isEffect(args[0]),
   <A, E, R>(self: Effect.Effect<A, E, R>, key: string, options?: WithLockOptions) =>
-    Effect.scoped(
+    Effect.uninterruptibleMask((restore) =>
       Effect.gen(function* () {
-        const lock = yield* Effect.acquireRelease(acquireLock(key, options), (lock) => Effect.ignore(releaseLock(lock)))
-        if (options?.keepAlive === false) return yield* self
+        // the acquisition is uninterruptible (as an acquireRelease's), so a lock it took is always released
+        const lock = yield* acquireLock(key, options)
         const heimdall = yield* Heimdall
-        const every = Math.max(1, Math.floor(Duration.toMillis(lock.ttl) / 3))
-        return yield* whileKept(
-          self,
-          every,
-          heimdall.store.lockExtend(heimdall.lockPrefix + key, lock.owner, Duration.toMillis(lock.ttl)),
-          () => new LockLost({ key, owner: lock.owner })
-        )
+        const held =
+          options?.keepAlive === false
+            ? self
+            : whileKept(
+                self,
+                Math.max(1, Math.floor(Duration.toMillis(lock.ttl) / 3)),
+                heimdall.store.lockExtend(heimdall.lockPrefix + key, lock.owner, Duration.toMillis(lock.ttl)),
+                () => new LockLost({ key, owner: lock.owner })
+              )
+        const exit = yield* Effect.exit(restore(held))
+        // owner-checked: false when the lock lapsed (or was force-released) at some point while the effect ran
+        const released = yield* Effect.exit(heimdall.store.lockRelease(heimdall.lockPrefix + key, lock.owner))
+        const lost =
+          Exit.isSuccess(released) &&
+          !released.value &&
+          (Exit.isSuccess(exit) || !(Cause.hasDies(exit.cause) || Cause.hasInterrupts(exit.cause)))
+        return yield* lost ? Effect.fail(new LockLost({ key, owner: lock.owner })) : exit
       })
     )
 )

@@ -4,7 +4,7 @@
  * runs on real time; the memory backend runs the same script on TestClock.
  */
 import { assert, type Vitest } from "@effect/vitest"
-import { Clock, Duration, Effect, Exit, Fiber, Option, Ref, Schema } from "effect"
+import { Clock, Duration, Effect, Exit, Fiber, Option, Ref, Result, Schema } from "effect"
 import { ConcurrencyLimited, Heimdall, InvalidArgument, LockLost, LockTaken, RateLimited } from "../src/index.ts"
 import type { BackendContext } from "./support/backends.ts"
 
@@ -250,6 +250,55 @@ export const heimdallSuite = (it: Vitest.MethodsNonLive<Heimdall.Heimdall>, back
       assert.strictEqual((error as LockLost).owner, "victim")
       assert.isFalse(yield* Ref.get(finished))
       assert.strictEqual(Option.getOrThrow(yield* Heimdall.inspectLock(key)).holder, "usurper")
+    })
+  )
+
+  it.effect("withLock: a lock that lapsed while its effect ran fails with LockLost, not the effect's result", () =>
+    Effect.gen(function* () {
+      // keep-alive off: nothing extends the lock, as when the event loop is blocked past the ttl
+      const key = fresh("with")
+      const finished = yield* Ref.make(false)
+      const succeeded = yield* Effect.forkChild(
+        Effect.sleep(500).pipe(
+          Effect.andThen(Ref.set(finished, true)),
+          Effect.as("the effect's own result"),
+          Heimdall.withLock(key, { owner: "sleeper", ttl: 200, keepAlive: false }),
+          Effect.result
+        )
+      )
+      yield* advance(300)
+      yield* Heimdall.acquireLock(key, { owner: "usurper", ttl: "5 seconds" })
+      yield* advance(300)
+      const result = yield* Fiber.join(succeeded)
+      assert.isTrue(yield* Ref.get(finished), "the effect ran to its end")
+      assert.isTrue(Result.isFailure(result), "a success under a lost lock is not returned")
+      const error = Result.getFailure(result).pipe(Option.getOrThrow)
+      assert.instanceOf(error, LockLost)
+      assert.strictEqual((error as LockLost).key, key)
+      assert.strictEqual((error as LockLost).owner, "sleeper")
+      assert.include((error as LockLost).message, key)
+      assert.strictEqual(Option.getOrThrow(yield* Heimdall.inspectLock(key)).holder, "usurper", "still the usurper's")
+
+      // a typed failure under a lock that lapsed (nobody took it) is LockLost too
+      const other = fresh("with")
+      const failed = yield* Effect.forkChild(
+        Effect.sleep(500).pipe(
+          Effect.andThen(Effect.fail("boom" as const)),
+          Heimdall.withLock(other, { owner: "sleeper", ttl: 200, keepAlive: false }),
+          Effect.flip
+        )
+      )
+      yield* advance(600)
+      const lost = yield* Fiber.join(failed)
+      assert.strictEqual((lost as LockLost)._tag, "LockLost")
+      assert.isTrue(Option.isNone(yield* Heimdall.inspectLock(other)))
+
+      // held the whole time: the effect's own result
+      const kept = yield* Effect.forkChild(
+        Effect.sleep(100).pipe(Effect.as(42), Heimdall.withLock(fresh("with"), { ttl: 400, keepAlive: false }))
+      )
+      yield* advance(150)
+      assert.strictEqual(yield* Fiber.join(kept), 42)
     })
   )
 

@@ -13,8 +13,9 @@
  */
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
-import { assert, describe, it } from "@effect/vitest"
+import { afterEach, assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { killAll, spawnFixture } from "../support/processes.ts"
 import { describeRedis, keyPrefix, keysWithoutTtl, redisLayer, redisUrl } from "../support/redis.ts"
 
 const PROCESSES = 4
@@ -240,10 +241,7 @@ const runProcesses = (fixture: string, env: Record<string, string>, timeoutMs: n
           }
         }
       })
-      child.stderr.on("data", (chunk: Buffer) => {
-        stderr.push(`[${child.pid}] ${chunk}`)
-        if (process.env.RATE_DEBUG) process.stdout.write(`[${child.pid}] ${chunk}`)
-      })
+      child.stderr.on("data", (chunk: Buffer) => stderr.push(`[${child.pid}] ${chunk}`))
       child.on("exit", (code, signal) => {
         if (code !== 0) {
           fail(new Error(`${fixture}: process ${child.pid} exited with ${code ?? signal}\n${stderr.join("")}`))
@@ -275,6 +273,8 @@ const assertNoKeyWithoutTtl = () =>
 // -----------------------------------------------------------------------------
 
 describeRedis("Heimdall across 4 processes", () => {
+  afterEach(killAll)
+
   it("locks: never two holders at once, fences strictly increase in acquisition order", {
     timeout: 90_000
   }, async () => {
@@ -490,6 +490,39 @@ describeRedis("Heimdall across 4 processes", () => {
     assert.isAtMost(rate.mostInWindow, times)
     assert.isAbove(rate.achieved, 0.85, "the limit is used, not just respected")
   })
+
+  for (const keepAlive of [true, false]) {
+    it(`withLock: a holder whose event loop is blocked past the ttl fails with LockLost (keep-alive ${keepAlive ? "on" : "off"})`, {
+      timeout: 30_000
+    }, async () => {
+      const lost = fileURLToPath(new URL("../fixtures/primitives-lost.ts", import.meta.url))
+      const common = { REDIS_URL: redisUrl, KEY_PREFIX: prefix, LOCK_KEY: `blocked-${keepAlive}` }
+      const taker = spawnFixture(lost, { ...common, ROLE: "taker", HOLD_MS: "3000" })
+      await taker.waitFor("ready", (l) => l.includes('"ready"'), 15_000)
+      const holder = spawnFixture(lost, {
+        ...common,
+        ROLE: "holder",
+        TTL_MS: "300",
+        BUSY_MS: "1500",
+        KEEP_ALIVE: String(keepAlive)
+      })
+      const [holderExit, takerExit] = await Promise.all([holder.exited, taker.exited])
+      const events = [...holder.json(), ...taker.json()] as Array<Record<string, any>>
+      const at = (type: string): Record<string, any> => events.find((e) => e.type === type) ?? {}
+      const result = at("result")
+      console.log(
+        `[lock lost, keep-alive ${keepAlive ? "on" : "off"}] ttl 300 ms, event loop blocked 1500 ms: ` +
+          `taken by the other process ${round(at("taken").at - at("holding").at, 1)} ms after the holder's effect began, ` +
+          `effect finished ${round(at("finished").at - at("holding").at, 1)} ms after; withLock: ${result.outcome} ${result.error ?? result.value}`
+      )
+      assert.deepStrictEqual([holderExit.code, takerExit.code], [0, 0])
+      assert.isBelow(at("taken").at, at("finished").at, "the other process took the lock while the holder was blocked")
+      assert.strictEqual(result.outcome, "failure", "withLock must not return the effect's result")
+      assert.include(result.error, "LockLost")
+      assert.include(result.error, `blocked-${keepAlive}`)
+      assert.isTrue(at("released").released, "the holder's release left the taker's lock alone")
+    })
+  }
 
   it("concurrency limits: never more than `limit` holders at any instant", { timeout: 90_000 }, async () => {
     const limit = 3
