@@ -189,8 +189,8 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
                   // One step: start now if the limit has room, else book the earliest slot (after a random
                   // jitter, booked with it) and wait in the queue until then, without spending a retry.
                   // At a booked slot the booking is checked again against the actual starts, and so is an
-                  // admission whose reply came back late (more than half the margin): the handler starts
-                  // at most that long after its admission (see internal/rateStart.ts).
+                  // admission whose reply came back late (by more than half the margin over the fastest recent
+                  // round trip): handlers start after their admissions by an even lag (see internal/rateStart.ts).
                   const slot = yield* RateStart.admitFresh(
                     store,
                     {
