@@ -37,12 +37,13 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Duration, Effect, Layer, Option, Random } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Exit, Layer, Option, Random } from "effect"
 import { dual } from "effect/Function"
 import type * as Redis from "effect/persistence/Redis"
 import { ConcurrencyLimited, InvalidArgument, LockLost, LockTaken, RateLimited } from "./Errors.ts"
 import * as Store from "./HeimdallStore.ts"
 import { MemoryLockTable, makeLockTable } from "./internal/locks.ts"
+import * as RateStart from "./internal/rateStart.ts"
 import * as RedisStore from "./internal/redisStore.ts"
 import * as validate from "./internal/validate.ts"
 import * as TaskQueueModule from "./TaskQueue.ts"
@@ -510,9 +511,10 @@ const toInfo = (key: string, s: Store.LockState): LockInfo => ({
 export interface WithLockOptions extends LockOptions {
   /**
    * Extend the lock while the effect runs, every third of its ttl. Default
-   * `true`. If the lock is lost anyway (the backend was unreachable for longer
-   * than the ttl and someone else took it), the effect is interrupted and
-   * fails with `LockLost`.
+   * `true`. If an extension finds the lock lost anyway (the backend was
+   * unreachable for longer than the ttl and someone else took it), the effect
+   * is interrupted and fails with `LockLost`. With or without it, the release
+   * at the end also tells: see `withLock`.
    */
   readonly keepAlive?: boolean | undefined
 }
@@ -521,6 +523,14 @@ export interface WithLockOptions extends LockOptions {
  * Runs an effect while holding a lock: released when the effect succeeds,
  * fails or is interrupted; kept alive while it runs. A taken lock fails with
  * `LockTaken` (holder and `expiresIn`) without running the effect.
+ *
+ * It succeeds only if the lock was held the whole time: the release is
+ * owner-checked, and if it finds the lock no longer this owner's (it expired
+ * while the keep-alive could not run, e.g. the event loop was blocked past the
+ * ttl or `keepAlive` is off, and may have been taken by someone else), the
+ * result is `LockLost` instead of the effect's success or typed failure
+ * (defects and interruptions are kept as they are). A release that cannot
+ * reach the backend leaves the lock to its ttl and keeps the effect's result.
  *
  * **Example**
  *
@@ -549,18 +559,28 @@ export const withLock: {
 } = dual(
   (args) => Effect.isEffect(args[0]),
   <A, E, R>(self: Effect.Effect<A, E, R>, key: string, options?: WithLockOptions) =>
-    Effect.scoped(
+    Effect.uninterruptibleMask((restore) =>
       Effect.gen(function* () {
-        const lock = yield* Effect.acquireRelease(acquireLock(key, options), (lock) => Effect.ignore(releaseLock(lock)))
-        if (options?.keepAlive === false) return yield* self
+        // the acquisition is uninterruptible (as an acquireRelease's), so a lock it took is always released
+        const lock = yield* acquireLock(key, options)
         const heimdall = yield* Heimdall
-        const every = Math.max(1, Math.floor(Duration.toMillis(lock.ttl) / 3))
-        return yield* whileKept(
-          self,
-          every,
-          heimdall.store.lockExtend(heimdall.lockPrefix + key, lock.owner, Duration.toMillis(lock.ttl)),
-          () => new LockLost({ key, owner: lock.owner })
-        )
+        const held =
+          options?.keepAlive === false
+            ? self
+            : whileKept(
+                self,
+                Math.max(1, Math.floor(Duration.toMillis(lock.ttl) / 3)),
+                heimdall.store.lockExtend(heimdall.lockPrefix + key, lock.owner, Duration.toMillis(lock.ttl)),
+                () => new LockLost({ key, owner: lock.owner })
+              )
+        const exit = yield* Effect.exit(restore(held))
+        // owner-checked: false when the lock lapsed (or was force-released) at some point while the effect ran
+        const released = yield* Effect.exit(heimdall.store.lockRelease(heimdall.lockPrefix + key, lock.owner))
+        const lost =
+          Exit.isSuccess(released) &&
+          !released.value &&
+          (Exit.isSuccess(exit) || !(Cause.hasDies(exit.cause) || Cause.hasInterrupts(exit.cause)))
+        return yield* lost ? Effect.fail(new LockLost({ key, owner: lock.owner })) : exit
       })
     )
 )
@@ -660,27 +680,40 @@ const resolveLimits = (
   return resolved
 }
 
+/**
+ * How `withRateLimit` admits its effect: the admission stands for the
+ * effect's start (see internal/rateStart.ts). Each limit's window is widened
+ * by its margin; a reply that came back late is checked again; `wait` sleeps
+ * until the booked slot and checks the booking again there.
+ */
+interface AtStart {
+  readonly margin: Duration.Input | undefined
+  readonly wait: boolean
+}
+
 // A hot path (a take per request): plain checks and one flatMap chain, no generator.
 const rateCall = <E, R>(
   key: string,
   limits: Limits<E, R>,
   mode: "take" | "reserve",
-  options: ReserveOptions | undefined
+  options: ReserveOptions | undefined,
+  atStart?: AtStart
 ): Effect.Effect<Admission, RateLimited | InvalidArgument | Redis.RedisError | E, Heimdall | R> =>
   Effect.suspend(() => {
     const keyInvalid = keyError(key)
     if (keyInvalid !== undefined) return Effect.fail(keyInvalid)
     const given = typeof limits === "function" ? limits(key) : limits
     return Effect.isEffect(given)
-      ? Effect.flatMap(given, (value) => admit(key, value, mode, options))
-      : admit(key, given, mode, options)
+      ? Effect.flatMap(given, (value) => admit(key, value, mode, options, atStart))
+      : admit(key, given, mode, options, atStart)
   })
 
 const admit = (
   key: string,
   value: Limit | ReadonlyArray<Limit>,
   mode: "take" | "reserve",
-  options: ReserveOptions | undefined
+  options: ReserveOptions | undefined,
+  atStart?: AtStart
 ): Effect.Effect<Admission, RateLimited | InvalidArgument | Redis.RedisError, Heimdall> => {
   const resolved = resolveLimits(key, value)
   if (!Array.isArray(resolved)) return Effect.fail(resolved as InvalidArgument)
@@ -691,32 +724,44 @@ const admit = (
   }
   const maxDelayMs = options?.maxDelay === undefined ? undefined : millisOrInvalid("maxDelay", options.maxDelay, 0)
   if (maxDelayMs instanceof InvalidArgument) return Effect.fail(maxDelayMs)
-  const run = (jitterMs: number) =>
-    Effect.flatMap(Heimdall, (heimdall) =>
-      Effect.flatMap(
-        heimdall.store.rateTake({
-          limits: resolved.map((l) => ({ key: heimdall.ratePrefix + l.key, times: l.times, perMs: l.perMs })),
-          cost,
-          mode,
-          maxDelayMs,
-          offsetMs: mode === "reserve" ? jitterMs : 0
-        }),
-        (result): Effect.Effect<Admission, RateLimited> => {
-          if (!result.admitted) {
-            const full = resolved[result.limitIndex] ?? resolved[0]!
-            return Effect.fail(
-              new RateLimited({
-                key: full.key,
-                retryAfter: Duration.millis(Math.max(0, result.delayMs)),
-                limit: { times: full.times, per: Duration.millis(full.perMs) },
-                remaining: Math.max(0, result.remaining)
-              })
-            )
-          }
-          return Effect.succeed({ delay: Duration.millis(result.delayMs), remaining: Math.max(0, result.remaining) })
-        }
+  const marginMs = atStart?.margin === undefined ? undefined : millisOrInvalid("margin", atStart.margin, 0)
+  if (marginMs instanceof InvalidArgument) return Effect.fail(marginMs)
+  const marginOf = (perMs: number) => (atStart === undefined ? 0 : (marginMs ?? RateStart.defaultMarginMs(perMs)))
+  const settle = (result: Store.RateResult): Effect.Effect<Admission, RateLimited> => {
+    if (!result.admitted) {
+      const full = resolved[result.limitIndex] ?? resolved[0]!
+      return Effect.fail(
+        new RateLimited({
+          key: full.key,
+          retryAfter: Duration.millis(Math.max(0, result.delayMs)),
+          limit: { times: full.times, per: Duration.millis(full.perMs) },
+          remaining: Math.max(0, result.remaining)
+        })
       )
-    )
+    }
+    return Effect.succeed({ delay: Duration.millis(result.delayMs), remaining: Math.max(0, result.remaining) })
+  }
+  const run = (jitterMs: number) =>
+    Effect.flatMap(Heimdall, (heimdall) => {
+      const request: Store.RateRequest = {
+        limits: resolved.map((l) => ({
+          key: heimdall.ratePrefix + l.key,
+          times: l.times,
+          perMs: l.perMs + marginOf(l.perMs)
+        })),
+        cost,
+        mode,
+        maxDelayMs,
+        offsetMs: mode === "reserve" ? jitterMs : 0
+      }
+      if (atStart === undefined) return Effect.flatMap(heimdall.store.rateTake(request), settle)
+      return startAdmission(
+        heimdall.store,
+        request,
+        Math.min(...resolved.map((l) => marginOf(l.perMs))) / 2,
+        atStart
+      ).pipe(Effect.flatMap(settle))
+    })
   const jitter = options?.jitter
   if (jitter === undefined) return run(0)
   if (Effect.isEffect(jitter)) {
@@ -732,6 +777,31 @@ const admit = (
   if (typeof jitterMs !== "number") return Effect.fail(jitterMs)
   return Effect.flatMap(Random.next, (r) => run(Math.round(r * jitterMs)))
 }
+
+/**
+ * The admission of an effect about to start: an admission now (checked again
+ * if its reply came back late), or, with `wait`, a booked slot slept until and
+ * checked again there against the actual starts, as often as it takes. Not
+ * waiting, a late reply's second check books nothing (`maxDelayMs` 0).
+ */
+const startAdmission = (
+  store: Store.HeimdallStore["Service"],
+  request: Store.RateRequest,
+  freshMs: number,
+  atStart: AtStart
+): Effect.Effect<Store.RateResult, Redis.RedisError> =>
+  Effect.gen(function* () {
+    const id = crypto.randomUUID()
+    let result = yield* RateStart.admitFresh(store, { ...request, id }, freshMs, atStart.wait ? undefined : 0)
+    if (!atStart.wait) return result
+    while (result.admitted && result.delayMs > 0) {
+      yield* Effect.sleep(result.delayMs)
+      // `maxDelay` bounded the booking; checking it again at its slot is not refused for being late
+      const booked: Store.RateRequest = { ...request, id, mode: "booked", maxDelayMs: undefined, offsetMs: 0 }
+      result = yield* RateStart.admitFresh(store, { ...booked, id }, freshMs, undefined)
+    }
+    return result
+  })
 
 /**
  * Admits one call now or denies it, in one atomic step. A denial is a
@@ -798,16 +868,31 @@ export const reserve = <E = never, R = never>(
 export interface WithRateLimitOptions<E = never, R = never> extends ReserveOptions {
   readonly limits: Limits<E, R>
   /**
-   * `"wait"` (default): book the earliest slot (plus jitter) and sleep until
-   * it; `maxDelay` bounds the wait. `"fail"`: run now or fail with
-   * `RateLimited` carrying `retryAfter`.
+   * `"wait"` (default): book the earliest slot (plus jitter), sleep until it,
+   * and check the booking again there against the actual starts (booked again,
+   * keeping its place, if a late start left no room); `maxDelay` refuses a
+   * first slot further away. `"fail"`: run now or fail with `RateLimited`
+   * carrying `retryAfter`.
    */
   readonly onLimit?: "wait" | "fail" | undefined
+  /**
+   * Spaces the admissions by `per` plus this much, so that the effects' own
+   * starts, which follow their admissions by a few milliseconds (the reply,
+   * the event loop), also keep the limit. An admission whose reply took longer
+   * than half the margin is checked again before the effect starts. Default: a
+   * hundredth of `per`, at most 10 milliseconds (about 1% of the rate), as for
+   * tasks; `0` makes the admissions themselves the only window.
+   */
+  readonly margin?: Duration.Input | undefined
 }
 
 /**
  * Runs an effect under rate limits: waits for its slot, or fails with
- * `RateLimited`, as the caller chooses.
+ * `RateLimited`, as the caller chooses. The limit holds for the effect's own
+ * start, as the API it calls sees it: at most `times` starts in any window of
+ * `per`, across every process, however late a sleep ends (the booking is
+ * checked again at its slot, and a late reply is checked again before the
+ * effect starts; `margin` covers the rest).
  *
  * **Example**
  *
@@ -844,11 +929,12 @@ export const withRateLimit: {
 } = dual(
   (args) => Effect.isEffect(args[0]),
   <A, E, R, E2, R2>(self: Effect.Effect<A, E, R>, key: string, options: WithRateLimitOptions<E2, R2>) =>
-    options.onLimit === "fail"
-      ? Effect.andThen(take(key, options.limits, options), self)
-      : Effect.flatMap(reserve(key, options.limits, options), ({ delay }) =>
-          Duration.isZero(delay) ? self : Effect.andThen(Effect.sleep(delay), self)
-        )
+    Effect.andThen(
+      options.onLimit === "fail"
+        ? rateCall(key, options.limits, "take", options, { margin: options.margin, wait: false })
+        : rateCall(key, options.limits, "reserve", options, { margin: options.margin, wait: true }),
+      self
+    )
 )
 
 // -----------------------------------------------------------------------------

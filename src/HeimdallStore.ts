@@ -82,7 +82,10 @@ export interface RateLimitSpec {
  *   window ending now (later bookings are places in line, not admissions);
  *   else it books again at the moment they leave room (delay plus `offsetMs`),
  *   keeping its place in line. So actual starts never exceed the limit, even
- *   late ones.
+ *   late ones. With `maxDelayMs`, a booking again that would be further away
+ *   is denied instead, and the old booking is dropped (a denial holds
+ *   nothing). An admission checked again this way (its reply came late) moves
+ *   to now.
  *
  * @category models
  * @since 0.1.0
@@ -285,7 +288,9 @@ export const layerMemory: Layer.Layer<HeimdallStore> = Layer.effect(
           } else {
             // the booking holds the slot itself; the caller wakes up after it plus its jitter
             ;[at, full] = mode === "booked" ? roomFrom() : earliest(now)
-            if (at > now) wake = at - now + offset
+            if (mode === "booked" && request.maxDelayMs !== undefined && at - now > request.maxDelayMs * 1000) {
+              admitted = false
+            } else if (at > now) wake = at - now + offset
           }
           if (admitted) {
             for (const [key, per] of longest) {

@@ -41,6 +41,7 @@ import {
 } from "effect"
 import { InvalidArgument } from "./Errors.ts"
 import * as internal from "./internal/queue/task.ts"
+import * as RateStart from "./internal/rateStart.ts"
 import * as validate from "./internal/validate.ts"
 import * as Task from "./Task.ts"
 import { type ClaimedTask, TaskQueue } from "./TaskQueue.ts"
@@ -283,16 +284,25 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
                   const { store, ratePrefix } = queue.primitives
                   // One step: start now if the limit has room, else book the earliest slot (after a random
                   // jitter, booked with it) and wait in the queue until then, without spending a retry.
-                  // At a booked slot the booking is checked again against the actual starts.
-                  const slot = yield* store.rateTake({
-                    // the margin widens the window: handlers start a few ms after admission, unevenly
-                    limits: [{ key: ratePrefix + limit.key, times: limit.times, perMs: limit.perMs + limit.marginMs }],
-                    cost: 1,
-                    mode: claimed.booked ? "booked" : "task",
-                    maxDelayMs: undefined,
-                    offsetMs: Math.round(Math.random() * limit.jitterMs),
-                    id
-                  })
+                  // At a booked slot the booking is checked again against the actual starts, and so is an
+                  // admission whose reply came back late (by more than half the margin over the fastest recent
+                  // round trip): handlers start after their admissions by an even lag (see internal/rateStart.ts).
+                  const slot = yield* RateStart.admitFresh(
+                    store,
+                    {
+                      // the margin widens the window: handlers start a few ms after admission, unevenly
+                      limits: [
+                        { key: ratePrefix + limit.key, times: limit.times, perMs: limit.perMs + limit.marginMs }
+                      ],
+                      cost: 1,
+                      mode: claimed.booked ? "booked" : "task",
+                      maxDelayMs: undefined,
+                      offsetMs: Math.round(Math.random() * limit.jitterMs),
+                      id
+                    },
+                    limit.marginMs / 2,
+                    undefined
+                  )
                   if (slot.delayMs > 0) {
                     if (yield* settle(queue.reschedule(id, token, slot.delayMs, true))) {
                       yield* internal.count("rescheduled", name)

@@ -4,7 +4,7 @@
  * runs on real time; the memory backend runs the same script on TestClock.
  */
 import { assert, type Vitest } from "@effect/vitest"
-import { Clock, Duration, Effect, Exit, Fiber, Option, Ref, Schema } from "effect"
+import { Clock, Duration, Effect, Exit, Fiber, Option, Ref, Result, Schema } from "effect"
 import { ConcurrencyLimited, Heimdall, InvalidArgument, LockLost, LockTaken, RateLimited } from "../src/index.ts"
 import type { BackendContext } from "./support/backends.ts"
 import { assertInvalid } from "./support/invalid.ts"
@@ -251,6 +251,55 @@ export const heimdallSuite = (it: Vitest.MethodsNonLive<Heimdall.Heimdall>, back
       assert.strictEqual((error as LockLost).owner, "victim")
       assert.isFalse(yield* Ref.get(finished))
       assert.strictEqual(Option.getOrThrow(yield* Heimdall.inspectLock(key)).holder, "usurper")
+    })
+  )
+
+  it.effect("withLock: a lock that lapsed while its effect ran fails with LockLost, not the effect's result", () =>
+    Effect.gen(function* () {
+      // keep-alive off: nothing extends the lock, as when the event loop is blocked past the ttl
+      const key = fresh("with")
+      const finished = yield* Ref.make(false)
+      const succeeded = yield* Effect.forkChild(
+        Effect.sleep(500).pipe(
+          Effect.andThen(Ref.set(finished, true)),
+          Effect.as("the effect's own result"),
+          Heimdall.withLock(key, { owner: "sleeper", ttl: 200, keepAlive: false }),
+          Effect.result
+        )
+      )
+      yield* advance(300)
+      yield* Heimdall.acquireLock(key, { owner: "usurper", ttl: "5 seconds" })
+      yield* advance(300)
+      const result = yield* Fiber.join(succeeded)
+      assert.isTrue(yield* Ref.get(finished), "the effect ran to its end")
+      assert.isTrue(Result.isFailure(result), "a success under a lost lock is not returned")
+      const error = Result.getFailure(result).pipe(Option.getOrThrow)
+      assert.instanceOf(error, LockLost)
+      assert.strictEqual((error as LockLost).key, key)
+      assert.strictEqual((error as LockLost).owner, "sleeper")
+      assert.include((error as LockLost).message, key)
+      assert.strictEqual(Option.getOrThrow(yield* Heimdall.inspectLock(key)).holder, "usurper", "still the usurper's")
+
+      // a typed failure under a lock that lapsed (nobody took it) is LockLost too
+      const other = fresh("with")
+      const failed = yield* Effect.forkChild(
+        Effect.sleep(500).pipe(
+          Effect.andThen(Effect.fail("boom" as const)),
+          Heimdall.withLock(other, { owner: "sleeper", ttl: 200, keepAlive: false }),
+          Effect.flip
+        )
+      )
+      yield* advance(600)
+      const lost = yield* Fiber.join(failed)
+      assert.strictEqual((lost as LockLost)._tag, "LockLost")
+      assert.isTrue(Option.isNone(yield* Heimdall.inspectLock(other)))
+
+      // held the whole time: the effect's own result
+      const kept = yield* Effect.forkChild(
+        Effect.sleep(100).pipe(Effect.as(42), Heimdall.withLock(fresh("with"), { ttl: 400, keepAlive: false }))
+      )
+      yield* advance(150)
+      assert.strictEqual(yield* Fiber.join(kept), 42)
     })
   )
 
@@ -550,6 +599,68 @@ export const heimdallSuite = (it: Vitest.MethodsNonLive<Heimdall.Heimdall>, back
         [Heimdall.onlyAfter("", 1000), "key", '""']
       ])
       yield* untouched(key)
+    })
+  )
+
+  it.effect("rate: withRateLimit spaces starts by `per` plus the margin (default per/100, at most 10 ms)", () =>
+    Effect.gen(function* () {
+      const runs = yield* Ref.make<Array<number>>([])
+      const record = Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.update(runs, (r) => [...r, now]))
+      const twice = (key: string, margin: Duration.Input | undefined, wait: number) =>
+        Effect.gen(function* () {
+          yield* Ref.set(runs, [])
+          const options = { limits: { times: 1, per: 500 }, ...(margin === undefined ? {} : { margin }) }
+          yield* record.pipe(Heimdall.withRateLimit(key, options))
+          const second = yield* Effect.forkChild(record.pipe(Heimdall.withRateLimit(key, options)))
+          yield* advance(wait)
+          yield* Fiber.join(second)
+          const [a, b] = yield* Ref.get(runs)
+          return b! - a!
+        })
+      const byDefault = yield* twice(fresh("rate"), undefined, 600)
+      const wide = yield* twice(fresh("rate"), "300 millis", 900)
+      const none = yield* twice(fresh("rate"), 0, 600)
+      if (backend.redis) {
+        // real time: each start follows its admission by a round trip or so
+        assert.isAtLeast(byDefault, 500 - 5, `default margin: ${byDefault} ms apart`)
+        assert.isAtLeast(wide, 800 - 5, `margin 300 ms: ${wide} ms apart`)
+        assert.isAtLeast(none, 500 - 5, `margin 0: ${none} ms apart`)
+      } else {
+        assert.deepStrictEqual([byDefault, wide, none], [505, 800, 500])
+      }
+      const bad = yield* Effect.flip(
+        Effect.void.pipe(Heimdall.withRateLimit(fresh("rate"), { limits: { times: 1, per: 500 }, margin: -1 }))
+      )
+      assert.strictEqual(bad._tag, "InvalidArgument")
+      assert.include(bad.message, "margin")
+    })
+  )
+
+  it.effect("rate store: a booking checked again at its slot (mode booked) is admitted when the window has room", () =>
+    Effect.gen(function* () {
+      const { store, ratePrefix } = yield* Heimdall.Heimdall
+      const key = ratePrefix + fresh("rate")
+      const call = (id: string, mode: "reserve" | "booked", maxDelayMs?: number) =>
+        store.rateTake({ limits: [{ key, times: 1, perMs: 400 }], cost: 1, mode, maxDelayMs, offsetMs: 0, id })
+      assert.strictEqual((yield* call("a", "reserve")).delayMs, 0)
+      const b = yield* call("b", "reserve")
+      near(backend, b.delayMs, 400, "b's slot")
+      yield* advance(100)
+      // too early, and not willing to wait: denied, and b's booking is dropped (a denial holds nothing)
+      const early = yield* call("b", "booked", 0)
+      assert.isFalse(early.admitted)
+      near(backend, early.delayMs, 300, "room in")
+      const c = yield* call("c", "reserve")
+      near(backend, c.delayMs, 300, "c takes the slot b gave up")
+      yield* advance(300)
+      // at its slot: admitted now; checked again right away (a late reply): still admitted, now
+      const atSlot = yield* call("c", "booked")
+      assert.isTrue(atSlot.admitted)
+      assert.strictEqual(atSlot.delayMs, 0)
+      const again = yield* call("c", "booked")
+      assert.deepStrictEqual([again.admitted, again.delayMs], [true, 0])
+      // one unit in the window, c's: a new caller waits a full period
+      near(backend, (yield* call("d", "reserve")).delayMs, 400, "d after c")
     })
   )
 

@@ -13,8 +13,9 @@
  */
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
-import { assert, describe, it } from "@effect/vitest"
+import { afterEach, assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { killAll, spawnFixture } from "../support/processes.ts"
 import { describeRedis, keyPrefix, keysWithoutTtl, redisLayer, redisUrl } from "../support/redis.ts"
 
 const PROCESSES = 4
@@ -98,6 +99,101 @@ const minSpan = (points: ReadonlyArray<number>, n: number): number => {
   return min
 }
 
+/**
+ * Starts of a rate-limited effect against its limit: the most starts in one
+ * half-open window [x, x + perMs), how many windows (one opening at each
+ * start) hold more than `times`, and the achieved rate, starts / (span + per),
+ * as a share of the allowed `times` per `perMs`.
+ */
+const rateOfStarts = (points: ReadonlyArray<number>, times: number, perMs: number) => {
+  const sorted = [...points].sort((a, b) => a - b)
+  let windowsOver = 0
+  for (let i = 0, j = 0; i < sorted.length; i++) {
+    while (j < sorted.length && sorted[j]! < sorted[i]! + perMs) j++
+    if (j - i > times) windowsOver++
+  }
+  const span = sorted.length > 0 ? sorted[sorted.length - 1]! - sorted[0]! : 0
+  return {
+    starts: sorted.length,
+    mostInWindow: maxPointsInWindow(sorted, perMs),
+    windowsOver,
+    achieved: (sorted.length * perMs) / (span + perMs) / times,
+    tightest: minSpan(sorted, times + 1)
+  }
+}
+
+/**
+ * For a failure report: the starts of the fullest window, each with the round
+ * trip of its own TIME read (local hrtime before the send, after the reply).
+ */
+const fullestWindow = (
+  starts: ReadonlyArray<{ readonly redisMs: number; readonly t: number; readonly t2: number; readonly pid: number }>,
+  perMs: number
+) => {
+  const sorted = [...starts].sort((a, b) => a.redisMs - b.redisMs)
+  let best: typeof sorted = []
+  for (let i = 0, j = 0; i < sorted.length; i++) {
+    while (j < sorted.length && sorted[j]!.redisMs < sorted[i]!.redisMs + perMs) j++
+    if (j - i > best.length) best = sorted.slice(i, j)
+  }
+  const t0 = best[0]?.redisMs ?? 0
+  return best.map((s) => `+${round(s.redisMs - t0, 1)} (pid ${s.pid}, TIME rtt ${round(s.t2 - s.t, 1)})`).join(", ")
+}
+
+interface Start {
+  readonly pid: number
+  /** Machine-wide monotonic ms just as the effect began (before its TIME read was sent). */
+  readonly t: number
+  /** Redis TIME read by the effect as it began. */
+  readonly redisMs: number
+  /** Monotonic ms when that TIME reply arrived. */
+  readonly t2: number
+}
+
+/**
+ * The starts of a rate-limited effect, measured three ways, and the checks
+ * (no tolerance in any): on the machine-wide monotonic clock at the instant
+ * each effect began (exact: one clock for every process); by the Redis TIME
+ * each effect read as it began, as a point (printed: it includes the read's
+ * own trip to Redis); and by that reading as the interval it proves, [TIME -
+ * the read's round trip, TIME] (asserted: at most `times` provably in one
+ * window).
+ */
+const checkStarts = (label: string, starts: ReadonlyArray<Start>, times: number, perMs: number, extra = "") => {
+  const local = rateOfStarts(
+    starts.map((s) => s.t),
+    times,
+    perMs
+  )
+  const point = rateOfStarts(
+    starts.map((s) => s.redisMs),
+    times,
+    perMs
+  )
+  const proven = maxProvenInWindow(
+    starts.map((s) => ({ start: s.redisMs - (s.t2 - s.t), end: s.redisMs })),
+    perMs
+  )
+  const rtts = starts.map((s) => s.t2 - s.t).sort((a, b) => a - b)
+  console.log(
+    `${label}: ${local.starts} starts, achieved ${round(100 * local.achieved, 1)}% of the limit; ` +
+      `at the effects' start instants: most in any ${perMs} ms window ${local.mostInWindow} (limit ${times}), ` +
+      `windows over ${local.windowsOver}, shortest span of ${times + 1} starts ${round(local.tightest)} ms; ` +
+      `by the Redis TIME each read: most in a window ${point.mostInWindow}, windows over ${point.windowsOver}, ` +
+      `shortest span ${round(point.tightest)} ms, most provably in a window ${proven} ` +
+      `(TIME round trip median ${round(rtts[Math.floor(rtts.length / 2)]!, 1)} ms, max ${round(rtts[rtts.length - 1]!, 1)} ms)` +
+      extra +
+      (point.windowsOver > 0 || local.windowsOver > 0
+        ? `; fullest window by TIME: ${fullestWindow(starts, perMs)}`
+        : "")
+  )
+  assert.strictEqual(local.windowsOver, 0, "windows of `per` with more than `times` starts")
+  assert.isAtMost(local.mostInWindow, times)
+  assert.isAtMost(proven, times, "more than `times` starts provably in one window of `per`, by Redis TIME")
+  assert.isAbove(local.achieved, 0.85, "the limit is used, not just respected")
+  return local
+}
+
 describe("multi-process checkers", () => {
   it("overlaps and maxConcurrent see what they must", () => {
     const ok = [
@@ -124,6 +220,17 @@ describe("multi-process checkers", () => {
     assert.strictEqual(maxProvenInWindow([...exact, { start: 500, end: 1600 }], 1000), 2)
     assert.strictEqual(maxPointsInWindow([0, 1, 999, 1000], 1000), 3)
     assert.strictEqual(minSpan([0, 5, 1000, 1003], 3), 998)
+  })
+
+  it("rateOfStarts counts windows over the limit and the achieved rate", () => {
+    // 2 per 1000 ms: 0, 10 | 1000, 1005 (on time) | 1999.5 (early): [1000, 2000) holds 3, and so does [1005, 2005)
+    const late = rateOfStarts([0, 10, 1000, 1005, 1999.5], 2, 1000)
+    assert.strictEqual(late.mostInWindow, 3)
+    assert.strictEqual(late.windowsOver, 2)
+    assert.strictEqual(late.tightest, 995)
+    const exact = rateOfStarts([0, 10, 1000, 1010, 2000, 2010], 2, 1000)
+    assert.deepStrictEqual([exact.mostInWindow, exact.windowsOver], [2, 0])
+    assert.strictEqual(round(exact.achieved), round((6 * 1000) / 3010 / 2))
   })
 })
 
@@ -220,6 +327,8 @@ const assertNoKeyWithoutTtl = () =>
 // -----------------------------------------------------------------------------
 
 describeRedis("Heimdall across 4 processes", () => {
+  afterEach(killAll)
+
   it("locks: never two holders at once, fences strictly increase in acquisition order", {
     timeout: 90_000
   }, async () => {
@@ -351,6 +460,104 @@ describeRedis("Heimdall across 4 processes", () => {
     assert.isAbove(inRun, allowed * 0.8, "reserve utilization")
     await assertNoKeyWithoutTtl()
   })
+
+  it("withRateLimit waiting: no window of `per` holds more than `times` starts of the wrapped effect", {
+    timeout: 60_000
+  }, async () => {
+    const times = 10
+    const perMs = 1000
+    const fibers = 10
+    const { lines, wallMs } = await runProcesses(
+      "primitives-ratewait.ts",
+      {
+        RATE_KEY: "wait-rate",
+        TIMES: String(times),
+        PER_MS: String(perMs),
+        FIBERS: String(fibers),
+        DURATION_MS: "6000"
+      },
+      50_000
+    )
+    const rate = checkStarts(
+      `[rate/withRateLimit wait] ${PROCESSES} processes x ${fibers} fibers, ${times} per ${perMs} ms, ${round(wallMs / 1000, 1)} s`,
+      ofType<Start>(lines, "start"),
+      times,
+      perMs
+    )
+    assert.isAtLeast(rate.starts, 60, "the run covered several windows")
+    await assertNoKeyWithoutTtl()
+  })
+
+  it("rate-limited tasks with jitter 0, handlers with 8 ms of CPU work: no window of `per` holds more than `times` handler starts", {
+    timeout: 60_000
+  }, async () => {
+    const times = 10
+    const perMs = 1000
+    const tasks = 20
+    const { lines, wallMs } = await runProcesses(
+      "primitives-taskrate.ts",
+      {
+        RATE_KEY: "task-rate",
+        QUEUE: "task-rate",
+        COUNTER_KEY: `${prefix}task-rate-started`,
+        TIMES: String(times),
+        PER_MS: String(perMs),
+        JITTER_MS: "0",
+        TASKS: String(tasks),
+        TOTAL: String(tasks * PROCESSES),
+        CONCURRENCY: "10",
+        HANDLER_BUSY_MS: "8"
+      },
+      50_000
+    )
+    const started = ofType<{ redisMs: number; admittedMs: number; t: number; t2: number; from: number; n: number }>(
+      lines,
+      "start"
+    )
+    // from the admission (Redis TIME in the rate-limit script) to the handler's own TIME read
+    const lags = started.map((s) => s.redisMs - s.admittedMs).sort((a, b) => a - b)
+    assert.strictEqual(new Set(started.map((s) => `${s.from}:${s.n}`)).size, tasks * PROCESSES, "every task started")
+    checkStarts(
+      `[rate/task jitter 0] ${PROCESSES} worker processes x concurrency 10, ${times} per ${perMs} ms, ${round(wallMs / 1000, 1)} s`,
+      started,
+      times,
+      perMs,
+      `; admission to the handler's TIME read median ${round(lags[Math.floor(lags.length / 2)]!)} ms, max ${round(lags[lags.length - 1]!)} ms`
+    )
+  })
+
+  for (const keepAlive of [true, false]) {
+    it(`withLock: a holder whose event loop is blocked past the ttl fails with LockLost (keep-alive ${keepAlive ? "on" : "off"})`, {
+      timeout: 30_000
+    }, async () => {
+      const lost = fileURLToPath(new URL("../fixtures/primitives-lost.ts", import.meta.url))
+      const common = { REDIS_URL: redisUrl, KEY_PREFIX: prefix, LOCK_KEY: `blocked-${keepAlive}` }
+      const taker = spawnFixture(lost, { ...common, ROLE: "taker", HOLD_MS: "3000" })
+      await taker.waitFor("ready", (l) => l.includes('"ready"'), 15_000)
+      const holder = spawnFixture(lost, {
+        ...common,
+        ROLE: "holder",
+        TTL_MS: "300",
+        BUSY_MS: "1500",
+        KEEP_ALIVE: String(keepAlive)
+      })
+      const [holderExit, takerExit] = await Promise.all([holder.exited, taker.exited])
+      const events = [...holder.json(), ...taker.json()] as Array<Record<string, any>>
+      const at = (type: string): Record<string, any> => events.find((e) => e.type === type) ?? {}
+      const result = at("result")
+      console.log(
+        `[lock lost, keep-alive ${keepAlive ? "on" : "off"}] ttl 300 ms, event loop blocked 1500 ms: ` +
+          `taken by the other process ${round(at("taken").at - at("holding").at, 1)} ms after the holder's effect began, ` +
+          `effect finished ${round(at("finished").at - at("holding").at, 1)} ms after; withLock: ${result.outcome} ${result.error ?? result.value}`
+      )
+      assert.deepStrictEqual([holderExit.code, takerExit.code], [0, 0])
+      assert.isBelow(at("taken").at, at("finished").at, "the other process took the lock while the holder was blocked")
+      assert.strictEqual(result.outcome, "failure", "withLock must not return the effect's result")
+      assert.include(result.error, "LockLost")
+      assert.include(result.error, `blocked-${keepAlive}`)
+      assert.isTrue(at("released").released, "the holder's release left the taker's lock alone")
+    })
+  }
 
   it("concurrency limits: never more than `limit` holders at any instant", { timeout: 90_000 }, async () => {
     const limit = 3

@@ -7,7 +7,7 @@
     KEYS[1..k] one sorted set per distinct key: member = admission id, score = admission time (µs)
     ARGV[1] cost (units taken from every limit; 1 <= cost <= times of each)
     ARGV[2] mode: "0" take, "1" reserve, "2" task start, "3" task start at its booked slot
-    ARGV[3] longest delay a reservation accepts, in ms (-1: any)
+    ARGV[3] longest delay a reservation, or a booking checked again, accepts, in ms (-1: any)
     ARGV[4] earliest booked slot, in ms from now (>= 0; the caller's jitter)
     ARGV[5] id of this call: members are "<id>:1" .. "<id>:<cost>"
     ARGV[6] number of limits L
@@ -15,8 +15,8 @@
   Output:
     {1, delay, remaining, limit, now}   admitted at now + delay (0: now); remaining = fewest units
                                    left in a window, on limit number `limit`; now = Redis TIME (µs)
-    {0, retryAfter, remaining, limit, now}  denied (take, or reserve beyond its longest delay);
-                                   `limit` is the limit that is full
+    {0, retryAfter, remaining, limit, now}  denied (take, or reserve or booked beyond its longest
+                                   delay); `limit` is the limit that is full
   Modes:
     take     admits now, or denies. Admissions are booked in non-decreasing time order: a take
              waits behind existing reservations, so for a slot T the only window to check is
@@ -30,7 +30,10 @@
              counted: they are places in line, re-checked the same way when they start, so
              admissions (actual starts) never exceed the limit even when a start is late.
              Otherwise it books again, keeping its place: at the moment the admissions up to now
-             leave room (the delay plus the offset), not behind every later booking.
+             leave room (the delay plus the offset), not behind every later booking; unless that
+             is more than the longest delay away (ARGV[3] >= 0): then it is denied, and its old
+             booking is gone (a denial holds nothing). An admission can be checked again the same
+             way (the caller's reply came late): it moves to now.
   Invariant: no window of length per holds more than times admitted units of a key. Times are
   microseconds of Redis TIME, so the bound holds in real time; delays are reported rounded up
   to whole milliseconds.
@@ -174,6 +177,8 @@ if mode == "0" then
   admitted = at == now
 elseif mode == "1" then
   admitted = maxDelay < 0 or at - now <= maxDelay
+elseif mode == "3" and maxDelay >= 0 and at - now > maxDelay then
+  admitted = false
 elseif at > now then
   -- the booking holds the slot itself; the caller wakes up after it plus its jitter, so jitter spreads a
   -- burst of waiters without pushing later bookings back
