@@ -44,8 +44,23 @@ export class LockTaken extends Schema.TaggedError<LockTaken>()("LockTaken", {
 
 /**
  * A lock held by `Heimdall.withLock` was lost while its effect ran: it expired
- * (its keep-alive could not reach the backend in time) and may now be held by
- * someone else. The effect was interrupted.
+ * (its keep-alive could not reach the backend in time, the event loop was
+ * blocked past the ttl, or `keepAlive` was off) and may now be held by someone
+ * else. Either the keep-alive found out and the effect was interrupted, or the
+ * effect ran to its end and the owner-checked release found the lock gone: its
+ * result is then not returned, since it was not protected.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Heimdall } from "effect-heimdall"
+ *
+ * const report = Effect.log("generating").pipe(
+ *   Heimdall.withLock("report:42", { ttl: "10 minutes" }),
+ *   Effect.catchTag("LockLost", (e) => Effect.logWarning(`${e.owner} lost ${e.key}: the report may have run twice`))
+ * )
+ * ```
  *
  * @category errors
  * @since 0.1.0

@@ -279,7 +279,10 @@ export interface UniqueOptions<P, D extends "existing" | "fail" = "existing" | "
  * by `per` plus that much, so that the handlers' own starts, as a downstream
  * API sees them, stay within the limit too. Default: a hundredth of `per`, at
  * most 10 milliseconds (about 1% of the rate); `0` makes the admissions
- * themselves the only window.
+ * themselves the only window. An admission whose reply reached the worker
+ * late (by more than half the margin over the fastest recent round trip: a
+ * busy event loop) is checked again just before the handler starts, so a
+ * burst of starts keeps the limit with any `jitter`, 0 included.
  *
  * **Example**
  *
