@@ -380,13 +380,14 @@ export const uniqueSuite = (it: Vitest.MethodsNonLive<TasksUnderTest>, backend: 
         yield* steps(300)
         const states = (handles: ReadonlyArray<Task.Handle<Task.Any>>) =>
           Effect.forEach(handles, (h) => Effect.map(queue.get(h.id), (r) => r?.state))
-        assert.deepStrictEqual(yield* states(byName), ["succeeded", "scheduled"], "one limit for the task name")
+        // which of two tasks on one full key gets the slot is not promised (they are claimed and admitted
+        // concurrently); how many do is
+        const sorted = (handles: ReadonlyArray<Task.Handle<Task.Any>>) =>
+          Effect.map(states(handles), (all) => [...all].sort())
+        assert.deepStrictEqual(yield* sorted(byName), ["scheduled", "succeeded"], "one limit for the task name")
         assert.deepStrictEqual(yield* states(byCustomer), ["succeeded", "succeeded"], "a limit per customer")
-        assert.deepStrictEqual(
-          yield* states(dynamic),
-          ["succeeded", "scheduled", "succeeded", "succeeded"],
-          "customer 1 gets 1, the others 2"
-        )
+        assert.deepStrictEqual(yield* sorted(dynamic.slice(0, 2)), ["scheduled", "succeeded"], "customer 1 gets 1")
+        assert.deepStrictEqual(yield* states(dynamic.slice(2)), ["succeeded", "succeeded"], "customer 2 gets 2")
       })
     )
   )

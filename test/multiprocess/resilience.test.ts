@@ -186,7 +186,8 @@ describeRedis("Production faults across processes", () => {
             const during = probes.filter((p) => p.calledAt > killedAt + 50 && p.calledAt < backAt)
             for (const p of during) {
               assert.isBelow(p.returnedAt - p.calledAt, 1500)
-              if (p.ok) assert.isAtLeast(p.returnedAt, backAt)
+              // (the server is back at most 20 ms before `restart` sees it answer, never before its downtime ended)
+              if (p.ok) assert.isAtLeast(p.returnedAt, killedAt + 1500)
             }
             const failed = during.filter((p) => !p.ok)
             assert.isAtLeast(failed.length, 5)
