@@ -1,0 +1,274 @@
+/** Locks: acquire, release, extend, inspect, list, force-release, and `withLock`. */
+import { Cause, Duration, Effect, Exit, Option } from "effect"
+import { dual } from "effect/Function"
+import type * as Redis from "effect/persistence/Redis"
+import { type InvalidArgument, LockLost, LockTaken } from "../../Errors.ts"
+import type * as Store from "../../HeimdallStore.ts"
+import { type Attempt, acquireWaiting, checkKey, keyError, millisOf, millisOrInvalid, whileKept } from "./common.ts"
+import { Heimdall } from "./service.ts"
+
+/**
+ * A held lock. `fence` strictly increases with every new acquisition of the
+ * key: pass it to downstream systems so they can reject a stale holder.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Lock {
+  readonly key: string
+  readonly owner: string
+  readonly fence: number
+  readonly ttl: Duration.Duration
+}
+
+/**
+ * A lock as seen by an operator.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface LockInfo {
+  readonly key: string
+  readonly holder: string
+  readonly expiresIn: Duration.Duration
+  readonly fence: number
+}
+
+/**
+ * Options of `acquireLock` and `withLock`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface LockOptions {
+  /** How long the lock lives unless released or extended. Default: the layer's `uniqueTimeout` (1 hour). */
+  readonly ttl?: Duration.Input | undefined
+  /** Who holds it (for unique tasks, the task id). Default: a random UUID. */
+  readonly owner?: string | undefined
+  /** How long to wait for a taken lock, woken by its release. Default: 0, fail at once. */
+  readonly wait?: Duration.Input | undefined
+}
+
+/**
+ * Takes a lock, or fails with `LockTaken` naming the holder and when its lock
+ * expires, read in the same atomic step. With `wait`, a taken lock is awaited
+ * (woken by its release, or at its expiry) until the wait runs out.
+ * Acquiring a lock the same owner already holds extends it and keeps its fence.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Heimdall } from "effect-heimdall"
+ *
+ * const program = Effect.gen(function* () {
+ *   const lock = yield* Heimdall.acquireLock("invoice:7", { ttl: "1 minute", wait: "1 second" })
+ *   yield* Effect.log(`fence ${lock.fence}`)
+ *   yield* Heimdall.releaseLock(lock)
+ * })
+ * ```
+ *
+ * @category locks
+ * @since 0.1.0
+ */
+export const acquireLock = (
+  key: string,
+  options?: LockOptions
+): Effect.Effect<Lock, LockTaken | InvalidArgument | Redis.RedisError, Heimdall> =>
+  Effect.flatMap(Heimdall, (heimdall): Effect.Effect<Lock, LockTaken | InvalidArgument | Redis.RedisError> => {
+    const keyInvalid = keyError(key)
+    if (keyInvalid !== undefined) return Effect.fail(keyInvalid)
+    const ttlMs = millisOrInvalid("ttl", options?.ttl ?? heimdall.uniqueTimeout, 1)
+    if (typeof ttlMs !== "number") return Effect.fail(ttlMs)
+    const waitMs = millisOrInvalid("wait", options?.wait ?? 0, 0)
+    if (typeof waitMs !== "number") return Effect.fail(waitMs)
+    const owner = options?.owner ?? crypto.randomUUID()
+    const fullKey = heimdall.lockPrefix + key
+    return acquireWaiting(
+      "Heimdall.acquireLock",
+      key,
+      heimdall.store,
+      fullKey,
+      waitMs,
+      Effect.map(
+        heimdall.store.lockAcquire(fullKey, owner, ttlMs),
+        (r): Attempt<number, Store.LockState> =>
+          r._tag === "Acquired" ? { ok: true, value: r.fence } : { ok: false, busy: r }
+      ),
+      (held) => held.expiresInMs,
+      (result): Effect.Effect<Lock, LockTaken> =>
+        result.ok
+          ? Effect.succeed({ key, owner, fence: result.value, ttl: Duration.millis(ttlMs) })
+          : Effect.fail(
+              new LockTaken({
+                key,
+                holder: result.busy.holder,
+                expiresIn: Duration.millis(Math.max(0, result.busy.expiresInMs))
+              })
+            )
+    )
+  })
+
+/**
+ * Releases a lock if, and only if, its owner still holds it: a late finisher
+ * never frees a lock that expired and was taken by someone else. Returns
+ * whether it released.
+ *
+ * @category locks
+ * @since 0.1.0
+ */
+export const releaseLock = (lock: Pick<Lock, "key" | "owner">): Effect.Effect<boolean, Redis.RedisError, Heimdall> =>
+  Effect.flatMap(Heimdall, (h) => h.store.lockRelease(h.lockPrefix + lock.key, lock.owner))
+
+/**
+ * Extends a lock to `ttl` from now (default: its own ttl), only while its
+ * owner still holds it. Returns whether it did.
+ *
+ * @category locks
+ * @since 0.1.0
+ */
+export const extendLock = (
+  lock: Pick<Lock, "key" | "owner" | "ttl">,
+  ttl?: Duration.Input
+): Effect.Effect<boolean, Redis.RedisError | InvalidArgument, Heimdall> =>
+  Effect.gen(function* () {
+    const h = yield* Heimdall
+    const ttlMs = yield* millisOf("ttl", ttl ?? lock.ttl, 1)
+    return yield* h.store.lockExtend(h.lockPrefix + lock.key, lock.owner, ttlMs)
+  })
+
+/**
+ * Who holds a lock, for how long, with which fence; `None` when it is free.
+ *
+ * @category locks
+ * @since 0.1.0
+ */
+export const inspectLock = (
+  key: string
+): Effect.Effect<Option.Option<LockInfo>, InvalidArgument | Redis.RedisError, Heimdall> =>
+  Effect.andThen(
+    checkKey(key),
+    Effect.flatMap(Heimdall, (h) =>
+      Effect.map(
+        h.store.lockInspect(h.lockPrefix + key),
+        Option.map((s) => toInfo(key, s))
+      )
+    )
+  )
+
+/**
+ * Held locks whose key starts with `prefix` (default: all), sorted by key.
+ * For operators: it scans the keyspace, so it is not for hot paths.
+ *
+ * @category locks
+ * @since 0.1.0
+ */
+export const listLocks = (prefix = ""): Effect.Effect<ReadonlyArray<LockInfo>, Redis.RedisError, Heimdall> =>
+  Effect.flatMap(Heimdall, (h) =>
+    Effect.map(h.store.lockList(h.lockPrefix + prefix), (locks) =>
+      locks.map((s) => toInfo(s.key.slice(h.lockPrefix.length), s))
+    )
+  )
+
+/**
+ * Releases a lock whoever holds it. For operators clearing a lock they know
+ * is stale; the holder's own release and extend then report `false`.
+ *
+ * @category locks
+ * @since 0.1.0
+ */
+export const forceReleaseLock = (key: string): Effect.Effect<boolean, InvalidArgument | Redis.RedisError, Heimdall> =>
+  Effect.andThen(
+    checkKey(key),
+    Effect.flatMap(Heimdall, (h) => h.store.lockForceRelease(h.lockPrefix + key))
+  )
+
+const toInfo = (key: string, s: Store.LockState): LockInfo => ({
+  key,
+  holder: s.holder,
+  expiresIn: Duration.millis(Math.max(0, s.expiresInMs)),
+  fence: s.fence
+})
+
+/**
+ * Options of `withLock`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface WithLockOptions extends LockOptions {
+  /**
+   * Extend the lock while the effect runs, every third of its ttl. Default
+   * `true`. If an extension finds the lock lost anyway (the backend was
+   * unreachable for longer than the ttl and someone else took it), the effect
+   * is interrupted and fails with `LockLost`. With or without it, the release
+   * at the end also tells: see `withLock`.
+   */
+  readonly keepAlive?: boolean | undefined
+}
+
+/**
+ * Runs an effect while holding a lock: released when the effect succeeds,
+ * fails or is interrupted; kept alive while it runs. A taken lock fails with
+ * `LockTaken` (holder and `expiresIn`) without running the effect.
+ *
+ * It succeeds only if the lock was held the whole time: the release is
+ * owner-checked, and if it finds the lock no longer this owner's (it expired
+ * while the keep-alive could not run, e.g. the event loop was blocked past the
+ * ttl or `keepAlive` is off, and may have been taken by someone else), the
+ * result is `LockLost` instead of the effect's success or typed failure
+ * (defects and interruptions are kept as they are). A release that cannot
+ * reach the backend leaves the lock to its ttl and keeps the effect's result.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Heimdall } from "effect-heimdall"
+ *
+ * const migrate = Effect.log("migrating").pipe(Heimdall.withLock("migrations", { ttl: "30 seconds", wait: "5 seconds" }))
+ * ```
+ *
+ * @category locks
+ * @since 0.1.0
+ */
+export const withLock: {
+  (
+    key: string,
+    options?: WithLockOptions
+  ): <A, E, R>(
+    self: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | LockTaken | LockLost | InvalidArgument | Redis.RedisError, R | Heimdall>
+  <A, E, R>(
+    self: Effect.Effect<A, E, R>,
+    key: string,
+    options?: WithLockOptions
+  ): Effect.Effect<A, E | LockTaken | LockLost | InvalidArgument | Redis.RedisError, R | Heimdall>
+} = dual(
+  (args) => Effect.isEffect(args[0]),
+  <A, E, R>(self: Effect.Effect<A, E, R>, key: string, options?: WithLockOptions) =>
+    Effect.uninterruptibleMask((restore) =>
+      Effect.gen(function* () {
+        // the acquisition is uninterruptible (as an acquireRelease's), so a lock it took is always released
+        const lock = yield* acquireLock(key, options)
+        const heimdall = yield* Heimdall
+        const held =
+          options?.keepAlive === false
+            ? self
+            : whileKept(
+                self,
+                Math.max(1, Math.floor(Duration.toMillis(lock.ttl) / 3)),
+                heimdall.store.lockExtend(heimdall.lockPrefix + key, lock.owner, Duration.toMillis(lock.ttl)),
+                () => new LockLost({ key, owner: lock.owner })
+              )
+        const exit = yield* Effect.exit(restore(held))
+        // owner-checked: false when the lock lapsed (or was force-released) at some point while the effect ran
+        const released = yield* Effect.exit(heimdall.store.lockRelease(heimdall.lockPrefix + key, lock.owner))
+        const lost =
+          Exit.isSuccess(released) &&
+          !released.value &&
+          (Exit.isSuccess(exit) || !(Cause.hasDies(exit.cause) || Cause.hasInterrupts(exit.cause)))
+        return yield* lost ? Effect.fail(new LockLost({ key, owner: lock.owner })) : exit
+      })
+    )
+)
