@@ -219,9 +219,7 @@ export const heimdallOptions = (options: Record<string, unknown> | undefined): I
     ? undefined
     : firstError(
         queueOptions(options, { ...queueNames, prefix: "queuePrefix" }),
-        options["concurrencyPrefix"] === undefined
-          ? undefined
-          : string("concurrencyPrefix", options["concurrencyPrefix"])
+        options.concurrencyPrefix === undefined ? undefined : string("concurrencyPrefix", options.concurrencyPrefix)
       )
 
 const string = (option: string, value: unknown): string | InvalidArgument =>

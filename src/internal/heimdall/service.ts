@@ -5,9 +5,6 @@
  */
 import { Context, Duration } from "effect"
 import type * as Store from "../../HeimdallStore.ts"
-import type * as TaskQueueModule from "../../TaskQueue.ts"
-
-type TaskQueue = TaskQueueModule.TaskQueue
 
 /**
  * Options shared by both backends. A layer given an option that can never

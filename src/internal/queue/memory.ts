@@ -5,6 +5,7 @@
  */
 import { Clock, Deferred, Effect } from "effect"
 import type { HeimdallStore } from "../../HeimdallStore.ts"
+import type { LockTable } from "../locks.ts"
 import type {
   ClaimedTask,
   ClaimOptions,
@@ -14,9 +15,8 @@ import type {
   Service,
   TaskRecord,
   TaskState
-} from "../../TaskQueue.ts"
-import { isTerminal } from "../../TaskQueue.ts"
-import type { LockTable } from "../locks.ts"
+} from "./model.ts"
+import { isTerminal } from "./model.ts"
 import { fullLockKey, lockKeyOf, primitivesOf, type Resolved } from "./options.ts"
 
 interface Entry {

@@ -1,6 +1,6 @@
 import { Duration } from "effect"
 import type { HeimdallStore } from "../../HeimdallStore.ts"
-import type { NewTask, Options, Service } from "../../TaskQueue.ts"
+import type { NewTask, Options, Service } from "./model.ts"
 
 /** `TaskQueue.Options` with every default filled in. */
 export const resolveOptions = (options: Options = {}) => ({

@@ -6,6 +6,9 @@
 import { Deferred, Effect, Exit, Queue, Scope } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import type { HeimdallStore } from "../../HeimdallStore.ts"
+import { randomId } from "../id.ts"
+import { evaluator, preload } from "../script.ts"
+import { makeKeys } from "./keys.ts"
 import type {
   ClaimedTask,
   ClaimOptions,
@@ -17,11 +20,8 @@ import type {
   TaskState,
   TraceContext,
   Waiter
-} from "../../TaskQueue.ts"
-import { isTerminal } from "../../TaskQueue.ts"
-import { randomId } from "../id.ts"
-import { evaluator, preload } from "../script.ts"
-import { makeKeys } from "./keys.ts"
+} from "./model.ts"
+import { isTerminal } from "./model.ts"
 import { fullLockKey, lockKeyOf, primitivesOf, type Resolved } from "./options.ts"
 import * as Scripts from "./scripts.ts"
 

@@ -1,0 +1,439 @@
+/**
+ * The task queue's model: task states, records, claims and the service contract every backend implements. The
+ * ground floor of the queue: the backends (memory.ts, redis.ts) and `TaskQueue.ts` import it; it imports no
+ * backend. `TaskQueue.ts` re-exports every name, with these docs.
+ */
+import type { Duration, Effect, Scope } from "effect"
+import type * as Redis from "effect/persistence/Redis"
+import type * as MemoryStore from "../../HeimdallStore.ts"
+
+/**
+ * Where a task is in its life:
+ *
+ * - `"queued"`: ready, waiting for a free worker.
+ * - `"scheduled"`: waiting for its run time (a `delay`, a retry's backoff, or a reschedule).
+ * - `"running"`: claimed by a worker that holds a lease on it; if the lease
+ *   lapses (the worker died) it goes back to `"queued"`.
+ * - `"succeeded"`: done; the result is kept for the retention.
+ * - `"failed"`: the last attempt failed and the retry schedule gave up; the error is kept for the retention.
+ * - `"dead"`: dead-lettered: it could not be run at all (unknown task name, payload that no longer decodes);
+ *   the reason is kept for the retention.
+ * - `"skipped"`: a unique task that was not run because, when a worker picked it up, its unique key was
+ *   held by another task (its own lock had expired meanwhile); the reason names that task.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { TaskQueue } from "effect-heimdall"
+ *
+ * const terminal = (state: TaskQueue.TaskState) => state === "succeeded" || state === "failed" || state === "dead"
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type TaskState = "queued" | "scheduled" | "running" | "succeeded" | "failed" | "dead" | "skipped"
+
+/**
+ * Whether a state is final.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { TaskQueue } from "effect-heimdall"
+ *
+ * TaskQueue.isTerminal("failed") // true
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const isTerminal = (state: TaskState): boolean =>
+  state === "succeeded" || state === "failed" || state === "dead" || state === "skipped"
+
+/**
+ * The trace context of the span that enqueued a task, so the span that runs it
+ * (in any process) can link to it.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { TaskQueue } from "effect-heimdall"
+ *
+ * const trace: TaskQueue.TraceContext = { traceId: "4bf92f35", spanId: "00f067aa", sampled: true }
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface TraceContext {
+  readonly traceId: string
+  readonly spanId: string
+  readonly sampled: boolean
+}
+
+/**
+ * A stored task, as `get` returns it. `payload`, `result`, `error` and
+ * `lastError` are JSON text, encoded by `Task` with the task's schemas.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { TaskQueue } from "effect-heimdall"
+ *
+ * const attemptsOf = (id: string) => Effect.map(TaskQueue.TaskQueue, (q) => q.get(id))
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface TaskRecord {
+  readonly id: string
+  readonly name: string
+  readonly state: TaskState
+  readonly payload: string
+  /** Claims that counted: a reschedule or a release gives its attempt back. */
+  readonly attempts: number
+  /** Times the task went back to the queue because its lease lapsed. */
+  readonly redeliveries: number
+  /** Times the task was rescheduled without spending an attempt. */
+  readonly reschedules: number
+  /** Epoch milliseconds on the backend's clock. */
+  readonly enqueuedAt: number
+  /** When it is (or was) due, epoch milliseconds on the backend's clock. */
+  readonly runAt: number
+  readonly trace: TraceContext | undefined
+  /** The encoded success value, once `"succeeded"`. */
+  readonly result: string | undefined
+  /** The encoded error, once `"failed"`. */
+  readonly error: string | undefined
+  /** The encoded error of the last failed attempt that was retried. */
+  readonly lastError: string | undefined
+  /** Why the task was dead-lettered or skipped, once `"dead"` or `"skipped"`. */
+  readonly reason: string | undefined
+  /** A unique task's lock: the full key in the backend (lock prefix included). */
+  readonly lockKey: string | undefined
+  /** When each failed attempt failed, epoch milliseconds on the backend's clock, oldest first. */
+  readonly failures: ReadonlyArray<number>
+}
+
+/**
+ * A task to create with `enqueue`.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { TaskQueue } from "effect-heimdall"
+ *
+ * const task: TaskQueue.NewTask = { id: "t1", name: "send-mail", payload: "{}", delayMillis: 0, trace: undefined }
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface NewTask {
+  readonly id: string
+  readonly name: string
+  readonly payload: string
+  /** 0: ready now; otherwise scheduled this many milliseconds after the backend's now. */
+  readonly delayMillis: number
+  readonly trace: TraceContext | undefined
+  /**
+   * A unique task: its lock is taken, in the same atomic step as the record is
+   * created, under `key` (see `lockKey`), for `ttlMillis`; `keep` keeps it
+   * after the task ends, until it expires.
+   */
+  readonly unique?:
+    | {
+        readonly key: string
+        readonly ttlMillis: number
+        readonly keep: boolean
+        /** This task's lock prefix instead of the backend's. */
+        readonly prefix?: string | undefined
+      }
+    | undefined
+}
+
+/**
+ * What `enqueue` did: created the task; found a task with the same id (nothing
+ * changed); or found the unique key held by another task (nothing changed).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type EnqueueResult =
+  | { readonly _tag: "Created"; readonly state: TaskState }
+  | { readonly _tag: "Exists"; readonly state: TaskState }
+  | { readonly _tag: "Duplicate"; readonly holder: string; readonly expiresInMillis: number }
+
+/**
+ * A task handed to a worker by `claim`, with the lease `token` that every
+ * later state change must present.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { TaskQueue } from "effect-heimdall"
+ *
+ * const describe = (task: TaskQueue.ClaimedTask) => `${task.name}#${task.id} attempt ${task.attempts}`
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ClaimedTask {
+  readonly id: string
+  readonly name: string
+  readonly payload: string
+  readonly attempts: number
+  readonly trace: TraceContext | undefined
+  readonly enqueuedAt: number
+  readonly token: string
+  /** A rate-limit slot was booked for this start when the task was rescheduled (it is checked again now). */
+  readonly booked: boolean
+  /** When it was claimed, epoch milliseconds on the backend's clock. */
+  readonly claimedAt: number
+  /**
+   * An enqueue handed it to this idle worker directly (`Waiter.wait`): its first lease is short (at most 2 s), so
+   * that it goes back to the queue soon if the worker is gone; renew the lease as the task starts.
+   */
+  readonly handedOff?: boolean | undefined
+  /**
+   * When each earlier attempt failed, epoch milliseconds on the backend's clock, oldest first: the worker steps the
+   * task's retry schedule on these times. Empty for a task that has not failed.
+   */
+  readonly failures?: ReadonlyArray<number> | undefined
+}
+
+/**
+ * An idle worker's side of the queue, held for the worker's scope (see `Service.waiter`).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import type { TaskQueue } from "effect-heimdall"
+ *
+ * // one fetch: claim, or wait for work (and take what was handed over)
+ * const fetch = (waiter: TaskQueue.Waiter, options: TaskQueue.ClaimOptions) =>
+ *   Effect.flatMap(waiter.claim(options, 30_000), (result) =>
+ *     result._tag === "Claimed" ? Effect.succeed(result.tasks) : Effect.map(waiter.wait(30_000), (t) => (t ? [t] : []))
+ *   )
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Waiter {
+  /**
+   * `claim`, for this worker: it first takes the tasks handed to it since its last claim, and when it finds
+   * nothing it registers the worker as idle (for at most `maxIdleMillis` and a second), so that the next enqueue
+   * of a task to run now can hand the task over directly.
+   */
+  readonly claim: (options: ClaimOptions, maxIdleMillis: number) => Effect.Effect<ClaimResult, Redis.RedisError>
+  /**
+   * Blocks until woken by new work or until `maxMillis` passed, whichever comes first. Returns the task an enqueue
+   * handed to this worker meanwhile (claimed for it already, `handedOff`), if any.
+   */
+  readonly wait: (maxMillis: number) => Effect.Effect<ClaimedTask | undefined, Redis.RedisError>
+}
+
+/**
+ * What `claim` found: one or more tasks, or nothing yet (`waitMillis`: until the next
+ * scheduled task or lease end, `undefined` when there is none).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { TaskQueue } from "effect-heimdall"
+ *
+ * const waitFor = (r: TaskQueue.ClaimResult) => (r._tag === "Idle" ? (r.waitMillis ?? 30_000) : 0)
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type ClaimResult =
+  | {
+      readonly _tag: "Claimed"
+      /** The first (oldest) task claimed: `tasks[0]`. */
+      readonly task: ClaimedTask
+      /** Every task claimed, oldest first: at least one, at most the claim's `max`. */
+      readonly tasks: ReadonlyArray<ClaimedTask>
+      /** The names of the tasks this claim met and left for other workers (see `ClaimOptions.names`). */
+      readonly passed?: ReadonlyArray<string> | undefined
+    }
+  | {
+      readonly _tag: "Idle"
+      readonly waitMillis: number | undefined
+      /** The names of the tasks this claim met and left for other workers (see `ClaimOptions.names`). */
+      readonly passed?: ReadonlyArray<string> | undefined
+    }
+
+/**
+ * What `claim` (and `completeAndClaim`) is asked for.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { TaskQueue } from "effect-heimdall"
+ *
+ * const options: TaskQueue.ClaimOptions = { token: "worker-1:42", leaseMillis: 30_000, max: 8 }
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ClaimOptions {
+  readonly token: string
+  readonly leaseMillis: number
+  /** A task whose lease lapsed more often than this is dead-lettered instead of redelivered. Default: no limit. */
+  readonly maxRedeliveries?: number | undefined
+  /**
+   * Hand out up to this many tasks in one atomic step (a worker passes its free slots). Default 1. The first
+   * gets `token`, the n-th `<token>:<n>`.
+   */
+  readonly max?: number | undefined
+  /**
+   * The task names this claimer runs (default: every name). A waiting task of another name is never handed to
+   * it: the claim hands it to an idle worker that runs it, or parks it for one (tasks parked for a name come
+   * first in the claims of workers that run it), and reports its name in `passed`.
+   */
+  readonly names?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * What a worker's `beat` reports: a task name with tasks parked for a worker that runs it, how many, and how many
+ * this beat dead-lettered because no worker running the name was seen for the timeout.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { TaskQueue } from "effect-heimdall"
+ *
+ * const describe = (p: TaskQueue.Parked) => `${p.parked} tasks named ${p.name} wait for a worker that runs them`
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Parked {
+  readonly name: string
+  readonly parked: number
+  readonly deadLettered: number
+}
+
+/**
+ * The queue operations. See the module documentation for the contract.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { TaskQueue } from "effect-heimdall"
+ *
+ * const state = (id: string) =>
+ *   Effect.flatMap(TaskQueue.TaskQueue, (queue) => queue.get(id)).pipe(Effect.map((r) => r?.state))
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Service {
+  /** The queue's name (the Redis hash tag). */
+  readonly queue: string
+  /** The primitives' store the queue shares, for rate-limited tasks, with its key layout. */
+  readonly primitives: {
+    readonly store: MemoryStore.HeimdallStore["Service"]
+    readonly lockPrefix: string
+    readonly ratePrefix: string
+    readonly uniqueTimeoutMillis: number
+  }
+  /** The key (without the lock prefix) of a unique task's lock: `{<queue>}:<unique key>`, as `Heimdall.inspectLock` takes it. */
+  readonly lockKey: (uniqueKey: string) => string
+  readonly enqueue: (task: NewTask) => Effect.Effect<EnqueueResult, Redis.RedisError>
+  readonly claim: (options: ClaimOptions) => Effect.Effect<ClaimResult, Redis.RedisError>
+  /**
+   * An idle worker's claims and waits, held for the scope (on Redis: a reserved connection, and a hand-off
+   * registration; when the scope closes, tasks handed over and not started go back to the queue at once).
+   */
+  readonly waiter: Effect.Effect<Waiter, Redis.RedisError, Scope.Scope>
+  readonly renew: (id: string, token: string, leaseMillis: number) => Effect.Effect<boolean, Redis.RedisError>
+  readonly complete: (id: string, token: string, result: string) => Effect.Effect<boolean, Redis.RedisError>
+  /**
+   * `complete`, then `claim` with `next`, in one atomic step (one round trip: a busy worker slot takes its next
+   * task as it settles the last). The claim runs whether or not the lease was still the caller's.
+   */
+  readonly completeAndClaim: (
+    id: string,
+    token: string,
+    result: string,
+    next: ClaimOptions
+  ) => Effect.Effect<{ readonly completed: boolean; readonly next: ClaimResult }, Redis.RedisError>
+  /** `retryInMillis` undefined: the task ends `"failed"`; otherwise it is scheduled again after that delay. */
+  readonly fail: (
+    id: string,
+    token: string,
+    error: string,
+    retryInMillis: number | undefined
+  ) => Effect.Effect<boolean, Redis.RedisError>
+  /** `booked`: a rate-limit slot is booked for the new run time (the next claim reports it). */
+  readonly reschedule: (
+    id: string,
+    token: string,
+    delayMillis: number,
+    booked?: boolean
+  ) => Effect.Effect<boolean, Redis.RedisError>
+  readonly release: (id: string, token: string) => Effect.Effect<boolean, Redis.RedisError>
+  readonly deadLetter: (id: string, token: string, reason: string) => Effect.Effect<boolean, Redis.RedisError>
+  readonly get: (id: string) => Effect.Effect<TaskRecord | undefined, Redis.RedisError>
+  /**
+   * A worker's heartbeat: records that a worker running `names` is alive now, and reports the names with parked
+   * tasks. With `deadAfterMillis`, parked tasks of a name that no worker has run for that long (and enqueued at
+   * least that long ago) are dead-lettered with the reason.
+   */
+  readonly beat: (
+    names: ReadonlyArray<string>,
+    deadAfterMillis: number | undefined
+  ) => Effect.Effect<ReadonlyArray<Parked>, Redis.RedisError>
+  /** Waits until the task is terminal and returns it; `undefined` when there is no such task. */
+  readonly awaitTerminal: (id: string) => Effect.Effect<TaskRecord | undefined, Redis.RedisError>
+}
+
+/**
+ * Options of both backends.
+ *
+ * - `queue` (default `"default"`): the queue's name; on Redis also its hash tag.
+ * - `prefix` (default `"h-q"`, Redis only): the first part of every key.
+ * - `retention` (default 1 day): how long a finished task's record, result or error is kept.
+ * - `lockPrefix`, `ratePrefix`, `uniqueTimeout`: as in `Heimdall.Options`, for unique and
+ *   rate-limited tasks (the `Heimdall` layers pass theirs).
+ *
+ * Options that can never work make the layer fail with `InvalidArgument` (naming the option and
+ * the value) before anything is built, on both backends: an empty `queue`, a `queue`, `prefix` or
+ * `lockPrefix` with `{` or `}` (they would break the queue's hash tag), a `retention` or
+ * `uniqueTimeout` that is not a positive finite duration.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { TaskQueue } from "effect-heimdall"
+ *
+ * const options: TaskQueue.Options = { queue: "reports", retention: "7 days" }
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Options {
+  readonly queue?: string | undefined
+  readonly prefix?: string | undefined
+  readonly retention?: Duration.Input | undefined
+  /** Prefix of unique tasks' locks (and of `Heimdall`'s locks). Default `"h-lock:"`. */
+  readonly lockPrefix?: string | undefined
+  /** Prefix of rate-limit keys. Default `"h-rate:"`. */
+  readonly ratePrefix?: string | undefined
+  /** Default unique timeout (lock ttl) of unique tasks. Default 1 hour. */
+  readonly uniqueTimeout?: Duration.Input | undefined
+}
