@@ -23,27 +23,13 @@
  *
  * @since 0.1.0
  */
-import { randomUUID } from "node:crypto"
-import {
-  Cause,
-  Clock,
-  Duration,
-  Effect,
-  Exit,
-  Fiber,
-  Layer,
-  Metric,
-  Pull,
-  Schedule,
-  Schema,
-  Semaphore,
-  Tracer
-} from "effect"
-import { InvalidArgument } from "./Errors.ts"
+import { Cause, Clock, Duration, Effect, Exit, Fiber, Layer, Metric, Ref, Schedule, Semaphore, Tracer } from "effect"
+import type { InvalidArgument } from "./Errors.ts"
+import { randomId } from "./internal/id.ts"
 import * as internal from "./internal/queue/task.ts"
-import * as RateStart from "./internal/rateStart.ts"
 import * as validate from "./internal/validate.ts"
-import * as Task from "./Task.ts"
+import { describeCause, type RunContext, runSlot } from "./internal/worker/runTask.ts"
+import type * as Task from "./Task.ts"
 import { type ClaimedTask, TaskQueue } from "./TaskQueue.ts"
 
 /**
@@ -108,43 +94,6 @@ export interface Options<Impls extends ReadonlyArray<Task.Implementation<any, an
 
 const millis = (input: Duration.Input | undefined, fallback: Duration.Input) =>
   Duration.toMillis(Duration.fromInputUnsafe(input ?? fallback))
-
-/**
- * The delay the retry schedule asks for after a failed attempt, or `undefined` when it gives up. The schedule is
- * stepped once per failure so far, each time with that failure's own time (`failedAt`, oldest first; the last is
- * the current one), as `Effect.retry` would have stepped it, so that elapsed-time schedules (`upTo({ duration })`,
- * `during`) stop on time.
- */
-const retryDelay = (
-  schedule: Schedule.Schedule<unknown, any>,
-  failedAt: ReadonlyArray<number>,
-  failure: unknown
-): Effect.Effect<number | undefined> =>
-  Effect.gen(function* () {
-    const step = yield* Schedule.toStep(schedule)
-    let delay: Duration.Duration | undefined
-    for (const at of failedAt) {
-      const next = yield* step(at, failure).pipe(
-        Effect.map(([, d]) => d),
-        Pull.catchDone(() => Effect.succeed(undefined))
-      )
-      if (next === undefined) return undefined
-      delay = next
-    }
-    return delay === undefined ? undefined : Duration.toMillis(delay)
-  })
-
-/** The messages of an error and of its causes, for one log line (a RedisError names its cause's message). */
-const describeCause = (cause: Cause.Cause<unknown>): string => {
-  const parts: Array<string> = []
-  let error: unknown = Cause.squash(cause)
-  for (let depth = 0; error !== undefined && depth < 4; depth++) {
-    const text = error instanceof Error ? error.message || error.name : String(error)
-    if (text && !parts.includes(text)) parts.push(text)
-    error = error instanceof Error ? error.cause : undefined
-  }
-  return parts.join(": ") || "unknown error"
-}
 
 /**
  * A worker that runs `tasks` from the queue of the `TaskQueue` service, with
@@ -243,268 +192,27 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
       const concurrency = Math.max(1, options.concurrency)
       const slots = yield* Semaphore.make(concurrency)
       const running = new Set<Fiber.Fiber<void>>()
-      const waiter = yield* queue.waiter
+      // a backend acquires its blocking connection on first use (and again after a failure): nothing can fail here
+      const waiter = yield* Effect.orDie(queue.waiter)
       const traced = (yield* Tracer.Tracer) !== Tracer.nativeTracer
 
       /** Set on shutdown: a finished task's slot then takes no next task. */
-      let stopping = false
-
-      /**
-       * Runs one claimed task and settles it. A success is completed together with the claim of the slot's
-       * next task (one round trip), which is returned, and stored in `slot.current` in the same
-       * uninterruptible step, so an interruption can always release it.
-       */
-      const runClaimed = (
-        claimed: ClaimedTask,
-        slot: { current: ClaimedTask | undefined }
-      ): Effect.Effect<ClaimedTask | undefined> => {
-        const { id, token, name } = claimed
-        const deadLetter = (reason: string) =>
-          settle(queue.deadLetter(id, token, reason)).pipe(Effect.andThen(internal.count("deadLettered", name)))
-        const impl = byName.get(name)
-        // succeeds with the slot's next task, or with nothing (undefined) when there is none
-        const body: Effect.Effect<unknown, unknown> =
-          impl === undefined
-            ? // not routed here by a claim (a generic claim, or a hand-off by an older enqueue): back to the queue,
-              // whose next claim routes it to a worker that runs it
-              Effect.andThen(settle(queue.release(id, token)), notePassed([name]))
-            : Effect.gen(function* () {
-                const attemptStarted = yield* Clock.currentTimeMillis
-                const task = impl.task
-                const codecs = internal.codecs(task)
-                const decoded = yield* Effect.result(Schema.decodeUnknownEffect(codecs.payload)(claimed.payload))
-                if (decoded._tag === "Failure") {
-                  return yield* deadLetter(`payload does not decode: ${decoded.failure.message}`)
-                }
-                const rateLimit = task.settings.rateLimit
-                let startedAt = claimed.claimedAt
-                if (rateLimit !== undefined) {
-                  const limit = resolveLimit(rateLimit, decoded.success, name)
-                  if (typeof limit === "string") return yield* deadLetter(limit)
-                  const { store, ratePrefix } = queue.primitives
-                  // One step: start now if the limit has room, else book the earliest slot (after a random
-                  // jitter, booked with it) and wait in the queue until then, without spending a retry.
-                  // At a booked slot the booking is checked again against the actual starts, and so is an
-                  // admission whose reply came back late (by more than half the margin over the fastest recent
-                  // round trip): handlers start after their admissions by an even lag (see internal/rateStart.ts).
-                  const slot = yield* RateStart.admitFresh(
-                    store,
-                    {
-                      // the margin widens the window: handlers start a few ms after admission, unevenly
-                      limits: [
-                        { key: ratePrefix + limit.key, times: limit.times, perMs: limit.perMs + limit.marginMs }
-                      ],
-                      cost: 1,
-                      mode: claimed.booked ? "booked" : "task",
-                      maxDelayMs: undefined,
-                      offsetMs: Math.round(Math.random() * limit.jitterMs),
-                      id
-                    },
-                    limit.marginMs / 2,
-                    undefined
-                  )
-                  if (slot.delayMs > 0) {
-                    if (yield* settle(queue.reschedule(id, token, slot.delayMs, true))) {
-                      yield* internal.count("rescheduled", name)
-                    }
-                    return
-                  }
-                  startedAt = slot.nowMs
-                }
-                yield* internal.count("started", name)
-                // The handler's own services (the layer's requirements) need no providing: a slot fiber inherits
-                // the layer's context (merging it in again per task cost 1–2 µs of a drain's ~35 µs per task).
-                let handler = impl
-                  .handler(decoded.success)
-                  .pipe(
-                    Effect.provideService(Task.CurrentTask, { id, name, attempt: claimed.attempts, startedAt })
-                  ) as Effect.Effect<unknown, unknown>
-                const timeout = task.settings.timeout
-                if (timeout !== undefined) {
-                  handler = handler.pipe(
-                    Effect.timeoutOrElse({
-                      duration: timeout,
-                      orElse: () =>
-                        Effect.fail(
-                          new Task.TaskTimeout({
-                            taskId: id,
-                            taskName: name,
-                            timeoutMillis: Duration.toMillis(timeout)
-                          })
-                        )
-                    })
-                  )
-                }
-                // Renews the lease every third of it; ends when the lease is lost (another worker may run the
-                // task now), which interrupts the handler. A renewal that fails is retried on the next tick.
-                const every = Math.max(1, Math.floor(leaseMillis / 3))
-                // a task handed over by its enqueue holds a short first lease: renewed at once
-                let first = claimed.handedOff === true
-                const leaseLost = Effect.gen(function* () {
-                  while (true) {
-                    if (first) first = false
-                    else yield* Effect.sleep(every)
-                    const held = yield* queue
-                      .renew(id, token, leaseMillis)
-                      .pipe(
-                        Effect.catchCause((cause) =>
-                          Effect.as(
-                            Effect.logWarning(
-                              `effect-heimdall: lease renewal of task ${name} ${id} failed (${describeCause(cause)}); ` +
-                                "retrying"
-                            ),
-                            true
-                          )
-                        )
-                      )
-                    if (!held) return
-                  }
-                })
-                const run = traced
-                  ? Effect.exit(handler).pipe(
-                      Effect.withSpan(
-                        "heimdall.task.run",
-                        {
-                          kind: "consumer",
-                          root: true,
-                          links: internal.linkTo(claimed.trace),
-                          attributes: {
-                            "heimdall.task.name": name,
-                            "heimdall.task.id": id,
-                            "heimdall.task.attempt": claimed.attempts
-                          }
-                        },
-                        { captureStackTrace: false } // no Error per task for a stack that is always the worker's
-                      )
-                    )
-                  : Effect.exit(handler)
-                // the lease keeper starts first: a handed-over task's renewal is on the wire before the handler runs
-                // (a handler that blocks the event loop cannot hold it back past the short first lease)
-                const outcome = yield* Effect.raceFirst(
-                  Effect.as(leaseLost, { _tag: "LeaseLost" as const }),
-                  Effect.map(run, (exit) => ({ _tag: "Done" as const, exit }))
-                )
-                if (outcome._tag === "LeaseLost") {
-                  return yield* Effect.logWarning(
-                    `effect-heimdall: lease of task ${name} ${id} lost; the attempt was interrupted (it may run elsewhere)`
-                  )
-                }
-                const exit = outcome.exit
-                if (Exit.isSuccess(exit)) {
-                  const result = yield* Effect.result(Schema.encodeUnknownEffect(codecs.success)(exit.value))
-                  if (result._tag === "Success") {
-                    if (stopping) {
-                      if (yield* settle(queue.complete(id, token, result.success))) {
-                        yield* internal.count("succeeded", name)
-                      }
-                      return
-                    }
-                    // each try is uninterruptible (a claimed next task is always in `slot.current`, for release);
-                    // the waits between tries, through an outage, are not
-                    const settled = yield* settle(
-                      queue
-                        .completeAndClaim(id, token, result.success, {
-                          token: randomUUID(),
-                          leaseMillis,
-                          maxRedeliveries,
-                          max: 1,
-                          names
-                        })
-                        .pipe(
-                          Effect.tap(({ next }) =>
-                            Effect.sync(() => {
-                              if (next._tag === "Claimed") slot.current = next.task
-                            })
-                          ),
-                          Effect.uninterruptible
-                        )
-                    )
-                    if (settled.completed) yield* internal.count("succeeded", name)
-                    if (settled.next.passed !== undefined) yield* notePassed(settled.next.passed)
-                    return settled.next._tag === "Claimed" ? settled.next.task : undefined
-                  }
-                  return yield* settleFailure(
-                    task,
-                    claimed,
-                    attemptStarted,
-                    new Task.TaskDefect({
-                      taskId: id,
-                      taskName: name,
-                      defect: `result does not encode: ${result.failure.message}`
-                    })
-                  )
-                }
-                if (Cause.hasInterruptsOnly(exit.cause)) return yield* Effect.interrupt
-                const error = Cause.findErrorOption(exit.cause)
-                const failure =
-                  error._tag === "Some"
-                    ? error.value
-                    : new Task.TaskDefect({
-                        taskId: id,
-                        taskName: name,
-                        defect: defectMessage(Cause.squash(exit.cause))
-                      })
-                return yield* settleFailure(task, claimed, attemptStarted, failure)
-              })
-        return body.pipe(
-          Effect.onInterrupt(() => queue.release(id, token).pipe(Effect.ignore)),
-          Effect.catchCause((cause) =>
-            Cause.hasInterruptsOnly(cause)
-              ? Effect.interrupt
-              : Effect.logError(`effect-heimdall: task ${name} ${id} could not be settled`, cause)
-          ),
-          Effect.map((next) => (next === undefined ? undefined : (next as ClaimedTask)))
-        )
+      const stopping = yield* Ref.make(false)
+      const run: RunContext = {
+        queue,
+        byName,
+        names,
+        leaseMillis,
+        maxRedeliveries,
+        traced,
+        stopping: Ref.get(stopping),
+        notePassed,
+        settle
       }
-
-      /** One worker slot: runs its task, then each next task its completion claimed, until there is none. */
-      const runSlot = (first: ClaimedTask): Effect.Effect<void> => {
-        const slot: { current: ClaimedTask | undefined } = { current: first }
-        return Effect.gen(function* () {
-          while (slot.current !== undefined) {
-            if (stopping) {
-              // claimed as shutdown began (a complete-and-claim in flight): not started, back to the queue now
-              const { id, token } = slot.current
-              yield* queue.release(id, token).pipe(Effect.ignore)
-              slot.current = undefined
-              return
-            }
-            slot.current = yield* runClaimed(slot.current, slot)
-          }
-        }).pipe(
-          Effect.onInterrupt(() => {
-            const current = slot.current
-            return current === undefined ? Effect.void : queue.release(current.id, current.token).pipe(Effect.ignore)
-          })
-        )
-      }
-
-      const settleFailure = (task: Task.Any, claimed: ClaimedTask, attemptStarted: number, failure: unknown) =>
-        Effect.gen(function* () {
-          const { id, token, name } = claimed
-          const codecs = internal.codecs(task)
-          const encoded = yield* Schema.encodeUnknownEffect(codecs.failure)(failure).pipe(
-            Effect.catch((e) =>
-              Schema.encodeUnknownEffect(codecs.failure)(
-                new Task.TaskDefect({ taskId: id, taskName: name, defect: `error does not encode: ${e.message}` })
-              )
-            )
-          )
-          const retry = task.settings.retry
-          let delay: number | undefined
-          if (retry !== undefined) {
-            // this failure's time on the backend's clock: the claim's time plus what passed here since
-            const failedAt = claimed.claimedAt + ((yield* Clock.currentTimeMillis) - attemptStarted)
-            delay = yield* retryDelay(retry, [...(claimed.failures ?? []), failedAt], failure)
-          }
-          if (yield* settle(queue.fail(id, token, encoded, delay))) {
-            yield* internal.count(delay === undefined ? "failed" : "retried", name)
-          }
-        })
 
       const start = (claimed: ClaimedTask) =>
         Effect.gen(function* () {
-          const fiber = yield* runSlot(claimed).pipe(
+          const fiber = yield* runSlot(run, claimed).pipe(
             Effect.interruptible, // forked from the uninterruptible claim below
             Effect.ensuring(
               Effect.suspend(() => {
@@ -553,7 +261,7 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
         while (free < concurrency && (yield* slots.takeIfAvailable(1))) free++
         // uninterruptible from the claim to the forks: a shutdown never strands claimed tasks unstarted
         const claimed = yield* waiter
-          .claim({ token: randomUUID(), leaseMillis, maxRedeliveries, max: free, names }, maxIdleMillis)
+          .claim({ token: randomId(), leaseMillis, maxRedeliveries, max: free, names }, maxIdleMillis)
           .pipe(
             Effect.tap((result) =>
               result._tag === "Claimed" ? Effect.forEach(result.tasks, start, { discard: true }) : Effect.void
@@ -628,7 +336,7 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
       const fetcher = yield* Effect.forkDetach(Effect.forever(takeSome, { disableYield: true }))
       yield* Effect.addFinalizer(() =>
         Effect.gen(function* () {
-          stopping = true
+          yield* Ref.set(stopping, true)
           yield* Fiber.interrupt(fetcher)
           yield* Effect.forEach([...running], Fiber.await, { concurrency: "unbounded", discard: true }).pipe(
             Effect.timeoutOrElse({ duration: graceMillis, orElse: () => Effect.void })
@@ -637,21 +345,4 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
         })
       )
     })
-  ) as any
-
-/**
- * A task's rate limit for one payload, by the check `Task.enqueue` ran (validate.rateLimit); a string says why it
- * cannot be used (the function throws or gives another limit on this worker), and the task is dead-lettered with it.
- */
-const resolveLimit = (
-  rateLimit: Task.RateLimitFunction<any>,
-  payload: unknown,
-  name: string
-): validate.ResolvedRateLimit | string => {
-  const spec = validate.computed("rateLimit", rateLimit, payload)
-  const limit = spec instanceof InvalidArgument ? spec : validate.rateLimit(spec, name)
-  return limit instanceof InvalidArgument ? `its rate limit cannot be used: ${limit.message}` : limit
-}
-
-const defectMessage = (defect: unknown): string =>
-  defect instanceof Error ? `${defect.name}: ${defect.message}` : typeof defect === "string" ? defect : String(defect)
+  )
