@@ -9,7 +9,8 @@
  *
  * @since 0.1.0
  */
-import { Duration, Schema } from "effect"
+import { Schema } from "effect"
+import { roundedMillis } from "./internal/duration.ts"
 
 /**
  * A lock is held by someone else (after the optional wait ran out).
@@ -38,7 +39,7 @@ export class LockTaken extends Schema.TaggedError<LockTaken>()("LockTaken", {
   expiresIn: Schema.DurationFromMillis
 }) {
   override get message() {
-    return `lock "${this.key}" is held by ${this.holder} for ${ms(this.expiresIn)} ms more`
+    return `lock "${this.key}" is held by ${this.holder} for ${roundedMillis(this.expiresIn)} ms more`
   }
 }
 
@@ -93,7 +94,7 @@ export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited"
   remaining: Schema.Number
 }) {
   override get message() {
-    return `rate limit "${this.key}" is full; retry after ${ms(this.retryAfter)} ms`
+    return `rate limit "${this.key}" is full; retry after ${roundedMillis(this.retryAfter)} ms`
   }
 }
 
@@ -155,7 +156,7 @@ export class AlreadyQueued extends Schema.TaggedError<AlreadyQueued>()("AlreadyQ
   expiresIn: Schema.DurationFromMillis
 }) {
   override get message() {
-    return `task ${this.taskName} is already queued as ${this.likelyCulprit ?? "an unknown task"} (key ${this.key}, expires in ${ms(this.expiresIn)} ms)`
+    return `task ${this.taskName} is already queued as ${this.likelyCulprit ?? "an unknown task"} (key ${this.key}, expires in ${roundedMillis(this.expiresIn)} ms)`
   }
 }
 
@@ -365,5 +366,3 @@ export class TaskSkipped extends Schema.TaggedError<TaskSkipped>()("TaskSkipped"
     return `task ${this.taskName} ${this.taskId} was skipped: ${this.reason}`
   }
 }
-
-const ms = (d: Duration.Duration) => Math.round(Duration.toMillis(d))

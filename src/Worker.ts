@@ -40,6 +40,7 @@ import {
   Tracer
 } from "effect"
 import { InvalidArgument } from "./Errors.ts"
+import { millisOr } from "./internal/duration.ts"
 import * as internal from "./internal/queue/task.ts"
 import * as RateStart from "./internal/rateStart.ts"
 import * as validate from "./internal/validate.ts"
@@ -105,9 +106,6 @@ export interface Options<Impls extends ReadonlyArray<Task.Implementation<any, an
   readonly maxRedeliveries?: number | undefined
   readonly deadLetterUnknownAfter?: Duration.Input | undefined
 }
-
-const millis = (input: Duration.Input | undefined, fallback: Duration.Input) =>
-  Duration.toMillis(Duration.fromInputUnsafe(input ?? fallback))
 
 /**
  * The delay the retry schedule asks for after a failed attempt, or `undefined` when it gives up. The schedule is
@@ -197,12 +195,12 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
       const invalid = validate.workerOptions(options)
       if (invalid !== undefined) return yield* invalid
       const queue = yield* TaskQueue
-      const leaseMillis = millis(options.lease, "30 seconds")
-      const graceMillis = millis(options.gracePeriod, "10 seconds")
-      const maxIdleMillis = millis(options.maxIdleWait, "30 seconds")
+      const leaseMillis = millisOr(options.lease, "30 seconds")
+      const graceMillis = millisOr(options.gracePeriod, "10 seconds")
+      const maxIdleMillis = millisOr(options.maxIdleWait, "30 seconds")
       const maxRedeliveries = options.maxRedeliveries ?? 5
       const deadUnknownMillis =
-        options.deadLetterUnknownAfter === undefined ? undefined : millis(options.deadLetterUnknownAfter, 0)
+        options.deadLetterUnknownAfter === undefined ? undefined : millisOr(options.deadLetterUnknownAfter, 0)
       const byName = new Map<string, Task.Implementation<Task.Any, any>>(
         options.tasks.map((impl) => [impl.task.name, impl])
       )
