@@ -23,7 +23,6 @@
  *
  * @since 0.1.0
  */
-import { randomUUID } from "node:crypto"
 import {
   Cause,
   Clock,
@@ -34,6 +33,7 @@ import {
   Layer,
   Metric,
   Pull,
+  Random,
   Schedule,
   Schema,
   Semaphore,
@@ -41,6 +41,7 @@ import {
 } from "effect"
 import { InvalidArgument } from "./Errors.ts"
 import { millisOr } from "./internal/duration.ts"
+import { randomId } from "./internal/id.ts"
 import * as internal from "./internal/queue/task.ts"
 import * as RateStart from "./internal/rateStart.ts"
 import * as validate from "./internal/validate.ts"
@@ -295,7 +296,7 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
                       cost: 1,
                       mode: claimed.booked ? "booked" : "task",
                       maxDelayMs: undefined,
-                      offsetMs: Math.round(Math.random() * limit.jitterMs),
+                      offsetMs: Math.round((yield* Random.next) * limit.jitterMs),
                       id
                     },
                     limit.marginMs / 2,
@@ -402,7 +403,7 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
                     const settled = yield* settle(
                       queue
                         .completeAndClaim(id, token, result.success, {
-                          token: randomUUID(),
+                          token: randomId(),
                           leaseMillis,
                           maxRedeliveries,
                           max: 1,
@@ -551,7 +552,7 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
         while (free < concurrency && (yield* slots.takeIfAvailable(1))) free++
         // uninterruptible from the claim to the forks: a shutdown never strands claimed tasks unstarted
         const claimed = yield* waiter
-          .claim({ token: randomUUID(), leaseMillis, maxRedeliveries, max: free, names }, maxIdleMillis)
+          .claim({ token: randomId(), leaseMillis, maxRedeliveries, max: free, names }, maxIdleMillis)
           .pipe(
             Effect.tap((result) =>
               result._tag === "Claimed" ? Effect.forEach(result.tasks, start, { discard: true }) : Effect.void
