@@ -42,6 +42,7 @@ import { dual } from "effect/Function"
 import type * as Redis from "effect/persistence/Redis"
 import { ConcurrencyLimited, InvalidArgument, LockLost, LockTaken, RateLimited } from "./Errors.ts"
 import * as Store from "./HeimdallStore.ts"
+import { randomId } from "./internal/id.ts"
 import { MemoryLockTable, makeLockTable } from "./internal/locks.ts"
 import * as RateStart from "./internal/rateStart.ts"
 import * as RedisStore from "./internal/redisStore.ts"
@@ -394,7 +395,7 @@ export const acquireLock = (
     if (typeof ttlMs !== "number") return Effect.fail(ttlMs)
     const waitMs = millisOrInvalid("wait", options?.wait ?? 0, 0)
     if (typeof waitMs !== "number") return Effect.fail(waitMs)
-    const owner = options?.owner ?? crypto.randomUUID()
+    const owner = options?.owner ?? randomId()
     const fullKey = heimdall.lockPrefix + key
     return acquireWaiting(
       "Heimdall.acquireLock",
@@ -791,7 +792,7 @@ const startAdmission = (
   atStart: AtStart
 ): Effect.Effect<Store.RateResult, Redis.RedisError> =>
   Effect.gen(function* () {
-    const id = crypto.randomUUID()
+    const id = randomId()
     let result = yield* RateStart.admitFresh(store, { ...request, id }, freshMs, atStart.wait ? undefined : 0)
     if (!atStart.wait) return result
     while (result.admitted && result.delayMs > 0) {
@@ -1005,7 +1006,7 @@ export const acquireSlot = (
     if (typeof leaseMs !== "number") return Effect.fail(leaseMs)
     const waitMs = millisOrInvalid("wait", options.wait ?? 0, 0)
     if (typeof waitMs !== "number") return Effect.fail(waitMs)
-    const holder = options.holder ?? crypto.randomUUID()
+    const holder = options.holder ?? randomId()
     const fullKey = heimdall.concurrencyPrefix + key
     return acquireWaiting(
       "Heimdall.acquireSlot",

@@ -5,6 +5,7 @@
 import { Deferred, Effect, Exit, Layer, Option, Queue, Scope } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import { HeimdallStore, type LockAcquireResult, type SlotResult } from "../HeimdallStore.ts"
+import { randomId } from "./id.ts"
 import { makeReleaseWaiters } from "./locks.ts"
 import * as Lua from "./redis/lua.generated.ts"
 import { evaluator, preload } from "./script.ts"
@@ -168,7 +169,7 @@ export const make = (options: { readonly channel: string }) =>
             request.mode,
             request.maxDelayMs ?? -1,
             request.offsetMs,
-            request.id ?? crypto.randomUUID(),
+            request.id ?? randomId(),
             request.limits.map((l) => [keys.indexOf(l.key) + 1, l.times, l.perMs] as const)
           ),
           ([admitted, delayMs, remaining, limitIndex, nowUs]) => ({
