@@ -356,7 +356,7 @@ export interface LockInfo {
 export interface LockOptions {
   /** How long the lock lives unless released or extended. Default: the layer's `uniqueTimeout` (1 hour). */
   readonly ttl?: Duration.Input | undefined
-  /** Who holds it (for unique tasks, the task id). Default: a random UUID. */
+  /** Who holds it (for unique tasks, the task id). Default: a random id (16 URL-safe characters). */
   readonly owner?: string | undefined
   /** How long to wait for a taken lock, woken by its release. Default: 0, fail at once. */
   readonly wait?: Duration.Input | undefined
@@ -967,7 +967,7 @@ export interface SlotOptions {
   readonly limit: number
   /** How long a slot lives unless released or renewed; a dead holder frees it after this. Default 1 minute. */
   readonly lease?: Duration.Input | undefined
-  /** Who holds it. Default: a random UUID. */
+  /** Who holds it. Default: a random id (16 URL-safe characters). */
   readonly holder?: string | undefined
   /** How long to wait for a free slot, woken by releases. Default: 0, fail at once. */
   readonly wait?: Duration.Input | undefined
