@@ -334,7 +334,7 @@ export const layerMemory: Layer.Layer<HeimdallStore> = Layer.effect(
         withNow((now) => {
           const leases = liveLeases(key, now)
           if (!leases?.delete(holder)) return false
-          table.releases.notify(key)
+          table.releases.wakeAll(key)
           return true
         }),
       slotExtend: (key, holder, leaseMs) =>
