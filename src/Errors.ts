@@ -9,7 +9,8 @@
  *
  * @since 0.1.0
  */
-import { Duration, Schema } from "effect"
+import { Schema } from "effect"
+import { roundedMillis } from "./internal/duration.ts"
 
 /**
  * A lock is held by someone else (after the optional wait ran out).
@@ -38,7 +39,7 @@ export class LockTaken extends Schema.TaggedError<LockTaken>()("LockTaken", {
   expiresIn: Schema.DurationFromMillis
 }) {
   override get message() {
-    return `lock "${this.key}" is held by ${this.holder} for ${ms(this.expiresIn)} ms more`
+    return `lock "${this.key}" is held by ${this.holder} for ${roundedMillis(this.expiresIn)} ms more`
   }
 }
 
@@ -93,7 +94,7 @@ export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited"
   remaining: Schema.Number
 }) {
   override get message() {
-    return `rate limit "${this.key}" is full; retry after ${ms(this.retryAfter)} ms`
+    return `rate limit "${this.key}" is full; retry after ${roundedMillis(this.retryAfter)} ms`
   }
 }
 
@@ -155,7 +156,7 @@ export class AlreadyQueued extends Schema.TaggedError<AlreadyQueued>()("AlreadyQ
   expiresIn: Schema.DurationFromMillis
 }) {
   override get message() {
-    return `task ${this.taskName} is already queued as ${this.likelyCulprit ?? "an unknown task"} (key ${this.key}, expires in ${ms(this.expiresIn)} ms)`
+    return `task ${this.taskName} is already queued as ${this.likelyCulprit ?? "an unknown task"} (key ${this.key}, expires in ${roundedMillis(this.expiresIn)} ms)`
   }
 }
 
@@ -197,4 +198,171 @@ export class InvalidArgument extends Schema.TaggedError<InvalidArgument>()("Inva
   }
 }
 
-const ms = (d: Duration.Duration) => Math.round(Duration.toMillis(d))
+/**
+ * The task ran longer than its `timeout`: it was interrupted.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Task } from "effect-heimdall"
+ *
+ * declare const handle: Task.Handle<Task.Any>
+ * Task.join(handle).pipe(Effect.catchTag("TaskTimeout", (e) => Effect.log(`gave up after ${e.timeoutMillis} ms`)))
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class TaskTimeout extends Schema.TaggedError<TaskTimeout>()("TaskTimeout", {
+  taskId: Schema.String,
+  taskName: Schema.String,
+  timeoutMillis: Schema.Number
+}) {
+  override get message() {
+    return `task ${this.taskName} ${this.taskId} timed out after ${this.timeoutMillis} ms`
+  }
+}
+
+/**
+ * The handler died (a thrown exception or `Effect.die`), as opposed to failing
+ * with one of its typed errors.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Task } from "effect-heimdall"
+ *
+ * declare const handle: Task.Handle<Task.Any>
+ * // e.defect: "Error: boom"; e.message: "task report 7Kq… died: Error: boom"
+ * Task.join(handle).pipe(Effect.catchTag("TaskDefect", (e) => Effect.logError(e.message)))
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class TaskDefect extends Schema.TaggedError<TaskDefect>()("TaskDefect", {
+  taskId: Schema.String,
+  taskName: Schema.String,
+  /** What the handler died of: the exception's name and message, or the defect as text. */
+  defect: Schema.String
+}) {
+  override get message() {
+    return `task ${this.taskName} ${this.taskId} died: ${this.defect}`
+  }
+}
+
+/**
+ * The task could not be run at all and was dead-lettered: no worker knows its
+ * name, or its payload no longer decodes with the worker's schema.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Task } from "effect-heimdall"
+ *
+ * declare const handle: Task.Handle<Task.Any>
+ * Task.join(handle).pipe(Effect.catchTag("TaskDeadLettered", (e) => Effect.logWarning(e.reason)))
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class TaskDeadLettered extends Schema.TaggedError<TaskDeadLettered>()("TaskDeadLettered", {
+  taskId: Schema.String,
+  taskName: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `task ${this.taskName} ${this.taskId} was dead-lettered: ${this.reason}`
+  }
+}
+
+/**
+ * No task with this id: never enqueued on this queue, or finished longer ago
+ * than the retention.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Task } from "effect-heimdall"
+ *
+ * declare const handle: Task.Handle<Task.Any>
+ * Task.status(handle).pipe(Effect.catchTag("TaskNotFound", () => Effect.succeed("expired" as const)))
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class TaskNotFound extends Schema.TaggedError<TaskNotFound>()("TaskNotFound", {
+  taskId: Schema.String
+}) {
+  override get message() {
+    return `no task ${this.taskId} on this queue (never enqueued here, or finished longer ago than the retention)`
+  }
+}
+
+/**
+ * A handle of one task was used for a task of another name
+ * (`Task.handle(OtherTask, id)`): the record of `taskId` belongs to the task
+ * `actual`, not to `expected`, so its payload and result cannot be read with
+ * the handle's schemas. `Task.join` and `Task.status` fail with it.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Task } from "effect-heimdall"
+ *
+ * const Report = Task.make("report", { payload: Schema.Number })
+ * const program = Task.status(Task.handle(Report, "id-of-an-invoice-task")).pipe(
+ *   // e.message: task id-of-an-invoice-task belongs to task "invoice", not "report"
+ *   Effect.catchTag("TaskNameMismatch", (e) => Effect.logWarning(`${e.taskId} belongs to ${e.actual}`))
+ * )
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class TaskNameMismatch extends Schema.TaggedError<TaskNameMismatch>()("TaskNameMismatch", {
+  taskId: Schema.String,
+  /** The handle's task name. */
+  expected: Schema.String,
+  /** The name stored in the task's record. */
+  actual: Schema.String
+}) {
+  override get message() {
+    return `task ${this.taskId} belongs to task ${JSON.stringify(this.actual)}, not ${JSON.stringify(this.expected)}`
+  }
+}
+
+/**
+ * A unique task that was not run: when a worker picked it up, its unique key
+ * was held by another task (its own lock had expired meanwhile, and a newer
+ * task took the key). `reason` names that task.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Task } from "effect-heimdall"
+ *
+ * declare const handle: Task.Handle<Task.Any>
+ * Task.join(handle).pipe(Effect.catchTag("TaskSkipped", (e) => Effect.logInfo(e.reason)))
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class TaskSkipped extends Schema.TaggedError<TaskSkipped>()("TaskSkipped", {
+  taskId: Schema.String,
+  taskName: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `task ${this.taskName} ${this.taskId} was skipped: ${this.reason}`
+  }
+}

@@ -31,6 +31,7 @@
  */
 import { Clock, Context, Effect, Layer, Option, type Scope } from "effect"
 import type { RedisError } from "effect/persistence/Redis"
+import { randomId } from "./internal/id.ts"
 import { lockTable } from "./internal/locks.ts"
 
 /**
@@ -232,7 +233,7 @@ export const layerMemory: Layer.Layer<HeimdallStore> = Layer.effect(
         withNow((_, now): RateResult => {
           // microseconds, as in Redis: the bound holds in real time, not only in whole milliseconds
           const { cost, mode } = request
-          const id = request.id ?? crypto.randomUUID()
+          const id = request.id ?? randomId()
           const limits = request.limits.map((l) => ({ key: l.key, times: l.times, per: l.perMs * 1000 }))
           const longest = new Map<string, number>()
           for (const limit of limits) longest.set(limit.key, Math.max(longest.get(limit.key) ?? 0, limit.per))
@@ -333,7 +334,7 @@ export const layerMemory: Layer.Layer<HeimdallStore> = Layer.effect(
         withNow((now) => {
           const leases = liveLeases(key, now)
           if (!leases?.delete(holder)) return false
-          table.releases.notify(key)
+          table.releases.wakeAll(key)
           return true
         }),
       slotExtend: (key, holder, leaseMs) =>

@@ -35,7 +35,16 @@ import { hash as cryptoHash } from "node:crypto"
 import { Context, Duration, Effect, type Pipeable, type Schedule, Schema, Tracer } from "effect"
 import { pipeArguments } from "effect/Pipeable"
 import type * as Redis from "effect/persistence/Redis"
-import { AlreadyQueued, InvalidArgument } from "./Errors.ts"
+import {
+  AlreadyQueued,
+  InvalidArgument,
+  TaskDeadLettered,
+  TaskDefect,
+  TaskNameMismatch,
+  TaskNotFound,
+  TaskSkipped,
+  TaskTimeout
+} from "./Errors.ts"
 import { randomId } from "./internal/id.ts"
 import * as internal from "./internal/queue/task.ts"
 import * as validate from "./internal/validate.ts"
@@ -60,173 +69,19 @@ const TypeId = "~effect-heimdall/Task" as const
  */
 export type AnySchema = Schema.Codec<any, any, never, never>
 
-/**
- * The task ran longer than its `timeout`: it was interrupted.
- *
- * **Example**
- *
- * ```ts
- * import { Effect } from "effect"
- * import { Task } from "effect-heimdall"
- *
- * declare const handle: Task.Handle<Task.Any>
- * Task.join(handle).pipe(Effect.catchTag("TaskTimeout", (e) => Effect.log(`gave up after ${e.timeoutMillis} ms`)))
- * ```
- *
- * @category errors
- * @since 0.1.0
- */
-export class TaskTimeout extends Schema.TaggedError<TaskTimeout>()("TaskTimeout", {
-  taskId: Schema.String,
-  taskName: Schema.String,
-  timeoutMillis: Schema.Number
-}) {
-  override get message() {
-    return `task ${this.taskName} ${this.taskId} timed out after ${this.timeoutMillis} ms`
-  }
-}
-
-/**
- * The handler died (a thrown exception or `Effect.die`), as opposed to failing
- * with one of its typed errors.
- *
- * **Example**
- *
- * ```ts
- * import { Effect } from "effect"
- * import { Task } from "effect-heimdall"
- *
- * declare const handle: Task.Handle<Task.Any>
- * // e.defect: "Error: boom"; e.message: "task report 7Kq… died: Error: boom"
- * Task.join(handle).pipe(Effect.catchTag("TaskDefect", (e) => Effect.logError(e.message)))
- * ```
- *
- * @category errors
- * @since 0.1.0
- */
-export class TaskDefect extends Schema.TaggedError<TaskDefect>()("TaskDefect", {
-  taskId: Schema.String,
-  taskName: Schema.String,
-  /** What the handler died of: the exception's name and message, or the defect as text. */
-  defect: Schema.String
-}) {
-  override get message() {
-    return `task ${this.taskName} ${this.taskId} died: ${this.defect}`
-  }
-}
-
-/**
- * The task could not be run at all and was dead-lettered: no worker knows its
- * name, or its payload no longer decodes with the worker's schema.
- *
- * **Example**
- *
- * ```ts
- * import { Effect } from "effect"
- * import { Task } from "effect-heimdall"
- *
- * declare const handle: Task.Handle<Task.Any>
- * Task.join(handle).pipe(Effect.catchTag("TaskDeadLettered", (e) => Effect.logWarning(e.reason)))
- * ```
- *
- * @category errors
- * @since 0.1.0
- */
-export class TaskDeadLettered extends Schema.TaggedError<TaskDeadLettered>()("TaskDeadLettered", {
-  taskId: Schema.String,
-  taskName: Schema.String,
-  reason: Schema.String
-}) {
-  override get message() {
-    return `task ${this.taskName} ${this.taskId} was dead-lettered: ${this.reason}`
-  }
-}
-
-/**
- * No task with this id: never enqueued on this queue, or finished longer ago
- * than the retention.
- *
- * **Example**
- *
- * ```ts
- * import { Effect } from "effect"
- * import { Task } from "effect-heimdall"
- *
- * declare const handle: Task.Handle<Task.Any>
- * Task.status(handle).pipe(Effect.catchTag("TaskNotFound", () => Effect.succeed("expired" as const)))
- * ```
- *
- * @category errors
- * @since 0.1.0
- */
-export class TaskNotFound extends Schema.TaggedError<TaskNotFound>()("TaskNotFound", {
-  taskId: Schema.String
-}) {
-  override get message() {
-    return `no task ${this.taskId} on this queue (never enqueued here, or finished longer ago than the retention)`
-  }
-}
-
-/**
- * A handle of one task was used for a task of another name
- * (`Task.handle(OtherTask, id)`): the record of `taskId` belongs to the task
- * `actual`, not to `expected`, so its payload and result cannot be read with
- * the handle's schemas. `Task.join` and `Task.status` fail with it.
- *
- * **Example**
- *
- * ```ts
- * import { Effect, Schema } from "effect"
- * import { Task } from "effect-heimdall"
- *
- * const Report = Task.make("report", { payload: Schema.Number })
- * const program = Task.status(Task.handle(Report, "id-of-an-invoice-task")).pipe(
- *   // e.message: task id-of-an-invoice-task belongs to task "invoice", not "report"
- *   Effect.catchTag("TaskNameMismatch", (e) => Effect.logWarning(`${e.taskId} belongs to ${e.actual}`))
- * )
- * ```
- *
- * @category errors
- * @since 0.1.0
- */
-export class TaskNameMismatch extends Schema.TaggedError<TaskNameMismatch>()("TaskNameMismatch", {
-  taskId: Schema.String,
-  /** The handle's task name. */
-  expected: Schema.String,
-  /** The name stored in the task's record. */
-  actual: Schema.String
-}) {
-  override get message() {
-    return `task ${this.taskId} belongs to task ${JSON.stringify(this.actual)}, not ${JSON.stringify(this.expected)}`
-  }
-}
-
-/**
- * A unique task that was not run: when a worker picked it up, its unique key
- * was held by another task (its own lock had expired meanwhile, and a newer
- * task took the key). `reason` names that task.
- *
- * **Example**
- *
- * ```ts
- * import { Effect } from "effect"
- * import { Task } from "effect-heimdall"
- *
- * declare const handle: Task.Handle<Task.Any>
- * Task.join(handle).pipe(Effect.catchTag("TaskSkipped", (e) => Effect.logInfo(e.reason)))
- * ```
- *
- * @category errors
- * @since 0.1.0
- */
-export class TaskSkipped extends Schema.TaggedError<TaskSkipped>()("TaskSkipped", {
-  taskId: Schema.String,
-  taskName: Schema.String,
-  reason: Schema.String
-}) {
-  override get message() {
-    return `task ${this.taskName} ${this.taskId} was skipped: ${this.reason}`
-  }
+export {
+  /** The task could not be run at all and was dead-lettered (see `Errors.ts`). @category errors @since 0.1.0 */
+  TaskDeadLettered,
+  /** The handler died, as opposed to failing with a typed error (see `Errors.ts`). @category errors @since 0.1.0 */
+  TaskDefect,
+  /** A handle of one task was used for a task of another name (see `Errors.ts`). @category errors @since 0.1.0 */
+  TaskNameMismatch,
+  /** No task with this id on this queue (see `Errors.ts`). @category errors @since 0.1.0 */
+  TaskNotFound,
+  /** A unique task that was not run: its key was held by another task (see `Errors.ts`). @category errors @since 0.1.0 */
+  TaskSkipped,
+  /** The task ran longer than its `timeout` (see `Errors.ts`). @category errors @since 0.1.0 */
+  TaskTimeout
 }
 
 /**

@@ -23,8 +23,22 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Duration, Effect, Exit, Fiber, Layer, Metric, Ref, Schedule, Semaphore, Tracer } from "effect"
+import {
+  Cause,
+  Clock,
+  type Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Metric,
+  Ref,
+  Schedule,
+  Semaphore,
+  Tracer
+} from "effect"
 import type { InvalidArgument } from "./Errors.ts"
+import { millisOr } from "./internal/duration.ts"
 import { randomId } from "./internal/id.ts"
 import * as internal from "./internal/queue/task.ts"
 import * as validate from "./internal/validate.ts"
@@ -92,9 +106,6 @@ export interface Options<Impls extends ReadonlyArray<Task.Implementation<any, an
   readonly deadLetterUnknownAfter?: Duration.Input | undefined
 }
 
-const millis = (input: Duration.Input | undefined, fallback: Duration.Input) =>
-  Duration.toMillis(Duration.fromInputUnsafe(input ?? fallback))
-
 /**
  * A worker that runs `tasks` from the queue of the `TaskQueue` service, with
  * at most `concurrency` at once, until the layer's scope closes. Then it stops
@@ -146,12 +157,12 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
       const invalid = validate.workerOptions(options)
       if (invalid !== undefined) return yield* invalid
       const queue = yield* TaskQueue
-      const leaseMillis = millis(options.lease, "30 seconds")
-      const graceMillis = millis(options.gracePeriod, "10 seconds")
-      const maxIdleMillis = millis(options.maxIdleWait, "30 seconds")
+      const leaseMillis = millisOr(options.lease, "30 seconds")
+      const graceMillis = millisOr(options.gracePeriod, "10 seconds")
+      const maxIdleMillis = millisOr(options.maxIdleWait, "30 seconds")
       const maxRedeliveries = options.maxRedeliveries ?? 5
       const deadUnknownMillis =
-        options.deadLetterUnknownAfter === undefined ? undefined : millis(options.deadLetterUnknownAfter, 0)
+        options.deadLetterUnknownAfter === undefined ? undefined : millisOr(options.deadLetterUnknownAfter, 0)
       const byName = new Map<string, Task.Implementation<Task.Any, any>>(
         options.tasks.map((impl) => [impl.task.name, impl])
       )

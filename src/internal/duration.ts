@@ -1,6 +1,8 @@
 /**
- * Duration inputs as milliseconds, for hot paths (a rate-limit take per call,
- * a rate-limited task's limit per start): duration strings are parsed once.
+ * Durations as milliseconds: the one place a `Duration.Input` becomes a number
+ * of milliseconds (`validate.ts` adds the checks and the `InvalidArgument` on
+ * top). Fit for hot paths (a rate-limit take per call, a rate-limited task's
+ * limit per start): duration strings are parsed once.
  */
 import { Duration } from "effect"
 
@@ -31,3 +33,15 @@ export const finiteMillis = (input: Duration.Input): number | undefined => {
   const ms = toMillis(input)
   return ms !== undefined && Number.isFinite(ms) ? ms : undefined
 }
+
+/**
+ * A duration input that was validated already (see `validate.ts`), or `fallback` when it is absent, as
+ * milliseconds (not rounded). Throws, as `Duration.fromInputUnsafe` does, on an input that is not a duration.
+ */
+export const millisOr = (input: Duration.Input | undefined, fallback: Duration.Input): number => {
+  const value = input ?? fallback
+  return toMillis(value) ?? Duration.toMillis(Duration.fromInputUnsafe(value))
+}
+
+/** A duration as whole milliseconds, rounded to the nearest (for messages). */
+export const roundedMillis = (duration: Duration.Duration): number => Math.round(Duration.toMillis(duration))

@@ -1,5 +1,10 @@
 /**
- * Default task ids: 16 URL-safe characters, the base64url form of 12 random
+ * The one source of ids: task ids, worker ids, lease tokens, default lock
+ * owners and slot holders, rate-limit call ids. (Randomness that is not an id,
+ * such as a rate-limited start's jitter, comes from Effect's `Random`, so that
+ * tests control it.)
+ *
+ * Ids are 16 URL-safe characters, the base64url form of 12 random
  * bytes (96 bits: as unlikely to collide as a random UUID's 122 bits, for any
  * practical number of tasks). An id is stored twice per waiting task (in its
  * key and in the ready list), so 16 characters instead of a UUID's 36 save 40

@@ -1,43 +1,12 @@
 /**
- * Lock state shared inside one process: the release waiters of both backends,
- * and the in-memory lock table that the memory `HeimdallStore` and the memory
+ * The in-memory lock table that the memory `HeimdallStore` and the memory
  * task queue share (a unique task's lock is a lock like any other, so that
- * `Heimdall.inspectLock` sees it and enqueue + lock is one synchronous step).
+ * `Heimdall.inspectLock` sees it and enqueue + lock is one synchronous step),
+ * with the waiters for its releases.
  */
-import { Context, Deferred, Effect, Option } from "effect"
+import { Context, Effect, Option } from "effect"
 import type { LockAcquireResult } from "../HeimdallStore.ts"
-
-/** Waiters for release announcements, shared by the backends. */
-export const makeReleaseWaiters = () => {
-  const waiters = new Map<string, Set<Deferred.Deferred<void>>>()
-  return {
-    register: (key: string) =>
-      Effect.acquireRelease(
-        Effect.sync(() => {
-          const deferred = Deferred.makeUnsafe<void>()
-          let set = waiters.get(key)
-          if (!set) {
-            set = new Set()
-            waiters.set(key, set)
-          }
-          set.add(deferred)
-          return deferred
-        }),
-        (deferred) =>
-          Effect.sync(() => {
-            const set = waiters.get(key)
-            set?.delete(deferred)
-            if (set?.size === 0) waiters.delete(key)
-          })
-      ).pipe(Effect.map((deferred) => Deferred.await(deferred))),
-    notify: (key: string) => {
-      const set = waiters.get(key)
-      if (!set) return
-      waiters.delete(key)
-      for (const deferred of set) Deferred.doneUnsafe(deferred, Effect.void)
-    }
-  }
-}
+import * as Waiters from "./waiters.ts"
 
 interface MemoryLock {
   owner: string | undefined
@@ -51,7 +20,8 @@ const fenceMemoryMs = 1000
 /** The in-memory lock table; every function takes the caller's `now` so a caller can compose them atomically. */
 export const makeLockTable = () => {
   const locks = new Map<string, MemoryLock>()
-  const releases = makeReleaseWaiters()
+  /** Waiters for this table's releases. */
+  const releases = Waiters.make()
   const live = (key: string, nowMs: number) => {
     const lock = locks.get(key)
     if (lock && lock.expiresAt <= nowMs) {
@@ -82,7 +52,7 @@ export const makeLockTable = () => {
       if (lock?.owner === undefined || (owner !== undefined && lock.owner !== owner)) return false
       lock.owner = undefined
       lock.expiresAt = nowMs + fenceMemoryMs
-      releases.notify(key)
+      releases.wakeAll(key)
       return true
     },
     extend: (key: string, owner: string, ttlMs: number, nowMs: number): boolean => {

@@ -5,9 +5,10 @@
 import { Deferred, Effect, Exit, Layer, Option, Queue, Scope } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import { HeimdallStore, type LockAcquireResult, type SlotResult } from "../HeimdallStore.ts"
-import { makeReleaseWaiters } from "./locks.ts"
+import { randomId } from "./id.ts"
 import * as Lua from "./redis/lua.generated.ts"
 import { evaluator, preload } from "./script.ts"
+import * as Waiters from "./waiters.ts"
 
 const lockAcquire = Redis.script((key: string, owner: string, ttlMs: number) => [key, owner, ttlMs], {
   numberOfKeys: 1,
@@ -71,7 +72,7 @@ export const make = (options: { readonly channel: string }) =>
   Effect.gen(function* () {
     const redis = yield* Redis.Redis
     const layerScope = yield* Effect.scope
-    const releases = makeReleaseWaiters()
+    const releases = Waiters.make()
     const { channel } = options
     const evalScript = evaluator(redis)
     const run = {
@@ -97,7 +98,7 @@ export const make = (options: { readonly channel: string }) =>
         Scope.provide(layerScope),
         Effect.flatMap((messages) =>
           Queue.take(messages).pipe(
-            Effect.tap((message) => Effect.sync(() => releases.notify(message.message))),
+            Effect.tap((message) => Effect.sync(() => releases.wakeAll(message.message))),
             Effect.forever,
             Effect.catchCause(() =>
               Effect.sync(() => {
@@ -168,7 +169,7 @@ export const make = (options: { readonly channel: string }) =>
             request.mode,
             request.maxDelayMs ?? -1,
             request.offsetMs,
-            request.id ?? crypto.randomUUID(),
+            request.id ?? randomId(),
             request.limits.map((l) => [keys.indexOf(l.key) + 1, l.times, l.perMs] as const)
           ),
           ([admitted, delayMs, remaining, limitIndex, nowUs]) => ({

@@ -3,6 +3,7 @@ import { Duration, Effect } from "effect"
 import { dual } from "effect/Function"
 import type * as Redis from "effect/persistence/Redis"
 import { ConcurrencyLimited, type InvalidArgument, LockLost } from "../../Errors.ts"
+import { randomId } from "../id.ts"
 import {
   type Attempt,
   acquireWaiting,
@@ -39,7 +40,7 @@ export interface SlotOptions {
   readonly limit: number
   /** How long a slot lives unless released or renewed; a dead holder frees it after this. Default 1 minute. */
   readonly lease?: Duration.Input | undefined
-  /** Who holds it. Default: a random UUID. */
+  /** Who holds it. Default: a random id (16 URL-safe characters). */
   readonly holder?: string | undefined
   /** How long to wait for a free slot, woken by releases. Default: 0, fail at once. */
   readonly wait?: Duration.Input | undefined
@@ -78,7 +79,7 @@ export const acquireSlot = (
     if (typeof leaseMs !== "number") return Effect.fail(leaseMs)
     const waitMs = millisOrInvalid("wait", options.wait ?? 0, 0)
     if (typeof waitMs !== "number") return Effect.fail(waitMs)
-    const holder = options.holder ?? crypto.randomUUID()
+    const holder = options.holder ?? randomId()
     const fullKey = heimdall.concurrencyPrefix + key
     return acquireWaiting(
       "Heimdall.acquireSlot",

@@ -4,6 +4,7 @@ import { dual } from "effect/Function"
 import type * as Redis from "effect/persistence/Redis"
 import { type InvalidArgument, LockLost, LockTaken } from "../../Errors.ts"
 import type * as Store from "../../HeimdallStore.ts"
+import { randomId } from "../id.ts"
 import { type Attempt, acquireWaiting, checkKey, keyError, millisOf, millisOrInvalid, whileKept } from "./common.ts"
 import { Heimdall } from "./service.ts"
 
@@ -43,7 +44,7 @@ export interface LockInfo {
 export interface LockOptions {
   /** How long the lock lives unless released or extended. Default: the layer's `uniqueTimeout` (1 hour). */
   readonly ttl?: Duration.Input | undefined
-  /** Who holds it (for unique tasks, the task id). Default: a random UUID. */
+  /** Who holds it (for unique tasks, the task id). Default: a random id (16 URL-safe characters). */
   readonly owner?: string | undefined
   /** How long to wait for a taken lock, woken by its release. Default: 0, fail at once. */
   readonly wait?: Duration.Input | undefined
@@ -82,7 +83,7 @@ export const acquireLock = (
     if (typeof ttlMs !== "number") return Effect.fail(ttlMs)
     const waitMs = millisOrInvalid("wait", options?.wait ?? 0, 0)
     if (typeof waitMs !== "number") return Effect.fail(waitMs)
-    const owner = options?.owner ?? crypto.randomUUID()
+    const owner = options?.owner ?? randomId()
     const fullKey = heimdall.lockPrefix + key
     return acquireWaiting(
       "Heimdall.acquireLock",

@@ -4,6 +4,7 @@ import { dual } from "effect/Function"
 import type * as Redis from "effect/persistence/Redis"
 import { InvalidArgument, RateLimited } from "../../Errors.ts"
 import type * as Store from "../../HeimdallStore.ts"
+import { randomId } from "../id.ts"
 import * as RateStart from "../rateStart.ts"
 import * as validate from "../validate.ts"
 import { countOrInvalid, invalid, keyError, millisOrInvalid } from "./common.ts"
@@ -211,7 +212,7 @@ const startAdmission = (
   atStart: AtStart
 ): Effect.Effect<Store.RateResult, Redis.RedisError> =>
   Effect.gen(function* () {
-    const id = crypto.randomUUID()
+    const id = randomId()
     let result = yield* RateStart.admitFresh(store, { ...request, id }, freshMs, atStart.wait ? undefined : 0)
     if (!atStart.wait) return result
     while (result.admitted && result.delayMs > 0) {

@@ -6,6 +6,7 @@
 import { Clock, Deferred, Effect } from "effect"
 import type { HeimdallStore } from "../../HeimdallStore.ts"
 import type { LockTable } from "../locks.ts"
+import * as Waiters from "../waiters.ts"
 import type {
   ClaimedTask,
   ClaimOptions,
@@ -50,7 +51,7 @@ export const makeMemory = (options: Resolved, table: LockTable, store: HeimdallS
     const parked = new Map<string, Array<string>>()
     /** Task name -> when a worker running it last beat. */
     const seen = new Map<string, number>()
-    const joiners = new Map<string, Set<Deferred.Deferred<void>>>()
+    const joiners = Waiters.make()
 
     const live = (id: string, now: number): Entry | undefined => {
       const entry = tasks.get(id)
@@ -81,9 +82,7 @@ export const makeMemory = (options: Resolved, table: LockTable, store: HeimdallS
       entry.token = undefined
       entry.leaseUntil = undefined
       entry.expiresAt = now + options.retentionMillis
-      const waiting = joiners.get(entry.record.id)
-      joiners.delete(entry.record.id)
-      for (const d of waiting ?? []) Deferred.doneUnsafe(d, Effect.void)
+      joiners.wakeAll(entry.record.id)
     }
     const withNow = <A>(f: (now: number, nowUs: number) => A) =>
       Effect.map(Clock.currentTimeNanos, (nanos) => {
@@ -381,18 +380,14 @@ export const makeMemory = (options: Resolved, table: LockTable, store: HeimdallS
           return out
         }),
       awaitTerminal: (id) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) => {
-          const entry = live(id, now)
-          if (!entry || isTerminal(entry.record.state)) return Effect.succeed(snapshot(entry))
-          const done = Deferred.makeUnsafe<void>()
-          const set = joiners.get(id) ?? new Set()
-          set.add(done)
-          joiners.set(id, set)
-          return Deferred.await(done).pipe(
-            Effect.andThen(service.get(id)),
-            Effect.ensuring(Effect.sync(() => joiners.get(id)?.delete(done)))
-          )
-        })
+        // registered before the check, so that an end between the two is not missed
+        joiners.waiting(id, (woken) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            const entry = live(id, now)
+            if (!entry || isTerminal(entry.record.state)) return Effect.succeed(snapshot(entry))
+            return Effect.andThen(woken, service.get(id))
+          })
+        )
     }
     return service
   })

@@ -1,15 +1,16 @@
 import { Duration } from "effect"
 import type { HeimdallStore } from "../../HeimdallStore.ts"
+import { millisOr } from "../duration.ts"
 import type { NewTask, Options, Service } from "./model.ts"
 
 /** `TaskQueue.Options` with every default filled in. */
 export const resolveOptions = (options: Options = {}) => ({
   queue: options.queue ?? "default",
   prefix: options.prefix ?? "h-q",
-  retentionMillis: Duration.toMillis(Duration.fromInputUnsafe(options.retention ?? Duration.days(1))),
+  retentionMillis: millisOr(options.retention, Duration.days(1)),
   lockPrefix: options.lockPrefix ?? "h-lock:",
   ratePrefix: options.ratePrefix ?? "h-rate:",
-  uniqueTimeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.uniqueTimeout ?? Duration.hours(1)))
+  uniqueTimeoutMillis: millisOr(options.uniqueTimeout, Duration.hours(1))
 })
 
 export type Resolved = ReturnType<typeof resolveOptions>

@@ -3,11 +3,12 @@
  * and `lua/`), a reserved connection per idle worker blocked on the wake list,
  * and one shared pub/sub subscription per layer for `awaitTerminal`.
  */
-import { Deferred, Effect, Exit, Queue, Scope } from "effect"
+import { Effect, Exit, Queue, Scope } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import type { HeimdallStore } from "../../HeimdallStore.ts"
 import { randomId } from "../id.ts"
 import { evaluator, preload } from "../script.ts"
+import * as Waiters from "../waiters.ts"
 import { makeKeys } from "./keys.ts"
 import type {
   ClaimedTask,
@@ -213,14 +214,14 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
     yield* preload(run).pipe(Effect.ignore)
 
     // One subscription for every joiner of this layer, opened on the first join.
-    const joiners = new Map<string, Set<Deferred.Deferred<void>>>()
+    const joiners = Waiters.make()
     const listen = yield* Effect.cached(
       Effect.gen(function* () {
         const messages = yield* redis.subscribe(keys.events).pipe(Scope.provide(layerScope))
         yield* Queue.take(messages).pipe(
           Effect.tap(({ message }) =>
             Effect.sync(() => {
-              for (const d of joiners.get(message) ?? []) Deferred.doneUnsafe(d, Effect.void)
+              joiners.wakeAll(message)
             })
           ),
           Effect.forever,
@@ -508,23 +509,13 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
         Effect.gen(function* () {
           yield* listen
           while (true) {
-            const done = Deferred.makeUnsafe<void>()
-            const set = joiners.get(id) ?? new Set()
-            set.add(done)
-            joiners.set(id, set)
-            const record = yield* get(id).pipe(
-              Effect.tap((record) =>
-                record === undefined || isTerminal(record.state)
-                  ? Effect.void
-                  : Deferred.await(done).pipe(
-                      Effect.timeoutOrElse({ duration: recheckMillis, orElse: () => Effect.void })
-                    )
-              ),
-              Effect.ensuring(
-                Effect.sync(() => {
-                  set.delete(done)
-                  if (set.size === 0) joiners.delete(id)
-                })
+            const record = yield* joiners.waiting(id, (woken) =>
+              get(id).pipe(
+                Effect.tap((record) =>
+                  record === undefined || isTerminal(record.state)
+                    ? Effect.void
+                    : woken.pipe(Effect.timeoutOrElse({ duration: recheckMillis, orElse: () => Effect.void }))
+                )
               )
             )
             if (record === undefined || isTerminal(record.state)) return record

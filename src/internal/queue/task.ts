@@ -1,21 +1,27 @@
 /**
  * What `Task` and `Worker` share but do not export: the JSON codecs of a task,
- * the metric counters, and span links. Uses `Task`'s error classes only inside
- * functions, so the import cycle with `Task.ts` is safe.
+ * the metric counters, and span links.
  */
 import { Metric, Schema, Tracer } from "effect"
-import * as Task from "../../Task.ts"
+import { TaskDefect, TaskTimeout } from "../../Errors.ts"
 import type { TraceContext } from "../../TaskQueue.ts"
 
-const build = (task: Task.Any) => ({
+/** The schemas of a task definition (`Task.Any`), all the codecs need; not importing `Task.ts` keeps it below it. */
+interface Schemas {
+  readonly payload: Schema.Codec<any, any, never, never>
+  readonly success: Schema.Codec<any, any, never, never>
+  readonly error: Schema.Codec<any, any, never, never>
+}
+
+const build = (task: Schemas) => ({
   payload: Schema.fromJsonString(Schema.toCodecJson(task.payload)),
   success: Schema.fromJsonString(Schema.toCodecJson(task.success)),
-  failure: Schema.fromJsonString(Schema.toCodecJson(Schema.Union([task.error, Task.TaskTimeout, Task.TaskDefect])))
+  failure: Schema.fromJsonString(Schema.toCodecJson(Schema.Union([task.error, TaskTimeout, TaskDefect])))
 })
-const cache = new WeakMap<Task.Any, ReturnType<typeof build>>()
+const cache = new WeakMap<Schemas, ReturnType<typeof build>>()
 
 /** The JSON codecs of a task, cached per definition. */
-export const codecs = (task: Task.Any): ReturnType<typeof build> => {
+export const codecs = (task: Schemas): ReturnType<typeof build> => {
   let found = cache.get(task)
   if (!found) {
     found = build(task)
