@@ -29,32 +29,14 @@
  *
  * @since 0.1.0
  */
+
 import { Clock, Context, Effect, Layer, Option, type Scope } from "effect"
 import type { RedisError } from "effect/persistence/Redis"
 import { randomId } from "./internal/id.ts"
+import type { LockAcquireResult, LockState } from "./internal/locks.ts"
 import { lockTable } from "./internal/locks.ts"
 
-/**
- * The state of a held lock.
- *
- * @category models
- * @since 0.1.0
- */
-export interface LockState {
-  readonly holder: string
-  readonly expiresInMs: number
-  readonly fence: number
-}
-
-/**
- * The answer of `lockAcquire`: the lock with its fence, or who holds it.
- *
- * @category models
- * @since 0.1.0
- */
-export type LockAcquireResult =
-  | { readonly _tag: "Acquired"; readonly fence: number }
-  | ({ readonly _tag: "Held" } & LockState)
+export type { LockAcquireResult, LockState } from "./internal/locks.ts"
 
 /**
  * One limit of a rate-limit call: at most `times` units in any window of `perMs`.

@@ -5,8 +5,29 @@
  * with the waiters for its releases.
  */
 import { Context, Effect, Option } from "effect"
-import type { LockAcquireResult } from "../HeimdallStore.ts"
 import * as Waiters from "./waiters.ts"
+
+/**
+ * The state of a held lock.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface LockState {
+  readonly holder: string
+  readonly expiresInMs: number
+  readonly fence: number
+}
+
+/**
+ * The answer of `lockAcquire`: the lock with its fence, or who holds it.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type LockAcquireResult =
+  | { readonly _tag: "Acquired"; readonly fence: number }
+  | ({ readonly _tag: "Held" } & LockState)
 
 interface MemoryLock {
   owner: string | undefined
