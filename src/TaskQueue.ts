@@ -52,6 +52,7 @@ import { Context, Effect, Layer } from "effect"
 import type * as Redis from "effect/persistence/Redis"
 import type { InvalidArgument } from "./Errors.ts"
 import * as MemoryStore from "./HeimdallStore.ts"
+import * as Layout from "./internal/layout.ts"
 import { lockTable } from "./internal/locks.ts"
 import { makeMemory } from "./internal/queue/memory.ts"
 import type { Options, Service } from "./internal/queue/model.ts"
@@ -167,7 +168,7 @@ export const layerRedis = (options?: Options): Layer.Layer<TaskQueue, InvalidArg
         const store =
           shared._tag === "Some"
             ? shared.value
-            : yield* RedisStore.make({ channel: `${resolved.lockPrefix}__released` })
+            : yield* RedisStore.make({ channel: Layout.releaseChannel(resolved.lockPrefix) })
         return yield* makeRedis(resolved, store)
       })
     )

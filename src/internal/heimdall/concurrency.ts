@@ -4,6 +4,7 @@ import { dual } from "effect/Function"
 import type * as Redis from "effect/persistence/Redis"
 import { ConcurrencyLimited, type InvalidArgument, LockLost } from "../../Errors.ts"
 import { randomId } from "../id.ts"
+import * as Layout from "../layout.ts"
 import {
   type Attempt,
   acquireWaiting,
@@ -80,7 +81,7 @@ export const acquireSlot = (
     const waitMs = millisOrInvalid("wait", options.wait ?? 0, 0)
     if (typeof waitMs !== "number") return Effect.fail(waitMs)
     const holder = options.holder ?? randomId()
-    const fullKey = heimdall.concurrencyPrefix + key
+    const fullKey = Layout.slotKey(heimdall.concurrencyPrefix, key)
     return acquireWaiting(
       "Heimdall.acquireSlot",
       key,
@@ -114,7 +115,7 @@ export const acquireSlot = (
  * @since 0.1.0
  */
 export const releaseSlot = (slot: Pick<Slot, "key" | "holder">): Effect.Effect<boolean, Redis.RedisError, Heimdall> =>
-  Effect.flatMap(Heimdall, (h) => h.store.slotRelease(h.concurrencyPrefix + slot.key, slot.holder))
+  Effect.flatMap(Heimdall, (h) => h.store.slotRelease(Layout.slotKey(h.concurrencyPrefix, slot.key), slot.holder))
 
 /**
  * Renews a slot's lease (default: its own lease), only while its holder still
@@ -130,7 +131,7 @@ export const extendSlot = (
   Effect.gen(function* () {
     const h = yield* Heimdall
     const leaseMs = yield* millisOf("lease", lease ?? slot.lease, 1)
-    return yield* h.store.slotExtend(h.concurrencyPrefix + slot.key, slot.holder, leaseMs)
+    return yield* h.store.slotExtend(Layout.slotKey(h.concurrencyPrefix, slot.key), slot.holder, leaseMs)
   })
 
 /**
@@ -176,7 +177,7 @@ export const withConcurrencyLimit: {
         return yield* whileKept(
           self,
           Math.max(1, Math.floor(leaseMs / 3)),
-          heimdall.store.slotExtend(heimdall.concurrencyPrefix + key, slot.holder, leaseMs),
+          heimdall.store.slotExtend(Layout.slotKey(heimdall.concurrencyPrefix, key), slot.holder, leaseMs),
           () => new LockLost({ key, owner: slot.holder })
         )
       })

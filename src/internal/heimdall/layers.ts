@@ -4,6 +4,7 @@ import type * as Redis from "effect/persistence/Redis"
 import type { InvalidArgument } from "../../Errors.ts"
 import * as Store from "../../HeimdallStore.ts"
 import * as TaskQueueModule from "../../TaskQueue.ts"
+import * as Layout from "../layout.ts"
 import { MemoryLockTable, makeLockTable } from "../locks.ts"
 import * as RedisStore from "../redisStore.ts"
 import * as validate from "../validate.ts"
@@ -104,5 +105,5 @@ export const layerRedis = (
       storeLayer(options),
       // checked above, under this module's option names
       TaskQueueModule.layerRedis(queueOptions(options)) as Layer.Layer<TaskQueue, never, Redis.Redis>
-    ).pipe(Layer.provideMerge(RedisStore.layer({ channel: `${resolved.lockPrefix}__released` })))
+    ).pipe(Layer.provideMerge(RedisStore.layer({ channel: Layout.releaseChannel(resolved.lockPrefix) })))
   })

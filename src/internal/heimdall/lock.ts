@@ -5,6 +5,7 @@ import type * as Redis from "effect/persistence/Redis"
 import { type InvalidArgument, LockLost, LockTaken } from "../../Errors.ts"
 import type * as Store from "../../HeimdallStore.ts"
 import { randomId } from "../id.ts"
+import * as Layout from "../layout.ts"
 import { type Attempt, acquireWaiting, checkKey, keyError, millisOf, millisOrInvalid, whileKept } from "./common.ts"
 import { Heimdall } from "./service.ts"
 
@@ -84,7 +85,7 @@ export const acquireLock = (
     const waitMs = millisOrInvalid("wait", options?.wait ?? 0, 0)
     if (typeof waitMs !== "number") return Effect.fail(waitMs)
     const owner = options?.owner ?? randomId()
-    const fullKey = heimdall.lockPrefix + key
+    const fullKey = Layout.lockKey(heimdall.lockPrefix, key)
     return acquireWaiting(
       "Heimdall.acquireLock",
       key,
@@ -119,7 +120,7 @@ export const acquireLock = (
  * @since 0.1.0
  */
 export const releaseLock = (lock: Pick<Lock, "key" | "owner">): Effect.Effect<boolean, Redis.RedisError, Heimdall> =>
-  Effect.flatMap(Heimdall, (h) => h.store.lockRelease(h.lockPrefix + lock.key, lock.owner))
+  Effect.flatMap(Heimdall, (h) => h.store.lockRelease(Layout.lockKey(h.lockPrefix, lock.key), lock.owner))
 
 /**
  * Extends a lock to `ttl` from now (default: its own ttl), only while its
@@ -135,7 +136,7 @@ export const extendLock = (
   Effect.gen(function* () {
     const h = yield* Heimdall
     const ttlMs = yield* millisOf("ttl", ttl ?? lock.ttl, 1)
-    return yield* h.store.lockExtend(h.lockPrefix + lock.key, lock.owner, ttlMs)
+    return yield* h.store.lockExtend(Layout.lockKey(h.lockPrefix, lock.key), lock.owner, ttlMs)
   })
 
 /**
@@ -151,7 +152,7 @@ export const inspectLock = (
     checkKey(key),
     Effect.flatMap(Heimdall, (h) =>
       Effect.map(
-        h.store.lockInspect(h.lockPrefix + key),
+        h.store.lockInspect(Layout.lockKey(h.lockPrefix, key)),
         Option.map((s) => toInfo(key, s))
       )
     )
@@ -166,7 +167,7 @@ export const inspectLock = (
  */
 export const listLocks = (prefix = ""): Effect.Effect<ReadonlyArray<LockInfo>, Redis.RedisError, Heimdall> =>
   Effect.flatMap(Heimdall, (h) =>
-    Effect.map(h.store.lockList(h.lockPrefix + prefix), (locks) =>
+    Effect.map(h.store.lockList(Layout.lockKey(h.lockPrefix, prefix)), (locks) =>
       locks.map((s) => toInfo(s.key.slice(h.lockPrefix.length), s))
     )
   )
@@ -181,7 +182,7 @@ export const listLocks = (prefix = ""): Effect.Effect<ReadonlyArray<LockInfo>, R
 export const forceReleaseLock = (key: string): Effect.Effect<boolean, InvalidArgument | Redis.RedisError, Heimdall> =>
   Effect.andThen(
     checkKey(key),
-    Effect.flatMap(Heimdall, (h) => h.store.lockForceRelease(h.lockPrefix + key))
+    Effect.flatMap(Heimdall, (h) => h.store.lockForceRelease(Layout.lockKey(h.lockPrefix, key)))
   )
 
 const toInfo = (key: string, s: Store.LockState): LockInfo => ({
@@ -259,12 +260,18 @@ export const withLock: {
             : whileKept(
                 self,
                 Math.max(1, Math.floor(Duration.toMillis(lock.ttl) / 3)),
-                heimdall.store.lockExtend(heimdall.lockPrefix + key, lock.owner, Duration.toMillis(lock.ttl)),
+                heimdall.store.lockExtend(
+                  Layout.lockKey(heimdall.lockPrefix, key),
+                  lock.owner,
+                  Duration.toMillis(lock.ttl)
+                ),
                 () => new LockLost({ key, owner: lock.owner })
               )
         const exit = yield* Effect.exit(restore(held))
         // owner-checked: false when the lock lapsed (or was force-released) at some point while the effect ran
-        const released = yield* Effect.exit(heimdall.store.lockRelease(heimdall.lockPrefix + key, lock.owner))
+        const released = yield* Effect.exit(
+          heimdall.store.lockRelease(Layout.lockKey(heimdall.lockPrefix, key), lock.owner)
+        )
         const lost =
           Exit.isSuccess(released) &&
           !released.value &&

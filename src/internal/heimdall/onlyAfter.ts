@@ -2,6 +2,7 @@
 import { type Duration, Effect } from "effect"
 import type * as Redis from "effect/persistence/Redis"
 import type { InvalidArgument } from "../../Errors.ts"
+import * as Layout from "../layout.ts"
 import { checkKey, millisOf } from "./common.ts"
 import { Heimdall } from "./service.ts"
 
@@ -31,5 +32,5 @@ export const onlyAfter = (
     yield* checkKey(key)
     const h = yield* Heimdall
     const periodMs = yield* millisOf("period", period, 1)
-    return yield* h.store.onlyAfter(`${h.ratePrefix}after:${key}`, periodMs)
+    return yield* h.store.onlyAfter(Layout.onlyAfterKey(h.ratePrefix, key), periodMs)
   })

@@ -5,6 +5,7 @@ import type * as Redis from "effect/persistence/Redis"
 import { InvalidArgument, RateLimited } from "../../Errors.ts"
 import type * as Store from "../../HeimdallStore.ts"
 import { randomId } from "../id.ts"
+import * as Layout from "../layout.ts"
 import * as RateStart from "../rateStart.ts"
 import * as validate from "../validate.ts"
 import { countOrInvalid, invalid, keyError, millisOrInvalid } from "./common.ts"
@@ -166,7 +167,7 @@ const admit = (
     Effect.flatMap(Heimdall, (heimdall) => {
       const request: Store.RateRequest = {
         limits: resolved.map((l) => ({
-          key: heimdall.ratePrefix + l.key,
+          key: Layout.rateKey(heimdall.ratePrefix, l.key),
           times: l.times,
           perMs: l.perMs + marginOf(l.perMs)
         })),

@@ -5,6 +5,7 @@
  */
 import { Context, Duration } from "effect"
 import type * as Store from "../../HeimdallStore.ts"
+import * as Layout from "../layout.ts"
 
 /**
  * Options shared by both backends. A layer given an option that can never
@@ -59,8 +60,8 @@ export class Heimdall extends Context.Service<
 >()("effect-heimdall/Heimdall") {}
 
 export const resolveOptions = (options: Options | undefined) => ({
-  lockPrefix: options?.lockPrefix ?? "h-lock:",
-  ratePrefix: options?.ratePrefix ?? "h-rate:",
-  concurrencyPrefix: options?.concurrencyPrefix ?? "h-sem:",
+  lockPrefix: options?.lockPrefix ?? Layout.defaults.lockPrefix,
+  ratePrefix: options?.ratePrefix ?? Layout.defaults.ratePrefix,
+  concurrencyPrefix: options?.concurrencyPrefix ?? Layout.defaults.concurrencyPrefix,
   uniqueTimeout: Duration.fromInputUnsafe(options?.uniqueTimeout ?? "1 hour")
 })

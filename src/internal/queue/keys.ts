@@ -1,5 +1,5 @@
 /**
- * The only place queue keys are built.
+ * The only place queue keys are built (other keys: `internal/layout.ts`).
  *
  * Every key of one queue shares the Redis Cluster hash tag `{<queue>}`, so
  * every script touching a queue runs on one slot:
@@ -68,6 +68,8 @@ export interface QueueKeys {
   readonly idle: string
   /** The prefix of every worker's inbox; scripts append the worker id. */
   readonly inboxPrefix: string
+  /** A worker's inbox. */
+  readonly inbox: (worker: string) => string
   readonly events: string
   /** The set of task names with parked tasks. */
   readonly parked: string
@@ -89,6 +91,7 @@ export const makeKeys = (prefix: string, queue: string): QueueKeys => {
     wake: `${base}wake`,
     idle: `${base}idle`,
     inboxPrefix: `${base}inbox:`,
+    inbox: (worker) => `${base}inbox:${worker}`,
     events: `${base}events`,
     parked: `${base}parked`,
     parkedPrefix: `${base}parked:`,

@@ -1,15 +1,16 @@
 import { Duration } from "effect"
 import type { HeimdallStore } from "../../HeimdallStore.ts"
 import { millisOr } from "../duration.ts"
+import * as Layout from "../layout.ts"
 import type { NewTask, Options, Service } from "./model.ts"
 
 /** `TaskQueue.Options` with every default filled in. */
 export const resolveOptions = (options: Options = {}) => ({
-  queue: options.queue ?? "default",
-  prefix: options.prefix ?? "h-q",
+  queue: options.queue ?? Layout.defaults.queue,
+  prefix: options.prefix ?? Layout.defaults.queuePrefix,
   retentionMillis: millisOr(options.retention, Duration.days(1)),
-  lockPrefix: options.lockPrefix ?? "h-lock:",
-  ratePrefix: options.ratePrefix ?? "h-rate:",
+  lockPrefix: options.lockPrefix ?? Layout.defaults.lockPrefix,
+  ratePrefix: options.ratePrefix ?? Layout.defaults.ratePrefix,
   uniqueTimeoutMillis: millisOr(options.uniqueTimeout, Duration.hours(1))
 })
 
@@ -27,8 +28,8 @@ export const primitivesOf = (options: Resolved, store: HeimdallStore["Service"])
  * A unique task's lock key without the lock prefix: `{<queue>}:<unique key>`. It carries the queue's hash tag,
  * so that enqueue and lock are one Cluster-safe script.
  */
-export const lockKeyOf = (options: Resolved) => (uniqueKey: string) => `{${options.queue}}:${uniqueKey}`
+export const lockKeyOf = (options: Resolved) => (uniqueKey: string) => Layout.uniqueLockKey(options.queue, uniqueKey)
 
 /** A unique task's full lock key: its own prefix, or the backend's. */
 export const fullLockKey = (options: Resolved, unique: NonNullable<NewTask["unique"]>) =>
-  (unique.prefix ?? options.lockPrefix) + lockKeyOf(options)(unique.key)
+  Layout.lockKey(unique.prefix ?? options.lockPrefix, Layout.uniqueLockKey(options.queue, unique.key))

@@ -7,6 +7,7 @@ import { Effect, Exit, Queue, Scope } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import type { HeimdallStore } from "../../HeimdallStore.ts"
 import { randomId } from "../id.ts"
+import * as Layout from "../layout.ts"
 import { evaluator, preload } from "../script.ts"
 import * as Waiters from "../waiters.ts"
 import { makeKeys } from "./keys.ts"
@@ -109,7 +110,7 @@ export const parseRecord = (id: string, reply: unknown, queue: string): TaskReco
     error: f.error,
     lastError: f.lastError,
     reason: f.reason,
-    lockKey: f.l === undefined ? undefined : `${f.lp ?? ""}{${queue}}:${f.l}`,
+    lockKey: f.l === undefined ? undefined : Layout.lockKey(f.lp ?? "", Layout.uniqueLockKey(queue, f.l)),
     failures: failureTimes(f.ft, enqueuedAt)
   }
 }
@@ -233,7 +234,7 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
 
     const get = (id: string) =>
       Effect.map(redis.send<unknown>("HGETALL", keys.task(id)), (reply) => parseRecord(id, reply, options.queue))
-    const lockChannel = `${options.lockPrefix}__released`
+    const lockChannel = Layout.releaseChannel(options.lockPrefix)
     /** The part of a unique task's lock key that records do not store: the queue's hash tag (see keys.ts). */
     const lockInfix = lockKeyOf(options)("")
 
@@ -260,7 +261,7 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
             keys.running,
             keys.taskPrefix,
             keys.idle,
-            keys.inboxPrefix + worker,
+            keys.inbox(worker),
             keys.wake,
             keys.parked
           ],
@@ -366,7 +367,7 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
       // it was handed and did not start.
       waiter: Effect.gen(function* () {
         const worker = randomId()
-        const inbox = keys.inboxPrefix + worker
+        const inbox = keys.inbox(worker)
         let registration = ""
         const waiterScope = yield* Effect.scope
         const runFork = Effect.runForkWith(yield* Effect.context<never>())

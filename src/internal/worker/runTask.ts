@@ -18,6 +18,7 @@ import { InvalidArgument } from "../../Errors.ts"
 import * as Task from "../../Task.ts"
 import { randomId } from "../id.ts"
 import { keepUntilLost } from "../keepAlive.ts"
+import * as Layout from "../layout.ts"
 import type { ClaimedTask, Service as QueueService } from "../queue/model.ts"
 import * as internal from "../queue/task.ts"
 import * as RateStart from "../rateStart.ts"
@@ -157,7 +158,9 @@ const admit = (ctx: RunContext, claimed: ClaimedTask): Effect.Effect<Admitted, R
       store,
       {
         // the margin widens the window: handlers start a few ms after admission, unevenly
-        limits: [{ key: ratePrefix + limit.key, times: limit.times, perMs: limit.perMs + limit.marginMs }],
+        limits: [
+          { key: Layout.rateKey(ratePrefix, limit.key), times: limit.times, perMs: limit.perMs + limit.marginMs }
+        ],
         cost: 1,
         mode: claimed.booked ? "booked" : "task",
         maxDelayMs: undefined,
