@@ -199,8 +199,8 @@ export interface UniqueSettings {
 type DuplicateError<D> = "fail" extends D ? AlreadyQueued : never
 
 /**
- * A task's settings besides its schemas. Later features (uniqueness, rate
- * limits) add their settings here.
+ * A task's settings besides its schemas: its timeout and retry schedule, its
+ * uniqueness and its rate limit, as `make` resolved them.
  *
  * **Example**
  *

@@ -27,7 +27,7 @@
  *   otherwise, changing nothing.
  * - `reschedule` and `release` give the claim's attempt back; `fail` with a
  *   retry delay keeps it spent.
- * - Terminal records (`succeeded`, `failed`, `dead`) expire after `retention`;
+ * - Terminal records (`succeeded`, `failed`, `dead`, `skipped`) expire after `retention`;
  *   `get` then answers `undefined`.
  * - Every state change that can make work available (enqueue, retry,
  *   reschedule, release) wakes one blocked `waiter`.

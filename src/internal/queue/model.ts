@@ -24,9 +24,9 @@ import type * as MemoryStore from "../../HeimdallStore.ts"
  * **Example**
  *
  * ```ts
- * import type { TaskQueue } from "effect-heimdall"
+ * import { TaskQueue } from "effect-heimdall"
  *
- * const terminal = (state: TaskQueue.TaskState) => state === "succeeded" || state === "failed" || state === "dead"
+ * const finished = (state: TaskQueue.TaskState) => TaskQueue.isTerminal(state) // succeeded, failed, dead, skipped
  * ```
  *
  * @category models
