@@ -1,14 +1,14 @@
 import { createHash } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
-import { type Duration, Effect, Exit, Layer, Option } from "effect"
+import { ConfigProvider, type Duration, Effect, Exit, Layer, Option } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import { TestClock } from "effect/testing"
-import { Heimdall, HeimdallStore } from "../src/index.ts"
+import { Heimdall, HeimdallStore, TaskQueue } from "../src/index.ts"
 import * as Lua from "../src/internal/redis/lua.generated.ts"
 import { heimdallSuite } from "./HeimdallSuite.ts"
 import { backends, conformance } from "./support/backends.ts"
 import { assertInvalid } from "./support/invalid.ts"
-import { describeRedis, keyPrefix, keysWithoutTtl, redisLayer, scanKeys } from "./support/redis.ts"
+import { describeRedis, keyPrefix, keysWithoutTtl, redisLayer, redisUrl, scanKeys } from "./support/redis.ts"
 
 const prefix = keyPrefix(import.meta.url)
 const options = {
@@ -80,6 +80,26 @@ describeRedis("Heimdall on Redis only", () => {
         yield* redis.send("DEL", key)
       }
     }).pipe(Effect.provide(Heimdall.layerRedis().pipe(Layer.provideMerge(redisLayer()))))
+  )
+
+  it.live("layerRedisConfig: one layer from REDIS_URL provides the primitives, the queue and the Redis service", () =>
+    Effect.gen(function* () {
+      const key = `${prefix}config`
+      assert.isTrue(yield* Heimdall.onlyAfter(key, 2000))
+      const redis = yield* Redis.Redis
+      // the layer's own connection reached the configured server: the key is there, with its ttl
+      const ttl = yield* redis.send<number>("PTTL", `${prefix}rate:after:${key}`)
+      assert.isTrue(ttl > 0 && ttl <= 2000, `ttl ${ttl}`)
+      const queue = yield* TaskQueue.TaskQueue
+      assert.strictEqual(queue.queue, "config-queue")
+      yield* redis.send("DEL", `${prefix}rate:after:${key}`)
+    }).pipe(
+      Effect.provide(
+        Heimdall.layerRedisConfig({ ...options, queue: "config-queue", redis: { commandTimeout: "2 seconds" } }).pipe(
+          Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({ REDIS_URL: redisUrl })))
+        )
+      )
+    )
   )
 
   it.live("every key the suite wrote expires or was deleted: none without a TTL", () =>

@@ -1,8 +1,9 @@
 /** The backend layers of the primitives and the task queue: each builds the `Heimdall` service, the store and the queue. */
-import { Effect, Layer } from "effect"
+import { type Config, Effect, Layer } from "effect"
 import type * as Redis from "effect/persistence/Redis"
 import type { InvalidArgument } from "../../Errors.ts"
 import * as Store from "../../HeimdallStore.ts"
+import * as RedisIoredis from "../../RedisIoredis.ts"
 import * as TaskQueueModule from "../../TaskQueue.ts"
 import * as Layout from "../layout.ts"
 import { MemoryLockTable, makeLockTable } from "../locks.ts"
@@ -107,3 +108,32 @@ export const layerRedis = (
       TaskQueueModule.layerRedis(queueOptions(options)) as Layer.Layer<TaskQueue, never, Redis.Redis>
     ).pipe(Layer.provideMerge(RedisStore.layer({ channel: Layout.releaseChannel(resolved.lockPrefix) })))
   })
+
+/**
+ * The Redis backend with its own connection, from configuration: the URL is read from `REDIS_URL` through Effect's
+ * `Config` (default `redis://127.0.0.1:6379`) and connected by `RedisIoredis` (with `redis`, its options). Provides
+ * everything `layerRedis` does, and the `Redis` service too: one layer for an application that keeps its Redis
+ * settings in its environment.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Heimdall } from "effect-heimdall"
+ *
+ * const HeimdallLive = Heimdall.layerRedisConfig({ queue: "reports", redis: { commandTimeout: "2 seconds" } })
+ * Effect.runPromise(Effect.provide(Heimdall.onlyAfter("nightly-report", "1 day"), HeimdallLive))
+ * ```
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerRedisConfig = (
+  options?: Options & { readonly redis?: Omit<RedisIoredis.Options, "url"> | undefined }
+): Layer.Layer<
+  Heimdall | Store.HeimdallStore | TaskQueue | Redis.Redis | RedisIoredis.Client,
+  InvalidArgument | Redis.RedisError | Config.ConfigError
+> => {
+  const { redis, ...heimdall } = options ?? {}
+  return layerRedis(heimdall).pipe(Layer.provideMerge(RedisIoredis.layerConfig(redis)))
+}
