@@ -1,7 +1,7 @@
 // RedisIoredis against a private redis-server that is restarted, stopped or blocked mid-run: every kind of
 // connection comes back, and what fails, fails at once or within commandTimeout, never later.
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Queue } from "effect"
+import { Deferred, Effect, Exit, Fiber, Queue } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import { RedisIoredis } from "../src/index.ts"
 import { hasRedis } from "./support/redis.ts"
@@ -126,11 +126,16 @@ describe.skipIf(!hasRedis)("RedisIoredis after a restart of Redis (redis)", () =
         yield* Effect.gen(function* () {
           const redis = yield* Redis.Redis
           // a busy script holds the server (lua-time-limit 5 s): the INCR behind it is sent but not answered
+          // (the script is sent once its connection is open: opening one can take a while on a loaded machine)
+          const reserved = yield* Deferred.make<void>()
           yield* Effect.forkChild(
             Effect.scoped(
-              Effect.flatMap(redis.reserve, (c) => c.send("EVAL", "while true do end", "0")).pipe(Effect.exit)
+              Effect.flatMap(redis.reserve, (c) =>
+                Effect.andThen(Deferred.succeed(reserved, undefined), c.send("EVAL", "while true do end", "0"))
+              ).pipe(Effect.exit)
             )
           )
+          yield* Deferred.await(reserved)
           yield* sleep(100)
           const incr = yield* Effect.forkChild(
             Effect.exit(redis.send("INCR", "counter")).pipe(Effect.map((exit) => ({ exit, at: performance.now() })))
