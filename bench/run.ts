@@ -1,16 +1,20 @@
 /**
- * `npm run bench`: effect-heimdall next to BullMQ, rate-limiter-flexible,
- * Effect's RateLimiter and Redis itself, on one private redis-server, in one
- * run. See bench/README.md for what each figure means.
+ * `npm run bench`: the one benchmark runner. By default, effect-heimdall next
+ * to BullMQ, rate-limiter-flexible, Effect's RateLimiter and Redis itself, on
+ * one private redis-server, in one run; with `--only`, any of those workloads
+ * or a diagnostic. See bench/README.md for what each figure means.
  *
- *   npm run bench                       # the full run (about 5 minutes on 2 cores)
+ *   npm run bench                       # the table (about 5 minutes on 2 cores)
  *   npm run bench -- --quick            # a smoke run with small counts (about a minute)
  *   npm run bench -- --only enqueue,drain
+ *   npm run bench -- --only primitives-raw --rounds 9 --ms 1000
  *   npm run bench -- --no-write         # do not touch bench/results/
  *
  * It starts its own redis-server (free loopback port, persistence off), stops
  * it at the end, prints the table, and writes bench/results/latest.json,
- * latest.md and latest.svg.
+ * latest.md and latest.svg. The diagnostics (primitives-raw, queue-latency,
+ * timeline) run only when named in `--only`; they print their own tables and
+ * add no rows, so a run of diagnostics alone writes nothing.
  */
 import { execFileSync } from "node:child_process"
 import { mkdirSync, writeFileSync } from "node:fs"
@@ -18,7 +22,7 @@ import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { Redis as IORedis } from "ioredis"
-import type { Context, Row, Settings } from "./lib/context.ts"
+import type { Context, DiagnosticSettings, Row, Settings } from "./lib/context.ts"
 import { machineNotes, startServer } from "./lib/redis.ts"
 import { renderMarkdown, renderSvg } from "./lib/report.ts"
 import * as cost from "./workloads/cost.ts"
@@ -26,8 +30,11 @@ import * as drain from "./workloads/drain.ts"
 import * as enqueue from "./workloads/enqueue.ts"
 import * as latency from "./workloads/latency.ts"
 import * as primitives from "./workloads/primitives.ts"
+import * as primitivesRaw from "./workloads/primitives-raw.ts"
+import * as queueLatency from "./workloads/queue-latency.ts"
 import * as ratelimit from "./workloads/ratelimit.ts"
 import * as redisBenchmark from "./workloads/redis-benchmark.ts"
+import * as timeline from "./workloads/timeline.ts"
 
 const { values: args } = parseArgs({
   options: {
@@ -35,6 +42,7 @@ const { values: args } = parseArgs({
     only: { type: "string" },
     "no-write": { type: "boolean", default: false },
     rounds: { type: "string" },
+    ms: { type: "string" },
     "drain-count": { type: "string" }
   }
 })
@@ -66,10 +74,17 @@ const quick: Settings = {
 const settings: Settings = {
   ...(args.quick ? quick : full),
   ...(args.rounds ? { rounds: Number(args.rounds) } : {}),
+  ...(args.ms ? { ms: Number(args.ms) } : {}),
   ...(args["drain-count"] ? { drainCount: Number(args["drain-count"]) } : {})
 }
+const diagnostics: DiagnosticSettings = {
+  primitivesRawMs: args.ms ? Number(args.ms) : args.quick ? 300 : 700,
+  queueLatencyRounds: args.quick ? 10 : 30,
+  queueLatencyGapMs: 200
+}
 
-const workloads = [
+/** The table's workloads, in the order of its sections; the default run. */
+const table = [
   ["enqueue", enqueue.run],
   ["drain", drain.run],
   ["latency", latency.run],
@@ -78,14 +93,27 @@ const workloads = [
   ["cost", cost.run],
   ["redis-benchmark", redisBenchmark.run]
 ] as const
+/** Diagnostics: not part of the table, run only when named in `--only`. */
+const diagnosticWorkloads = [
+  ["primitives-raw", primitivesRaw.run],
+  ["queue-latency", queueLatency.run],
+  ["timeline", timeline.run]
+] as const
 const only = args.only?.split(",").map((s) => s.trim())
+const known: ReadonlyArray<string> = [...table, ...diagnosticWorkloads].map(([name]) => name)
+const unknown = only?.filter((name) => !known.includes(name)) ?? []
+if (unknown.length > 0) {
+  console.error(`unknown workload ${unknown.join(", ")}; --only takes a list of: ${known.join(", ")}`)
+  process.exit(2)
+}
+const workloads = only ? [...table, ...diagnosticWorkloads].filter(([name]) => only.includes(name)) : table
 
 const began = performance.now()
 const server = await startServer()
 const notes = machineNotes(server.binary)
 const admin = new IORedis(server.url)
 const log = (line: string) => console.log(line)
-const ctx: Context = { server, url: server.url, port: server.port, admin, settings, log }
+const ctx: Context = { server, url: server.url, port: server.port, admin, settings, diagnostics, notes, log }
 
 log(`effect-heimdall benchmark: redis-server ${server.url} (${notes.redis})`)
 log(`nproc ${notes.nproc}, ${notes.cpu}, node ${notes.node}, load average ${notes.loadavg}`)
@@ -96,7 +124,6 @@ const timings: Record<string, number> = {}
 let failed = false
 try {
   for (const [name, run] of workloads) {
-    if (only && !only.includes(name)) continue
     const t0 = performance.now()
     log(`${name} ...`)
     rows.push(...(await run(ctx, rows)))
@@ -113,9 +140,9 @@ try {
 
 const elapsed = Math.round((performance.now() - began) / 1000)
 const markdown = renderMarkdown(rows, { notes, settings, elapsed, timings })
-log(`\n${markdown}`)
+if (rows.length > 0) log(`\n${markdown}`)
 
-if (!args["no-write"] && !failed) {
+if (!args["no-write"] && !failed && rows.length > 0) {
   const dir = join(dirname(fileURLToPath(import.meta.url)), "results")
   mkdirSync(dir, { recursive: true })
   const json = join(dir, "latest.json")

@@ -24,6 +24,19 @@ export interface Settings {
   readonly memoryTasks: number
 }
 
+/**
+ * What only the diagnostics (`--only primitives-raw`, `queue-latency`,
+ * `timeline`) use, kept apart from `Settings` so that the settings printed
+ * and written to bench/results/latest.json stay those of the table.
+ */
+export interface DiagnosticSettings {
+  /** Length of one sample of the primitives-raw diagnostic, ms (its rounds are `Settings.rounds`). */
+  readonly primitivesRawMs: number
+  /** Rounds and idle gap (ms) of the queue-latency diagnostic. */
+  readonly queueLatencyRounds: number
+  readonly queueLatencyGapMs: number
+}
+
 export interface Context {
   readonly server: BenchServer
   readonly url: string
@@ -31,6 +44,9 @@ export interface Context {
   /** For FLUSHDB and INFO only. */
   readonly admin: IORedis
   readonly settings: Settings
+  readonly diagnostics: DiagnosticSettings
+  /** The machine, Node and redis-server the figures come from. */
+  readonly notes: Record<string, string>
   readonly log: (line: string) => void
 }
 

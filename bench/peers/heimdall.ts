@@ -68,6 +68,7 @@ export const makeProducer = (url: string, queue: string) => {
 export type Producer = ReturnType<typeof makeProducer>
 
 export const enqueue = (n: number) => Task.enqueue(Noop, { n })
+export const enqueueDelayed = (n: number, delayMillis: number) => Task.enqueue(Noop, { n }, { delay: delayMillis })
 export const enqueueUnique = (n: number) => Task.enqueue(NoopUnique ?? Noop, { n })
 
 /** Runs `make(i)` for i in 0..count-1, 50 in flight. */
