@@ -122,7 +122,7 @@ export const makeMemory = (options: Resolved, table: LockTable, store: HeimdallS
         }
       }
       const want = Math.max(1, Math.floor(max ?? 1))
-      const runs = names === undefined ? undefined : new Set(names)
+      const runs = names === undefined ? undefined : setOf(names)
       const tasks: Array<ClaimedTask> = []
       const passed: Array<string> = []
       /** Claims the queued task `id` if it may start now (see the unique lock check). */
@@ -394,3 +394,14 @@ export const makeMemory = (options: Resolved, table: LockTable, store: HeimdallS
 
 const snapshot = (entry: Entry | undefined): TaskRecord | undefined =>
   entry === undefined ? undefined : { ...entry.record }
+
+/** A worker passes the same names array to every claim: one set per array. */
+const sets = new WeakMap<ReadonlyArray<string>, ReadonlySet<string>>()
+const setOf = (names: ReadonlyArray<string>): ReadonlySet<string> => {
+  let set = sets.get(names)
+  if (set === undefined) {
+    set = new Set(names)
+    sets.set(names, set)
+  }
+  return set
+}

@@ -120,8 +120,17 @@ const failureTimes = (stored: unknown, enqueuedAt: number): ReadonlyArray<number
   typeof stored === "string" && stored !== "" ? stored.split(",").map((offset) => enqueuedAt + Number(offset)) : []
 
 /** A claimer's task names as the scripts take them: "" for every name, else "\n" .. joined by "\n" .. "\n". */
-export const encodeNames = (names: ReadonlyArray<string> | undefined): string =>
-  names === undefined ? "" : `\n${names.join("\n")}\n`
+export const encodeNames = (names: ReadonlyArray<string> | undefined): string => {
+  if (names === undefined) return ""
+  let encoded = encodedNames.get(names)
+  if (encoded === undefined) {
+    encoded = `\n${names.join("\n")}\n`
+    encodedNames.set(names, encoded)
+  }
+  return encoded
+}
+/** A worker passes the same names array to every claim: encoded once. */
+const encodedNames = new WeakMap<ReadonlyArray<string>, string>()
 
 /** The names a claim passed on: its reply's last element, "\n"-joined. */
 const passedOf = (reply: ReadonlyArray<unknown>): ReadonlyArray<string> | undefined => {
