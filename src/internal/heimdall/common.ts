@@ -101,7 +101,7 @@ export const whileKept = <A, E, R, E2>(
   Effect.raceFirst(
     effect,
     Effect.andThen(
-      keepUntilLost(renew, everyMs),
+      keepUntilLost(() => renew, everyMs),
       Effect.suspend(() => Effect.fail(lost()))
     )
   )
