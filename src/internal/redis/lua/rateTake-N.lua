@@ -1,43 +1,43 @@
---[[
-  Admits a call under one or more sliding-window limits, all or nothing:
-  now (take), at the earliest free slot (reserve), or now-else-book (the two
-  task modes, used by workers for rate-limited tasks).
-
-  Input:
-    KEYS[1..k] one sorted set per distinct key: member = admission id, score = admission time (µs)
-    ARGV[1] cost (units taken from every limit; 1 <= cost <= times of each)
-    ARGV[2] mode: "0" take, "1" reserve, "2" task start, "3" task start at its booked slot
-    ARGV[3] longest delay a reservation, or a booking checked again, accepts, in ms (-1: any)
-    ARGV[4] earliest booked slot, in ms from now (>= 0; the caller's jitter)
-    ARGV[5] id of this call: members are "<id>:1" .. "<id>:<cost>"
-    ARGV[6] number of limits L
-    ARGV[7 + 3(i-1)] .. ARGV[9 + 3(i-1)]  key index (1..k), times, per (ms) of limit i
-  Output:
-    {1, delay, remaining, limit, now}   admitted at now + delay (0: now); remaining = fewest units
-                                   left in a window, on limit number `limit`; now = Redis TIME (µs)
-    {0, retryAfter, remaining, limit, now}  denied (take, or reserve or booked beyond its longest
-                                   delay); `limit` is the limit that is full
-  Modes:
-    take     admits now, or denies. Admissions are booked in non-decreasing time order: a take
-             waits behind existing reservations, so for a slot T the only window to check is
-             (T - per, T].
-    reserve  books the earliest slot T >= now + offset by the same rule.
-    task     a task about to start: take; if denied, book the earliest slot, and answer the delay to
-             that slot plus the offset (the caller's random jitter), so a burst of waiters does not
-             come due at one instant while the bookings stay where they are.
-    booked   a task at the slot it booked earlier: its booking is replaced by an admission now if
-             the admissions up to now leave room in (now - per, now]. Later bookings are not
-             counted: they are places in line, re-checked the same way when they start, so
-             admissions (actual starts) never exceed the limit even when a start is late.
-             Otherwise it books again, keeping its place: at the moment the admissions up to now
-             leave room (the delay plus the offset), not behind every later booking; unless that
-             is more than the longest delay away (ARGV[3] >= 0): then it is denied, and its old
-             booking is gone (a denial holds nothing). An admission can be checked again the same
-             way (the caller's reply came late): it moves to now.
-  Invariant: no window of length per holds more than times admitted units of a key. Times are
-  microseconds of Redis TIME, so the bound holds in real time; delays are reported rounded up
-  to whole milliseconds.
-]]
+-- rateTake: admits a call under one or more sliding-window limits, all or nothing:
+-- now (take), at the earliest free slot (reserve), or now-else-book (the two
+-- task modes, used by workers for rate-limited tasks).
+-- Input:
+--   KEYS[1..k] one sorted set per distinct key: member = admission id, score = admission time (µs)
+--   ARGV[1] cost (units taken from every limit; 1 <= cost <= times of each)
+--   ARGV[2] mode: "0" take, "1" reserve, "2" task start, "3" task start at its booked slot
+--   ARGV[3] longest delay a reservation, or a booking checked again, accepts, in ms (-1: any)
+--   ARGV[4] earliest booked slot, in ms from now (>= 0; the caller's jitter)
+--   ARGV[5] id of this call: members are "<id>:1" .. "<id>:<cost>"
+--   ARGV[6] number of limits L
+--   ARGV[7] key index (1..k) of limit 1
+--   ARGV[8] times: units admitted per window, of limit 1
+--   ARGV[9] per: the window, in ms, of limit 1
+--   ARGV[7 + 3(i-1)] .. ARGV[9 + 3(i-1)]  key index, times, per of limit i (1..L), as ARGV[7..9]
+-- Output:
+--   {1, delay, remaining, limit, now}   admitted at now + delay (0: now); remaining = fewest units
+--                                  left in a window, on limit number `limit`; now = Redis TIME (µs)
+--   {0, retryAfter, remaining, limit, now}  denied (take, or reserve or booked beyond its longest
+--                                  delay); `limit` is the limit that is full
+-- Modes:
+--   take     admits now, or denies. Admissions are booked in non-decreasing time order: a take
+--            waits behind existing reservations, so for a slot T the only window to check is
+--            (T - per, T].
+--   reserve  books the earliest slot T >= now + offset by the same rule.
+--   task     a task about to start: take; if denied, book the earliest slot, and answer the delay to
+--            that slot plus the offset (the caller's random jitter), so a burst of waiters does not
+--            come due at one instant while the bookings stay where they are.
+--   booked   a task at the slot it booked earlier: its booking is replaced by an admission now if
+--            the admissions up to now leave room in (now - per, now]. Later bookings are not
+--            counted: they are places in line, re-checked the same way when they start, so
+--            admissions (actual starts) never exceed the limit even when a start is late.
+--            Otherwise it books again, keeping its place: at the moment the admissions up to now
+--            leave room (the delay plus the offset), not behind every later booking; unless that
+--            is more than the longest delay away (ARGV[3] >= 0): then it is denied, and its old
+--            booking is gone (a denial holds nothing). An admission can be checked again the same
+--            way (the caller's reply came late): it moves to now.
+-- Invariant: no window of length per holds more than times admitted units of a key. Times are
+-- microseconds of Redis TIME, so the bound holds in real time; delays are reported rounded up
+-- to whole milliseconds.
 local format = string.format
 local t = redis.call("TIME")
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
