@@ -2,8 +2,8 @@
  * The queue's Lua scripts as typed `Redis.script` descriptors, one per state
  * change. Each script lives in `lua/<name>-<keys>.lua` (the suffix is its key
  * count) and opens with its contract (KEYS, ARGV, output); `lua/includes.lua`
- * holds the helpers they share; scripts/gen-lua.mjs prepends it to each and
- * inlines them into `lua.generated.ts`.
+ * holds the helpers they share; scripts/gen-lua.mjs ships with each script the
+ * helpers it calls, into `lua.generated.ts`.
  */
 import * as Redis from "effect/persistence/Redis"
 import * as Lua from "./lua.generated.ts"
@@ -24,7 +24,7 @@ export const scriptFiles = [
   "beat-4.lua"
 ] as const
 
-/** The full source of a script, as sent to Redis: the shared helpers, then the script (see scripts/gen-lua.mjs). */
+/** The full source of a script, as sent to Redis: the helpers it calls, then the script (see scripts/gen-lua.mjs). */
 export const source = (file: (typeof scriptFiles)[number]): string => Lua[/^(\w+)-/.exec(file)![1] as keyof typeof Lua]
 
 const numberOfKeys = (file: string) => Number(/-(\d+)\.lua$/.exec(file)![1])

@@ -1,5 +1,4 @@
--- Shared helpers, prepended to every script by scripts/gen-lua.mjs.
--- @include lock
+-- The queue's helpers: scripts/gen-lua.mjs ships with each script the ones it calls (and src/internal/lua/*.lua's).
 
 -- A task record's fields and state codes: see keys.ts. Waiting tasks carry only n, p, s, e (+ r, tr, lp, l, lt, lk):
 -- short names, no derived values, so that a record stays a small listpack.

@@ -9,5 +9,4 @@
 -- Fence: max(previous fence + 1, Redis time in microseconds). The previous fence
 -- survives a release for one second, and time moves on after that, so fences
 -- strictly increase per key.
--- @include lock
 return lockTake(KEYS[1], ARGV[1], tonumber(ARGV[2]))

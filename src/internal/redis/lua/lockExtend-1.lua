@@ -5,7 +5,6 @@
 --   ARGV[2] new ttl in milliseconds, from now
 -- Output:
 --   1 extended, 0 not held by this owner
--- @include lock
 if lockRead(KEYS[1]) == ARGV[1] then
   redis.call("PEXPIRE", KEYS[1], tonumber(ARGV[2]))
   return 1

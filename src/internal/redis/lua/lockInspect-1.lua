@@ -3,7 +3,6 @@
 --   KEYS[1] the lock
 -- Output:
 --   {holder, pttl, fence} when held, else {}
--- @include lock
 local holder, fence = lockRead(KEYS[1])
 if not holder then return {} end
 return {holder, redis.call("PTTL", KEYS[1]), fence}

@@ -7,5 +7,4 @@
 -- Output:
 --   1 released, 0 not held by this owner (expired, taken by another, or free)
 -- The fence stays one more second so that the next one is greater.
--- @include lock
 return lockFree(KEYS[1], ARGV[1], ARGV[2], ARGV[3] == "1")
