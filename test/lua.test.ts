@@ -12,7 +12,7 @@ import * as QueueLua from "../src/internal/queue/lua.generated.ts"
 import * as RedisLua from "../src/internal/redis/lua.generated.ts"
 
 const root = fileURLToPath(new URL("../src/internal/", import.meta.url))
-const generated: Record<string, Record<string, string>> = { queue: QueueLua, redis: RedisLua }
+const generated = { queue: QueueLua, redis: RedisLua } as unknown as Record<string, Record<string, string>>
 const helperFiles = ["lua/lock.lua", "queue/lua/includes.lua"]
 const scripts = Object.keys(generated).flatMap((folder) =>
   readdirSync(`${root}${folder}/lua/`)

@@ -35,3 +35,19 @@ export const reschedule = "-- Milliseconds from the Redis server's clock: every 
 
 /** retire-6.lua: 6 key(s). Helpers: wake, owned, giveBack. */
 export const retire = "-- Leaves one wake-up token for a blocked idle worker (see keys.ts), with a TTL. At most `cap` tokens: past that, the\n-- list is trimmed to its newest cap / 2 (more tokens only cause spurious wake-ups). The TTL is set when the list is\n-- created and again when it is trimmed: one command per wake-up, not three.\nlocal function wake(wakeKey, cap, ttl)\n  local length = redis.call(\"RPUSH\", wakeKey, \"1\")\n  if length == 1 then\n    redis.call(\"PEXPIRE\", wakeKey, ttl)\n  elseif length > tonumber(cap) then\n    redis.call(\"LTRIM\", wakeKey, -math.floor(tonumber(cap) / 2), -1)\n    redis.call(\"PEXPIRE\", wakeKey, ttl)\n  end\nend\n\n-- If the task at `key` is running under `token` (the claim's lease token): the record's\n-- { state, lock prefix, unique key, lock keep, attempts, enqueued at, failure times }; otherwise nil.\nlocal function owned(key, token)\n  local f = redis.call(\"HMGET\", key, \"s\", \"lp\", \"l\", \"lk\", \"a\", \"e\", \"ft\")\n  if f[1] == \"r:\" .. token then return f end\n  return nil\nend\n\n-- Gives a running task back for immediate redelivery (release, and a stopping worker's unstarted hand-offs): queued\n-- at the front of the line, its attempt given back (`f`: the record's fields from `owned`), one worker woken.\nlocal function giveBack(key, runningKey, readyKey, wakeKey, id, f, cap, ttl)\n  redis.call(\"ZREM\", runningKey, id)\n  redis.call(\"HSET\", key, \"s\", \"q\", \"a\", tonumber(f[5]) - 1)\n  redis.call(\"RPUSH\", readyKey, id) -- front of the line\n  wake(wakeKey, cap, ttl)\nend\n\n-- retire: a stopping worker leaves the hand-off. Its registration is removed, and every task handed to it and not\n-- started goes back to the front of the line, its attempt given back (as `release` does).\n-- Input:\n--   KEYS[1] idle zset        <prefix>:{q}:idle\n--   KEYS[2] inbox list       <prefix>:{q}:inbox:<worker id>\n--   KEYS[3] ready list       <prefix>:{q}:ready\n--   KEYS[4] running zset     <prefix>:{q}:running\n--   KEYS[5] wake list        <prefix>:{q}:wake\n--   KEYS[6] task key prefix  <prefix>:{q}:task:  -- task keys are KEYS[6] .. id: same hash tag, same slot\n--   ARGV[1] the worker's registration (\"\": none)\n--   ARGV[2] wake list cap\n--   ARGV[3] wake list TTL (ms)\n-- Output: the number of tasks handed back\nif ARGV[1] ~= \"\" then redis.call(\"ZREM\", KEYS[1], ARGV[1]) end\nlocal n = 0\nwhile true do\n  local item = redis.call(\"LPOP\", KEYS[2])\n  if not item then break end\n  local t = cjson.decode(item)\n  local key = KEYS[6] .. t[1]\n  local f = owned(key, t[6])\n  if f then\n    giveBack(key, KEYS[4], KEYS[3], KEYS[5], t[1], f, ARGV[2], ARGV[3])\n    n = n + 1\n  end\nend\nreturn n\n"
+
+/** Each fixed-key script with its key count (file name) and ARGV count (header), for typed descriptors. */
+export const contracts = {
+  beat: { lua: beat, keys: 4, argv: 8 },
+  claim: { lua: claim, keys: 8, argv: 18 },
+  complete: { lua: complete, keys: 2, argv: 7 },
+  completeClaim: { lua: completeClaim, keys: 8, argv: 18 },
+  deadLetter: { lua: deadLetter, keys: 2, argv: 7 },
+  enqueue: { lua: enqueue, keys: 6, argv: 9 },
+  enqueueUnique: { lua: enqueueUnique, keys: 7, argv: 13 },
+  fail: { lua: fail, keys: 4, argv: 10 },
+  release: { lua: release, keys: 4, argv: 4 },
+  renew: { lua: renew, keys: 2, argv: 3 },
+  reschedule: { lua: reschedule, keys: 4, argv: 6 },
+  retire: { lua: retire, keys: 6, argv: 3 }
+} as const

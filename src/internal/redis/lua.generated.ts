@@ -23,3 +23,14 @@ export const slotExtend = "-- slotExtend: renews a concurrency slot's lease, onl
 
 /** slotRelease-1.lua: 1 key(s). */
 export const slotRelease = "-- slotRelease: gives a concurrency slot back, only for its holder, and announces it.\n-- Input:\n--   KEYS[1] the slots' sorted set\n--   ARGV[1] holder\n--   ARGV[2] channel to announce the release on\n-- Output:\n--   1 released, 0 this holder had no slot (its lease ended)\nif redis.call(\"ZREM\", KEYS[1], ARGV[1]) == 1 then\n  redis.call(\"PUBLISH\", ARGV[2], KEYS[1])\n  return 1\nend\nreturn 0\n"
+
+/** Each fixed-key script with its key count (file name) and ARGV count (header), for typed descriptors. */
+export const contracts = {
+  lockAcquire: { lua: lockAcquire, keys: 1, argv: 2 },
+  lockExtend: { lua: lockExtend, keys: 1, argv: 2 },
+  lockInspect: { lua: lockInspect, keys: 1, argv: 0 },
+  lockRelease: { lua: lockRelease, keys: 1, argv: 3 },
+  slotAcquire: { lua: slotAcquire, keys: 1, argv: 3 },
+  slotExtend: { lua: slotExtend, keys: 1, argv: 2 },
+  slotRelease: { lua: slotRelease, keys: 1, argv: 2 }
+} as const
