@@ -7,7 +7,7 @@
  * counts (`Lua.contracts`). A descriptor here names its keys and parameters
  * once, as tuple types the compiler checks against those counts.
  */
-import * as Redis from "effect/persistence/Redis"
+import { definer } from "../script.ts"
 import * as Lua from "./lua.generated.ts"
 
 /** Every script file with its key count, as named on disk. */
@@ -30,38 +30,8 @@ export const scriptFiles = [
 export const source = (file: (typeof scriptFiles)[number]): string =>
   Lua.contracts[/^(\w+)-/.exec(file)![1] as keyof typeof Lua.contracts].lua
 
-/** A parameter as the script receives it: a boolean is "1" or "0", a `Route` is its six ARGV (see routeArgs). */
-type Arg = string | number | boolean | Route
-
-/** One placeholder per ARGV the parameters take, to count them at compile time. */
-type Slots<Args extends ReadonlyArray<Arg>> = Args extends readonly [
-  infer Head,
-  ...infer Rest extends ReadonlyArray<Arg>
-]
-  ? [...(Head extends Route ? [0, 0, 0, 0, 0, 0] : [0]), ...Slots<Rest>]
-  : []
-
-/**
- * The descriptor of a script whose contract (`Lua.contracts.<name>`) takes as many keys as `Keys` names and as many
- * ARGV as `Args` fills: it is called with the keys as one tuple, then the parameters, in the header's order.
- */
-const define = <Keys extends ReadonlyArray<string>, Args extends ReadonlyArray<Arg>>(contract: {
-  readonly lua: string
-  readonly keys: Keys["length"]
-  readonly argv: Slots<Args>["length"]
-}) =>
-  Redis.script(
-    (keys: Keys, ...args: Args) => {
-      const values: Array<string | number> = [...keys]
-      for (const arg of args) {
-        if (typeof arg === "boolean") values.push(arg ? "1" : "0")
-        else if (typeof arg === "object") values.push(...routeArgs(arg))
-        else values.push(arg)
-      }
-      return values
-    },
-    { numberOfKeys: contract.keys, lua: contract.lua }
-  )
+/** The descriptor of a script from its generated contract: keys and parameters named once (see `definer`). */
+const define = definer<Route, 6>((route) => routeArgs(route))
 
 export const enqueue = define<
   readonly [task: string, ready: string, scheduled: string, wake: string, idle: string, running: string],
