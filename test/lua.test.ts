@@ -13,7 +13,12 @@ import * as RedisLua from "../src/internal/redis/lua.generated.ts"
 
 const root = fileURLToPath(new URL("../src/internal/", import.meta.url))
 const generated = { queue: QueueLua, redis: RedisLua } as unknown as Record<string, Record<string, string>>
-const helperFiles = ["lua/lock.lua", "queue/lua/includes.lua"]
+const helperFiles = [
+  ...readdirSync(`${root}lua/`)
+    .filter((f) => f.endsWith(".lua"))
+    .map((f) => `lua/${f}`),
+  "queue/lua/includes.lua"
+]
 const scripts = Object.keys(generated).flatMap((folder) =>
   readdirSync(`${root}${folder}/lua/`)
     .filter((f) => f.endsWith(".lua") && f !== "includes.lua")

@@ -11,12 +11,6 @@ local function lockKeyOf(prefix, uniqueKey, locks)
   return nil
 end
 
--- Milliseconds from the Redis server's clock: every process agrees on it.
-local function nowMillis()
-  local t = redis.call("TIME")
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-
 -- Leaves one wake-up token for a blocked idle worker (see keys.ts), with a TTL. At most `cap` tokens: past that, the
 -- list is trimmed to its newest cap / 2 (more tokens only cause spurious wake-ups). The TTL is set when the list is
 -- created and again when it is trimmed: one command per wake-up, not three.

@@ -8,8 +8,7 @@
 --   {1, holders}               acquired (or renewed, when this holder already has a slot)
 --   {0, holders, retryAfter}   all slots taken; the first lease ends in retryAfter ms
 -- Leases that ended are dropped first, so a dead holder frees its slot.
-local t = redis.call("TIME")
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = nowMillis()
 local lease = tonumber(ARGV[3])
 redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", now)
 local count = redis.call("ZCARD", KEYS[1])
