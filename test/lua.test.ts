@@ -17,7 +17,8 @@ const helperFiles = [
   ...readdirSync(`${root}lua/`)
     .filter((f) => f.endsWith(".lua"))
     .map((f) => `lua/${f}`),
-  "queue/lua/includes.lua"
+  "queue/lua/includes.lua",
+  "redis/lua/includes.lua"
 ]
 const scripts = Object.keys(generated).flatMap((folder) =>
   readdirSync(`${root}${folder}/lua/`)

@@ -25,20 +25,24 @@ const lockInspect = define<readonly [lock: string], []>(Lua.contracts.lockInspec
   [] | [string, number, number]
 >()
 
-const modes = { take: "0", reserve: "1", task: "2", booked: "3" } as const
+/** A rate-limit script (one per mode, see redis/lua/rateTake-N.lua): every one takes the same parameters. */
+const rateScript = (lua: string) =>
+  Redis.script(
+    (
+      keys: ReadonlyArray<string>,
+      cost: number,
+      maxDelayMs: number,
+      offsetMs: number,
+      id: string,
+      limits: ReadonlyArray<readonly [keyIndex: number, times: number, perMs: number]>
+    ) => [...keys, cost, maxDelayMs, offsetMs, id, limits.length, ...limits.flat()],
+    { numberOfKeys: (keys) => keys.length, lua }
+  ).withReturnType<[0 | 1, number, number, number, string]>()
 
-const rateTake = Redis.script(
-  (
-    keys: ReadonlyArray<string>,
-    cost: number,
-    mode: "take" | "reserve" | "task" | "booked",
-    maxDelayMs: number,
-    offsetMs: number,
-    id: string,
-    limits: ReadonlyArray<readonly [keyIndex: number, times: number, perMs: number]>
-  ) => [...keys, cost, modes[mode], maxDelayMs, offsetMs, id, limits.length, ...limits.flat()],
-  { numberOfKeys: (keys) => keys.length, lua: Lua.rateTake }
-).withReturnType<[0 | 1, number, number, number, string]>()
+const rateTake = rateScript(Lua.rateTake)
+const rateReserve = rateScript(Lua.rateReserve)
+const rateTaskStart = rateScript(Lua.rateTaskStart)
+const rateTaskBooked = rateScript(Lua.rateTaskBooked)
 
 const slotAcquire = define<readonly [slots: string], [holder: string, limit: number, leaseMs: number]>(
   Lua.contracts.slotAcquire
@@ -73,9 +77,18 @@ export const make = (options: { readonly channel: string }) =>
       lockExtend: evalScript(lockExtend),
       lockInspect: evalScript(lockInspect),
       rateTake: evalScript(rateTake),
+      rateReserve: evalScript(rateReserve),
+      rateTaskStart: evalScript(rateTaskStart),
+      rateTaskBooked: evalScript(rateTaskBooked),
       slotAcquire: evalScript(slotAcquire),
       slotRelease: evalScript(slotRelease),
       slotExtend: evalScript(slotExtend)
+    }
+    const rateRun = {
+      take: run.rateTake,
+      reserve: run.rateReserve,
+      task: run.rateTaskStart,
+      booked: run.rateTaskBooked
     }
     // best effort: a script that could not be loaded now is loaded on its first NOSCRIPT
     yield* preload(run).pipe(Effect.ignore)
@@ -155,10 +168,9 @@ export const make = (options: { readonly channel: string }) =>
       rateTake: (request) => {
         const keys = [...new Set(request.limits.map((l) => l.key))]
         return Effect.map(
-          run.rateTake(
+          rateRun[request.mode](
             keys,
             request.cost,
-            request.mode,
             request.maxDelayMs ?? -1,
             request.offsetMs,
             request.id ?? crypto.randomUUID(),
