@@ -7,58 +7,55 @@ import * as Redis from "effect/persistence/Redis"
 import { HeimdallStore, type LockAcquireResult, type SlotResult } from "../HeimdallStore.ts"
 import { randomId } from "./id.ts"
 import * as Lua from "./redis/lua.generated.ts"
-import { evaluator, preload } from "./script.ts"
+import { define, evaluator, preload } from "./script.ts"
 import * as Waiters from "./waiters.ts"
 
-const lockAcquire = Redis.script((key: string, owner: string, ttlMs: number) => [key, owner, ttlMs], {
-  numberOfKeys: 1,
-  lua: Lua.lockAcquire
-}).withReturnType<[1, number, number] | [0, string, number, number]>()
+const lockAcquire = define<readonly [lock: string], [owner: string, ttlMs: number]>(
+  Lua.contracts.lockAcquire
+).withReturnType<[1, number, number] | [0, string, number, number]>()
 
-const lockRelease = Redis.script(
-  (key: string, owner: string, channel: string, force: boolean) => [key, owner, channel, force ? "1" : "0"],
-  { numberOfKeys: 1, lua: Lua.lockRelease }
+const lockRelease = define<readonly [lock: string], [owner: string, channel: string, force: boolean]>(
+  Lua.contracts.lockRelease
 ).withReturnType<0 | 1>()
 
-const lockExtend = Redis.script((key: string, owner: string, ttlMs: number) => [key, owner, ttlMs], {
-  numberOfKeys: 1,
-  lua: Lua.lockExtend
-}).withReturnType<0 | 1>()
+const lockExtend = define<readonly [lock: string], [owner: string, ttlMs: number]>(
+  Lua.contracts.lockExtend
+).withReturnType<0 | 1>()
 
-const lockInspect = Redis.script((key: string) => [key], {
-  numberOfKeys: 1,
-  lua: Lua.lockInspect
-}).withReturnType<[] | [string, number, number]>()
+const lockInspect = define<readonly [lock: string], []>(Lua.contracts.lockInspect).withReturnType<
+  [] | [string, number, number]
+>()
 
-const modes = { take: "0", reserve: "1", task: "2", booked: "3" } as const
+/** A rate-limit script (one per mode, see redis/lua/rateTake-N.lua): every one takes the same parameters. */
+const rateScript = (lua: string) =>
+  Redis.script(
+    (
+      keys: ReadonlyArray<string>,
+      cost: number,
+      maxDelayMs: number,
+      offsetMs: number,
+      id: string,
+      limits: ReadonlyArray<readonly [keyIndex: number, times: number, perMs: number]>
+    ) => [...keys, cost, maxDelayMs, offsetMs, id, limits.length, ...limits.flat()],
+    { numberOfKeys: (keys) => keys.length, lua }
+  ).withReturnType<[0 | 1, number, number, number, string]>()
 
-const rateTake = Redis.script(
-  (
-    keys: ReadonlyArray<string>,
-    cost: number,
-    mode: "take" | "reserve" | "task" | "booked",
-    maxDelayMs: number,
-    offsetMs: number,
-    id: string,
-    limits: ReadonlyArray<readonly [keyIndex: number, times: number, perMs: number]>
-  ) => [...keys, cost, modes[mode], maxDelayMs, offsetMs, id, limits.length, ...limits.flat()],
-  { numberOfKeys: (keys) => keys.length, lua: Lua.rateTake }
-).withReturnType<[0 | 1, number, number, number, string]>()
+const rateTake = rateScript(Lua.rateTake)
+const rateReserve = rateScript(Lua.rateReserve)
+const rateTaskStart = rateScript(Lua.rateTaskStart)
+const rateTaskBooked = rateScript(Lua.rateTaskBooked)
 
-const slotAcquire = Redis.script(
-  (key: string, holder: string, limit: number, leaseMs: number) => [key, holder, limit, leaseMs],
-  { numberOfKeys: 1, lua: Lua.slotAcquire }
+const slotAcquire = define<readonly [slots: string], [holder: string, limit: number, leaseMs: number]>(
+  Lua.contracts.slotAcquire
 ).withReturnType<[1, number] | [0, number, number]>()
 
-const slotRelease = Redis.script((key: string, holder: string, channel: string) => [key, holder, channel], {
-  numberOfKeys: 1,
-  lua: Lua.slotRelease
-}).withReturnType<0 | 1>()
+const slotRelease = define<readonly [slots: string], [holder: string, channel: string]>(
+  Lua.contracts.slotRelease
+).withReturnType<0 | 1>()
 
-const slotExtend = Redis.script((key: string, holder: string, leaseMs: number) => [key, holder, leaseMs], {
-  numberOfKeys: 1,
-  lua: Lua.slotExtend
-}).withReturnType<0 | 1>()
+const slotExtend = define<readonly [slots: string], [holder: string, leaseMs: number]>(
+  Lua.contracts.slotExtend
+).withReturnType<0 | 1>()
 
 /**
  * The Redis store. `channel` is where releases are announced; one
@@ -81,9 +78,18 @@ export const make = (options: { readonly channel: string }) =>
       lockExtend: evalScript(lockExtend),
       lockInspect: evalScript(lockInspect),
       rateTake: evalScript(rateTake),
+      rateReserve: evalScript(rateReserve),
+      rateTaskStart: evalScript(rateTaskStart),
+      rateTaskBooked: evalScript(rateTaskBooked),
       slotAcquire: evalScript(slotAcquire),
       slotRelease: evalScript(slotRelease),
       slotExtend: evalScript(slotExtend)
+    }
+    const rateRun = {
+      take: run.rateTake,
+      reserve: run.rateReserve,
+      task: run.rateTaskStart,
+      booked: run.rateTaskBooked
     }
     // best effort: a script that could not be loaded now is loaded on its first NOSCRIPT
     yield* preload(run).pipe(Effect.ignore)
@@ -118,7 +124,7 @@ export const make = (options: { readonly channel: string }) =>
     })
 
     const inspect = (key: string) =>
-      Effect.map(run.lockInspect(key), (reply) =>
+      Effect.map(run.lockInspect([key]), (reply) =>
         reply.length === 0
           ? Option.none()
           : Option.some({ holder: reply[0], expiresInMs: Number(reply[1]), fence: Number(reply[2]) })
@@ -127,15 +133,15 @@ export const make = (options: { readonly channel: string }) =>
     return HeimdallStore.of({
       lockAcquire: (key, owner, ttlMs) =>
         Effect.map(
-          run.lockAcquire(key, owner, ttlMs),
+          run.lockAcquire([key], owner, ttlMs),
           (reply): LockAcquireResult =>
             reply[0] === 1
               ? { _tag: "Acquired", fence: Number(reply[1]) }
               : { _tag: "Held", holder: reply[1], expiresInMs: Number(reply[2]), fence: Number(reply[3]) }
         ),
-      lockRelease: (key, owner) => Effect.map(run.lockRelease(key, owner, channel, false), (n) => n === 1),
-      lockForceRelease: (key) => Effect.map(run.lockRelease(key, "", channel, true), (n) => n === 1),
-      lockExtend: (key, owner, ttlMs) => Effect.map(run.lockExtend(key, owner, ttlMs), (n) => n === 1),
+      lockRelease: (key, owner) => Effect.map(run.lockRelease([key], owner, channel, false), (n) => n === 1),
+      lockForceRelease: (key) => Effect.map(run.lockRelease([key], "", channel, true), (n) => n === 1),
+      lockExtend: (key, owner, ttlMs) => Effect.map(run.lockExtend([key], owner, ttlMs), (n) => n === 1),
       lockInspect: inspect,
       lockList: Effect.fnUntraced(function* (prefix) {
         const keys = new Set<string>()
@@ -163,10 +169,9 @@ export const make = (options: { readonly channel: string }) =>
       rateTake: (request) => {
         const keys = [...new Set(request.limits.map((l) => l.key))]
         return Effect.map(
-          run.rateTake(
+          rateRun[request.mode](
             keys,
             request.cost,
-            request.mode,
             request.maxDelayMs ?? -1,
             request.offsetMs,
             request.id ?? randomId(),
@@ -183,14 +188,14 @@ export const make = (options: { readonly channel: string }) =>
       },
       slotAcquire: (key, holder, limit, leaseMs) =>
         Effect.map(
-          run.slotAcquire(key, holder, limit, leaseMs),
+          run.slotAcquire([key], holder, limit, leaseMs),
           (reply): SlotResult =>
             reply[0] === 1
               ? { _tag: "Acquired", holders: Number(reply[1]) }
               : { _tag: "Full", holders: Number(reply[1]), retryAfterMs: Number(reply[2]) }
         ),
-      slotRelease: (key, holder) => Effect.map(run.slotRelease(key, holder, channel), (n) => n === 1),
-      slotExtend: (key, holder, leaseMs) => Effect.map(run.slotExtend(key, holder, leaseMs), (n) => n === 1),
+      slotRelease: (key, holder) => Effect.map(run.slotRelease([key], holder, channel), (n) => n === 1),
+      slotExtend: (key, holder, leaseMs) => Effect.map(run.slotExtend([key], holder, leaseMs), (n) => n === 1),
       onlyAfter: (key, periodMs) =>
         Effect.map(redis.send<string | null>("SET", key, "1", "NX", "PX", String(periodMs)), (reply) => reply === "OK"),
       awaitRelease: (key) => Effect.flatMap(releases.register(key), (wait) => Effect.as(ensureSubscribed, wait))

@@ -10,7 +10,7 @@
  */
 import { createHash } from "node:crypto"
 import { Effect } from "effect"
-import type * as Redis from "effect/persistence/Redis"
+import * as Redis from "effect/persistence/Redis"
 
 const isNoScript = (error: Redis.RedisError) => String(error.cause).includes("NOSCRIPT")
 
@@ -49,3 +49,52 @@ export const evaluator =
  */
 export const preload = (runners: Record<string, { readonly load: Effect.Effect<unknown, Redis.RedisError> }>) =>
   Effect.forEach(Object.values(runners), (runner) => runner.load, { concurrency: "unbounded", discard: true })
+
+/** A parameter as a script receives it: a boolean is "1" or "0"; `Wide` (an object) is its encoder's values. */
+type Arg<Wide> = string | number | boolean | Wide
+
+/** `N` placeholders. */
+type Tuple<N extends number, T extends Array<0> = []> = T["length"] extends N ? T : Tuple<N, [...T, 0]>
+
+/** One placeholder per ARGV that `Args` fills (a `Wide` parameter fills `N`), to count them at compile time. */
+type Slots<Args extends ReadonlyArray<unknown>, Wide, N extends number> = Args extends readonly [
+  infer Head,
+  ...infer Rest
+]
+  ? [...([Head] extends [Wide] ? Tuple<N> : [0]), ...Slots<Rest, Wide, N>]
+  : []
+
+/**
+ * Typed `Redis.script` descriptors from generated contracts (`Lua.contracts.<name>` of a `lua.generated.ts`: the
+ * script, its key count from its file name, its ARGV count from its header). `definer(encode)` returns `define`;
+ * `define<Keys, Args>(contract)` is called with the keys as one tuple, then the parameters in the header's order;
+ * the compiler checks `Keys` and `Args` against the contract's counts, so each parameter is named once. A boolean
+ * is sent as "1" or "0"; an object parameter (`Wide`) as the `N` values `encode` gives.
+ *
+ * @example
+ * const define = definer<never, 0>(() => [])
+ * const renew = define<readonly [task: string], [token: string, leaseMillis: number]>(Lua.contracts.renew)
+ *   .withReturnType<0 | 1>()
+ */
+export const definer =
+  <Wide extends object, N extends number>(encode: (wide: Wide) => ReadonlyArray<string | number>) =>
+  <Keys extends ReadonlyArray<string>, Args extends ReadonlyArray<Arg<Wide>>>(contract: {
+    readonly lua: string
+    readonly keys: Keys["length"]
+    readonly argv: Slots<Args, Wide, N>["length"]
+  }) =>
+    Redis.script(
+      (keys: Keys, ...args: Args) => {
+        const values: Array<string | number> = [...keys]
+        for (const arg of args) {
+          if (typeof arg === "boolean") values.push(arg ? "1" : "0")
+          else if (typeof arg === "object") values.push(...encode(arg))
+          else values.push(arg)
+        }
+        return values
+      },
+      { numberOfKeys: contract.keys, lua: contract.lua }
+    )
+
+/** `define` for scripts whose parameters are strings, numbers and booleans (see `definer`). */
+export const define = definer<never, 0>(() => [])

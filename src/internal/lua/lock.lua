@@ -1,4 +1,4 @@
--- Locks, shared by the lock scripts and the queue's (inlined where a script says `-- @include lock`).
+-- Locks, shared by the lock scripts and the queue's (scripts/gen-lua.mjs ships with each script the helpers it calls).
 -- A lock is one string "<fence>:<owner>" with a TTL: one key, one read, one write. After a release it is "<fence>"
 -- alone (no owner) for one more second, so that the next fence is greater even within the same microsecond. The
 -- fence is digits only, so the first ":" ends it and an owner may contain ":".

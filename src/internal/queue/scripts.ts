@@ -2,10 +2,12 @@
  * The queue's Lua scripts as typed `Redis.script` descriptors, one per state
  * change. Each script lives in `lua/<name>-<keys>.lua` (the suffix is its key
  * count) and opens with its contract (KEYS, ARGV, output); `lua/includes.lua`
- * holds the helpers they share; scripts/gen-lua.mjs prepends it to each and
- * inlines them into `lua.generated.ts`.
+ * holds the helpers they share; scripts/gen-lua.mjs ships with each script the
+ * helpers it calls, into `lua.generated.ts`, with each script's key and ARGV
+ * counts (`Lua.contracts`). A descriptor here names its keys and parameters
+ * once, as tuple types the compiler checks against those counts.
  */
-import * as Redis from "effect/persistence/Redis"
+import { definer } from "../script.ts"
 import * as Lua from "./lua.generated.ts"
 
 /** Every script file with its key count, as named on disk. */
@@ -24,20 +26,16 @@ export const scriptFiles = [
   "beat-4.lua"
 ] as const
 
-/** The full source of a script, as sent to Redis: the shared helpers, then the script (see scripts/gen-lua.mjs). */
-export const source = (file: (typeof scriptFiles)[number]): string => Lua[/^(\w+)-/.exec(file)![1] as keyof typeof Lua]
+/** The full source of a script, as sent to Redis: the helpers it calls, then the script (see scripts/gen-lua.mjs). */
+export const source = (file: (typeof scriptFiles)[number]): string =>
+  Lua.contracts[/^(\w+)-/.exec(file)![1] as keyof typeof Lua.contracts].lua
 
-const numberOfKeys = (file: string) => Number(/-(\d+)\.lua$/.exec(file)![1])
+/** The descriptor of a script from its generated contract: keys and parameters named once (see `definer`). */
+const define = definer<Route, 6>((route) => routeArgs(route))
 
-const define = <Params extends ReadonlyArray<any>>(
-  file: (typeof scriptFiles)[number],
-  args: (...params: Params) => ReadonlyArray<string | number>
-) => Redis.script(args, { numberOfKeys: numberOfKeys(file), lua: source(file) })
-
-export const enqueue = define(
-  "enqueue-6.lua",
-  (
-    keys: readonly [task: string, ready: string, scheduled: string, wake: string, idle: string, running: string],
+export const enqueue = define<
+  readonly [task: string, ready: string, scheduled: string, wake: string, idle: string, running: string],
+  [
     id: string,
     name: string,
     payload: string,
@@ -47,21 +45,12 @@ export const enqueue = define(
     wakeTtlMillis: number,
     inboxPrefix: string,
     handOffLeaseMillis: number
-  ) => [...keys, id, name, payload, delayMillis, trace, wakeCap, wakeTtlMillis, inboxPrefix, handOffLeaseMillis]
-).withReturnType<[created: 0 | 1, state: string]>()
+  ]
+>(Lua.contracts.enqueue).withReturnType<[created: 0 | 1, state: string]>()
 
-export const enqueueUnique = define(
-  "enqueueUnique-7.lua",
-  (
-    keys: readonly [
-      task: string,
-      ready: string,
-      scheduled: string,
-      wake: string,
-      lock: string,
-      idle: string,
-      running: string
-    ],
+export const enqueueUnique = define<
+  readonly [task: string, ready: string, scheduled: string, wake: string, lock: string, idle: string, running: string],
+  [
     id: string,
     name: string,
     payload: string,
@@ -75,23 +64,10 @@ export const enqueueUnique = define(
     uniqueKey: string,
     inboxPrefix: string,
     handOffLeaseMillis: number
-  ) => [
-    ...keys,
-    id,
-    name,
-    payload,
-    delayMillis,
-    trace,
-    wakeCap,
-    wakeTtlMillis,
-    lockTtlMillis,
-    keepLock ? "1" : "0",
-    lockPrefix,
-    uniqueKey,
-    inboxPrefix,
-    handOffLeaseMillis
   ]
-).withReturnType<[created: 1 | 0, state: string] | [duplicate: 2, holder: string, expiresInMillis: number]>()
+>(Lua.contracts.enqueueUnique).withReturnType<
+  [created: 1 | 0, state: string] | [duplicate: 2, holder: string, expiresInMillis: number]
+>()
 
 /**
  * How a claim routes tasks by name and hands tasks on (ARGV[13..18] of claim-8.lua and completeClaim-8.lua):
@@ -121,19 +97,18 @@ const routeArgs = (route: Route) => [
  */
 type ClaimReply = ReadonlyArray<string | number>
 
-export const claim = define(
-  "claim-8.lua",
-  (
-    keys: readonly [
-      ready: string,
-      scheduled: string,
-      running: string,
-      taskPrefix: string,
-      idle: string,
-      inbox: string,
-      wake: string,
-      parked: string
-    ],
+export const claim = define<
+  readonly [
+    ready: string,
+    scheduled: string,
+    running: string,
+    taskPrefix: string,
+    idle: string,
+    inbox: string,
+    wake: string,
+    parked: string
+  ],
+  [
     token: string,
     leaseMillis: number,
     limit: number,
@@ -147,38 +122,16 @@ export const claim = define(
     previousRegistration: string,
     idleMillis: number,
     route: Route
-  ) => [
-    ...keys,
-    token,
-    leaseMillis,
-    limit,
-    retentionMillis,
-    channel,
-    maxRedeliveries,
-    max,
-    lockChannel,
-    lockInfix,
-    worker,
-    previousRegistration,
-    idleMillis,
-    ...routeArgs(route)
   ]
-).withReturnType<ClaimReply>()
+>(Lua.contracts.claim).withReturnType<ClaimReply>()
 
-export const renew = define(
-  "renew-2.lua",
-  (keys: readonly [task: string, running: string], id: string, token: string, leaseMillis: number) => [
-    ...keys,
-    id,
-    token,
-    leaseMillis
-  ]
+export const renew = define<readonly [task: string, running: string], [id: string, token: string, leaseMillis: number]>(
+  Lua.contracts.renew
 ).withReturnType<number>()
 
-export const complete = define(
-  "complete-2.lua",
-  (
-    keys: readonly [task: string, running: string],
+export const complete = define<
+  readonly [task: string, running: string],
+  [
     id: string,
     token: string,
     result: string,
@@ -186,22 +139,21 @@ export const complete = define(
     channel: string,
     lockChannel: string,
     lockInfix: string
-  ) => [...keys, id, token, result, retentionMillis, channel, lockChannel, lockInfix]
-).withReturnType<number>()
+  ]
+>(Lua.contracts.complete).withReturnType<number>()
 
-export const completeClaim = define(
-  "completeClaim-8.lua",
-  (
-    keys: readonly [
-      task: string,
-      ready: string,
-      scheduled: string,
-      running: string,
-      taskPrefix: string,
-      idle: string,
-      wake: string,
-      parked: string
-    ],
+export const completeClaim = define<
+  readonly [
+    task: string,
+    ready: string,
+    scheduled: string,
+    running: string,
+    taskPrefix: string,
+    idle: string,
+    wake: string,
+    parked: string
+  ],
+  [
     id: string,
     token: string,
     result: string,
@@ -215,29 +167,14 @@ export const completeClaim = define(
     lockChannel: string,
     lockInfix: string,
     route: Route
-  ) => [
-    ...keys,
-    id,
-    token,
-    result,
-    retentionMillis,
-    channel,
-    claimToken,
-    leaseMillis,
-    limit,
-    maxRedeliveries,
-    max,
-    lockChannel,
-    lockInfix,
-    ...routeArgs(route)
   ]
+>(Lua.contracts.completeClaim)
   // completed (0 | 1), then a claim's reply
-).withReturnType<ClaimReply>()
+  .withReturnType<ClaimReply>()
 
-export const fail = define(
-  "fail-4.lua",
-  (
-    keys: readonly [task: string, running: string, scheduled: string, wake: string],
+export const fail = define<
+  readonly [task: string, running: string, scheduled: string, wake: string],
+  [
     id: string,
     token: string,
     error: string,
@@ -248,49 +185,22 @@ export const fail = define(
     wakeTtlMillis: number,
     lockChannel: string,
     lockInfix: string
-  ) => [
-    ...keys,
-    id,
-    token,
-    error,
-    retryInMillis,
-    retentionMillis,
-    channel,
-    wakeCap,
-    wakeTtlMillis,
-    lockChannel,
-    lockInfix
   ]
-).withReturnType<number>()
+>(Lua.contracts.fail).withReturnType<number>()
 
-export const reschedule = define(
-  "reschedule-4.lua",
-  (
-    keys: readonly [task: string, running: string, scheduled: string, wake: string],
-    id: string,
-    token: string,
-    delayMillis: number,
-    wakeCap: number,
-    wakeTtlMillis: number,
-    booked: boolean
-  ) => [...keys, id, token, delayMillis, wakeCap, wakeTtlMillis, booked ? "1" : "0"]
-).withReturnType<number>()
+export const reschedule = define<
+  readonly [task: string, running: string, scheduled: string, wake: string],
+  [id: string, token: string, delayMillis: number, wakeCap: number, wakeTtlMillis: number, booked: boolean]
+>(Lua.contracts.reschedule).withReturnType<number>()
 
-export const release = define(
-  "release-4.lua",
-  (
-    keys: readonly [task: string, running: string, ready: string, wake: string],
-    id: string,
-    token: string,
-    wakeCap: number,
-    wakeTtlMillis: number
-  ) => [...keys, id, token, wakeCap, wakeTtlMillis]
-).withReturnType<number>()
+export const release = define<
+  readonly [task: string, running: string, ready: string, wake: string],
+  [id: string, token: string, wakeCap: number, wakeTtlMillis: number]
+>(Lua.contracts.release).withReturnType<number>()
 
-export const deadLetter = define(
-  "deadLetter-2.lua",
-  (
-    keys: readonly [task: string, running: string],
+export const deadLetter = define<
+  readonly [task: string, running: string],
+  [
     id: string,
     token: string,
     reason: string,
@@ -298,23 +208,17 @@ export const deadLetter = define(
     channel: string,
     lockChannel: string,
     lockInfix: string
-  ) => [...keys, id, token, reason, retentionMillis, channel, lockChannel, lockInfix]
-).withReturnType<number>()
+  ]
+>(Lua.contracts.deadLetter).withReturnType<number>()
 
-export const retire = define(
-  "retire-6.lua",
-  (
-    keys: readonly [idle: string, inbox: string, ready: string, running: string, wake: string, taskPrefix: string],
-    registration: string,
-    wakeCap: number,
-    wakeTtlMillis: number
-  ) => [...keys, registration, wakeCap, wakeTtlMillis]
-).withReturnType<number>()
+export const retire = define<
+  readonly [idle: string, inbox: string, ready: string, running: string, wake: string, taskPrefix: string],
+  [registration: string, wakeCap: number, wakeTtlMillis: number]
+>(Lua.contracts.retire).withReturnType<number>()
 
-export const beat = define(
-  "beat-4.lua",
-  (
-    keys: readonly [names: string, parked: string, running: string, taskPrefix: string],
+export const beat = define<
+  readonly [names: string, parked: string, running: string, taskPrefix: string],
+  [
     names: string,
     deadAfterMillis: number,
     retentionMillis: number,
@@ -323,6 +227,7 @@ export const beat = define(
     lockInfix: string,
     parkedPrefix: string,
     namesTtlMillis: number
-  ) => [...keys, names, deadAfterMillis, retentionMillis, channel, lockChannel, lockInfix, parkedPrefix, namesTtlMillis]
+  ]
+>(Lua.contracts.beat)
   // name, parked, dead-lettered now, ... for every name with parked tasks
-).withReturnType<ReadonlyArray<string | number>>()
+  .withReturnType<ReadonlyArray<string | number>>()

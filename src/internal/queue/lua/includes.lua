@@ -1,5 +1,4 @@
--- Shared helpers, prepended to every script by scripts/gen-lua.mjs.
--- @include lock
+-- The queue's helpers: scripts/gen-lua.mjs ships with each script the ones it calls (and src/internal/lua/*.lua's).
 
 -- A task record's fields and state codes: see keys.ts. Waiting tasks carry only n, p, s, e (+ r, tr, lp, l, lt, lk):
 -- short names, no derived values, so that a record stays a small listpack.
@@ -10,12 +9,6 @@
 local function lockKeyOf(prefix, uniqueKey, locks)
   if uniqueKey then return prefix .. locks.infix .. uniqueKey end
   return nil
-end
-
--- Milliseconds from the Redis server's clock: every process agrees on it.
-local function nowMillis()
-  local t = redis.call("TIME")
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
 -- Leaves one wake-up token for a blocked idle worker (see keys.ts), with a TTL. At most `cap` tokens: past that, the

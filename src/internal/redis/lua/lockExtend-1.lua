@@ -1,14 +1,10 @@
---[[
-  Extends a lock, only for the owner that still holds it.
-
-  Input:
-    KEYS[1] the lock
-    ARGV[1] owner
-    ARGV[2] new ttl in milliseconds, from now
-  Output:
-    1 extended, 0 not held by this owner
-]]
--- @include lock
+-- lockExtend: extends a lock, only for the owner that still holds it.
+-- Input:
+--   KEYS[1] the lock
+--   ARGV[1] owner
+--   ARGV[2] new ttl in milliseconds, from now
+-- Output:
+--   1 extended, 0 not held by this owner
 if lockRead(KEYS[1]) == ARGV[1] then
   redis.call("PEXPIRE", KEYS[1], tonumber(ARGV[2]))
   return 1

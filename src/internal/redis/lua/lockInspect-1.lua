@@ -1,12 +1,8 @@
---[[
-  Reads a lock's holder, remaining time and fence together.
-
-  Input:
-    KEYS[1] the lock
-  Output:
-    {holder, pttl, fence} when held, else {}
-]]
--- @include lock
+-- lockInspect: reads a lock's holder, remaining time and fence together.
+-- Input:
+--   KEYS[1] the lock
+-- Output:
+--   {holder, pttl, fence} when held, else {}
 local holder, fence = lockRead(KEYS[1])
 if not holder then return {} end
 return {holder, redis.call("PTTL", KEYS[1]), fence}

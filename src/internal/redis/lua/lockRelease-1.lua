@@ -1,14 +1,10 @@
---[[
-  Releases a lock, only for the owner that holds it (or for anyone when forced).
-
-  Input:
-    KEYS[1] the lock
-    ARGV[1] owner ("" with ARGV[3] = "1")
-    ARGV[2] channel to announce the release on (waiters wake up)
-    ARGV[3] "1" to release whoever holds it (operators), else "0"
-  Output:
-    1 released, 0 not held by this owner (expired, taken by another, or free)
-  The fence stays one more second so that the next one is greater.
-]]
--- @include lock
+-- lockRelease: releases a lock, only for the owner that holds it (or for anyone when forced).
+-- Input:
+--   KEYS[1] the lock
+--   ARGV[1] owner ("" with ARGV[3] = "1")
+--   ARGV[2] channel to announce the release on (waiters wake up)
+--   ARGV[3] "1" to release whoever holds it (operators), else "0"
+-- Output:
+--   1 released, 0 not held by this owner (expired, taken by another, or free)
+-- The fence stays one more second so that the next one is greater.
 return lockFree(KEYS[1], ARGV[1], ARGV[2], ARGV[3] == "1")

@@ -1,18 +1,14 @@
---[[
-  Takes one of `limit` concurrent slots with a lease (a distributed semaphore).
-
-  Input:
-    KEYS[1] sorted set: member = holder, score = lease expiry (ms, Redis time)
-    ARGV[1] holder
-    ARGV[2] limit
-    ARGV[3] lease in milliseconds
-  Output:
-    {1, holders}               acquired (or renewed, when this holder already has a slot)
-    {0, holders, retryAfter}   all slots taken; the first lease ends in retryAfter ms
-  Leases that ended are dropped first, so a dead holder frees its slot.
-]]
-local t = redis.call("TIME")
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- slotAcquire: takes one of `limit` concurrent slots with a lease (a distributed semaphore).
+-- Input:
+--   KEYS[1] sorted set: member = holder, score = lease expiry (ms, Redis time)
+--   ARGV[1] holder
+--   ARGV[2] limit
+--   ARGV[3] lease in milliseconds
+-- Output:
+--   {1, holders}               acquired (or renewed, when this holder already has a slot)
+--   {0, holders, retryAfter}   all slots taken; the first lease ends in retryAfter ms
+-- Leases that ended are dropped first, so a dead holder frees its slot.
+local now = nowMillis()
 local lease = tonumber(ARGV[3])
 redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", now)
 local count = redis.call("ZCARD", KEYS[1])

@@ -1,15 +1,11 @@
---[[
-  Renews a concurrency slot's lease, only while the holder still has it.
-
-  Input:
-    KEYS[1] the slots' sorted set
-    ARGV[1] holder
-    ARGV[2] lease in milliseconds, from now
-  Output:
-    1 renewed, 0 the lease had ended (the slot may be someone else's now)
-]]
-local t = redis.call("TIME")
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- slotExtend: renews a concurrency slot's lease, only while the holder still has it.
+-- Input:
+--   KEYS[1] the slots' sorted set
+--   ARGV[1] holder
+--   ARGV[2] lease in milliseconds, from now
+-- Output:
+--   1 renewed, 0 the lease had ended (the slot may be someone else's now)
+local now = nowMillis()
 local score = redis.call("ZSCORE", KEYS[1], ARGV[1])
 if not score or tonumber(score) <= now then return 0 end
 redis.call("ZADD", KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
