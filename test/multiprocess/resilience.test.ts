@@ -266,7 +266,9 @@ describeRedis("Production faults across processes", () => {
             const producers = ["p1", "p2"].map((p) =>
               startProducer(server.url, "frozen", { COUNT: "30", GAP: "40", ID_PREFIX: p })
             )
+            // both connected and enqueuing before the freeze (a process starting during it could not connect)
             yield* waitLine(producers[0]!, /^enqueued p1-5 /)
+            yield* waitLine(producers[1]!, /^enqueued p2-0 /)
             server.freeze()
             yield* Effect.sleep("3 seconds")
             server.thaw()
