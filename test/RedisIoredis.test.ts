@@ -6,6 +6,7 @@ import { ConfigProvider, Effect, Exit, Fiber, Layer, Queue } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import { TestClock } from "effect/testing"
 import { InvalidArgument, RedisIoredis } from "../src/index.ts"
+import { blockingMillis } from "../src/internal/blocking.ts"
 import { describeRedis, keyPrefix, redisLayer, redisUrl } from "./support/redis.ts"
 import { freePort, rawCommand, startRedisServer } from "./support/redisServer.ts"
 
@@ -36,16 +37,16 @@ const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
   return (error as { error: E }).error
 }
 
-describe("RedisIoredis.blockingMillis", () => {
+describe("RedisIoredis: blocking time of a command (internal/blocking.ts)", () => {
   it("reads each blocking command's own timeout", () => {
-    assert.strictEqual(RedisIoredis.blockingMillis("BLPOP", ["a", "b", "1.5"]), 1500)
-    assert.strictEqual(RedisIoredis.blockingMillis("brpop", ["a", "0"]), Number.POSITIVE_INFINITY)
-    assert.strictEqual(RedisIoredis.blockingMillis("BLMOVE", ["a", "b", "LEFT", "RIGHT", "2"]), 2000)
-    assert.strictEqual(RedisIoredis.blockingMillis("BLMPOP", ["3", "1", "a", "LEFT"]), 3000)
-    assert.strictEqual(RedisIoredis.blockingMillis("XREAD", ["BLOCK", "250", "STREAMS", "s", "$"]), 250)
-    assert.strictEqual(RedisIoredis.blockingMillis("XREAD", ["COUNT", "1", "STREAMS", "s", "$"]), 0)
-    assert.strictEqual(RedisIoredis.blockingMillis("WAIT", ["1", "100"]), 100)
-    assert.strictEqual(RedisIoredis.blockingMillis("GET", ["a"]), 0)
+    assert.strictEqual(blockingMillis("BLPOP", ["a", "b", "1.5"]), 1500)
+    assert.strictEqual(blockingMillis("brpop", ["a", "0"]), Number.POSITIVE_INFINITY)
+    assert.strictEqual(blockingMillis("BLMOVE", ["a", "b", "LEFT", "RIGHT", "2"]), 2000)
+    assert.strictEqual(blockingMillis("BLMPOP", ["3", "1", "a", "LEFT"]), 3000)
+    assert.strictEqual(blockingMillis("XREAD", ["BLOCK", "250", "STREAMS", "s", "$"]), 250)
+    assert.strictEqual(blockingMillis("XREAD", ["COUNT", "1", "STREAMS", "s", "$"]), 0)
+    assert.strictEqual(blockingMillis("WAIT", ["1", "100"]), 100)
+    assert.strictEqual(blockingMillis("GET", ["a"]), 0)
   })
 })
 

@@ -45,13 +45,13 @@ const compactTrace = /^[\w-]{32}0?$/
  * bytes of trace id and span id in base64url (32 characters), then "0" if not sampled: 32 bytes instead of the 48
  * hex digits. Other ids are stored as JSON. Either way the record stays a listpack (every value under 64 bytes).
  */
-export const encodeTrace = (trace: TraceContext | undefined): string =>
+const encodeTrace = (trace: TraceContext | undefined): string =>
   trace === undefined
     ? ""
     : trace.traceId.length === 32 && trace.spanId.length === 16 && hex.test(trace.traceId) && hex.test(trace.spanId)
       ? Buffer.from(trace.traceId + trace.spanId, "hex").toString("base64url") + (trace.sampled ? "" : "0")
       : JSON.stringify(trace)
-export const decodeTrace = (text: string | undefined | null): TraceContext | undefined => {
+const decodeTrace = (text: string | undefined | null): TraceContext | undefined => {
   if (!text) return undefined
   if (compactTrace.test(text)) {
     const ids = Buffer.from(text.slice(0, 32), "base64url").toString("hex")
@@ -72,7 +72,7 @@ const stateCodes: Record<string, TaskState> = { q: "queued", s: "scheduled" }
  * A stored state (see keys.ts): queued and scheduled by a one-letter code, running as `r:<lease token>`, the
  * terminal states by name.
  */
-export const decodeState = (stored: string): TaskState =>
+const decodeState = (stored: string): TaskState =>
   stateCodes[stored] ?? (stored.startsWith("r:") ? "running" : (stored as TaskState))
 
 /** HGETALL's reply, flat array (RESP2) or map (RESP3), as a record. */
@@ -91,7 +91,7 @@ const fields = (reply: unknown): Record<string, string> => {
  * leaves out is derived: no attempts field is 0 attempts, no runAt is the enqueue time, the lock key's hash tag is
  * the queue's.
  */
-export const parseRecord = (id: string, reply: unknown, queue: string): TaskRecord | undefined => {
+const parseRecord = (id: string, reply: unknown, queue: string): TaskRecord | undefined => {
   const f = fields(reply)
   if (f.s === undefined) return undefined
   const enqueuedAt = Number(f.e ?? 0)
@@ -120,7 +120,7 @@ const failureTimes = (stored: unknown, enqueuedAt: number): ReadonlyArray<number
   typeof stored === "string" && stored !== "" ? stored.split(",").map((offset) => enqueuedAt + Number(offset)) : []
 
 /** A claimer's task names as the scripts take them: "" for every name, else "\n" .. joined by "\n" .. "\n". */
-export const encodeNames = (names: ReadonlyArray<string> | undefined): string => {
+const encodeNames = (names: ReadonlyArray<string> | undefined): string => {
   if (names === undefined) return ""
   let encoded = encodedNames.get(names)
   if (encoded === undefined) {
