@@ -173,13 +173,7 @@ export interface RateLimitOptions<P> {
  * @category models
  * @since 0.1.0
  */
-export type RateLimitFunction<P> = (payload: P) => {
-  readonly times: number
-  readonly per: Duration.Input
-  readonly key?: string | undefined
-  readonly jitter?: Duration.Input | undefined
-  readonly margin?: Duration.Input | undefined
-}
+export type RateLimitFunction<P> = (payload: P) => validate.RateLimitSpec
 
 /**
  * The resolved uniqueness of a task (see `UniqueOptions`).
@@ -822,9 +816,7 @@ const enqueueWith = <T extends Any>(
         : {
             key,
             ttlMillis:
-              settings.timeout === undefined
-                ? queue.primitives.uniqueTimeoutMillis
-                : Duration.toMillis(settings.timeout),
+              settings.timeout === undefined ? queue.config.uniqueTimeoutMillis : Duration.toMillis(settings.timeout),
             keep: settings.waitForExpiry,
             prefix: settings.prefix
           }

@@ -1,12 +1,14 @@
 /**
- * The storage behind `Task` and `Worker`: a reliable queue of task records.
+ * **For backend authors.** The storage behind `Task` and `Worker`: a reliable
+ * queue of task records, and its models (`TaskState`, `TaskRecord`, ...).
  *
- * `Task.enqueue`, `Task.join`, `Task.status` and `Worker.layer` all talk to
- * this service; a backend is only a layer for it. `layerMemory` keeps
- * everything in the process on Effect's `Clock` (drive it with `TestClock` in
- * tests); `layerRedis` keeps it in Redis, shared by every process, and needs
- * only the `Redis` service of `effect/persistence/Redis` (for example from
- * `RedisIoredis.layer`).
+ * Users never call it: `Task.enqueue`, `Task.join`, `Task.status` and
+ * `Worker.layer` do, and the backend layers `Heimdall.layerMemory` (in the
+ * process, on Effect's `Clock`: drive it with `TestClock` in tests) and
+ * `Heimdall.layerRedis` (shared by every process) provide it. A user sees the
+ * `TaskQueue` service only as a requirement in those functions' types. A
+ * custom backend provides it with `Layer.succeed(TaskQueue.TaskQueue, ...)`
+ * and must pass the conformance suite (`test/QueueSuite.ts`).
  *
  * **The contract every backend honours** (checked by one conformance suite on both):
  *
@@ -48,128 +50,27 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer } from "effect"
-import type * as Redis from "effect/persistence/Redis"
-import type { InvalidArgument } from "./Errors.ts"
-import * as MemoryStore from "./HeimdallStore.ts"
-import * as Layout from "./internal/layout.ts"
-import { lockTable } from "./internal/locks.ts"
-import { makeMemory } from "./internal/queue/memory.ts"
-import type { Options, Service } from "./internal/queue/model.ts"
-import { resolveOptions } from "./internal/queue/options.ts"
-import { makeRedis } from "./internal/queue/redis.ts"
-import * as RedisStore from "./internal/redisStore.ts"
-import * as validate from "./internal/validate.ts"
+import { Context } from "effect"
+import type { Service } from "./internal/queue/model.ts"
 
 export * from "./internal/queue/model.ts"
 
 /**
- * The queue service. Provide it with `layerMemory` or `layerRedis`.
+ * The queue service. `Heimdall.layerMemory` and `Heimdall.layerRedis` provide it.
  *
  * **Example**
  *
  * ```ts
  * import { Effect } from "effect"
- * import { TaskQueue } from "effect-heimdall"
+ * import { Heimdall, TaskQueue } from "effect-heimdall"
  *
  * const program = Effect.gen(function* () {
  *   const queue = yield* TaskQueue.TaskQueue
  *   return yield* queue.get("some-id")
- * }).pipe(Effect.provide(TaskQueue.layerMemory))
+ * }).pipe(Effect.provide(Heimdall.layerMemory))
  * ```
  *
  * @category services
  * @since 0.1.0
  */
 export class TaskQueue extends Context.Service<TaskQueue, Service>()("effect-heimdall/TaskQueue") {}
-
-/**
- * The queue in this process's memory, on Effect's `Clock`, with options.
- *
- * **Example**
- *
- * ```ts
- * import { TaskQueue } from "effect-heimdall"
- *
- * const QueueLive = TaskQueue.layerMemoryWith({ retention: "1 hour" })
- * ```
- *
- * @category layers
- * @since 0.1.0
- */
-export const layerMemoryWith = (options?: Options): Layer.Layer<TaskQueue, InvalidArgument> =>
-  validate.layerOrFail(validate.queueOptions(options as Record<string, unknown> | undefined), () =>
-    memoryLayer(options)
-  )
-
-const memoryLayer = (options: Options | undefined): Layer.Layer<TaskQueue> =>
-  Layer.effect(
-    TaskQueue,
-    Effect.gen(function* () {
-      // the lock table is shared with the memory HeimdallStore when Heimdall.layerMemory provides one
-      const table = yield* lockTable
-      const shared = yield* Effect.serviceOption(MemoryStore.HeimdallStore)
-      const store =
-        shared._tag === "Some"
-          ? shared.value
-          : yield* MemoryStore.HeimdallStore.pipe(Effect.provide(MemoryStore.layerMemory))
-      return yield* makeMemory(resolveOptions(options), table, store)
-    })
-  )
-
-/**
- * The queue in this process's memory, on Effect's `Clock`: same semantics as
- * Redis, for tests (with `TestClock`) and single-process apps.
- *
- * **Example**
- *
- * ```ts
- * import { Effect } from "effect"
- * import { Task, TaskQueue } from "effect-heimdall"
- *
- * declare const program: Effect.Effect<void, never, TaskQueue.TaskQueue>
- * program.pipe(Effect.provide(TaskQueue.layerMemory), Effect.runPromise)
- * ```
- *
- * @category layers
- * @since 0.1.0
- */
-export const layerMemory: Layer.Layer<TaskQueue> = memoryLayer(undefined)
-
-/**
- * The queue in Redis, shared by every process using the same `prefix` and
- * `queue`. Needs the `Redis` service of `effect/persistence/Redis`.
- *
- * Keys (all under the hash tag `{<queue>}`; see the README for the layout):
- * `<prefix>:{<queue>}:task:<id>`, `:ready`, `:scheduled`, `:running`, `:wake`,
- * and the pub/sub channel `:events`.
- *
- * **Example**
- *
- * ```ts
- * import { Layer } from "effect"
- * import { RedisIoredis, TaskQueue } from "effect-heimdall"
- *
- * const QueueLive = TaskQueue.layerRedis({ queue: "reports" }).pipe(
- *   Layer.provide(RedisIoredis.layer("redis://127.0.0.1:6379"))
- * )
- * ```
- *
- * @category layers
- * @since 0.1.0
- */
-export const layerRedis = (options?: Options): Layer.Layer<TaskQueue, InvalidArgument, Redis.Redis> =>
-  validate.layerOrFail(validate.queueOptions(options as Record<string, unknown> | undefined), () =>
-    Layer.effect(
-      TaskQueue,
-      Effect.gen(function* () {
-        const resolved = resolveOptions(options)
-        const shared = yield* Effect.serviceOption(MemoryStore.HeimdallStore)
-        const store =
-          shared._tag === "Some"
-            ? shared.value
-            : yield* RedisStore.make({ channel: Layout.releaseChannel(resolved.lockPrefix) })
-        return yield* makeRedis(resolved, store)
-      })
-    )
-  )

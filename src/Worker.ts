@@ -11,14 +11,14 @@
  *
  * ```ts
  * import { Effect, Layer, Schema } from "effect"
- * import { Task, TaskQueue, Worker } from "effect-heimdall"
+ * import { Heimdall, Task, Worker } from "effect-heimdall"
  *
  * const Double = Task.make("double", { payload: Schema.Number, success: Schema.Number })
  * const DoubleLive = Task.implement(Double, (n) => Effect.succeed(n * 2))
  *
  * const WorkerLive = Worker.layer({ tasks: [DoubleLive], concurrency: 8 })
  * // runs until the layer's scope closes:
- * Layer.launch(WorkerLive).pipe(Effect.provide(TaskQueue.layerMemory), Effect.runFork)
+ * Layer.launch(WorkerLive).pipe(Effect.provide(Heimdall.layerMemory), Effect.runFork)
  * ```
  *
  * @since 0.1.0

@@ -4,6 +4,8 @@ import { ConfigProvider, type Duration, Effect, Exit, Layer, Option } from "effe
 import * as Redis from "effect/persistence/Redis"
 import { TestClock } from "effect/testing"
 import { Heimdall, HeimdallStore, TaskQueue } from "../src/index.ts"
+import { makeLockTable } from "../src/internal/locks.ts"
+import * as MemoryStore from "../src/internal/memoryStore.ts"
 import * as Lua from "../src/internal/redis/lua.generated.ts"
 import { heimdallSuite } from "./HeimdallSuite.ts"
 import { backends, conformance } from "./support/backends.ts"
@@ -131,7 +133,11 @@ describe("Heimdall layers: options that can never work fail the layer with Inval
       for (const [options, option, value] of cases) {
         assertInvalid(yield* failure(Heimdall.layerMemoryWith(options)), option, value)
         assertInvalid(
-          yield* failure(Heimdall.layerStore(options).pipe(Layer.provide(HeimdallStore.layerMemory))),
+          yield* failure(
+            Heimdall.layerStore(options).pipe(
+              Layer.provide(Layer.succeed(HeimdallStore.HeimdallStore, MemoryStore.make(makeLockTable())))
+            )
+          ),
           option,
           value
         )

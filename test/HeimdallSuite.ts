@@ -638,7 +638,8 @@ export const heimdallSuite = (it: Vitest.MethodsNonLive<Heimdall.Heimdall>, back
 
   it.effect("rate store: a booking checked again at its slot (mode booked) is admitted when the window has room", () =>
     Effect.gen(function* () {
-      const { store, ratePrefix } = yield* Heimdall.Heimdall
+      const { store, config } = yield* Heimdall.Heimdall
+      const { ratePrefix } = config
       const key = ratePrefix + fresh("rate")
       const call = (id: string, mode: "reserve" | "booked", maxDelayMs?: number) =>
         store.rateTake({ limits: [{ key, times: 1, perMs: 400 }], cost: 1, mode, maxDelayMs, offsetMs: 0, id })
@@ -771,6 +772,27 @@ export const heimdallSuite = (it: Vitest.MethodsNonLive<Heimdall.Heimdall>, back
       yield* Fiber.join(fiber)
       assert.strictEqual(yield* Ref.get(most), 2)
       // all slots were given back
+      assert.strictEqual((yield* Heimdall.acquireSlot(key, { limit: 1 })).holders, 1)
+    })
+  )
+
+  it.effect("withConcurrencyLimit: a slot lost while its effect ran fails with LockLost, not the effect's result", () =>
+    Effect.gen(function* () {
+      const key = fresh("slots")
+      // the slot is gone before the effect ends (as when its lease lapsed while renewals could not run): another
+      // holder may have run beside it, so its result does not count
+      const result = yield* Heimdall.releaseSlot({ key, holder: "runner" }).pipe(
+        Effect.as("the effect's own result"),
+        Heimdall.withConcurrencyLimit(key, { limit: 1, holder: "runner", lease: 300 }),
+        Effect.result
+      )
+      assert.isTrue(Result.isFailure(result), "a success in a lost slot is not returned")
+      const error = Result.getFailure(result).pipe(Option.getOrThrow)
+      assert.instanceOf(error, LockLost)
+      assert.strictEqual((error as LockLost).key, key)
+      assert.strictEqual((error as LockLost).owner, "runner")
+      // held the whole time: the effect's own result, and the slot is free again
+      assert.strictEqual(yield* Effect.succeed(7).pipe(Heimdall.withConcurrencyLimit(key, { limit: 1 })), 7)
       assert.strictEqual((yield* Heimdall.acquireSlot(key, { limit: 1 })).holders, 1)
     })
   )

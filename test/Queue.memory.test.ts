@@ -1,5 +1,5 @@
 import { Layer } from "effect"
-import * as TaskQueue from "../src/TaskQueue.ts"
+import * as Heimdall from "../src/Heimdall.ts"
 import { QueueUnderTest, queueSuite } from "./QueueSuite.ts"
 import type { Backend } from "./support/backends.ts"
 import { conformance } from "./support/backends.ts"
@@ -8,7 +8,7 @@ const memory: Backend<QueueUnderTest> = {
   name: "memory",
   redis: false,
   layer: Layer.succeed(QueueUnderTest, {
-    layer: (queue, options) => TaskQueue.layerMemoryWith({ ...options, queue }),
+    layer: (queue, options) => Heimdall.layerMemoryWith({ ...options, queue }),
     redis: undefined,
     prefix: ""
   })

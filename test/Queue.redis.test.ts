@@ -19,8 +19,10 @@ const redisBackend: Backend<QueueUnderTest | Redis.Redis, unknown> = {
     Effect.gen(function* () {
       const context = yield* Effect.context<Redis.Redis>()
       return {
-        layer: (queue: string, options?: TaskQueue.Options) =>
-          TaskQueue.layerRedis({ ...options, queue, prefix }).pipe(Layer.provide(Layer.succeedContext(context))),
+        layer: (queue: string, options?: Heimdall.Options) =>
+          Heimdall.layerRedis({ ...options, queue, queuePrefix: prefix }).pipe(
+            Layer.provide(Layer.succeedContext(context))
+          ),
         redis: yield* Redis.Redis,
         prefix
       }
@@ -163,7 +165,7 @@ describeRedis("Task queue hand-off to idle workers", () => {
     let n = 0
     /** A fresh queue of its own per test. */
     const withQueue = <A, E>(body: Effect.Effect<A, E, TaskQueue.TaskQueue | Redis.Redis | Scope.Scope>) =>
-      body.pipe(Effect.scoped, Effect.provide(TaskQueue.layerRedis({ queue: `handoff${++n}`, prefix })))
+      body.pipe(Effect.scoped, Effect.provide(Heimdall.layerRedis({ queue: `handoff${++n}`, queuePrefix: prefix })))
     const newTask = (id: string) => ({ id, name: "plain", payload: '{"n":1}', delayMillis: 0, trace: undefined })
     const sleep = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
 

@@ -13,6 +13,7 @@ import { assert } from "@effect/vitest"
 import { Clock, Context, DateTime, Effect, Exit, Fiber, Layer, Metric, Schedule, Schema, Scope, Tracer } from "effect"
 import type * as Redis from "effect/persistence/Redis"
 import type { InvalidArgument } from "../src/Errors.ts"
+import type * as Heimdall from "../src/Heimdall.ts"
 import * as Task from "../src/Task.ts"
 import * as TaskQueue from "../src/TaskQueue.ts"
 import * as Worker from "../src/Worker.ts"
@@ -23,7 +24,7 @@ import { validationSuite } from "./ValidationSuite.ts"
 export class QueueUnderTest extends Context.Service<
   QueueUnderTest,
   {
-    readonly layer: (queue: string, options?: TaskQueue.Options) => Layer.Layer<TaskQueue.TaskQueue, InvalidArgument>
+    readonly layer: (queue: string, options?: Heimdall.Options) => Layer.Layer<TaskQueue.TaskQueue, InvalidArgument>
     /** The Redis service on the Redis backend, for assertions on keys. */
     readonly redis: Redis.Redis["Service"] | undefined
     /** The key prefix on the Redis backend. */
@@ -35,7 +36,7 @@ let counter = 0
 /** Runs `body` (scoped) against a fresh queue; the queue's layer closes after the body's scope. */
 export const withQueue = <A, E>(
   body: Effect.Effect<A, E, TaskQueue.TaskQueue | Scope.Scope>,
-  options?: TaskQueue.Options
+  options?: Heimdall.Options
 ): Effect.Effect<A, E | InvalidArgument, QueueUnderTest> =>
   Effect.flatMap(QueueUnderTest, (q) =>
     body.pipe(Effect.scoped, Effect.provide(q.layer(`q${++counter}-${Date.now() % 100000}`, options)))

@@ -8,6 +8,7 @@ import { assert } from "@effect/vitest"
 import { Duration, Effect, Exit, Layer, Schema, type Scope } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import type { InvalidArgument } from "../src/Errors.ts"
+import * as Heimdall from "../src/Heimdall.ts"
 import * as Task from "../src/Task.ts"
 import * as TaskQueue from "../src/TaskQueue.ts"
 import * as Worker from "../src/Worker.ts"
@@ -359,10 +360,10 @@ export const validationSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backe
     () =>
       Effect.gen(function* () {
         const q = yield* QueueUnderTest
-        const cases: ReadonlyArray<readonly [string, TaskQueue.Options, string, string]> = [
+        const cases: ReadonlyArray<readonly [string, Heimdall.Options, string, string]> = [
           ["", {}, "queue", '""'],
           ["a{b}", {}, "queue", '"a{b}"'],
-          ["ok-name", { prefix: "p{x}" }, "prefix", '"p{x}"'],
+          ["ok-name", { queuePrefix: "p{x}" }, "queuePrefix", '"p{x}"'],
           ["ok-name", { lockPrefix: "{locks}:" }, "lockPrefix", '"{locks}:"'],
           ["ok-name", { retention: 0 }, "retention", "0"],
           ["ok-name", { retention: "5 potatoes" as Duration.Input }, "retention", '"5 potatoes"'],
@@ -372,8 +373,8 @@ export const validationSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backe
           // the backend's own constructor, with every option as given
           const layer =
             q.redis === undefined
-              ? TaskQueue.layerMemoryWith({ ...options, queue })
-              : TaskQueue.layerRedis({ ...options, queue }).pipe(Layer.provide(Layer.succeed(Redis.Redis, q.redis)))
+              ? Heimdall.layerMemoryWith({ ...options, queue })
+              : Heimdall.layerRedis({ ...options, queue }).pipe(Layer.provide(Layer.succeed(Redis.Redis, q.redis)))
           const exit = yield* Effect.exit(Effect.scoped(Layer.build(layer)))
           const error = Exit.isFailure(exit) ? Exit.findErrorOption(exit) : undefined
           assert.strictEqual(error?._tag, "Some", `${option} ${shown} was accepted`)

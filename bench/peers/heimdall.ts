@@ -10,7 +10,6 @@ import { Redis as IORedis } from "ioredis"
 import * as Heimdall from "../../src/Heimdall.ts"
 import * as RedisIoredis from "../../src/RedisIoredis.ts"
 import * as Task from "../../src/Task.ts"
-import * as TaskQueue from "../../src/TaskQueue.ts"
 import * as Worker from "../../src/Worker.ts"
 
 export const queuePrefix = "hq"
@@ -50,7 +49,7 @@ export const makeRateLimited = (times: number, per: string, jitter?: string): ty
   }
 }
 
-export const queueOptions = (queue: string) => ({ queue, prefix: queuePrefix, retention: "1 day" }) as const
+export const queueOptions = (queue: string) => ({ queue, queuePrefix, retention: "1 day" }) as const
 
 export const makeProducer = (url: string, queue: string) => {
   const layer = Layer.mergeAll(
@@ -102,7 +101,7 @@ export const startWorker = async (
   const NoopLive = Task.implement(task, ({ n }) => wrap(Effect.sync(() => onStart(n))) as Effect.Effect<void>)
   const redisLayer = RedisIoredis.layer(url)
   const base = Worker.layer({ tasks: [NoopLive], concurrency }).pipe(
-    Layer.provide(TaskQueue.layerRedis(queueOptions(queue)))
+    Layer.provide(Heimdall.layerRedis(queueOptions(queue)))
   )
   const layer = (extraLayer ? base.pipe(Layer.provide(extraLayer)) : base).pipe(Layer.provide(redisLayer))
   const scope = Scope.makeUnsafe()

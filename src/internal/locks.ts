@@ -4,7 +4,6 @@
  * `Heimdall.inspectLock` sees it and enqueue + lock is one synchronous step),
  * with the waiters for its releases.
  */
-import { Context, Effect, Option } from "effect"
 import * as Waiters from "./waiters.ts"
 
 /**
@@ -96,13 +95,3 @@ export const makeLockTable = () => {
 }
 
 export type LockTable = ReturnType<typeof makeLockTable>
-
-/** One lock table for the memory backends of one `Heimdall.layerMemory`. */
-export class MemoryLockTable extends Context.Service<MemoryLockTable, LockTable>()(
-  "effect-heimdall/internal/MemoryLockTable"
-) {}
-
-/** The shared table when one is provided, else a private one. */
-export const lockTable: Effect.Effect<LockTable> = Effect.map(Effect.serviceOption(MemoryLockTable), (table) =>
-  Option.getOrElse(table, makeLockTable)
-)

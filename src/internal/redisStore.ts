@@ -2,7 +2,7 @@
  * The Redis backend of `HeimdallStore`: one Lua script or one command per
  * operation, time from Redis `TIME`. Scripts live in `redis/lua/*.lua`.
  */
-import { Deferred, Effect, Exit, Layer, Option, Queue, Scope } from "effect"
+import { Deferred, Effect, Exit, Option, Queue, Scope } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import { HeimdallStore, type LockAcquireResult, type SlotResult } from "../HeimdallStore.ts"
 import { randomId } from "./id.ts"
@@ -58,13 +58,9 @@ const slotExtend = define<readonly [slots: string], [holder: string, leaseMs: nu
 ).withReturnType<0 | 1>()
 
 /**
- * The Redis store. `channel` is where releases are announced; one
- * subscription per layer, opened on the first wait, serves every waiter.
+ * The Redis store, for the lifetime of the current scope. `channel` is where releases are announced; one
+ * subscription per store, opened on the first wait, serves every waiter.
  */
-export const layer = (options: { readonly channel: string }): Layer.Layer<HeimdallStore, never, Redis.Redis> =>
-  Layer.effect(HeimdallStore, make(options))
-
-/** The Redis store, for the lifetime of the current scope. */
 export const make = (options: { readonly channel: string }) =>
   Effect.gen(function* () {
     const redis = yield* Redis.Redis

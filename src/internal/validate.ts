@@ -101,8 +101,9 @@ export const firstError = (...checked: ReadonlyArray<unknown>): InvalidArgument 
   checked.find((c): c is InvalidArgument => c instanceof InvalidArgument)
 
 /**
- * A rate limit as `Task` states it (static options, or a function's result for one payload): the result type of
- * `Task.RateLimitFunction`, written out here so that this module imports nothing of `Task` (no import circle).
+ * A rate limit for one payload, as a `Task.RateLimitFunction` returns it (and as static `Task.RateLimitOptions` are
+ * read once their key is computed): at most `times` starts per `per`, on `key` (default: the task's name), started
+ * within `jitter` after the slot, `margin` later than the window strictly needs.
  */
 export interface RateLimitSpec {
   readonly times: number
@@ -173,53 +174,22 @@ export const layerOrFail = <A, E, R>(
 ): Layer.Layer<A, E | InvalidArgument, R> =>
   error === undefined ? make() : (Layer.unwrap(Effect.fail(error)) as unknown as Layer.Layer<A, InvalidArgument, R>)
 
-/** The options a queue backend takes (`TaskQueue.Options`, or `Heimdall.Options` under its own names). */
-interface QueueOptionNames {
-  readonly queue: string
-  readonly prefix: string
-  readonly retention: string
-  readonly lockPrefix: string
-  readonly ratePrefix: string
-  readonly uniqueTimeout: string
-}
-
-const queueNames: QueueOptionNames = {
-  queue: "queue",
-  prefix: "prefix",
-  retention: "retention",
-  lockPrefix: "lockPrefix",
-  ratePrefix: "ratePrefix",
-  uniqueTimeout: "uniqueTimeout"
-}
-
 /**
- * The first option of a queue backend that can never work: the queue name (non-empty, no `{` or `}`: it is the
- * hash tag), the key prefix and lock prefix (no `{` or `}`: the queue's hash tag follows them), the rate prefix
- * (a string), `retention` and `uniqueTimeout` (positive finite durations).
+ * The first option of `Heimdall.Options` that can never work: the queue name (non-empty, no `{` or `}`: it is the
+ * hash tag), the queue prefix and lock prefix (no `{` or `}`: the queue's hash tag follows them), the rate and
+ * concurrency prefixes (strings), `retention` and `uniqueTimeout` (positive finite durations).
  */
-export const queueOptions = (
-  options: Record<string, unknown> | undefined,
-  names: QueueOptionNames = queueNames
-): InvalidArgument | undefined => {
-  if (options === undefined) return undefined
-  const at = (name: string) => options[name]
-  return firstError(
-    at(names.queue) === undefined ? undefined : hashTagSafe(names.queue, at(names.queue), true),
-    at(names.prefix) === undefined ? undefined : hashTagSafe(names.prefix, at(names.prefix), false),
-    at(names.lockPrefix) === undefined ? undefined : hashTagSafe(names.lockPrefix, at(names.lockPrefix), false),
-    at(names.ratePrefix) === undefined ? undefined : string(names.ratePrefix, at(names.ratePrefix)),
-    optionalDurationMillis(names.retention, at(names.retention), 1),
-    optionalDurationMillis(names.uniqueTimeout, at(names.uniqueTimeout), 1)
-  )
-}
-
-/** The first option of `Heimdall.Options` that can never work (its queue options under their names there). */
 export const heimdallOptions = (options: Record<string, unknown> | undefined): InvalidArgument | undefined =>
   options === undefined
     ? undefined
     : firstError(
-        queueOptions(options, { ...queueNames, prefix: "queuePrefix" }),
-        options.concurrencyPrefix === undefined ? undefined : string("concurrencyPrefix", options.concurrencyPrefix)
+        options.queue === undefined ? undefined : hashTagSafe("queue", options.queue, true),
+        options.queuePrefix === undefined ? undefined : hashTagSafe("queuePrefix", options.queuePrefix, false),
+        options.lockPrefix === undefined ? undefined : hashTagSafe("lockPrefix", options.lockPrefix, false),
+        options.ratePrefix === undefined ? undefined : string("ratePrefix", options.ratePrefix),
+        options.concurrencyPrefix === undefined ? undefined : string("concurrencyPrefix", options.concurrencyPrefix),
+        optionalDurationMillis("retention", options.retention, 1),
+        optionalDurationMillis("uniqueTimeout", options.uniqueTimeout, 1)
       )
 
 const string = (option: string, value: unknown): string | InvalidArgument =>

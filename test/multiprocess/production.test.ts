@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url"
 import { assert, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { afterEach } from "vitest"
+import * as Heimdall from "../../src/Heimdall.ts"
 import * as TaskQueue from "../../src/TaskQueue.ts"
 import { type Child, killAll, spawnFixture } from "../support/processes.ts"
 import { describeRedis, redisLayer, redisUrl } from "../support/redis.ts"
@@ -78,7 +79,7 @@ const startsPerTask = (workers: ReadonlyArray<Child>) => {
   return starts
 }
 
-const queueLayer = (queue: string) => TaskQueue.layerRedis({ queue }).pipe(Layer.provide(redisLayer()))
+const queueLayer = (queue: string) => Heimdall.layerRedis({ queue }).pipe(Layer.provide(redisLayer()))
 
 describeRedis("the production example, as separate processes", () => {
   layer(Layer.empty, { excludeTestServices: true, timeout: "90 seconds" })((it) => {

@@ -7,6 +7,7 @@ import { assert, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import { afterEach } from "vitest"
+import * as Heimdall from "../../src/Heimdall.ts"
 import * as Task from "../../src/Task.ts"
 import * as TaskQueue from "../../src/TaskQueue.ts"
 import { Crashy, Work } from "../fixtures/queue-tasks.ts"
@@ -27,7 +28,8 @@ const stop = (worker: Child, signal: NodeJS.Signals) => Effect.promise(() => wor
 
 afterEach(killAll)
 
-const queueLayer = (queue: string) => TaskQueue.layerRedis({ prefix, queue }).pipe(Layer.provide(redisLayer()))
+const queueLayer = (queue: string) =>
+  Heimdall.layerRedis({ queuePrefix: prefix, queue }).pipe(Layer.provide(redisLayer()))
 
 describeRedis("Task queue across processes", () => {
   layer(redisLayer(), { excludeTestServices: true, timeout: "60 seconds" })((it) => {

@@ -12,6 +12,7 @@ import { assert, layer } from "@effect/vitest"
 import { Effect, Exit, Fiber, Layer } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import { afterEach } from "vitest"
+import * as Heimdall from "../../src/Heimdall.ts"
 import { RedisIoredis } from "../../src/index.ts"
 import * as Task from "../../src/Task.ts"
 import * as TaskQueue from "../../src/TaskQueue.ts"
@@ -61,7 +62,7 @@ const privateServer = (persistent: boolean) =>
 
 /** The queue (and the Redis service) on a server, with a short command timeout. */
 const queueOn = (url: string, queue: string) =>
-  TaskQueue.layerRedis({ prefix, queue }).pipe(
+  Heimdall.layerRedis({ queuePrefix: prefix, queue }).pipe(
     Layer.provideMerge(RedisIoredis.layer(url, { commandTimeout: "1 second", connectTimeout: "1 second" }))
   )
 
@@ -102,7 +103,7 @@ describeRedis("Production faults across processes", () => {
             assert.isBelow(startedAfter, 3000)
             assert.deepStrictEqual((yield* Task.join(handle)).pid, alive.child.pid)
             console.log(`[resilience] dead idle worker (${label}): the task started after ${startedAfter} ms`)
-          }).pipe(Effect.provide(TaskQueue.layerRedis({ prefix, queue: `idle-${signal}` }))),
+          }).pipe(Effect.provide(Heimdall.layerRedis({ queuePrefix: prefix, queue: `idle-${signal}` }))),
         30_000
       )
     }
@@ -147,7 +148,7 @@ describeRedis("Production faults across processes", () => {
           // the left worker said once that it leaves "rs-right" to others, however many it met
           const said = left.lines.filter((l) => l.includes(`does not run task "rs-right"`))
           assert.strictEqual(said.length, 1)
-        }).pipe(Effect.provide(TaskQueue.layerRedis({ prefix, queue: "mixed" }))),
+        }).pipe(Effect.provide(Heimdall.layerRedis({ queuePrefix: prefix, queue: "mixed" }))),
       60_000
     )
 

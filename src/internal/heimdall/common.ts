@@ -1,9 +1,8 @@
-/** What the concept modules share: argument checks adapted to Effects, waiting for a release, keep-alive. */
+/** What the concept modules share: argument checks adapted to Effects, waiting for a release. */
 import { Clock, type Duration, Effect } from "effect"
 import type * as Redis from "effect/persistence/Redis"
 import { InvalidArgument } from "../../Errors.ts"
 import type * as Store from "../../HeimdallStore.ts"
-import { keepUntilLost } from "../keepAlive.ts"
 import * as validate from "../validate.ts"
 
 // The checks are the shared policy of src/internal/validate.ts; these helpers adapt them to this module's calls.
@@ -90,18 +89,3 @@ export const acquireWaiting = <A, B, O, E>(
   settle: (result: Attempt<A, B>) => Effect.Effect<O, E>
 ): Effect.Effect<O, E | Redis.RedisError> =>
   traceWait(name, key, waitMs, Effect.flatMap(tryWithWait(store, fullKey, waitMs, attempt, retryAfterMs), settle))
-
-/** Runs `effect` while its lease is renewed every `everyMs` (see `keepUntilLost`); a lost lease interrupts it with `lost`. */
-export const whileKept = <A, E, R, E2>(
-  effect: Effect.Effect<A, E, R>,
-  everyMs: number,
-  renew: Effect.Effect<boolean, Redis.RedisError>,
-  lost: () => E2
-): Effect.Effect<A, E | E2, R> =>
-  Effect.raceFirst(
-    effect,
-    Effect.andThen(
-      keepUntilLost(() => renew, everyMs),
-      Effect.suspend(() => Effect.fail(lost()))
-    )
-  )

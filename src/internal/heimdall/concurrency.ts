@@ -2,18 +2,11 @@
 import { Duration, Effect } from "effect"
 import { dual } from "effect/Function"
 import type * as Redis from "effect/persistence/Redis"
-import { ConcurrencyLimited, type InvalidArgument, LockLost } from "../../Errors.ts"
+import { ConcurrencyLimited, type InvalidArgument, type LockLost } from "../../Errors.ts"
 import { randomId } from "../id.ts"
 import * as Layout from "../layout.ts"
-import {
-  type Attempt,
-  acquireWaiting,
-  countOrInvalid,
-  keyError,
-  millisOf,
-  millisOrInvalid,
-  whileKept
-} from "./common.ts"
+import { type Attempt, acquireWaiting, countOrInvalid, keyError, millisOrInvalid } from "./common.ts"
+import * as Leased from "./leased.ts"
 import { Heimdall } from "./service.ts"
 
 /**
@@ -81,7 +74,7 @@ export const acquireSlot = (
     const waitMs = millisOrInvalid("wait", options.wait ?? 0, 0)
     if (typeof waitMs !== "number") return Effect.fail(waitMs)
     const holder = options.holder ?? randomId()
-    const fullKey = Layout.slotKey(heimdall.concurrencyPrefix, key)
+    const fullKey = Layout.slotKey(heimdall.config.concurrencyPrefix, key)
     return acquireWaiting(
       "Heimdall.acquireSlot",
       key,
@@ -108,14 +101,24 @@ export const acquireSlot = (
     )
   })
 
+const slotKind: Leased.Kind<Pick<Slot, "key" | "holder">, Pick<Slot, "key" | "holder" | "lease">> = {
+  keyOf: (h, key) => Layout.slotKey(h.config.concurrencyPrefix, key),
+  release: (store, fullKey, holder) => store.slotRelease(fullKey, holder),
+  extend: (store, fullKey, holder, leaseMs) => store.slotExtend(fullKey, holder, leaseMs),
+  key: (slot) => slot.key,
+  holder: (slot) => slot.holder,
+  lease: (slot) => slot.lease,
+  leaseOption: "lease"
+}
+
 /**
  * Gives a slot back, only if its holder still has it. Returns whether it did.
  *
  * @category concurrency limits
  * @since 0.1.0
  */
-export const releaseSlot = (slot: Pick<Slot, "key" | "holder">): Effect.Effect<boolean, Redis.RedisError, Heimdall> =>
-  Effect.flatMap(Heimdall, (h) => h.store.slotRelease(Layout.slotKey(h.concurrencyPrefix, slot.key), slot.holder))
+export const releaseSlot: (slot: Pick<Slot, "key" | "holder">) => Effect.Effect<boolean, Redis.RedisError, Heimdall> =
+  Leased.release(slotKind)
 
 /**
  * Renews a slot's lease (default: its own lease), only while its holder still
@@ -124,21 +127,20 @@ export const releaseSlot = (slot: Pick<Slot, "key" | "holder">): Effect.Effect<b
  * @category concurrency limits
  * @since 0.1.0
  */
-export const extendSlot = (
+export const extendSlot: (
   slot: Pick<Slot, "key" | "holder" | "lease">,
   lease?: Duration.Input
-): Effect.Effect<boolean, Redis.RedisError | InvalidArgument, Heimdall> =>
-  Effect.gen(function* () {
-    const h = yield* Heimdall
-    const leaseMs = yield* millisOf("lease", lease ?? slot.lease, 1)
-    return yield* h.store.slotExtend(Layout.slotKey(h.concurrencyPrefix, slot.key), slot.holder, leaseMs)
-  })
+) => Effect.Effect<boolean, Redis.RedisError | InvalidArgument, Heimdall> = Leased.extend(slotKind)
 
 /**
  * Runs an effect in one of `limit` slots of a key: at most `limit` such
  * effects run at once across every process. The slot is released when the
  * effect ends and renewed while it runs (a lost lease interrupts it with
  * `LockLost`). All slots taken: `ConcurrencyLimited`, after the optional wait.
+ * As with `withLock`, it succeeds only if the slot was held the whole time:
+ * when the release finds the slot no longer this holder's (its lease lapsed
+ * while renewals could not run, so another holder may have run beside it), the
+ * result is `LockLost` instead of the effect's success or typed failure.
  *
  * **Example**
  *
@@ -169,17 +171,5 @@ export const withConcurrencyLimit: {
 } = dual(
   (args) => Effect.isEffect(args[0]),
   <A, E, R>(self: Effect.Effect<A, E, R>, key: string, options: SlotOptions) =>
-    Effect.scoped(
-      Effect.gen(function* () {
-        const slot = yield* Effect.acquireRelease(acquireSlot(key, options), (slot) => Effect.ignore(releaseSlot(slot)))
-        const heimdall = yield* Heimdall
-        const leaseMs = Duration.toMillis(slot.lease)
-        return yield* whileKept(
-          self,
-          Math.max(1, Math.floor(leaseMs / 3)),
-          heimdall.store.slotExtend(Layout.slotKey(heimdall.concurrencyPrefix, key), slot.holder, leaseMs),
-          () => new LockLost({ key, owner: slot.holder })
-        )
-      })
-    )
+    Leased.withHeld(slotKind, acquireSlot(key, options), self, true)
 )

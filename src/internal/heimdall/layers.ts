@@ -1,40 +1,34 @@
-/** The backend layers of the primitives and the task queue: each builds the `Heimdall` service, the store and the queue. */
-import { type Config, Effect, Layer } from "effect"
+/**
+ * The backend layers: each resolves one configuration and builds, on it, the `Heimdall` service, the primitives'
+ * store and the task queue. The one backend seam: nothing else builds a store or a queue.
+ */
+import { Context, Effect, type Config as EffectConfig, Layer } from "effect"
 import type * as Redis from "effect/persistence/Redis"
 import type { InvalidArgument } from "../../Errors.ts"
 import * as Store from "../../HeimdallStore.ts"
 import * as RedisIoredis from "../../RedisIoredis.ts"
-import * as TaskQueueModule from "../../TaskQueue.ts"
+import { TaskQueue } from "../../TaskQueue.ts"
+import * as Config from "../config.ts"
 import * as Layout from "../layout.ts"
-import { MemoryLockTable, makeLockTable } from "../locks.ts"
+import { makeLockTable } from "../locks.ts"
+import * as MemoryStore from "../memoryStore.ts"
+import { makeMemory as makeMemoryQueue } from "../queue/memory.ts"
+import { makeRedis as makeRedisQueue } from "../queue/redis.ts"
 import * as RedisStore from "../redisStore.ts"
 import * as validate from "../validate.ts"
-import { Heimdall, type Options, resolveOptions } from "./service.ts"
+import { Heimdall, type Options } from "./service.ts"
 
-type TaskQueue = TaskQueueModule.TaskQueue
+type Backend = Heimdall | Store.HeimdallStore | TaskQueue
 
-const queueOptions = (options: Options | undefined): TaskQueueModule.Options => ({
-  queue: options?.queue,
-  prefix: options?.queuePrefix,
-  retention: options?.retention,
-  lockPrefix: options?.lockPrefix,
-  ratePrefix: options?.ratePrefix,
-  uniqueTimeout: options?.uniqueTimeout
-})
-
-/**
- * `Heimdall` over any `HeimdallStore` (for custom backends).
- *
- * @category layers
- * @since 0.1.0
- */
-export const layerStore = (options?: Options): Layer.Layer<Heimdall, InvalidArgument, Store.HeimdallStore> =>
-  validate.layerOrFail(checkOptions(options), () => storeLayer(options))
-
-const storeLayer = (options: Options | undefined): Layer.Layer<Heimdall, never, Store.HeimdallStore> =>
-  Layer.effect(
-    Heimdall,
-    Effect.map(Store.HeimdallStore, (store) => Heimdall.of({ store, ...resolveOptions(options) }))
+/** The three services of one backend, built on one resolved configuration. */
+const backendContext = (
+  config: Config.Config,
+  store: Store.HeimdallStore["Service"],
+  queue: TaskQueue["Service"]
+): Context.Context<Backend> =>
+  Context.make(Heimdall, Heimdall.of({ store, config })).pipe(
+    Context.add(Store.HeimdallStore, store),
+    Context.add(TaskQueue, queue)
   )
 
 /** The first option that can never work (see `Options`), checked when a layer is made. */
@@ -42,23 +36,58 @@ const checkOptions = (options: Options | undefined) =>
   validate.heimdallOptions(options as Record<string, unknown> | undefined)
 
 /**
- * The in-memory backend with options (prefixes, default lock ttl).
+ * `Heimdall` over any `HeimdallStore`: for a custom backend of the primitives (see `HeimdallStore` for the
+ * contract). It provides no task queue: a custom queue backend provides `TaskQueue` itself.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Layer } from "effect"
+ * import { Heimdall, HeimdallStore } from "effect-heimdall"
+ *
+ * declare const MyStore: Layer.Layer<HeimdallStore.HeimdallStore>
+ * const HeimdallLive = Heimdall.layerStore({ lockPrefix: "myapp-lock:" }).pipe(Layer.provide(MyStore))
+ * ```
  *
  * @category layers
  * @since 0.1.0
  */
-export const layerMemoryWith = (
-  options?: Options
-): Layer.Layer<Heimdall | Store.HeimdallStore | TaskQueue, InvalidArgument> =>
+export const layerStore = (options?: Options): Layer.Layer<Heimdall, InvalidArgument, Store.HeimdallStore> =>
+  validate.layerOrFail(checkOptions(options), () =>
+    Layer.effect(
+      Heimdall,
+      Effect.map(Store.HeimdallStore, (store) => Heimdall.of({ store, config: Config.resolve(options) }))
+    )
+  )
+
+/**
+ * The in-memory backend with options (prefixes, default lock ttl, the queue's name and retention): `layerMemory`
+ * is this with the defaults.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Heimdall } from "effect-heimdall"
+ *
+ * const TestBackend = Heimdall.layerMemoryWith({ retention: "1 hour", uniqueTimeout: "5 minutes" })
+ * ```
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerMemoryWith = (options?: Options): Layer.Layer<Backend, InvalidArgument> =>
   validate.layerOrFail(checkOptions(options), () => memoryLayer(options))
 
-// one lock table and one store for the primitives and the queue: a unique task's lock is a lock like any other
-const memoryLayer = (options: Options | undefined): Layer.Layer<Heimdall | Store.HeimdallStore | TaskQueue> =>
-  Layer.merge(
-    storeLayer(options),
-    // checked above, under this module's option names
-    TaskQueueModule.layerMemoryWith(queueOptions(options)) as Layer.Layer<TaskQueue>
-  ).pipe(Layer.provideMerge(Store.layerMemory), Layer.provide(Layer.sync(MemoryLockTable, makeLockTable)))
+// one lock table for the primitives and the queue: a unique task's lock is a lock like any other
+const memoryLayer = (options: Options | undefined): Layer.Layer<Backend> =>
+  Layer.effectContext(
+    Effect.gen(function* () {
+      const config = Config.resolve(options)
+      const table = makeLockTable()
+      const store = MemoryStore.make(table)
+      return backendContext(config, store, yield* makeMemoryQueue(config, table, store))
+    })
+  )
 
 /**
  * The in-memory backend: one process, Effect's `Clock`. For tests (with
@@ -77,11 +106,13 @@ const memoryLayer = (options: Options | undefined): Layer.Layer<Heimdall | Store
  * @category layers
  * @since 0.1.0
  */
-export const layerMemory: Layer.Layer<Heimdall | Store.HeimdallStore | TaskQueue> = memoryLayer(undefined)
+export const layerMemory: Layer.Layer<Backend> = memoryLayer(undefined)
 
 /**
  * The Redis backend, shared by every process using the same Redis and
  * prefixes. Requires the `Redis` service of `effect/persistence/Redis`.
+ * Provides the primitives (`Heimdall`, its `HeimdallStore`) and the task queue
+ * (`TaskQueue`, for `Task` and `Worker`), on one configuration.
  *
  * **Example**
  *
@@ -89,7 +120,7 @@ export const layerMemory: Layer.Layer<Heimdall | Store.HeimdallStore | TaskQueue
  * import { Layer } from "effect"
  * import { Heimdall, RedisIoredis } from "effect-heimdall"
  *
- * const HeimdallLive = Heimdall.layerRedis({ lockPrefix: "myapp-lock:" }).pipe(
+ * const HeimdallLive = Heimdall.layerRedis({ lockPrefix: "myapp-lock:", queue: "reports" }).pipe(
  *   Layer.provide(RedisIoredis.layer("redis://127.0.0.1:6379"))
  * )
  * ```
@@ -97,17 +128,16 @@ export const layerMemory: Layer.Layer<Heimdall | Store.HeimdallStore | TaskQueue
  * @category layers
  * @since 0.1.0
  */
-export const layerRedis = (
-  options?: Options
-): Layer.Layer<Heimdall | Store.HeimdallStore | TaskQueue, InvalidArgument, Redis.Redis> =>
-  validate.layerOrFail(checkOptions(options), () => {
-    const resolved = resolveOptions(options)
-    return Layer.merge(
-      storeLayer(options),
-      // checked above, under this module's option names
-      TaskQueueModule.layerRedis(queueOptions(options)) as Layer.Layer<TaskQueue, never, Redis.Redis>
-    ).pipe(Layer.provideMerge(RedisStore.layer({ channel: Layout.releaseChannel(resolved.lockPrefix) })))
-  })
+export const layerRedis = (options?: Options): Layer.Layer<Backend, InvalidArgument, Redis.Redis> =>
+  validate.layerOrFail(checkOptions(options), () =>
+    Layer.effectContext(
+      Effect.gen(function* () {
+        const config = Config.resolve(options)
+        const store = yield* RedisStore.make({ channel: Layout.releaseChannel(config.lockPrefix) })
+        return backendContext(config, store, yield* makeRedisQueue(config, store))
+      })
+    )
+  )
 
 /**
  * The Redis backend with its own connection, from configuration: the URL is read from `REDIS_URL` through Effect's
@@ -131,8 +161,8 @@ export const layerRedis = (
 export const layerRedisConfig = (
   options?: Options & { readonly redis?: Omit<RedisIoredis.Options, "url"> | undefined }
 ): Layer.Layer<
-  Heimdall | Store.HeimdallStore | TaskQueue | Redis.Redis | RedisIoredis.Client,
-  InvalidArgument | Redis.RedisError | Config.ConfigError
+  Backend | Redis.Redis | RedisIoredis.Client,
+  InvalidArgument | Redis.RedisError | EffectConfig.ConfigError
 > => {
   const { redis, ...heimdall } = options ?? {}
   return layerRedis(heimdall).pipe(Layer.provideMerge(RedisIoredis.layerConfig(redis)))

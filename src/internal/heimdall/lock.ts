@@ -1,12 +1,13 @@
 /** Locks: acquire, release, extend, inspect, list, force-release, and `withLock`. */
-import { Cause, Duration, Effect, Exit, Option } from "effect"
+import { Duration, Effect, Option } from "effect"
 import { dual } from "effect/Function"
 import type * as Redis from "effect/persistence/Redis"
-import { type InvalidArgument, LockLost, LockTaken } from "../../Errors.ts"
+import { type InvalidArgument, type LockLost, LockTaken } from "../../Errors.ts"
 import type * as Store from "../../HeimdallStore.ts"
 import { randomId } from "../id.ts"
 import * as Layout from "../layout.ts"
-import { type Attempt, acquireWaiting, checkKey, keyError, millisOf, millisOrInvalid, whileKept } from "./common.ts"
+import { type Attempt, acquireWaiting, checkKey, keyError, millisOrInvalid } from "./common.ts"
+import * as Leased from "./leased.ts"
 import { Heimdall } from "./service.ts"
 
 /**
@@ -80,12 +81,12 @@ export const acquireLock = (
   Effect.flatMap(Heimdall, (heimdall): Effect.Effect<Lock, LockTaken | InvalidArgument | Redis.RedisError> => {
     const keyInvalid = keyError(key)
     if (keyInvalid !== undefined) return Effect.fail(keyInvalid)
-    const ttlMs = millisOrInvalid("ttl", options?.ttl ?? heimdall.uniqueTimeout, 1)
+    const ttlMs = millisOrInvalid("ttl", options?.ttl ?? heimdall.config.uniqueTimeoutMillis, 1)
     if (typeof ttlMs !== "number") return Effect.fail(ttlMs)
     const waitMs = millisOrInvalid("wait", options?.wait ?? 0, 0)
     if (typeof waitMs !== "number") return Effect.fail(waitMs)
     const owner = options?.owner ?? randomId()
-    const fullKey = Layout.lockKey(heimdall.lockPrefix, key)
+    const fullKey = Layout.lockKey(heimdall.config.lockPrefix, key)
     return acquireWaiting(
       "Heimdall.acquireLock",
       key,
@@ -111,6 +112,16 @@ export const acquireLock = (
     )
   })
 
+const lockKind: Leased.Kind<Pick<Lock, "key" | "owner">, Pick<Lock, "key" | "owner" | "ttl">> = {
+  keyOf: (h, key) => Layout.lockKey(h.config.lockPrefix, key),
+  release: (store, fullKey, owner) => store.lockRelease(fullKey, owner),
+  extend: (store, fullKey, owner, ttlMs) => store.lockExtend(fullKey, owner, ttlMs),
+  key: (lock) => lock.key,
+  holder: (lock) => lock.owner,
+  lease: (lock) => lock.ttl,
+  leaseOption: "ttl"
+}
+
 /**
  * Releases a lock if, and only if, its owner still holds it: a late finisher
  * never frees a lock that expired and was taken by someone else. Returns
@@ -119,8 +130,8 @@ export const acquireLock = (
  * @category locks
  * @since 0.1.0
  */
-export const releaseLock = (lock: Pick<Lock, "key" | "owner">): Effect.Effect<boolean, Redis.RedisError, Heimdall> =>
-  Effect.flatMap(Heimdall, (h) => h.store.lockRelease(Layout.lockKey(h.lockPrefix, lock.key), lock.owner))
+export const releaseLock: (lock: Pick<Lock, "key" | "owner">) => Effect.Effect<boolean, Redis.RedisError, Heimdall> =
+  Leased.release(lockKind)
 
 /**
  * Extends a lock to `ttl` from now (default: its own ttl), only while its
@@ -129,15 +140,10 @@ export const releaseLock = (lock: Pick<Lock, "key" | "owner">): Effect.Effect<bo
  * @category locks
  * @since 0.1.0
  */
-export const extendLock = (
+export const extendLock: (
   lock: Pick<Lock, "key" | "owner" | "ttl">,
   ttl?: Duration.Input
-): Effect.Effect<boolean, Redis.RedisError | InvalidArgument, Heimdall> =>
-  Effect.gen(function* () {
-    const h = yield* Heimdall
-    const ttlMs = yield* millisOf("ttl", ttl ?? lock.ttl, 1)
-    return yield* h.store.lockExtend(Layout.lockKey(h.lockPrefix, lock.key), lock.owner, ttlMs)
-  })
+) => Effect.Effect<boolean, Redis.RedisError | InvalidArgument, Heimdall> = Leased.extend(lockKind)
 
 /**
  * Who holds a lock, for how long, with which fence; `None` when it is free.
@@ -152,7 +158,7 @@ export const inspectLock = (
     checkKey(key),
     Effect.flatMap(Heimdall, (h) =>
       Effect.map(
-        h.store.lockInspect(Layout.lockKey(h.lockPrefix, key)),
+        h.store.lockInspect(Layout.lockKey(h.config.lockPrefix, key)),
         Option.map((s) => toInfo(key, s))
       )
     )
@@ -167,8 +173,8 @@ export const inspectLock = (
  */
 export const listLocks = (prefix = ""): Effect.Effect<ReadonlyArray<LockInfo>, Redis.RedisError, Heimdall> =>
   Effect.flatMap(Heimdall, (h) =>
-    Effect.map(h.store.lockList(Layout.lockKey(h.lockPrefix, prefix)), (locks) =>
-      locks.map((s) => toInfo(s.key.slice(h.lockPrefix.length), s))
+    Effect.map(h.store.lockList(Layout.lockKey(h.config.lockPrefix, prefix)), (locks) =>
+      locks.map((s) => toInfo(s.key.slice(h.config.lockPrefix.length), s))
     )
   )
 
@@ -182,7 +188,7 @@ export const listLocks = (prefix = ""): Effect.Effect<ReadonlyArray<LockInfo>, R
 export const forceReleaseLock = (key: string): Effect.Effect<boolean, InvalidArgument | Redis.RedisError, Heimdall> =>
   Effect.andThen(
     checkKey(key),
-    Effect.flatMap(Heimdall, (h) => h.store.lockForceRelease(Layout.lockKey(h.lockPrefix, key)))
+    Effect.flatMap(Heimdall, (h) => h.store.lockForceRelease(Layout.lockKey(h.config.lockPrefix, key)))
   )
 
 const toInfo = (key: string, s: Store.LockState): LockInfo => ({
@@ -249,34 +255,5 @@ export const withLock: {
 } = dual(
   (args) => Effect.isEffect(args[0]),
   <A, E, R>(self: Effect.Effect<A, E, R>, key: string, options?: WithLockOptions) =>
-    Effect.uninterruptibleMask((restore) =>
-      Effect.gen(function* () {
-        // the acquisition is uninterruptible (as an acquireRelease's), so a lock it took is always released
-        const lock = yield* acquireLock(key, options)
-        const heimdall = yield* Heimdall
-        const held =
-          options?.keepAlive === false
-            ? self
-            : whileKept(
-                self,
-                Math.max(1, Math.floor(Duration.toMillis(lock.ttl) / 3)),
-                heimdall.store.lockExtend(
-                  Layout.lockKey(heimdall.lockPrefix, key),
-                  lock.owner,
-                  Duration.toMillis(lock.ttl)
-                ),
-                () => new LockLost({ key, owner: lock.owner })
-              )
-        const exit = yield* Effect.exit(restore(held))
-        // owner-checked: false when the lock lapsed (or was force-released) at some point while the effect ran
-        const released = yield* Effect.exit(
-          heimdall.store.lockRelease(Layout.lockKey(heimdall.lockPrefix, key), lock.owner)
-        )
-        const lost =
-          Exit.isSuccess(released) &&
-          !released.value &&
-          (Exit.isSuccess(exit) || !(Cause.hasDies(exit.cause) || Cause.hasInterrupts(exit.cause)))
-        return yield* lost ? Effect.fail(new LockLost({ key, owner: lock.owner })) : exit
-      })
-    )
+    Leased.withHeld(lockKind, acquireLock(key, options), self, options?.keepAlive !== false)
 )

@@ -32,5 +32,5 @@ export const onlyAfter = (
     yield* checkKey(key)
     const h = yield* Heimdall
     const periodMs = yield* millisOf("period", period, 1)
-    return yield* h.store.onlyAfter(Layout.onlyAfterKey(h.ratePrefix, key), periodMs)
+    return yield* h.store.onlyAfter(Layout.onlyAfterKey(h.config.ratePrefix, key), periodMs)
   })

@@ -167,7 +167,7 @@ const admit = (
     Effect.flatMap(Heimdall, (heimdall) => {
       const request: Store.RateRequest = {
         limits: resolved.map((l) => ({
-          key: Layout.rateKey(heimdall.ratePrefix, l.key),
+          key: Layout.rateKey(heimdall.config.ratePrefix, l.key),
           times: l.times,
           perMs: l.perMs + marginOf(l.perMs)
         })),

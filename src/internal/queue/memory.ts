@@ -5,6 +5,7 @@
  */
 import { Clock, Deferred, Effect } from "effect"
 import type { HeimdallStore } from "../../HeimdallStore.ts"
+import type { Config } from "../config.ts"
 import type { LockTable } from "../locks.ts"
 import * as Waiters from "../waiters.ts"
 import type {
@@ -18,7 +19,7 @@ import type {
   TaskState
 } from "./model.ts"
 import { isTerminal } from "./model.ts"
-import { fullLockKey, lockKeyOf, primitivesOf, type Resolved } from "./options.ts"
+import { fullLockKey, lockKeyOf } from "./options.ts"
 
 interface Entry {
   record: Mutable<TaskRecord>
@@ -36,7 +37,7 @@ type Mutable<A> = { -readonly [K in keyof A]: A[K] }
 const wakeCap = 1024
 const promoteLimit = 1000
 
-export const makeMemory = (options: Resolved, table: LockTable, store: HeimdallStore["Service"]) =>
+export const makeMemory = (options: Config, table: LockTable, store: HeimdallStore["Service"]) =>
   Effect.sync((): Service => {
     const tasks = new Map<string, Entry>()
     /** Oldest first (the Redis list's right end). */
@@ -197,7 +198,8 @@ export const makeMemory = (options: Resolved, table: LockTable, store: HeimdallS
 
     const service: Service = {
       queue: options.queue,
-      primitives: primitivesOf(options, store),
+      config: options,
+      store,
       lockKey: lockKeyOf(options),
       enqueue: (task) =>
         withNow((now, nowUs): EnqueueResult => {

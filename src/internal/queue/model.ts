@@ -3,9 +3,12 @@
  * ground floor of the queue: the backends (memory.ts, redis.ts) and `TaskQueue.ts` import it; it imports no
  * backend. `TaskQueue.ts` re-exports every name, with these docs.
  */
-import type { Duration, Effect, Scope } from "effect"
+import type { Effect, Scope } from "effect"
 import type * as Redis from "effect/persistence/Redis"
 import type * as MemoryStore from "../../HeimdallStore.ts"
+import type { Config } from "../config.ts"
+
+export type { Config } from "../config.ts"
 
 /**
  * Where a task is in its life:
@@ -343,13 +346,10 @@ export interface Parked {
 export interface Service {
   /** The queue's name (the Redis hash tag). */
   readonly queue: string
-  /** The primitives' store the queue shares, for rate-limited tasks, with its key layout. */
-  readonly primitives: {
-    readonly store: MemoryStore.HeimdallStore["Service"]
-    readonly lockPrefix: string
-    readonly ratePrefix: string
-    readonly uniqueTimeoutMillis: number
-  }
+  /** The backend's resolved configuration (shared with the `Heimdall` service). */
+  readonly config: Config
+  /** The primitives' store the queue shares (rate-limited tasks take their limits from it). */
+  readonly store: MemoryStore.HeimdallStore["Service"]
   /** The key (without the lock prefix) of a unique task's lock: `{<queue>}:<unique key>`, as `Heimdall.inspectLock` takes it. */
   readonly lockKey: (uniqueKey: string) => string
   readonly enqueue: (task: NewTask) => Effect.Effect<EnqueueResult, Redis.RedisError>
@@ -399,41 +399,4 @@ export interface Service {
   ) => Effect.Effect<ReadonlyArray<Parked>, Redis.RedisError>
   /** Waits until the task is terminal and returns it; `undefined` when there is no such task. */
   readonly awaitTerminal: (id: string) => Effect.Effect<TaskRecord | undefined, Redis.RedisError>
-}
-
-/**
- * Options of both backends.
- *
- * - `queue` (default `"default"`): the queue's name; on Redis also its hash tag.
- * - `prefix` (default `"h-q"`, Redis only): the first part of every key.
- * - `retention` (default 1 day): how long a finished task's record, result or error is kept.
- * - `lockPrefix`, `ratePrefix`, `uniqueTimeout`: as in `Heimdall.Options`, for unique and
- *   rate-limited tasks (the `Heimdall` layers pass theirs).
- *
- * Options that can never work make the layer fail with `InvalidArgument` (naming the option and
- * the value) before anything is built, on both backends: an empty `queue`, a `queue`, `prefix` or
- * `lockPrefix` with `{` or `}` (they would break the queue's hash tag), a `retention` or
- * `uniqueTimeout` that is not a positive finite duration.
- *
- * **Example**
- *
- * ```ts
- * import { TaskQueue } from "effect-heimdall"
- *
- * const options: TaskQueue.Options = { queue: "reports", retention: "7 days" }
- * ```
- *
- * @category models
- * @since 0.1.0
- */
-export interface Options {
-  readonly queue?: string | undefined
-  readonly prefix?: string | undefined
-  readonly retention?: Duration.Input | undefined
-  /** Prefix of unique tasks' locks (and of `Heimdall`'s locks). Default `"h-lock:"`. */
-  readonly lockPrefix?: string | undefined
-  /** Prefix of rate-limit keys. Default `"h-rate:"`. */
-  readonly ratePrefix?: string | undefined
-  /** Default unique timeout (lock ttl) of unique tasks. Default 1 hour. */
-  readonly uniqueTimeout?: Duration.Input | undefined
 }

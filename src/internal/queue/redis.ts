@@ -6,6 +6,7 @@
 import { Effect, Exit, Queue, Scope } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import type { HeimdallStore } from "../../HeimdallStore.ts"
+import type { Config } from "../config.ts"
 import { randomId } from "../id.ts"
 import * as Layout from "../layout.ts"
 import { evaluator, preload } from "../script.ts"
@@ -24,7 +25,7 @@ import type {
   Waiter
 } from "./model.ts"
 import { isTerminal } from "./model.ts"
-import { fullLockKey, lockKeyOf, primitivesOf, type Resolved } from "./options.ts"
+import { fullLockKey, lockKeyOf } from "./options.ts"
 import * as Scripts from "./scripts.ts"
 
 const wakeCap = 1024
@@ -199,11 +200,11 @@ const parseClaim = (reply: ReadonlyArray<unknown>, at: number, token: string): C
   return { _tag: "Claimed", task: tasks[0]!, tasks, passed }
 }
 
-export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
+export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
   Effect.gen(function* () {
     const redis = yield* Redis.Redis
     const layerScope = yield* Effect.scope
-    const keys = makeKeys(options.prefix, options.queue)
+    const keys = makeKeys(options.queuePrefix, options.queue)
     const retention = options.retentionMillis
     const evalScript = evaluator(redis)
     const run = {
@@ -298,7 +299,8 @@ export const makeRedis = (options: Resolved, store: HeimdallStore["Service"]) =>
 
     const service: Service = {
       queue: options.queue,
-      primitives: primitivesOf(options, store),
+      config: options,
+      store,
       lockKey: lockKeyOf(options),
       enqueue: (task) => {
         const common = [

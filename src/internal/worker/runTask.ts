@@ -152,7 +152,8 @@ function* admit(ctx: RunContext, claimed: ClaimedTask): Step<Admitted> {
   }
   const limit = resolveLimit(rateLimit, decoded.success, name)
   if (typeof limit === "string") return yield* deadLetter(limit)
-  const { store, ratePrefix } = ctx.queue.primitives
+  const { store } = ctx.queue
+  const { ratePrefix } = ctx.queue.config
   // One step: start now if the limit has room, else book the earliest slot (after a random jitter, booked with
   // it) and wait in the queue until then, without spending a retry. At a booked slot the booking is checked
   // again against the actual starts, and so is an admission whose reply came back late (by more than half the

@@ -1,0 +1,70 @@
+/**
+ * The one configuration of a backend: `Heimdall.Options` as the user writes them, and `Config`, the same with every
+ * default filled in. A backend layer resolves it once and hands the same `Config` to the `Heimdall` service, the
+ * store's key layout and the queue; nothing else holds a default (the prefixes' defaults are `Layout.defaults`).
+ */
+import type { Duration } from "effect"
+import { millisOr } from "./duration.ts"
+import * as Layout from "./layout.ts"
+
+/**
+ * Options shared by both backends. A layer given an option that can never
+ * work fails with `InvalidArgument` naming it and its value: an empty `queue`
+ * or one with `{` or `}`, a `queuePrefix` or `lockPrefix` with `{` or `}` (the
+ * queue's hash tag follows them), a `retention` or `uniqueTimeout` that is not
+ * a positive finite duration.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Heimdall } from "effect-heimdall"
+ *
+ * const options: Heimdall.Options = { lockPrefix: "myapp-lock:", uniqueTimeout: "30 minutes", queue: "reports" }
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Options {
+  /** Prefix of lock keys (unique tasks' locks too). Default `"h-lock:"`. */
+  readonly lockPrefix?: string | undefined
+  /** Prefix of rate-limit and only-after keys. Default `"h-rate:"`. */
+  readonly ratePrefix?: string | undefined
+  /** Prefix of concurrency-limit keys. Default `"h-sem:"`. */
+  readonly concurrencyPrefix?: string | undefined
+  /** Default lock time-to-live (and unique-task timeout). Default 1 hour. */
+  readonly uniqueTimeout?: Duration.Input | undefined
+  /** The task queue's name; on Redis also its hash tag. Default `"default"`. */
+  readonly queue?: string | undefined
+  /** Prefix of the task queue's keys (Redis). Default `"h-q"`. */
+  readonly queuePrefix?: string | undefined
+  /** How long finished tasks and their results are kept. Default 1 day. */
+  readonly retention?: Duration.Input | undefined
+}
+
+/**
+ * `Options` resolved: every default filled in, durations in milliseconds.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Config {
+  readonly queue: string
+  readonly queuePrefix: string
+  readonly retentionMillis: number
+  readonly lockPrefix: string
+  readonly ratePrefix: string
+  readonly concurrencyPrefix: string
+  readonly uniqueTimeoutMillis: number
+}
+
+/** `Options` (checked already: see `validate.heimdallOptions`) with every default filled in. */
+export const resolve = (options: Options | undefined): Config => ({
+  queue: options?.queue ?? Layout.defaults.queue,
+  queuePrefix: options?.queuePrefix ?? Layout.defaults.queuePrefix,
+  retentionMillis: millisOr(options?.retention, "1 day"),
+  lockPrefix: options?.lockPrefix ?? Layout.defaults.lockPrefix,
+  ratePrefix: options?.ratePrefix ?? Layout.defaults.ratePrefix,
+  concurrencyPrefix: options?.concurrencyPrefix ?? Layout.defaults.concurrencyPrefix,
+  uniqueTimeoutMillis: millisOr(options?.uniqueTimeout, "1 hour")
+})
