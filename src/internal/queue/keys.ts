@@ -1,5 +1,7 @@
 /**
- * The only place queue keys are built (other keys: `internal/layout.ts`).
+ * The only place in TypeScript where queue keys are built (other keys: `internal/layout.ts`). Scripts build a task's
+ * record, a worker's inbox and a parked list from the prefixes below when they learn the id, worker or name while
+ * running (ARCHITECTURE.md, "Keys", says which and why; `test/keySlots.test.ts` checks they stay in the queue's slot).
  *
  * Every key of one queue shares the Redis Cluster hash tag `{<queue>}`, so
  * every script touching a queue runs on one slot:

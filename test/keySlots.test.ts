@@ -1,0 +1,98 @@
+/**
+ * Where the scripts' keys live, checked while they run: the Redis conformance suites of the queue, of unique and
+ * rate-limited tasks and of the primitives run here once more, with every script wrapped by `support/keyCheck.ts`.
+ * A script that touched a key outside `KEYS` and outside the slot of `KEYS[1]` (what Redis Cluster would refuse, or
+ * worse, serve from another node) fails its call, and so the test that made it. Keys a script builds from ids it
+ * finds while running (a claim pops ids from lists) are not in `KEYS`; they must share the queue's hash tag.
+ * `KEYCHECK_STRICT=1 npx vitest run test/keySlots.test.ts` fails every key not in `KEYS` instead: it lists, for
+ * exploration, which scripts build keys (ARCHITECTURE.md, "Keys", says which and why).
+ */
+import { assert, layer } from "@effect/vitest"
+import { Effect, Exit, Layer } from "effect"
+import * as Redis from "effect/persistence/Redis"
+import { vi } from "vitest"
+import { Heimdall } from "../src/index.ts"
+import { heimdallSuite } from "./HeimdallSuite.ts"
+import { QueueUnderTest, queueSuite } from "./QueueSuite.ts"
+import { conformance } from "./support/backends.ts"
+import { checkKeys } from "./support/keyCheck.ts"
+import { describeRedis, keyPrefix, redisLayer } from "./support/redis.ts"
+import { TasksUnderTest, uniqueSuite } from "./UniqueSuite.ts"
+
+vi.mock("../src/internal/queue/lua.generated.ts", async (original) => {
+  const { checkModule } = await import("./support/keyCheck.ts")
+  return checkModule(await original<Record<string, unknown>>(), process.env.KEYCHECK_STRICT === "1")
+})
+vi.mock("../src/internal/redis/lua.generated.ts", async (original) => {
+  const { checkModule } = await import("./support/keyCheck.ts")
+  return checkModule(await original<Record<string, unknown>>(), process.env.KEYCHECK_STRICT === "1")
+})
+
+const prefix = keyPrefix(import.meta.url)
+
+const backend = (options?: Heimdall.Options) =>
+  Effect.map(Effect.context<Redis.Redis>(), (context) =>
+    Heimdall.layerRedis({
+      ...options,
+      queuePrefix: `${prefix}q`,
+      lockPrefix: `${prefix}lock:`,
+      ratePrefix: `${prefix}rate:${options?.queue ?? ""}:`,
+      concurrencyPrefix: `${prefix}sem:`
+    }).pipe(Layer.provide(Layer.succeedContext(context)))
+  )
+
+const queues = Layer.effect(
+  QueueUnderTest,
+  Effect.gen(function* () {
+    const context = yield* Effect.context<Redis.Redis>()
+    return {
+      layer: (queue: string, options?: Heimdall.Options) =>
+        Layer.unwrap(backend({ ...options, queue })).pipe(Layer.provide(Layer.succeedContext(context))),
+      redis: yield* Redis.Redis,
+      prefix: `${prefix}q`
+    }
+  })
+).pipe(Layer.provideMerge(redisLayer()))
+
+const tasks = Layer.effect(
+  TasksUnderTest,
+  Effect.gen(function* () {
+    const context = yield* Effect.context<Redis.Redis>()
+    return {
+      layer: (queue: string, options?: Heimdall.Options) =>
+        Layer.unwrap(backend({ ...options, queue })).pipe(Layer.provide(Layer.succeedContext(context))),
+      redis: yield* Redis.Redis
+    }
+  })
+).pipe(Layer.provideMerge(redisLayer()))
+
+const primitives = Layer.unwrap(backend()).pipe(Layer.provideMerge(redisLayer()))
+
+conformance("Key slots: task queue", [{ name: "redis, keys checked", layer: queues, redis: true }], queueSuite)
+conformance(
+  "Key slots: unique and rate-limited tasks",
+  [{ name: "redis, keys checked", layer: tasks, redis: true }],
+  uniqueSuite
+)
+conformance("Key slots: primitives", [{ name: "redis, keys checked", layer: primitives, redis: true }], heimdallSuite)
+
+describeRedis("Key slots: the check itself", () => {
+  layer(redisLayer(), { excludeTestServices: true })((it) => {
+    it.effect("fails a script that touches a key of another slot, passes one in the slot of KEYS[1]", () =>
+      Effect.gen(function* () {
+        const redis = yield* Redis.Redis
+        const run = (lua: string, strict = false) =>
+          Effect.exit(redis.send<unknown>("EVAL", checkKeys(lua, strict), "1", `${prefix}{slot}:declared`))
+        const elsewhere = yield* run(`return redis.call("GET", "${prefix}{other}:key")`)
+        assert.isTrue(Exit.isFailure(elsewhere))
+        assert.include(String(Exit.isFailure(elsewhere) && elsewhere.cause), `${prefix}{other}:key`)
+        const untagged = yield* run(`return redis.call("SET", "${prefix}plain", "1")`)
+        assert.isTrue(Exit.isFailure(untagged), "a key without the tag is in another slot")
+        assert.isTrue(Exit.isSuccess(yield* run(`return redis.call("GET", "${prefix}{slot}:derived")`)))
+        assert.isTrue(Exit.isSuccess(yield* run(`return redis.call("GET", KEYS[1])`)))
+        assert.isTrue(Exit.isSuccess(yield* run(`return redis.call("TIME")`)))
+        assert.isTrue(Exit.isFailure(yield* run(`return redis.call("GET", "${prefix}{slot}:derived")`, true)), "strict")
+      })
+    )
+  })
+})
