@@ -667,7 +667,11 @@ export interface Implementation<T extends Any, out R> {
 export const implement = <T extends Any, R = never>(
   task: T,
   handler: (payload: Payload<T>) => Effect.Effect<Success<T>, Error<T>, R>
-): Implementation<T, Exclude<R, CurrentTask>> => ({ task, handler: handler as any })
+): Implementation<T, Exclude<R, CurrentTask>> => ({
+  task,
+  // the worker provides `CurrentTask` around every run (internal/worker/runTask.ts)
+  handler: handler as Implementation<T, Exclude<R, CurrentTask>>["handler"]
+})
 
 /**
  * A reference to one enqueued task, for `join` and `status`. Only the id is
@@ -797,8 +801,7 @@ const enqueueWith = <T extends Any>(
     // options computed from the payload get the checks of static ones, before anything is written
     const rateLimit = task.settings.rateLimit
     if (rateLimit !== undefined) {
-      const spec = validate.computed("rateLimit", rateLimit, payload)
-      const limit = spec instanceof InvalidArgument ? spec : validate.rateLimit(spec, task.name)
+      const limit = validate.computedRateLimit(rateLimit, payload, task.name)
       if (limit instanceof InvalidArgument) return yield* limit
     }
     // the enqueue span, or the caller's (also an external one); an Option, not a NoSuchElementError per call

@@ -164,6 +164,21 @@ export const computed = <P, A>(option: string, f: (payload: P) => A, payload: P)
 }
 
 /**
+ * A task's rate limit computed for one payload (`Task.RateLimitFunction`), with the checks of a static one: the
+ * limit the worker takes a slot with, or why it cannot be used (the function threw, or its result breaks a rule).
+ * `Task.enqueue` checks it before anything is written; the worker checks it again before each start (its code or
+ * config may differ from the producer's).
+ */
+export const computedRateLimit = <P>(
+  f: (payload: P) => RateLimitSpec,
+  payload: P,
+  name: string
+): ResolvedRateLimit | InvalidArgument => {
+  const spec = computed("rateLimit", f, payload)
+  return spec instanceof InvalidArgument ? spec : rateLimit(spec, name)
+}
+
+/**
  * A layer that fails with `error` when there is one (an option of its constructor can never work), else the layer
  * `make` builds. The options are checked when the constructor is called; nothing is built or connected when one
  * is invalid.

@@ -357,8 +357,7 @@ const resolveLimit = (
   payload: unknown,
   name: string
 ): validate.ResolvedRateLimit | string => {
-  const spec = validate.computed("rateLimit", rateLimit, payload)
-  const limit = spec instanceof InvalidArgument ? spec : validate.rateLimit(spec, name)
+  const limit = validate.computedRateLimit(rateLimit, payload, name)
   return limit instanceof InvalidArgument ? `its rate limit cannot be used: ${limit.message}` : limit
 }
 
