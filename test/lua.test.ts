@@ -1,9 +1,11 @@
 /**
  * Static checks of every Lua script (the queue's and the primitives'), one header style for all: a script opens with
- * a block of `--` lines, `-- <name>: <what it does>`, then `Input:` (every KEYS[i] and ARGV[i] it uses, one a line)
+ * a block of `--` lines, `-- <name>: <what it does>`, then `Input:` (every KEYS[i] and ARGV[i] it uses, one a line,
+ * each named and typed: `--   KEYS[i] <name>: ...`, `--   ARGV[i] <name> (<type>): ...`, see scripts/gen-lua.mjs)
  * and `Output:`. The KEYS the header documents, the KEYS the code uses and the key count in the file name
- * (`<name>-<keys>.lua`, or `-N` for a script that takes any number) agree; time comes from Redis TIME only; key names
- * come from KEYS (or a prefix in KEYS/ARGV), never from a literal; no keyspace-wide command.
+ * (`<name>-<keys>.lua`, or `-N` for a script that takes any number) agree; the generated contract has the header's
+ * parameters; time comes from Redis TIME only; key names come from KEYS (or a prefix in KEYS/ARGV), never from a
+ * literal; no keyspace-wide command.
  */
 import { readdirSync, readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
@@ -13,6 +15,21 @@ import * as RedisLua from "../src/internal/redis/lua.generated.ts"
 
 const root = fileURLToPath(new URL("../src/internal/", import.meta.url))
 const generated = { queue: QueueLua, redis: RedisLua } as unknown as Record<string, Record<string, string>>
+/** The generated contracts, untyped: key count, parameter names, each object parameter's fields. */
+const contracts: Record<
+  string,
+  Record<
+    string,
+    {
+      readonly keys: number | "N"
+      readonly args: ReadonlyArray<string>
+      readonly fields?: Readonly<Record<string, ReadonlyArray<string>>>
+    }
+  >
+> = {
+  queue: QueueLua.contracts,
+  redis: RedisLua.contracts
+}
 const helperFiles = [
   ...readdirSync(`${root}lua/`)
     .filter((f) => f.endsWith(".lua"))
@@ -43,6 +60,13 @@ const codeOf = (lua: string) =>
 const indices = (lines: ReadonlyArray<string>, pattern: RegExp) =>
   [...new Set(lines.flatMap((l) => [...l.matchAll(pattern)].map((m) => Number(m[1]))))].sort((a, b) => a - b)
 const oneTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1)
+
+/** One `KEYS[...]`/`ARGV[...]` line of an Input section: index, name (`group.field` for an object's field), type. */
+const entryLine = /^-- {3}(KEYS|ARGV)\[(\d+|\d+\.\.|1\.\.k)\] ([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)?)(?: \(([^()]+)\))?: +\S/
+/** A description continued: 5 or more spaces. */
+const continuation = /^-- {5,}\S/
+/** The type of a list that takes the rest of ARGV: its entries' fields, each a string or a number. */
+const listType = /^list of \[[A-Za-z_]\w*: (string|number)(, [A-Za-z_]\w*: (string|number))*\]$/
 
 describe("Lua scripts", () => {
   it("exist in both folders", () => {
@@ -81,9 +105,52 @@ describe("Lua scripts", () => {
           "KEYS documented under Input only"
         )
       }
-      const documented = indices(inputs, /^-- {3}ARGV\[(\d+)\] /g)
+      const documented = indices(inputs, /^-- {3}ARGV\[(\d+)(?:\.\.)?\] /g)
       assert.deepStrictEqual(documented, oneTo(documented.length), "ARGV documented in order, from 1")
-      for (const i of indices(code, /ARGV\[(\d+)\]/g)) assert.include(documented, i, `ARGV[${i}] documented`)
+      const rest = inputs.some((l) => /^-- {3}ARGV\[\d+\.\.\] /.test(l)) ? documented.at(-1)! : Infinity
+      for (const i of indices(code, /ARGV\[(\d+)\]/g))
+        assert.isTrue(documented.includes(i) || i >= rest, `ARGV[${i}] documented`)
+    })
+
+    it(`${path}: every Input line names and types its parameter; the generated contract has them`, () => {
+      const header = headerOf(read(path))
+      const inputs = header.slice(
+        header.indexOf("-- Input:") + 1,
+        header.findIndex((l) => /^-- Output:/.test(l))
+      )
+      const keys: Array<string> = []
+      const args: Array<string> = []
+      const fields: Record<string, Array<string>> = {}
+      for (const [i, line] of inputs.entries()) {
+        if (continuation.test(line) && i > 0) continue
+        const entry = entryLine.exec(line)
+        assert.isNotNull(entry, `a KEYS or ARGV line, or a continuation: ${line}`)
+        const [, kind, index, name, type] = entry!
+        if (kind === "KEYS") {
+          assert.isUndefined(type, `KEYS are strings: ${line}`)
+          assert.notInclude(name, ".", `a key is no object's field: ${line}`)
+          assert.notInclude(keys, name, `one name per key: ${line}`)
+          keys.push(name!)
+          continue
+        }
+        assert.notStrictEqual(index, "1..k", `ARGV are numbered: ${line}`)
+        const list = listType.test(type ?? "")
+        assert.isTrue(list || [undefined, "string", "number", "boolean"].includes(type), `a known type: ${line}`)
+        assert.strictEqual(index!.endsWith(".."), list, `a list, and only a list, takes the rest of ARGV: ${line}`)
+        const [param, field] = name!.split(".") as [string, string | undefined]
+        if (field !== undefined && fields[param] && args.at(-1) === param) {
+          assert.notInclude(fields[param]!, field, `one name per field: ${line}`)
+          fields[param]!.push(field)
+          continue
+        }
+        assert.notInclude(args, param, `one name per parameter (an object's fields are consecutive): ${line}`)
+        args.push(param)
+        if (field !== undefined) fields[param] = [field]
+      }
+      const contract = contracts[folder]![/^(\w+)-/.exec(file)![1]!]!
+      assert.deepStrictEqual(contract.keys, file.endsWith("-N.lua") ? "N" : keys.length, "generated key count")
+      assert.deepStrictEqual(contract.args, args, "generated parameters (npm run gen)")
+      assert.deepStrictEqual(contract.fields ?? {}, fields, "generated object fields (npm run gen)")
     })
   }
 

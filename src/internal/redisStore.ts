@@ -10,52 +10,24 @@ import * as Lua from "./redis/lua.generated.ts"
 import { define, evaluator, preload } from "./script.ts"
 import * as Waiters from "./waiters.ts"
 
-const lockAcquire = define<readonly [lock: string], [owner: string, ttlMs: number]>(
-  Lua.contracts.lockAcquire
-).withReturnType<[1, number, number] | [0, string, number, number]>()
-
-const lockRelease = define<readonly [lock: string], [owner: string, channel: string, force: boolean]>(
-  Lua.contracts.lockRelease
-).withReturnType<0 | 1>()
-
-const lockExtend = define<readonly [lock: string], [owner: string, ttlMs: number]>(
-  Lua.contracts.lockExtend
-).withReturnType<0 | 1>()
-
-const lockInspect = define<readonly [lock: string], []>(Lua.contracts.lockInspect).withReturnType<
-  [] | [string, number, number]
+const lockAcquire = define(Lua.contracts.lockAcquire).withReturnType<
+  [1, number, number] | [0, string, number, number]
 >()
+const lockRelease = define(Lua.contracts.lockRelease).withReturnType<0 | 1>()
+const lockExtend = define(Lua.contracts.lockExtend).withReturnType<0 | 1>()
+const lockInspect = define(Lua.contracts.lockInspect).withReturnType<[] | [string, number, number]>()
 
-/** A rate-limit script (one per mode, see redis/lua/rateTake-N.lua): every one takes the same parameters. */
-const rateScript = (lua: string) =>
-  Redis.script(
-    (
-      keys: ReadonlyArray<string>,
-      cost: number,
-      maxDelayMs: number,
-      offsetMs: number,
-      id: string,
-      limits: ReadonlyArray<readonly [keyIndex: number, times: number, perMs: number]>
-    ) => [...keys, cost, maxDelayMs, offsetMs, id, limits.length, ...limits.flat()],
-    { numberOfKeys: (keys) => keys.length, lua }
-  ).withReturnType<[0 | 1, number, number, number, string]>()
+/** The reply of every rate-limit script (one per mode, see redis/lua/rateTake-N.lua; they take the same ARGV). */
+type RateReply = [0 | 1, number, number, number, string]
 
-const rateTake = rateScript(Lua.rateTake)
-const rateReserve = rateScript(Lua.rateReserve)
-const rateTaskStart = rateScript(Lua.rateTaskStart)
-const rateTaskBooked = rateScript(Lua.rateTaskBooked)
+const rateTake = define(Lua.contracts.rateTake).withReturnType<RateReply>()
+const rateReserve = define(Lua.contracts.rateReserve).withReturnType<RateReply>()
+const rateTaskStart = define(Lua.contracts.rateTaskStart).withReturnType<RateReply>()
+const rateTaskBooked = define(Lua.contracts.rateTaskBooked).withReturnType<RateReply>()
 
-const slotAcquire = define<readonly [slots: string], [holder: string, limit: number, leaseMs: number]>(
-  Lua.contracts.slotAcquire
-).withReturnType<[1, number] | [0, number, number]>()
-
-const slotRelease = define<readonly [slots: string], [holder: string, channel: string]>(
-  Lua.contracts.slotRelease
-).withReturnType<0 | 1>()
-
-const slotExtend = define<readonly [slots: string], [holder: string, leaseMs: number]>(
-  Lua.contracts.slotExtend
-).withReturnType<0 | 1>()
+const slotAcquire = define(Lua.contracts.slotAcquire).withReturnType<[1, number] | [0, number, number]>()
+const slotRelease = define(Lua.contracts.slotRelease).withReturnType<0 | 1>()
+const slotExtend = define(Lua.contracts.slotExtend).withReturnType<0 | 1>()
 
 /**
  * The Redis store, for the lifetime of the current scope. `channel` is where releases are announced; one

@@ -50,51 +50,59 @@ export const evaluator =
 export const preload = (runners: Record<string, { readonly load: Effect.Effect<unknown, Redis.RedisError> }>) =>
   Effect.forEach(Object.values(runners), (runner) => runner.load, { concurrency: "unbounded", discard: true })
 
-/** A parameter as a script receives it: a boolean is "1" or "0"; `Wide` (an object) is its encoder's values. */
-type Arg<Wide> = string | number | boolean | Wide
-
-/** `N` placeholders. */
-type Tuple<N extends number, T extends Array<0> = []> = T["length"] extends N ? T : Tuple<N, [...T, 0]>
-
-/** One placeholder per ARGV that `Args` fills (a `Wide` parameter fills `N`), to count them at compile time. */
-type Slots<Args extends ReadonlyArray<unknown>, Wide, N extends number> = Args extends readonly [
-  infer Head,
-  ...infer Rest
-]
-  ? [...([Head] extends [Wide] ? Tuple<N> : [0]), ...Slots<Rest, Wide, N>]
-  : []
+/** A script's parameters: its keys as one tuple, then its ARGV parameters (`Contracts` of a `lua.generated.ts`). */
+export interface Params {
+  readonly keys: ReadonlyArray<string>
+  readonly args: ReadonlyArray<unknown>
+}
 
 /**
- * Typed `Redis.script` descriptors from generated contracts (`Lua.contracts.<name>` of a `lua.generated.ts`: the
- * script, its key count from its file name, its ARGV count from its header). `definer(encode)` returns `define`;
- * `define<Keys, Args>(contract)` is called with the keys as one tuple, then the parameters in the header's order;
- * the compiler checks `Keys` and `Args` against the contract's counts, so each parameter is named once. A boolean
- * is sent as "1" or "0"; an object parameter (`Wide`) as the `N` values `encode` gives.
+ * A script as scripts/gen-lua.mjs generates it from its file (`Lua.contracts.<name>`): the Lua sent, its key count
+ * ("N": any, a `-N` script), its ARGV parameters' names and each object parameter's fields in ARGV order; `P`, its
+ * parameters' types from its header, is carried by the type only.
+ */
+export interface Contract<P extends Params> {
+  readonly lua: string
+  readonly keys: number extends P["keys"]["length"] ? "N" : P["keys"]["length"]
+  readonly args: ReadonlyArray<string>
+  readonly fields?: Readonly<Record<string, ReadonlyArray<string>>>
+  /** Never set: the parameters' types, for `define`. */
+  readonly params?: P
+}
+
+/** A string or number as sent; a boolean as "1" or "0". */
+const scalar = (value: unknown) => (typeof value === "boolean" ? (value ? "1" : "0") : value)
+
+/**
+ * The typed `Redis.script` descriptor of a generated contract: called with the keys as one tuple, then the
+ * parameters in the header's order, named and typed by the header (`Lua.Contracts`). A boolean is sent as "1" or
+ * "0"; an object parameter as its fields in the header's order; a list as its length, then each entry's values.
  *
  * @example
- * const define = definer<never, 0>(() => [])
- * const renew = define<readonly [task: string], [token: string, leaseMillis: number]>(Lua.contracts.renew)
- *   .withReturnType<0 | 1>()
+ * const renew = define(Lua.contracts.renew).withReturnType<0 | 1>()
+ * // run.renew([task, running], id, token, leaseMillis)
  */
-export const definer =
-  <Wide extends object, N extends number>(encode: (wide: Wide) => ReadonlyArray<string | number>) =>
-  <Keys extends ReadonlyArray<string>, Args extends ReadonlyArray<Arg<Wide>>>(contract: {
-    readonly lua: string
-    readonly keys: Keys["length"]
-    readonly argv: Slots<Args, Wide, N>["length"]
-  }) =>
-    Redis.script(
-      (keys: Keys, ...args: Args) => {
-        const values: Array<string | number> = [...keys]
-        for (const arg of args) {
-          if (typeof arg === "boolean") values.push(arg ? "1" : "0")
-          else if (typeof arg === "object") values.push(...encode(arg))
-          else values.push(arg)
-        }
-        return values
-      },
-      { numberOfKeys: contract.keys, lua: contract.lua }
-    )
-
-/** `define` for scripts whose parameters are strings, numbers and booleans (see `definer`). */
-export const define = definer<never, 0>(() => [])
+export const define = <P extends Params>(contract: Contract<P>) => {
+  // the fields of each object parameter, by position
+  const objects = contract.args.map((name) => contract.fields?.[name])
+  const keyCount = contract.keys
+  return Redis.script(
+    (keys: P["keys"], ...args: P["args"]) => {
+      const values: Array<unknown> = [...keys]
+      for (let i = 0; i < args.length; i++) {
+        const arg = args[i]
+        const fields = objects[i]
+        if (Array.isArray(arg)) {
+          values.push(arg.length)
+          for (const entry of arg) values.push(...entry)
+        } else if (fields) for (const field of fields) values.push(scalar((arg as Record<string, unknown>)[field]))
+        else values.push(scalar(arg))
+      }
+      return values
+    },
+    {
+      numberOfKeys: typeof keyCount === "number" ? keyCount : (keys: P["keys"], ..._: P["args"]) => keys.length,
+      lua: contract.lua
+    }
+  )
+}

@@ -2,18 +2,18 @@
 -- a worker that runs them. With a timeout, parked tasks of a name no worker has run for that long (and enqueued at
 -- least that long ago) are dead-lettered with the reason, oldest first, at most 100 per name per beat.
 -- Input:
---   KEYS[1] names hash      <prefix>:{q}:names   -- task name -> when a worker that runs it last beat (ms)
---   KEYS[2] parked names    <prefix>:{q}:parked  -- set of names with parked tasks
---   KEYS[3] running zset    <prefix>:{q}:running
---   KEYS[4] task key prefix <prefix>:{q}:task:   -- task keys are KEYS[4] .. id: same hash tag, same slot
---   ARGV[1] the worker's task names, "\n"-separated
---   ARGV[2] dead-letter parked tasks of a name unseen for this long (ms); -1: never
---   ARGV[3] retention (ms) of a dead-lettered record
---   ARGV[4] events channel
---   ARGV[5] channel on which lock releases are announced
---   ARGV[6] the queue's lock key infix "{<queue>}:"
---   ARGV[7] parked list prefix <prefix>:{q}:parked:
---   ARGV[8] TTL of the names hash (ms)
+--   KEYS[1] names:      names hash      <prefix>:{q}:names   -- task name -> when a worker that runs it last beat (ms)
+--   KEYS[2] parked:     parked names    <prefix>:{q}:parked  -- set of names with parked tasks
+--   KEYS[3] running:    running zset    <prefix>:{q}:running
+--   KEYS[4] taskPrefix: task key prefix <prefix>:{q}:task:   -- task keys are KEYS[4] .. id: same hash tag, same slot
+--   ARGV[1] names: the worker's task names, "\n"-separated
+--   ARGV[2] deadAfterMillis (number): dead-letter parked tasks of a name unseen for this long (ms); -1: never
+--   ARGV[3] retentionMillis (number): retention (ms) of a dead-lettered record
+--   ARGV[4] channel: events channel
+--   ARGV[5] lockChannel: channel on which lock releases are announced
+--   ARGV[6] lockInfix: the queue's lock key infix "{<queue>}:"
+--   ARGV[7] parkedPrefix: parked list prefix <prefix>:{q}:parked:
+--   ARGV[8] namesTtlMillis (number): TTL of the names hash (ms)
 -- Output: { name, parked, dead-lettered now, ... } for every name with parked tasks
 local now = nowMillis()
 for name in string.gmatch(ARGV[1], "[^\n]+") do redis.call("HSET", KEYS[1], name, now) end

@@ -1,33 +1,39 @@
 -- claim: moves due scheduled tasks to ready, requeues tasks whose lease lapsed, then claims up to ARGV[7] of the
 -- oldest waiting tasks whose names the claimer runs, each with its own lease token.
 -- Input:
---   KEYS[1] ready list      <prefix>:{q}:ready
---   KEYS[2] scheduled zset  <prefix>:{q}:scheduled
---   KEYS[3] running zset    <prefix>:{q}:running
---   KEYS[4] task key prefix <prefix>:{q}:task:  -- task keys are KEYS[4] .. id: same hash tag, same slot
---   KEYS[5] idle zset       <prefix>:{q}:idle  -- registrations of idle workers (hand-off, see includes.lua)
---   KEYS[6] inbox list      <prefix>:{q}:inbox:<worker id>  -- tasks handed to this worker
---   KEYS[7] wake list       <prefix>:{q}:wake
---   KEYS[8] parked names    <prefix>:{q}:parked  -- set: names with tasks parked for a worker that runs them
---   ARGV[1] lease token (unique per claim); the n-th task claimed gets ARGV[1] for n = 1, ARGV[1] .. ":" .. n after
---   ARGV[2] lease (ms)
---   ARGV[3] at most this many tasks are promoted or requeued per call
---   ARGV[4] retention (ms) of a skipped task's record
---   ARGV[5] events channel
---   ARGV[6] most redeliveries after lapsed leases (-1: no limit); one more and the task is dead-lettered
---   ARGV[7] at most this many tasks are claimed (at least 1)
---   ARGV[8] channel on which lock releases are announced (a dead-lettered unique task's lock is freed)
---   ARGV[9] the queue's lock key infix "{<queue>}:" (a unique task's lock key: lock prefix .. infix .. unique key)
---   ARGV[10] this worker's id, for hand-offs ("": none; the claim neither reads an inbox nor registers)
---   ARGV[11] the worker's previous registration, removed first ("": none)
---   ARGV[12] the longest the worker waits when idle (ms): a registration lapses 1 s after that, or after the wait
---       until the next scheduled task or lease end if that is shorter
---   ARGV[13] the task names the claimer runs: "" for every name, else "\n" .. names joined by "\n" .. "\n"
---   ARGV[14] parked list prefix <prefix>:{q}:parked:  -- tasks parked for name N wait in ARGV[14] .. N (same slot)
---   ARGV[15] inbox key prefix <prefix>:{q}:inbox:
---   ARGV[16] the first lease of a task handed to an idle worker (ms, at most the worker's own)
---   ARGV[17] wake list cap
---   ARGV[18] wake list TTL (ms)
+--   KEYS[1] ready:      ready list      <prefix>:{q}:ready
+--   KEYS[2] scheduled:  scheduled zset  <prefix>:{q}:scheduled
+--   KEYS[3] running:    running zset    <prefix>:{q}:running
+--   KEYS[4] taskPrefix: task key prefix <prefix>:{q}:task:  -- task keys are KEYS[4] .. id: same hash tag, same slot
+--   KEYS[5] idle:       idle zset       <prefix>:{q}:idle  -- idle workers' registrations (hand-off, see includes.lua)
+--   KEYS[6] inbox:      inbox list      <prefix>:{q}:inbox:<worker id>  -- tasks handed to this worker
+--   KEYS[7] wake:       wake list       <prefix>:{q}:wake
+--   KEYS[8] parked:     parked names    <prefix>:{q}:parked  -- set: names with tasks parked for a worker that
+--       runs them
+--   ARGV[1] token: lease token (unique per claim); the n-th task claimed gets ARGV[1] for n = 1,
+--       ARGV[1] .. ":" .. n after
+--   ARGV[2] leaseMillis (number): lease (ms)
+--   ARGV[3] limit (number): at most this many tasks are promoted or requeued per call
+--   ARGV[4] retentionMillis (number): retention (ms) of a skipped task's record
+--   ARGV[5] channel: events channel
+--   ARGV[6] maxRedeliveries (number): most redeliveries after lapsed leases (-1: no limit); one more and the
+--       task is dead-lettered
+--   ARGV[7] max (number): at most this many tasks are claimed (at least 1)
+--   ARGV[8] lockChannel: channel on which lock releases are announced (a dead-lettered unique task's lock is freed)
+--   ARGV[9] lockInfix: the queue's lock key infix "{<queue>}:" (a unique task's lock key: lock prefix ..
+--       infix .. unique key)
+--   ARGV[10] worker: this worker's id, for hand-offs ("": none; the claim neither reads an inbox nor registers)
+--   ARGV[11] previousRegistration: the worker's previous registration, removed first ("": none)
+--   ARGV[12] idleMillis (number): the longest the worker waits when idle (ms): a registration lapses 1 s after
+--       that, or after the wait until the next scheduled task or lease end if that is shorter
+--   ARGV[13] route.names: the task names the claimer runs: "" for every name, else "\n" .. names joined by "\n" .. "\n"
+--   ARGV[14] route.parkedPrefix: parked list prefix <prefix>:{q}:parked:  -- tasks parked for name N wait in
+--       ARGV[14] .. N (same slot)
+--   ARGV[15] route.inboxPrefix: inbox key prefix <prefix>:{q}:inbox:
+--   ARGV[16] route.handOffLeaseMillis (number): the first lease of a task handed to an idle worker (ms, at most
+--       the worker's own)
+--   ARGV[17] route.wakeCap (number): wake list cap
+--   ARGV[18] route.wakeTtlMillis (number): wake list TTL (ms)
 -- Output:
 --   { "task", now, n, id, name, payload, attempts, trace, enqueuedAt, booked, failures, ..., passed }  -- n claimed
 --       tasks (n >= 1), 8 fields each, in claim order: state running, attempts + 1; booked "1": a rate-limit slot was

@@ -1,14 +1,15 @@
 -- complete: a running task succeeded; stores its result.
 -- Input:
---   KEYS[1] task key      <prefix>:{q}:task:<id>
---   KEYS[2] running zset  <prefix>:{q}:running
---   ARGV[1] id
---   ARGV[2] lease token
---   ARGV[3] result (JSON)
---   ARGV[4] retention (ms)
---   ARGV[5] events channel
---   ARGV[6] channel on which lock releases are announced
---   ARGV[7] the queue's lock key infix "{<queue>}:" (a unique task's lock key: lock prefix .. infix .. unique key)
+--   KEYS[1] task:    task key      <prefix>:{q}:task:<id>
+--   KEYS[2] running: running zset  <prefix>:{q}:running
+--   ARGV[1] id: the task's id
+--   ARGV[2] token: lease token
+--   ARGV[3] result: result (JSON)
+--   ARGV[4] retentionMillis (number): retention (ms)
+--   ARGV[5] channel: events channel
+--   ARGV[6] lockChannel: channel on which lock releases are announced
+--   ARGV[7] lockInfix: the queue's lock key infix "{<queue>}:" (a unique task's lock key: lock prefix ..
+--       infix .. unique key)
 -- Output: 1 done, 0 the lease is no longer the caller's (nothing changed)
 local f = owned(KEYS[1], ARGV[2])
 if not f then return 0 end

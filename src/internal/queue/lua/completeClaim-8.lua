@@ -1,32 +1,33 @@
 -- completeClaim: complete, then claim, in one step: a running task succeeded (its result is stored), and the
 -- worker's slot it frees takes the next tasks at once, as claim does (a busy slot: one round trip per task).
 -- Input:
---   KEYS[1] task key        <prefix>:{q}:task:<id>
---   KEYS[2] ready list      <prefix>:{q}:ready
---   KEYS[3] scheduled zset  <prefix>:{q}:scheduled
---   KEYS[4] running zset    <prefix>:{q}:running
---   KEYS[5] task key prefix <prefix>:{q}:task:  -- task keys are KEYS[5] .. id: same hash tag, same slot
---   KEYS[6] idle zset       <prefix>:{q}:idle
---   KEYS[7] wake list       <prefix>:{q}:wake
---   KEYS[8] parked names    <prefix>:{q}:parked
---   ARGV[1] id
---   ARGV[2] lease token of the finished task
---   ARGV[3] result (JSON)
---   ARGV[4] retention (ms)
---   ARGV[5] events channel
---   ARGV[6] lease token of the claim (as claim's ARGV[1])
---   ARGV[7] lease (ms)
---   ARGV[8] at most this many tasks are promoted or requeued per call
---   ARGV[9] most redeliveries after lapsed leases (-1: no limit)
---   ARGV[10] at most this many tasks are claimed (at least 1)
---   ARGV[11] channel on which lock releases are announced
---   ARGV[12] the queue's lock key infix "{<queue>}:" (a unique task's lock key: lock prefix .. infix .. unique key)
---   ARGV[13] the task names the claimer runs (as claim's ARGV[13])
---   ARGV[14] parked list prefix <prefix>:{q}:parked:
---   ARGV[15] inbox key prefix <prefix>:{q}:inbox:
---   ARGV[16] the first lease of a task handed to an idle worker (ms)
---   ARGV[17] wake list cap
---   ARGV[18] wake list TTL (ms)
+--   KEYS[1] task:       task key        <prefix>:{q}:task:<id>
+--   KEYS[2] ready:      ready list      <prefix>:{q}:ready
+--   KEYS[3] scheduled:  scheduled zset  <prefix>:{q}:scheduled
+--   KEYS[4] running:    running zset    <prefix>:{q}:running
+--   KEYS[5] taskPrefix: task key prefix <prefix>:{q}:task:  -- task keys are KEYS[5] .. id: same hash tag, same slot
+--   KEYS[6] idle:       idle zset       <prefix>:{q}:idle
+--   KEYS[7] wake:       wake list       <prefix>:{q}:wake
+--   KEYS[8] parked:     parked names    <prefix>:{q}:parked
+--   ARGV[1] id: the task's id
+--   ARGV[2] token: lease token of the finished task
+--   ARGV[3] result: result (JSON)
+--   ARGV[4] retentionMillis (number): retention (ms)
+--   ARGV[5] channel: events channel
+--   ARGV[6] claimToken: lease token of the claim (as claim's ARGV[1])
+--   ARGV[7] leaseMillis (number): lease (ms)
+--   ARGV[8] limit (number): at most this many tasks are promoted or requeued per call
+--   ARGV[9] maxRedeliveries (number): most redeliveries after lapsed leases (-1: no limit)
+--   ARGV[10] max (number): at most this many tasks are claimed (at least 1)
+--   ARGV[11] lockChannel: channel on which lock releases are announced
+--   ARGV[12] lockInfix: the queue's lock key infix "{<queue>}:" (a unique task's lock key: lock prefix ..
+--       infix .. unique key)
+--   ARGV[13] route.names: the task names the claimer runs (as claim's ARGV[13])
+--   ARGV[14] route.parkedPrefix: parked list prefix <prefix>:{q}:parked:
+--   ARGV[15] route.inboxPrefix: inbox key prefix <prefix>:{q}:inbox:
+--   ARGV[16] route.handOffLeaseMillis (number): the first lease of a task handed to an idle worker (ms)
+--   ARGV[17] route.wakeCap (number): wake list cap
+--   ARGV[18] route.wakeTtlMillis (number): wake list TTL (ms)
 -- Output: { completed (1 done, 0 the lease was no longer the caller's: nothing completed), claim's reply... }
 --   the claim runs either way; an idle reply has "" for its member
 local now = nowMillis()

@@ -1,20 +1,22 @@
 -- enqueue: creates a task record, ready now or scheduled for later.
 -- Input:
---   KEYS[1] task key        <prefix>:{q}:task:<id>
---   KEYS[2] ready list      <prefix>:{q}:ready
---   KEYS[3] scheduled zset  <prefix>:{q}:scheduled
---   KEYS[4] wake list       <prefix>:{q}:wake
---   KEYS[5] idle zset       <prefix>:{q}:idle  -- idle workers' registrations (hand-off, see includes.lua)
---   KEYS[6] running zset    <prefix>:{q}:running
---   ARGV[1] id
---   ARGV[2] task name
---   ARGV[3] payload (JSON)
---   ARGV[4] delay in ms (0: ready now)
---   ARGV[5] trace context (JSON, or "")
---   ARGV[6] wake list cap
---   ARGV[7] wake list TTL (ms)
---   ARGV[8] inbox key prefix <prefix>:{q}:inbox:  -- a worker's inbox is this .. its id: same hash tag, same slot
---   ARGV[9] the first lease of a task handed to an idle worker (ms, at most the worker's own)
+--   KEYS[1] task:      task key        <prefix>:{q}:task:<id>
+--   KEYS[2] ready:     ready list      <prefix>:{q}:ready
+--   KEYS[3] scheduled: scheduled zset  <prefix>:{q}:scheduled
+--   KEYS[4] wake:      wake list       <prefix>:{q}:wake
+--   KEYS[5] idle:      idle zset       <prefix>:{q}:idle  -- idle workers' registrations (hand-off, see includes.lua)
+--   KEYS[6] running:   running zset    <prefix>:{q}:running
+--   ARGV[1] id: the task's id
+--   ARGV[2] name: task name
+--   ARGV[3] payload: payload (JSON)
+--   ARGV[4] delayMillis (number): delay in ms (0: ready now)
+--   ARGV[5] trace: trace context (JSON, or "")
+--   ARGV[6] wakeCap (number): wake list cap
+--   ARGV[7] wakeTtlMillis (number): wake list TTL (ms)
+--   ARGV[8] inboxPrefix: inbox key prefix <prefix>:{q}:inbox:  -- a worker's inbox is this .. its id: same
+--       hash tag, same slot
+--   ARGV[9] handOffLeaseMillis (number): the first lease of a task handed to an idle worker (ms, at most the
+--       worker's own)
 -- Output: { created (1|0), state code (keys.ts) } -- created 0: a task with this id exists; nothing changed. A task
 -- to run now is handed to an idle worker that runs its name, if one is registered (state: running; see
 -- includes.lua, handOff).

@@ -1,26 +1,28 @@
 -- enqueueUnique: takes a unique task's lock and creates its record in one step, or names the holder.
 -- Never a lock without its task, never a task that bypassed its lock.
 -- Input:
---   KEYS[1] task key        <prefix>:{q}:task:<id>
---   KEYS[2] ready list      <prefix>:{q}:ready
---   KEYS[3] scheduled zset  <prefix>:{q}:scheduled
---   KEYS[4] wake list       <prefix>:{q}:wake
---   KEYS[5] the unique lock <lockPrefix>{q}:<unique key>  -- same hash tag as the queue
---   KEYS[6] idle zset       <prefix>:{q}:idle  -- idle workers' registrations (hand-off, see includes.lua)
---   KEYS[7] running zset    <prefix>:{q}:running
---   ARGV[1] id
---   ARGV[2] task name
---   ARGV[3] payload (JSON)
---   ARGV[4] delay in ms (0: ready now)
---   ARGV[5] trace context (JSON, or "")
---   ARGV[6] wake list cap
---   ARGV[7] wake list TTL (ms)
---   ARGV[8] lock ttl in ms (the unique timeout)
---   ARGV[9] "1": keep the lock after the task ends, until it expires (an interval task)
---   ARGV[10] the lock prefix (the lock key is this prefix, then "{<queue>}:", then the unique key)
---   ARGV[11] the unique key
---   ARGV[12] inbox key prefix <prefix>:{q}:inbox:  -- a worker's inbox is this .. its id: same hash tag, same slot
---   ARGV[13] the first lease of a task handed to an idle worker (ms, at most the worker's own)
+--   KEYS[1] task:      task key        <prefix>:{q}:task:<id>
+--   KEYS[2] ready:     ready list      <prefix>:{q}:ready
+--   KEYS[3] scheduled: scheduled zset  <prefix>:{q}:scheduled
+--   KEYS[4] wake:      wake list       <prefix>:{q}:wake
+--   KEYS[5] lock:      the unique lock <lockPrefix>{q}:<unique key>  -- same hash tag as the queue
+--   KEYS[6] idle:      idle zset       <prefix>:{q}:idle  -- idle workers' registrations (hand-off, see includes.lua)
+--   KEYS[7] running:   running zset    <prefix>:{q}:running
+--   ARGV[1] id: the task's id
+--   ARGV[2] name: task name
+--   ARGV[3] payload: payload (JSON)
+--   ARGV[4] delayMillis (number): delay in ms (0: ready now)
+--   ARGV[5] trace: trace context (JSON, or "")
+--   ARGV[6] wakeCap (number): wake list cap
+--   ARGV[7] wakeTtlMillis (number): wake list TTL (ms)
+--   ARGV[8] lockTtlMillis (number): lock ttl in ms (the unique timeout)
+--   ARGV[9] keepLock (boolean): "1": keep the lock after the task ends, until it expires (an interval task)
+--   ARGV[10] lockPrefix: the lock prefix (the lock key is this prefix, then "{<queue>}:", then the unique key)
+--   ARGV[11] uniqueKey: the unique key
+--   ARGV[12] inboxPrefix: inbox key prefix <prefix>:{q}:inbox:  -- a worker's inbox is this .. its id: same
+--       hash tag, same slot
+--   ARGV[13] handOffLeaseMillis (number): the first lease of a task handed to an idle worker (ms, at most the
+--       worker's own)
 -- Output:
 --   { 1, state }           created; the lock is held by the task id (state: a code, see keys.ts)
 --   { 0, state }           a task with this id exists; nothing changed

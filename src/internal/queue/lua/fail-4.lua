@@ -1,20 +1,21 @@
 -- fail: a running task failed; either schedules its retry (the attempt stays spent) or ends it as failed. The
 -- failure's time (ms after the enqueue, Redis clock) is appended to the record's `ft`.
 -- Input:
---   KEYS[1] task key        <prefix>:{q}:task:<id>
---   KEYS[2] running zset    <prefix>:{q}:running
---   KEYS[3] scheduled zset  <prefix>:{q}:scheduled
---   KEYS[4] wake list       <prefix>:{q}:wake
---   ARGV[1] id
---   ARGV[2] lease token
---   ARGV[3] error (JSON)
---   ARGV[4] retry in ms, or -1: no retry, the task fails
---   ARGV[5] retention (ms)
---   ARGV[6] events channel
---   ARGV[7] wake list cap
---   ARGV[8] wake list TTL (ms)
---   ARGV[9] channel on which lock releases are announced
---   ARGV[10] the queue's lock key infix "{<queue>}:" (a unique task's lock key: lock prefix .. infix .. unique key)
+--   KEYS[1] task:      task key        <prefix>:{q}:task:<id>
+--   KEYS[2] running:   running zset    <prefix>:{q}:running
+--   KEYS[3] scheduled: scheduled zset  <prefix>:{q}:scheduled
+--   KEYS[4] wake:      wake list       <prefix>:{q}:wake
+--   ARGV[1] id: the task's id
+--   ARGV[2] token: lease token
+--   ARGV[3] error: error (JSON)
+--   ARGV[4] retryInMillis (number): retry in ms, or -1: no retry, the task fails
+--   ARGV[5] retentionMillis (number): retention (ms)
+--   ARGV[6] channel: events channel
+--   ARGV[7] wakeCap (number): wake list cap
+--   ARGV[8] wakeTtlMillis (number): wake list TTL (ms)
+--   ARGV[9] lockChannel: channel on which lock releases are announced
+--   ARGV[10] lockInfix: the queue's lock key infix "{<queue>}:" (a unique task's lock key: lock prefix ..
+--       infix .. unique key)
 -- Output: 1 done, 0 the lease is no longer the caller's (nothing changed)
 local f = owned(KEYS[1], ARGV[2])
 if not f then return 0 end

@@ -1,13 +1,13 @@
 -- release: hands a running task back for immediate redelivery (worker shutdown); the attempt is given back.
 -- Input:
---   KEYS[1] task key    <prefix>:{q}:task:<id>
---   KEYS[2] running zset <prefix>:{q}:running
---   KEYS[3] ready list  <prefix>:{q}:ready
---   KEYS[4] wake list   <prefix>:{q}:wake
---   ARGV[1] id
---   ARGV[2] lease token
---   ARGV[3] wake list cap
---   ARGV[4] wake list TTL (ms)
+--   KEYS[1] task:    task key    <prefix>:{q}:task:<id>
+--   KEYS[2] running: running zset <prefix>:{q}:running
+--   KEYS[3] ready:   ready list  <prefix>:{q}:ready
+--   KEYS[4] wake:    wake list   <prefix>:{q}:wake
+--   ARGV[1] id: the task's id
+--   ARGV[2] token: lease token
+--   ARGV[3] wakeCap (number): wake list cap
+--   ARGV[4] wakeTtlMillis (number): wake list TTL (ms)
 -- Output: 1 done, 0 the lease is no longer the caller's (nothing changed)
 local f = owned(KEYS[1], ARGV[2])
 if not f then return 0 end

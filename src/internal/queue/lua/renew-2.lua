@@ -1,10 +1,10 @@
 -- renew: extends the lease of a running task, if the caller still holds it.
 -- Input:
---   KEYS[1] task key      <prefix>:{q}:task:<id>
---   KEYS[2] running zset  <prefix>:{q}:running
---   ARGV[1] id
---   ARGV[2] lease token
---   ARGV[3] lease (ms)
+--   KEYS[1] task:    task key      <prefix>:{q}:task:<id>
+--   KEYS[2] running: running zset  <prefix>:{q}:running
+--   ARGV[1] id: the task's id
+--   ARGV[2] token: lease token
+--   ARGV[3] leaseMillis (number): lease (ms)
 -- Output: 1 renewed, 0 the lease is no longer the caller's
 -- The lease end is the running zset's score only (the record does not repeat it).
 if not owned(KEYS[1], ARGV[2]) then return 0 end

@@ -1,16 +1,16 @@
 -- reschedule: moves a running task to a later time WITHOUT spending an attempt (the claim's attempt is given back).
 -- A unique task keeps its lock: nothing is released (the original loses such tasks; we keep task and lock).
 -- Input:
---   KEYS[1] task key        <prefix>:{q}:task:<id>
---   KEYS[2] running zset    <prefix>:{q}:running
---   KEYS[3] scheduled zset  <prefix>:{q}:scheduled
---   KEYS[4] wake list       <prefix>:{q}:wake
---   ARGV[1] id
---   ARGV[2] lease token
---   ARGV[3] delay (ms) from now
---   ARGV[4] wake list cap
---   ARGV[5] wake list TTL (ms)
---   ARGV[6] "1": a rate-limit slot is booked for the new run time (the next claim says so), else "0"
+--   KEYS[1] task:      task key        <prefix>:{q}:task:<id>
+--   KEYS[2] running:   running zset    <prefix>:{q}:running
+--   KEYS[3] scheduled: scheduled zset  <prefix>:{q}:scheduled
+--   KEYS[4] wake:      wake list       <prefix>:{q}:wake
+--   ARGV[1] id: the task's id
+--   ARGV[2] token: lease token
+--   ARGV[3] delayMillis (number): delay (ms) from now
+--   ARGV[4] wakeCap (number): wake list cap
+--   ARGV[5] wakeTtlMillis (number): wake list TTL (ms)
+--   ARGV[6] booked (boolean): "1": a rate-limit slot is booked for the new run time (the next claim says so), else "0"
 -- Output: 1 done, 0 the lease is no longer the caller's (nothing changed)
 local f = owned(KEYS[1], ARGV[2])
 if not f then return 0 end

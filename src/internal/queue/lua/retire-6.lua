@@ -1,15 +1,15 @@
 -- retire: a stopping worker leaves the hand-off. Its registration is removed, and every task handed to it and not
 -- started goes back to the front of the line, its attempt given back (as `release` does).
 -- Input:
---   KEYS[1] idle zset        <prefix>:{q}:idle
---   KEYS[2] inbox list       <prefix>:{q}:inbox:<worker id>
---   KEYS[3] ready list       <prefix>:{q}:ready
---   KEYS[4] running zset     <prefix>:{q}:running
---   KEYS[5] wake list        <prefix>:{q}:wake
---   KEYS[6] task key prefix  <prefix>:{q}:task:  -- task keys are KEYS[6] .. id: same hash tag, same slot
---   ARGV[1] the worker's registration ("": none)
---   ARGV[2] wake list cap
---   ARGV[3] wake list TTL (ms)
+--   KEYS[1] idle:       idle zset        <prefix>:{q}:idle
+--   KEYS[2] inbox:      inbox list       <prefix>:{q}:inbox:<worker id>
+--   KEYS[3] ready:      ready list       <prefix>:{q}:ready
+--   KEYS[4] running:    running zset     <prefix>:{q}:running
+--   KEYS[5] wake:       wake list        <prefix>:{q}:wake
+--   KEYS[6] taskPrefix: task key prefix  <prefix>:{q}:task:  -- task keys are KEYS[6] .. id: same hash tag, same slot
+--   ARGV[1] registration: the worker's registration ("": none)
+--   ARGV[2] wakeCap (number): wake list cap
+--   ARGV[3] wakeTtlMillis (number): wake list TTL (ms)
 -- Output: the number of tasks handed back
 if ARGV[1] ~= "" then redis.call("ZREM", KEYS[1], ARGV[1]) end
 local n = 0

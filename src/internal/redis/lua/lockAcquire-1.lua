@@ -1,8 +1,8 @@
 -- lockAcquire: takes a lock, or reports who holds it, in one step.
 -- Input:
---   KEYS[1] the lock (a string "<fence>:<owner>", see src/internal/lua/lock.lua)
---   ARGV[1] owner
---   ARGV[2] ttl in milliseconds (> 0)
+--   KEYS[1] lock: the lock (a string "<fence>:<owner>", see src/internal/lua/lock.lua)
+--   ARGV[1] owner: who takes the lock
+--   ARGV[2] ttlMs (number): ttl in milliseconds (> 0)
 -- Output:
 --   {1, fence, ttl}            acquired (or already held by this owner: extended, same fence)
 --   {0, holder, pttl, fence}   held by another owner for pttl more milliseconds

@@ -1,8 +1,8 @@
 -- lockExtend: extends a lock, only for the owner that still holds it.
 -- Input:
---   KEYS[1] the lock
---   ARGV[1] owner
---   ARGV[2] new ttl in milliseconds, from now
+--   KEYS[1] lock: the lock
+--   ARGV[1] owner: who holds the lock
+--   ARGV[2] ttlMs (number): new ttl in milliseconds, from now
 -- Output:
 --   1 extended, 0 not held by this owner
 if lockRead(KEYS[1]) == ARGV[1] then

@@ -1,6 +1,6 @@
 -- lockInspect: reads a lock's holder, remaining time and fence together.
 -- Input:
---   KEYS[1] the lock
+--   KEYS[1] lock: the lock
 -- Output:
 --   {holder, pttl, fence} when held, else {}
 local holder, fence = lockRead(KEYS[1])

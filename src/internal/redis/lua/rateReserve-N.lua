@@ -1,16 +1,14 @@
 -- rateReserve: books the earliest slot T >= now + offset where every limit has room (by rateTake's rule), unless
 -- that is more than the longest delay away.
 -- Input:
---   KEYS[1..k] one sorted set per distinct key: member = admission id, score = admission time (µs)
---   ARGV[1] cost (units taken from every limit; 1 <= cost <= times of each)
---   ARGV[2] longest delay the reservation accepts, in ms (-1: any)
---   ARGV[3] offset: the earliest slot, in ms from now (>= 0)
---   ARGV[4] id of this call: members are "<id>:1" .. "<id>:<cost>"
---   ARGV[5] number of limits L
---   ARGV[6] key index (1..k) of limit 1
---   ARGV[7] times: units admitted per window, of limit 1
---   ARGV[8] per: the window, in ms, of limit 1
---   ARGV[6 + 3(i-1)] .. ARGV[8 + 3(i-1)]  key index, times, per of limit i (1..L), as ARGV[6..8]
+--   KEYS[1..k] keys: one sorted set per distinct key: member = admission id, score = admission time (µs)
+--   ARGV[1] cost (number): units taken from every limit; 1 <= cost <= times of each
+--   ARGV[2] maxDelayMs (number): longest delay the reservation accepts, in ms (-1: any)
+--   ARGV[3] offsetMs (number): offset: the earliest slot, in ms from now (>= 0)
+--   ARGV[4] id: id of this call: members are "<id>:1" .. "<id>:<cost>"
+--   ARGV[5..] limits (list of [keyIndex: number, times: number, perMs: number]): the number of limits L, then
+--       for limit i (1..L), at ARGV[3 + 3i] .. ARGV[5 + 3i]: its key index (1..k), times (units admitted per
+--       window) and per (the window, in ms)
 -- Output:
 --   {1, delay, remaining, limit, now}   admitted at now + delay (0: now); remaining = fewest units
 --                                  left in a window, on limit number `limit`; now = Redis TIME (µs)

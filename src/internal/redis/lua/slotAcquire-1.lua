@@ -1,9 +1,9 @@
 -- slotAcquire: takes one of `limit` concurrent slots with a lease (a distributed semaphore).
 -- Input:
---   KEYS[1] sorted set: member = holder, score = lease expiry (ms, Redis time)
---   ARGV[1] holder
---   ARGV[2] limit
---   ARGV[3] lease in milliseconds
+--   KEYS[1] slots: sorted set: member = holder, score = lease expiry (ms, Redis time)
+--   ARGV[1] holder: who takes the slot
+--   ARGV[2] limit (number): how many slots there are
+--   ARGV[3] leaseMs (number): lease in milliseconds
 -- Output:
 --   {1, holders}               acquired (or renewed, when this holder already has a slot)
 --   {0, holders, retryAfter}   all slots taken; the first lease ends in retryAfter ms

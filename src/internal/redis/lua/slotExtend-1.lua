@@ -1,8 +1,8 @@
 -- slotExtend: renews a concurrency slot's lease, only while the holder still has it.
 -- Input:
---   KEYS[1] the slots' sorted set
---   ARGV[1] holder
---   ARGV[2] lease in milliseconds, from now
+--   KEYS[1] slots: the slots' sorted set
+--   ARGV[1] holder: who holds the slot
+--   ARGV[2] leaseMs (number): lease in milliseconds, from now
 -- Output:
 --   1 renewed, 0 the lease had ended (the slot may be someone else's now)
 local now = nowMillis()
