@@ -3,11 +3,10 @@ import { Duration, Effect } from "effect"
 import { dual } from "effect/Function"
 import type * as Redis from "effect/persistence/Redis"
 import { ConcurrencyLimited, type InvalidArgument, type LockLost } from "../../Errors.ts"
-import { randomId } from "../id.ts"
 import * as Layout from "../layout.ts"
-import { type Attempt, acquireWaiting, countOrInvalid, keyError, millisOrInvalid } from "./common.ts"
+import { type Attempt, countOrInvalid, keyError } from "./common.ts"
 import * as Leased from "./leased.ts"
-import { Heimdall } from "./service.ts"
+import type { Heimdall } from "./service.ts"
 
 /**
  * A held concurrency slot.
@@ -64,42 +63,38 @@ export const acquireSlot = (
   key: string,
   options: SlotOptions
 ): Effect.Effect<Slot, ConcurrencyLimited | InvalidArgument | Redis.RedisError, Heimdall> =>
-  Effect.flatMap(Heimdall, (heimdall): Effect.Effect<Slot, ConcurrencyLimited | InvalidArgument | Redis.RedisError> => {
+  Effect.suspend(() => {
+    // the key first, as every call checks it first
     const keyInvalid = keyError(key)
     if (keyInvalid !== undefined) return Effect.fail(keyInvalid)
     const limit = countOrInvalid("limit", options.limit)
     if (typeof limit !== "number") return Effect.fail(limit)
-    const leaseMs = millisOrInvalid("lease", options.lease ?? "1 minute", 1)
-    if (typeof leaseMs !== "number") return Effect.fail(leaseMs)
-    const waitMs = millisOrInvalid("wait", options.wait ?? 0, 0)
-    if (typeof waitMs !== "number") return Effect.fail(waitMs)
-    const holder = options.holder ?? randomId()
-    const fullKey = Layout.slotKey(heimdall.config.concurrencyPrefix, key)
-    return acquireWaiting(
-      "Heimdall.acquireSlot",
-      key,
-      heimdall.store,
-      fullKey,
-      waitMs,
-      Effect.map(
-        heimdall.store.slotAcquire(fullKey, holder, limit, leaseMs),
-        (r): Attempt<number, { holders: number; retryAfterMs: number }> =>
-          r._tag === "Acquired" ? { ok: true, value: r.holders } : { ok: false, busy: r }
-      ),
-      (full) => full.retryAfterMs,
-      (result): Effect.Effect<Slot, ConcurrencyLimited> =>
-        result.ok
-          ? Effect.succeed({ key, holder, lease: Duration.millis(leaseMs), holders: result.value })
-          : Effect.fail(
-              new ConcurrencyLimited({
-                key,
-                limit,
-                holders: result.busy.holders,
-                retryAfter: Duration.millis(Math.max(0, result.busy.retryAfterMs))
-              })
-            )
-    )
+    return Leased.acquire(slotKind, slotAcquisition(limit), key, {
+      holder: options.holder,
+      lease: options.lease ?? "1 minute",
+      wait: options.wait
+    })
   })
+
+type Full = { readonly holders: number; readonly retryAfterMs: number }
+
+const slotAcquisition = (limit: number): Leased.Acquisition<Slot, number, Full, ConcurrencyLimited> => ({
+  span: "Heimdall.acquireSlot",
+  attempt: (store, fullKey, holder, leaseMs) =>
+    Effect.map(
+      store.slotAcquire(fullKey, holder, limit, leaseMs),
+      (r): Attempt<number, Full> => (r._tag === "Acquired" ? { ok: true, value: r.holders } : { ok: false, busy: r })
+    ),
+  retryAfterMs: (full) => full.retryAfterMs,
+  held: (key, holder, leaseMs, holders) => ({ key, holder, lease: Duration.millis(leaseMs), holders }),
+  busy: (key, full) =>
+    new ConcurrencyLimited({
+      key,
+      limit,
+      holders: full.holders,
+      retryAfter: Duration.millis(Math.max(0, full.retryAfterMs))
+    })
+})
 
 const slotKind: Leased.Kind<Pick<Slot, "key" | "holder">, Pick<Slot, "key" | "holder" | "lease">> = {
   keyOf: (h, key) => Layout.slotKey(h.config.concurrencyPrefix, key),

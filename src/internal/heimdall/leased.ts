@@ -8,8 +8,9 @@ import { Cause, Duration, Effect, Exit } from "effect"
 import type * as Redis from "effect/persistence/Redis"
 import { type InvalidArgument, LockLost } from "../../Errors.ts"
 import type * as Store from "../../HeimdallStore.ts"
+import { randomId } from "../id.ts"
 import { keepUntilLost } from "../keepAlive.ts"
-import { millisOf } from "./common.ts"
+import { type Attempt, acquireWaiting, keyError, millisOf, millisOrInvalid } from "./common.ts"
 import { Heimdall } from "./service.ts"
 
 /**
@@ -36,6 +37,64 @@ export interface Kind<K, L extends K> {
   /** The option that names the lease (`ttl` for a lock, `lease` for a slot), for `InvalidArgument`. */
   readonly leaseOption: string
 }
+
+/**
+ * How one kind takes its resource: `attempt` once (the store call, its answer as an `Attempt`: taken with `A`, or
+ * busy with `B`), how long a busy answer says to wait (`retryAfterMs`), and what a success (`held`) or a final
+ * refusal (`busy`) becomes.
+ */
+export interface Acquisition<L, A, B, E> {
+  /** The span's name when the acquisition waits (e.g. `Heimdall.acquireLock`). */
+  readonly span: string
+  readonly attempt: (
+    store: Store.HeimdallStore["Service"],
+    fullKey: string,
+    holder: string,
+    leaseMs: number
+  ) => Effect.Effect<Attempt<A, B>, Redis.RedisError>
+  readonly retryAfterMs: (busy: B) => number
+  readonly held: (key: string, holder: string, leaseMs: number, value: A) => L
+  readonly busy: (key: string, busy: B) => E
+}
+
+/**
+ * Takes a resource of `kind` for `holder` (default: a random id) for `lease` (its option is the kind's
+ * `leaseOption`), waiting up to `wait` for a busy one (woken by releases): the held value, or the kind's refusal.
+ * Invalid arguments fail with `InvalidArgument` naming the option and the value.
+ */
+export const acquire = <K, L extends K, A, B, E>(
+  kind: Kind<K, L>,
+  how: Acquisition<L, A, B, E>,
+  key: string,
+  options: {
+    readonly holder?: string | undefined
+    readonly lease: Duration.Input
+    readonly wait?: Duration.Input | undefined
+  }
+): Effect.Effect<L, E | InvalidArgument | Redis.RedisError, Heimdall> =>
+  Effect.flatMap(Heimdall, (heimdall): Effect.Effect<L, E | InvalidArgument | Redis.RedisError> => {
+    const keyInvalid = keyError(key)
+    if (keyInvalid !== undefined) return Effect.fail(keyInvalid)
+    const leaseMs = millisOrInvalid(kind.leaseOption, options.lease, 1)
+    if (typeof leaseMs !== "number") return Effect.fail(leaseMs)
+    const waitMs = millisOrInvalid("wait", options.wait ?? 0, 0)
+    if (typeof waitMs !== "number") return Effect.fail(waitMs)
+    const holder = options.holder ?? randomId()
+    const fullKey = kind.keyOf(heimdall, key)
+    return acquireWaiting(
+      how.span,
+      key,
+      heimdall.store,
+      fullKey,
+      waitMs,
+      how.attempt(heimdall.store, fullKey, holder, leaseMs),
+      how.retryAfterMs,
+      (result): Effect.Effect<L, E> =>
+        result.ok
+          ? Effect.succeed(how.held(key, holder, leaseMs, result.value))
+          : Effect.fail(how.busy(key, result.busy))
+    )
+  })
 
 /** Releases a held resource if, and only if, its holder still holds it. Returns whether it did. */
 export const release =

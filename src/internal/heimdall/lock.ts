@@ -4,9 +4,8 @@ import { dual } from "effect/Function"
 import type * as Redis from "effect/persistence/Redis"
 import { type InvalidArgument, type LockLost, LockTaken } from "../../Errors.ts"
 import type * as Store from "../../HeimdallStore.ts"
-import { randomId } from "../id.ts"
 import * as Layout from "../layout.ts"
-import { type Attempt, acquireWaiting, checkKey, keyError, millisOrInvalid } from "./common.ts"
+import { type Attempt, checkKey } from "./common.ts"
 import * as Leased from "./leased.ts"
 import { Heimdall } from "./service.ts"
 
@@ -78,39 +77,27 @@ export const acquireLock = (
   key: string,
   options?: LockOptions
 ): Effect.Effect<Lock, LockTaken | InvalidArgument | Redis.RedisError, Heimdall> =>
-  Effect.flatMap(Heimdall, (heimdall): Effect.Effect<Lock, LockTaken | InvalidArgument | Redis.RedisError> => {
-    const keyInvalid = keyError(key)
-    if (keyInvalid !== undefined) return Effect.fail(keyInvalid)
-    const ttlMs = millisOrInvalid("ttl", options?.ttl ?? heimdall.config.uniqueTimeoutMillis, 1)
-    if (typeof ttlMs !== "number") return Effect.fail(ttlMs)
-    const waitMs = millisOrInvalid("wait", options?.wait ?? 0, 0)
-    if (typeof waitMs !== "number") return Effect.fail(waitMs)
-    const owner = options?.owner ?? randomId()
-    const fullKey = Layout.lockKey(heimdall.config.lockPrefix, key)
-    return acquireWaiting(
-      "Heimdall.acquireLock",
-      key,
-      heimdall.store,
-      fullKey,
-      waitMs,
-      Effect.map(
-        heimdall.store.lockAcquire(fullKey, owner, ttlMs),
-        (r): Attempt<number, Store.LockState> =>
-          r._tag === "Acquired" ? { ok: true, value: r.fence } : { ok: false, busy: r }
-      ),
-      (held) => held.expiresInMs,
-      (result): Effect.Effect<Lock, LockTaken> =>
-        result.ok
-          ? Effect.succeed({ key, owner, fence: result.value, ttl: Duration.millis(ttlMs) })
-          : Effect.fail(
-              new LockTaken({
-                key,
-                holder: result.busy.holder,
-                expiresIn: Duration.millis(Math.max(0, result.busy.expiresInMs))
-              })
-            )
-    )
-  })
+  Effect.flatMap(Heimdall, (heimdall) =>
+    Leased.acquire(lockKind, lockAcquisition, key, {
+      holder: options?.owner,
+      lease: options?.ttl ?? heimdall.config.uniqueTimeoutMillis,
+      wait: options?.wait
+    })
+  )
+
+const lockAcquisition: Leased.Acquisition<Lock, number, Store.LockState, LockTaken> = {
+  span: "Heimdall.acquireLock",
+  attempt: (store, fullKey, owner, ttlMs) =>
+    Effect.map(
+      store.lockAcquire(fullKey, owner, ttlMs),
+      (r): Attempt<number, Store.LockState> =>
+        r._tag === "Acquired" ? { ok: true, value: r.fence } : { ok: false, busy: r }
+    ),
+  retryAfterMs: (held) => held.expiresInMs,
+  held: (key, owner, ttlMs, fence) => ({ key, owner, fence, ttl: Duration.millis(ttlMs) }),
+  busy: (key, held) =>
+    new LockTaken({ key, holder: held.holder, expiresIn: Duration.millis(Math.max(0, held.expiresInMs)) })
+}
 
 const lockKind: Leased.Kind<Pick<Lock, "key" | "owner">, Pick<Lock, "key" | "owner" | "ttl">> = {
   keyOf: (h, key) => Layout.lockKey(h.config.lockPrefix, key),
