@@ -29,7 +29,11 @@ if (process.argv.includes("--newest")) {
   const specs = peers.map(([name, range]) => [name, newest(name, range)])
   const effect = specs.find(([name]) => name === "effect")[1]
   for (const name of ["@effect/platform-node", "@effect/platform-node-shared", "@effect/vitest"]) {
-    specs.push([name, newest(name, `>=4.0.0 <=${effect}`)])
+    // an Effect package that is also a peer (the CLI's optional @effect/platform-node) is pinned by effect's version
+    const spec = [name, newest(name, `>=4.0.0 <=${effect}`)]
+    const peer = specs.findIndex(([peerName]) => peerName === name)
+    if (peer === -1) specs.push(spec)
+    else specs[peer] = spec
   }
   console.log(specs.map(([name, version]) => `${name}@${version}`).join(" "))
   process.exit(0)
@@ -49,7 +53,7 @@ if (differs !== -1) {
   console.log(changed.length === 0 ? "the newest versions are the installed ones" : `newer: ${changed.join(" ")}`)
   process.exit(changed.length === 0 ? 1 : 0)
 }
-const names = [...peers.map(([name]) => name), "@effect/platform-node", "@effect/vitest"]
+const names = [...new Set([...peers.map(([name]) => name), "@effect/platform-node", "@effect/vitest"])]
 console.log(`installed: ${names.map((name) => `${name}@${installed(name)}`).join(" ")}`)
 
 if (process.argv.includes("--lowest")) {

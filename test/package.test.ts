@@ -140,7 +140,14 @@ describe("the packed package", () => {
   })
 
   it("declares effect and ioredis as peers with the tested range, and has no dependencies of its own", () => {
-    assert.deepStrictEqual(manifest.peerDependencies, { effect: "^4.1.0", ioredis: "^6.0.0" })
+    // @effect/platform-node: only the `heimdall` command needs it, an optional peer
+    assert.deepStrictEqual(manifest.peerDependencies, {
+      effect: "^4.1.0",
+      ioredis: "^6.0.0",
+      "@effect/platform-node": "^4.1.0"
+    })
+    assert.deepStrictEqual(manifest.peerDependenciesMeta, { "@effect/platform-node": { optional: true } })
+    assert.strictEqual(manifest.bin.heimdall, "./dist/cli/main.js")
     assert.isUndefined(manifest.dependencies)
     // the lowest supported effect is what development installs (CI's first run)
     assert.strictEqual(manifest.devDependencies.effect, manifest.peerDependencies.effect.replace(/^\^/, ""))

@@ -1,0 +1,143 @@
+#!/usr/bin/env node
+/**
+ * `heimdall`: the operator's command line over a queue's Redis (the package's `bin`).
+ *
+ *   heimdall tasks show <id> [--json]       a task's record: state, attempts, payload, result or error
+ *   heimdall locks [--prefix P] [--json]     held locks (unique tasks' locks among them): holder, time left, fence
+ *
+ * Global flags (before or after the command): `--url` (default: `REDIS_URL`, else redis://127.0.0.1:6379),
+ * `--queue` (default `default`), `--queue-prefix`, `--lock-prefix`, `--rate-prefix`, `--concurrency-prefix` (the
+ * layer options of the application, when it changed them). `--json` prints one JSON document instead of a table.
+ *
+ * Exit codes: 0 done; 1 bad usage (an unknown command or flag, a bad value); 2 not found (no task with that id);
+ * 3 Redis unreachable or failing (the message says which URL and why).
+ *
+ * Built on `effect/cli` with `@effect/platform-node` (an optional peer dependency of the package: install it to
+ * use the command).
+ */
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeServices from "@effect/platform-node/NodeServices"
+import { Cause, Config, Console, Duration, Effect, Layer, Option, Runtime } from "effect"
+import { Argument, Command, Flag } from "effect/cli"
+import * as Heimdall from "../Heimdall.ts"
+import * as RedisIoredis from "../RedisIoredis.ts"
+import * as TaskQueue from "../TaskQueue.ts"
+import { lockRows, taskDetail } from "./render.ts"
+
+/** Why a command failed, with the exit code it means (read by the runtime's teardown). */
+class CliFailure extends Error {
+  override readonly [Runtime.errorExitCode]: number
+  constructor(
+    message: string,
+    readonly code: number
+  ) {
+    super(message)
+    this.name = "CliFailure"
+    this[Runtime.errorExitCode] = code
+  }
+}
+
+const version = "0.1.0"
+
+const optionalString = (name: string, description: string) =>
+  Flag.String(name).pipe(Flag.withDescription(description), Flag.optional)
+
+const root = Command.make("heimdall").pipe(
+  Command.withSharedFlags({
+    url: Flag.String("url").pipe(
+      Flag.withDescription("Redis URL (default: REDIS_URL, else redis://127.0.0.1:6379)"),
+      Flag.withFallbackConfig(Config.String("REDIS_URL")),
+      Flag.withDefault("redis://127.0.0.1:6379")
+    ),
+    queue: Flag.String("queue").pipe(Flag.withDescription("the queue's name"), Flag.withDefault("default")),
+    queuePrefix: optionalString("queue-prefix", "prefix of the queue's keys (layer option queuePrefix)"),
+    lockPrefix: optionalString("lock-prefix", "prefix of lock keys (layer option lockPrefix)"),
+    ratePrefix: optionalString("rate-prefix", "prefix of rate-limit keys (layer option ratePrefix)"),
+    concurrencyPrefix: optionalString("concurrency-prefix", "prefix of concurrency-limit keys"),
+    json: Flag.Boolean("json").pipe(Flag.withDescription("print JSON instead of a table"), Flag.withDefault(false))
+  }),
+  Command.withDescription("Inspect effect-heimdall's queues, tasks and locks on Redis")
+)
+
+/** The backend for the global flags: the same layer the application uses, on its own short-lived connection. */
+const backend = Effect.gen(function* () {
+  const flags = yield* root
+  const options: Heimdall.Options = {
+    queue: flags.queue,
+    queuePrefix: Option.getOrUndefined(flags.queuePrefix),
+    lockPrefix: Option.getOrUndefined(flags.lockPrefix),
+    ratePrefix: Option.getOrUndefined(flags.ratePrefix),
+    concurrencyPrefix: Option.getOrUndefined(flags.concurrencyPrefix)
+  }
+  return {
+    json: flags.json,
+    queue: flags.queue,
+    layer: Heimdall.layerRedis(options).pipe(
+      Layer.provide(RedisIoredis.layer(flags.url, { connectTimeout: "3 seconds", commandTimeout: "5 seconds" }))
+    )
+  }
+})
+
+/** Runs `effect` on the backend; a Redis failure becomes exit code 3, an invalid option exit code 1. */
+const onBackend = <A, E, R>(
+  layer: Layer.Layer<R, unknown>,
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, CliFailure | E> =>
+  Effect.provide(effect, layer).pipe(
+    Effect.catchTag("RedisError" as never, (error: Error) => Effect.fail(new CliFailure(error.message, 3))),
+    Effect.catchTag("InvalidArgument" as never, (error: Error) => Effect.fail(new CliFailure(error.message, 1)))
+  ) as Effect.Effect<A, CliFailure | E>
+
+const show = Command.make(
+  "show",
+  { id: Argument.String("id").pipe(Argument.withDescription("the task's id")) },
+  Effect.fn(function* ({ id }) {
+    const { json, queue, layer } = yield* backend
+    const record = yield* onBackend(
+      layer,
+      Effect.flatMap(TaskQueue.TaskQueue, (q) => q.get(id))
+    )
+    if (record === undefined) return yield* Effect.fail(new CliFailure(`no task ${id} in queue "${queue}"`, 2))
+    yield* Console.log(json ? JSON.stringify(record, null, 2) : taskDetail(record))
+  })
+).pipe(Command.withDescription("Show one task's record"))
+
+const tasks = Command.make("tasks").pipe(Command.withDescription("Tasks of the queue"), Command.withSubcommands([show]))
+
+const locks = Command.make(
+  "locks",
+  {
+    prefix: Flag.String("prefix").pipe(
+      Flag.withDescription("only locks whose key starts with this (after the lock prefix)"),
+      Flag.withDefault("")
+    )
+  },
+  Effect.fn(function* ({ prefix }) {
+    const { json, layer } = yield* backend
+    const held = yield* onBackend(layer, Heimdall.listLocks(prefix))
+    yield* Console.log(json ? JSON.stringify(held.map(lockJson), null, 2) : lockRows(held))
+  })
+).pipe(Command.withDescription("Held locks: holder, time left, fence"))
+
+const lockJson = (lock: Heimdall.LockInfo) => ({
+  key: lock.key,
+  holder: lock.holder,
+  expiresInMillis: Math.round(Duration.toMillis(lock.expiresIn)),
+  fence: lock.fence
+})
+
+const cli = root.pipe(Command.withSubcommands([tasks, locks]), Command.run({ version }))
+
+// effect/cli prints usage errors itself (exit code 1); a command's failure is one line on stderr and its exit code;
+// anything else (a defect) is printed whole.
+cli.pipe(
+  Effect.catchCause((cause) => {
+    const failure = Cause.squash(cause)
+    if (failure instanceof CliFailure)
+      return Effect.andThen(Console.error(`heimdall: ${failure.message}`), Effect.fail(failure))
+    if (Cause.hasDies(cause)) return Effect.andThen(Console.error(Cause.pretty(cause)), Effect.failCause(cause))
+    return Effect.failCause(cause)
+  }),
+  Effect.provide(NodeServices.layer),
+  NodeRuntime.runMain({ disableErrorReporting: true })
+)
