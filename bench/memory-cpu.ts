@@ -6,6 +6,9 @@
  *   node bench/memory-cpu.ts                      # this checkout's src/
  *   HEIMDALL_SRC=/tmp/base/src node bench/memory-cpu.ts   # another version's src/ (e.g. `git archive`d)
  *
+ * `WORKLOAD=take`: CPU per `Heimdall.take` instead (limit 10⁹ per millisecond: always admitted, a short window), `WORKLOAD=lock`: per
+ * `acquireLock` + `releaseLock`; TASKS is then the operations per round.
+ *
  * Options (env): TASKS (default 3000) per round, ROUNDS (default 21), CONCURRENCY (default 10). On a shared machine
  * the rounds vary widely (GC, neighbours): compare the medians and minimums of alternating runs.
  */
@@ -42,12 +45,29 @@ const round = Effect.gen(function* () {
   return (used.user + used.system) / tasks
 }).pipe(Effect.provide(Heimdall.layerMemory))
 
+const workload = process.env.WORKLOAD ?? "tasks"
+const operations = (op: Effect.Effect<unknown, unknown, any>) =>
+  Effect.gen(function* () {
+    const started = process.cpuUsage()
+    for (let i = 0; i < tasks; i++) yield* op
+    const used = process.cpuUsage(started)
+    return (used.user + used.system) / tasks
+  }).pipe(Effect.provide(Heimdall.layerMemory)) as Effect.Effect<number>
+const measured =
+  workload === "take"
+    ? operations(Heimdall.take("bench", { times: 1_000_000_000, per: 1 }))
+    : workload === "lock"
+      ? operations(
+          Effect.flatMap(Heimdall.acquireLock("bench", { ttl: "10 seconds" }), (lock) => Heimdall.releaseLock(lock))
+        )
+      : round
+
 const samples: Array<number> = []
-await Effect.runPromise(round) // warm-up
-for (let r = 0; r < rounds; r++) samples.push(await Effect.runPromise(round))
+await Effect.runPromise(measured) // warm-up
+for (let r = 0; r < rounds; r++) samples.push(await Effect.runPromise(measured))
 samples.sort((a, b) => a - b)
 const median = samples[Math.floor(samples.length / 2)]!
 console.log(
-  `${src}: ${median.toFixed(2)} µs CPU per task, median of ${rounds} rounds of ${tasks} (concurrency ${concurrency}); ` +
+  `${src}: ${median.toFixed(2)} µs CPU per ${workload === "tasks" ? "task" : workload}, median of ${rounds} rounds of ${tasks} (concurrency ${concurrency}); ` +
     `min ${samples[0]!.toFixed(2)}, max ${samples[samples.length - 1]!.toFixed(2)}`
 )
