@@ -54,6 +54,22 @@ export const metrics = Metrics.primitiveMetrics
  * 900 000 and 3 600 000 (1 hour). A value above the last is counted in the
  * overflow bucket (and in `count` and `sum`).
  *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect, Metric } from "effect"
+ * import { Heimdall, Task } from "effect-heimdall"
+ *
+ * // the share of first attempts of "send-email" that started within 100 ms of their enqueue
+ * const startedWithin100ms = Effect.map(
+ *   Metric.value(Metric.withAttributes(Task.metrics.enqueueToStart, { task: "send-email" })),
+ *   (state) => {
+ *     const i = Heimdall.durationBoundariesMs.indexOf(100)
+ *     return state.count === 0 ? 1 : state.buckets[i]![1] / state.count
+ *   }
+ * )
+ * ```
+ *
  * @category metrics
  * @since 0.1.0
  */
