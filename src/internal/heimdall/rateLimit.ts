@@ -190,7 +190,7 @@ const admit = (
         maxDelayMs,
         offsetMs: mode === "reserve" ? jitterMs : 0
       }
-      if (atStart === undefined) return Effect.flatMap(heimdall.store.rateTake(request), (r) => settle(r))
+      if (atStart === undefined) return Effect.flatMap(heimdall.store.rateTake(request), settle)
       return startAdmission(
         heimdall.store,
         request,
