@@ -16,6 +16,9 @@
  * Redis' own clock), every denial says why and for how long, and every key
  * written expires or is deleted.
  *
+ * Each call is counted in `Heimdall.metrics` (Effect `Metric`s named
+ * `heimdall_*`: admissions, denials, waits).
+ *
  * **Example**
  *
  * ```ts
@@ -41,6 +44,7 @@
 export * from "./internal/heimdall/concurrency.ts"
 export * from "./internal/heimdall/layers.ts"
 export * from "./internal/heimdall/lock.ts"
+export * from "./internal/heimdall/metrics.ts"
 export * from "./internal/heimdall/onlyAfter.ts"
 export * from "./internal/heimdall/rateLimit.ts"
 export { type Config, Heimdall, type Options } from "./internal/heimdall/service.ts"

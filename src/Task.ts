@@ -715,9 +715,33 @@ export interface Handle<out T extends Any> {
 export const handle = <T extends Any>(task: T, id: string): Handle<T> => ({ id, task })
 
 /**
- * The task counters (each tagged with the attribute `task`, the task's name):
- * `heimdall_tasks_enqueued` (by `enqueue`), `_started`, `_succeeded`,
- * `_failed` (for good), `_retried` and `_dead_lettered` (by workers).
+ * The task metrics, recorded through Effect's `Metric` in the process that
+ * enqueues (`enqueued`) or runs the task (the others). Every series carries
+ * the attribute `task` (the task's name); durations are in milliseconds, in
+ * the buckets `Heimdall.durationBoundariesMs` (1 ms to 1 hour).
+ *
+ * | metric | type | attributes | changes when |
+ * | --- | --- | --- | --- |
+ * | `enqueued`: `heimdall_tasks_enqueued` | counter | `task` | `Task.enqueue` created a task (not a duplicate id or unique key) |
+ * | `started`: `heimdall_tasks_started` | counter | `task` | a worker starts an attempt's handler |
+ * | `succeeded`: `heimdall_tasks_succeeded` | counter | `task` | an attempt succeeded and was completed |
+ * | `failed`: `heimdall_tasks_failed` | counter | `task` | an attempt failed and the task failed for good |
+ * | `retried`: `heimdall_tasks_retried` | counter | `task` | an attempt failed and will be retried |
+ * | `rescheduled`: `heimdall_tasks_rescheduled` | counter | `task` | a rate-limited task was put off to its booked slot (no attempt spent) |
+ * | `deadLettered`: `heimdall_tasks_dead_lettered` | counter | `task` | a worker dead-lettered it: payload that does not decode, unusable rate limit, or (heartbeat) no worker runs its name |
+ * | `passed`: `heimdall_tasks_passed` | counter | `task` | a worker met a task of a name it does not run and left it for one that does |
+ * | `enqueueToStart`: `heimdall_tasks_enqueue_to_start_ms` | histogram | `task` | a first attempt starts: from the enqueue to the start, on the backend's clock |
+ * | `runDuration`: `heimdall_tasks_run_duration_ms` | histogram | `task`, `outcome` | an attempt's handler ended (`outcome`: `"success"` or `"failure"`) |
+ *
+ * The enqueue-to-start time of a delayed task includes its `delay`, and of a
+ * rate-limited one the wait for its slot; retries are not recorded (their
+ * time would include the earlier attempts). A task handed to an idle worker
+ * by its enqueue starts on the enqueue's timestamp: its time reads 0. The run
+ * duration is measured on the worker's clock, from the handler's start to its
+ * end (its `timeout` included, the settling round trip not); an attempt
+ * interrupted (lost lease, shutdown) records none. Tasks dead-lettered by a
+ * claim (a lease that lapsed more than `maxRedeliveries` times) are not
+ * counted: the worker does not learn of them.
  *
  * **Example**
  *
@@ -725,7 +749,11 @@ export const handle = <T extends Any>(task: T, id: string): Handle<T> => ({ id, 
  * import { Effect, Metric } from "effect"
  * import { Task } from "effect-heimdall"
  *
- * const failedReports = Metric.value(Metric.withAttributes(Task.metrics.failed, { task: "generate-report" }))
+ * const report = Effect.gen(function* () {
+ *   const failed = yield* Metric.value(Metric.withAttributes(Task.metrics.failed, { task: "generate-report" }))
+ *   const waits = yield* Metric.value(Metric.withAttributes(Task.metrics.enqueueToStart, { task: "generate-report" }))
+ *   yield* Effect.log(`failed: ${failed.count}, mean wait: ${waits.sum / Math.max(1, waits.count)} ms`)
+ * })
  * ```
  *
  * @category models

@@ -23,20 +23,7 @@
  *
  * @since 0.1.0
  */
-import {
-  Cause,
-  Clock,
-  type Duration,
-  Effect,
-  Exit,
-  Fiber,
-  Layer,
-  Metric,
-  Ref,
-  Schedule,
-  Semaphore,
-  Tracer
-} from "effect"
+import { Cause, Clock, type Duration, Effect, Exit, Fiber, Layer, Ref, Schedule, Semaphore, Tracer } from "effect"
 import type { InvalidArgument } from "./Errors.ts"
 import { millisOr } from "./internal/duration.ts"
 import { randomId } from "./internal/id.ts"
@@ -128,8 +115,10 @@ export interface Options<Impls extends ReadonlyArray<Task.Implementation<any, an
  *   process stalled for longer than the lease) interrupts the handler, and this worker
  *   settles nothing: the task is someone else's now.
  *
- * Metrics (counters, attribute `task`): `heimdall_tasks_started`, `_succeeded`, `_failed`,
- * `_retried`, `_dead_lettered` (and `_enqueued`, counted by `Task.enqueue`).
+ * Metrics (attribute `task`, see `Task.metrics`): counters `heimdall_tasks_started`,
+ * `_succeeded`, `_failed`, `_retried`, `_rescheduled`, `_dead_lettered`, `_passed` (and
+ * `_enqueued`, counted by `Task.enqueue`); histograms `heimdall_tasks_enqueue_to_start_ms`
+ * and `heimdall_tasks_run_duration_ms`.
  *
  * **Example**
  *
@@ -318,10 +307,7 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
             ({ name, parked: waiting, deadLettered }) =>
               Effect.gen(function* () {
                 if (deadLettered > 0) {
-                  yield* Metric.update(
-                    Metric.withAttributes(internal.metrics.deadLettered, { task: name }),
-                    deadLettered
-                  )
+                  yield* internal.count("deadLettered", name, deadLettered)
                   yield* Effect.logWarning(
                     `effect-heimdall: dead-lettered ${deadLettered} tasks "${name}": no worker that runs it was seen ` +
                       `for ${deadUnknownMillis} ms`

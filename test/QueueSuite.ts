@@ -897,7 +897,7 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
         yield* advanceSteps(300)
         yield* Fiber.join(joined)
         yield* advance(50)
-        const value = (m: keyof typeof Task.metrics) =>
+        const value = (m: "enqueued" | "started" | "succeeded" | "failed" | "retried") =>
           Effect.map(Metric.value(Metric.withAttributes(Task.metrics[m], { task: name })), (s) => s.count)
         assert.deepStrictEqual(
           {

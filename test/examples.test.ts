@@ -3,6 +3,8 @@
  * prints what the README says it prints.
  */
 import { spawn } from "node:child_process"
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
 import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
 import { hasRedis, redisUrl } from "./support/redis.ts"
@@ -103,5 +105,70 @@ for (const backend of ["memory", "redis"] as const) {
         for (const pattern of patterns) assert.match(output, pattern)
       })
     }
+  })
+}
+
+/** A stand-in OTLP/HTTP collector: keeps the JSON bodies POSTed to it. */
+const collector = () =>
+  new Promise<{ readonly url: string; readonly bodies: Array<any>; readonly close: () => void }>((resolve) => {
+    const bodies: Array<any> = []
+    const server = createServer((req, res) => {
+      let body = ""
+      req.on("data", (d) => (body += d))
+      req.on("end", () => {
+        bodies.push({ path: req.url, json: JSON.parse(body) })
+        res.writeHead(200, { "content-type": "application/json" }).end("{}")
+      })
+    })
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as AddressInfo
+      resolve({ url: `http://127.0.0.1:${port}/v1/metrics`, bodies, close: () => server.close() })
+    })
+  })
+
+interface OtlpMetric {
+  readonly name: string
+  readonly sum?: { readonly dataPoints: ReadonlyArray<{ readonly asDouble?: number; readonly attributes: unknown }> }
+  readonly histogram?: { readonly dataPoints: ReadonlyArray<{ readonly count: number; readonly sum: number }> }
+}
+
+for (const backend of ["memory", "redis"] as const) {
+  describe.skipIf(backend === "redis" && !hasRedis)(`metrics-otlp.ts on ${backend}`, () => {
+    it("exports the heimdall metrics to an OTLP/HTTP collector", { timeout: 40_000 }, async () => {
+      const server = await collector()
+      try {
+        const { code, output } = await runExample("metrics-otlp.ts", {
+          REDIS_URL: backend === "redis" ? redisUrl : undefined,
+          OTLP_METRICS_URL: server.url
+        })
+        assert.strictEqual(code, 0, output)
+        assert.match(output, /^emails sent: 3, run durations recorded: 3; takes: ok, ok, denied$/m)
+        assert.match(output, /^exported the heimdall metrics$/m)
+        assert.isAbove(server.bodies.length, 0)
+        assert.strictEqual(server.bodies[0].path, "/v1/metrics")
+        // the last export (at shutdown) holds every value: cumulative
+        const last = server.bodies[server.bodies.length - 1].json
+        const metrics = new Map<string, OtlpMetric>()
+        for (const resource of last.resourceMetrics) {
+          for (const scope of resource.scopeMetrics) for (const m of scope.metrics) metrics.set(m.name, m)
+        }
+        const counter = (name: string) => metrics.get(name)?.sum?.dataPoints[0]?.asDouble
+        assert.strictEqual(counter("heimdall_tasks_enqueued"), 3)
+        assert.strictEqual(counter("heimdall_tasks_succeeded"), 3)
+        assert.strictEqual(counter("heimdall_rate_limit_admissions"), 2)
+        assert.strictEqual(counter("heimdall_rate_limit_denials"), 1)
+        assert.strictEqual(counter("heimdall_lock_acquisitions"), 1)
+        assert.deepStrictEqual(metrics.get("heimdall_tasks_succeeded")?.sum?.dataPoints[0]?.attributes, [
+          { key: "task", value: { stringValue: "send-email" } }
+        ])
+        const runs = metrics.get("heimdall_tasks_run_duration_ms")?.histogram?.dataPoints[0]
+        assert.strictEqual(runs?.count, 3)
+        assert.isAtLeast(runs?.sum ?? 0, 55) // 3 handlers of 20 ms
+        assert.strictEqual(metrics.get("heimdall_tasks_enqueue_to_start_ms")?.histogram?.dataPoints[0]?.count, 3)
+        assert.strictEqual(metrics.get("heimdall_lock_wait_ms")?.histogram?.dataPoints[0]?.count, 1)
+      } finally {
+        server.close()
+      }
+    })
   })
 }

@@ -80,6 +80,7 @@ type Full = { readonly holders: number; readonly retryAfterMs: number }
 
 const slotAcquisition = (limit: number): Leased.Acquisition<Slot, number, Full, ConcurrencyLimited> => ({
   span: "Heimdall.acquireSlot",
+  metrics: "concurrency",
   attempt: (store, fullKey, holder, leaseMs) =>
     Effect.map(
       store.slotAcquire(fullKey, holder, limit, leaseMs),

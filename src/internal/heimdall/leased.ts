@@ -10,6 +10,7 @@ import { type InvalidArgument, LockLost } from "../../Errors.ts"
 import type * as Store from "../../HeimdallStore.ts"
 import { randomId } from "../id.ts"
 import { keepUntilLost } from "../keepAlive.ts"
+import * as Metrics from "../metrics.ts"
 import { type Attempt, acquireWaiting, keyError, millisOf, millisOrInvalid } from "./common.ts"
 import { Heimdall } from "./service.ts"
 
@@ -46,6 +47,8 @@ export interface Kind<K, L extends K> {
 export interface Acquisition<L, A, B, E> {
   /** The span's name when the acquisition waits (e.g. `Heimdall.acquireLock`). */
   readonly span: string
+  /** Whose metrics count its acquisitions, refusals and waits (`internal/metrics.ts`). */
+  readonly metrics: Metrics.LeasedKind
   readonly attempt: (
     store: Store.HeimdallStore["Service"],
     fullKey: string,
@@ -81,19 +84,27 @@ export const acquire = <K, L extends K, A, B, E>(
     if (typeof waitMs !== "number") return Effect.fail(waitMs)
     const holder = options.holder ?? randomId()
     const fullKey = kind.keyOf(heimdall, key)
-    return acquireWaiting(
-      how.span,
-      key,
-      heimdall.store,
-      fullKey,
-      waitMs,
-      how.attempt(heimdall.store, fullKey, holder, leaseMs),
-      how.retryAfterMs,
-      (result): Effect.Effect<L, E> =>
-        result.ok
-          ? Effect.succeed(how.held(key, holder, leaseMs, result.value))
-          : Effect.fail(how.busy(key, result.busy))
-    )
+    const run = (startedNanos: bigint | undefined) =>
+      acquireWaiting(
+        how.span,
+        key,
+        heimdall.store,
+        fullKey,
+        waitMs,
+        how.attempt(heimdall.store, fullKey, holder, leaseMs),
+        how.retryAfterMs,
+        (result): Effect.Effect<L, E> =>
+          result.ok
+            ? Metrics.recordLeased(
+                how.metrics,
+                true,
+                startedNanos,
+                Effect.succeed(how.held(key, holder, leaseMs, result.value))
+              )
+            : Metrics.recordLeased(how.metrics, false, startedNanos, Effect.fail(how.busy(key, result.busy)))
+      )
+    // the time an acquisition that may wait takes is recorded (from here, its first attempt's round trip included)
+    return waitMs > 0 ? Effect.flatMap(Metrics.monotonicNanos, run) : run(undefined)
   })
 
 /** Releases a held resource if, and only if, its holder still holds it. Returns whether it did. */

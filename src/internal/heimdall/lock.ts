@@ -87,6 +87,7 @@ export const acquireLock = (
 
 const lockAcquisition: Leased.Acquisition<Lock, number, Store.LockState, LockTaken> = {
   span: "Heimdall.acquireLock",
+  metrics: "lock",
   attempt: (store, fullKey, owner, ttlMs) =>
     Effect.map(
       store.lockAcquire(fullKey, owner, ttlMs),

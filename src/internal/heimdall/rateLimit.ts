@@ -6,6 +6,7 @@ import { InvalidArgument, RateLimited } from "../../Errors.ts"
 import type * as Store from "../../HeimdallStore.ts"
 import { randomId } from "../id.ts"
 import * as Layout from "../layout.ts"
+import * as Metrics from "../metrics.ts"
 import * as RateStart from "../rateStart.ts"
 import * as validate from "../validate.ts"
 import { countOrInvalid, invalid, keyError, millisOrInvalid } from "./common.ts"
@@ -115,6 +116,7 @@ interface AtStart {
 
 // A hot path (a take per request): plain checks and one flatMap chain, no generator.
 const rateCall = <E, R>(
+  operation: Metrics.RateOperation,
   key: string,
   limits: Limits<E, R>,
   mode: "take" | "reserve",
@@ -126,11 +128,12 @@ const rateCall = <E, R>(
     if (keyInvalid !== undefined) return Effect.fail(keyInvalid)
     const given = typeof limits === "function" ? limits(key) : limits
     return Effect.isEffect(given)
-      ? Effect.flatMap(given, (value) => admit(key, value, mode, options, atStart))
-      : admit(key, given, mode, options, atStart)
+      ? Effect.flatMap(given, (value) => admit(operation, key, value, mode, options, atStart))
+      : admit(operation, key, given, mode, options, atStart)
   })
 
 const admit = (
+  operation: Metrics.RateOperation,
   key: string,
   value: Limit | ReadonlyArray<Limit>,
   mode: "take" | "reserve",
@@ -149,19 +152,30 @@ const admit = (
   const marginMs = atStart?.margin === undefined ? undefined : millisOrInvalid("margin", atStart.margin, 0)
   if (marginMs instanceof InvalidArgument) return Effect.fail(marginMs)
   const marginOf = (perMs: number) => (atStart === undefined ? 0 : (marginMs ?? RateStart.defaultMarginMs(perMs)))
-  const settle = (result: Store.RateResult): Effect.Effect<Admission, RateLimited> => {
+  // `waitedMs`: what withRateLimit slept (undefined when it did not); reserve's wait is the delay it booked
+  const settle = (result: Store.RateResult, waitedMs?: number): Effect.Effect<Admission, RateLimited> => {
     if (!result.admitted) {
       const full = resolved[result.limitIndex] ?? resolved[0]!
-      return Effect.fail(
-        new RateLimited({
-          key: full.key,
-          retryAfter: Duration.millis(Math.max(0, result.delayMs)),
-          limit: { times: full.times, per: Duration.millis(full.perMs) },
-          remaining: Math.max(0, result.remaining)
-        })
+      return Metrics.recordRate(
+        operation,
+        false,
+        undefined,
+        Effect.fail(
+          new RateLimited({
+            key: full.key,
+            retryAfter: Duration.millis(Math.max(0, result.delayMs)),
+            limit: { times: full.times, per: Duration.millis(full.perMs) },
+            remaining: Math.max(0, result.remaining)
+          })
+        )
       )
     }
-    return Effect.succeed({ delay: Duration.millis(result.delayMs), remaining: Math.max(0, result.remaining) })
+    return Metrics.recordRate(
+      operation,
+      true,
+      waitedMs ?? (operation === "reserve" && result.delayMs > 0 ? result.delayMs : undefined),
+      Effect.succeed({ delay: Duration.millis(result.delayMs), remaining: Math.max(0, result.remaining) })
+    )
   }
   const run = (jitterMs: number) =>
     Effect.flatMap(Heimdall, (heimdall) => {
@@ -182,7 +196,7 @@ const admit = (
         request,
         Math.min(...resolved.map((l) => marginOf(l.perMs))) / 2,
         atStart
-      ).pipe(Effect.flatMap(settle))
+      ).pipe(Effect.flatMap(([result, waitedMs]) => settle(result, waitedMs)))
     })
   const jitter = options?.jitter
   if (jitter === undefined) return run(0)
@@ -204,25 +218,27 @@ const admit = (
  * The admission of an effect about to start: an admission now (checked again
  * if its reply came back late), or, with `wait`, a booked slot slept until and
  * checked again there against the actual starts, as often as it takes. Not
- * waiting, a late reply's second check books nothing (`maxDelayMs` 0).
+ * waiting, a late reply's second check books nothing (`maxDelayMs` 0). With the
+ * result: how long it waited (ms, from the call), when it slept.
  */
 const startAdmission = (
   store: Store.HeimdallStore["Service"],
   request: Store.RateRequest,
   freshMs: number,
   atStart: AtStart
-): Effect.Effect<Store.RateResult, Redis.RedisError> =>
+): Effect.Effect<readonly [Store.RateResult, number | undefined], Redis.RedisError> =>
   Effect.gen(function* () {
     const id = randomId()
+    const startedNanos = atStart.wait ? yield* Metrics.monotonicNanos : undefined
     let result = yield* RateStart.admitFresh(store, { ...request, id }, freshMs, atStart.wait ? undefined : 0)
-    if (!atStart.wait) return result
+    if (startedNanos === undefined || !result.admitted || result.delayMs <= 0) return [result, undefined] as const
     while (result.admitted && result.delayMs > 0) {
       yield* Effect.sleep(result.delayMs)
       // `maxDelay` bounded the booking; checking it again at its slot is not refused for being late
       const booked: Store.RateRequest = { ...request, id, mode: "booked", maxDelayMs: undefined, offsetMs: 0 }
       result = yield* RateStart.admitFresh(store, { ...booked, id }, freshMs, undefined)
     }
-    return result
+    return [result, yield* Metrics.elapsedMsSince(startedNanos)] as const
   })
 
 /**
@@ -250,7 +266,7 @@ export const take = <E = never, R = never>(
   limits: Limits<E, R>,
   options?: RateOptions
 ): Effect.Effect<Admission, RateLimited | InvalidArgument | Redis.RedisError | E, Heimdall | R> =>
-  rateCall(key, limits, "take", options)
+  rateCall("take", key, limits, "take", options)
 
 /**
  * Books the earliest free slot and returns its `delay`, in one atomic step:
@@ -279,7 +295,7 @@ export const reserve = <E = never, R = never>(
   limits: Limits<E, R>,
   options?: ReserveOptions
 ): Effect.Effect<Admission, RateLimited | InvalidArgument | Redis.RedisError | E, Heimdall | R> =>
-  rateCall(key, limits, "reserve", options)
+  rateCall("reserve", key, limits, "reserve", options)
 
 /**
  * Options of `withRateLimit`.
@@ -353,8 +369,8 @@ export const withRateLimit: {
   <A, E, R, E2, R2>(self: Effect.Effect<A, E, R>, key: string, options: WithRateLimitOptions<E2, R2>) =>
     Effect.andThen(
       options.onLimit === "fail"
-        ? rateCall(key, options.limits, "take", options, { margin: options.margin, wait: false })
-        : rateCall(key, options.limits, "reserve", options, { margin: options.margin, wait: true }),
+        ? rateCall("withRateLimit", key, options.limits, "take", options, { margin: options.margin, wait: false })
+        : rateCall("withRateLimit", key, options.limits, "reserve", options, { margin: options.margin, wait: true }),
       self
     )
 )

@@ -2,9 +2,10 @@
  * What `Task` and `Worker` share but do not export: the JSON codecs of a task,
  * the metric counters, and span links.
  */
-import { Metric, Schema, Tracer } from "effect"
+import { Schema, Tracer } from "effect"
 import { TaskDefect, TaskTimeout } from "../../Errors.ts"
 import type { TraceContext } from "../../TaskQueue.ts"
+import * as Metrics from "../metrics.ts"
 
 /** The schemas of a task definition (`Task.Any`), all the codecs need; not importing `Task.ts` keeps it below it. */
 interface Schemas {
@@ -30,38 +31,11 @@ export const codecs = (task: Schemas): ReturnType<typeof build> => {
   return found
 }
 
-export const metrics = {
-  enqueued: Metric.counter("heimdall_tasks_enqueued", { description: "Tasks enqueued", incremental: true }),
-  started: Metric.counter("heimdall_tasks_started", { description: "Task attempts started", incremental: true }),
-  succeeded: Metric.counter("heimdall_tasks_succeeded", { description: "Tasks succeeded", incremental: true }),
-  failed: Metric.counter("heimdall_tasks_failed", { description: "Tasks failed for good", incremental: true }),
-  retried: Metric.counter("heimdall_tasks_retried", { description: "Failed attempts retried", incremental: true }),
-  rescheduled: Metric.counter("heimdall_tasks_rescheduled", {
-    description: "Starts put off by a rate limit (no attempt spent)",
-    incremental: true
-  }),
-  deadLettered: Metric.counter("heimdall_tasks_dead_lettered", {
-    description: "Tasks dead-lettered",
-    incremental: true
-  }),
-  passed: Metric.counter("heimdall_tasks_passed", {
-    description: "Tasks a worker met and left for a worker that runs their name (mixed fleets)",
-    incremental: true
-  })
-}
+/** The task metrics (see `Task.metrics`); defined with the others in `internal/metrics.ts`. */
+export const metrics = Metrics.taskMetrics
 
-const tagged = new Map<string, Metric.Metric<number, unknown>>()
-
-/** Increments one of the task counters, tagged with the task's name (the tagged counter is built once per name). */
-export const count = (metric: keyof typeof metrics, taskName: string) => {
-  const key = `${metric}\u0000${taskName}`
-  let counter = tagged.get(key)
-  if (counter === undefined) {
-    counter = Metric.withAttributes(metrics[metric], { task: taskName })
-    tagged.set(key, counter)
-  }
-  return Metric.update(counter, 1)
-}
+/** Increments one of the task counters by `by` (default 1), tagged with the task's name (built once per name). */
+export const count = Metrics.countTask
 
 /** A link to the span that enqueued a task, for the span that runs it. */
 export const linkTo = (trace: TraceContext | undefined): Array<Tracer.SpanLink> =>

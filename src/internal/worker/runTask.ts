@@ -18,6 +18,7 @@ import * as Task from "../../Task.ts"
 import { randomId } from "../id.ts"
 import { keepUntilLost } from "../keepAlive.ts"
 import * as Layout from "../layout.ts"
+import * as Metrics from "../metrics.ts"
 import type { ClaimedTask, Service as QueueService } from "../queue/model.ts"
 import * as internal from "../queue/task.ts"
 import * as RateStart from "../rateStart.ts"
@@ -191,7 +192,11 @@ function* runUnderLease(
 ): Step<{ readonly _tag: "LeaseLost" } | { readonly _tag: "Done"; readonly exit: Exit.Exit<unknown, unknown> }> {
   const { id, token, name } = claimed
   const task = admitted.impl.task
-  yield* internal.count("started", name)
+  // the first attempt's enqueue-to-start on the backend's clock (a retry's would include its earlier attempts)
+  const startedNanos = yield* Metrics.recordStart(
+    name,
+    claimed.attempts === 1 ? admitted.startedAt - claimed.enqueuedAt : undefined
+  )
   // The handler's own services (the layer's requirements) need no providing: a slot fiber inherits the layer's
   // context (merging it in again per task cost 1–2 µs of a drain's ~35 µs per task).
   let handler = admitted.impl.handler(admitted.payload).pipe(
@@ -242,10 +247,15 @@ function* runUnderLease(
     : Effect.exit(handler)
   // the lease keeper starts first: a handed-over task's renewal is on the wire before the handler runs (a handler
   // that blocks the event loop cannot hold it back past the short first lease)
-  return yield* Effect.raceFirst(
+  const outcome = yield* Effect.raceFirst(
     Effect.as(leaseLost, { _tag: "LeaseLost" as const }),
     Effect.map(run, (exit) => ({ _tag: "Done" as const, exit }))
   )
+  // an interrupted handler (lease lost, interruption) has no run duration: it did not end
+  if (outcome._tag === "Done" && !(Exit.isFailure(outcome.exit) && Cause.hasInterruptsOnly(outcome.exit.cause))) {
+    yield* Metrics.recordRun(name, startedNanos, Exit.isSuccess(outcome.exit))
+  }
+  return outcome
 }
 
 /**
