@@ -152,9 +152,36 @@ export class Inspector extends Context.Service<
   }
 >()("effect-heimdall/Inspector") {}
 
-/** The largest page `tasks` returns. */
+/**
+ * The largest page `tasks` returns (a larger `limit` is an `InvalidArgument`).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Inspector } from "effect-heimdall"
+ *
+ * const biggest = Inspector.Inspector.use((i) => i.tasks({ state: "queued", limit: Inspector.maxLimit }))
+ * ```
+ *
+ * @category models
+ * @since 0.2.0
+ */
 export const maxLimit = 500
-/** The page size when `limit` is not given. */
+
+/**
+ * The page size of `tasks` when `limit` is not given.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Inspector } from "effect-heimdall"
+ *
+ * const pages = (total: number) => Math.ceil(total / Inspector.defaultLimit)
+ * ```
+ *
+ * @category models
+ * @since 0.2.0
+ */
 export const defaultLimit = 50
 
 /** The `Inspector` over a backend's queue and store (see layers.ts). */

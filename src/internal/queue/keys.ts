@@ -17,7 +17,7 @@
  * |                                  |        | (hand-off: see includes.lua)                 |                              |
  * | `<prefix>:{<queue>}:inbox:<w>`   | list   | tasks handed to idle worker `<w>` (JSON)     | hand-off lease + 60 s        |
  * | `<prefix>:{<queue>}:parked`      | set    | task names with tasks parked for a worker    | exists while non-empty       |
- * |                                  |        | that runs them (routing by name: claim-8.lua)|                              |
+ * |                                  |        | that runs them (routing: claim-11.lua)       |                              |
  * | `<prefix>:{<queue>}:parked:<n>`  | list   | ids of waiting tasks named `<n>` that a      | exists while non-empty       |
  * |                                  |        | worker without `<n>` met (LPUSH in, RPOP out)|                              |
  * | `<prefix>:{<queue>}:names`       | hash   | task name -> when a worker running it last   | TTL 7 days, renewed by beats |

@@ -490,6 +490,14 @@ export interface QueueCounts {
  * `queued` by place in line (the newest enqueued first), `scheduled` by run time, `running` by lease end, `failed`,
  * `dead` and `skipped` (the bounded index) by finish time.
  *
+ * **Example**
+ *
+ * ```ts
+ * import type { Inspector } from "effect-heimdall"
+ *
+ * const problems: ReadonlyArray<Inspector.ListState> = ["failed", "dead"]
+ * ```
+ *
  * @category inspection
  * @since 0.2.0
  */
@@ -497,7 +505,16 @@ export type ListState = "queued" | "scheduled" | "running" | "failed" | "dead" |
 
 /**
  * A page request. `after` continues after a task already listed: for the sorted states, its (`key`: score as
- * decimal text, `id`); for `queued`, its list (`key`: `"ready"` or `"parked:<name>"`) and id.
+ * decimal text, `id`); for `queued`, its list (`key`: `"ready"` or `"parked:<name>"`) and id. Backends get it checked
+ * (`Inspector.tasks` validates the user's query and decodes the cursor).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { TaskQueue } from "effect-heimdall"
+ *
+ * const next: TaskQueue.ListQuery = { state: "scheduled", limit: 50, after: { key: "1767225600000", id: "t1" } }
+ * ```
  *
  * @category inspection
  * @since 0.2.0
@@ -512,6 +529,14 @@ export interface ListQuery {
 
 /**
  * A task as a page lists it.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { Inspector } from "effect-heimdall"
+ *
+ * const line = (t: Inspector.TaskSummary) => `${t.id} ${t.name} ${t.state} attempt ${t.attempts}: ${t.error ?? ""}`
+ * ```
  *
  * @category inspection
  * @since 0.2.0
@@ -532,6 +557,14 @@ export interface TaskSummary {
  * One page: its tasks, newest first, and where the next page starts (`undefined`: this was the last). A page may
  * hold fewer tasks than asked and still have a next one (a name filter scans a bounded number of entries per page).
  *
+ * **Example**
+ *
+ * ```ts
+ * import type { TaskQueue } from "effect-heimdall"
+ *
+ * const isLast = (page: TaskQueue.TaskPage) => page.next === undefined
+ * ```
+ *
  * @category inspection
  * @since 0.2.0
  */
@@ -543,6 +576,14 @@ export interface TaskPage {
 /**
  * A task's detail: its record (with its worker, start and finish times), its lease end while running, its unique
  * lock (who holds it, for how much longer), and whether a rate-limit slot is booked for its next start.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { Inspector } from "effect-heimdall"
+ *
+ * const leaseLeft = (d: Inspector.TaskDetail) => (d.leaseEndsAt === undefined ? undefined : d.leaseEndsAt - d.now)
+ * ```
  *
  * @category inspection
  * @since 0.2.0
@@ -566,6 +607,16 @@ export interface TaskDetail {
 /**
  * What a worker registers with each heartbeat (see `Service.beat`).
  *
+ * **Example**
+ *
+ * ```ts
+ * import type { TaskQueue } from "effect-heimdall"
+ *
+ * const me: TaskQueue.WorkerRegistration = {
+ *   id: "w1", host: "box-1", pid: 4242, startedAt: Date.now(), concurrency: 8, running: [], ttlMillis: 15_000
+ * }
+ * ```
+ *
  * @category inspection
  * @since 0.2.0
  */
@@ -583,6 +634,14 @@ export interface WorkerRegistration {
 
 /**
  * A live worker, as the registry holds it.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { Inspector } from "effect-heimdall"
+ *
+ * const busy = (w: Inspector.WorkerInfo) => `${w.host}:${w.pid} runs ${w.running.length}/${w.concurrency}`
+ * ```
  *
  * @category inspection
  * @since 0.2.0

@@ -234,7 +234,7 @@ const parseHandedOff = (entry: string): ClaimedTask | undefined => {
   }
 }
 
-/** A claim's reply (see claim-8.lua) from index `at` of `reply`. */
+/** A claim's reply (see claim-11.lua) from index `at` of `reply`. */
 const parseClaim = (reply: ReadonlyArray<unknown>, at: number, token: string): ClaimResult => {
   const passed = passedOf(reply)
   if (reply[at] !== "task") {
@@ -367,7 +367,7 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
         .pipe(
           Effect.map((reply) => ({
             result: parseClaim(reply, 0, token),
-            // an idle reply as worker names the registration (see claim-8.lua)
+            // an idle reply as worker names the registration (see claim-11.lua)
             registration: reply[0] === "idle" ? String(reply[2]) : ""
           }))
         )
