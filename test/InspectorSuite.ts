@@ -138,9 +138,18 @@ export const inspectorSuite = (it: Vitest.MethodsNonLive<InspectorUnderTest>, ba
         const handed = yield* waiter.wait(backend.redis ? 1000 : 0)
         const token = handed?.token ?? (yield* claimId("h1"))
         assert.isTrue(yield* q.complete("h1", token, "1"))
+        // a stopping worker hands back what it was handed (on Redis): queued again
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const stopping = yield* q.waiterAs("w3")
+            yield* stopping.claim({ token: "z", leaseMillis: 10_000, max: 1, names: ["zz"] }, 30_000)
+            yield* enqueue(newTask("z1", "zz"))
+          })
+        )
+        yield* advance(10)
         // and one task in each current state
         yield* enqueue(newTask("a5"))
-        yield* claimId("a5")
+        yield* claimId("a5", { names: ["a"] }) // z1, of a name it does not run, is parked on the way
         yield* enqueue(newTask("a3"))
         yield* enqueue(newTask("a4", "a", 60_000))
 
@@ -148,11 +157,12 @@ export const inspectorSuite = (it: Vitest.MethodsNonLive<InspectorUnderTest>, ba
         const expected = {
           a: { queued: 1, scheduled: 1, running: 1, succeeded: 2, failed: 1, dead: 0, skipped: 0 },
           b: { queued: 0, scheduled: 0, running: 0, succeeded: 0, failed: 0, dead: 2, skipped: 0 },
-          c: { queued: 0, scheduled: 0, running: 0, succeeded: 1, failed: 0, dead: 1, skipped: 1 }
+          c: { queued: 0, scheduled: 0, running: 0, succeeded: 1, failed: 0, dead: 1, skipped: 1 },
+          zz: { queued: 1, scheduled: 0, running: 0, succeeded: 0, failed: 0, dead: 0, skipped: 0 }
         }
         assert.deepStrictEqual(counts.byName, expected)
         assert.deepStrictEqual(counts.total, {
-          queued: 1,
+          queued: 2,
           scheduled: 1,
           running: 1,
           succeeded: 3,
@@ -168,7 +178,7 @@ export const inspectorSuite = (it: Vitest.MethodsNonLive<InspectorUnderTest>, ba
           tally[record.name]![record.state]!++
         }
         assert.deepStrictEqual(counts.byName, tally as unknown as typeof counts.byName)
-        assert.strictEqual(counts.oldestWaiting?.id, "a3")
+        assert.strictEqual(counts.oldestWaiting?.id, "z1")
       })
     )
   )
