@@ -47,6 +47,15 @@
  *   claim. The same step wakes one other idle worker, whose claim then waits
  *   only until that short lease ends: a task handed to a worker that died
  *   while idle is taken over about 2 s later.
+ * - The `Inspector`'s bookkeeping is part of every state change's atomic
+ *   step: each move of a task between states moves it in the counts (per
+ *   task name: `queued`, `scheduled`, `running` now, and the totals of the
+ *   terminal states), a task that ends `failed`, `dead` or `skipped` enters
+ *   that state's bounded index (the newest `indexSize` within `retention`),
+ *   and a claim with `worker` stores that id in the record. `beat` with a
+ *   registration keeps the worker registry (lapsed registrations dropped),
+ *   `leave` removes one. `counts`, `list`, `detail` and `workers` only read;
+ *   `test/InspectorSuite.ts` is their conformance suite.
  *
  * @since 0.1.0
  */

@@ -23,6 +23,8 @@
  *
  * @since 0.1.0
  */
+
+import { hostname } from "node:os"
 import { Cause, Clock, type Duration, Effect, Exit, Fiber, Layer, Ref, Schedule, Semaphore, Tracer } from "effect"
 import type { InvalidArgument } from "./Errors.ts"
 import { millisOr } from "./internal/duration.ts"
@@ -31,7 +33,7 @@ import * as internal from "./internal/queue/task.ts"
 import * as validate from "./internal/validate.ts"
 import { describeCause, type RunContext, runSlot } from "./internal/worker/runTask.ts"
 import type * as Task from "./Task.ts"
-import { type ClaimedTask, TaskQueue } from "./TaskQueue.ts"
+import { type ClaimedTask, TaskQueue, type WorkerRegistration } from "./TaskQueue.ts"
 
 /**
  * Options of `Worker.layer`.
@@ -192,8 +194,12 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
       const concurrency = Math.max(1, options.concurrency)
       const slots = yield* Semaphore.make(concurrency)
       const running = new Set<Fiber.Fiber<void>>()
+      // this worker in the queue's registry (see the heartbeat below, and `Inspector.workers`)
+      const workerId = randomId()
+      const startedAt = yield* Clock.currentTimeMillis
+      const runningIds = new Set<string>()
       // a backend acquires its blocking connection on first use (and again after a failure): nothing can fail here
-      const waiter = yield* Effect.orDie(queue.waiter)
+      const waiter = yield* Effect.orDie(queue.waiterAs(workerId))
       const traced = (yield* Tracer.Tracer) !== Tracer.nativeTracer
 
       /** Set on shutdown: a finished task's slot then takes no next task. */
@@ -207,7 +213,9 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
         traced,
         stopping: Ref.get(stopping),
         notePassed,
-        settle
+        settle,
+        worker: workerId,
+        running: runningIds
       }
 
       const start = (claimed: ClaimedTask) =>
@@ -261,7 +269,7 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
         while (free < concurrency && (yield* slots.takeIfAvailable(1))) free++
         // uninterruptible from the claim to the forks: a shutdown never strands claimed tasks unstarted
         const claimed = yield* waiter
-          .claim({ token: randomId(), leaseMillis, maxRedeliveries, max: free, names }, maxIdleMillis)
+          .claim({ token: randomId(), leaseMillis, maxRedeliveries, max: free, names, worker: workerId }, maxIdleMillis)
           .pipe(
             Effect.tap((result) =>
               result._tag === "Claimed" ? Effect.forEach(result.tasks, start, { discard: true }) : Effect.void
@@ -298,9 +306,22 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
 
       // The heartbeat: announces this worker's task names (so that tasks of a name no live worker runs can be told
       // apart, see `deadLetterUnknownAfter`), and reports tasks parked for a worker that runs them, once per name.
+      // It also registers the worker (`Inspector.workers`) for three beats: a worker that died lapses within three
+      // beat intervals of its last beat (15 s by default); one that stops leaves at once (below).
       const parkedNoted = new Set<string>()
       const beatEvery = Math.max(100, Math.min(5000, Math.floor((deadUnknownMillis ?? 15_000) / 3)))
-      const beat = queue.beat(names, deadUnknownMillis).pipe(
+      const registration = Effect.sync(
+        (): WorkerRegistration => ({
+          id: workerId,
+          host: hostname(),
+          pid: process.pid,
+          startedAt,
+          concurrency,
+          running: [...runningIds],
+          ttlMillis: 3 * beatEvery
+        })
+      )
+      const beat = Effect.flatMap(registration, (worker) => queue.beat(names, deadUnknownMillis, worker)).pipe(
         Effect.flatMap((parked) =>
           Effect.forEach(
             parked,
@@ -325,6 +346,8 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
         ),
         Effect.catchCause((cause) => Effect.logDebug(`effect-heimdall: heartbeat failed (${describeCause(cause)})`))
       )
+      // finalizers run in reverse: the worker leaves the registry once its tasks ended and its beat stopped
+      yield* Effect.addFinalizer(() => queue.leave(workerId).pipe(Effect.ignore))
       yield* Effect.forkScoped(Effect.repeat(beat, Schedule.spaced(beatEvery)))
 
       // No yield between iterations: a worker woken from its blocking pop sends its claim at once (a yield

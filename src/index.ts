@@ -33,6 +33,12 @@ export * as Heimdall from "./Heimdall.ts"
  */
 export * as HeimdallStore from "./HeimdallStore.ts"
 /**
+ * The read side of a queue: counts, tasks by state, a task's detail, live workers, locks.
+ *
+ * @since 0.2.0
+ */
+export * as Inspector from "./Inspector.ts"
+/**
  * The `Redis` service of `effect/persistence/Redis` from an ioredis client.
  *
  * @since 0.1.0

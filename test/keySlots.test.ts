@@ -1,6 +1,6 @@
 /**
  * Where the scripts' keys live, checked while they run: the Redis conformance suites of the queue, of unique and
- * rate-limited tasks and of the primitives run here once more, with every script wrapped by `support/keyCheck.ts`.
+ * rate-limited tasks, of the inspector and of the primitives run here once more, with every script wrapped by `support/keyCheck.ts`.
  * A script that touched a key outside `KEYS` and outside the slot of `KEYS[1]` (what Redis Cluster would refuse, or
  * worse, serve from another node) fails its call, and so the test that made it. Keys a script builds from ids it
  * finds while running (a claim pops ids from lists) are not in `KEYS`; they must share the queue's hash tag.
@@ -13,6 +13,7 @@ import * as Redis from "effect/persistence/Redis"
 import { vi } from "vitest"
 import { Heimdall } from "../src/index.ts"
 import { heimdallSuite } from "./HeimdallSuite.ts"
+import { InspectorUnderTest, inspectorSuite } from "./InspectorSuite.ts"
 import { QueueUnderTest, queueSuite } from "./QueueSuite.ts"
 import { conformance } from "./support/backends.ts"
 import { checkKeys } from "./support/keyCheck.ts"
@@ -66,6 +67,19 @@ const tasks = Layer.effect(
   })
 ).pipe(Layer.provideMerge(redisLayer()))
 
+const inspected = Layer.effect(
+  InspectorUnderTest,
+  Effect.gen(function* () {
+    const context = yield* Effect.context<Redis.Redis>()
+    return {
+      layer: (queue: string, options?: Heimdall.Options) =>
+        Layer.unwrap(backend({ ...options, queue })).pipe(Layer.provide(Layer.succeedContext(context))),
+      redis: yield* Redis.Redis,
+      prefix: `${prefix}q`
+    }
+  })
+).pipe(Layer.provideMerge(redisLayer()))
+
 const primitives = Layer.unwrap(backend()).pipe(Layer.provideMerge(redisLayer()))
 
 conformance("Key slots: task queue", [{ name: "redis, keys checked", layer: queues, redis: true }], queueSuite)
@@ -74,6 +88,7 @@ conformance(
   [{ name: "redis, keys checked", layer: tasks, redis: true }],
   uniqueSuite
 )
+conformance("Key slots: inspector", [{ name: "redis, keys checked", layer: inspected, redis: true }], inspectorSuite)
 conformance("Key slots: primitives", [{ name: "redis, keys checked", layer: primitives, redis: true }], heimdallSuite)
 
 describeRedis("Key slots: the check itself", () => {

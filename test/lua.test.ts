@@ -185,7 +185,7 @@ describe("Lua scripts", () => {
     }
     // a batch claim: each later task's token is the claim's token .. ":" .. n
     assert.match(lua, /[tT]oken \.\. ":" \.\. n/)
-    assert.include(read("queue/lua/claim-8.lua"), "math.max(1, tonumber(ARGV[7]))")
-    assert.include(read("queue/lua/completeClaim-8.lua"), "math.max(1, tonumber(ARGV[10]))")
+    assert.include(read("queue/lua/claim-11.lua"), "math.max(1, tonumber(ARGV[7]))")
+    assert.include(read("queue/lua/completeClaim-11.lua"), "math.max(1, tonumber(ARGV[10]))")
   })
 })

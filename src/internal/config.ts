@@ -40,6 +40,12 @@ export interface Options {
   readonly queuePrefix?: string | undefined
   /** How long finished tasks and their results are kept. Default 1 day. */
   readonly retention?: Duration.Input | undefined
+  /**
+   * How many of the newest `failed`, `dead` and `skipped` tasks each the queue's index keeps for the `Inspector` to
+   * list (entries older than `retention` are trimmed too, as new ones arrive). A non-negative integer; 0 keeps
+   * none. Default 10,000 per state.
+   */
+  readonly indexSize?: number | undefined
 }
 
 /**
@@ -56,6 +62,7 @@ export interface Config {
   readonly ratePrefix: string
   readonly concurrencyPrefix: string
   readonly uniqueTimeoutMillis: number
+  readonly indexSize: number
 }
 
 /** `Options` (checked already: see `validate.heimdallOptions`) with every default filled in. */
@@ -66,5 +73,6 @@ export const resolve = (options: Options | undefined): Config => ({
   lockPrefix: options?.lockPrefix ?? Layout.defaults.lockPrefix,
   ratePrefix: options?.ratePrefix ?? Layout.defaults.ratePrefix,
   concurrencyPrefix: options?.concurrencyPrefix ?? Layout.defaults.concurrencyPrefix,
-  uniqueTimeoutMillis: millisOr(options?.uniqueTimeout, "1 hour")
+  uniqueTimeoutMillis: millisOr(options?.uniqueTimeout, "1 hour"),
+  indexSize: options?.indexSize ?? 10_000
 })

@@ -78,7 +78,7 @@ export const nonEmpty = (option: string, value: unknown): string | InvalidArgume
 
 /**
  * A task name: a non-empty string without line breaks (workers pass the names they run to the queue's scripts as
- * one line-separated list, see claim-8.lua).
+ * one line-separated list, see claim-11.lua).
  */
 export const taskName = (option: string, value: unknown): string | InvalidArgument => {
   const name = nonEmpty(option, value)
@@ -192,7 +192,8 @@ export const layerOrFail = <A, E, R>(
 /**
  * The first option of `Heimdall.Options` that can never work: the queue name (non-empty, no `{` or `}`: it is the
  * hash tag), the queue prefix and lock prefix (no `{` or `}`: the queue's hash tag follows them), the rate and
- * concurrency prefixes (strings), `retention` and `uniqueTimeout` (positive finite durations).
+ * concurrency prefixes (strings), `retention` and `uniqueTimeout` (positive finite durations), `indexSize` (a
+ * non-negative integer).
  */
 export const heimdallOptions = (options: Record<string, unknown> | undefined): InvalidArgument | undefined =>
   options === undefined
@@ -204,7 +205,8 @@ export const heimdallOptions = (options: Record<string, unknown> | undefined): I
         options.ratePrefix === undefined ? undefined : string("ratePrefix", options.ratePrefix),
         options.concurrencyPrefix === undefined ? undefined : string("concurrencyPrefix", options.concurrencyPrefix),
         optionalDurationMillis("retention", options.retention, 1),
-        optionalDurationMillis("uniqueTimeout", options.uniqueTimeout, 1)
+        optionalDurationMillis("uniqueTimeout", options.uniqueTimeout, 1),
+        options.indexSize === undefined ? undefined : integer("indexSize", options.indexSize, 0)
       )
 
 const string = (option: string, value: unknown): string | InvalidArgument =>

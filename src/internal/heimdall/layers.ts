@@ -9,6 +9,7 @@ import * as Store from "../../HeimdallStore.ts"
 import * as RedisIoredis from "../../RedisIoredis.ts"
 import { TaskQueue } from "../../TaskQueue.ts"
 import * as Config from "../config.ts"
+import * as Inspector from "../inspector.ts"
 import * as Layout from "../layout.ts"
 import { makeLockTable } from "../locks.ts"
 import * as MemoryStore from "../memoryStore.ts"
@@ -18,9 +19,9 @@ import * as RedisStore from "../redisStore.ts"
 import * as validate from "../validate.ts"
 import { Heimdall, type Options } from "./service.ts"
 
-type Backend = Heimdall | Store.HeimdallStore | TaskQueue
+type Backend = Heimdall | Store.HeimdallStore | TaskQueue | Inspector.Inspector
 
-/** The three services of one backend, built on one resolved configuration. */
+/** The four services of one backend, built on one resolved configuration (the `Inspector` reads the queue). */
 const backendContext = (
   config: Config.Config,
   store: Store.HeimdallStore["Service"],
@@ -28,7 +29,8 @@ const backendContext = (
 ): Context.Context<Backend> =>
   Context.make(Heimdall, Heimdall.of({ store, config })).pipe(
     Context.add(Store.HeimdallStore, store),
-    Context.add(TaskQueue, queue)
+    Context.add(TaskQueue, queue),
+    Context.add(Inspector.Inspector, Inspector.make(queue, store, config.lockPrefix))
   )
 
 /** The first option that can never work (see `Options`), checked when a layer is made. */

@@ -17,12 +17,23 @@
  * |                                  |        | (hand-off: see includes.lua)                 |                              |
  * | `<prefix>:{<queue>}:inbox:<w>`   | list   | tasks handed to idle worker `<w>` (JSON)     | hand-off lease + 60 s        |
  * | `<prefix>:{<queue>}:parked`      | set    | task names with tasks parked for a worker    | exists while non-empty       |
- * |                                  |        | that runs them (routing by name: claim-8.lua)|                              |
+ * |                                  |        | that runs them (routing: claim-11.lua)       |                              |
  * | `<prefix>:{<queue>}:parked:<n>`  | list   | ids of waiting tasks named `<n>` that a      | exists while non-empty       |
  * |                                  |        | worker without `<n>` met (LPUSH in, RPOP out)|                              |
  * | `<prefix>:{<queue>}:names`       | hash   | task name -> when a worker running it last   | TTL 7 days, renewed by beats |
  * |                                  |        | beat (ms)                                    |                              |
  * | `<prefix>:{<queue>}:events`      | pubsub | channel: the id of each task reaching an end | (a channel, not a key)       |
+ * | `<prefix>:{<queue>}:counts`      | hash   | the Inspector's counts: field                | no TTL: the queue's          |
+ * |                                  |        | `<state>:<task name>`, current for queued,   | bookkeeping (a few fields    |
+ * |                                  |        | scheduled, running; totals for the terminal  | per task name)               |
+ * |                                  |        | states (kept by every state change script)   |                              |
+ * | `<prefix>:{<queue>}:index:<s>`   | zset   | the bounded index of `failed`, `dead`,       | TTL `retention`, renewed by  |
+ * |                                  |        | `skipped` tasks (score: finish time, ms),    | each entry; trimmed to       |
+ * |                                  |        | newest `indexSize` within the retention      | `indexSize` and `retention`  |
+ * | `<prefix>:{<queue>}:workers`     | zset   | live workers' ids, score: when their         | TTL: the latest registration |
+ * |                                  |        | registration lapses (ms)                     |                              |
+ * | `<prefix>:{<queue>}:worker:<w>`  | hash   | worker `<w>`'s registration: host, pid,      | TTL: three beats, renewed by |
+ * |                                  |        | startedAt, concurrency, names, running, beat | each beat; deleted on stop   |
  *
  * A task record is kept small: Redis stores a hash of a few short values (each under 64 bytes) as a compact
  * listpack, and waiting tasks are most of a queue's memory. So the fields every waiting task carries have one- or
@@ -49,6 +60,7 @@
  * | `lk`           | `1`: the lock outlives the task (until its ttl)         | unique tasks with waitForExpiry  |
  * | `a`            | attempts started                                        | after the first claim            |
  * | `startedAt`    | the last claim's time (ms)                              | after the first claim            |
+ * | `w`            | the id of the worker that claimed it last               | claimed by a worker              |
  * | `booked`       | `1`: a rate-limit slot is booked for the next start     | rescheduled with a booking       |
  * | `ft`           | when each failed attempt failed: ms after `e`, comma-   | after a failed attempt           |
  * |                | separated (the worker steps the retry schedule on them) |                                  |
@@ -79,6 +91,16 @@ export interface QueueKeys {
   readonly parkedPrefix: string
   /** Task name -> when a worker running it last beat. */
   readonly names: string
+  /** The Inspector's counts hash. */
+  readonly counts: string
+  /** The bounded index of finished tasks in `state` (failed, dead, skipped). */
+  readonly index: (state: "failed" | "dead" | "skipped") => string
+  /** The worker registry. */
+  readonly workers: string
+  /** The prefix of each worker's registration hash; scripts append the id. */
+  readonly workerPrefix: string
+  /** A worker's registration hash. */
+  readonly worker: (id: string) => string
 }
 
 export const makeKeys = (prefix: string, queue: string): QueueKeys => {
@@ -97,6 +119,11 @@ export const makeKeys = (prefix: string, queue: string): QueueKeys => {
     events: `${base}events`,
     parked: `${base}parked`,
     parkedPrefix: `${base}parked:`,
-    names: `${base}names`
+    names: `${base}names`,
+    counts: `${base}counts`,
+    index: (state) => `${base}index:${state}`,
+    workers: `${base}workers`,
+    workerPrefix: `${base}worker:`,
+    worker: (id) => `${base}worker:${id}`
   }
 }

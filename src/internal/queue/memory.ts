@@ -8,15 +8,21 @@ import type { HeimdallStore } from "../../HeimdallStore.ts"
 import type { Config } from "../config.ts"
 import type { LockTable } from "../locks.ts"
 import * as Waiters from "../waiters.ts"
+import * as Inspect from "./inspect.ts"
 import type {
   ClaimedTask,
   ClaimOptions,
   ClaimResult,
   EnqueueResult,
+  ListQuery,
   Parked,
   Service,
+  StateCounts,
+  TaskPage,
   TaskRecord,
-  TaskState
+  TaskState,
+  TaskSummary,
+  WorkerInfo
 } from "./model.ts"
 import { isTerminal } from "./model.ts"
 import { fullLockKey, lockKeyOf } from "./options.ts"
@@ -53,6 +59,26 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
     /** Task name -> when a worker running it last beat. */
     const seen = new Map<string, number>()
     const joiners = Waiters.make()
+    /** The bookkeeping the Inspector reads (as the Redis `counts` hash): task name -> counts by state. */
+    const counts = new Map<string, Mutable<StateCounts>>()
+    /** Moves one task named `name` from state `from` (none: a new task) to `to` in the counts. */
+    const bump = (name: string, from: TaskState | undefined, to: TaskState) => {
+      let c = counts.get(name)
+      if (c === undefined) {
+        c = Inspect.zeroCounts()
+        counts.set(name, c)
+      }
+      if (from !== undefined && !isTerminal(from)) c[from]--
+      c[to]++
+    }
+    /** The bounded index of failed, dead and skipped tasks (the Redis `index:<state>` sorted sets), oldest first. */
+    const index = new Map<TaskState, Array<{ readonly id: string; readonly at: number }>>([
+      ["failed", []],
+      ["dead", []],
+      ["skipped", []]
+    ])
+    /** The worker registry: id -> its last registration. */
+    const workers = new Map<string, WorkerInfo>()
 
     const live = (id: string, now: number): Entry | undefined => {
       const entry = tasks.get(id)
@@ -79,7 +105,17 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
     const finish = (entry: Entry, state: TaskState, fields: Partial<TaskRecord>, now: number) => {
       if (entry.lock && !entry.lock.keep) table.free(entry.lock.key, entry.record.id, now)
       running.delete(entry.record.id)
-      Object.assign(entry.record, fields, { state })
+      bump(entry.record.name, entry.record.state, state)
+      const indexed = index.get(state)
+      if (indexed !== undefined) {
+        indexed.push({ id: entry.record.id, at: now })
+        // trimmed as new entries arrive: past the retention, then past the cap (the oldest first)
+        let drop = 0
+        while (drop < indexed.length && indexed[drop]!.at <= now - options.retentionMillis) drop++
+        drop = Math.max(drop, indexed.length - options.indexSize)
+        if (drop > 0) indexed.splice(0, drop)
+      }
+      Object.assign(entry.record, fields, { state, finishedAt: now })
       entry.token = undefined
       entry.leaseUntil = undefined
       entry.expiresAt = now + options.retentionMillis
@@ -92,7 +128,7 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
       })
 
     const claimAt = (
-      { token, leaseMillis, maxRedeliveries, max, names }: ClaimOptions,
+      { token, leaseMillis, maxRedeliveries, max, names, worker }: ClaimOptions,
       now: number,
       nowUs: number
     ): ClaimResult => {
@@ -101,6 +137,7 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
         scheduled.delete(id)
         const entry = live(id, now)
         if (entry?.record.state === "scheduled") {
+          bump(entry.record.name, "scheduled", "queued")
           entry.record.state = "queued"
           ready.push(id)
         }
@@ -116,6 +153,7 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
             finish(entry, "dead", { reason: `its lease lapsed ${times} times: the worker running it keeps dying` }, now)
             continue
           }
+          bump(entry.record.name, "running", "queued")
           entry.record.state = "queued"
           entry.token = undefined
           entry.leaseUntil = undefined
@@ -142,7 +180,10 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
         const leaseToken = tasks.length === 0 ? token : `${token}:${tasks.length + 1}`
         entry.booked = false
         entry.record.attempts++
+        bump(entry.record.name, "queued", "running")
         entry.record.state = "running"
+        entry.record.startedAt = now
+        if (worker !== undefined) entry.record.worker = worker
         entry.token = leaseToken
         entry.leaseUntil = now + leaseMillis
         running.set(id, now + leaseMillis)
@@ -196,6 +237,116 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
     }
     const claim: Service["claim"] = (claimOptions) => withNow((now, nowUs) => claimAt(claimOptions, now, nowUs))
 
+    // In one process a wake-up costs no round trip: no hand-off here, `wait` never returns a task. A waiter
+    // sleeps with the names of its last claim, so that a task parked for a name wakes a worker that runs it.
+    const waiter = Effect.sync(() => {
+      let names: ReadonlySet<string> | undefined
+      return {
+        claim: (options: ClaimOptions) => {
+          names = options.names === undefined ? undefined : new Set(options.names)
+          return claim(options)
+        },
+        wait: (maxMillis: number) =>
+          Effect.suspend(() => {
+            if (tokens > 0) {
+              tokens--
+              return Effect.void
+            }
+            const sleeper = { done: Deferred.makeUnsafe<void>(), names }
+            sleepers.push(sleeper)
+            return Deferred.await(sleeper.done).pipe(
+              Effect.timeoutOrElse({ duration: maxMillis, orElse: () => Effect.void }),
+              Effect.ensuring(
+                Effect.sync(() => {
+                  const at = sleepers.indexOf(sleeper)
+                  if (at !== -1) sleepers.splice(at, 1)
+                })
+              )
+            )
+          }).pipe(Effect.as(undefined))
+      }
+    })
+
+    /** A queued task as a page lists it, or undefined when `id` is not a queued task of `name` (if given). */
+    const summary = (id: string, at: number | undefined, name: string | undefined, now: number) => {
+      const entry = live(id, now)
+      if (entry === undefined || (name !== undefined && entry.record.name !== name)) return undefined
+      const r = entry.record
+      return {
+        id,
+        name: r.name,
+        state: r.state,
+        at: at ?? r.runAt,
+        enqueuedAt: r.enqueuedAt,
+        attempts: r.attempts,
+        error: r.state === "failed" ? r.error : r.reason
+      } satisfies TaskSummary
+    }
+    /** A page of a sorted state (score, id), greatest first, as the Redis page script reads a sorted set. */
+    const pageSorted = (
+      entries: ReadonlyArray<readonly [id: string, score: number]>,
+      query: ListQuery,
+      now: number
+    ): TaskPage => {
+      const after = query.after
+      const sorted = entries
+        .filter(([id, score]) => {
+          if (after === undefined) return true
+          const at = Number(after.key)
+          return score < at || (score === at && id < after.id)
+        })
+        .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? 1 : a[0] > b[0] ? -1 : 0))
+      const budget = Inspect.scanBudget(query.limit)
+      const tasks: Array<TaskSummary> = []
+      let scanned = 0
+      for (const [id, score] of sorted) {
+        if (tasks.length >= query.limit || scanned >= budget) {
+          const [lastId, lastScore] = sorted[scanned - 1]!
+          return { tasks, next: { key: String(lastScore), id: lastId } }
+        }
+        scanned++
+        const task = summary(id, score, query.name, now)
+        if (task !== undefined && task.state === query.state) tasks.push(task)
+      }
+      return { tasks, next: undefined }
+    }
+    /** A page of `queued`: the ready list, then each name's parked list (by name), each newest first. */
+    const pageQueued = (query: ListQuery, now: number): TaskPage => {
+      const segments: Array<readonly [key: string, ids: ReadonlyArray<string>]> = [["ready", ready]]
+      for (const name of [...parked.keys()].sort()) {
+        if (query.name === undefined || query.name === name) segments.push([`parked:${name}`, parked.get(name)!])
+      }
+      const budget = Inspect.scanBudget(query.limit)
+      const tasks: Array<TaskSummary> = []
+      let scanned = 0
+      let last: { key: string; id: string } | undefined
+      let started = query.after === undefined
+      for (const [key, oldestFirst] of segments) {
+        let from = oldestFirst.length - 1
+        if (!started) {
+          const after = query.after!
+          if (key !== after.key && !Inspect.segmentAfter(key, after.key)) continue
+          started = true
+          if (key === after.key) {
+            // the newest entry is last: the cursor's task and everything newer were listed; a task claimed since took
+            // every older one with it (claims take the oldest first), so a missing cursor ends this list
+            const at = oldestFirst.lastIndexOf(after.id)
+            if (at === -1) continue
+            from = at - 1
+          }
+        }
+        for (let i = from; i >= 0; i--) {
+          const id = oldestFirst[i]!
+          if (tasks.length >= query.limit || scanned >= budget) return { tasks, next: last }
+          scanned++
+          last = { key, id }
+          const task = summary(id, undefined, query.name, now)
+          if (task !== undefined && task.state === "queued") tasks.push(task)
+        }
+      }
+      return { tasks, next: undefined }
+    }
+
     const service: Service = {
       queue: options.queue,
       config: options,
@@ -234,7 +385,10 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
               lastError: undefined,
               reason: undefined,
               lockKey: lock?.key,
-              failures: []
+              failures: [],
+              startedAt: undefined,
+              finishedAt: undefined,
+              worker: undefined
             },
             token: undefined,
             leaseUntil: undefined,
@@ -242,41 +396,15 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
             lock,
             booked: false
           })
+          bump(task.name, undefined, state)
           if (state === "scheduled") scheduled.set(task.id, now + task.delayMillis)
           else ready.push(task.id)
           wake()
           return { _tag: "Created", state }
         }),
       claim,
-      // In one process a wake-up costs no round trip: no hand-off here, `wait` never returns a task. A waiter
-      // sleeps with the names of its last claim, so that a task parked for a name wakes a worker that runs it.
-      waiter: Effect.sync(() => {
-        let names: ReadonlySet<string> | undefined
-        return {
-          claim: (options: ClaimOptions) => {
-            names = options.names === undefined ? undefined : new Set(options.names)
-            return claim(options)
-          },
-          wait: (maxMillis: number) =>
-            Effect.suspend(() => {
-              if (tokens > 0) {
-                tokens--
-                return Effect.void
-              }
-              const sleeper = { done: Deferred.makeUnsafe<void>(), names }
-              sleepers.push(sleeper)
-              return Deferred.await(sleeper.done).pipe(
-                Effect.timeoutOrElse({ duration: maxMillis, orElse: () => Effect.void }),
-                Effect.ensuring(
-                  Effect.sync(() => {
-                    const at = sleepers.indexOf(sleeper)
-                    if (at !== -1) sleepers.splice(at, 1)
-                  })
-                )
-              )
-            }).pipe(Effect.as(undefined))
-        }
-      }),
+      waiter,
+      waiterAs: () => waiter,
       renew: (id, token, leaseMillis) =>
         withNow((now) => {
           const entry = owned(id, token, now)
@@ -308,6 +436,7 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
             return true
           }
           running.delete(id)
+          bump(entry.record.name, "running", "scheduled")
           entry.record.state = "scheduled"
           entry.record.lastError = error
           entry.record.runAt = now + retryInMillis
@@ -325,6 +454,7 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
           running.delete(id)
           entry.record.attempts--
           entry.record.reschedules++
+          bump(entry.record.name, "running", "scheduled")
           entry.record.state = "scheduled"
           entry.record.runAt = now + delayMillis
           entry.token = undefined
@@ -339,6 +469,7 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
           if (!entry) return false
           running.delete(id)
           entry.record.attempts--
+          bump(entry.record.name, "running", "queued")
           entry.record.state = "queued"
           entry.token = undefined
           entry.leaseUntil = undefined
@@ -354,9 +485,24 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
           return true
         }),
       get: (id) => withNow((now) => snapshot(live(id, now))),
-      beat: (names, deadAfterMillis) =>
+      beat: (names, deadAfterMillis, worker) =>
         withNow((now) => {
           for (const name of names) seen.set(name, now)
+          for (const [id, info] of workers) if (info.expiresAt <= now) workers.delete(id)
+          if (worker !== undefined) {
+            workers.set(worker.id, {
+              id: worker.id,
+              host: worker.host,
+              pid: worker.pid,
+              startedAt: worker.startedAt,
+              queue: options.queue,
+              concurrency: worker.concurrency,
+              names: [...names],
+              running: [...worker.running],
+              lastBeatAt: now,
+              expiresAt: now + worker.ttlMillis
+            })
+          }
           const out: Array<Parked> = []
           for (const [name, ids] of parked) {
             let deadLettered = 0
@@ -366,6 +512,7 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
                 if (entry?.record.state === "queued" && now - entry.record.enqueuedAt <= deadAfterMillis) break
                 ids.shift()
                 if (entry?.record.state === "queued") {
+                  // finish counts it out of "queued"
                   finish(
                     entry,
                     "dead",
@@ -381,6 +528,62 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
           }
           return out
         }),
+      leave: (worker) =>
+        Effect.sync(() => {
+          workers.delete(worker)
+        }),
+      counts: withNow((now) => {
+        const byName: Record<string, StateCounts> = {}
+        for (const [name, c] of counts) byName[name] = { ...c }
+        let oldest: { id: string; since: number } | undefined
+        for (const list of [ready, ...parked.values()]) {
+          // the next in line: the oldest end (stale ids, no longer queued, are skipped)
+          for (const id of list.slice(0, Inspect.oldestScan)) {
+            const entry = live(id, now)
+            if (entry?.record.state !== "queued") continue
+            if (oldest === undefined || entry.record.runAt < oldest.since) oldest = { id, since: entry.record.runAt }
+            break
+          }
+        }
+        return Inspect.countsOf(now, byName, oldest)
+      }),
+      list: (query) =>
+        withNow((now) => {
+          switch (query.state) {
+            case "queued":
+              return pageQueued(query, now)
+            case "scheduled":
+              return pageSorted([...scheduled], query, now)
+            case "running":
+              return pageSorted([...running], query, now)
+            default: {
+              const entries = (index.get(query.state) ?? []).filter((e) => e.at > now - options.retentionMillis)
+              return pageSorted(
+                entries.map((e) => [e.id, e.at] as const),
+                query,
+                now
+              )
+            }
+          }
+        }),
+      detail: (id) =>
+        withNow((now) => {
+          const entry = live(id, now)
+          if (entry === undefined) return undefined
+          const held = entry.lock && table.holder(entry.lock.key, now)
+          return {
+            record: { ...entry.record },
+            now,
+            leaseEndsAt: entry.record.state === "running" ? running.get(id) : undefined,
+            lock: entry.lock && {
+              key: entry.lock.key,
+              holder: held?.holder,
+              expiresInMillis: held?.expiresInMs
+            },
+            booked: entry.booked
+          }
+        }),
+      workers: withNow((now) => Inspect.sortWorkers([...workers.values()].filter((w) => w.expiresAt > now))),
       awaitTerminal: (id) =>
         // registered before the check, so that an end between the two is not missed
         joiners.waiting(id, (woken) =>

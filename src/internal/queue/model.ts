@@ -119,6 +119,12 @@ export interface TaskRecord {
   readonly lockKey: string | undefined
   /** When each failed attempt failed, epoch milliseconds on the backend's clock, oldest first. */
   readonly failures: ReadonlyArray<number>
+  /** When the last claim started it, epoch milliseconds on the backend's clock (undefined before the first). */
+  readonly startedAt?: number | undefined
+  /** When it reached its terminal state, epoch milliseconds on the backend's clock. */
+  readonly finishedAt?: number | undefined
+  /** The id of the worker that claimed it last (see `ClaimOptions.worker`), when that claimer gave one. */
+  readonly worker?: string | undefined
 }
 
 /**
@@ -299,6 +305,11 @@ export interface ClaimOptions {
    */
   readonly max?: number | undefined
   /**
+   * The id of the claiming worker (see `WorkerRegistration`): stored in the record of each task claimed (the
+   * `Inspector` shows who runs what). Default: none.
+   */
+  readonly worker?: string | undefined
+  /**
    * The task names this claimer runs (default: every name). A waiting task of another name is never handed to
    * it: the claim hands it to an idle worker that runs it, or parks it for one (tasks parked for a name come
    * first in the claims of workers that run it), and reports its name in `passed`.
@@ -391,12 +402,261 @@ export interface Service {
   /**
    * A worker's heartbeat: records that a worker running `names` is alive now, and reports the names with parked
    * tasks. With `deadAfterMillis`, parked tasks of a name that no worker has run for that long (and enqueued at
-   * least that long ago) are dead-lettered with the reason.
+   * least that long ago) are dead-lettered with the reason. With `worker`, the worker's registration is written
+   * (or renewed) for its `ttlMillis`, and registrations that lapsed are dropped (see `workers`).
    */
   readonly beat: (
     names: ReadonlyArray<string>,
-    deadAfterMillis: number | undefined
+    deadAfterMillis: number | undefined,
+    worker?: WorkerRegistration | undefined
   ) => Effect.Effect<ReadonlyArray<Parked>, Redis.RedisError>
   /** Waits until the task is terminal and returns it; `undefined` when there is no such task. */
   readonly awaitTerminal: (id: string) => Effect.Effect<TaskRecord | undefined, Redis.RedisError>
+  /**
+   * `waiter` for the worker `worker` (its registry id): a task handed to it records that id, as a claim's
+   * `ClaimOptions.worker` does.
+   */
+  readonly waiterAs: (worker: string) => Effect.Effect<Waiter, Redis.RedisError, Scope.Scope>
+  /** Removes a worker's registration (see `beat`) at once: a worker that stops cleanly calls it. */
+  readonly leave: (worker: string) => Effect.Effect<void, Redis.RedisError>
+  /** Read-only: counts by state, per task name, and the oldest waiting task (one round trip on Redis). */
+  readonly counts: Effect.Effect<QueueCounts, Redis.RedisError>
+  /** Read-only: one page of the tasks in a state, newest first (one round trip on Redis). See `ListQuery`. */
+  readonly list: (query: ListQuery) => Effect.Effect<TaskPage, Redis.RedisError>
+  /** Read-only: a task's record with its lease, its unique lock and its booking (one round trip on Redis). */
+  readonly detail: (id: string) => Effect.Effect<TaskDetail | undefined, Redis.RedisError>
+  /** Read-only: the live workers' registrations, oldest first (one round trip on Redis). */
+  readonly workers: Effect.Effect<ReadonlyArray<WorkerInfo>, Redis.RedisError>
+}
+
+/**
+ * How many tasks are in each state. `queued`, `scheduled` and `running` are current counts (a queued task includes
+ * one parked for a worker that runs its name; a running task whose lease lapsed counts as running until a claim
+ * requeues it). `succeeded`, `failed`, `dead` and `skipped` count how many tasks reached that state since the queue's
+ * bookkeeping began (totals that only grow: a dashboard derives throughput from two readings).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { TaskQueue } from "effect-heimdall"
+ *
+ * const waiting = (c: TaskQueue.StateCounts) => c.queued + c.scheduled
+ * ```
+ *
+ * @category inspection
+ * @since 0.2.0
+ */
+export interface StateCounts {
+  readonly queued: number
+  readonly scheduled: number
+  readonly running: number
+  readonly succeeded: number
+  readonly failed: number
+  readonly dead: number
+  readonly skipped: number
+}
+
+/**
+ * What `counts` reads: the queue's totals, the same per task name, and the oldest waiting task.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { TaskQueue } from "effect-heimdall"
+ *
+ * const lagSeconds = (c: TaskQueue.QueueCounts) => (c.oldestWaitingMillis ?? 0) / 1000
+ * ```
+ *
+ * @category inspection
+ * @since 0.2.0
+ */
+export interface QueueCounts {
+  /** The backend's clock when it was read, epoch milliseconds. */
+  readonly now: number
+  readonly total: StateCounts
+  /** Per task name, for every name the queue has seen since its bookkeeping began. */
+  readonly byName: Readonly<Record<string, StateCounts>>
+  /**
+   * The queued task that waited longest, next in line (of the ready list, or of a name's parked list): its id and
+   * since when it has been due (its run time: the enqueue time of a task to run now), and how long ago that was.
+   * `undefined` when nothing is queued.
+   */
+  readonly oldestWaiting: { readonly id: string; readonly since: number } | undefined
+  readonly oldestWaitingMillis: number | undefined
+}
+
+/**
+ * The states `list` pages through, and what orders each (newest first: the greatest first):
+ * `queued` by place in line (the newest enqueued first), `scheduled` by run time, `running` by lease end, `failed`,
+ * `dead` and `skipped` (the bounded index) by finish time.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { Inspector } from "effect-heimdall"
+ *
+ * const problems: ReadonlyArray<Inspector.ListState> = ["failed", "dead"]
+ * ```
+ *
+ * @category inspection
+ * @since 0.2.0
+ */
+export type ListState = "queued" | "scheduled" | "running" | "failed" | "dead" | "skipped"
+
+/**
+ * A page request. `after` continues after a task already listed: for the sorted states, its (`key`: score as
+ * decimal text, `id`); for `queued`, its list (`key`: `"ready"` or `"parked:<name>"`) and id. Backends get it checked
+ * (`Inspector.tasks` validates the user's query and decodes the cursor).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { TaskQueue } from "effect-heimdall"
+ *
+ * const next: TaskQueue.ListQuery = { state: "scheduled", limit: 50, after: { key: "1767225600000", id: "t1" } }
+ * ```
+ *
+ * @category inspection
+ * @since 0.2.0
+ */
+export interface ListQuery {
+  readonly state: ListState
+  readonly name?: string | undefined
+  /** 1 to 500. */
+  readonly limit: number
+  readonly after?: { readonly key: string; readonly id: string } | undefined
+}
+
+/**
+ * A task as a page lists it.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { Inspector } from "effect-heimdall"
+ *
+ * const line = (t: Inspector.TaskSummary) => `${t.id} ${t.name} ${t.state} attempt ${t.attempts}: ${t.error ?? ""}`
+ * ```
+ *
+ * @category inspection
+ * @since 0.2.0
+ */
+export interface TaskSummary {
+  readonly id: string
+  readonly name: string
+  readonly state: TaskState
+  /** What orders the page: run time, lease end, finish time; for `queued`, since when it is due (its run time). */
+  readonly at: number
+  readonly enqueuedAt: number
+  readonly attempts: number
+  /** The encoded error of a failed task, the reason of a dead or skipped one. */
+  readonly error: string | undefined
+}
+
+/**
+ * One page: its tasks, newest first, and where the next page starts (`undefined`: this was the last). A page may
+ * hold fewer tasks than asked and still have a next one (a name filter scans a bounded number of entries per page).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { TaskQueue } from "effect-heimdall"
+ *
+ * const isLast = (page: TaskQueue.TaskPage) => page.next === undefined
+ * ```
+ *
+ * @category inspection
+ * @since 0.2.0
+ */
+export interface TaskPage {
+  readonly tasks: ReadonlyArray<TaskSummary>
+  readonly next: { readonly key: string; readonly id: string } | undefined
+}
+
+/**
+ * A task's detail: its record (with its worker, start and finish times), its lease end while running, its unique
+ * lock (who holds it, for how much longer), and whether a rate-limit slot is booked for its next start.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { Inspector } from "effect-heimdall"
+ *
+ * const leaseLeft = (d: Inspector.TaskDetail) => (d.leaseEndsAt === undefined ? undefined : d.leaseEndsAt - d.now)
+ * ```
+ *
+ * @category inspection
+ * @since 0.2.0
+ */
+export interface TaskDetail {
+  readonly record: TaskRecord
+  /** The backend's clock when it was read, epoch milliseconds. */
+  readonly now: number
+  readonly leaseEndsAt: number | undefined
+  readonly lock:
+    | {
+        readonly key: string
+        /** The task holding the key now (this task, another one, or undefined: free). */
+        readonly holder: string | undefined
+        readonly expiresInMillis: number | undefined
+      }
+    | undefined
+  readonly booked: boolean
+}
+
+/**
+ * What a worker registers with each heartbeat (see `Service.beat`).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { TaskQueue } from "effect-heimdall"
+ *
+ * const me: TaskQueue.WorkerRegistration = {
+ *   id: "w1", host: "box-1", pid: 4242, startedAt: Date.now(), concurrency: 8, running: [], ttlMillis: 15_000
+ * }
+ * ```
+ *
+ * @category inspection
+ * @since 0.2.0
+ */
+export interface WorkerRegistration {
+  readonly id: string
+  readonly host: string
+  readonly pid: number
+  readonly startedAt: number
+  readonly concurrency: number
+  /** The ids of the tasks it runs now. */
+  readonly running: ReadonlyArray<string>
+  /** The registration lapses this long after the beat unless renewed (the worker's beat interval times three). */
+  readonly ttlMillis: number
+}
+
+/**
+ * A live worker, as the registry holds it.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { Inspector } from "effect-heimdall"
+ *
+ * const busy = (w: Inspector.WorkerInfo) => `${w.host}:${w.pid} runs ${w.running.length}/${w.concurrency}`
+ * ```
+ *
+ * @category inspection
+ * @since 0.2.0
+ */
+export interface WorkerInfo {
+  readonly id: string
+  readonly host: string
+  readonly pid: number
+  readonly startedAt: number
+  readonly queue: string
+  readonly concurrency: number
+  /** The task names it implements. */
+  readonly names: ReadonlyArray<string>
+  readonly running: ReadonlyArray<string>
+  readonly lastBeatAt: number
+  /** When its registration lapses unless it beats again. */
+  readonly expiresAt: number
 }

@@ -11,18 +11,24 @@ import { randomId } from "../id.ts"
 import * as Layout from "../layout.ts"
 import { evaluator, preload } from "../script.ts"
 import * as Waiters from "../waiters.ts"
+import * as Inspect from "./inspect.ts"
 import { makeKeys } from "./keys.ts"
 import type {
   ClaimedTask,
   ClaimOptions,
   ClaimResult,
   EnqueueResult,
+  ListQuery,
   Parked,
   Service,
+  StateCounts,
+  TaskPage,
   TaskRecord,
   TaskState,
+  TaskSummary,
   TraceContext,
-  Waiter
+  Waiter,
+  WorkerInfo
 } from "./model.ts"
 import { isTerminal } from "./model.ts"
 import { fullLockKey, lockKeyOf } from "./options.ts"
@@ -112,7 +118,64 @@ const parseRecord = (id: string, reply: unknown, queue: string): TaskRecord | un
     lastError: f.lastError,
     reason: f.reason,
     lockKey: f.l === undefined ? undefined : Layout.lockKey(f.lp ?? "", Layout.uniqueLockKey(queue, f.l)),
-    failures: failureTimes(f.ft, enqueuedAt)
+    failures: failureTimes(f.ft, enqueuedAt),
+    startedAt: f.startedAt === undefined ? undefined : Number(f.startedAt),
+    finishedAt: f.finishedAt === undefined ? undefined : Number(f.finishedAt),
+    worker: f.w
+  }
+}
+
+/** The counts hash (field "<state>:<task name>", see includes.lua) as counts per name. */
+const parseCounts = (reply: unknown): Record<string, StateCounts> => {
+  const byName: Record<string, ReturnType<typeof Inspect.zeroCounts>> = {}
+  for (const [field, value] of Object.entries(fields(reply))) {
+    const colon = field.indexOf(":")
+    const state = field.slice(0, colon) as TaskState
+    const name = field.slice(colon + 1)
+    if (colon === -1 || !Inspect.states.includes(state)) continue
+    byName[name] ??= Inspect.zeroCounts()
+    byName[name][state] = Number(value)
+  }
+  return byName
+}
+
+/** A page script's reply (pageSorted-2.lua, pageQueued-3.lua): tasks, then the next cursor or {}. */
+const parsePage = (reply: ReadonlyArray<ReadonlyArray<unknown>>): TaskPage => {
+  const tasks: Array<TaskSummary> = []
+  for (let i = 0; i < reply.length - 1; i++) {
+    const [id, name, at, enqueuedAt, attempts, error, state] = reply[i]!.map(String) as Array<string>
+    tasks.push({
+      id: id!,
+      name: name!,
+      state: decodeState(state!),
+      at: Number(at),
+      enqueuedAt: Number(enqueuedAt),
+      attempts: Number(attempts),
+      error: error === "" ? undefined : error
+    })
+  }
+  const next = reply[reply.length - 1]
+  return {
+    tasks,
+    next: next !== undefined && next.length === 2 ? { key: String(next[0]), id: String(next[1]) } : undefined
+  }
+}
+
+/** A worker's registration (beat-8.lua) as the registry holds it. */
+const parseWorker = (queue: string, id: string, expiresAt: number, reply: unknown): WorkerInfo => {
+  const f = fields(reply)
+  const split = (text: string | undefined) => (text ? text.split("\n").filter((s) => s !== "") : [])
+  return {
+    id,
+    host: f.host ?? "",
+    pid: Number(f.pid ?? 0),
+    startedAt: Number(f.startedAt ?? 0),
+    queue,
+    concurrency: Number(f.concurrency ?? 0),
+    names: split(f.names),
+    running: split(f.running),
+    lastBeatAt: Number(f.beat ?? 0),
+    expiresAt
   }
 }
 
@@ -171,7 +234,7 @@ const parseHandedOff = (entry: string): ClaimedTask | undefined => {
   }
 }
 
-/** A claim's reply (see claim-8.lua) from index `at` of `reply`. */
+/** A claim's reply (see claim-11.lua) from index `at` of `reply`. */
 const parseClaim = (reply: ReadonlyArray<unknown>, at: number, token: string): ClaimResult => {
   const passed = passedOf(reply)
   if (reply[at] !== "task") {
@@ -219,7 +282,13 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
       release: evalScript(Scripts.release),
       deadLetter: evalScript(Scripts.deadLetter),
       retire: evalScript(Scripts.retire),
-      beat: evalScript(Scripts.beat)
+      beat: evalScript(Scripts.beat),
+      leave: evalScript(Scripts.leave),
+      counts: evalScript(Scripts.counts),
+      pageSorted: evalScript(Scripts.pageSorted),
+      pageQueued: evalScript(Scripts.pageQueued),
+      inspect: evalScript(Scripts.inspect),
+      workers: evalScript(Scripts.workers)
     }
     // best effort: a script that could not be loaded now is loaded on its first NOSCRIPT
     yield* preload(run).pipe(Effect.ignore)
@@ -247,6 +316,7 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
     const lockChannel = Layout.releaseChannel(options.lockPrefix)
     /** The part of a unique task's lock key that records do not store: the queue's hash tag (see keys.ts). */
     const lockInfix = lockKeyOf(options)("")
+    const indexSize = options.indexSize
 
     const routeOf = (names: ReadonlyArray<string> | undefined): Scripts.Route => ({
       names: encodeNames(names),
@@ -258,7 +328,7 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
     })
     /** A claim; as worker `worker` (not ""), it takes the worker's handed-off tasks and registers it when idle. */
     const claimAs = (
-      { token, leaseMillis, maxRedeliveries, max, names }: ClaimOptions,
+      { token, leaseMillis, maxRedeliveries, max, names, worker: claimer }: ClaimOptions,
       worker: string,
       previousRegistration: string,
       idleMillis: number
@@ -273,7 +343,10 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
             keys.idle,
             keys.inbox(worker),
             keys.wake,
-            keys.parked
+            keys.parked,
+            keys.counts,
+            keys.index("dead"),
+            keys.index("skipped")
           ],
           token,
           Math.ceil(leaseMillis),
@@ -287,97 +360,28 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
           worker,
           previousRegistration,
           Math.max(0, Math.ceil(idleMillis)),
-          routeOf(names)
+          routeOf(names),
+          indexSize,
+          claimer ?? ""
         )
         .pipe(
           Effect.map((reply) => ({
             result: parseClaim(reply, 0, token),
-            // an idle reply as worker names the registration (see claim-8.lua)
+            // an idle reply as worker names the registration (see claim-11.lua)
             registration: reply[0] === "idle" ? String(reply[2]) : ""
           }))
         )
 
-    const service: Service = {
-      queue: options.queue,
-      config: options,
-      store,
-      lockKey: lockKeyOf(options),
-      enqueue: (task) => {
-        const common = [
-          task.id,
-          task.name,
-          task.payload,
-          Math.max(0, Math.ceil(task.delayMillis)),
-          encodeTrace(task.trace),
-          wakeCap,
-          wakeTtlMillis
-        ] as const
-        const keyList = [keys.task(task.id), keys.ready, keys.scheduled, keys.wake] as const
-        const reply: Effect.Effect<
-          [created: 0 | 1, state: string] | [duplicate: 2, holder: string, expiresInMillis: number],
-          Redis.RedisError
-        > =
-          task.unique === undefined
-            ? run.enqueue([...keyList, keys.idle, keys.running], ...common, keys.inboxPrefix, handOffLeaseMillis)
-            : run.enqueueUnique(
-                [...keyList, fullLockKey(options, task.unique), keys.idle, keys.running],
-                ...common,
-                Math.max(1, Math.ceil(task.unique.ttlMillis)),
-                task.unique.keep,
-                task.unique.prefix ?? options.lockPrefix,
-                task.unique.key,
-                keys.inboxPrefix,
-                handOffLeaseMillis
-              )
-        return Effect.map(
-          reply,
-          (r): EnqueueResult =>
-            r[0] === 2
-              ? { _tag: "Duplicate", holder: r[1], expiresInMillis: Math.max(0, Number(r[2])) }
-              : { _tag: r[0] === 1 ? "Created" : "Exists", state: decodeState(r[1]) }
-        )
-      },
-      claim: (claimOptions) => Effect.map(claimAs(claimOptions, "", "", 0), ({ result }) => result),
-      completeAndClaim: (id, token, result, next) =>
-        run
-          .completeClaim(
-            [
-              keys.task(id),
-              keys.ready,
-              keys.scheduled,
-              keys.running,
-              keys.taskPrefix,
-              keys.idle,
-              keys.wake,
-              keys.parked
-            ],
-            id,
-            token,
-            result,
-            retention,
-            keys.events,
-            next.token,
-            Math.ceil(next.leaseMillis),
-            promoteLimit,
-            next.maxRedeliveries ?? -1,
-            Math.max(1, Math.floor(next.max ?? 1)),
-            lockChannel,
-            lockInfix,
-            routeOf(next.names)
-          )
-          .pipe(
-            Effect.map((reply) => ({ completed: reply[0] === 1, next: parseClaim(reply as never, 1, next.token) }))
-          ),
-      // An idle worker blocks in BLPOP on the wake list on its own connection. Redis checks blocking
-      // timeouts only on its cron tick (100 ms at the default hz), too coarse for a delayed task's due
-      // time, so a local timer ends the wait on time with CLIENT UNBLOCK (the connection stays healthy);
-      // BLPOP's own timeout, a second later, is only the backstop.
-      //
-      // The worker also blocks on its own inbox, where an enqueue hands it a task directly (see includes.lua): it
-      // registers as idle in each claim that finds nothing, and leaves when its scope closes, handing back what
-      // it was handed and did not start.
-      waiter: Effect.gen(function* () {
-        const worker = randomId()
+    // An idle worker blocks in BLPOP on the wake list on its own connection. Redis checks blocking
+    // timeouts only on its cron tick (100 ms at the default hz), too coarse for a delayed task's due
+    // time, so a local timer ends the wait on time with CLIENT UNBLOCK (the connection stays healthy);
+    // BLPOP's own timeout, a second later, is only the backstop.
+    //
+    // The worker also blocks on its own inbox, where an enqueue hands it a task directly (see includes.lua): it
+    // registers as idle in each claim that finds nothing, and leaves when its scope closes, handing back what
+    // it was handed and did not start.
+    const waiterAs = (worker: string) =>
+      Effect.gen(function* () {
         const inbox = keys.inbox(worker)
         let registration = ""
         const waiterScope = yield* Effect.scope
@@ -411,7 +415,7 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
         yield* Effect.addFinalizer(() =>
           run
             .retire(
-              [keys.idle, inbox, keys.ready, keys.running, keys.wake, keys.taskPrefix],
+              [keys.idle, inbox, keys.ready, keys.running, keys.wake, keys.taskPrefix, keys.counts],
               registration,
               wakeCap,
               wakeTtlMillis
@@ -451,17 +455,111 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
             })
         }
         return waiter
-      }),
+      })
+
+    const service: Service = {
+      queue: options.queue,
+      config: options,
+      store,
+      lockKey: lockKeyOf(options),
+      enqueue: (task) => {
+        const common = [
+          task.id,
+          task.name,
+          task.payload,
+          Math.max(0, Math.ceil(task.delayMillis)),
+          encodeTrace(task.trace),
+          wakeCap,
+          wakeTtlMillis
+        ] as const
+        const keyList = [keys.task(task.id), keys.ready, keys.scheduled, keys.wake] as const
+        // the new record is counted in the Inspector's counts
+        const reply: Effect.Effect<
+          [created: 0 | 1, state: string] | [duplicate: 2, holder: string, expiresInMillis: number],
+          Redis.RedisError
+        > =
+          task.unique === undefined
+            ? run.enqueue(
+                [...keyList, keys.idle, keys.running, keys.counts],
+                ...common,
+                keys.inboxPrefix,
+                handOffLeaseMillis
+              )
+            : run.enqueueUnique(
+                [...keyList, fullLockKey(options, task.unique), keys.idle, keys.running, keys.counts],
+                ...common,
+                Math.max(1, Math.ceil(task.unique.ttlMillis)),
+                task.unique.keep,
+                task.unique.prefix ?? options.lockPrefix,
+                task.unique.key,
+                keys.inboxPrefix,
+                handOffLeaseMillis
+              )
+        return Effect.map(
+          reply,
+          (r): EnqueueResult =>
+            r[0] === 2
+              ? { _tag: "Duplicate", holder: r[1], expiresInMillis: Math.max(0, Number(r[2])) }
+              : { _tag: r[0] === 1 ? "Created" : "Exists", state: decodeState(r[1]) }
+        )
+      },
+      claim: (claimOptions) => Effect.map(claimAs(claimOptions, "", "", 0), ({ result }) => result),
+      completeAndClaim: (id, token, result, next) =>
+        run
+          .completeClaim(
+            [
+              keys.task(id),
+              keys.ready,
+              keys.scheduled,
+              keys.running,
+              keys.taskPrefix,
+              keys.idle,
+              keys.wake,
+              keys.parked,
+              keys.counts,
+              keys.index("dead"),
+              keys.index("skipped")
+            ],
+            id,
+            token,
+            result,
+            retention,
+            keys.events,
+            next.token,
+            Math.ceil(next.leaseMillis),
+            promoteLimit,
+            next.maxRedeliveries ?? -1,
+            Math.max(1, Math.floor(next.max ?? 1)),
+            lockChannel,
+            lockInfix,
+            routeOf(next.names),
+            indexSize,
+            next.worker ?? ""
+          )
+          .pipe(
+            Effect.map((reply) => ({ completed: reply[0] === 1, next: parseClaim(reply as never, 1, next.token) }))
+          ),
+      waiter: Effect.suspend(() => waiterAs(randomId())),
+      waiterAs: (worker) => waiterAs(worker),
       renew: (id, token, leaseMillis) =>
         run.renew([keys.task(id), keys.running], id, token, Math.ceil(leaseMillis)).pipe(Effect.map((n) => n === 1)),
       complete: (id, token, result) =>
         run
-          .complete([keys.task(id), keys.running], id, token, result, retention, keys.events, lockChannel, lockInfix)
+          .complete(
+            [keys.task(id), keys.running, keys.counts],
+            id,
+            token,
+            result,
+            retention,
+            keys.events,
+            lockChannel,
+            lockInfix
+          )
           .pipe(Effect.map((n) => n === 1)),
       fail: (id, token, error, retryInMillis) =>
         run
           .fail(
-            [keys.task(id), keys.running, keys.scheduled, keys.wake],
+            [keys.task(id), keys.running, keys.scheduled, keys.wake, keys.counts, keys.index("failed")],
             id,
             token,
             error,
@@ -471,13 +569,14 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
             wakeCap,
             wakeTtlMillis,
             lockChannel,
-            lockInfix
+            lockInfix,
+            indexSize
           )
           .pipe(Effect.map((n) => n === 1)),
       reschedule: (id, token, delayMillis, booked) =>
         run
           .reschedule(
-            [keys.task(id), keys.running, keys.scheduled, keys.wake],
+            [keys.task(id), keys.running, keys.scheduled, keys.wake, keys.counts],
             id,
             token,
             Math.max(0, Math.ceil(delayMillis)),
@@ -488,17 +587,36 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
           .pipe(Effect.map((n) => n === 1)),
       release: (id, token) =>
         run
-          .release([keys.task(id), keys.running, keys.ready, keys.wake], id, token, wakeCap, wakeTtlMillis)
+          .release([keys.task(id), keys.running, keys.ready, keys.wake, keys.counts], id, token, wakeCap, wakeTtlMillis)
           .pipe(Effect.map((n) => n === 1)),
       deadLetter: (id, token, reason) =>
         run
-          .deadLetter([keys.task(id), keys.running], id, token, reason, retention, keys.events, lockChannel, lockInfix)
+          .deadLetter(
+            [keys.task(id), keys.running, keys.counts, keys.index("dead")],
+            id,
+            token,
+            reason,
+            retention,
+            keys.events,
+            lockChannel,
+            lockInfix,
+            indexSize
+          )
           .pipe(Effect.map((n) => n === 1)),
       get,
-      beat: (names, deadAfterMillis) =>
+      beat: (names, deadAfterMillis, worker) =>
         run
           .beat(
-            [keys.names, keys.parked, keys.running, keys.taskPrefix],
+            [
+              keys.names,
+              keys.parked,
+              keys.running,
+              keys.taskPrefix,
+              keys.counts,
+              keys.index("dead"),
+              keys.workers,
+              keys.worker(worker?.id ?? "")
+            ],
             names.join("\n"),
             deadAfterMillis === undefined ? -1 : Math.max(0, Math.ceil(deadAfterMillis)),
             retention,
@@ -506,7 +624,15 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
             lockChannel,
             lockInfix,
             keys.parkedPrefix,
-            namesTtlMillis
+            namesTtlMillis,
+            indexSize,
+            worker?.id ?? "",
+            Math.max(1, Math.ceil(worker?.ttlMillis ?? 1)),
+            worker?.host ?? "",
+            worker?.pid ?? 0,
+            worker?.startedAt ?? 0,
+            worker?.concurrency ?? 0,
+            worker?.running.join("\n") ?? ""
           )
           .pipe(
             Effect.map((reply) => {
@@ -517,6 +643,79 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
               return out
             })
           ),
+      leave: (worker) => Effect.asVoid(run.leave([keys.workers, keys.worker(worker)], worker)),
+      counts: Effect.map(
+        run.counts([keys.counts, keys.ready, keys.parked, keys.taskPrefix], keys.parkedPrefix, Inspect.oldestScan),
+        ([now, counts, oldest, since]) =>
+          Inspect.countsOf(
+            Number(now),
+            parseCounts(counts),
+            oldest === "" ? undefined : { id: String(oldest), since: Number(since) }
+          )
+      ),
+      list: (query: ListQuery) => {
+        const budget = Inspect.scanBudget(query.limit)
+        if (query.state === "queued") {
+          return Effect.map(
+            run.pageQueued(
+              [keys.ready, keys.parked, keys.taskPrefix],
+              keys.parkedPrefix,
+              query.name ?? "",
+              query.limit,
+              budget,
+              query.after?.key ?? "",
+              query.after?.id ?? ""
+            ),
+            parsePage
+          )
+        }
+        const [set, code, within] =
+          query.state === "scheduled"
+            ? [keys.scheduled, "s", -1]
+            : query.state === "running"
+              ? [keys.running, "r", -1]
+              : [keys.index(query.state), query.state, retention]
+        return Effect.map(
+          run.pageSorted(
+            [set, keys.taskPrefix],
+            code,
+            query.name ?? "",
+            query.limit,
+            budget,
+            query.after?.key ?? "",
+            query.after?.id ?? "",
+            within
+          ),
+          parsePage
+        )
+      },
+      detail: (id) =>
+        Effect.map(run.inspect([keys.task(id), keys.running], id, lockInfix), (reply) => {
+          if (reply.length < 5) return undefined
+          const [now, stored, lease, holder, ttl] = reply as Extract<typeof reply, { readonly length: 5 }>
+          const record = parseRecord(id, stored, options.queue)
+          if (record === undefined) return undefined
+          const f = fields(stored)
+          return {
+            record,
+            now: Number(now),
+            leaseEndsAt: Number(lease) < 0 ? undefined : Number(lease),
+            lock:
+              record.lockKey === undefined
+                ? undefined
+                : {
+                    key: record.lockKey,
+                    holder: holder === "" ? undefined : String(holder),
+                    expiresInMillis: Number(ttl) < 0 ? undefined : Number(ttl)
+                  },
+            booked: f.booked === "1"
+          }
+        }),
+      workers: Effect.map(run.workers([keys.workers], keys.workerPrefix), ([, ...live]) =>
+        Inspect.sortWorkers(
+          live.map(([id, expiresAt, info]) => parseWorker(options.queue, String(id), Number(expiresAt), info))
+        )
+      ),
       awaitTerminal: (id) =>
         Effect.gen(function* () {
           yield* listen

@@ -12,25 +12,31 @@ import * as Lua from "./lua.generated.ts"
 
 /** Every script file with its key count, as named on disk. */
 export const scriptFiles = [
-  "enqueue-6.lua",
-  "enqueueUnique-7.lua",
-  "claim-8.lua",
+  "enqueue-7.lua",
+  "enqueueUnique-8.lua",
+  "claim-11.lua",
   "renew-2.lua",
-  "complete-2.lua",
-  "completeClaim-8.lua",
-  "fail-4.lua",
-  "reschedule-4.lua",
-  "release-4.lua",
-  "deadLetter-2.lua",
-  "retire-6.lua",
-  "beat-4.lua"
+  "complete-3.lua",
+  "completeClaim-11.lua",
+  "fail-6.lua",
+  "reschedule-5.lua",
+  "release-5.lua",
+  "deadLetter-4.lua",
+  "retire-7.lua",
+  "beat-8.lua",
+  "leave-2.lua",
+  "counts-4.lua",
+  "pageSorted-2.lua",
+  "pageQueued-3.lua",
+  "inspect-2.lua",
+  "workers-1.lua"
 ] as const
 
 /** The full source of a script, as sent to Redis: the helpers it calls, then the script (see scripts/gen-lua.mjs). */
 export const source = (file: (typeof scriptFiles)[number]): string =>
   Lua.contracts[/^(\w+)-/.exec(file)![1] as keyof typeof Lua.contracts].lua
 
-/** How a claim routes tasks by name and hands tasks on: `route.*` (ARGV[13..18]) of claim-8.lua, completeClaim-8.lua. */
+/** How a claim routes tasks by name and hands tasks on: `route.*` (ARGV[13..18]) of claim-11.lua, completeClaim-11.lua. */
 export type Route = Lua.Route
 
 export const enqueue = define(Lua.contracts.enqueue).withReturnType<[created: 0 | 1, state: string]>()
@@ -41,7 +47,7 @@ export const enqueueUnique = define(Lua.contracts.enqueueUnique).withReturnType<
 
 /**
  * A claim's reply: "task", now, count, then 8 fields per task (id, name, payload, attempts, trace, enqueuedAt,
- * booked, failures), or "idle", waitMillis, registration; the last element is the names passed on (see claim-8.lua).
+ * booked, failures), or "idle", waitMillis, registration; the last element is the names passed on (see claim-11.lua).
  */
 type ClaimReply = ReadonlyArray<string | number>
 
@@ -68,3 +74,26 @@ export const retire = define(Lua.contracts.retire).withReturnType<number>()
 export const beat = define(Lua.contracts.beat)
   // name, parked, dead-lettered now, ... for every name with parked tasks
   .withReturnType<ReadonlyArray<string | number>>()
+
+export const leave = define(Lua.contracts.leave).withReturnType<number>()
+
+/** The Inspector's reads (read-only scripts): counts, the oldest waiting task. */
+export const counts = define(Lua.contracts.counts).withReturnType<
+  [now: number, counts: ReadonlyArray<string>, oldest: string, since: number]
+>()
+
+/** A page: task rows (id, name, score, enqueued at, attempts, error or reason, state), then the next cursor or []. */
+type PageReply = ReadonlyArray<ReadonlyArray<string | number>>
+
+export const pageSorted = define(Lua.contracts.pageSorted).withReturnType<PageReply>()
+
+export const pageQueued = define(Lua.contracts.pageQueued).withReturnType<PageReply>()
+
+export const inspect = define(Lua.contracts.inspect).withReturnType<
+  | readonly [now: number]
+  | readonly [now: number, record: ReadonlyArray<string>, leaseEnd: number, holder: string, ttl: number]
+>()
+
+export const workers = define(Lua.contracts.workers).withReturnType<
+  readonly [now: number, ...live: Array<readonly [id: string, expiresAt: string, fields: ReadonlyArray<string>]>]
+>()

@@ -40,6 +40,10 @@ export interface RunContext {
   readonly notePassed: (passed: ReadonlyArray<string> | undefined) => Effect.Effect<void>
   /** A settlement that must reach the queue: retried through a short outage (see Worker.ts). */
   readonly settle: <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
+  /** This worker's id (its claims record it in the task). */
+  readonly worker: string
+  /** The ids of the tasks the worker's slots run now (its heartbeat registers them). */
+  readonly running: Set<string>
 }
 
 /**
@@ -58,7 +62,9 @@ export const runSlot = (ctx: RunContext, first: ClaimedTask): Effect.Effect<void
           yield* ctx.queue.release(current.id, current.token).pipe(Effect.ignore)
           return yield* Ref.set(next, undefined)
         }
-        current = yield* runTask(ctx, current, next)
+        const task: ClaimedTask = current
+        ctx.running.add(task.id)
+        current = yield* runTask(ctx, task, next).pipe(Effect.ensuring(Effect.sync(() => ctx.running.delete(task.id))))
       }
     }).pipe(
       Effect.onInterrupt(() =>
@@ -294,7 +300,8 @@ function* settleSuccess(
         leaseMillis: ctx.leaseMillis,
         maxRedeliveries: ctx.maxRedeliveries,
         max: 1,
-        names: ctx.names
+        names: ctx.names,
+        worker: ctx.worker
       })
       .pipe(
         Effect.tap(({ next: claim }) => (claim._tag === "Claimed" ? Ref.set(next, claim.task) : Effect.void)),

@@ -30,19 +30,59 @@ local function isRunning(state)
 end
 
 -- If the task at `key` is running under `token` (the claim's lease token): the record's
--- { state, lock prefix, unique key, lock keep, attempts, enqueued at, failure times }; otherwise nil.
+-- { state, lock prefix, unique key, lock keep, attempts, enqueued at, failure times, name }; otherwise nil.
 local function owned(key, token)
-  local f = redis.call("HMGET", key, "s", "lp", "l", "lk", "a", "e", "ft")
+  local f = redis.call("HMGET", key, "s", "lp", "l", "lk", "a", "e", "ft", "n")
   if f[1] == "r:" .. token then return f end
   return nil
 end
 
--- A claimer's task names (see claim-8.lua): "" for every name, else "\n" .. the names joined by "\n" .. "\n".
+-- The Inspector's bookkeeping (see keys.ts), gathered while a script runs and written once at its end (flushBook):
+-- `counts` is the queue's counts hash (field "<state>:<task name>": current counts of queued, scheduled and running,
+-- totals of the terminal states), `index` the sorted sets of the bounded index by terminal state (failed, dead,
+-- skipped: those the script can reach), `cap` and `retention` their bounds.
+local function newBook(countsKey, index, cap, retention)
+  return { counts = countsKey, delta = {}, index = index or {}, cap = tonumber(cap or 0), retention =
+    tonumber(retention or 0) }
+end
+
+-- Counts one task named `name` moving from state `from` (nil: a new task) to `to` (state names, as in keys.ts).
+local function count(book, name, from, to)
+  if from then
+    local f = from .. ":" .. name
+    book.delta[f] = (book.delta[f] or 0) - 1
+  end
+  local t = to .. ":" .. name
+  book.delta[t] = (book.delta[t] or 0) + 1
+end
+
+-- Writes the moves counted: one HINCRBY per field that changed (moves that cancel out, a task completed and the
+-- next of its name claimed by completeClaim, cost nothing).
+local function flushBook(book)
+  for field, n in pairs(book.delta) do
+    if n ~= 0 then redis.call("HINCRBY", book.counts, field, n) end
+  end
+  book.delta = {}
+end
+
+-- Adds a task that ended in `state` to the bounded index of that state (when it has one: failed, dead, skipped), at
+-- its finish time, and trims the index: entries past the retention (their records expired), then the oldest past
+-- the cap. The index expires with its newest entry's record.
+local function indexFinished(book, state, id, now)
+  local key = book.index[state]
+  if not key then return end
+  redis.call("ZADD", key, now, id)
+  redis.call("ZREMRANGEBYSCORE", key, "-inf", now - book.retention)
+  redis.call("ZREMRANGEBYRANK", key, 0, -(book.cap + 1))
+  redis.call("PEXPIRE", key, book.retention)
+end
+
+-- A claimer's task names (see claim-11.lua): "" for every name, else "\n" .. the names joined by "\n" .. "\n".
 local function runsName(names, name)
   return names == "" or string.find(names, "\n" .. name .. "\n", 1, true) ~= nil
 end
 
--- How a claim routes tasks by name and hands them on (claim-8.lua and completeClaim-8.lua, ARGV[13..18]).
+-- How a claim routes tasks by name and hands them on (claim-11.lua and completeClaim-11.lua, ARGV[13..18]).
 local function routeOf(names, parkedKey, parkedPrefix, idleKey, inboxPrefix, lease, wakeKey, cap, ttl)
   return { names = names, parked = parkedKey, parkedPrefix = parkedPrefix,
     handoff = { idle = idleKey, inboxPrefix = inboxPrefix, lease = tonumber(lease), wake = wakeKey, cap = cap,
@@ -80,7 +120,7 @@ end
 -- registered is redelivered soon; the worker renews it as the task starts) and pushed to its inbox as
 -- [id, name, payload, trace, enqueuedAt, token, attempts, failure times, booked]. Another idle worker, if any, is
 -- woken to claim once: it learns of the short lease, and takes the task over when that lapses. Returns the lease
--- token, or nil; the caller sets the record's state.
+-- token and the worker's id, or nil; the caller sets the record's state (and `w`, the worker) and counts the move.
 local function handOff(handoff, runningKey, id, name, payload, trace, attempts, enqueuedAt, failures, booked, now)
   local picked = pickIdle(handoff, name, now)
   if not picked then return nil end
@@ -91,41 +131,47 @@ local function handOff(handoff, runningKey, id, name, payload, trace, attempts, 
     booked }))
   redis.call("PEXPIRE", inbox, first + 60000)
   if redis.call("EXISTS", handoff.idle) == 1 then wake(handoff.wake, handoff.cap, handoff.ttl) end
-  return picked[2]
+  return picked[2], picked[1]
 end
 
 -- Gives a running task back for immediate redelivery (release, and a stopping worker's unstarted hand-offs): queued
 -- at the front of the line, its attempt given back (`f`: the record's fields from `owned`), one worker woken.
-local function giveBack(key, runningKey, readyKey, wakeKey, id, f, cap, ttl)
+local function giveBack(key, runningKey, readyKey, wakeKey, id, f, cap, ttl, book)
   redis.call("ZREM", runningKey, id)
   redis.call("HSET", key, "s", "q", "a", tonumber(f[5]) - 1)
+  count(book, f[8], "running", "queued")
   redis.call("RPUSH", readyKey, id) -- front of the line
   wake(wakeKey, cap, ttl)
 end
 
 -- Creates a task record, queued now or scheduled after `delay` ms (the only place a record is created), with the
 -- `extra` fields (a unique task's lock). A task to run now is handed to an idle worker that runs its name when
--- `handoff` names the queue's idle set and one is registered (see handOff). Returns the state code.
+-- `handoff` names the queue's idle set and one is registered (see handOff). Returns the state code; counts the new
+-- task in `book`.
 local function createTask(key, readyKey, scheduledKey, wakeKey, id, name, payload, delay, trace, cap, ttl, extra,
-    handoff, runningKey)
+    handoff, runningKey, book)
   local now = nowMillis()
   -- no id (it is in the key), no attempts (0 until a claim), no runAt unless delayed, no empty trace
   local fields = { "n", name, "p", payload, "s", "q", "e", now }
-  local token
+  local token, worker
+  local state = "queued"
   if delay > 0 then
     fields[6] = "s"
     fields[9] = "r"
     fields[10] = now + delay
     redis.call("ZADD", scheduledKey, now + delay, id)
+    state = "scheduled"
   else
-    token = handoff and handOff(handoff, runningKey, id, name, payload, trace, 1, now, "", "0", now)
+    if handoff then token, worker = handOff(handoff, runningKey, id, name, payload, trace, 1, now, "", "0", now) end
     if token then
       fields[6] = "r:" .. token
-      for _, v in ipairs({ "a", 1, "startedAt", now }) do fields[#fields + 1] = v end
+      for _, v in ipairs({ "a", 1, "startedAt", now, "w", worker }) do fields[#fields + 1] = v end
+      state = "running"
     else
       redis.call("LPUSH", readyKey, id)
     end
   end
+  count(book, name, nil, state)
   if trace ~= "" then
     fields[#fields + 1] = "tr"
     fields[#fields + 1] = trace
@@ -139,11 +185,14 @@ end
 -- Ends a task: terminal state (which drops the lease token), the record expires after the retention, joiners are told.
 -- A unique task's lock (`lockKey`, see lockKeyOf: it was in KEYS at enqueue and shares the queue's hash tag) is
 -- freed with it and announced on `lockChannel`, unless it keeps the lock until expiry (`lockKeep` "1": an interval
--- task).
+-- task). The move from state `from` is counted in `book` (the task is named `name`), and a failed, dead or skipped
+-- task is indexed (indexFinished).
 local function finish(key, runningKey, id, state, field, value, retention, channel, now, lockKey, lockKeep,
-    lockChannel)
+    lockChannel, book, name, from)
   redis.call("ZREM", runningKey, id)
   redis.call("HSET", key, "s", state, field, value, "finishedAt", now)
+  count(book, name, from, state)
+  indexFinished(book, state, id, now)
   redis.call("PEXPIRE", key, retention)
   redis.call("PUBLISH", channel, id)
   if lockKey and lockKeep ~= "1" then lockFree(lockKey, id, lockChannel, false) end
@@ -151,8 +200,8 @@ end
 
 -- Whether the queued task at `key` (record fields `f` as claimTasks reads them) may start now. A unique task whose
 -- lock another task holds now (its own lock expired and the key was taken by a newer task) is not run: it ends
--- "skipped" with the reason. A unique task whose lock expired and is free takes it again.
-local function admit(key, runningKey, id, f, retention, channel, now, locks)
+-- "skipped" with the reason (counted in `book`). A unique task whose lock expired and is free takes it again.
+local function admit(key, runningKey, id, f, retention, channel, now, locks, book)
   local lockKey = lockKeyOf(f[7], f[8], locks)
   if not lockKey then return true end
   local holder = lockRead(lockKey)
@@ -163,28 +212,31 @@ local function admit(key, runningKey, id, f, retention, channel, now, locks)
   if holder == id then return true end
   -- not its lock: nothing to free
   finish(key, runningKey, id, "skipped", "reason", "its unique key is held by task " .. holder, retention, channel,
-    now, nil, nil, locks.channel)
+    now, nil, nil, locks.channel, book, f[2], "queued")
   return false
 end
 
 -- Claims up to `want` of the oldest waiting tasks whose names the claimer runs (`route.names`, see runsName), after
 -- promoting due scheduled tasks and requeueing (or, past `most` redeliveries, dead-lettering) lapsed leases; see
--- claim-8.lua for the reply. Shared by claim and completeClaim. The range scans run only when the first entry's
+-- claim-11.lua for the reply. Shared by claim and completeClaim. The range scans run only when the first entry's
 -- score is due (one O(1) read otherwise).
 -- Routing by name: tasks parked for a name this claimer runs (`route.parkedPrefix .. name`, names listed in the
 -- set `route.parked`) come first, oldest first. A ready task of a name it does not run is handed to an idle worker
 -- that runs it (route.handoff), else parked for one (at most 100 per call); its name is returned in `passed`.
+-- Every move is counted in `book` (the caller flushes it); each task claimed records `worker` ("": none) as `w`.
 local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseToken, lease, limit, retention, channel,
-    most, want, now, locks, handed, route)
+    most, want, now, locks, handed, route, book, worker)
   local firstScheduled = redis.call("ZRANGE", scheduledKey, 0, 0, "WITHSCORES")
   if firstScheduled[2] and tonumber(firstScheduled[2]) <= now then
     local due = redis.call("ZRANGEBYSCORE", scheduledKey, "-inf", now, "LIMIT", 0, limit)
     for _, id in ipairs(due) do
       redis.call("ZREM", scheduledKey, id)
       local key = taskPrefix .. id
-      if redis.call("HGET", key, "s") == "s" then
+      local f = redis.call("HMGET", key, "s", "n")
+      if f[1] == "s" then
         redis.call("HSET", key, "s", "q")
         redis.call("LPUSH", readyKey, id)
+        count(book, f[2], "scheduled", "queued")
       end
     end
   end
@@ -196,22 +248,24 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
     for _, id in ipairs(lapsed) do
       redis.call("ZREM", runningKey, id)
       local key = taskPrefix .. id
-      local f = redis.call("HMGET", key, "s", "lp", "l", "lk")
+      local f = redis.call("HMGET", key, "s", "lp", "l", "lk", "n")
       if isRunning(f[1]) then
         local redeliveries = redis.call("HINCRBY", key, "redeliveries", 1)
         if most >= 0 and redeliveries > most then
           -- its worker keeps dying on it (a poison task): dead, with the reason; a unique task's lock is freed
           finish(key, runningKey, id, "dead", "reason", "its lease lapsed " .. redeliveries .. " times: the worker " ..
-            "running it keeps dying", retention, channel, now, lockKeyOf(f[2], f[3], locks), f[4], locks.channel)
+            "running it keeps dying", retention, channel, now, lockKeyOf(f[2], f[3], locks), f[4], locks.channel,
+            book, f[5], "running")
         else
           redis.call("HSET", key, "s", "q")
           redis.call("RPUSH", readyKey, id) -- front of the line: it waited already
+          count(book, f[5], "running", "queued")
         end
       end
     end
   end
 
-  -- tasks an enqueue handed to this worker (claim-8.lua): claimed already, they come first and take this claim's
+  -- tasks an enqueue handed to this worker (claim-11.lua): claimed already, they come first and take this claim's
   -- first tokens and its lease
   local out = { "task", now, 0 }
   local passed = {}
@@ -241,8 +295,13 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
   local function take(key, id, f)
     n = n + 1
     local attempts = tonumber(f[6] or "0") + 1
-    redis.call("HSET", key, "s", "r:" .. token(), "a", attempts, "startedAt", now)
+    if worker ~= "" then
+      redis.call("HSET", key, "s", "r:" .. token(), "a", attempts, "startedAt", now, "w", worker)
+    else
+      redis.call("HSET", key, "s", "r:" .. token(), "a", attempts, "startedAt", now)
+    end
     if f[10] then redis.call("HDEL", key, "booked") end
+    count(book, f[2], "queued", "running")
     redis.call("ZADD", runningKey, now + lease, id)
     for _, v in ipairs({ id, f[2], f[3], attempts, f[4] or "", f[5], f[10] or "0", f[11] or "" }) do
       table.insert(out, v)
@@ -262,7 +321,9 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
           end
           local key = taskPrefix .. id
           local f = read(key)
-          if f[1] == "q" and admit(key, runningKey, id, f, retention, channel, now, locks) then take(key, id, f) end
+          if f[1] == "q" and admit(key, runningKey, id, f, retention, channel, now, locks, book) then
+            take(key, id, f)
+          end
         end
       end
     end
@@ -277,18 +338,21 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
     -- an id without a queued record (expired or stale) is dropped
     if f[1] == "q" then
       if runsName(route.names, f[2]) then
-        if admit(key, runningKey, id, f, retention, channel, now, locks) then take(key, id, f) end
+        if admit(key, runningKey, id, f, retention, channel, now, locks, book) then take(key, id, f) end
       else
         -- another kind of worker's task: handed to an idle one that runs it, else parked for one
         foreign = foreign + 1
         table.insert(passed, f[2])
         local attempts = tonumber(f[6] or "0") + 1
-        local handedTo = route.handoff and admit(key, runningKey, id, f, retention, channel, now, locks) and
-          handOff(route.handoff, runningKey, id, f[2], f[3], f[4] or "", attempts, tonumber(f[5]), f[11] or "",
-            f[10] or "0", now)
+        local handedTo, handedWorker
+        if route.handoff and admit(key, runningKey, id, f, retention, channel, now, locks, book) then
+          handedTo, handedWorker = handOff(route.handoff, runningKey, id, f[2], f[3], f[4] or "", attempts,
+            tonumber(f[5]), f[11] or "", f[10] or "0", now)
+        end
         if handedTo then
-          redis.call("HSET", key, "s", "r:" .. handedTo, "a", attempts, "startedAt", now)
+          redis.call("HSET", key, "s", "r:" .. handedTo, "a", attempts, "startedAt", now, "w", handedWorker)
           if f[10] then redis.call("HDEL", key, "booked") end
+          count(book, f[2], "queued", "running")
         elseif redis.call("HGET", key, "s") == "q" then
           redis.call("LPUSH", route.parkedPrefix .. f[2], id)
           redis.call("SADD", route.parked, f[2])
@@ -308,4 +372,15 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
   if r[2] and (nextAt == -1 or tonumber(r[2]) < nextAt) then nextAt = tonumber(r[2]) end
   if nextAt == -1 then return { "idle", -1 }, passed end
   return { "idle", math.max(0, nextAt - now) }, passed
+end
+
+-- Whether string `a` sorts before `b` byte by byte, as Redis orders sorted set members (Lua's `<` follows the
+-- server's locale).
+local function bytesBefore(a, b)
+  local n = math.min(#a, #b)
+  for i = 1, n do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
 end

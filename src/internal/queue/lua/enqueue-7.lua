@@ -6,6 +6,7 @@
 --   KEYS[4] wake:      wake list       <prefix>:{q}:wake
 --   KEYS[5] idle:      idle zset       <prefix>:{q}:idle  -- idle workers' registrations (hand-off, see includes.lua)
 --   KEYS[6] running:   running zset    <prefix>:{q}:running
+--   KEYS[7] counts:    counts hash     <prefix>:{q}:counts  -- the Inspector's counts (see includes.lua, newBook)
 --   ARGV[1] id: the task's id
 --   ARGV[2] name: task name
 --   ARGV[3] payload: payload (JSON)
@@ -23,7 +24,9 @@
 if redis.call("EXISTS", KEYS[1]) == 1 then
   return { 0, redis.call("HGET", KEYS[1], "s") }
 end
+local book = newBook(KEYS[7])
 local state = createTask(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5],
   ARGV[6], ARGV[7], {}, { idle = KEYS[5], inboxPrefix = ARGV[8], lease = tonumber(ARGV[9]), wake = KEYS[4],
-    cap = ARGV[6], ttl = ARGV[7] }, KEYS[6])
+    cap = ARGV[6], ttl = ARGV[7] }, KEYS[6], book)
+flushBook(book)
 return { 1, state }

@@ -7,12 +7,14 @@
 --   KEYS[4] running:    running zset     <prefix>:{q}:running
 --   KEYS[5] wake:       wake list        <prefix>:{q}:wake
 --   KEYS[6] taskPrefix: task key prefix  <prefix>:{q}:task:  -- task keys are KEYS[6] .. id: same hash tag, same slot
+--   KEYS[7] counts:     counts hash      <prefix>:{q}:counts  -- the Inspector's counts (see includes.lua, newBook)
 --   ARGV[1] registration: the worker's registration ("": none)
 --   ARGV[2] wakeCap (number): wake list cap
 --   ARGV[3] wakeTtlMillis (number): wake list TTL (ms)
 -- Output: the number of tasks handed back
 if ARGV[1] ~= "" then redis.call("ZREM", KEYS[1], ARGV[1]) end
 local n = 0
+local book = newBook(KEYS[7])
 while true do
   local item = redis.call("LPOP", KEYS[2])
   if not item then break end
@@ -20,8 +22,9 @@ while true do
   local key = KEYS[6] .. t[1]
   local f = owned(key, t[6])
   if f then
-    giveBack(key, KEYS[4], KEYS[3], KEYS[5], t[1], f, ARGV[2], ARGV[3])
+    giveBack(key, KEYS[4], KEYS[3], KEYS[5], t[1], f, ARGV[2], ARGV[3], book)
     n = n + 1
   end
 end
+flushBook(book)
 return n

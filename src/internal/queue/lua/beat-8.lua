@@ -1,11 +1,21 @@
 -- beat: a worker's heartbeat. Records that its task names were seen now, and reports the names with tasks parked for
 -- a worker that runs them. With a timeout, parked tasks of a name no worker has run for that long (and enqueued at
 -- least that long ago) are dead-lettered with the reason, oldest first, at most 100 per name per beat.
+-- With a worker id, it also registers the worker for the Inspector (see keys.ts): its hash (`KEYS[8]`, its fields
+-- and this beat's time, expiring after the registration's TTL) and its member in the registry (`KEYS[7]`, scored by
+-- when the registration lapses); lapsed members are dropped. A worker that stops beating is gone from the registry
+-- within that TTL (the Worker passes three beat intervals).
 -- Input:
 --   KEYS[1] names:      names hash      <prefix>:{q}:names   -- task name -> when a worker that runs it last beat (ms)
 --   KEYS[2] parked:     parked names    <prefix>:{q}:parked  -- set of names with parked tasks
 --   KEYS[3] running:    running zset    <prefix>:{q}:running
 --   KEYS[4] taskPrefix: task key prefix <prefix>:{q}:task:   -- task keys are KEYS[4] .. id: same hash tag, same slot
+--   KEYS[5] counts:     counts hash     <prefix>:{q}:counts  -- the Inspector's counts (see includes.lua, newBook)
+--   KEYS[6] deadIndex:  dead index      <prefix>:{q}:index:dead  -- the bounded index of dead tasks
+--   KEYS[7] workers:    worker registry <prefix>:{q}:workers  -- zset: worker id, scored by when its registration
+--       lapses (ms)
+--   KEYS[8] worker:     worker hash     <prefix>:{q}:worker:<id>  -- this worker's registration (any key when
+--       ARGV[10] is "")
 --   ARGV[1] names: the worker's task names, "\n"-separated
 --   ARGV[2] deadAfterMillis (number): dead-letter parked tasks of a name unseen for this long (ms); -1: never
 --   ARGV[3] retentionMillis (number): retention (ms) of a dead-lettered record
@@ -14,10 +24,29 @@
 --   ARGV[6] lockInfix: the queue's lock key infix "{<queue>}:"
 --   ARGV[7] parkedPrefix: parked list prefix <prefix>:{q}:parked:
 --   ARGV[8] namesTtlMillis (number): TTL of the names hash (ms)
+--   ARGV[9] indexSize (number): the bounded index's cap (entries per state)
+--   ARGV[10] workerId: the worker's id ("": no registration)
+--   ARGV[11] workerTtlMillis (number): the registration's TTL (ms)
+--   ARGV[12] host: the worker's host name
+--   ARGV[13] pid (number): the worker's process id
+--   ARGV[14] startedAt (number): when the worker started (ms)
+--   ARGV[15] concurrency (number): the worker's concurrency
+--   ARGV[16] runningIds: the ids of the tasks it runs now, "\n"-separated
 -- Output: { name, parked, dead-lettered now, ... } for every name with parked tasks
 local now = nowMillis()
 for name in string.gmatch(ARGV[1], "[^\n]+") do redis.call("HSET", KEYS[1], name, now) end
 redis.call("PEXPIRE", KEYS[1], ARGV[8])
+redis.call("ZREMRANGEBYSCORE", KEYS[7], "-inf", now)
+if ARGV[10] ~= "" then
+  local ttl = tonumber(ARGV[11])
+  redis.call("HSET", KEYS[8], "host", ARGV[12], "pid", ARGV[13], "startedAt", ARGV[14], "concurrency", ARGV[15],
+    "names", ARGV[1], "running", ARGV[16], "beat", now)
+  redis.call("PEXPIRE", KEYS[8], ttl)
+  redis.call("ZADD", KEYS[7], now + ttl, ARGV[10])
+  -- the registry lives as long as its latest registration
+  if redis.call("PTTL", KEYS[7]) < ttl then redis.call("PEXPIRE", KEYS[7], ttl) end
+end
+local book = newBook(KEYS[5], { dead = KEYS[6] }, ARGV[9], ARGV[3])
 local deadAfter = tonumber(ARGV[2])
 local locks = { channel = ARGV[5], infix = ARGV[6] }
 local out = {}
@@ -35,7 +64,8 @@ for _, name in ipairs(redis.call("SMEMBERS", KEYS[2])) do
       redis.call("RPOP", list)
       if f[1] == "q" then
         finish(key, KEYS[3], id, "dead", "reason", "no worker that runs task name \"" .. name .. "\" was seen for " ..
-          deadAfter .. " ms", ARGV[3], ARGV[4], now, lockKeyOf(f[3], f[4], locks), f[5], locks.channel)
+          deadAfter .. " ms", ARGV[3], ARGV[4], now, lockKeyOf(f[3], f[4], locks), f[5], locks.channel, book, name,
+          "queued")
         dead = dead + 1
       end
     end
@@ -46,4 +76,5 @@ for _, name in ipairs(redis.call("SMEMBERS", KEYS[2])) do
   table.insert(out, left)
   table.insert(out, dead)
 end
+flushBook(book)
 return out

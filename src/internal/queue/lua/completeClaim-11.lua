@@ -9,6 +9,10 @@
 --   KEYS[6] idle:       idle zset       <prefix>:{q}:idle
 --   KEYS[7] wake:       wake list       <prefix>:{q}:wake
 --   KEYS[8] parked:     parked names    <prefix>:{q}:parked
+--   KEYS[9] counts:     counts hash     <prefix>:{q}:counts  -- the Inspector's counts (see includes.lua, newBook)
+--   KEYS[10] deadIndex: dead index      <prefix>:{q}:index:dead  -- the bounded index of dead tasks (lapsed too
+--       often)
+--   KEYS[11] skippedIndex: skipped index <prefix>:{q}:index:skipped  -- the bounded index of skipped tasks
 --   ARGV[1] id: the task's id
 --   ARGV[2] token: lease token of the finished task
 --   ARGV[3] result: result (JSON)
@@ -28,20 +32,24 @@
 --   ARGV[16] route.handOffLeaseMillis (number): the first lease of a task handed to an idle worker (ms)
 --   ARGV[17] route.wakeCap (number): wake list cap
 --   ARGV[18] route.wakeTtlMillis (number): wake list TTL (ms)
+--   ARGV[19] indexSize (number): the bounded index's cap (entries per state)
+--   ARGV[20] claimer: the claiming worker's id, stored in each claimed task's record as `w` ("": none)
 -- Output: { completed (1 done, 0 the lease was no longer the caller's: nothing completed), claim's reply... }
 --   the claim runs either way; an idle reply has "" for its member
 local now = nowMillis()
 local locks = { channel = ARGV[11], infix = ARGV[12] }
 local completed = 0
+local book = newBook(KEYS[9], { dead = KEYS[10], skipped = KEYS[11] }, ARGV[19], ARGV[4])
 local f = owned(KEYS[1], ARGV[2])
 if f then
   finish(KEYS[1], KEYS[4], ARGV[1], "succeeded", "result", ARGV[3], ARGV[4], ARGV[5], now,
-    lockKeyOf(f[2], f[3], locks), f[4], locks.channel)
+    lockKeyOf(f[2], f[3], locks), f[4], locks.channel, book, f[8], "running")
   completed = 1
 end
 local route = routeOf(ARGV[13], KEYS[8], ARGV[14], KEYS[6], ARGV[15], ARGV[16], KEYS[7], ARGV[17], ARGV[18])
 local claimed, passed = claimTasks(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]),
-  ARGV[4], ARGV[5], tonumber(ARGV[9]), math.max(1, tonumber(ARGV[10])), now, locks, nil, route)
+  ARGV[4], ARGV[5], tonumber(ARGV[9]), math.max(1, tonumber(ARGV[10])), now, locks, nil, route, book, ARGV[20])
+flushBook(book)
 table.insert(claimed, 1, completed)
 if claimed[2] == "idle" then table.insert(claimed, "") end
 table.insert(claimed, table.concat(passed, "\n"))

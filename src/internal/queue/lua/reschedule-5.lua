@@ -5,6 +5,7 @@
 --   KEYS[2] running:   running zset    <prefix>:{q}:running
 --   KEYS[3] scheduled: scheduled zset  <prefix>:{q}:scheduled
 --   KEYS[4] wake:      wake list       <prefix>:{q}:wake
+--   KEYS[5] counts:    counts hash     <prefix>:{q}:counts  -- the Inspector's counts (see includes.lua, newBook)
 --   ARGV[1] id: the task's id
 --   ARGV[2] token: lease token
 --   ARGV[3] delayMillis (number): delay (ms) from now
@@ -23,5 +24,8 @@ else
   redis.call("HSET", KEYS[1], "s", "s", "r", runAt, "a", tonumber(f[5]) - 1)
 end
 redis.call("ZADD", KEYS[3], runAt, ARGV[1])
+local book = newBook(KEYS[5])
+count(book, f[8], "running", "scheduled")
+flushBook(book)
 wake(KEYS[4], ARGV[4], ARGV[5])
 return 1

@@ -2,6 +2,7 @@
 -- Input:
 --   KEYS[1] task:    task key      <prefix>:{q}:task:<id>
 --   KEYS[2] running: running zset  <prefix>:{q}:running
+--   KEYS[3] counts:  counts hash   <prefix>:{q}:counts  -- the Inspector's counts (see includes.lua, newBook)
 --   ARGV[1] id: the task's id
 --   ARGV[2] token: lease token
 --   ARGV[3] result: result (JSON)
@@ -13,6 +14,8 @@
 -- Output: 1 done, 0 the lease is no longer the caller's (nothing changed)
 local f = owned(KEYS[1], ARGV[2])
 if not f then return 0 end
+local book = newBook(KEYS[3])
 finish(KEYS[1], KEYS[2], ARGV[1], "succeeded", "result", ARGV[3], ARGV[4], ARGV[5], nowMillis(),
-  lockKeyOf(f[2], f[3], { infix = ARGV[7] }), f[4], ARGV[6])
+  lockKeyOf(f[2], f[3], { infix = ARGV[7] }), f[4], ARGV[6], book, f[8], "running")
+flushBook(book)
 return 1

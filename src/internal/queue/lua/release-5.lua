@@ -4,6 +4,7 @@
 --   KEYS[2] running: running zset <prefix>:{q}:running
 --   KEYS[3] ready:   ready list  <prefix>:{q}:ready
 --   KEYS[4] wake:    wake list   <prefix>:{q}:wake
+--   KEYS[5] counts:  counts hash <prefix>:{q}:counts  -- the Inspector's counts (see includes.lua, newBook)
 --   ARGV[1] id: the task's id
 --   ARGV[2] token: lease token
 --   ARGV[3] wakeCap (number): wake list cap
@@ -11,5 +12,7 @@
 -- Output: 1 done, 0 the lease is no longer the caller's (nothing changed)
 local f = owned(KEYS[1], ARGV[2])
 if not f then return 0 end
-giveBack(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], f, ARGV[3], ARGV[4])
+local book = newBook(KEYS[5])
+giveBack(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], f, ARGV[3], ARGV[4], book)
+flushBook(book)
 return 1

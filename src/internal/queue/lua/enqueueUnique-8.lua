@@ -8,6 +8,7 @@
 --   KEYS[5] lock:      the unique lock <lockPrefix>{q}:<unique key>  -- same hash tag as the queue
 --   KEYS[6] idle:      idle zset       <prefix>:{q}:idle  -- idle workers' registrations (hand-off, see includes.lua)
 --   KEYS[7] running:   running zset    <prefix>:{q}:running
+--   KEYS[8] counts:    counts hash     <prefix>:{q}:counts  -- the Inspector's counts (see includes.lua, newBook)
 --   ARGV[1] id: the task's id
 --   ARGV[2] name: task name
 --   ARGV[3] payload: payload (JSON)
@@ -41,7 +42,9 @@ if ARGV[9] == "1" then
   lock[7] = "lk"
   lock[8] = "1"
 end
+local book = newBook(KEYS[8])
 local state = createTask(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5],
   ARGV[6], ARGV[7], lock, { idle = KEYS[6], inboxPrefix = ARGV[12], lease = tonumber(ARGV[13]),
-    wake = KEYS[4], cap = ARGV[6], ttl = ARGV[7] }, KEYS[7])
+    wake = KEYS[4], cap = ARGV[6], ttl = ARGV[7] }, KEYS[7], book)
+flushBook(book)
 return { 1, state }

@@ -10,6 +10,10 @@
 --   KEYS[7] wake:       wake list       <prefix>:{q}:wake
 --   KEYS[8] parked:     parked names    <prefix>:{q}:parked  -- set: names with tasks parked for a worker that
 --       runs them
+--   KEYS[9] counts:     counts hash     <prefix>:{q}:counts  -- the Inspector's counts (see includes.lua, newBook)
+--   KEYS[10] deadIndex: dead index      <prefix>:{q}:index:dead  -- the bounded index of dead tasks (lapsed too
+--       often)
+--   KEYS[11] skippedIndex: skipped index <prefix>:{q}:index:skipped  -- the bounded index of skipped tasks
 --   ARGV[1] token: lease token (unique per claim); the n-th task claimed gets ARGV[1] for n = 1,
 --       ARGV[1] .. ":" .. n after
 --   ARGV[2] leaseMillis (number): lease (ms)
@@ -34,6 +38,8 @@
 --       the worker's own)
 --   ARGV[17] route.wakeCap (number): wake list cap
 --   ARGV[18] route.wakeTtlMillis (number): wake list TTL (ms)
+--   ARGV[19] indexSize (number): the bounded index's cap (entries per state)
+--   ARGV[20] claimer: the claiming worker's id, stored in each claimed task's record as `w` ("": none)
 -- Output:
 --   { "task", now, n, id, name, payload, attempts, trace, enqueuedAt, booked, failures, ..., passed }  -- n claimed
 --       tasks (n >= 1), 8 fields each, in claim order: state running, attempts + 1; booked "1": a rate-limit slot was
@@ -66,8 +72,11 @@ if worker ~= "" then
   end
 end
 local route = routeOf(ARGV[13], KEYS[8], ARGV[14], KEYS[5], ARGV[15], ARGV[16], KEYS[7], ARGV[17], ARGV[18])
+local book = newBook(KEYS[9], { dead = KEYS[10], skipped = KEYS[11] }, ARGV[19], ARGV[4])
 local result, passed = claimTasks(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]),
-  ARGV[4], ARGV[5], tonumber(ARGV[6]), want, now, { channel = ARGV[8], infix = ARGV[9] }, handed, route)
+  ARGV[4], ARGV[5], tonumber(ARGV[6]), want, now, { channel = ARGV[8], infix = ARGV[9] }, handed, route, book,
+  ARGV[20])
+flushBook(book)
 if result[1] == "idle" then
   local member = ""
   if worker ~= "" then

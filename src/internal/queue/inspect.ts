@@ -1,0 +1,93 @@
+/**
+ * What both queue backends share for the `Inspector`'s reads: empty counts, the page scan budget, the order of the
+ * queued lists, and the cursor's text form. The contract is in model.ts (`Service.counts`, `list`, `detail`,
+ * `workers`); the user-facing service is `Inspector.ts`.
+ */
+import type { ListQuery, ListState, QueueCounts, StateCounts, TaskState, WorkerInfo } from "./model.ts"
+
+type Mutable<A> = { -readonly [K in keyof A]: A[K] }
+
+/** The states, in the order the counts list them. */
+export const states: ReadonlyArray<TaskState> = [
+  "queued",
+  "scheduled",
+  "running",
+  "succeeded",
+  "failed",
+  "dead",
+  "skipped"
+]
+
+/** The states `list` pages through. */
+export const listStates: ReadonlyArray<ListState> = ["queued", "scheduled", "running", "failed", "dead", "skipped"]
+
+/** The terminal states the bounded index keeps (`succeeded` is counted, not indexed). */
+export const indexedStates: ReadonlyArray<TaskState> = ["failed", "dead", "skipped"]
+
+export const zeroCounts = (): Mutable<StateCounts> => ({
+  queued: 0,
+  scheduled: 0,
+  running: 0,
+  succeeded: 0,
+  failed: 0,
+  dead: 0,
+  skipped: 0
+})
+
+/**
+ * At most this many entries are read for one page (a name filter skips the others' tasks): a page may come back
+ * short, with a cursor to go on from.
+ */
+export const scanBudget = (limit: number): number => limit * 10
+
+/** The oldest waiting task is looked for among this many entries at the old end of each list (stale ids skipped). */
+export const oldestScan = 10
+
+/**
+ * The queued tasks are paged list by list: the ready list, then each name's parked list by name. Whether the list
+ * `key` comes after the list `after` in that order.
+ */
+export const segmentAfter = (key: string, after: string): boolean =>
+  after === "ready" ? key !== "ready" : key !== "ready" && key > after
+
+/** Counts per name summed into the queue's total, with the oldest waiting task's age at `now`. */
+export const countsOf = (
+  now: number,
+  byName: Readonly<Record<string, StateCounts>>,
+  oldest: { readonly id: string; readonly since: number } | undefined
+): QueueCounts => {
+  const total = zeroCounts()
+  for (const counts of Object.values(byName)) for (const state of states) total[state] += counts[state]
+  return {
+    now,
+    total,
+    byName,
+    oldestWaiting: oldest,
+    oldestWaitingMillis: oldest === undefined ? undefined : Math.max(0, now - oldest.since)
+  }
+}
+
+/** Workers oldest first (by start, then id). */
+export const sortWorkers = (workers: ReadonlyArray<WorkerInfo>): ReadonlyArray<WorkerInfo> =>
+  [...workers].sort((a, b) => a.startedAt - b.startedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+
+/** A page cursor as text: base64url of `[state, key, id]` (opaque to users; see `ListQuery.after`). */
+export const encodeCursor = (state: ListState, after: NonNullable<ListQuery["after"]>): string =>
+  Buffer.from(JSON.stringify([state, after.key, after.id])).toString("base64url")
+
+/** A cursor's text read back for `state`; undefined when it is not one (or not one of this state's). */
+export const decodeCursor = (state: ListState, text: string): NonNullable<ListQuery["after"]> | undefined => {
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(text, "base64url").toString("utf8"))
+    if (!Array.isArray(parsed) || parsed.length !== 3 || parsed[0] !== state) return undefined
+    const [, key, id] = parsed
+    if (typeof key !== "string" || typeof id !== "string" || id === "") return undefined
+    if (
+      state === "queued" ? key !== "ready" && !key.startsWith("parked:") : !Number.isFinite(Number(key)) || key === ""
+    )
+      return undefined
+    return { key, id }
+  } catch {
+    return undefined
+  }
+}

@@ -1,0 +1,61 @@
+-- pageQueued: one page of the queued tasks, after a cursor (read only). The queued tasks are the ready list, then
+-- each name's parked list, by name (byte order), each from its newest entry (the left end) to its oldest.
+-- Input:
+--   KEYS[1] ready:      ready list      <prefix>:{q}:ready
+--   KEYS[2] parked:     parked names    <prefix>:{q}:parked
+--   KEYS[3] taskPrefix: task key prefix <prefix>:{q}:task:  -- task keys are KEYS[3] .. id: same hash tag, same slot
+--   ARGV[1] parkedPrefix: parked list prefix <prefix>:{q}:parked:  -- name N's parked list is ARGV[1] .. N (same
+--       slot)
+--   ARGV[2] name: task name ("": every name; else the ready list and that name's parked list only)
+--   ARGV[3] limit (number): at most this many tasks on the page
+--   ARGV[4] budget (number): at most this many entries read for the page (a name filter skips the others)
+--   ARGV[5] afterList: the cursor's list: "ready" or "parked:<name>" ("": from the start)
+--   ARGV[6] afterId: the cursor's id: the page starts after it in its list. A claim takes a list's oldest entries
+--       first: when the cursor's id is no longer in its list, every entry after it was claimed too, and the page
+--       goes on with the next list.
+-- Output: { { id, name, run at, enqueued at, attempts, "", "q" }, ..., next } -- next: { list, id } of the last entry
+--   read when the page stopped early ({} when there is nothing more)
+local limit, budget = tonumber(ARGV[3]), tonumber(ARGV[4])
+local lists = { "ready" }
+local names = redis.call("SMEMBERS", KEYS[2])
+table.sort(names, bytesBefore)
+for _, name in ipairs(names) do
+  if ARGV[2] == "" or ARGV[2] == name then table.insert(lists, "parked:" .. name) end
+end
+local tasks, scanned, last = {}, 0, nil
+local started = ARGV[5] == ""
+for _, list in ipairs(lists) do
+  local key = list == "ready" and KEYS[1] or ARGV[1] .. string.sub(list, 8)
+  local from = 0
+  local go = true
+  if not started then
+    if list == ARGV[5] then
+      started = true
+      local at = redis.call("LPOS", key, ARGV[6])
+      if at then from = at + 1 else go = false end
+    elseif ARGV[5] == "ready" or (list ~= "ready" and bytesBefore(ARGV[5], list)) then
+      started = true -- the cursor's list is gone: the lists after it
+    else
+      go = false
+    end
+  end
+  while go do
+    local ids = redis.call("LRANGE", key, from, from + 99)
+    if #ids == 0 then break end
+    from = from + #ids
+    for _, id in ipairs(ids) do
+      if #tasks >= limit or scanned >= budget then
+        table.insert(tasks, last)
+        return tasks
+      end
+      scanned = scanned + 1
+      last = { list, id }
+      local f = redis.call("HMGET", KEYS[3] .. id, "s", "n", "e", "r", "a")
+      if f[1] == "q" and (ARGV[2] == "" or f[2] == ARGV[2]) then
+        table.insert(tasks, { id, f[2], f[4] or f[3], f[3], f[5] or "0", "", "q" })
+      end
+    end
+  end
+end
+table.insert(tasks, {})
+return tasks

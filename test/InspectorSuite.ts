@@ -1,0 +1,552 @@
+/**
+ * The inspector conformance suite: every read of `Inspector` (counts, tasks by state with cursor paging, a task's
+ * detail, the bounded index, the worker registry, the argument checks), run against each backend by
+ * `Inspector.memory.test.ts` and `Inspector.redis.test.ts`. Memory runs on `TestClock`, Redis on the real clock;
+ * every wait goes through `backend.advance`. Each test gets its own queue.
+ */
+import type { Vitest } from "@effect/vitest"
+import { assert } from "@effect/vitest"
+import { Context, Deferred, Effect, Layer, Schema, type Scope } from "effect"
+import type * as Redis from "effect/persistence/Redis"
+import type { InvalidArgument } from "../src/Errors.ts"
+import type * as Heimdall from "../src/Heimdall.ts"
+import * as Inspector from "../src/Inspector.ts"
+import * as Task from "../src/Task.ts"
+import * as TaskQueue from "../src/TaskQueue.ts"
+import * as Worker from "../src/Worker.ts"
+import type { BackendContext } from "./support/backends.ts"
+import { assertInvalid } from "./support/invalid.ts"
+
+/** Hands each test a fresh queue of the backend under test, with its inspector. */
+export class InspectorUnderTest extends Context.Service<
+  InspectorUnderTest,
+  {
+    readonly layer: (
+      queue: string,
+      options?: Heimdall.Options
+    ) => Layer.Layer<TaskQueue.TaskQueue | Inspector.Inspector, InvalidArgument>
+    /** The Redis service on the Redis backend, for assertions on keys. */
+    readonly redis: Redis.Redis["Service"] | undefined
+    /** The key prefix on the Redis backend. */
+    readonly prefix: string
+  }
+>()("test/InspectorUnderTest") {}
+
+let counter = 0
+const withQueue = <A, E>(
+  body: Effect.Effect<A, E, TaskQueue.TaskQueue | Inspector.Inspector | Scope.Scope | InspectorUnderTest>,
+  options?: Heimdall.Options
+): Effect.Effect<A, E | InvalidArgument, InspectorUnderTest> =>
+  Effect.flatMap(InspectorUnderTest, (t) =>
+    body.pipe(Effect.scoped, Effect.provide(t.layer(`i${++counter}-${Date.now() % 100000}`, options)))
+  )
+
+type Unique = TaskQueue.NewTask["unique"]
+const newTask = (id: string, name = "a", delayMillis = 0, unique?: Unique): TaskQueue.NewTask => ({
+  id,
+  name,
+  payload: `{"id":"${id}"}`,
+  delayMillis,
+  trace: undefined,
+  unique
+})
+
+const states = ["queued", "scheduled", "running", "succeeded", "failed", "dead", "skipped"] as const
+
+/** Every page of a state, following the cursors. */
+const allPages = (inspector: Inspector.Inspector["Service"], query: Inspector.TasksQuery) =>
+  Effect.gen(function* () {
+    const ids: Array<string> = []
+    let cursor: string | undefined
+    let pages = 0
+    do {
+      const page = yield* inspector.tasks({ ...query, cursor })
+      ids.push(...page.tasks.map((t) => t.id))
+      cursor = page.cursor
+      if (++pages > 100) assert.fail("more than 100 pages")
+    } while (cursor !== undefined)
+    return ids
+  })
+
+export const inspectorSuite = (it: Vitest.MethodsNonLive<InspectorUnderTest>, backend: BackendContext) => {
+  const advance = backend.advance
+  let tokens = 0
+  const claim = (options?: Partial<TaskQueue.ClaimOptions>) =>
+    Effect.flatMap(TaskQueue.TaskQueue, (q) =>
+      q.claim({ token: `t${++tokens}`, leaseMillis: 10_000, max: 1, worker: "w1", ...options })
+    )
+  /** Claims exactly the task `id` (the only one due) and returns its lease token. */
+  const claimId = (id: string, options?: Partial<TaskQueue.ClaimOptions>) =>
+    Effect.map(claim(options), (result) => {
+      assert.strictEqual(result._tag === "Claimed" ? result.task.id : result._tag, id)
+      return result._tag === "Claimed" ? result.task.token : ""
+    })
+
+  it.effect("counts follow every transition, per name and in total, and agree with the records", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const q = yield* TaskQueue.TaskQueue
+        const inspector = yield* Inspector.Inspector
+        const ids: Array<string> = []
+        const enqueue = (task: TaskQueue.NewTask) =>
+          Effect.map(q.enqueue(task), (r) => {
+            assert.strictEqual(r._tag, "Created", task.id)
+            ids.push(task.id)
+          })
+        // complete
+        yield* enqueue(newTask("a1"))
+        assert.isTrue(yield* q.complete("a1", yield* claimId("a1"), "1"))
+        // fail and retry (scheduled), then fail for good
+        yield* enqueue(newTask("a2"))
+        assert.isTrue(yield* q.fail("a2", yield* claimId("a2"), '"e1"', 50))
+        assert.strictEqual((yield* inspector.counts).byName.a!.scheduled, 1)
+        yield* advance(80)
+        assert.isTrue(yield* q.fail("a2", yield* claimId("a2"), '"e2"', undefined))
+        // reschedule, release, dead-letter
+        yield* enqueue(newTask("b1", "b"))
+        assert.isTrue(yield* q.reschedule("b1", yield* claimId("b1"), 50))
+        yield* advance(80)
+        assert.isTrue(yield* q.release("b1", yield* claimId("b1")))
+        assert.strictEqual((yield* inspector.counts).byName.b!.queued, 1)
+        assert.isTrue(yield* q.deadLetter("b1", yield* claimId("b1"), "undecodable"))
+        // a lapsed lease: requeued (and claimed again), then dead past maxRedeliveries
+        yield* enqueue(newTask("b2", "b"))
+        yield* claimId("b2", { leaseMillis: 100 })
+        yield* advance(150)
+        yield* claimId("b2", { leaseMillis: 100, maxRedeliveries: 5 })
+        yield* advance(150)
+        assert.strictEqual((yield* claim({ maxRedeliveries: 1 }))._tag, "Idle")
+        // skipped: a unique task whose lock expired and was taken by a newer one
+        yield* enqueue(newTask("u1", "c", 0, { key: "k", ttlMillis: 100, keep: false }))
+        yield* advance(150)
+        yield* enqueue(newTask("u2", "c", 0, { key: "k", ttlMillis: 10_000, keep: false }))
+        const both = yield* claim({ max: 2 })
+        assert.deepStrictEqual(both._tag === "Claimed" && both.tasks.map((t) => t.id), ["u2"])
+        assert.isTrue(yield* q.complete("u2", both._tag === "Claimed" ? both.task.token : "", "1"))
+        // parked for a worker that runs its name (still queued), then dead-lettered by a beat
+        yield* enqueue(newTask("c3", "c"))
+        const passed = yield* claim({ names: ["a"] })
+        assert.deepStrictEqual(passed._tag === "Idle" && passed.passed, ["c"])
+        assert.strictEqual((yield* inspector.counts).byName.c!.queued, 1)
+        yield* advance(150)
+        const beat = yield* q.beat(["a"], 100)
+        assert.deepStrictEqual(beat, [{ name: "c", parked: 0, deadLettered: 1 }])
+        // hand-off: on Redis an idle worker's registration takes the next enqueue (running at once)
+        const waiter = yield* q.waiterAs("w2")
+        assert.strictEqual((yield* waiter.claim({ token: "h", leaseMillis: 10_000, max: 1 }, 30_000))._tag, "Idle")
+        yield* enqueue(newTask("h1"))
+        const handed = yield* waiter.wait(backend.redis ? 1000 : 0)
+        const token = handed?.token ?? (yield* claimId("h1"))
+        assert.isTrue(yield* q.complete("h1", token, "1"))
+        // a stopping worker hands back what it was handed (on Redis): queued again
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const stopping = yield* q.waiterAs("w3")
+            yield* stopping.claim({ token: "z", leaseMillis: 10_000, max: 1, names: ["zz"] }, 30_000)
+            yield* enqueue(newTask("z1", "zz"))
+          })
+        )
+        yield* advance(10)
+        // and one task in each current state
+        yield* enqueue(newTask("a5"))
+        yield* claimId("a5", { names: ["a"] }) // z1, of a name it does not run, is parked on the way
+        yield* enqueue(newTask("a3"))
+        yield* enqueue(newTask("a4", "a", 60_000))
+
+        const counts = yield* inspector.counts
+        const expected = {
+          a: { queued: 1, scheduled: 1, running: 1, succeeded: 2, failed: 1, dead: 0, skipped: 0 },
+          b: { queued: 0, scheduled: 0, running: 0, succeeded: 0, failed: 0, dead: 2, skipped: 0 },
+          c: { queued: 0, scheduled: 0, running: 0, succeeded: 1, failed: 0, dead: 1, skipped: 1 },
+          zz: { queued: 1, scheduled: 0, running: 0, succeeded: 0, failed: 0, dead: 0, skipped: 0 }
+        }
+        assert.deepStrictEqual(counts.byName, expected)
+        assert.deepStrictEqual(counts.total, {
+          queued: 2,
+          scheduled: 1,
+          running: 1,
+          succeeded: 3,
+          failed: 1,
+          dead: 3,
+          skipped: 1
+        })
+        // the same tally from the records themselves (every record is within the retention)
+        const tally: Record<string, Record<string, number>> = {}
+        for (const id of ids) {
+          const record = (yield* q.get(id))!
+          tally[record.name] ??= Object.fromEntries(states.map((s) => [s, 0]))
+          tally[record.name]![record.state]!++
+        }
+        assert.deepStrictEqual(counts.byName, tally as unknown as typeof counts.byName)
+        assert.strictEqual(counts.oldestWaiting?.id, "z1")
+      })
+    )
+  )
+
+  it.effect("the oldest waiting task and its age", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const q = yield* TaskQueue.TaskQueue
+        const inspector = yield* Inspector.Inspector
+        const empty = yield* inspector.counts
+        assert.isUndefined(empty.oldestWaiting)
+        assert.isUndefined(empty.oldestWaitingMillis)
+        yield* q.enqueue(newTask("old", "x"))
+        yield* advance(200)
+        yield* q.enqueue(newTask("young"))
+        yield* q.enqueue(newTask("younger"))
+        const counts = yield* inspector.counts
+        assert.strictEqual(counts.oldestWaiting?.id, "old")
+        assert.isAtLeast(counts.oldestWaitingMillis!, 200)
+        assert.isBelow(counts.oldestWaitingMillis!, 5000)
+        assert.strictEqual(counts.oldestWaiting!.since, (yield* q.get("old"))!.enqueuedAt)
+        assert.strictEqual(counts.total.queued, 3)
+        // a task parked for a worker that runs its name waits too: still the oldest
+        yield* claimId("young", { names: ["a"] })
+        const after = yield* inspector.counts
+        assert.strictEqual(after.oldestWaiting?.id, "old")
+        assert.deepStrictEqual([after.byName.x!.queued, after.byName.a!.queued, after.byName.a!.running], [1, 1, 1])
+        // and once it is gone, the next in line
+        yield* claimId("old", { names: ["x"] })
+        assert.strictEqual((yield* inspector.counts).oldestWaiting?.id, "younger")
+      })
+    )
+  )
+
+  it.effect(
+    "scheduled tasks page newest first, by run time; tasks moving between pages are neither skipped nor repeated",
+    () =>
+      withQueue(
+        Effect.gen(function* () {
+          const q = yield* TaskQueue.TaskQueue
+          const inspector = yield* Inspector.Inspector
+          for (let i = 0; i < 10; i++)
+            yield* q.enqueue(newTask(`s${i}`, i % 2 === 0 ? "even" : "odd", 10_000 + i * 1000))
+          yield* q.enqueue(newTask("soon", "even", 50))
+          const first = yield* inspector.tasks({ state: "scheduled", limit: 4 })
+          assert.deepStrictEqual(
+            first.tasks.map((t) => t.id),
+            ["s9", "s8", "s7", "s6"]
+          )
+          assert.strictEqual(first.tasks[0]!.state, "scheduled")
+          assert.strictEqual(first.tasks[0]!.name, "odd")
+          assert.strictEqual(first.tasks[0]!.at - first.tasks[0]!.enqueuedAt, 19_000)
+          assert.isDefined(first.cursor)
+          // between pages: a newer one (before the cursor: not listed), one among those to come, and one that becomes
+          // due and is claimed
+          yield* q.enqueue(newTask("later", "even", 100_000))
+          yield* q.enqueue(newTask("between", "even", 10_500))
+          yield* advance(100)
+          yield* claimId("soon")
+          const second = yield* inspector.tasks({ state: "scheduled", limit: 4, cursor: first.cursor })
+          assert.deepStrictEqual(
+            second.tasks.map((t) => t.id),
+            ["s5", "s4", "s3", "s2"]
+          )
+          const third = yield* inspector.tasks({ state: "scheduled", limit: 4, cursor: second.cursor })
+          // "between" runs 10.5 s after its enqueue: between s0 and s1
+          assert.deepStrictEqual(
+            third.tasks.map((t) => t.id),
+            ["s1", "between", "s0"]
+          )
+          assert.isUndefined(third.cursor)
+          // by name
+          assert.deepStrictEqual(yield* allPages(inspector, { state: "scheduled", name: "odd", limit: 2 }), [
+            "s9",
+            "s7",
+            "s5",
+            "s3",
+            "s1"
+          ])
+          assert.deepStrictEqual(yield* allPages(inspector, { state: "scheduled", name: "none" }), [])
+        })
+      )
+  )
+
+  it.effect("queued tasks page newest first; claims and enqueues between pages skip and repeat nothing", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const q = yield* TaskQueue.TaskQueue
+        const inspector = yield* Inspector.Inspector
+        for (let i = 0; i < 10; i++) yield* q.enqueue(newTask(`t${i}`))
+        const pages: Array<ReadonlyArray<string>> = []
+        const page1 = yield* inspector.tasks({ state: "queued", limit: 3 })
+        pages.push(page1.tasks.map((t) => t.id))
+        yield* q.enqueue(newTask("n0"))
+        assert.strictEqual((yield* claim({ max: 2 }))._tag, "Claimed") // t0, t1
+        const page2 = yield* inspector.tasks({ state: "queued", limit: 3, cursor: page1.cursor })
+        pages.push(page2.tasks.map((t) => t.id))
+        yield* claimId("t2")
+        yield* q.enqueue(newTask("n1"))
+        const page3 = yield* inspector.tasks({ state: "queued", limit: 3, cursor: page2.cursor })
+        pages.push(page3.tasks.map((t) => t.id))
+        assert.deepStrictEqual(pages, [["t9", "t8", "t7"], ["t6", "t5", "t4"], ["t3"]])
+        assert.isUndefined(page3.cursor)
+        assert.strictEqual(page1.tasks[0]!.state, "queued")
+        // the cursor's own task claimed between pages: every older one was claimed before it, the list is done
+        const again = yield* inspector.tasks({ state: "queued", limit: 2 })
+        assert.deepStrictEqual(
+          again.tasks.map((t) => t.id),
+          ["n1", "n0"]
+        )
+        const claimed = yield* claim({ max: 20 })
+        assert.strictEqual(claimed._tag === "Claimed" && claimed.tasks.length, 9) // t3..t9, n0, n1
+        const rest = yield* inspector.tasks({ state: "queued", limit: 2, cursor: again.cursor })
+        assert.deepStrictEqual(rest.tasks, [])
+        assert.isUndefined(rest.cursor)
+      })
+    )
+  )
+
+  it.effect("queued covers the tasks parked for a worker of their name, after the ready list, and by name", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const q = yield* TaskQueue.TaskQueue
+        const inspector = yield* Inspector.Inspector
+        yield* q.enqueue(newTask("z0", "z"))
+        yield* q.enqueue(newTask("z1", "z"))
+        const passed = yield* claim({ names: ["a"] })
+        assert.deepStrictEqual(passed._tag === "Idle" && passed.passed, ["z", "z"])
+        yield* q.enqueue(newTask("r0"))
+        yield* q.enqueue(newTask("r1"))
+        const all = yield* inspector.tasks({ state: "queued" })
+        assert.deepStrictEqual(
+          all.tasks.map((t) => t.id),
+          ["r1", "r0", "z1", "z0"]
+        )
+        assert.deepStrictEqual(yield* allPages(inspector, { state: "queued", limit: 3 }), ["r1", "r0", "z1", "z0"])
+        assert.deepStrictEqual(yield* allPages(inspector, { state: "queued", limit: 1 }), ["r1", "r0", "z1", "z0"])
+        assert.deepStrictEqual(yield* allPages(inspector, { state: "queued", name: "z", limit: 1 }), ["z1", "z0"])
+        assert.deepStrictEqual(yield* allPages(inspector, { state: "queued", name: "a" }), ["r1", "r0"])
+      })
+    )
+  )
+
+  it.effect("running tasks page by lease end; finished ones by finish time, with their error or reason", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const q = yield* TaskQueue.TaskQueue
+        const inspector = yield* Inspector.Inspector
+        for (const [id, lease] of [
+          ["r1", 30_000],
+          ["r2", 10_000],
+          ["r3", 20_000]
+        ] as const) {
+          yield* q.enqueue(newTask(id))
+          yield* claimId(id, { leaseMillis: lease })
+        }
+        const running = yield* inspector.tasks({ state: "running" })
+        assert.deepStrictEqual(
+          running.tasks.map((t) => [t.id, t.state, t.attempts]),
+          [
+            ["r1", "running", 1],
+            ["r3", "running", 1],
+            ["r2", "running", 1]
+          ]
+        )
+        for (const id of ["f1", "f2"]) {
+          yield* q.enqueue(newTask(id))
+          assert.isTrue(yield* q.fail(id, yield* claimId(id), `{"why":"${id}"}`, undefined))
+          yield* advance(5)
+        }
+        const failed = yield* inspector.tasks({ state: "failed" })
+        assert.deepStrictEqual(
+          failed.tasks.map((t) => [t.id, t.error]),
+          [
+            ["f2", '{"why":"f2"}'],
+            ["f1", '{"why":"f1"}']
+          ]
+        )
+        assert.isAtLeast(failed.tasks[0]!.at, failed.tasks[1]!.at)
+        yield* q.enqueue(newTask("d1"))
+        assert.isTrue(yield* q.deadLetter("d1", yield* claimId("d1"), "no such task"))
+        const dead = yield* inspector.tasks({ state: "dead" })
+        assert.deepStrictEqual(
+          dead.tasks.map((t) => [t.id, t.error]),
+          [["d1", "no such task"]]
+        )
+        assert.deepStrictEqual((yield* inspector.tasks({ state: "skipped" })).tasks, [])
+      })
+    )
+  )
+
+  it.effect("the index of failed and dead tasks is capped by count and trimmed past the retention", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const q = yield* TaskQueue.TaskQueue
+        const inspector = yield* Inspector.Inspector
+        const deadLetter = (id: string) =>
+          Effect.gen(function* () {
+            yield* q.enqueue(newTask(id))
+            assert.isTrue(yield* q.deadLetter(id, yield* claimId(id), `reason ${id}`))
+            yield* advance(2)
+          })
+        for (let i = 0; i < 5; i++) yield* deadLetter(`d${i}`)
+        assert.deepStrictEqual(yield* allPages(inspector, { state: "dead", limit: 2 }), ["d4", "d3", "d2"])
+        assert.strictEqual((yield* inspector.counts).total.dead, 5) // the counts are totals, not the index
+        const t = yield* InspectorUnderTest
+        const indexKey = `${t.prefix}:{${q.queue}}:index:dead`
+        if (t.redis) assert.strictEqual(yield* t.redis.send<number>("ZCARD", indexKey), 3)
+        // past the retention: no longer listed (their records expired), and trimmed when the next one arrives
+        yield* advance(1100)
+        assert.deepStrictEqual((yield* inspector.tasks({ state: "dead" })).tasks, [])
+        yield* deadLetter("d5")
+        assert.deepStrictEqual(yield* allPages(inspector, { state: "dead" }), ["d5"])
+        if (t.redis) {
+          assert.strictEqual(yield* t.redis.send<number>("ZCARD", indexKey), 1)
+          assert.isAbove(yield* t.redis.send<number>("PTTL", indexKey), 0) // it expires with its newest entry
+        }
+      }),
+      { indexSize: 3, retention: "1 second" }
+    )
+  )
+
+  it.effect("a task's detail: record, worker, lease end, unique lock and booking", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const q = yield* TaskQueue.TaskQueue
+        const inspector = yield* Inspector.Inspector
+        yield* q.enqueue(newTask("u", "mail", 0, { key: "user-1", ttlMillis: 60_000, keep: false }))
+        const queued = (yield* inspector.task("u"))!
+        assert.strictEqual(queued.record.state, "queued")
+        assert.isUndefined(queued.leaseEndsAt)
+        assert.isUndefined(queued.record.worker)
+        assert.isUndefined(queued.record.startedAt)
+        assert.strictEqual(queued.lock?.key, queued.record.lockKey)
+        assert.strictEqual(queued.lock?.holder, "u")
+        const token = yield* claimId("u", { worker: "worker-7", leaseMillis: 10_000 })
+        const running = (yield* inspector.task("u"))!
+        assert.deepStrictEqual(
+          [running.record.state, running.record.name, running.record.payload, running.record.attempts],
+          ["running", "mail", '{"id":"u"}', 1]
+        )
+        assert.strictEqual(running.record.worker, "worker-7")
+        assert.isAtLeast(running.record.startedAt!, running.record.enqueuedAt)
+        assert.isAtLeast(running.leaseEndsAt! - running.now, 9_000)
+        assert.isAtMost(running.leaseEndsAt! - running.now, 10_000)
+        assert.strictEqual(running.lock?.holder, "u")
+        assert.isAbove(running.lock!.expiresInMillis!, 50_000)
+        assert.isFalse(running.booked)
+        assert.isTrue(yield* q.reschedule("u", token, 60_000, true))
+        const booked = (yield* inspector.task("u"))!
+        assert.deepStrictEqual(
+          [booked.record.state, booked.record.attempts, booked.record.reschedules, booked.booked],
+          ["scheduled", 0, 1, true]
+        )
+        assert.isUndefined(booked.leaseEndsAt)
+        // finished: result and finish time; the lock is free
+        yield* q.enqueue(newTask("v", "mail", 0, { key: "user-2", ttlMillis: 60_000, keep: false }))
+        assert.isTrue(yield* q.complete("v", yield* claimId("v"), '"ok"'))
+        const done = (yield* inspector.task("v"))!
+        assert.deepStrictEqual([done.record.state, done.record.result], ["succeeded", '"ok"'])
+        assert.isAtLeast(done.record.finishedAt!, done.record.startedAt!)
+        assert.isUndefined(done.lock?.holder)
+        assert.isUndefined(yield* inspector.task("missing"))
+        // locks: the unique task's lock, by its key without the lock prefix
+        const locks = yield* inspector.locks(q.lockKey(""))
+        assert.deepStrictEqual(
+          locks.map((l) => [l.key, l.holder]),
+          [[q.lockKey("user-1"), "u"]]
+        )
+      })
+    )
+  )
+
+  it.effect("the worker registry: a worker appears with its fields, leaves when it stops, lapses when it dies", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const q = yield* TaskQueue.TaskQueue
+        const inspector = yield* Inspector.Inspector
+        const Hold = Task.make("hold", { payload: Schema.Number })
+        const release = yield* Deferred.make<void>()
+        const HoldLive = Task.implement(Hold, () => Deferred.await(release))
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            // beats every 200 ms (a third of deadLetterUnknownAfter), registration for three beats
+            yield* Layer.build(
+              Worker.layer({ concurrency: 3, tasks: [HoldLive], deadLetterUnknownAfter: "600 millis", gracePeriod: 0 })
+            )
+            yield* advance(50)
+            const [worker, ...others] = yield* inspector.workers
+            assert.deepStrictEqual(others, [])
+            assert.strictEqual(worker!.queue, q.queue)
+            assert.strictEqual(worker!.concurrency, 3)
+            assert.deepStrictEqual(worker!.names, ["hold"])
+            assert.strictEqual(worker!.pid, process.pid)
+            assert.isAbove(worker!.host.length, 0)
+            assert.deepStrictEqual(worker!.running, [])
+            assert.isAtMost(worker!.startedAt, worker!.lastBeatAt)
+            assert.strictEqual(worker!.expiresAt - worker!.lastBeatAt, 600)
+            // a running task shows in the next beat, and its record names the worker
+            const handle = yield* Task.enqueue(Hold, 1)
+            for (let i = 0; i < 6; i++) yield* advance(50)
+            const [busy] = yield* inspector.workers
+            assert.deepStrictEqual(busy!.running, [handle.id])
+            assert.isAbove(busy!.lastBeatAt, worker!.lastBeatAt)
+            assert.strictEqual((yield* inspector.task(handle.id))!.record.worker, worker!.id)
+            yield* Deferred.succeed(release, undefined)
+            yield* Task.join(handle)
+          })
+        )
+        // stopped: gone at once
+        assert.deepStrictEqual(yield* inspector.workers, [])
+        // a worker that stops beating (it died): gone once its registration lapses
+        yield* q.beat(["x"], undefined, {
+          id: "ghost",
+          host: "elsewhere",
+          pid: 42,
+          startedAt: 1,
+          concurrency: 2,
+          running: ["t1"],
+          ttlMillis: 300
+        })
+        const [ghost] = yield* inspector.workers
+        assert.deepStrictEqual(
+          [ghost?.id, ghost?.host, ghost?.pid, ghost?.startedAt, ghost?.concurrency, ghost?.names, ghost?.running],
+          ["ghost", "elsewhere", 42, 1, 2, ["x"], ["t1"]]
+        )
+        yield* advance(200)
+        assert.strictEqual((yield* inspector.workers).length, 1)
+        yield* advance(150)
+        assert.deepStrictEqual(yield* inspector.workers, [])
+        // leave removes a registration at once
+        yield* q.beat(["x"], undefined, {
+          id: "w",
+          host: "h",
+          pid: 1,
+          startedAt: 1,
+          concurrency: 1,
+          running: [],
+          ttlMillis: 10_000
+        })
+        assert.strictEqual((yield* inspector.workers).length, 1)
+        yield* q.leave("w")
+        assert.deepStrictEqual(yield* inspector.workers, [])
+      })
+    )
+  )
+
+  it.effect("a bad state, limit, name or cursor fails with InvalidArgument naming it", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const q = yield* TaskQueue.TaskQueue
+        const inspector = yield* Inspector.Inspector
+        const fails = (query: unknown) => Effect.flip(inspector.tasks(query as Inspector.TasksQuery))
+        assertInvalid(yield* fails({ state: "succeeded" }), "state", '"succeeded"')
+        assertInvalid(yield* fails({ state: "queued", limit: 0 }), "limit", "0")
+        assertInvalid(yield* fails({ state: "queued", limit: 501 }), "limit", "501")
+        assertInvalid(yield* fails({ state: "queued", limit: 1.5 }), "limit", "1.5")
+        assertInvalid(yield* fails({ state: "queued", name: "" }), "name", '""')
+        assertInvalid(yield* fails({ state: "queued", cursor: "nonsense" }), "cursor", '"nonsense"')
+        // a cursor of another state's pages
+        for (let i = 0; i < 3; i++) yield* q.enqueue(newTask(`s${i}`, "a", 10_000))
+        const page = yield* inspector.tasks({ state: "scheduled", limit: 1 })
+        assertInvalid(yield* fails({ state: "running", cursor: page.cursor }), "cursor", `"${page.cursor}"`)
+        assert.strictEqual(
+          (yield* inspector.tasks({ state: "scheduled", limit: 500, cursor: page.cursor })).tasks.length,
+          2
+        )
+      })
+    )
+  )
+}
