@@ -2,8 +2,11 @@
 /**
  * `heimdall`: the operator's command line over a queue's Redis (the package's `bin`).
  *
- *   heimdall tasks show <id> [--json]       a task's record: state, attempts, payload, result or error
- *   heimdall locks [--prefix P] [--json]     held locks (unique tasks' locks among them): holder, time left, fence
+ *   heimdall status                              the queue at a glance: counts by state, per task name; oldest waiting
+ *   heimdall tasks list --state S [--name N]     tasks in a state, newest first, a page at a time (--limit, --cursor)
+ *   heimdall tasks show <id>                     a task's record, lease, unique lock, rate-limit booking
+ *   heimdall workers                             live workers: host, pid, concurrency, running, last heartbeat
+ *   heimdall locks [--prefix P]                  held locks (unique tasks' locks among them): holder, time left, fence
  *
  * Global flags (before or after the command): `--url` (default: `REDIS_URL`, else redis://127.0.0.1:6379),
  * `--queue` (default `default`), `--queue-prefix`, `--lock-prefix`, `--rate-prefix`, `--concurrency-prefix` (the
@@ -20,9 +23,9 @@ import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Cause, Config, Console, Duration, Effect, Layer, Option, Runtime } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as Heimdall from "../Heimdall.ts"
+import * as Inspector from "../Inspector.ts"
 import * as RedisIoredis from "../RedisIoredis.ts"
-import * as TaskQueue from "../TaskQueue.ts"
-import { lockRows, taskDetail } from "./render.ts"
+import { countRows, lockRows, taskDetail, taskRows, workerRows } from "./render.ts"
 
 /** Why a command failed, with the exit code it means (read by the runtime's teardown). */
 class CliFailure extends Error {
@@ -93,14 +96,70 @@ const show = Command.make(
   { id: Argument.String("id").pipe(Argument.withDescription("the task's id")) },
   Effect.fn(function* ({ id }) {
     const { json, queue, layer } = yield* backend
-    const record = yield* onBackend(
+    const detail = yield* onBackend(
       layer,
-      Effect.flatMap(TaskQueue.TaskQueue, (q) => q.get(id))
+      Effect.flatMap(Inspector.Inspector, (inspector) => inspector.task(id))
     )
-    if (record === undefined) return yield* Effect.fail(new CliFailure(`no task ${id} in queue "${queue}"`, 2))
-    yield* Console.log(json ? JSON.stringify(record, null, 2) : taskDetail(record))
+    if (detail === undefined) return yield* Effect.fail(new CliFailure(`no task ${id} in queue "${queue}"`, 2))
+    yield* Console.log(json ? JSON.stringify(detail, null, 2) : taskDetail(detail))
   })
-).pipe(Command.withDescription("Show one task's record"))
+).pipe(Command.withDescription("Show one task: its record, lease, unique lock and rate-limit booking"))
+
+const states = ["queued", "scheduled", "running", "failed", "dead", "skipped"] as const
+
+const list = Command.make(
+  "list",
+  {
+    state: Flag.Literals("state", states).pipe(Flag.withDescription("the state to list")),
+    name: Flag.String("name").pipe(Flag.withDescription("only tasks of this name"), Flag.optional),
+    limit: Flag.Int("limit").pipe(Flag.withDescription("tasks per page (at most 500)"), Flag.withDefault(50)),
+    cursor: Flag.String("cursor").pipe(
+      Flag.withDescription("the next page's cursor, as a page printed it"),
+      Flag.optional
+    )
+  },
+  Effect.fn(function* ({ state, name, limit, cursor }) {
+    const { json, layer } = yield* backend
+    const page = yield* onBackend(
+      layer,
+      Effect.flatMap(Inspector.Inspector, (inspector) =>
+        inspector.tasks({
+          state,
+          name: Option.getOrUndefined(name),
+          limit,
+          cursor: Option.getOrUndefined(cursor)
+        })
+      )
+    )
+    yield* Console.log(json ? JSON.stringify(page, null, 2) : taskRows(page))
+  })
+).pipe(Command.withDescription("Tasks in one state, newest first, a page at a time"))
+
+const status = Command.make(
+  "status",
+  {},
+  Effect.fn(function* () {
+    const { json, queue, layer } = yield* backend
+    const counts = yield* onBackend(
+      layer,
+      Effect.flatMap(Inspector.Inspector, (inspector) => inspector.counts)
+    )
+    yield* Console.log(json ? JSON.stringify(counts, null, 2) : countRows(queue, counts))
+  })
+).pipe(Command.withDescription("The queue at a glance: tasks by state, per task name"))
+
+const workers = Command.make(
+  "workers",
+  {},
+  Effect.fn(function* () {
+    const { json, layer } = yield* backend
+    const live = yield* onBackend(
+      layer,
+      Effect.flatMap(Inspector.Inspector, (inspector) => inspector.workers)
+    )
+    yield* Console.log(json ? JSON.stringify(live, null, 2) : workerRows(live, Date.now()))
+  })
+).pipe(Command.withDescription("Live workers of the queue"))
 
 const tasks = Command.make("tasks").pipe(Command.withDescription("Tasks of the queue"), Command.withSubcommands([show]))
 
@@ -126,7 +185,7 @@ const lockJson = (lock: Heimdall.LockInfo) => ({
   fence: lock.fence
 })
 
-const cli = root.pipe(Command.withSubcommands([tasks, locks]), Command.run({ version }))
+const cli = root.pipe(Command.withSubcommands([status, tasks, workers, locks]), Command.run({ version }))
 
 // effect/cli prints usage errors itself (exit code 1); a command's failure is one line on stderr and its exit code;
 // anything else (a defect) is printed whole.

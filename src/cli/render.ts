@@ -1,7 +1,7 @@
 /** The CLI's tables: plain text that fits an 80-column terminal (long values are cut with "…"). */
 import { Duration } from "effect"
 import type { LockInfo } from "../Heimdall.ts"
-import type { TaskRecord } from "../TaskQueue.ts"
+import type { QueueCounts, StateCounts, TaskDetail, TaskPage, WorkerInfo } from "../Inspector.ts"
 
 const width = 80
 
@@ -48,7 +48,8 @@ export const lockRows = (locks: ReadonlyArray<LockInfo>): string =>
       )
 
 /** `heimdall tasks show`: one field a line; JSON values cut to the terminal's width. */
-export const taskDetail = (r: TaskRecord): string => {
+export const taskDetail = (detail: TaskDetail): string => {
+  const r = detail.record
   const lines: Array<[string, string | undefined]> = [
     ["id", r.id],
     ["name", r.name],
@@ -56,10 +57,19 @@ export const taskDetail = (r: TaskRecord): string => {
     ["attempts", String(r.attempts)],
     ["enqueued at", time(r.enqueuedAt)],
     ["run at", r.runAt === r.enqueuedAt ? undefined : time(r.runAt)],
+    ["lease ends", detail.leaseEndsAt === undefined ? undefined : `in ${human(detail.leaseEndsAt - detail.now)}`],
     ["redeliveries", r.redeliveries > 0 ? String(r.redeliveries) : undefined],
     ["reschedules", r.reschedules > 0 ? String(r.reschedules) : undefined],
     ["failures at", r.failures.length > 0 ? r.failures.map(time).join(", ") : undefined],
-    ["unique lock", r.lockKey],
+    [
+      "unique lock",
+      detail.lock === undefined
+        ? undefined
+        : detail.lock.holder === undefined
+          ? `${detail.lock.key} (free)`
+          : `${detail.lock.key} held by ${detail.lock.holder}${detail.lock.expiresInMillis === undefined ? "" : ` for ${human(detail.lock.expiresInMillis)}`}`
+    ],
+    ["rate slot", detail.booked ? "booked for its next start" : undefined],
     ["payload", r.payload],
     ["result", r.result],
     ["error", r.error],
@@ -71,3 +81,50 @@ export const taskDetail = (r: TaskRecord): string => {
     .map(([label, value]) => `${label.padEnd(13)}${clip(value, width - 13)}`)
     .join("\n")
 }
+
+const stateColumns = ["queued", "scheduled", "running", "succeeded", "failed", "dead", "skipped"] as const
+
+/** `heimdall status`: the queue's counts, then one row per task name. */
+export const countRows = (queue: string, counts: QueueCounts): string => {
+  const row = (label: string, c: StateCounts) => [label, ...stateColumns.map((s) => String(c[s]))]
+  const names = Object.keys(counts.byName).sort()
+  const oldest =
+    counts.oldestWaitingMillis === undefined ? "nothing waits" : `oldest waiting: ${human(counts.oldestWaitingMillis)}`
+  return [
+    `queue ${queue}: ${oldest}`,
+    table(
+      ["TASK", "QUEUED", "SCHED", "RUNNING", "SUCCEEDED", "FAILED", "DEAD", "SKIPPED"],
+      [...names.map((name) => row(name, counts.byName[name]!)), row("(all)", counts.total)],
+      [20, 8, 8, 8, 10, 8, 8, 8]
+    )
+  ].join("\n")
+}
+
+/** `heimdall tasks list`: one row per task, and the next page's command when there is one. */
+export const taskRows = (page: TaskPage): string => {
+  if (page.tasks.length === 0) return "no tasks"
+  const rows = table(
+    ["ID", "NAME", "STATE", "AT", "TRIES", "ERROR"],
+    page.tasks.map((t) => [t.id, t.name, t.state, time(t.at).slice(5, 19), String(t.attempts), t.error ?? ""]),
+    [16, 14, 9, 14, 5, 14]
+  )
+  return page.cursor === undefined ? rows : `${rows}\nmore: --cursor ${page.cursor}`
+}
+
+/** `heimdall workers`: one row per live worker. */
+export const workerRows = (workers: ReadonlyArray<WorkerInfo>, now: number): string =>
+  workers.length === 0
+    ? "no live workers"
+    : table(
+        ["WORKER", "HOST", "PID", "SLOTS", "RUNNING", "BEAT", "TASKS"],
+        workers.map((w) => [
+          w.id,
+          w.host,
+          String(w.pid),
+          String(w.concurrency),
+          String(w.running.length),
+          `${human(Math.max(0, now - w.lastBeatAt))} ago`,
+          w.names.join(",")
+        ]),
+        [16, 12, 7, 5, 7, 10, 14]
+      )
