@@ -6,8 +6,8 @@ import { execFile } from "node:child_process"
 import { createServer } from "node:net"
 import { fileURLToPath } from "node:url"
 import { assert, layer } from "@effect/vitest"
-import { Effect, Layer, Schema } from "effect"
-import { Heimdall, Task } from "../src/index.ts"
+import { Effect, Exit, Layer, Schema, Scope } from "effect"
+import { Heimdall, Task, Worker } from "../src/index.ts"
 import { describeRedis, keyPrefix, redisLayer, redisUrl } from "./support/redis.ts"
 
 const bin = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url))
@@ -54,6 +54,14 @@ const Report = Task.make("cli-report", {
 })
 
 const backend = Heimdall.layerRedis(options).pipe(Layer.provideMerge(redisLayer()))
+
+/** A queue of the test's own (counts start at zero), and the CLI flags that name it. */
+const ownQueue = (queue: string) => ({
+  layer: Heimdall.layerRedis({ ...options, queue }),
+  flags: ["--queue", queue, "--queue-prefix", `${prefix}q`, "--lock-prefix", `${prefix}lock:`]
+})
+
+const Other = Task.make("cli-other", { payload: Schema.Struct({ n: Schema.Number }) })
 
 describeRedis("heimdall CLI", () => {
   layer(backend, { excludeTestServices: true, timeout: "60 seconds" })((it) => {
@@ -105,6 +113,106 @@ describeRedis("heimdall CLI", () => {
           text.stdout
         )
         for (const line of lines) assert.isAtMost(line.length, 80, line)
+      })
+    )
+
+    it.effect("status: counts by state for the queue and per task name, as JSON and as an 80-column table", () =>
+      Effect.gen(function* () {
+        const own = ownQueue("cli-status")
+        yield* Effect.provide(
+          Effect.all([
+            Task.enqueue(Report, { customerId: 1 }),
+            Task.enqueue(Report, { customerId: 2 }),
+            Task.enqueue(Other, { n: 1 }, { delay: "1 hour" })
+          ]),
+          own.layer
+        )
+        const json = yield* heimdall([...own.flags, "status", "--json"])
+        assert.strictEqual(json.code, 0, json.stderr)
+        const counts = JSON.parse(json.stdout)
+        assert.strictEqual(counts.total.queued, 2)
+        assert.strictEqual(counts.total.scheduled, 1)
+        assert.strictEqual(counts.byName["cli-report"].queued, 2)
+        assert.strictEqual(counts.byName["cli-other"].scheduled, 1)
+        assert.isAtLeast(counts.oldestWaitingMillis, 0)
+
+        const text = yield* heimdall([...own.flags, "status"])
+        assert.strictEqual(text.code, 0, text.stderr)
+        assert.match(text.stdout, /^queue cli-status: oldest waiting: /m)
+        assert.match(text.stdout, /^cli-report\s+2\s+0\s+0\s+0\s+0\s+0\s+0$/m)
+        assert.match(text.stdout, /^\(all\)\s+2\s+1\s+0/m)
+        for (const line of text.stdout.trimEnd().split("\n")) assert.isAtMost(line.length, 80, line)
+      })
+    )
+
+    it.effect("tasks list: newest first, page by page with the printed cursor, every task once", () =>
+      Effect.gen(function* () {
+        const own = ownQueue("cli-list")
+        const handles = yield* Effect.provide(
+          Effect.forEach([1, 2, 3], (n) => Task.enqueue(Report, { customerId: n })),
+          own.layer
+        )
+        const first = yield* heimdall([...own.flags, "tasks", "list", "--state", "queued", "--limit", "2", "--json"])
+        assert.strictEqual(first.code, 0, first.stderr)
+        const page1 = JSON.parse(first.stdout)
+        assert.deepStrictEqual(
+          page1.tasks.map((t: { id: string }) => t.id),
+          [handles[2]!.id, handles[1]!.id]
+        )
+        assert.isString(page1.cursor)
+        const second = yield* heimdall([
+          ...own.flags,
+          "tasks",
+          "list",
+          "--state",
+          "queued",
+          "--limit",
+          "2",
+          "--cursor",
+          page1.cursor,
+          "--json"
+        ])
+        const page2 = JSON.parse(second.stdout)
+        assert.deepStrictEqual(
+          page2.tasks.map((t: { id: string }) => t.id),
+          [handles[0]!.id]
+        )
+        assert.isUndefined(page2.cursor)
+
+        const text = yield* heimdall([...own.flags, "tasks", "list", "--state", "queued", "--limit", "2"])
+        assert.strictEqual(text.code, 0, text.stderr)
+        assert.match(text.stdout, /^ID\s+NAME\s+STATE\s+AT\s+TRIES\s+ERROR$/m)
+        assert.match(text.stdout, new RegExp(`^${handles[2]!.id}\\s+cli-report\\s+queued`, "m"))
+        assert.match(text.stdout, /^more: --cursor \S+$/m)
+        for (const line of text.stdout.trimEnd().split("\n")) assert.isAtMost(line.length, 80, line)
+
+        const bad = yield* heimdall([...own.flags, "tasks", "list", "--state", "sleeping"])
+        assert.strictEqual(bad.code, 1)
+      })
+    )
+
+    it.effect("workers: a live worker with its pid, slots and task names; gone once it stops", () =>
+      Effect.gen(function* () {
+        const own = ownQueue("cli-workers")
+        const impl = Task.implement(Report, ({ customerId }) => Effect.succeed(`report ${customerId}`))
+        const scope = yield* Scope.make()
+        yield* Layer.buildWithScope(
+          Worker.layer({ tasks: [impl], concurrency: 3 }).pipe(Layer.provide(own.layer)),
+          scope
+        )
+        const json = yield* heimdall([...own.flags, "workers", "--json"])
+        assert.strictEqual(json.code, 0, json.stderr)
+        const workers = JSON.parse(json.stdout) as ReadonlyArray<Record<string, unknown>>
+        assert.strictEqual(workers.length, 1)
+        assert.strictEqual(workers[0]!.pid, process.pid)
+        assert.strictEqual(workers[0]!.concurrency, 3)
+        assert.deepStrictEqual(workers[0]!.names, ["cli-report"])
+        const text = yield* heimdall([...own.flags, "workers"])
+        assert.match(text.stdout, new RegExp(`\\s${process.pid}\\s+3\\s+0\\s`))
+        for (const line of text.stdout.trimEnd().split("\n")) assert.isAtMost(line.length, 80, line)
+        yield* Scope.close(scope, Exit.void)
+        const after = yield* heimdall([...own.flags, "workers", "--json"])
+        assert.deepStrictEqual(JSON.parse(after.stdout), [])
       })
     )
 
