@@ -70,7 +70,10 @@ describeRedis("heimdall CLI", () => {
         const handle = yield* Task.enqueue(Report, { customerId: 7 })
         const json = yield* heimdall([...flags, "tasks", "show", handle.id, "--json"])
         assert.strictEqual(json.code, 0, json.stderr)
-        const record = JSON.parse(json.stdout)
+        const detail = JSON.parse(json.stdout)
+        const record = detail.record
+        assert.isUndefined(detail.leaseEndsAt, "not running")
+        assert.isFalse(detail.booked)
         assert.strictEqual(record.id, handle.id)
         assert.strictEqual(record.name, "cli-report")
         assert.strictEqual(record.state, "queued")

@@ -161,7 +161,10 @@ const workers = Command.make(
   })
 ).pipe(Command.withDescription("Live workers of the queue"))
 
-const tasks = Command.make("tasks").pipe(Command.withDescription("Tasks of the queue"), Command.withSubcommands([show]))
+const tasks = Command.make("tasks").pipe(
+  Command.withDescription("Tasks of the queue"),
+  Command.withSubcommands([list, show])
+)
 
 const locks = Command.make(
   "locks",
