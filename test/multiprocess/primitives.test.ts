@@ -316,10 +316,18 @@ const ofType = <A>(lines: ReadonlyArray<Line>, type: string): Array<Line & A> =>
 
 const round = (n: number, digits = 3) => Number(n.toFixed(digits))
 
-/** No key the run wrote is left without a TTL. */
+/**
+ * No key the runs wrote is left without a TTL, but a queue's counters (`<prefix>:{<queue>}:counts`, one hash per
+ * queue with a field per task name and state: bounded, and kept on purpose, see keys.ts), which the rate-limited task
+ * test of this file leaves.
+ */
 const assertNoKeyWithoutTtl = () =>
   Effect.runPromise(Effect.provide(keysWithoutTtl(prefix), redisLayer())).then((keys) =>
-    assert.deepStrictEqual(keys, [], "keys left without a TTL")
+    assert.deepStrictEqual(
+      keys.filter((key) => !/:\{[^}]+\}:counts$/.test(key)),
+      [],
+      "keys left without a TTL"
+    )
   )
 
 // -----------------------------------------------------------------------------
