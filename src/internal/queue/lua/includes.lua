@@ -384,3 +384,23 @@ local function bytesBefore(a, b)
   end
   return #a < #b
 end
+
+-- A page of tasks being filled (pageSorted, pageQueued): at most `limit` tasks, from at most `budget` entries read
+-- (a name filter skips entries). `tasks` ends with the cursor of the next page (see pageAdd).
+local function pageOf(limit, budget)
+  return { tasks = {}, scanned = 0, last = nil, limit = limit, budget = budget }
+end
+
+-- Reads the entry `id` at cursor position `at` into `page`: its record's `fields` (HMGET of `key`), kept as `row(f)`
+-- when `keep(f)`. Returns false, with the cursor (the last entry read) appended to the tasks, when the page is full.
+local function pageAdd(page, at, key, fields, keep, row)
+  if #page.tasks >= page.limit or page.scanned >= page.budget then
+    table.insert(page.tasks, page.last)
+    return false
+  end
+  page.scanned = page.scanned + 1
+  page.last = at
+  local f = redis.call("HMGET", key, unpack(fields))
+  if keep(f) then table.insert(page.tasks, row(f)) end
+  return true
+end

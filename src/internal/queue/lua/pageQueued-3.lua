@@ -15,14 +15,15 @@
 --       goes on with the next list.
 -- Output: { { id, name, run at, enqueued at, attempts, "", "q" }, ..., next } -- next: { list, id } of the last entry
 --   read when the page stopped early ({} when there is nothing more)
-local limit, budget = tonumber(ARGV[3]), tonumber(ARGV[4])
+local page = pageOf(tonumber(ARGV[3]), tonumber(ARGV[4]))
+local fields = { "s", "n", "e", "r", "a" }
+local function keep(f) return f[1] == "q" and (ARGV[2] == "" or f[2] == ARGV[2]) end
 local lists = { "ready" }
 local names = redis.call("SMEMBERS", KEYS[2])
 table.sort(names, bytesBefore)
 for _, name in ipairs(names) do
   if ARGV[2] == "" or ARGV[2] == name then table.insert(lists, "parked:" .. name) end
 end
-local tasks, scanned, last = {}, 0, nil
 local started = ARGV[5] == ""
 for _, list in ipairs(lists) do
   local key = list == "ready" and KEYS[1] or ARGV[1] .. string.sub(list, 8)
@@ -44,18 +45,10 @@ for _, list in ipairs(lists) do
     if #ids == 0 then break end
     from = from + #ids
     for _, id in ipairs(ids) do
-      if #tasks >= limit or scanned >= budget then
-        table.insert(tasks, last)
-        return tasks
-      end
-      scanned = scanned + 1
-      last = { list, id }
-      local f = redis.call("HMGET", KEYS[3] .. id, "s", "n", "e", "r", "a")
-      if f[1] == "q" and (ARGV[2] == "" or f[2] == ARGV[2]) then
-        table.insert(tasks, { id, f[2], f[4] or f[3], f[3], f[5] or "0", "", "q" })
-      end
+      local row = function(f) return { id, f[2], f[4] or f[3], f[3], f[5] or "0", "", "q" } end
+      if not pageAdd(page, { list, id }, KEYS[3] .. id, fields, keep, row) then return page.tasks end
     end
   end
 end
-table.insert(tasks, {})
-return tasks
+table.insert(page.tasks, {})
+return page.tasks

@@ -15,12 +15,17 @@
 --       entry; an index's entries past the retention, whose records expired)
 -- Output: { { id, name, score, enqueued at, attempts, error or reason, state }, ... , next } -- next: { score, id }
 --   of the last entry read when the page stopped early ({} when there is nothing more)
-local limit, budget = tonumber(ARGV[3]), tonumber(ARGV[4])
+local page = pageOf(tonumber(ARGV[3]), tonumber(ARGV[4]))
 local afterScore = ARGV[5] ~= "" and tonumber(ARGV[5]) or nil
 local max = ARGV[5] ~= "" and ARGV[5] or "+inf"
 local min = "-inf"
 if tonumber(ARGV[7]) >= 0 then min = "(" .. (nowMillis() - tonumber(ARGV[7])) end
-local tasks, scanned, last = {}, 0, nil
+local fields = { "s", "n", "e", "a", "error", "reason" }
+local function keep(f)
+  local state = f[1]
+  if state and string.sub(state, 1, 2) == "r:" then state = "r" end
+  return state == ARGV[1] and (ARGV[2] == "" or f[2] == ARGV[2])
+end
 local offset = 0
 while true do
   local batch = redis.call("ZRANGE", KEYS[1], max, min, "BYSCORE", "REV", "LIMIT", offset, 100, "WITHSCORES")
@@ -30,20 +35,10 @@ while true do
     local id, score = batch[i], batch[i + 1]
     -- entries of the cursor's score up to the cursor itself were listed already
     if not (afterScore and tonumber(score) == afterScore and not bytesBefore(id, ARGV[6])) then
-      if #tasks >= limit or scanned >= budget then
-        table.insert(tasks, last)
-        return tasks
-      end
-      scanned = scanned + 1
-      last = { score, id }
-      local f = redis.call("HMGET", KEYS[2] .. id, "s", "n", "e", "a", "error", "reason")
-      local state = f[1]
-      if state and string.sub(state, 1, 2) == "r:" then state = "r" end
-      if state == ARGV[1] and (ARGV[2] == "" or f[2] == ARGV[2]) then
-        table.insert(tasks, { id, f[2], score, f[3], f[4] or "0", f[5] or f[6] or "", f[1] })
-      end
+      local row = function(f) return { id, f[2], score, f[3], f[4] or "0", f[5] or f[6] or "", f[1] } end
+      if not pageAdd(page, { score, id }, KEYS[2] .. id, fields, keep, row) then return page.tasks end
     end
   end
 end
-table.insert(tasks, {})
-return tasks
+table.insert(page.tasks, {})
+return page.tasks
