@@ -197,6 +197,7 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
       // this worker in the queue's registry (see the heartbeat below, and `Inspector.workers`)
       const workerId = randomId()
       const startedAt = yield* Clock.currentTimeMillis
+      const host = hostname()
       const runningIds = new Set<string>()
       // a backend acquires its blocking connection on first use (and again after a failure): nothing can fail here
       const waiter = yield* Effect.orDie(queue.waiterAs(workerId))
@@ -313,7 +314,7 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
       const registration = Effect.sync(
         (): WorkerRegistration => ({
           id: workerId,
-          host: hostname(),
+          host,
           pid: process.pid,
           startedAt,
           concurrency,

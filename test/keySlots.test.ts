@@ -31,56 +31,31 @@ vi.mock("../src/internal/redis/lua.generated.ts", async (original) => {
 
 const prefix = keyPrefix(import.meta.url)
 
+/** The Redis backend with this file's prefixes (the rate prefix per queue, as the suites' own files use it). */
 const backend = (options?: Heimdall.Options) =>
-  Effect.map(Effect.context<Redis.Redis>(), (context) =>
-    Heimdall.layerRedis({
-      ...options,
-      queuePrefix: `${prefix}q`,
-      lockPrefix: `${prefix}lock:`,
-      ratePrefix: `${prefix}rate:${options?.queue ?? ""}:`,
-      concurrencyPrefix: `${prefix}sem:`
-    }).pipe(Layer.provide(Layer.succeedContext(context)))
-  )
-
-const queues = Layer.effect(
-  QueueUnderTest,
-  Effect.gen(function* () {
-    const context = yield* Effect.context<Redis.Redis>()
-    return {
-      layer: (queue: string, options?: Heimdall.Options) =>
-        Layer.unwrap(backend({ ...options, queue })).pipe(Layer.provide(Layer.succeedContext(context))),
-      redis: yield* Redis.Redis,
-      prefix: `${prefix}q`
-    }
+  Heimdall.layerRedis({
+    ...options,
+    queuePrefix: `${prefix}q`,
+    lockPrefix: `${prefix}lock:`,
+    ratePrefix: `${prefix}rate:${options?.queue ?? ""}:`,
+    concurrencyPrefix: `${prefix}sem:`
   })
-).pipe(Layer.provideMerge(redisLayer()))
 
-const tasks = Layer.effect(
-  TasksUnderTest,
-  Effect.gen(function* () {
-    const context = yield* Effect.context<Redis.Redis>()
-    return {
-      layer: (queue: string, options?: Heimdall.Options) =>
-        Layer.unwrap(backend({ ...options, queue })).pipe(Layer.provide(Layer.succeedContext(context))),
-      redis: yield* Redis.Redis
-    }
-  })
-).pipe(Layer.provideMerge(redisLayer()))
+/** What the queue, unique-task and inspector suites take: a fresh backend per queue, on the test server. */
+const underTest = Effect.gen(function* () {
+  const context = yield* Effect.context<Redis.Redis>()
+  return {
+    layer: (queue: string, options?: Heimdall.Options) =>
+      backend({ ...options, queue }).pipe(Layer.provide(Layer.succeedContext(context))),
+    redis: yield* Redis.Redis,
+    prefix: `${prefix}q`
+  }
+})
 
-const inspected = Layer.effect(
-  InspectorUnderTest,
-  Effect.gen(function* () {
-    const context = yield* Effect.context<Redis.Redis>()
-    return {
-      layer: (queue: string, options?: Heimdall.Options) =>
-        Layer.unwrap(backend({ ...options, queue })).pipe(Layer.provide(Layer.succeedContext(context))),
-      redis: yield* Redis.Redis,
-      prefix: `${prefix}q`
-    }
-  })
-).pipe(Layer.provideMerge(redisLayer()))
-
-const primitives = Layer.unwrap(backend()).pipe(Layer.provideMerge(redisLayer()))
+const queues = Layer.effect(QueueUnderTest, underTest).pipe(Layer.provideMerge(redisLayer()))
+const tasks = Layer.effect(TasksUnderTest, underTest).pipe(Layer.provideMerge(redisLayer()))
+const inspected = Layer.effect(InspectorUnderTest, underTest).pipe(Layer.provideMerge(redisLayer()))
+const primitives = backend().pipe(Layer.provideMerge(redisLayer()))
 
 conformance("Key slots: task queue", [{ name: "redis, keys checked", layer: queues, redis: true }], queueSuite)
 conformance(

@@ -20,8 +20,10 @@
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { Cause, Config, Console, Duration, Effect, Layer, Option, Runtime } from "effect"
+import { Cause, Config, Console, Effect, Layer, Option, Runtime } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
+import type * as Redis from "effect/persistence/Redis"
+import type { InvalidArgument } from "../Errors.ts"
 import * as Heimdall from "../Heimdall.ts"
 import * as Inspector from "../Inspector.ts"
 import * as RedisIoredis from "../RedisIoredis.ts"
@@ -81,28 +83,37 @@ const backend = Effect.gen(function* () {
   }
 })
 
-/** Runs `effect` on the backend; a Redis failure becomes exit code 3, an invalid option exit code 1. */
-const onBackend = <A, E, R>(
-  layer: Layer.Layer<R, unknown>,
-  effect: Effect.Effect<A, E, R>
-): Effect.Effect<A, CliFailure | E> =>
-  Effect.provide(effect, layer).pipe(
-    Effect.catchTag("RedisError" as never, (error: Error) => Effect.fail(new CliFailure(error.message, 3))),
-    Effect.catchTag("InvalidArgument" as never, (error: Error) => Effect.fail(new CliFailure(error.message, 1)))
-  ) as Effect.Effect<A, CliFailure | E>
+/**
+ * Reads with the `Inspector` of the backend that the global flags name, and prints the result: JSON with `--json`,
+ * else `table(result, queue)`. A Redis failure is exit code 3, an invalid argument exit code 1.
+ */
+const read = <A>(
+  use: (inspector: Inspector.Inspector["Service"]) => Effect.Effect<A, InvalidArgument | Redis.RedisError | CliFailure>,
+  table: (result: A, queue: string) => string
+) =>
+  Effect.gen(function* () {
+    const { json, queue, layer } = yield* backend
+    const result = yield* Effect.provide(Effect.flatMap(Inspector.Inspector, use), layer).pipe(
+      Effect.mapError((error) =>
+        error instanceof CliFailure ? error : new CliFailure(error.message, error._tag === "RedisError" ? 3 : 1)
+      )
+    )
+    yield* Console.log(json ? JSON.stringify(result, null, 2) : table(result, queue))
+  })
 
 const show = Command.make(
   "show",
   { id: Argument.String("id").pipe(Argument.withDescription("the task's id")) },
-  Effect.fn(function* ({ id }) {
-    const { json, queue, layer } = yield* backend
-    const detail = yield* onBackend(
-      layer,
-      Effect.flatMap(Inspector.Inspector, (inspector) => inspector.task(id))
+  ({ id }) =>
+    read(
+      (inspector) =>
+        Effect.flatMap(inspector.task(id), (detail) =>
+          detail === undefined
+            ? Effect.fail(new CliFailure(`no task ${id} in queue "${inspector.queue}"`, 2))
+            : Effect.succeed(detail)
+        ),
+      taskDetail
     )
-    if (detail === undefined) return yield* Effect.fail(new CliFailure(`no task ${id} in queue "${queue}"`, 2))
-    yield* Console.log(json ? JSON.stringify(detail, null, 2) : taskDetail(detail))
-  })
 ).pipe(Command.withDescription("Show one task: its record, lease, unique lock and rate-limit booking"))
 
 const states = ["queued", "scheduled", "running", "failed", "dead", "skipped"] as const
@@ -118,47 +129,26 @@ const list = Command.make(
       Flag.optional
     )
   },
-  Effect.fn(function* ({ state, name, limit, cursor }) {
-    const { json, layer } = yield* backend
-    const page = yield* onBackend(
-      layer,
-      Effect.flatMap(Inspector.Inspector, (inspector) =>
-        inspector.tasks({
-          state,
-          name: Option.getOrUndefined(name),
-          limit,
-          cursor: Option.getOrUndefined(cursor)
-        })
-      )
+  ({ state, name, limit, cursor }) =>
+    read(
+      (inspector) =>
+        inspector.tasks({ state, name: Option.getOrUndefined(name), limit, cursor: Option.getOrUndefined(cursor) }),
+      taskRows
     )
-    yield* Console.log(json ? JSON.stringify(page, null, 2) : taskRows(page))
-  })
 ).pipe(Command.withDescription("Tasks in one state, newest first, a page at a time"))
 
-const status = Command.make(
-  "status",
-  {},
-  Effect.fn(function* () {
-    const { json, queue, layer } = yield* backend
-    const counts = yield* onBackend(
-      layer,
-      Effect.flatMap(Inspector.Inspector, (inspector) => inspector.counts)
-    )
-    yield* Console.log(json ? JSON.stringify(counts, null, 2) : countRows(queue, counts))
-  })
+const status = Command.make("status", {}, () =>
+  read(
+    (inspector) => inspector.counts,
+    (counts, queue) => countRows(queue, counts)
+  )
 ).pipe(Command.withDescription("The queue at a glance: tasks by state, per task name"))
 
-const workers = Command.make(
-  "workers",
-  {},
-  Effect.fn(function* () {
-    const { json, layer } = yield* backend
-    const live = yield* onBackend(
-      layer,
-      Effect.flatMap(Inspector.Inspector, (inspector) => inspector.workers)
-    )
-    yield* Console.log(json ? JSON.stringify(live, null, 2) : workerRows(live, Date.now()))
-  })
+const workers = Command.make("workers", {}, () =>
+  read(
+    (inspector) => inspector.workers,
+    (live) => workerRows(live, Date.now())
+  )
 ).pipe(Command.withDescription("Live workers of the queue"))
 
 const tasks = Command.make("tasks").pipe(
@@ -174,19 +164,12 @@ const locks = Command.make(
       Flag.withDefault("")
     )
   },
-  Effect.fn(function* ({ prefix }) {
-    const { json, layer } = yield* backend
-    const held = yield* onBackend(layer, Heimdall.listLocks(prefix))
-    yield* Console.log(json ? JSON.stringify(held.map(lockJson), null, 2) : lockRows(held))
-  })
+  ({ prefix }) =>
+    read(
+      (inspector) => inspector.locks(prefix),
+      (held) => lockRows(held)
+    )
 ).pipe(Command.withDescription("Held locks: holder, time left, fence"))
-
-const lockJson = (lock: Heimdall.LockInfo) => ({
-  key: lock.key,
-  holder: lock.holder,
-  expiresInMillis: Math.round(Duration.toMillis(lock.expiresIn)),
-  fence: lock.fence
-})
 
 const cli = root.pipe(Command.withSubcommands([status, tasks, workers, locks]), Command.run({ version }))
 

@@ -1,7 +1,5 @@
 /** The CLI's tables: plain text that fits an 80-column terminal (long values are cut with "…"). */
-import { Duration } from "effect"
-import type { LockInfo } from "../Heimdall.ts"
-import type { QueueCounts, StateCounts, TaskDetail, TaskPage, WorkerInfo } from "../Inspector.ts"
+import type { LockEntry, QueueCounts, StateCounts, TaskDetail, TaskPage, WorkerInfo } from "../Inspector.ts"
 
 const width = 80
 
@@ -38,12 +36,12 @@ export const human = (millis: number): string => {
 const time = (ms: number): string => new Date(ms).toISOString()
 
 /** `heimdall locks`: one row per lock. */
-export const lockRows = (locks: ReadonlyArray<LockInfo>): string =>
+export const lockRows = (locks: ReadonlyArray<LockEntry>): string =>
   locks.length === 0
     ? "no locks held"
     : table(
         ["KEY", "HOLDER", "EXPIRES IN", "FENCE"],
-        locks.map((l) => [l.key, l.holder, human(Duration.toMillis(l.expiresIn)), String(l.fence)]),
+        locks.map((l) => [l.key, l.holder, human(l.expiresInMillis), String(l.fence)]),
         [32, 18, 10, 16]
       )
 
