@@ -15,11 +15,15 @@
  *   letter after the fact, without its id). See `TaskPage` for what the cursor guarantees.
  * - **a task's detail** (`TaskDetail`): its record (payload, result or error as raw JSON, attempts, timestamps, the
  *   worker that claimed it), its lease end, its unique lock and holder, whether a rate-limit slot is booked.
+ * - **decoded values** (`decode`): a record's payload, result and errors decoded with the task definitions the
+ *   caller passes; raw JSON, with the reason, for a task it does not know or a value that no longer decodes.
  * - **workers** (`WorkerInfo`): the registry that `Worker.layer` keeps with its heartbeat; a worker that stops
  *   leaves it at once, one that died lapses three beats after its last (15 s by default).
  *
  * @since 0.2.0
  */
+
+export { type DecodedRecord, type DecodedValue, decode } from "./internal/decode.ts"
 export {
   defaultLimit,
   Inspector,

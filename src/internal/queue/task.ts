@@ -8,7 +8,7 @@ import type { TraceContext } from "../../TaskQueue.ts"
 import * as Metrics from "../metrics.ts"
 
 /** The schemas of a task definition (`Task.Any`), all the codecs need; not importing `Task.ts` keeps it below it. */
-interface Schemas {
+export interface Schemas {
   readonly payload: Schema.Codec<any, any, never, never>
   readonly success: Schema.Codec<any, any, never, never>
   readonly error: Schema.Codec<any, any, never, never>
