@@ -38,6 +38,7 @@ import type * as Redis from "effect/persistence/Redis"
 import {
   AlreadyQueued,
   InvalidArgument,
+  TaskCancelled,
   TaskDeadLettered,
   TaskDefect,
   TaskNameMismatch,
@@ -70,6 +71,8 @@ const TypeId = "~effect-heimdall/Task" as const
 export type AnySchema = Schema.Codec<any, any, never, never>
 
 export {
+  /** An operator cancelled the task (see `Errors.ts`). @category errors @since 0.2.0 */
+  TaskCancelled,
   /** The task could not be run at all and was dead-lettered (see `Errors.ts`). @category errors @since 0.1.0 */
   TaskDeadLettered,
   /** The handler died, as opposed to failing with a typed error (see `Errors.ts`). @category errors @since 0.1.0 */

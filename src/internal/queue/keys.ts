@@ -93,8 +93,8 @@ export interface QueueKeys {
   readonly names: string
   /** The Inspector's counts hash. */
   readonly counts: string
-  /** The bounded index of finished tasks in `state` (failed, dead, skipped). */
-  readonly index: (state: "failed" | "dead" | "skipped") => string
+  /** The bounded index of finished tasks in `state` (failed, dead, skipped, cancelled). */
+  readonly index: (state: "failed" | "dead" | "skipped" | "cancelled") => string
   /** The worker registry. */
   readonly workers: string
   /** The prefix of each worker's registration hash; scripts append the id. */

@@ -23,19 +23,20 @@ export type { Config } from "../config.ts"
  *   the reason is kept for the retention.
  * - `"skipped"`: a unique task that was not run because, when a worker picked it up, its unique key was
  *   held by another task (its own lock had expired meanwhile); the reason names that task.
+ * - `"cancelled"`: an operator cancelled it (`Admin.cancel`) while it waited or ran (its handler was interrupted).
  *
  * **Example**
  *
  * ```ts
  * import { TaskQueue } from "effect-heimdall"
  *
- * const finished = (state: TaskQueue.TaskState) => TaskQueue.isTerminal(state) // succeeded, failed, dead, skipped
+ * const finished = (state: TaskQueue.TaskState) => TaskQueue.isTerminal(state) // succeeded, failed, dead, skipped, cancelled
  * ```
  *
  * @category models
  * @since 0.1.0
  */
-export type TaskState = "queued" | "scheduled" | "running" | "succeeded" | "failed" | "dead" | "skipped"
+export type TaskState = "queued" | "scheduled" | "running" | "succeeded" | "failed" | "dead" | "skipped" | "cancelled"
 
 /**
  * Whether a state is final.
@@ -52,7 +53,7 @@ export type TaskState = "queued" | "scheduled" | "running" | "succeeded" | "fail
  * @since 0.1.0
  */
 export const isTerminal = (state: TaskState): boolean =>
-  state === "succeeded" || state === "failed" || state === "dead" || state === "skipped"
+  state === "succeeded" || state === "failed" || state === "dead" || state === "skipped" || state === "cancelled"
 
 /**
  * The trace context of the span that enqueued a task, so the span that runs it
@@ -454,6 +455,7 @@ export interface StateCounts {
   readonly failed: number
   readonly dead: number
   readonly skipped: number
+  readonly cancelled: number
 }
 
 /**
@@ -501,7 +503,7 @@ export interface QueueCounts {
  * @category inspection
  * @since 0.2.0
  */
-export type ListState = "queued" | "scheduled" | "running" | "failed" | "dead" | "skipped"
+export type ListState = "queued" | "scheduled" | "running" | "failed" | "dead" | "skipped" | "cancelled"
 
 /**
  * A page request. `after` continues after a task already listed: for the sorted states, its (`key`: score as
