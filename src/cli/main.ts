@@ -7,6 +7,7 @@
  *   heimdall tasks show <id>                     a task's record, lease, unique lock, rate-limit booking
  *   heimdall workers                             live workers: host, pid, concurrency, running, last heartbeat
  *   heimdall locks [--prefix P]                  held locks (unique tasks' locks among them): holder, time left, fence
+ *   heimdall top [--iterations N]                a live view, refreshed every second: counts, throughput, workers
  *
  * Global flags (before or after the command): `--url` (default: `REDIS_URL`, else redis://127.0.0.1:6379),
  * `--queue` (default `default`), `--queue-prefix`, `--lock-prefix`, `--rate-prefix`, `--concurrency-prefix` (the
@@ -28,6 +29,7 @@ import * as Heimdall from "../Heimdall.ts"
 import * as Inspector from "../Inspector.ts"
 import * as RedisIoredis from "../RedisIoredis.ts"
 import { countRows, lockRows, taskDetail, taskRows, workerRows } from "./render.ts"
+import * as Top from "./top.ts"
 
 /** Why a command failed, with the exit code it means (read by the runtime's teardown). */
 class CliFailure extends Error {
@@ -83,6 +85,10 @@ const backend = Effect.gen(function* () {
   }
 })
 
+/** A failure of the backend as the command's failure: Redis is exit code 3, an invalid argument exit code 1. */
+const cliFailure = (error: InvalidArgument | Redis.RedisError | CliFailure): CliFailure =>
+  error instanceof CliFailure ? error : new CliFailure(error.message, error._tag === "RedisError" ? 3 : 1)
+
 /**
  * Reads with the `Inspector` of the backend that the global flags name, and prints the result: JSON with `--json`,
  * else `table(result, queue)`. A Redis failure is exit code 3, an invalid argument exit code 1.
@@ -94,9 +100,7 @@ const read = <A>(
   Effect.gen(function* () {
     const { json, queue, layer } = yield* backend
     const result = yield* Effect.provide(Effect.flatMap(Inspector.Inspector, use), layer).pipe(
-      Effect.mapError((error) =>
-        error instanceof CliFailure ? error : new CliFailure(error.message, error._tag === "RedisError" ? 3 : 1)
-      )
+      Effect.mapError(cliFailure)
     )
     yield* Console.log(json ? JSON.stringify(result, null, 2) : table(result, queue))
   })
@@ -171,7 +175,36 @@ const locks = Command.make(
     )
 ).pipe(Command.withDescription("Held locks: holder, time left, fence"))
 
-const cli = root.pipe(Command.withSubcommands([status, tasks, workers, locks]), Command.run({ version }))
+const top = Command.make(
+  "top",
+  {
+    iterations: Flag.Int("iterations").pipe(
+      Flag.withDescription("stop after this many refreshes (default: until Ctrl-C)"),
+      Flag.optional
+    )
+  },
+  ({ iterations }) =>
+    Effect.gen(function* () {
+      const times = Option.getOrUndefined(iterations)
+      if (times !== undefined && times < 1)
+        return yield* Effect.fail(new CliFailure(`invalid --iterations ${times}: must be at least 1`, 1))
+      const { json, queue, layer } = yield* backend
+      // on a terminal each frame replaces the last; piped, frames follow each other, a blank line apart
+      const clear = !json && process.stdout.isTTY === true ? "\u001b[H\u001b[2J" : ""
+      yield* Effect.gen(function* () {
+        const inspector = yield* Inspector.Inspector
+        let previous: Top.Frame | undefined
+        for (let i = 0; times === undefined || i < times; i++) {
+          if (i > 0) yield* Effect.sleep("1 second")
+          const [counts, live] = yield* Effect.all([inspector.counts, inspector.workers], { concurrency: 2 })
+          previous = Top.frame(queue, counts, live, previous)
+          yield* Console.log(json ? JSON.stringify(previous) : `${clear}${Top.render(previous)}${clear ? "" : "\n"}`)
+        }
+      }).pipe(Effect.provide(layer), Effect.mapError(cliFailure))
+    })
+).pipe(Command.withDescription("A live view of the queue, refreshed every second (Ctrl-C quits)"))
+
+const cli = root.pipe(Command.withSubcommands([status, tasks, workers, locks, top]), Command.run({ version }))
 
 // effect/cli prints usage errors itself (exit code 1); a command's failure is one line on stderr and its exit code;
 // anything else (a defect) is printed whole.
