@@ -12,3 +12,24 @@ export {
   TaskStateConflict
 } from "./Errors.ts"
 export { Admin, type CancelOutcome, type PurgeState } from "./internal/admin.ts"
+
+import { adminMetrics } from "./internal/metrics.ts"
+
+/**
+ * The operators' actions, counted through Effect's `Metric` in the process that acts (untagged counters):
+ * `cancellations` (`heimdall_tasks_cancelled`), `retries` (`heimdall_tasks_retried_by_operator`, one per task
+ * requeued by `retry` or `retryAll`) and `purged` (`heimdall_tasks_purged`, records deleted).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect, Metric } from "effect"
+ * import { Admin } from "effect-heimdall"
+ *
+ * const cancelledHere = Metric.value(Admin.metrics.cancellations)
+ * ```
+ *
+ * @category metrics
+ * @since 0.2.0
+ */
+export const metrics = adminMetrics

@@ -51,7 +51,7 @@ const newTask = (id: string, name = "a", delayMillis = 0, unique?: Unique): Task
   unique
 })
 
-const states = ["queued", "scheduled", "running", "succeeded", "failed", "dead", "skipped"] as const
+const states = ["queued", "scheduled", "running", "succeeded", "failed", "dead", "skipped", "cancelled"] as const
 
 /** Every page of a state, following the cursors. */
 const allPages = (inspector: Inspector.Inspector["Service"], query: Inspector.TasksQuery) =>

@@ -1,15 +1,18 @@
 /**
  * The `Admin` service (public as `Admin.ts`): an operator's actions on one queue (retry, purge, cancel) and on the
  * primitives (force-release a lock, reset a rate-limit key), over the backend's action methods (`TaskQueue.Service`:
- * `retry`, `retryAll`, `purge`, `cancel`) and the store (`forceRelease`, `resetRateLimit`). Built by the backend
+ * `retry`, `retryAll`, `purge`, `cancel`) and the store (`lockForceRelease`, `rateReset`). Built by the backend
  * layers (`internal/heimdall/layers.ts`) on the same queue and store as `Task`, `Worker` and `Inspector` use.
  */
-
-import type { Effect } from "effect"
-import { Context } from "effect"
+import { Context, Duration, Effect } from "effect"
 import type * as Redis from "effect/persistence/Redis"
-import type { AlreadyQueued, InvalidArgument, TaskNotFound, TaskStateConflict } from "../Errors.ts"
-import type { TaskState } from "./queue/model.ts"
+import { AlreadyQueued, type InvalidArgument, TaskNotFound, TaskStateConflict } from "../Errors.ts"
+import type { HeimdallStore } from "../HeimdallStore.ts"
+import type { Config } from "./config.ts"
+import * as Layout from "./layout.ts"
+import * as Metrics from "./metrics.ts"
+import type { Service as QueueService, TaskState } from "./queue/model.ts"
+import * as validate from "./validate.ts"
 
 /**
  * The finished states `purge` deletes: `succeeded` is not one (succeeded tasks are not indexed, so finding them
@@ -120,3 +123,90 @@ export class Admin extends Context.Service<
     readonly resetRateLimit: (key: string) => Effect.Effect<boolean, InvalidArgument | Redis.RedisError>
   }
 >()("effect-heimdall/Admin") {}
+
+const retryStates: ReadonlyArray<string> = ["failed", "dead"]
+const purgeStates: ReadonlyArray<string> = ["failed", "dead", "skipped", "cancelled"]
+const quoted = (states: ReadonlyArray<string>) => states.map((s) => `"${s}"`).join(", ")
+
+/** The id or key as given, or the `InvalidArgument` naming `option`. */
+const checked = (option: string, value: unknown): Effect.Effect<string, InvalidArgument> => {
+  const ok = validate.nonEmpty(option, value)
+  return typeof ok === "string" ? Effect.succeed(ok) : Effect.fail(ok)
+}
+
+/** A query's state (one of `states`) and optional task name, or the `InvalidArgument` naming the option. */
+const checkQuery = <S extends string>(
+  query: { readonly state: S; readonly name?: string | undefined } | undefined,
+  states: ReadonlyArray<string>
+): Effect.Effect<{ readonly state: S; readonly name: string | undefined }, InvalidArgument> => {
+  const state = query?.state
+  if (!states.includes(state as string)) {
+    return Effect.fail(validate.invalid("state", state, `must be one of ${quoted(states)}`))
+  }
+  const name = query?.name
+  if (name !== undefined) {
+    const ok = validate.taskName("name", name)
+    if (typeof ok !== "string") return Effect.fail(ok)
+  }
+  return Effect.succeed({ state: state as S, name })
+}
+
+/** The `Admin` over a backend's queue and store (see layers.ts). */
+export const make = (queue: QueueService, store: HeimdallStore["Service"], config: Config): Admin["Service"] =>
+  Admin.of({
+    queue: queue.queue,
+    retry: Effect.fn("Admin.retry")(function* (id: string) {
+      const taskId = yield* checked("id", id)
+      const result = yield* queue.retry(taskId)
+      switch (result._tag) {
+        case "Requeued":
+          return yield* Metrics.countAdmin("retries")
+        case "NotFound":
+          return yield* new TaskNotFound({ taskId })
+        case "Conflict":
+          return yield* new TaskStateConflict({ taskId, state: result.state, action: "retry" })
+        case "Duplicate": {
+          const record = yield* queue.get(taskId)
+          return yield* new AlreadyQueued({
+            taskName: record?.name ?? "",
+            key: record?.lockKey ?? "",
+            likelyCulprit: result.holder,
+            expiresIn: Duration.millis(result.expiresInMillis)
+          })
+        }
+      }
+    }),
+    retryAll: Effect.fn("Admin.retryAll")(function* (query) {
+      const { state, name } = yield* checkQuery(query, retryStates)
+      const n = yield* queue.retryAll(state, name)
+      yield* Metrics.countAdmin("retries", n)
+      return n
+    }),
+    purge: Effect.fn("Admin.purge")(function* (query) {
+      const { state, name } = yield* checkQuery(query, purgeStates)
+      const n = yield* queue.purge(state, name)
+      yield* Metrics.countAdmin("purged", n)
+      return n
+    }),
+    cancel: Effect.fn("Admin.cancel")(function* (id: string) {
+      const taskId = yield* checked("id", id)
+      const result = yield* queue.cancel(taskId)
+      switch (result._tag) {
+        case "Cancelled":
+          yield* Metrics.countAdmin("cancellations")
+          return { previous: result.previous }
+        case "NotFound":
+          return yield* new TaskNotFound({ taskId })
+        case "Conflict":
+          return yield* new TaskStateConflict({ taskId, state: result.state, action: "cancel" })
+      }
+    }),
+    releaseLock: Effect.fn("Admin.releaseLock")(function* (key: string) {
+      const k = yield* checked("key", key)
+      return yield* store.lockForceRelease(Layout.lockKey(config.lockPrefix, k))
+    }),
+    resetRateLimit: Effect.fn("Admin.resetRateLimit")(function* (key: string) {
+      const k = yield* checked("key", key)
+      return yield* store.rateReset(Layout.rateKey(config.ratePrefix, k))
+    })
+  })

@@ -428,7 +428,53 @@ export interface Service {
   readonly detail: (id: string) => Effect.Effect<TaskDetail | undefined, Redis.RedisError>
   /** Read-only: the live workers' registrations, oldest first (one round trip on Redis). */
   readonly workers: Effect.Effect<ReadonlyArray<WorkerInfo>, Redis.RedisError>
+  /**
+   * An operator's retry: a `failed` or `dead` task queued again now, at the back of the line, under the same id
+   * (attempts, failure times and outcome reset; the error or reason kept as `lastError`; out of the bounded index).
+   * A unique task takes its lock again, or nothing changes (`Duplicate`).
+   */
+  readonly retry: (id: string) => Effect.Effect<RetryResult, Redis.RedisError>
+  /** `retry` of every task of the bounded index of `state` (of the task `name`, if given), oldest first: how many. */
+  readonly retryAll: (state: "failed" | "dead", name: string | undefined) => Effect.Effect<number, Redis.RedisError>
+  /** Deletes the records of the bounded index of `state` (of the task `name`, if given) and their entries: how many. */
+  readonly purge: (
+    state: "failed" | "dead" | "skipped" | "cancelled",
+    name: string | undefined
+  ) => Effect.Effect<number, Redis.RedisError>
+  /**
+   * An operator's cancel: a `queued`, `scheduled` or `running` task ends `cancelled` (out of its list, unique lock
+   * freed if it holds it, joiners told, in the bounded index); a running task's id is announced to `watchCancels`.
+   */
+  readonly cancel: (id: string) => Effect.Effect<CancelResult, Redis.RedisError>
+  /**
+   * Calls `onCancel` with the id of each running task an operator cancels (in any process on Redis), for the scope:
+   * a worker checks whether it runs it.
+   */
+  readonly watchCancels: (onCancel: (id: string) => void) => Effect.Effect<void, Redis.RedisError, Scope.Scope>
 }
+
+/**
+ * What `retry` did: requeued; no such task; a task in a state that cannot be retried; a unique task whose key is held.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export type RetryResult =
+  | { readonly _tag: "Requeued" }
+  | { readonly _tag: "NotFound" }
+  | { readonly _tag: "Conflict"; readonly state: TaskState }
+  | { readonly _tag: "Duplicate"; readonly holder: string; readonly expiresInMillis: number }
+
+/**
+ * What `cancel` did: cancelled (from `previous`); no such task; a task that already ended (`state`).
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export type CancelResult =
+  | { readonly _tag: "Cancelled"; readonly previous: TaskState }
+  | { readonly _tag: "NotFound" }
+  | { readonly _tag: "Conflict"; readonly state: TaskState }
 
 /**
  * How many tasks are in each state. `queued`, `scheduled` and `running` are current counts (a queued task includes
