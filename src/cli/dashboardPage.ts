@@ -30,6 +30,7 @@ export const page = `<!doctype html>
   th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); white-space: nowrap; }
   th { font-weight: 600; color: var(--muted); font-size: 12px; text-transform: uppercase; }
   td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+  td.wrap { white-space: normal; }
   td.err { white-space: normal; max-width: 420px; color: var(--bad); font-family: ui-monospace, monospace; font-size: 12px; word-break: break-word; }
   tr.total td { font-weight: 600; }
   a.id { color: var(--accent); cursor: pointer; font-family: ui-monospace, monospace; font-size: 12px; }
@@ -232,7 +233,7 @@ var workers = {
     var now = Date.now();
     var rows = list.map(function (w) {
       return "<tr><td>" + esc(w.id) + "</td><td>" + esc(w.host) + '</td><td class="num">' + esc(w.pid) + '</td><td class="num">' +
-        esc(w.running.length + "/" + w.concurrency) + "</td><td>" + esc(ago(now - w.lastBeatAt)) + " ago</td><td>" + esc(w.names.join(", ")) + "</td></tr>";
+        esc(w.running.length + "/" + w.concurrency) + "</td><td>" + esc(ago(now - w.lastBeatAt)) + " ago</td>" + '<td class="wrap">' + esc(w.names.join(", ")) + "</td></tr>";
     });
     return { note: list.length + " live", html: table(["worker", "host", num("pid"), num("busy"), "beat", "tasks"], rows, "no live workers") };
   }

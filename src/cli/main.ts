@@ -8,6 +8,8 @@
  *   heimdall workers                             live workers: host, pid, concurrency, running, last heartbeat
  *   heimdall locks [--prefix P]                  held locks (unique tasks' locks among them): holder, time left, fence
  *   heimdall top [--iterations N]                a live view, refreshed every second: counts, throughput, workers
+ *   heimdall dashboard [--port 8080] [--host 127.0.0.1] [--allow-actions] [--token T]
+ *                                                a web page and a JSON API over the queue (see dashboard.ts)
  *
  * Global flags (before or after the command): `--url` (default: `REDIS_URL`, else redis://127.0.0.1:6379),
  * `--queue` (default `default`), `--queue-prefix`, `--lock-prefix`, `--rate-prefix`, `--concurrency-prefix` (the
@@ -21,13 +23,16 @@
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { Cause, Config, Console, Effect, Layer, Option, Runtime } from "effect"
+import { Cause, Config, Console, Context, Effect, Layer, Option, Runtime } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
+import { HttpServer } from "effect/http"
 import type * as Redis from "effect/persistence/Redis"
+import * as Admin from "../Admin.ts"
 import type { InvalidArgument } from "../Errors.ts"
 import * as Heimdall from "../Heimdall.ts"
 import * as Inspector from "../Inspector.ts"
 import * as RedisIoredis from "../RedisIoredis.ts"
+import * as Dashboard from "./dashboard.ts"
 import { countRows, lockRows, taskDetail, taskRows, workerRows } from "./render.ts"
 import * as Top from "./top.ts"
 
@@ -204,7 +209,74 @@ const top = Command.make(
     })
 ).pipe(Command.withDescription("A live view of the queue, refreshed every second (Ctrl-C quits)"))
 
-const cli = root.pipe(Command.withSubcommands([status, tasks, workers, locks, top]), Command.run({ version }))
+const dashboard = Command.make(
+  "dashboard",
+  {
+    port: Flag.Int("port").pipe(
+      Flag.withDescription("the port to listen on (0: any free one)"),
+      Flag.withDefault(8080)
+    ),
+    host: Flag.String("host").pipe(
+      Flag.withDescription("the address to listen on (default loopback only)"),
+      Flag.withDefault("127.0.0.1")
+    ),
+    allowActions: Flag.Boolean("allow-actions").pipe(
+      Flag.withDescription("enable retry and cancel (they require the token)"),
+      Flag.withDefault(false)
+    ),
+    token: Flag.String("token").pipe(
+      Flag.withDescription("the actions' token (at least 16 characters; default: a random one, printed)"),
+      Flag.optional
+    )
+  },
+  ({ port, host, allowActions, token }) =>
+    Effect.gen(function* () {
+      if (port < 0 || port > 65535)
+        return yield* Effect.fail(new CliFailure(`invalid --port ${port}: must be 0 to 65535`, 1))
+      if (host === "")
+        return yield* Effect.fail(new CliFailure(`invalid --host "": must be an address to listen on`, 1))
+      if (Option.isSome(token) && !allowActions)
+        return yield* Effect.fail(new CliFailure("invalid --token: it is only used with --allow-actions", 1))
+      if (Option.isSome(token) && token.value.length < 16)
+        return yield* Effect.fail(
+          new CliFailure(`invalid --token of ${token.value.length} characters: use at least 16`, 1)
+        )
+      const { queue, layer } = yield* backend
+      const secret = allowActions ? Option.getOrElse(token, Dashboard.generateToken) : undefined
+      yield* Effect.gen(function* () {
+        const context = yield* Layer.build(
+          Dashboard.layer({
+            port,
+            host,
+            actions: secret === undefined ? undefined : { token: secret, admin: yield* Admin.Admin }
+          })
+        )
+        const address = Context.get(context, HttpServer.HttpServer).address
+        yield* Console.log(`heimdall dashboard: queue "${queue}" on ${Dashboard.url(address, secret)}`)
+        if (secret !== undefined)
+          yield* Console.log(
+            Option.isSome(token)
+              ? "actions are on (retry, cancel): the page asks for the token, or takes it from the URL above"
+              : `actions are on (retry, cancel) with the token ${secret}`
+          )
+        yield* Console.log("Ctrl-C stops it")
+        return yield* Effect.never
+      }).pipe(
+        Effect.scoped,
+        Effect.provide(layer),
+        Effect.mapError((error) =>
+          error._tag === "ServeError"
+            ? new CliFailure(`cannot listen on ${host}:${port}: ${String(error.cause)}`, 1)
+            : cliFailure(error)
+        )
+      )
+    })
+).pipe(Command.withDescription("A web page and a JSON API over the queue; actions with --allow-actions"))
+
+const cli = root.pipe(
+  Command.withSubcommands([status, tasks, workers, locks, top, dashboard]),
+  Command.run({ version })
+)
 
 // effect/cli prints usage errors itself (exit code 1); a command's failure is one line on stderr and its exit code;
 // anything else (a defect) is printed whole.
