@@ -25,8 +25,13 @@ import { describeRedis, keyPrefix, redisLayer } from "./support/redis.ts"
 const executable = process.env.HEIMDALL_CHROMIUM ?? "/usr/bin/chromium"
 const hasChromium = existsSync(executable)
 if (!hasChromium) {
-  const message = `No Chromium at ${executable}: the dashboard's browser test is SKIPPED. Fix: apt-get install -y chromium, or set HEIMDALL_CHROMIUM.`
-  if (process.env.HEIMDALL_REQUIRE_REDIS === "1") throw new Error(message)
+  const fix = "apt-get install -y chromium, or set HEIMDALL_CHROMIUM"
+  if (process.env.HEIMDALL_REQUIRE_REDIS === "1") {
+    throw new Error(
+      `No Chromium at ${executable} and HEIMDALL_REQUIRE_REDIS=1: the browser test must run. Fix: ${fix}.`
+    )
+  }
+  const message = `No Chromium at ${executable}: the dashboard's browser test is SKIPPED. Fix: ${fix}.`
   console.warn(`\n${"!".repeat(message.length + 4)}\n! ${message} !\n${"!".repeat(message.length + 4)}\n`)
 }
 
