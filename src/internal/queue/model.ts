@@ -479,7 +479,7 @@ export type CancelResult =
 /**
  * How many tasks are in each state. `queued`, `scheduled` and `running` are current counts (a queued task includes
  * one parked for a worker that runs its name; a running task whose lease lapsed counts as running until a claim
- * requeues it). `succeeded`, `failed`, `dead` and `skipped` count how many tasks reached that state since the queue's
+ * requeues it). `succeeded`, `failed`, `dead`, `skipped` and `cancelled` count how many tasks reached that state since the queue's
  * bookkeeping began (totals that only grow: a dashboard derives throughput from two readings).
  *
  * **Example**
@@ -536,7 +536,7 @@ export interface QueueCounts {
 /**
  * The states `list` pages through, and what orders each (newest first: the greatest first):
  * `queued` by place in line (the newest enqueued first), `scheduled` by run time, `running` by lease end, `failed`,
- * `dead` and `skipped` (the bounded index) by finish time.
+ * `dead`, `skipped` and `cancelled` (the bounded index) by finish time.
  *
  * **Example**
  *
