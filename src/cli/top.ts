@@ -53,10 +53,17 @@ export const frame = (
   }
 }
 
-/** A count in at most 7 characters: exact below ten million, then "12.3M". */
-const count = (n: number): string => (n < 10_000_000 ? String(n) : `${(n / 1_000_000).toFixed(1)}M`)
+/** A count in at most 7 characters: exact below ten million, then "123M", "77.8M", "1.0T". */
+const count = (n: number): string => {
+  if (n < 10_000_000) return String(n)
+  const [unit, suffix] = n >= 1e12 ? [1e12, "T"] : n >= 1e9 ? [1e9, "G"] : [1e6, "M"]
+  const v = n / unit
+  return `${v >= 100 ? v.toFixed(0) : v.toFixed(1)}${suffix}`
+}
 
-const perSecond = (r: number | undefined): string => (r === undefined ? "-" : r >= 1000 ? r.toFixed(0) : r.toFixed(1))
+/** A rate in at most 7 characters: one decimal below 1,000 a second. */
+const perSecond = (r: number | undefined): string =>
+  r === undefined ? "-" : r < 1000 ? r.toFixed(1) : count(Math.round(r))
 
 const columns = ["QUEUED", "SCHED", "RUNNING", "DONE/S", "FAIL/S", "FAILED", "DEAD"] as const
 
@@ -83,12 +90,10 @@ export const render = (f: Frame): string => {
     f.counts.oldestWaitingMillis === undefined
       ? "nothing waits"
       : `oldest waiting ${human(f.counts.oldestWaitingMillis)}`
-  const header = clip(
-    `queue ${f.queue}  ${new Date(f.at).toISOString().slice(11, 19)}Z  ${oldest}  workers ${f.workers.length} (${busy}/${slots} busy)`,
-    80
-  )
+  const header = `queue ${clip(f.queue, 30)}  ${new Date(f.at).toISOString().slice(11, 19)}Z  workers ${f.workers.length} (${busy}/${slots} busy)`
   return [
     header,
+    oldest,
     "",
     row("TASK", columns),
     ...names.map((name) => row(name, cells(f.counts.byName[name]!, f.rates?.byName[name]))),
