@@ -144,6 +144,18 @@ describeRedis("dashboard in Chromium", () => {
           const after = yield* inspector.task(handle.id)
           assert.strictEqual(after?.record.state, "succeeded")
           assert.strictEqual(after?.record.result, '"paid invoice 1042"')
+          // the queue's table counts it (a total: its first life's failure stays counted), the worker is listed
+          const text = (selector: string) =>
+            Effect.promise(() => page.locator(selector).first().textContent()).pipe(Effect.map((t) => t ?? ""))
+          yield* Effect.promise(() =>
+            page
+              .locator('#queues tr:has-text("charge-card") td[data-state="succeeded"]', { hasText: /^1$/ })
+              .waitFor({ timeout: 10_000 })
+          )
+          assert.strictEqual(yield* text('#queues tr:has-text("charge-card") td[data-state="failed"]'), "1")
+          assert.strictEqual(yield* text("#workers tbody td:nth-child(3)"), String(process.pid))
+          assert.strictEqual(yield* text("#workers tbody td:nth-child(6)"), "charge-card")
+          assert.match(yield* text("#throughput .note"), /sampled every 0\.5 s/)
           assert.deepStrictEqual(pageErrors, [])
         }),
       60_000
