@@ -366,3 +366,63 @@ export class TaskSkipped extends Schema.TaggedError<TaskSkipped>()("TaskSkipped"
     return `task ${this.taskName} ${this.taskId} was skipped: ${this.reason}`
   }
 }
+
+/**
+ * An operator's action (`Admin.retry`, `Admin.cancel`) that the task's current state does not allow: retrying a task
+ * that is not `failed` or `dead`, cancelling one that already ended. `state` is the state the action found, read in
+ * the same atomic step (a cancel that lost the race to the task's completion sees `"succeeded"`).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Admin } from "effect-heimdall"
+ *
+ * const cancel = (id: string) =>
+ *   Admin.Admin.use((admin) => admin.cancel(id)).pipe(
+ *     // e.message: cannot cancel task 7Kq…: it is succeeded
+ *     Effect.catchTag("TaskStateConflict", (e) => Effect.logWarning(`${e.taskId} already ${e.state}`))
+ *   )
+ * ```
+ *
+ * @category errors
+ * @since 0.2.0
+ */
+export class TaskStateConflict extends Schema.TaggedError<TaskStateConflict>()("TaskStateConflict", {
+  taskId: Schema.String,
+  /** The task's state when the action was tried. */
+  state: Schema.String,
+  /** The action refused: `"retry"` or `"cancel"`. */
+  action: Schema.String
+}) {
+  override get message() {
+    return `cannot ${this.action} task ${this.taskId}: it is ${this.state}`
+  }
+}
+
+/**
+ * The task was cancelled by an operator (`Admin.cancel`): while it waited, or while it ran (its handler was
+ * interrupted). `Task.join` fails with it.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Task } from "effect-heimdall"
+ *
+ * declare const handle: Task.Handle<Task.Any>
+ * // e.message: task report 7Kq… was cancelled
+ * Task.join(handle).pipe(Effect.catchTag("TaskCancelled", (e) => Effect.logInfo(e.message)))
+ * ```
+ *
+ * @category errors
+ * @since 0.2.0
+ */
+export class TaskCancelled extends Schema.TaggedError<TaskCancelled>()("TaskCancelled", {
+  taskId: Schema.String,
+  taskName: Schema.String
+}) {
+  override get message() {
+    return `task ${this.taskName} ${this.taskId} was cancelled`
+  }
+}

@@ -131,6 +131,8 @@ export class HeimdallStore extends Context.Service<
       prefix: string
     ) => Effect.Effect<ReadonlyArray<LockState & { readonly key: string }>, RedisError>
     readonly rateTake: (request: RateRequest) => Effect.Effect<RateResult, RedisError>
+    /** Forgets every admission and booking of a rate limit's key (`Admin.resetRateLimit`); `true` if it had any. */
+    readonly rateReset: (key: string) => Effect.Effect<boolean, RedisError>
     readonly slotAcquire: (
       key: string,
       holder: string,

@@ -7,12 +7,12 @@
  * What it reads:
  *
  * - **counts** (`QueueCounts`): per task name and for the queue, `queued`, `scheduled` and `running` now, and how
- *   many tasks reached `succeeded`, `failed`, `dead` and `skipped` since the queue's bookkeeping began (totals; a
- *   dashboard derives throughput from two readings), and the oldest waiting task's age. Every state change keeps
- *   them in its own atomic step.
- * - **tasks by state**, newest first: `queued`, `scheduled`, `running`, and the bounded index of `failed`, `dead` and
- *   `skipped` tasks (the newest `indexSize`, default 10,000, of each within the `retention`: an operator finds a dead
- *   letter after the fact, without its id). See `TaskPage` for what the cursor guarantees.
+ *   many tasks reached `succeeded`, `failed`, `dead`, `skipped` and `cancelled` since the queue's bookkeeping began
+ *   (totals; a dashboard derives throughput from two readings), and the oldest waiting task's age. Every state change
+ *   keeps them in its own atomic step.
+ * - **tasks by state**, newest first: `queued`, `scheduled`, `running`, and the bounded index of `failed`, `dead`,
+ *   `skipped` and `cancelled` tasks (the newest `indexSize`, default 10,000, of each within the `retention`: an
+ *   operator finds a dead letter after the fact, without its id). See `TaskPage` for what the cursor guarantees.
  * - **a task's detail** (`TaskDetail`): its record (payload, result or error as raw JSON, attempts, timestamps, the
  *   worker that claimed it), its lease end, its unique lock and holder, whether a rate-limit slot is booked.
  * - **decoded values** (`decode`): a record's payload, result and errors decoded with the task definitions the

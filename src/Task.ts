@@ -38,6 +38,7 @@ import type * as Redis from "effect/persistence/Redis"
 import {
   AlreadyQueued,
   InvalidArgument,
+  TaskCancelled,
   TaskDeadLettered,
   TaskDefect,
   TaskNameMismatch,
@@ -70,6 +71,8 @@ const TypeId = "~effect-heimdall/Task" as const
 export type AnySchema = Schema.Codec<any, any, never, never>
 
 export {
+  /** An operator cancelled the task (see `Errors.ts`). @category errors @since 0.2.0 */
+  TaskCancelled,
   /** The task could not be run at all and was dead-lettered (see `Errors.ts`). @category errors @since 0.1.0 */
   TaskDeadLettered,
   /** The handler died, as opposed to failing with a typed error (see `Errors.ts`). @category errors @since 0.1.0 */
@@ -917,7 +920,8 @@ const recordError = (
 /**
  * Waits for the task to finish: succeeds with its decoded success value, or
  * fails with its decoded error (the handler's typed error, `TaskTimeout`,
- * `TaskDefect`), `TaskDeadLettered`, `TaskSkipped`, or `TaskNotFound`. Waiting
+ * `TaskDefect`), `TaskDeadLettered`, `TaskSkipped`, `TaskCancelled` (an operator
+ * cancelled it: `Admin.cancel`), or `TaskNotFound`. Waiting
  * is push-based (no polling); interrupting `join` does not affect the task.
  * A handle whose id belongs to a task of another name (`handle(OtherTask, id)`)
  * fails at once with `TaskNameMismatch`, before any decoding.
@@ -942,7 +946,14 @@ export const join = <T extends Any>(
   handle: Handle<T>
 ): Effect.Effect<
   Success<T>,
-  Failure<T> | TaskDeadLettered | TaskSkipped | TaskNotFound | TaskNameMismatch | Schema.SchemaError | Redis.RedisError,
+  | Failure<T>
+  | TaskDeadLettered
+  | TaskSkipped
+  | TaskCancelled
+  | TaskNotFound
+  | TaskNameMismatch
+  | Schema.SchemaError
+  | Redis.RedisError,
   TaskQueue
 > =>
   Effect.flatMap(TaskQueue, (queue) =>
@@ -962,7 +973,7 @@ const settle = <T extends Any>(
   record: TaskRecord | undefined
 ): Effect.Effect<
   Success<T>,
-  Failure<T> | TaskDeadLettered | TaskSkipped | TaskNotFound | TaskNameMismatch | Schema.SchemaError
+  Failure<T> | TaskDeadLettered | TaskSkipped | TaskCancelled | TaskNotFound | TaskNameMismatch | Schema.SchemaError
 > => {
   const error = recordError(handle, record)
   if (error !== undefined) return Effect.fail(error)
@@ -977,6 +988,8 @@ const settle = <T extends Any>(
       return Effect.fail(
         new TaskSkipped({ taskId: record.id, taskName: record.name, reason: record.reason ?? "unknown" })
       )
+    case "cancelled":
+      return Effect.fail(new TaskCancelled({ taskId: record.id, taskName: record.name }))
     default:
       return Effect.fail(
         new TaskDeadLettered({ taskId: record.id, taskName: record.name, reason: record.reason ?? "unknown" })

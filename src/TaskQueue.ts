@@ -29,7 +29,7 @@
  *   otherwise, changing nothing.
  * - `reschedule` and `release` give the claim's attempt back; `fail` with a
  *   retry delay keeps it spent.
- * - Terminal records (`succeeded`, `failed`, `dead`, `skipped`) expire after `retention`;
+ * - Terminal records (`succeeded`, `failed`, `dead`, `skipped`, `cancelled`) expire after `retention`;
  *   `get` then answers `undefined`.
  * - Every state change that can make work available (enqueue, retry,
  *   reschedule, release) wakes one blocked `waiter`.
@@ -50,7 +50,7 @@
  * - The `Inspector`'s bookkeeping is part of every state change's atomic
  *   step: each move of a task between states moves it in the counts (per
  *   task name: `queued`, `scheduled`, `running` now, and the totals of the
- *   terminal states), a task that ends `failed`, `dead` or `skipped` enters
+ *   terminal states), a task that ends `failed`, `dead`, `skipped` or `cancelled` enters
  *   that state's bounded index (the newest `indexSize` within `retention`),
  *   and a claim with `worker` stores that id in the record. `beat` with a
  *   registration keeps the worker registry (lapsed registrations dropped),

@@ -25,7 +25,20 @@
  */
 
 import { hostname } from "node:os"
-import { Cause, Clock, type Duration, Effect, Exit, Fiber, Layer, Ref, Schedule, Semaphore, Tracer } from "effect"
+import {
+  Cause,
+  Clock,
+  Deferred,
+  type Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Ref,
+  Schedule,
+  Semaphore,
+  Tracer
+} from "effect"
 import type { InvalidArgument } from "./Errors.ts"
 import { millisOr } from "./internal/duration.ts"
 import { randomId } from "./internal/id.ts"
@@ -199,6 +212,22 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
       const startedAt = yield* Clock.currentTimeMillis
       const host = hostname()
       const runningIds = new Set<string>()
+      // an operator's cancel of a task running here (in any process) interrupts its handler at once (see runTask.ts);
+      // without the subscription, the lease's next renewal finds it (a third of the lease later)
+      const cancelNotices = new Map<string, Deferred.Deferred<void>>()
+      yield* queue
+        .watchCancels((id) => {
+          const notice = cancelNotices.get(id)
+          if (notice !== undefined) Deferred.doneUnsafe(notice, Effect.void)
+        })
+        .pipe(
+          Effect.catchCause((cause) =>
+            Effect.logWarning(
+              `effect-heimdall: could not listen for cancelled tasks (${describeCause(cause)}); a cancelled task's ` +
+                "handler is interrupted at its next lease renewal"
+            )
+          )
+        )
       // a backend acquires its blocking connection on first use (and again after a failure): nothing can fail here
       const waiter = yield* Effect.orDie(queue.waiterAs(workerId))
       const traced = (yield* Tracer.Tracer) !== Tracer.nativeTracer
@@ -216,7 +245,8 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
         notePassed,
         settle,
         worker: workerId,
-        running: runningIds
+        running: runningIds,
+        cancelNotices
       }
 
       const start = (claimed: ClaimedTask) =>

@@ -5,6 +5,12 @@
  * @since 0.1.0
  */
 
+/**
+ * An operator's actions on a queue: retry, purge, cancel, force-release a lock, reset a rate-limit key.
+ *
+ * @since 0.2.0
+ */
+export * as Admin from "./Admin.ts"
 export {
   /** @since 0.1.0 */
   AlreadyQueued,
@@ -17,7 +23,11 @@ export {
   /** @since 0.1.0 */
   LockTaken,
   /** @since 0.1.0 */
-  RateLimited
+  RateLimited,
+  /** @since 0.2.0 */
+  TaskCancelled,
+  /** @since 0.2.0 */
+  TaskStateConflict
 } from "./Errors.ts"
 /**
  * Locks, rate limits, concurrency limits and only-after around any Effect,

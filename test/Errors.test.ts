@@ -68,6 +68,14 @@ const cases: Record<string, { readonly error: Error; readonly names: ReadonlyArr
     names: ["id-1", "report", "payload does not decode"]
   },
   TaskNotFound: { error: new Library.Task.TaskNotFound({ taskId: "id-1" }), names: ["id-1"] },
+  TaskCancelled: {
+    error: new Library.Task.TaskCancelled({ taskId: "id-1", taskName: "report" }),
+    names: ["id-1", "report"]
+  },
+  TaskStateConflict: {
+    error: new Library.Admin.TaskStateConflict({ taskId: "id-1", state: "succeeded", action: "cancel" }),
+    names: ["id-1", "succeeded", "cancel"]
+  },
   TaskSkipped: {
     error: new Library.Task.TaskSkipped({ taskId: "id-1", taskName: "report", reason: "key held by id-2" }),
     names: ["id-1", "report", "key held by id-2"]

@@ -51,7 +51,7 @@ const newTask = (id: string, name = "a", delayMillis = 0, unique?: Unique): Task
   unique
 })
 
-const states = ["queued", "scheduled", "running", "succeeded", "failed", "dead", "skipped"] as const
+const states = ["queued", "scheduled", "running", "succeeded", "failed", "dead", "skipped", "cancelled"] as const
 
 /** Every page of a state, following the cursors. */
 const allPages = (inspector: Inspector.Inspector["Service"], query: Inspector.TasksQuery) =>
@@ -155,10 +155,10 @@ export const inspectorSuite = (it: Vitest.MethodsNonLive<InspectorUnderTest>, ba
 
         const counts = yield* inspector.counts
         const expected = {
-          a: { queued: 1, scheduled: 1, running: 1, succeeded: 2, failed: 1, dead: 0, skipped: 0 },
-          b: { queued: 0, scheduled: 0, running: 0, succeeded: 0, failed: 0, dead: 2, skipped: 0 },
-          c: { queued: 0, scheduled: 0, running: 0, succeeded: 1, failed: 0, dead: 1, skipped: 1 },
-          zz: { queued: 1, scheduled: 0, running: 0, succeeded: 0, failed: 0, dead: 0, skipped: 0 }
+          a: { queued: 1, scheduled: 1, running: 1, succeeded: 2, failed: 1, dead: 0, skipped: 0, cancelled: 0 },
+          b: { queued: 0, scheduled: 0, running: 0, succeeded: 0, failed: 0, dead: 2, skipped: 0, cancelled: 0 },
+          c: { queued: 0, scheduled: 0, running: 0, succeeded: 1, failed: 0, dead: 1, skipped: 1, cancelled: 0 },
+          zz: { queued: 1, scheduled: 0, running: 0, succeeded: 0, failed: 0, dead: 0, skipped: 0, cancelled: 0 }
         }
         assert.deepStrictEqual(counts.byName, expected)
         assert.deepStrictEqual(counts.total, {
@@ -168,7 +168,8 @@ export const inspectorSuite = (it: Vitest.MethodsNonLive<InspectorUnderTest>, ba
           succeeded: 3,
           failed: 1,
           dead: 3,
-          skipped: 1
+          skipped: 1,
+          cancelled: 0
         })
         // the same tally from the records themselves (every record is within the retention)
         const tally: Record<string, Record<string, number>> = {}

@@ -7,7 +7,7 @@ import { createServer } from "node:net"
 import { fileURLToPath } from "node:url"
 import { assert, layer } from "@effect/vitest"
 import { Effect, Exit, Layer, Schema, Scope } from "effect"
-import { Heimdall, Task, Worker } from "../src/index.ts"
+import { Heimdall, HeimdallStore, Task, TaskQueue, Worker } from "../src/index.ts"
 import { describeRedis, keyPrefix, redisLayer, redisUrl } from "./support/redis.ts"
 
 const bin = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url))
@@ -142,7 +142,7 @@ describeRedis("heimdall CLI", () => {
         const text = yield* heimdall([...own.flags, "status"])
         assert.strictEqual(text.code, 0, text.stderr)
         assert.match(text.stdout, /^queue cli-status: oldest waiting: /m)
-        assert.match(text.stdout, /^cli-report\s+2\s+0\s+0\s+0\s+0\s+0\s+0$/m)
+        assert.match(text.stdout, /^cli-report\s+2\s+0\s+0\s+0\s+0\s+0\s+0\s+0$/m)
         assert.match(text.stdout, /^\(all\)\s+2\s+1\s+0/m)
         for (const line of text.stdout.trimEnd().split("\n")) assert.isAtMost(line.length, 80, line)
       })
@@ -217,6 +217,74 @@ describeRedis("heimdall CLI", () => {
         const after = yield* heimdall([...own.flags, "workers", "--json"])
         assert.deepStrictEqual(JSON.parse(after.stdout), [])
       })
+    )
+
+    it.effect(
+      "actions: retry (one, --all), cancel, purge, locks release, limits reset; JSON, text and exit codes",
+      () =>
+        Effect.gen(function* () {
+          const own = ownQueue("cli-actions")
+          const q = yield* Effect.provide(TaskQueue.TaskQueue, own.layer)
+          const run = (...args: ReadonlyArray<string>) => heimdall([...own.flags, ...args])
+          const handles = yield* Effect.provide(
+            Effect.forEach([1, 2, 3], (customerId) => Task.enqueue(Report, { customerId })),
+            own.layer
+          )
+          const [failed, deadA, deadB] = handles.map((h) => h.id) as [string, string, string]
+          const claimed = yield* q.claim({ token: "cli", leaseMillis: 60_000, max: 3 })
+          assert.strictEqual(claimed._tag === "Claimed" ? claimed.tasks.length : 0, 3)
+          const tokens = new Map(claimed._tag === "Claimed" ? claimed.tasks.map((t) => [t.id, t.token] as const) : [])
+          assert.isTrue(yield* q.fail(failed, tokens.get(failed)!, '"boom"', undefined))
+          assert.isTrue(yield* q.deadLetter(deadA, tokens.get(deadA)!, "poison"))
+          assert.isTrue(yield* q.deadLetter(deadB, tokens.get(deadB)!, "poison"))
+          const waiting = (yield* Effect.provide(Task.enqueue(Other, { n: 1 }), own.layer)).id
+
+          const retried = yield* run("tasks", "retry", failed, "--json")
+          assert.strictEqual(retried.code, 0, retried.stderr)
+          assert.deepStrictEqual(JSON.parse(retried.stdout), { id: failed, retried: 1 })
+          assert.strictEqual((yield* q.get(failed))?.state, "queued")
+          const again = yield* run("tasks", "retry", failed)
+          assert.strictEqual(again.code, 4)
+          assert.include(again.stderr, `cannot retry task ${failed}: it is queued`)
+          const all = yield* run("tasks", "retry", "--all", "--state", "dead", "--json")
+          assert.strictEqual(all.code, 0, all.stderr)
+          assert.deepStrictEqual(JSON.parse(all.stdout), { retried: 2 })
+          assert.strictEqual((yield* q.get(deadB))?.state, "queued")
+          assert.strictEqual((yield* run("tasks", "retry", "--all")).code, 1)
+          assert.strictEqual((yield* run("tasks", "retry", "--all", "--state", "succeeded")).code, 1)
+
+          const cancelled = yield* run("tasks", "cancel", waiting)
+          assert.strictEqual(cancelled.code, 0, cancelled.stderr)
+          assert.strictEqual(cancelled.stdout.trim(), `task ${waiting} cancelled (it was queued)`)
+          assert.strictEqual((yield* q.get(waiting))?.state, "cancelled")
+          assert.strictEqual((yield* run("tasks", "cancel", waiting)).code, 4)
+          assert.strictEqual((yield* run("tasks", "cancel", "no-such-task")).code, 2)
+          const listed = yield* run("tasks", "list", "--state", "cancelled", "--json")
+          assert.deepStrictEqual(
+            JSON.parse(listed.stdout).tasks.map((t: { id: string }) => t.id),
+            [waiting]
+          )
+          const purged = yield* run("tasks", "purge", "--state", "cancelled", "--json")
+          assert.strictEqual(purged.code, 0, purged.stderr)
+          assert.deepStrictEqual(JSON.parse(purged.stdout), { purged: 1 })
+          assert.strictEqual(yield* q.get(waiting), undefined)
+
+          const store = yield* Effect.provide(HeimdallStore.HeimdallStore, own.layer)
+          assert.strictEqual((yield* store.lockAcquire(`${prefix}lock:cli-held`, "someone", 60_000))._tag, "Acquired")
+          const released = yield* run("locks", "release", "cli-held", "--json")
+          assert.strictEqual(released.code, 0, released.stderr)
+          assert.deepStrictEqual(JSON.parse(released.stdout), { key: "cli-held", released: true })
+          assert.strictEqual((yield* run("locks", "release", "cli-held")).stdout.trim(), "lock cli-held was not held")
+
+          const rateKey = `${prefix}cli-rate`
+          const limit = { times: 1, per: "1 minute" } as const
+          yield* Effect.provide(Heimdall.take(rateKey, limit), own.layer)
+          const reset = yield* run("limits", "reset", rateKey, "--json")
+          assert.strictEqual(reset.code, 0, reset.stderr)
+          assert.deepStrictEqual(JSON.parse(reset.stdout), { key: rateKey, reset: true })
+          yield* Effect.provide(Heimdall.take(rateKey, limit), own.layer)
+          assert.strictEqual((yield* run("limits", "reset", "")).code, 1)
+        })
     )
 
     it.effect("exit codes: 2 for a task that does not exist, 1 for bad usage, 3 when Redis is unreachable", () =>

@@ -1,6 +1,6 @@
 /**
  * Where the scripts' keys live, checked while they run: the Redis conformance suites of the queue, of unique and
- * rate-limited tasks, of the inspector and of the primitives run here once more, with every script wrapped by `support/keyCheck.ts`.
+ * rate-limited tasks, of the inspector, of the admin and of the primitives run here once more, with every script wrapped by `support/keyCheck.ts`.
  * A script that touched a key outside `KEYS` and outside the slot of `KEYS[1]` (what Redis Cluster would refuse, or
  * worse, serve from another node) fails its call, and so the test that made it. Keys a script builds from ids it
  * finds while running (a claim pops ids from lists) are not in `KEYS`; they must share the queue's hash tag.
@@ -12,6 +12,7 @@ import { Effect, Exit, Layer } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import { vi } from "vitest"
 import { Heimdall } from "../src/index.ts"
+import { AdminUnderTest, adminSuite } from "./AdminSuite.ts"
 import { heimdallSuite } from "./HeimdallSuite.ts"
 import { InspectorUnderTest, inspectorSuite } from "./InspectorSuite.ts"
 import { QueueUnderTest, queueSuite } from "./QueueSuite.ts"
@@ -55,6 +56,7 @@ const underTest = Effect.gen(function* () {
 const queues = Layer.effect(QueueUnderTest, underTest).pipe(Layer.provideMerge(redisLayer()))
 const tasks = Layer.effect(TasksUnderTest, underTest).pipe(Layer.provideMerge(redisLayer()))
 const inspected = Layer.effect(InspectorUnderTest, underTest).pipe(Layer.provideMerge(redisLayer()))
+const administered = Layer.effect(AdminUnderTest, underTest).pipe(Layer.provideMerge(redisLayer()))
 const primitives = backend().pipe(Layer.provideMerge(redisLayer()))
 
 conformance("Key slots: task queue", [{ name: "redis, keys checked", layer: queues, redis: true }], queueSuite)
@@ -64,6 +66,7 @@ conformance(
   uniqueSuite
 )
 conformance("Key slots: inspector", [{ name: "redis, keys checked", layer: inspected, redis: true }], inspectorSuite)
+conformance("Key slots: admin", [{ name: "redis, keys checked", layer: administered, redis: true }], adminSuite)
 conformance("Key slots: primitives", [{ name: "redis, keys checked", layer: primitives, redis: true }], heimdallSuite)
 
 describeRedis("Key slots: the check itself", () => {

@@ -80,7 +80,7 @@ export const taskDetail = (detail: TaskDetail): string => {
     .join("\n")
 }
 
-const stateColumns = ["queued", "scheduled", "running", "succeeded", "failed", "dead", "skipped"] as const
+const stateColumns = ["queued", "scheduled", "running", "succeeded", "failed", "dead", "skipped", "cancelled"] as const
 
 /** `heimdall status`: the queue's counts, then one row per task name. */
 export const countRows = (queue: string, counts: QueueCounts): string => {
@@ -91,9 +91,9 @@ export const countRows = (queue: string, counts: QueueCounts): string => {
   return [
     `queue ${queue}: ${oldest}`,
     table(
-      ["TASK", "QUEUED", "SCHED", "RUNNING", "SUCCEEDED", "FAILED", "DEAD", "SKIPPED"],
+      ["TASK", "QUEUED", "SCHED", "RUNNING", "SUCCEEDED", "FAILED", "DEAD", "SKIPPED", "CANCEL"],
       [...names.map((name) => row(name, counts.byName[name]!)), row("(all)", counts.total)],
-      [20, 8, 8, 8, 10, 8, 8, 8]
+      [14, 8, 8, 8, 9, 8, 8, 8, 8]
     )
   ].join("\n")
 }

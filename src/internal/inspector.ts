@@ -139,7 +139,8 @@ export class Inspector extends Context.Service<
     readonly counts: Effect.Effect<QueueCounts, Redis.RedisError>
     /**
      * One page of the tasks in a state, newest first (see `TaskPage` for what the cursor guarantees). `failed`,
-     * `dead` and `skipped` come from the bounded index (the newest `indexSize` of each, within the retention).
+     * `dead`, `skipped` and `cancelled` come from the bounded index (the newest `indexSize` of each, within the
+     * retention).
      * Fails with `InvalidArgument` for a state, limit, name or cursor that is not one.
      */
     readonly tasks: (query: TasksQuery) => Effect.Effect<TaskPage, InvalidArgument | Redis.RedisError>

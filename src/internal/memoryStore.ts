@@ -63,6 +63,14 @@ export const make = (table: LockTable): HeimdallStore["Service"] => {
             return state === undefined ? [] : [{ key, ...state }]
           })
       ),
+    rateReset: (key) =>
+      withNow((_, nowUs) => {
+        // as Redis' DEL: the log exists while it has entries, until its expiry (its last entry out of every window)
+        const had = (rates.get(key)?.length ?? 0) > 0 && (rateExpiry.get(key) ?? Number.POSITIVE_INFINITY) > nowUs
+        rates.delete(key)
+        rateExpiry.delete(key)
+        return had
+      }),
     rateTake: (request) =>
       withNow((_, now): RateResult => {
         // microseconds, as in Redis: the bound holds in real time, not only in whole milliseconds

@@ -322,3 +322,17 @@ export const recordLeased = <A, E>(
     }
     return then
   })
+
+// ---------------------------------------------------------------------------------------------------------------
+// Operator actions (Admin)
+
+/** The operators' actions, counted in the process that acts: `Admin.metrics`. */
+export const adminMetrics = {
+  cancellations: counter("heimdall_tasks_cancelled", "Tasks cancelled by an operator (Admin.cancel)"),
+  retries: counter("heimdall_tasks_retried_by_operator", "Failed or dead tasks requeued by an operator (Admin.retry)"),
+  purged: counter("heimdall_tasks_purged", "Finished task records deleted by an operator (Admin.purge)")
+}
+
+/** Adds `by` to one of the operator counters. */
+export const countAdmin = (metric: keyof typeof adminMetrics, by = 1): Effect.Effect<void> =>
+  by === 0 ? Effect.void : Effect.withFiberSucceed((fiber) => adminMetrics[metric].updateUnsafe(by, fiber.context))

@@ -109,6 +109,8 @@ export const make = (options: { readonly channel: string }) =>
         ),
       lockRelease: (key, owner) => Effect.map(run.lockRelease([key], owner, channel, false), (n) => n === 1),
       lockForceRelease: (key) => Effect.map(run.lockRelease([key], "", channel, true), (n) => n === 1),
+      // one command: atomic on its own (the key is the limit's whole log of admissions and bookings)
+      rateReset: (key) => Effect.map(redis.send<number>("DEL", key), (n) => Number(n) === 1),
       lockExtend: (key, owner, ttlMs) => Effect.map(run.lockExtend([key], owner, ttlMs), (n) => n === 1),
       lockInspect: inspect,
       lockList: Effect.fnUntraced(function* (prefix) {

@@ -8,6 +8,7 @@ import type { InvalidArgument } from "../../Errors.ts"
 import * as Store from "../../HeimdallStore.ts"
 import * as RedisIoredis from "../../RedisIoredis.ts"
 import { TaskQueue } from "../../TaskQueue.ts"
+import * as Admin from "../admin.ts"
 import * as Config from "../config.ts"
 import * as Inspector from "../inspector.ts"
 import * as Layout from "../layout.ts"
@@ -19,9 +20,12 @@ import * as RedisStore from "../redisStore.ts"
 import * as validate from "../validate.ts"
 import { Heimdall, type Options } from "./service.ts"
 
-type Backend = Heimdall | Store.HeimdallStore | TaskQueue | Inspector.Inspector
+type Backend = Heimdall | Store.HeimdallStore | TaskQueue | Inspector.Inspector | Admin.Admin
 
-/** The four services of one backend, built on one resolved configuration (the `Inspector` reads the queue). */
+/**
+ * The five services of one backend, built on one resolved configuration (the `Inspector` reads the queue, the
+ * `Admin` acts on it).
+ */
 const backendContext = (
   config: Config.Config,
   store: Store.HeimdallStore["Service"],
@@ -30,7 +34,8 @@ const backendContext = (
   Context.make(Heimdall, Heimdall.of({ store, config })).pipe(
     Context.add(Store.HeimdallStore, store),
     Context.add(TaskQueue, queue),
-    Context.add(Inspector.Inspector, Inspector.make(queue, store, config.lockPrefix))
+    Context.add(Inspector.Inspector, Inspector.make(queue, store, config.lockPrefix)),
+    Context.add(Admin.Admin, Admin.make(queue, store, config))
   )
 
 /** The first option that can never work (see `Options`), checked when a layer is made. */

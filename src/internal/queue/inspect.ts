@@ -15,14 +15,23 @@ export const states: ReadonlyArray<TaskState> = [
   "succeeded",
   "failed",
   "dead",
-  "skipped"
+  "skipped",
+  "cancelled"
 ]
 
 /** The states `list` pages through. */
-export const listStates: ReadonlyArray<ListState> = ["queued", "scheduled", "running", "failed", "dead", "skipped"]
+export const listStates: ReadonlyArray<ListState> = [
+  "queued",
+  "scheduled",
+  "running",
+  "failed",
+  "dead",
+  "skipped",
+  "cancelled"
+]
 
 /** The terminal states the bounded index keeps (`succeeded` is counted, not indexed). */
-export const indexedStates: ReadonlyArray<TaskState> = ["failed", "dead", "skipped"]
+export const indexedStates: ReadonlyArray<TaskState> = ["failed", "dead", "skipped", "cancelled"]
 
 export const zeroCounts = (): Mutable<StateCounts> => ({
   queued: 0,
@@ -31,7 +40,8 @@ export const zeroCounts = (): Mutable<StateCounts> => ({
   succeeded: 0,
   failed: 0,
   dead: 0,
-  skipped: 0
+  skipped: 0,
+  cancelled: 0
 })
 
 /**

@@ -23,13 +23,16 @@
  * | `<prefix>:{<queue>}:names`       | hash   | task name -> when a worker running it last   | TTL 7 days, renewed by beats |
  * |                                  |        | beat (ms)                                    |                              |
  * | `<prefix>:{<queue>}:events`      | pubsub | channel: the id of each task reaching an end | (a channel, not a key)       |
+ * | `<prefix>:{<queue>}:cancels`     | pubsub | channel: the id of each running task an      | (a channel, not a key)       |
+ * |                                  |        | operator cancelled (its worker interrupts it)|                              |
  * | `<prefix>:{<queue>}:counts`      | hash   | the Inspector's counts: field                | no TTL: the queue's          |
  * |                                  |        | `<state>:<task name>`, current for queued,   | bookkeeping (a few fields    |
  * |                                  |        | scheduled, running; totals for the terminal  | per task name)               |
  * |                                  |        | states (kept by every state change script)   |                              |
  * | `<prefix>:{<queue>}:index:<s>`   | zset   | the bounded index of `failed`, `dead`,       | TTL `retention`, renewed by  |
- * |                                  |        | `skipped` tasks (score: finish time, ms),    | each entry; trimmed to       |
- * |                                  |        | newest `indexSize` within the retention      | `indexSize` and `retention`  |
+ * |                                  |        | `skipped`, `cancelled` tasks (score: finish  | each entry; trimmed to       |
+ * |                                  |        | time, ms), newest `indexSize` within the     | `indexSize` and `retention`  |
+ * |                                  |        | retention                                    |                              |
  * | `<prefix>:{<queue>}:workers`     | zset   | live workers' ids, score: when their         | TTL: the latest registration |
  * |                                  |        | registration lapses (ms)                     |                              |
  * | `<prefix>:{<queue>}:worker:<w>`  | hash   | worker `<w>`'s registration: host, pid,      | TTL: three beats, renewed by |
@@ -85,6 +88,8 @@ export interface QueueKeys {
   /** A worker's inbox. */
   readonly inbox: (worker: string) => string
   readonly events: string
+  /** The channel of cancelled running tasks' ids (Admin.cancel; workers listen). */
+  readonly cancels: string
   /** The set of task names with parked tasks. */
   readonly parked: string
   /** The prefix of each name's parked list; scripts append the name. */
@@ -93,8 +98,8 @@ export interface QueueKeys {
   readonly names: string
   /** The Inspector's counts hash. */
   readonly counts: string
-  /** The bounded index of finished tasks in `state` (failed, dead, skipped). */
-  readonly index: (state: "failed" | "dead" | "skipped") => string
+  /** The bounded index of finished tasks in `state` (failed, dead, skipped, cancelled). */
+  readonly index: (state: "failed" | "dead" | "skipped" | "cancelled") => string
   /** The worker registry. */
   readonly workers: string
   /** The prefix of each worker's registration hash; scripts append the id. */
@@ -117,6 +122,7 @@ export const makeKeys = (prefix: string, queue: string): QueueKeys => {
     inboxPrefix: `${base}inbox:`,
     inbox: (worker) => `${base}inbox:${worker}`,
     events: `${base}events`,
+    cancels: `${base}cancels`,
     parked: `${base}parked`,
     parkedPrefix: `${base}parked:`,
     names: `${base}names`,

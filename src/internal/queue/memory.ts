@@ -10,12 +10,14 @@ import type { LockTable } from "../locks.ts"
 import * as Waiters from "../waiters.ts"
 import * as Inspect from "./inspect.ts"
 import type {
+  CancelResult,
   ClaimedTask,
   ClaimOptions,
   ClaimResult,
   EnqueueResult,
   ListQuery,
   Parked,
+  RetryResult,
   Service,
   StateCounts,
   TaskPage,
@@ -71,12 +73,15 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
       if (from !== undefined && !isTerminal(from)) c[from]--
       c[to]++
     }
-    /** The bounded index of failed, dead and skipped tasks (the Redis `index:<state>` sorted sets), oldest first. */
+    /** The bounded index of failed, dead, skipped and cancelled tasks (the Redis `index:<state>` sorted sets), oldest first. */
     const index = new Map<TaskState, Array<{ readonly id: string; readonly at: number }>>([
       ["failed", []],
       ["dead", []],
-      ["skipped", []]
+      ["skipped", []],
+      ["cancelled", []]
     ])
+    /** `watchCancels` listeners: told the id of each running task an operator cancels. */
+    const cancelListeners = new Set<(id: string) => void>()
     /** The worker registry: id -> its last registration. */
     const workers = new Map<string, WorkerInfo>()
 
@@ -120,6 +125,45 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
       entry.leaseUntil = undefined
       entry.expiresAt = now + options.retentionMillis
       joiners.wakeAll(entry.record.id)
+    }
+    const dropFromIndex = (state: TaskState, id: string) => {
+      const indexed = index.get(state)
+      const at = indexed?.findIndex((e) => e.id === id) ?? -1
+      if (at !== -1) indexed!.splice(at, 1)
+    }
+    /**
+     * An operator's retry of a failed or dead task (see `Service.retry`): at the back of the line, as a new task; a
+     * unique task takes its lock again, or nothing changes.
+     */
+    const requeue = (entry: Entry, now: number, nowUs: number): RetryResult => {
+      const { id } = entry.record
+      if (entry.lock) {
+        const taken = table.take(entry.lock.key, id, entry.lock.ttlMillis, now, nowUs)
+        if (taken._tag === "Held")
+          return { _tag: "Duplicate", holder: taken.holder, expiresInMillis: taken.expiresInMs }
+      }
+      dropFromIndex(entry.record.state, id)
+      bump(entry.record.name, undefined, "queued")
+      Object.assign(entry.record, {
+        state: "queued",
+        attempts: 0,
+        redeliveries: 0,
+        reschedules: 0,
+        runAt: now,
+        result: undefined,
+        lastError: entry.record.error ?? entry.record.reason ?? "",
+        error: undefined,
+        reason: undefined,
+        failures: [],
+        startedAt: undefined,
+        finishedAt: undefined,
+        worker: undefined
+      } satisfies Partial<TaskRecord>)
+      entry.booked = false
+      entry.expiresAt = undefined
+      ready.push(id)
+      wake()
+      return { _tag: "Requeued" }
     }
     const withNow = <A>(f: (now: number, nowUs: number) => A) =>
       Effect.map(Clock.currentTimeNanos, (nanos) => {
@@ -584,6 +628,74 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
           }
         }),
       workers: withNow((now) => Inspect.sortWorkers([...workers.values()].filter((w) => w.expiresAt > now))),
+      retry: (id) =>
+        withNow((now, nowUs): RetryResult => {
+          const entry = live(id, now)
+          if (entry === undefined) return { _tag: "NotFound" }
+          const state = entry.record.state
+          if (state !== "failed" && state !== "dead") return { _tag: "Conflict", state }
+          return requeue(entry, now, nowUs)
+        }),
+      retryAll: (state, name) =>
+        withNow((now, nowUs) => {
+          let n = 0
+          // oldest first, as the Redis script: the oldest is claimed first
+          for (const { id } of [...index.get(state)!]) {
+            const entry = live(id, now)
+            if (entry?.record.state !== state) dropFromIndex(state, id)
+            else if (
+              (name === undefined || entry.record.name === name) &&
+              requeue(entry, now, nowUs)._tag === "Requeued"
+            )
+              n++
+          }
+          return n
+        }),
+      purge: (state, name) =>
+        withNow((now) => {
+          let n = 0
+          for (const { id } of [...index.get(state)!]) {
+            const entry = live(id, now)
+            if (entry?.record.state !== state) dropFromIndex(state, id)
+            else if (name === undefined || entry.record.name === name) {
+              tasks.delete(id)
+              dropFromIndex(state, id)
+              n++
+            }
+          }
+          return n
+        }),
+      cancel: (id) =>
+        withNow((now): CancelResult => {
+          const entry = live(id, now)
+          if (entry === undefined) return { _tag: "NotFound" }
+          const previous = entry.record.state
+          if (isTerminal(previous)) return { _tag: "Conflict", state: previous }
+          if (previous === "queued") {
+            const at = ready.indexOf(id)
+            if (at !== -1) ready.splice(at, 1)
+            else {
+              const list = parked.get(entry.record.name)
+              const i = list?.indexOf(id) ?? -1
+              if (i !== -1) list!.splice(i, 1)
+            }
+          } else if (previous === "scheduled") scheduled.delete(id)
+          // freed even when it would outlive the task (an interval task's): the task did not run to its end
+          if (entry.lock) table.free(entry.lock.key, id, now)
+          finish(entry, "cancelled", { reason: "cancelled by an operator" }, now)
+          if (previous === "running") for (const listener of cancelListeners) listener(id)
+          return { _tag: "Cancelled", previous }
+        }),
+      watchCancels: (onCancel) =>
+        Effect.acquireRelease(
+          Effect.sync(() => {
+            cancelListeners.add(onCancel)
+          }),
+          () =>
+            Effect.sync(() => {
+              cancelListeners.delete(onCancel)
+            })
+        ),
       awaitTerminal: (id) =>
         // registered before the check, so that an end between the two is not missed
         joiners.waiting(id, (woken) =>

@@ -23,19 +23,20 @@ export type { Config } from "../config.ts"
  *   the reason is kept for the retention.
  * - `"skipped"`: a unique task that was not run because, when a worker picked it up, its unique key was
  *   held by another task (its own lock had expired meanwhile); the reason names that task.
+ * - `"cancelled"`: an operator cancelled it (`Admin.cancel`) while it waited or ran (its handler was interrupted).
  *
  * **Example**
  *
  * ```ts
  * import { TaskQueue } from "effect-heimdall"
  *
- * const finished = (state: TaskQueue.TaskState) => TaskQueue.isTerminal(state) // succeeded, failed, dead, skipped
+ * const finished = (state: TaskQueue.TaskState) => TaskQueue.isTerminal(state) // succeeded, failed, dead, skipped, cancelled
  * ```
  *
  * @category models
  * @since 0.1.0
  */
-export type TaskState = "queued" | "scheduled" | "running" | "succeeded" | "failed" | "dead" | "skipped"
+export type TaskState = "queued" | "scheduled" | "running" | "succeeded" | "failed" | "dead" | "skipped" | "cancelled"
 
 /**
  * Whether a state is final.
@@ -52,7 +53,7 @@ export type TaskState = "queued" | "scheduled" | "running" | "succeeded" | "fail
  * @since 0.1.0
  */
 export const isTerminal = (state: TaskState): boolean =>
-  state === "succeeded" || state === "failed" || state === "dead" || state === "skipped"
+  state === "succeeded" || state === "failed" || state === "dead" || state === "skipped" || state === "cancelled"
 
 /**
  * The trace context of the span that enqueued a task, so the span that runs it
@@ -427,12 +428,58 @@ export interface Service {
   readonly detail: (id: string) => Effect.Effect<TaskDetail | undefined, Redis.RedisError>
   /** Read-only: the live workers' registrations, oldest first (one round trip on Redis). */
   readonly workers: Effect.Effect<ReadonlyArray<WorkerInfo>, Redis.RedisError>
+  /**
+   * An operator's retry: a `failed` or `dead` task queued again now, at the back of the line, under the same id
+   * (attempts, failure times and outcome reset; the error or reason kept as `lastError`; out of the bounded index).
+   * A unique task takes its lock again, or nothing changes (`Duplicate`).
+   */
+  readonly retry: (id: string) => Effect.Effect<RetryResult, Redis.RedisError>
+  /** `retry` of every task of the bounded index of `state` (of the task `name`, if given), oldest first: how many. */
+  readonly retryAll: (state: "failed" | "dead", name: string | undefined) => Effect.Effect<number, Redis.RedisError>
+  /** Deletes the records of the bounded index of `state` (of the task `name`, if given) and their entries: how many. */
+  readonly purge: (
+    state: "failed" | "dead" | "skipped" | "cancelled",
+    name: string | undefined
+  ) => Effect.Effect<number, Redis.RedisError>
+  /**
+   * An operator's cancel: a `queued`, `scheduled` or `running` task ends `cancelled` (out of its list, unique lock
+   * freed if it holds it, joiners told, in the bounded index); a running task's id is announced to `watchCancels`.
+   */
+  readonly cancel: (id: string) => Effect.Effect<CancelResult, Redis.RedisError>
+  /**
+   * Calls `onCancel` with the id of each running task an operator cancels (in any process on Redis), for the scope:
+   * a worker checks whether it runs it.
+   */
+  readonly watchCancels: (onCancel: (id: string) => void) => Effect.Effect<void, Redis.RedisError, Scope.Scope>
 }
+
+/**
+ * What `retry` did: requeued; no such task; a task in a state that cannot be retried; a unique task whose key is held.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export type RetryResult =
+  | { readonly _tag: "Requeued" }
+  | { readonly _tag: "NotFound" }
+  | { readonly _tag: "Conflict"; readonly state: TaskState }
+  | { readonly _tag: "Duplicate"; readonly holder: string; readonly expiresInMillis: number }
+
+/**
+ * What `cancel` did: cancelled (from `previous`); no such task; a task that already ended (`state`).
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export type CancelResult =
+  | { readonly _tag: "Cancelled"; readonly previous: TaskState }
+  | { readonly _tag: "NotFound" }
+  | { readonly _tag: "Conflict"; readonly state: TaskState }
 
 /**
  * How many tasks are in each state. `queued`, `scheduled` and `running` are current counts (a queued task includes
  * one parked for a worker that runs its name; a running task whose lease lapsed counts as running until a claim
- * requeues it). `succeeded`, `failed`, `dead` and `skipped` count how many tasks reached that state since the queue's
+ * requeues it). `succeeded`, `failed`, `dead`, `skipped` and `cancelled` count how many tasks reached that state since the queue's
  * bookkeeping began (totals that only grow: a dashboard derives throughput from two readings).
  *
  * **Example**
@@ -454,6 +501,7 @@ export interface StateCounts {
   readonly failed: number
   readonly dead: number
   readonly skipped: number
+  readonly cancelled: number
 }
 
 /**
@@ -488,7 +536,7 @@ export interface QueueCounts {
 /**
  * The states `list` pages through, and what orders each (newest first: the greatest first):
  * `queued` by place in line (the newest enqueued first), `scheduled` by run time, `running` by lease end, `failed`,
- * `dead` and `skipped` (the bounded index) by finish time.
+ * `dead`, `skipped` and `cancelled` (the bounded index) by finish time.
  *
  * **Example**
  *
@@ -501,7 +549,7 @@ export interface QueueCounts {
  * @category inspection
  * @since 0.2.0
  */
-export type ListState = "queued" | "scheduled" | "running" | "failed" | "dead" | "skipped"
+export type ListState = "queued" | "scheduled" | "running" | "failed" | "dead" | "skipped" | "cancelled"
 
 /**
  * A page request. `after` continues after a task already listed: for the sorted states, its (`key`: score as

@@ -14,12 +14,14 @@ import * as Waiters from "../waiters.ts"
 import * as Inspect from "./inspect.ts"
 import { makeKeys } from "./keys.ts"
 import type {
+  CancelResult,
   ClaimedTask,
   ClaimOptions,
   ClaimResult,
   EnqueueResult,
   ListQuery,
   Parked,
+  RetryResult,
   Service,
   StateCounts,
   TaskPage,
@@ -288,7 +290,11 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
       pageSorted: evalScript(Scripts.pageSorted),
       pageQueued: evalScript(Scripts.pageQueued),
       inspect: evalScript(Scripts.inspect),
-      workers: evalScript(Scripts.workers)
+      workers: evalScript(Scripts.workers),
+      retry: evalScript(Scripts.retry),
+      retryAll: evalScript(Scripts.retryAll),
+      purge: evalScript(Scripts.purge),
+      cancel: evalScript(Scripts.cancel)
     }
     // best effort: a script that could not be loaded now is loaded on its first NOSCRIPT
     yield* preload(run).pipe(Effect.ignore)
@@ -716,6 +722,64 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
           live.map(([id, expiresAt, info]) => parseWorker(options.queue, String(id), Number(expiresAt), info))
         )
       ),
+      retry: (id) =>
+        Effect.map(
+          run.retry(
+            [keys.task(id), keys.ready, keys.wake, keys.counts, keys.index("failed"), keys.index("dead")],
+            id,
+            lockInfix,
+            wakeCap,
+            wakeTtlMillis
+          ),
+          (reply): RetryResult =>
+            reply[0] === 1
+              ? { _tag: "Requeued" }
+              : reply[0] === -1
+                ? { _tag: "NotFound" }
+                : reply[0] === 0
+                  ? { _tag: "Conflict", state: decodeState(String(reply[1])) }
+                  : { _tag: "Duplicate", holder: String(reply[1]), expiresInMillis: Math.max(0, Number(reply[2])) }
+        ),
+      retryAll: (state, name) =>
+        run.retryAll(
+          [keys.index(state), keys.taskPrefix, keys.ready, keys.wake, keys.counts],
+          state,
+          name ?? "",
+          lockInfix,
+          wakeCap,
+          wakeTtlMillis
+        ),
+      purge: (state, name) => run.purge([keys.index(state), keys.taskPrefix], state, name ?? ""),
+      cancel: (id) =>
+        Effect.map(
+          run.cancel(
+            [keys.task(id), keys.ready, keys.scheduled, keys.running, keys.counts, keys.index("cancelled")],
+            id,
+            retention,
+            keys.events,
+            lockChannel,
+            lockInfix,
+            indexSize,
+            keys.parkedPrefix,
+            keys.cancels
+          ),
+          (reply): CancelResult =>
+            reply[0] === 1
+              ? { _tag: "Cancelled", previous: decodeState(String(reply[1])) }
+              : reply[0] === 0
+                ? { _tag: "Conflict", state: decodeState(String(reply[1])) }
+                : { _tag: "NotFound" }
+        ),
+      watchCancels: (onCancel) =>
+        Effect.gen(function* () {
+          const messages = yield* redis.subscribe(keys.cancels)
+          yield* Queue.take(messages).pipe(
+            Effect.tap(({ message }) => Effect.sync(() => onCancel(message))),
+            Effect.forever,
+            Effect.ignore,
+            Effect.forkScoped
+          )
+        }),
       awaitTerminal: (id) =>
         Effect.gen(function* () {
           yield* listen

@@ -29,7 +29,11 @@ export const scriptFiles = [
   "pageSorted-2.lua",
   "pageQueued-3.lua",
   "inspect-2.lua",
-  "workers-1.lua"
+  "workers-1.lua",
+  "retry-6.lua",
+  "retryAll-5.lua",
+  "purge-2.lua",
+  "cancel-6.lua"
 ] as const
 
 /** The full source of a script, as sent to Redis: the helpers it calls, then the script (see scripts/gen-lua.mjs). */
@@ -96,4 +100,20 @@ export const inspect = define(Lua.contracts.inspect).withReturnType<
 
 export const workers = define(Lua.contracts.workers).withReturnType<
   readonly [now: number, ...live: Array<readonly [id: string, expiresAt: string, fields: ReadonlyArray<string>]>]
+>()
+
+/** The Admin's actions (see retry-6.lua, retryAll-5.lua, purge-2.lua, cancel-6.lua for the replies). */
+export const retry = define(Lua.contracts.retry).withReturnType<
+  | readonly [requeued: 1]
+  | readonly [conflict: 0, state: string]
+  | readonly [missing: -1]
+  | readonly [duplicate: 2, holder: string, pttl: number]
+>()
+
+export const retryAll = define(Lua.contracts.retryAll).withReturnType<number>()
+
+export const purge = define(Lua.contracts.purge).withReturnType<number>()
+
+export const cancel = define(Lua.contracts.cancel).withReturnType<
+  readonly [cancelled: 1, previous: string] | readonly [conflict: 0, state: string] | readonly [missing: -1]
 >()

@@ -12,7 +12,7 @@
  * Nothing here is shared between fibers but what the worker passes in: `stopping` (read, never written) and the
  * slot's own `next` reference, which always holds the task the slot must give back if it is interrupted.
  */
-import { Cause, Clock, Duration, Effect, Exit, Pull, Random, Ref, Schedule, Schema } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Exit, Pull, Random, Ref, Schedule, Schema } from "effect"
 import { InvalidArgument } from "../../Errors.ts"
 import * as Task from "../../Task.ts"
 import { randomId } from "../id.ts"
@@ -44,6 +44,11 @@ export interface RunContext {
   readonly worker: string
   /** The ids of the tasks the worker's slots run now (its heartbeat registers them). */
   readonly running: Set<string>
+  /**
+   * A running task's cancel notice, by id: the worker completes it when an operator cancels the task
+   * (`TaskQueue.Service.watchCancels`), and the run checks its lease at once.
+   */
+  readonly cancelNotices: Map<string, Deferred.Deferred<void>>
 }
 
 /**
@@ -90,6 +95,12 @@ const runTask = (
     const admitted = yield* admit(ctx, claimed)
     if (admitted._tag === "Settled") return undefined
     const outcome = yield* runUnderLease(ctx, claimed, admitted)
+    if (outcome._tag === "Cancelled") {
+      yield* Effect.logInfo(
+        `effect-heimdall: task ${name} ${id} was cancelled by an operator; its handler was interrupted`
+      )
+      return undefined
+    }
     if (outcome._tag === "LeaseLost") {
       yield* Effect.logWarning(
         `effect-heimdall: lease of task ${name} ${id} lost; the attempt was interrupted (it may run elsewhere)`
@@ -195,7 +206,11 @@ function* runUnderLease(
   ctx: RunContext,
   claimed: ClaimedTask,
   admitted: Extract<Admitted, { _tag: "Start" }>
-): Step<{ readonly _tag: "LeaseLost" } | { readonly _tag: "Done"; readonly exit: Exit.Exit<unknown, unknown> }> {
+): Step<
+  | { readonly _tag: "LeaseLost" }
+  | { readonly _tag: "Cancelled" }
+  | { readonly _tag: "Done"; readonly exit: Exit.Exit<unknown, unknown> }
+> {
   const { id, token, name } = claimed
   const task = admitted.impl.task
   // the first attempt's enqueue-to-start on the backend's clock (a retry's would include its earlier attempts)
@@ -253,8 +268,20 @@ function* runUnderLease(
     : Effect.exit(handler)
   // the lease keeper starts first: a handed-over task's renewal is on the wire before the handler runs (a handler
   // that blocks the event loop cannot hold it back past the short first lease)
+  // An operator's cancel (Admin.cancel) ends the task and drops its lease in one step, and announces it: on the
+  // notice the lease is checked at once (one renewal) instead of at the next tick. A notice for a task whose lease
+  // still holds (it cannot be this run's) changes nothing.
+  const cancelled = Effect.gen(function* () {
+    while (true) {
+      const notice = Deferred.makeUnsafe<void>()
+      ctx.cancelNotices.set(id, notice)
+      yield* Deferred.await(notice)
+      const held = yield* Effect.orElseSucceed(ctx.queue.renew(id, token, ctx.leaseMillis), () => true)
+      if (!held) return { _tag: "Cancelled" as const }
+    }
+  }).pipe(Effect.ensuring(Effect.sync(() => ctx.cancelNotices.delete(id))))
   const outcome = yield* Effect.raceFirst(
-    Effect.as(leaseLost, { _tag: "LeaseLost" as const }),
+    Effect.raceFirst(Effect.as(leaseLost, { _tag: "LeaseLost" as const }), cancelled),
     Effect.map(run, (exit) => ({ _tag: "Done" as const, exit }))
   )
   // an interrupted handler (lease lost, interruption) has no run duration: it did not end

@@ -404,3 +404,26 @@ local function pageAdd(page, at, key, fields, keep, row)
   if keep(f) then table.insert(page.tasks, row(f)) end
   return true
 end
+
+-- Admin (operator actions: retry, retryAll; see retry-6.lua, retryAll-5.lua). Queues the failed or dead task at `key`
+-- (its id `id`, record fields `f` = { state, name, lock prefix, unique key, lock ttl, error, reason }) again, at the
+-- back of the line like a new task: attempts, failure times, redeliveries, reschedules and the outcome are reset
+-- (the error or reason is kept as `lastError`), the record no longer expires, it leaves `indexKey` (the bounded index
+-- of its state) and is counted as queued in `book` (the terminal state's total stays: totals only grow). A unique
+-- task takes its lock again (`locks`, see lockKeyOf). Returns {1} requeued, or {2, holder, pttl}: another task holds
+-- its unique key (nothing changed).
+local function requeue(key, id, f, readyKey, indexKey, now, locks, book)
+  local lockKey = lockKeyOf(f[3], f[4], locks)
+  if lockKey then
+    local taken = lockTake(lockKey, id, tonumber(f[5]))
+    if taken[1] == 0 then return { 2, taken[2], taken[3] } end
+  end
+  redis.call("HDEL", key, "a", "ft", "error", "reason", "result", "finishedAt", "booked", "redeliveries",
+    "reschedules", "startedAt", "w")
+  redis.call("HSET", key, "s", "q", "r", now, "lastError", f[6] or f[7] or "")
+  redis.call("PERSIST", key)
+  redis.call("ZREM", indexKey, id)
+  redis.call("LPUSH", readyKey, id)
+  count(book, f[2], nil, "queued")
+  return { 1 }
+end

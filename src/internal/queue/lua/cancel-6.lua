@@ -1,0 +1,43 @@
+-- cancel: an operator ends a queued, scheduled or running task "cancelled" (Admin.cancel), at once: it leaves the
+-- ready list or its name's parked list (ARGV[7] .. name: same slot), the scheduled or the running zset; the state
+-- change drops a running task's lease token (its worker's next renew or completion finds it not owned: a completion
+-- that comes first wins, and the cancel finds "succeeded"). The task's unique lock is freed if it holds it, joiners
+-- are told on the events channel, the task enters the bounded index of cancelled tasks, and a running task's id is
+-- published on the cancels channel, where every worker of the queue listens and interrupts it at once.
+-- Input:
+--   KEYS[1] task:           task key         <prefix>:{q}:task:<id>
+--   KEYS[2] ready:          ready list       <prefix>:{q}:ready
+--   KEYS[3] scheduled:      scheduled zset   <prefix>:{q}:scheduled
+--   KEYS[4] running:        running zset     <prefix>:{q}:running
+--   KEYS[5] counts:         counts hash      <prefix>:{q}:counts            -- the Inspector's counts (see includes.lua)
+--   KEYS[6] cancelledIndex: cancelled index  <prefix>:{q}:index:cancelled   -- the bounded index of cancelled tasks
+--   ARGV[1] id: the task's id
+--   ARGV[2] retentionMillis (number): retention (ms) of the cancelled record
+--   ARGV[3] channel: events channel
+--   ARGV[4] lockChannel: channel on which lock releases are announced
+--   ARGV[5] lockInfix: the queue's lock key infix "{<queue>}:"
+--   ARGV[6] indexSize (number): the bounded index's cap (entries per state)
+--   ARGV[7] parkedPrefix: parked list prefix <prefix>:{q}:parked:  -- name N's parked list is ARGV[7] .. N
+--   ARGV[8] cancelChannel: cancels channel <prefix>:{q}:cancels  -- a running task's id, for its worker
+-- Output: {1, previous stored state} cancelled; {0, stored state} already ended (nothing changed); {-1} no such task
+local f = redis.call("HMGET", KEYS[1], "s", "n", "lp", "l")
+if not f[1] then return { -1 } end
+local from
+if f[1] == "q" then
+  from = "queued"
+  if redis.call("LREM", KEYS[2], 1, ARGV[1]) == 0 then redis.call("LREM", ARGV[7] .. f[2], 1, ARGV[1]) end
+elseif f[1] == "s" then
+  from = "scheduled"
+  redis.call("ZREM", KEYS[3], ARGV[1])
+elseif isRunning(f[1]) then
+  from = "running"
+else
+  return { 0, f[1] }
+end
+local book = newBook(KEYS[5], { cancelled = KEYS[6] }, ARGV[6], ARGV[2])
+-- the lock is freed even when it would outlive the task (an interval task's): the task did not run to its end
+finish(KEYS[1], KEYS[4], ARGV[1], "cancelled", "reason", "cancelled by an operator", ARGV[2], ARGV[3], nowMillis(),
+  lockKeyOf(f[3], f[4], { infix = ARGV[5] }), "0", ARGV[4], book, f[2], from)
+flushBook(book)
+if from == "running" then redis.call("PUBLISH", ARGV[8], ARGV[1]) end
+return { 1, f[1] }

@@ -1,0 +1,34 @@
+import { Effect, Layer } from "effect"
+import * as Redis from "effect/persistence/Redis"
+import * as Heimdall from "../src/Heimdall.ts"
+import { AdminUnderTest, adminSuite } from "./AdminSuite.ts"
+import type { Backend } from "./support/backends.ts"
+import { conformance } from "./support/backends.ts"
+import { keyPrefix, redisLayer } from "./support/redis.ts"
+
+const prefix = keyPrefix(import.meta.url).slice(0, -1) // keys: <prefix>:{<queue>}:...
+
+const redisBackend: Backend<AdminUnderTest | Redis.Redis, unknown> = {
+  name: "redis",
+  redis: true,
+  layer: Layer.effect(
+    AdminUnderTest,
+    Effect.gen(function* () {
+      const context = yield* Effect.context<Redis.Redis>()
+      return {
+        layer: (queue: string, options?: Heimdall.Options) =>
+          Heimdall.layerRedis({
+            ...options,
+            queue,
+            queuePrefix: prefix,
+            lockPrefix: `${prefix}lock:`,
+            ratePrefix: `${prefix}rate:${queue}:`
+          }).pipe(Layer.provide(Layer.succeedContext(context))),
+        redis: yield* Redis.Redis,
+        prefix
+      }
+    })
+  ).pipe(Layer.provideMerge(redisLayer()))
+}
+
+conformance("Admin", [redisBackend], adminSuite)
