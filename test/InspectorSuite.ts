@@ -370,6 +370,45 @@ export const inspectorSuite = (it: Vitest.MethodsNonLive<InspectorUnderTest>, ba
     )
   )
 
+  it.effect("completeAndClaim counts a completion and the next claim of a name in one step", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const q = yield* TaskQueue.TaskQueue
+        const inspector = yield* Inspector.Inspector
+        for (const id of ["c1", "c2", "c3"]) yield* q.enqueue(newTask(id))
+        let token = yield* claimId("c1")
+        const t = yield* InspectorUnderTest
+        const countsKey = `${t.prefix}:{${q.queue}}:counts`
+        for (const [id, next] of [
+          ["c1", "c2"],
+          ["c2", "c3"]
+        ] as const) {
+          const done = yield* q.completeAndClaim(id, token, "null", { token: `n-${next}`, leaseMillis: 10_000 })
+          assert.isTrue(done.completed)
+          assert.strictEqual(done.next._tag === "Claimed" && done.next.task.id, next)
+          token = `n-${next}`
+        }
+        const counts = yield* inspector.counts
+        assert.deepStrictEqual(
+          { queued: counts.total.queued, running: counts.total.running, succeeded: counts.total.succeeded },
+          { queued: 0, running: 1, succeeded: 2 }
+        )
+        const name = newTask("x").name
+        assert.deepStrictEqual(counts.byName[name], { ...counts.total })
+        if (t.redis) {
+          // counters that only increase: 3 created queued, 1 claim, then 2 chained moves (one HINCRBY each)
+          const hash = yield* t.redis.send<Array<string>>("HGETALL", countsKey)
+          const fields = Object.fromEntries(hash.flatMap((v, i) => (i % 2 === 0 ? [[v, hash[i + 1]]] : [])))
+          assert.deepStrictEqual(fields, {
+            [`queued:${name}`]: "3",
+            [`queued>running:${name}`]: "1",
+            [`queued>succeeded:${name}`]: "2"
+          })
+        }
+      })
+    )
+  )
+
   it.effect("the index of failed and dead tasks is capped by count and trimmed past the retention", () =>
     withQueue(
       Effect.gen(function* () {
