@@ -18,8 +18,12 @@
  * - **workers** (`WorkerInfo`): the registry that `Worker.layer` keeps with its heartbeat; a worker that stops
  *   leaves it at once, one that died lapses three beats after its last (15 s by default).
  *
+ * - **gauges** (`layerGauges`, opt-in): `heimdall_queue_tasks` and `heimdall_queue_oldest_waiting_ms`, set from
+ *   `counts` on a schedule.
+ *
  * @since 0.2.0
  */
+export { type GaugeOptions, gauges, layerGauges } from "./internal/gauges.ts"
 export {
   defaultLimit,
   Inspector,
