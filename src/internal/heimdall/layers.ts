@@ -30,7 +30,7 @@ const backendContext = (
   Context.make(Heimdall, Heimdall.of({ store, config })).pipe(
     Context.add(Store.HeimdallStore, store),
     Context.add(TaskQueue, queue),
-    Context.add(Inspector.Inspector, Inspector.make(queue, store, config.lockPrefix))
+    Context.add(Inspector.Inspector, Inspector.make(queue, store, config.lockPrefix, config))
   )
 
 /** The first option that can never work (see `Options`), checked when a layer is made. */
