@@ -7,6 +7,9 @@
  *   heimdall tasks show <id>                     a task's record, lease, unique lock, rate-limit booking
  *   heimdall workers                             live workers: host, pid, concurrency, running, last heartbeat
  *   heimdall locks [--prefix P]                  held locks (unique tasks' locks among them): holder, time left, fence
+ *   heimdall limits [--prefix P]                 rate limits (admitted, booked, next free slot) and concurrency limits
+ *                                                (holders and their leases); a limit itself shows as "?" (keys hold
+ *                                                only usage: the command runs in a process that never called them)
  *
  * Global flags (before or after the command): `--url` (default: `REDIS_URL`, else redis://127.0.0.1:6379),
  * `--queue` (default `default`), `--queue-prefix`, `--lock-prefix`, `--rate-prefix`, `--concurrency-prefix` (the
@@ -27,7 +30,7 @@ import type { InvalidArgument } from "../Errors.ts"
 import * as Heimdall from "../Heimdall.ts"
 import * as Inspector from "../Inspector.ts"
 import * as RedisIoredis from "../RedisIoredis.ts"
-import { countRows, lockRows, taskDetail, taskRows, workerRows } from "./render.ts"
+import { countRows, limitRows, lockRows, taskDetail, taskRows, workerRows } from "./render.ts"
 
 /** Why a command failed, with the exit code it means (read by the runtime's teardown). */
 class CliFailure extends Error {
@@ -171,7 +174,25 @@ const locks = Command.make(
     )
 ).pipe(Command.withDescription("Held locks: holder, time left, fence"))
 
-const cli = root.pipe(Command.withSubcommands([status, tasks, workers, locks]), Command.run({ version }))
+/** `heimdall limits`: the listing (its own command, so that subcommands can join it). */
+const limitsList = ({ prefix }: { readonly prefix: string }) =>
+  read(
+    (inspector) => inspector.limits(prefix),
+    (limits) => limitRows(limits, Date.now())
+  )
+
+const limits = Command.make(
+  "limits",
+  {
+    prefix: Flag.String("prefix").pipe(
+      Flag.withDescription("only limits whose key starts with this (after the rate or concurrency prefix)"),
+      Flag.withDefault("")
+    )
+  },
+  limitsList
+).pipe(Command.withDescription("Rate limits and concurrency limits in use: admissions, bookings, holders"))
+
+const cli = root.pipe(Command.withSubcommands([status, tasks, workers, locks, limits]), Command.run({ version }))
 
 // effect/cli prints usage errors itself (exit code 1); a command's failure is one line on stderr and its exit code;
 // anything else (a defect) is printed whole.
