@@ -50,6 +50,36 @@ export interface RateLimitSpec {
 }
 
 /**
+ * A rate limit's key as a store holds it (`rateList`): the admissions' times (µs, oldest first, booked ones after
+ * `nowUs`), when its log expires (µs: its latest admission plus the longest window it was booked with), and the
+ * limits this store was called with for it (none in a process that did not use the key).
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface RateUsage {
+  readonly key: string
+  readonly nowUs: number
+  readonly admissions: ReadonlyArray<number>
+  readonly expiresAtUs: number
+  readonly known: ReadonlyArray<{ readonly times: number; readonly perMs: number }>
+}
+
+/**
+ * A concurrency limit's key as a store holds it (`slotList`): its holders whose lease has not ended (lease end, ms,
+ * soonest first), and its limit when this store was called with it.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface SlotUsage {
+  readonly key: string
+  readonly nowMs: number
+  readonly holders: ReadonlyArray<{ readonly holder: string; readonly leaseEndMs: number }>
+  readonly limit: number | undefined
+}
+
+/**
  * A rate-limit call.
  *
  * - `take` admits now or denies; admissions are booked in non-decreasing time
@@ -133,6 +163,10 @@ export class HeimdallStore extends Context.Service<
     readonly rateTake: (request: RateRequest) => Effect.Effect<RateResult, RedisError>
     /** Forgets every admission and booking of a rate limit's key (`Admin.resetRateLimit`); `true` if it had any. */
     readonly rateReset: (key: string) => Effect.Effect<boolean, RedisError>
+    /** Rate limits whose key starts with `prefix`, sorted by key, as stored (read only; `Inspector.limits`). */
+    readonly rateList: (prefix: string) => Effect.Effect<ReadonlyArray<RateUsage>, RedisError>
+    /** Concurrency limits whose key starts with `prefix`, sorted by key, as stored (read only; `Inspector.limits`). */
+    readonly slotList: (prefix: string) => Effect.Effect<ReadonlyArray<SlotUsage>, RedisError>
     readonly slotAcquire: (
       key: string,
       holder: string,

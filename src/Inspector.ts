@@ -20,10 +20,15 @@
  * - **workers** (`WorkerInfo`): the registry that `Worker.layer` keeps with its heartbeat; a worker that stops
  *   leaves it at once, one that died lapses three beats after its last (15 s by default).
  *
+ * - **limits** (`Limits`): rate limits (admissions in the window, booked slots, next free slot when the limit is
+ *   known to this process) and concurrency limits (holders and their leases).
+ * - **gauges** (`layerGauges`, opt-in): `heimdall_queue_tasks` and `heimdall_queue_oldest_waiting_ms`, set from
+ *   `counts` on a schedule.
+ *
  * @since 0.2.0
  */
-
 export { type DecodedRecord, type DecodedValue, decode } from "./internal/decode.ts"
+export { type GaugeOptions, gauges, layerGauges } from "./internal/gauges.ts"
 export {
   defaultLimit,
   Inspector,
@@ -32,6 +37,7 @@ export {
   type TaskPage,
   type TasksQuery
 } from "./internal/inspector.ts"
+export type { ConcurrencyLimitEntry, Limits, RateLimitEntry } from "./internal/limits.ts"
 export type {
   ListState,
   QueueCounts,

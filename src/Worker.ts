@@ -44,7 +44,7 @@ import { millisOr } from "./internal/duration.ts"
 import { randomId } from "./internal/id.ts"
 import * as internal from "./internal/queue/task.ts"
 import * as validate from "./internal/validate.ts"
-import { describeCause, type RunContext, runSlot } from "./internal/worker/runTask.ts"
+import { countDeadLettered, describeCause, type RunContext, runSlot } from "./internal/worker/runTask.ts"
 import type * as Task from "./Task.ts"
 import { type ClaimedTask, TaskQueue, type WorkerRegistration } from "./TaskQueue.ts"
 
@@ -313,6 +313,7 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
           )
         if (outage !== undefined) yield* onQueueBack
         if (claimed.passed !== undefined) yield* notePassed(claimed.passed)
+        if (claimed.deadLettered !== undefined) yield* countDeadLettered(claimed.deadLettered)
         if (claimed._tag === "Idle") {
           // uninterruptible from the wait's reply to the start: a task handed over is never left unstarted
           return yield* Effect.uninterruptibleMask((restore) =>

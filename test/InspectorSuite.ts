@@ -6,10 +6,10 @@
  */
 import type { Vitest } from "@effect/vitest"
 import { assert } from "@effect/vitest"
-import { Context, Deferred, Effect, Layer, Schema, type Scope } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Layer, Schema, type Scope } from "effect"
 import type * as Redis from "effect/persistence/Redis"
 import type { InvalidArgument } from "../src/Errors.ts"
-import type * as Heimdall from "../src/Heimdall.ts"
+import * as Heimdall from "../src/Heimdall.ts"
 import * as Inspector from "../src/Inspector.ts"
 import * as Task from "../src/Task.ts"
 import * as TaskQueue from "../src/TaskQueue.ts"
@@ -24,7 +24,7 @@ export class InspectorUnderTest extends Context.Service<
     readonly layer: (
       queue: string,
       options?: Heimdall.Options
-    ) => Layer.Layer<TaskQueue.TaskQueue | Inspector.Inspector, InvalidArgument>
+    ) => Layer.Layer<TaskQueue.TaskQueue | Inspector.Inspector | Heimdall.Heimdall, InvalidArgument>
     /** The Redis service on the Redis backend, for assertions on keys. */
     readonly redis: Redis.Redis["Service"] | undefined
     /** The key prefix on the Redis backend. */
@@ -34,7 +34,11 @@ export class InspectorUnderTest extends Context.Service<
 
 let counter = 0
 const withQueue = <A, E>(
-  body: Effect.Effect<A, E, TaskQueue.TaskQueue | Inspector.Inspector | Scope.Scope | InspectorUnderTest>,
+  body: Effect.Effect<
+    A,
+    E,
+    TaskQueue.TaskQueue | Inspector.Inspector | Heimdall.Heimdall | Scope.Scope | InspectorUnderTest
+  >,
   options?: Heimdall.Options
 ): Effect.Effect<A, E | InvalidArgument, InspectorUnderTest> =>
   Effect.flatMap(InspectorUnderTest, (t) =>
@@ -370,6 +374,110 @@ export const inspectorSuite = (it: Vitest.MethodsNonLive<InspectorUnderTest>, ba
       })
     )
   )
+
+  it.effect("completeAndClaim counts a completion and the next claim of a name in one step", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const q = yield* TaskQueue.TaskQueue
+        const inspector = yield* Inspector.Inspector
+        for (const id of ["c1", "c2", "c3"]) yield* q.enqueue(newTask(id))
+        let token = yield* claimId("c1")
+        const t = yield* InspectorUnderTest
+        const countsKey = `${t.prefix}:{${q.queue}}:counts`
+        for (const [id, next] of [
+          ["c1", "c2"],
+          ["c2", "c3"]
+        ] as const) {
+          const done = yield* q.completeAndClaim(id, token, "null", { token: `n-${next}`, leaseMillis: 10_000 })
+          assert.isTrue(done.completed)
+          assert.strictEqual(done.next._tag === "Claimed" && done.next.task.id, next)
+          token = `n-${next}`
+        }
+        const counts = yield* inspector.counts
+        assert.deepStrictEqual(
+          { queued: counts.total.queued, running: counts.total.running, succeeded: counts.total.succeeded },
+          { queued: 0, running: 1, succeeded: 2 }
+        )
+        const name = newTask("x").name
+        assert.deepStrictEqual(counts.byName[name], { ...counts.total })
+        if (t.redis) {
+          // counters that only increase: 3 created queued, 1 claim, then 2 chained moves (one HINCRBY each)
+          const hash = yield* t.redis.send<Array<string>>("HGETALL", countsKey)
+          const fields = Object.fromEntries(hash.flatMap((v, i) => (i % 2 === 0 ? [[v, hash[i + 1]]] : [])))
+          assert.deepStrictEqual(fields, {
+            [`queued:${name}`]: "3",
+            [`queued>running:${name}`]: "1",
+            [`queued>succeeded:${name}`]: "2"
+          })
+        }
+      })
+    )
+  )
+
+  it.effect("limits: rate limits (admitted, booked, next free slot) and concurrency limits (holders, leases)", () => {
+    const stamp = `${Date.now() % 100000}-${++counter}`
+    return withQueue(
+      Effect.gen(function* () {
+        const inspector = yield* Inspector.Inspector
+        const t = yield* InspectorUnderTest
+        const perTen = { times: 2, per: "10 seconds" } as const
+        const t0 = yield* Clock.currentTimeMillis
+        yield* Heimdall.take("api:a", perTen)
+        yield* Heimdall.take("api:a", perTen)
+        const once = { times: 1, per: "10 seconds" } as const
+        yield* Heimdall.reserve("api:b", once) // now
+        const later = yield* Heimdall.reserve("api:b", once) // the next window: booked
+        assert.isAtLeast(Duration.toMillis(later.delay), 9_000)
+        yield* Heimdall.acquireSlot("pool", { limit: 3, lease: "30 seconds", holder: "h1" })
+        yield* Heimdall.acquireSlot("pool", { limit: 3, lease: "200 millis", holder: "h2" })
+        const before = (yield* inspector.limits()).concurrency
+        assert.deepStrictEqual(
+          before.map((c) => [c.key, c.limit, c.holders.map((h) => h.holder)]),
+          [["pool", 3, ["h2", "h1"]]] // soonest lease end first
+        )
+        yield* advance(300)
+        const limits = yield* inspector.limits()
+        assert.deepStrictEqual(
+          limits.rate.map((r) => [r.key, r.windowMillis, r.admitted, r.booked]),
+          [
+            ["api:a", 10_000, 2, 0],
+            ["api:b", 10_000, 1, 1]
+          ]
+        )
+        const [a, b] = limits.rate
+        assert.deepStrictEqual(a!.limits, [{ times: 2, perMillis: 10_000, used: 2 }])
+        assert.isUndefined(a!.bookedUntil)
+        // api:a is full until its first admission leaves the window; api:b after its booked slot's window
+        assert.isAtLeast(a!.nextFreeAt!, t0 + 10_000 - 50)
+        assert.isAtMost(a!.nextFreeAt!, t0 + 10_000 + 1_000)
+        assert.isAtLeast(b!.nextFreeAt! - b!.bookedUntil!, 10_000)
+        assert.isAtMost(b!.nextFreeAt! - b!.bookedUntil!, 10_001)
+        const pool = limits.concurrency
+        assert.deepStrictEqual(
+          pool.map((c) => [c.key, c.limit, c.holders.map((h) => h.holder)]),
+          [["pool", 3, ["h1"]]] // h2's lease ended
+        )
+        assert.isAbove(pool[0]!.holders[0]!.expiresInMillis, 25_000)
+        assert.isAtMost(pool[0]!.holders[0]!.expiresInMillis, 30_000)
+        // a prefix of the key (without the backend's prefix)
+        const onlyA = yield* inspector.limits("api:a")
+        assert.deepStrictEqual([onlyA.rate.map((r) => r.key), onlyA.concurrency], [["api:a"], []])
+        if (t.redis) {
+          // another process (its own store) knows no limit: usage only, the window from the key's expiry
+          const other = yield* Effect.provide(
+            Inspector.Inspector.use((i) => i.limits("api:")),
+            t.layer(inspector.queue, { ratePrefix: `rl-${stamp}:`, concurrencyPrefix: `cl-${stamp}:` })
+          )
+          const [oa, ob] = other.rate
+          assert.deepStrictEqual([oa!.key, oa!.admitted, oa!.limits, oa!.nextFreeAt], ["api:a", 2, [], undefined])
+          assert.deepStrictEqual([ob!.key, ob!.admitted, ob!.booked], ["api:b", 1, 1])
+          assert.isAtLeast(oa!.windowMillis, 9_990)
+          assert.isAtMost(oa!.windowMillis, 10_010)
+        }
+      }),
+      { ratePrefix: `rl-${stamp}:`, concurrencyPrefix: `cl-${stamp}:` }
+    )
+  })
 
   it.effect("the index of failed and dead tasks is capped by count and trimmed past the retention", () =>
     withQueue(

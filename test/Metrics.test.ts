@@ -8,8 +8,9 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect, Exit, Fiber, Layer, Metric, Schedule, Schema, type Scope } from "effect"
 import { TestClock } from "effect/testing"
 import * as Heimdall from "../src/Heimdall.ts"
+import * as Inspector from "../src/Inspector.ts"
 import * as Task from "../src/Task.ts"
-import type * as TaskQueue from "../src/TaskQueue.ts"
+import * as TaskQueue from "../src/TaskQueue.ts"
 import * as Worker from "../src/Worker.ts"
 import { hasRedis, keyPrefix, redisLayer } from "./support/redis.ts"
 
@@ -304,6 +305,58 @@ describe("Heimdall.metrics (memory, TestClock)", () => {
   )
 })
 
+/** A queue gauge's value (`Inspector.gauges`). */
+const gaugeOf = (metric: Metric.Metric<number, Metric.GaugeState<number>>, attributes: Record<string, string>) =>
+  Effect.map(Metric.value(Metric.withAttributes(metric, attributes)), (s) => s.value)
+
+describe("Inspector.layerGauges (memory, TestClock)", () => {
+  it.effect("sets depth per state and name and the oldest wait from the counts, at once and on every tick", () =>
+    Effect.gen(function* () {
+      const q = yield* TaskQueue.TaskQueue
+      const task = (id: string, name: string, delayMillis = 0) =>
+        q.enqueue({ id, name, payload: "1", delayMillis, trace: undefined })
+      yield* task("a1", "mail")
+      yield* task("a2", "mail", 60_000)
+      yield* task("b1", "report")
+      yield* TestClock.adjust(500)
+      yield* Layer.build(Inspector.layerGauges({ every: "1 second" }))
+      yield* Effect.yieldNow
+      const tasks = (state: string, name: string) =>
+        gaugeOf(Inspector.gauges.tasks, { queue: q.queue, state, task: name })
+      assert.strictEqual(yield* tasks("queued", "mail"), 1)
+      assert.strictEqual(yield* tasks("scheduled", "mail"), 1)
+      assert.strictEqual(yield* tasks("queued", "report"), 1)
+      assert.strictEqual(yield* tasks("running", "report"), 0)
+      assert.strictEqual(yield* gaugeOf(Inspector.gauges.oldestWaiting, { queue: q.queue }), 500)
+      // a claim and a dead letter between ticks: the gauges follow at the next tick, not before
+      const claimed = yield* q.claim({ token: "t1", leaseMillis: 10_000, names: ["report"] })
+      assert.strictEqual(claimed._tag === "Claimed" && claimed.task.id, "b1")
+      assert.isTrue(yield* q.deadLetter("b1", "t1", "gone"))
+      assert.strictEqual(yield* tasks("queued", "report"), 1)
+      yield* TestClock.adjust(1_000)
+      assert.strictEqual(yield* tasks("queued", "report"), 0)
+      assert.strictEqual(yield* tasks("dead", "report"), 1)
+      assert.strictEqual(yield* tasks("queued", "mail"), 1)
+      assert.strictEqual(yield* gaugeOf(Inspector.gauges.oldestWaiting, { queue: q.queue }), 1_500)
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(Heimdall.layerMemory),
+      Effect.provideService(Metric.MetricRegistry, new Map())
+    )
+  )
+
+  it.effect("an every that is not a duration of at least 100 ms is an InvalidArgument naming it", () =>
+    Effect.gen(function* () {
+      for (const every of [50, "soon", -1] as const) {
+        const error = yield* Effect.flip(Layer.build(Inspector.layerGauges({ every: every as never })))
+        assert.strictEqual(error._tag, "InvalidArgument")
+        assert.strictEqual(error.argument, "every")
+        assert.include(error.message, String(every))
+      }
+    }).pipe(Effect.scoped, Effect.provide(Heimdall.layerMemory))
+  )
+})
+
 describe.skipIf(!hasRedis)("Task.metrics (redis, real clock)", () => {
   const prefix = keyPrefix(import.meta.url).slice(0, -1)
   layer(redisLayer(), { excludeTestServices: true })((it) => {
@@ -331,6 +384,30 @@ describe.skipIf(!hasRedis)("Task.metrics (redis, real clock)", () => {
         Effect.provide(Heimdall.layerRedis({ queue: `metrics-${Date.now() % 100000}`, queuePrefix: prefix })),
         Effect.provideService(Metric.MetricRegistry, new Map())
       )
+    )
+
+    it.effect("queue gauges from the counts on Redis: tasks another producer enqueued, and the oldest wait", () =>
+      Effect.gen(function* () {
+        const queue = `gauges-${Date.now() % 100000}`
+        const Mail = Task.make("gauge-mail", { payload: Schema.Number })
+        // another process' work: enqueued through a layer of its own on the same Redis
+        yield* Effect.forEach([1, 2, 3], (n) => Task.enqueue(Mail, n)).pipe(
+          Effect.provide(Heimdall.layerRedis({ queue, queuePrefix: prefix }))
+        )
+        yield* Effect.sleep("120 millis")
+        yield* Layer.build(Inspector.layerGauges({ every: "200 millis" })).pipe(
+          Effect.provide(Heimdall.layerRedis({ queue, queuePrefix: prefix }))
+        )
+        yield* Effect.sleep("50 millis")
+        const queued = { queue, state: "queued", task: "gauge-mail" }
+        assert.strictEqual(yield* gaugeOf(Inspector.gauges.tasks, queued), 3)
+        const oldest = yield* gaugeOf(Inspector.gauges.oldestWaiting, { queue })
+        assert.isAtLeast(oldest, 120)
+        assert.isBelow(oldest, 5_000)
+        yield* Task.enqueue(Mail, 4).pipe(Effect.provide(Heimdall.layerRedis({ queue, queuePrefix: prefix })))
+        yield* Effect.sleep("300 millis")
+        assert.strictEqual(yield* gaugeOf(Inspector.gauges.tasks, queued), 4)
+      }).pipe(Effect.scoped, Effect.provideService(Metric.MetricRegistry, new Map()))
     )
   })
 })

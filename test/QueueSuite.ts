@@ -664,13 +664,34 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
         yield* advance(250)
         const second = yield* claim("dies-2") // first lapse: redelivered
         assert.strictEqual(second._tag === "Claimed" && second.task.attempts, 2)
+        assert.isUndefined(second.deadLettered)
         yield* advance(250)
         const third = yield* claim("never") // second lapse: over the limit
         assert.strictEqual(third._tag, "Idle")
+        assert.deepStrictEqual(third.deadLettered, ["x"]) // the claim reports it (the worker counts it)
         const record = (yield* queue.get("p1"))!
         assert.strictEqual(record.state, "dead")
         assert.strictEqual(record.redeliveries, 2)
         assert.include(record.reason, "lapsed 2 times")
+      })
+    )
+  )
+
+  it.effect("a worker counts the tasks its claims dead-letter (lapsed past maxRedeliveries) in Task.metrics", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const name = `lapsing-${Date.now()}`
+        const queue = yield* TaskQueue.TaskQueue
+        yield* queue.enqueue({ id: `${name}-1`, name, payload: "1", delayMillis: 0, trace: undefined })
+        const claimed = yield* queue.claim({ token: "dies", leaseMillis: 200 }) // a worker that dies with it
+        assert.strictEqual(claimed._tag === "Claimed" && claimed.task.id, `${name}-1`)
+        yield* advance(250)
+        const Lapsing = Task.make(name, { payload: Schema.Number })
+        yield* startWorker([Task.implement(Lapsing, () => Effect.void)], { maxRedeliveries: 0 })
+        yield* advanceSteps(300)
+        assert.strictEqual((yield* queue.get(`${name}-1`))!.state, "dead")
+        const dead = yield* Metric.value(Metric.withAttributes(Task.metrics.deadLettered, { task: name }))
+        assert.strictEqual(dead.count, 1)
       })
     )
   )

@@ -89,6 +89,56 @@ describeRedis("heimdall CLI", () => {
       })
     )
 
+    it.effect("limits: rate and concurrency limits in use, as JSON and as 80-column tables, --prefix filters", () => {
+      const limitFlags = [...flags, "--rate-prefix", `${prefix}rate:`, "--concurrency-prefix", `${prefix}sem:`]
+      return Effect.gen(function* () {
+        const perMinute = { times: 5, per: "1 minute" } as const
+        for (let i = 0; i < 3; i++) yield* Heimdall.take("cli:api", perMinute)
+        yield* Heimdall.take("other:api", perMinute)
+        yield* Heimdall.acquireSlot("cli:pool", { limit: 4, holder: "worker-a", lease: "1 minute" })
+        const json = yield* heimdall([...limitFlags, "limits", "--prefix", "cli:", "--json"])
+        assert.strictEqual(json.code, 0, json.stderr)
+        const limits = JSON.parse(json.stdout)
+        // another process: the keys' usage, not the limits (only the process that calls a key knows its limit)
+        assert.deepStrictEqual(
+          limits.rate.map((r: Record<string, unknown>) => [r.key, r.admitted, r.booked, r.limits, r.nextFreeAt]),
+          [["cli:api", 3, 0, [], undefined]]
+        )
+        assert.isAtLeast(limits.rate[0].windowMillis, 59_900)
+        assert.isAtMost(limits.rate[0].windowMillis, 60_100)
+        assert.deepStrictEqual(
+          limits.concurrency.map((c: Record<string, unknown>) => [
+            c.key,
+            c.limit,
+            (c.holders as Array<{ holder: string }>).map((h) => h.holder)
+          ]),
+          [["cli:pool", undefined, ["worker-a"]]]
+        )
+
+        const text = yield* heimdall([...limitFlags, "limits"])
+        assert.strictEqual(text.code, 0, text.stderr)
+        const lines = text.stdout.trimEnd().split("\n")
+        assert.match(lines[0]!, /^RATE LIMIT\s+WINDOW\s+ADMITTED\s+BOOKED\s+LIMIT\s+NEXT FREE$/)
+        assert.isTrue(
+          lines.some((l) => /^cli:api\s+(59\.\d s|60\.\d s|1 min 0 s)\s+3\s+0\s+\?\s+\?$/.test(l)),
+          text.stdout
+        )
+        assert.isTrue(
+          lines.some((l) => /^other:api\s+\S+( \S+)*\s+1\s+0\s+\?\s+\?$/.test(l)),
+          text.stdout
+        )
+        assert.isTrue(
+          lines.some((l) => /^cli:pool\s+1\/\?\s+in \d+\.\d s\s+worker-a$/.test(l)),
+          text.stdout
+        )
+        for (const line of lines) assert.isAtMost(line.length, 80, line)
+      }).pipe(
+        Effect.provide(
+          Heimdall.layerRedis({ ...options, ratePrefix: `${prefix}rate:`, concurrencyPrefix: `${prefix}sem:` })
+        )
+      )
+    })
+
     it.effect("locks: held locks with holder, time left and fence (JSON and table), --prefix filters", () =>
       Effect.gen(function* () {
         const lock = yield* Heimdall.acquireLock("cli:deploy", { owner: "operator-1", ttl: "1 minute" })

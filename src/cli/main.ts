@@ -20,6 +20,9 @@
  *   heimdall tasks purge --state S [--name N]    deletes the failed, dead, skipped or cancelled tasks of the index
  *   heimdall locks release <key>                 frees a lock whoever holds it (its fence is kept)
  *   heimdall limits reset <key>                  forgets every admission and booking of a rate-limit key
+ *   heimdall limits [--prefix P]                 rate limits (admitted, booked, next free slot) and concurrency limits
+ *                                                (holders and their leases); a limit itself shows as "?" (keys hold
+ *                                                only usage: the command runs in a process that never called them)
  *
  * Global flags (before or after the command): `--url` (default: `REDIS_URL`, else redis://127.0.0.1:6379),
  * `--queue` (default `default`), `--queue-prefix`, `--lock-prefix`, `--rate-prefix`, `--concurrency-prefix` (the
@@ -44,7 +47,7 @@ import * as Heimdall from "../Heimdall.ts"
 import * as Inspector from "../Inspector.ts"
 import * as RedisIoredis from "../RedisIoredis.ts"
 import * as Dashboard from "./dashboard.ts"
-import { countRows, lockRows, taskDetail, taskRows, workerRows } from "./render.ts"
+import { countRows, limitRows, lockRows, taskDetail, taskRows, workerRows } from "./render.ts"
 import * as Top from "./top.ts"
 
 /** Why a command failed, with the exit code it means (read by the runtime's teardown). */
@@ -393,8 +396,24 @@ const limitsReset = Command.make(
     )
 ).pipe(Command.withDescription("Forget every admission and booking of a rate-limit key"))
 
-const limits = Command.make("limits").pipe(
-  Command.withDescription("Rate limits"),
+/** `heimdall limits`: the listing (its own command, so that subcommands can join it). */
+const limitsList = ({ prefix }: { readonly prefix: string }) =>
+  read(
+    (inspector) => inspector.limits(prefix),
+    (limits) => limitRows(limits, Date.now())
+  )
+
+const limits = Command.make(
+  "limits",
+  {
+    prefix: Flag.String("prefix").pipe(
+      Flag.withDescription("only limits whose key starts with this (after the rate or concurrency prefix)"),
+      Flag.withDefault("")
+    )
+  },
+  limitsList
+).pipe(
+  Command.withDescription("Rate limits and concurrency limits in use: admissions, bookings, holders"),
   Command.withSubcommands([limitsReset])
 )
 

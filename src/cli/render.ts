@@ -1,5 +1,5 @@
 /** The CLI's tables: plain text that fits an 80-column terminal (long values are cut with "…"). */
-import type { LockEntry, QueueCounts, StateCounts, TaskDetail, TaskPage, WorkerInfo } from "../Inspector.ts"
+import type { Limits, LockEntry, QueueCounts, StateCounts, TaskDetail, TaskPage, WorkerInfo } from "../Inspector.ts"
 
 const width = 80
 
@@ -126,3 +126,42 @@ export const workerRows = (workers: ReadonlyArray<WorkerInfo>, now: number): str
         ]),
         [16, 12, 7, 5, 7, 10, 14]
       )
+
+/** When `at` (epoch ms) is, from `now`: "now" or "in 2.5 s". */
+const fromNow = (at: number, now: number): string => (at <= now ? "now" : `in ${human(at - now)}`)
+
+/**
+ * `heimdall limits`: rate limits (window, admitted in it, booked, the limit when this process knows it, the next
+ * free slot), then concurrency limits (holders of the limit, the soonest lease end, the holders).
+ */
+export const limitRows = (limits: Limits, now: number): string => {
+  const rate =
+    limits.rate.length === 0
+      ? "no rate limits in use"
+      : table(
+          ["RATE LIMIT", "WINDOW", "ADMITTED", "BOOKED", "LIMIT", "NEXT FREE"],
+          limits.rate.map((r) => [
+            r.key,
+            human(r.windowMillis),
+            String(r.admitted),
+            String(r.booked),
+            r.limits.length === 0 ? "?" : r.limits.map((l) => `${l.times}/${human(l.perMillis)}`).join(","),
+            r.nextFreeAt === undefined ? "?" : fromNow(r.nextFreeAt, now)
+          ]),
+          [24, 10, 8, 6, 12, 10]
+        )
+  const concurrency =
+    limits.concurrency.length === 0
+      ? "no concurrency limits held"
+      : table(
+          ["CONCURRENCY LIMIT", "HELD", "FIRST ENDS", "HOLDERS"],
+          limits.concurrency.map((c) => [
+            c.key,
+            `${c.holders.length}/${c.limit ?? "?"}`,
+            `in ${human(c.holders[0]!.expiresInMillis)}`,
+            c.holders.map((h) => h.holder).join(",")
+          ]),
+          [26, 8, 12, 26]
+        )
+  return `${rate}\n\n${concurrency}`
+}

@@ -8,6 +8,7 @@ import type * as Redis from "effect/persistence/Redis"
 import type { InvalidArgument } from "../Errors.ts"
 import type { HeimdallStore } from "../HeimdallStore.ts"
 import * as Layout from "./layout.ts"
+import * as LimitList from "./limits.ts"
 import * as Inspect from "./queue/inspect.ts"
 import type {
   ListState,
@@ -150,6 +151,12 @@ export class Inspector extends Context.Service<
     readonly workers: Effect.Effect<ReadonlyArray<WorkerInfo>, Redis.RedisError>
     /** Held locks whose key (without the lock prefix) starts with `prefix` (default: all), sorted by key. */
     readonly locks: (prefix?: string) => Effect.Effect<ReadonlyArray<LockEntry>, Redis.RedisError>
+    /**
+     * Rate limits and concurrency limits in use whose key (without its prefix) starts with `prefix` (default: all),
+     * sorted by key, with their usage (see `Limits`). On Redis: a keyspace scan per kind (a `SCAN` per 1,000 keys)
+     * and one read-only script per key found.
+     */
+    readonly limits: (prefix?: string) => Effect.Effect<LimitList.Limits, Redis.RedisError>
   }
 >()("effect-heimdall/Inspector") {}
 
@@ -186,7 +193,12 @@ export const maxLimit = 500
 export const defaultLimit = 50
 
 /** The `Inspector` over a backend's queue and store (see layers.ts). */
-export const make = (queue: QueueService, store: HeimdallStore["Service"], lockPrefix: string): Inspector["Service"] =>
+export const make = (
+  queue: QueueService,
+  store: HeimdallStore["Service"],
+  lockPrefix: string,
+  limitPrefixes: { readonly ratePrefix: string; readonly concurrencyPrefix: string }
+): Inspector["Service"] =>
   Inspector.of({
     queue: queue.queue,
     counts: queue.counts,
@@ -229,5 +241,6 @@ export const make = (queue: QueueService, store: HeimdallStore["Service"], lockP
           fence: s.fence,
           expiresInMillis: Math.max(0, s.expiresInMs)
         }))
-      )
+      ),
+    limits: (prefix = "") => LimitList.list(store, limitPrefixes.ratePrefix, limitPrefixes.concurrencyPrefix, prefix)
   })

@@ -6,6 +6,7 @@
 import { Clock, Effect, Option } from "effect"
 import { HeimdallStore, type RateResult, type SlotResult } from "../HeimdallStore.ts"
 import { randomId } from "./id.ts"
+import * as KnownLimits from "./knownLimits.ts"
 import type { LockTable } from "./locks.ts"
 
 /** A memory store over `table`. */
@@ -14,6 +15,7 @@ export const make = (table: LockTable): HeimdallStore["Service"] => {
   const rateExpiry = new Map<string, number>() // when a key's log is all out of every window (µs), as Redis' PEXPIRE
   const slots = new Map<string, Map<string, number>>() // holder -> lease end
   const onlyAfters = new Map<string, number>() // key -> expiry
+  const known = KnownLimits.make()
   let operations = 0
 
   /** Drops expired state now and then, so that abandoned keys do not pile up. */
@@ -71,10 +73,36 @@ export const make = (table: LockTable): HeimdallStore["Service"] => {
         rateExpiry.delete(key)
         return had
       }),
+    rateList: (prefix) =>
+      withNow((_, nowUs) =>
+        [...rates.keys()]
+          .filter((key) => key.startsWith(prefix) && (rateExpiry.get(key) ?? 0) > nowUs && rates.get(key)!.length > 0)
+          .sort()
+          .map((key) => ({
+            key,
+            nowUs,
+            admissions: rates.get(key)!.map((e) => e.at),
+            expiresAtUs: rateExpiry.get(key)!,
+            known: known.rateOf(key)
+          }))
+      ),
+    slotList: (prefix) =>
+      withNow((now) =>
+        [...slots.keys()]
+          .filter((key) => key.startsWith(prefix))
+          .sort()
+          .flatMap((key) => {
+            const holders = [...(liveLeases(key, now) ?? [])]
+              .map(([holder, leaseEndMs]) => ({ holder, leaseEndMs }))
+              .sort((a, b) => a.leaseEndMs - b.leaseEndMs)
+            return holders.length === 0 ? [] : [{ key, nowMs: now, holders, limit: known.slotOf(key) }]
+          })
+      ),
     rateTake: (request) =>
       withNow((_, now): RateResult => {
         // microseconds, as in Redis: the bound holds in real time, not only in whole milliseconds
         const { cost, mode } = request
+        known.rate(request.limits)
         const id = request.id ?? randomId()
         const limits = request.limits.map((l) => ({ key: l.key, times: l.times, per: l.perMs * 1000 }))
         const longest = new Map<string, number>()
@@ -164,6 +192,7 @@ export const make = (table: LockTable): HeimdallStore["Service"] => {
       }),
     slotAcquire: (key, holder, limit, leaseMs) =>
       withNow((now): SlotResult => {
+        known.slot(key, limit)
         const leases = liveLeases(key, now) ?? new Map<string, number>()
         slots.set(key, leases)
         if (leases.has(holder) || leases.size < limit) {

@@ -4,8 +4,15 @@
  */
 import { Deferred, Effect, Exit, Option, Queue, Scope } from "effect"
 import * as Redis from "effect/persistence/Redis"
-import { HeimdallStore, type LockAcquireResult, type SlotResult } from "../HeimdallStore.ts"
+import {
+  HeimdallStore,
+  type LockAcquireResult,
+  type RateUsage,
+  type SlotResult,
+  type SlotUsage
+} from "../HeimdallStore.ts"
 import { randomId } from "./id.ts"
+import * as KnownLimits from "./knownLimits.ts"
 import * as Lua from "./redis/lua.generated.ts"
 import { define, evaluator, preload } from "./script.ts"
 import * as Waiters from "./waiters.ts"
@@ -28,6 +35,8 @@ const rateTaskBooked = define(Lua.contracts.rateTaskBooked).withReturnType<RateR
 const slotAcquire = define(Lua.contracts.slotAcquire).withReturnType<[1, number] | [0, number, number]>()
 const slotRelease = define(Lua.contracts.slotRelease).withReturnType<0 | 1>()
 const slotExtend = define(Lua.contracts.slotExtend).withReturnType<0 | 1>()
+const rateInspect = define(Lua.contracts.rateInspect).withReturnType<[] | [number, number, Array<string>]>()
+const slotInspect = define(Lua.contracts.slotInspect).withReturnType<[] | [number, Array<string>]>()
 
 /**
  * The Redis store, for the lifetime of the current scope. `channel` is where releases are announced; one
@@ -51,8 +60,29 @@ export const make = (options: { readonly channel: string }) =>
       rateTaskBooked: evalScript(rateTaskBooked),
       slotAcquire: evalScript(slotAcquire),
       slotRelease: evalScript(slotRelease),
-      slotExtend: evalScript(slotExtend)
+      slotExtend: evalScript(slotExtend),
+      rateInspect: evalScript(rateInspect),
+      slotInspect: evalScript(slotInspect)
     }
+    const known = KnownLimits.make()
+    /** The keys that start with `prefix`, sorted: a SCAN of 1,000 keys per round trip. */
+    const scan = Effect.fnUntraced(function* (prefix: string) {
+      const keys = new Set<string>()
+      let cursor = "0"
+      do {
+        const [next, batch] = yield* redis.send<[string, Array<string>]>(
+          "SCAN",
+          cursor,
+          "MATCH",
+          `${globEscape(prefix)}*`,
+          "COUNT",
+          "1000"
+        )
+        cursor = next
+        for (const key of batch) keys.add(key)
+      } while (cursor !== "0")
+      return [...keys].sort()
+    })
     const rateRun = {
       take: run.rateTake,
       reserve: run.rateReserve,
@@ -114,21 +144,7 @@ export const make = (options: { readonly channel: string }) =>
       lockExtend: (key, owner, ttlMs) => Effect.map(run.lockExtend([key], owner, ttlMs), (n) => n === 1),
       lockInspect: inspect,
       lockList: Effect.fnUntraced(function* (prefix) {
-        const keys = new Set<string>()
-        let cursor = "0"
-        do {
-          const [next, batch] = yield* redis.send<[string, Array<string>]>(
-            "SCAN",
-            cursor,
-            "MATCH",
-            `${globEscape(prefix)}*`,
-            "COUNT",
-            "1000"
-          )
-          cursor = next
-          for (const key of batch) keys.add(key)
-        } while (cursor !== "0")
-        const held = yield* Effect.forEach([...keys].sort(), (key) =>
+        const held = yield* Effect.forEach(yield* scan(prefix), (key) =>
           Effect.map(
             inspect(key),
             Option.map((state) => ({ key, ...state }))
@@ -136,7 +152,35 @@ export const make = (options: { readonly channel: string }) =>
         )
         return held.flatMap((o) => (Option.isSome(o) ? [o.value] : []))
       }),
+      rateList: Effect.fnUntraced(function* (prefix) {
+        const found = yield* Effect.forEach(yield* scan(prefix), (key) =>
+          Effect.map(run.rateInspect([key]), (reply): ReadonlyArray<RateUsage> => {
+            if (reply.length === 0) return []
+            const [nowUs, pttl, entries] = reply
+            const admissions: Array<number> = []
+            for (let i = 1; i < entries.length; i += 2) admissions.push(Number(entries[i]))
+            if (admissions.length === 0 || pttl < 0) return []
+            const now = Number(nowUs)
+            return [{ key, nowUs: now, admissions, expiresAtUs: now + Number(pttl) * 1000, known: known.rateOf(key) }]
+          })
+        )
+        return found.flat()
+      }),
+      slotList: Effect.fnUntraced(function* (prefix) {
+        const found = yield* Effect.forEach(yield* scan(prefix), (key) =>
+          Effect.map(run.slotInspect([key]), (reply): ReadonlyArray<SlotUsage> => {
+            if (reply.length === 0 || reply[1].length === 0) return []
+            const holders: Array<{ holder: string; leaseEndMs: number }> = []
+            for (let i = 0; i < reply[1].length; i += 2) {
+              holders.push({ holder: reply[1][i]!, leaseEndMs: Number(reply[1][i + 1]) })
+            }
+            return [{ key, nowMs: Number(reply[0]), holders, limit: known.slotOf(key) }]
+          })
+        )
+        return found.flat()
+      }),
       rateTake: (request) => {
+        known.rate(request.limits)
         const keys = [...new Set(request.limits.map((l) => l.key))]
         return Effect.map(
           rateRun[request.mode](
@@ -156,14 +200,16 @@ export const make = (options: { readonly channel: string }) =>
           })
         )
       },
-      slotAcquire: (key, holder, limit, leaseMs) =>
-        Effect.map(
+      slotAcquire: (key, holder, limit, leaseMs) => {
+        known.slot(key, limit) // for Inspector.limits, as the call is made (as rateTake)
+        return Effect.map(
           run.slotAcquire([key], holder, limit, leaseMs),
           (reply): SlotResult =>
             reply[0] === 1
               ? { _tag: "Acquired", holders: Number(reply[1]) }
               : { _tag: "Full", holders: Number(reply[1]), retryAfterMs: Number(reply[2]) }
-        ),
+        )
+      },
       slotRelease: (key, holder) => Effect.map(run.slotRelease([key], holder, channel), (n) => n === 1),
       slotExtend: (key, holder, leaseMs) => Effect.map(run.slotExtend([key], holder, leaseMs), (n) => n === 1),
       onlyAfter: (key, periodMs) =>

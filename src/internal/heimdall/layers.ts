@@ -34,7 +34,7 @@ const backendContext = (
   Context.make(Heimdall, Heimdall.of({ store, config })).pipe(
     Context.add(Store.HeimdallStore, store),
     Context.add(TaskQueue, queue),
-    Context.add(Inspector.Inspector, Inspector.make(queue, store, config.lockPrefix)),
+    Context.add(Inspector.Inspector, Inspector.make(queue, store, config.lockPrefix, config)),
     Context.add(Admin.Admin, Admin.make(queue, store, config))
   )
 

@@ -25,10 +25,10 @@
  * | `<prefix>:{<queue>}:events`      | pubsub | channel: the id of each task reaching an end | (a channel, not a key)       |
  * | `<prefix>:{<queue>}:cancels`     | pubsub | channel: the id of each running task an      | (a channel, not a key)       |
  * |                                  |        | operator cancelled (its worker interrupts it)|                              |
- * | `<prefix>:{<queue>}:counts`      | hash   | the Inspector's counts: field                | no TTL: the queue's          |
- * |                                  |        | `<state>:<task name>`, current for queued,   | bookkeeping (a few fields    |
- * |                                  |        | scheduled, running; totals for the terminal  | per task name)               |
- * |                                  |        | states (kept by every state change script)   |                              |
+ * | `<prefix>:{<queue>}:counts`      | hash   | the Inspector's counts, counters that only   | no TTL: the queue's          |
+ * |                                  |        | increase: `<state>:<task name>` created in a | bookkeeping (at most one     |
+ * |                                  |        | state, `<from>><to>:<task name>` moves; a    | field per state and move     |
+ * |                                  |        | read derives each state's count (newBook)    | per task name)               |
  * | `<prefix>:{<queue>}:index:<s>`   | zset   | the bounded index of `failed`, `dead`,       | TTL `retention`, renewed by  |
  * |                                  |        | `skipped`, `cancelled` tasks (score: finish  | each entry; trimmed to       |
  * |                                  |        | time, ms), newest `indexSize` within the     | `indexSize` and `retention`  |

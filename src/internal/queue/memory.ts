@@ -187,6 +187,7 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
         }
       }
       const lapsed = [...running].filter(([, at]) => at <= now).sort((a, b) => a[1] - b[1])
+      const dead: Array<string> = []
       for (const [id] of lapsed.slice(0, promoteLimit)) {
         running.delete(id)
         const entry = live(id, now)
@@ -195,6 +196,7 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
           if (maxRedeliveries !== undefined && entry.record.redeliveries > maxRedeliveries) {
             const times = entry.record.redeliveries
             finish(entry, "dead", { reason: `its lease lapsed ${times} times: the worker running it keeps dying` }, now)
+            dead.push(entry.record.name)
             continue
           }
           bump(entry.record.name, "running", "queued")
@@ -271,12 +273,14 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
         }
       }
       const passedOrNot = passed.length > 0 ? passed : undefined
-      if (tasks.length > 0) return { _tag: "Claimed", task: tasks[0]!, tasks, passed: passedOrNot }
+      const deadLettered = dead.length > 0 ? dead : undefined
+      if (tasks.length > 0) return { _tag: "Claimed", task: tasks[0]!, tasks, passed: passedOrNot, deadLettered }
       const next = Math.min(...scheduled.values(), ...running.values())
       return {
         _tag: "Idle",
         waitMillis: Number.isFinite(next) ? Math.max(0, next - now) : undefined,
-        passed: passedOrNot
+        passed: passedOrNot,
+        deadLettered
       }
     }
     const claim: Service["claim"] = (claimOptions) => withNow((now, nowUs) => claimAt(claimOptions, now, nowUs))

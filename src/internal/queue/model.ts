@@ -273,12 +273,16 @@ export type ClaimResult =
       readonly tasks: ReadonlyArray<ClaimedTask>
       /** The names of the tasks this claim met and left for other workers (see `ClaimOptions.names`). */
       readonly passed?: ReadonlyArray<string> | undefined
+      /** The names of the tasks this claim dead-lettered (their lease lapsed past `maxRedeliveries`), one per task. */
+      readonly deadLettered?: ReadonlyArray<string> | undefined
     }
   | {
       readonly _tag: "Idle"
       readonly waitMillis: number | undefined
       /** The names of the tasks this claim met and left for other workers (see `ClaimOptions.names`). */
       readonly passed?: ReadonlyArray<string> | undefined
+      /** The names of the tasks this claim dead-lettered (their lease lapsed past `maxRedeliveries`), one per task. */
+      readonly deadLettered?: ReadonlyArray<string> | undefined
     }
 
 /**

@@ -127,16 +127,28 @@ const parseRecord = (id: string, reply: unknown, queue: string): TaskRecord | un
   }
 }
 
-/** The counts hash (field "<state>:<task name>", see includes.lua) as counts per name. */
+/**
+ * The counts hash (see includes.lua, newBook: counters that only increase, field "<state>:<task name>" for tasks
+ * created in a state, "<from>><to>:<task name>" for moves) as counts per name: each state's count is what was
+ * created in it and moved in, less what moved out.
+ */
 const parseCounts = (reply: unknown): Record<string, StateCounts> => {
   const byName: Record<string, ReturnType<typeof Inspect.zeroCounts>> = {}
+  const isState = (s: string): s is TaskState => Inspect.states.includes(s as TaskState)
   for (const [field, value] of Object.entries(fields(reply))) {
     const colon = field.indexOf(":")
-    const state = field.slice(0, colon) as TaskState
+    if (colon === -1) continue
+    const move = field.slice(0, colon)
     const name = field.slice(colon + 1)
-    if (colon === -1 || !Inspect.states.includes(state)) continue
+    const arrow = move.indexOf(">")
+    const from = arrow === -1 ? undefined : move.slice(0, arrow)
+    const to = arrow === -1 ? move : move.slice(arrow + 1)
+    if (!isState(to) || (from !== undefined && !isState(from))) continue
     byName[name] ??= Inspect.zeroCounts()
-    byName[name][state] = Number(value)
+    const counts = byName[name]
+    const n = Number(value)
+    counts[to] += n
+    if (from !== undefined) counts[from] -= n
   }
   return byName
 }
@@ -198,10 +210,10 @@ const encodeNames = (names: ReadonlyArray<string> | undefined): string => {
 /** A worker passes the same names array to every claim: encoded once. */
 const encodedNames = new WeakMap<ReadonlyArray<string>, string>()
 
-/** The names a claim passed on: its reply's last element, "\n"-joined. */
-const passedOf = (reply: ReadonlyArray<unknown>): ReadonlyArray<string> | undefined => {
-  const last = reply[reply.length - 1]
-  return typeof last === "string" && last !== "" ? last.split("\n") : undefined
+/** A list of names in a claim's reply, "\n"-joined ("": none). */
+const namesAt = (reply: ReadonlyArray<unknown>, at: number): ReadonlyArray<string> | undefined => {
+  const names = reply[at]
+  return typeof names === "string" && names !== "" ? names.split("\n") : undefined
 }
 
 /** A task handed to an idle worker: its inbox entry (see includes.lua, handOff), claimed for it already. */
@@ -238,10 +250,12 @@ const parseHandedOff = (entry: string): ClaimedTask | undefined => {
 
 /** A claim's reply (see claim-11.lua) from index `at` of `reply`. */
 const parseClaim = (reply: ReadonlyArray<unknown>, at: number, token: string): ClaimResult => {
-  const passed = passedOf(reply)
+  // the reply ends with the names passed on, then those dead-lettered (claim-11.lua)
+  const passed = namesAt(reply, reply.length - 2)
+  const deadLettered = namesAt(reply, reply.length - 1)
   if (reply[at] !== "task") {
     const wait = Number(reply[at + 1])
-    return { _tag: "Idle", waitMillis: wait < 0 ? undefined : wait, passed }
+    return { _tag: "Idle", waitMillis: wait < 0 ? undefined : wait, passed, deadLettered }
   }
   const claimedAt = Number(reply[at + 1])
   const count = Number(reply[at + 2])
@@ -262,7 +276,7 @@ const parseClaim = (reply: ReadonlyArray<unknown>, at: number, token: string): C
       failures: failureTimes(reply[i + 7], enqueuedAt)
     })
   }
-  return { _tag: "Claimed", task: tasks[0]!, tasks, passed }
+  return { _tag: "Claimed", task: tasks[0]!, tasks, passed, deadLettered }
 }
 
 export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>

@@ -24,6 +24,10 @@ import * as internal from "../queue/task.ts"
 import * as RateStart from "../rateStart.ts"
 import * as validate from "../validate.ts"
 
+/** Counts the tasks a claim dead-lettered (lapsed past `maxRedeliveries` on another worker) in `Task.metrics`. */
+export const countDeadLettered = (names: ReadonlyArray<string>): Effect.Effect<void> =>
+  Effect.forEach(names, (name) => internal.count("deadLettered", name), { discard: true })
+
 /** What a worker gives the run of its tasks. */
 export interface RunContext {
   readonly queue: QueueService
@@ -337,6 +341,7 @@ function* settleSuccess(
   )
   if (done.completed) yield* internal.count("succeeded", name)
   if (done.next.passed !== undefined) yield* ctx.notePassed(done.next.passed)
+  if (done.next.deadLettered !== undefined) yield* countDeadLettered(done.next.deadLettered)
   return done.next._tag === "Claimed" ? done.next.task : undefined
 }
 

@@ -50,7 +50,10 @@
 --       "<worker id>|<ARGV[1]>|<ARGV[2]>|<lapses at, ms>|<ARGV[13]>" (the caller removes it with ARGV[11] of its next
 --       claim, or when it stops), scored by the time it became idle (its previous registration's score, if that was
 --       still registered); "" without a worker id
---   passed (last): the names of the tasks this claim handed on or parked for other workers, "\n"-joined ("": none)
+--   passed (next to last): the names of the tasks this claim handed on or parked for other workers, "\n"-joined
+--       ("": none)
+--   dead (last): the names of the tasks this claim dead-lettered (lapsed more than ARGV[6] times), one per task,
+--       "\n"-joined ("": none)
 -- Tasks handed to this worker since its last claim (in its inbox, still running under their hand-off token) come
 -- first, with this claim's tokens and lease; then tasks parked for names it runs; then the ready list.
 -- Lock keys come from the record (set from KEYS at enqueue; same hash tag).
@@ -73,7 +76,7 @@ if worker ~= "" then
 end
 local route = routeOf(ARGV[13], KEYS[8], ARGV[14], KEYS[5], ARGV[15], ARGV[16], KEYS[7], ARGV[17], ARGV[18])
 local book = newBook(KEYS[9], { dead = KEYS[10], skipped = KEYS[11] }, ARGV[19], ARGV[4])
-local result, passed = claimTasks(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]),
+local result, passed, dead = claimTasks(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]),
   ARGV[4], ARGV[5], tonumber(ARGV[6]), want, now, { channel = ARGV[8], infix = ARGV[9] }, handed, route, book,
   ARGV[20])
 flushBook(book)
@@ -92,4 +95,5 @@ if result[1] == "idle" then
   table.insert(result, member)
 end
 table.insert(result, table.concat(passed, "\n"))
+table.insert(result, table.concat(dead, "\n"))
 return result

@@ -35,7 +35,7 @@
 --   ARGV[19] indexSize (number): the bounded index's cap (entries per state)
 --   ARGV[20] claimer: the claiming worker's id, stored in each claimed task's record as `w` ("": none)
 -- Output: { completed (1 done, 0 the lease was no longer the caller's: nothing completed), claim's reply... }
---   the claim runs either way; an idle reply has "" for its member
+--   the claim runs either way; an idle reply has "" for its member; it ends with passed and dead, as claim's
 local now = nowMillis()
 local locks = { channel = ARGV[11], infix = ARGV[12] }
 local completed = 0
@@ -47,10 +47,11 @@ if f then
   completed = 1
 end
 local route = routeOf(ARGV[13], KEYS[8], ARGV[14], KEYS[6], ARGV[15], ARGV[16], KEYS[7], ARGV[17], ARGV[18])
-local claimed, passed = claimTasks(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]),
+local claimed, passed, dead = claimTasks(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]),
   ARGV[4], ARGV[5], tonumber(ARGV[9]), math.max(1, tonumber(ARGV[10])), now, locks, nil, route, book, ARGV[20])
 flushBook(book)
 table.insert(claimed, 1, completed)
 if claimed[2] == "idle" then table.insert(claimed, "") end
 table.insert(claimed, table.concat(passed, "\n"))
+table.insert(claimed, table.concat(dead, "\n"))
 return claimed

@@ -38,38 +38,57 @@ local function owned(key, token)
 end
 
 -- The Inspector's bookkeeping (see keys.ts), gathered while a script runs and written once at its end (flushBook):
--- `counts` is the queue's counts hash (field "<state>:<task name>": current counts of queued, scheduled and running,
--- totals of the terminal states), `index` the sorted sets of the bounded index by terminal state (failed, dead,
--- skipped: those the script can reach), `cap` and `retention` their bounds.
+-- `counts` is the queue's counts hash, `index` the sorted sets of the bounded index by terminal state (failed, dead,
+-- skipped: those the script can reach), `cap` and `retention` their bounds. The counts hash holds counters that
+-- only increase: field "<state>:<task name>" counts tasks created in a state, field "<from>><to>:<task name>" tasks
+-- that moved from one state to another; a read derives each state's count (created in it + moved in - moved out:
+-- the current count of queued, scheduled and running, the total of a terminal state). One script's moves are one
+-- HINCRBY when they net to one move (a task completed and the next of its name claimed: queued>succeeded).
 local function newBook(countsKey, index, cap, retention)
-  return { counts = countsKey, delta = {}, index = index or {}, cap = tonumber(cap or 0), retention =
-    tonumber(retention or 0) }
+  return { counts = countsKey, moves = {}, index = index, cap = tonumber(cap), retention = tonumber(retention) }
 end
 
 -- Counts one task named `name` moving from state `from` (nil: a new task) to `to` (state names, as in keys.ts).
 local function count(book, name, from, to)
-  if from then
-    local f = from .. ":" .. name
-    book.delta[f] = (book.delta[f] or 0) - 1
-  end
-  local t = to .. ":" .. name
-  book.delta[t] = (book.delta[t] or 0) + 1
+  local m = book.moves
+  m[#m + 1] = name
+  m[#m + 1] = from or false
+  m[#m + 1] = to
 end
 
--- Writes the moves counted: one HINCRBY per field that changed (moves that cancel out, a task completed and the
--- next of its name claimed by completeClaim, cost nothing).
+-- The counts hash field of a move (see newBook).
+local function moveField(name, from, to)
+  if from then return from .. ">" .. to .. ":" .. name end
+  return to .. ":" .. name
+end
+
+-- Writes the moves counted: one HINCRBY for a single move, or for two of one name that chain into one (the second
+-- task entered the state the first left: completeClaim's running>succeeded and queued>running are
+-- queued>succeeded); otherwise one HINCRBY per distinct move.
 local function flushBook(book)
-  for field, n in pairs(book.delta) do
-    if n ~= 0 then redis.call("HINCRBY", book.counts, field, n) end
+  local m = book.moves
+  local n = #m
+  if n == 0 then return end
+  if n == 3 then
+    redis.call("HINCRBY", book.counts, moveField(m[1], m[2], m[3]), 1)
+  elseif n == 6 and m[1] == m[4] and m[2] == m[6] then
+    if m[5] ~= m[3] then redis.call("HINCRBY", book.counts, moveField(m[1], m[5], m[3]), 1) end
+  else
+    local sums = {}
+    for i = 1, n, 3 do
+      local field = moveField(m[i], m[i + 1], m[i + 2])
+      sums[field] = (sums[field] or 0) + 1
+    end
+    for field, k in pairs(sums) do redis.call("HINCRBY", book.counts, field, k) end
   end
-  book.delta = {}
+  book.moves = {}
 end
 
 -- Adds a task that ended in `state` to the bounded index of that state (when it has one: failed, dead, skipped), at
 -- its finish time, and trims the index: entries past the retention (their records expired), then the oldest past
 -- the cap. The index expires with its newest entry's record.
 local function indexFinished(book, state, id, now)
-  local key = book.index[state]
+  local key = book.index and book.index[state]
   if not key then return end
   redis.call("ZADD", key, now, id)
   redis.call("ZREMRANGEBYSCORE", key, "-inf", now - book.retention)
@@ -224,6 +243,7 @@ end
 -- set `route.parked`) come first, oldest first. A ready task of a name it does not run is handed to an idle worker
 -- that runs it (route.handoff), else parked for one (at most 100 per call); its name is returned in `passed`.
 -- Every move is counted in `book` (the caller flushes it); each task claimed records `worker` ("": none) as `w`.
+-- Returns the reply, the names passed on, and the names of the tasks dead-lettered (lapsed too often), one per task.
 local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseToken, lease, limit, retention, channel,
     most, want, now, locks, handed, route, book, worker)
   local firstScheduled = redis.call("ZRANGE", scheduledKey, 0, 0, "WITHSCORES")
@@ -242,6 +262,7 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
   end
 
   -- A lapsed lease: the worker died or lost Redis. The attempt it spent stays spent.
+  local dead = {}
   local firstRunning = redis.call("ZRANGE", runningKey, 0, 0, "WITHSCORES")
   if firstRunning[2] and tonumber(firstRunning[2]) <= now then
     local lapsed = redis.call("ZRANGEBYSCORE", runningKey, "-inf", now, "LIMIT", 0, limit)
@@ -256,6 +277,7 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
           finish(key, runningKey, id, "dead", "reason", "its lease lapsed " .. redeliveries .. " times: the worker " ..
             "running it keeps dying", retention, channel, now, lockKeyOf(f[2], f[3], locks), f[4], locks.channel,
             book, f[5], "running")
+          table.insert(dead, f[5])
         else
           redis.call("HSET", key, "s", "q")
           redis.call("RPUSH", readyKey, id) -- front of the line: it waited already
@@ -362,7 +384,7 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
   end
   if n > 0 then
     out[3] = n
-    return out, passed
+    return out, passed, dead
   end
 
   local nextAt = -1
@@ -370,8 +392,8 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
   if s[2] then nextAt = tonumber(s[2]) end
   local r = redis.call("ZRANGE", runningKey, 0, 0, "WITHSCORES")
   if r[2] and (nextAt == -1 or tonumber(r[2]) < nextAt) then nextAt = tonumber(r[2]) end
-  if nextAt == -1 then return { "idle", -1 }, passed end
-  return { "idle", math.max(0, nextAt - now) }, passed
+  if nextAt == -1 then return { "idle", -1 }, passed, dead end
+  return { "idle", math.max(0, nextAt - now) }, passed, dead
 end
 
 -- Whether string `a` sorts before `b` byte by byte, as Redis orders sorted set members (Lua's `<` follows the

@@ -1,0 +1,90 @@
+/**
+ * A/B: enqueue and drain on trees of effect-heimdall (other checkouts), in one process against one private Redis,
+ * alternating the order each round. Usage: `node bench/ab.ts NAME=/path/to/tree ... [--rounds 6] [--count 20000]
+ * [--concurrency 10]`. Per tree and round: enqueue (50 in flight) Redis CPU µs per task, drain tasks/s and Redis CPU
+ * µs per task (INFO cpu), and the scripts' own time (commandstats evalsha usec) per task.
+ */
+import { Redis as IORedis } from "ioredis"
+import { info, redisCpuSeconds, startServer } from "./lib/redis.ts"
+
+const args = process.argv.slice(2)
+const flag = (name: string, fallback: number) => {
+  const i = args.indexOf(`--${name}`)
+  return i >= 0 ? Number(args[i + 1]) : fallback
+}
+const trees = args.filter((a) => a.includes("=")).map((a) => a.split("=") as [string, string])
+const rounds = flag("rounds", 6)
+const count = flag("count", 20000)
+const concurrency = flag("concurrency", 10)
+type Peer = typeof import("./peers/heimdall.ts")
+const peers: Record<string, Peer> = {}
+for (const [name, path] of trees) peers[name] = await import(`${path}/bench/peers/heimdall.ts`)
+const server = await startServer()
+const admin = new IORedis(server.url)
+const evalUsec = async () => {
+  const m = /cmdstat_evalsha:calls=(\d+),usec=(\d+)/.exec(await info(admin, "commandstats"))
+  return m ? Number(m[2]) : 0
+}
+const rows: Record<string, Array<Array<number>>> = {}
+for (let round = 0; round < rounds; round++) {
+  const order = trees.map(([n]) => n)
+  if (round % 2 === 1) order.reverse()
+  for (const name of order) {
+    const peer = peers[name]!
+    const producer = peer.makeProducer(server.url, "drain")
+    await admin.flushdb()
+    await admin.config("RESETSTAT")
+    let cpu0 = await redisCpuSeconds(admin)
+    const e0 = performance.now()
+    await peer.prefill(producer as never, count)
+    const enqueueMs = performance.now() - e0
+    const enqueueCpu = (((await redisCpuSeconds(admin)) - cpu0) * 1e6) / count
+    const enqueueLua = (await evalUsec()) / count
+    await admin.config("RESETSTAT")
+    cpu0 = await redisCpuSeconds(admin)
+    const t0 = performance.now()
+    const finished = await peer.awaitFinished(server.url, "drain", count)
+    const worker = await peer.startWorker(server.url, "drain", concurrency, () => {})
+    await finished.done
+    const elapsed = performance.now() - t0
+    await worker.stop()
+    const drainCpu = (((await redisCpuSeconds(admin)) - cpu0) * 1e6) / count
+    const drainLua = (await evalUsec()) / count
+    if (process.env.STATS) {
+      const text = await info(admin, "commandstats")
+      for (const m of text.matchAll(/cmdstat_(\w+):calls=(\d+),usec=(\d+)/g)) {
+        console.log(
+          `  ${name} ${m[1]} calls/task ${(Number(m[2]) / count).toFixed(2)} usec/task ${(Number(m[3]) / count).toFixed(2)}`
+        )
+      }
+    }
+    await producer.dispose()
+    const row = [(count * 1000) / enqueueMs, enqueueCpu, enqueueLua, (count * 1000) / elapsed, drainCpu, drainLua]
+    rows[name] ??= []
+    rows[name].push(row)
+    console.log(
+      `${name.padEnd(6)} round ${round} enqueue ${Math.round(row[0]!)}/s redis ${row[1]!.toFixed(1)}us lua ${row[2]!.toFixed(1)}us | drain ${Math.round(row[3]!)}/s redis ${row[4]!.toFixed(1)}us lua ${row[5]!.toFixed(1)}us`
+    )
+  }
+}
+const median = (xs: Array<number>) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
+}
+const labels = ["enqueue/s", "enqueue redis us", "enqueue lua us", "drain/s", "drain redis us", "drain lua us"]
+console.log(`medians over ${rounds} rounds, ${count} tasks, drain concurrency ${concurrency}`)
+console.log(`${"".padEnd(18)}${trees.map(([n]) => n.padStart(10)).join("")}`)
+labels.forEach((label, i) => {
+  console.log(
+    `${label.padEnd(18)}${trees
+      .map(([n]) =>
+        median(rows[n]!.map((r) => r[i]!))
+          .toFixed(1)
+          .padStart(10)
+      )
+      .join("")}`
+  )
+})
+await admin.quit()
+await server.stop()
+process.exit(0)
