@@ -156,6 +156,26 @@ describeRedis("dashboard in Chromium", () => {
           assert.strictEqual(yield* text("#workers tbody td:nth-child(3)"), String(process.pid))
           assert.strictEqual(yield* text("#workers tbody td:nth-child(6)"), "charge-card")
           assert.match(yield* text("#throughput .note"), /sampled every 0\.5 s/)
+
+          // the limits this process used: a rate key (two admissions, one booked) and a concurrency slot held
+          const api = `${prefix}gateway`
+          const perMinute = { times: 2, per: "1 minute" } as const
+          yield* Effect.forEach([1, 2], (n) =>
+            Effect.succeed(n).pipe(Heimdall.withRateLimit(api, { limits: perMinute, onLimit: "fail", margin: 0 }))
+          )
+          yield* Heimdall.reserve(api, perMinute)
+          yield* Heimdall.acquireSlot(`${prefix}exports`, { limit: 3, lease: "1 minute", holder: "export-7" })
+          const rateRow = `#limits tr[data-rate="${api}"]`
+          yield* Effect.promise(() => page.waitForSelector(rateRow, { timeout: 10_000 }))
+          assert.strictEqual(yield* text(`${rateRow} [data-field="admitted"]`), "2")
+          assert.strictEqual(yield* text(`${rateRow} [data-field="booked"]`), "1")
+          assert.strictEqual(yield* text(`${rateRow} [data-field="window"]`), "1 min")
+          assert.strictEqual(yield* text(`${rateRow} [data-field="limit"]`), "2 per 1 min")
+          assert.match(yield* text(`${rateRow} [data-field="next"]`), /^in (5\d\.\d s|1 min( \d+ s)?)$/)
+          const slotRow = `#limits tr[data-slot="${prefix}exports"]`
+          yield* Effect.promise(() => page.waitForSelector(slotRow, { timeout: 10_000 }))
+          assert.strictEqual(yield* text(`${slotRow} [data-field="held"]`), "1/3")
+          assert.match(yield* text(`${slotRow} [data-field="holders"]`), /^export-7 \(ends in (5\d\.\d s|1 min)\)$/)
           assert.deepStrictEqual(pageErrors, [])
         }),
       60_000
