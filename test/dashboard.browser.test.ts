@@ -8,7 +8,7 @@
  * (CI installs it), and is skipped with a banner otherwise, as the Redis suites are without a redis-server.
  *
  * With HEIMDALL_SCREENSHOT=1 it also writes docs/dashboard.png: the page over a queue with a few minutes' worth of
- * realistic work (several task names, failures, a dead letter, running tasks, locks).
+ * realistic work (several task names, failures, a dead letter, running tasks, locks, rate and concurrency limits).
  */
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -250,6 +250,20 @@ const screenshot = Effect.gen(function* () {
   yield* Layer.build(Worker.layer({ tasks: impls, concurrency: 4, gracePeriod: "100 millis" }))
   yield* Heimdall.acquireLock("reports:monthly", { owner: "cron@ops-1", ttl: "10 minutes" })
   yield* Heimdall.acquireLock("migrations", { owner: "deploy-4711", ttl: "2 minutes" })
+  // limits in use: a partner API's budget, an SMS gateway with booked slots, a pool of PDF renderers
+  yield* Effect.forEach(
+    Array.from({ length: 37 }),
+    () => Heimdall.take("partner-api", { times: 100, per: "1 minute" }),
+    {
+      discard: true
+    }
+  )
+  yield* Effect.forEach([1, 2, 3], () => Heimdall.reserve("sms-gateway", { times: 1, per: "10 seconds" }), {
+    discard: true
+  })
+  yield* Effect.forEach(["render-a", "render-b"], (holder) =>
+    Heimdall.acquireSlot("pdf-renderer", { limit: 4, lease: "2 minutes", holder })
+  )
   yield* Effect.forEach([1, 2], (n) => Task.enqueue(Sync, { n }))
   for (let round = 0; round < 20; round++) {
     const burst = 10 + ((round * 7) % 13)
