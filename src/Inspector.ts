@@ -2,7 +2,8 @@
  * The read side of a queue, for operators: counts by state, tasks by state with cursor paging, a task's detail,
  * live workers and held locks. Read-only; every backend layer (`Heimdall.layerMemory`, `layerMemoryWith`,
  * `layerRedis`, `layerRedisConfig`) provides it for the queue it configures. On Redis each read is one round trip
- * (one read-only script), except `locks` (a keyspace scan).
+ * (one read-only script), except `locks` (a keyspace scan) and `limits` (a keyspace scan per kind, with one
+ * read-only script per scan page that found keys).
  *
  * What it reads:
  *

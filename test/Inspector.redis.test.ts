@@ -1,10 +1,13 @@
+import { randomUUID } from "node:crypto"
+import { assert, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import * as Heimdall from "../src/Heimdall.ts"
+import * as Inspector from "../src/Inspector.ts"
 import { InspectorUnderTest, inspectorSuite } from "./InspectorSuite.ts"
 import type { Backend } from "./support/backends.ts"
 import { conformance } from "./support/backends.ts"
-import { keyPrefix, redisLayer } from "./support/redis.ts"
+import { describeRedis, keyPrefix, redisLayer } from "./support/redis.ts"
 
 const prefix = keyPrefix(import.meta.url).slice(0, -1) // keys: <prefix>:{<queue>}:...
 
@@ -28,3 +31,82 @@ const redisBackend: Backend<InspectorUnderTest | Redis.Redis, unknown> = {
 }
 
 conformance("Inspector", [redisBackend], inspectorSuite)
+
+/** Every command sent while `recording` is on, with its reply. */
+interface Sent {
+  readonly command: string
+  readonly args: ReadonlyArray<string>
+  readonly reply: unknown
+}
+
+/** The tests' Redis, each command recorded while `recording.on`. A real server: the recorder only listens. */
+const recordingRedis = (recording: { on: boolean; sent: Array<Sent> }) =>
+  Layer.effect(
+    Redis.Redis,
+    Effect.map(Redis.Redis, (redis) =>
+      Redis.Redis.of({
+        ...redis,
+        send: <A>(command: string, ...args: ReadonlyArray<string>) =>
+          Effect.tap(redis.send<A>(command, ...args), (reply) =>
+            Effect.sync(() => {
+              if (recording.on) recording.sent.push({ command, args, reply })
+            })
+          )
+      })
+    )
+  ).pipe(Layer.provide(redisLayer()))
+
+describeRedis("Inspector.limits cost", () => {
+  it.effect(
+    "one SCAN per 1,000 keys and one script call per SCAN page, whatever the number of keys",
+    () =>
+      Effect.gen(function* () {
+        const recording = { on: false, sent: [] as Array<Sent> }
+        const limitPrefix = `${prefix}:cost-${randomUUID().slice(0, 8)}:`
+        const backend = Heimdall.layerRedis({
+          queue: "cost",
+          queuePrefix: prefix,
+          ratePrefix: `${limitPrefix}rate:`,
+          concurrencyPrefix: `${limitPrefix}sem:`
+        }).pipe(Layer.provideMerge(recordingRedis(recording)))
+        const rateKeys = Array.from({ length: 1_500 }, (_, i) => `k${String(i).padStart(4, "0")}`)
+        const slotKeys = Array.from({ length: 1_200 }, (_, i) => `s${String(i).padStart(4, "0")}`)
+        yield* Effect.gen(function* () {
+          yield* Effect.forEach(rateKeys, (key) => Heimdall.take(key, { times: 3, per: "1 minute" }), {
+            concurrency: 32,
+            discard: true
+          })
+          yield* Effect.forEach(
+            slotKeys,
+            (key) => Heimdall.acquireSlot(key, { limit: 2, lease: "1 minute", holder: "h" }),
+            { concurrency: 32, discard: true }
+          )
+          const inspector = yield* Inspector.Inspector
+          recording.on = true
+          const limits = yield* inspector.limits()
+          recording.on = false
+          assert.deepStrictEqual(
+            limits.rate.map((r) => [r.key, r.admitted]),
+            rateKeys.map((key) => [key, 1])
+          )
+          assert.deepStrictEqual(
+            limits.concurrency.map((c) => [c.key, c.holders.map((h) => h.holder)]),
+            slotKeys.map((key) => [key, ["h"]])
+          )
+        }).pipe(Effect.provide(backend))
+        const scans = recording.sent.filter((s) => s.command === "SCAN")
+        const scripts = recording.sent.filter((s) => s.command === "EVALSHA")
+        // nothing but the scans and the scripts: no call per key
+        assert.strictEqual(scans.length + scripts.length, recording.sent.length)
+        const pages = scans.filter((s) => (s.reply as [string, Array<string>])[1].length > 0)
+        assert.strictEqual(scripts.length, pages.length, "one script call per page that found keys")
+        // each script call read every key of its page, and only those
+        const read = scripts.flatMap((s) => s.args.slice(2, 2 + Number(s.args[1])))
+        const found = [...new Set(pages.flatMap((s) => (s.reply as [string, Array<string>])[1]))]
+        assert.deepStrictEqual(read, found)
+        assert.strictEqual(read.length, rateKeys.length + slotKeys.length)
+        assert.isAtLeast(scans.length, 2, "1,500 rate keys take two SCAN pages at least")
+      }),
+    { timeout: 60_000 }
+  )
+})

@@ -8,7 +8,7 @@
  * (CI installs it), and is skipped with a banner otherwise, as the Redis suites are without a redis-server.
  *
  * With HEIMDALL_SCREENSHOT=1 it also writes docs/dashboard.png: the page over a queue with a few minutes' worth of
- * realistic work (several task names, failures, a dead letter, running tasks, locks).
+ * realistic work (several task names, failures, a dead letter, running tasks, locks, rate and concurrency limits).
  */
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -156,6 +156,26 @@ describeRedis("dashboard in Chromium", () => {
           assert.strictEqual(yield* text("#workers tbody td:nth-child(3)"), String(process.pid))
           assert.strictEqual(yield* text("#workers tbody td:nth-child(6)"), "charge-card")
           assert.match(yield* text("#throughput .note"), /sampled every 0\.5 s/)
+
+          // the limits this process used: a rate key (two admissions, one booked) and a concurrency slot held
+          const api = `${prefix}gateway`
+          const perMinute = { times: 2, per: "1 minute" } as const
+          yield* Effect.forEach([1, 2], (n) =>
+            Effect.succeed(n).pipe(Heimdall.withRateLimit(api, { limits: perMinute, onLimit: "fail", margin: 0 }))
+          )
+          yield* Heimdall.reserve(api, perMinute)
+          yield* Heimdall.acquireSlot(`${prefix}exports`, { limit: 3, lease: "1 minute", holder: "export-7" })
+          const rateRow = `#limits tr[data-rate="${api}"]`
+          yield* Effect.promise(() => page.waitForSelector(rateRow, { timeout: 10_000 }))
+          assert.strictEqual(yield* text(`${rateRow} [data-field="admitted"]`), "2")
+          assert.strictEqual(yield* text(`${rateRow} [data-field="booked"]`), "1")
+          assert.strictEqual(yield* text(`${rateRow} [data-field="window"]`), "1 min")
+          assert.strictEqual(yield* text(`${rateRow} [data-field="limit"]`), "2 per 1 min")
+          assert.match(yield* text(`${rateRow} [data-field="next"]`), /^in (5\d\.\d s|1 min( \d+ s)?)$/)
+          const slotRow = `#limits tr[data-slot="${prefix}exports"]`
+          yield* Effect.promise(() => page.waitForSelector(slotRow, { timeout: 10_000 }))
+          assert.strictEqual(yield* text(`${slotRow} [data-field="held"]`), "1/3")
+          assert.match(yield* text(`${slotRow} [data-field="holders"]`), /^export-7 \(ends in (5\d\.\d s|1 min)\)$/)
           assert.deepStrictEqual(pageErrors, [])
         }),
       60_000
@@ -230,6 +250,20 @@ const screenshot = Effect.gen(function* () {
   yield* Layer.build(Worker.layer({ tasks: impls, concurrency: 4, gracePeriod: "100 millis" }))
   yield* Heimdall.acquireLock("reports:monthly", { owner: "cron@ops-1", ttl: "10 minutes" })
   yield* Heimdall.acquireLock("migrations", { owner: "deploy-4711", ttl: "2 minutes" })
+  // limits in use: a partner API's budget, an SMS gateway with booked slots, a pool of PDF renderers
+  yield* Effect.forEach(
+    Array.from({ length: 37 }),
+    () => Heimdall.take("partner-api", { times: 100, per: "1 minute" }),
+    {
+      discard: true
+    }
+  )
+  yield* Effect.forEach([1, 2, 3], () => Heimdall.reserve("sms-gateway", { times: 1, per: "10 seconds" }), {
+    discard: true
+  })
+  yield* Effect.forEach(["render-a", "render-b"], (holder) =>
+    Heimdall.acquireSlot("pdf-renderer", { limit: 4, lease: "2 minutes", holder })
+  )
   yield* Effect.forEach([1, 2], (n) => Task.enqueue(Sync, { n }))
   for (let round = 0; round < 20; round++) {
     const burst = 10 + ((round * 7) % 13)

@@ -7,7 +7,7 @@ import { execFile, spawn } from "node:child_process"
 import { request } from "node:http"
 import { fileURLToPath } from "node:url"
 import { assert, layer } from "@effect/vitest"
-import { Context, Effect, Exit, Layer, Schema, Scope } from "effect"
+import { Context, Duration, Effect, Exit, Layer, Schema, Scope } from "effect"
 import { HttpServer } from "effect/http"
 import { it } from "vitest"
 import * as Dashboard from "../src/cli/dashboard.ts"
@@ -157,6 +157,67 @@ describeRedis("dashboard API", () => {
         assert.include(pageHtml.body, "<title>heimdall dashboard</title>")
         assert.include(pageHtml.headers.get("content-security-policy") ?? "", "default-src 'none'")
         assert.strictEqual(pageHtml.headers.get("x-frame-options"), "DENY")
+      })
+    )
+
+    it.effect("limits: rate limits (admitted, booked, next free slot) and concurrency holders, known or not", () =>
+      Effect.gen(function* () {
+        const base = yield* serve(undefined)
+        const perMinute = { times: 2, per: "1 minute" } as const
+        const api = `${prefix}partner-api`
+        const t0 = Date.now()
+        const calls = yield* Effect.forEach([1, 2], (n) =>
+          Effect.succeed(n).pipe(Heimdall.withRateLimit(api, { limits: perMinute, onLimit: "fail", margin: 0 }))
+        )
+        assert.deepStrictEqual(calls, [1, 2])
+        const booked = yield* Heimdall.reserve(api, perMinute) // the window is full: the next one
+        assert.isAtLeast(Duration.toMillis(booked.delay), 55_000)
+        yield* Heimdall.acquireSlot(`${prefix}pool`, { limit: 3, lease: "1 minute", holder: "dash-holder" })
+        yield* Heimdall.take(`${prefix}other`, perMinute)
+
+        const limits = yield* http(`${base}api/limits?prefix=${encodeURIComponent(`${prefix}p`)}`)
+        assert.strictEqual(limits.status, 200)
+        const [rate] = limits.body.rate
+        assert.strictEqual(limits.body.rate.length, 1, "the prefix leaves out the other key")
+        assert.deepStrictEqual(
+          [rate.key, rate.windowMillis, rate.admitted, rate.booked, rate.limits],
+          [api, 60_000, 2, 1, [{ times: 2, perMillis: 60_000, used: 2 }]]
+        )
+        assert.isAtLeast(rate.bookedUntil, t0 + 55_000)
+        assert.isAtMost(rate.bookedUntil, Date.now() + 60_000)
+        // the window after the booked slot holds it and the second admission: free when that one leaves
+        assert.isAtLeast(rate.nextFreeAt, rate.bookedUntil)
+        assert.isAtMost(rate.nextFreeAt, Date.now() + 60_000)
+        assert.deepStrictEqual(
+          limits.body.concurrency.map((c: Inspector.ConcurrencyLimitEntry) => [
+            c.key,
+            c.limit,
+            c.holders.map((h) => h.holder)
+          ]),
+          [[`${prefix}pool`, 3, ["dash-holder"]]]
+        )
+        const lease = limits.body.concurrency[0].holders[0].expiresInMillis
+        assert.isAbove(lease, 50_000)
+        assert.isAtMost(lease, 60_000)
+
+        // a dashboard whose process never called the keys (its own store): usage only, no limit, no next free slot
+        const elsewhere = yield* Layer.build(queueLayer("dash-reads").pipe(Layer.provide(redisLayer())))
+        const otherBase = yield* Effect.provide(serve(undefined), elsewhere)
+        const other = yield* http(`${otherBase}api/limits?prefix=${encodeURIComponent(`${prefix}p`)}`)
+        const [unknown] = other.body.rate
+        assert.deepStrictEqual(
+          [unknown.key, unknown.admitted, unknown.booked, unknown.limits, unknown.nextFreeAt],
+          [api, 2, 1, [], undefined]
+        )
+        assert.deepStrictEqual(
+          other.body.concurrency.map((c: Inspector.ConcurrencyLimitEntry) => [c.key, c.limit, c.holders.length]),
+          [[`${prefix}pool`, undefined, 1]]
+        )
+        const all = yield* http(`${base}api/limits?prefix=${encodeURIComponent(prefix)}`)
+        assert.deepStrictEqual(
+          all.body.rate.map((r: Inspector.RateLimitEntry) => r.key),
+          [`${prefix}other`, api]
+        )
       })
     )
 

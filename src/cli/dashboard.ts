@@ -12,13 +12,17 @@
  *   GET  /api/tasks/:id               `Inspector.task` (404 when there is no such task)
  *   GET  /api/workers                 `Inspector.workers`
  *   GET  /api/locks?prefix=P          `Inspector.locks`
+ *   GET  /api/limits?prefix=P         `Inspector.limits`: rate limits (admitted in the window, booked, next free
+ *                                     slot) and concurrency limits (holders, lease ends); a limit itself is known
+ *                                     only where this process called its key: elsewhere `limits: []`, no
+ *                                     `nextFreeAt`
  *   POST /api/tasks/:id/retry         `Admin.retry`  } actions: 403 unless the server runs with actions on; then
  *   POST /api/tasks/:id/cancel        `Admin.cancel` } 401 without `Authorization: Bearer <token>`, 403 with a
  *                                                      wrong one; 404 no such task, 409 not in a state that allows it
  *
  * Redis failing is 503. Requests whose `Host` is not a loopback name are refused (403) while the server listens on
- * a loopback address (a DNS-rebinding page cannot read the API). Further reads (the rate and concurrency limits'
- * listing) are one more entry in `readRoutes` and one more section in the page's `sections`.
+ * a loopback address (a DNS-rebinding page cannot read the API). A further read is one more entry in `readRoutes`
+ * and one more section in the page's `sections`.
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto"
 import { createServer } from "node:http"
@@ -207,6 +211,10 @@ const routes = (options: Options, history: Ref.Ref<ReadonlyArray<Sample>>, sampl
       read(
         "/api/locks",
         Effect.flatMap(search, (get) => inspector.locks(get("prefix") ?? ""))
+      ),
+      read(
+        "/api/limits",
+        Effect.flatMap(search, (get) => inspector.limits(get("prefix") ?? ""))
       )
     ]
     return [

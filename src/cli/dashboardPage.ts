@@ -1,9 +1,9 @@
 /**
  * The dashboard's one page (served at `/` by dashboard.ts): plain HTML, CSS and JavaScript, no build step, nothing
  * loaded from elsewhere. It polls the JSON API every two seconds and renders its sections; each section is one entry
- * of `sections` in the script (a read of the API and a renderer), so a new listing (the rate and concurrency limits)
- * is one more entry. Actions (retry, cancel) send the token as `Authorization: Bearer <token>`; the page takes it
- * from the URL fragment (`#token=...`, never sent to the server) or asks for it.
+ * of `sections` in the script (a read of the API and a renderer), so a new listing is one more entry. Actions (retry,
+ * cancel) send the token as `Authorization: Bearer <token>`; the page takes it from the URL fragment (`#token=...`,
+ * never sent to the server) or asks for it.
  */
 export const page = `<!doctype html>
 <html lang="en">
@@ -75,8 +75,13 @@ function ago(ms) {
   ms = Math.max(0, ms);
   if (ms < 1000) return Math.round(ms) + " ms";
   if (ms < 60000) return (ms / 1000).toFixed(1) + " s";
-  if (ms < 3600000) return Math.floor(ms / 60000) + " min " + Math.round((ms % 60000) / 1000) + " s";
-  return Math.floor(ms / 3600000) + " h " + Math.round((ms % 3600000) / 60000) + " min";
+  var rest;
+  if (ms < 3600000) {
+    rest = Math.round((ms % 60000) / 1000);
+    return Math.floor(ms / 60000) + " min" + (rest === 0 ? "" : " " + rest + " s");
+  }
+  rest = Math.round((ms % 3600000) / 60000);
+  return Math.floor(ms / 3600000) + " h" + (rest === 0 ? "" : " " + rest + " min");
 }
 function time(ms) { return ms ? new Date(ms).toISOString().replace("T", " ").slice(0, 19) : ""; }
 function stateBadge(s) { return '<span class="state ' + esc(s) + '">' + esc(s) + "</span>"; }
@@ -250,6 +255,30 @@ var locks = {
   }
 };
 
+var limits = {
+  id: "limits", title: "Rate limits and concurrency", wide: true,
+  load: function () { return api("/api/limits"); },
+  render: function (l) {
+    var now = Date.now();
+    var rate = l.rate.map(function (r) {
+      var known = r.limits.length === 0 ? "?" : r.limits.map(function (x) { return x.times + " per " + ago(x.perMillis); }).join(", ");
+      var next = r.nextFreeAt === undefined ? "?" : r.nextFreeAt <= now ? "now" : "in " + ago(r.nextFreeAt - now);
+      return '<tr data-rate="' + esc(r.key) + '"><td>' + esc(r.key) + '</td><td class="num" data-field="window">' + esc(ago(r.windowMillis)) +
+        '</td><td class="num" data-field="admitted">' + esc(r.admitted) + '</td><td class="num" data-field="booked">' + esc(r.booked) +
+        '</td><td data-field="limit">' + esc(known) + '</td><td data-field="next">' + esc(next) + "</td></tr>";
+    });
+    var slots = l.concurrency.map(function (c) {
+      var holders = c.holders.map(function (h) { return h.holder + " (ends in " + ago(h.expiresInMillis) + ")"; }).join(", ");
+      return '<tr data-slot="' + esc(c.key) + '"><td>' + esc(c.key) + '</td><td class="num" data-field="held">' +
+        esc(c.holders.length + "/" + (c.limit === undefined ? "?" : c.limit)) + '</td><td class="wrap" data-field="holders">' + esc(holders) + "</td></tr>";
+    });
+    return { note: l.rate.length + " rate limits in use, " + l.concurrency.length + " concurrency limits held" +
+        "; ? = the limit is not known to the dashboard's process",
+      html: table(["rate limit", num("window"), num("admitted"), num("booked"), "limit", "next free"], rate, "no rate limits in use") +
+        table(["concurrency limit", num("held"), "holders (lease ends)"], slots, "no concurrency limits held") };
+  }
+};
+
 var detail = {
   id: "detail", title: "Task", wide: true,
   load: function () { return state.detailId === null ? Promise.resolve(null) : api("/api/tasks/" + encodeURIComponent(state.detailId)); },
@@ -267,7 +296,7 @@ var detail = {
 };
 
 // The page's sections, in order. A new read of the API is one more entry here.
-var sections = [queues, throughput, problems, detail, running, workers, locks];
+var sections = [queues, throughput, problems, detail, running, workers, locks, limits];
 
 function layout() {
   document.getElementById("sections").innerHTML = sections.map(function (s) {

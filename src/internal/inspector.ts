@@ -153,8 +153,9 @@ export class Inspector extends Context.Service<
     readonly locks: (prefix?: string) => Effect.Effect<ReadonlyArray<LockEntry>, Redis.RedisError>
     /**
      * Rate limits and concurrency limits in use whose key (without its prefix) starts with `prefix` (default: all),
-     * sorted by key, with their usage (see `Limits`). On Redis: a keyspace scan per kind (a `SCAN` per 1,000 keys)
-     * and one read-only script per key found.
+     * sorted by key, with their usage (see `Limits`). On Redis, per kind (rate, concurrency): a keyspace scan (a
+     * `SCAN` round trip per 1,000 keys of the database) and, for each scan page that found keys, one read-only script
+     * that reads them all: at most two round trips per page.
      */
     readonly limits: (prefix?: string) => Effect.Effect<LimitList.Limits, Redis.RedisError>
   }

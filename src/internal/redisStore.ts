@@ -35,8 +35,10 @@ const rateTaskBooked = define(Lua.contracts.rateTaskBooked).withReturnType<RateR
 const slotAcquire = define(Lua.contracts.slotAcquire).withReturnType<[1, number] | [0, number, number]>()
 const slotRelease = define(Lua.contracts.slotRelease).withReturnType<0 | 1>()
 const slotExtend = define(Lua.contracts.slotExtend).withReturnType<0 | 1>()
-const rateInspect = define(Lua.contracts.rateInspect).withReturnType<[] | [number, number, Array<string>]>()
-const slotInspect = define(Lua.contracts.slotInspect).withReturnType<[] | [number, Array<string>]>()
+/** `{now (µs), per key: [] or [pttl, admission times]}` (redis/lua/rateInspect-N.lua). */
+const rateInspect = define(Lua.contracts.rateInspect).withReturnType<[number, ...Array<[] | [number, Array<string>]>]>()
+/** `{now (ms), per key: [holder, lease end, ...]}` (redis/lua/slotInspect-N.lua). */
+const slotInspect = define(Lua.contracts.slotInspect).withReturnType<[number, ...Array<Array<string>>]>()
 
 /**
  * The Redis store, for the lifetime of the current scope. `channel` is where releases are announced; one
@@ -65,24 +67,38 @@ export const make = (options: { readonly channel: string }) =>
       slotInspect: evalScript(slotInspect)
     }
     const known = KnownLimits.make()
+    /** `SCAN` pages of up to 1,000 keys that start with `prefix`: each page's new keys (none twice), in order. */
+    const scanPages = <A>(
+      prefix: string,
+      page: (keys: Array<string>) => Effect.Effect<ReadonlyArray<A>, Redis.RedisError>
+    ) =>
+      Effect.gen(function* () {
+        const seen = new Set<string>()
+        const found: Array<A> = []
+        let cursor = "0"
+        do {
+          const [next, batch] = yield* redis.send<[string, Array<string>]>(
+            "SCAN",
+            cursor,
+            "MATCH",
+            `${globEscape(prefix)}*`,
+            "COUNT",
+            "1000"
+          )
+          cursor = next
+          const fresh = batch.filter((key) => !seen.has(key) && seen.add(key))
+          if (fresh.length > 0) found.push(...(yield* page(fresh)))
+        } while (cursor !== "0")
+        return found
+      })
     /** The keys that start with `prefix`, sorted: a SCAN of 1,000 keys per round trip. */
-    const scan = Effect.fnUntraced(function* (prefix: string) {
-      const keys = new Set<string>()
-      let cursor = "0"
-      do {
-        const [next, batch] = yield* redis.send<[string, Array<string>]>(
-          "SCAN",
-          cursor,
-          "MATCH",
-          `${globEscape(prefix)}*`,
-          "COUNT",
-          "1000"
-        )
-        cursor = next
-        for (const key of batch) keys.add(key)
-      } while (cursor !== "0")
-      return [...keys].sort()
-    })
+    const scan = (prefix: string) =>
+      Effect.map(
+        scanPages(prefix, (keys) => Effect.succeed(keys)),
+        (keys) => keys.sort()
+      )
+    const byKey = (a: { readonly key: string }, b: { readonly key: string }) =>
+      a.key < b.key ? -1 : a.key > b.key ? 1 : 0
     const rateRun = {
       take: run.rateTake,
       reserve: run.rateReserve,
@@ -152,33 +168,48 @@ export const make = (options: { readonly channel: string }) =>
         )
         return held.flatMap((o) => (Option.isSome(o) ? [o.value] : []))
       }),
-      rateList: Effect.fnUntraced(function* (prefix) {
-        const found = yield* Effect.forEach(yield* scan(prefix), (key) =>
-          Effect.map(run.rateInspect([key]), (reply): ReadonlyArray<RateUsage> => {
-            if (reply.length === 0) return []
-            const [nowUs, pttl, entries] = reply
-            const admissions: Array<number> = []
-            for (let i = 1; i < entries.length; i += 2) admissions.push(Number(entries[i]))
-            if (admissions.length === 0 || pttl < 0) return []
-            const now = Number(nowUs)
-            return [{ key, nowUs: now, admissions, expiresAtUs: now + Number(pttl) * 1000, known: known.rateOf(key) }]
-          })
-        )
-        return found.flat()
-      }),
-      slotList: Effect.fnUntraced(function* (prefix) {
-        const found = yield* Effect.forEach(yield* scan(prefix), (key) =>
-          Effect.map(run.slotInspect([key]), (reply): ReadonlyArray<SlotUsage> => {
-            if (reply.length === 0 || reply[1].length === 0) return []
-            const holders: Array<{ holder: string; leaseEndMs: number }> = []
-            for (let i = 0; i < reply[1].length; i += 2) {
-              holders.push({ holder: reply[1][i]!, leaseEndMs: Number(reply[1][i + 1]) })
-            }
-            return [{ key, nowMs: Number(reply[0]), holders, limit: known.slotOf(key) }]
-          })
-        )
-        return found.flat()
-      }),
+      // one SCAN per 1,000 keys and one read-only script per page of keys found
+      rateList: (prefix) =>
+        Effect.map(
+          scanPages(prefix, (keys) =>
+            Effect.map(run.rateInspect(keys), ([nowUs, ...rows]) => {
+              const now = Number(nowUs)
+              const found: Array<RateUsage> = []
+              rows.forEach((row, i) => {
+                if (row.length === 0 || row[0] < 0 || row[1].length === 0) return
+                const key = keys[i]!
+                const admissions = row[1].map(Number)
+                found.push({
+                  key,
+                  nowUs: now,
+                  admissions,
+                  expiresAtUs: now + Number(row[0]) * 1000,
+                  known: known.rateOf(key)
+                })
+              })
+              return found
+            })
+          ),
+          (found) => found.sort(byKey)
+        ),
+      slotList: (prefix) =>
+        Effect.map(
+          scanPages(prefix, (keys) =>
+            Effect.map(run.slotInspect(keys), ([nowMs, ...rows]) => {
+              const found: Array<SlotUsage> = []
+              rows.forEach((row, i) => {
+                if (row.length === 0) return
+                const key = keys[i]!
+                const holders: Array<{ holder: string; leaseEndMs: number }> = []
+                for (let j = 0; j < row.length; j += 2)
+                  holders.push({ holder: row[j]!, leaseEndMs: Number(row[j + 1]) })
+                found.push({ key, nowMs: Number(nowMs), holders, limit: known.slotOf(key) })
+              })
+              return found
+            })
+          ),
+          (found) => found.sort(byKey)
+        ),
       rateTake: (request) => {
         known.rate(request.limits)
         const keys = [...new Set(request.limits.map((l) => l.key))]
