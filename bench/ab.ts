@@ -2,9 +2,11 @@
  * A/B: enqueue and drain on trees of effect-heimdall (other checkouts), in one process against one private Redis,
  * alternating the order each round. Usage: `node bench/ab.ts NAME=/path/to/tree ... [--rounds 6] [--count 20000]
  * [--concurrency 10]`. Per tree and round: enqueue (50 in flight) Redis CPU µs per task, drain tasks/s and Redis CPU
- * µs per task (INFO cpu), and the scripts' own time (commandstats evalsha usec) per task.
+ * µs per task (INFO cpu), and the scripts' own time (commandstats evalsha usec) per task. With CALLGRIND=1 the server
+ * runs under valgrind's callgrind and each phase also reports the instructions the server executed per task.
  */
 import { Redis as IORedis } from "ioredis"
+import { instructionsSinceZero, useCallgrind, zeroInstructions } from "./lib/callgrind.ts"
 import { info, redisCpuSeconds, startServer } from "./lib/redis.ts"
 
 const args = process.argv.slice(2)
@@ -19,7 +21,15 @@ const concurrency = flag("concurrency", 10)
 type Peer = typeof import("./peers/heimdall.ts")
 const peers: Record<string, Peer> = {}
 for (const [name, path] of trees) peers[name] = await import(`${path}/bench/peers/heimdall.ts`)
+// CALLGRIND=1: the server runs under valgrind's callgrind, and each phase also reports the instructions the server
+// executed per task (deterministic, unlike CPU time on a shared machine: the same work counts the same every run)
+const callgrind = process.env.CALLGRIND !== undefined
+if (callgrind) useCallgrind()
 const server = await startServer()
+const cgZero = () => {
+  if (callgrind) zeroInstructions(server)
+}
+const cgInstructions = (label: string) => (callgrind ? instructionsSinceZero(server, label) : 0)
 const admin = new IORedis(server.url)
 const evalUsec = async () => {
   const m = /cmdstat_evalsha:calls=(\d+),usec=(\d+)/.exec(await info(admin, "commandstats"))
@@ -35,18 +45,22 @@ for (let round = 0; round < rounds; round++) {
     await admin.flushdb()
     await admin.config("RESETSTAT")
     let cpu0 = await redisCpuSeconds(admin)
+    cgZero()
     const e0 = performance.now()
     await peer.prefill(producer as never, count)
     const enqueueMs = performance.now() - e0
+    const enqueueIr = cgInstructions(`${name}-enqueue-${round}`) / count
     const enqueueCpu = (((await redisCpuSeconds(admin)) - cpu0) * 1e6) / count
     const enqueueLua = (await evalUsec()) / count
     await admin.config("RESETSTAT")
     cpu0 = await redisCpuSeconds(admin)
     const t0 = performance.now()
     const finished = await peer.awaitFinished(server.url, "drain", count)
+    cgZero()
     const worker = await peer.startWorker(server.url, "drain", concurrency, () => {})
     await finished.done
     const elapsed = performance.now() - t0
+    const drainIr = cgInstructions(`${name}-drain-${round}`) / count
     await worker.stop()
     const drainCpu = (((await redisCpuSeconds(admin)) - cpu0) * 1e6) / count
     const drainLua = (await evalUsec()) / count
@@ -59,11 +73,20 @@ for (let round = 0; round < rounds; round++) {
       }
     }
     await producer.dispose()
-    const row = [(count * 1000) / enqueueMs, enqueueCpu, enqueueLua, (count * 1000) / elapsed, drainCpu, drainLua]
+    const row = [
+      (count * 1000) / enqueueMs,
+      enqueueCpu,
+      enqueueLua,
+      (count * 1000) / elapsed,
+      drainCpu,
+      drainLua,
+      enqueueIr,
+      drainIr
+    ]
     rows[name] ??= []
     rows[name].push(row)
     console.log(
-      `${name.padEnd(6)} round ${round} enqueue ${Math.round(row[0]!)}/s redis ${row[1]!.toFixed(1)}us lua ${row[2]!.toFixed(1)}us | drain ${Math.round(row[3]!)}/s redis ${row[4]!.toFixed(1)}us lua ${row[5]!.toFixed(1)}us`
+      `${name.padEnd(6)} round ${round} enqueue ${Math.round(row[0]!)}/s redis ${row[1]!.toFixed(1)}us lua ${row[2]!.toFixed(1)}us | drain ${Math.round(row[3]!)}/s redis ${row[4]!.toFixed(1)}us lua ${row[5]!.toFixed(1)}us${callgrind ? ` | instructions/task enqueue ${Math.round(row[6]!)} drain ${Math.round(row[7]!)}` : ""}`
     )
   }
 }
@@ -71,7 +94,15 @@ const median = (xs: Array<number>) => {
   const s = [...xs].sort((a, b) => a - b)
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
 }
-const labels = ["enqueue/s", "enqueue redis us", "enqueue lua us", "drain/s", "drain redis us", "drain lua us"]
+const labels = [
+  "enqueue/s",
+  "enqueue redis us",
+  "enqueue lua us",
+  "drain/s",
+  "drain redis us",
+  "drain lua us",
+  ...(callgrind ? ["enqueue instr", "drain instr"] : [])
+]
 console.log(`medians over ${rounds} rounds, ${count} tasks, drain concurrency ${concurrency}`)
 console.log(`${"".padEnd(18)}${trees.map(([n]) => n.padStart(10)).join("")}`)
 labels.forEach((label, i) => {

@@ -75,11 +75,10 @@ if worker ~= "" then
   end
 end
 local route = routeOf(ARGV[13], KEYS[8], ARGV[14], KEYS[5], ARGV[15], ARGV[16], KEYS[7], ARGV[17], ARGV[18])
-local book = newBook(KEYS[9], { dead = KEYS[10], skipped = KEYS[11] }, ARGV[19], ARGV[4])
-local result, passed, dead = claimTasks(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]),
-  ARGV[4], ARGV[5], tonumber(ARGV[6]), want, now, { channel = ARGV[8], infix = ARGV[9] }, handed, route, book,
-  ARGV[20])
-flushBook(book)
+local result, passed, dead, takenName, taken = claimTasks(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1],
+  tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5], tonumber(ARGV[6]), want, now,
+  { channel = ARGV[8], infix = ARGV[9] }, handed, route, KEYS[9], KEYS[10], KEYS[11], ARGV[19], ARGV[20])
+countClaim(KEYS[9], nil, takenName, taken)
 if result[1] == "idle" then
   local member = ""
   if worker ~= "" then
@@ -95,5 +94,5 @@ if result[1] == "idle" then
   table.insert(result, member)
 end
 table.insert(result, table.concat(passed, "\n"))
-table.insert(result, table.concat(dead, "\n"))
+table.insert(result, dead and table.concat(dead, "\n") or "")
 return result

@@ -14,8 +14,7 @@
 -- Output: 1 done, 0 the lease is no longer the caller's (nothing changed)
 local f = owned(KEYS[1], ARGV[2])
 if not f then return 0 end
-local book = newBook(KEYS[3])
 finish(KEYS[1], KEYS[2], ARGV[1], "succeeded", "result", ARGV[3], ARGV[4], ARGV[5], nowMillis(),
-  lockKeyOf(f[2], f[3], { infix = ARGV[7] }), f[4], ARGV[6], book, f[8], "running")
-flushBook(book)
+  lockKeyOf(f[2], f[3], { infix = ARGV[7] }), f[4], ARGV[6], nil)
+countNow(KEYS[3], f[8], "running", "succeeded", 1)
 return 1

@@ -39,19 +39,20 @@
 local now = nowMillis()
 local locks = { channel = ARGV[11], infix = ARGV[12] }
 local completed = 0
-local book = newBook(KEYS[9], { dead = KEYS[10], skipped = KEYS[11] }, ARGV[19], ARGV[4])
 local f = owned(KEYS[1], ARGV[2])
 if f then
+  -- counted below with the claim (countClaim)
   finish(KEYS[1], KEYS[4], ARGV[1], "succeeded", "result", ARGV[3], ARGV[4], ARGV[5], now,
-    lockKeyOf(f[2], f[3], locks), f[4], locks.channel, book, f[8], "running")
+    lockKeyOf(f[2], f[3], locks), f[4], locks.channel, nil)
   completed = 1
 end
 local route = routeOf(ARGV[13], KEYS[8], ARGV[14], KEYS[6], ARGV[15], ARGV[16], KEYS[7], ARGV[17], ARGV[18])
-local claimed, passed, dead = claimTasks(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]),
-  ARGV[4], ARGV[5], tonumber(ARGV[9]), math.max(1, tonumber(ARGV[10])), now, locks, nil, route, book, ARGV[20])
-flushBook(book)
+local claimed, passed, dead, takenName, taken = claimTasks(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[6],
+  tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[4], ARGV[5], tonumber(ARGV[9]), math.max(1, tonumber(ARGV[10])), now, locks,
+  nil, route, KEYS[9], KEYS[10], KEYS[11], ARGV[19], ARGV[20])
+countClaim(KEYS[9], f and f[8], takenName, taken)
 table.insert(claimed, 1, completed)
 if claimed[2] == "idle" then table.insert(claimed, "") end
 table.insert(claimed, table.concat(passed, "\n"))
-table.insert(claimed, table.concat(dead, "\n"))
+table.insert(claimed, dead and table.concat(dead, "\n") or "")
 return claimed

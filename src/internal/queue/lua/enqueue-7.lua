@@ -24,9 +24,7 @@
 if redis.call("EXISTS", KEYS[1]) == 1 then
   return { 0, redis.call("HGET", KEYS[1], "s") }
 end
-local book = newBook(KEYS[7])
 local state = createTask(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5],
   ARGV[6], ARGV[7], {}, { idle = KEYS[5], inboxPrefix = ARGV[8], lease = tonumber(ARGV[9]), wake = KEYS[4],
-    cap = ARGV[6], ttl = ARGV[7] }, KEYS[6], book)
-flushBook(book)
+    cap = ARGV[6], ttl = ARGV[7] }, KEYS[6], KEYS[7])
 return { 1, state }

@@ -42,9 +42,7 @@ if ARGV[9] == "1" then
   lock[7] = "lk"
   lock[8] = "1"
 end
-local book = newBook(KEYS[8])
 local state = createTask(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5],
   ARGV[6], ARGV[7], lock, { idle = KEYS[6], inboxPrefix = ARGV[12], lease = tonumber(ARGV[13]),
-    wake = KEYS[4], cap = ARGV[6], ttl = ARGV[7] }, KEYS[7], book)
-flushBook(book)
+    wake = KEYS[4], cap = ARGV[6], ttl = ARGV[7] }, KEYS[7], KEYS[8])
 return { 1, state }

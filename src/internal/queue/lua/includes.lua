@@ -62,6 +62,13 @@ local function moveField(name, from, to)
   return to .. ":" .. name
 end
 
+-- Counts `k` tasks named `name` moving from state `from` (nil: new tasks) to `to` in the counts hash `countsKey` at
+-- once, without a book: the hot paths (enqueue, claim, complete) count this way, since a book's tables cost more
+-- than the HINCRBY itself.
+local function countNow(countsKey, name, from, to, k)
+  redis.call("HINCRBY", countsKey, moveField(name, from, to), k)
+end
+
 -- Writes the moves counted: one HINCRBY for a single move, or for two of one name that chain into one (the second
 -- task entered the state the first left: completeClaim's running>succeeded and queued>running are
 -- queued>succeeded); otherwise one HINCRBY per distinct move.
@@ -166,9 +173,9 @@ end
 -- Creates a task record, queued now or scheduled after `delay` ms (the only place a record is created), with the
 -- `extra` fields (a unique task's lock). A task to run now is handed to an idle worker that runs its name when
 -- `handoff` names the queue's idle set and one is registered (see handOff). Returns the state code; counts the new
--- task in `book`.
+-- task in the counts hash `countsKey`.
 local function createTask(key, readyKey, scheduledKey, wakeKey, id, name, payload, delay, trace, cap, ttl, extra,
-    handoff, runningKey, book)
+    handoff, runningKey, countsKey)
   local now = nowMillis()
   -- no id (it is in the key), no attempts (0 until a claim), no runAt unless delayed, no empty trace
   local fields = { "n", name, "p", payload, "s", "q", "e", now }
@@ -190,7 +197,7 @@ local function createTask(key, readyKey, scheduledKey, wakeKey, id, name, payloa
       redis.call("LPUSH", readyKey, id)
     end
   end
-  count(book, name, nil, state)
+  countNow(countsKey, name, nil, state, 1)
   if trace ~= "" then
     fields[#fields + 1] = "tr"
     fields[#fields + 1] = trace
@@ -204,14 +211,16 @@ end
 -- Ends a task: terminal state (which drops the lease token), the record expires after the retention, joiners are told.
 -- A unique task's lock (`lockKey`, see lockKeyOf: it was in KEYS at enqueue and shares the queue's hash tag) is
 -- freed with it and announced on `lockChannel`, unless it keeps the lock until expiry (`lockKeep` "1": an interval
--- task). The move from state `from` is counted in `book` (the task is named `name`), and a failed, dead or skipped
--- task is indexed (indexFinished).
+-- task). The move from state `from` is counted in `book` (the task is named `name`), and a failed, dead, skipped or
+-- cancelled task is indexed (indexFinished); without a book (nil: a success, which has no index) the caller counts.
 local function finish(key, runningKey, id, state, field, value, retention, channel, now, lockKey, lockKeep,
     lockChannel, book, name, from)
   redis.call("ZREM", runningKey, id)
   redis.call("HSET", key, "s", state, field, value, "finishedAt", now)
-  count(book, name, from, state)
-  indexFinished(book, state, id, now)
+  if book then
+    count(book, name, from, state)
+    indexFinished(book, state, id, now)
+  end
   redis.call("PEXPIRE", key, retention)
   redis.call("PUBLISH", channel, id)
   if lockKey and lockKeep ~= "1" then lockFree(lockKey, id, lockChannel, false) end
@@ -219,8 +228,9 @@ end
 
 -- Whether the queued task at `key` (record fields `f` as claimTasks reads them) may start now. A unique task whose
 -- lock another task holds now (its own lock expired and the key was taken by a newer task) is not run: it ends
--- "skipped" with the reason (counted in `book`). A unique task whose lock expired and is free takes it again.
-local function admit(key, runningKey, id, f, retention, channel, now, locks, book)
+-- "skipped" with the reason (counted in the book `bookOf()` returns). A unique task whose lock expired and is free
+-- takes it again.
+local function admit(key, runningKey, id, f, retention, channel, now, locks, bookOf)
   local lockKey = lockKeyOf(f[7], f[8], locks)
   if not lockKey then return true end
   local holder = lockRead(lockKey)
@@ -231,7 +241,7 @@ local function admit(key, runningKey, id, f, retention, channel, now, locks, boo
   if holder == id then return true end
   -- not its lock: nothing to free
   finish(key, runningKey, id, "skipped", "reason", "its unique key is held by task " .. holder, retention, channel,
-    now, nil, nil, locks.channel, book, f[2], "queued")
+    now, nil, nil, locks.channel, bookOf(), f[2], "queued")
   return false
 end
 
@@ -242,10 +252,23 @@ end
 -- Routing by name: tasks parked for a name this claimer runs (`route.parkedPrefix .. name`, names listed in the
 -- set `route.parked`) come first, oldest first. A ready task of a name it does not run is handed to an idle worker
 -- that runs it (route.handoff), else parked for one (at most 100 per call); its name is returned in `passed`.
--- Every move is counted in `book` (the caller flushes it); each task claimed records `worker` ("": none) as `w`.
--- Returns the reply, the names passed on, and the names of the tasks dead-lettered (lapsed too often), one per task.
+-- Each task claimed records `worker` ("": none) as `w`. Counting (the counts hash `countsKey`, the bounded indexes
+-- `deadKey` and `skippedKey` of `indexCap` entries): the claimed tasks' move (queued>running) is returned for the
+-- caller to count, as `takenName` and `taken` (how many; a claim of several names counts the others at once), so
+-- that a completion and the claim after it make one HINCRBY (countClaim); the rare moves (promotions, lapsed
+-- leases, skips) go through a book made on the first one (a book's tables cost more than the common path's count).
+-- Returns the reply, the names passed on, the names of the tasks dead-lettered (lapsed too often, one per task; nil:
+-- none), takenName and taken.
 local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseToken, lease, limit, retention, channel,
-    most, want, now, locks, handed, route, book, worker)
+    most, want, now, locks, handed, route, countsKey, deadKey, skippedKey, indexCap, worker)
+  local book
+  local function bookOf()
+    if not book then
+      book = newBook(countsKey, { dead = deadKey, skipped = skippedKey }, indexCap, retention)
+    end
+    return book
+  end
+  local takenName, taken = nil, 0
   local firstScheduled = redis.call("ZRANGE", scheduledKey, 0, 0, "WITHSCORES")
   if firstScheduled[2] and tonumber(firstScheduled[2]) <= now then
     local due = redis.call("ZRANGEBYSCORE", scheduledKey, "-inf", now, "LIMIT", 0, limit)
@@ -256,13 +279,13 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
       if f[1] == "s" then
         redis.call("HSET", key, "s", "q")
         redis.call("LPUSH", readyKey, id)
-        count(book, f[2], "scheduled", "queued")
+        count(bookOf(), f[2], "scheduled", "queued")
       end
     end
   end
 
   -- A lapsed lease: the worker died or lost Redis. The attempt it spent stays spent.
-  local dead = {}
+  local dead
   local firstRunning = redis.call("ZRANGE", runningKey, 0, 0, "WITHSCORES")
   if firstRunning[2] and tonumber(firstRunning[2]) <= now then
     local lapsed = redis.call("ZRANGEBYSCORE", runningKey, "-inf", now, "LIMIT", 0, limit)
@@ -276,12 +299,13 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
           -- its worker keeps dying on it (a poison task): dead, with the reason; a unique task's lock is freed
           finish(key, runningKey, id, "dead", "reason", "its lease lapsed " .. redeliveries .. " times: the worker " ..
             "running it keeps dying", retention, channel, now, lockKeyOf(f[2], f[3], locks), f[4], locks.channel,
-            book, f[5], "running")
+            bookOf(), f[5], "running")
+          dead = dead or {}
           table.insert(dead, f[5])
         else
           redis.call("HSET", key, "s", "q")
           redis.call("RPUSH", readyKey, id) -- front of the line: it waited already
-          count(book, f[5], "running", "queued")
+          count(bookOf(), f[5], "running", "queued")
         end
       end
     end
@@ -303,9 +327,9 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
       n = n + 1
       redis.call("HSET", taskPrefix .. t[1], "s", "r:" .. token())
       redis.call("ZADD", runningKey, now + lease, t[1])
-      for _, v in ipairs({ t[1], t[2], t[3], t[7] or 1, t[4], t[5], t[9] or "0", t[8] or "" }) do
-        table.insert(out, v)
-      end
+      local i = #out
+      out[i + 1], out[i + 2], out[i + 3], out[i + 4] = t[1], t[2], t[3], t[7] or 1
+      out[i + 5], out[i + 6], out[i + 7], out[i + 8] = t[4], t[5], t[9] or "0", t[8] or ""
     end
   end
 
@@ -323,11 +347,15 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
       redis.call("HSET", key, "s", "r:" .. token(), "a", attempts, "startedAt", now)
     end
     if f[10] then redis.call("HDEL", key, "booked") end
-    count(book, f[2], "queued", "running")
-    redis.call("ZADD", runningKey, now + lease, id)
-    for _, v in ipairs({ id, f[2], f[3], attempts, f[4] or "", f[5], f[10] or "0", f[11] or "" }) do
-      table.insert(out, v)
+    if taken == 0 or takenName == f[2] then
+      takenName, taken = f[2], taken + 1
+    else
+      countNow(countsKey, f[2], "queued", "running", 1)
     end
+    redis.call("ZADD", runningKey, now + lease, id)
+    local i = #out
+    out[i + 1], out[i + 2], out[i + 3], out[i + 4] = id, f[2], f[3], attempts
+    out[i + 5], out[i + 6], out[i + 7], out[i + 8] = f[4] or "", f[5], f[10] or "0", f[11] or ""
   end
 
   if n < want then
@@ -343,7 +371,7 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
           end
           local key = taskPrefix .. id
           local f = read(key)
-          if f[1] == "q" and admit(key, runningKey, id, f, retention, channel, now, locks, book) then
+          if f[1] == "q" and admit(key, runningKey, id, f, retention, channel, now, locks, bookOf) then
             take(key, id, f)
           end
         end
@@ -360,21 +388,21 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
     -- an id without a queued record (expired or stale) is dropped
     if f[1] == "q" then
       if runsName(route.names, f[2]) then
-        if admit(key, runningKey, id, f, retention, channel, now, locks, book) then take(key, id, f) end
+        if admit(key, runningKey, id, f, retention, channel, now, locks, bookOf) then take(key, id, f) end
       else
         -- another kind of worker's task: handed to an idle one that runs it, else parked for one
         foreign = foreign + 1
         table.insert(passed, f[2])
         local attempts = tonumber(f[6] or "0") + 1
         local handedTo, handedWorker
-        if route.handoff and admit(key, runningKey, id, f, retention, channel, now, locks, book) then
+        if route.handoff and admit(key, runningKey, id, f, retention, channel, now, locks, bookOf) then
           handedTo, handedWorker = handOff(route.handoff, runningKey, id, f[2], f[3], f[4] or "", attempts,
             tonumber(f[5]), f[11] or "", f[10] or "0", now)
         end
         if handedTo then
           redis.call("HSET", key, "s", "r:" .. handedTo, "a", attempts, "startedAt", now, "w", handedWorker)
           if f[10] then redis.call("HDEL", key, "booked") end
-          count(book, f[2], "queued", "running")
+          countNow(countsKey, f[2], "queued", "running", 1)
         elseif redis.call("HGET", key, "s") == "q" then
           redis.call("LPUSH", route.parkedPrefix .. f[2], id)
           redis.call("SADD", route.parked, f[2])
@@ -382,9 +410,10 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
       end
     end
   end
+  if book then flushBook(book) end
   if n > 0 then
     out[3] = n
-    return out, passed, dead
+    return out, passed, dead, takenName, taken
   end
 
   local nextAt = -1
@@ -392,8 +421,21 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
   if s[2] then nextAt = tonumber(s[2]) end
   local r = redis.call("ZRANGE", runningKey, 0, 0, "WITHSCORES")
   if r[2] and (nextAt == -1 or tonumber(r[2]) < nextAt) then nextAt = tonumber(r[2]) end
-  if nextAt == -1 then return { "idle", -1 }, passed, dead end
-  return { "idle", math.max(0, nextAt - now) }, passed, dead
+  if nextAt == -1 then return { "idle", -1 }, passed, dead, takenName, taken end
+  return { "idle", math.max(0, nextAt - now) }, passed, dead, takenName, taken
+end
+
+-- Counts a completion (a task named `finished` ran to success; nil: none) and the claim after it (`taken` tasks
+-- named `takenName` started, see claimTasks) in the counts hash `countsKey`: one HINCRBY when both are of one name
+-- (queued>succeeded: one task left the line and one ended), else one per move.
+local function countClaim(countsKey, finished, takenName, taken)
+  if finished and taken > 0 and takenName == finished then
+    countNow(countsKey, finished, "queued", "succeeded", 1)
+    if taken > 1 then countNow(countsKey, takenName, "queued", "running", taken - 1) end
+    return
+  end
+  if finished then countNow(countsKey, finished, "running", "succeeded", 1) end
+  if taken > 0 then countNow(countsKey, takenName, "queued", "running", taken) end
 end
 
 -- Whether string `a` sorts before `b` byte by byte, as Redis orders sorted set members (Lua's `<` follows the
