@@ -24,6 +24,9 @@
  *   until something becomes due. Each task of one claim has its own lease
  *   token: the first gets the `token` passed in, the n-th `<token>:<n>`.
  * - `completeAndClaim` is `complete` then `claim`, atomically, in one step.
+ *   `completeAndClaimMany` is the same for several completions of one claimer:
+ *   each completed if its lease holds (an outcome per completion), then one
+ *   claim of up to `max` tasks per completion, dealt to them in order.
  * - `renew`, `complete`, `fail`, `reschedule`, `release` and `deadLetter` act
  *   only for the holder of the lease (its `token`) and return `false`
  *   otherwise, changing nothing.

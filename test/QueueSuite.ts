@@ -594,6 +594,111 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
     )
   )
 
+  it.effect(
+    "completeAndClaimMany completes each task whose lease holds, refuses a lost one alone, deals the claim in order",
+    () =>
+      withQueue(
+        Effect.gen(function* () {
+          const queue = yield* TaskQueue.TaskQueue
+          for (const [id, name] of [
+            ["y1", "y"],
+            ["x1", "x"],
+            ["x2", "x"],
+            ["x3", "x"],
+            ["x4", "x"]
+          ] as const) {
+            yield* queue.enqueue({ id, name, payload: "1", delayMillis: 0, trace: undefined })
+          }
+          const first = yield* queue.claim({ token: "t1", leaseMillis: 10_000, max: 3 })
+          assert.deepStrictEqual(first._tag === "Claimed" ? first.tasks.map((t) => [t.id, t.token]) : [], [
+            ["y1", "t1"],
+            ["x1", "t1:2"],
+            ["x2", "t1:3"]
+          ])
+          // x1's lease is no longer the caller's (a stale token): refused for x1 only; three completions claim up to
+          // three tasks, and two are left: the third completion's slot gets none
+          const outcomes = yield* queue.completeAndClaimMany(
+            [
+              { id: "y1", token: "t1", result: '"y"' },
+              { id: "x1", token: "stale", result: '"lost"' },
+              { id: "x2", token: "t1:3", result: '"x"' }
+            ],
+            { token: "t2", leaseMillis: 10_000, max: 1, worker: "w1" }
+          )
+          assert.deepStrictEqual(
+            outcomes.map((o) => [
+              o.completed,
+              o.next._tag,
+              o.next._tag === "Claimed" ? o.next.tasks.map((t) => [t.id, t.token, t.attempts]) : o.next.waitMillis
+            ]),
+            [
+              [true, "Claimed", [["x3", "t2", 1]]],
+              [false, "Claimed", [["x4", "t2:2", 1]]],
+              [true, "Idle", 0]
+            ]
+          )
+          const records = yield* Effect.forEach(["y1", "x1", "x2", "x3", "x4"], (id) => queue.get(id))
+          assert.deepStrictEqual(
+            records.map((r) => [r?.id, r?.state, r?.result, r?.worker]),
+            [
+              ["y1", "succeeded", '"y"', undefined],
+              ["x1", "running", undefined, undefined],
+              ["x2", "succeeded", '"x"', undefined],
+              ["x3", "running", undefined, "w1"],
+              ["x4", "running", undefined, "w1"]
+            ]
+          )
+          // the tokens dealt hold the leases; x1 is still its first claimer's
+          assert.isTrue(yield* queue.complete("x3", "t2", "null"))
+          assert.isTrue(yield* queue.renew("x4", "t2:2", 10_000))
+          assert.isTrue(yield* queue.renew("x1", "t1:2", 10_000))
+          // the counts moved exactly: x3 done above, x1 and x4 running
+          const counts = yield* queue.counts
+          assert.deepStrictEqual(
+            [counts.byName.x, counts.byName.y].map((c) => [c?.queued, c?.running, c?.succeeded]),
+            [
+              [0, 2, 2],
+              [0, 0, 1]
+            ]
+          )
+          assert.deepStrictEqual(yield* queue.completeAndClaimMany([], { token: "t3", leaseMillis: 10_000 }), [])
+        })
+      )
+  )
+
+  it.effect("completeAndClaimMany with nothing to claim: every completion's slot is told the claim's wait", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const queue = yield* TaskQueue.TaskQueue
+        for (const id of ["a", "b"]) {
+          yield* queue.enqueue({ id, name: "x", payload: "1", delayMillis: 0, trace: undefined })
+        }
+        yield* queue.enqueue({ id: "later", name: "x", payload: "1", delayMillis: 5_000, trace: undefined })
+        yield* queue.claim({ token: "t", leaseMillis: 10_000, max: 2 })
+        const outcomes = yield* queue.completeAndClaimMany(
+          [
+            { id: "a", token: "t", result: "1" },
+            { id: "b", token: "t:2", result: "2" }
+          ],
+          { token: "u", leaseMillis: 10_000, max: 2 }
+        )
+        assert.deepStrictEqual(
+          outcomes.map((o) => [o.completed, o.next._tag]),
+          [
+            [true, "Idle"],
+            [true, "Idle"]
+          ]
+        )
+        for (const o of outcomes) {
+          // until the delayed task is due (the scheduled one is the next thing due)
+          const wait = o.next._tag === "Idle" ? (o.next.waitMillis ?? -1) : -1
+          assert.isTrue(wait > 4_000 && wait <= 5_000, `wait ${wait}`)
+        }
+        assert.deepStrictEqual([(yield* queue.get("a"))?.result, (yield* queue.get("b"))?.result], ["1", "2"])
+      })
+    )
+  )
+
   it.effect("a batch claim requeues lapsed leases and skips a unique task whose key another task holds", () =>
     withQueue(
       Effect.gen(function* () {

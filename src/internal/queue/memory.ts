@@ -8,6 +8,7 @@ import type { HeimdallStore } from "../../HeimdallStore.ts"
 import type { Config } from "../config.ts"
 import type { LockTable } from "../locks.ts"
 import * as Waiters from "../waiters.ts"
+import { dealClaims } from "./deal.ts"
 import * as Inspect from "./inspect.ts"
 import type {
   CancelResult,
@@ -473,6 +474,17 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
           const entry = owned(id, token, now)
           if (entry) finish(entry, "succeeded", { result }, now)
           return { completed: entry !== undefined, next: claimAt(next, now, nowUs) }
+        }),
+      completeAndClaimMany: (completions, next) =>
+        withNow((now, nowUs) => {
+          if (completions.length === 0) return []
+          const completed = completions.map(({ id, token, result }) => {
+            const entry = owned(id, token, now)
+            if (entry) finish(entry, "succeeded", { result }, now)
+            return entry !== undefined
+          })
+          const max = Math.max(1, Math.floor(next.max ?? 1))
+          return dealClaims(completed, claimAt({ ...next, max: max * completions.length }, now, nowUs), max)
         }),
       fail: (id, token, error, retryInMillis) =>
         withNow((now) => {

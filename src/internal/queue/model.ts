@@ -323,6 +323,46 @@ export interface ClaimOptions {
 }
 
 /**
+ * A task to complete with `completeAndClaimMany`: its id, its lease token and its result (JSON text).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { TaskQueue } from "effect-heimdall"
+ *
+ * const done: TaskQueue.Completion = { id: "t1", token: "worker-1:42", result: "{}" }
+ * ```
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface Completion {
+  readonly id: string
+  readonly token: string
+  readonly result: string
+}
+
+/**
+ * What `completeAndClaimMany` did for one completion: whether it completed the task (false: the lease was no
+ * longer the caller's), and what the claim after it took for its slot.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { TaskQueue } from "effect-heimdall"
+ *
+ * const nextTask = (o: TaskQueue.CompletionOutcome) => (o.next._tag === "Claimed" ? o.next.task : undefined)
+ * ```
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface CompletionOutcome {
+  readonly completed: boolean
+  readonly next: ClaimResult
+}
+
+/**
  * What a worker's `beat` reports: a task name with tasks parked for a worker that runs it, how many, and how many
  * this beat dead-lettered because no worker running the name was seen for the timeout.
  *
@@ -386,7 +426,20 @@ export interface Service {
     token: string,
     result: string,
     next: ClaimOptions
-  ) => Effect.Effect<{ readonly completed: boolean; readonly next: ClaimResult }, Redis.RedisError>
+  ) => Effect.Effect<CompletionOutcome, Redis.RedisError>
+  /**
+   * `completeAndClaim` for several completions of one claimer (a worker's slots that finished together), in one
+   * atomic step (one round trip): each task is completed if its lease is still the caller's (`completed` false for
+   * that one only, changing nothing of it), then one claim with `next` takes up to `next.max` tasks per completion.
+   * The n-th task claimed gets `next.token` for n = 1, `<next.token>:<n>` after; they are dealt in order, `next.max`
+   * to each completion, so a completion's `next` is `Claimed` with its own tasks or `Idle` (the claim's wait) once
+   * the claim ran out. The names the claim passed on and dead-lettered are reported once, on the first outcome.
+   * One outcome per completion, in order.
+   */
+  readonly completeAndClaimMany: (
+    completions: ReadonlyArray<Completion>,
+    next: ClaimOptions
+  ) => Effect.Effect<ReadonlyArray<CompletionOutcome>, Redis.RedisError>
   /** `retryInMillis` undefined: the task ends `"failed"`; otherwise it is scheduled again after that delay. */
   readonly fail: (
     id: string,

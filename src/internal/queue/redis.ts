@@ -11,6 +11,7 @@ import { randomId } from "../id.ts"
 import * as Layout from "../layout.ts"
 import { evaluator, preload } from "../script.ts"
 import * as Waiters from "../waiters.ts"
+import { dealClaims } from "./deal.ts"
 import * as Inspect from "./inspect.ts"
 import { makeKeys } from "./keys.ts"
 import type {
@@ -293,6 +294,7 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
       renew: evalScript(Scripts.renew),
       complete: evalScript(Scripts.complete),
       completeClaim: evalScript(Scripts.completeClaim),
+      completeClaimMany: evalScript(Scripts.completeClaimMany),
       fail: evalScript(Scripts.fail),
       reschedule: evalScript(Scripts.reschedule),
       release: evalScript(Scripts.release),
@@ -559,6 +561,51 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
           .pipe(
             Effect.map((reply) => ({ completed: reply[0] === 1, next: parseClaim(reply as never, 1, next.token) }))
           ),
+      completeAndClaimMany: (completions, next) => {
+        if (completions.length === 0) return Effect.succeed([])
+        const max = Math.max(1, Math.floor(next.max ?? 1))
+        const keyList = [
+          keys.ready,
+          keys.scheduled,
+          keys.running,
+          keys.taskPrefix,
+          keys.idle,
+          keys.wake,
+          keys.parked,
+          keys.counts,
+          keys.index("dead"),
+          keys.index("skipped")
+        ]
+        for (const { id } of completions) keyList.push(keys.task(id))
+        return run
+          .completeClaimMany(
+            keyList,
+            retention,
+            keys.events,
+            next.token,
+            Math.ceil(next.leaseMillis),
+            promoteLimit,
+            next.maxRedeliveries ?? -1,
+            max,
+            lockChannel,
+            lockInfix,
+            routeOf(next.names),
+            indexSize,
+            next.worker ?? "",
+            completions.map(({ id, token, result }) => [id, token, result] as const)
+          )
+          .pipe(
+            Effect.map((reply) => {
+              // one character per completion, "1" completed (see completeClaimMany-N.lua)
+              const flags = String(reply[0])
+              return dealClaims(
+                completions.map((_, i) => flags[i] === "1"),
+                parseClaim(reply, 1, next.token),
+                max
+              )
+            })
+          )
+      },
       waiter: Effect.suspend(() => waiterAs(randomId())),
       waiterAs: (worker) => waiterAs(worker),
       renew: (id, token, leaseMillis) =>

@@ -18,6 +18,7 @@ export const scriptFiles = [
   "renew-2.lua",
   "complete-3.lua",
   "completeClaim-11.lua",
+  "completeClaimMany-N.lua",
   "fail-6.lua",
   "reschedule-5.lua",
   "release-5.lua",
@@ -63,6 +64,10 @@ export const complete = define(Lua.contracts.complete).withReturnType<number>()
 
 export const completeClaim = define(Lua.contracts.completeClaim)
   // completed (0 | 1), then a claim's reply
+  .withReturnType<ClaimReply>()
+
+export const completeClaimMany = define(Lua.contracts.completeClaimMany)
+  // completed ("1" or "0" per completion, in one string), then a claim's reply
   .withReturnType<ClaimReply>()
 
 export const fail = define(Lua.contracts.fail).withReturnType<number>()

@@ -1,0 +1,72 @@
+-- completeClaimMany: completeClaim for several slots of one worker in one step: each running task listed in
+-- ARGV[18..] succeeded (its result is stored) if its lease is still the caller's, then one claim takes up to `max`
+-- tasks per completion for the slots they free (a worker whose slots finish together: one call, not one each).
+-- Input:
+--   KEYS[1..k] keys: ready, scheduled, running, taskPrefix, idle, wake, parked, counts, deadIndex, skippedIndex (the
+--       queue's keys, as KEYS[2..11] of completeClaim-11.lua), then the task key <prefix>:{q}:task:<id> of each
+--       completion in the order of ARGV[18..] (completion i at KEYS[10 + i]); every key has the queue's hash tag
+--   ARGV[1] retentionMillis (number): retention (ms)
+--   ARGV[2] channel: events channel
+--   ARGV[3] claimToken: lease token of the claim: the n-th task claimed gets it for n = 1, claimToken .. ":" .. n
+--       after (as claim's ARGV[1])
+--   ARGV[4] leaseMillis (number): lease (ms)
+--   ARGV[5] limit (number): at most this many tasks are promoted or requeued per call
+--   ARGV[6] maxRedeliveries (number): most redeliveries after lapsed leases (-1: no limit)
+--   ARGV[7] max (number): at most this many tasks are claimed per completion (at least 1)
+--   ARGV[8] lockChannel: channel on which lock releases are announced
+--   ARGV[9] lockInfix: the queue's lock key infix "{<queue>}:" (a unique task's lock key: lock prefix ..
+--       infix .. unique key)
+--   ARGV[10] route.names: the task names the claimer runs (as claim's ARGV[13])
+--   ARGV[11] route.parkedPrefix: parked list prefix <prefix>:{q}:parked:
+--   ARGV[12] route.inboxPrefix: inbox key prefix <prefix>:{q}:inbox:
+--   ARGV[13] route.handOffLeaseMillis (number): the first lease of a task handed to an idle worker (ms)
+--   ARGV[14] route.wakeCap (number): wake list cap
+--   ARGV[15] route.wakeTtlMillis (number): wake list TTL (ms)
+--   ARGV[16] indexSize (number): the bounded index's cap (entries per state)
+--   ARGV[17] claimer: the claiming worker's id, stored in each claimed task's record as `w` ("": none)
+--   ARGV[18..] completions (list of [id: string, token: string, result: string]): the number of completions C,
+--       then for completion i (1..C) its task's id, its lease token and its result (JSON)
+-- Output: { completed, claim's reply... }  -- completed: one character per completion, in order, "1" done, "0" the
+--   lease was no longer the caller's (nothing completed for it); the claim runs either way, for up to max * C
+--   tasks; an idle reply has "" for its member; it ends with passed and dead, as claim's
+local now = nowMillis()
+local locks = { channel = ARGV[8], infix = ARGV[9] }
+local c = tonumber(ARGV[18])
+local completed = {}
+-- completions by task name, counted with the claim below
+local done = {}
+for i = 1, c do
+  local at = 18 + 3 * (i - 1)
+  local key = KEYS[10 + i]
+  local f = owned(key, ARGV[at + 2])
+  if f then
+    finish(key, KEYS[3], ARGV[at + 1], "succeeded", "result", ARGV[at + 3], ARGV[1], ARGV[2], now,
+      lockKeyOf(f[2], f[3], locks), f[4], locks.channel, nil)
+    done[f[8]] = (done[f[8]] or 0) + 1
+    completed[i] = "1"
+  else
+    completed[i] = "0"
+  end
+end
+local route = routeOf(ARGV[10], KEYS[7], ARGV[11], KEYS[5], ARGV[12], ARGV[13], KEYS[6], ARGV[14], ARGV[15])
+local claimed, passed, dead, takenName, taken = claimTasks(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[3],
+  tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[1], ARGV[2], tonumber(ARGV[6]), math.max(1, tonumber(ARGV[7])) * c, now,
+  locks, nil, route, KEYS[8], KEYS[9], KEYS[10], ARGV[16], ARGV[17])
+-- one HINCRBY per name when the moves of a name net out (k completed and k of the name claimed: queued>succeeded)
+for name, k in pairs(done) do
+  if name == takenName then
+    local both = math.min(k, taken)
+    if both > 0 then countNow(KEYS[8], name, "queued", "succeeded", both) end
+    if k > both then countNow(KEYS[8], name, "running", "succeeded", k - both) end
+    if taken > both then countNow(KEYS[8], name, "queued", "running", taken - both) end
+    taken = 0
+  else
+    countNow(KEYS[8], name, "running", "succeeded", k)
+  end
+end
+if taken > 0 then countNow(KEYS[8], takenName, "queued", "running", taken) end
+table.insert(claimed, 1, table.concat(completed))
+if claimed[2] == "idle" then table.insert(claimed, "") end
+table.insert(claimed, table.concat(passed, "\n"))
+table.insert(claimed, dead and table.concat(dead, "\n") or "")
+return claimed
