@@ -44,6 +44,7 @@ import { millisOr } from "./internal/duration.ts"
 import { randomId } from "./internal/id.ts"
 import * as internal from "./internal/queue/task.ts"
 import * as validate from "./internal/validate.ts"
+import * as Completions from "./internal/worker/completions.ts"
 import { countDeadLettered, describeCause, type RunContext, runSlot } from "./internal/worker/runTask.ts"
 import type * as Task from "./Task.ts"
 import { type ClaimedTask, TaskQueue, type WorkerRegistration } from "./TaskQueue.ts"
@@ -73,12 +74,21 @@ import { type ClaimedTask, TaskQueue, type WorkerRegistration } from "./TaskQueu
  * - `maxRedeliveries` (default 5): a task whose lease lapsed more often than
  *   this (its worker keeps dying on it, a poison task) is dead-lettered with
  *   the reason instead of being redelivered forever.
+ * - `batchCompletions` (default `true`): a slot whose task succeeded completes
+ *   it and claims its next task in one call; with batching, the completions of
+ *   this worker's slots that finish while such a call is in flight are sent
+ *   together as one call when it returns (one script run on Redis for all of
+ *   them, each slot with its own outcome). A lone completion is sent at once:
+ *   batching adds no timer, and a completion waits at most for the one call in
+ *   flight. `false`: one call per completion, sent at once. Failures,
+ *   reschedules, releases and completions during shutdown are single calls
+ *   either way.
  *
  * Options that can never work make `Worker.layer` fail with `InvalidArgument` (naming the option
  * and the value) before it claims anything: a `concurrency` that is not a positive integer (0, -1,
  * 1.5, NaN), a `lease` or `maxIdleWait` that is not a positive finite duration, a negative
- * `gracePeriod`, a `maxRedeliveries` that is not a non-negative integer, no `tasks`, or a task
- * implemented twice.
+ * `gracePeriod`, a `maxRedeliveries` that is not a non-negative integer, a `batchCompletions` that is
+ * not a boolean, no `tasks`, or a task implemented twice.
  *
  * **Example**
  *
@@ -106,6 +116,7 @@ export interface Options<Impls extends ReadonlyArray<Task.Implementation<any, an
   readonly maxIdleWait?: Duration.Input | undefined
   readonly maxRedeliveries?: number | undefined
   readonly deadLetterUnknownAfter?: Duration.Input | undefined
+  readonly batchCompletions?: boolean | undefined
 }
 
 /**
@@ -236,6 +247,11 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
       const stopping = yield* Ref.make(false)
       const run: RunContext = {
         queue,
+        completeAndClaim: Completions.make(
+          queue,
+          { leaseMillis, maxRedeliveries, max: 1, names, worker: workerId },
+          options.batchCompletions ?? true
+        ),
         byName,
         names,
         leaseMillis,

@@ -10,7 +10,21 @@
 
 import type { Vitest } from "@effect/vitest"
 import { assert } from "@effect/vitest"
-import { Clock, Context, DateTime, Effect, Exit, Fiber, Layer, Metric, Schedule, Schema, Scope, Tracer } from "effect"
+import {
+  Clock,
+  Context,
+  DateTime,
+  Deferred,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Metric,
+  Schedule,
+  Schema,
+  Scope,
+  Tracer
+} from "effect"
 import type * as Redis from "effect/persistence/Redis"
 import type { InvalidArgument } from "../src/Errors.ts"
 import type * as Heimdall from "../src/Heimdall.ts"
@@ -594,6 +608,43 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
     )
   )
 
+  it.effect("slots that finish together each settle their own task, batched or not, and the counts stay exact", () =>
+    Effect.gen(function* () {
+      for (const batchCompletions of [true, false]) {
+        yield* withQueue(
+          Effect.gen(function* () {
+            const queue = yield* TaskQueue.TaskQueue
+            const Double = Task.make("double", { payload: Schema.Number, success: Schema.Number })
+            const gate = yield* Deferred.make<void>()
+            const DoubleLive = Task.implement(Double, (n) => Effect.as(Deferred.await(gate), n * 2))
+            // ten tasks for five slots: the five that finish together claim the next five
+            const handles = yield* Effect.forEach(
+              Array.from({ length: 10 }, (_, i) => i),
+              (n) => Task.enqueue(Double, n)
+            )
+            yield* startWorker([DoubleLive], { concurrency: 5, batchCompletions })
+            yield* advance(50)
+            yield* Deferred.succeed(gate, undefined)
+            const fiber = yield* Effect.forkChild(Effect.forEach(handles, (h) => Task.join(h)))
+            yield* advance(50)
+            assert.deepStrictEqual(
+              yield* Fiber.join(fiber),
+              Array.from({ length: 10 }, (_, i) => i * 2),
+              `batchCompletions ${batchCompletions}`
+            )
+            const records = yield* Effect.forEach(handles, (h) => queue.get(h.id))
+            assert.deepStrictEqual(
+              records.map((r) => [String(r?.state), r?.attempts]),
+              Array.from({ length: 10 }, () => ["succeeded", 1])
+            )
+            const counts = (yield* queue.counts).byName.double
+            assert.deepStrictEqual([counts?.queued, counts?.running, counts?.succeeded], [0, 0, 10])
+          })
+        )
+      }
+    })
+  )
+
   it.effect(
     "completeAndClaimMany completes each task whose lease holds, refuses a lost one alone, deals the claim in order",
     () =>
@@ -662,6 +713,8 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
             ]
           )
           assert.deepStrictEqual(yield* queue.completeAndClaimMany([], { token: "t3", leaseMillis: 10_000 }), [])
+          assert.isTrue(yield* queue.complete("x1", "t1:2", "null"))
+          assert.isTrue(yield* queue.complete("x4", "t2:2", "null"))
         })
       )
   )

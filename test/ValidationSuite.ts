@@ -326,6 +326,8 @@ export const validationSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backe
           [{ maxRedeliveries: 1.5 }, "maxRedeliveries", "1.5"],
           [{ deadLetterUnknownAfter: 0 }, "deadLetterUnknownAfter", "0"],
           [{ deadLetterUnknownAfter: "soon" as Duration.Input }, "deadLetterUnknownAfter", '"soon"'],
+          [{ batchCompletions: "yes" as unknown as boolean }, "batchCompletions", '"yes"'],
+          [{ batchCompletions: 1 as unknown as boolean }, "batchCompletions", "1"],
           [{ tasks: [WorkLive, Task.implement(Work, () => Effect.void)] }, "tasks", '"work"'],
           [{ tasks: [] }, "tasks", "[]"]
         ]

@@ -226,6 +226,7 @@ export const workerOptions = (options: {
   readonly maxIdleWait?: unknown
   readonly maxRedeliveries?: unknown
   readonly deadLetterUnknownAfter?: unknown
+  readonly batchCompletions?: unknown
 }): InvalidArgument | undefined => {
   const tasks = options.tasks
   if (!Array.isArray(tasks) || tasks.length === 0) {
@@ -248,6 +249,9 @@ export const workerOptions = (options: {
     optionalDurationMillis("gracePeriod", options.gracePeriod, 0),
     optionalDurationMillis("maxIdleWait", options.maxIdleWait, 1),
     options.maxRedeliveries === undefined ? undefined : integer("maxRedeliveries", options.maxRedeliveries, 0),
-    optionalDurationMillis("deadLetterUnknownAfter", options.deadLetterUnknownAfter, 1)
+    optionalDurationMillis("deadLetterUnknownAfter", options.deadLetterUnknownAfter, 1),
+    options.batchCompletions === undefined || typeof options.batchCompletions === "boolean"
+      ? undefined
+      : invalid("batchCompletions", options.batchCompletions, "must be true or false")
   )
 }

@@ -564,7 +564,9 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
       completeAndClaimMany: (completions, next) => {
         if (completions.length === 0) return Effect.succeed([])
         const max = Math.max(1, Math.floor(next.max ?? 1))
-        const keyList = [
+        // each completion's task, then the queue's keys (see completeClaimMany-N.lua)
+        const keyList = completions.map(({ id }) => keys.task(id))
+        keyList.push(
           keys.ready,
           keys.scheduled,
           keys.running,
@@ -575,8 +577,7 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
           keys.counts,
           keys.index("dead"),
           keys.index("skipped")
-        ]
-        for (const { id } of completions) keyList.push(keys.task(id))
+        )
         return run
           .completeClaimMany(
             keyList,

@@ -15,7 +15,6 @@
 import { Cause, Clock, Deferred, Duration, Effect, Exit, Pull, Random, Ref, Schedule, Schema } from "effect"
 import { InvalidArgument } from "../../Errors.ts"
 import * as Task from "../../Task.ts"
-import { randomId } from "../id.ts"
 import { keepUntilLost } from "../keepAlive.ts"
 import * as Layout from "../layout.ts"
 import * as Metrics from "../metrics.ts"
@@ -23,6 +22,7 @@ import type { ClaimedTask, Service as QueueService } from "../queue/model.ts"
 import * as internal from "../queue/task.ts"
 import * as RateStart from "../rateStart.ts"
 import * as validate from "../validate.ts"
+import type { Completer } from "./completions.ts"
 
 /** Counts the tasks a claim dead-lettered (lapsed past `maxRedeliveries` on another worker) in `Task.metrics`. */
 export const countDeadLettered = (names: ReadonlyArray<string>): Effect.Effect<void> =>
@@ -42,6 +42,11 @@ export interface RunContext {
   readonly stopping: Effect.Effect<boolean>
   /** Counts (and logs once per name) the tasks of other names that a claim left for other workers. */
   readonly notePassed: (passed: ReadonlyArray<string> | undefined) => Effect.Effect<void>
+  /**
+   * Completes a task and claims its slot's next (one task), batched with the other slots' completions of this
+   * worker unless batching is off (see completions.ts).
+   */
+  readonly completeAndClaim: Completer
   /** A settlement that must reach the queue: retried through a short outage (see Worker.ts). */
   readonly settle: <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
   /** This worker's id (its claims record it in the task). */
@@ -323,21 +328,12 @@ function* settleSuccess(
     return undefined
   }
   // each try is uninterruptible (a claimed next task is always in `next`, for release); the waits between tries,
-  // through an outage, are not
+  // through an outage, are not. A try may wait for the worker's completion call in flight (completions.ts).
   const done = yield* ctx.settle(
-    ctx.queue
-      .completeAndClaim(id, token, result.success, {
-        token: randomId(),
-        leaseMillis: ctx.leaseMillis,
-        maxRedeliveries: ctx.maxRedeliveries,
-        max: 1,
-        names: ctx.names,
-        worker: ctx.worker
-      })
-      .pipe(
-        Effect.tap(({ next: claim }) => (claim._tag === "Claimed" ? Ref.set(next, claim.task) : Effect.void)),
-        Effect.uninterruptible
-      )
+    ctx.completeAndClaim({ id, token, result: result.success }).pipe(
+      Effect.tap(({ next: claim }) => (claim._tag === "Claimed" ? Ref.set(next, claim.task) : Effect.void)),
+      Effect.uninterruptible
+    )
   )
   if (done.completed) yield* internal.count("succeeded", name)
   if (done.next.passed !== undefined) yield* ctx.notePassed(done.next.passed)

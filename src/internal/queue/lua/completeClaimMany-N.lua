@@ -2,9 +2,10 @@
 -- ARGV[18..] succeeded (its result is stored) if its lease is still the caller's, then one claim takes up to `max`
 -- tasks per completion for the slots they free (a worker whose slots finish together: one call, not one each).
 -- Input:
---   KEYS[1..k] keys: ready, scheduled, running, taskPrefix, idle, wake, parked, counts, deadIndex, skippedIndex (the
---       queue's keys, as KEYS[2..11] of completeClaim-11.lua), then the task key <prefix>:{q}:task:<id> of each
---       completion in the order of ARGV[18..] (completion i at KEYS[10 + i]); every key has the queue's hash tag
+--   KEYS[1..k] keys: the task key <prefix>:{q}:task:<id> of each completion, in the order of ARGV[18..]
+--       (completion i at KEYS[i], as completeClaim-11.lua's KEYS[1]), then the queue's keys at KEYS[C + 1 .. C + 10]:
+--       ready, scheduled, running, taskPrefix, idle, wake, parked, counts, deadIndex, skippedIndex (as KEYS[2..11]
+--       of completeClaim-11.lua); every key has the queue's hash tag
 --   ARGV[1] retentionMillis (number): retention (ms)
 --   ARGV[2] channel: events channel
 --   ARGV[3] claimToken: lease token of the claim: the n-th task claimed gets it for n = 1, claimToken .. ":" .. n
@@ -32,15 +33,17 @@
 local now = nowMillis()
 local locks = { channel = ARGV[8], infix = ARGV[9] }
 local c = tonumber(ARGV[18])
+local ready, scheduled, running, taskPrefix, idle, wakeKey, parked, counts, deadIndex, skippedIndex =
+  unpack(KEYS, c + 1, c + 10)
 local completed = {}
 -- completions by task name, counted with the claim below
 local done = {}
 for i = 1, c do
   local at = 18 + 3 * (i - 1)
-  local key = KEYS[10 + i]
+  local key = KEYS[i]
   local f = owned(key, ARGV[at + 2])
   if f then
-    finish(key, KEYS[3], ARGV[at + 1], "succeeded", "result", ARGV[at + 3], ARGV[1], ARGV[2], now,
+    finish(key, running, ARGV[at + 1], "succeeded", "result", ARGV[at + 3], ARGV[1], ARGV[2], now,
       lockKeyOf(f[2], f[3], locks), f[4], locks.channel, nil)
     done[f[8]] = (done[f[8]] or 0) + 1
     completed[i] = "1"
@@ -48,23 +51,23 @@ for i = 1, c do
     completed[i] = "0"
   end
 end
-local route = routeOf(ARGV[10], KEYS[7], ARGV[11], KEYS[5], ARGV[12], ARGV[13], KEYS[6], ARGV[14], ARGV[15])
-local claimed, passed, dead, takenName, taken = claimTasks(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[3],
+local route = routeOf(ARGV[10], parked, ARGV[11], idle, ARGV[12], ARGV[13], wakeKey, ARGV[14], ARGV[15])
+local claimed, passed, dead, takenName, taken = claimTasks(ready, scheduled, running, taskPrefix, ARGV[3],
   tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[1], ARGV[2], tonumber(ARGV[6]), math.max(1, tonumber(ARGV[7])) * c, now,
-  locks, nil, route, KEYS[8], KEYS[9], KEYS[10], ARGV[16], ARGV[17])
+  locks, nil, route, counts, deadIndex, skippedIndex, ARGV[16], ARGV[17])
 -- one HINCRBY per name when the moves of a name net out (k completed and k of the name claimed: queued>succeeded)
 for name, k in pairs(done) do
   if name == takenName then
     local both = math.min(k, taken)
-    if both > 0 then countNow(KEYS[8], name, "queued", "succeeded", both) end
-    if k > both then countNow(KEYS[8], name, "running", "succeeded", k - both) end
-    if taken > both then countNow(KEYS[8], name, "queued", "running", taken - both) end
+    if both > 0 then countNow(counts, name, "queued", "succeeded", both) end
+    if k > both then countNow(counts, name, "running", "succeeded", k - both) end
+    if taken > both then countNow(counts, name, "queued", "running", taken - both) end
     taken = 0
   else
-    countNow(KEYS[8], name, "running", "succeeded", k)
+    countNow(counts, name, "running", "succeeded", k)
   end
 end
-if taken > 0 then countNow(KEYS[8], takenName, "queued", "running", taken) end
+if taken > 0 then countNow(counts, takenName, "queued", "running", taken) end
 table.insert(claimed, 1, table.concat(completed))
 if claimed[2] == "idle" then table.insert(claimed, "") end
 table.insert(claimed, table.concat(passed, "\n"))
