@@ -2,7 +2,7 @@
  * A/B: enqueue and drain on trees of effect-heimdall (other checkouts), in one process against one private Redis,
  * alternating the order each round. Usage: `node bench/ab.ts NAME=/path/to/tree ... [--rounds 6] [--count 20000]
  * [--concurrency 10]`. Per tree and round: enqueue (50 in flight) Redis CPU µs per task, drain tasks/s and Redis CPU
- * µs per task (INFO cpu), and the scripts' own time (commandstats evalsha usec) per task. With CALLGRIND=1 the server
+ * µs per task (INFO cpu), and the scripts' own time and calls (commandstats evalsha usec, calls) per task. With CALLGRIND=1 the server
  * runs under valgrind's callgrind and each phase also reports the instructions the server executed per task.
  */
 import { Redis as IORedis } from "ioredis"
@@ -31,10 +31,11 @@ const cgZero = () => {
 }
 const cgInstructions = (label: string) => (callgrind ? instructionsSinceZero(server, label) : 0)
 const admin = new IORedis(server.url)
-const evalUsec = async () => {
+const evalStats = async () => {
   const m = /cmdstat_evalsha:calls=(\d+),usec=(\d+)/.exec(await info(admin, "commandstats"))
-  return m ? Number(m[2]) : 0
+  return m ? { calls: Number(m[1]), usec: Number(m[2]) } : { calls: 0, usec: 0 }
 }
+const evalUsec = async () => (await evalStats()).usec
 const rows: Record<string, Array<Array<number>>> = {}
 for (let round = 0; round < rounds; round++) {
   const order = trees.map(([n]) => n)
@@ -63,7 +64,10 @@ for (let round = 0; round < rounds; round++) {
     const drainIr = cgInstructions(`${name}-drain-${round}`) / count
     await worker.stop()
     const drainCpu = (((await redisCpuSeconds(admin)) - cpu0) * 1e6) / count
-    const drainLua = (await evalUsec()) / count
+    const drainEval = await evalStats()
+    const drainLua = drainEval.usec / count
+    // script calls per drained task: 1 without batched completions, less with (several completions per call)
+    const drainCalls = drainEval.calls / count
     if (process.env.STATS) {
       const text = await info(admin, "commandstats")
       for (const m of text.matchAll(/cmdstat_(\w+):calls=(\d+),usec=(\d+)/g)) {
@@ -80,13 +84,14 @@ for (let round = 0; round < rounds; round++) {
       (count * 1000) / elapsed,
       drainCpu,
       drainLua,
+      drainCalls,
       enqueueIr,
       drainIr
     ]
     rows[name] ??= []
     rows[name].push(row)
     console.log(
-      `${name.padEnd(6)} round ${round} enqueue ${Math.round(row[0]!)}/s redis ${row[1]!.toFixed(1)}us lua ${row[2]!.toFixed(1)}us | drain ${Math.round(row[3]!)}/s redis ${row[4]!.toFixed(1)}us lua ${row[5]!.toFixed(1)}us${callgrind ? ` | instructions/task enqueue ${Math.round(row[6]!)} drain ${Math.round(row[7]!)}` : ""}`
+      `${name.padEnd(6)} round ${round} enqueue ${Math.round(row[0]!)}/s redis ${row[1]!.toFixed(1)}us lua ${row[2]!.toFixed(1)}us | drain ${Math.round(row[3]!)}/s redis ${row[4]!.toFixed(1)}us lua ${row[5]!.toFixed(1)}us calls/task ${row[6]!.toFixed(2)}${callgrind ? ` | instructions/task enqueue ${Math.round(row[7]!)} drain ${Math.round(row[8]!)}` : ""}`
     )
   }
 }
@@ -101,6 +106,7 @@ const labels = [
   "drain/s",
   "drain redis us",
   "drain lua us",
+  "drain calls/task",
   ...(callgrind ? ["enqueue instr", "drain instr"] : [])
 ]
 console.log(`medians over ${rounds} rounds, ${count} tasks, drain concurrency ${concurrency}`)
@@ -110,7 +116,7 @@ labels.forEach((label, i) => {
     `${label.padEnd(18)}${trees
       .map(([n]) =>
         median(rows[n]!.map((r) => r[i]!))
-          .toFixed(1)
+          .toFixed(label.includes("calls") ? 2 : 1)
           .padStart(10)
       )
       .join("")}`
