@@ -9,14 +9,17 @@ import { Deferred, Effect, Fiber, Layer, Ref, Schema, type Scope } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import { Heimdall, RedisIoredis, Task, TaskQueue, Worker } from "../src/index.ts"
 import { hasRedis } from "./support/redis.ts"
-import { startRedisServer } from "./support/redisServer.ts"
+import { type RedisServer, startRedisServer } from "./support/redisServer.ts"
 
 const prefix = "t:batch"
 
 /** A private redis-server for the test, with the backend on it, stopped with the test's scope. */
 const onPrivateServer = <A, E>(
   queue: string,
-  body: Effect.Effect<A, E, TaskQueue.TaskQueue | Redis.Redis | Scope.Scope>
+  body:
+    | Effect.Effect<A, E, TaskQueue.TaskQueue | Redis.Redis | Scope.Scope>
+    | ((server: RedisServer) => Effect.Effect<A, E, TaskQueue.TaskQueue | Redis.Redis | Scope.Scope>),
+  options?: RedisIoredis.Options
 ) =>
   Effect.gen(function* () {
     const server = yield* Effect.acquireRelease(
@@ -24,10 +27,12 @@ const onPrivateServer = <A, E>(
       (s) => Effect.promise(() => s.stop())
     )
     // the body's scope (its worker) closes before the backend's, the backend's before the server stops
-    return yield* body.pipe(
+    return yield* (typeof body === "function" ? body(server) : body).pipe(
       Effect.scoped,
       Effect.provide(
-        Heimdall.layerRedis({ queue, queuePrefix: prefix }).pipe(Layer.provideMerge(RedisIoredis.layer(server.url)))
+        Heimdall.layerRedis({ queue, queuePrefix: prefix }).pipe(
+          Layer.provideMerge(RedisIoredis.layer(server.url, options))
+        )
       )
     )
   }).pipe(Effect.scoped)
@@ -138,6 +143,54 @@ describe.skipIf(!hasRedis)("Worker: batched completions (redis)", () => {
         assert.strictEqual(lease, "r:someone-else")
         assert.deepStrictEqual([counts.running, counts.succeeded, counts.queued], [1, 4, 0])
       }),
+    { timeout: 30_000 }
+  )
+
+  it.live(
+    "Redis frozen while a batch of completions is in flight: the calls fail, each slot retries its own, all land once",
+    () =>
+      onPrivateServer(
+        "frozen",
+        (server) =>
+          Effect.gen(function* () {
+            const size = 6
+            const queue = yield* TaskQueue.TaskQueue
+            const gate = yield* Deferred.make<void>()
+            const runs = new Map<number, number>()
+            const allStarted = yield* Deferred.make<void>()
+            const DoubleLive = Task.implement(Double, (n) =>
+              Effect.gen(function* () {
+                runs.set(n, (runs.get(n) ?? 0) + 1)
+                if (runs.size === size) yield* Deferred.succeed(allStarted, undefined)
+                yield* Deferred.await(gate)
+                return n * 2
+              })
+            )
+            const handles = yield* Effect.forEach(
+              Array.from({ length: size }, (_, i) => i + 1),
+              (n) => Task.enqueue(Double, n)
+            )
+            yield* Layer.build(Worker.layer({ tasks: [DoubleLive], concurrency: size, lease: "30 seconds" }))
+            yield* Deferred.await(allStarted).pipe(Effect.timeout("5 seconds"))
+            // the first completion goes alone and the others gather behind it; Redis answers none of them for 1 s
+            // (each call fails after the 300 ms command timeout, and its completions are retried)
+            server.freeze()
+            yield* Deferred.succeed(gate, undefined)
+            yield* Effect.sleep("1 second")
+            server.thaw()
+            const results = yield* Effect.forEach(handles, (h) => Task.join(h)).pipe(Effect.timeout("10 seconds"))
+            assert.deepStrictEqual(results, [2, 4, 6, 8, 10, 12])
+            assert.deepStrictEqual([...runs.values()], [1, 1, 1, 1, 1, 1], "each handler ran once")
+            const records = yield* Effect.forEach(handles, (h) => queue.get(h.id))
+            assert.deepStrictEqual(
+              records.map((r) => [String(r?.state), r?.attempts, r?.redeliveries]),
+              Array.from({ length: size }, () => ["succeeded", 1, 0])
+            )
+            const counts = (yield* queue.counts).total
+            assert.deepStrictEqual([counts.queued, counts.running, counts.succeeded], [0, 0, size])
+          }),
+        { commandTimeout: "300 millis" }
+      ),
     { timeout: 30_000 }
   )
 
