@@ -2,7 +2,8 @@
  * A/B: enqueue and drain on trees of effect-heimdall (other checkouts), in one process against one private Redis,
  * alternating the order each round. Usage: `node bench/ab.ts NAME=/path/to/tree ... [--rounds 6] [--count 20000]
  * [--concurrency 10]`. Per tree and round: enqueue (50 in flight) Redis CPU µs per task, drain tasks/s and Redis CPU
- * µs per task (INFO cpu), and the scripts' own time and calls (commandstats evalsha usec, calls) per task. With CALLGRIND=1 the server
+ * µs per task (INFO cpu), the scripts' own time and calls (commandstats evalsha usec, calls) per task, and the
+ * drain's client CPU per task (this process: the worker). With CALLGRIND=1 the server
  * runs under valgrind's callgrind and each phase also reports the instructions the server executed per task.
  */
 import { Redis as IORedis } from "ioredis"
@@ -56,11 +57,15 @@ for (let round = 0; round < rounds; round++) {
     await admin.config("RESETSTAT")
     cpu0 = await redisCpuSeconds(admin)
     const t0 = performance.now()
+    const node0 = process.cpuUsage()
     const finished = await peer.awaitFinished(server.url, "drain", count)
     cgZero()
     const worker = await peer.startWorker(server.url, "drain", concurrency, () => {})
     await finished.done
     const elapsed = performance.now() - t0
+    // this process' CPU (the worker, and the subscriber counting the finished tasks) per drained task
+    const nodeCpu = process.cpuUsage(node0)
+    const drainNode = (nodeCpu.user + nodeCpu.system) / count
     const drainIr = cgInstructions(`${name}-drain-${round}`) / count
     await worker.stop()
     const drainCpu = (((await redisCpuSeconds(admin)) - cpu0) * 1e6) / count
@@ -85,13 +90,14 @@ for (let round = 0; round < rounds; round++) {
       drainCpu,
       drainLua,
       drainCalls,
+      drainNode,
       enqueueIr,
       drainIr
     ]
     rows[name] ??= []
     rows[name].push(row)
     console.log(
-      `${name.padEnd(6)} round ${round} enqueue ${Math.round(row[0]!)}/s redis ${row[1]!.toFixed(1)}us lua ${row[2]!.toFixed(1)}us | drain ${Math.round(row[3]!)}/s redis ${row[4]!.toFixed(1)}us lua ${row[5]!.toFixed(1)}us calls/task ${row[6]!.toFixed(2)}${callgrind ? ` | instructions/task enqueue ${Math.round(row[7]!)} drain ${Math.round(row[8]!)}` : ""}`
+      `${name.padEnd(6)} round ${round} enqueue ${Math.round(row[0]!)}/s redis ${row[1]!.toFixed(1)}us lua ${row[2]!.toFixed(1)}us | drain ${Math.round(row[3]!)}/s redis ${row[4]!.toFixed(1)}us lua ${row[5]!.toFixed(1)}us calls/task ${row[6]!.toFixed(2)} node ${row[7]!.toFixed(1)}us${callgrind ? ` | instructions/task enqueue ${Math.round(row[8]!)} drain ${Math.round(row[9]!)}` : ""}`
     )
   }
 }
@@ -107,6 +113,7 @@ const labels = [
   "drain redis us",
   "drain lua us",
   "drain calls/task",
+  "drain node us",
   ...(callgrind ? ["enqueue instr", "drain instr"] : [])
 ]
 console.log(`medians over ${rounds} rounds, ${count} tasks, drain concurrency ${concurrency}`)
