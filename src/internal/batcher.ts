@@ -1,14 +1,15 @@
 /**
  * Micro-batching without a timer: calls of one group (`key`) that wait at the same moment go out as one batch.
  *
- * A call joins its group's queue; when no batch of the group is in flight, a flusher starts at once and sends what
- * is queued (at most `maxBatch` items per batch), then, until the queue is empty, the calls that queued up while
- * that batch was in flight. So a lone call is sent at once (no added latency but a fiber hop), and under load each
- * batch carries the calls that arrived during the previous round trip. Results come back in the callers' order.
+ * When nothing of its group is in flight, a call goes at once, alone, from the caller's fiber (a lone call costs
+ * what an unbatched one does). Calls made while one is in flight queue up; when it returns, a flusher sends them (at
+ * most `maxBatch` per batch), then, until the queue is empty, the calls that queued up while that batch was in
+ * flight. So under load each batch carries the calls that arrived during the previous round trip. Results come
+ * back in the callers' order.
  *
- * The flusher runs in `scope` (the layer's), not in a caller's fiber: a caller that is interrupted stops waiting,
- * but its item may still be sent (as a single call already in flight would be). A batch that fails fails each of
- * its callers with the error.
+ * The flusher runs in `scope` (the layer's), not in a caller's fiber: a queued caller that is interrupted stops
+ * waiting, but its item may still be sent (as a single call already in flight would be). A batch that fails fails
+ * each of its callers with the error.
  */
 import { Deferred, Effect, type Scope } from "effect"
 
@@ -63,6 +64,22 @@ export const make = <A, B, E>(options: {
           Effect.andThen(flush(key, group))
         )
     })
+  /** Flushes what queued up, in `scope` (the flusher outlives the call that started it); else the group is idle. */
+  const handOver = (key: string, group: Group<A, B, E>): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      if (group.queue.length === 0) {
+        group.flushing = false
+        groups.delete(key)
+        return Effect.void
+      }
+      const flusher = Effect.onInterrupt(flush(key, group), () =>
+        Effect.sync(() => {
+          // the scope closed under it: nothing more is sent, and nobody waits forever
+          for (const p of group.queue.splice(0)) Deferred.doneUnsafe(p.done, Effect.interrupt)
+        })
+      )
+      return Effect.asVoid(Effect.forkIn(flusher, options.scope))
+    })
   return (key: string, item: A): Effect.Effect<B, E> =>
     Effect.suspend(() => {
       let group = groups.get(key)
@@ -70,16 +87,18 @@ export const make = <A, B, E>(options: {
         group = { queue: [], flushing: false }
         groups.set(key, group)
       }
-      const done = Deferred.makeUnsafe<B, E>()
-      group.queue.push({ item, done })
-      if (group.flushing) return Deferred.await(done)
+      if (group.flushing) {
+        const done = Deferred.makeUnsafe<B, E>()
+        group.queue.push({ item, done })
+        return Deferred.await(done)
+      }
+      // nothing in flight: this call goes at once, from the caller's own fiber (a lone call costs what an unbatched
+      // one does); what queues up meanwhile is flushed when it returns, however it ends
       group.flushing = true
-      const flusher = Effect.onInterrupt(flush(key, group), () =>
-        Effect.sync(() => {
-          // the scope closed under it: nothing more is sent, and nobody waits forever
-          for (const p of group.queue.splice(0)) Deferred.doneUnsafe(p.done, Effect.interrupt)
-        })
+      const idle = group
+      return options.run(key, [item]).pipe(
+        Effect.flatMap((results) => (results.length > 0 ? Effect.succeed(results[0]!) : Effect.fail(options.short()))),
+        Effect.onExit(() => handOver(key, idle))
       )
-      return Effect.andThen(Effect.forkIn(flusher, options.scope), Deferred.await(done))
     })
 }
