@@ -29,14 +29,13 @@ local function consider(id, f)
     found[name] = { id, at }
   end
 end
-local fields = { "s", "e", "r", "n" }
 local budget = tonumber(ARGV[2])
 -- the ready list, from its old end: a name's first entry is its next in line
 local ids = redis.call("LRANGE", KEYS[2], -budget, -1)
 local lastSince = -1
 local firstOf = {}
 for i = #ids, 1, -1 do
-  local f = redis.call("HMGET", KEYS[4] .. ids[i], unpack(fields))
+  local f = redis.call("HMGET", KEYS[4] .. ids[i], "s", "e", "r", "n")
   if f[1] == "q" then
     lastSince = tonumber(f[3] or f[2])
     if not firstOf[f[4]] then
@@ -50,7 +49,7 @@ local readyLength = redis.call("LLEN", KEYS[2])
 for _, name in ipairs(redis.call("SMEMBERS", KEYS[3])) do
   local parked = redis.call("LRANGE", ARGV[1] .. name, -tonumber(ARGV[3]), -1)
   for i = #parked, 1, -1 do
-    local f = redis.call("HMGET", KEYS[4] .. parked[i], unpack(fields))
+    local f = redis.call("HMGET", KEYS[4] .. parked[i], "s", "e", "r", "n")
     if f[1] == "q" then
       consider(parked[i], f)
       break
@@ -61,7 +60,7 @@ end
 local due = redis.call("ZRANGEBYSCORE", KEYS[5], "-inf", now, "LIMIT", 0, budget)
 local dueOf = {}
 for _, id in ipairs(due) do
-  local f = redis.call("HMGET", KEYS[4] .. id, unpack(fields))
+  local f = redis.call("HMGET", KEYS[4] .. id, "s", "e", "r", "n")
   if f[1] == "s" and not dueOf[f[4]] then
     dueOf[f[4]] = true
     consider(id, f)
