@@ -9,8 +9,9 @@
  *
  * - **counts** (`QueueCounts`): per task name and for the queue, `queued`, `scheduled` and `running` now, and how
  *   many tasks reached `succeeded`, `failed`, `dead`, `skipped` and `cancelled` since the queue's bookkeeping began
- *   (totals; a dashboard derives throughput from two readings), and the oldest waiting task's age. Every state change
- *   keeps them in its own atomic step.
+ *   (totals; a dashboard derives throughput from two readings), and the oldest waiting task's age, for the queue and
+ *   per task name (`WaitingAge`: found within a bounded scan, `waitingScan`). Every state change keeps the counts in
+ *   its own atomic step.
  * - **tasks by state**, newest first: `queued`, `scheduled`, `running`, and the bounded index of `failed`, `dead`,
  *   `skipped` and `cancelled` tasks (the newest `indexSize`, default 10,000, of each within the `retention`: an
  *   operator finds a dead letter after the fact, without its id). See `TaskPage` for what the cursor guarantees.
@@ -23,8 +24,8 @@
  *
  * - **limits** (`Limits`): rate limits (admissions in the window, booked slots, next free slot when the limit is
  *   known to this process) and concurrency limits (holders and their leases).
- * - **gauges** (`layerGauges`, opt-in): `heimdall_queue_tasks` and `heimdall_queue_oldest_waiting_ms`, set from
- *   `counts` on a schedule.
+ * - **gauges** (`layerGauges`, opt-in): `heimdall_queue_tasks` and `heimdall_queue_oldest_waiting_ms` (per queue, and per
+ *   queue and task name), set from `counts` on a schedule.
  *
  * @since 0.2.0
  */
@@ -45,5 +46,6 @@ export type {
   StateCounts,
   TaskDetail,
   TaskSummary,
+  WaitingAge,
   WorkerInfo
 } from "./internal/queue/model.ts"

@@ -157,7 +157,8 @@ describe("Heimdall layers: options that can never work fail the layer with Inval
     [{ lockPrefix: "l{x}:" }, "lockPrefix", '"l{x}:"'],
     [{ concurrencyPrefix: 5 as unknown as string }, "concurrencyPrefix", "5"],
     [{ indexSize: -1 }, "indexSize", "-1"],
-    [{ indexSize: 2.5 }, "indexSize", "2.5"]
+    [{ indexSize: 2.5 }, "indexSize", "2.5"],
+    [{ waitingScan: 0 }, "waitingScan", "0"]
   ]
   const failure = <A, E>(layer: Layer.Layer<A, E>) =>
     Effect.map(Effect.exit(Effect.scoped(Layer.build(layer))), (exit) =>

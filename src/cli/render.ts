@@ -82,19 +82,44 @@ export const taskDetail = (detail: TaskDetail): string => {
 
 const stateColumns = ["queued", "scheduled", "running", "succeeded", "failed", "dead", "skipped", "cancelled"] as const
 
-/** `heimdall status`: the queue's counts, then one row per task name. */
+/**
+ * `heimdall status`: the queue's counts, then one row per task name; then, per task name with waiting tasks, how
+ * long its oldest has waited and its id (a name past the counts' scan: "?", how many are ahead of it at least, and
+ * the wait of the last task read).
+ */
 export const countRows = (queue: string, counts: QueueCounts): string => {
   const row = (label: string, c: StateCounts) => [label, ...stateColumns.map((s) => String(c[s]))]
   const names = Object.keys(counts.byName).sort()
   const oldest =
     counts.oldestWaitingMillis === undefined ? "nothing waits" : `oldest waiting: ${human(counts.oldestWaitingMillis)}`
+  const waiting = Object.keys(counts.oldestByName).sort()
   return [
     `queue ${queue}: ${oldest}`,
     table(
       ["TASK", "QUEUED", "SCHED", "RUNNING", "SUCCEEDED", "FAILED", "DEAD", "SKIPPED", "CANCEL"],
       [...names.map((name) => row(name, counts.byName[name]!)), row("(all)", counts.total)],
       [14, 8, 8, 8, 9, 8, 8, 8, 8]
-    )
+    ),
+    ...(waiting.length === 0
+      ? []
+      : [
+          "",
+          table(
+            ["WAITING", "OLDEST", "ID"],
+            waiting.map((name) => {
+              const w = counts.oldestByName[name]!
+              return w._tag === "Found"
+                ? [name, human(w.millis), w.id]
+                : [
+                    name,
+                    "?",
+                    `behind ${w.scanned}+ in line` +
+                      (w.lastMillis === undefined ? "" : `; last read waited ${human(w.lastMillis)}`)
+                  ]
+            }),
+            [14, 12, 50]
+          )
+        ])
   ].join("\n")
 }
 

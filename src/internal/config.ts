@@ -46,6 +46,12 @@ export interface Options {
    * none. Default 10,000 per state.
    */
   readonly indexSize?: number | undefined
+  /**
+   * How many entries `Inspector.counts` reads from the old end of the ready list, and how many due scheduled tasks,
+   * to find each task name's oldest waiting task (`QueueCounts.oldestByName`: names found within it are exact). One
+   * `HMGET` per entry read, in the one read-only script of `counts`. A positive integer; default 1,000.
+   */
+  readonly waitingScan?: number | undefined
 }
 
 /**
@@ -63,6 +69,7 @@ export interface Config {
   readonly concurrencyPrefix: string
   readonly uniqueTimeoutMillis: number
   readonly indexSize: number
+  readonly waitingScan: number
 }
 
 /** `Options` (checked already: see `validate.heimdallOptions`) with every default filled in. */
@@ -74,5 +81,6 @@ export const resolve = (options: Options | undefined): Config => ({
   ratePrefix: options?.ratePrefix ?? Layout.defaults.ratePrefix,
   concurrencyPrefix: options?.concurrencyPrefix ?? Layout.defaults.concurrencyPrefix,
   uniqueTimeoutMillis: millisOr(options?.uniqueTimeout, "1 hour"),
-  indexSize: options?.indexSize ?? 10_000
+  indexSize: options?.indexSize ?? 10_000,
+  waitingScan: options?.waitingScan ?? 1_000
 })

@@ -193,7 +193,7 @@ export const layerOrFail = <A, E, R>(
  * The first option of `Heimdall.Options` that can never work: the queue name (non-empty, no `{` or `}`: it is the
  * hash tag), the queue prefix and lock prefix (no `{` or `}`: the queue's hash tag follows them), the rate and
  * concurrency prefixes (strings), `retention` and `uniqueTimeout` (positive finite durations), `indexSize` (a
- * non-negative integer).
+ * non-negative integer), `waitingScan` (a positive integer).
  */
 export const heimdallOptions = (options: Record<string, unknown> | undefined): InvalidArgument | undefined =>
   options === undefined
@@ -206,7 +206,8 @@ export const heimdallOptions = (options: Record<string, unknown> | undefined): I
         options.concurrencyPrefix === undefined ? undefined : string("concurrencyPrefix", options.concurrencyPrefix),
         optionalDurationMillis("retention", options.retention, 1),
         optionalDurationMillis("uniqueTimeout", options.uniqueTimeout, 1),
-        options.indexSize === undefined ? undefined : integer("indexSize", options.indexSize, 0)
+        options.indexSize === undefined ? undefined : integer("indexSize", options.indexSize, 0),
+        options.waitingScan === undefined ? undefined : integer("waitingScan", options.waitingScan, 1)
       )
 
 const string = (option: string, value: unknown): string | InvalidArgument =>

@@ -583,17 +583,52 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
       counts: withNow((now) => {
         const byName: Record<string, StateCounts> = {}
         for (const [name, c] of counts) byName[name] = { ...c }
-        let oldest: { id: string; since: number } | undefined
-        for (const list of [ready, ...parked.values()]) {
-          // the next in line: the oldest end (stale ids, no longer queued, are skipped)
-          for (const id of list.slice(0, Inspect.oldestScan)) {
+        // as counts-5.lua: per name, the one due longest of its next in line in the ready list (within the scan),
+        // its parked list's oldest and its first due scheduled task (stale ids skipped)
+        const found = new Map<string, { name: string; id: string; since: number }>()
+        const consider = (id: string, record: TaskRecord) => {
+          const seen = found.get(record.name)
+          if (seen === undefined || record.runAt < seen.since) {
+            found.set(record.name, { name: record.name, id, since: record.runAt })
+          }
+        }
+        const scanned = ready.slice(0, options.waitingScan)
+        let lastSince: number | undefined
+        const firstOf = new Set<string>()
+        for (const id of scanned) {
+          const entry = live(id, now)
+          if (entry?.record.state !== "queued") continue
+          lastSince = entry.record.runAt
+          if (!firstOf.has(entry.record.name)) {
+            firstOf.add(entry.record.name)
+            consider(id, entry.record)
+          }
+        }
+        for (const list of parked.values()) {
+          for (const id of list.slice(0, Inspect.parkedScan)) {
             const entry = live(id, now)
             if (entry?.record.state !== "queued") continue
-            if (oldest === undefined || entry.record.runAt < oldest.since) oldest = { id, since: entry.record.runAt }
+            consider(id, entry.record)
             break
           }
         }
-        return Inspect.countsOf(now, byName, oldest)
+        const due = [...scheduled]
+          .filter(([, at]) => at <= now)
+          .sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+          .slice(0, options.waitingScan)
+        const dueOf = new Set<string>()
+        for (const [id] of due) {
+          const entry = live(id, now)
+          if (entry?.record.state !== "scheduled" || dueOf.has(entry.record.name)) continue
+          dueOf.add(entry.record.name)
+          consider(id, entry.record)
+        }
+        return Inspect.countsOf(now, byName, {
+          found: [...found.values()],
+          readyLength: ready.length,
+          scanned: scanned.length,
+          lastSince
+        })
       }),
       list: (query) =>
         withNow((now) => {

@@ -509,7 +509,52 @@ export interface StateCounts {
 }
 
 /**
- * What `counts` reads: the queue's totals, the same per task name, and the oldest waiting task.
+ * How long a task name's oldest waiting task has waited, as `counts` reads it (`QueueCounts.oldestByName`). A
+ * waiting task is queued (in the ready list, or parked for a worker that runs its name) or scheduled and due (the
+ * next claim moves it to the ready list). `counts` reads a bounded number of entries (`waitingScan` of
+ * `Heimdall.Options`, default 1,000) from the old end of the ready list, and as many due scheduled tasks:
+ *
+ * - `Found`: exact. The name's next in line in the ready list, the oldest entry of its parked list, and its due
+ *   scheduled task due longest were read; of them, the one due longest: its `id`, `since` when it has been due (its
+ *   run time: the enqueue time of a task to run now, epoch ms) and for how long (`millis`).
+ * - `BeyondScan`: the name has queued tasks (its `queued` count says so) but none among the `scanned` entries read
+ *   from the old end of the ready list (at least that many tasks are ahead of it in line). Its age is not known:
+ *   `lastSince`/`lastMillis` are those of the last queued task read there (`undefined`: none). The name's tasks
+ *   entered the line after that entry, so they usually waited less; not always: a task whose lease lapsed goes back
+ *   to the front of the line, and a scheduled task enters the line when a claim moves it, which may be long after
+ *   it came due.
+ *
+ * A name whose only waiting tasks are due scheduled tasks past the `waitingScan` first due ones is not listed.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { TaskQueue } from "effect-heimdall"
+ *
+ * const ageText = (w: TaskQueue.WaitingAge) =>
+ *   w._tag === "Found" ? `${w.millis} ms (${w.id})` : `not in the first ${w.scanned} in line`
+ * ```
+ *
+ * @category inspection
+ * @since 0.2.0
+ */
+export type WaitingAge =
+  | {
+      readonly _tag: "Found"
+      readonly id: string
+      readonly since: number
+      readonly millis: number
+    }
+  | {
+      readonly _tag: "BeyondScan"
+      readonly scanned: number
+      readonly lastSince: number | undefined
+      readonly lastMillis: number | undefined
+    }
+
+/**
+ * What `counts` reads: the queue's totals, the same per task name, the oldest waiting task, and each task name's
+ * oldest waiting task (see `WaitingAge` for what is waiting and what is read).
  *
  * **Example**
  *
@@ -517,6 +562,7 @@ export interface StateCounts {
  * import type { TaskQueue } from "effect-heimdall"
  *
  * const lagSeconds = (c: TaskQueue.QueueCounts) => (c.oldestWaitingMillis ?? 0) / 1000
+ * const emailLag = (c: TaskQueue.QueueCounts) => c.oldestByName["send-email"]
  * ```
  *
  * @category inspection
@@ -529,12 +575,14 @@ export interface QueueCounts {
   /** Per task name, for every name the queue has seen since its bookkeeping began. */
   readonly byName: Readonly<Record<string, StateCounts>>
   /**
-   * The queued task that waited longest, next in line (of the ready list, or of a name's parked list): its id and
-   * since when it has been due (its run time: the enqueue time of a task to run now), and how long ago that was.
-   * `undefined` when nothing is queued.
+   * The waiting task due longest, of those `oldestByName` found: its id and since when it has been due (its run
+   * time: the enqueue time of a task to run now), and how long ago that was. `undefined` when nothing waits (or none
+   * was found within the scan).
    */
   readonly oldestWaiting: { readonly id: string; readonly since: number } | undefined
   readonly oldestWaitingMillis: number | undefined
+  /** Per task name with waiting tasks: its oldest waiting task (exact, or what is known past the scan). */
+  readonly oldestByName: Readonly<Record<string, WaitingAge>>
 }
 
 /**

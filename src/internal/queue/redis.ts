@@ -665,13 +665,24 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
           ),
       leave: (worker) => Effect.asVoid(run.leave([keys.workers, keys.worker(worker)], worker)),
       counts: Effect.map(
-        run.counts([keys.counts, keys.ready, keys.parked, keys.taskPrefix], keys.parkedPrefix, Inspect.oldestScan),
-        ([now, counts, oldest, since]) =>
-          Inspect.countsOf(
-            Number(now),
-            parseCounts(counts),
-            oldest === "" ? undefined : { id: String(oldest), since: Number(since) }
-          )
+        run.counts(
+          [keys.counts, keys.ready, keys.parked, keys.taskPrefix, keys.scheduled],
+          keys.parkedPrefix,
+          options.waitingScan,
+          Inspect.parkedScan
+        ),
+        ([now, counts, oldest, readyLength, scanned, lastSince]) => {
+          const found: Array<{ name: string; id: string; since: number }> = []
+          for (let i = 0; i + 2 < oldest.length; i += 3) {
+            found.push({ name: String(oldest[i]), id: String(oldest[i + 1]), since: Number(oldest[i + 2]) })
+          }
+          return Inspect.countsOf(Number(now), parseCounts(counts), {
+            found,
+            readyLength: Number(readyLength),
+            scanned: Number(scanned),
+            lastSince: Number(lastSince) < 0 ? undefined : Number(lastSince)
+          })
+        }
       ),
       list: (query: ListQuery) => {
         const budget = Inspect.scanBudget(query.limit)

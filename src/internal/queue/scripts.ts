@@ -25,7 +25,7 @@ export const scriptFiles = [
   "retire-7.lua",
   "beat-8.lua",
   "leave-2.lua",
-  "counts-4.lua",
+  "counts-5.lua",
   "pageSorted-2.lua",
   "pageQueued-3.lua",
   "inspect-2.lua",
@@ -81,9 +81,16 @@ export const beat = define(Lua.contracts.beat)
 
 export const leave = define(Lua.contracts.leave).withReturnType<number>()
 
-/** The Inspector's reads (read-only scripts): counts, the oldest waiting task. */
+/** The Inspector's reads (read-only scripts): counts, each name's oldest waiting task. */
 export const counts = define(Lua.contracts.counts).withReturnType<
-  [now: number, counts: ReadonlyArray<string>, oldest: string, since: number]
+  [
+    now: number,
+    counts: ReadonlyArray<string>,
+    oldest: ReadonlyArray<string | number>,
+    readyLength: number,
+    scanned: number,
+    lastSince: number
+  ]
 >()
 
 /** A page: task rows (id, name, score, enqueued at, attempts, error or reason, state), then the next cursor or []. */
