@@ -1152,3 +1152,20 @@ export const layerSchedules = (
       for (const runnable of runnables) yield* Effect.forkScoped(Scheduling.run(queue, runnable))
     })
   )
+
+/**
+ * The id of the task a schedule enqueues for a tick: the schedule's name, `@`, and the tick as an ISO instant. Look
+ * a tick's run up with `Task.handle(task, Task.scheduleTaskId(name, tick))`.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Task } from "effect-heimdall"
+ *
+ * Task.scheduleTaskId("nightly", Date.UTC(2026, 0, 1, 3)) // "nightly@2026-01-01T03:00:00.000Z"
+ * ```
+ *
+ * @category schedules
+ * @since 0.3.0
+ */
+export const scheduleTaskId: (schedule: string, tick: number) => string = Scheduling.taskIdOf
