@@ -185,6 +185,7 @@ export const run = (queue: Service, schedule: Runnable): Effect.Effect<never> =>
   const { spec, timing, payload } = schedule
   let startedAt: number | undefined
   let lastRead: number | undefined
+  let seen: number | undefined
   const fire = (tick: number) =>
     queue.fireSchedule({
       schedule: spec.name,
@@ -195,12 +196,14 @@ export const run = (queue: Service, schedule: Runnable): Effect.Effect<never> =>
   const step = Effect.gen(function* () {
     const { now, record } = yield* queue.syncSchedule(spec)
     if (startedAt === undefined) startedAt = now
-    const handled = record?.last ?? startedAt - 1
+    // the progress in the record, or what this scheduler handled itself if more (a Redis that lost its data)
+    const handled = Math.max(record?.last ?? startedAt - 1, seen ?? Number.NEGATIVE_INFINITY)
     const due = plan(timing, spec.catchUp, handled, lastRead ?? startedAt - 1, now)
     const pending = record?.pending
     let waitFor: string | undefined
     for (const tick of pending === undefined ? due : [pending, ...due.filter((t) => t !== pending)]) {
       const result: FireResult = yield* fire(tick)
+      if (seen === undefined || tick > seen) seen = tick
       if (result._tag === "Deferred") waitFor = result.previous
       if (result._tag !== "Passed")
         yield* Effect.logDebug(`schedule ${spec.name}: tick ${taskIdOf(spec.name, tick)} ${result._tag}`)
