@@ -104,15 +104,21 @@ export const scheduleSuite = (it: Vitest.MethodsNonLive<ScheduleUnderTest>, back
             yield* run(1000)
           })
         )
+        const t1 = yield* backendNow
         const ticks = yield* queuedTicks("s")
         const first = Math.ceil(t0 / every) * every
-        // memory: exactly the 5 ticks in (t0, t0 + 1000]; Redis: the same but a tick late in the last step
+        // every tick in (t0, t1] once, in order (memory: exactly the 5 of t0 + 1000; Redis: the last tick may
+        // still be on its way when the phase ends, and a loaded machine makes the phase longer)
         assert.deepStrictEqual(
-          ticks.slice(0, 4),
-          [0, 1, 2, 3].map((k) => first + k * every)
+          ticks,
+          ticks.map((_, k) => first + k * every)
         )
         if (!backend.redis) assert.strictEqual(ticks.length, 5)
-        else assert.include([4, 5], ticks.length)
+        else {
+          assert.isAtMost(ticks[ticks.length - 1]!, t1)
+          assert.isAtLeast(ticks.length, Math.floor((t1 - first) / every))
+          assert.isAtLeast(ticks.length, 4)
+        }
         // enqueued at the tick (memory: on it; Redis: within the step that woke it)
         const inspector = yield* Inspector.Inspector
         for (const tick of ticks) {
@@ -167,8 +173,18 @@ export const scheduleSuite = (it: Vitest.MethodsNonLive<ScheduleUnderTest>, back
         assert.strictEqual(yield* Ref.get(most), 1)
         const ticks = done.map((r) => tickOf(r.id)).sort((a, b) => a - b)
         assert.isAtLeast(ticks.length, 2)
-        // a run of 500 ms skips the two ticks that fall while it runs: the ticks that run are 600 ms apart
-        for (let i = 1; i < ticks.length; i++) assert.strictEqual(ticks[i]! - ticks[i - 1]!, 600)
+        // a run of 500 ms skips the two ticks that fall while it runs: the ticks that run are 600 ms apart (Redis on
+        // a loaded machine: a run that ended late skips one more, never a tick that fell after its end)
+        const inspector = yield* Inspector.Inspector
+        for (let i = 1; i < ticks.length; i++) {
+          const gap = ticks[i]! - ticks[i - 1]!
+          if (!backend.redis) assert.strictEqual(gap, 600)
+          else {
+            assert.isAtLeast(gap, 600)
+            const ended = (yield* inspector.task(Task.scheduleTaskId("skip", ticks[i - 1]!)))!.record.finishedAt!
+            assert.isAtMost(ticks[i]! - every, ended + 50, "the tick before it fell while the previous run ran")
+          }
+        }
       })
     )
   )
@@ -192,7 +208,7 @@ export const scheduleSuite = (it: Vitest.MethodsNonLive<ScheduleUnderTest>, back
         for (let i = 1; i < done.length; i++) {
           const gap = done[i]!.start - done[i - 1]!.end
           assert.isAtLeast(gap, backend.redis ? -5 : 0)
-          assert.isBelow(gap, backend.redis ? 100 : 1)
+          assert.isBelow(gap, backend.redis ? 300 : 1) // Redis: the end event, the step, the hand-off
         }
         // the run after the first is the first tick that fell while it ran (held back, not a later one)
         const ticks = done.map((r) => tickOf(r.id))
@@ -229,10 +245,11 @@ export const scheduleSuite = (it: Vitest.MethodsNonLive<ScheduleUnderTest>, back
       yield* scoped(Effect.andThen(schedulers([Task.schedule(Tick, options)]), run(400)))
       const before = yield* queuedTicks(options.name)
       yield* backend.advance(5 * every)
-      yield* alignTo(100)
+      yield* alignTo(10) // the restart is 190 ms before the next tick: a slow start still sees the same missed ticks
       const restart = yield* backendNow
       yield* scoped(Effect.andThen(schedulers([Task.schedule(Tick, options)]), run(50)))
-      const after = (yield* queuedTicks(options.name)).filter((t) => !before.includes(t))
+      // the ticks before the restart that the restarted scheduler enqueued (a later one is on time, not caught up)
+      const after = (yield* queuedTicks(options.name)).filter((t) => !before.includes(t) && t <= restart)
       const last = before[before.length - 1]!
       const missed: Array<number> = []
       for (let t = last + every; t <= restart; t += every) missed.push(t)
