@@ -1013,6 +1013,20 @@ const settle = <T extends Any>(
  * - `catchUp`: the ticks that fell while no scheduler ran (every process down): `"none"` (wait for the next tick),
  *   `"last"` (default: run the latest missed tick once), `"all"` (run each missed tick, the latest 100 at most).
  *
+ * **Example**
+ *
+ * ```ts
+ * import type { Task } from "effect-heimdall"
+ *
+ * const options: Task.ScheduleOptions<{ readonly days: number }> = {
+ *   cron: "0 3 * * *",
+ *   timeZone: "Europe/Berlin",
+ *   payload: { days: 30 },
+ *   overlap: "bufferOne",
+ *   catchUp: "none"
+ * }
+ * ```
+ *
  * @category schedules
  * @since 0.3.0
  */
