@@ -126,7 +126,9 @@ export const scheduleSuite = (it: Vitest.MethodsNonLive<ScheduleUnderTest>, back
           assert.isDefined(detail)
           const late = detail!.record.enqueuedAt - tick
           assert.isAtLeast(late, 0)
-          assert.isBelow(late, backend.redis ? 150 : 1)
+          // Redis: a few ms on a quiet machine (the multi-process test prints the figures); the full suite on 2 busy
+          // cores delayed a wake-up by 185 ms
+          assert.isBelow(late, backend.redis ? 500 : 1)
           assert.strictEqual(detail!.record.payload, '{"n":1}')
         }
       })
