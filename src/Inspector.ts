@@ -22,6 +22,7 @@
  * - **workers** (`WorkerInfo`): the registry that `Worker.layer` keeps with its heartbeat; a worker that stops
  *   leaves it at once, one that died lapses three beats after its last (15 s by default).
  *
+ * - **schedules** (`ScheduleInfo`): each schedule's definition, the latest tick enqueued and its task, the next tick.
  * - **limits** (`Limits`): rate limits (admissions in the window, booked slots, next free slot when the limit is
  *   known to this process) and concurrency limits (holders and their leases).
  * - **gauges** (`layerGauges`, opt-in): `heimdall_queue_tasks` and `heimdall_queue_oldest_waiting_ms` (per queue, and per
@@ -36,6 +37,7 @@ export {
   Inspector,
   type LockEntry,
   maxLimit,
+  type ScheduleInfo,
   type TaskPage,
   type TasksQuery
 } from "./internal/inspector.ts"

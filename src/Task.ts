@@ -32,7 +32,7 @@
  * @since 0.1.0
  */
 import { hash as cryptoHash } from "node:crypto"
-import { Context, Duration, Effect, type Pipeable, type Schedule, Schema, Tracer } from "effect"
+import { Context, type DateTime, Duration, Effect, Layer, type Pipeable, type Schedule, Schema, Tracer } from "effect"
 import { pipeArguments } from "effect/Pipeable"
 import type * as Redis from "effect/persistence/Redis"
 import {
@@ -48,6 +48,7 @@ import {
 } from "./Errors.ts"
 import { randomId } from "./internal/id.ts"
 import * as internal from "./internal/queue/task.ts"
+import * as Scheduling from "./internal/schedule.ts"
 import * as validate from "./internal/validate.ts"
 import { isTerminal, TaskQueue, type TaskRecord, type TaskState, type TraceContext } from "./TaskQueue.ts"
 
@@ -996,3 +997,189 @@ const settle = <T extends Any>(
       )
   }
 }
+
+/**
+ * When and how a task runs on a schedule (see `schedule`).
+ *
+ * - `cron`: a cron expression (5 fields, or 6 with seconds first), read by Effect's `Cron`, in `timeZone` (an IANA
+ *   name such as `"Europe/Berlin"`, an offset, or a `DateTime.TimeZone`; default UTC): `"0 3 * * *"` in Berlin fires
+ *   at 03:00 Berlin time in winter and in summer. Or `every`: a positive duration; its ticks are the multiples of it
+ *   since the epoch (every process agrees on them: `"1 hour"` ticks on the hour, UTC).
+ * - `payload`: the payload of every run.
+ * - `name`: the schedule's name (default: the task's name); a second schedule of the same task needs its own.
+ * - `overlap`: when a tick falls while the previous tick's run has not ended: `"skip"` (default: no new run while
+ *   one is queued or running), `"bufferOne"` (one tick is held back while the previous run runs, and enqueued when it
+ *   ends: at most one waiting behind the running one, never two running), `"allow"` (every tick runs).
+ * - `catchUp`: the ticks that fell while no scheduler ran (every process down): `"none"` (wait for the next tick),
+ *   `"last"` (default: run the latest missed tick once), `"all"` (run each missed tick, the latest 100 at most).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { Task } from "effect-heimdall"
+ *
+ * const options: Task.ScheduleOptions<{ readonly days: number }> = {
+ *   cron: "0 3 * * *",
+ *   timeZone: "Europe/Berlin",
+ *   payload: { days: 30 },
+ *   overlap: "bufferOne",
+ *   catchUp: "none"
+ * }
+ * ```
+ *
+ * @category schedules
+ * @since 0.3.0
+ */
+export interface ScheduleOptions<P> {
+  readonly cron?: string | undefined
+  readonly timeZone?: string | DateTime.TimeZone | undefined
+  readonly every?: Duration.Input | undefined
+  readonly payload: P
+  readonly name?: string | undefined
+  readonly overlap?: "skip" | "bufferOne" | "allow" | undefined
+  readonly catchUp?: "none" | "last" | "all" | undefined
+}
+
+/**
+ * A task on a schedule, made by `schedule`, run by `layerSchedules`.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Task } from "effect-heimdall"
+ *
+ * const Cleanup = Task.make("cleanup", { payload: Schema.Struct({ days: Schema.Number }) })
+ * const nightly: Task.Scheduled = Task.schedule(Cleanup, { cron: "0 3 * * *", payload: { days: 30 } })
+ * nightly.name // "cleanup"
+ * ```
+ *
+ * @category schedules
+ * @since 0.3.0
+ */
+export interface Scheduled<T extends Any = Any> {
+  readonly name: string
+  readonly task: T
+  readonly payload: Payload<T>
+  readonly timing: Scheduling.Timing
+  readonly overlap: "skip" | "bufferOne" | "allow"
+  readonly catchUp: "none" | "last" | "all"
+}
+
+/**
+ * Puts a task on a schedule: a cron expression in a time zone, or a fixed period (see `ScheduleOptions`). The
+ * schedule runs where `layerSchedules` runs it; run it in every worker process: each tick is enqueued exactly once
+ * across all of them.
+ *
+ * **Throws** the typed `InvalidArgument` (naming the option and the value), as `make` does, for a schedule that can
+ * never work: a cron expression `Cron` does not parse, an unknown `timeZone`, `every` that is not a positive
+ * duration, both `cron` and `every` (or neither), an `overlap` or `catchUp` not listed, an empty `name`, and a
+ * unique task (a schedule's `overlap` decides what runs at once; a unique key would be held by the previous tick).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Task } from "effect-heimdall"
+ *
+ * const Report = Task.make("report", { payload: Schema.Struct({ kind: Schema.String }) })
+ * const daily = Task.schedule(Report, {
+ *   cron: "0 7 * * 1-5", // 07:00 on weekdays
+ *   timeZone: "Europe/Berlin",
+ *   payload: { kind: "daily" },
+ *   overlap: "skip",
+ *   catchUp: "last"
+ * })
+ * const heartbeat = Task.schedule(Report, { every: "30 seconds", payload: { kind: "ping" }, name: "ping" })
+ * ```
+ *
+ * @category schedules
+ * @since 0.3.0
+ */
+export const schedule = <T extends Any>(task: T, options: ScheduleOptions<Payload<T>>): Scheduled<T> => {
+  const resolved = validate.orThrow(Scheduling.resolve(task.name, options))
+  if (task.settings.unique !== undefined) {
+    throw validate.invalid("task", task.name, "is unique: a schedule's overlap option says what may run at once")
+  }
+  return {
+    name: resolved.name,
+    task,
+    payload: options.payload,
+    timing: resolved.timing,
+    overlap: resolved.overlap,
+    catchUp: resolved.catchUp
+  }
+}
+
+/**
+ * Runs schedulers for `schedules` (see `schedule`) for the layer's lifetime: provide it next to `Worker.layer` in
+ * every worker process (or in any process with the backend). Each scheduler reads the backend's clock (Redis `TIME`)
+ * and the schedule's progress, enqueues the due ticks and sleeps until the next one. Each tick is one atomic step on
+ * the backend (one Lua script on Redis): its task id is the schedule's name and the tick
+ * (`<name>@<ISO instant>`), and the schedule's progress (the latest tick handled, kept without TTL under the queue's
+ * hash tag in `<prefix>:{<queue>}:schedules`) only moves forward, so any number of schedulers racing on a tick
+ * enqueue it once, and a scheduler restarted (or killed) never fires a tick again. A backend error is logged and
+ * retried every second. The layer fails with `SchemaError` when a payload does not encode, and with
+ * `InvalidArgument` when two schedules share a name.
+ *
+ * Ticks that fell while the scheduler ran but the backend was unreachable are enqueued when it is back (the latest
+ * 100); ticks that fell while no scheduler ran at all follow `catchUp`.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect, Layer, Schema } from "effect"
+ * import { Heimdall, Task, Worker } from "effect-heimdall"
+ *
+ * const Cleanup = Task.make("cleanup", { payload: Schema.Struct({ days: Schema.Number }) })
+ * const CleanupLive = Task.implement(Cleanup, ({ days }) => Effect.log(`cleaning up after ${days} days`))
+ *
+ * const WorkerLive = Layer.mergeAll(
+ *   Worker.layer({ tasks: [CleanupLive] }),
+ *   Task.layerSchedules([Task.schedule(Cleanup, { cron: "0 3 * * *", payload: { days: 30 } })])
+ * ).pipe(Layer.provide(Heimdall.layerMemory))
+ * ```
+ *
+ * @category schedules
+ * @since 0.3.0
+ */
+export const layerSchedules = (
+  schedules: ReadonlyArray<Scheduled>
+): Layer.Layer<never, Schema.SchemaError | InvalidArgument, TaskQueue> =>
+  Layer.effectDiscard(
+    Effect.gen(function* () {
+      const queue = yield* TaskQueue
+      const names = new Set<string>()
+      for (const s of schedules) {
+        if (names.has(s.name)) {
+          return yield* validate.invalid("name", s.name, "two schedules have this name: give each its own")
+        }
+        names.add(s.name)
+      }
+      const runnables = yield* Effect.forEach(schedules, (s) =>
+        Effect.map(Schema.encodeEffect(internal.codecs(s.task).payload)(s.payload), (payload) => ({
+          spec: Scheduling.specOf(s.name, s.task.name, s.timing, s.overlap, s.catchUp),
+          timing: s.timing,
+          payload
+        }))
+      )
+      for (const runnable of runnables) yield* Effect.forkScoped(Scheduling.run(queue, runnable))
+    })
+  )
+
+/**
+ * The id of the task a schedule enqueues for a tick: the schedule's name, `@`, and the tick as an ISO instant. Look
+ * a tick's run up with `Task.handle(task, Task.scheduleTaskId(name, tick))`.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Task } from "effect-heimdall"
+ *
+ * Task.scheduleTaskId("nightly", Date.UTC(2026, 0, 1, 3)) // "nightly@2026-01-01T03:00:00.000Z"
+ * ```
+ *
+ * @category schedules
+ * @since 0.3.0
+ */
+export const scheduleTaskId: (schedule: string, tick: number) => string = Scheduling.taskIdOf

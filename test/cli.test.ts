@@ -278,6 +278,34 @@ describeRedis("heimdall CLI", () => {
       })
     )
 
+    it.effect("schedules: a schedule with its next tick and latest task; schedules remove deletes it", () =>
+      Effect.gen(function* () {
+        const own = ownQueue("cli-schedules")
+        const scope = yield* Scope.make()
+        const every = Task.schedule(Report, { every: "1 hour", payload: { customerId: 1 }, name: "hourly" })
+        yield* Layer.buildWithScope(Task.layerSchedules([every]).pipe(Layer.provide(own.layer)), scope)
+        yield* Effect.sleep("300 millis") // the scheduler wrote the schedule's record
+        yield* Scope.close(scope, Exit.void)
+        const json = yield* heimdall([...own.flags, "schedules", "--json"])
+        assert.strictEqual(json.code, 0, json.stderr)
+        const list = JSON.parse(json.stdout) as ReadonlyArray<Record<string, unknown>>
+        assert.strictEqual(list.length, 1)
+        assert.strictEqual(list[0]!.name, "hourly")
+        assert.strictEqual(list[0]!.task, "cli-report")
+        assert.strictEqual(list[0]!.everyMillis, 3_600_000)
+        assert.strictEqual(list[0]!.nextTick, (Math.floor((list[0]!.now as number) / 3_600_000) + 1) * 3_600_000)
+        const text = yield* heimdall([...own.flags, "schedules"])
+        assert.match(text.stdout, /^hourly\s+every 1 h 0 min\s+skip\s+in /m)
+        for (const line of text.stdout.trimEnd().split("\n")) assert.isAtMost(line.length, 80, line)
+        const removed = yield* heimdall([...own.flags, "schedules", "remove", "hourly"])
+        assert.strictEqual(removed.code, 0, removed.stderr)
+        assert.strictEqual(removed.stdout.trim(), "schedule hourly removed")
+        const again = yield* heimdall([...own.flags, "schedules", "remove", "hourly", "--json"])
+        assert.deepStrictEqual(JSON.parse(again.stdout), { name: "hourly", removed: false })
+        assert.strictEqual((yield* heimdall([...own.flags, "schedules"])).stdout.trim(), "no schedules")
+      })
+    )
+
     it.effect(
       "actions: retry (one, --all), cancel, purge, locks release, limits reset; JSON, text and exit codes",
       () =>

@@ -1,5 +1,14 @@
 /** The CLI's tables: plain text that fits an 80-column terminal (long values are cut with "…"). */
-import type { Limits, LockEntry, QueueCounts, StateCounts, TaskDetail, TaskPage, WorkerInfo } from "../Inspector.ts"
+import type {
+  Limits,
+  LockEntry,
+  QueueCounts,
+  ScheduleInfo,
+  StateCounts,
+  TaskDetail,
+  TaskPage,
+  WorkerInfo
+} from "../Inspector.ts"
 
 const width = 80
 
@@ -150,6 +159,24 @@ export const workerRows = (workers: ReadonlyArray<WorkerInfo>, now: number): str
           w.names.join(",")
         ]),
         [16, 12, 7, 5, 7, 10, 14]
+      )
+
+/** `heimdall schedules`: one row per schedule: when it ticks, its next tick, the latest tick enqueued and its task. */
+export const scheduleRows = (schedules: ReadonlyArray<ScheduleInfo>): string =>
+  schedules.length === 0
+    ? "no schedules"
+    : table(
+        ["NAME", "WHEN", "OVERLAP", "NEXT", "LAST TASK"],
+        schedules.map((s) => [
+          s.name,
+          s.cron === undefined
+            ? `every ${human(s.everyMillis ?? 0)}`
+            : `${s.cron}${s.timeZone ? ` ${s.timeZone}` : ""}`,
+          s.overlap,
+          s.nextTick === undefined ? "?" : fromNow(s.nextTick, s.now),
+          s.lastTaskId ?? "none yet"
+        ]),
+        [14, 22, 9, 10, 40]
       )
 
 /** When `at` (epoch ms) is, from `now`: "now" or "in 2.5 s". */

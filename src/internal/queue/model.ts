@@ -455,7 +455,93 @@ export interface Service {
    * a worker checks whether it runs it.
    */
   readonly watchCancels: (onCancel: (id: string) => void) => Effect.Effect<void, Redis.RedisError, Scope.Scope>
+  /**
+   * A scheduler's read (see `Task.layerSchedules`): writes the schedule's definition into its record (created if
+   * absent, its progress kept) and returns the backend's clock and the record, in one atomic step.
+   */
+  readonly syncSchedule: (spec: ScheduleSpec) => Effect.Effect<ScheduleState, Redis.RedisError>
+  /**
+   * Enqueues the run of one tick of a schedule, in one atomic step: nothing when the schedule's progress is past the
+   * tick (another scheduler handled it) or its task exists; nothing but progress when the overlap rule says so.
+   */
+  readonly fireSchedule: (fire: ScheduleFire) => Effect.Effect<FireResult, Redis.RedisError>
+  /** Read-only: every schedule's record, by name, with the backend's clock (one round trip on Redis). */
+  readonly schedules: Effect.Effect<
+    ScheduleState & { readonly records: ReadonlyArray<ScheduleRecord> },
+    Redis.RedisError
+  >
+  /** Deletes a schedule's record (its progress); `true` if there was one. */
+  readonly removeSchedule: (name: string) => Effect.Effect<boolean, Redis.RedisError>
 }
+
+/**
+ * A schedule's definition as its record stores it (see `Task.schedule`): `cron` (with its `timeZone`) or `every`.
+ *
+ * @category schedules
+ * @since 0.3.0
+ */
+export interface ScheduleSpec {
+  readonly name: string
+  readonly task: string
+  readonly cron: string | undefined
+  readonly timeZone: string | undefined
+  readonly everyMillis: number | undefined
+  readonly overlap: "skip" | "bufferOne" | "allow"
+  readonly catchUp: "none" | "last" | "all"
+}
+
+/**
+ * A schedule's record: its definition and its progress. `last`: the latest tick handled (enqueued, or passed over
+ * by the overlap rule); `fired`, `taskId`: the latest tick enqueued and its task; `pending`: a tick held back behind
+ * a running run (`overlap: "bufferOne"`), enqueued when that run ends.
+ *
+ * @category schedules
+ * @since 0.3.0
+ */
+export interface ScheduleRecord extends ScheduleSpec {
+  readonly last: number | undefined
+  readonly fired: number | undefined
+  readonly taskId: string | undefined
+  readonly pending: number | undefined
+}
+
+/**
+ * `syncSchedule`'s and `schedules`' clock, epoch milliseconds on the backend's clock, with a schedule's record.
+ *
+ * @category schedules
+ * @since 0.3.0
+ */
+export interface ScheduleState {
+  readonly now: number
+  readonly record?: ScheduleRecord | undefined
+}
+
+/**
+ * One tick to fire: the schedule, the tick (epoch ms), and the task to create for it (its id names the tick).
+ *
+ * @category schedules
+ * @since 0.3.0
+ */
+export interface ScheduleFire {
+  readonly schedule: string
+  readonly overlap: ScheduleSpec["overlap"]
+  readonly tick: number
+  readonly task: NewTask
+}
+
+/**
+ * What `fireSchedule` did: `Created` the tick's task; `Passed`: the tick was handled already (by any scheduler);
+ * `Skipped`: the previous run (`previous`) has not ended (`overlap: "skip"`, or `"bufferOne"` with one already
+ * waiting); `Deferred`: held back as the schedule's `pending` tick until the running `previous` ends.
+ *
+ * @category schedules
+ * @since 0.3.0
+ */
+export type FireResult =
+  | { readonly _tag: "Created"; readonly state: TaskState }
+  | { readonly _tag: "Passed" }
+  | { readonly _tag: "Skipped"; readonly previous: string }
+  | { readonly _tag: "Deferred"; readonly previous: string }
 
 /**
  * What `retry` did: requeued; no such task; a task in a state that cannot be retried; a unique task whose key is held.

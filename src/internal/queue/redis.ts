@@ -19,9 +19,12 @@ import type {
   ClaimOptions,
   ClaimResult,
   EnqueueResult,
+  FireResult,
   ListQuery,
   Parked,
   RetryResult,
+  ScheduleRecord,
+  ScheduleSpec,
   Service,
   StateCounts,
   TaskPage,
@@ -279,6 +282,37 @@ const parseClaim = (reply: ReadonlyArray<unknown>, at: number, token: string): C
   return { _tag: "Claimed", task: tasks[0]!, tasks, passed, deadLettered }
 }
 
+/** A schedule's definition as the record stores it: an absent option as `null`, so that it replaces a stored one. */
+const specFields = (spec: ScheduleSpec) => ({
+  name: spec.name,
+  task: spec.task,
+  cron: spec.cron ?? null,
+  timeZone: spec.timeZone ?? null,
+  everyMillis: spec.everyMillis ?? null,
+  overlap: spec.overlap,
+  catchUp: spec.catchUp
+})
+
+/** A schedule's record (JSON, see keys.ts) as a `ScheduleRecord`. */
+const parseSchedule = (text: string): ScheduleRecord => {
+  const r = JSON.parse(text) as Record<string, unknown>
+  const str = (v: unknown) => (typeof v === "string" ? v : undefined)
+  const num = (v: unknown) => (typeof v === "number" ? v : typeof v === "string" && v !== "" ? Number(v) : undefined)
+  return {
+    name: String(r.name),
+    task: String(r.task ?? ""),
+    cron: str(r.cron),
+    timeZone: str(r.timeZone),
+    everyMillis: num(r.everyMillis),
+    overlap: (str(r.overlap) ?? "allow") as ScheduleSpec["overlap"],
+    catchUp: (str(r.catchUp) ?? "none") as ScheduleSpec["catchUp"],
+    last: num(r.last),
+    fired: num(r.fired),
+    taskId: str(r.taskId),
+    pending: num(r.pending)
+  }
+}
+
 export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
   Effect.gen(function* () {
     const redis = yield* Redis.Redis
@@ -308,7 +342,10 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
       retry: evalScript(Scripts.retry),
       retryAll: evalScript(Scripts.retryAll),
       purge: evalScript(Scripts.purge),
-      cancel: evalScript(Scripts.cancel)
+      cancel: evalScript(Scripts.cancel),
+      scheduleSync: evalScript(Scripts.scheduleSync),
+      scheduleFire: evalScript(Scripts.scheduleFire),
+      schedules: evalScript(Scripts.schedules)
     }
     // best effort: a script that could not be loaded now is loaded on its first NOSCRIPT
     yield* preload(run).pipe(Effect.ignore)
@@ -795,6 +832,58 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
                 ? { _tag: "Conflict", state: decodeState(String(reply[1])) }
                 : { _tag: "NotFound" }
         ),
+      syncSchedule: (spec) =>
+        Effect.map(
+          run.scheduleSync([keys.schedules], spec.name, JSON.stringify(specFields(spec))),
+          ([now, record]) => ({
+            now: Number(now),
+            record: parseSchedule(record)
+          })
+        ),
+      fireSchedule: ({ schedule, overlap, tick, task }) =>
+        Effect.map(
+          run.scheduleFire(
+            [
+              keys.task(task.id),
+              keys.ready,
+              keys.scheduled,
+              keys.wake,
+              keys.idle,
+              keys.running,
+              keys.counts,
+              keys.schedules
+            ],
+            task.id,
+            task.name,
+            task.payload,
+            encodeTrace(task.trace),
+            wakeCap,
+            wakeTtlMillis,
+            keys.inboxPrefix,
+            handOffLeaseMillis,
+            schedule,
+            tick,
+            overlap,
+            keys.taskPrefix
+          ),
+          (r): FireResult => {
+            switch (r[0]) {
+              case 1:
+                return { _tag: "Created", state: decodeState(r[1]) }
+              case 3:
+                return { _tag: "Skipped", previous: r[1] }
+              case 4:
+                return { _tag: "Deferred", previous: r[1] }
+              default:
+                return { _tag: "Passed" }
+            }
+          }
+        ),
+      schedules: Effect.map(run.schedules([keys.schedules]), ([now, records]) => ({
+        now: Number(now),
+        records: records.map(parseSchedule).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      })),
+      removeSchedule: (name) => Effect.map(redis.send<number>("HDEL", keys.schedules, name), (n) => Number(n) > 0),
       watchCancels: (onCancel) =>
         Effect.gen(function* () {
           const messages = yield* redis.subscribe(keys.cancels)

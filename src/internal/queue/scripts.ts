@@ -33,7 +33,10 @@ export const scriptFiles = [
   "retry-6.lua",
   "retryAll-5.lua",
   "purge-2.lua",
-  "cancel-6.lua"
+  "cancel-6.lua",
+  "scheduleSync-1.lua",
+  "scheduleFire-8.lua",
+  "schedules-1.lua"
 ] as const
 
 /** The full source of a script, as sent to Redis: the helpers it calls, then the script (see scripts/gen-lua.mjs). */
@@ -123,4 +126,18 @@ export const purge = define(Lua.contracts.purge).withReturnType<number>()
 
 export const cancel = define(Lua.contracts.cancel).withReturnType<
   readonly [cancelled: 1, previous: string] | readonly [conflict: 0, state: string] | readonly [missing: -1]
+>()
+
+/** The schedulers' steps and the Inspector's read of the schedules (see scheduleSync-1.lua, scheduleFire-8.lua). */
+export const scheduleSync = define(Lua.contracts.scheduleSync).withReturnType<readonly [now: number, record: string]>()
+
+export const scheduleFire = define(Lua.contracts.scheduleFire).withReturnType<
+  | readonly [created: 1, state: string]
+  | readonly [passed: 0]
+  | readonly [skipped: 3, previous: string]
+  | readonly [deferred: 4, previous: string]
+>()
+
+export const schedules = define(Lua.contracts.schedules).withReturnType<
+  readonly [now: number, records: ReadonlyArray<string>]
 >()
