@@ -55,11 +55,9 @@ if ARGV[11] ~= "allow" and record.taskId ~= nil then
     return { 3, record.taskId }
   end
 end
-local book = newBook(KEYS[7])
 local state = createTask(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], 0, ARGV[4], ARGV[5], ARGV[6],
   {}, { idle = KEYS[5], inboxPrefix = ARGV[7], lease = tonumber(ARGV[8]), wake = KEYS[4], cap = ARGV[5],
-    ttl = ARGV[6] }, KEYS[6], book)
-flushBook(book)
+    ttl = ARGV[6] }, KEYS[6], KEYS[7])
 if isPending then record.pending = nil end
 record.fired = tick
 record.taskId = ARGV[1]
