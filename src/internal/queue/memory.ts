@@ -16,6 +16,7 @@ import type {
   ClaimResult,
   EnqueueResult,
   ListQuery,
+  NewTask,
   Parked,
   RetryResult,
   Service,
@@ -395,61 +396,65 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
       return { tasks, next: undefined }
     }
 
+    const enqueueOne = (task: NewTask): Effect.Effect<EnqueueResult> =>
+      withNow((now, nowUs): EnqueueResult => {
+        const existing = live(task.id, now)
+        if (existing) return { _tag: "Exists", state: existing.record.state }
+        const lock = task.unique && {
+          key: fullLockKey(options, task.unique),
+          ttlMillis: task.unique.ttlMillis,
+          keep: task.unique.keep
+        }
+        if (lock) {
+          const taken = table.take(lock.key, task.id, lock.ttlMillis, now, nowUs)
+          if (taken._tag === "Held") {
+            return { _tag: "Duplicate", holder: taken.holder, expiresInMillis: taken.expiresInMs }
+          }
+        }
+        const state: TaskState = task.delayMillis > 0 ? "scheduled" : "queued"
+        tasks.set(task.id, {
+          record: {
+            id: task.id,
+            name: task.name,
+            state,
+            payload: task.payload,
+            attempts: 0,
+            redeliveries: 0,
+            reschedules: 0,
+            enqueuedAt: now,
+            runAt: now + task.delayMillis,
+            trace: task.trace,
+            result: undefined,
+            error: undefined,
+            lastError: undefined,
+            reason: undefined,
+            lockKey: lock?.key,
+            failures: [],
+            startedAt: undefined,
+            finishedAt: undefined,
+            worker: undefined
+          },
+          token: undefined,
+          leaseUntil: undefined,
+          expiresAt: undefined,
+          lock,
+          booked: false
+        })
+        bump(task.name, undefined, state)
+        if (state === "scheduled") scheduled.set(task.id, now + task.delayMillis)
+        else ready.push(task.id)
+        wake()
+        return { _tag: "Created", state }
+      })
+
     const service: Service = {
       queue: options.queue,
       config: options,
       store,
       lockKey: lockKeyOf(options),
-      enqueue: (task) =>
-        withNow((now, nowUs): EnqueueResult => {
-          const existing = live(task.id, now)
-          if (existing) return { _tag: "Exists", state: existing.record.state }
-          const lock = task.unique && {
-            key: fullLockKey(options, task.unique),
-            ttlMillis: task.unique.ttlMillis,
-            keep: task.unique.keep
-          }
-          if (lock) {
-            const taken = table.take(lock.key, task.id, lock.ttlMillis, now, nowUs)
-            if (taken._tag === "Held") {
-              return { _tag: "Duplicate", holder: taken.holder, expiresInMillis: taken.expiresInMs }
-            }
-          }
-          const state: TaskState = task.delayMillis > 0 ? "scheduled" : "queued"
-          tasks.set(task.id, {
-            record: {
-              id: task.id,
-              name: task.name,
-              state,
-              payload: task.payload,
-              attempts: 0,
-              redeliveries: 0,
-              reschedules: 0,
-              enqueuedAt: now,
-              runAt: now + task.delayMillis,
-              trace: task.trace,
-              result: undefined,
-              error: undefined,
-              lastError: undefined,
-              reason: undefined,
-              lockKey: lock?.key,
-              failures: [],
-              startedAt: undefined,
-              finishedAt: undefined,
-              worker: undefined
-            },
-            token: undefined,
-            leaseUntil: undefined,
-            expiresAt: undefined,
-            lock,
-            booked: false
-          })
-          bump(task.name, undefined, state)
-          if (state === "scheduled") scheduled.set(task.id, now + task.delayMillis)
-          else ready.push(task.id)
-          wake()
-          return { _tag: "Created", state }
-        }),
+      enqueue: enqueueOne,
+      // one after the other, as on Redis (nothing to batch in memory)
+      enqueueAll: (list) => Effect.forEach(list, enqueueOne),
       claim,
       waiter,
       waiterAs: () => waiter,
