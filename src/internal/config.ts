@@ -12,7 +12,7 @@ import * as Layout from "./layout.ts"
  * work fails with `InvalidArgument` naming it and its value: an empty `queue`
  * or one with `{` or `}`, a `queuePrefix` or `lockPrefix` with `{` or `}` (the
  * queue's hash tag follows them), a `retention` or `uniqueTimeout` that is not
- * a positive finite duration.
+ * a positive finite duration, a `maxEnqueueBatch` that is not an integer from 1 to 1,000.
  *
  * **Example**
  *
