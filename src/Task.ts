@@ -32,7 +32,18 @@
  * @since 0.1.0
  */
 import { hash as cryptoHash } from "node:crypto"
-import { Context, type DateTime, Duration, Effect, Layer, type Pipeable, type Schedule, Schema, Tracer } from "effect"
+import {
+  Context,
+  type DateTime,
+  Duration,
+  Effect,
+  Layer,
+  type Pipeable,
+  Result,
+  type Schedule,
+  Schema,
+  Tracer
+} from "effect"
 import { pipeArguments } from "effect/Pipeable"
 import type * as Redis from "effect/persistence/Redis"
 import {
@@ -50,7 +61,15 @@ import { randomId } from "./internal/id.ts"
 import * as internal from "./internal/queue/task.ts"
 import * as Scheduling from "./internal/schedule.ts"
 import * as validate from "./internal/validate.ts"
-import { isTerminal, TaskQueue, type TaskRecord, type TaskState, type TraceContext } from "./TaskQueue.ts"
+import {
+  type EnqueueResult,
+  isTerminal,
+  type NewTask,
+  TaskQueue,
+  type TaskRecord,
+  type TaskState,
+  type TraceContext
+} from "./TaskQueue.ts"
 
 const TypeId = "~effect-heimdall/Task" as const
 
@@ -829,6 +848,37 @@ const enqueueWith = <T extends Any>(
     const delayMillis = validate.durationMillis("delay", options?.delay ?? 0, 0)
     if (delayMillis instanceof InvalidArgument) return yield* delayMillis
     if (traced) yield* Effect.annotateCurrentSpan("heimdall.task.id", id)
+    const trace = yield* currentTrace
+    const prepared = yield* prepare(task, payload, id, delayMillis, trace, queue.config.uniqueTimeoutMillis)
+    const result = yield* queue.enqueue(prepared.task)
+    if (traced && result._tag === "Duplicate") {
+      yield* Effect.annotateCurrentSpan("heimdall.task.duplicate_of", result.holder)
+    }
+    return yield* handleOf(task, prepared.key, id, result)
+  })
+
+/** The enqueue span, or the caller's (also an external one), as stored with a task; an Option, not an error. */
+const currentTrace: Effect.Effect<TraceContext | undefined> = Effect.map(
+  Effect.serviceOption(Tracer.ParentSpan),
+  (span) =>
+    span._tag === "Some"
+      ? { traceId: span.value.traceId, spanId: span.value.spanId, sampled: span.value.sampled }
+      : undefined
+)
+
+/**
+ * A payload as the queue takes it: encoded with the task's schema, its computed options (rate limit, unique key)
+ * checked before anything is written; with its unique key, if any.
+ */
+const prepare = <T extends Any>(
+  task: T,
+  payload: Payload<T>,
+  id: string,
+  delayMillis: number,
+  trace: TraceContext | undefined,
+  uniqueTimeoutMillis: number
+): Effect.Effect<{ readonly task: NewTask; readonly key: string | undefined }, Schema.SchemaError | InvalidArgument> =>
+  Effect.gen(function* () {
     const encoded = yield* Schema.encodeEffect(internal.codecs(task).payload)(payload)
     // options computed from the payload get the checks of static ones, before anything is written
     const rateLimit = task.settings.rateLimit
@@ -836,12 +886,6 @@ const enqueueWith = <T extends Any>(
       const limit = validate.computedRateLimit(rateLimit, payload, task.name)
       if (limit instanceof InvalidArgument) return yield* limit
     }
-    // the enqueue span, or the caller's (also an external one); an Option, not a NoSuchElementError per call
-    const span = yield* Effect.serviceOption(Tracer.ParentSpan)
-    const trace: TraceContext | undefined =
-      span._tag === "Some"
-        ? { traceId: span.value.traceId, spanId: span.value.spanId, sampled: span.value.sampled }
-        : undefined
     const settings = task.settings.unique
     const key = settings && uniqueKeyOf(task, payload, encoded)
     if (key instanceof InvalidArgument) return yield* key
@@ -850,32 +894,136 @@ const enqueueWith = <T extends Any>(
         ? undefined
         : {
             key,
-            ttlMillis:
-              settings.timeout === undefined ? queue.config.uniqueTimeoutMillis : Duration.toMillis(settings.timeout),
+            ttlMillis: settings.timeout === undefined ? uniqueTimeoutMillis : Duration.toMillis(settings.timeout),
             keep: settings.waitForExpiry,
             prefix: settings.prefix
           }
-    const result = yield* queue.enqueue({ id, name: task.name, payload: encoded, delayMillis, trace, unique })
-    switch (result._tag) {
-      case "Created":
-        yield* internal.count("enqueued", task.name)
-        return handle(task, id)
-      case "Exists":
-        return handle(task, id)
-      case "Duplicate":
-        if (traced) yield* Effect.annotateCurrentSpan("heimdall.task.duplicate_of", result.holder)
-        if (settings?.onDuplicate === "fail") {
-          return yield* Effect.fail(
-            new AlreadyQueued({
-              taskName: task.name,
-              key: key ?? "",
-              likelyCulprit: result.holder,
-              expiresIn: Duration.millis(result.expiresInMillis)
-            }) as EnqueueError<T>
+    return { task: { id, name: task.name, payload: encoded, delayMillis, trace, unique }, key }
+  })
+
+/** What the caller of an enqueue gets for the queue's result: a handle, or `AlreadyQueued` (`onDuplicate: "fail"`). */
+const handleOf = <T extends Any>(
+  task: T,
+  key: string | undefined,
+  id: string,
+  result: EnqueueResult
+): Effect.Effect<Handle<T>, EnqueueError<T>> => {
+  switch (result._tag) {
+    case "Created":
+      return Effect.as(internal.count("enqueued", task.name), handle(task, id))
+    case "Exists":
+      return Effect.succeed(handle(task, id))
+    case "Duplicate":
+      if (task.settings.unique?.onDuplicate === "fail") {
+        return Effect.fail(
+          new AlreadyQueued({
+            taskName: task.name,
+            key: key ?? "",
+            likelyCulprit: result.holder,
+            expiresIn: Duration.millis(result.expiresInMillis)
+          }) as EnqueueError<T>
+        )
+      }
+      return Effect.succeed(handle(task, result.holder))
+  }
+}
+
+/**
+ * Puts many tasks of one kind on the queue, in order, in as few round trips as the backend's `maxEnqueueBatch`
+ * allows (100 tasks per call by default on Redis), and returns one `Result` per payload, in order: the task's
+ * handle, or why that payload was not enqueued: `SchemaError` (it does not encode), `InvalidArgument` (its `id`, or
+ * a unique key or rate limit computed from it, is unusable) or `AlreadyQueued` (a unique task with
+ * `onDuplicate: "fail"` whose key is held, by an earlier payload of the same call too). A payload whose unique key
+ * is held gets the holder's handle otherwise, and an `id` that exists already gets its own handle, as with
+ * `enqueue`; a payload that fails is not written, and does not stop the others.
+ *
+ * The whole call fails with `InvalidArgument` for an unusable `delay`, and with the `RedisError` of a failed call:
+ * the tasks of the calls that went before it were created (give `id`s to make a retry idempotent). An interrupted
+ * call may have created some of its tasks. Options: `delay` for every task, `id` to compute each task's id from its
+ * payload and position (default: random ids). With a tracing backend installed it runs in one span
+ * `heimdall.task.enqueueAll` (attributes `heimdall.task.name`, `heimdall.task.count`), stored with every task.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect, Result, Schema } from "effect"
+ * import { Task } from "effect-heimdall"
+ *
+ * const SendMail = Task.make("send-mail", { payload: Schema.Struct({ to: Schema.String }) })
+ * const program = Effect.gen(function* () {
+ *   const results = yield* Task.enqueueAll(SendMail, [{ to: "a@example.com" }, { to: "b@example.com" }], {
+ *     id: ({ to }) => `welcome:${to}`
+ *   })
+ *   return results.filter(Result.isSuccess).map((r) => r.success.id) // ["welcome:a@example.com", ...]
+ * })
+ * ```
+ *
+ * @category constructors
+ * @since 0.2.0
+ */
+export const enqueueAll = <T extends Any>(
+  task: T,
+  payloads: Iterable<Payload<T>>,
+  options?: {
+    readonly delay?: Duration.Input | undefined
+    readonly id?: ((payload: Payload<T>, index: number) => string) | undefined
+  }
+): Effect.Effect<
+  Array<Result.Result<Handle<T>, Schema.SchemaError | InvalidArgument | EnqueueError<T>>>,
+  InvalidArgument | Redis.RedisError,
+  TaskQueue
+> =>
+  Effect.flatMap(Tracer.Tracer, (tracer) => {
+    const list = Array.from(payloads)
+    return tracer === Tracer.nativeTracer
+      ? enqueueAllWith(task, list, options)
+      : enqueueAllWith(task, list, options).pipe(
+          Effect.withSpan(
+            "heimdall.task.enqueueAll",
+            { kind: "producer", attributes: { "heimdall.task.name": task.name, "heimdall.task.count": list.length } },
+            { captureStackTrace: false }
           )
-        }
-        return handle(task, result.holder)
-    }
+        )
+  })
+
+const enqueueAllWith = <T extends Any>(
+  task: T,
+  payloads: ReadonlyArray<Payload<T>>,
+  options:
+    | {
+        readonly delay?: Duration.Input | undefined
+        readonly id?: ((payload: Payload<T>, index: number) => string) | undefined
+      }
+    | undefined
+): Effect.Effect<
+  Array<Result.Result<Handle<T>, Schema.SchemaError | InvalidArgument | EnqueueError<T>>>,
+  InvalidArgument | Redis.RedisError,
+  TaskQueue
+> =>
+  Effect.gen(function* () {
+    const queue = yield* TaskQueue
+    const delayMillis = validate.durationMillis("delay", options?.delay ?? 0, 0)
+    if (delayMillis instanceof InvalidArgument) return yield* delayMillis
+    const trace = yield* currentTrace
+    const idOf = options?.id
+    // each payload prepared on its own: one that fails is left out of the queue's call, with its error
+    const prepared = yield* Effect.forEach(payloads, (payload, index) => {
+      const computed = idOf === undefined ? randomId() : validate.computed("id", (p) => idOf(p, index), payload)
+      const id = computed instanceof InvalidArgument ? computed : validate.nonEmpty("id", computed)
+      return id instanceof InvalidArgument
+        ? Effect.succeed(Result.fail(id))
+        : Effect.result(prepare(task, payload, id, delayMillis, trace, queue.config.uniqueTimeoutMillis))
+    })
+    const sent = prepared.flatMap((p) => (Result.isSuccess(p) ? [p.success.task] : []))
+    const results = yield* queue.enqueueAll(sent)
+    let next = 0
+    return yield* Effect.forEach(
+      prepared,
+      (p): Effect.Effect<Result.Result<Handle<T>, Schema.SchemaError | InvalidArgument | EnqueueError<T>>> =>
+        Result.isFailure(p)
+          ? Effect.succeed(Result.fail(p.failure))
+          : Effect.result(handleOf(task, p.success.key, p.success.task.id, results[next++]!))
+    )
   })
 
 /**

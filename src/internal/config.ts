@@ -12,7 +12,7 @@ import * as Layout from "./layout.ts"
  * work fails with `InvalidArgument` naming it and its value: an empty `queue`
  * or one with `{` or `}`, a `queuePrefix` or `lockPrefix` with `{` or `}` (the
  * queue's hash tag follows them), a `retention` or `uniqueTimeout` that is not
- * a positive finite duration.
+ * a positive finite duration, a `maxEnqueueBatch` that is not an integer from 1 to 1,000.
  *
  * **Example**
  *
@@ -52,6 +52,13 @@ export interface Options {
    * `HMGET` per entry read, in the one read-only script of `counts`. A positive integer; default 1,000.
    */
   readonly waitingScan?: number | undefined
+  /**
+   * The most tasks one enqueue call to Redis carries. Enqueues to the queue that wait at the same moment (while
+   * an earlier call is in flight) go to Redis as one script call, and `Task.enqueueAll` sends its tasks in calls
+   * of this size; each caller still gets its own result. An integer from 1 to 1,000; 1 turns batching off (every
+   * enqueue is its own call, as before 0.2). Default 100. The memory backend checks it and has nothing to batch.
+   */
+  readonly maxEnqueueBatch?: number | undefined
 }
 
 /**
@@ -70,6 +77,7 @@ export interface Config {
   readonly uniqueTimeoutMillis: number
   readonly indexSize: number
   readonly waitingScan: number
+  readonly maxEnqueueBatch: number
 }
 
 /** `Options` (checked already: see `validate.heimdallOptions`) with every default filled in. */
@@ -82,5 +90,6 @@ export const resolve = (options: Options | undefined): Config => ({
   concurrencyPrefix: options?.concurrencyPrefix ?? Layout.defaults.concurrencyPrefix,
   uniqueTimeoutMillis: millisOr(options?.uniqueTimeout, "1 hour"),
   indexSize: options?.indexSize ?? 10_000,
-  waitingScan: options?.waitingScan ?? 1_000
+  waitingScan: options?.waitingScan ?? 1_000,
+  maxEnqueueBatch: options?.maxEnqueueBatch ?? 100
 })

@@ -450,12 +450,17 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
       return { _tag: "Created", state }
     }
 
+    const enqueueOne = (task: NewTask): Effect.Effect<EnqueueResult> =>
+      withNow((now, nowUs) => enqueueAt(task, now, nowUs))
+
     const service: Service = {
       queue: options.queue,
       config: options,
       store,
       lockKey: lockKeyOf(options),
-      enqueue: (task) => withNow((now, nowUs) => enqueueAt(task, now, nowUs)),
+      enqueue: enqueueOne,
+      // one after the other, as on Redis (nothing to batch in memory)
+      enqueueAll: (list) => Effect.forEach(list, enqueueOne),
       syncSchedule: (spec) =>
         withNow((now) => {
           const record: ScheduleRecord = {

@@ -11,6 +11,7 @@ import { randomId } from "../id.ts"
 import * as Layout from "../layout.ts"
 import { evaluator, preload } from "../script.ts"
 import * as Waiters from "../waiters.ts"
+import * as Batcher from "./batcher.ts"
 import * as Inspect from "./inspect.ts"
 import { makeKeys } from "./keys.ts"
 import type {
@@ -21,6 +22,7 @@ import type {
   EnqueueResult,
   FireResult,
   ListQuery,
+  NewTask,
   Parked,
   RetryResult,
   ScheduleRecord,
@@ -44,6 +46,13 @@ const wakeTtlMillis = 24 * 60 * 60 * 1000
 const promoteLimit = 1000
 /** The first lease of a task handed to an idle worker (see includes.lua): the worker renews it as the task starts. */
 const handOffLeaseMillis = 2000
+/**
+ * Enqueue calls in flight at once while others wait to be batched (see batcher.ts): the next batch is gathered
+ * while these run, and sent when one returns.
+ */
+const batchesInFlight = 1
+/** A batch of enqueues carries at most this many payload characters (and at least one task), so one call stays short. */
+const batchPayloadChars = 1024 * 1024
 /** `awaitTerminal` re-reads the record this often in case a pub/sub message was lost (a reconnect). */
 const recheckMillis = 1000
 /** How long the `names` hash (task name -> last beat of a worker running it) outlives the last beat. */
@@ -86,6 +95,14 @@ const stateCodes: Record<string, TaskState> = { q: "queued", s: "scheduled" }
  */
 const decodeState = (stored: string): TaskState =>
   stateCodes[stored] ?? (stored.startsWith("r:") ? "running" : (stored as TaskState))
+
+/** An enqueue script's reply for one task (enqueue-7.lua, enqueueUnique-8.lua, enqueueBatch-N.lua). */
+const parseEnqueued = (
+  r: readonly [created: 0 | 1, state: string] | readonly [duplicate: 2, holder: string, expiresInMillis: number]
+): EnqueueResult =>
+  r[0] === 2
+    ? { _tag: "Duplicate", holder: r[1], expiresInMillis: Math.max(0, Number(r[2])) }
+    : { _tag: r[0] === 1 ? "Created" : "Exists", state: decodeState(r[1]) }
 
 /** HGETALL's reply, flat array (RESP2) or map (RESP3), as a record. */
 const fields = (reply: unknown): Record<string, string> => {
@@ -323,6 +340,7 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
     const run = {
       enqueue: evalScript(Scripts.enqueue),
       enqueueUnique: evalScript(Scripts.enqueueUnique),
+      enqueueBatch: evalScript(Scripts.enqueueBatch),
       claim: evalScript(Scripts.claim),
       renew: evalScript(Scripts.renew),
       complete: evalScript(Scripts.complete),
@@ -514,52 +532,86 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
         return waiter
       })
 
-    const service: Service = {
-      queue: options.queue,
-      config: options,
-      store,
-      lockKey: lockKeyOf(options),
-      enqueue: (task) => {
-        const common = [
+    /** One enqueue as its own call: enqueue-7.lua or enqueueUnique-8.lua (the new record is counted there). */
+    const enqueueAlone = (task: NewTask): Effect.Effect<EnqueueResult, Redis.RedisError> => {
+      const common = [
+        task.id,
+        task.name,
+        task.payload,
+        Math.max(0, Math.ceil(task.delayMillis)),
+        encodeTrace(task.trace),
+        wakeCap,
+        wakeTtlMillis
+      ] as const
+      const keyList = [keys.task(task.id), keys.ready, keys.scheduled, keys.wake] as const
+      const reply: Effect.Effect<
+        [created: 0 | 1, state: string] | [duplicate: 2, holder: string, expiresInMillis: number],
+        Redis.RedisError
+      > =
+        task.unique === undefined
+          ? run.enqueue(
+              [...keyList, keys.idle, keys.running, keys.counts],
+              ...common,
+              keys.inboxPrefix,
+              handOffLeaseMillis
+            )
+          : run.enqueueUnique(
+              [...keyList, fullLockKey(options, task.unique), keys.idle, keys.running, keys.counts],
+              ...common,
+              Math.max(1, Math.ceil(task.unique.ttlMillis)),
+              task.unique.keep,
+              task.unique.prefix ?? options.lockPrefix,
+              task.unique.key,
+              keys.inboxPrefix,
+              handOffLeaseMillis
+            )
+      return Effect.map(reply, parseEnqueued)
+    }
+    /** Several enqueues as one call (enqueueBatch-N.lua): one result per task, in order. */
+    const enqueueBatch = (
+      tasks: ReadonlyArray<NewTask>
+    ): Effect.Effect<ReadonlyArray<EnqueueResult>, Redis.RedisError> => {
+      if (tasks.length === 1) return Effect.map(enqueueAlone(tasks[0]!), (result) => [result])
+      const keyList = [keys.ready, keys.scheduled, keys.wake, keys.idle, keys.running, keys.counts]
+      const entries = tasks.map((task) => {
+        keyList.push(keys.task(task.id))
+        if (task.unique !== undefined) keyList.push(fullLockKey(options, task.unique))
+        return [
           task.id,
           task.name,
           task.payload,
           Math.max(0, Math.ceil(task.delayMillis)),
           encodeTrace(task.trace),
-          wakeCap,
-          wakeTtlMillis
+          task.unique === undefined ? 0 : Math.max(1, Math.ceil(task.unique.ttlMillis)),
+          task.unique?.keep === true ? 1 : 0,
+          task.unique === undefined ? "" : (task.unique.prefix ?? options.lockPrefix),
+          task.unique?.key ?? ""
         ] as const
-        const keyList = [keys.task(task.id), keys.ready, keys.scheduled, keys.wake] as const
-        // the new record is counted in the Inspector's counts
-        const reply: Effect.Effect<
-          [created: 0 | 1, state: string] | [duplicate: 2, holder: string, expiresInMillis: number],
-          Redis.RedisError
-        > =
-          task.unique === undefined
-            ? run.enqueue(
-                [...keyList, keys.idle, keys.running, keys.counts],
-                ...common,
-                keys.inboxPrefix,
-                handOffLeaseMillis
-              )
-            : run.enqueueUnique(
-                [...keyList, fullLockKey(options, task.unique), keys.idle, keys.running, keys.counts],
-                ...common,
-                Math.max(1, Math.ceil(task.unique.ttlMillis)),
-                task.unique.keep,
-                task.unique.prefix ?? options.lockPrefix,
-                task.unique.key,
-                keys.inboxPrefix,
-                handOffLeaseMillis
-              )
-        return Effect.map(
-          reply,
-          (r): EnqueueResult =>
-            r[0] === 2
-              ? { _tag: "Duplicate", holder: r[1], expiresInMillis: Math.max(0, Number(r[2])) }
-              : { _tag: r[0] === 1 ? "Created" : "Exists", state: decodeState(r[1]) }
-        )
-      },
+      })
+      return Effect.map(
+        run.enqueueBatch(keyList, wakeCap, wakeTtlMillis, keys.inboxPrefix, handOffLeaseMillis, entries),
+        (replies) => replies.map(parseEnqueued)
+      )
+    }
+    const batching = options.maxEnqueueBatch > 1
+    const batcher = Batcher.make({
+      send: enqueueBatch,
+      max: options.maxEnqueueBatch,
+      maxWeight: batchPayloadChars,
+      weight: (task: NewTask) => task.payload.length,
+      inFlight: batchesInFlight,
+      fork: Effect.runForkWith(yield* Effect.context<never>())
+    })
+    const enqueue = batching ? batcher.one : enqueueAlone
+    const enqueueAll = batching ? batcher.all : (tasks: ReadonlyArray<NewTask>) => Effect.forEach(tasks, enqueueAlone)
+
+    const service: Service = {
+      queue: options.queue,
+      config: options,
+      store,
+      lockKey: lockKeyOf(options),
+      enqueue,
+      enqueueAll,
       claim: (claimOptions) => Effect.map(claimAs(claimOptions, "", "", 0), ({ result }) => result),
       completeAndClaim: (id, token, result, next) =>
         run

@@ -14,6 +14,7 @@ import * as Lua from "./lua.generated.ts"
 export const scriptFiles = [
   "enqueue-7.lua",
   "enqueueUnique-8.lua",
+  "enqueueBatch-N.lua",
   "claim-11.lua",
   "renew-2.lua",
   "complete-3.lua",
@@ -57,6 +58,11 @@ export const enqueueUnique = define(Lua.contracts.enqueueUnique).withReturnType<
  * booked, failures), or "idle", waitMillis, registration; the last element is the names passed on (see claim-11.lua).
  */
 type ClaimReply = ReadonlyArray<string | number>
+
+/** One reply per task, in order, as enqueue's and enqueueUnique's (see enqueueBatch-N.lua). */
+export const enqueueBatch = define(Lua.contracts.enqueueBatch).withReturnType<
+  ReadonlyArray<[created: 1 | 0, state: string] | [duplicate: 2, holder: string, expiresInMillis: number]>
+>()
 
 export const claim = define(Lua.contracts.claim).withReturnType<ClaimReply>()
 
