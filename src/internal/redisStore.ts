@@ -112,51 +112,50 @@ export const make = (options: { readonly channel: string }) =>
     }
     // Takes on one limit (one key, times and per) that wait at the same moment go as one rateTakeBatch call: the
     // same answers as one rateTake each, in the callers' order, for a fraction of the Redis work (see the script).
-    const takeBatches = Batcher.make<
-      {
-        readonly key: string
-        readonly times: number
-        readonly perMs: number
-        readonly cost: number
-        readonly id: string
-      },
-      RateResult,
-      Redis.RedisError
-    >({
-      maxBatch: 500,
-      scope: layerScope,
-      short: () => {
-        const message = "rateTakeBatch answered fewer takes than it was sent"
-        const error = new Redis.RedisError({ cause: new Error(message) })
-        Object.defineProperty(error, "message", { value: message, writable: true, configurable: true })
-        return error
-      },
-      run: (_, takes) => {
-        const { key, times, perMs } = takes[0]!
-        return Effect.map(
-          run.rateTakeBatch(
-            [key],
-            times,
-            perMs,
-            takes.map((t) => [t.cost, t.id] as const)
-          ),
-          ([nowUs, ...rows]) => {
-            const nowMs = Number(nowUs) / 1000
-            const results: Array<RateResult> = []
-            for (let i = 0; i + 2 < rows.length; i += 3) {
-              results.push({
-                admitted: Number(rows[i]) === 1,
-                delayMs: Number(rows[i + 1]),
-                remaining: Number(rows[i + 2]),
-                limitIndex: 0,
-                nowMs
-              })
-            }
-            return results
+    type Take = {
+      readonly key: string
+      readonly times: number
+      readonly perMs: number
+      readonly cost: number
+      readonly id: string
+    }
+    const sendTakes = (takes: ReadonlyArray<Take>) => {
+      const { key, times, perMs } = takes[0]!
+      return Effect.map(
+        run.rateTakeBatch(
+          [key],
+          times,
+          perMs,
+          takes.map((t) => [t.cost, t.id] as const)
+        ),
+        ([nowUs, ...rows]) => {
+          const nowMs = Number(nowUs) / 1000
+          const results: Array<RateResult> = []
+          for (let i = 0; i + 2 < rows.length; i += 3) {
+            results.push({
+              admitted: Number(rows[i]) === 1,
+              delayMs: Number(rows[i + 1]),
+              remaining: Number(rows[i + 2]),
+              limitIndex: 0,
+              nowMs
+            })
           }
-        )
-      }
-    })
+          return results
+        }
+      )
+    }
+    const fork = Effect.runForkWith(yield* Effect.context<never>())
+    const takeBatches = Batcher.keyed<Take, RateResult, Redis.RedisError>((_, onIdle) =>
+      Batcher.make({
+        send: sendTakes,
+        max: 500,
+        maxWeight: 500,
+        weight: () => 1,
+        inFlight: 1,
+        fork,
+        onIdle
+      })
+    )
     // best effort: a script that could not be loaded now is loaded on its first NOSCRIPT
     yield* preload(run).pipe(Effect.ignore)
 

@@ -6,12 +6,12 @@
 import { Effect, Exit, Queue, Scope } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import type { HeimdallStore } from "../../HeimdallStore.ts"
+import * as Batcher from "../batcher.ts"
 import type { Config } from "../config.ts"
 import { randomId } from "../id.ts"
 import * as Layout from "../layout.ts"
 import { evaluator, preload } from "../script.ts"
 import * as Waiters from "../waiters.ts"
-import * as Batcher from "./batcher.ts"
 import * as Inspect from "./inspect.ts"
 import { makeKeys } from "./keys.ts"
 import type {
