@@ -62,9 +62,11 @@ for (let round = 0; round < rounds; round++) {
       }
       await p.exec()
     }
-    if (callgrind) (instructions[name] ??= []).push(instructionsSinceZero(server, `${name}-${round}`) / count)
+    if (callgrind) {
+      instructions[name] = [...(instructions[name] ?? []), instructionsSinceZero(server, `${name}-${round}`) / count]
+    }
     const m = /cmdstat_evalsha:calls=(\d+),usec=(\d+)/.exec(await info(client, "commandstats"))!
-    ;(usec[name] ??= []).push(Number(m[2]) / Number(m[1]))
+    usec[name] = [...(usec[name] ?? []), Number(m[2]) / Number(m[1])]
   }
 }
 const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!

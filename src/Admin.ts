@@ -1,7 +1,7 @@
 /**
  * An operator's actions on a queue: retry failed and dead tasks (one, or all of a state and name), purge finished
  * tasks, cancel a queued, scheduled or running task (its worker, in any process, interrupts the handler),
- * force-release a lock, reset a rate-limit key. Every backend layer (`Heimdall.layerMemory`, `layerMemoryWith`,
+ * force-release a lock, reset a rate-limit key, remove a schedule (`Task.schedule`). Every backend layer (`Heimdall.layerMemory`, `layerMemoryWith`,
  * `layerRedis`, `layerRedisConfig`) provides it next to the `Inspector`. On Redis each action is one Lua script (one
  * atomic step, one round trip); the memory backend has the same outcomes.
  *

@@ -9,8 +9,9 @@
  *
  * - **counts** (`QueueCounts`): per task name and for the queue, `queued`, `scheduled` and `running` now, and how
  *   many tasks reached `succeeded`, `failed`, `dead`, `skipped` and `cancelled` since the queue's bookkeeping began
- *   (totals; a dashboard derives throughput from two readings), and the oldest waiting task's age. Every state change
- *   keeps them in its own atomic step.
+ *   (totals; a dashboard derives throughput from two readings), and the oldest waiting task's age, for the queue and
+ *   per task name (`WaitingAge`: found within a bounded scan, `waitingScan`). Every state change keeps the counts in
+ *   its own atomic step.
  * - **tasks by state**, newest first: `queued`, `scheduled`, `running`, and the bounded index of `failed`, `dead`,
  *   `skipped` and `cancelled` tasks (the newest `indexSize`, default 10,000, of each within the `retention`: an
  *   operator finds a dead letter after the fact, without its id). See `TaskPage` for what the cursor guarantees.
@@ -21,10 +22,11 @@
  * - **workers** (`WorkerInfo`): the registry that `Worker.layer` keeps with its heartbeat; a worker that stops
  *   leaves it at once, one that died lapses three beats after its last (15 s by default).
  *
+ * - **schedules** (`ScheduleInfo`): each schedule's definition, the latest tick enqueued and its task, the next tick.
  * - **limits** (`Limits`): rate limits (admissions in the window, booked slots, next free slot when the limit is
  *   known to this process) and concurrency limits (holders and their leases).
- * - **gauges** (`layerGauges`, opt-in): `heimdall_queue_tasks` and `heimdall_queue_oldest_waiting_ms`, set from
- *   `counts` on a schedule.
+ * - **gauges** (`layerGauges`, opt-in): `heimdall_queue_tasks` and `heimdall_queue_oldest_waiting_ms` (per queue, and per
+ *   queue and task name), set from `counts` on a schedule.
  *
  * @since 0.2.0
  */
@@ -35,6 +37,7 @@ export {
   Inspector,
   type LockEntry,
   maxLimit,
+  type ScheduleInfo,
   type TaskPage,
   type TasksQuery
 } from "./internal/inspector.ts"
@@ -45,5 +48,6 @@ export type {
   StateCounts,
   TaskDetail,
   TaskSummary,
+  WaitingAge,
   WorkerInfo
 } from "./internal/queue/model.ts"

@@ -32,7 +32,18 @@
  * @since 0.1.0
  */
 import { hash as cryptoHash } from "node:crypto"
-import { Context, Duration, Effect, type Pipeable, type Schedule, Schema, Tracer } from "effect"
+import {
+  Context,
+  type DateTime,
+  Duration,
+  Effect,
+  Layer,
+  type Pipeable,
+  Result,
+  type Schedule,
+  Schema,
+  Tracer
+} from "effect"
 import { pipeArguments } from "effect/Pipeable"
 import type * as Redis from "effect/persistence/Redis"
 import {
@@ -48,8 +59,17 @@ import {
 } from "./Errors.ts"
 import { randomId } from "./internal/id.ts"
 import * as internal from "./internal/queue/task.ts"
+import * as Scheduling from "./internal/schedule.ts"
 import * as validate from "./internal/validate.ts"
-import { isTerminal, TaskQueue, type TaskRecord, type TaskState, type TraceContext } from "./TaskQueue.ts"
+import {
+  type EnqueueResult,
+  isTerminal,
+  type NewTask,
+  TaskQueue,
+  type TaskRecord,
+  type TaskState,
+  type TraceContext
+} from "./TaskQueue.ts"
 
 const TypeId = "~effect-heimdall/Task" as const
 
@@ -828,6 +848,37 @@ const enqueueWith = <T extends Any>(
     const delayMillis = validate.durationMillis("delay", options?.delay ?? 0, 0)
     if (delayMillis instanceof InvalidArgument) return yield* delayMillis
     if (traced) yield* Effect.annotateCurrentSpan("heimdall.task.id", id)
+    const trace = yield* currentTrace
+    const prepared = yield* prepare(task, payload, id, delayMillis, trace, queue.config.uniqueTimeoutMillis)
+    const result = yield* queue.enqueue(prepared.task)
+    if (traced && result._tag === "Duplicate") {
+      yield* Effect.annotateCurrentSpan("heimdall.task.duplicate_of", result.holder)
+    }
+    return yield* handleOf(task, prepared.key, id, result)
+  })
+
+/** The enqueue span, or the caller's (also an external one), as stored with a task; an Option, not an error. */
+const currentTrace: Effect.Effect<TraceContext | undefined> = Effect.map(
+  Effect.serviceOption(Tracer.ParentSpan),
+  (span) =>
+    span._tag === "Some"
+      ? { traceId: span.value.traceId, spanId: span.value.spanId, sampled: span.value.sampled }
+      : undefined
+)
+
+/**
+ * A payload as the queue takes it: encoded with the task's schema, its computed options (rate limit, unique key)
+ * checked before anything is written; with its unique key, if any.
+ */
+const prepare = <T extends Any>(
+  task: T,
+  payload: Payload<T>,
+  id: string,
+  delayMillis: number,
+  trace: TraceContext | undefined,
+  uniqueTimeoutMillis: number
+): Effect.Effect<{ readonly task: NewTask; readonly key: string | undefined }, Schema.SchemaError | InvalidArgument> =>
+  Effect.gen(function* () {
     const encoded = yield* Schema.encodeEffect(internal.codecs(task).payload)(payload)
     // options computed from the payload get the checks of static ones, before anything is written
     const rateLimit = task.settings.rateLimit
@@ -835,12 +886,6 @@ const enqueueWith = <T extends Any>(
       const limit = validate.computedRateLimit(rateLimit, payload, task.name)
       if (limit instanceof InvalidArgument) return yield* limit
     }
-    // the enqueue span, or the caller's (also an external one); an Option, not a NoSuchElementError per call
-    const span = yield* Effect.serviceOption(Tracer.ParentSpan)
-    const trace: TraceContext | undefined =
-      span._tag === "Some"
-        ? { traceId: span.value.traceId, spanId: span.value.spanId, sampled: span.value.sampled }
-        : undefined
     const settings = task.settings.unique
     const key = settings && uniqueKeyOf(task, payload, encoded)
     if (key instanceof InvalidArgument) return yield* key
@@ -849,32 +894,136 @@ const enqueueWith = <T extends Any>(
         ? undefined
         : {
             key,
-            ttlMillis:
-              settings.timeout === undefined ? queue.config.uniqueTimeoutMillis : Duration.toMillis(settings.timeout),
+            ttlMillis: settings.timeout === undefined ? uniqueTimeoutMillis : Duration.toMillis(settings.timeout),
             keep: settings.waitForExpiry,
             prefix: settings.prefix
           }
-    const result = yield* queue.enqueue({ id, name: task.name, payload: encoded, delayMillis, trace, unique })
-    switch (result._tag) {
-      case "Created":
-        yield* internal.count("enqueued", task.name)
-        return handle(task, id)
-      case "Exists":
-        return handle(task, id)
-      case "Duplicate":
-        if (traced) yield* Effect.annotateCurrentSpan("heimdall.task.duplicate_of", result.holder)
-        if (settings?.onDuplicate === "fail") {
-          return yield* Effect.fail(
-            new AlreadyQueued({
-              taskName: task.name,
-              key: key ?? "",
-              likelyCulprit: result.holder,
-              expiresIn: Duration.millis(result.expiresInMillis)
-            }) as EnqueueError<T>
+    return { task: { id, name: task.name, payload: encoded, delayMillis, trace, unique }, key }
+  })
+
+/** What the caller of an enqueue gets for the queue's result: a handle, or `AlreadyQueued` (`onDuplicate: "fail"`). */
+const handleOf = <T extends Any>(
+  task: T,
+  key: string | undefined,
+  id: string,
+  result: EnqueueResult
+): Effect.Effect<Handle<T>, EnqueueError<T>> => {
+  switch (result._tag) {
+    case "Created":
+      return Effect.as(internal.count("enqueued", task.name), handle(task, id))
+    case "Exists":
+      return Effect.succeed(handle(task, id))
+    case "Duplicate":
+      if (task.settings.unique?.onDuplicate === "fail") {
+        return Effect.fail(
+          new AlreadyQueued({
+            taskName: task.name,
+            key: key ?? "",
+            likelyCulprit: result.holder,
+            expiresIn: Duration.millis(result.expiresInMillis)
+          }) as EnqueueError<T>
+        )
+      }
+      return Effect.succeed(handle(task, result.holder))
+  }
+}
+
+/**
+ * Puts many tasks of one kind on the queue, in order, in as few round trips as the backend's `maxEnqueueBatch`
+ * allows (100 tasks per call by default on Redis), and returns one `Result` per payload, in order: the task's
+ * handle, or why that payload was not enqueued: `SchemaError` (it does not encode), `InvalidArgument` (its `id`, or
+ * a unique key or rate limit computed from it, is unusable) or `AlreadyQueued` (a unique task with
+ * `onDuplicate: "fail"` whose key is held, by an earlier payload of the same call too). A payload whose unique key
+ * is held gets the holder's handle otherwise, and an `id` that exists already gets its own handle, as with
+ * `enqueue`; a payload that fails is not written, and does not stop the others.
+ *
+ * The whole call fails with `InvalidArgument` for an unusable `delay`, and with the `RedisError` of a failed call:
+ * the tasks of the calls that went before it were created (give `id`s to make a retry idempotent). An interrupted
+ * call may have created some of its tasks. Options: `delay` for every task, `id` to compute each task's id from its
+ * payload and position (default: random ids). With a tracing backend installed it runs in one span
+ * `heimdall.task.enqueueAll` (attributes `heimdall.task.name`, `heimdall.task.count`), stored with every task.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect, Result, Schema } from "effect"
+ * import { Task } from "effect-heimdall"
+ *
+ * const SendMail = Task.make("send-mail", { payload: Schema.Struct({ to: Schema.String }) })
+ * const program = Effect.gen(function* () {
+ *   const results = yield* Task.enqueueAll(SendMail, [{ to: "a@example.com" }, { to: "b@example.com" }], {
+ *     id: ({ to }) => `welcome:${to}`
+ *   })
+ *   return results.filter(Result.isSuccess).map((r) => r.success.id) // ["welcome:a@example.com", ...]
+ * })
+ * ```
+ *
+ * @category constructors
+ * @since 0.2.0
+ */
+export const enqueueAll = <T extends Any>(
+  task: T,
+  payloads: Iterable<Payload<T>>,
+  options?: {
+    readonly delay?: Duration.Input | undefined
+    readonly id?: ((payload: Payload<T>, index: number) => string) | undefined
+  }
+): Effect.Effect<
+  Array<Result.Result<Handle<T>, Schema.SchemaError | InvalidArgument | EnqueueError<T>>>,
+  InvalidArgument | Redis.RedisError,
+  TaskQueue
+> =>
+  Effect.flatMap(Tracer.Tracer, (tracer) => {
+    const list = Array.from(payloads)
+    return tracer === Tracer.nativeTracer
+      ? enqueueAllWith(task, list, options)
+      : enqueueAllWith(task, list, options).pipe(
+          Effect.withSpan(
+            "heimdall.task.enqueueAll",
+            { kind: "producer", attributes: { "heimdall.task.name": task.name, "heimdall.task.count": list.length } },
+            { captureStackTrace: false }
           )
-        }
-        return handle(task, result.holder)
-    }
+        )
+  })
+
+const enqueueAllWith = <T extends Any>(
+  task: T,
+  payloads: ReadonlyArray<Payload<T>>,
+  options:
+    | {
+        readonly delay?: Duration.Input | undefined
+        readonly id?: ((payload: Payload<T>, index: number) => string) | undefined
+      }
+    | undefined
+): Effect.Effect<
+  Array<Result.Result<Handle<T>, Schema.SchemaError | InvalidArgument | EnqueueError<T>>>,
+  InvalidArgument | Redis.RedisError,
+  TaskQueue
+> =>
+  Effect.gen(function* () {
+    const queue = yield* TaskQueue
+    const delayMillis = validate.durationMillis("delay", options?.delay ?? 0, 0)
+    if (delayMillis instanceof InvalidArgument) return yield* delayMillis
+    const trace = yield* currentTrace
+    const idOf = options?.id
+    // each payload prepared on its own: one that fails is left out of the queue's call, with its error
+    const prepared = yield* Effect.forEach(payloads, (payload, index) => {
+      const computed = idOf === undefined ? randomId() : validate.computed("id", (p) => idOf(p, index), payload)
+      const id = computed instanceof InvalidArgument ? computed : validate.nonEmpty("id", computed)
+      return id instanceof InvalidArgument
+        ? Effect.succeed(Result.fail(id))
+        : Effect.result(prepare(task, payload, id, delayMillis, trace, queue.config.uniqueTimeoutMillis))
+    })
+    const sent = prepared.flatMap((p) => (Result.isSuccess(p) ? [p.success.task] : []))
+    const results = yield* queue.enqueueAll(sent)
+    let next = 0
+    return yield* Effect.forEach(
+      prepared,
+      (p): Effect.Effect<Result.Result<Handle<T>, Schema.SchemaError | InvalidArgument | EnqueueError<T>>> =>
+        Result.isFailure(p)
+          ? Effect.succeed(Result.fail(p.failure))
+          : Effect.result(handleOf(task, p.success.key, p.success.task.id, results[next++]!))
+    )
   })
 
 /**
@@ -996,3 +1145,189 @@ const settle = <T extends Any>(
       )
   }
 }
+
+/**
+ * When and how a task runs on a schedule (see `schedule`).
+ *
+ * - `cron`: a cron expression (5 fields, or 6 with seconds first), read by Effect's `Cron`, in `timeZone` (an IANA
+ *   name such as `"Europe/Berlin"`, an offset, or a `DateTime.TimeZone`; default UTC): `"0 3 * * *"` in Berlin fires
+ *   at 03:00 Berlin time in winter and in summer. Or `every`: a positive duration; its ticks are the multiples of it
+ *   since the epoch (every process agrees on them: `"1 hour"` ticks on the hour, UTC).
+ * - `payload`: the payload of every run.
+ * - `name`: the schedule's name (default: the task's name); a second schedule of the same task needs its own.
+ * - `overlap`: when a tick falls while the previous tick's run has not ended: `"skip"` (default: no new run while
+ *   one is queued or running), `"bufferOne"` (one tick is held back while the previous run runs, and enqueued when it
+ *   ends: at most one waiting behind the running one, never two running), `"allow"` (every tick runs).
+ * - `catchUp`: the ticks that fell while no scheduler ran (every process down): `"none"` (wait for the next tick),
+ *   `"last"` (default: run the latest missed tick once), `"all"` (run each missed tick, the latest 100 at most).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { Task } from "effect-heimdall"
+ *
+ * const options: Task.ScheduleOptions<{ readonly days: number }> = {
+ *   cron: "0 3 * * *",
+ *   timeZone: "Europe/Berlin",
+ *   payload: { days: 30 },
+ *   overlap: "bufferOne",
+ *   catchUp: "none"
+ * }
+ * ```
+ *
+ * @category schedules
+ * @since 0.3.0
+ */
+export interface ScheduleOptions<P> {
+  readonly cron?: string | undefined
+  readonly timeZone?: string | DateTime.TimeZone | undefined
+  readonly every?: Duration.Input | undefined
+  readonly payload: P
+  readonly name?: string | undefined
+  readonly overlap?: "skip" | "bufferOne" | "allow" | undefined
+  readonly catchUp?: "none" | "last" | "all" | undefined
+}
+
+/**
+ * A task on a schedule, made by `schedule`, run by `layerSchedules`.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Task } from "effect-heimdall"
+ *
+ * const Cleanup = Task.make("cleanup", { payload: Schema.Struct({ days: Schema.Number }) })
+ * const nightly: Task.Scheduled = Task.schedule(Cleanup, { cron: "0 3 * * *", payload: { days: 30 } })
+ * nightly.name // "cleanup"
+ * ```
+ *
+ * @category schedules
+ * @since 0.3.0
+ */
+export interface Scheduled<T extends Any = Any> {
+  readonly name: string
+  readonly task: T
+  readonly payload: Payload<T>
+  readonly timing: Scheduling.Timing
+  readonly overlap: "skip" | "bufferOne" | "allow"
+  readonly catchUp: "none" | "last" | "all"
+}
+
+/**
+ * Puts a task on a schedule: a cron expression in a time zone, or a fixed period (see `ScheduleOptions`). The
+ * schedule runs where `layerSchedules` runs it; run it in every worker process: each tick is enqueued exactly once
+ * across all of them.
+ *
+ * **Throws** the typed `InvalidArgument` (naming the option and the value), as `make` does, for a schedule that can
+ * never work: a cron expression `Cron` does not parse, an unknown `timeZone`, `every` that is not a positive
+ * duration, both `cron` and `every` (or neither), an `overlap` or `catchUp` not listed, an empty `name`, and a
+ * unique task (a schedule's `overlap` decides what runs at once; a unique key would be held by the previous tick).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Task } from "effect-heimdall"
+ *
+ * const Report = Task.make("report", { payload: Schema.Struct({ kind: Schema.String }) })
+ * const daily = Task.schedule(Report, {
+ *   cron: "0 7 * * 1-5", // 07:00 on weekdays
+ *   timeZone: "Europe/Berlin",
+ *   payload: { kind: "daily" },
+ *   overlap: "skip",
+ *   catchUp: "last"
+ * })
+ * const heartbeat = Task.schedule(Report, { every: "30 seconds", payload: { kind: "ping" }, name: "ping" })
+ * ```
+ *
+ * @category schedules
+ * @since 0.3.0
+ */
+export const schedule = <T extends Any>(task: T, options: ScheduleOptions<Payload<T>>): Scheduled<T> => {
+  const resolved = validate.orThrow(Scheduling.resolve(task.name, options))
+  if (task.settings.unique !== undefined) {
+    throw validate.invalid("task", task.name, "is unique: a schedule's overlap option says what may run at once")
+  }
+  return {
+    name: resolved.name,
+    task,
+    payload: options.payload,
+    timing: resolved.timing,
+    overlap: resolved.overlap,
+    catchUp: resolved.catchUp
+  }
+}
+
+/**
+ * Runs schedulers for `schedules` (see `schedule`) for the layer's lifetime: provide it next to `Worker.layer` in
+ * every worker process (or in any process with the backend). Each scheduler reads the backend's clock (Redis `TIME`)
+ * and the schedule's progress, enqueues the due ticks and sleeps until the next one. Each tick is one atomic step on
+ * the backend (one Lua script on Redis): its task id is the schedule's name and the tick
+ * (`<name>@<ISO instant>`), and the schedule's progress (the latest tick handled, kept without TTL under the queue's
+ * hash tag in `<prefix>:{<queue>}:schedules`) only moves forward, so any number of schedulers racing on a tick
+ * enqueue it once, and a scheduler restarted (or killed) never fires a tick again. A backend error is logged and
+ * retried every second. The layer fails with `SchemaError` when a payload does not encode, and with
+ * `InvalidArgument` when two schedules share a name.
+ *
+ * Ticks that fell while the scheduler ran but the backend was unreachable are enqueued when it is back (the latest
+ * 100); ticks that fell while no scheduler ran at all follow `catchUp`.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect, Layer, Schema } from "effect"
+ * import { Heimdall, Task, Worker } from "effect-heimdall"
+ *
+ * const Cleanup = Task.make("cleanup", { payload: Schema.Struct({ days: Schema.Number }) })
+ * const CleanupLive = Task.implement(Cleanup, ({ days }) => Effect.log(`cleaning up after ${days} days`))
+ *
+ * const WorkerLive = Layer.mergeAll(
+ *   Worker.layer({ tasks: [CleanupLive] }),
+ *   Task.layerSchedules([Task.schedule(Cleanup, { cron: "0 3 * * *", payload: { days: 30 } })])
+ * ).pipe(Layer.provide(Heimdall.layerMemory))
+ * ```
+ *
+ * @category schedules
+ * @since 0.3.0
+ */
+export const layerSchedules = (
+  schedules: ReadonlyArray<Scheduled>
+): Layer.Layer<never, Schema.SchemaError | InvalidArgument, TaskQueue> =>
+  Layer.effectDiscard(
+    Effect.gen(function* () {
+      const queue = yield* TaskQueue
+      const names = new Set<string>()
+      for (const s of schedules) {
+        if (names.has(s.name)) {
+          return yield* validate.invalid("name", s.name, "two schedules have this name: give each its own")
+        }
+        names.add(s.name)
+      }
+      const runnables = yield* Effect.forEach(schedules, (s) =>
+        Effect.map(Schema.encodeEffect(internal.codecs(s.task).payload)(s.payload), (payload) => ({
+          spec: Scheduling.specOf(s.name, s.task.name, s.timing, s.overlap, s.catchUp),
+          timing: s.timing,
+          payload
+        }))
+      )
+      for (const runnable of runnables) yield* Effect.forkScoped(Scheduling.run(queue, runnable))
+    })
+  )
+
+/**
+ * The id of the task a schedule enqueues for a tick: the schedule's name, `@`, and the tick as an ISO instant. Look
+ * a tick's run up with `Task.handle(task, Task.scheduleTaskId(name, tick))`.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Task } from "effect-heimdall"
+ *
+ * Task.scheduleTaskId("nightly", Date.UTC(2026, 0, 1, 3)) // "nightly@2026-01-01T03:00:00.000Z"
+ * ```
+ *
+ * @category schedules
+ * @since 0.3.0
+ */
+export const scheduleTaskId: (schedule: string, tick: number) => string = Scheduling.taskIdOf

@@ -59,6 +59,13 @@
  *   registration keeps the worker registry (lapsed registrations dropped),
  *   `leave` removes one. `counts`, `list`, `detail` and `workers` only read;
  *   `test/InspectorSuite.ts` is their conformance suite.
+ * - Schedules: `syncSchedule` writes a schedule's definition into its record
+ *   and returns the clock with the record; `fireSchedule` is one atomic step
+ *   per tick (passed over at or before the record's `last`, or when the
+ *   tick's task exists; the overlap rule on the previous run's state; the
+ *   task created and `last`, `fired`, `taskId` moved); `schedules` reads every
+ *   record, `removeSchedule` deletes one. `test/ScheduleSuite.ts` is their
+ *   conformance suite.
  *
  * @since 0.1.0
  */

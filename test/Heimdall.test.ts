@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, type Duration, Effect, Exit, Layer, Option } from "effect"
+import { ConfigProvider, type Duration, Effect, Exit, Layer, Option, Result } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import { TestClock } from "effect/testing"
-import { Heimdall, HeimdallStore, TaskQueue } from "../src/index.ts"
+import { Heimdall, HeimdallStore, RedisIoredis, TaskQueue } from "../src/index.ts"
 import { makeLockTable } from "../src/internal/locks.ts"
 import * as MemoryStore from "../src/internal/memoryStore.ts"
 import * as Lua from "../src/internal/redis/lua.generated.ts"
@@ -11,6 +11,7 @@ import { heimdallSuite } from "./HeimdallSuite.ts"
 import { backends, conformance } from "./support/backends.ts"
 import { assertInvalid } from "./support/invalid.ts"
 import { describeRedis, keyPrefix, keysWithoutTtl, redisLayer, redisUrl, scanKeys } from "./support/redis.ts"
+import { startRedisServer } from "./support/redisServer.ts"
 
 const prefix = keyPrefix(import.meta.url)
 const options = {
@@ -23,6 +24,37 @@ const RedisBackend = Heimdall.layerRedis(options).pipe(Layer.provideMerge(redisL
 conformance("Heimdall", backends(Heimdall.layerMemory, RedisBackend), heimdallSuite)
 
 describeRedis("Heimdall on Redis only", () => {
+  it.live("50 concurrent takes on one limit: the first 20 admitted in order, in at most 2 script calls", () =>
+    Effect.gen(function* () {
+      // a private server: its command statistics count this test's calls only
+      const server = yield* Effect.acquireRelease(
+        Effect.promise(() => startRedisServer()),
+        (s) => Effect.promise(() => s.stop())
+      )
+      yield* Effect.gen(function* () {
+        const redis = yield* Redis.Redis
+        yield* Heimdall.take("warm-up", { times: 1, per: 1000 })
+        yield* redis.send("CONFIG", "RESETSTAT")
+        const answers = yield* Effect.all(
+          Array.from({ length: 50 }, () => Effect.result(Heimdall.take("burst", { times: 20, per: "10 seconds" }))),
+          { concurrency: "unbounded" }
+        )
+        assert.deepStrictEqual(
+          answers.map((a) => (Result.isSuccess(a) ? a.success.remaining : -1)),
+          [...Array.from({ length: 20 }, (_, i) => 19 - i), ...Array.from({ length: 30 }, () => -1)]
+        )
+        for (const a of answers.slice(20)) {
+          assert.isTrue(Result.isFailure(a) && a.failure._tag === "RateLimited" && a.failure.remaining === 0)
+        }
+        const stats = yield* redis.send<string>("INFO", "commandstats")
+        const calls = Number(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1] ?? 0)
+        assert.isTrue(calls >= 1 && calls <= 2, `${calls} EVALSHA calls for 50 takes`)
+        // 20 admissions in the window, no more
+        assert.strictEqual(yield* redis.send<number>("ZCARD", "h-rate:burst"), 20)
+      }).pipe(Effect.provide(Heimdall.layerRedis().pipe(Layer.provideMerge(RedisIoredis.layer(server.url)))))
+    }).pipe(Effect.scoped)
+  )
+
   it.effect("time comes from Redis, not the caller: moving the caller's clock expires nothing", () =>
     Effect.gen(function* () {
       const lock = yield* Heimdall.acquireLock("clock", { owner: "A", ttl: "5 seconds" })
@@ -45,7 +77,8 @@ describeRedis("Heimdall on Redis only", () => {
   it.live("scripts run by EVALSHA and are loaded again after SCRIPT FLUSH", () =>
     Effect.gen(function* () {
       const redis = yield* Redis.Redis
-      const sha = createHash("sha1").update(Lua.rateTake).digest("hex")
+      // a take on one limit runs rateTakeBatch (concurrent takes on one limit share a call)
+      const sha = createHash("sha1").update(Lua.rateTakeBatch).digest("hex")
       yield* Heimdall.take("flush", { times: 3, per: "5 seconds" })
       assert.deepStrictEqual(yield* redis.send<Array<number>>("SCRIPT", "EXISTS", sha), [1])
       yield* redis.send("SCRIPT", "FLUSH")
@@ -124,7 +157,8 @@ describe("Heimdall layers: options that can never work fail the layer with Inval
     [{ lockPrefix: "l{x}:" }, "lockPrefix", '"l{x}:"'],
     [{ concurrencyPrefix: 5 as unknown as string }, "concurrencyPrefix", "5"],
     [{ indexSize: -1 }, "indexSize", "-1"],
-    [{ indexSize: 2.5 }, "indexSize", "2.5"]
+    [{ indexSize: 2.5 }, "indexSize", "2.5"],
+    [{ waitingScan: 0 }, "waitingScan", "0"]
   ]
   const failure = <A, E>(layer: Layer.Layer<A, E>) =>
     Effect.map(Effect.exit(Effect.scoped(Layer.build(layer))), (exit) =>

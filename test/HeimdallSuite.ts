@@ -326,6 +326,45 @@ export const heimdallSuite = (it: Vitest.MethodsNonLive<Heimdall.Heimdall>, back
     })
   )
 
+  it.effect("rate: concurrent takes on one limit are answered in order, as one after another (one call on Redis)", () =>
+    Effect.gen(function* () {
+      const key = fresh("rate")
+      const limit: Heimdall.Limit = { times: 6, per: 1000 }
+      yield* Heimdall.take(key, limit)
+      yield* Heimdall.take(key, limit)
+      yield* advance(300)
+      // 2 units in the window, both 300 ms old; then, at once:
+      const costs = [3, 2, 1, 1, 4, 1]
+      const answers = yield* Effect.all(
+        costs.map((cost) =>
+          Heimdall.take(key, limit, { cost }).pipe(
+            Effect.map((a) => ({ admitted: true, remaining: a.remaining, retryAfter: 0 })),
+            Effect.catchTag("RateLimited", (e) =>
+              Effect.succeed({ admitted: false, remaining: e.remaining, retryAfter: ms(e.retryAfter) })
+            )
+          )
+        ),
+        { concurrency: "unbounded" }
+      )
+      assert.deepStrictEqual(
+        answers.map((a) => [a.admitted, a.remaining]),
+        [
+          [true, 1], // 2 + 3 <= 6
+          [false, 1], // 5 + 2 > 6
+          [true, 0], // 5 + 1 <= 6
+          [false, 0],
+          [false, 0],
+          [false, 0]
+        ]
+      )
+      // a unit of the first two (300 ms old) frees room for cost 2 and cost 1; cost 4 needs one booked just now
+      near(backend, answers[1]!.retryAfter, 700, "retryAfter of cost 2")
+      near(backend, answers[3]!.retryAfter, 700, "retryAfter of cost 1")
+      near(backend, answers[4]!.retryAfter, 1000, "retryAfter of cost 4")
+      near(backend, answers[5]!.retryAfter, 700, "retryAfter of the last cost 1")
+    })
+  )
+
   it.effect("rate: a sliding window, exact across window boundaries (no 2x burst)", () =>
     Effect.gen(function* () {
       const key = fresh("rate")

@@ -4,6 +4,7 @@ import { Effect, Layer } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import * as Heimdall from "../src/Heimdall.ts"
 import * as Inspector from "../src/Inspector.ts"
+import * as TaskQueue from "../src/TaskQueue.ts"
 import { InspectorUnderTest, inspectorSuite } from "./InspectorSuite.ts"
 import type { Backend } from "./support/backends.ts"
 import { conformance } from "./support/backends.ts"
@@ -106,6 +107,55 @@ describeRedis("Inspector.limits cost", () => {
         assert.deepStrictEqual(read, found)
         assert.strictEqual(read.length, rateKeys.length + slotKeys.length)
         assert.isAtLeast(scans.length, 2, "1,500 rate keys take two SCAN pages at least")
+      }),
+    { timeout: 60_000 }
+  )
+})
+
+describeRedis("Inspector.counts cost", () => {
+  it.effect(
+    "one script call, whatever the number of waiting tasks and names; names past the scan flagged",
+    () =>
+      Effect.gen(function* () {
+        const recording = { on: false, sent: [] as Array<Sent> }
+        const backend = Heimdall.layerRedis({
+          queue: `cost-${randomUUID().slice(0, 8)}`,
+          queuePrefix: prefix,
+          waitingScan: 50
+        }).pipe(Layer.provideMerge(recordingRedis(recording)))
+        yield* Effect.gen(function* () {
+          const q = yield* TaskQueue.TaskQueue
+          const task = (id: string, name: string) =>
+            q.enqueue({ id, name, payload: "1", delayMillis: 0, trace: undefined })
+          yield* Effect.forEach(
+            Array.from({ length: 200 }, (_, i) => i),
+            (i) => task(`t${i}`, `n${i % 4}`),
+            {
+              discard: true
+            }
+          )
+          yield* task("late", "late")
+          const inspector = yield* Inspector.Inspector
+          recording.on = true
+          const counts = yield* inspector.counts
+          recording.on = false
+          assert.deepStrictEqual(
+            Object.entries(counts.oldestByName)
+              .map(([name, w]) => [name, w._tag === "Found" ? w.id : w._tag])
+              .sort(),
+            [
+              ["late", "BeyondScan"],
+              ["n0", "t0"],
+              ["n1", "t1"],
+              ["n2", "t2"],
+              ["n3", "t3"]
+            ]
+          )
+        }).pipe(Effect.provide(backend))
+        assert.deepStrictEqual(
+          recording.sent.map((s) => s.command),
+          ["EVALSHA"]
+        )
       }),
     { timeout: 60_000 }
   )

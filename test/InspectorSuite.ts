@@ -218,6 +218,139 @@ export const inspectorSuite = (it: Vitest.MethodsNonLive<InspectorUnderTest>, ba
     )
   )
 
+  /** Each name's oldest waiting task: its id when found, else its tag. */
+  const oldestIds = (counts: Inspector.QueueCounts) =>
+    Object.fromEntries(
+      Object.entries(counts.oldestByName)
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([name, w]) => [name, w._tag === "Found" ? w.id : w._tag])
+    )
+  /** Checks that `name`'s oldest waiting task is `id`, due since its run time, with its age at the reading. */
+  const assertFound = (counts: Inspector.QueueCounts, name: string, id: string) =>
+    Effect.gen(function* () {
+      const q = yield* TaskQueue.TaskQueue
+      const waiting = counts.oldestByName[name]
+      assert.strictEqual(waiting?._tag === "Found" ? waiting.id : waiting?._tag, id, name)
+      const found = waiting as Extract<Inspector.WaitingAge, { _tag: "Found" }>
+      assert.strictEqual(found.since, (yield* q.get(id))!.runAt, `${name}: since its run time`)
+      assert.strictEqual(found.millis, counts.now - found.since, `${name}: its age at the reading`)
+      return found
+    })
+
+  it.effect("each task name's oldest waiting task: names interleaved, a name only parked, stale ids skipped", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const q = yield* TaskQueue.TaskQueue
+        const inspector = yield* Inspector.Inspector
+        const t = yield* InspectorUnderTest
+        assert.deepStrictEqual((yield* inspector.counts).oldestByName, {})
+        yield* q.enqueue(newTask("p1", "p"))
+        yield* advance(100)
+        yield* q.enqueue(newTask("a1", "a"))
+        yield* advance(100)
+        for (const [id, name] of [
+          ["b1", "b"],
+          ["a2", "a"],
+          ["b2", "b"],
+          ["c1", "c"]
+        ] as const)
+          yield* q.enqueue(newTask(id, name))
+        const counts = yield* inspector.counts
+        assert.deepStrictEqual(oldestIds(counts), { a: "a1", b: "b1", c: "c1", p: "p1" })
+        const p = yield* assertFound(counts, "p", "p1")
+        const a = yield* assertFound(counts, "a", "a1")
+        yield* assertFound(counts, "b", "b1")
+        yield* assertFound(counts, "c", "c1")
+        assert.isAtLeast(p.millis, 200)
+        assert.isAtLeast(p.millis - a.millis, 100)
+        assert.deepStrictEqual(counts.oldestWaiting, { id: "p1", since: p.since })
+        // a worker that runs only "a" parks p1 on its way to a1: "p" waits only in its parked list, from the same time
+        yield* claimId("a1", { names: ["a"] })
+        const after = yield* inspector.counts
+        assert.deepStrictEqual(oldestIds(after), { a: "a2", b: "b1", c: "c1", p: "p1" })
+        assert.strictEqual((yield* assertFound(after, "p", "p1")).since, p.since)
+        yield* assertFound(after, "a", "a2")
+        assert.deepStrictEqual([after.byName.p!.queued, after.byName.a!.running], [1, 1])
+        assert.strictEqual(after.oldestWaiting?.id, "p1")
+        if (t.redis !== undefined) {
+          // ids of tasks no longer queued (a1 runs, "gone" has no record) at the old end of the lists are skipped
+          const base = `${t.prefix}:{${q.queue}}:`
+          yield* t.redis.send("RPUSH", `${base}ready`, "a1", "gone")
+          yield* t.redis.send("RPUSH", `${base}parked:p`, "a1", "gone")
+          const stale = yield* inspector.counts
+          assert.deepStrictEqual(oldestIds(stale), { a: "a2", b: "b1", c: "c1", p: "p1" })
+          yield* assertFound(stale, "p", "p1")
+        }
+      })
+    )
+  )
+
+  it.effect("a name past the scan (waitingScan) is flagged with the last task read, not given an age", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const q = yield* TaskQueue.TaskQueue
+        const inspector = yield* Inspector.Inspector
+        // "r" only runs: nothing of it waits
+        yield* q.enqueue(newTask("r1", "r"))
+        yield* claimId("r1", { names: ["r"] })
+        for (const id of ["a1", "a2", "a3"]) {
+          yield* q.enqueue(newTask(id, "a"))
+          yield* advance(100)
+        }
+        yield* q.enqueue(newTask("b1", "b"))
+        yield* q.enqueue(newTask("b2", "b"))
+        const counts = yield* inspector.counts
+        assert.deepStrictEqual(oldestIds(counts), { a: "a1", b: "BeyondScan" })
+        assert.isAtLeast((yield* assertFound(counts, "a", "a1")).millis, 300)
+        const last = (yield* q.get("a3"))!.runAt
+        assert.deepStrictEqual(counts.oldestByName.b, {
+          _tag: "BeyondScan",
+          scanned: 3,
+          lastSince: last,
+          lastMillis: counts.now - last
+        })
+        assert.strictEqual(counts.oldestWaiting?.id, "a1")
+        // once a claim takes a1, the scan reaches b1: exact again
+        yield* claimId("a1", { names: ["a"] })
+        const after = yield* inspector.counts
+        assert.deepStrictEqual(oldestIds(after), { a: "a2", b: "b1" })
+        yield* assertFound(after, "b", "b1")
+      }),
+      { waitingScan: 3 }
+    )
+  )
+
+  it.effect("scheduled tasks are not waiting until due; then they wait from their run time", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const q = yield* TaskQueue.TaskQueue
+        const inspector = yield* Inspector.Inspector
+        yield* q.enqueue(newTask("a1", "a"))
+        yield* q.enqueue(newTask("d1", "d", 500))
+        yield* q.enqueue(newTask("d2", "d", 300))
+        yield* q.enqueue(newTask("s1", "s", 60_000))
+        const before = yield* inspector.counts
+        assert.deepStrictEqual(oldestIds(before), { a: "a1" })
+        assert.strictEqual(before.oldestWaiting?.id, "a1")
+        yield* advance(700)
+        // due, not yet moved to the ready list by a claim: waiting since its run time
+        const due = yield* inspector.counts
+        assert.deepStrictEqual(oldestIds(due), { a: "a1", d: "d2" })
+        assert.strictEqual(due.byName.d!.scheduled, 2)
+        const d = yield* assertFound(due, "d", "d2")
+        assert.isAtLeast(d.millis, 400)
+        assert.strictEqual(due.oldestWaiting?.id, "a1")
+        // a claim moves them to the ready list (a worker that runs only "a"): the same task, the same time
+        yield* claimId("a1", { names: ["a"] })
+        const moved = yield* inspector.counts
+        assert.deepStrictEqual(oldestIds(moved), { d: "d2" })
+        assert.strictEqual(moved.byName.d!.queued, 2)
+        assert.strictEqual((yield* assertFound(moved, "d", "d2")).since, d.since)
+        assert.deepStrictEqual(moved.oldestWaiting, { id: "d2", since: d.since })
+      })
+    )
+  )
+
   it.effect(
     "scheduled tasks page newest first, by run time; tasks moving between pages are neither skipped nor repeated",
     () =>

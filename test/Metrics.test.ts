@@ -328,19 +328,50 @@ describe("Inspector.layerGauges (memory, TestClock)", () => {
       assert.strictEqual(yield* tasks("queued", "report"), 1)
       assert.strictEqual(yield* tasks("running", "report"), 0)
       assert.strictEqual(yield* gaugeOf(Inspector.gauges.oldestWaiting, { queue: q.queue }), 500)
+      const oldest = (name: string) => gaugeOf(Inspector.gauges.oldestWaiting, { queue: q.queue, task: name })
+      yield* task("b2", "report")
+      assert.deepStrictEqual([yield* oldest("mail"), yield* oldest("report")], [500, 500])
       // a claim and a dead letter between ticks: the gauges follow at the next tick, not before
       const claimed = yield* q.claim({ token: "t1", leaseMillis: 10_000, names: ["report"] })
       assert.strictEqual(claimed._tag === "Claimed" && claimed.task.id, "b1")
       assert.isTrue(yield* q.deadLetter("b1", "t1", "gone"))
       assert.strictEqual(yield* tasks("queued", "report"), 1)
       yield* TestClock.adjust(1_000)
+      // b2, enqueued at 500, is report's oldest now
+      assert.deepStrictEqual([yield* oldest("mail"), yield* oldest("report")], [1_500, 1_000])
+      yield* q.claim({ token: "t2", leaseMillis: 10_000, names: ["report"] })
+      yield* TestClock.adjust(1_000)
+      assert.deepStrictEqual([yield* oldest("mail"), yield* oldest("report")], [2_500, 0])
       assert.strictEqual(yield* tasks("queued", "report"), 0)
       assert.strictEqual(yield* tasks("dead", "report"), 1)
       assert.strictEqual(yield* tasks("queued", "mail"), 1)
-      assert.strictEqual(yield* gaugeOf(Inspector.gauges.oldestWaiting, { queue: q.queue }), 1_500)
+      assert.strictEqual(yield* gaugeOf(Inspector.gauges.oldestWaiting, { queue: q.queue }), 2_500)
     }).pipe(
       Effect.scoped,
       Effect.provide(Heimdall.layerMemory),
+      Effect.provideService(Metric.MetricRegistry, new Map())
+    )
+  )
+
+  it.effect("a task name past the counts' scan: the wait of the last task read, not a made-up age", () =>
+    Effect.gen(function* () {
+      const q = yield* TaskQueue.TaskQueue
+      yield* q.enqueue({ id: "x1", name: "x", payload: "1", delayMillis: 0, trace: undefined })
+      yield* TestClock.adjust(300)
+      yield* q.enqueue({ id: "y1", name: "y", payload: "1", delayMillis: 0, trace: undefined })
+      yield* TestClock.adjust(200)
+      yield* Layer.build(Inspector.layerGauges({ every: "1 second" }))
+      yield* Effect.yieldNow
+      const oldest = (task: string) => gaugeOf(Inspector.gauges.oldestWaiting, { queue: q.queue, task })
+      // the scan read x1 only (waitingScan 1): y's age is not known, x1's 500 ms is what the gauge says
+      assert.deepStrictEqual([yield* oldest("x"), yield* oldest("y")], [500, 500])
+      assert.strictEqual((yield* (yield* Inspector.Inspector).counts).oldestByName.y?._tag, "BeyondScan")
+      yield* q.claim({ token: "t1", leaseMillis: 10_000, names: ["x"] })
+      yield* TestClock.adjust(1_000)
+      assert.deepStrictEqual([yield* oldest("x"), yield* oldest("y")], [0, 1_200])
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(Heimdall.layerMemoryWith({ waitingScan: 1 })),
       Effect.provideService(Metric.MetricRegistry, new Map())
     )
   )
@@ -404,6 +435,8 @@ describe.skipIf(!hasRedis)("Task.metrics (redis, real clock)", () => {
         const oldest = yield* gaugeOf(Inspector.gauges.oldestWaiting, { queue })
         assert.isAtLeast(oldest, 120)
         assert.isBelow(oldest, 5_000)
+        const mail = yield* gaugeOf(Inspector.gauges.oldestWaiting, { queue, task: "gauge-mail" })
+        assert.strictEqual(mail, oldest, "one name waits: its oldest is the queue's")
         yield* Task.enqueue(Mail, 4).pipe(Effect.provide(Heimdall.layerRedis({ queue, queuePrefix: prefix })))
         yield* Effect.sleep("300 millis")
         assert.strictEqual(yield* gaugeOf(Inspector.gauges.tasks, queued), 4)

@@ -20,6 +20,7 @@ import {
   Fiber,
   Layer,
   Metric,
+  Result,
   Schedule,
   Schema,
   Scope,
@@ -469,6 +470,72 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
         yield* Task.join(a)
         assert.strictEqual(runs, 1)
       })
+    )
+  )
+
+  it.effect(
+    "enqueueAll: one Result per payload, in order; claims come in that order; a bad payload stops nothing",
+    () =>
+      withQueue(
+        Effect.gen(function* () {
+          const queue = yield* TaskQueue.TaskQueue
+          const Item = Task.make("item", { payload: Schema.Struct({ n: Schema.Finite }) })
+          yield* Task.enqueue(Item, { n: 0 }, { id: "item-taken" })
+          const payloads = Array.from({ length: 7 }, (_, n) => ({ n: n === 3 ? Number.NaN : n }))
+          const ids = ["item-a", "item-b", "item-taken", "item-c", "", "item-d", "item-e"]
+          const results = yield* Task.enqueueAll(Item, payloads, { id: (_, i) => ids[i]! })
+          assert.deepStrictEqual(
+            results.map((r) => (Result.isSuccess(r) ? r.success.id : r.failure._tag)),
+            ["item-a", "item-b", "item-taken", "SchemaError", "InvalidArgument", "item-d", "item-e"]
+          )
+          // an existing id keeps its payload; the failed payloads wrote nothing
+          assert.strictEqual((yield* queue.get("item-taken"))!.payload, '{"n":0}')
+          assert.isUndefined(yield* queue.get("item-c"))
+          const claimed = yield* queue.claim({ token: "all", leaseMillis: 10_000, max: 10 })
+          assert.deepStrictEqual(claimed._tag === "Claimed" ? claimed.tasks.map((t) => t.id) : [], [
+            "item-taken",
+            "item-a",
+            "item-b",
+            "item-d",
+            "item-e"
+          ])
+          // delay applies to every task; an unusable delay fails the whole call before anything is written
+          const later = yield* Task.enqueueAll(Item, [{ n: 1 }, { n: 2 }], { delay: "1 minute" })
+          for (const r of later) assert.strictEqual(yield* Task.status(Result.getOrThrow(r)), "scheduled")
+          const invalid = yield* Effect.flip(Task.enqueueAll(Item, [{ n: 1 }], { delay: -1, id: () => "never" }))
+          assert.strictEqual(invalid._tag, "InvalidArgument")
+          assert.isUndefined(yield* queue.get("never"))
+          assert.deepStrictEqual(yield* Task.enqueueAll(Item, []), [])
+          const counts = (yield* queue.counts).byName.item
+          assert.deepStrictEqual([counts?.running, counts?.scheduled], [5, 2])
+          // nothing left running: the suite leaves no key without a TTL but scheduled tasks
+          if (claimed._tag === "Claimed") for (const t of claimed.tasks) yield* queue.complete(t.id, t.token, "null")
+        })
+      )
+  )
+
+  it.effect("enqueueAll in calls of maxEnqueueBatch: every task created once, in order", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const queue = yield* TaskQueue.TaskQueue
+        const Item = Task.make("item", { payload: Schema.Number })
+        const results = yield* Task.enqueueAll(
+          Item,
+          Array.from({ length: 25 }, (_, n) => n),
+          { id: (n) => `n${n}` }
+        )
+        assert.deepStrictEqual(
+          results.map((r) => Result.getOrThrow(r).id),
+          Array.from({ length: 25 }, (_, n) => `n${n}`)
+        )
+        const claimed = yield* queue.claim({ token: "all", leaseMillis: 10_000, max: 30 })
+        assert.deepStrictEqual(
+          claimed._tag === "Claimed" ? claimed.tasks.map((t) => t.payload) : [],
+          Array.from({ length: 25 }, (_, n) => String(n))
+        )
+        if (claimed._tag === "Claimed") for (const t of claimed.tasks) yield* queue.complete(t.id, t.token, "null")
+      }),
+      { maxEnqueueBatch: 10 }
     )
   )
 

@@ -4,7 +4,7 @@
  * `TasksUnderTest`. Memory runs on TestClock, Redis on the real clock.
  */
 import { assert, expectTypeOf, type Vitest } from "@effect/vitest"
-import { Clock, Context, Duration, Effect, Layer, Option, Ref, Schema, type Scope } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option, Ref, Result, Schema, type Scope } from "effect"
 import type * as Redis from "effect/persistence/Redis"
 import {
   AlreadyQueued,
@@ -142,6 +142,84 @@ export const uniqueSuite = (it: Vitest.MethodsNonLive<TasksUnderTest>, backend: 
         >()
       })
     )
+  )
+
+  it.effect("unique: concurrent enqueues of one key (one batch on Redis) give one task; every caller its handle", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const queue = yield* TaskQueue.TaskQueue
+        // a lone enqueue first: on Redis the duplicates gather behind it and go as one call
+        const [, handles] = yield* Effect.all(
+          [
+            Task.enqueue(Report, { customerId: 100 }),
+            Effect.forEach(Array.from({ length: 10 }), () => Task.enqueue(Report, { customerId: 7 }), {
+              concurrency: "unbounded"
+            })
+          ],
+          { concurrency: "unbounded" }
+        )
+        const ids = new Set(handles.map((h) => h.id))
+        assert.strictEqual(ids.size, 1)
+        const key = yield* Task.uniqueKey(Report, { customerId: 7 })
+        const lock = yield* Heimdall.inspectLock(queue.lockKey(key))
+        assert.strictEqual(Option.getOrThrow(lock).holder, handles[0]!.id)
+        assert.strictEqual((yield* queue.counts).byName.report?.queued, 2)
+        // with onDuplicate "fail": the first caller's task, nine AlreadyQueued naming it
+        const Strict = Task.make("strict", { payload: Customer, unique: { onDuplicate: "fail" } })
+        const [, exits] = yield* Effect.all(
+          [
+            Task.enqueue(Report, { customerId: 101 }),
+            Effect.forEach(Array.from({ length: 10 }), () => Effect.result(Task.enqueue(Strict, { customerId: 7 })), {
+              concurrency: "unbounded"
+            })
+          ],
+          { concurrency: "unbounded" }
+        )
+        assert.isTrue(Result.isSuccess(exits[0]!))
+        const winner = Result.isSuccess(exits[0]!) ? exits[0].success.id : ""
+        const failures = exits.slice(1).map((r) => (Result.isFailure(r) ? r.failure : undefined))
+        for (const failure of failures) {
+          assert.instanceOf(failure, AlreadyQueued)
+          assert.strictEqual((failure as AlreadyQueued).likelyCulprit, winner)
+        }
+      })
+    )
+  )
+
+  it.effect(
+    "unique: enqueueAll with a duplicate inside: one task; the later payload gets its handle or AlreadyQueued",
+    () =>
+      withTasks(
+        Effect.gen(function* () {
+          const queue = yield* TaskQueue.TaskQueue
+          const results = yield* Task.enqueueAll(Report, [{ customerId: 1 }, { customerId: 2 }, { customerId: 1 }])
+          const ids = results.map((r) => (Result.isSuccess(r) ? r.success.id : "failed"))
+          assert.strictEqual(ids[2], ids[0], "the duplicate gets the first payload's handle")
+          assert.notStrictEqual(ids[1], ids[0])
+          assert.strictEqual((yield* queue.counts).byName.report?.queued, 2)
+          const Strict = Task.make("strict", {
+            payload: Customer,
+            unique: { onDuplicate: "fail", timeout: "1 minute" }
+          })
+          const strict = yield* Task.enqueueAll(Strict, [{ customerId: 1 }, { customerId: 1 }, { customerId: 3 }])
+          assert.deepStrictEqual(
+            strict.map((r) => r._tag),
+            ["Success", "Failure", "Success"]
+          )
+          const dup = Result.isFailure(strict[1]!) ? strict[1].failure : undefined
+          assert.instanceOf(dup, AlreadyQueued)
+          assert.strictEqual(
+            (dup as AlreadyQueued).likelyCulprit,
+            Result.isSuccess(strict[0]!) ? strict[0].success.id : ""
+          )
+          assert.isTrue(ms((dup as AlreadyQueued).expiresIn) > 50_000)
+          // the duplicate never made a record: two strict tasks
+          assert.strictEqual((yield* queue.counts).byName.strict?.queued, 2)
+          // a key held before the call: the payload gets the holder
+          const again = yield* Task.enqueueAll(Report, [{ customerId: 2 }])
+          assert.strictEqual(Result.isSuccess(again[0]!) && again[0].success.id, ids[1])
+        })
+      )
   )
 
   it.effect("unique: a duplicate never creates a record, and a lock never exists without its task", () =>

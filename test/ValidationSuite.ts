@@ -358,7 +358,7 @@ export const validationSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backe
   )
 
   it.effect(
-    "validation: queue layer options (empty or braced queue name, braced prefix, retention 0) fail the layer",
+    "validation: queue layer options (empty or braced queue name, braced prefix, retention 0, maxEnqueueBatch 0) fail the layer",
     () =>
       Effect.gen(function* () {
         const q = yield* QueueUnderTest
@@ -369,7 +369,11 @@ export const validationSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backe
           ["ok-name", { lockPrefix: "{locks}:" }, "lockPrefix", '"{locks}:"'],
           ["ok-name", { retention: 0 }, "retention", "0"],
           ["ok-name", { retention: "5 potatoes" as Duration.Input }, "retention", '"5 potatoes"'],
-          ["ok-name", { uniqueTimeout: -1 }, "uniqueTimeout", "-1"]
+          ["ok-name", { uniqueTimeout: -1 }, "uniqueTimeout", "-1"],
+          ["ok-name", { maxEnqueueBatch: 0 }, "maxEnqueueBatch", "0"],
+          ["ok-name", { maxEnqueueBatch: 1001 }, "maxEnqueueBatch", "1001"],
+          ["ok-name", { maxEnqueueBatch: 2.5 }, "maxEnqueueBatch", "2.5"],
+          ["ok-name", { maxEnqueueBatch: "10" as unknown as number }, "maxEnqueueBatch", '"10"']
         ]
         for (const [queue, options, option, shown] of cases) {
           // the backend's own constructor, with every option as given

@@ -5,8 +5,9 @@
 import { execFile } from "node:child_process"
 import { createServer } from "node:net"
 import { fileURLToPath } from "node:url"
-import { assert, layer } from "@effect/vitest"
+import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect, Exit, Layer, Schema, Scope } from "effect"
+import { countRows } from "../src/cli/render.ts"
 import { Heimdall, HeimdallStore, Task, TaskQueue, Worker } from "../src/index.ts"
 import { describeRedis, keyPrefix, redisLayer, redisUrl } from "./support/redis.ts"
 
@@ -172,7 +173,7 @@ describeRedis("heimdall CLI", () => {
     it.effect("status: counts by state for the queue and per task name, as JSON and as an 80-column table", () =>
       Effect.gen(function* () {
         const own = ownQueue("cli-status")
-        yield* Effect.provide(
+        const [first] = yield* Effect.provide(
           Effect.all([
             Task.enqueue(Report, { customerId: 1 }),
             Task.enqueue(Report, { customerId: 2 }),
@@ -188,12 +189,20 @@ describeRedis("heimdall CLI", () => {
         assert.strictEqual(counts.byName["cli-report"].queued, 2)
         assert.strictEqual(counts.byName["cli-other"].scheduled, 1)
         assert.isAtLeast(counts.oldestWaitingMillis, 0)
+        // per task name with waiting tasks: its oldest (the scheduled one is not due)
+        assert.deepStrictEqual(Object.keys(counts.oldestByName), ["cli-report"])
+        const report = counts.oldestByName["cli-report"]
+        assert.deepStrictEqual([report._tag, report.id], ["Found", first.id])
+        assert.strictEqual(report.millis, counts.now - report.since)
 
         const text = yield* heimdall([...own.flags, "status"])
         assert.strictEqual(text.code, 0, text.stderr)
         assert.match(text.stdout, /^queue cli-status: oldest waiting: /m)
         assert.match(text.stdout, /^cli-report\s+2\s+0\s+0\s+0\s+0\s+0\s+0\s+0$/m)
         assert.match(text.stdout, /^\(all\)\s+2\s+1\s+0/m)
+        assert.match(text.stdout, /^WAITING\s+OLDEST\s+ID$/m)
+        assert.match(text.stdout, new RegExp(`^cli-report\\s+\\d+(\\.\\d)? m?s\\s+${first.id}$`, "m"))
+        assert.notMatch(text.stdout, /^cli-other\s+\d+(\.\d)? m?s/m)
         for (const line of text.stdout.trimEnd().split("\n")) assert.isAtMost(line.length, 80, line)
       })
     )
@@ -266,6 +275,34 @@ describeRedis("heimdall CLI", () => {
         yield* Scope.close(scope, Exit.void)
         const after = yield* heimdall([...own.flags, "workers", "--json"])
         assert.deepStrictEqual(JSON.parse(after.stdout), [])
+      })
+    )
+
+    it.effect("schedules: a schedule with its next tick and latest task; schedules remove deletes it", () =>
+      Effect.gen(function* () {
+        const own = ownQueue("cli-schedules")
+        const scope = yield* Scope.make()
+        const every = Task.schedule(Report, { every: "1 hour", payload: { customerId: 1 }, name: "hourly" })
+        yield* Layer.buildWithScope(Task.layerSchedules([every]).pipe(Layer.provide(own.layer)), scope)
+        yield* Effect.sleep("300 millis") // the scheduler wrote the schedule's record
+        yield* Scope.close(scope, Exit.void)
+        const json = yield* heimdall([...own.flags, "schedules", "--json"])
+        assert.strictEqual(json.code, 0, json.stderr)
+        const list = JSON.parse(json.stdout) as ReadonlyArray<Record<string, unknown>>
+        assert.strictEqual(list.length, 1)
+        assert.strictEqual(list[0]!.name, "hourly")
+        assert.strictEqual(list[0]!.task, "cli-report")
+        assert.strictEqual(list[0]!.everyMillis, 3_600_000)
+        assert.strictEqual(list[0]!.nextTick, (Math.floor((list[0]!.now as number) / 3_600_000) + 1) * 3_600_000)
+        const text = yield* heimdall([...own.flags, "schedules"])
+        assert.match(text.stdout, /^hourly\s+every 1 h 0 min\s+skip\s+in /m)
+        for (const line of text.stdout.trimEnd().split("\n")) assert.isAtMost(line.length, 80, line)
+        const removed = yield* heimdall([...own.flags, "schedules", "remove", "hourly"])
+        assert.strictEqual(removed.code, 0, removed.stderr)
+        assert.strictEqual(removed.stdout.trim(), "schedule hourly removed")
+        const again = yield* heimdall([...own.flags, "schedules", "remove", "hourly", "--json"])
+        assert.deepStrictEqual(JSON.parse(again.stdout), { name: "hourly", removed: false })
+        assert.strictEqual((yield* heimdall([...own.flags, "schedules"])).stdout.trim(), "no schedules")
       })
     )
 
@@ -360,5 +397,26 @@ describeRedis("heimdall CLI", () => {
         assert.strictEqual(url.code, 0, url.stderr)
       })
     )
+  })
+})
+
+describe("heimdall status table", () => {
+  it("a name past the counts' scan shows no age, only what is known, within 80 columns", () => {
+    const zero = { queued: 0, scheduled: 0, running: 0, succeeded: 0, failed: 0, dead: 0, skipped: 0, cancelled: 0 }
+    const big = { ...zero, queued: 12_345, succeeded: 987_654 }
+    const text = countRows("q", {
+      now: 10_000_000,
+      total: big,
+      byName: { "a-very-long-task-name-indeed": big, late: { ...zero, queued: 1 } },
+      oldestWaiting: { id: "first-id-0123456", since: 0 },
+      oldestWaitingMillis: 10_000_000,
+      oldestByName: {
+        "a-very-long-task-name-indeed": { _tag: "Found", id: "first-id-0123456", since: 0, millis: 10_000_000 },
+        late: { _tag: "BeyondScan", scanned: 100_000, lastSince: 9_999_000, lastMillis: 1_000 }
+      }
+    })
+    assert.match(text, /^a-very-long-t…\s+2 h 47 min\s+first-id-0123456$/m)
+    assert.match(text, /^late\s+\?\s+behind 100000\+ in line; last read waited 1\.0 s$/m)
+    for (const line of text.split("\n")) assert.isAtMost(line.length, 80, line)
   })
 })

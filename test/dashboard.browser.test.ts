@@ -156,6 +156,15 @@ describeRedis("dashboard in Chromium", () => {
           assert.strictEqual(yield* text("#workers tbody td:nth-child(3)"), String(process.pid))
           assert.strictEqual(yield* text("#workers tbody td:nth-child(6)"), "charge-card")
           assert.match(yield* text("#throughput .note"), /sampled every 0\.5 s/)
+          // a task of a name no worker runs waits (parked for one): its row shows how long, and which task
+          const orphan = yield* Task.enqueue(Task.make(`${prefix}orphan`, { payload: Schema.Number }), 1)
+          const waiting = `#queues tr[data-name="${prefix}orphan"] td[data-field="oldest"]`
+          yield* Effect.promise(() =>
+            page.locator(waiting, { hasText: /^\d+(\.\d)? m?s$/ }).waitFor({ timeout: 10_000 })
+          )
+          assert.strictEqual(yield* Effect.promise(() => page.locator(waiting).getAttribute("data-id")), orphan.id)
+          assert.strictEqual(yield* text('#queues tr[data-name="charge-card"] td[data-field="oldest"]'), "")
+          yield* (yield* Admin.Admin).cancel(orphan.id) // the next test claims from the same queue
 
           // the limits this process used: a rate key (two admissions, one booked) and a concurrency slot held
           const api = `${prefix}gateway`

@@ -93,6 +93,9 @@ describeRedis("dashboard API", () => {
         assert.strictEqual(counts.body.total.queued, 3)
         assert.strictEqual(counts.body.total.failed, 1)
         assert.strictEqual(counts.body.byName["dash-report"].queued, 3)
+        const oldest = counts.body.oldestByName["dash-report"]
+        assert.deepStrictEqual([oldest._tag, oldest.id], ["Found", handles[0]!.id])
+        assert.strictEqual(oldest.millis, counts.body.now - oldest.since)
 
         const page1 = yield* http(`${base}api/tasks?state=queued&limit=2`)
         assert.deepStrictEqual(

@@ -71,6 +71,14 @@ const expected: Record<string, ReadonlyArray<RegExp>> = {
     /^after 1 hour: new task: true$/m,
     /^a day later the rate window is open: true$/m
   ],
+  "schedules.ts": [
+    /^ticks run: at least 4: true, each once: true$/m,
+    /^200 ms apart: true$/m,
+    /^schedules: beat \(every 200 ms\), nightly \(0 3 \* \* \*\)$/m,
+    /^nightly runs next at 03:00:00 in Berlin$/m,
+    /^beat's last task is its latest tick: true$/m,
+    /^removed: true, true$/m
+  ],
   "tasks-basics.ts": [
     /^joined: report for customer 1$/m,
     /^status: succeeded$/m,

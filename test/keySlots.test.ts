@@ -1,6 +1,6 @@
 /**
  * Where the scripts' keys live, checked while they run: the Redis conformance suites of the queue, of unique and
- * rate-limited tasks, of the inspector, of the admin and of the primitives run here once more, with every script wrapped by `support/keyCheck.ts`.
+ * rate-limited tasks, of the inspector, of the admin, of the schedules and of the primitives run here once more, with every script wrapped by `support/keyCheck.ts`.
  * A script that touched a key outside `KEYS` and outside the slot of `KEYS[1]` (what Redis Cluster would refuse, or
  * worse, serve from another node) fails its call, and so the test that made it. Keys a script builds from ids it
  * finds while running (a claim pops ids from lists) are not in `KEYS`; they must share the queue's hash tag.
@@ -16,6 +16,7 @@ import { AdminUnderTest, adminSuite } from "./AdminSuite.ts"
 import { heimdallSuite } from "./HeimdallSuite.ts"
 import { InspectorUnderTest, inspectorSuite } from "./InspectorSuite.ts"
 import { QueueUnderTest, queueSuite } from "./QueueSuite.ts"
+import { ScheduleUnderTest, scheduleSuite } from "./ScheduleSuite.ts"
 import { conformance } from "./support/backends.ts"
 import { checkKeys } from "./support/keyCheck.ts"
 import { describeRedis, keyPrefix, redisLayer } from "./support/redis.ts"
@@ -57,6 +58,7 @@ const queues = Layer.effect(QueueUnderTest, underTest).pipe(Layer.provideMerge(r
 const tasks = Layer.effect(TasksUnderTest, underTest).pipe(Layer.provideMerge(redisLayer()))
 const inspected = Layer.effect(InspectorUnderTest, underTest).pipe(Layer.provideMerge(redisLayer()))
 const administered = Layer.effect(AdminUnderTest, underTest).pipe(Layer.provideMerge(redisLayer()))
+const scheduled = Layer.effect(ScheduleUnderTest, underTest).pipe(Layer.provideMerge(redisLayer()))
 const primitives = backend().pipe(Layer.provideMerge(redisLayer()))
 
 conformance("Key slots: task queue", [{ name: "redis, keys checked", layer: queues, redis: true }], queueSuite)
@@ -67,6 +69,7 @@ conformance(
 )
 conformance("Key slots: inspector", [{ name: "redis, keys checked", layer: inspected, redis: true }], inspectorSuite)
 conformance("Key slots: admin", [{ name: "redis, keys checked", layer: administered, redis: true }], adminSuite)
+conformance("Key slots: schedules", [{ name: "redis, keys checked", layer: scheduled, redis: true }], scheduleSuite)
 conformance("Key slots: primitives", [{ name: "redis, keys checked", layer: primitives, redis: true }], heimdallSuite)
 
 describeRedis("Key slots: the check itself", () => {

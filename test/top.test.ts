@@ -21,7 +21,7 @@ const reading = (now: number, byName: Record<string, Partial<StateCounts>>): Que
   for (const [name, c] of Object.entries(byName)) names[name] = { ...zero, ...c }
   const total = { ...zero }
   for (const c of Object.values(names)) for (const s of states) total[s] += c[s]
-  return { now, total, byName: names, oldestWaiting: undefined, oldestWaitingMillis: undefined }
+  return { now, total, byName: names, oldestWaiting: undefined, oldestWaitingMillis: undefined, oldestByName: {} }
 }
 
 const worker: WorkerInfo = {

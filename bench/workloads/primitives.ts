@@ -47,7 +47,7 @@ export const run = async (ctx: Context): Promise<Array<Row>> => {
   const notes: Record<string, string> = {
     "lock acquire+release/effect-heimdall": "acquireLock + releaseLock (2 EVALSHA)",
     "lock acquire+release/raw Redis": "SET NX PX + DEL (ioredis)",
-    "rate-limit take/effect-heimdall": "Heimdall.take (sliding window, 1 EVALSHA)",
+    "rate-limit take/effect-heimdall": "Heimdall.take (sliding window; concurrent takes on one key share an EVALSHA)",
     "rate-limit take/rate-limiter-flexible": "RateLimiterRedis.consume (ioredis)",
     "rate-limit take/Effect RateLimiter": "consume, fixed-window, layerStoreRedis",
     "rate-limit take/raw Redis": "INCR (ioredis)"

@@ -137,15 +137,30 @@ var queues = {
   render: function (c) {
     var names = Object.keys(c.byName).sort();
     var cols = stateColumns.filter(function (s) { return c.total[s] !== undefined; });
-    var row = function (label, counts, cls) {
-      return '<tr class="' + (cls || "") + '"><td>' + esc(label) + "</td>" +
-        cols.map(function (s) { return '<td class="num" data-state="' + s + '">' + esc(counts[s]) + "</td>"; }).join("") + "</tr>";
+    var byName = c.oldestByName || {};
+    // a name's oldest waiting task: its age (the id in data-id), or "?" past the counts' scan (what is known: title)
+    var waited = function (w) {
+      if (w === undefined) return '<td class="num" data-field="oldest"></td>';
+      if (w._tag === "Found") {
+        return '<td class="num" data-field="oldest" data-id="' + esc(w.id) + '" title="' + esc(w.id) + '">' +
+          esc(ago(w.millis)) + "</td>";
+      }
+      var known = "behind " + w.scanned + "+ in line" +
+        (w.lastMillis === undefined ? "" : "; the last task read has waited " + ago(w.lastMillis));
+      return '<td class="num" data-field="oldest" data-beyond="' + w.scanned + '" title="' + esc(known) + '">?</td>';
     };
-    var rows = names.map(function (n) { return row(n, c.byName[n]); });
-    rows.push(row("all tasks", c.total, "total"));
+    var row = function (label, counts, w, cls) {
+      return '<tr class="' + (cls || "") + '"' + (cls ? "" : ' data-name="' + esc(label) + '"') + "><td>" + esc(label) + "</td>" +
+        cols.map(function (s) { return '<td class="num" data-state="' + s + '">' + esc(counts[s]) + "</td>"; }).join("") +
+        waited(w) + "</tr>";
+    };
+    var rows = names.map(function (n) { return row(n, c.byName[n], byName[n]); });
+    var all = c.oldestWaiting === undefined ? undefined
+      : { _tag: "Found", id: c.oldestWaiting.id, millis: c.oldestWaitingMillis };
+    rows.push(row("all tasks", c.total, all, "total"));
     var oldest = c.oldestWaitingMillis === undefined ? "nothing waits" : "oldest waiting " + ago(c.oldestWaitingMillis);
-    return { note: oldest + "; succeeded, failed, dead, skipped are totals",
-      html: table(["task"].concat(cols.map(num)), rows, "no tasks yet") };
+    return { note: oldest + "; succeeded, failed, dead, skipped are totals; waiting: queued, or scheduled and due",
+      html: table(["task"].concat(cols.map(num)).concat([num("oldest waiting")]), rows, "no tasks yet") };
   }
 };
 

@@ -6,6 +6,7 @@
  *   heimdall tasks list --state S [--name N]     tasks in a state, newest first, a page at a time (--limit, --cursor)
  *   heimdall tasks show <id>                     a task's record, lease, unique lock, rate-limit booking
  *   heimdall workers                             live workers: host, pid, concurrency, running, last heartbeat
+ *   heimdall schedules                           schedules: cron or period, next tick, latest tick enqueued, its task
  *   heimdall locks [--prefix P]                  held locks (unique tasks' locks among them): holder, time left, fence
  *   heimdall top [--iterations N]                a live view, refreshed every second: counts, throughput, workers
  *   heimdall dashboard [--port 8080] [--host 127.0.0.1] [--allow-actions] [--token T]
@@ -19,6 +20,7 @@
  *                                                any process, interrupts the handler)
  *   heimdall tasks purge --state S [--name N]    deletes the failed, dead, skipped or cancelled tasks of the index
  *   heimdall locks release <key>                 frees a lock whoever holds it (its fence is kept)
+ *   heimdall schedules remove <name>             deletes a schedule's record (definition and progress)
  *   heimdall limits reset <key>                  forgets every admission and booking of a rate-limit key
  *   heimdall limits [--prefix P]                 rate limits (admitted, booked, next free slot) and concurrency limits
  *                                                (holders and their leases); a limit itself shows as "?" (keys hold
@@ -47,7 +49,7 @@ import * as Heimdall from "../Heimdall.ts"
 import * as Inspector from "../Inspector.ts"
 import * as RedisIoredis from "../RedisIoredis.ts"
 import * as Dashboard from "./dashboard.ts"
-import { countRows, limitRows, lockRows, taskDetail, taskRows, workerRows } from "./render.ts"
+import { countRows, limitRows, lockRows, scheduleRows, taskDetail, taskRows, workerRows } from "./render.ts"
 import * as Top from "./top.ts"
 
 /** Why a command failed, with the exit code it means (read by the runtime's teardown). */
@@ -292,6 +294,30 @@ const locks = Command.make(
     )
 ).pipe(Command.withDescription("Held locks: holder, time left, fence"), Command.withSubcommands([release]))
 
+const scheduleRemove = Command.make(
+  "remove",
+  {
+    name: Argument.String("name").pipe(
+      Argument.withDescription("the schedule's name, as `heimdall schedules` lists it")
+    )
+  },
+  ({ name }) =>
+    act(
+      (admin) => Effect.map(admin.removeSchedule(name), (removed) => ({ name, removed })),
+      (r) => (r.removed ? `schedule ${r.name} removed` : `no schedule ${r.name}`)
+    )
+).pipe(Command.withDescription("Delete a schedule's record (definition and progress); stop its schedulers first"))
+
+const schedules = Command.make("schedules", {}, () =>
+  read(
+    (inspector) => inspector.schedules,
+    (list) => scheduleRows(list)
+  )
+).pipe(
+  Command.withDescription("Schedules: cron or period, next tick, the latest tick enqueued and its task"),
+  Command.withSubcommands([scheduleRemove])
+)
+
 const top = Command.make(
   "top",
   {
@@ -418,7 +444,7 @@ const limits = Command.make(
 )
 
 const cli = root.pipe(
-  Command.withSubcommands([status, tasks, workers, locks, limits, top, dashboard]),
+  Command.withSubcommands([status, tasks, workers, locks, limits, schedules, top, dashboard]),
   Command.run({ version })
 )
 

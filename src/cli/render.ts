@@ -1,5 +1,14 @@
 /** The CLI's tables: plain text that fits an 80-column terminal (long values are cut with "…"). */
-import type { Limits, LockEntry, QueueCounts, StateCounts, TaskDetail, TaskPage, WorkerInfo } from "../Inspector.ts"
+import type {
+  Limits,
+  LockEntry,
+  QueueCounts,
+  ScheduleInfo,
+  StateCounts,
+  TaskDetail,
+  TaskPage,
+  WorkerInfo
+} from "../Inspector.ts"
 
 const width = 80
 
@@ -82,19 +91,44 @@ export const taskDetail = (detail: TaskDetail): string => {
 
 const stateColumns = ["queued", "scheduled", "running", "succeeded", "failed", "dead", "skipped", "cancelled"] as const
 
-/** `heimdall status`: the queue's counts, then one row per task name. */
+/**
+ * `heimdall status`: the queue's counts, then one row per task name; then, per task name with waiting tasks, how
+ * long its oldest has waited and its id (a name past the counts' scan: "?", how many are ahead of it at least, and
+ * the wait of the last task read).
+ */
 export const countRows = (queue: string, counts: QueueCounts): string => {
   const row = (label: string, c: StateCounts) => [label, ...stateColumns.map((s) => String(c[s]))]
   const names = Object.keys(counts.byName).sort()
   const oldest =
     counts.oldestWaitingMillis === undefined ? "nothing waits" : `oldest waiting: ${human(counts.oldestWaitingMillis)}`
+  const waiting = Object.keys(counts.oldestByName).sort()
   return [
     `queue ${queue}: ${oldest}`,
     table(
       ["TASK", "QUEUED", "SCHED", "RUNNING", "SUCCEEDED", "FAILED", "DEAD", "SKIPPED", "CANCEL"],
       [...names.map((name) => row(name, counts.byName[name]!)), row("(all)", counts.total)],
       [14, 8, 8, 8, 9, 8, 8, 8, 8]
-    )
+    ),
+    ...(waiting.length === 0
+      ? []
+      : [
+          "",
+          table(
+            ["WAITING", "OLDEST", "ID"],
+            waiting.map((name) => {
+              const w = counts.oldestByName[name]!
+              return w._tag === "Found"
+                ? [name, human(w.millis), w.id]
+                : [
+                    name,
+                    "?",
+                    `behind ${w.scanned}+ in line` +
+                      (w.lastMillis === undefined ? "" : `; last read waited ${human(w.lastMillis)}`)
+                  ]
+            }),
+            [14, 12, 50]
+          )
+        ])
   ].join("\n")
 }
 
@@ -125,6 +159,24 @@ export const workerRows = (workers: ReadonlyArray<WorkerInfo>, now: number): str
           w.names.join(",")
         ]),
         [16, 12, 7, 5, 7, 10, 14]
+      )
+
+/** `heimdall schedules`: one row per schedule: when it ticks, its next tick, the latest tick enqueued and its task. */
+export const scheduleRows = (schedules: ReadonlyArray<ScheduleInfo>): string =>
+  schedules.length === 0
+    ? "no schedules"
+    : table(
+        ["NAME", "WHEN", "OVERLAP", "NEXT", "LAST TASK"],
+        schedules.map((s) => [
+          s.name,
+          s.cron === undefined
+            ? `every ${human(s.everyMillis ?? 0)}`
+            : `${s.cron}${s.timeZone ? ` ${s.timeZone}` : ""}`,
+          s.overlap,
+          s.nextTick === undefined ? "?" : fromNow(s.nextTick, s.now),
+          s.lastTaskId ?? "none yet"
+        ]),
+        [14, 22, 9, 10, 40]
       )
 
 /** When `at` (epoch ms) is, from `now`: "now" or "in 2.5 s". */

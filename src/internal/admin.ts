@@ -121,6 +121,13 @@ export class Admin extends Context.Service<
      * call is admitted as on a fresh key. `true` if there was any.
      */
     readonly resetRateLimit: (key: string) => Effect.Effect<boolean, InvalidArgument | Redis.RedisError>
+    /**
+     * Deletes the schedule `name`'s record (its definition and progress; see `Task.schedule`): it leaves
+     * `Inspector.schedules`, and a scheduler that starts later starts afresh (no catch-up). A scheduler still
+     * running it writes it again at its next step: remove the schedule from the processes' `layerSchedules` first.
+     * The tasks it enqueued are not touched. `true` if there was one.
+     */
+    readonly removeSchedule: (name: string) => Effect.Effect<boolean, InvalidArgument | Redis.RedisError>
   }
 >()("effect-heimdall/Admin") {}
 
@@ -208,5 +215,9 @@ export const make = (queue: QueueService, store: HeimdallStore["Service"], confi
     resetRateLimit: Effect.fn("Admin.resetRateLimit")(function* (key: string) {
       const k = yield* checked("key", key)
       return yield* store.rateReset(Layout.rateKey(config.ratePrefix, k))
+    }),
+    removeSchedule: Effect.fn("Admin.removeSchedule")(function* (name: string) {
+      const n = yield* checked("name", name)
+      return yield* queue.removeSchedule(n)
     })
   })

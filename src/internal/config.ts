@@ -12,7 +12,7 @@ import * as Layout from "./layout.ts"
  * work fails with `InvalidArgument` naming it and its value: an empty `queue`
  * or one with `{` or `}`, a `queuePrefix` or `lockPrefix` with `{` or `}` (the
  * queue's hash tag follows them), a `retention` or `uniqueTimeout` that is not
- * a positive finite duration.
+ * a positive finite duration, a `maxEnqueueBatch` that is not an integer from 1 to 1,000.
  *
  * **Example**
  *
@@ -46,6 +46,19 @@ export interface Options {
    * none. Default 10,000 per state.
    */
   readonly indexSize?: number | undefined
+  /**
+   * How many entries `Inspector.counts` reads from the old end of the ready list, and how many due scheduled tasks,
+   * to find each task name's oldest waiting task (`QueueCounts.oldestByName`: names found within it are exact). One
+   * `HMGET` per entry read, in the one read-only script of `counts`. A positive integer; default 1,000.
+   */
+  readonly waitingScan?: number | undefined
+  /**
+   * The most tasks one enqueue call to Redis carries. Enqueues to the queue that wait at the same moment (while
+   * an earlier call is in flight) go to Redis as one script call, and `Task.enqueueAll` sends its tasks in calls
+   * of this size; each caller still gets its own result. An integer from 1 to 1,000; 1 turns batching off (every
+   * enqueue is its own call, as before 0.2). Default 100. The memory backend checks it and has nothing to batch.
+   */
+  readonly maxEnqueueBatch?: number | undefined
 }
 
 /**
@@ -63,6 +76,8 @@ export interface Config {
   readonly concurrencyPrefix: string
   readonly uniqueTimeoutMillis: number
   readonly indexSize: number
+  readonly waitingScan: number
+  readonly maxEnqueueBatch: number
 }
 
 /** `Options` (checked already: see `validate.heimdallOptions`) with every default filled in. */
@@ -74,5 +89,7 @@ export const resolve = (options: Options | undefined): Config => ({
   ratePrefix: options?.ratePrefix ?? Layout.defaults.ratePrefix,
   concurrencyPrefix: options?.concurrencyPrefix ?? Layout.defaults.concurrencyPrefix,
   uniqueTimeoutMillis: millisOr(options?.uniqueTimeout, "1 hour"),
-  indexSize: options?.indexSize ?? 10_000
+  indexSize: options?.indexSize ?? 10_000,
+  waitingScan: options?.waitingScan ?? 1_000,
+  maxEnqueueBatch: options?.maxEnqueueBatch ?? 100
 })

@@ -18,11 +18,14 @@ const descriptions = {
   tasks:
     "Tasks of a queue per state and task name (Inspector.counts): queued, scheduled and running now; succeeded, " +
     "failed, dead and skipped in total since the queue's bookkeeping began",
-  oldestWaiting: "Milliseconds the oldest queued task of a queue has been due (0: none queued)"
+  oldestWaiting:
+    "Milliseconds the oldest waiting task of a queue (with task: of a task name) has been due (0: none waits; a " +
+    "task name past the counts' scan: how long the last task read has waited, see Inspector.WaitingAge)"
 } as const
 
 /**
- * The queue gauges, untagged: each series carries `queue`, and `heimdall_queue_tasks` also `state` and `task`.
+ * The queue gauges, untagged: each series carries `queue`; `heimdall_queue_tasks` also `state` and `task`, and
+ * `heimdall_queue_oldest_waiting_ms` has a series per queue and one per queue and `task`.
  *
  * **Example**
  *
@@ -54,6 +57,11 @@ const record = (queue: string, counts: QueueCounts): Effect.Effect<void> =>
         updates.push(Metric.update(Metric.withAttributes(gauges.tasks, { queue, state, task }), byState[state]))
       }
     }
+    for (const task of new Set([...Object.keys(counts.byName), ...Object.keys(counts.oldestByName)])) {
+      const waiting = counts.oldestByName[task]
+      const millis = waiting === undefined ? 0 : waiting._tag === "Found" ? waiting.millis : (waiting.lastMillis ?? 0)
+      updates.push(Metric.update(Metric.withAttributes(gauges.oldestWaiting, { queue, task }), millis))
+    }
     return updates
   }).pipe(Effect.flatMap((updates) => Effect.all(updates, { discard: true })))
 
@@ -80,7 +88,9 @@ export interface GaugeOptions {
  * Queue gauges, opt-in: while the layer is alive, it reads `Inspector.counts` every `every` (default 10 s; the
  * first reading at once) and sets `heimdall_queue_tasks` (per `queue`, `state` and `task`: depth of queued,
  * scheduled and running; totals of the terminal states, dead letters included whoever made them) and
- * `heimdall_queue_oldest_waiting_ms` (per `queue`). A reading that fails (Redis down) is logged and the gauges keep
+ * `heimdall_queue_oldest_waiting_ms` (per `queue`, and per `queue` and `task`: `QueueCounts.oldestByName`; for a
+ * name past the counts' scan, the wait of the last task read, which its tasks usually waited less than; 0 for a name
+ * with nothing waiting). A reading that fails (Redis down) is logged and the gauges keep
  * their last values until the next one. One process per queue is enough (the counts are the queue's, not the
  * process'). Fails with `InvalidArgument` for an `every` that is not a duration of at least 100 ms.
  *

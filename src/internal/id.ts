@@ -6,7 +6,8 @@
  *
  * Ids are 16 URL-safe characters, the base64url form of 12 random
  * bytes (96 bits: as unlikely to collide as a random UUID's 122 bits, for any
- * practical number of tasks). An id is stored twice per waiting task (in its
+ * practical number of tasks), never starting with "-" (a leading "-" becomes
+ * "_", so command lines never take an id for an option). An id is stored twice per waiting task (in its
  * key and in the ready list), so 16 characters instead of a UUID's 36 save 40
  * bytes of Redis memory per task. The random bytes come from a pooled buffer
  * (one `randomFillSync` per 256 ids), as `randomUUID` does.
@@ -25,5 +26,6 @@ export const randomId = (): string => {
   }
   const id = pool.toString("base64url", offset, offset + idBytes)
   offset += idBytes
-  return id
+  // never a leading "-": a command line would read the id as an option (`heimdall tasks show -x...`)
+  return id.charCodeAt(0) === 45 ? `_${id.slice(1)}` : id
 }

@@ -14,10 +14,12 @@ import type {
   ListState,
   QueueCounts,
   Service as QueueService,
+  ScheduleRecord,
   TaskDetail,
   TaskSummary,
   WorkerInfo
 } from "./queue/model.ts"
+import * as Scheduling from "./schedule.ts"
 import * as validate from "./validate.ts"
 
 /**
@@ -106,6 +108,41 @@ export interface LockEntry {
 }
 
 /**
+ * A schedule, as `schedules` lists it: its definition (see `Task.schedule`), its progress, and its next tick.
+ * `lastTick` and `lastTaskId`: the latest tick enqueued and its task (`undefined` before the first);
+ * `handledUpTo`: the latest tick handled (enqueued, or passed over by its `overlap`); `pendingTick`: a tick held back
+ * behind a running run (`overlap: "bufferOne"`); `nextTick`: the first tick after the backend's clock `now` (all
+ * epoch milliseconds).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { Inspector } from "effect-heimdall"
+ *
+ * const line = (s: Inspector.ScheduleInfo) =>
+ *   `${s.name} (${s.cron ?? `every ${s.everyMillis} ms`}): next ${new Date(s.nextTick ?? 0).toISOString()}, last ${s.lastTaskId}`
+ * ```
+ *
+ * @category models
+ * @since 0.3.0
+ */
+export interface ScheduleInfo {
+  readonly name: string
+  readonly task: string
+  readonly cron: string | undefined
+  readonly timeZone: string | undefined
+  readonly everyMillis: number | undefined
+  readonly overlap: ScheduleRecord["overlap"]
+  readonly catchUp: ScheduleRecord["catchUp"]
+  readonly nextTick: number | undefined
+  readonly lastTick: number | undefined
+  readonly lastTaskId: string | undefined
+  readonly handledUpTo: number | undefined
+  readonly pendingTick: number | undefined
+  readonly now: number
+}
+
+/**
  * The read-only view of a queue, for operators, a CLI or a dashboard. `Heimdall.layerMemory`, `layerMemoryWith`,
  * `layerRedis` and `layerRedisConfig` provide it, on the queue they configure. What each read costs on Redis: one
  * round trip (one read-only script) each, except `locks`, which scans the keyspace (a `SCAN` per 1,000 keys).
@@ -158,6 +195,11 @@ export class Inspector extends Context.Service<
      * that reads them all: at most two round trips per page.
      */
     readonly limits: (prefix?: string) => Effect.Effect<LimitList.Limits, Redis.RedisError>
+    /**
+     * The schedules of the queue (see `Task.schedule`) by name, with their progress and next tick (see
+     * `ScheduleInfo`): every schedule a scheduler ran since it was last removed. One round trip on Redis.
+     */
+    readonly schedules: Effect.Effect<ReadonlyArray<ScheduleInfo>, Redis.RedisError>
   }
 >()("effect-heimdall/Inspector") {}
 
@@ -243,5 +285,25 @@ export const make = (
           expiresInMillis: Math.max(0, s.expiresInMs)
         }))
       ),
-    limits: (prefix = "") => LimitList.list(store, limitPrefixes.ratePrefix, limitPrefixes.concurrencyPrefix, prefix)
+    limits: (prefix = "") => LimitList.list(store, limitPrefixes.ratePrefix, limitPrefixes.concurrencyPrefix, prefix),
+    schedules: Effect.map(queue.schedules, ({ now, records }) =>
+      records.map((r): ScheduleInfo => {
+        const timing = Scheduling.timingOf(r)
+        return {
+          name: r.name,
+          task: r.task,
+          cron: r.cron,
+          timeZone: r.timeZone,
+          everyMillis: r.everyMillis,
+          overlap: r.overlap,
+          catchUp: r.catchUp,
+          nextTick: timing === undefined ? undefined : Scheduling.nextTick(timing, now),
+          lastTick: r.fired,
+          lastTaskId: r.taskId,
+          handledUpTo: r.last,
+          pendingTick: r.pending,
+          now
+        }
+      })
+    )
   })

@@ -7,10 +7,12 @@ import * as Redis from "effect/persistence/Redis"
 import {
   HeimdallStore,
   type LockAcquireResult,
+  type RateResult,
   type RateUsage,
   type SlotResult,
   type SlotUsage
 } from "../HeimdallStore.ts"
+import * as Batcher from "./batcher.ts"
 import { randomId } from "./id.ts"
 import * as KnownLimits from "./knownLimits.ts"
 import * as Lua from "./redis/lua.generated.ts"
@@ -28,6 +30,8 @@ const lockInspect = define(Lua.contracts.lockInspect).withReturnType<[] | [strin
 type RateReply = [0 | 1, number, number, number, string]
 
 const rateTake = define(Lua.contracts.rateTake).withReturnType<RateReply>()
+/** `{now (µs), then per take: admitted, delay (ms), remaining}` (redis/lua/rateTakeBatch-1.lua). */
+const rateTakeBatch = define(Lua.contracts.rateTakeBatch).withReturnType<[string, ...Array<number>]>()
 const rateReserve = define(Lua.contracts.rateReserve).withReturnType<RateReply>()
 const rateTaskStart = define(Lua.contracts.rateTaskStart).withReturnType<RateReply>()
 const rateTaskBooked = define(Lua.contracts.rateTaskBooked).withReturnType<RateReply>()
@@ -57,6 +61,7 @@ export const make = (options: { readonly channel: string }) =>
       lockExtend: evalScript(lockExtend),
       lockInspect: evalScript(lockInspect),
       rateTake: evalScript(rateTake),
+      rateTakeBatch: evalScript(rateTakeBatch),
       rateReserve: evalScript(rateReserve),
       rateTaskStart: evalScript(rateTaskStart),
       rateTaskBooked: evalScript(rateTaskBooked),
@@ -105,6 +110,52 @@ export const make = (options: { readonly channel: string }) =>
       task: run.rateTaskStart,
       booked: run.rateTaskBooked
     }
+    // Takes on one limit (one key, times and per) that wait at the same moment go as one rateTakeBatch call: the
+    // same answers as one rateTake each, in the callers' order, for a fraction of the Redis work (see the script).
+    type Take = {
+      readonly key: string
+      readonly times: number
+      readonly perMs: number
+      readonly cost: number
+      readonly id: string
+    }
+    const sendTakes = (takes: ReadonlyArray<Take>) => {
+      const { key, times, perMs } = takes[0]!
+      return Effect.map(
+        run.rateTakeBatch(
+          [key],
+          times,
+          perMs,
+          takes.map((t) => [t.cost, t.id] as const)
+        ),
+        ([nowUs, ...rows]) => {
+          const nowMs = Number(nowUs) / 1000
+          const results: Array<RateResult> = []
+          for (let i = 0; i + 2 < rows.length; i += 3) {
+            results.push({
+              admitted: Number(rows[i]) === 1,
+              delayMs: Number(rows[i + 1]),
+              remaining: Number(rows[i + 2]),
+              limitIndex: 0,
+              nowMs
+            })
+          }
+          return results
+        }
+      )
+    }
+    const fork = Effect.runForkWith(yield* Effect.context<never>())
+    const takeBatches = Batcher.keyed<Take, RateResult, Redis.RedisError>((_, onIdle) =>
+      Batcher.make({
+        send: sendTakes,
+        max: 500,
+        maxWeight: 500,
+        weight: () => 1,
+        inFlight: 1,
+        fork,
+        onIdle
+      })
+    )
     // best effort: a script that could not be loaded now is loaded on its first NOSCRIPT
     yield* preload(run).pipe(Effect.ignore)
 
@@ -212,6 +263,16 @@ export const make = (options: { readonly channel: string }) =>
         ),
       rateTake: (request) => {
         known.rate(request.limits)
+        if (request.mode === "take" && request.limits.length === 1) {
+          const { key, times, perMs } = request.limits[0]!
+          return takeBatches(`${times}/${perMs}/${key}`, {
+            key,
+            times,
+            perMs,
+            cost: request.cost,
+            id: request.id ?? randomId()
+          })
+        }
         const keys = [...new Set(request.limits.map((l) => l.key))]
         return Effect.map(
           rateRun[request.mode](

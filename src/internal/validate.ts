@@ -193,7 +193,7 @@ export const layerOrFail = <A, E, R>(
  * The first option of `Heimdall.Options` that can never work: the queue name (non-empty, no `{` or `}`: it is the
  * hash tag), the queue prefix and lock prefix (no `{` or `}`: the queue's hash tag follows them), the rate and
  * concurrency prefixes (strings), `retention` and `uniqueTimeout` (positive finite durations), `indexSize` (a
- * non-negative integer).
+ * non-negative integer), `waitingScan` (a positive integer), `maxEnqueueBatch` (an integer from 1 to 1,000).
  */
 export const heimdallOptions = (options: Record<string, unknown> | undefined): InvalidArgument | undefined =>
   options === undefined
@@ -206,8 +206,16 @@ export const heimdallOptions = (options: Record<string, unknown> | undefined): I
         options.concurrencyPrefix === undefined ? undefined : string("concurrencyPrefix", options.concurrencyPrefix),
         optionalDurationMillis("retention", options.retention, 1),
         optionalDurationMillis("uniqueTimeout", options.uniqueTimeout, 1),
-        options.indexSize === undefined ? undefined : integer("indexSize", options.indexSize, 0)
+        options.indexSize === undefined ? undefined : integer("indexSize", options.indexSize, 0),
+        options.waitingScan === undefined ? undefined : integer("waitingScan", options.waitingScan, 1),
+        options.maxEnqueueBatch === undefined ? undefined : batchSize("maxEnqueueBatch", options.maxEnqueueBatch)
       )
+
+/** The most tasks one enqueue call carries: an integer from 1 (no batching) to 1,000 (one call stays short). */
+const batchSize = (option: string, value: unknown): number | InvalidArgument =>
+  typeof value === "number" && Number.isSafeInteger(value) && value >= 1 && value <= 1000
+    ? value
+    : invalid(option, value, "must be an integer from 1 (no batching) to 1000")
 
 const string = (option: string, value: unknown): string | InvalidArgument =>
   typeof value === "string" ? value : invalid(option, value, "must be a string")

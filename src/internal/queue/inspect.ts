@@ -3,7 +3,7 @@
  * queued lists, and the cursor's text form. The contract is in model.ts (`Service.counts`, `list`, `detail`,
  * `workers`); the user-facing service is `Inspector.ts`.
  */
-import type { ListQuery, ListState, QueueCounts, StateCounts, TaskState, WorkerInfo } from "./model.ts"
+import type { ListQuery, ListState, QueueCounts, StateCounts, TaskState, WaitingAge, WorkerInfo } from "./model.ts"
 
 type Mutable<A> = { -readonly [K in keyof A]: A[K] }
 
@@ -50,8 +50,8 @@ export const zeroCounts = (): Mutable<StateCounts> => ({
  */
 export const scanBudget = (limit: number): number => limit * 10
 
-/** The oldest waiting task is looked for among this many entries at the old end of each list (stale ids skipped). */
-export const oldestScan = 10
+/** How many entries of each parked list's old end `counts` reads to find its oldest queued task (stale ids skipped). */
+export const parkedScan = 10
 
 /**
  * The queued tasks are paged list by list: the ready list, then each name's parked list by name. Whether the list
@@ -60,20 +60,56 @@ export const oldestScan = 10
 export const segmentAfter = (key: string, after: string): boolean =>
   after === "ready" ? key !== "ready" : key !== "ready" && key > after
 
-/** Counts per name summed into the queue's total, with the oldest waiting task's age at `now`. */
+/**
+ * What `counts` read of the waiting tasks: per name found, its oldest waiting task; how long the ready list is, how
+ * many of its entries were read from the old end, and the run time of the last queued task read there.
+ */
+export interface WaitingScan {
+  readonly found: ReadonlyArray<{ readonly name: string; readonly id: string; readonly since: number }>
+  readonly readyLength: number
+  readonly scanned: number
+  readonly lastSince: number | undefined
+}
+
+/**
+ * Counts per name summed into the queue's total, with each name's oldest waiting task and the queue's (the one due
+ * longest of those found; on a tie, the smaller id) and their ages at `now`. A name with queued tasks that the scan
+ * did not find, when the ready list is longer than what was read, is `BeyondScan` (see `WaitingAge`).
+ */
 export const countsOf = (
   now: number,
   byName: Readonly<Record<string, StateCounts>>,
-  oldest: { readonly id: string; readonly since: number } | undefined
+  scan: WaitingScan
 ): QueueCounts => {
   const total = zeroCounts()
   for (const counts of Object.values(byName)) for (const state of states) total[state] += counts[state]
+  const age = (since: number) => Math.max(0, now - since)
+  const oldestByName: Record<string, WaitingAge> = {}
+  let oldest: { readonly id: string; readonly since: number } | undefined
+  for (const { name, id, since } of scan.found) {
+    oldestByName[name] = { _tag: "Found", id, since, millis: age(since) }
+    if (oldest === undefined || since < oldest.since || (since === oldest.since && id < oldest.id))
+      oldest = { id, since }
+  }
+  if (scan.readyLength > scan.scanned) {
+    for (const [name, counts] of Object.entries(byName)) {
+      if (counts.queued > 0 && oldestByName[name] === undefined) {
+        oldestByName[name] = {
+          _tag: "BeyondScan",
+          scanned: scan.scanned,
+          lastSince: scan.lastSince,
+          lastMillis: scan.lastSince === undefined ? undefined : age(scan.lastSince)
+        }
+      }
+    }
+  }
   return {
     now,
     total,
     byName,
     oldestWaiting: oldest,
-    oldestWaitingMillis: oldest === undefined ? undefined : Math.max(0, now - oldest.since)
+    oldestWaitingMillis: oldest === undefined ? undefined : age(oldest.since),
+    oldestByName
   }
 }
 

@@ -37,6 +37,11 @@
  * |                                  |        | registration lapses (ms)                     |                              |
  * | `<prefix>:{<queue>}:worker:<w>`  | hash   | worker `<w>`'s registration: host, pid,      | TTL: three beats, renewed by |
  * |                                  |        | startedAt, concurrency, names, running, beat | each beat; deleted on stop   |
+ * | `<prefix>:{<queue>}:schedules`   | hash   | schedule name -> its record (JSON): task,    | no TTL: the schedules'       |
+ * |                                  |        | cron/timeZone or everyMillis, overlap,       | progress; a field is deleted |
+ * |                                  |        | catchUp; `last` tick handled, `fired` tick   | by `Admin.removeSchedule`    |
+ * |                                  |        | enqueued and its `taskId`, `pending` tick    |                              |
+ * |                                  |        | (scheduleSync-1.lua, scheduleFire-8.lua)     |                              |
  *
  * A task record is kept small: Redis stores a hash of a few short values (each under 64 bytes) as a compact
  * listpack, and waiting tasks are most of a queue's memory. So the fields every waiting task carries have one- or
@@ -106,6 +111,8 @@ export interface QueueKeys {
   readonly workerPrefix: string
   /** A worker's registration hash. */
   readonly worker: (id: string) => string
+  /** Schedule name -> its record (definition and progress, JSON). */
+  readonly schedules: string
 }
 
 export const makeKeys = (prefix: string, queue: string): QueueKeys => {
@@ -130,6 +137,7 @@ export const makeKeys = (prefix: string, queue: string): QueueKeys => {
     index: (state) => `${base}index:${state}`,
     workers: `${base}workers`,
     workerPrefix: `${base}worker:`,
-    worker: (id) => `${base}worker:${id}`
+    worker: (id) => `${base}worker:${id}`,
+    schedules: `${base}schedules`
   }
 }

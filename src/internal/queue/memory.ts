@@ -16,9 +16,12 @@ import type {
   ClaimOptions,
   ClaimResult,
   EnqueueResult,
+  FireResult,
   ListQuery,
+  NewTask,
   Parked,
   RetryResult,
+  ScheduleRecord,
   Service,
   StateCounts,
   TaskPage,
@@ -85,6 +88,8 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
     const cancelListeners = new Set<(id: string) => void>()
     /** The worker registry: id -> its last registration. */
     const workers = new Map<string, WorkerInfo>()
+    /** Schedule name -> its record (the Redis `schedules` hash). */
+    const schedules = new Map<string, ScheduleRecord>()
 
     const live = (id: string, now: number): Entry | undefined => {
       const entry = tasks.get(id)
@@ -396,61 +401,131 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
       return { tasks, next: undefined }
     }
 
+    const enqueueAt = (task: NewTask, now: number, nowUs: number): EnqueueResult => {
+      const existing = live(task.id, now)
+      if (existing) return { _tag: "Exists", state: existing.record.state }
+      const lock = task.unique && {
+        key: fullLockKey(options, task.unique),
+        ttlMillis: task.unique.ttlMillis,
+        keep: task.unique.keep
+      }
+      if (lock) {
+        const taken = table.take(lock.key, task.id, lock.ttlMillis, now, nowUs)
+        if (taken._tag === "Held") {
+          return { _tag: "Duplicate", holder: taken.holder, expiresInMillis: taken.expiresInMs }
+        }
+      }
+      const state: TaskState = task.delayMillis > 0 ? "scheduled" : "queued"
+      tasks.set(task.id, {
+        record: {
+          id: task.id,
+          name: task.name,
+          state,
+          payload: task.payload,
+          attempts: 0,
+          redeliveries: 0,
+          reschedules: 0,
+          enqueuedAt: now,
+          runAt: now + task.delayMillis,
+          trace: task.trace,
+          result: undefined,
+          error: undefined,
+          lastError: undefined,
+          reason: undefined,
+          lockKey: lock?.key,
+          failures: [],
+          startedAt: undefined,
+          finishedAt: undefined,
+          worker: undefined
+        },
+        token: undefined,
+        leaseUntil: undefined,
+        expiresAt: undefined,
+        lock,
+        booked: false
+      })
+      bump(task.name, undefined, state)
+      if (state === "scheduled") scheduled.set(task.id, now + task.delayMillis)
+      else ready.push(task.id)
+      wake()
+      return { _tag: "Created", state }
+    }
+
+    const enqueueOne = (task: NewTask): Effect.Effect<EnqueueResult> =>
+      withNow((now, nowUs) => enqueueAt(task, now, nowUs))
+
     const service: Service = {
       queue: options.queue,
       config: options,
       store,
       lockKey: lockKeyOf(options),
-      enqueue: (task) =>
-        withNow((now, nowUs): EnqueueResult => {
-          const existing = live(task.id, now)
-          if (existing) return { _tag: "Exists", state: existing.record.state }
-          const lock = task.unique && {
-            key: fullLockKey(options, task.unique),
-            ttlMillis: task.unique.ttlMillis,
-            keep: task.unique.keep
+      enqueue: enqueueOne,
+      // one after the other, as on Redis (nothing to batch in memory)
+      enqueueAll: (list) => Effect.forEach(list, enqueueOne),
+      syncSchedule: (spec) =>
+        withNow((now) => {
+          const record: ScheduleRecord = {
+            last: undefined,
+            fired: undefined,
+            taskId: undefined,
+            pending: undefined,
+            ...schedules.get(spec.name),
+            ...spec
           }
-          if (lock) {
-            const taken = table.take(lock.key, task.id, lock.ttlMillis, now, nowUs)
-            if (taken._tag === "Held") {
-              return { _tag: "Duplicate", holder: taken.holder, expiresInMillis: taken.expiresInMs }
+          schedules.set(spec.name, record)
+          return { now, record: { ...record } }
+        }),
+      fireSchedule: ({ schedule, overlap, tick, task }) =>
+        withNow((now, nowUs): FireResult => {
+          const record: Mutable<ScheduleRecord> = schedules.get(schedule) ?? {
+            name: schedule,
+            task: task.name,
+            cron: undefined,
+            timeZone: undefined,
+            everyMillis: undefined,
+            overlap,
+            catchUp: "none",
+            last: undefined,
+            fired: undefined,
+            taskId: undefined,
+            pending: undefined
+          }
+          const isPending = record.pending === tick
+          if ((record.last !== undefined && tick <= record.last && !isPending) || live(task.id, now) !== undefined) {
+            return { _tag: "Passed" }
+          }
+          const save = () => {
+            if (record.last === undefined || tick > record.last) record.last = tick
+            schedules.set(schedule, record)
+          }
+          if (overlap !== "allow" && record.taskId !== undefined) {
+            const previous = live(record.taskId, now)?.record.state
+            const waiting = previous === "queued" || previous === "scheduled"
+            if (waiting || previous === "running") {
+              if (overlap === "bufferOne" && previous === "running" && (record.pending === undefined || isPending)) {
+                record.pending = tick
+                save()
+                return { _tag: "Deferred", previous: record.taskId }
+              }
+              if (isPending) record.pending = undefined
+              save()
+              return { _tag: "Skipped", previous: record.taskId }
             }
           }
-          const state: TaskState = task.delayMillis > 0 ? "scheduled" : "queued"
-          tasks.set(task.id, {
-            record: {
-              id: task.id,
-              name: task.name,
-              state,
-              payload: task.payload,
-              attempts: 0,
-              redeliveries: 0,
-              reschedules: 0,
-              enqueuedAt: now,
-              runAt: now + task.delayMillis,
-              trace: task.trace,
-              result: undefined,
-              error: undefined,
-              lastError: undefined,
-              reason: undefined,
-              lockKey: lock?.key,
-              failures: [],
-              startedAt: undefined,
-              finishedAt: undefined,
-              worker: undefined
-            },
-            token: undefined,
-            leaseUntil: undefined,
-            expiresAt: undefined,
-            lock,
-            booked: false
-          })
-          bump(task.name, undefined, state)
-          if (state === "scheduled") scheduled.set(task.id, now + task.delayMillis)
-          else ready.push(task.id)
-          wake()
-          return { _tag: "Created", state }
+          const created = enqueueAt(task, now, nowUs)
+          if (isPending) record.pending = undefined
+          record.fired = tick
+          record.taskId = task.id
+          save()
+          return { _tag: "Created", state: created._tag === "Duplicate" ? "queued" : created.state }
         }),
+      schedules: withNow((now) => ({
+        now,
+        records: [...schedules.values()]
+          .map((r) => ({ ...r }))
+          .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      })),
+      removeSchedule: (name) => Effect.sync(() => schedules.delete(name)),
       claim,
       waiter,
       waiterAs: () => waiter,
@@ -595,17 +670,52 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
       counts: withNow((now) => {
         const byName: Record<string, StateCounts> = {}
         for (const [name, c] of counts) byName[name] = { ...c }
-        let oldest: { id: string; since: number } | undefined
-        for (const list of [ready, ...parked.values()]) {
-          // the next in line: the oldest end (stale ids, no longer queued, are skipped)
-          for (const id of list.slice(0, Inspect.oldestScan)) {
+        // as counts-5.lua: per name, the one due longest of its next in line in the ready list (within the scan),
+        // its parked list's oldest and its first due scheduled task (stale ids skipped)
+        const found = new Map<string, { name: string; id: string; since: number }>()
+        const consider = (id: string, record: TaskRecord) => {
+          const seen = found.get(record.name)
+          if (seen === undefined || record.runAt < seen.since) {
+            found.set(record.name, { name: record.name, id, since: record.runAt })
+          }
+        }
+        const scanned = ready.slice(0, options.waitingScan)
+        let lastSince: number | undefined
+        const firstOf = new Set<string>()
+        for (const id of scanned) {
+          const entry = live(id, now)
+          if (entry?.record.state !== "queued") continue
+          lastSince = entry.record.runAt
+          if (!firstOf.has(entry.record.name)) {
+            firstOf.add(entry.record.name)
+            consider(id, entry.record)
+          }
+        }
+        for (const list of parked.values()) {
+          for (const id of list.slice(0, Inspect.parkedScan)) {
             const entry = live(id, now)
             if (entry?.record.state !== "queued") continue
-            if (oldest === undefined || entry.record.runAt < oldest.since) oldest = { id, since: entry.record.runAt }
+            consider(id, entry.record)
             break
           }
         }
-        return Inspect.countsOf(now, byName, oldest)
+        const due = [...scheduled]
+          .filter(([, at]) => at <= now)
+          .sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+          .slice(0, options.waitingScan)
+        const dueOf = new Set<string>()
+        for (const [id] of due) {
+          const entry = live(id, now)
+          if (entry?.record.state !== "scheduled" || dueOf.has(entry.record.name)) continue
+          dueOf.add(entry.record.name)
+          consider(id, entry.record)
+        }
+        return Inspect.countsOf(now, byName, {
+          found: [...found.values()],
+          readyLength: ready.length,
+          scanned: scanned.length,
+          lastSince
+        })
       }),
       list: (query) =>
         withNow((now) => {

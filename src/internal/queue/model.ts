@@ -408,7 +408,21 @@ export interface Service {
   readonly store: MemoryStore.HeimdallStore["Service"]
   /** The key (without the lock prefix) of a unique task's lock: `{<queue>}:<unique key>`, as `Heimdall.inspectLock` takes it. */
   readonly lockKey: (uniqueKey: string) => string
+  /**
+   * Creates a task, or reports why not (`EnqueueResult`). On Redis, enqueues that wait at the same moment (while
+   * an earlier call is in flight) go to Redis as one script call (at most `config.maxEnqueueBatch` tasks), in the
+   * callers' order, each caller with its own result; a lone enqueue is sent at once. A Redis error fails every
+   * caller of that call (the script is atomic: none of its tasks was created). An interrupted caller's task may
+   * still be created when its call was sent already; one not sent yet is left out.
+   */
   readonly enqueue: (task: NewTask) => Effect.Effect<EnqueueResult, Redis.RedisError>
+  /**
+   * Creates the tasks in order, as `enqueue` would one after the other (a later task sees an earlier one: a unique
+   * key taken by an earlier task names it as the holder), in as few calls as `config.maxEnqueueBatch` allows; one
+   * result per task, in order. A Redis error fails the whole call; the calls that succeeded before it created
+   * their tasks.
+   */
+  readonly enqueueAll: (tasks: ReadonlyArray<NewTask>) => Effect.Effect<ReadonlyArray<EnqueueResult>, Redis.RedisError>
   readonly claim: (options: ClaimOptions) => Effect.Effect<ClaimResult, Redis.RedisError>
   /**
    * An idle worker's claims and waits, held for the scope (on Redis: a reserved connection, and a hand-off
@@ -508,7 +522,93 @@ export interface Service {
    * a worker checks whether it runs it.
    */
   readonly watchCancels: (onCancel: (id: string) => void) => Effect.Effect<void, Redis.RedisError, Scope.Scope>
+  /**
+   * A scheduler's read (see `Task.layerSchedules`): writes the schedule's definition into its record (created if
+   * absent, its progress kept) and returns the backend's clock and the record, in one atomic step.
+   */
+  readonly syncSchedule: (spec: ScheduleSpec) => Effect.Effect<ScheduleState, Redis.RedisError>
+  /**
+   * Enqueues the run of one tick of a schedule, in one atomic step: nothing when the schedule's progress is past the
+   * tick (another scheduler handled it) or its task exists; nothing but progress when the overlap rule says so.
+   */
+  readonly fireSchedule: (fire: ScheduleFire) => Effect.Effect<FireResult, Redis.RedisError>
+  /** Read-only: every schedule's record, by name, with the backend's clock (one round trip on Redis). */
+  readonly schedules: Effect.Effect<
+    ScheduleState & { readonly records: ReadonlyArray<ScheduleRecord> },
+    Redis.RedisError
+  >
+  /** Deletes a schedule's record (its progress); `true` if there was one. */
+  readonly removeSchedule: (name: string) => Effect.Effect<boolean, Redis.RedisError>
 }
+
+/**
+ * A schedule's definition as its record stores it (see `Task.schedule`): `cron` (with its `timeZone`) or `every`.
+ *
+ * @category schedules
+ * @since 0.3.0
+ */
+export interface ScheduleSpec {
+  readonly name: string
+  readonly task: string
+  readonly cron: string | undefined
+  readonly timeZone: string | undefined
+  readonly everyMillis: number | undefined
+  readonly overlap: "skip" | "bufferOne" | "allow"
+  readonly catchUp: "none" | "last" | "all"
+}
+
+/**
+ * A schedule's record: its definition and its progress. `last`: the latest tick handled (enqueued, or passed over
+ * by the overlap rule); `fired`, `taskId`: the latest tick enqueued and its task; `pending`: a tick held back behind
+ * a running run (`overlap: "bufferOne"`), enqueued when that run ends.
+ *
+ * @category schedules
+ * @since 0.3.0
+ */
+export interface ScheduleRecord extends ScheduleSpec {
+  readonly last: number | undefined
+  readonly fired: number | undefined
+  readonly taskId: string | undefined
+  readonly pending: number | undefined
+}
+
+/**
+ * `syncSchedule`'s and `schedules`' clock, epoch milliseconds on the backend's clock, with a schedule's record.
+ *
+ * @category schedules
+ * @since 0.3.0
+ */
+export interface ScheduleState {
+  readonly now: number
+  readonly record?: ScheduleRecord | undefined
+}
+
+/**
+ * One tick to fire: the schedule, the tick (epoch ms), and the task to create for it (its id names the tick).
+ *
+ * @category schedules
+ * @since 0.3.0
+ */
+export interface ScheduleFire {
+  readonly schedule: string
+  readonly overlap: ScheduleSpec["overlap"]
+  readonly tick: number
+  readonly task: NewTask
+}
+
+/**
+ * What `fireSchedule` did: `Created` the tick's task; `Passed`: the tick was handled already (by any scheduler);
+ * `Skipped`: the previous run (`previous`) has not ended (`overlap: "skip"`, or `"bufferOne"` with one already
+ * waiting); `Deferred`: held back as the schedule's `pending` tick until the running `previous` ends.
+ *
+ * @category schedules
+ * @since 0.3.0
+ */
+export type FireResult =
+  | { readonly _tag: "Created"; readonly state: TaskState }
+  | { readonly _tag: "Passed" }
+  | { readonly _tag: "Skipped"; readonly previous: string }
+  | { readonly _tag: "Deferred"; readonly previous: string }
 
 /**
  * What `retry` did: requeued; no such task; a task in a state that cannot be retried; a unique task whose key is held.
@@ -562,7 +662,52 @@ export interface StateCounts {
 }
 
 /**
- * What `counts` reads: the queue's totals, the same per task name, and the oldest waiting task.
+ * How long a task name's oldest waiting task has waited, as `counts` reads it (`QueueCounts.oldestByName`). A
+ * waiting task is queued (in the ready list, or parked for a worker that runs its name) or scheduled and due (the
+ * next claim moves it to the ready list). `counts` reads a bounded number of entries (`waitingScan` of
+ * `Heimdall.Options`, default 1,000) from the old end of the ready list, and as many due scheduled tasks:
+ *
+ * - `Found`: exact. The name's next in line in the ready list, the oldest entry of its parked list, and its due
+ *   scheduled task due longest were read; of them, the one due longest: its `id`, `since` when it has been due (its
+ *   run time: the enqueue time of a task to run now, epoch ms) and for how long (`millis`).
+ * - `BeyondScan`: the name has queued tasks (its `queued` count says so) but none among the `scanned` entries read
+ *   from the old end of the ready list (at least that many tasks are ahead of it in line). Its age is not known:
+ *   `lastSince`/`lastMillis` are those of the last queued task read there (`undefined`: none). The name's tasks
+ *   entered the line after that entry, so they usually waited less; not always: a task whose lease lapsed goes back
+ *   to the front of the line, and a scheduled task enters the line when a claim moves it, which may be long after
+ *   it came due.
+ *
+ * A name whose only waiting tasks are due scheduled tasks past the `waitingScan` first due ones is not listed.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import type { TaskQueue } from "effect-heimdall"
+ *
+ * const ageText = (w: TaskQueue.WaitingAge) =>
+ *   w._tag === "Found" ? `${w.millis} ms (${w.id})` : `not in the first ${w.scanned} in line`
+ * ```
+ *
+ * @category inspection
+ * @since 0.2.0
+ */
+export type WaitingAge =
+  | {
+      readonly _tag: "Found"
+      readonly id: string
+      readonly since: number
+      readonly millis: number
+    }
+  | {
+      readonly _tag: "BeyondScan"
+      readonly scanned: number
+      readonly lastSince: number | undefined
+      readonly lastMillis: number | undefined
+    }
+
+/**
+ * What `counts` reads: the queue's totals, the same per task name, the oldest waiting task, and each task name's
+ * oldest waiting task (see `WaitingAge` for what is waiting and what is read).
  *
  * **Example**
  *
@@ -570,6 +715,7 @@ export interface StateCounts {
  * import type { TaskQueue } from "effect-heimdall"
  *
  * const lagSeconds = (c: TaskQueue.QueueCounts) => (c.oldestWaitingMillis ?? 0) / 1000
+ * const emailLag = (c: TaskQueue.QueueCounts) => c.oldestByName["send-email"]
  * ```
  *
  * @category inspection
@@ -582,12 +728,14 @@ export interface QueueCounts {
   /** Per task name, for every name the queue has seen since its bookkeeping began. */
   readonly byName: Readonly<Record<string, StateCounts>>
   /**
-   * The queued task that waited longest, next in line (of the ready list, or of a name's parked list): its id and
-   * since when it has been due (its run time: the enqueue time of a task to run now), and how long ago that was.
-   * `undefined` when nothing is queued.
+   * The waiting task due longest, of those `oldestByName` found: its id and since when it has been due (its run
+   * time: the enqueue time of a task to run now), and how long ago that was. `undefined` when nothing waits (or none
+   * was found within the scan).
    */
   readonly oldestWaiting: { readonly id: string; readonly since: number } | undefined
   readonly oldestWaitingMillis: number | undefined
+  /** Per task name with waiting tasks: its oldest waiting task (exact, or what is known past the scan). */
+  readonly oldestByName: Readonly<Record<string, WaitingAge>>
 }
 
 /**

@@ -6,6 +6,7 @@
 import { Effect, Exit, Queue, Scope } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import type { HeimdallStore } from "../../HeimdallStore.ts"
+import * as Batcher from "../batcher.ts"
 import type { Config } from "../config.ts"
 import { randomId } from "../id.ts"
 import * as Layout from "../layout.ts"
@@ -20,9 +21,13 @@ import type {
   ClaimOptions,
   ClaimResult,
   EnqueueResult,
+  FireResult,
   ListQuery,
+  NewTask,
   Parked,
   RetryResult,
+  ScheduleRecord,
+  ScheduleSpec,
   Service,
   StateCounts,
   TaskPage,
@@ -42,6 +47,13 @@ const wakeTtlMillis = 24 * 60 * 60 * 1000
 const promoteLimit = 1000
 /** The first lease of a task handed to an idle worker (see includes.lua): the worker renews it as the task starts. */
 const handOffLeaseMillis = 2000
+/**
+ * Enqueue calls in flight at once while others wait to be batched (see batcher.ts): the next batch is gathered
+ * while these run, and sent when one returns.
+ */
+const batchesInFlight = 1
+/** A batch of enqueues carries at most this many payload characters (and at least one task), so one call stays short. */
+const batchPayloadChars = 1024 * 1024
 /** `awaitTerminal` re-reads the record this often in case a pub/sub message was lost (a reconnect). */
 const recheckMillis = 1000
 /** How long the `names` hash (task name -> last beat of a worker running it) outlives the last beat. */
@@ -84,6 +96,14 @@ const stateCodes: Record<string, TaskState> = { q: "queued", s: "scheduled" }
  */
 const decodeState = (stored: string): TaskState =>
   stateCodes[stored] ?? (stored.startsWith("r:") ? "running" : (stored as TaskState))
+
+/** An enqueue script's reply for one task (enqueue-7.lua, enqueueUnique-8.lua, enqueueBatch-N.lua). */
+const parseEnqueued = (
+  r: readonly [created: 0 | 1, state: string] | readonly [duplicate: 2, holder: string, expiresInMillis: number]
+): EnqueueResult =>
+  r[0] === 2
+    ? { _tag: "Duplicate", holder: r[1], expiresInMillis: Math.max(0, Number(r[2])) }
+    : { _tag: r[0] === 1 ? "Created" : "Exists", state: decodeState(r[1]) }
 
 /** HGETALL's reply, flat array (RESP2) or map (RESP3), as a record. */
 const fields = (reply: unknown): Record<string, string> => {
@@ -280,6 +300,37 @@ const parseClaim = (reply: ReadonlyArray<unknown>, at: number, token: string): C
   return { _tag: "Claimed", task: tasks[0]!, tasks, passed, deadLettered }
 }
 
+/** A schedule's definition as the record stores it: an absent option as `null`, so that it replaces a stored one. */
+const specFields = (spec: ScheduleSpec) => ({
+  name: spec.name,
+  task: spec.task,
+  cron: spec.cron ?? null,
+  timeZone: spec.timeZone ?? null,
+  everyMillis: spec.everyMillis ?? null,
+  overlap: spec.overlap,
+  catchUp: spec.catchUp
+})
+
+/** A schedule's record (JSON, see keys.ts) as a `ScheduleRecord`. */
+const parseSchedule = (text: string): ScheduleRecord => {
+  const r = JSON.parse(text) as Record<string, unknown>
+  const str = (v: unknown) => (typeof v === "string" ? v : undefined)
+  const num = (v: unknown) => (typeof v === "number" ? v : typeof v === "string" && v !== "" ? Number(v) : undefined)
+  return {
+    name: String(r.name),
+    task: String(r.task ?? ""),
+    cron: str(r.cron),
+    timeZone: str(r.timeZone),
+    everyMillis: num(r.everyMillis),
+    overlap: (str(r.overlap) ?? "allow") as ScheduleSpec["overlap"],
+    catchUp: (str(r.catchUp) ?? "none") as ScheduleSpec["catchUp"],
+    last: num(r.last),
+    fired: num(r.fired),
+    taskId: str(r.taskId),
+    pending: num(r.pending)
+  }
+}
+
 export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
   Effect.gen(function* () {
     const redis = yield* Redis.Redis
@@ -290,6 +341,7 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
     const run = {
       enqueue: evalScript(Scripts.enqueue),
       enqueueUnique: evalScript(Scripts.enqueueUnique),
+      enqueueBatch: evalScript(Scripts.enqueueBatch),
       claim: evalScript(Scripts.claim),
       renew: evalScript(Scripts.renew),
       complete: evalScript(Scripts.complete),
@@ -310,7 +362,10 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
       retry: evalScript(Scripts.retry),
       retryAll: evalScript(Scripts.retryAll),
       purge: evalScript(Scripts.purge),
-      cancel: evalScript(Scripts.cancel)
+      cancel: evalScript(Scripts.cancel),
+      scheduleSync: evalScript(Scripts.scheduleSync),
+      scheduleFire: evalScript(Scripts.scheduleFire),
+      schedules: evalScript(Scripts.schedules)
     }
     // best effort: a script that could not be loaded now is loaded on its first NOSCRIPT
     yield* preload(run).pipe(Effect.ignore)
@@ -479,52 +534,86 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
         return waiter
       })
 
-    const service: Service = {
-      queue: options.queue,
-      config: options,
-      store,
-      lockKey: lockKeyOf(options),
-      enqueue: (task) => {
-        const common = [
+    /** One enqueue as its own call: enqueue-7.lua or enqueueUnique-8.lua (the new record is counted there). */
+    const enqueueAlone = (task: NewTask): Effect.Effect<EnqueueResult, Redis.RedisError> => {
+      const common = [
+        task.id,
+        task.name,
+        task.payload,
+        Math.max(0, Math.ceil(task.delayMillis)),
+        encodeTrace(task.trace),
+        wakeCap,
+        wakeTtlMillis
+      ] as const
+      const keyList = [keys.task(task.id), keys.ready, keys.scheduled, keys.wake] as const
+      const reply: Effect.Effect<
+        [created: 0 | 1, state: string] | [duplicate: 2, holder: string, expiresInMillis: number],
+        Redis.RedisError
+      > =
+        task.unique === undefined
+          ? run.enqueue(
+              [...keyList, keys.idle, keys.running, keys.counts],
+              ...common,
+              keys.inboxPrefix,
+              handOffLeaseMillis
+            )
+          : run.enqueueUnique(
+              [...keyList, fullLockKey(options, task.unique), keys.idle, keys.running, keys.counts],
+              ...common,
+              Math.max(1, Math.ceil(task.unique.ttlMillis)),
+              task.unique.keep,
+              task.unique.prefix ?? options.lockPrefix,
+              task.unique.key,
+              keys.inboxPrefix,
+              handOffLeaseMillis
+            )
+      return Effect.map(reply, parseEnqueued)
+    }
+    /** Several enqueues as one call (enqueueBatch-N.lua): one result per task, in order. */
+    const enqueueBatch = (
+      tasks: ReadonlyArray<NewTask>
+    ): Effect.Effect<ReadonlyArray<EnqueueResult>, Redis.RedisError> => {
+      if (tasks.length === 1) return Effect.map(enqueueAlone(tasks[0]!), (result) => [result])
+      const keyList = [keys.ready, keys.scheduled, keys.wake, keys.idle, keys.running, keys.counts]
+      const entries = tasks.map((task) => {
+        keyList.push(keys.task(task.id))
+        if (task.unique !== undefined) keyList.push(fullLockKey(options, task.unique))
+        return [
           task.id,
           task.name,
           task.payload,
           Math.max(0, Math.ceil(task.delayMillis)),
           encodeTrace(task.trace),
-          wakeCap,
-          wakeTtlMillis
+          task.unique === undefined ? 0 : Math.max(1, Math.ceil(task.unique.ttlMillis)),
+          task.unique?.keep === true ? 1 : 0,
+          task.unique === undefined ? "" : (task.unique.prefix ?? options.lockPrefix),
+          task.unique?.key ?? ""
         ] as const
-        const keyList = [keys.task(task.id), keys.ready, keys.scheduled, keys.wake] as const
-        // the new record is counted in the Inspector's counts
-        const reply: Effect.Effect<
-          [created: 0 | 1, state: string] | [duplicate: 2, holder: string, expiresInMillis: number],
-          Redis.RedisError
-        > =
-          task.unique === undefined
-            ? run.enqueue(
-                [...keyList, keys.idle, keys.running, keys.counts],
-                ...common,
-                keys.inboxPrefix,
-                handOffLeaseMillis
-              )
-            : run.enqueueUnique(
-                [...keyList, fullLockKey(options, task.unique), keys.idle, keys.running, keys.counts],
-                ...common,
-                Math.max(1, Math.ceil(task.unique.ttlMillis)),
-                task.unique.keep,
-                task.unique.prefix ?? options.lockPrefix,
-                task.unique.key,
-                keys.inboxPrefix,
-                handOffLeaseMillis
-              )
-        return Effect.map(
-          reply,
-          (r): EnqueueResult =>
-            r[0] === 2
-              ? { _tag: "Duplicate", holder: r[1], expiresInMillis: Math.max(0, Number(r[2])) }
-              : { _tag: r[0] === 1 ? "Created" : "Exists", state: decodeState(r[1]) }
-        )
-      },
+      })
+      return Effect.map(
+        run.enqueueBatch(keyList, wakeCap, wakeTtlMillis, keys.inboxPrefix, handOffLeaseMillis, entries),
+        (replies) => replies.map(parseEnqueued)
+      )
+    }
+    const batching = options.maxEnqueueBatch > 1
+    const batcher = Batcher.make({
+      send: enqueueBatch,
+      max: options.maxEnqueueBatch,
+      maxWeight: batchPayloadChars,
+      weight: (task: NewTask) => task.payload.length,
+      inFlight: batchesInFlight,
+      fork: Effect.runForkWith(yield* Effect.context<never>())
+    })
+    const enqueue = batching ? batcher.one : enqueueAlone
+    const enqueueAll = batching ? batcher.all : (tasks: ReadonlyArray<NewTask>) => Effect.forEach(tasks, enqueueAlone)
+
+    const service: Service = {
+      queue: options.queue,
+      config: options,
+      store,
+      lockKey: lockKeyOf(options),
+      enqueue,
+      enqueueAll,
       claim: (claimOptions) => Effect.map(claimAs(claimOptions, "", "", 0), ({ result }) => result),
       completeAndClaim: (id, token, result, next) =>
         run
@@ -713,13 +802,24 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
           ),
       leave: (worker) => Effect.asVoid(run.leave([keys.workers, keys.worker(worker)], worker)),
       counts: Effect.map(
-        run.counts([keys.counts, keys.ready, keys.parked, keys.taskPrefix], keys.parkedPrefix, Inspect.oldestScan),
-        ([now, counts, oldest, since]) =>
-          Inspect.countsOf(
-            Number(now),
-            parseCounts(counts),
-            oldest === "" ? undefined : { id: String(oldest), since: Number(since) }
-          )
+        run.counts(
+          [keys.counts, keys.ready, keys.parked, keys.taskPrefix, keys.scheduled],
+          keys.parkedPrefix,
+          options.waitingScan,
+          Inspect.parkedScan
+        ),
+        ([now, counts, oldest, readyLength, scanned, lastSince]) => {
+          const found: Array<{ name: string; id: string; since: number }> = []
+          for (let i = 0; i + 2 < oldest.length; i += 3) {
+            found.push({ name: String(oldest[i]), id: String(oldest[i + 1]), since: Number(oldest[i + 2]) })
+          }
+          return Inspect.countsOf(Number(now), parseCounts(counts), {
+            found,
+            readyLength: Number(readyLength),
+            scanned: Number(scanned),
+            lastSince: Number(lastSince) < 0 ? undefined : Number(lastSince)
+          })
+        }
       ),
       list: (query: ListQuery) => {
         const budget = Inspect.scanBudget(query.limit)
@@ -832,6 +932,58 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
                 ? { _tag: "Conflict", state: decodeState(String(reply[1])) }
                 : { _tag: "NotFound" }
         ),
+      syncSchedule: (spec) =>
+        Effect.map(
+          run.scheduleSync([keys.schedules], spec.name, JSON.stringify(specFields(spec))),
+          ([now, record]) => ({
+            now: Number(now),
+            record: parseSchedule(record)
+          })
+        ),
+      fireSchedule: ({ schedule, overlap, tick, task }) =>
+        Effect.map(
+          run.scheduleFire(
+            [
+              keys.task(task.id),
+              keys.ready,
+              keys.scheduled,
+              keys.wake,
+              keys.idle,
+              keys.running,
+              keys.counts,
+              keys.schedules
+            ],
+            task.id,
+            task.name,
+            task.payload,
+            encodeTrace(task.trace),
+            wakeCap,
+            wakeTtlMillis,
+            keys.inboxPrefix,
+            handOffLeaseMillis,
+            schedule,
+            tick,
+            overlap,
+            keys.taskPrefix
+          ),
+          (r): FireResult => {
+            switch (r[0]) {
+              case 1:
+                return { _tag: "Created", state: decodeState(r[1]) }
+              case 3:
+                return { _tag: "Skipped", previous: r[1] }
+              case 4:
+                return { _tag: "Deferred", previous: r[1] }
+              default:
+                return { _tag: "Passed" }
+            }
+          }
+        ),
+      schedules: Effect.map(run.schedules([keys.schedules]), ([now, records]) => ({
+        now: Number(now),
+        records: records.map(parseSchedule).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      })),
+      removeSchedule: (name) => Effect.map(redis.send<number>("HDEL", keys.schedules, name), (n) => Number(n) > 0),
       watchCancels: (onCancel) =>
         Effect.gen(function* () {
           const messages = yield* redis.subscribe(keys.cancels)

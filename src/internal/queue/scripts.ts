@@ -14,6 +14,7 @@ import * as Lua from "./lua.generated.ts"
 export const scriptFiles = [
   "enqueue-7.lua",
   "enqueueUnique-8.lua",
+  "enqueueBatch-N.lua",
   "claim-11.lua",
   "renew-2.lua",
   "complete-3.lua",
@@ -26,7 +27,7 @@ export const scriptFiles = [
   "retire-7.lua",
   "beat-8.lua",
   "leave-2.lua",
-  "counts-4.lua",
+  "counts-5.lua",
   "pageSorted-2.lua",
   "pageQueued-3.lua",
   "inspect-2.lua",
@@ -34,7 +35,10 @@ export const scriptFiles = [
   "retry-6.lua",
   "retryAll-5.lua",
   "purge-2.lua",
-  "cancel-6.lua"
+  "cancel-6.lua",
+  "scheduleSync-1.lua",
+  "scheduleFire-8.lua",
+  "schedules-1.lua"
 ] as const
 
 /** The full source of a script, as sent to Redis: the helpers it calls, then the script (see scripts/gen-lua.mjs). */
@@ -55,6 +59,11 @@ export const enqueueUnique = define(Lua.contracts.enqueueUnique).withReturnType<
  * booked, failures), or "idle", waitMillis, registration; the last element is the names passed on (see claim-11.lua).
  */
 type ClaimReply = ReadonlyArray<string | number>
+
+/** One reply per task, in order, as enqueue's and enqueueUnique's (see enqueueBatch-N.lua). */
+export const enqueueBatch = define(Lua.contracts.enqueueBatch).withReturnType<
+  ReadonlyArray<[created: 1 | 0, state: string] | [duplicate: 2, holder: string, expiresInMillis: number]>
+>()
 
 export const claim = define(Lua.contracts.claim).withReturnType<ClaimReply>()
 
@@ -86,9 +95,16 @@ export const beat = define(Lua.contracts.beat)
 
 export const leave = define(Lua.contracts.leave).withReturnType<number>()
 
-/** The Inspector's reads (read-only scripts): counts, the oldest waiting task. */
+/** The Inspector's reads (read-only scripts): counts, each name's oldest waiting task. */
 export const counts = define(Lua.contracts.counts).withReturnType<
-  [now: number, counts: ReadonlyArray<string>, oldest: string, since: number]
+  [
+    now: number,
+    counts: ReadonlyArray<string>,
+    oldest: ReadonlyArray<string | number>,
+    readyLength: number,
+    scanned: number,
+    lastSince: number
+  ]
 >()
 
 /** A page: task rows (id, name, score, enqueued at, attempts, error or reason, state), then the next cursor or []. */
@@ -121,4 +137,18 @@ export const purge = define(Lua.contracts.purge).withReturnType<number>()
 
 export const cancel = define(Lua.contracts.cancel).withReturnType<
   readonly [cancelled: 1, previous: string] | readonly [conflict: 0, state: string] | readonly [missing: -1]
+>()
+
+/** The schedulers' steps and the Inspector's read of the schedules (see scheduleSync-1.lua, scheduleFire-8.lua). */
+export const scheduleSync = define(Lua.contracts.scheduleSync).withReturnType<readonly [now: number, record: string]>()
+
+export const scheduleFire = define(Lua.contracts.scheduleFire).withReturnType<
+  | readonly [created: 1, state: string]
+  | readonly [passed: 0]
+  | readonly [skipped: 3, previous: string]
+  | readonly [deferred: 4, previous: string]
+>()
+
+export const schedules = define(Lua.contracts.schedules).withReturnType<
+  readonly [now: number, records: ReadonlyArray<string>]
 >()

@@ -173,10 +173,11 @@ end
 -- Creates a task record, queued now or scheduled after `delay` ms (the only place a record is created), with the
 -- `extra` fields (a unique task's lock). A task to run now is handed to an idle worker that runs its name when
 -- `handoff` names the queue's idle set and one is registered (see handOff). Returns the state code; counts the new
--- task in the counts hash `countsKey`.
+-- task in the counts hash `countsKey` (nil: the caller counts, see enqueueBatch-N.lua). `now`: the script's time
+-- (nil: read from TIME here).
 local function createTask(key, readyKey, scheduledKey, wakeKey, id, name, payload, delay, trace, cap, ttl, extra,
-    handoff, runningKey, countsKey)
-  local now = nowMillis()
+    handoff, runningKey, countsKey, now)
+  now = now or nowMillis()
   -- no id (it is in the key), no attempts (0 until a claim), no runAt unless delayed, no empty trace
   local fields = { "n", name, "p", payload, "s", "q", "e", now }
   local token, worker
@@ -197,7 +198,7 @@ local function createTask(key, readyKey, scheduledKey, wakeKey, id, name, payloa
       redis.call("LPUSH", readyKey, id)
     end
   end
-  countNow(countsKey, name, nil, state, 1)
+  if countsKey then countNow(countsKey, name, nil, state, 1) end
   if trace ~= "" then
     fields[#fields + 1] = "tr"
     fields[#fields + 1] = trace

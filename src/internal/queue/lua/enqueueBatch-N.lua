@@ -1,0 +1,77 @@
+-- enqueueBatch: creates many tasks in one step, in the order given: what enqueue and enqueueUnique do for each, one
+-- after the other (a later task sees what an earlier one did: a unique key taken by an earlier task of the batch
+-- names it as the holder; an id met twice is created once), with one TIME for the batch and one HINCRBY per (task
+-- name, state) instead of one per task. Atomic: all of it happens, or nothing (an error fails the whole call).
+-- Input:
+--   KEYS[1..k] keys: the queue's ready list, scheduled zset, wake list, idle zset, running zset and counts hash
+--       (<prefix>:{q}:ready, :scheduled, :wake, :idle, :running, :counts), then for each task in order its record
+--       key <prefix>:{q}:task:<id> and, for a unique task only, its lock key <lockPrefix>{q}:<unique key> (same
+--       hash tag as the queue)
+--   ARGV[1] wakeCap (number): wake list cap
+--   ARGV[2] wakeTtlMillis (number): wake list TTL (ms)
+--   ARGV[3] inboxPrefix: inbox key prefix <prefix>:{q}:inbox:  -- a worker's inbox is this .. its id: same
+--       hash tag, same slot
+--   ARGV[4] handOffLeaseMillis (number): the first lease of a task handed to an idle worker (ms, at most the
+--       worker's own)
+--   ARGV[5..] tasks (list of [id: string, name: string, payload: string, delayMillis: number, trace: string, lockTtlMillis: number, keepLock: number, lockPrefix: string, uniqueKey: string]): the
+--       number of tasks, then each task's id, name, payload (JSON), delay (ms, 0: ready now), trace context
+--       (or ""), and for a unique task its lock ttl (ms; 0: not unique, its lock fields are ignored), "1" to keep
+--       the lock after the task ends, the lock prefix and the unique key
+-- Output: one reply per task, in order, as enqueue and enqueueUnique reply:
+--   { 1, state }           created (state: a code, see keys.ts)
+--   { 0, state }           a task with this id exists; nothing changed for it
+--   { 2, holder, pttl }    its unique key is held by task `holder` for pttl more ms; nothing changed for it
+local readyKey, scheduledKey, wakeKey, idleKey, runningKey, countsKey = unpack(KEYS, 1, 6)
+local now = nowMillis()
+local handoff = { idle = idleKey, inboxPrefix = ARGV[3], lease = tonumber(ARGV[4]), wake = wakeKey, cap = ARGV[1],
+  ttl = ARGV[2] }
+local codes = { q = "queued", s = "scheduled" }
+-- new tasks per "<name>\n<state>", counted once at the end, in the order first met
+local counted, order = {}, {}
+local out = {}
+local k = 7
+local n = tonumber(ARGV[5])
+for i = 0, n - 1 do
+  local a = 6 + i * 9
+  local key = KEYS[k]
+  local lockTtl = tonumber(ARGV[a + 5])
+  local lockKey
+  k = k + 1
+  if lockTtl > 0 then
+    lockKey = KEYS[k]
+    k = k + 1
+  end
+  local id, name = ARGV[a], ARGV[a + 1]
+  if redis.call("EXISTS", key) == 1 then
+    out[i + 1] = { 0, redis.call("HGET", key, "s") }
+  else
+    local extra = {}
+    local taken
+    if lockKey then
+      taken = lockTake(lockKey, id, lockTtl)
+      if taken[1] == 1 then
+        extra = { "lp", ARGV[a + 7], "l", ARGV[a + 8], "lt", lockTtl }
+        if ARGV[a + 6] == "1" then
+          extra[7] = "lk"
+          extra[8] = "1"
+        end
+      end
+    end
+    if taken and taken[1] == 0 then
+      out[i + 1] = { 2, taken[2], taken[3] }
+    else
+      -- counted below, not by createTask (no counts key)
+      local state = createTask(key, readyKey, scheduledKey, wakeKey, id, name, ARGV[a + 2], tonumber(ARGV[a + 3]),
+        ARGV[a + 4], ARGV[1], ARGV[2], extra, handoff, runningKey, nil, now)
+      out[i + 1] = { 1, state }
+      local field = name .. "\n" .. (codes[state] or "running")
+      if not counted[field] then
+        counted[field] = 0
+        order[#order + 1] = { field, name, codes[state] or "running" }
+      end
+      counted[field] = counted[field] + 1
+    end
+  end
+end
+for _, c in ipairs(order) do countNow(countsKey, c[2], nil, c[3], counted[c[1]]) end
+return out
