@@ -6,7 +6,9 @@
  * first come, first sent, and a call's items in that order.
  *
  * Each caller gets its own results (`send` answers one result per item, in order). A failed call fails every caller
- * with an item in it, with the call's cause; a caller's items not sent yet are then dropped. An interrupted caller's
+ * with an item in it, and every caller waiting behind it, with the call's cause (their items are not sent: Redis
+ * was unreachable or too slow a moment ago, and each caller learns of it within one command timeout, as without
+ * batching); a caller's items not sent yet are then dropped. An interrupted caller's
  * items not sent yet are dropped too; those in a call already sent are not taken back.
  */
 import type { Fiber } from "effect"
@@ -55,14 +57,14 @@ export const make = <A, B, E>(options: Options<A, B, E>): Batcher<A, B, E> => {
   let busy = 0
 
   /** The next call's entries: the oldest waiting items of callers still waiting, up to the bounds. */
-  const take = (): Array<Entry<A, B, E>> => {
+  const take = (most = max, mostWeight = maxWeight): Array<Entry<A, B, E>> => {
     const batch: Array<Entry<A, B, E>> = []
     let total = 0
-    while (head < waiting.length && batch.length < max) {
+    while (head < waiting.length && batch.length < most) {
       const entry = waiting[head]!
       if (entry.group.resume !== undefined) {
         const w = weight(entry.item)
-        if (batch.length > 0 && total + w > maxWeight) break
+        if (batch.length > 0 && total + w > mostWeight) break
         total += w
         batch.push(entry)
       }
@@ -108,6 +110,9 @@ export const make = <A, B, E>(options: Options<A, B, E>): Batcher<A, B, E> => {
       fork(send(items)).addObserver((exit) => {
         busy--
         deliver(batch, exit)
+        // a failed call (Redis unreachable, a command timeout) fails the items waiting behind it too, unsent: each
+        // caller learns of the outage within one command timeout, as without batching, never two
+        if (Exit.isFailure(exit)) deliver(take(Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY), exit)
         pump()
         if (busy === 0 && head === waiting.length) options.onIdle?.()
       })
