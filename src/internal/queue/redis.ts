@@ -607,6 +607,19 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
     const enqueue = batching ? batcher.one : enqueueAlone
     const enqueueAll = batching ? batcher.all : (tasks: ReadonlyArray<NewTask>) => Effect.forEach(tasks, enqueueAlone)
 
+    // the queue's keys of completeClaim and completeClaimMany, after the completed tasks' keys
+    const completeClaimKeys = [
+      keys.ready,
+      keys.scheduled,
+      keys.running,
+      keys.taskPrefix,
+      keys.idle,
+      keys.wake,
+      keys.parked,
+      keys.counts,
+      keys.index("dead"),
+      keys.index("skipped")
+    ] as const
     const service: Service = {
       queue: options.queue,
       config: options,
@@ -618,19 +631,7 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
       completeAndClaim: (id, token, result, next) =>
         run
           .completeClaim(
-            [
-              keys.task(id),
-              keys.ready,
-              keys.scheduled,
-              keys.running,
-              keys.taskPrefix,
-              keys.idle,
-              keys.wake,
-              keys.parked,
-              keys.counts,
-              keys.index("dead"),
-              keys.index("skipped")
-            ],
+            [keys.task(id), ...completeClaimKeys],
             id,
             token,
             result,
@@ -654,19 +655,7 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
         if (completions.length === 0) return Effect.succeed([])
         const max = Math.max(1, Math.floor(next.max ?? 1))
         // each completion's task, then the queue's keys (see completeClaimMany-N.lua)
-        const keyList = completions.map(({ id }) => keys.task(id))
-        keyList.push(
-          keys.ready,
-          keys.scheduled,
-          keys.running,
-          keys.taskPrefix,
-          keys.idle,
-          keys.wake,
-          keys.parked,
-          keys.counts,
-          keys.index("dead"),
-          keys.index("skipped")
-        )
+        const keyList = [...completions.map(({ id }) => keys.task(id)), ...completeClaimKeys]
         return run
           .completeClaimMany(
             keyList,
