@@ -1052,6 +1052,16 @@ const makeClusterLive = Effect.fnUntraced(function* (
             return sent
           })
         }).pipe(
+          Effect.tapError((error) =>
+            Effect.sync(() => {
+              // the slot moved, or the node stopped being its master (a failover): read the slots again, and
+              // let the next command open a connection to the slot's master then
+              if (/MOVED|ASK|CLUSTERDOWN|UNBLOCKED|READONLY/.test(messageOf(error))) {
+                unpin()
+                client.refreshSlotsCache()
+              }
+            })
+          ),
           Effect.ensuring(
             Effect.sync(() => {
               reservation.sending = false

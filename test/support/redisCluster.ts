@@ -3,7 +3,7 @@
  * `redis-server --cluster-enabled yes` on a free loopback port (its cluster
  * bus on the port + 10000), its `nodes.conf` in a temporary directory, joined
  * by `redis-cli --cluster create ... --cluster-replicas 1 --cluster-yes`.
- * `startRedisCluster` resolves once every node reports `cluster_state:ok`.
+ * `startRedisCluster` resolves once every node reports `cluster_state:ok` and sees the three replicas.
  */
 import { execFile, execFileSync } from "node:child_process"
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
@@ -116,7 +116,12 @@ export const startRedisCluster = async (
       for (;;) {
         const info = await cli(redisCli, port, "CLUSTER", "INFO").catch(() => "")
         const known = Number(/cluster_known_nodes:(\d+)/.exec(info)?.[1] ?? 0)
-        if (info.includes("cluster_state:ok") && known === 6) break
+        // and sees three replicas (their roles spread by gossip after `--cluster create` returns)
+        const replicas =
+          info.includes("cluster_state:ok") && known === 6
+            ? (await cli(redisCli, port, "CLUSTER", "NODES").catch(() => "")).match(/ (myself,)?slave /g)?.length
+            : 0
+        if (replicas === 3) break
         if (Date.now() > deadline) throw new Error(`cluster node ${port} not ready: ${info.trim()}`)
         await sleep(100)
       }
