@@ -6,7 +6,7 @@
  */
 import { randomUUID } from "node:crypto"
 import { assert, describe, it, layer } from "@effect/vitest"
-import { ConfigProvider, Effect, Exit, Layer, Queue } from "effect"
+import { ConfigProvider, Effect, Exit, Fiber, Layer, Queue } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import * as Inspector from "../src/Inspector.ts"
 import { Heimdall, HeimdallStore, InvalidArgument, RedisIoredis } from "../src/index.ts"
@@ -172,6 +172,24 @@ describeCluster("RedisIoredis.layerCluster", () => {
           assert.deepStrictEqual(yield* connection.send("BLPOP", second, "5"), [second, "x"])
           clearTimeout(pushed)
         }).pipe(Effect.scoped)
+    )
+
+    it.effect(
+      "an UNBLOCK that arrives while the connection to the key's master is still opening is not lost",
+      () =>
+        Effect.gen(function* () {
+          const redis = yield* Redis.Redis
+          const connection = yield* redis.reserve
+          const id = String(yield* connection.send("CLIENT", "ID"))
+          const start = Date.now()
+          // the BLPOP's first key opens the connection to its master (a connect and a CLIENT ID): the UNBLOCK, sent
+          // at once, finds nothing blocked yet, and is sent again once the BLPOP is written
+          const waiting = yield* Effect.forkChild(connection.send("BLPOP", `${prefix}{race}:wake`, "5"))
+          yield* Effect.yieldNow // the BLPOP's fiber starts: its connection is opening
+          assert.strictEqual(yield* redis.send<number>("CLIENT", "UNBLOCK", id), 1)
+          assert.isNull(yield* Fiber.join(waiting))
+          assert.isBelow(Date.now() - start, 1500, "unblocked, not at BLPOP's 5 s timeout")
+        }).pipe(Effect.scoped, Effect.provide(clusterLayer())) // a layer of its own: a new, unpinned connection
     )
 
     it.effect("a subscription receives what a script publishes, whichever master runs it", () =>
