@@ -179,5 +179,10 @@ export class HeimdallStore extends Context.Service<
     readonly onlyAfter: (key: string, periodMs: number) => Effect.Effect<boolean, RedisError>
     /** Registers interest in the next release of `key` (a lock or slot) for the current scope. */
     readonly awaitRelease: (key: string) => Effect.Effect<Effect.Effect<void>, RedisError, Scope.Scope>
+    /**
+     * Whether `keys` cannot be checked in one atomic call: on a Redis Cluster, keys in different hash slots (a
+     * `rateTake` with several limits needs their keys in one slot). Absent: any keys can (one server, memory).
+     */
+    readonly crossSlot?: ((keys: ReadonlyArray<string>) => boolean) | undefined
   }
 >()("effect-heimdall/HeimdallStore") {}

@@ -72,7 +72,13 @@
  */
 import { Cause, Config, Context, Deferred, type Duration, Effect, Layer } from "effect"
 import * as Redis from "effect/persistence/Redis"
-import { Redis as IORedis, type RedisOptions } from "ioredis"
+import {
+  Redis as IORedis,
+  Cluster as IORedisCluster,
+  type ClusterOptions as IORedisClusterOptions,
+  Command as IORedisCommand,
+  type RedisOptions
+} from "ioredis"
 import { blockingMillis } from "./internal/blocking.ts"
 import { finiteMillis } from "./internal/duration.ts"
 import * as validate from "./internal/validate.ts"
@@ -643,5 +649,568 @@ export const layerConfig = (
   Layer.unwrap(
     Effect.map(Config.String("REDIS_URL").pipe(Config.withDefault("redis://127.0.0.1:6379")), (url) =>
       layer({ ...options, url })
+    )
+  )
+
+// ---------------------------------------------------------------------------------------------------------------
+// Redis Cluster
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * Options of `RedisIoredis.layerCluster`: every option of ioredis' `Cluster`
+ * (`redisOptions` for what each node connection uses: `password`,
+ * `username`, `tls`, ...; `natMap`, `scaleReads`, ...), the pool options of
+ * `Redis.reserve`, and the same bounds as `layer`.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { RedisIoredis } from "effect-heimdall"
+ *
+ * const RedisLive = RedisIoredis.layerCluster(["10.0.0.1:6379", "10.0.0.2:6379"], {
+ *   commandTimeout: "2 seconds",
+ *   redisOptions: { password: "secret" }
+ * })
+ * ```
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface ClusterOptions extends Omit<IORedisClusterOptions, "lazyConnect" | "redisOptions">, Redis.PoolOptions {
+  /** What every node connection uses (password, username, tls, ...). */
+  readonly redisOptions?: Omit<RedisOptions, "replyMapping" | "lazyConnect" | "connectTimeout" | "commandTimeout">
+  /** How long connecting to the cluster (reading its slots) may take. Default: 5 seconds. */
+  readonly connectTimeout?: Duration.Input | undefined
+  /** How long a command may wait for its reply (plus its own blocking time). Default: 5 seconds. */
+  readonly commandTimeout?: Duration.Input | undefined
+}
+
+/**
+ * The shared ioredis `Cluster` client behind `layerCluster`, for the rare
+ * command the `Redis` service cannot express. Closed with the layer.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { RedisIoredis } from "effect-heimdall"
+ *
+ * const masters = Effect.map(RedisIoredis.ClusterClient, (cluster) => cluster.nodes("master").length)
+ * ```
+ *
+ * @category services
+ * @since 0.2.0
+ */
+export class ClusterClient extends Context.Service<ClusterClient, IORedisCluster>()(
+  "effect-heimdall/RedisIoredis/ClusterClient"
+) {}
+
+/** A seed node, checked: `host:port`, `redis://host:port` (or `rediss://`), a port, or `{ host, port }`. */
+const checkNode = (node: unknown): { readonly host: string; readonly port: number } | string => {
+  if (typeof node === "number") {
+    return Number.isInteger(node) && node > 0 && node < 65536 ? { host: "127.0.0.1", port: node } : "not a port"
+  }
+  if (typeof node === "string") {
+    const withScheme = /^[a-z]+:\/\//i.test(node) ? node : `redis://${node}`
+    const reason = checkUrl(withScheme)
+    if (reason !== undefined) return reason
+    const parsed = new URL(withScheme)
+    return { host: parsed.hostname.replace(/^\[|\]$/g, ""), port: parsed.port === "" ? 6379 : Number(parsed.port) }
+  }
+  if (node !== null && typeof node === "object") {
+    const { host, port } = node as { host?: unknown; port?: unknown }
+    if (host !== undefined && (typeof host !== "string" || host === "")) return "host must be a non-empty string"
+    if (port !== undefined && !(typeof port === "number" && Number.isInteger(port) && port > 0 && port < 65536)) {
+      return "port must be an integer from 1 to 65535"
+    }
+    return { host: (host as string | undefined) ?? "127.0.0.1", port: (port as number | undefined) ?? 6379 }
+  }
+  return "expected host:port, redis://host:port or { host, port }"
+}
+
+/** A node's `host:port`, as ioredis keys its nodes (`cluster.slots` holds these). */
+const nodeKeyOf = (node: IORedis) => `${node.options.host}:${node.options.port}`
+
+/**
+ * A reserved connection on a cluster: it opens a plain connection to the master that owns the slot of the first
+ * keyed command sent on it (a `BLPOP` on a queue's keys), and moves to another master when a later command's keys
+ * live there. `CLIENT ID` answers a token (`cluster-reserved:<n>`) that the shared connection's
+ * `CLIENT UNBLOCK <token>` resolves to the right node and client id, wherever the connection is.
+ */
+interface ClusterReservation {
+  pinned: { readonly node: string; readonly connection: IORedis; readonly id: string } | undefined
+  /** A command is being sent (possibly still opening the node connection). */
+  sending: boolean
+  /** An UNBLOCK arrived while the command was still on its way: unblock it once it is written. */
+  unblockPending: boolean
+}
+
+const makeClusterLive = Effect.fnUntraced(function* (
+  nodes: ReadonlyArray<string | number | { readonly host?: string; readonly port?: number }>,
+  options: ClusterOptions
+) {
+  const {
+    connectTimeout: connectTimeoutInput,
+    commandTimeout: commandTimeoutInput,
+    acquireTimeout,
+    idleTimeout,
+    maxConnections,
+    minConnections,
+    redisOptions,
+    ...clusterOptions
+  } = options
+  const connectTimeout = yield* positiveMillis("connectTimeout", connectTimeoutInput, defaultTimeout)
+  const commandTimeout = yield* positiveMillis("commandTimeout", commandTimeoutInput, defaultTimeout)
+  if (!Array.isArray(nodes) || nodes.length === 0) {
+    return yield* invalid("nodes", nodes, "at least one node of the cluster is needed (host:port)")
+  }
+  const seeds: Array<{ readonly host: string; readonly port: number }> = []
+  for (const node of nodes) {
+    const checked = checkNode(node)
+    if (typeof checked === "string") {
+      return yield* invalid("nodes", typeof node === "string" ? redactUrl(node) : node, checked)
+    }
+    seeds.push(checked)
+  }
+  const target = `the Redis Cluster at ${seeds.map((s) => `${s.host}:${s.port}`).join(", ")}`
+  const runFork = Effect.runForkWith(yield* Effect.context<never>())
+  const onError = (label: string) => (cause: unknown) =>
+    runFork(Effect.logDebug(`effect-heimdall: ioredis cluster ${label} connection error`, cause))
+
+  /** Connects a cluster client within `connectTimeout` (its slots read), or fails naming the seeds and the reason. */
+  const connectCluster = (cluster: IORedisCluster) =>
+    Effect.callback<IORedisCluster, Redis.RedisError>((resume) => {
+      let reason: unknown
+      const record = (error: unknown) => {
+        reason = error
+      }
+      cluster.on("error", record)
+      cluster.on("node error", record)
+      const done = () => {
+        cluster.off("error", record)
+        cluster.off("node error", record)
+      }
+      withDeadline(cluster.connect(), connectTimeout, () => `no connection within ${connectTimeout} ms`).then(
+        () => {
+          done()
+          resume(Effect.succeed(cluster))
+        },
+        (error: unknown) => {
+          done()
+          cluster.disconnect()
+          const detail =
+            reason !== undefined && reason !== error
+              ? `${messageOf(error)} (last error: ${messageOf(reason)})`
+              : messageOf(error)
+          resume(Effect.fail(redisError(`could not connect to ${target}: ${detail}`, reason ?? error)))
+        }
+      )
+      return Effect.sync(() => {
+        done()
+        cluster.disconnect()
+      })
+    })
+
+  const cluster = yield* Effect.try({
+    try: () =>
+      new IORedisCluster(seeds, {
+        clusterRetryStrategy: reconnectDelay,
+        ...clusterOptions,
+        lazyConnect: true,
+        redisOptions: {
+          retryStrategy: reconnectDelay,
+          maxRetriesPerRequest: null,
+          autoResendUnfulfilledCommands: false,
+          ...redisOptions,
+          connectTimeout
+        } as RedisOptions as never
+      }),
+    catch: (error) => redisError(`invalid Redis Cluster options: ${messageOf(error)}`, error)
+  })
+  const client = yield* Effect.acquireRelease(
+    connectCluster(cluster.on("error", onError("shared")) as IORedisCluster),
+    (connection) =>
+      Effect.promise(() =>
+        withDeadline(connection.quit(), commandTimeout, () => "QUIT timed out")
+          .catch(() => undefined)
+          .finally(() => connection.disconnect())
+      )
+  )
+  const watchdog = makeWatchdog()
+
+  /** Runs `call` (a command on the cluster or one node), bounded like every command of `layer`. */
+  const bounded = <A>(
+    command: string,
+    args: ReadonlyArray<string>,
+    where: string,
+    call: () => Promise<A>,
+    drop: (reply: Promise<A>) => boolean
+  ): Effect.Effect<A, Redis.RedisError> =>
+    Effect.callback<A, Redis.RedisError>((resume) => {
+      let reply: Promise<A>
+      try {
+        reply = call()
+      } catch (error) {
+        resume(Effect.fail(commandFailed(command, where, error)))
+        return
+      }
+      const blocking = blockingMillis(command, args)
+      const bound = blocking === Number.POSITIVE_INFINITY ? undefined : commandTimeout + blocking
+      const entry: Pending | undefined =
+        bound === undefined
+          ? undefined
+          : {
+              deadline: Date.now() + bound,
+              fail: () => {
+                const message = drop(reply)
+                  ? `Redis command ${command} had no reply within ${bound} ms: it was still waiting for ${where}, and it was dropped unsent (it will not run)`
+                  : `Redis command ${command} had no reply within ${bound} ms from ${where} (it may have been sent: Redis may still run it)`
+                resume(Effect.fail(redisError(message, new Cause.TimeoutError(message))))
+              }
+            }
+      if (entry !== undefined) watchdog.add(entry)
+      reply.then(
+        (value) => {
+          if (entry !== undefined) watchdog.remove(entry)
+          resume(Effect.succeed(value))
+        },
+        (error) => {
+          if (entry !== undefined) watchdog.remove(entry)
+          if (/^(MOVED|ASK|CLUSTERDOWN)/.test(messageOf(error))) client.refreshSlotsCache()
+          resume(Effect.fail(commandFailed(command, where, error)))
+        }
+      )
+    })
+
+  /** Through the cluster client: routed by the command's keys (keyless: any master). */
+  const viaCluster = <A>(command: string, args: ReadonlyArray<string>) =>
+    bounded<A>(
+      command,
+      args,
+      target,
+      () => client.call(command, ...args) as Promise<A>,
+      (reply) => dropUnsent(client as unknown as IORedis, reply)
+    )
+  /** On one node of the cluster (its connection of the shared client). */
+  const onNode = <A>(node: IORedis, command: string, args: ReadonlyArray<string>) =>
+    bounded<A>(
+      command,
+      args,
+      `the Redis node ${nodeKeyOf(node)}`,
+      () => node.call(command, ...args) as Promise<A>,
+      (reply) => dropUnsent(node, reply)
+    )
+
+  /** The masters, each with the lowest slot it serves, in slot order (a SCAN walks them in this order). */
+  const masters = () => {
+    const first = new Map<string, number>()
+    client.slots.forEach((owners, slot) => {
+      const owner = owners?.[0]
+      if (owner !== undefined && !first.has(owner)) first.set(owner, slot)
+    })
+    const byKey = new Map(client.nodes("master").map((node) => [nodeKeyOf(node), node]))
+    return [...first]
+      .flatMap(([key, slot]) => {
+        const node = byKey.get(key)
+        return node === undefined ? [] : [{ slot, node }]
+      })
+      .sort((a, b) => a.slot - b.slot)
+  }
+  const noMasters = (command: string) =>
+    redisError(`Redis command ${command} failed: ${target} has no master known yet (slots not read)`, undefined)
+
+  /**
+   * SCAN across every master: the cursor `<slot>:<cursor>` is the node cursor on the master that serves `<slot>`
+   * (its lowest one), and moves to the next master when that node's scan ends; `0` starts and ends the walk.
+   */
+  const scan = <A>(args: ReadonlyArray<string>) =>
+    Effect.suspend(() => {
+      const list = masters()
+      if (list.length === 0) return Effect.fail(noMasters("SCAN"))
+      const [cursor = "0", ...rest] = args
+      const match = /^(\d+):(\d+)$/.exec(cursor)
+      if (cursor !== "0" && match === null) {
+        return Effect.fail(invalid("SCAN cursor", cursor, "not a cursor of this cluster connection (<slot>:<cursor>)"))
+      }
+      const slot = match === null ? list[0]!.slot : Number(match[1])
+      const index = Math.max(
+        0,
+        list.findIndex((m) => m.slot >= slot)
+      )
+      const here = list[index]!
+      return Effect.map(
+        onNode<[string, Array<string>]>(here.node, "SCAN", [match === null ? "0" : match[2]!, ...rest]),
+        ([next, keys]) => {
+          const after = list[index + 1]
+          const composite = next !== "0" ? `${here.slot}:${next}` : after === undefined ? "0" : `${after.slot}:0`
+          return [composite, keys] as unknown as A
+        }
+      )
+    })
+
+  /** A SCRIPT subcommand on every master (LOAD answers the SHA-1, EXISTS whether each script is on all of them). */
+  const scriptEverywhere = <A>(args: ReadonlyArray<string>) =>
+    Effect.suspend(() => {
+      const list = masters()
+      if (list.length === 0) return Effect.fail(noMasters("SCRIPT"))
+      return Effect.map(
+        Effect.forEach(list, (m) => onNode<unknown>(m.node, "SCRIPT", args), { concurrency: "unbounded" }),
+        (replies) =>
+          (String(args[0]).toUpperCase() === "EXISTS"
+            ? (replies[0] as Array<number>).map((_, i) =>
+                replies.every((r) => Number((r as Array<number>)[i]) === 1) ? 1 : 0
+              )
+            : replies[0]) as A
+      )
+    })
+
+  const reservations = new Map<string, ClusterReservation>()
+  let nextReservation = 0
+
+  /** `CLIENT UNBLOCK <token>` of a reserved connection: sent to its node with its client id. */
+  const unblock = <A>(token: string, rest: ReadonlyArray<string>) =>
+    Effect.suspend(() => {
+      const reservation = reservations.get(token)
+      if (reservation === undefined) return Effect.succeed(0 as A)
+      const pinned = reservation.pinned
+      if (pinned === undefined || (reservation.sending && !pinned.connection.commandQueue.length)) {
+        if (!reservation.sending) return Effect.succeed(0 as A)
+        reservation.unblockPending = true
+        return Effect.succeed(1 as A)
+      }
+      const node = client.nodes("master").find((n) => nodeKeyOf(n) === pinned.node)
+      return node === undefined ? Effect.succeed(0 as A) : onNode<A>(node, "CLIENT", ["UNBLOCK", pinned.id, ...rest])
+    })
+
+  const send = <A = unknown>(command: string, ...args: ReadonlyArray<string>): Effect.Effect<A, Redis.RedisError> => {
+    const upper = command.length <= 6 ? command.toUpperCase() : ""
+    if (upper === "SCAN") return scan<A>(args)
+    if (upper === "SCRIPT" && /^(LOAD|FLUSH|EXISTS)$/i.test(args[0] ?? "")) return scriptEverywhere<A>(args)
+    if (upper === "CLIENT" && /^UNBLOCK$/i.test(args[0] ?? "") && reservations.has(args[1] ?? "")) {
+      return unblock<A>(args[1]!, args.slice(2))
+    }
+    return viaCluster<A>(command, args)
+  }
+
+  /** A reserved connection (see `ClusterReservation`). */
+  const reserveOne = () => {
+    const token = `cluster-reserved:${++nextReservation}`
+    const reservation: ClusterReservation = { pinned: undefined, sending: false, unblockPending: false }
+    reservations.set(token, reservation)
+    const unpin = () => {
+      reservation.pinned?.connection.disconnect()
+      reservation.pinned = undefined
+    }
+    /** The connection to the master of `slot`: the current one, or a new one (its CLIENT ID read). */
+    const pinTo = (slot: number) =>
+      Effect.suspend(() => {
+        const owner = client.slots[slot]?.[0]
+        if (owner === undefined) {
+          return Effect.fail(
+            redisError(`no master of ${target} serves slot ${slot} (the cluster is not ready)`, undefined)
+          )
+        }
+        if (reservation.pinned?.node === owner && reservation.pinned.connection.status !== "end") {
+          return Effect.succeed(reservation.pinned)
+        }
+        unpin()
+        const node = client.nodes("master").find((n) => nodeKeyOf(n) === owner)
+        if (node === undefined) return Effect.fail(redisError(`the master ${owner} of ${target} is unknown`, undefined))
+        const where = `the Redis node ${owner}`
+        const connection = node
+          .duplicate({ lazyConnect: true, retryStrategy: () => null, enableOfflineQueue: false })
+          .on("error", onError("reserved"))
+        return withConnect(connection, where).pipe(
+          Effect.flatMap(() => sendWith(connection, commandTimeout, where)<number>("CLIENT", "ID")),
+          Effect.map((id) => {
+            const pinned = { node: owner, connection, id: String(id) }
+            reservation.pinned = pinned
+            return pinned
+          }),
+          Effect.tapError(() => Effect.sync(() => connection.disconnect()))
+        )
+      })
+    const sendReserved = <A = unknown>(
+      command: string,
+      ...args: ReadonlyArray<string>
+    ): Effect.Effect<A, Redis.RedisError> => {
+      if (/^CLIENT$/i.test(command) && /^ID$/i.test(args[0] ?? "")) return Effect.succeed(token as A)
+      const parsed = new IORedisCommand(command, [...args])
+      const keyed = parsed.getKeys().length > 0
+      const pinned = keyed ? pinTo(parsed.getSlot()) : Effect.succeed(reservation.pinned)
+      return Effect.suspend(() => {
+        reservation.sending = true
+        reservation.unblockPending = false
+        return Effect.flatMap(pinned, (at) => {
+          if (at === undefined) return viaCluster<A>(command, args)
+          const sent = sendWith(at.connection, commandTimeout, `the Redis node ${at.node}`)<A>(command, ...args)
+          return Effect.suspend(() => {
+            if (reservation.unblockPending) {
+              // the deadline passed while the node connection was opening: unblock once the command is written
+              setTimeout(() => runFork(Effect.ignore(unblock(token, []))), 5)
+            }
+            return sent
+          })
+        }).pipe(
+          Effect.tapError((error) =>
+            Effect.sync(() => {
+              // the slot moved, or the node stopped being its master (a failover): read the slots again, and
+              // let the next command open a connection to the slot's master then
+              if (/MOVED|ASK|CLUSTERDOWN|UNBLOCKED|READONLY/.test(messageOf(error))) {
+                unpin()
+                client.refreshSlotsCache()
+              }
+            })
+          ),
+          Effect.ensuring(
+            Effect.sync(() => {
+              reservation.sending = false
+            })
+          )
+        )
+      })
+    }
+    return {
+      send: sendReserved,
+      close: Effect.sync(() => {
+        reservations.delete(token)
+        unpin()
+      })
+    }
+  }
+
+  /** Connects a node connection now, within `connectTimeout`, or fails naming the node. */
+  const withConnect = (connection: IORedis, where: string) =>
+    Effect.tryPromise({
+      try: () => withDeadline(connection.connect(), connectTimeout, () => `no connection within ${connectTimeout} ms`),
+      catch: (error) => redisError(`could not connect to ${where}: ${messageOf(error)}`, error)
+    })
+
+  const redis = yield* Redis.make({
+    send,
+    connect: Effect.sync(reserveOne),
+    pool: { acquireTimeout, idleTimeout, maxConnections, minConnections },
+    subscribe: Effect.fnUntraced(function* (channel, onMessage) {
+      // One cluster subscriber per subscription: classic pub/sub reaches every node, and ioredis moves the
+      // subscription to another node (subscribing again) when its node fails.
+      const ended = yield* Deferred.make<void, Redis.RedisError>()
+      let closing = false
+      yield* Effect.acquireRelease(
+        Effect.suspend(() => {
+          const subscriber = client.duplicate([], { lazyConnect: true })
+          subscriber.on("error", onError("subscriber"))
+          subscriber.on("message", (from: string, message: string) => {
+            if (from === channel) onMessage({ channel: from, message })
+          })
+          subscriber.on("end", () => {
+            if (!closing) {
+              const message = `the subscription to ${channel} on ${target} ended: its connection gave up reconnecting`
+              Deferred.doneUnsafe(ended, Effect.fail(redisError(message, new Error(message))))
+            }
+          })
+          return connectCluster(subscriber)
+        }).pipe(
+          Effect.tap((subscriber) =>
+            Effect.tryPromise({
+              try: () =>
+                withDeadline(subscriber.subscribe(channel), commandTimeout, () => `SUBSCRIBE ${channel} timed out`),
+              catch: (error) => commandFailed("SUBSCRIBE", target, error)
+            }).pipe(Effect.tapError(() => Effect.sync(() => subscriber.disconnect())))
+          )
+        ),
+        (subscriber) => {
+          closing = true
+          const unsubscribed =
+            subscriber.status === "ready"
+              ? withDeadline(subscriber.unsubscribe(channel), commandTimeout, () => "UNSUBSCRIBE timed out")
+              : Promise.resolve()
+          return Effect.promise(() => unsubscribed.catch(() => undefined).finally(() => subscriber.disconnect()))
+        }
+      )
+      return Deferred.await(ended)
+    })
+  })
+  const reserve = Effect.mapError(redis.reserve, (error) =>
+    error.message === ""
+      ? redisError(`could not reserve a connection to ${target}: ${messageOf(error.cause)}`, error.cause)
+      : error
+  )
+  return Context.make(ClusterClient, client).pipe(Context.add(Redis.Redis, { ...redis, reserve }))
+})
+
+/**
+ * Provides `Redis` (and the raw `ClusterClient`) from a Redis Cluster, given
+ * one or more of its nodes (the others are found from them). Every queue's
+ * keys share its hash tag (`{<queue>}`), so a queue lives on one master; locks
+ * and limits spread over the masters by their keys. The layer makes the
+ * cluster look like one server to the library:
+ *
+ * - commands go to the master of their keys' slot, and follow `MOVED` after a
+ *   slot migration or a failover (ioredis reads the slots again);
+ * - `SCRIPT LOAD` (and `FLUSH`, `EXISTS`) runs on every master, so a script
+ *   loaded once runs on any of them; a master promoted by a failover answers
+ *   `NOSCRIPT` once, and the script is loaded again;
+ * - `SCAN` walks every master in turn, with a cursor of its own
+ *   (`<slot>:<node cursor>`), so `Inspector` and `Admin` see every key;
+ * - a reserved connection (`redis.reserve`, for an idle worker's `BLPOP`)
+ *   opens a connection to the master of its command's keys, and its
+ *   `CLIENT ID`/`CLIENT UNBLOCK` reach that node;
+ * - a subscription follows its node's failure to another node (classic
+ *   pub/sub: a `PUBLISH` on any node reaches every subscriber).
+ *
+ * Options, timeouts and errors are those of `layer`: an invalid node or
+ * timeout fails with a `RedisError` whose `cause` is an `InvalidArgument`
+ * naming it; a cluster that cannot be reached fails within `connectTimeout`
+ * naming the nodes given. Several rate limits checked in one call must share a
+ * hash slot: see the README, "Redis Cluster".
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Layer } from "effect"
+ * import { Heimdall, RedisIoredis } from "effect-heimdall"
+ *
+ * const HeimdallLive = Heimdall.layerRedis({ queue: "emails" }).pipe(
+ *   Layer.provide(RedisIoredis.layerCluster(["redis-1:6379", "redis-2:6379", "redis-3:6379"]))
+ * )
+ * ```
+ *
+ * @category layers
+ * @since 0.2.0
+ */
+export const layerCluster = (
+  nodes: ReadonlyArray<string | number | { readonly host?: string; readonly port?: number }>,
+  options: ClusterOptions = {}
+): Layer.Layer<Redis.Redis | ClusterClient, Redis.RedisError> => Layer.effectContext(makeClusterLive(nodes, options))
+
+/**
+ * Like `layerCluster`, reading the nodes from `REDIS_CLUSTER_NODES` through
+ * Effect's `Config`: a comma-separated list of `host:port` (or
+ * `redis://host:port`), e.g. `10.0.0.1:6379,10.0.0.2:6379`.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { RedisIoredis } from "effect-heimdall"
+ *
+ * // REDIS_CLUSTER_NODES=redis-1:6379,redis-2:6379
+ * const RedisLive = RedisIoredis.layerClusterConfig({ commandTimeout: "2 seconds" })
+ * ```
+ *
+ * @category layers
+ * @since 0.2.0
+ */
+export const layerClusterConfig = (
+  options?: ClusterOptions
+): Layer.Layer<Redis.Redis | ClusterClient, Redis.RedisError | Config.ConfigError> =>
+  Layer.unwrap(
+    Effect.map(Config.String("REDIS_CLUSTER_NODES"), (list) =>
+      layerCluster(
+        list
+          .split(",")
+          .map((node) => node.trim())
+          .filter((node) => node !== ""),
+        options
+      )
     )
   )

@@ -4,13 +4,18 @@ import * as Heimdall from "../src/Heimdall.ts"
 import { AdminUnderTest, adminSuite } from "./AdminSuite.ts"
 import type { Backend } from "./support/backends.ts"
 import { conformance } from "./support/backends.ts"
-import { keyPrefix, redisLayer } from "./support/redis.ts"
+import { clusterLayer, keyPrefix, redisLayer } from "./support/redis.ts"
 
 const prefix = keyPrefix(import.meta.url).slice(0, -1) // keys: <prefix>:{<queue>}:...
 
-const redisBackend: Backend<AdminUnderTest | Redis.Redis, unknown> = {
-  name: "redis",
+const backendOn = (
+  name: string,
+  redisLive: Layer.Layer<Redis.Redis, unknown>,
+  cluster = false
+): Backend<AdminUnderTest | Redis.Redis, unknown> => ({
+  name,
   redis: true,
+  cluster,
   layer: Layer.effect(
     AdminUnderTest,
     Effect.gen(function* () {
@@ -28,7 +33,7 @@ const redisBackend: Backend<AdminUnderTest | Redis.Redis, unknown> = {
         prefix
       }
     })
-  ).pipe(Layer.provideMerge(redisLayer()))
-}
+  ).pipe(Layer.provideMerge(redisLive))
+})
 
-conformance("Admin", [redisBackend], adminSuite)
+conformance("Admin", [backendOn("redis", redisLayer()), backendOn("redis cluster", clusterLayer(), true)], adminSuite)

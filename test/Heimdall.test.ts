@@ -10,7 +10,15 @@ import * as Lua from "../src/internal/redis/lua.generated.ts"
 import { heimdallSuite } from "./HeimdallSuite.ts"
 import { backends, conformance } from "./support/backends.ts"
 import { assertInvalid } from "./support/invalid.ts"
-import { describeRedis, keyPrefix, keysWithoutTtl, redisLayer, redisUrl, scanKeys } from "./support/redis.ts"
+import {
+  clusterLayer,
+  describeRedis,
+  keyPrefix,
+  keysWithoutTtl,
+  redisLayer,
+  redisUrl,
+  scanKeys
+} from "./support/redis.ts"
 import { startRedisServer } from "./support/redisServer.ts"
 
 const prefix = keyPrefix(import.meta.url)
@@ -21,7 +29,16 @@ const options = {
 }
 const RedisBackend = Heimdall.layerRedis(options).pipe(Layer.provideMerge(redisLayer()))
 
-conformance("Heimdall", backends(Heimdall.layerMemory, RedisBackend), heimdallSuite)
+const ClusterBackend = Heimdall.layerRedis(options).pipe(Layer.provideMerge(clusterLayer()))
+
+conformance(
+  "Heimdall",
+  [
+    ...backends(Heimdall.layerMemory, RedisBackend),
+    { name: "redis cluster", layer: ClusterBackend, redis: true, cluster: true }
+  ],
+  heimdallSuite
+)
 
 describeRedis("Heimdall on Redis only", () => {
   it.live("50 concurrent takes on one limit: the first 20 admitted in order, in at most 2 script calls", () =>

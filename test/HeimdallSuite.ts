@@ -439,8 +439,10 @@ export const heimdallSuite = (it: Vitest.MethodsNonLive<Heimdall.Heimdall>, back
 
   it.effect("rate: several limits are all or nothing (a denial consumes nothing)", () =>
     Effect.gen(function* () {
-      const key = fresh("rate")
-      const global = fresh("global")
+      // one hash tag for both keys: on a Redis Cluster the limits of one call must share a slot
+      const tenant = fresh("tenant")
+      const key = `{${tenant}}:rate`
+      const global = `{${tenant}}:global`
       const limits = [
         { times: 2, per: 1000 },
         { times: 3, per: 10_000, key: global }

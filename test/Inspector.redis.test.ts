@@ -8,13 +8,18 @@ import * as TaskQueue from "../src/TaskQueue.ts"
 import { InspectorUnderTest, inspectorSuite } from "./InspectorSuite.ts"
 import type { Backend } from "./support/backends.ts"
 import { conformance } from "./support/backends.ts"
-import { describeRedis, keyPrefix, redisLayer } from "./support/redis.ts"
+import { clusterLayer, describeRedis, keyPrefix, redisLayer } from "./support/redis.ts"
 
 const prefix = keyPrefix(import.meta.url).slice(0, -1) // keys: <prefix>:{<queue>}:...
 
-const redisBackend: Backend<InspectorUnderTest | Redis.Redis, unknown> = {
-  name: "redis",
+const backendOn = (
+  name: string,
+  redisLive: Layer.Layer<Redis.Redis, unknown>,
+  cluster = false
+): Backend<InspectorUnderTest | Redis.Redis, unknown> => ({
+  name,
   redis: true,
+  cluster,
   layer: Layer.effect(
     InspectorUnderTest,
     Effect.gen(function* () {
@@ -28,10 +33,14 @@ const redisBackend: Backend<InspectorUnderTest | Redis.Redis, unknown> = {
         prefix
       }
     })
-  ).pipe(Layer.provideMerge(redisLayer()))
-}
+  ).pipe(Layer.provideMerge(redisLive))
+})
 
-conformance("Inspector", [redisBackend], inspectorSuite)
+conformance(
+  "Inspector",
+  [backendOn("redis", redisLayer()), backendOn("redis cluster", clusterLayer(), true)],
+  inspectorSuite
+)
 
 /** Every command sent while `recording` is on, with its reply. */
 interface Sent {

@@ -7,13 +7,18 @@ import * as TaskQueue from "../src/TaskQueue.ts"
 import { QueueUnderTest, queueSuite } from "./QueueSuite.ts"
 import type { Backend } from "./support/backends.ts"
 import { conformance } from "./support/backends.ts"
-import { describeRedis, keyPrefix, keysWithoutTtl, redisLayer, scanKeys } from "./support/redis.ts"
+import { clusterLayer, describeRedis, keyPrefix, keysWithoutTtl, redisLayer, scanKeys } from "./support/redis.ts"
 
 const prefix = keyPrefix(import.meta.url).slice(0, -1) // keys: <prefix>:{<queue>}:...
 
-const redisBackend: Backend<QueueUnderTest | Redis.Redis, unknown> = {
-  name: "redis",
+const backendOn = (
+  name: string,
+  redisLive: Layer.Layer<Redis.Redis, unknown>,
+  cluster = false
+): Backend<QueueUnderTest | Redis.Redis, unknown> => ({
+  name,
   redis: true,
+  cluster,
   layer: Layer.effect(
     QueueUnderTest,
     Effect.gen(function* () {
@@ -27,10 +32,14 @@ const redisBackend: Backend<QueueUnderTest | Redis.Redis, unknown> = {
         prefix
       }
     })
-  ).pipe(Layer.provideMerge(redisLayer()))
-}
+  ).pipe(Layer.provideMerge(redisLive))
+})
 
-conformance("Task queue", [redisBackend], queueSuite)
+conformance(
+  "Task queue",
+  [backendOn("redis", redisLayer()), backendOn("redis cluster", clusterLayer(), true)],
+  queueSuite
+)
 
 describeRedis("Task queue leaves nothing behind", () => {
   layer(redisLayer(), { excludeTestServices: true })((it) => {

@@ -4,7 +4,7 @@ import * as Redis from "effect/persistence/Redis"
 import { TestClock } from "effect/testing"
 import { Heimdall, Task, Worker } from "../src/index.ts"
 import { backends, conformance } from "./support/backends.ts"
-import { keyPrefix, redisLayer } from "./support/redis.ts"
+import { clusterLayer, keyPrefix, redisLayer } from "./support/redis.ts"
 import { TasksUnderTest, uniqueSuite } from "./UniqueSuite.ts"
 
 const prefix = keyPrefix(import.meta.url)
@@ -14,26 +14,34 @@ const memory = Layer.succeed(TasksUnderTest, {
   redis: undefined
 })
 
-const redis = Layer.effect(
-  TasksUnderTest,
-  Effect.gen(function* () {
-    const context = yield* Effect.context<Redis.Redis>()
-    return {
-      layer: (queue: string, options?: Heimdall.Options) =>
-        Heimdall.layerRedis({
-          ...options,
-          queue,
-          queuePrefix: `${prefix}q`,
-          lockPrefix: `${prefix}lock:`,
-          ratePrefix: `${prefix}rate:${queue}:`,
-          concurrencyPrefix: `${prefix}sem:`
-        }).pipe(Layer.provide(Layer.succeedContext(context))),
-      redis: yield* Redis.Redis
-    }
-  })
-).pipe(Layer.provideMerge(redisLayer()))
+const on = (redisLive: Layer.Layer<Redis.Redis, unknown>) =>
+  Layer.effect(
+    TasksUnderTest,
+    Effect.gen(function* () {
+      const context = yield* Effect.context<Redis.Redis>()
+      return {
+        layer: (queue: string, options?: Heimdall.Options) =>
+          Heimdall.layerRedis({
+            ...options,
+            queue,
+            queuePrefix: `${prefix}q`,
+            lockPrefix: `${prefix}lock:`,
+            ratePrefix: `${prefix}rate:${queue}:`,
+            concurrencyPrefix: `${prefix}sem:`
+          }).pipe(Layer.provide(Layer.succeedContext(context))),
+        redis: yield* Redis.Redis
+      }
+    })
+  ).pipe(Layer.provideMerge(redisLive))
 
-conformance("Unique and rate-limited tasks", backends(memory, redis), uniqueSuite)
+conformance(
+  "Unique and rate-limited tasks",
+  [
+    ...backends(memory, on(redisLayer())),
+    { name: "redis cluster", layer: on(clusterLayer()), redis: true, cluster: true }
+  ],
+  uniqueSuite
+)
 
 describe("rate-limited tasks on the memory backend", () => {
   /** When two starts of a task limited to 1 per second begin, under TestClock, with `Random` giving `r` every time. */

@@ -17,6 +17,7 @@ import { randomId } from "./id.ts"
 import * as KnownLimits from "./knownLimits.ts"
 import * as Lua from "./redis/lua.generated.ts"
 import { define, evaluator, preload } from "./script.ts"
+import { bySlot, crossSlotInvalid, keySlot } from "./slot.ts"
 import * as Waiters from "./waiters.ts"
 
 const lockAcquire = define(Lua.contracts.lockAcquire).withReturnType<
@@ -72,6 +73,20 @@ export const make = (options: { readonly channel: string }) =>
       slotInspect: evalScript(slotInspect)
     }
     const known = KnownLimits.make()
+    // On a Redis Cluster a script's keys must share one hash slot: read scans then inspect each slot's keys apart,
+    // and several limits of one take must share a slot (see `crossSlot`). Anything that is not a cluster
+    // (no `cluster_enabled:1`, or no INFO) is one server.
+    const cluster = yield* redis.send<string>("INFO", "cluster").pipe(
+      Effect.map((info) => /cluster_enabled:1/.test(String(info))),
+      Effect.orElseSucceed(() => false)
+    )
+    const crossSlot = (keys: ReadonlyArray<string>) => {
+      if (!cluster || keys.length < 2) return false
+      const first = keySlot(keys[0]!)
+      return keys.some((key) => keySlot(key) !== first)
+    }
+    /** A scan page's keys in groups a script can read together: one group on a server, one per slot on a cluster. */
+    const groups = (keys: Array<string>): Array<Array<string>> => (cluster ? bySlot(keys) : [keys])
     /** `SCAN` pages of up to 1,000 keys that start with `prefix`: each page's new keys (none twice), in order. */
     const scanPages = <A>(
       prefix: string,
@@ -222,42 +237,52 @@ export const make = (options: { readonly channel: string }) =>
       // one SCAN per 1,000 keys and one read-only script per page of keys found
       rateList: (prefix) =>
         Effect.map(
-          scanPages(prefix, (keys) =>
-            Effect.map(run.rateInspect(keys), ([nowUs, ...rows]) => {
-              const now = Number(nowUs)
-              const found: Array<RateUsage> = []
-              rows.forEach((row, i) => {
-                if (row.length === 0 || row[0] < 0 || row[1].length === 0) return
-                const key = keys[i]!
-                const admissions = row[1].map(Number)
-                found.push({
-                  key,
-                  nowUs: now,
-                  admissions,
-                  expiresAtUs: now + Number(row[0]) * 1000,
-                  known: known.rateOf(key)
+          scanPages(prefix, (page) =>
+            Effect.map(
+              Effect.forEach(groups(page), (keys) =>
+                Effect.map(run.rateInspect(keys), ([nowUs, ...rows]) => {
+                  const now = Number(nowUs)
+                  const found: Array<RateUsage> = []
+                  rows.forEach((row, i) => {
+                    if (row.length === 0 || row[0] < 0 || row[1].length === 0) return
+                    const key = keys[i]!
+                    const admissions = row[1].map(Number)
+                    found.push({
+                      key,
+                      nowUs: now,
+                      admissions,
+                      expiresAtUs: now + Number(row[0]) * 1000,
+                      known: known.rateOf(key)
+                    })
+                  })
+                  return found
                 })
-              })
-              return found
-            })
+              ),
+              (found) => found.flat()
+            )
           ),
           (found) => found.sort(byKey)
         ),
       slotList: (prefix) =>
         Effect.map(
-          scanPages(prefix, (keys) =>
-            Effect.map(run.slotInspect(keys), ([nowMs, ...rows]) => {
-              const found: Array<SlotUsage> = []
-              rows.forEach((row, i) => {
-                if (row.length === 0) return
-                const key = keys[i]!
-                const holders: Array<{ holder: string; leaseEndMs: number }> = []
-                for (let j = 0; j < row.length; j += 2)
-                  holders.push({ holder: row[j]!, leaseEndMs: Number(row[j + 1]) })
-                found.push({ key, nowMs: Number(nowMs), holders, limit: known.slotOf(key) })
-              })
-              return found
-            })
+          scanPages(prefix, (page) =>
+            Effect.map(
+              Effect.forEach(groups(page), (keys) =>
+                Effect.map(run.slotInspect(keys), ([nowMs, ...rows]) => {
+                  const found: Array<SlotUsage> = []
+                  rows.forEach((row, i) => {
+                    if (row.length === 0) return
+                    const key = keys[i]!
+                    const holders: Array<{ holder: string; leaseEndMs: number }> = []
+                    for (let j = 0; j < row.length; j += 2)
+                      holders.push({ holder: row[j]!, leaseEndMs: Number(row[j + 1]) })
+                    found.push({ key, nowMs: Number(nowMs), holders, limit: known.slotOf(key) })
+                  })
+                  return found
+                })
+              ),
+              (found) => found.flat()
+            )
           ),
           (found) => found.sort(byKey)
         ),
@@ -274,6 +299,13 @@ export const make = (options: { readonly channel: string }) =>
           })
         }
         const keys = [...new Set(request.limits.map((l) => l.key))]
+        if (crossSlot(keys)) {
+          // `take`, `reserve` and `withRateLimit` check this first (InvalidArgument); this guards direct callers
+          const cause = crossSlotInvalid(keys)
+          const error = new Redis.RedisError({ cause })
+          Object.defineProperty(error, "message", { value: cause.message, writable: true, configurable: true })
+          return Effect.fail(error)
+        }
         return Effect.map(
           rateRun[request.mode](
             keys,
@@ -306,7 +338,8 @@ export const make = (options: { readonly channel: string }) =>
       slotExtend: (key, holder, leaseMs) => Effect.map(run.slotExtend([key], holder, leaseMs), (n) => n === 1),
       onlyAfter: (key, periodMs) =>
         Effect.map(redis.send<string | null>("SET", key, "1", "NX", "PX", String(periodMs)), (reply) => reply === "OK"),
-      awaitRelease: (key) => Effect.flatMap(releases.register(key), (wait) => Effect.as(ensureSubscribed, wait))
+      awaitRelease: (key) => Effect.flatMap(releases.register(key), (wait) => Effect.as(ensureSubscribed, wait)),
+      crossSlot
     })
   })
 

@@ -11,7 +11,7 @@ import { layer, type Vitest } from "@effect/vitest"
 import { Duration, Effect, type Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { describe } from "vitest"
-import { hasRedis } from "./redis.ts"
+import { hasCluster, hasRedis } from "./redis.ts"
 
 export interface Backend<A, E = unknown> {
   /** Shown in the test names: `<suite> [<name>]`. */
@@ -19,11 +19,15 @@ export interface Backend<A, E = unknown> {
   readonly layer: Layer.Layer<A, E>
   /** The backend needs the Redis server: its block is skipped (and reported so) without one. */
   readonly redis: boolean
+  /** The backend needs the tests' Redis Cluster: its block is skipped (and reported so) without one. */
+  readonly cluster?: boolean | undefined
 }
 
 export interface BackendContext {
   readonly name: string
   readonly redis: boolean
+  /** The backend runs on a Redis Cluster. */
+  readonly cluster: boolean
   /** Lets `duration` pass for this backend: `TestClock.adjust` in memory, a real sleep on Redis. */
   readonly advance: (duration: Duration.Input) => Effect.Effect<void>
 }
@@ -46,6 +50,7 @@ export const conformance = <A, E>(
     const context: BackendContext = {
       name: backend.name,
       redis: backend.redis,
+      cluster: backend.cluster === true,
       advance: backend.redis ? (d) => Effect.sleep(d) : (d) => TestClock.adjust(Duration.fromInputUnsafe(d))
     }
     const block = () =>
@@ -53,7 +58,8 @@ export const conformance = <A, E>(
         timeout: options?.timeout ?? "30 seconds",
         excludeTestServices: backend.redis
       })(`${name} [${backend.name}]`, (it) => suite(it, context))
-    if (backend.redis) describe.skipIf(!hasRedis)(`${name} [${backend.name}] needs Redis`, block)
+    if (backend.cluster) describe.skipIf(!hasCluster)(`${name} [${backend.name}] needs a Redis Cluster`, block)
+    else if (backend.redis) describe.skipIf(!hasRedis)(`${name} [${backend.name}] needs Redis`, block)
     else block()
   }
 }

@@ -19,6 +19,24 @@ export const hasRedis = redisUrl !== ""
 /** `describe` for suites that need Redis: reported as skipped when the run has no server. */
 export const describeRedis = (name: string, body: () => void) => describe.skipIf(!hasRedis)(`${name} (redis)`, body)
 
+/** The tests' Redis Cluster nodes (`host:port`), or none when there is no cluster. */
+export const clusterNodes: ReadonlyArray<string> = inject("redisClusterNodes")
+  .split(",")
+  .filter((node) => node !== "")
+
+/** Whether the Redis Cluster suites can run. */
+export const hasCluster = clusterNodes.length > 0
+
+/** `describe` for suites that need the Redis Cluster: reported as skipped when the run has none. */
+export const describeCluster = (name: string, body: () => void) =>
+  describe.skipIf(!hasCluster)(`${name} (redis cluster)`, body)
+
+/** The Redis service on the tests' Redis Cluster (one cluster client per layer build). */
+export const clusterLayer = (
+  options?: RedisIoredis.ClusterOptions
+): Layer.Layer<Redis.Redis | RedisIoredis.ClusterClient, Redis.RedisError> =>
+  RedisIoredis.layerCluster(clusterNodes, options)
+
 /** The Redis service on the tests' server (one client per layer build). */
 export const redisLayer = (
   options?: RedisIoredis.Options

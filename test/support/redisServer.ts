@@ -79,18 +79,20 @@ export interface ServerOptions {
    * so every acknowledged write survives a SIGKILL. Default: persistence off, nothing written to disk.
    */
   readonly persistentDir?: string | undefined
+  /** More `redis-server` arguments (e.g. `--cluster-enabled yes`). */
+  readonly args?: ReadonlyArray<string> | undefined
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-interface Started {
+export interface Started {
   readonly child: ChildProcess
   readonly exit: Promise<void>
   readonly exited: () => boolean
 }
 
 /** Spawns `redis-server` on `port` and waits until it answers PING; rejects with its stderr when it does not. */
-const spawnServer = async (binary: string, port: number, options: ServerOptions): Promise<Started> => {
+export const spawnServer = async (binary: string, port: number, options: ServerOptions): Promise<Started> => {
   const persistence =
     options.persistentDir === undefined
       ? ["--save", "", "--appendonly", "no", "--dir", process.env.TMPDIR ?? "/tmp"]
@@ -108,7 +110,8 @@ const spawnServer = async (binary: string, port: number, options: ServerOptions)
       "--protected-mode",
       "yes",
       "--loglevel",
-      "warning"
+      "warning",
+      ...(options.args ?? [])
     ],
     { stdio: ["ignore", "ignore", "pipe"] }
   )

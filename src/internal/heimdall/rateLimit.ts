@@ -8,6 +8,7 @@ import { randomId } from "../id.ts"
 import * as Layout from "../layout.ts"
 import * as Metrics from "../metrics.ts"
 import * as RateStart from "../rateStart.ts"
+import { crossSlotInvalid } from "../slot.ts"
 import * as validate from "../validate.ts"
 import { countOrInvalid, invalid, keyError, millisOrInvalid } from "./common.ts"
 import { Heimdall } from "./service.ts"
@@ -178,7 +179,7 @@ const admit = (
     )
   }
   const run = (jitterMs: number) =>
-    Effect.flatMap(Heimdall, (heimdall) => {
+    Effect.flatMap(Heimdall, (heimdall): Effect.Effect<Admission, RateLimited | InvalidArgument | Redis.RedisError> => {
       const request: Store.RateRequest = {
         limits: resolved.map((l) => ({
           key: Layout.rateKey(heimdall.config.ratePrefix, l.key),
@@ -189,6 +190,9 @@ const admit = (
         mode,
         maxDelayMs,
         offsetMs: mode === "reserve" ? jitterMs : 0
+      }
+      if (request.limits.length > 1 && heimdall.store.crossSlot?.(request.limits.map((l) => l.key))) {
+        return Effect.fail(crossSlotInvalid([...new Set(resolved.map((l) => l.key))]))
       }
       if (atStart === undefined) return Effect.flatMap(heimdall.store.rateTake(request), settle)
       return startAdmission(
