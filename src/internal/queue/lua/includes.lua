@@ -122,7 +122,7 @@ end
 -- without a claim's round trip. Lapsed registrations met on the way are dropped; live ones of workers that do not run
 -- the name are put back with their scores.
 local function pickIdle(handoff, name, now)
-  local skipped = {}
+  local skipped
   local found
   for _ = 1, 64 do
     local top = redis.call("ZPOPMIN", handoff.idle)
@@ -133,12 +133,15 @@ local function pickIdle(handoff, name, now)
         found = { worker, token, tonumber(lease) }
         break
       end
+      skipped = skipped or {}
       table.insert(skipped, top[2])
       table.insert(skipped, top[1])
     end
   end
-  if #skipped > 0 then redis.call("ZADD", handoff.idle, unpack(skipped)) end
-  return found
+  if skipped then redis.call("ZADD", handoff.idle, unpack(skipped)) end
+  -- no live registration at all: no worker is blocked on the wake list (each registers before it blocks, and its
+  -- registration outlives its block by a second)
+  return found, not found and not skipped
 end
 
 -- Hands the waiting task `id` to an idle worker that runs `name`, if one is registered: claimed for it (in `running`
@@ -148,8 +151,8 @@ end
 -- woken to claim once: it learns of the short lease, and takes the task over when that lapses. Returns the lease
 -- token and the worker's id, or nil; the caller sets the record's state (and `w`, the worker) and counts the move.
 local function handOff(handoff, runningKey, id, name, payload, trace, attempts, enqueuedAt, failures, booked, now)
-  local picked = pickIdle(handoff, name, now)
-  if not picked then return nil end
+  local picked, noneIdle = pickIdle(handoff, name, now)
+  if not picked then return nil, nil, noneIdle end
   local first = math.min(picked[3], handoff.lease)
   redis.call("ZADD", runningKey, now + first, id)
   local inbox = handoff.inboxPrefix .. picked[1]
@@ -180,7 +183,7 @@ local function createTask(key, readyKey, scheduledKey, wakeKey, id, name, payloa
   now = now or nowMillis()
   -- no id (it is in the key), no attempts (0 until a claim), no runAt unless delayed, no empty trace
   local fields = { "n", name, "p", payload, "s", "q", "e", now }
-  local token, worker
+  local token, worker, noneIdle
   local state = "queued"
   if delay > 0 then
     fields[6] = "s"
@@ -189,7 +192,9 @@ local function createTask(key, readyKey, scheduledKey, wakeKey, id, name, payloa
     redis.call("ZADD", scheduledKey, now + delay, id)
     state = "scheduled"
   else
-    if handoff then token, worker = handOff(handoff, runningKey, id, name, payload, trace, 1, now, "", "0", now) end
+    if handoff then
+      token, worker, noneIdle = handOff(handoff, runningKey, id, name, payload, trace, 1, now, "", "0", now)
+    end
     if token then
       fields[6] = "r:" .. token
       for _, v in ipairs({ "a", 1, "startedAt", now, "w", worker }) do fields[#fields + 1] = v end
@@ -205,7 +210,9 @@ local function createTask(key, readyKey, scheduledKey, wakeKey, id, name, payloa
   end
   for _, v in ipairs(extra) do fields[#fields + 1] = v end
   redis.call("HSET", key, unpack(fields))
-  if not token then wake(wakeKey, cap, ttl) end
+  -- a wake-up token for a blocked idle worker, unless the hand-off found that none is registered (then nobody is
+  -- blocked, and a token would only wake the next one for nothing)
+  if not token and not noneIdle then wake(wakeKey, cap, ttl) end
   return fields[6]
 end
 
