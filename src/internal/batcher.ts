@@ -1,7 +1,8 @@
 /**
- * A micro-batcher without a timer (the Redis queue's enqueues, the Redis store's takes on one limit): an item is sent at once when fewer than
- * `inFlight` calls are in flight; items that arrive while the calls are busy wait, and go together (at most `max`
- * items, at most `maxWeight` of weight, at least one item) in the next call, sent as soon as one returns. So a lone
+ * A micro-batcher without a timer (the Redis queue's enqueues, the Redis store's takes on one limit): an item is
+ * sent at once when fewer than `inFlight` calls are in flight (a lone one from the caller's own fiber); items that
+ * arrive while the calls are busy wait, and go together (at most `max` items, at most `maxWeight` of weight, at
+ * least one item) in the next call, sent as soon as one returns. So a lone
  * item pays no wait, and a crowd pays one round trip per batch instead of one per item. Items keep their order:
  * first come, first sent, and a call's items in that order.
  *
@@ -108,15 +109,33 @@ export const make = <A, B, E>(options: Options<A, B, E>): Batcher<A, B, E> => {
       const items = new Array<A>(batch.length)
       for (let i = 0; i < batch.length; i++) items[i] = batch[i]!.item
       fork(send(items)).addObserver((exit) => {
-        busy--
         deliver(batch, exit)
-        // a failed call (Redis unreachable, a command timeout) fails the items waiting behind it too, unsent: each
-        // caller learns of the outage within one command timeout, as without batching, never two
-        if (Exit.isFailure(exit)) deliver(take(Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY), exit)
-        pump()
-        if (busy === 0 && head === waiting.length) options.onIdle?.()
+        returned(exit)
       })
     }
+  }
+
+  /** A call returned: the next batch goes, or the batcher is idle. */
+  const returned = (exit: Exit.Exit<unknown, E>) => {
+    busy--
+    // a failed call (Redis unreachable, a command timeout) fails the items waiting behind it too, unsent: each
+    // caller learns of the outage within one command timeout, as without batching, never two
+    if (Exit.isFailure(exit))
+      deliver(take(Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY), Exit.failCause(exit.cause))
+    pump()
+    if (busy === 0 && head === waiting.length) options.onIdle?.()
+  }
+
+  /**
+   * One item with nothing waiting and room in flight: sent from the caller's own fiber, so a lone call costs what
+   * an unbatched one does (no fork); what queues up meanwhile goes when it returns, however it ends.
+   */
+  const alone = (item: A): Effect.Effect<B, E> => {
+    busy++
+    return send([item]).pipe(
+      Effect.map((results) => results[0]!),
+      Effect.onExit((exit) => Effect.sync(() => returned(exit)))
+    )
   }
 
   const all = (items: ReadonlyArray<A>): Effect.Effect<ReadonlyArray<B>, E> =>
@@ -132,7 +151,15 @@ export const make = <A, B, E>(options: Options<A, B, E>): Batcher<A, B, E> => {
           })
         })
 
-  return { all, one: (item) => Effect.map(all([item]), (results) => results[0]!) }
+  return {
+    all,
+    one: (item) =>
+      Effect.suspend(() =>
+        busy < options.inFlight && head === waiting.length
+          ? alone(item)
+          : Effect.map(all([item]), (results) => results[0]!)
+      )
+  }
 }
 
 /**
