@@ -5,7 +5,11 @@
  * µs per task (INFO cpu), the scripts' own time and calls (commandstats evalsha usec, calls) per task, and the
  * drain's client CPU per task (this process: the worker). With CALLGRIND=1 the server
  * runs under valgrind's callgrind and each phase also reports the instructions the server executed per task.
+ * With `--lone N`, only lone enqueues instead: per round, N enqueues one at a time, the trees taking turns one
+ * enqueue each (the first tree alternating by round), each timed on its own inside one Effect run; then p50 and p95
+ * per tree (medians over the rounds).
  */
+import { Effect } from "effect"
 import { Redis as IORedis } from "ioredis"
 import { instructionsSinceZero, useCallgrind, zeroInstructions } from "./lib/callgrind.ts"
 import { info, redisCpuSeconds, startServer } from "./lib/redis.ts"
@@ -37,6 +41,55 @@ const evalStats = async () => {
   return m ? { calls: Number(m[1]), usec: Number(m[2]) } : { calls: 0, usec: 0 }
 }
 const evalUsec = async () => (await evalStats()).usec
+const lone = flag("lone", 0)
+if (lone > 0) {
+  const producers = trees.map(([name]) => [name, peers[name]!.makeProducer(server.url, "lone")] as const)
+  const percentile = (xs: Array<number>, p: number) => {
+    const s = [...xs].sort((a, b) => a - b)
+    return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]!
+  }
+  const stats: Record<string, Array<[number, number]>> = {}
+  let n = 0
+  // one enqueue of tree `i`, timed inside its producer's runtime (no runPromise in the measure)
+  const once = (i: number) =>
+    producers[i]![1].runPromise(
+      Effect.gen(function* () {
+        const t0 = performance.now()
+        yield* peers[producers[i]![0]]!.enqueue(n++) as Effect.Effect<unknown>
+        return performance.now() - t0
+      }) as Effect.Effect<number, never, never>
+    )
+  for (let i = 0; i < 50; i++) for (let t = 0; t < producers.length; t++) await once(t) // warm-up
+  for (let round = 0; round < rounds; round++) {
+    await admin.flushdb()
+    const samples = producers.map(() => [] as Array<number>)
+    for (let k = 0; k < lone; k++) {
+      for (let j = 0; j < producers.length; j++) {
+        const t = (j + round + k) % producers.length
+        samples[t]!.push(await once(t))
+      }
+    }
+    producers.forEach(([name], t) => {
+      stats[name] ??= []
+      stats[name].push([percentile(samples[t]!, 0.5), percentile(samples[t]!, 0.95)])
+      console.log(
+        `${name.padEnd(6)} round ${round} lone enqueue p50 ${percentile(samples[t]!, 0.5).toFixed(3)} ms p95 ${percentile(samples[t]!, 0.95).toFixed(3)} ms`
+      )
+    })
+  }
+  const mid = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!
+  console.log(`medians over ${rounds} rounds of ${lone} lone enqueues per tree`)
+  for (const [name] of producers) {
+    const s = stats[name]!
+    console.log(
+      `${name.padEnd(6)} p50 ${mid(s.map((x) => x[0])).toFixed(3)} ms p95 ${mid(s.map((x) => x[1])).toFixed(3)} ms`
+    )
+  }
+  for (const [, producer] of producers) await producer.dispose()
+  await admin.quit()
+  await server.stop()
+  process.exit(0)
+}
 const rows: Record<string, Array<Array<number>>> = {}
 for (let round = 0; round < rounds; round++) {
   const order = trees.map(([n]) => n)

@@ -25,6 +25,7 @@ import { Redis as IORedis } from "ioredis"
 import type { Context, DiagnosticSettings, Row, Settings } from "./lib/context.ts"
 import { machineNotes, startServer } from "./lib/redis.ts"
 import { renderMarkdown, renderSvg } from "./lib/report.ts"
+import * as bulk from "./workloads/bulk.ts"
 import * as cost from "./workloads/cost.ts"
 import * as drain from "./workloads/drain.ts"
 import * as enqueue from "./workloads/enqueue.ts"
@@ -59,7 +60,9 @@ const full: Settings = {
   rateProcesses: 2,
   rateConcurrency: 10,
   costTasks: 2_000,
-  memoryTasks: 10_000
+  memoryTasks: 10_000,
+  bulkTasks: 10_000,
+  loneEnqueues: 2_000
 }
 const quick: Settings = {
   ...full,
@@ -69,7 +72,9 @@ const quick: Settings = {
   latencyRounds: 10,
   rateTasks: 60,
   costTasks: 500,
-  memoryTasks: 2_000
+  memoryTasks: 2_000,
+  bulkTasks: 1_000,
+  loneEnqueues: 200
 }
 const settings: Settings = {
   ...(args.quick ? quick : full),
@@ -91,7 +96,8 @@ const table = [
   ["ratelimit", ratelimit.run],
   ["primitives", primitives.run],
   ["cost", cost.run],
-  ["redis-benchmark", redisBenchmark.run]
+  ["redis-benchmark", redisBenchmark.run],
+  ["bulk", bulk.run]
 ] as const
 /** Diagnostics: not part of the table, run only when named in `--only`. */
 const diagnosticWorkloads = [

@@ -22,6 +22,10 @@ export interface Settings {
   readonly rateConcurrency: number
   readonly costTasks: number
   readonly memoryTasks: number
+  /** Tasks per `enqueueAll` / `addBulk` call (bulk workload). */
+  readonly bulkTasks: number
+  /** Lone enqueues timed one by one, per peer (bulk workload). */
+  readonly loneEnqueues: number
 }
 
 /**

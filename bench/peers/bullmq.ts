@@ -11,6 +11,10 @@ export const makeQueue = (port: number, name: string) => new Queue(name, { conne
 export const add = (queue: Queue, n: number) => queue.add("noop", { n })
 export const addUnique = (queue: Queue, n: number) => queue.add("noop", { n }, { deduplication: { id: `u${n}` } })
 
+/** `addBulk` of one job per number; resolves with how many jobs were added. */
+export const addBulk = async (queue: Queue, ns: ReadonlyArray<number>) =>
+  (await queue.addBulk(ns.map((n) => ({ name: "noop", data: { n } })))).length
+
 /** Fills the queue with `count` jobs, 50 in flight (not timed). */
 export const prefill = async (queue: Queue, count: number, offset = 0) => {
   let next = 0

@@ -3,7 +3,7 @@
  * and Effect's own RateLimiter on the same `Redis` service) and workers that
  * each have their own Redis connections, as separate processes would.
  */
-import { Effect, Exit, Layer, ManagedRuntime, Schema, Scope } from "effect"
+import { Effect, Exit, Layer, ManagedRuntime, Result, Schema, Scope } from "effect"
 import * as RateLimiter from "effect/persistence/RateLimiter"
 import * as Redis from "effect/persistence/Redis"
 import { Redis as IORedis } from "ioredis"
@@ -69,6 +69,26 @@ export type Producer = ReturnType<typeof makeProducer>
 export const enqueue = (n: number) => Task.enqueue(Noop, { n })
 export const enqueueDelayed = (n: number, delayMillis: number) => Task.enqueue(Noop, { n }, { delay: delayMillis })
 export const enqueueUnique = (n: number) => Task.enqueue(NoopUnique ?? Noop, { n })
+
+/**
+ * A unique task whose key is `u<n>`, the id the BullMQ peer gives `deduplication` (`addUnique`): the like-for-like
+ * of BullMQ's deduplication, where `NoopUnique`'s key is the default (the task name and a hash of the payload).
+ */
+export const NoopUniqueKeyed = Task.make("bench-noop", {
+  payload: Schema.Struct({ n: Schema.Number }),
+  unique: { key: ({ n }: { readonly n: number }) => `u${n}` }
+})
+export const enqueueUniqueKeyed = (n: number) => Task.enqueue(NoopUniqueKeyed, { n })
+
+/** `Task.enqueueAll` of one task per number; succeeds with how many were created. */
+export const enqueueAll = (ns: ReadonlyArray<number>) =>
+  Effect.map(
+    Task.enqueueAll(
+      Noop,
+      ns.map((n) => ({ n }))
+    ),
+    (results) => results.filter(Result.isSuccess).length
+  )
 
 /** Runs `make(i)` for i in 0..count-1, 50 in flight. */
 export const prefillWith = <A, E, R>(make: (i: number) => Effect.Effect<A, E, R>, count: number) =>

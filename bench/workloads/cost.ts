@@ -4,7 +4,9 @@
  * (MONITOR: round trips sent by clients, apart from the commands scripts ran
  * inside) and executed (`INFO commandstats`, scripts' inner calls included),
  * per task. Memory: `INFO memory` used_memory before and after enqueueing
- * `memoryTasks` tasks that wait (no worker), per task.
+ * `memoryTasks` tasks that wait (no worker), per task; unique tasks with the
+ * default key (the task name and a 32-hex hash of the payload) and with the
+ * key `u<n>`, the id BullMQ's deduplication gets here.
  */
 
 import type { Context, Row } from "../lib/context.ts"
@@ -91,6 +93,9 @@ export const run = async (ctx: Context): Promise<Array<Row>> => {
               HeimdallPeer.prefillWith((i) => HeimdallPeer.enqueueUnique(i), m)
             )
           )
+    const memHeimdallUniqueKeyed = await memory(() =>
+      producer.runPromise(HeimdallPeer.prefillWith((i) => HeimdallPeer.enqueueUniqueKeyed(i), m))
+    )
     const memBullUnique = await memory(async () => {
       await Promise.all(
         Array.from({ length: 50 }, async () => {
@@ -112,6 +117,9 @@ export const run = async (ctx: Context): Promise<Array<Row>> => {
     )
     ctx.log(`  executed per task:    heimdall ${heimdall.executed.toFixed(2)}, bullmq ${bull.executed.toFixed(2)}`)
     ctx.log(`  bytes per waiting task: heimdall ${memHeimdall.toFixed(0)}, bullmq ${memBull.toFixed(0)}`)
+    ctx.log(
+      `  bytes per waiting unique task: heimdall ${memHeimdallUnique?.toFixed(0)} (key u<n>: ${memHeimdallUniqueKeyed.toFixed(0)}), bullmq ${memBullUnique.toFixed(0)}`
+    )
     const rows: Array<Row> = [
       {
         section,
@@ -179,7 +187,17 @@ export const run = async (ctx: Context): Promise<Array<Row>> => {
         value: memHeimdallUnique === undefined ? undefined : summarize([memHeimdallUnique]),
         ratio:
           memHeimdallUnique === undefined ? undefined : { against: "BullMQ", value: memHeimdallUnique / memBullUnique },
-        note: memHeimdallUnique === undefined ? "pending issue 5" : undefined
+        note: memHeimdallUnique === undefined ? "pending issue 5" : "default key: task name and payload hash"
+      },
+      {
+        section,
+        case: "memory per waiting unique task",
+        peer: "effect-heimdall (key u<n>)",
+        unit: "bytes",
+        higherIsBetter: false,
+        value: summarize([memHeimdallUniqueKeyed]),
+        ratio: { against: "BullMQ", value: memHeimdallUniqueKeyed / memBullUnique },
+        note: 'unique: { key: ({ n }) => "u" + n }, the id BullMQ gets'
       },
       {
         section,

@@ -1,0 +1,63 @@
+/**
+ * Memory per waiting unique task, part by part (bench/README.md, "Memory per waiting unique task"): writes 10,000
+ * copies of a candidate layout (a task record, its id in the ready list, its lock key) into an empty private
+ * `redis-server` with one Lua loop, and prints the `used_memory` delta per copy, the allocator's rounding included.
+ * Ids are 16 characters, as `randomId`'s; the lock value is `<fence>:<id>`; the default unique key is the task
+ * name and 32 hex digits, `u<n>` the id the BullMQ peer gives deduplication. Usage: `node bench/memory-layout.ts`.
+ */
+import { Redis as IORedis } from "ioredis"
+import { startServer, usedMemory } from "./lib/redis.ts"
+
+const count = 10_000
+// Lua pieces: `i` is the copy's number, `id` its task id, `h` a 32-hex hash, `fence` a 16-digit fence
+const prelude =
+  "local id = string.format('Q%015d', i); local h = redis.sha1hex(tostring(i)):sub(1, 32); " +
+  "local fence = string.format('1796278199%06d', i % 1000000)"
+const record = (extra: string) =>
+  `redis.call('HSET', 'hq:{cost}:task:' .. id, 'n', 'bench-noop', 'p', '{"n":' .. i .. '}', 's', 'q', 'e', '1796278199610'${extra})`
+const ready = "redis.call('LPUSH', 'hq:{cost}:ready', id)"
+const defaultKey = "'bench-lock:{cost}:bench-noop:' .. h"
+const shortKey = "'bench-lock:{cost}:u' .. i"
+const lock = (key: string, value = "fence .. ':' .. id", ttl = ", 'PX', 3600000") =>
+  `redis.call('SET', ${key}, ${value}${ttl})`
+const fields = (key: string) => `, 'lp', 'bench-lock:', 'l', ${key}, 'lt', 3600000`
+const defaultL = "'bench-noop:' .. h"
+const shortL = "'u' .. i"
+
+const layouts: ReadonlyArray<readonly [string, string]> = [
+  ["plain task (record + ready list)", `${record("")} ${ready}`],
+  ["unique, default key: as stored today", `${record(fields(defaultL))} ${ready} ${lock(defaultKey)}`],
+  [
+    "unique, default key: record without lp",
+    `${record(`, 'l', ${defaultL}, 'lt', 3600000`)} ${ready} ${lock(defaultKey)}`
+  ],
+  ["unique, default key: record with l only", `${record(`, 'l', ${defaultL}`)} ${ready} ${lock(defaultKey)}`],
+  ["unique, default key: no lock field in the record", `${record("")} ${ready} ${lock(defaultKey)}`],
+  [
+    "unique, default key: lp, l, lt packed in one field",
+    `${record(`, 'u', '3600000,11,bench-lock:' .. ${defaultL}`)} ${ready} ${lock(defaultKey)}`
+  ],
+  ["unique, key u<n>: as stored today", `${record(fields(shortL))} ${ready} ${lock(shortKey)}`],
+  ["unique, key u<n>: record without lp", `${record(`, 'l', ${shortL}, 'lt', 3600000`)} ${ready} ${lock(shortKey)}`],
+  ["unique, key u<n>: no lock field in the record", `${record("")} ${ready} ${lock(shortKey)}`],
+  ["lock key alone, default key", lock(defaultKey)],
+  ["lock key alone, default key, no TTL", lock(defaultKey, undefined, "")],
+  ["lock key alone, default key, value: the id alone", lock(defaultKey, "id")],
+  ["lock key alone, key u<n>", lock(shortKey)],
+  ["BullMQ's deduplication key alone (integer value, no TTL)", "redis.call('SET', 'bull:cost:de:u' .. i, i)"]
+]
+
+const server = await startServer()
+const admin = new IORedis(server.url)
+try {
+  for (const [label, body] of layouts) {
+    await admin.flushall()
+    const before = await usedMemory(admin)
+    await admin.eval(`for i = 1, ${count} do ${prelude}; ${body} end return 1`, 0)
+    const after = await usedMemory(admin)
+    console.log(`${label.padEnd(58)} ${Math.round((after - before) / count)} bytes`)
+  }
+} finally {
+  admin.disconnect()
+  await server.stop()
+}
