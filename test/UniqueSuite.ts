@@ -545,4 +545,167 @@ export const uniqueSuite = (it: Vitest.MethodsNonLive<TasksUnderTest>, backend: 
       })
     )
   )
+
+  const Sync = Task.make("sync", {
+    payload: Schema.Struct({ n: Schema.Number }),
+    success: Schema.Number,
+    unique: { key: "sync", onDuplicate: "replace", timeout: "1 minute" }
+  })
+  const Other = Task.make("other-sync", { payload: Schema.Struct({ n: Schema.Number }), success: Schema.Number })
+
+  it.effect("replace: a duplicate replaces the waiting task's payload: same id, same place in line", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const queue = yield* TaskQueue.TaskQueue
+        const first = yield* Task.enqueueOutcome(Sync, { n: 1 })
+        assert.strictEqual(first._tag, "Created")
+        const other = yield* Task.enqueue(Other, { n: 100 })
+        const second = yield* Task.enqueueOutcome(Sync, { n: 2 })
+        const third = yield* Task.enqueueOutcome(Sync, { n: 3 }, { id: "ignored" })
+        assert.deepStrictEqual(
+          [second, third].map((o) => (o._tag === "Replaced" ? [o._tag, o.handle.id, o.state, o.created] : [o._tag])),
+          [
+            ["Replaced", first.handle.id, "queued", false],
+            ["Replaced", first.handle.id, "queued", false]
+          ]
+        )
+        assert.strictEqual((yield* Task.enqueue(Sync, { n: 4 })).id, first.handle.id, "enqueue: the same handle")
+        assert.strictEqual((yield* queue.get("ignored"))?.id, undefined, "no record for the duplicate's id")
+        assert.strictEqual((yield* queue.get(first.handle.id))?.payload, JSON.stringify({ n: 4 }))
+        const order = yield* Ref.make<Array<string>>([])
+        const note = (label: string) =>
+          Effect.flatMap(Task.CurrentTask, (t) => Ref.update(order, (o) => [...o, `${label}:${t.id}`]))
+        yield* worker(
+          [
+            Task.implement(Sync, ({ n }) => Effect.as(note(`sync ${n}`), n)),
+            Task.implement(Other, ({ n }) => Effect.as(note(`other ${n}`), n))
+          ],
+          1
+        )
+        assert.strictEqual(yield* Task.join(first.handle), 4)
+        assert.strictEqual(yield* Task.join(other), 100)
+        // the replaced task kept its place in line: before the task enqueued after it
+        assert.deepStrictEqual(yield* Ref.get(order), [`sync 4:${first.handle.id}`, `other 100:${other.id}`])
+      })
+    )
+  )
+
+  it.effect("replace: a duplicate with its own delay moves the waiting task to that delay", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const queue = yield* TaskQueue.TaskQueue
+        const first = yield* Task.enqueue(Sync, { n: 1 })
+        const before = yield* Clock.currentTimeMillis
+        const moved = yield* Task.enqueueOutcome(Sync, { n: 2 }, { delay: 400 })
+        assert.strictEqual(moved._tag, "Replaced")
+        assert.strictEqual(moved.handle.id, first.id)
+        assert.strictEqual(moved._tag === "Replaced" && moved.state, "scheduled")
+        const record = yield* queue.get(first.id)
+        assert.strictEqual(record?.state, "scheduled")
+        assert.strictEqual(record?.payload, JSON.stringify({ n: 2 }))
+        assert.isAtLeast(record!.runAt, before + 400)
+        assert.isAtMost(record!.runAt, before + 400 + slack + 50)
+        const starts = yield* Ref.make<Array<number>>([])
+        yield* worker(
+          [
+            Task.implement(Sync, ({ n }) =>
+              Effect.flatMap(Task.CurrentTask, (t) => Ref.update(starts, (s) => [...s, t.startedAt - before])).pipe(
+                Effect.as(n)
+              )
+            )
+          ],
+          1
+        )
+        yield* steps(300)
+        assert.deepStrictEqual(yield* Ref.get(starts), [], "not before its new delay")
+        yield* steps(200 + slack)
+        assert.strictEqual(yield* Task.join(first), 2)
+        assert.strictEqual((yield* Ref.get(starts)).length, 1)
+      })
+    )
+  )
+
+  it.effect("replace: while the task runs, the newest payload runs once after it, never at the same time", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const runs = yield* Ref.make<Array<number>>([])
+        const active = yield* Ref.make(0)
+        const most = yield* Ref.make(0)
+        yield* worker(
+          [
+            Task.implement(Sync, ({ n }) =>
+              Effect.gen(function* () {
+                const now = yield* Ref.updateAndGet(active, (a) => a + 1)
+                yield* Ref.update(most, (m) => Math.max(m, now))
+                yield* Ref.update(runs, (r) => [...r, n])
+                yield* Effect.sleep(300)
+                yield* Ref.update(active, (a) => a - 1)
+                return n
+              })
+            )
+          ],
+          4
+        )
+        const first = yield* Task.enqueue(Sync, { n: 1 })
+        yield* steps(100)
+        assert.strictEqual(yield* Task.status(first), "running")
+        const behind = yield* Task.enqueueOutcome(Sync, { n: 2 })
+        assert.strictEqual(behind._tag, "Replaced")
+        assert.notStrictEqual(behind.handle.id, first.id)
+        assert.deepStrictEqual(behind._tag === "Replaced" && [behind.state, behind.created], ["scheduled", true])
+        const later = yield* Effect.forEach([3, 4, 5], (n) => Task.enqueueOutcome(Sync, { n }))
+        assert.deepStrictEqual(
+          later.map((o) => (o._tag === "Replaced" ? [o.handle.id, o.created] : o._tag)),
+          [3, 4, 5].map(() => [behind.handle.id, false])
+        )
+        assert.strictEqual(yield* Task.status(behind.handle), "scheduled")
+        yield* steps(300 + slack)
+        assert.strictEqual(yield* Task.join(first), 1)
+        yield* steps(400 + slack)
+        assert.strictEqual(yield* Task.join(behind.handle), 5)
+        assert.deepStrictEqual(yield* Ref.get(runs), [1, 5], "each payload that ran, in order: the newest once")
+        assert.strictEqual(yield* Ref.get(most), 1, "never two at once")
+        // the key is free again: a new task
+        const next = yield* Task.enqueueOutcome(Sync, { n: 6 })
+        assert.strictEqual(next._tag, "Created")
+      })
+    )
+  )
+
+  it.effect("replace: a cancelled running holder hands the key to the task behind it", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const queue = yield* TaskQueue.TaskQueue
+        const first = yield* Task.enqueue(Sync, { n: 1 })
+        const behind = yield* Task.enqueue(Sync, { n: 2 })
+        assert.strictEqual(behind.id, first.id, "waiting: replaced")
+        const claimed = yield* queue.claim({ token: "t1", leaseMillis: 60_000 })
+        assert.strictEqual(claimed._tag === "Claimed" && claimed.tasks[0]?.id, first.id)
+        const queued = yield* Task.enqueue(Sync, { n: 3 })
+        assert.notStrictEqual(queued.id, first.id)
+        assert.strictEqual(yield* Task.status(queued), "scheduled")
+        yield* queue.cancel(first.id)
+        assert.strictEqual(yield* Task.status(queued), "queued")
+        const key = yield* Task.uniqueKey(Sync, { n: 3 })
+        const lock = yield* Heimdall.inspectLock(queue.lockKey(key))
+        assert.strictEqual(Option.getOrThrow(lock).holder, queued.id)
+        assert.strictEqual((yield* queue.get(queued.id))?.payload, JSON.stringify({ n: 3 }))
+      })
+    )
+  )
+
+  it.effect("replace: an onDuplicate other than existing, fail or replace is InvalidArgument naming it", () =>
+    withTasks(
+      Effect.sync(() => {
+        const error = Result.try(() =>
+          Task.make("bad", { payload: Customer, unique: { onDuplicate: "replaced" as "replace" } })
+        )
+        assert.isTrue(Result.isFailure(error))
+        const failure = (error as Result.Failure<unknown, any>).failure
+        assert.strictEqual(failure._tag, "InvalidArgument")
+        assert.include(failure.message, "unique.onDuplicate")
+        assert.include(failure.message, "replaced")
+      })
+    )
+  )
 }

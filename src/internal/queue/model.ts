@@ -161,13 +161,20 @@ export interface NewTask {
         readonly keep: boolean
         /** This task's lock prefix instead of the backend's. */
         readonly prefix?: string | undefined
+        /**
+         * `"replace"`: a duplicate replaces the payload of the task waiting under the key, or waits behind the
+         * running one (`Replaced`); otherwise it is reported (`Duplicate`).
+         */
+        readonly onDuplicate?: "replace" | undefined
       }
     | undefined
 }
 
 /**
  * What `enqueue` did: created the task; found a task with the same id (nothing
- * changed); or found the unique key held by another task (nothing changed).
+ * changed); found the unique key held by another task (nothing changed); or,
+ * with `onDuplicate: "replace"`, gave its payload to task `id` (the waiting
+ * holder, or the task queued behind the running holder, created if need be).
  *
  * @category models
  * @since 0.1.0
@@ -176,6 +183,7 @@ export type EnqueueResult =
   | { readonly _tag: "Created"; readonly state: TaskState }
   | { readonly _tag: "Exists"; readonly state: TaskState }
   | { readonly _tag: "Duplicate"; readonly holder: string; readonly expiresInMillis: number }
+  | { readonly _tag: "Replaced"; readonly id: string; readonly state: TaskState }
 
 /**
  * A task handed to a worker by `claim`, with the lease `token` that every
