@@ -56,6 +56,14 @@ const expected: Record<string, ReadonlyArray<RegExp>> = {
     /^expires in about 3600 s$/m,
     /^once it has finished: STARTED$/m
   ],
+  "replace-task.ts": [
+    /^Created, then Replaced \(same task: true\)$/m,
+    /^saved: Hel$/m,
+    /^while running: Replaced \(a new task behind it: true\)$/m,
+    /^then: Replaced \(the same task behind: true\)$/m,
+    /^after it: Hello!$/m,
+    /^every save, in order: Hel, Hell, Hello!$/m
+  ],
   "unique-interval.ts": [
     /^first run: synced$/m,
     /^right after it finished, still the same task: true$/m,
