@@ -121,7 +121,7 @@ export {
  * @category models
  * @since 0.3.0
  */
-export type DuplicatePolicy = "existing" | "fail" | "replace"
+export type DuplicatePolicy = "existing" | "fail" | "replace" | "oneBehind"
 
 /**
  * How a unique task is unique.
@@ -134,7 +134,10 @@ export type DuplicatePolicy = "existing" | "fail" | "replace"
  *   `"fail"`: `enqueue` fails with `AlreadyQueued`; `"replace"`: the duplicate's payload replaces the
  *   waiting task's (same id, same place in line, or the duplicate's own `delay` when it has one), and when
  *   the task is already running, the payload runs once after it (never two at once, never lost; later
- *   duplicates replace that one's payload). `enqueue` returns the handle of the task that will run the payload;
+ *   duplicates replace that one's payload). `enqueue` returns the handle of the task that will run the payload.
+ *   `"oneBehind"`: at most one task runs and one waits per key ("run again after the current run, once,
+ *   however many requests came in"): a duplicate of a waiting task gets its handle; a duplicate of a running
+ *   task is created to run once after it (its own payload), unless one waits already (then its handle).
  *   `enqueueOutcome` says which of these happened.
  * - `waitForExpiry`: keep the key after the task ends, until `timeout` (a unique *interval*: at most
  *   one run per `timeout`). Default `false`: the key is freed when the task ends.
@@ -472,6 +475,8 @@ const makeTask = (name: string, payload: AnySchema, success: AnySchema, error: A
   return task
 }
 
+const duplicatePolicies: ReadonlyArray<unknown> = ["existing", "fail", "replace", "oneBehind"]
+
 /** `unique` checked (throws `InvalidArgument`) and resolved. */
 const resolveUnique = (unique: true | UniqueOptions<any> | undefined): UniqueSettings | undefined => {
   if (unique === undefined || (unique as unknown) === false) return undefined
@@ -483,8 +488,8 @@ const resolveUnique = (unique: true | UniqueOptions<any> | undefined): UniqueSet
   if (key !== undefined && typeof key !== "function") validate.orThrow(validate.nonEmpty("unique.key", key))
   const timeout = validate.orThrow(validate.optionalDurationMillis("unique.timeout", options.timeout, 1))
   const onDuplicate = options.onDuplicate ?? "existing"
-  if (onDuplicate !== "existing" && onDuplicate !== "fail" && onDuplicate !== "replace") {
-    throw validate.invalid("unique.onDuplicate", onDuplicate, 'must be "existing", "fail" or "replace"')
+  if (!duplicatePolicies.includes(onDuplicate)) {
+    throw validate.invalid("unique.onDuplicate", onDuplicate, 'must be "existing", "fail", "replace" or "oneBehind"')
   }
   if (options.prefix !== undefined) validate.orThrow(validate.hashTagSafe("unique.prefix", options.prefix, false))
   return {
@@ -520,7 +525,7 @@ const resolveRateLimit = (
  * options that can never work, in `make` too: a `timeout` that is not a
  * positive finite duration (a unique timeout of 0 or -5 s would turn
  * uniqueness off), an empty constant `key`, a `prefix` with `{` or `}`, an
- * `onDuplicate` other than `"existing"`, `"fail"` or `"replace"`. A `key` function is
+ * `onDuplicate` other than `"existing"`, `"fail"`, `"replace"` or `"oneBehind"`. A `key` function is
  * checked by `enqueue`: one that throws or returns an empty string fails the
  * enqueue with `InvalidArgument`, and nothing is written.
  *
@@ -995,7 +1000,10 @@ const prepare = <T extends Any>(
             ttlMillis: settings.timeout === undefined ? uniqueTimeoutMillis : Duration.toMillis(settings.timeout),
             keep: settings.waitForExpiry,
             prefix: settings.prefix,
-            onDuplicate: settings.onDuplicate === "replace" ? ("replace" as const) : undefined
+            onDuplicate:
+              settings.onDuplicate === "replace" || settings.onDuplicate === "oneBehind"
+                ? settings.onDuplicate
+                : undefined
           }
     return { task: { id, name: task.name, payload: encoded, delayMillis, trace, unique }, key }
   })

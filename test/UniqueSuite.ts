@@ -694,7 +694,7 @@ export const uniqueSuite = (it: Vitest.MethodsNonLive<TasksUnderTest>, backend: 
     )
   )
 
-  it.effect("replace: an onDuplicate other than existing, fail or replace is InvalidArgument naming it", () =>
+  it.effect("onDuplicate: any other value is InvalidArgument naming the option, the value and the choices", () =>
     withTasks(
       Effect.sync(() => {
         const error = Result.try(() =>
@@ -705,6 +705,87 @@ export const uniqueSuite = (it: Vitest.MethodsNonLive<TasksUnderTest>, backend: 
         assert.strictEqual(failure._tag, "InvalidArgument")
         assert.include(failure.message, "unique.onDuplicate")
         assert.include(failure.message, "replaced")
+        assert.include(failure.message, '"oneBehind"')
+      })
+    )
+  )
+
+  const Rebuild = Task.make("rebuild", {
+    payload: Schema.Struct({ n: Schema.Number }),
+    success: Schema.Number,
+    unique: { key: "rebuild", onDuplicate: "oneBehind", timeout: "1 minute" }
+  })
+
+  it.effect("oneBehind: one runs, one waits, however many requests came in; the waiting one keeps its payload", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const queue = yield* TaskQueue.TaskQueue
+        const first = yield* Task.enqueueOutcome(Rebuild, { n: 1 })
+        assert.deepStrictEqual(first._tag === "Created" && first.state, "queued")
+        const waiting = yield* Task.enqueueOutcome(Rebuild, { n: 2 }, { id: "not-created" })
+        assert.deepStrictEqual([waiting._tag, waiting.handle.id], ["Existing", first.handle.id])
+        assert.strictEqual((yield* queue.get(first.handle.id))?.payload, JSON.stringify({ n: 1 }), "not replaced")
+        assert.isUndefined(yield* queue.get("not-created"))
+
+        const runs = yield* Ref.make<Array<number>>([])
+        const active = yield* Ref.make(0)
+        const most = yield* Ref.make(0)
+        yield* worker(
+          [
+            Task.implement(Rebuild, ({ n }) =>
+              Effect.gen(function* () {
+                const now = yield* Ref.updateAndGet(active, (a) => a + 1)
+                yield* Ref.update(most, (m) => Math.max(m, now))
+                yield* Ref.update(runs, (r) => [...r, n])
+                yield* Effect.sleep(300)
+                yield* Ref.update(active, (a) => a - 1)
+                return n
+              })
+            )
+          ],
+          4
+        )
+        yield* steps(100)
+        assert.strictEqual(yield* Task.status(first.handle), "running")
+        const behind = yield* Task.enqueueOutcome(Rebuild, { n: 3 })
+        assert.deepStrictEqual(behind._tag === "Created" && behind.state, "scheduled")
+        assert.notStrictEqual(behind.handle.id, first.handle.id)
+        const more = yield* Effect.forEach([4, 5, 6], (n) => Task.enqueueOutcome(Rebuild, { n }))
+        assert.deepStrictEqual(
+          more.map((o) => [o._tag, o.handle.id]),
+          [4, 5, 6].map(() => ["Existing", behind.handle.id])
+        )
+        assert.strictEqual((yield* Task.enqueue(Rebuild, { n: 7 })).id, behind.handle.id, "enqueue: its handle")
+        yield* steps(300 + slack)
+        assert.strictEqual(yield* Task.join(first.handle), 1)
+        yield* steps(400 + slack)
+        assert.strictEqual(yield* Task.join(behind.handle), 3)
+        assert.deepStrictEqual(yield* Ref.get(runs), [1, 3], "two runs: the first, then one more")
+        assert.strictEqual(yield* Ref.get(most), 1, "never two at once")
+        const next = yield* Task.enqueueOutcome(Rebuild, { n: 8 })
+        assert.strictEqual(next._tag, "Created", "the key is free again")
+      })
+    )
+  )
+
+  it.effect("oneBehind: a failed holder hands the key to the task behind it", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const queue = yield* TaskQueue.TaskQueue
+        const first = yield* Task.enqueue(Rebuild, { n: 1 })
+        const claimed = yield* queue.claim({ token: "t1", leaseMillis: 60_000 })
+        assert.strictEqual(claimed._tag === "Claimed" && claimed.tasks[0]?.id, first.id)
+        const behind = yield* Task.enqueue(Rebuild, { n: 2 })
+        assert.notStrictEqual(behind.id, first.id)
+        assert.strictEqual((yield* Task.enqueue(Rebuild, { n: 3 })).id, behind.id)
+        assert.isTrue(yield* queue.fail(first.id, "t1", "{}", undefined))
+        assert.strictEqual(yield* Task.status(first), "failed")
+        assert.strictEqual(yield* Task.status(behind), "queued")
+        const key = yield* Task.uniqueKey(Rebuild, { n: 2 })
+        const lock = yield* Heimdall.inspectLock(queue.lockKey(key))
+        assert.strictEqual(Option.getOrThrow(lock).holder, behind.id)
+        // the one behind now waits: a duplicate gets its handle
+        assert.strictEqual((yield* Task.enqueue(Rebuild, { n: 4 })).id, behind.id)
       })
     )
   )

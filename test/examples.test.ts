@@ -64,6 +64,12 @@ const expected: Record<string, ReadonlyArray<RegExp>> = {
     /^after it: Hello!$/m,
     /^every save, in order: Hel, Hell, Hello!$/m
   ],
+  "one-behind.ts": [
+    /^while it runs: Created, Existing, Existing, Existing$/m,
+    /^the three after the first wait in it: true$/m,
+    /^then: edit 2$/m,
+    /^runs: edit 1, edit 2$/m
+  ],
   "unique-interval.ts": [
     /^first run: synced$/m,
     /^right after it finished, still the same task: true$/m,

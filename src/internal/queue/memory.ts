@@ -154,7 +154,8 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
     /**
      * `onDuplicate: "replace"` (as enqueueUnique-8.lua): the payload goes to the waiting holder (scheduled again
      * after its own delay, if it has one), to the task waiting behind the running holder, or to a new task behind
-     * it, scheduled at the lock's expiry and started when the holder ends.
+     * it, scheduled at the lock's expiry and started when the holder ends. `"oneBehind"`: the waiting task (the
+     * holder, or the one behind it) is named as a duplicate's holder; otherwise the new task waits behind.
      */
     const replaceAt = (
       task: NewTask,
@@ -165,6 +166,18 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
     ): EnqueueResult => {
       const holder = live(holderId, now)
       const behind = holder?.next === undefined ? undefined : live(holder.next, now)
+      const oneBehind = task.unique?.onDuplicate === "oneBehind"
+      if (oneBehind) {
+        const waiting =
+          behind?.record.state === "scheduled"
+            ? behind
+            : holder?.record.state === "queued" || holder?.record.state === "scheduled"
+              ? holder
+              : undefined
+        if (waiting !== undefined) {
+          return { _tag: "Duplicate", holder: waiting.record.id, expiresInMillis: expiresInMs }
+        }
+      }
       if (behind?.record.state === "scheduled") {
         behind.record.payload = task.payload
         return { _tag: "Replaced", id: behind.record.id, state: "scheduled" }
@@ -188,7 +201,7 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
       bump(task.name, undefined, "scheduled")
       scheduled.set(task.id, at)
       if (holder !== undefined) holder.next = task.id
-      return { _tag: "Replaced", id: task.id, state: "scheduled" }
+      return oneBehind ? { _tag: "Created", state: "scheduled" } : { _tag: "Replaced", id: task.id, state: "scheduled" }
     }
     const newEntry = (task: NewTask, state: TaskState, runAt: number, lock: Entry["lock"], now: number): Entry => ({
       record: {
@@ -498,7 +511,7 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
       if (lock) {
         const taken = table.take(lock.key, task.id, lock.ttlMillis, now, nowUs)
         if (taken._tag === "Held") {
-          return task.unique?.onDuplicate === "replace"
+          return task.unique?.onDuplicate !== undefined
             ? replaceAt(task, lock, taken.holder, taken.expiresInMs, now)
             : { _tag: "Duplicate", holder: taken.holder, expiresInMillis: taken.expiresInMs }
         }

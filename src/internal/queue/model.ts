@@ -163,9 +163,11 @@ export interface NewTask {
         readonly prefix?: string | undefined
         /**
          * `"replace"`: a duplicate replaces the payload of the task waiting under the key, or waits behind the
-         * running one (`Replaced`); otherwise it is reported (`Duplicate`).
+         * running one (`Replaced`). `"oneBehind"`: a duplicate waits behind the running one (`Created`, scheduled
+         * until the running one ends) unless a task waits already (`Duplicate`, naming it). Otherwise it is
+         * reported (`Duplicate`).
          */
-        readonly onDuplicate?: "replace" | undefined
+        readonly onDuplicate?: "replace" | "oneBehind" | undefined
       }
     | undefined
 }

@@ -24,8 +24,8 @@
 --       hash tag, same slot
 --   ARGV[13] handOffLeaseMillis (number): the first lease of a task handed to an idle worker (ms, at most the
 --       worker's own)
---   ARGV[14] onDuplicate: "replace": a duplicate replaces the waiting task's payload (see below); "": it is
---       reported (reply 2)
+--   ARGV[14] onDuplicate: "replace": a duplicate replaces the waiting task's payload (reply 3, see below);
+--       "oneBehind": at most one task waits behind the running one (see below); "": it is reported (reply 2)
 -- Output:
 --   { 1, state }           created; the lock is held by the task id (state: a code, see keys.ts)
 --   { 0, state }           a task with this id exists; nothing changed
@@ -36,11 +36,14 @@
 --       delay is not changed: it runs when the holder ends); otherwise a new task with ARGV[1] as its id, scheduled
 --       at the lock's expiry and named in the holder's "nx" (see promoteNext in includes.lua: it runs when the
 --       holder ends). The records of the holder and of the task behind it are built from KEYS[1] (same hash tag).
+--   onDuplicate "oneBehind": { 2, id, pttl } naming the holder when it waits, or the task waiting behind the
+--       running holder when there is one (nothing changed); otherwise { 1, state } as created: the new task waits
+--       behind the running holder, as with "replace" (with its own payload).
 if redis.call("EXISTS", KEYS[1]) == 1 then
   return { 0, redis.call("HGET", KEYS[1], "s") }
 end
 local taken = lockTake(KEYS[5], ARGV[1], tonumber(ARGV[8]))
-if taken[1] == 0 and ARGV[14] == "replace" then
+if taken[1] == 0 and ARGV[14] ~= "" then
   local holder = taken[2]
   local base = string.sub(KEYS[1], 1, #KEYS[1] - #ARGV[1] - 5)
   local holderKey = base .. "task:" .. holder
@@ -52,7 +55,9 @@ if taken[1] == 0 and ARGV[14] == "replace" then
       target, targetKey, state = h[2], behindKey, "s"
     end
   end
-  if target == holder and (state == "q" or state == "s") then
+  local waiting = state == "q" or state == "s"
+  if ARGV[14] == "oneBehind" and waiting then return { 2, target, taken[3] } end
+  if target == holder and waiting then
     redis.call("HSET", targetKey, "p", ARGV[3])
     local delay = tonumber(ARGV[4])
     if delay > 0 then
@@ -87,6 +92,7 @@ if taken[1] == 0 and ARGV[14] == "replace" then
   redis.call("ZADD", KEYS[3], at, ARGV[1])
   countNow(KEYS[8], ARGV[2], nil, "scheduled", 1)
   if h[1] then redis.call("HSET", holderKey, "nx", ARGV[1]) end
+  if ARGV[14] == "oneBehind" then return { 1, "s" } end
   return { 3, ARGV[1], "s" }
 end
 if taken[1] == 0 then
