@@ -121,7 +121,27 @@ export {
  * @category models
  * @since 0.3.0
  */
-export type DuplicatePolicy = "existing" | "fail" | "replace" | "oneBehind"
+export type DuplicatePolicy = "existing" | "fail" | "replace" | "oneBehind" | Debounce
+
+/**
+ * `onDuplicate: { debounce, maxWait }`: a unique task that starts `debounce` after the latest request for its key,
+ * with that request's payload, but at most `maxWait` after the first (default: no bound). See `UniqueOptions`.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Task } from "effect-heimdall"
+ *
+ * const policy: Task.Debounce = { debounce: "2 seconds", maxWait: "30 seconds" }
+ * ```
+ *
+ * @category models
+ * @since 0.3.0
+ */
+export interface Debounce {
+  readonly debounce: Duration.Input
+  readonly maxWait?: Duration.Input | undefined
+}
 
 /**
  * How a unique task is unique.
@@ -138,7 +158,10 @@ export type DuplicatePolicy = "existing" | "fail" | "replace" | "oneBehind"
  *   `"oneBehind"`: at most one task runs and one waits per key ("run again after the current run, once,
  *   however many requests came in"): a duplicate of a waiting task gets its handle; a duplicate of a running
  *   task is created to run once after it (its own payload), unless one waits already (then its handle).
- *   `enqueueOutcome` says which of these happened.
+ *   `{ debounce: wait, maxWait }`: the task starts `wait` after the latest request (the first one waits too), with
+ *   the latest payload, but at most `maxWait` after the first request (default: no bound); a request while it
+ *   runs waits behind it as with `"replace"`, and starts `wait` after the latest request, not before it ends.
+ *   `enqueueOutcome` says which of these happened (`Debounced`, with the new start time).
  * - `waitForExpiry`: keep the key after the task ends, until `timeout` (a unique *interval*: at most
  *   one run per `timeout`). Default `false`: the key is freed when the task ends.
  * - `prefix`: this task's lock prefix, instead of the backend's `lockPrefix`.
@@ -477,6 +500,24 @@ const makeTask = (name: string, payload: AnySchema, success: AnySchema, error: A
 
 const duplicatePolicies: ReadonlyArray<unknown> = ["existing", "fail", "replace", "oneBehind"]
 
+/** `onDuplicate` checked (throws `InvalidArgument`); a debounce's durations resolved. */
+const resolveDuplicate = (policy: DuplicatePolicy): DuplicatePolicy => {
+  if (duplicatePolicies.includes(policy)) return policy
+  if (typeof policy !== "object" || policy === null || !("debounce" in policy)) {
+    throw validate.invalid(
+      "unique.onDuplicate",
+      policy,
+      'must be "existing", "fail", "replace", "oneBehind" or { debounce, maxWait }'
+    )
+  }
+  const wait = validate.orThrow(validate.durationMillis("unique.onDuplicate.debounce", policy.debounce, 1))
+  const maxWait = validate.orThrow(validate.optionalDurationMillis("unique.onDuplicate.maxWait", policy.maxWait, 1))
+  if (maxWait !== undefined && maxWait < wait) {
+    throw validate.invalid("unique.onDuplicate.maxWait", policy.maxWait, "must be at least the debounce wait")
+  }
+  return { debounce: Duration.millis(wait), maxWait: maxWait === undefined ? undefined : Duration.millis(maxWait) }
+}
+
 /** `unique` checked (throws `InvalidArgument`) and resolved. */
 const resolveUnique = (unique: true | UniqueOptions<any> | undefined): UniqueSettings | undefined => {
   if (unique === undefined || (unique as unknown) === false) return undefined
@@ -487,10 +528,7 @@ const resolveUnique = (unique: true | UniqueOptions<any> | undefined): UniqueSet
   const key = options.key
   if (key !== undefined && typeof key !== "function") validate.orThrow(validate.nonEmpty("unique.key", key))
   const timeout = validate.orThrow(validate.optionalDurationMillis("unique.timeout", options.timeout, 1))
-  const onDuplicate = options.onDuplicate ?? "existing"
-  if (!duplicatePolicies.includes(onDuplicate)) {
-    throw validate.invalid("unique.onDuplicate", onDuplicate, 'must be "existing", "fail", "replace" or "oneBehind"')
-  }
+  const onDuplicate = resolveDuplicate(options.onDuplicate ?? "existing")
   if (options.prefix !== undefined) validate.orThrow(validate.hashTagSafe("unique.prefix", options.prefix, false))
   return {
     key: typeof key === "string" ? () => key : key,
@@ -919,6 +957,14 @@ export type EnqueueOutcome<T extends Any> =
   | { readonly _tag: "Created"; readonly handle: Handle<T>; readonly state: TaskState }
   | { readonly _tag: "Existing"; readonly handle: Handle<T> }
   | { readonly _tag: "Replaced"; readonly handle: Handle<T>; readonly state: TaskState; readonly created: boolean }
+  | {
+      readonly _tag: "Debounced"
+      readonly handle: Handle<T>
+      readonly state: TaskState
+      /** When it starts (epoch ms, backend clock); behind a running task: not before then. */
+      readonly startsAt: number
+      readonly created: boolean
+    }
 
 /**
  * `enqueue`, reporting what happened (`EnqueueOutcome`): the same task, the same errors, the same span.
@@ -955,6 +1001,8 @@ export const enqueueOutcome = <T extends Any>(
         return { _tag: "Created", handle, state: result.state }
       case "Replaced":
         return { _tag: "Replaced", handle, state: result.state, created: result.id === id }
+      case "Debounced":
+        return { _tag: "Debounced", handle, state: result.state, startsAt: result.startsAt, created: result.id === id }
       default:
         return { _tag: "Existing", handle }
     }
@@ -992,6 +1040,15 @@ const prepare = <T extends Any>(
     const settings = task.settings.unique
     const key = settings && uniqueKeyOf(task, payload, encoded)
     if (key instanceof InvalidArgument) return yield* key
+    const policy = settings?.onDuplicate
+    const debounce =
+      typeof policy === "object"
+        ? {
+            waitMillis: Duration.toMillis(Duration.fromInputUnsafe(policy.debounce)),
+            maxWaitMillis:
+              policy.maxWait === undefined ? undefined : Duration.toMillis(Duration.fromInputUnsafe(policy.maxWait))
+          }
+        : undefined
     const unique =
       settings === undefined || key === undefined
         ? undefined
@@ -1001,11 +1058,16 @@ const prepare = <T extends Any>(
             keep: settings.waitForExpiry,
             prefix: settings.prefix,
             onDuplicate:
-              settings.onDuplicate === "replace" || settings.onDuplicate === "oneBehind"
-                ? settings.onDuplicate
-                : undefined
+              debounce !== undefined
+                ? ("debounce" as const)
+                : settings.onDuplicate === "replace" || settings.onDuplicate === "oneBehind"
+                  ? settings.onDuplicate
+                  : undefined,
+            debounce
           }
-    return { task: { id, name: task.name, payload: encoded, delayMillis, trace, unique }, key }
+    // a debounced task's first request waits too
+    const delay = debounce === undefined ? delayMillis : Math.max(delayMillis, debounce.waitMillis)
+    return { task: { id, name: task.name, payload: encoded, delayMillis: delay, trace, unique }, key }
   })
 
 /** What the caller of an enqueue gets for the queue's result: a handle, or `AlreadyQueued` (`onDuplicate: "fail"`). */
@@ -1033,6 +1095,7 @@ const handleOf = <T extends Any>(
       }
       return Effect.succeed(handle(task, result.holder))
     case "Replaced":
+    case "Debounced":
       // a new task (behind the running holder) counts as enqueued
       return result.id === id
         ? Effect.as(internal.count("enqueued", task.name), handle(task, id))

@@ -789,4 +789,142 @@ export const uniqueSuite = (it: Vitest.MethodsNonLive<TasksUnderTest>, backend: 
       })
     )
   )
+
+  const Search = Task.make("search", {
+    payload: Schema.Struct({ n: Schema.Number }),
+    success: Schema.Number,
+    unique: { key: "search", onDuplicate: { debounce: 300, maxWait: 700 }, timeout: "1 minute" }
+  })
+  const recorder = Effect.gen(function* () {
+    const runs = yield* Ref.make<Array<{ readonly n: number; readonly id: string; readonly at: number }>>([])
+    yield* worker(
+      [
+        Task.implement(Search, ({ n }) =>
+          Effect.flatMap(Task.CurrentTask, (t) =>
+            Ref.update(runs, (r) => [...r, { n, id: t.id, at: t.startedAt }])
+          ).pipe(Effect.as(n))
+        )
+      ],
+      4
+    )
+    return runs
+  })
+
+  it.effect("debounce: each duplicate pushes the start to `wait` after it; the latest payload runs, once", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const queue = yield* TaskQueue.TaskQueue
+        const runs = yield* recorder
+        const first = yield* Task.enqueueOutcome(Search, { n: 1 })
+        assert.deepStrictEqual(first._tag === "Created" && first.state, "scheduled", "the first request waits too")
+        const e = (yield* queue.get(first.handle.id))!.enqueuedAt
+        assert.strictEqual((yield* queue.get(first.handle.id))!.runAt, e + 300)
+        yield* steps(150)
+        const second = yield* Task.enqueueOutcome(Search, { n: 2 })
+        assert.strictEqual(second._tag, "Debounced")
+        assert.strictEqual(second.handle.id, first.handle.id)
+        const startsAt = second._tag === "Debounced" ? second.startsAt : 0
+        assert.isAtLeast(startsAt, e + 150 + 300)
+        assert.isAtMost(startsAt, e + 150 + 300 + slack)
+        assert.strictEqual((yield* queue.get(first.handle.id))!.runAt, startsAt, "the record's run time")
+        yield* steps(200)
+        assert.deepStrictEqual(yield* Ref.get(runs), [], "not at its first start time")
+        const third = yield* Task.enqueueOutcome(Search, { n: 3 })
+        assert.deepStrictEqual([third._tag, third.handle.id], ["Debounced", first.handle.id])
+        yield* steps(400 + slack)
+        assert.strictEqual(yield* Task.join(first.handle), 3)
+        const ran = yield* Ref.get(runs)
+        assert.deepStrictEqual(
+          ran.map((r) => [r.n, r.id]),
+          [[3, first.handle.id]]
+        )
+        assert.isAtLeast(ran[0]!.at, third._tag === "Debounced" ? third.startsAt : Number.POSITIVE_INFINITY)
+      })
+    )
+  )
+
+  it.effect("debounce: however many duplicates, it starts at most `maxWait` after the first request", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const queue = yield* TaskQueue.TaskQueue
+        const runs = yield* recorder
+        const first = yield* Task.enqueue(Search, { n: 0 })
+        const e = (yield* queue.get(first.id))!.enqueuedAt
+        const outcomes: Array<Task.EnqueueOutcome<typeof Search>> = []
+        for (let n = 1; n <= 6; n++) {
+          yield* steps(100)
+          outcomes.push(yield* Task.enqueueOutcome(Search, { n }))
+        }
+        // each moved the start, never past e + maxWait
+        const starts = outcomes.map((o) => (o._tag === "Debounced" ? o.startsAt : -1))
+        assert.isTrue(
+          starts.every((at) => at > e && at <= e + 700),
+          `${starts.map((at) => at - e)}`
+        )
+        assert.strictEqual(starts.at(-1), e + 700, "the last ones are capped at maxWait")
+        yield* steps(200 + slack)
+        const ran = yield* Ref.get(runs)
+        assert.strictEqual(ran.length, 1, "one run")
+        assert.strictEqual(ran[0]!.id, first.id)
+        assert.isAtMost(ran[0]!.at, e + 700 + slack + 50, "not later than maxWait (and a claim's poll)")
+        assert.isAtLeast(ran[0]!.n, 6 - Math.ceil(slack / 100), "the latest payload before it started")
+      })
+    )
+  )
+
+  it.effect("debounce: while it runs, one task waits behind it, with the latest payload, after `wait`", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const Slow = Task.make("slow-search", {
+          payload: Schema.Struct({ n: Schema.Number }),
+          success: Schema.Number,
+          unique: { key: "slow-search", onDuplicate: { debounce: 100 }, timeout: "1 minute" }
+        })
+        const runs = yield* Ref.make<Array<number>>([])
+        yield* worker(
+          [
+            Task.implement(Slow, ({ n }) =>
+              Ref.update(runs, (r) => [...r, n]).pipe(Effect.andThen(Effect.sleep(400)), Effect.as(n))
+            )
+          ],
+          4
+        )
+        const first = yield* Task.enqueue(Slow, { n: 1 })
+        yield* steps(200)
+        assert.strictEqual(yield* Task.status(first), "running")
+        const behind = yield* Task.enqueueOutcome(Slow, { n: 2 })
+        assert.deepStrictEqual(behind._tag === "Debounced" && [behind.created, behind.state], [true, "scheduled"])
+        assert.notStrictEqual(behind.handle.id, first.id)
+        const again = yield* Task.enqueueOutcome(Slow, { n: 3 })
+        assert.deepStrictEqual(
+          [again._tag, again.handle.id, again._tag === "Debounced" && again.created],
+          ["Debounced", behind.handle.id, false]
+        )
+        yield* steps(300 + slack)
+        assert.strictEqual(yield* Task.join(first), 1)
+        yield* steps(500 + slack)
+        assert.strictEqual(yield* Task.join(behind.handle), 3)
+        assert.deepStrictEqual(yield* Ref.get(runs), [1, 3])
+      })
+    )
+  )
+
+  it.effect("debounce: a wait that is not a positive duration, or a maxWait below it, is InvalidArgument", () =>
+    withTasks(
+      Effect.sync(() => {
+        const make = (onDuplicate: Task.Debounce) => () =>
+          Task.make("bad-debounce", { payload: Customer, unique: { onDuplicate } })
+        const zero = Result.try(make({ debounce: 0 }))
+        assert.isTrue(Result.isFailure(zero))
+        const z = (zero as Result.Failure<unknown, any>).failure
+        assert.strictEqual(z._tag, "InvalidArgument")
+        assert.include(z.message, "unique.onDuplicate.debounce")
+        const below = Result.try(make({ debounce: "2 seconds", maxWait: "1 second" }))
+        const b = (below as Result.Failure<unknown, any>).failure
+        assert.strictEqual(b._tag, "InvalidArgument")
+        assert.include(b.message, "unique.onDuplicate.maxWait")
+        assert.include(b.message, "1 second")
+      })
+    )
+  )
 }

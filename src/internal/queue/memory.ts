@@ -44,6 +44,8 @@ interface Entry {
   booked: boolean
   /** `onDuplicate: "replace"`: the task waiting behind this running one, started when this one frees the lock. */
   next?: string | undefined
+  /** A task waiting behind a running one: its own earliest start (a delayed or debounced duplicate). */
+  notBefore?: number | undefined
 }
 type Mutable<A> = { -readonly [K in keyof A]: A[K] }
 
@@ -144,6 +146,11 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
       const behind = entry.next === undefined ? undefined : live(entry.next, now)
       if (behind?.record.state !== "scheduled" || behind.lock === undefined) return
       table.take(lock.key, behind.record.id, behind.lock.ttlMillis, now, now * 1000)
+      if (behind.notBefore !== undefined && behind.notBefore > now) {
+        scheduled.set(behind.record.id, behind.notBefore)
+        behind.record.runAt = behind.notBefore
+        return
+      }
       scheduled.delete(behind.record.id)
       bump(behind.record.name, "scheduled", "queued")
       behind.record.state = "queued"
@@ -178,6 +185,36 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
           return { _tag: "Duplicate", holder: waiting.record.id, expiresInMillis: expiresInMs }
         }
       }
+      const debounce = task.unique?.onDuplicate === "debounce" ? task.unique.debounce : undefined
+      if (debounce !== undefined) {
+        const target =
+          behind?.record.state === "scheduled"
+            ? behind
+            : holder?.record.state === "queued" || holder?.record.state === "scheduled"
+              ? holder
+              : undefined
+        if (target !== undefined) {
+          let at = now + debounce.waitMillis
+          if (debounce.maxWaitMillis !== undefined) at = Math.min(at, target.record.enqueuedAt + debounce.maxWaitMillis)
+          at = Math.max(at, now)
+          target.record.payload = task.payload
+          if (target !== holder) {
+            target.notBefore = at
+            return { _tag: "Debounced", id: target.record.id, state: target.record.state, startsAt: at }
+          }
+          if (at > now) {
+            if (target.record.state === "queued") {
+              const i = ready.indexOf(target.record.id)
+              if (i !== -1) ready.splice(i, 1)
+              bump(target.record.name, "queued", "scheduled")
+            }
+            target.record.state = "scheduled"
+            target.record.runAt = at
+            scheduled.set(target.record.id, at)
+          }
+          return { _tag: "Debounced", id: target.record.id, state: target.record.state, startsAt: at }
+        }
+      }
       if (behind?.record.state === "scheduled") {
         behind.record.payload = task.payload
         return { _tag: "Replaced", id: behind.record.id, state: "scheduled" }
@@ -197,10 +234,15 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
         return { _tag: "Replaced", id: holderId, state: holder.record.state }
       }
       const at = now + Math.max(0, expiresInMs)
-      tasks.set(task.id, newEntry(task, "scheduled", at, lock, now))
+      const entry = newEntry(task, "scheduled", at, lock, now)
+      // its own earliest start: the duplicate's delay (the debounce wait)
+      const own = now + (debounce !== undefined ? debounce.waitMillis : task.delayMillis)
+      if (own > now) entry.notBefore = own
+      tasks.set(task.id, entry)
       bump(task.name, undefined, "scheduled")
       scheduled.set(task.id, at)
       if (holder !== undefined) holder.next = task.id
+      if (debounce !== undefined) return { _tag: "Debounced", id: task.id, state: "scheduled", startsAt: own }
       return oneBehind ? { _tag: "Created", state: "scheduled" } : { _tag: "Replaced", id: task.id, state: "scheduled" }
     }
     const newEntry = (task: NewTask, state: TaskState, runAt: number, lock: Entry["lock"], now: number): Entry => ({

@@ -103,12 +103,15 @@ const parseEnqueued = (
     | readonly [created: 0 | 1, state: string]
     | readonly [duplicate: 2, holder: string, expiresInMillis: number]
     | readonly [replaced: 3, id: string, state: string]
+    | readonly [debounced: 4, id: string, state: string, startsAt: number]
 ): EnqueueResult =>
   r[0] === 2
     ? { _tag: "Duplicate", holder: r[1], expiresInMillis: Math.max(0, Number(r[2])) }
     : r[0] === 3
       ? { _tag: "Replaced", id: r[1], state: decodeState(r[2]) }
-      : { _tag: r[0] === 1 ? "Created" : "Exists", state: decodeState(r[1]) }
+      : r[0] === 4
+        ? { _tag: "Debounced", id: r[1], state: decodeState(r[2]), startsAt: Number(r[3]) }
+        : { _tag: r[0] === 1 ? "Created" : "Exists", state: decodeState(r[1]) }
 
 /** HGETALL's reply, flat array (RESP2) or map (RESP3), as a record. */
 const fields = (reply: unknown): Record<string, string> => {
@@ -554,7 +557,8 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
       const reply: Effect.Effect<
         | [created: 0 | 1, state: string]
         | [duplicate: 2, holder: string, expiresInMillis: number]
-        | [replaced: 3, id: string, state: string],
+        | [replaced: 3, id: string, state: string]
+        | [debounced: 4, id: string, state: string, startsAt: number],
         Redis.RedisError
       > =
         task.unique === undefined
@@ -573,7 +577,9 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
               task.unique.key,
               keys.inboxPrefix,
               handOffLeaseMillis,
-              task.unique.onDuplicate ?? ""
+              task.unique.onDuplicate ?? "",
+              task.unique.debounce?.waitMillis ?? 0,
+              task.unique.debounce?.maxWaitMillis ?? -1
             )
       return Effect.map(reply, parseEnqueued)
     }

@@ -54,6 +54,7 @@ export const enqueueUnique = define(Lua.contracts.enqueueUnique).withReturnType<
   | [created: 1 | 0, state: string]
   | [duplicate: 2, holder: string, expiresInMillis: number]
   | [replaced: 3, id: string, state: string]
+  | [debounced: 4, id: string, state: string, startsAt: number]
 >()
 
 /**

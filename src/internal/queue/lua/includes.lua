@@ -212,7 +212,8 @@ end
 -- `onDuplicate: "replace"` (see enqueueUnique-8.lua): a duplicate enqueued while the unique task `id` (record `key`)
 -- runs is created scheduled, at the time its lock expires at the latest, and named in the running task's field "nx".
 -- When that task ends and frees the lock, the lock passes to the task behind it (with its own ttl, "lt"), which is
--- queued at once: the same key never runs twice at once, and no duplicate can take the key in between. The queue's
+-- queued at once (or, when its own earliest start "nr" is later, scheduled then, holding the lock: a delayed or
+-- debounced duplicate): the same key never runs twice at once, and no duplicate can take the key in between. The queue's
 -- keys are built from the record's key (`<prefix>:{q}:task:<id>`: the same hash tag, see ARCHITECTURE.md); the wake
 -- list's cap and TTL are the backend's constants (redis.ts). Nothing happens when the task behind is no longer
 -- scheduled (cancelled, or promoted by a claim when the lock expired).
@@ -221,9 +222,15 @@ local function promoteNext(key, id, lockKey, now)
   if not nextId then return end
   local base = string.sub(key, 1, #key - #id - 5)
   local nextKey = base .. "task:" .. nextId
-  local f = redis.call("HMGET", nextKey, "s", "n", "lt")
+  local f = redis.call("HMGET", nextKey, "s", "n", "lt", "nr")
   if f[1] ~= "s" then return end
   lockTake(lockKey, nextId, tonumber(f[3]))
+  local notBefore = tonumber(f[4])
+  if notBefore and notBefore > now then
+    redis.call("ZADD", base .. "scheduled", notBefore, nextId)
+    redis.call("HSET", nextKey, "r", notBefore)
+    return
+  end
   redis.call("ZREM", base .. "scheduled", nextId)
   redis.call("HSET", nextKey, "s", "q", "r", now)
   countNow(base .. "counts", f[2], "scheduled", "queued", 1)
