@@ -927,4 +927,46 @@ export const uniqueSuite = (it: Vitest.MethodsNonLive<TasksUnderTest>, backend: 
       })
     )
   )
+
+  it.effect(
+    "debounce: a task behind a running one starts `wait` after its latest request, if the run ended before",
+    () =>
+      withTasks(
+        Effect.gen(function* () {
+          const Quick = Task.make("quick-search", {
+            payload: Schema.Struct({ n: Schema.Number }),
+            success: Schema.Number,
+            unique: { key: "quick-search", onDuplicate: { debounce: 400 }, timeout: "1 minute" }
+          })
+          const queue = yield* TaskQueue.TaskQueue
+          const runs = yield* Ref.make<Array<number>>([])
+          yield* worker(
+            [
+              Task.implement(Quick, ({ n }) =>
+                Ref.update(runs, (r) => [...r, n]).pipe(Effect.andThen(Effect.sleep(200)), Effect.as(n))
+              )
+            ],
+            4
+          )
+          const first = yield* Task.enqueue(Quick, { n: 1 })
+          yield* steps(450)
+          assert.strictEqual(yield* Task.status(first), "running")
+          const behind = yield* Task.enqueueOutcome(Quick, { n: 2 })
+          assert.strictEqual(behind._tag, "Debounced")
+          const startsAt = behind._tag === "Debounced" ? behind.startsAt : 0
+          yield* steps(250 + slack)
+          assert.strictEqual(yield* Task.join(first), 1)
+          const waiting = yield* queue.get(behind.handle.id)
+          assert.deepStrictEqual([waiting?.state, waiting?.runAt], ["scheduled", startsAt], "waits for its own start")
+          const key = yield* Task.uniqueKey(Quick, { n: 2 })
+          assert.strictEqual(
+            Option.getOrThrow(yield* Heimdall.inspectLock(queue.lockKey(key))).holder,
+            behind.handle.id
+          )
+          yield* steps(450 + slack) // it starts at 850 and runs 200 ms
+          assert.strictEqual(yield* Task.join(behind.handle), 2)
+          assert.deepStrictEqual(yield* Ref.get(runs), [1, 2])
+        })
+      )
+  )
 }

@@ -5,6 +5,8 @@
  * ran exactly once and nothing else ran, and the last request is served by a run that starts after it.
  *
  * - `replace`: each payload that ran was sent, and the last payload sent is the last that ran.
+ * - `debounce` (wait 50 ms, maxWait 200 ms): as `replace`, and the last run starts no earlier than the start time
+ *   the last request was told.
  * - `oneBehind`: the payloads that ran are exactly those of the enqueues that created a task (a waiting task keeps
  *   its payload), and the last request ran (it found the key free or a task running: created) or was folded into
  *   the task waiting behind the running one (which then ran last).
@@ -17,7 +19,7 @@ import { Effect } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import { afterAll, afterEach } from "vitest"
 import { Heimdall, Task } from "../../src/index.ts"
-import { OneBehind, Replacing } from "../fixtures/unique-tasks.ts"
+import { Debounced, OneBehind, Replacing } from "../fixtures/unique-tasks.ts"
 import { type Child, killAll, spawnFixture } from "../support/processes.ts"
 import { describeRedis, keyPrefix, redisLayer, redisUrl } from "../support/redis.ts"
 
@@ -39,7 +41,7 @@ const backend = (queue: string) =>
   Heimdall.layerRedis({ queue, queuePrefix: `${prefix}q`, lockPrefix: `${prefix}lock:`, ratePrefix: `${prefix}rate:` })
 
 /** Runs the senders for `policy`, then the last request; returns what every process printed and the figures. */
-const race = (policy: "replace" | "oneBehind") =>
+const race = (policy: "replace" | "oneBehind" | "debounce") =>
   Effect.gen(function* () {
     const go = `${prefix}go:${policy}`
     const children = Array.from({ length: PROCESSES }, (_, i) =>
@@ -62,7 +64,8 @@ const race = (policy: "replace" | "oneBehind") =>
     yield* waitAll("ready", 20_000)
     yield* (yield* Redis.Redis).send("SET", go, "1", "PX", "60000")
     yield* waitAll("sentAll", 30_000)
-    const last = yield* Task.enqueueOutcome(policy === "replace" ? Replacing : OneBehind, { sender: "final", seq: 0 })
+    const task = policy === "replace" ? Replacing : policy === "oneBehind" ? OneBehind : Debounced
+    const last = yield* Task.enqueueOutcome(task, { sender: "final", seq: 0 })
     yield* Task.join(last.handle)
     yield* Effect.sleep("20 millis").pipe(
       Effect.repeat({ until: () => linesOf(children).some((l) => l.type === "done" && l.id === last.handle.id) }),
@@ -79,7 +82,8 @@ const race = (policy: "replace" | "oneBehind") =>
         seq: 0,
         outcome: last._tag,
         id: last.handle.id,
-        created: last._tag === "Created" || (last._tag === "Replaced" && last.created)
+        created: last._tag === "Created" || ((last._tag === "Replaced" || last._tag === "Debounced") && last.created),
+        startsAt: last._tag === "Debounced" ? last.startsAt : null
       }
     ]
     const dones = lines.filter((l) => l.type === "done")
@@ -99,7 +103,7 @@ const race = (policy: "replace" | "oneBehind") =>
     assert.strictEqual(ranIds.length, named.length, "each once")
     const outcomes: Record<string, number> = {}
     for (const l of sent) {
-      const k = l.outcome === "Replaced" && l.created ? "Replaced(created)" : (l.outcome as string)
+      const k = l.created && l.outcome !== "Created" ? `${l.outcome}(created)` : (l.outcome as string)
       outcomes[k] = (outcomes[k] ?? 0) + 1
     }
     const overlaps = runs.filter((r, i) => i > 0 && r.redisUs < runs[i - 1]!.end).length
@@ -137,6 +141,24 @@ describeRedis("Duplicate policies across processes", () => {
             "every payload that ran was sent"
           )
           assert.strictEqual(payloadOf(runs.at(-1)!), "final:0", "the last payload sent ran last")
+        }),
+      90_000
+    )
+
+    it.effect(
+      "debounce: 4 processes send duplicates of one key: never two runs at once, none lost, the last payload runs last",
+      () =>
+        Effect.gen(function* () {
+          const { sent, runs, last } = yield* race("debounce")
+          const sentPayloads = new Set(sent.map(payloadOf))
+          assert.isTrue(
+            runs.every((r) => sentPayloads.has(payloadOf(r))),
+            "every payload that ran was sent"
+          )
+          assert.strictEqual(payloadOf(runs.at(-1)!), "final:0", "the last payload sent ran last")
+          assert.strictEqual(last._tag === "Created" ? "Debounced" : last._tag, "Debounced")
+          const startsAt = last._tag === "Debounced" ? last.startsAt : 0
+          assert.isAtLeast(runs.at(-1)!.redisUs / 1000, startsAt - 1, "not before the start it was told")
         }),
       90_000
     )

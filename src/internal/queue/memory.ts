@@ -149,6 +149,7 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
       if (behind.notBefore !== undefined && behind.notBefore > now) {
         scheduled.set(behind.record.id, behind.notBefore)
         behind.record.runAt = behind.notBefore
+        wake() // its run time moved earlier than the lock's expiry: idle workers wait for the old one
         return
       }
       scheduled.delete(behind.record.id)

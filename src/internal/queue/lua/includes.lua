@@ -229,6 +229,8 @@ local function promoteNext(key, id, lockKey, now)
   if notBefore and notBefore > now then
     redis.call("ZADD", base .. "scheduled", notBefore, nextId)
     redis.call("HSET", nextKey, "r", notBefore)
+    -- its run time moved earlier than the lock's expiry: idle workers wait for the old one
+    wake(base .. "wake", 1024, 86400000)
     return
   end
   redis.call("ZREM", base .. "scheduled", nextId)
