@@ -70,6 +70,12 @@ const expected: Record<string, ReadonlyArray<RegExp>> = {
     /^then: edit 2$/m,
     /^runs: edit 1, edit 2$/m
   ],
+  "debounce.ts": [
+    /^first: Created, last: Debounced, same task: true$/m,
+    /^start pushed to about 200 ms after the last keystroke: true$/m,
+    /^ran once with: hello$/m,
+    /^runs: 1$/m
+  ],
   "unique-interval.ts": [
     /^first run: synced$/m,
     /^right after it finished, still the same task: true$/m,

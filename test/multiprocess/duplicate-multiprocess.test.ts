@@ -123,6 +123,8 @@ const race = (policy: "replace" | "oneBehind" | "debounce") =>
     console.log(`[duplicate-multiprocess] ${policy}: ${JSON.stringify(report)}`)
     assert.strictEqual(overlaps, 0, `never two runs at once: ${JSON.stringify(report)}`)
     assert.isBelow(runs.length, sent.length / 4, "duplicates were folded into fewer runs")
+    // the task behind starts when the running one ends (or at its own debounced start), not at the key's expiry (30 s)
+    assert.isBelow(report.maxGapBetweenRunsMs, 5000, JSON.stringify(report))
     return { sent, runs, last }
   }).pipe(Effect.provide(backend(policy)))
 
