@@ -969,4 +969,40 @@ export const uniqueSuite = (it: Vitest.MethodsNonLive<TasksUnderTest>, backend: 
         })
       )
   )
+
+  it.effect(
+    "replace: a holder whose worker died is redelivered with its own payload; the task behind waits, then runs",
+    () =>
+      withTasks(
+        Effect.gen(function* () {
+          const queue = yield* TaskQueue.TaskQueue
+          const first = yield* Task.enqueue(Sync, { n: 1 })
+          // a worker claims it and dies (SIGKILL): nothing settles it, its lease lapses
+          const claimed = yield* queue.claim({ token: "dead", leaseMillis: 200 })
+          assert.strictEqual(claimed._tag === "Claimed" && claimed.tasks[0]?.id, first.id)
+          const behind = yield* Task.enqueue(Sync, { n: 2 })
+          assert.notStrictEqual(behind.id, first.id)
+          yield* steps(250 + slack)
+          const runs = yield* Ref.make<Array<[string, number]>>([])
+          yield* worker(
+            [
+              Task.implement(Sync, ({ n }) =>
+                Effect.flatMap(Task.CurrentTask, (t) =>
+                  Ref.update(runs, (r) => [...r, [t.id, n] as [string, number]])
+                ).pipe(Effect.andThen(Effect.sleep(100)), Effect.as(n))
+              )
+            ],
+            4
+          )
+          yield* steps(400 + slack)
+          assert.strictEqual(yield* Task.join(first), 1)
+          assert.strictEqual(yield* Task.join(behind), 2)
+          assert.deepStrictEqual(yield* Ref.get(runs), [
+            [first.id, 1],
+            [behind.id, 2]
+          ])
+          assert.strictEqual((yield* queue.get(first.id))?.redeliveries, 1)
+        })
+      )
+  )
 }
