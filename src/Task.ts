@@ -108,6 +108,42 @@ export {
 }
 
 /**
+ * What an enqueue does when the task's unique key is held (see `UniqueOptions.onDuplicate`).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Task } from "effect-heimdall"
+ *
+ * const policy: Task.DuplicatePolicy = "replace"
+ * ```
+ *
+ * @category models
+ * @since 0.3.0
+ */
+export type DuplicatePolicy = "existing" | "fail" | "replace" | "oneBehind" | Debounce
+
+/**
+ * `onDuplicate: { debounce, maxWait }`: a unique task that starts `debounce` after the latest request for its key,
+ * with that request's payload, but at most `maxWait` after the first (default: no bound). See `UniqueOptions`.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Task } from "effect-heimdall"
+ *
+ * const policy: Task.Debounce = { debounce: "2 seconds", maxWait: "30 seconds" }
+ * ```
+ *
+ * @category models
+ * @since 0.3.0
+ */
+export interface Debounce {
+  readonly debounce: Duration.Input
+  readonly maxWait?: Duration.Input | undefined
+}
+
+/**
  * How a unique task is unique.
  *
  * - `key`: the lock key, a constant or a function of the typed payload. Default: the task name and a
@@ -115,7 +151,17 @@ export {
  * - `timeout`: how long the key is held at most, even if the task hangs or its worker dies for good.
  *   Default: the backend's `uniqueTimeout` (1 hour).
  * - `onDuplicate`: `"existing"` (default): `enqueue` returns the handle of the task holding the key;
- *   `"fail"`: `enqueue` fails with `AlreadyQueued`.
+ *   `"fail"`: `enqueue` fails with `AlreadyQueued`; `"replace"`: the duplicate's payload replaces the
+ *   waiting task's (same id, same place in line, or the duplicate's own `delay` when it has one), and when
+ *   the task is already running, the payload runs once after it (never two at once, never lost; later
+ *   duplicates replace that one's payload). `enqueue` returns the handle of the task that will run the payload.
+ *   `"oneBehind"`: at most one task runs and one waits per key ("run again after the current run, once,
+ *   however many requests came in"): a duplicate of a waiting task gets its handle; a duplicate of a running
+ *   task is created to run once after it (its own payload), unless one waits already (then its handle).
+ *   `{ debounce: wait, maxWait }`: the task starts `wait` after the latest request (the first one waits too), with
+ *   the latest payload, but at most `maxWait` after the first request (default: no bound); a request while it
+ *   runs waits behind it as with `"replace"`, and starts `wait` after the latest request, not before it ends.
+ *   `enqueueOutcome` says which of these happened (`Debounced`, with the new start time).
  * - `waitForExpiry`: keep the key after the task ends, until `timeout` (a unique *interval*: at most
  *   one run per `timeout`). Default `false`: the key is freed when the task ends.
  * - `prefix`: this task's lock prefix, instead of the backend's `lockPrefix`.
@@ -135,7 +181,7 @@ export {
  * @category models
  * @since 0.1.0
  */
-export interface UniqueOptions<P, D extends "existing" | "fail" = "existing" | "fail"> {
+export interface UniqueOptions<P, D extends DuplicatePolicy = DuplicatePolicy> {
   readonly key?: string | ((payload: P) => string) | undefined
   readonly timeout?: Duration.Input | undefined
   readonly onDuplicate?: D | undefined
@@ -207,7 +253,7 @@ export type RateLimitFunction<P> = (payload: P) => validate.RateLimitSpec
 export interface UniqueSettings {
   readonly key: ((payload: any) => string) | undefined
   readonly timeout: Duration.Duration | undefined
-  readonly onDuplicate: "existing" | "fail"
+  readonly onDuplicate: DuplicatePolicy
   readonly waitForExpiry: boolean
   readonly prefix: string | undefined
 }
@@ -419,7 +465,7 @@ export const make = <
   Payload extends AnySchema,
   Success extends AnySchema = typeof Schema.Void,
   Error extends AnySchema = typeof Schema.Never,
-  const OnDuplicate extends "existing" | "fail" = "existing"
+  const OnDuplicate extends DuplicatePolicy = "existing"
 >(
   name: Name,
   options: {
@@ -452,6 +498,26 @@ const makeTask = (name: string, payload: AnySchema, success: AnySchema, error: A
   return task
 }
 
+const duplicatePolicies: ReadonlyArray<unknown> = ["existing", "fail", "replace", "oneBehind"]
+
+/** `onDuplicate` checked (throws `InvalidArgument`); a debounce's durations resolved. */
+const resolveDuplicate = (policy: DuplicatePolicy): DuplicatePolicy => {
+  if (duplicatePolicies.includes(policy)) return policy
+  if (typeof policy !== "object" || policy === null || !("debounce" in policy)) {
+    throw validate.invalid(
+      "unique.onDuplicate",
+      policy,
+      'must be "existing", "fail", "replace", "oneBehind" or { debounce, maxWait }'
+    )
+  }
+  const wait = validate.orThrow(validate.durationMillis("unique.onDuplicate.debounce", policy.debounce, 1))
+  const maxWait = validate.orThrow(validate.optionalDurationMillis("unique.onDuplicate.maxWait", policy.maxWait, 1))
+  if (maxWait !== undefined && maxWait < wait) {
+    throw validate.invalid("unique.onDuplicate.maxWait", policy.maxWait, "must be at least the debounce wait")
+  }
+  return { debounce: Duration.millis(wait), maxWait: maxWait === undefined ? undefined : Duration.millis(maxWait) }
+}
+
 /** `unique` checked (throws `InvalidArgument`) and resolved. */
 const resolveUnique = (unique: true | UniqueOptions<any> | undefined): UniqueSettings | undefined => {
   if (unique === undefined || (unique as unknown) === false) return undefined
@@ -462,10 +528,7 @@ const resolveUnique = (unique: true | UniqueOptions<any> | undefined): UniqueSet
   const key = options.key
   if (key !== undefined && typeof key !== "function") validate.orThrow(validate.nonEmpty("unique.key", key))
   const timeout = validate.orThrow(validate.optionalDurationMillis("unique.timeout", options.timeout, 1))
-  const onDuplicate = options.onDuplicate ?? "existing"
-  if (onDuplicate !== "existing" && onDuplicate !== "fail") {
-    throw validate.invalid("unique.onDuplicate", onDuplicate, 'must be "existing" or "fail"')
-  }
+  const onDuplicate = resolveDuplicate(options.onDuplicate ?? "existing")
   if (options.prefix !== undefined) validate.orThrow(validate.hashTagSafe("unique.prefix", options.prefix, false))
   return {
     key: typeof key === "string" ? () => key : key,
@@ -500,7 +563,7 @@ const resolveRateLimit = (
  * options that can never work, in `make` too: a `timeout` that is not a
  * positive finite duration (a unique timeout of 0 or -5 s would turn
  * uniqueness off), an empty constant `key`, a `prefix` with `{` or `}`, an
- * `onDuplicate` other than `"existing"` or `"fail"`. A `key` function is
+ * `onDuplicate` other than `"existing"`, `"fail"`, `"replace"` or `"oneBehind"`. A `key` function is
  * checked by `enqueue`: one that throws or returns an empty string fails the
  * enqueue with `InvalidArgument`, and nothing is written.
  *
@@ -819,6 +882,13 @@ export const enqueue = <T extends Any>(
   payload: Payload<T>,
   options?: { readonly delay?: Duration.Input | undefined; readonly id?: string | undefined }
 ): Effect.Effect<Handle<T>, Schema.SchemaError | InvalidArgument | Redis.RedisError | EnqueueError<T>, TaskQueue> =>
+  Effect.map(enqueueTraced(task, payload, options), (enqueued) => enqueued.handle)
+
+const enqueueTraced = <T extends Any>(
+  task: T,
+  payload: Payload<T>,
+  options: { readonly delay?: Duration.Input | undefined; readonly id?: string | undefined } | undefined
+) =>
   Effect.flatMap(Tracer.Tracer, (tracer) =>
     tracer === Tracer.nativeTracer
       ? enqueueWith(task, payload, options, false)
@@ -840,7 +910,11 @@ const enqueueWith = <T extends Any>(
   payload: Payload<T>,
   options: { readonly delay?: Duration.Input | undefined; readonly id?: string | undefined } | undefined,
   traced: boolean
-): Effect.Effect<Handle<T>, Schema.SchemaError | InvalidArgument | Redis.RedisError | EnqueueError<T>, TaskQueue> =>
+): Effect.Effect<
+  { readonly handle: Handle<T>; readonly result: EnqueueResult; readonly id: string },
+  Schema.SchemaError | InvalidArgument | Redis.RedisError | EnqueueError<T>,
+  TaskQueue
+> =>
   Effect.gen(function* () {
     const queue = yield* TaskQueue
     const id = options?.id === undefined ? randomId() : validate.nonEmpty("id", options.id)
@@ -854,7 +928,84 @@ const enqueueWith = <T extends Any>(
     if (traced && result._tag === "Duplicate") {
       yield* Effect.annotateCurrentSpan("heimdall.task.duplicate_of", result.holder)
     }
-    return yield* handleOf(task, prepared.key, id, result)
+    if (traced && result._tag === "Replaced") {
+      yield* Effect.annotateCurrentSpan("heimdall.task.replaced", result.id)
+    }
+    const handle = yield* handleOf(task, prepared.key, id, result)
+    return { handle, result, id }
+  })
+
+/**
+ * What an enqueue did (see `enqueueOutcome`): `Created` a new task, found an `Existing` one (the same id, or the
+ * holder of the unique key with `onDuplicate: "existing"`), or `Replaced` the payload of the task that will run
+ * it (`onDuplicate: "replace"`: the waiting holder, or the task waiting behind the running one, `created` when
+ * this enqueue made it). `state`: that task's state right after the enqueue.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Task } from "effect-heimdall"
+ *
+ * const describe = (outcome: Task.EnqueueOutcome<Task.Any>) =>
+ *   outcome._tag === "Replaced" ? `payload replaced on ${outcome.handle.id}` : outcome._tag
+ * ```
+ *
+ * @category models
+ * @since 0.3.0
+ */
+export type EnqueueOutcome<T extends Any> =
+  | { readonly _tag: "Created"; readonly handle: Handle<T>; readonly state: TaskState }
+  | { readonly _tag: "Existing"; readonly handle: Handle<T> }
+  | { readonly _tag: "Replaced"; readonly handle: Handle<T>; readonly state: TaskState; readonly created: boolean }
+  | {
+      readonly _tag: "Debounced"
+      readonly handle: Handle<T>
+      readonly state: TaskState
+      /** When it starts (epoch ms, backend clock); behind a running task: not before then. */
+      readonly startsAt: number
+      readonly created: boolean
+    }
+
+/**
+ * `enqueue`, reporting what happened (`EnqueueOutcome`): the same task, the same errors, the same span.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Task } from "effect-heimdall"
+ *
+ * const Sync = Task.make("sync", { payload: Schema.Number, unique: { key: "sync", onDuplicate: "replace" } })
+ * const program = Effect.gen(function* () {
+ *   const first = yield* Task.enqueueOutcome(Sync, 1) // { _tag: "Created", ... }
+ *   const second = yield* Task.enqueueOutcome(Sync, 2) // { _tag: "Replaced", handle: first.handle, ... }
+ *   return second._tag
+ * })
+ * ```
+ *
+ * @category constructors
+ * @since 0.3.0
+ */
+export const enqueueOutcome = <T extends Any>(
+  task: T,
+  payload: Payload<T>,
+  options?: { readonly delay?: Duration.Input | undefined; readonly id?: string | undefined }
+): Effect.Effect<
+  EnqueueOutcome<T>,
+  Schema.SchemaError | InvalidArgument | Redis.RedisError | EnqueueError<T>,
+  TaskQueue
+> =>
+  Effect.map(enqueueTraced(task, payload, options), ({ handle, result, id }): EnqueueOutcome<T> => {
+    switch (result._tag) {
+      case "Created":
+        return { _tag: "Created", handle, state: result.state }
+      case "Replaced":
+        return { _tag: "Replaced", handle, state: result.state, created: result.id === id }
+      case "Debounced":
+        return { _tag: "Debounced", handle, state: result.state, startsAt: result.startsAt, created: result.id === id }
+      default:
+        return { _tag: "Existing", handle }
+    }
   })
 
 /** The enqueue span, or the caller's (also an external one), as stored with a task; an Option, not an error. */
@@ -889,6 +1040,15 @@ const prepare = <T extends Any>(
     const settings = task.settings.unique
     const key = settings && uniqueKeyOf(task, payload, encoded)
     if (key instanceof InvalidArgument) return yield* key
+    const policy = settings?.onDuplicate
+    const debounce =
+      typeof policy === "object"
+        ? {
+            waitMillis: Duration.toMillis(Duration.fromInputUnsafe(policy.debounce)),
+            maxWaitMillis:
+              policy.maxWait === undefined ? undefined : Duration.toMillis(Duration.fromInputUnsafe(policy.maxWait))
+          }
+        : undefined
     const unique =
       settings === undefined || key === undefined
         ? undefined
@@ -896,9 +1056,18 @@ const prepare = <T extends Any>(
             key,
             ttlMillis: settings.timeout === undefined ? uniqueTimeoutMillis : Duration.toMillis(settings.timeout),
             keep: settings.waitForExpiry,
-            prefix: settings.prefix
+            prefix: settings.prefix,
+            onDuplicate:
+              debounce !== undefined
+                ? ("debounce" as const)
+                : settings.onDuplicate === "replace" || settings.onDuplicate === "oneBehind"
+                  ? settings.onDuplicate
+                  : undefined,
+            debounce
           }
-    return { task: { id, name: task.name, payload: encoded, delayMillis, trace, unique }, key }
+    // a debounced task's first request waits too
+    const delay = debounce === undefined ? delayMillis : Math.max(delayMillis, debounce.waitMillis)
+    return { task: { id, name: task.name, payload: encoded, delayMillis: delay, trace, unique }, key }
   })
 
 /** What the caller of an enqueue gets for the queue's result: a handle, or `AlreadyQueued` (`onDuplicate: "fail"`). */
@@ -925,6 +1094,12 @@ const handleOf = <T extends Any>(
         )
       }
       return Effect.succeed(handle(task, result.holder))
+    case "Replaced":
+    case "Debounced":
+      // a new task (behind the running holder) counts as enqueued
+      return result.id === id
+        ? Effect.as(internal.count("enqueued", task.name), handle(task, id))
+        : Effect.succeed(handle(task, result.id))
   }
 }
 

@@ -545,4 +545,464 @@ export const uniqueSuite = (it: Vitest.MethodsNonLive<TasksUnderTest>, backend: 
       })
     )
   )
+
+  const Sync = Task.make("sync", {
+    payload: Schema.Struct({ n: Schema.Number }),
+    success: Schema.Number,
+    unique: { key: "sync", onDuplicate: "replace", timeout: "1 minute" }
+  })
+  const Other = Task.make("other-sync", { payload: Schema.Struct({ n: Schema.Number }), success: Schema.Number })
+
+  it.effect("replace: a duplicate replaces the waiting task's payload: same id, same place in line", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const queue = yield* TaskQueue.TaskQueue
+        const first = yield* Task.enqueueOutcome(Sync, { n: 1 })
+        assert.strictEqual(first._tag, "Created")
+        const other = yield* Task.enqueue(Other, { n: 100 })
+        const second = yield* Task.enqueueOutcome(Sync, { n: 2 })
+        const third = yield* Task.enqueueOutcome(Sync, { n: 3 }, { id: "ignored" })
+        assert.deepStrictEqual(
+          [second, third].map((o) => (o._tag === "Replaced" ? [o._tag, o.handle.id, o.state, o.created] : [o._tag])),
+          [
+            ["Replaced", first.handle.id, "queued", false],
+            ["Replaced", first.handle.id, "queued", false]
+          ]
+        )
+        assert.strictEqual((yield* Task.enqueue(Sync, { n: 4 })).id, first.handle.id, "enqueue: the same handle")
+        assert.strictEqual((yield* queue.get("ignored"))?.id, undefined, "no record for the duplicate's id")
+        assert.strictEqual((yield* queue.get(first.handle.id))?.payload, JSON.stringify({ n: 4 }))
+        const order = yield* Ref.make<Array<string>>([])
+        const note = (label: string) =>
+          Effect.flatMap(Task.CurrentTask, (t) => Ref.update(order, (o) => [...o, `${label}:${t.id}`]))
+        yield* worker(
+          [
+            Task.implement(Sync, ({ n }) => Effect.as(note(`sync ${n}`), n)),
+            Task.implement(Other, ({ n }) => Effect.as(note(`other ${n}`), n))
+          ],
+          1
+        )
+        assert.strictEqual(yield* Task.join(first.handle), 4)
+        assert.strictEqual(yield* Task.join(other), 100)
+        // the replaced task kept its place in line: before the task enqueued after it
+        assert.deepStrictEqual(yield* Ref.get(order), [`sync 4:${first.handle.id}`, `other 100:${other.id}`])
+      })
+    )
+  )
+
+  it.effect("replace: a duplicate with its own delay moves the waiting task to that delay", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const queue = yield* TaskQueue.TaskQueue
+        const first = yield* Task.enqueue(Sync, { n: 1 })
+        const before = yield* Clock.currentTimeMillis
+        const moved = yield* Task.enqueueOutcome(Sync, { n: 2 }, { delay: 400 })
+        assert.strictEqual(moved._tag, "Replaced")
+        assert.strictEqual(moved.handle.id, first.id)
+        assert.strictEqual(moved._tag === "Replaced" && moved.state, "scheduled")
+        const record = yield* queue.get(first.id)
+        assert.strictEqual(record?.state, "scheduled")
+        assert.strictEqual(record?.payload, JSON.stringify({ n: 2 }))
+        assert.isAtLeast(record!.runAt, before + 400)
+        assert.isAtMost(record!.runAt, before + 400 + slack + 50)
+        const starts = yield* Ref.make<Array<number>>([])
+        yield* worker(
+          [
+            Task.implement(Sync, ({ n }) =>
+              Effect.flatMap(Task.CurrentTask, (t) => Ref.update(starts, (s) => [...s, t.startedAt - before])).pipe(
+                Effect.as(n)
+              )
+            )
+          ],
+          1
+        )
+        yield* steps(300)
+        assert.deepStrictEqual(yield* Ref.get(starts), [], "not before its new delay")
+        yield* steps(200 + slack)
+        assert.strictEqual(yield* Task.join(first), 2)
+        assert.strictEqual((yield* Ref.get(starts)).length, 1)
+      })
+    )
+  )
+
+  it.effect("replace: while the task runs, the newest payload runs once after it, never at the same time", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const runs = yield* Ref.make<Array<number>>([])
+        const active = yield* Ref.make(0)
+        const most = yield* Ref.make(0)
+        yield* worker(
+          [
+            Task.implement(Sync, ({ n }) =>
+              Effect.gen(function* () {
+                const now = yield* Ref.updateAndGet(active, (a) => a + 1)
+                yield* Ref.update(most, (m) => Math.max(m, now))
+                yield* Ref.update(runs, (r) => [...r, n])
+                yield* Effect.sleep(300)
+                yield* Ref.update(active, (a) => a - 1)
+                return n
+              })
+            )
+          ],
+          4
+        )
+        const first = yield* Task.enqueue(Sync, { n: 1 })
+        yield* steps(100)
+        assert.strictEqual(yield* Task.status(first), "running")
+        const behind = yield* Task.enqueueOutcome(Sync, { n: 2 })
+        assert.strictEqual(behind._tag, "Replaced")
+        assert.notStrictEqual(behind.handle.id, first.id)
+        assert.deepStrictEqual(behind._tag === "Replaced" && [behind.state, behind.created], ["scheduled", true])
+        const later = yield* Effect.forEach([3, 4, 5], (n) => Task.enqueueOutcome(Sync, { n }))
+        assert.deepStrictEqual(
+          later.map((o) => (o._tag === "Replaced" ? [o.handle.id, o.created] : o._tag)),
+          [3, 4, 5].map(() => [behind.handle.id, false])
+        )
+        assert.strictEqual(yield* Task.status(behind.handle), "scheduled")
+        yield* steps(300 + slack)
+        assert.strictEqual(yield* Task.join(first), 1)
+        yield* steps(400 + slack)
+        assert.strictEqual(yield* Task.join(behind.handle), 5)
+        assert.deepStrictEqual(yield* Ref.get(runs), [1, 5], "each payload that ran, in order: the newest once")
+        assert.strictEqual(yield* Ref.get(most), 1, "never two at once")
+        // the key is free again: a new task
+        const next = yield* Task.enqueueOutcome(Sync, { n: 6 })
+        assert.strictEqual(next._tag, "Created")
+      })
+    )
+  )
+
+  it.effect("replace: a cancelled running holder hands the key to the task behind it", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const queue = yield* TaskQueue.TaskQueue
+        const first = yield* Task.enqueue(Sync, { n: 1 })
+        const behind = yield* Task.enqueue(Sync, { n: 2 })
+        assert.strictEqual(behind.id, first.id, "waiting: replaced")
+        const claimed = yield* queue.claim({ token: "t1", leaseMillis: 60_000 })
+        assert.strictEqual(claimed._tag === "Claimed" && claimed.tasks[0]?.id, first.id)
+        const queued = yield* Task.enqueue(Sync, { n: 3 })
+        assert.notStrictEqual(queued.id, first.id)
+        assert.strictEqual(yield* Task.status(queued), "scheduled")
+        yield* queue.cancel(first.id)
+        assert.strictEqual(yield* Task.status(queued), "queued")
+        const key = yield* Task.uniqueKey(Sync, { n: 3 })
+        const lock = yield* Heimdall.inspectLock(queue.lockKey(key))
+        assert.strictEqual(Option.getOrThrow(lock).holder, queued.id)
+        assert.strictEqual((yield* queue.get(queued.id))?.payload, JSON.stringify({ n: 3 }))
+      })
+    )
+  )
+
+  it.effect("onDuplicate: any other value is InvalidArgument naming the option, the value and the choices", () =>
+    withTasks(
+      Effect.sync(() => {
+        const error = Result.try(() =>
+          Task.make("bad", { payload: Customer, unique: { onDuplicate: "replaced" as "replace" } })
+        )
+        assert.isTrue(Result.isFailure(error))
+        const failure = (error as Result.Failure<unknown, any>).failure
+        assert.strictEqual(failure._tag, "InvalidArgument")
+        assert.include(failure.message, "unique.onDuplicate")
+        assert.include(failure.message, "replaced")
+        assert.include(failure.message, '"oneBehind"')
+      })
+    )
+  )
+
+  const Rebuild = Task.make("rebuild", {
+    payload: Schema.Struct({ n: Schema.Number }),
+    success: Schema.Number,
+    unique: { key: "rebuild", onDuplicate: "oneBehind", timeout: "1 minute" }
+  })
+
+  it.effect("oneBehind: one runs, one waits, however many requests came in; the waiting one keeps its payload", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const queue = yield* TaskQueue.TaskQueue
+        const first = yield* Task.enqueueOutcome(Rebuild, { n: 1 })
+        assert.deepStrictEqual(first._tag === "Created" && first.state, "queued")
+        const waiting = yield* Task.enqueueOutcome(Rebuild, { n: 2 }, { id: "not-created" })
+        assert.deepStrictEqual([waiting._tag, waiting.handle.id], ["Existing", first.handle.id])
+        assert.strictEqual((yield* queue.get(first.handle.id))?.payload, JSON.stringify({ n: 1 }), "not replaced")
+        assert.isUndefined(yield* queue.get("not-created"))
+
+        const runs = yield* Ref.make<Array<number>>([])
+        const active = yield* Ref.make(0)
+        const most = yield* Ref.make(0)
+        yield* worker(
+          [
+            Task.implement(Rebuild, ({ n }) =>
+              Effect.gen(function* () {
+                const now = yield* Ref.updateAndGet(active, (a) => a + 1)
+                yield* Ref.update(most, (m) => Math.max(m, now))
+                yield* Ref.update(runs, (r) => [...r, n])
+                yield* Effect.sleep(300)
+                yield* Ref.update(active, (a) => a - 1)
+                return n
+              })
+            )
+          ],
+          4
+        )
+        yield* steps(100)
+        assert.strictEqual(yield* Task.status(first.handle), "running")
+        const behind = yield* Task.enqueueOutcome(Rebuild, { n: 3 })
+        assert.deepStrictEqual(behind._tag === "Created" && behind.state, "scheduled")
+        assert.notStrictEqual(behind.handle.id, first.handle.id)
+        const more = yield* Effect.forEach([4, 5, 6], (n) => Task.enqueueOutcome(Rebuild, { n }))
+        assert.deepStrictEqual(
+          more.map((o) => [o._tag, o.handle.id]),
+          [4, 5, 6].map(() => ["Existing", behind.handle.id])
+        )
+        assert.strictEqual((yield* Task.enqueue(Rebuild, { n: 7 })).id, behind.handle.id, "enqueue: its handle")
+        yield* steps(300 + slack)
+        assert.strictEqual(yield* Task.join(first.handle), 1)
+        yield* steps(400 + slack)
+        assert.strictEqual(yield* Task.join(behind.handle), 3)
+        assert.deepStrictEqual(yield* Ref.get(runs), [1, 3], "two runs: the first, then one more")
+        assert.strictEqual(yield* Ref.get(most), 1, "never two at once")
+        const next = yield* Task.enqueueOutcome(Rebuild, { n: 8 })
+        assert.strictEqual(next._tag, "Created", "the key is free again")
+      })
+    )
+  )
+
+  it.effect("oneBehind: a failed holder hands the key to the task behind it", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const queue = yield* TaskQueue.TaskQueue
+        const first = yield* Task.enqueue(Rebuild, { n: 1 })
+        const claimed = yield* queue.claim({ token: "t1", leaseMillis: 60_000 })
+        assert.strictEqual(claimed._tag === "Claimed" && claimed.tasks[0]?.id, first.id)
+        const behind = yield* Task.enqueue(Rebuild, { n: 2 })
+        assert.notStrictEqual(behind.id, first.id)
+        assert.strictEqual((yield* Task.enqueue(Rebuild, { n: 3 })).id, behind.id)
+        assert.isTrue(yield* queue.fail(first.id, "t1", "{}", undefined))
+        assert.strictEqual(yield* Task.status(first), "failed")
+        assert.strictEqual(yield* Task.status(behind), "queued")
+        const key = yield* Task.uniqueKey(Rebuild, { n: 2 })
+        const lock = yield* Heimdall.inspectLock(queue.lockKey(key))
+        assert.strictEqual(Option.getOrThrow(lock).holder, behind.id)
+        // the one behind now waits: a duplicate gets its handle
+        assert.strictEqual((yield* Task.enqueue(Rebuild, { n: 4 })).id, behind.id)
+      })
+    )
+  )
+
+  const Search = Task.make("search", {
+    payload: Schema.Struct({ n: Schema.Number }),
+    success: Schema.Number,
+    unique: { key: "search", onDuplicate: { debounce: 300, maxWait: 700 }, timeout: "1 minute" }
+  })
+  const recorder = Effect.gen(function* () {
+    const runs = yield* Ref.make<Array<{ readonly n: number; readonly id: string; readonly at: number }>>([])
+    yield* worker(
+      [
+        Task.implement(Search, ({ n }) =>
+          Effect.flatMap(Task.CurrentTask, (t) =>
+            Ref.update(runs, (r) => [...r, { n, id: t.id, at: t.startedAt }])
+          ).pipe(Effect.as(n))
+        )
+      ],
+      4
+    )
+    return runs
+  })
+
+  it.effect("debounce: each duplicate pushes the start to `wait` after it; the latest payload runs, once", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const queue = yield* TaskQueue.TaskQueue
+        const runs = yield* recorder
+        const first = yield* Task.enqueueOutcome(Search, { n: 1 })
+        assert.deepStrictEqual(first._tag === "Created" && first.state, "scheduled", "the first request waits too")
+        const e = (yield* queue.get(first.handle.id))!.enqueuedAt
+        assert.strictEqual((yield* queue.get(first.handle.id))!.runAt, e + 300)
+        yield* steps(150)
+        const second = yield* Task.enqueueOutcome(Search, { n: 2 })
+        assert.strictEqual(second._tag, "Debounced")
+        assert.strictEqual(second.handle.id, first.handle.id)
+        const startsAt = second._tag === "Debounced" ? second.startsAt : 0
+        assert.isAtLeast(startsAt, e + 150 + 300)
+        assert.isAtMost(startsAt, e + 150 + 300 + slack)
+        assert.strictEqual((yield* queue.get(first.handle.id))!.runAt, startsAt, "the record's run time")
+        yield* steps(200)
+        assert.deepStrictEqual(yield* Ref.get(runs), [], "not at its first start time")
+        const third = yield* Task.enqueueOutcome(Search, { n: 3 })
+        assert.deepStrictEqual([third._tag, third.handle.id], ["Debounced", first.handle.id])
+        yield* steps(400 + slack)
+        assert.strictEqual(yield* Task.join(first.handle), 3)
+        const ran = yield* Ref.get(runs)
+        assert.deepStrictEqual(
+          ran.map((r) => [r.n, r.id]),
+          [[3, first.handle.id]]
+        )
+        assert.isAtLeast(ran[0]!.at, third._tag === "Debounced" ? third.startsAt : Number.POSITIVE_INFINITY)
+      })
+    )
+  )
+
+  it.effect("debounce: however many duplicates, it starts at most `maxWait` after the first request", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const queue = yield* TaskQueue.TaskQueue
+        const runs = yield* recorder
+        const first = yield* Task.enqueue(Search, { n: 0 })
+        const e = (yield* queue.get(first.id))!.enqueuedAt
+        const outcomes: Array<Task.EnqueueOutcome<typeof Search>> = []
+        for (let n = 1; n <= 6; n++) {
+          yield* steps(100)
+          outcomes.push(yield* Task.enqueueOutcome(Search, { n }))
+        }
+        // each moved the start, never past e + maxWait
+        const starts = outcomes.map((o) => (o._tag === "Debounced" ? o.startsAt : -1))
+        assert.isTrue(
+          starts.every((at) => at > e && at <= e + 700),
+          `${starts.map((at) => at - e)}`
+        )
+        assert.strictEqual(starts.at(-1), e + 700, "the last ones are capped at maxWait")
+        yield* steps(200 + slack)
+        const ran = yield* Ref.get(runs)
+        assert.strictEqual(ran.length, 1, "one run")
+        assert.strictEqual(ran[0]!.id, first.id)
+        assert.isAtMost(ran[0]!.at, e + 700 + slack + 50, "not later than maxWait (and a claim's poll)")
+        assert.isAtLeast(ran[0]!.n, 6 - Math.ceil(slack / 100), "the latest payload before it started")
+      })
+    )
+  )
+
+  it.effect("debounce: while it runs, one task waits behind it, with the latest payload, after `wait`", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const Slow = Task.make("slow-search", {
+          payload: Schema.Struct({ n: Schema.Number }),
+          success: Schema.Number,
+          unique: { key: "slow-search", onDuplicate: { debounce: 100 }, timeout: "1 minute" }
+        })
+        const runs = yield* Ref.make<Array<number>>([])
+        yield* worker(
+          [
+            Task.implement(Slow, ({ n }) =>
+              Ref.update(runs, (r) => [...r, n]).pipe(Effect.andThen(Effect.sleep(400)), Effect.as(n))
+            )
+          ],
+          4
+        )
+        const first = yield* Task.enqueue(Slow, { n: 1 })
+        yield* steps(200)
+        assert.strictEqual(yield* Task.status(first), "running")
+        const behind = yield* Task.enqueueOutcome(Slow, { n: 2 })
+        assert.deepStrictEqual(behind._tag === "Debounced" && [behind.created, behind.state], [true, "scheduled"])
+        assert.notStrictEqual(behind.handle.id, first.id)
+        const again = yield* Task.enqueueOutcome(Slow, { n: 3 })
+        assert.deepStrictEqual(
+          [again._tag, again.handle.id, again._tag === "Debounced" && again.created],
+          ["Debounced", behind.handle.id, false]
+        )
+        yield* steps(300 + slack)
+        assert.strictEqual(yield* Task.join(first), 1)
+        yield* steps(500 + slack)
+        assert.strictEqual(yield* Task.join(behind.handle), 3)
+        assert.deepStrictEqual(yield* Ref.get(runs), [1, 3])
+      })
+    )
+  )
+
+  it.effect("debounce: a wait that is not a positive duration, or a maxWait below it, is InvalidArgument", () =>
+    withTasks(
+      Effect.sync(() => {
+        const make = (onDuplicate: Task.Debounce) => () =>
+          Task.make("bad-debounce", { payload: Customer, unique: { onDuplicate } })
+        const zero = Result.try(make({ debounce: 0 }))
+        assert.isTrue(Result.isFailure(zero))
+        const z = (zero as Result.Failure<unknown, any>).failure
+        assert.strictEqual(z._tag, "InvalidArgument")
+        assert.include(z.message, "unique.onDuplicate.debounce")
+        const below = Result.try(make({ debounce: "2 seconds", maxWait: "1 second" }))
+        const b = (below as Result.Failure<unknown, any>).failure
+        assert.strictEqual(b._tag, "InvalidArgument")
+        assert.include(b.message, "unique.onDuplicate.maxWait")
+        assert.include(b.message, "1 second")
+      })
+    )
+  )
+
+  it.effect(
+    "debounce: a task behind a running one starts `wait` after its latest request, if the run ended before",
+    () =>
+      withTasks(
+        Effect.gen(function* () {
+          const Quick = Task.make("quick-search", {
+            payload: Schema.Struct({ n: Schema.Number }),
+            success: Schema.Number,
+            unique: { key: "quick-search", onDuplicate: { debounce: 400 }, timeout: "1 minute" }
+          })
+          const queue = yield* TaskQueue.TaskQueue
+          const runs = yield* Ref.make<Array<number>>([])
+          yield* worker(
+            [
+              Task.implement(Quick, ({ n }) =>
+                Ref.update(runs, (r) => [...r, n]).pipe(Effect.andThen(Effect.sleep(200)), Effect.as(n))
+              )
+            ],
+            4
+          )
+          const first = yield* Task.enqueue(Quick, { n: 1 })
+          yield* steps(450)
+          assert.strictEqual(yield* Task.status(first), "running")
+          const behind = yield* Task.enqueueOutcome(Quick, { n: 2 })
+          assert.strictEqual(behind._tag, "Debounced")
+          const startsAt = behind._tag === "Debounced" ? behind.startsAt : 0
+          yield* steps(250 + slack)
+          assert.strictEqual(yield* Task.join(first), 1)
+          const waiting = yield* queue.get(behind.handle.id)
+          assert.deepStrictEqual([waiting?.state, waiting?.runAt], ["scheduled", startsAt], "waits for its own start")
+          const key = yield* Task.uniqueKey(Quick, { n: 2 })
+          assert.strictEqual(
+            Option.getOrThrow(yield* Heimdall.inspectLock(queue.lockKey(key))).holder,
+            behind.handle.id
+          )
+          yield* steps(450 + slack) // it starts at 850 and runs 200 ms
+          assert.strictEqual(yield* Task.join(behind.handle), 2)
+          assert.deepStrictEqual(yield* Ref.get(runs), [1, 2])
+        })
+      )
+  )
+
+  it.effect(
+    "replace: a holder whose worker died is redelivered with its own payload; the task behind waits, then runs",
+    () =>
+      withTasks(
+        Effect.gen(function* () {
+          const queue = yield* TaskQueue.TaskQueue
+          const first = yield* Task.enqueue(Sync, { n: 1 })
+          // a worker claims it and dies (SIGKILL): nothing settles it, its lease lapses
+          const claimed = yield* queue.claim({ token: "dead", leaseMillis: 200 })
+          assert.strictEqual(claimed._tag === "Claimed" && claimed.tasks[0]?.id, first.id)
+          const behind = yield* Task.enqueue(Sync, { n: 2 })
+          assert.notStrictEqual(behind.id, first.id)
+          yield* steps(250 + slack)
+          const runs = yield* Ref.make<Array<[string, number]>>([])
+          yield* worker(
+            [
+              Task.implement(Sync, ({ n }) =>
+                Effect.flatMap(Task.CurrentTask, (t) =>
+                  Ref.update(runs, (r) => [...r, [t.id, n] as [string, number]])
+                ).pipe(Effect.andThen(Effect.sleep(100)), Effect.as(n))
+              )
+            ],
+            4
+          )
+          yield* steps(400 + slack)
+          assert.strictEqual(yield* Task.join(first), 1)
+          assert.strictEqual(yield* Task.join(behind), 2)
+          assert.deepStrictEqual(yield* Ref.get(runs), [
+            [first.id, 1],
+            [behind.id, 2]
+          ])
+          assert.strictEqual((yield* queue.get(first.id))?.redeliveries, 1)
+        })
+      )
+  )
 }

@@ -56,6 +56,26 @@ const expected: Record<string, ReadonlyArray<RegExp>> = {
     /^expires in about 3600 s$/m,
     /^once it has finished: STARTED$/m
   ],
+  "replace-task.ts": [
+    /^Created, then Replaced \(same task: true\)$/m,
+    /^saved: Hel$/m,
+    /^while running: Replaced \(a new task behind it: true\)$/m,
+    /^then: Replaced \(the same task behind: true\)$/m,
+    /^after it: Hello!$/m,
+    /^every save, in order: Hel, Hell, Hello!$/m
+  ],
+  "one-behind.ts": [
+    /^while it runs: Created, Existing, Existing, Existing$/m,
+    /^the three after the first wait in it: true$/m,
+    /^then: edit 2$/m,
+    /^runs: edit 1, edit 2$/m
+  ],
+  "debounce.ts": [
+    /^first: Created, last: Debounced, same task: true$/m,
+    /^start pushed to about 200 ms after the last keystroke: true$/m,
+    /^ran once with: hello$/m,
+    /^runs: 1$/m
+  ],
   "unique-interval.ts": [
     /^first run: synced$/m,
     /^right after it finished, still the same task: true$/m,

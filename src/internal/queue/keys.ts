@@ -66,6 +66,10 @@
  * |                | stored, which keeps it under 64 bytes more often)       |                                  |
  * | `lt`           | unique task's lock ttl (ms), to take it again on claim  | unique tasks                     |
  * | `lk`           | `1`: the lock outlives the task (until its ttl)         | unique tasks with waitForExpiry  |
+ * | `nx`           | the id of the task waiting behind this running one      | `onDuplicate: "replace"`, a      |
+ * |                | (it gets the lock when this one ends; see promoteNext)  | duplicate came while it ran      |
+ * | `nr`           | a task waiting behind a running one: its own earliest   | a delayed or debounced duplicate |
+ * |                | start (ms); it starts when the other ends, not before   | behind a running task            |
  * | `a`            | attempts started                                        | after the first claim            |
  * | `startedAt`    | the last claim's time (ms)                              | after the first claim            |
  * | `w`            | the id of the worker that claimed it last               | claimed by a worker              |

@@ -42,6 +42,10 @@ interface Entry {
   lock: { readonly key: string; readonly ttlMillis: number; readonly keep: boolean } | undefined
   /** A rate-limit slot is booked for the next start. */
   booked: boolean
+  /** `onDuplicate: "replace"`: the task waiting behind this running one, started when this one frees the lock. */
+  next?: string | undefined
+  /** A task waiting behind a running one: its own earliest start (a delayed or debounced duplicate). */
+  notBefore?: number | undefined
 }
 type Mutable<A> = { -readonly [K in keyof A]: A[K] }
 
@@ -114,7 +118,9 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
       return entry && entry.record.state === "running" && entry.token === token ? entry : undefined
     }
     const finish = (entry: Entry, state: TaskState, fields: Partial<TaskRecord>, now: number) => {
-      if (entry.lock && !entry.lock.keep) table.free(entry.lock.key, entry.record.id, now)
+      if (entry.lock && !entry.lock.keep && table.free(entry.lock.key, entry.record.id, now)) {
+        promoteNext(entry, entry.lock, now)
+      }
       running.delete(entry.record.id)
       bump(entry.record.name, entry.record.state, state)
       const indexed = index.get(state)
@@ -132,6 +138,142 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
       entry.expiresAt = now + options.retentionMillis
       joiners.wakeAll(entry.record.id)
     }
+    /**
+     * `onDuplicate: "replace"`: the task waiting behind `entry` (which just freed its lock) takes the lock and is
+     * queued at once, if it is still scheduled (as promoteNext in includes.lua).
+     */
+    const promoteNext = (entry: Entry, lock: NonNullable<Entry["lock"]>, now: number) => {
+      const behind = entry.next === undefined ? undefined : live(entry.next, now)
+      if (behind?.record.state !== "scheduled" || behind.lock === undefined) return
+      table.take(lock.key, behind.record.id, behind.lock.ttlMillis, now, now * 1000)
+      if (behind.notBefore !== undefined && behind.notBefore > now) {
+        scheduled.set(behind.record.id, behind.notBefore)
+        behind.record.runAt = behind.notBefore
+        wake() // its run time moved earlier than the lock's expiry: idle workers wait for the old one
+        return
+      }
+      scheduled.delete(behind.record.id)
+      bump(behind.record.name, "scheduled", "queued")
+      behind.record.state = "queued"
+      behind.record.runAt = now
+      ready.push(behind.record.id)
+      wake()
+    }
+    /**
+     * `onDuplicate: "replace"` (as enqueueUnique-8.lua): the payload goes to the waiting holder (scheduled again
+     * after its own delay, if it has one), to the task waiting behind the running holder, or to a new task behind
+     * it, scheduled at the lock's expiry and started when the holder ends. `"oneBehind"`: the waiting task (the
+     * holder, or the one behind it) is named as a duplicate's holder; otherwise the new task waits behind.
+     */
+    const replaceAt = (
+      task: NewTask,
+      lock: NonNullable<Entry["lock"]>,
+      holderId: string,
+      expiresInMs: number,
+      now: number
+    ): EnqueueResult => {
+      const holder = live(holderId, now)
+      const behind = holder?.next === undefined ? undefined : live(holder.next, now)
+      const oneBehind = task.unique?.onDuplicate === "oneBehind"
+      if (oneBehind) {
+        const waiting =
+          behind?.record.state === "scheduled"
+            ? behind
+            : holder?.record.state === "queued" || holder?.record.state === "scheduled"
+              ? holder
+              : undefined
+        if (waiting !== undefined) {
+          return { _tag: "Duplicate", holder: waiting.record.id, expiresInMillis: expiresInMs }
+        }
+      }
+      const debounce = task.unique?.onDuplicate === "debounce" ? task.unique.debounce : undefined
+      if (debounce !== undefined) {
+        const target =
+          behind?.record.state === "scheduled"
+            ? behind
+            : holder?.record.state === "queued" || holder?.record.state === "scheduled"
+              ? holder
+              : undefined
+        if (target !== undefined) {
+          let at = now + debounce.waitMillis
+          if (debounce.maxWaitMillis !== undefined) at = Math.min(at, target.record.enqueuedAt + debounce.maxWaitMillis)
+          at = Math.max(at, now)
+          target.record.payload = task.payload
+          if (target !== holder) {
+            target.notBefore = at
+            return { _tag: "Debounced", id: target.record.id, state: target.record.state, startsAt: at }
+          }
+          if (at > now) {
+            if (target.record.state === "queued") {
+              const i = ready.indexOf(target.record.id)
+              if (i !== -1) ready.splice(i, 1)
+              bump(target.record.name, "queued", "scheduled")
+            }
+            target.record.state = "scheduled"
+            target.record.runAt = at
+            scheduled.set(target.record.id, at)
+          }
+          return { _tag: "Debounced", id: target.record.id, state: target.record.state, startsAt: at }
+        }
+      }
+      if (behind?.record.state === "scheduled") {
+        behind.record.payload = task.payload
+        return { _tag: "Replaced", id: behind.record.id, state: "scheduled" }
+      }
+      if (holder !== undefined && (holder.record.state === "queued" || holder.record.state === "scheduled")) {
+        holder.record.payload = task.payload
+        if (task.delayMillis > 0) {
+          if (holder.record.state === "queued") {
+            const at = ready.indexOf(holderId)
+            if (at !== -1) ready.splice(at, 1)
+            bump(holder.record.name, "queued", "scheduled")
+          }
+          holder.record.state = "scheduled"
+          holder.record.runAt = now + task.delayMillis
+          scheduled.set(holderId, now + task.delayMillis)
+        }
+        return { _tag: "Replaced", id: holderId, state: holder.record.state }
+      }
+      const at = now + Math.max(0, expiresInMs)
+      const entry = newEntry(task, "scheduled", at, lock, now)
+      // its own earliest start: the duplicate's delay (the debounce wait)
+      const own = now + (debounce !== undefined ? debounce.waitMillis : task.delayMillis)
+      if (own > now) entry.notBefore = own
+      tasks.set(task.id, entry)
+      bump(task.name, undefined, "scheduled")
+      scheduled.set(task.id, at)
+      if (holder !== undefined) holder.next = task.id
+      if (debounce !== undefined) return { _tag: "Debounced", id: task.id, state: "scheduled", startsAt: own }
+      return oneBehind ? { _tag: "Created", state: "scheduled" } : { _tag: "Replaced", id: task.id, state: "scheduled" }
+    }
+    const newEntry = (task: NewTask, state: TaskState, runAt: number, lock: Entry["lock"], now: number): Entry => ({
+      record: {
+        id: task.id,
+        name: task.name,
+        state,
+        payload: task.payload,
+        attempts: 0,
+        redeliveries: 0,
+        reschedules: 0,
+        enqueuedAt: now,
+        runAt,
+        trace: task.trace,
+        result: undefined,
+        error: undefined,
+        lastError: undefined,
+        reason: undefined,
+        lockKey: lock?.key,
+        failures: [],
+        startedAt: undefined,
+        finishedAt: undefined,
+        worker: undefined
+      },
+      token: undefined,
+      leaseUntil: undefined,
+      expiresAt: undefined,
+      lock,
+      booked: false
+    })
     const dropFromIndex = (state: TaskState, id: string) => {
       const indexed = index.get(state)
       const at = indexed?.findIndex((e) => e.id === id) ?? -1
@@ -412,38 +554,13 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
       if (lock) {
         const taken = table.take(lock.key, task.id, lock.ttlMillis, now, nowUs)
         if (taken._tag === "Held") {
-          return { _tag: "Duplicate", holder: taken.holder, expiresInMillis: taken.expiresInMs }
+          return task.unique?.onDuplicate !== undefined
+            ? replaceAt(task, lock, taken.holder, taken.expiresInMs, now)
+            : { _tag: "Duplicate", holder: taken.holder, expiresInMillis: taken.expiresInMs }
         }
       }
       const state: TaskState = task.delayMillis > 0 ? "scheduled" : "queued"
-      tasks.set(task.id, {
-        record: {
-          id: task.id,
-          name: task.name,
-          state,
-          payload: task.payload,
-          attempts: 0,
-          redeliveries: 0,
-          reschedules: 0,
-          enqueuedAt: now,
-          runAt: now + task.delayMillis,
-          trace: task.trace,
-          result: undefined,
-          error: undefined,
-          lastError: undefined,
-          reason: undefined,
-          lockKey: lock?.key,
-          failures: [],
-          startedAt: undefined,
-          finishedAt: undefined,
-          worker: undefined
-        },
-        token: undefined,
-        leaseUntil: undefined,
-        expiresAt: undefined,
-        lock,
-        booked: false
-      })
+      tasks.set(task.id, newEntry(task, state, now + task.delayMillis, lock, now))
       bump(task.name, undefined, state)
       if (state === "scheduled") scheduled.set(task.id, now + task.delayMillis)
       else ready.push(task.id)
@@ -807,7 +924,7 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
             }
           } else if (previous === "scheduled") scheduled.delete(id)
           // freed even when it would outlive the task (an interval task's): the task did not run to its end
-          if (entry.lock) table.free(entry.lock.key, id, now)
+          if (entry.lock && table.free(entry.lock.key, id, now)) promoteNext(entry, entry.lock, now)
           finish(entry, "cancelled", { reason: "cancelled by an operator" }, now)
           if (previous === "running") for (const listener of cancelListeners) listener(id)
           return { _tag: "Cancelled", previous }

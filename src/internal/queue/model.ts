@@ -161,13 +161,27 @@ export interface NewTask {
         readonly keep: boolean
         /** This task's lock prefix instead of the backend's. */
         readonly prefix?: string | undefined
+        /**
+         * `"replace"`: a duplicate replaces the payload of the task waiting under the key, or waits behind the
+         * running one (`Replaced`). `"oneBehind"`: a duplicate waits behind the running one (`Created`, scheduled
+         * until the running one ends) unless a task waits already (`Duplicate`, naming it). `"debounce"`: as
+         * `"replace"`, and each duplicate moves the start to `debounce.waitMillis` from now, at most
+         * `debounce.maxWaitMillis` after the waiting task's enqueue (`Debounced`). Otherwise it is reported
+         * (`Duplicate`).
+         */
+        readonly onDuplicate?: "replace" | "oneBehind" | "debounce" | undefined
+        readonly debounce?: { readonly waitMillis: number; readonly maxWaitMillis: number | undefined } | undefined
       }
     | undefined
 }
 
 /**
  * What `enqueue` did: created the task; found a task with the same id (nothing
- * changed); or found the unique key held by another task (nothing changed).
+ * changed); found the unique key held by another task (nothing changed); or,
+ * with `onDuplicate: "replace"`, gave its payload to task `id` (the waiting
+ * holder, or the task queued behind the running holder, created if need be);
+ * or, with `onDuplicate: "debounce"`, also moved its start to `startsAt` (ms, backend clock; for a task behind a
+ * running one: not before then).
  *
  * @category models
  * @since 0.1.0
@@ -176,6 +190,8 @@ export type EnqueueResult =
   | { readonly _tag: "Created"; readonly state: TaskState }
   | { readonly _tag: "Exists"; readonly state: TaskState }
   | { readonly _tag: "Duplicate"; readonly holder: string; readonly expiresInMillis: number }
+  | { readonly _tag: "Replaced"; readonly id: string; readonly state: TaskState }
+  | { readonly _tag: "Debounced"; readonly id: string; readonly state: TaskState; readonly startsAt: number }
 
 /**
  * A task handed to a worker by `claim`, with the lease `token` that every

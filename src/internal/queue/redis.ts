@@ -99,11 +99,19 @@ const decodeState = (stored: string): TaskState =>
 
 /** An enqueue script's reply for one task (enqueue-7.lua, enqueueUnique-8.lua, enqueueBatch-N.lua). */
 const parseEnqueued = (
-  r: readonly [created: 0 | 1, state: string] | readonly [duplicate: 2, holder: string, expiresInMillis: number]
+  r:
+    | readonly [created: 0 | 1, state: string]
+    | readonly [duplicate: 2, holder: string, expiresInMillis: number]
+    | readonly [replaced: 3, id: string, state: string]
+    | readonly [debounced: 4, id: string, state: string, startsAt: number]
 ): EnqueueResult =>
   r[0] === 2
     ? { _tag: "Duplicate", holder: r[1], expiresInMillis: Math.max(0, Number(r[2])) }
-    : { _tag: r[0] === 1 ? "Created" : "Exists", state: decodeState(r[1]) }
+    : r[0] === 3
+      ? { _tag: "Replaced", id: r[1], state: decodeState(r[2]) }
+      : r[0] === 4
+        ? { _tag: "Debounced", id: r[1], state: decodeState(r[2]), startsAt: Number(r[3]) }
+        : { _tag: r[0] === 1 ? "Created" : "Exists", state: decodeState(r[1]) }
 
 /** HGETALL's reply, flat array (RESP2) or map (RESP3), as a record. */
 const fields = (reply: unknown): Record<string, string> => {
@@ -547,7 +555,10 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
       ] as const
       const keyList = [keys.task(task.id), keys.ready, keys.scheduled, keys.wake] as const
       const reply: Effect.Effect<
-        [created: 0 | 1, state: string] | [duplicate: 2, holder: string, expiresInMillis: number],
+        | [created: 0 | 1, state: string]
+        | [duplicate: 2, holder: string, expiresInMillis: number]
+        | [replaced: 3, id: string, state: string]
+        | [debounced: 4, id: string, state: string, startsAt: number],
         Redis.RedisError
       > =
         task.unique === undefined
@@ -565,7 +576,10 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
               task.unique.prefix ?? options.lockPrefix,
               task.unique.key,
               keys.inboxPrefix,
-              handOffLeaseMillis
+              handOffLeaseMillis,
+              task.unique.onDuplicate ?? "",
+              task.unique.debounce?.waitMillis ?? 0,
+              task.unique.debounce?.maxWaitMillis ?? -1
             )
       return Effect.map(reply, parseEnqueued)
     }
@@ -604,8 +618,11 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
       inFlight: batchesInFlight,
       fork: Effect.runForkWith(yield* Effect.context<never>())
     })
-    const enqueue = batching ? batcher.one : enqueueAlone
-    const enqueueAll = batching ? batcher.all : (tasks: ReadonlyArray<NewTask>) => Effect.forEach(tasks, enqueueAlone)
+    // a task with `onDuplicate: "replace"` goes alone (enqueueUnique-8.lua): the batch script does not replace
+    const alone = (task: NewTask) => task.unique?.onDuplicate !== undefined
+    const enqueue = batching ? (task: NewTask) => (alone(task) ? enqueueAlone(task) : batcher.one(task)) : enqueueAlone
+    const enqueueAll = (tasks: ReadonlyArray<NewTask>) =>
+      batching && !tasks.some(alone) ? batcher.all(tasks) : Effect.forEach(tasks, enqueueAlone)
 
     // the queue's keys of completeClaim and completeClaimMany, after the completed tasks' keys
     const completeClaimKeys = [

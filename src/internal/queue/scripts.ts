@@ -51,7 +51,10 @@ export type Route = Lua.Route
 export const enqueue = define(Lua.contracts.enqueue).withReturnType<[created: 0 | 1, state: string]>()
 
 export const enqueueUnique = define(Lua.contracts.enqueueUnique).withReturnType<
-  [created: 1 | 0, state: string] | [duplicate: 2, holder: string, expiresInMillis: number]
+  | [created: 1 | 0, state: string]
+  | [duplicate: 2, holder: string, expiresInMillis: number]
+  | [replaced: 3, id: string, state: string]
+  | [debounced: 4, id: string, state: string, startsAt: number]
 >()
 
 /**

@@ -24,14 +24,115 @@
 --       hash tag, same slot
 --   ARGV[13] handOffLeaseMillis (number): the first lease of a task handed to an idle worker (ms, at most the
 --       worker's own)
+--   ARGV[14] onDuplicate: "replace": a duplicate replaces the waiting task's payload (reply 3, see below);
+--       "oneBehind": at most one task waits behind the running one (see below); "debounce": each duplicate
+--       pushes the start later (reply 4, see below); "": it is reported (reply 2)
+--   ARGV[15] waitMillis (number): "debounce" only: each duplicate moves the start to now + this (ms)
+--   ARGV[16] maxWaitMillis (number): "debounce" only: the start is never pushed past the waiting task's enqueue
+--       time + this (ms); -1: no bound
 -- Output:
 --   { 1, state }           created; the lock is held by the task id (state: a code, see keys.ts)
 --   { 0, state }           a task with this id exists; nothing changed
 --   { 2, holder, pttl }    the lock is held by task `holder` for pttl more ms; nothing changed
+--   { 3, id, state }       onDuplicate "replace": task `id` now has this payload (state: its state code). The
+--       holder, when it waits (queued or scheduled; with delayMillis > 0 it is scheduled again after that delay,
+--       otherwise it keeps its place); the task queued behind a running holder (its "nx"), when there is one (its
+--       delay is not changed: it runs when the holder ends); otherwise a new task with ARGV[1] as its id, scheduled
+--       at the lock's expiry and named in the holder's "nx" (see promoteNext in includes.lua: it runs when the
+--       holder ends). The records of the holder and of the task behind it are built from KEYS[1] (same hash tag).
+--   { 4, id, state, startsAt } onDuplicate "debounce": task `id` now has this payload and starts at startsAt
+--       (ms, Redis clock): now + wait, at most its enqueue time + maxWait (the holder, moved to scheduled, or left
+--       queued when its maxWait is over). The task behind a running holder, or a new one (as with "replace"),
+--       starts when the holder ends, not before startsAt (its field "nr", see promoteNext).
+--   onDuplicate "oneBehind": { 2, id, pttl } naming the holder when it waits, or the task waiting behind the
+--       running holder when there is one (nothing changed); otherwise { 1, state } as created: the new task waits
+--       behind the running holder, as with "replace" (with its own payload).
 if redis.call("EXISTS", KEYS[1]) == 1 then
   return { 0, redis.call("HGET", KEYS[1], "s") }
 end
 local taken = lockTake(KEYS[5], ARGV[1], tonumber(ARGV[8]))
+if taken[1] == 0 and ARGV[14] ~= "" then
+  local holder = taken[2]
+  local base = string.sub(KEYS[1], 1, #KEYS[1] - #ARGV[1] - 5)
+  local holderKey = base .. "task:" .. holder
+  local h = redis.call("HMGET", holderKey, "s", "nx", "n")
+  local target, targetKey, state = holder, holderKey, h[1]
+  if h[2] then
+    local behindKey = base .. "task:" .. h[2]
+    if redis.call("HGET", behindKey, "s") == "s" then
+      target, targetKey, state = h[2], behindKey, "s"
+    end
+  end
+  local waiting = state == "q" or state == "s"
+  if ARGV[14] == "oneBehind" and waiting then return { 2, target, taken[3] } end
+  if ARGV[14] == "debounce" and waiting then
+    local now = nowMillis()
+    local at = now + tonumber(ARGV[15])
+    local maxWait = tonumber(ARGV[16])
+    if maxWait >= 0 then at = math.min(at, tonumber(redis.call("HGET", targetKey, "e")) + maxWait) end
+    at = math.max(at, now)
+    redis.call("HSET", targetKey, "p", ARGV[3])
+    if target ~= holder then
+      redis.call("HSET", targetKey, "nr", at)
+      return { 4, target, state, at }
+    end
+    if at > now then
+      if state == "q" then
+        redis.call("LREM", KEYS[2], 1, target)
+        countNow(KEYS[8], h[3], "queued", "scheduled", 1)
+      end
+      redis.call("ZADD", KEYS[3], at, target)
+      redis.call("HSET", targetKey, "s", "s", "r", at)
+      state = "s"
+    end
+    return { 4, target, state, at }
+  end
+  if target == holder and waiting then
+    redis.call("HSET", targetKey, "p", ARGV[3])
+    local delay = tonumber(ARGV[4])
+    if delay > 0 then
+      local at = nowMillis() + delay
+      if state == "q" then
+        redis.call("LREM", KEYS[2], 1, target)
+        countNow(KEYS[8], h[3], "queued", "scheduled", 1)
+      end
+      redis.call("ZADD", KEYS[3], at, target)
+      redis.call("HSET", targetKey, "s", "s", "r", at)
+      state = "s"
+    end
+    return { 3, target, state }
+  end
+  if target ~= holder then
+    redis.call("HSET", targetKey, "p", ARGV[3])
+    return { 3, target, state }
+  end
+  -- the holder runs (or ended keeping its lock, or its record expired): a new task behind it, at the lock's expiry
+  local now = nowMillis()
+  local at = now + math.max(0, tonumber(taken[3]))
+  local fields = { "n", ARGV[2], "p", ARGV[3], "s", "s", "e", now, "r", at, "lp", ARGV[10], "l", ARGV[11], "lt", ARGV[8] }
+  -- its own earliest start: the duplicate's delay (the debounce wait)
+  local own = now + tonumber(ARGV[4])
+  if ARGV[14] == "debounce" then own = now + tonumber(ARGV[15]) end
+  if own > now then
+    fields[#fields + 1] = "nr"
+    fields[#fields + 1] = own
+  end
+  if ARGV[9] == "1" then
+    fields[#fields + 1] = "lk"
+    fields[#fields + 1] = "1"
+  end
+  if ARGV[5] ~= "" then
+    fields[#fields + 1] = "tr"
+    fields[#fields + 1] = ARGV[5]
+  end
+  redis.call("HSET", KEYS[1], unpack(fields))
+  redis.call("ZADD", KEYS[3], at, ARGV[1])
+  countNow(KEYS[8], ARGV[2], nil, "scheduled", 1)
+  if h[1] then redis.call("HSET", holderKey, "nx", ARGV[1]) end
+  if ARGV[14] == "oneBehind" then return { 1, "s" } end
+  if ARGV[14] == "debounce" then return { 4, ARGV[1], "s", own } end
+  return { 3, ARGV[1], "s" }
+end
 if taken[1] == 0 then
   return { 2, taken[2], taken[3] }
 end

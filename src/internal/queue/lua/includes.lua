@@ -216,6 +216,37 @@ local function createTask(key, readyKey, scheduledKey, wakeKey, id, name, payloa
   return fields[6]
 end
 
+-- `onDuplicate: "replace"` (see enqueueUnique-8.lua): a duplicate enqueued while the unique task `id` (record `key`)
+-- runs is created scheduled, at the time its lock expires at the latest, and named in the running task's field "nx".
+-- When that task ends and frees the lock, the lock passes to the task behind it (with its own ttl, "lt"), which is
+-- queued at once (or, when its own earliest start "nr" is later, scheduled then, holding the lock: a delayed or
+-- debounced duplicate): the same key never runs twice at once, and no duplicate can take the key in between. The queue's
+-- keys are built from the record's key (`<prefix>:{q}:task:<id>`: the same hash tag, see ARCHITECTURE.md); the wake
+-- list's cap and TTL are the backend's constants (redis.ts). Nothing happens when the task behind is no longer
+-- scheduled (cancelled, or promoted by a claim when the lock expired).
+local function promoteNext(key, id, lockKey, now)
+  local nextId = redis.call("HGET", key, "nx")
+  if not nextId then return end
+  local base = string.sub(key, 1, #key - #id - 5)
+  local nextKey = base .. "task:" .. nextId
+  local f = redis.call("HMGET", nextKey, "s", "n", "lt", "nr")
+  if f[1] ~= "s" then return end
+  lockTake(lockKey, nextId, tonumber(f[3]))
+  local notBefore = tonumber(f[4])
+  if notBefore and notBefore > now then
+    redis.call("ZADD", base .. "scheduled", notBefore, nextId)
+    redis.call("HSET", nextKey, "r", notBefore)
+    -- its run time moved earlier than the lock's expiry: idle workers wait for the old one
+    wake(base .. "wake", 1024, 86400000)
+    return
+  end
+  redis.call("ZREM", base .. "scheduled", nextId)
+  redis.call("HSET", nextKey, "s", "q", "r", now)
+  countNow(base .. "counts", f[2], "scheduled", "queued", 1)
+  redis.call("LPUSH", base .. "ready", nextId)
+  wake(base .. "wake", 1024, 86400000)
+end
+
 -- Ends a task: terminal state (which drops the lease token), the record expires after the retention, joiners are told.
 -- A unique task's lock (`lockKey`, see lockKeyOf: it was in KEYS at enqueue and shares the queue's hash tag) is
 -- freed with it and announced on `lockChannel`, unless it keeps the lock until expiry (`lockKeep` "1": an interval
@@ -231,7 +262,9 @@ local function finish(key, runningKey, id, state, field, value, retention, chann
   end
   redis.call("PEXPIRE", key, retention)
   redis.call("PUBLISH", channel, id)
-  if lockKey and lockKeep ~= "1" then lockFree(lockKey, id, lockChannel, false) end
+  if lockKey and lockKeep ~= "1" and lockFree(lockKey, id, lockChannel, false) == 1 then
+    promoteNext(key, id, lockKey, now)
+  end
 end
 
 -- Whether the queued task at `key` (record fields `f` as claimTasks reads them) may start now. A unique task whose
