@@ -9,7 +9,15 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect, Exit, Layer, Schema, Scope } from "effect"
 import { countRows } from "../src/cli/render.ts"
 import { Heimdall, HeimdallStore, Task, TaskQueue, Worker } from "../src/index.ts"
-import { describeRedis, keyPrefix, redisLayer, redisUrl } from "./support/redis.ts"
+import {
+  clusterLayer,
+  clusterNodes,
+  describeCluster,
+  describeRedis,
+  keyPrefix,
+  redisLayer,
+  redisUrl
+} from "./support/redis.ts"
 
 const bin = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url))
 const prefix = keyPrefix(import.meta.url)
@@ -421,4 +429,26 @@ describe("heimdall status table", () => {
     assert.match(text, /^late\s+\?\s+behind 100000\+ in line; last read waited 1\.0 s$/m)
     for (const line of text.split("\n")) assert.isAtMost(line.length, 80, line)
   })
+})
+
+describeCluster("heimdall CLI on a Redis Cluster", () => {
+  it.effect("--cluster host:port,...: status and tasks show read a queue on the cluster", () =>
+    Effect.gen(function* () {
+      const queue = "cli-cluster"
+      const handle = yield* Effect.provide(
+        Task.enqueue(Report, { customerId: 9 }),
+        Heimdall.layerRedis({ ...options, queue }).pipe(Layer.provide(clusterLayer()))
+      )
+      const own = ["--cluster", clusterNodes.join(","), "--queue", queue, "--queue-prefix", `${prefix}q`]
+      const status = yield* heimdall([...own, "status", "--json"])
+      assert.strictEqual(status.code, 0, status.stderr)
+      assert.strictEqual(JSON.parse(status.stdout).byName["cli-report"].queued, 1)
+      const show = yield* heimdall([...own, "tasks", "show", handle.id, "--json"])
+      assert.strictEqual(show.code, 0, show.stderr)
+      assert.strictEqual(JSON.parse(show.stdout).record.id, handle.id)
+      // the same queue is not on the single server: --url alone does not find the task
+      const single = yield* heimdall(["--queue", queue, "--queue-prefix", `${prefix}q`, "tasks", "show", handle.id])
+      assert.strictEqual(single.code, 2, single.stderr)
+    })
+  )
 })

@@ -26,8 +26,8 @@
  *                                                (holders and their leases); a limit itself shows as "?" (keys hold
  *                                                only usage: the command runs in a process that never called them)
  *
- * Global flags (before or after the command): `--url` (default: `REDIS_URL`, else redis://127.0.0.1:6379),
- * `--queue` (default `default`), `--queue-prefix`, `--lock-prefix`, `--rate-prefix`, `--concurrency-prefix` (the
+ * Global flags (before or after the command): `--url` (default: `REDIS_URL`, else redis://127.0.0.1:6379), or
+ * `--cluster host:port,host:port,...` for a Redis Cluster, `--queue` (default `default`), `--queue-prefix`, `--lock-prefix`, `--rate-prefix`, `--concurrency-prefix` (the
  * layer options of the application, when it changed them). `--json` prints one JSON document instead of a table.
  *
  * Exit codes: 0 done; 1 bad usage (an unknown command or flag, a bad value); 2 not found (no task with that id);
@@ -77,6 +77,10 @@ const root = Command.make("heimdall").pipe(
       Flag.withFallbackConfig(Config.String("REDIS_URL")),
       Flag.withDefault("redis://127.0.0.1:6379")
     ),
+    cluster: optionalString(
+      "cluster",
+      "a Redis Cluster's nodes, host:port,host:port,... (instead of --url; RedisIoredis.layerCluster)"
+    ),
     queue: Flag.String("queue").pipe(Flag.withDescription("the queue's name"), Flag.withDefault("default")),
     queuePrefix: optionalString("queue-prefix", "prefix of the queue's keys (layer option queuePrefix)"),
     lockPrefix: optionalString("lock-prefix", "prefix of lock keys (layer option lockPrefix)"),
@@ -97,12 +101,22 @@ const backend = Effect.gen(function* () {
     ratePrefix: Option.getOrUndefined(flags.ratePrefix),
     concurrencyPrefix: Option.getOrUndefined(flags.concurrencyPrefix)
   }
+  const timeouts = { connectTimeout: "3 seconds", commandTimeout: "5 seconds" } as const
+  const redis: Layer.Layer<Redis.Redis, Redis.RedisError> = Option.match(flags.cluster, {
+    onNone: () => RedisIoredis.layer(flags.url, timeouts),
+    onSome: (nodes) =>
+      RedisIoredis.layerCluster(
+        nodes
+          .split(",")
+          .map((node) => node.trim())
+          .filter((node) => node !== ""),
+        timeouts
+      )
+  })
   return {
     json: flags.json,
     queue: flags.queue,
-    layer: Heimdall.layerRedis(options).pipe(
-      Layer.provide(RedisIoredis.layer(flags.url, { connectTimeout: "3 seconds", commandTimeout: "5 seconds" }))
-    )
+    layer: Heimdall.layerRedis(options).pipe(Layer.provide(redis))
   }
 })
 
