@@ -370,6 +370,66 @@ const commandFailed = (command: string, target: string, error: unknown): Redis.R
         error
       )
 
+/**
+ * `Redis.make`'s `subscribe`, on one connection per subscription (`open` makes it, with its message and error
+ * listeners still to add; `connect` connects it within the connect timeout): the subscription fails once its
+ * connection gives up reconnecting, and ends with UNSUBSCRIBE first when connected (once it is answered, no
+ * PUBLISH reaches this subscriber). Shared by the single-server and the cluster layer.
+ */
+const subscribeOn =
+  <S extends IORedis | IORedisCluster>(options: {
+    readonly open: () => S
+    readonly connect: (subscriber: S) => Effect.Effect<S, Redis.RedisError>
+    readonly target: string
+    readonly commandTimeout: number
+  }) =>
+  (channel: string, onMessage: (message: Redis.RedisMessage) => void) =>
+    Effect.gen(function* () {
+      const { target, commandTimeout } = options
+      const ended = yield* Deferred.make<void, Redis.RedisError>()
+      let closing = false
+      yield* Effect.acquireRelease(
+        Effect.suspend(() => {
+          const subscriber = options.open()
+          subscriber.on("message", (from: string, message: string) => {
+            if (from === channel) onMessage({ channel: from, message })
+          })
+          subscriber.on("end", () => {
+            if (!closing) {
+              const message = `the subscription to ${channel} on ${target} ended: its connection gave up reconnecting`
+              Deferred.doneUnsafe(ended, Effect.fail(redisError(message, new Error(message))))
+            }
+          })
+          return options.connect(subscriber)
+        }).pipe(
+          Effect.tap((subscriber) =>
+            Effect.tryPromise({
+              try: () =>
+                withDeadline(subscriber.subscribe(channel), commandTimeout, () => `SUBSCRIBE ${channel} timed out`),
+              catch: (error) => commandFailed("SUBSCRIBE", target, error)
+            }).pipe(Effect.tapError(() => Effect.sync(() => subscriber.disconnect())))
+          )
+        ),
+        (subscriber) => {
+          closing = true
+          const unsubscribed =
+            subscriber.status === "ready"
+              ? withDeadline(subscriber.unsubscribe(channel), commandTimeout, () => "UNSUBSCRIBE timed out")
+              : Promise.resolve()
+          return Effect.promise(() => unsubscribed.catch(() => undefined).finally(() => subscriber.disconnect()))
+        }
+      )
+      return Deferred.await(ended)
+    })
+
+/** `Redis.make`'s own errors (a reserve that timed out waiting for a pooled connection) have no message: one. */
+const reserveWithMessage = (redis: Redis.Redis["Service"], target: string) =>
+  Effect.mapError(redis.reserve, (error) =>
+    error.message === ""
+      ? redisError(`could not reserve a connection to ${target}: ${messageOf(error.cause)}`, error.cause)
+      : error
+  )
+
 const sendWith = (connection: IORedis, commandTimeout: number, target: string) => {
   const cork = makeCorker(connection)
   const watchdog = makeWatchdog()
@@ -545,53 +605,17 @@ const makeLive = Effect.fnUntraced(function* (options: Options) {
       })
     ),
     pool: { acquireTimeout, idleTimeout, maxConnections, minConnections },
-    subscribe: Effect.fnUntraced(function* (channel, onMessage) {
-      // One connection per subscription; ioredis re-subscribes it after a reconnect.
-      const ended = yield* Deferred.make<void, Redis.RedisError>()
-      let closing = false
-      yield* Effect.acquireRelease(
-        Effect.suspend(() => {
-          const subscriber = client.duplicate({ lazyConnect: true })
-          subscriber.on("error", onError("subscriber"))
-          subscriber.on("message", (from: string, message: string) => {
-            if (from === channel) onMessage({ channel: from, message })
-          })
-          subscriber.on("end", () => {
-            if (!closing) {
-              const message = `the subscription to ${channel} on ${target} ended: its connection gave up reconnecting`
-              Deferred.doneUnsafe(ended, Effect.fail(redisError(message, new Error(message))))
-            }
-          })
-          return connectNow(subscriber, target)
-        }).pipe(
-          Effect.tap((subscriber) =>
-            Effect.tryPromise({
-              try: () =>
-                withDeadline(subscriber.subscribe(channel), commandTimeout, () => `SUBSCRIBE ${channel} timed out`),
-              catch: (error) => commandFailed("SUBSCRIBE", target, error)
-            }).pipe(Effect.tapError(() => Effect.sync(() => subscriber.disconnect())))
-          )
-        ),
-        (subscriber) => {
-          closing = true
-          // UNSUBSCRIBE first when connected: once it is answered, no PUBLISH reaches this subscriber.
-          const unsubscribed =
-            subscriber.status === "ready"
-              ? withDeadline(subscriber.unsubscribe(channel), commandTimeout, () => "UNSUBSCRIBE timed out")
-              : Promise.resolve()
-          return Effect.promise(() => unsubscribed.catch(() => undefined).finally(() => subscriber.disconnect()))
-        }
-      )
-      return Deferred.await(ended)
+    // One connection per subscription; ioredis re-subscribes it after a reconnect.
+    subscribe: subscribeOn({
+      open: () => client.duplicate({ lazyConnect: true }).on("error", onError("subscriber")),
+      connect: (subscriber) => connectNow(subscriber, target),
+      target,
+      commandTimeout
     })
   })
-  // Redis.make's own errors (a reserve that timed out waiting for a pooled connection) have no message: give them one.
-  const reserve = Effect.mapError(redis.reserve, (error) =>
-    error.message === ""
-      ? redisError(`could not reserve a connection to ${target}: ${messageOf(error.cause)}`, error.cause)
-      : error
+  return Context.make(Client, client).pipe(
+    Context.add(Redis.Redis, { ...redis, reserve: reserveWithMessage(redis, target) })
   )
-  return Context.make(Client, client).pipe(Context.add(Redis.Redis, { ...redis, reserve }))
 })
 
 /**
@@ -1090,52 +1114,18 @@ const makeClusterLive = Effect.fnUntraced(function* (
     send,
     connect: Effect.sync(reserveOne),
     pool: { acquireTimeout, idleTimeout, maxConnections, minConnections },
-    subscribe: Effect.fnUntraced(function* (channel, onMessage) {
-      // One cluster subscriber per subscription: classic pub/sub reaches every node, and ioredis moves the
-      // subscription to another node (subscribing again) when its node fails.
-      const ended = yield* Deferred.make<void, Redis.RedisError>()
-      let closing = false
-      yield* Effect.acquireRelease(
-        Effect.suspend(() => {
-          const subscriber = client.duplicate([], { lazyConnect: true })
-          subscriber.on("error", onError("subscriber"))
-          subscriber.on("message", (from: string, message: string) => {
-            if (from === channel) onMessage({ channel: from, message })
-          })
-          subscriber.on("end", () => {
-            if (!closing) {
-              const message = `the subscription to ${channel} on ${target} ended: its connection gave up reconnecting`
-              Deferred.doneUnsafe(ended, Effect.fail(redisError(message, new Error(message))))
-            }
-          })
-          return connectCluster(subscriber)
-        }).pipe(
-          Effect.tap((subscriber) =>
-            Effect.tryPromise({
-              try: () =>
-                withDeadline(subscriber.subscribe(channel), commandTimeout, () => `SUBSCRIBE ${channel} timed out`),
-              catch: (error) => commandFailed("SUBSCRIBE", target, error)
-            }).pipe(Effect.tapError(() => Effect.sync(() => subscriber.disconnect())))
-          )
-        ),
-        (subscriber) => {
-          closing = true
-          const unsubscribed =
-            subscriber.status === "ready"
-              ? withDeadline(subscriber.unsubscribe(channel), commandTimeout, () => "UNSUBSCRIBE timed out")
-              : Promise.resolve()
-          return Effect.promise(() => unsubscribed.catch(() => undefined).finally(() => subscriber.disconnect()))
-        }
-      )
-      return Deferred.await(ended)
+    // One cluster subscriber per subscription: classic pub/sub reaches every node, and ioredis moves the
+    // subscription to another node (subscribing again) when its node fails.
+    subscribe: subscribeOn({
+      open: () => client.duplicate([], { lazyConnect: true }).on("error", onError("subscriber")),
+      connect: connectCluster,
+      target,
+      commandTimeout
     })
   })
-  const reserve = Effect.mapError(redis.reserve, (error) =>
-    error.message === ""
-      ? redisError(`could not reserve a connection to ${target}: ${messageOf(error.cause)}`, error.cause)
-      : error
+  return Context.make(ClusterClient, client).pipe(
+    Context.add(Redis.Redis, { ...redis, reserve: reserveWithMessage(redis, target) })
   )
-  return Context.make(ClusterClient, client).pipe(Context.add(Redis.Redis, { ...redis, reserve }))
 })
 
 /**
