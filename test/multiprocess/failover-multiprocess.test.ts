@@ -210,7 +210,8 @@ const scenario = (kind: Kind) =>
     const probeLock = (queue: string, owner: string) =>
       Heimdall.acquireLock(`{${queue}}:probe`, { owner, ttl: "30 seconds" })
     let cut: { readonly offFence: number } | undefined
-    const failedOverAt = Date.now()
+    // from the CLUSTER FAILOVER, or the SIGKILL, to the replica serving the slot
+    let failedOverAt = Date.now()
     if (kind === "CLUSTER FAILOVER") {
       assert.strictEqual(yield* cli(portOf(replica.address), "CLUSTER", "FAILOVER"), "OK")
     } else {
@@ -218,19 +219,25 @@ const scenario = (kind: Kind) =>
       if (kind === "SIGKILL after a replication cut") {
         // the replica stops reading, and the master drops its link: what the master acknowledges now is on no replica
         const replicaPid = yield* pidOf(portOf(replica.address))
+        // connected before the cut, so that the replica is stopped for the cut only
+        const [offProbe, onProbe] = yield* Effect.all([
+          Layer.build(probe(queues.off, false)),
+          Layer.build(probe(queues.on, true))
+        ])
         process.kill(replicaPid, "SIGSTOP")
         yield* cli(portOf(master.address), "CLIENT", "KILL", "TYPE", "replica")
         // this process takes a lock in each queue's slot as "A" (ttl 30 s): acknowledged without durability (and
         // lost with the master), refused with it
         const [offLock, onLock] = yield* Effect.all([
-          Effect.exit(Effect.provide(probeLock(queues.off, "A"), probe(queues.off, false))),
-          Effect.exit(Effect.provide(probeLock(queues.on, "A"), probe(queues.on, true)))
+          Effect.exit(Effect.provide(probeLock(queues.off, "A"), offProbe)),
+          Effect.exit(Effect.provide(probeLock(queues.on, "A"), onProbe))
         ])
         assert.isTrue(Exit.isSuccess(offLock), "without durability the acquisition is acknowledged")
         const onError = Exit.isFailure(onLock) ? Cause.squash(onLock.cause) : undefined
         assert.instanceOf((onError as { cause?: unknown } | undefined)?.cause, ReplicationTimeout)
         cut = { offFence: Exit.isSuccess(offLock) ? offLock.value.fence : 0 }
         yield* Effect.sleep("600 millis")
+        failedOverAt = Date.now()
         process.kill(masterPid, "SIGKILL")
         process.kill(replicaPid, "SIGCONT")
       } else {
