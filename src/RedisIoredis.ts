@@ -68,6 +68,14 @@
  * The bounds are measured on the real clock, so a `TestClock` never fires
  * them early or holds them back.
  *
+ * **Durability**
+ *
+ * With `durability: { replicas, timeout }` (`Heimdall.Options`), the writes
+ * that must survive a failover send `WAIT replicas timeout` right behind
+ * their script: this layer writes both on its shared connection in the same
+ * tick (one round trip; the `WAIT` covers the script), bounded by
+ * `commandTimeout` plus the `WAIT`'s timeout.
+ *
  * @since 0.1.0
  */
 import { Cause, Config, Context, Deferred, type Duration, Effect, Layer } from "effect"
@@ -1243,7 +1251,10 @@ const makeClusterLive = Effect.fnUntraced(function* (
  *   opens a connection to the master of its command's keys, and its
  *   `CLIENT ID`/`CLIENT UNBLOCK` reach that node;
  * - a subscription follows its node's failure to another node (classic
- *   pub/sub: a `PUBLISH` on any node reaches every subscriber).
+ *   pub/sub: a `PUBLISH` on any node reaches every subscriber);
+ * - with `durability` (`Heimdall.Options`), a script and its `WAIT` go as
+ *   one pipeline to the master of the script's keys, so the `WAIT` counts
+ *   that master's replicas (sent again to the new master after a `MOVED`).
  *
  * Options, timeouts and errors are those of `layer`: an invalid node or
  * timeout fails with a `RedisError` whose `cause` is an `InvalidArgument`
