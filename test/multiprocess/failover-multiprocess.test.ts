@@ -279,7 +279,7 @@ const scenario = (kind: Kind) =>
 const check = ({ on, off }: { readonly on: Figures; readonly off: Figures }) => {
   for (const figures of [on, off]) {
     assert.isAbove(figures.acked, 50, "the producers enqueued")
-    assert.isAbove(figures.holdings, 3, "the workers took the lock")
+    assert.isAtLeast(figures.holdings, 2, "the workers took the lock")
     assert.strictEqual(figures.pending, 0, "every surviving task ran")
     assert.strictEqual(figures.fencesOutOfOrder, 0, "fences increase in the order the holdings began")
   }
