@@ -9,7 +9,7 @@ import { randomUUID } from "node:crypto"
 import { assert, layer } from "@effect/vitest"
 import { Effect, Exit, Option, Schema } from "effect"
 import * as Redis from "effect/persistence/Redis"
-import { Heimdall, ReplicationTimeout, Task } from "../src/index.ts"
+import { Heimdall, RedisIoredis, ReplicationTimeout, Task } from "../src/index.ts"
 import { keySlot } from "../src/internal/slot.ts"
 import { clusterLayer, clusterNodes, describeCluster, describeRedis, keyPrefix, redisLayer } from "./support/redis.ts"
 
@@ -33,6 +33,37 @@ const assertTimeout = (error: unknown, acknowledged: number, required: number, t
   assert.deepInclude(cause as ReplicationTimeout, { acknowledged, required, timeoutMillis })
   assert.strictEqual((error as Redis.RedisError).message, (cause as ReplicationTimeout).message)
   assert.include((error as Redis.RedisError).message, `${acknowledged} of ${required} replicas`)
+}
+
+/**
+ * Records what is written to `stream` and when a reply arrives ("data"), until `stop()`: the order shows whether
+ * the WAIT left before the script's reply came back.
+ */
+const recordWrites = (stream: NodeJS.WritableStream & NodeJS.EventEmitter) => {
+  const events: Array<string> = []
+  const write = stream.write
+  stream.write = function (this: unknown, chunk: unknown, ...rest: Array<unknown>) {
+    events.push(`write ${String(chunk).toUpperCase()}`)
+    return (write as (...args: Array<unknown>) => boolean).call(this, chunk, ...rest)
+  } as typeof stream.write
+  const onData = () => events.push("data")
+  stream.on("data", onData)
+  return {
+    events,
+    stop: () => {
+      stream.write = write
+      stream.off("data", onData)
+    }
+  }
+}
+
+/** Asserts the durable script's EVALSHA and its WAIT were written before any reply arrived (one round trip). */
+const assertPipelined = (events: ReadonlyArray<string>) => {
+  const script = events.findIndex((e) => e.includes("EVALSHA"))
+  const wait = events.findIndex((e) => e.includes("WAIT"))
+  assert.isAtLeast(script, 0, "the script was written")
+  assert.isAtLeast(wait, script, "the WAIT was written with or after the script")
+  assert.notInclude(events.slice(script, wait + 1), "data", "no reply arrived between the script and its WAIT")
 }
 
 const backend = (queue: string, replicas: number, timeout: number) =>
@@ -64,6 +95,16 @@ describeRedis("durability on one server (no replicas)", () => {
           assertTimeout(failureOf(yield* Effect.exit(Heimdall.take("r", { times: 5, per: "1 minute" }))), 0, 1, 150)
         }).pipe(Effect.provide(backend("one", 1, 150))),
       20_000
+    )
+
+    it.effect("the WAIT leaves right behind the script, before its reply (one round trip)", () =>
+      Effect.gen(function* () {
+        const client = yield* RedisIoredis.Client
+        const recorder = recordWrites(client.stream as never)
+        yield* Effect.exit(Task.enqueue(Note, "p"))
+        recorder.stop()
+        assertPipelined(recorder.events)
+      }).pipe(Effect.provide(backend("one-rt", 1, 50)))
     )
   })
 })
@@ -120,6 +161,20 @@ describeCluster("durability on the cluster (one replica per master)", () => {
           )
         }),
       20_000
+    )
+
+    it.effect("the script and its WAIT go to the queue's master in one write (one round trip)", () =>
+      Effect.gen(function* () {
+        const cluster = yield* RedisIoredis.ClusterClient
+        const recorders = cluster.nodes("master").map((node) => recordWrites(node.stream as never))
+        yield* Task.enqueue(Note, "p")
+        for (const r of recorders) r.stop()
+        const writers = recorders.filter((r) => r.events.some((e) => e.includes("EVALSHA")))
+        assert.strictEqual(writers.length, 1, "one master ran the script")
+        assertPipelined(writers[0]!.events)
+        const both = writers[0]!.events.find((e) => e.includes("EVALSHA"))!
+        assert.include(both, "WAIT", "one write carried both")
+      }).pipe(Effect.provide(backend(`c3-${randomUUID().slice(0, 6)}`, 1, 1000)))
     )
 
     it.effect("replicas 2 (there is one): ReplicationTimeout { acknowledged: 1, required: 2 }", () =>
