@@ -193,7 +193,7 @@ const scenario = (kind: Kind) =>
     }
     const all = [...workers.on, ...workers.off, ...producers.on, ...producers.off]
     yield* Effect.addFinalizer(() => Effect.sync(killAll))
-    yield* Effect.promise(() => Promise.all(all.map((c) => c.waitFor("ready", (l) => l === "ready", 30_000))))
+    yield* Effect.promise(() => Promise.all(all.map((c) => c.waitFor("ready", (l) => l === "ready", 60_000))))
     // traffic before the failover
     yield* Effect.sleep("1500 millis")
     const slot = keySlot(`{${queues.on}}`)
@@ -296,13 +296,13 @@ describe.skipIf(!hasCluster)("failover of a queue's master in a multi-process ru
         // a manual failover waits for the replica: nothing is lost without durability either
         assert.strictEqual(figures.off.lost, 0)
       }),
-    90_000
+    150_000
   )
 
   it.live(
     "SIGKILL of the master, then FAILOVER FORCE on its replica: with durability nothing acknowledged lost",
     () => Effect.map(scenario("SIGKILL"), check),
-    90_000
+    150_000
   )
 
   it.live(
@@ -313,6 +313,6 @@ describe.skipIf(!hasCluster)("failover of a queue's master in a multi-process ru
         assert.isAbove(figures.off.lost, 0, "without durability, what only the master had is lost")
         assert.isAbove(figures.on.refused, 0, "with durability, the enqueues during the cut were refused")
       }),
-    90_000
+    150_000
   )
 })
