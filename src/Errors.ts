@@ -426,3 +426,49 @@ export class TaskCancelled extends Schema.TaggedError<TaskCancelled>()("TaskCanc
     return `task ${this.taskName} ${this.taskId} was cancelled`
   }
 }
+
+/**
+ * A write made with `durability: { replicas, timeout }` (an enqueue, a lock
+ * acquisition, a rate-limit admission) was not confirmed by `required`
+ * replicas within `timeout`: `WAIT` answered that only `acknowledged` have it.
+ *
+ * The write **did happen** on the master: the task is queued, the lock is
+ * held, the admission is counted, as without `durability`. It is only not
+ * known to be on enough replicas, so it may or may not survive a failover of
+ * that master. Retrying an enqueue with the same `id` is safe (a second call
+ * finds the task); a lock whose acquisition timed out is released by its ttl.
+ *
+ * It arrives as the `cause` of the `RedisError` the call fails with (every
+ * backend call fails with `RedisError`), with the same `message`.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ReplicationTimeout } from "effect-heimdall"
+ *
+ * declare const enqueue: Effect.Effect<void, import("effect/persistence/Redis").RedisError>
+ * // e.message: 0 of 1 replicas confirmed the write within 250 ms (it is on the master: ...)
+ * enqueue.pipe(
+ *   Effect.catchIf(
+ *     (e) => e.cause instanceof ReplicationTimeout,
+ *     (e) => Effect.logWarning(e.message)
+ *   )
+ * )
+ * ```
+ *
+ * @category errors
+ * @since 0.2.0
+ */
+export class ReplicationTimeout extends Schema.TaggedError<ReplicationTimeout>()("ReplicationTimeout", {
+  /** How many replicas confirmed the write (`WAIT`'s answer). */
+  acknowledged: Schema.Number,
+  /** How many were required (`durability.replicas`). */
+  required: Schema.Number,
+  /** How long `WAIT` waited (`durability.timeout`), in milliseconds. */
+  timeoutMillis: Schema.Number
+}) {
+  override get message() {
+    return `${this.acknowledged} of ${this.required} replicas confirmed the write within ${this.timeoutMillis} ms (it is on the master: it may or may not survive a failover)`
+  }
+}

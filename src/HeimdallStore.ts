@@ -15,7 +15,10 @@
  * - Locks: a lock is held by one owner until released by that owner, force
  *   released, or expired. `lockAcquire` by the current owner extends the lock
  *   and keeps its fence. Each acquisition by a new owner gets a fence greater
- *   than every earlier fence of that key.
+ *   than every earlier fence of that key. (Redis: `max(previous + 1, TIME in
+ *   µs)`, so after a failover that lost the last acquisitions the promoted
+ *   replica's clock keeps fences increasing; see the README, "Durability and
+ *   failover", for the clock condition.)
  * - Rate limits: `rateTake` never lets any window of length `per` hold more
  *   than `times` units of a limit, reservations included. Admissions are
  *   booked in non-decreasing time order: a reservation holds its place, and a

@@ -68,6 +68,14 @@
  * The bounds are measured on the real clock, so a `TestClock` never fires
  * them early or holds them back.
  *
+ * **Durability**
+ *
+ * With `durability: { replicas, timeout }` (`Heimdall.Options`), the writes
+ * that must survive a failover send `WAIT replicas timeout` right behind
+ * their script: this layer writes both on its shared connection in the same
+ * tick (one round trip; the `WAIT` covers the script), bounded by
+ * `commandTimeout` plus the `WAIT`'s timeout.
+ *
  * @since 0.1.0
  */
 import { Cause, Config, Context, Deferred, type Duration, Effect, Layer } from "effect"
@@ -81,6 +89,7 @@ import {
 } from "ioredis"
 import { blockingMillis } from "./internal/blocking.ts"
 import { finiteMillis } from "./internal/duration.ts"
+import { type SendThenWait, withSendThenWait } from "./internal/script.ts"
 import * as validate from "./internal/validate.ts"
 
 /**
@@ -433,7 +442,7 @@ const reserveWithMessage = (redis: Redis.Redis["Service"], target: string) =>
 const sendWith = (connection: IORedis, commandTimeout: number, target: string) => {
   const cork = makeCorker(connection)
   const watchdog = makeWatchdog()
-  return <A = unknown>(command: string, ...args: ReadonlyArray<string>): Effect.Effect<A, Redis.RedisError> =>
+  const send = <A = unknown>(command: string, ...args: ReadonlyArray<string>): Effect.Effect<A, Redis.RedisError> =>
     Effect.callback<A, Redis.RedisError>((resume) => {
       let reply: Promise<A>
       try {
@@ -471,6 +480,54 @@ const sendWith = (connection: IORedis, commandTimeout: number, target: string) =
         }
       )
     })
+  /**
+   * `command`, then `WAIT replicas timeoutMillis` written right behind it on this connection (one write when
+   * others are in flight; never after awaiting the first reply): both replies, or the command's error. Bounded
+   * by `commandTimeout` plus WAIT's own timeout.
+   */
+  const thenWait: SendThenWait = <A>(
+    command: string,
+    args: ReadonlyArray<string>,
+    replicas: number,
+    timeoutMillis: number
+  ) =>
+    Effect.callback<readonly [A, number], Redis.RedisError>((resume) => {
+      let reply: Promise<A>
+      let waited: Promise<number>
+      try {
+        cork.before()
+        reply = connection.call(command, ...args) as Promise<A>
+        waited = connection.call("WAIT", String(replicas), String(timeoutMillis)) as Promise<number>
+        cork.after()
+      } catch (error) {
+        resume(Effect.fail(commandFailed(command, target, error)))
+        return
+      }
+      const bound = commandTimeout + timeoutMillis
+      const entry: Pending = {
+        deadline: Date.now() + bound,
+        fail: () => {
+          const dropped = dropUnsent(connection, reply)
+          dropUnsent(connection, waited)
+          const message = dropped
+            ? `Redis command ${command} had no reply within ${bound} ms: it was still waiting for the connection to ${target}, and it was dropped unsent (it will not run)`
+            : `Redis command ${command} (and its WAIT) had no reply within ${bound} ms from ${target} (it was sent: Redis may still run it)`
+          resume(Effect.fail(redisError(message, new Cause.TimeoutError(message))))
+        }
+      }
+      watchdog.add(entry)
+      Promise.all([reply, waited]).then(
+        (both) => {
+          watchdog.remove(entry)
+          resume(Effect.succeed(both))
+        },
+        (error) => {
+          watchdog.remove(entry)
+          resume(Effect.fail(commandFailed(command, target, error)))
+        }
+      )
+    })
+  return Object.assign(send, { thenWait })
 }
 
 /** Whether an error emitted while a connection opened is Redis refusing the `SELECT` of the configured database. */
@@ -580,8 +637,9 @@ const makeLive = Effect.fnUntraced(function* (options: Options) {
       )
   )
 
+  const sharedSend = sendWith(client, commandTimeout, target)
   const redis = yield* Redis.make({
-    send: sendWith(client, commandTimeout, target),
+    send: sharedSend,
     // Reserved connections never reconnect by themselves and never queue offline: a dropped
     // socket fails the command in flight at once, and `Redis.reserve` retires the connection.
     // One that dropped while idle in the pool reconnects when it is used next.
@@ -614,7 +672,10 @@ const makeLive = Effect.fnUntraced(function* (options: Options) {
     })
   })
   return Context.make(Client, client).pipe(
-    Context.add(Redis.Redis, { ...redis, reserve: reserveWithMessage(redis, target) })
+    Context.add(
+      Redis.Redis,
+      withSendThenWait({ ...redis, reserve: reserveWithMessage(redis, target) }, sharedSend.thenWait)
+    )
   )
 })
 
@@ -868,7 +929,8 @@ const makeClusterLive = Effect.fnUntraced(function* (
     args: ReadonlyArray<string>,
     where: string,
     call: () => Promise<A>,
-    drop: (reply: Promise<A>) => boolean
+    drop: (reply: Promise<A>) => boolean,
+    blocking: number = blockingMillis(command, args)
   ): Effect.Effect<A, Redis.RedisError> =>
     Effect.callback<A, Redis.RedisError>((resume) => {
       let reply: Promise<A>
@@ -878,7 +940,6 @@ const makeClusterLive = Effect.fnUntraced(function* (
         resume(Effect.fail(commandFailed(command, where, error)))
         return
       }
-      const blocking = blockingMillis(command, args)
       const bound = blocking === Number.POSITIVE_INFINITY ? undefined : commandTimeout + blocking
       const entry: Pending | undefined =
         bound === undefined
@@ -924,6 +985,50 @@ const makeClusterLive = Effect.fnUntraced(function* (
       () => node.call(command, ...args) as Promise<A>,
       (reply) => dropUnsent(node, reply)
     )
+
+  /**
+   * `command` and `WAIT replicas timeoutMillis` as one pipeline, which ioredis sends to the master of the
+   * command's keys' slot (a WAIT alone would go to any node): the WAIT counts the replicas of the master that ran
+   * the command. A `MOVED` (the slot moved or failed over, so the command did not run) reads the slots again and
+   * sends both to the new master, up to three times.
+   */
+  const thenWait: SendThenWait = <A>(
+    command: string,
+    args: ReadonlyArray<string>,
+    replicas: number,
+    timeoutMillis: number
+  ) => {
+    const once = bounded<readonly [A, number]>(
+      command,
+      args,
+      target,
+      () =>
+        client
+          .pipeline()
+          .call(command, ...args)
+          .call("WAIT", String(replicas), String(timeoutMillis))
+          .exec()
+          .then((results) => {
+            const [first, wait] = results ?? []
+            if (first === undefined || wait === undefined) throw new Error("the pipeline was discarded")
+            if (first[0]) throw first[0]
+            if (wait[0]) throw wait[0]
+            return [first[1] as A, Number(wait[1])] as const
+          }),
+      () => false,
+      timeoutMillis
+    )
+    const refreshed = Effect.callback<void>((resume) => {
+      client.refreshSlotsCache(() => resume(Effect.void))
+    })
+    const attempt = (left: number): Effect.Effect<readonly [A, number], Redis.RedisError> =>
+      Effect.catchIf(
+        once,
+        (error) => left > 0 && /^(MOVED|ASK) /.test(messageOf(error.cause)),
+        () => Effect.andThen(refreshed, attempt(left - 1))
+      )
+    return attempt(3)
+  }
 
   /** The masters, each with the lowest slot it serves, in slot order (a SCAN walks them in this order). */
   const masters = () => {
@@ -1124,7 +1229,7 @@ const makeClusterLive = Effect.fnUntraced(function* (
     })
   })
   return Context.make(ClusterClient, client).pipe(
-    Context.add(Redis.Redis, { ...redis, reserve: reserveWithMessage(redis, target) })
+    Context.add(Redis.Redis, withSendThenWait({ ...redis, reserve: reserveWithMessage(redis, target) }, thenWait))
   )
 })
 
@@ -1146,7 +1251,10 @@ const makeClusterLive = Effect.fnUntraced(function* (
  *   opens a connection to the master of its command's keys, and its
  *   `CLIENT ID`/`CLIENT UNBLOCK` reach that node;
  * - a subscription follows its node's failure to another node (classic
- *   pub/sub: a `PUBLISH` on any node reaches every subscriber).
+ *   pub/sub: a `PUBLISH` on any node reaches every subscriber);
+ * - with `durability` (`Heimdall.Options`), a script and its `WAIT` go as
+ *   one pipeline to the master of the script's keys, so the `WAIT` counts
+ *   that master's replicas (sent again to the new master after a `MOVED`).
  *
  * Options, timeouts and errors are those of `layer`: an invalid node or
  * timeout fails with a `RedisError` whose `cause` is an `InvalidArgument`

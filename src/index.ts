@@ -25,6 +25,8 @@ export {
   /** @since 0.1.0 */
   RateLimited,
   /** @since 0.2.0 */
+  ReplicationTimeout,
+  /** @since 0.2.0 */
   TaskCancelled,
   /** @since 0.2.0 */
   TaskStateConflict

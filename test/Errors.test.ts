@@ -72,6 +72,10 @@ const cases: Record<string, { readonly error: Error; readonly names: ReadonlyArr
     error: new Library.Task.TaskCancelled({ taskId: "id-1", taskName: "report" }),
     names: ["id-1", "report"]
   },
+  ReplicationTimeout: {
+    error: new Library.ReplicationTimeout({ acknowledged: 0, required: 2, timeoutMillis: 250 }),
+    names: ["0 of 2", "250 ms"]
+  },
   TaskStateConflict: {
     error: new Library.Admin.TaskStateConflict({ taskId: "id-1", state: "succeeded", action: "cancel" }),
     names: ["id-1", "succeeded", "cancel"]

@@ -358,7 +358,7 @@ export const validationSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backe
   )
 
   it.effect(
-    "validation: queue layer options (empty or braced queue name, braced prefix, retention 0, maxEnqueueBatch 0) fail the layer",
+    "validation: queue layer options (empty or braced queue name, braced prefix, retention 0, maxEnqueueBatch 0, durability.replicas 0) fail the layer",
     () =>
       Effect.gen(function* () {
         const q = yield* QueueUnderTest
@@ -373,7 +373,17 @@ export const validationSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backe
           ["ok-name", { maxEnqueueBatch: 0 }, "maxEnqueueBatch", "0"],
           ["ok-name", { maxEnqueueBatch: 1001 }, "maxEnqueueBatch", "1001"],
           ["ok-name", { maxEnqueueBatch: 2.5 }, "maxEnqueueBatch", "2.5"],
-          ["ok-name", { maxEnqueueBatch: "10" as unknown as number }, "maxEnqueueBatch", '"10"']
+          ["ok-name", { maxEnqueueBatch: "10" as unknown as number }, "maxEnqueueBatch", '"10"'],
+          ["ok-name", { durability: { replicas: 0, timeout: "1 second" } }, "durability.replicas", "0"],
+          ["ok-name", { durability: { replicas: 1.5, timeout: "1 second" } }, "durability.replicas", "1.5"],
+          ["ok-name", { durability: { replicas: 1, timeout: 0 } }, "durability.timeout", "0"],
+          [
+            "ok-name",
+            { durability: { replicas: 1, timeout: "soon" as Duration.Input } },
+            "durability.timeout",
+            '"soon"'
+          ],
+          ["ok-name", { durability: true as unknown as Heimdall.Options["durability"] }, "durability", "true"]
         ]
         for (const [queue, options, option, shown] of cases) {
           // the backend's own constructor, with every option as given

@@ -59,6 +59,24 @@ export interface Options {
    * enqueue is its own call, as before 0.2). Default 100. The memory backend checks it and has nothing to batch.
    */
   readonly maxEnqueueBatch?: number | undefined
+  /**
+   * Redis only: wait until `replicas` replicas have each write that must survive a failover, at most `timeout`.
+   * Every enqueue (single, unique, batched: one wait per call), lock acquisition (`Heimdall.lock`, `withLock`, a
+   * unique task's lock) and rate-limit admission (`take`, `reserve`, a task's start) sends `WAIT replicas timeout`
+   * right after its script, on the same connection and in the same round trip. Fewer confirmations in time fail
+   * the call with a `RedisError` whose cause is `ReplicationTimeout` (the write is on the master; it may or may
+   * not survive a failover). `replicas` is an integer from 1; `timeout` a positive duration. Default: off. The
+   * memory backend checks it and has nothing to replicate. See the README, "Durability and failover".
+   *
+   * **Example**
+   *
+   * ```ts
+   * import { Heimdall } from "effect-heimdall"
+   *
+   * const options: Heimdall.Options = { queue: "emails", durability: { replicas: 1, timeout: "500 millis" } }
+   * ```
+   */
+  readonly durability?: { readonly replicas: number; readonly timeout: Duration.Input } | undefined
 }
 
 /**
@@ -78,6 +96,19 @@ export interface Config {
   readonly indexSize: number
   readonly waitingScan: number
   readonly maxEnqueueBatch: number
+  /** `Options.durability` resolved, or `undefined` when off. */
+  readonly durability: Durability | undefined
+}
+
+/**
+ * How many replicas must confirm a write, and how long to wait for them (`WAIT replicas timeoutMillis`).
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface Durability {
+  readonly replicas: number
+  readonly timeoutMillis: number
 }
 
 /** `Options` (checked already: see `validate.heimdallOptions`) with every default filled in. */
@@ -91,5 +122,12 @@ export const resolve = (options: Options | undefined): Config => ({
   uniqueTimeoutMillis: millisOr(options?.uniqueTimeout, "1 hour"),
   indexSize: options?.indexSize ?? 10_000,
   waitingScan: options?.waitingScan ?? 1_000,
-  maxEnqueueBatch: options?.maxEnqueueBatch ?? 100
+  maxEnqueueBatch: options?.maxEnqueueBatch ?? 100,
+  durability:
+    options?.durability === undefined
+      ? undefined
+      : {
+          replicas: options.durability.replicas,
+          timeoutMillis: Math.ceil(millisOr(options.durability.timeout, "1 second"))
+        }
 })

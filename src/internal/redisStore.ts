@@ -13,10 +13,11 @@ import {
   type SlotUsage
 } from "../HeimdallStore.ts"
 import * as Batcher from "./batcher.ts"
+import type { Durability } from "./config.ts"
 import { randomId } from "./id.ts"
 import * as KnownLimits from "./knownLimits.ts"
 import * as Lua from "./redis/lua.generated.ts"
-import { define, evaluator, preload } from "./script.ts"
+import { define, durableEvaluator, evaluator, preload } from "./script.ts"
 import { bySlot, crossSlotInvalid, keySlot } from "./slot.ts"
 import * as Waiters from "./waiters.ts"
 
@@ -47,25 +48,28 @@ const slotInspect = define(Lua.contracts.slotInspect).withReturnType<[number, ..
 
 /**
  * The Redis store, for the lifetime of the current scope. `channel` is where releases are announced; one
- * subscription per store, opened on the first wait, serves every waiter.
+ * subscription per store, opened on the first wait, serves every waiter. With `durability`, a lock acquisition
+ * and every rate-limit admission wait for replicas in the same round trip as their script.
  */
-export const make = (options: { readonly channel: string }) =>
+export const make = (options: { readonly channel: string; readonly durability?: Durability | undefined }) =>
   Effect.gen(function* () {
     const redis = yield* Redis.Redis
     const layerScope = yield* Effect.scope
     const releases = Waiters.make()
     const { channel } = options
     const evalScript = evaluator(redis)
+    // the writes that must survive a failover: acquisitions and admissions
+    const durable = durableEvaluator(redis, options.durability)
     const run = {
-      lockAcquire: evalScript(lockAcquire),
+      lockAcquire: durable(lockAcquire),
       lockRelease: evalScript(lockRelease),
       lockExtend: evalScript(lockExtend),
       lockInspect: evalScript(lockInspect),
-      rateTake: evalScript(rateTake),
-      rateTakeBatch: evalScript(rateTakeBatch),
-      rateReserve: evalScript(rateReserve),
-      rateTaskStart: evalScript(rateTaskStart),
-      rateTaskBooked: evalScript(rateTaskBooked),
+      rateTake: durable(rateTake),
+      rateTakeBatch: durable(rateTakeBatch),
+      rateReserve: durable(rateReserve),
+      rateTaskStart: durable(rateTaskStart),
+      rateTaskBooked: durable(rateTaskBooked),
       slotAcquire: evalScript(slotAcquire),
       slotRelease: evalScript(slotRelease),
       slotExtend: evalScript(slotExtend),

@@ -11,6 +11,8 @@
 import { createHash } from "node:crypto"
 import { Effect } from "effect"
 import * as Redis from "effect/persistence/Redis"
+import { ReplicationTimeout } from "../Errors.ts"
+import type { Durability } from "./config.ts"
 
 const isNoScript = (error: Redis.RedisError) => String(error.cause).includes("NOSCRIPT")
 
@@ -41,6 +43,87 @@ export const evaluator =
       { load }
     )
   }
+
+/**
+ * Sends a command and, pipelined right behind it on the same connection (so in the same round trip, to the same
+ * node), `WAIT replicas timeoutMillis`; answers the command's reply and WAIT's count of replicas that confirmed.
+ * `RedisIoredis`' layers attach one to their `Redis` service (`withSendThenWait`); on a cluster it goes to the
+ * master of the command's first key.
+ */
+export type SendThenWait = <A>(
+  command: string,
+  args: ReadonlyArray<string>,
+  replicas: number,
+  timeoutMillis: number
+) => Effect.Effect<readonly [A, number], Redis.RedisError>
+
+const sendThenWaitKey: unique symbol = Symbol.for("effect-heimdall/Redis/sendThenWait") as never
+
+/** `redis` with its `SendThenWait` attached (the service object is a plain record: the extra key travels with it). */
+export const withSendThenWait = <R extends Redis.Redis["Service"]>(redis: R, sendThenWait: SendThenWait): R =>
+  Object.assign(redis, { [sendThenWaitKey]: sendThenWait })
+
+/**
+ * The `SendThenWait` of a `Redis` service: its own (RedisIoredis), or, for any other `Redis` layer, the command
+ * and the WAIT through its `send`, the WAIT sent without waiting for the command's reply. That covers the command
+ * only when the layer writes its commands on one connection in the order they are sent (a client with one
+ * connection does); on a cluster, a keyless WAIT may go to another node: use `RedisIoredis.layerCluster`.
+ */
+export const sendThenWaitOf = (redis: Redis.Redis["Service"]): SendThenWait =>
+  (redis as unknown as { [sendThenWaitKey]?: SendThenWait })[sendThenWaitKey] ??
+  (<A>(command: string, args: ReadonlyArray<string>, replicas: number, timeoutMillis: number) =>
+    Effect.all([redis.send<A>(command, ...args), redis.send<number>("WAIT", String(replicas), String(timeoutMillis))], {
+      concurrency: 2
+    }) as Effect.Effect<readonly [A, number], Redis.RedisError>)
+
+/** The `RedisError` of a write that too few replicas confirmed: its cause the typed `ReplicationTimeout`. */
+export const replicationTimeout = (acknowledged: number, durability: Durability): Redis.RedisError => {
+  const cause = new ReplicationTimeout({
+    acknowledged,
+    required: durability.replicas,
+    timeoutMillis: durability.timeoutMillis
+  })
+  const error = new Redis.RedisError({ cause })
+  Object.defineProperty(error, "message", { value: cause.message, writable: true, configurable: true })
+  return error
+}
+
+/**
+ * `evaluator`, each call followed by `WAIT durability.replicas durability.timeoutMillis` in the same round trip
+ * (`SendThenWait`): a call that fewer replicas confirmed in time fails with `replicationTimeout`. Without
+ * `durability`, `evaluator` itself.
+ */
+export const durableEvaluator = (redis: Redis.Redis["Service"], durability: Durability | undefined) => {
+  const plain = evaluator(redis)
+  if (durability === undefined) return plain
+  const sendThenWait = sendThenWaitOf(redis)
+  const replicas = durability.replicas
+  const timeout = durability.timeoutMillis
+  return <Config extends { readonly params: ReadonlyArray<unknown>; readonly result: unknown }>(
+    script: Redis.Script<Config>
+  ): Runner<Config> => {
+    const { load } = plain(script)
+    const sha = createHash("sha1").update(script.lua).digest("hex")
+    return Object.assign(
+      (...params: Config["params"]) => {
+        const values = script.params(...params)
+        const args = new Array<string>(values.length + 2)
+        args[0] = sha
+        args[1] = String(script.numberOfKeys(...params))
+        for (let i = 0; i < values.length; i++) args[i + 2] = String(values[i])
+        const run = Effect.flatMap(
+          sendThenWait<Config["result"]>("EVALSHA", args, replicas, timeout),
+          ([reply, acked]) =>
+            Number(acked) >= replicas
+              ? Effect.succeed(reply)
+              : Effect.fail(replicationTimeout(Number(acked), durability))
+        )
+        return Effect.catchIf(run, isNoScript, () => Effect.andThen(load, run))
+      },
+      { load }
+    )
+  }
+}
 
 /**
  * Loads every script of `runners` (in one burst of `SCRIPT LOAD`s), so that no first call pays the `NOSCRIPT`

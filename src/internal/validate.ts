@@ -208,8 +208,23 @@ export const heimdallOptions = (options: Record<string, unknown> | undefined): I
         optionalDurationMillis("uniqueTimeout", options.uniqueTimeout, 1),
         options.indexSize === undefined ? undefined : integer("indexSize", options.indexSize, 0),
         options.waitingScan === undefined ? undefined : integer("waitingScan", options.waitingScan, 1),
-        options.maxEnqueueBatch === undefined ? undefined : batchSize("maxEnqueueBatch", options.maxEnqueueBatch)
+        options.maxEnqueueBatch === undefined ? undefined : batchSize("maxEnqueueBatch", options.maxEnqueueBatch),
+        options.durability === undefined ? undefined : durability(options.durability)
       )
+
+/** `durability`: an object with `replicas` (an integer from 1) and `timeout` (a positive duration). */
+const durability = (value: unknown): InvalidArgument | undefined => {
+  if (value === null || typeof value !== "object") {
+    return invalid("durability", value, "must be { replicas, timeout } (replicas: an integer from 1)")
+  }
+  const { replicas, timeout } = value as { replicas?: unknown; timeout?: unknown }
+  return firstError(
+    typeof replicas === "number" && Number.isSafeInteger(replicas) && replicas >= 1
+      ? undefined
+      : invalid("durability.replicas", replicas, "must be an integer from 1 (how many replicas confirm each write)"),
+    durationMillis("durability.timeout", timeout, 1)
+  )
+}
 
 /** The most tasks one enqueue call carries: an integer from 1 (no batching) to 1,000 (one call stays short). */
 const batchSize = (option: string, value: unknown): number | InvalidArgument =>

@@ -140,7 +140,10 @@ export const layerRedis = (options?: Options): Layer.Layer<Backend, InvalidArgum
     Layer.effectContext(
       Effect.gen(function* () {
         const config = Config.resolve(options)
-        const store = yield* RedisStore.make({ channel: Layout.releaseChannel(config.lockPrefix) })
+        const store = yield* RedisStore.make({
+          channel: Layout.releaseChannel(config.lockPrefix),
+          durability: config.durability
+        })
         return backendContext(config, store, yield* makeRedisQueue(config, store))
       })
     )

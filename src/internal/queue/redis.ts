@@ -10,7 +10,7 @@ import * as Batcher from "../batcher.ts"
 import type { Config } from "../config.ts"
 import { randomId } from "../id.ts"
 import * as Layout from "../layout.ts"
-import { evaluator, preload } from "../script.ts"
+import { durableEvaluator, evaluator, preload } from "../script.ts"
 import * as Waiters from "../waiters.ts"
 import { dealClaims } from "./deal.ts"
 import * as Inspect from "./inspect.ts"
@@ -346,10 +346,12 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
     const keys = makeKeys(options.queuePrefix, options.queue)
     const retention = options.retentionMillis
     const evalScript = evaluator(redis)
+    // enqueues (a unique task's lock with them) wait for replicas with `durability`: one WAIT per call
+    const durable = durableEvaluator(redis, options.durability)
     const run = {
-      enqueue: evalScript(Scripts.enqueue),
-      enqueueUnique: evalScript(Scripts.enqueueUnique),
-      enqueueBatch: evalScript(Scripts.enqueueBatch),
+      enqueue: durable(Scripts.enqueue),
+      enqueueUnique: durable(Scripts.enqueueUnique),
+      enqueueBatch: durable(Scripts.enqueueBatch),
       claim: evalScript(Scripts.claim),
       renew: evalScript(Scripts.renew),
       complete: evalScript(Scripts.complete),
