@@ -8,7 +8,8 @@
  * With `--lone N`, only lone enqueues instead: per round, N enqueues one at a time, the trees taking turns one
  * enqueue each (the first tree alternating by round), each timed on its own inside one Effect run; then p50 and p95
  * per tree (medians over the rounds). With `--unique`, the enqueue phase enqueues unique tasks (`enqueueUnique`: the
- * default key, a hash of the payload) instead of plain ones; with `--enqueue-only`, no drain.
+ * default key, a hash of the payload) instead of plain ones; with `--enqueue-only`, no drain; `--in-flight N` (default 50):
+ * enqueues in flight at once (1: one at a time, each through the single-task script).
  */
 import { Effect } from "effect"
 import { Redis as IORedis } from "ioredis"
@@ -26,6 +27,8 @@ const count = flag("count", 20000)
 const concurrency = flag("concurrency", 10)
 const unique = args.includes("--unique")
 const enqueueOnly = args.includes("--enqueue-only")
+// enqueues in flight at once in the enqueue phase (1: one at a time, each through the single-task script)
+const inFlight = flag("in-flight", 50)
 type Peer = typeof import("./peers/heimdall.ts")
 const peers: Record<string, Peer> = {}
 for (const [name, path] of trees) peers[name] = await import(`${path}/bench/peers/heimdall.ts`)
@@ -108,8 +111,13 @@ for (let round = 0; round < rounds; round++) {
     cgZero()
     const e0 = performance.now()
     const enode0 = process.cpuUsage()
-    if (unique) await producer.runPromise(peer.prefillWith(peer.enqueueUnique, count) as never)
-    else await peer.prefill(producer as never, count)
+    await producer.runPromise(
+      Effect.forEach(
+        Array.from({ length: count }, (_, i) => i),
+        unique ? peer.enqueueUnique : peer.enqueue,
+        { concurrency: inFlight, discard: true }
+      ) as Effect.Effect<void>
+    )
     const enqueueMs = performance.now() - e0
     const enodeCpu = process.cpuUsage(enode0)
     const enqueueNode = (enodeCpu.user + enodeCpu.system) / count
