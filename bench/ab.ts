@@ -7,7 +7,9 @@
  * runs under valgrind's callgrind and each phase also reports the instructions the server executed per task.
  * With `--lone N`, only lone enqueues instead: per round, N enqueues one at a time, the trees taking turns one
  * enqueue each (the first tree alternating by round), each timed on its own inside one Effect run; then p50 and p95
- * per tree (medians over the rounds).
+ * per tree (medians over the rounds). With `--unique`, the enqueue phase enqueues unique tasks (`enqueueUnique`: the
+ * default key, a hash of the payload) instead of plain ones; with `--enqueue-only`, no drain; `--in-flight N` (default 50):
+ * enqueues in flight at once (1: one at a time, each through the single-task script).
  */
 import { Effect } from "effect"
 import { Redis as IORedis } from "ioredis"
@@ -23,6 +25,10 @@ const trees = args.filter((a) => a.includes("=")).map((a) => a.split("=") as [st
 const rounds = flag("rounds", 6)
 const count = flag("count", 20000)
 const concurrency = flag("concurrency", 10)
+const unique = args.includes("--unique")
+const enqueueOnly = args.includes("--enqueue-only")
+// enqueues in flight at once in the enqueue phase (1: one at a time, each through the single-task script)
+const inFlight = flag("in-flight", 50)
 type Peer = typeof import("./peers/heimdall.ts")
 const peers: Record<string, Peer> = {}
 for (const [name, path] of trees) peers[name] = await import(`${path}/bench/peers/heimdall.ts`)
@@ -99,34 +105,27 @@ for (let round = 0; round < rounds; round++) {
     const producer = peer.makeProducer(server.url, "drain")
     await admin.flushdb()
     await admin.config("RESETSTAT")
+    // the layer is built (and its scripts loaded: SCRIPT LOAD) before the measure, not inside the first enqueue
+    await producer.runPromise(Effect.void)
     let cpu0 = await redisCpuSeconds(admin)
     cgZero()
     const e0 = performance.now()
-    await peer.prefill(producer as never, count)
+    const enode0 = process.cpuUsage()
+    await producer.runPromise(
+      Effect.forEach(
+        Array.from({ length: count }, (_, i) => i),
+        unique ? peer.enqueueUnique : peer.enqueue,
+        { concurrency: inFlight, discard: true }
+      ) as Effect.Effect<void>
+    )
     const enqueueMs = performance.now() - e0
+    const enodeCpu = process.cpuUsage(enode0)
+    const enqueueNode = (enodeCpu.user + enodeCpu.system) / count
     const enqueueIr = cgInstructions(`${name}-enqueue-${round}`) / count
     const enqueueCpu = (((await redisCpuSeconds(admin)) - cpu0) * 1e6) / count
     const enqueueLua = (await evalUsec()) / count
-    await admin.config("RESETSTAT")
-    cpu0 = await redisCpuSeconds(admin)
-    const t0 = performance.now()
-    const node0 = process.cpuUsage()
-    const finished = await peer.awaitFinished(server.url, "drain", count)
-    cgZero()
-    const worker = await peer.startWorker(server.url, "drain", concurrency, () => {})
-    await finished.done
-    const elapsed = performance.now() - t0
-    // this process' CPU (the worker, and the subscriber counting the finished tasks) per drained task
-    const nodeCpu = process.cpuUsage(node0)
-    const drainNode = (nodeCpu.user + nodeCpu.system) / count
-    const drainIr = cgInstructions(`${name}-drain-${round}`) / count
-    await worker.stop()
-    const drainCpu = (((await redisCpuSeconds(admin)) - cpu0) * 1e6) / count
-    const drainEval = await evalStats()
-    const drainLua = drainEval.usec / count
-    // script calls per drained task: 1 without batched completions, less with (several completions per call)
-    const drainCalls = drainEval.calls / count
-    if (process.env.STATS) {
+    const printStats = async () => {
+      if (!process.env.STATS) return
       const text = await info(admin, "commandstats")
       for (const m of text.matchAll(/cmdstat_(\w+):calls=(\d+),usec=(\d+)/g)) {
         console.log(
@@ -134,11 +133,46 @@ for (let round = 0; round < rounds; round++) {
         )
       }
     }
+    const drain = async () => {
+      await admin.config("RESETSTAT")
+      cpu0 = await redisCpuSeconds(admin)
+      const t0 = performance.now()
+      const node0 = process.cpuUsage()
+      const finished = await peer.awaitFinished(server.url, "drain", count)
+      cgZero()
+      const worker = await peer.startWorker(server.url, "drain", concurrency, () => {})
+      await finished.done
+      const elapsed = performance.now() - t0
+      // this process' CPU (the worker, and the subscriber counting the finished tasks) per drained task
+      const nodeCpu = process.cpuUsage(node0)
+      const drainNode = (nodeCpu.user + nodeCpu.system) / count
+      const drainIr = cgInstructions(`${name}-drain-${round}`) / count
+      await worker.stop()
+      const drainCpu = (((await redisCpuSeconds(admin)) - cpu0) * 1e6) / count
+      const drainEval = await evalStats()
+      const drainLua = drainEval.usec / count
+      // script calls per drained task: 1 without batched completions, less with (several completions per call)
+      const drainCalls = drainEval.calls / count
+      return { elapsed, drainCpu, drainLua, drainCalls, drainNode, drainIr }
+    }
+    if (enqueueOnly) await printStats()
+    const { elapsed, drainCpu, drainLua, drainCalls, drainNode, drainIr } = enqueueOnly
+      ? {
+          elapsed: Number.NaN,
+          drainCpu: Number.NaN,
+          drainLua: Number.NaN,
+          drainCalls: Number.NaN,
+          drainNode: Number.NaN,
+          drainIr: Number.NaN
+        }
+      : await drain()
+    if (!enqueueOnly) await printStats()
     await producer.dispose()
     const row = [
       (count * 1000) / enqueueMs,
       enqueueCpu,
       enqueueLua,
+      enqueueNode,
       (count * 1000) / elapsed,
       drainCpu,
       drainLua,
@@ -150,7 +184,7 @@ for (let round = 0; round < rounds; round++) {
     rows[name] ??= []
     rows[name].push(row)
     console.log(
-      `${name.padEnd(6)} round ${round} enqueue ${Math.round(row[0]!)}/s redis ${row[1]!.toFixed(1)}us lua ${row[2]!.toFixed(1)}us | drain ${Math.round(row[3]!)}/s redis ${row[4]!.toFixed(1)}us lua ${row[5]!.toFixed(1)}us calls/task ${row[6]!.toFixed(2)} node ${row[7]!.toFixed(1)}us${callgrind ? ` | instructions/task enqueue ${Math.round(row[8]!)} drain ${Math.round(row[9]!)}` : ""}`
+      `${name.padEnd(6)} round ${round} enqueue ${Math.round(row[0]!)}/s redis ${row[1]!.toFixed(1)}us lua ${row[2]!.toFixed(1)}us node ${row[3]!.toFixed(1)}us | drain ${Math.round(row[4]!)}/s redis ${row[5]!.toFixed(1)}us lua ${row[6]!.toFixed(1)}us calls/task ${row[7]!.toFixed(2)} node ${row[8]!.toFixed(1)}us${callgrind ? ` | instructions/task enqueue ${Math.round(row[9]!)} drain ${Math.round(row[10]!)}` : ""}`
     )
   }
 }
@@ -162,6 +196,7 @@ const labels = [
   "enqueue/s",
   "enqueue redis us",
   "enqueue lua us",
+  "enqueue node us",
   "drain/s",
   "drain redis us",
   "drain lua us",

@@ -22,6 +22,9 @@ const lock = (key: string, value = "fence .. ':' .. id", ttl = ", 'PX', 3600000"
   `redis.call('SET', ${key}, ${value}${ttl})`
 const fields = (key: string) => `, 'lp', 'bench-lock:', 'l', ${key}, 'lt', 3600000`
 const defaultL = "'bench-noop:' .. h"
+// a default key with half the hash (16 hex digits): what a shorter default key would store
+const short16Key = "'bench-lock:{cost}:bench-noop:' .. h:sub(1, 16)"
+const short16L = "'bench-noop:' .. h:sub(1, 16)"
 const shortL = "'u' .. i"
 
 const layouts: ReadonlyArray<readonly [string, string]> = [
@@ -40,6 +43,11 @@ const layouts: ReadonlyArray<readonly [string, string]> = [
   ["unique, key u<n>: as stored today", `${record(fields(shortL))} ${ready} ${lock(shortKey)}`],
   ["unique, key u<n>: record without lp", `${record(`, 'l', ${shortL}, 'lt', 3600000`)} ${ready} ${lock(shortKey)}`],
   ["unique, key u<n>: no lock field in the record", `${record("")} ${ready} ${lock(shortKey)}`],
+  ["unique, default key of 16 hex digits: as stored today", `${record(fields(short16L))} ${ready} ${lock(short16Key)}`],
+  [
+    "unique, 16 hex digits, no lp, lock value the id, no TTL",
+    `${record(`, 'l', ${short16L}, 'lt', 3600000`)} ${ready} ${lock(short16Key, "id", "")}`
+  ],
   ["lock key alone, default key", lock(defaultKey)],
   ["lock key alone, default key, no TTL", lock(defaultKey, undefined, "")],
   ["lock key alone, default key, value: the id alone", lock(defaultKey, "id")],

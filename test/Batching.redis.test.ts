@@ -18,6 +18,7 @@ const privateServer = Effect.acquireRelease(
 const sleep = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
 
 const Plain = Task.make("plain", { payload: Schema.Number })
+const Once = Task.make("once", { payload: Schema.Number, unique: true })
 
 /** Every command this process sends through the `Redis` service, as sent (the real service underneath). */
 const recording = (sent: Array<ReadonlyArray<string>>, onSend?: (command: ReadonlyArray<string>) => void) =>
@@ -98,30 +99,71 @@ describe.skipIf(!hasRedis)("Batched enqueues (redis)", () => {
     30_000
   )
 
-  it.live("enqueueAll of 250 tasks: 3 calls of at most 100, counted with one HINCRBY each", () =>
-    Effect.gen(function* () {
-      const server = yield* privateServer
-      const sent: Array<ReadonlyArray<string>> = []
-      yield* Effect.gen(function* () {
-        const queue = yield* TaskQueue.TaskQueue
-        const [scripts, hincrbys] = [yield* calls("evalsha"), yield* calls("hincrby")]
-        const from = sent.length
-        const results = yield* Task.enqueueAll(
-          Plain,
-          Array.from({ length: 250 }, (_, i) => i)
-        )
-        assert.strictEqual(results.filter(Result.isSuccess).length, 250)
-        assert.strictEqual((yield* calls("evalsha")) - scripts, 3)
-        assert.strictEqual((yield* calls("hincrby")) - hincrbys, 3)
-        // batches of 100, 100, 50 (each call's task count is its ARGV list's length, after the 4 scalars)
-        const batches = sent
-          .slice(from)
-          .filter((c) => c[0] === "EVALSHA")
-          .map((c) => Number(c[2 + Number(c[2]) + 5]))
-        assert.deepStrictEqual(batches, [100, 100, 50])
-        assert.strictEqual((yield* queue.counts).byName.plain?.queued, 250)
-      }).pipe(Effect.provide(backend(server, "all", sent)))
-    })
+  it.live(
+    "enqueueAll of 250 tasks: 3 calls of at most 100, counted with one HINCRBY each, one look for an idle worker each",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* privateServer
+        const sent: Array<ReadonlyArray<string>> = []
+        yield* Effect.gen(function* () {
+          const queue = yield* TaskQueue.TaskQueue
+          const [scripts, hincrbys, zpopmins] = [
+            yield* calls("evalsha"),
+            yield* calls("hincrby"),
+            yield* calls("zpopmin")
+          ]
+          const from = sent.length
+          const results = yield* Task.enqueueAll(
+            Plain,
+            Array.from({ length: 250 }, (_, i) => i)
+          )
+          assert.strictEqual(results.filter(Result.isSuccess).length, 250)
+          assert.strictEqual((yield* calls("evalsha")) - scripts, 3)
+          assert.strictEqual((yield* calls("hincrby")) - hincrbys, 3)
+          // no worker is idle: a call's first task finds that out (ZPOPMIN on the idle set), its next tasks do not look
+          assert.strictEqual((yield* calls("zpopmin")) - zpopmins, 3)
+          // batches of 100, 100, 50 (each call's task count is its ARGV list's length, after the 4 scalars)
+          const batches = sent
+            .slice(from)
+            .filter((c) => c[0] === "EVALSHA")
+            .map((c) => Number(c[2 + Number(c[2]) + 5]))
+          assert.deepStrictEqual(batches, [100, 100, 50])
+          assert.strictEqual((yield* queue.counts).byName.plain?.queued, 250)
+        }).pipe(Effect.provide(backend(server, "all", sent)))
+      })
+  )
+
+  it.live(
+    "unique tasks in one call: one TIME for the call, each lock held by its task, fenced by the call's time",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* privateServer
+        const sent: Array<ReadonlyArray<string>> = []
+        yield* Effect.gen(function* () {
+          const queue = yield* TaskQueue.TaskQueue
+          const [scripts, times] = [yield* calls("evalsha"), yield* calls("time")]
+          const t0 = Date.now() * 1000
+          const results = yield* Task.enqueueAll(Once, [1, 2, 3, 4, 5, 1])
+          assert.strictEqual((yield* calls("evalsha")) - scripts, 1)
+          assert.strictEqual((yield* calls("time")) - times, 1)
+          const ids = results.map((r) => (Result.isSuccess(r) ? r.success.id : ""))
+          // the duplicate of 1 in the same call gets the first one's task
+          assert.strictEqual(ids[5], ids[0])
+          assert.strictEqual(new Set(ids).size, 5)
+          const locks = yield* Effect.forEach([1, 2, 3, 4, 5], (n, i) =>
+            Effect.flatMap(Task.uniqueKey(Once, n), (key) =>
+              Effect.map(Heimdall.inspectLock(queue.lockKey(key)), (lock) => {
+                assert.isTrue(lock._tag === "Some", `lock of ${n}`)
+                assert.strictEqual(lock._tag === "Some" && lock.value.holder, ids[i])
+                return lock._tag === "Some" ? lock.value.fence : 0
+              })
+            )
+          )
+          // one fence for the call: its TIME in microseconds (this host and the server share a clock)
+          assert.strictEqual(new Set(locks).size, 1)
+          assert.isTrue(Math.abs(locks[0]! - t0) < 5_000_000, `fence ${locks[0]} vs ${t0}`)
+        }).pipe(Effect.provide(backend(server, "once", sent)))
+      })
   )
 
   it.live("a lone enqueue is sent at once: its EVALSHA (the single-task script) leaves before the caller yields", () =>
@@ -151,6 +193,7 @@ describe.skipIf(!hasRedis)("Batched enqueues (redis)", () => {
         const waiter = yield* queue.waiter
         assert.strictEqual((yield* waiter.claim({ token: "w1", leaseMillis: 30_000, max: 1 }, 30_000))._tag, "Idle")
         const task = (id: string) => ({ id, name: "plain", payload: "1", delayMillis: 0, trace: undefined })
+        const zpopmins = yield* calls("zpopmin")
         const results = yield* queue.enqueueAll([task("h1"), task("h2"), task("h3")])
         assert.deepStrictEqual(results, [
           { _tag: "Created", state: "running" },
@@ -158,6 +201,8 @@ describe.skipIf(!hasRedis)("Batched enqueues (redis)", () => {
           { _tag: "Created", state: "queued" }
         ])
         assert.strictEqual((yield* waiter.wait(2000))?.id, "h1")
+        // h1 took the one idle worker, h2 found none left, h3 did not look
+        assert.strictEqual((yield* calls("zpopmin")) - zpopmins, 2)
         const counts = (yield* queue.counts).byName.plain
         assert.deepStrictEqual([counts?.running, counts?.queued], [1, 2])
       }).pipe(Effect.scoped, Effect.provide(backend(server, "handoff", sent)))

@@ -84,6 +84,21 @@ export const uniqueSuite = (it: Vitest.MethodsNonLive<TasksUnderTest>, backend: 
         assert.notStrictEqual(yield* Task.uniqueKey(Tally, { x: 1, y: 3 }), a)
         assert.notStrictEqual(yield* Task.uniqueKey(Other, { x: 1, y: 2 }), a)
         assert.match(a, /^tally:[0-9a-f]{32}$/)
+        // pinned: a default key never changes between versions (producers of two versions must see each other's
+        // duplicates during a deploy): the task name and the first 32 hex digits of the SHA-256 of the payload's
+        // JSON with sorted keys, here {"x":1,"y":2} and {"a":{"y":"q","z":1},"b":[1,2,null]}
+        assert.strictEqual(a, "tally:689a8f1db95402580476e38c264278ce")
+        const Nested = Task.make("nested", {
+          payload: Schema.Struct({
+            b: Schema.Array(Schema.NullOr(Schema.Number)),
+            a: Schema.Struct({ z: Schema.Number, y: Schema.String })
+          }),
+          unique: true
+        })
+        assert.strictEqual(
+          yield* Task.uniqueKey(Nested, { b: [1, 2, null], a: { z: 1, y: "q" } }),
+          "nested:ab5bbbbaa97726bd41bc6419612119c6"
+        )
         const first = yield* Task.enqueue(Tally, { x: 1, y: 2 })
         assert.strictEqual((yield* Task.enqueue(Tally, { y: 2, x: 1 })).id, first.id)
       })

@@ -13,9 +13,10 @@ local function lockRead(key)
 end
 
 -- Takes `key` for `owner` for `ttl` ms, or reports who holds it. The current owner re-taking it
--- extends it and keeps its fence.
+-- extends it and keeps its fence. `nowUs`: the Redis time in microseconds when the caller has it already (a batch
+-- reads TIME once for all its tasks), otherwise read here.
 -- Returns {1, fence, ttl} or {0, holder, pttl, fence}.
-local function lockTake(key, owner, ttl)
+local function lockTake(key, owner, ttl, nowUs)
   local holder, fence = lockRead(key)
   if holder then
     if holder == owner then
@@ -24,8 +25,10 @@ local function lockTake(key, owner, ttl)
     end
     return {0, holder, redis.call("PTTL", key), fence}
   end
-  local t = redis.call("TIME")
-  local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  if not nowUs then
+    local t = redis.call("TIME")
+    nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  end
   local next = math.max((fence or 0) + 1, nowUs)
   redis.call("SET", key, string.format("%d", next) .. ":" .. owner, "PX", ttl)
   return {1, next, ttl}

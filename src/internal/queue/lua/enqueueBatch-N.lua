@@ -23,7 +23,10 @@
 --   { 0, state }           a task with this id exists; nothing changed for it
 --   { 2, holder, pttl }    its unique key is held by task `holder` for pttl more ms; nothing changed for it
 local readyKey, scheduledKey, wakeKey, idleKey, runningKey, countsKey = unpack(KEYS, 1, 6)
-local now = nowMillis()
+-- one TIME for the batch: its milliseconds for the records, its microseconds for the unique locks' fences
+local time = redis.call("TIME")
+local nowUs = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local now = math.floor(nowUs / 1000)
 local handoff = { idle = idleKey, inboxPrefix = ARGV[3], lease = tonumber(ARGV[4]), wake = wakeKey, cap = ARGV[1],
   ttl = ARGV[2] }
 local codes = { q = "queued", s = "scheduled" }
@@ -35,10 +38,11 @@ local n = tonumber(ARGV[5])
 for i = 0, n - 1 do
   local a = 6 + i * 9
   local key = KEYS[k]
-  local lockTtl = tonumber(ARGV[a + 5])
+  -- the lock ttl as sent (a string: SET PX and the record take it as it is, with no number to format)
+  local lockTtl = ARGV[a + 5]
   local lockKey
   k = k + 1
-  if lockTtl > 0 then
+  if lockTtl ~= "0" then
     lockKey = KEYS[k]
     k = k + 1
   end
@@ -49,7 +53,7 @@ for i = 0, n - 1 do
     local extra = {}
     local taken
     if lockKey then
-      taken = lockTake(lockKey, id, lockTtl)
+      taken = lockTake(lockKey, id, lockTtl, nowUs)
       if taken[1] == 1 then
         extra = { "lp", ARGV[a + 7], "l", ARGV[a + 8], "lt", lockTtl }
         if ARGV[a + 6] == "1" then
@@ -62,9 +66,11 @@ for i = 0, n - 1 do
       out[i + 1] = { 2, taken[2], taken[3] }
     else
       -- counted below, not by createTask (no counts key)
-      local state = createTask(key, readyKey, scheduledKey, wakeKey, id, name, ARGV[a + 2], tonumber(ARGV[a + 3]),
+      local state, noneIdle = createTask(key, readyKey, scheduledKey, wakeKey, id, name, ARGV[a + 2], tonumber(ARGV[a + 3]),
         ARGV[a + 4], ARGV[1], ARGV[2], extra, handoff, runningKey, nil, now)
       out[i + 1] = { 1, state }
+      -- no worker is registered idle: the next tasks of the batch need not look (see createTask)
+      if noneIdle then handoff.noneIdle = true end
       local field = name .. "\n" .. (codes[state] or "running")
       if not counted[field] then
         counted[field] = 0

@@ -175,8 +175,9 @@ end
 
 -- Creates a task record, queued now or scheduled after `delay` ms (the only place a record is created), with the
 -- `extra` fields (a unique task's lock). A task to run now is handed to an idle worker that runs its name when
--- `handoff` names the queue's idle set and one is registered (see handOff). Returns the state code; counts the new
--- task in the counts hash `countsKey` (nil: the caller counts, see enqueueBatch-N.lua). `now`: the script's time
+-- `handoff` names the queue's idle set and one is registered (see handOff). Returns the state code, and true when the
+-- hand-off found no idle worker registered at all (a batch then skips the look for its next tasks: `handoff.noneIdle`);
+-- counts the new task in the counts hash `countsKey` (nil: the caller counts, see enqueueBatch-N.lua). `now`: the script's time
 -- (nil: read from TIME here).
 local function createTask(key, readyKey, scheduledKey, wakeKey, id, name, payload, delay, trace, cap, ttl, extra,
     handoff, runningKey, countsKey, now)
@@ -192,7 +193,10 @@ local function createTask(key, readyKey, scheduledKey, wakeKey, id, name, payloa
     redis.call("ZADD", scheduledKey, now + delay, id)
     state = "scheduled"
   else
-    if handoff then
+    if handoff and handoff.noneIdle then
+      -- a batch whose earlier task found no worker registered: none has registered since (an enqueue registers none)
+      noneIdle = true
+    elseif handoff then
       token, worker, noneIdle = handOff(handoff, runningKey, id, name, payload, trace, 1, now, "", "0", now)
     end
     if token then
@@ -213,7 +217,7 @@ local function createTask(key, readyKey, scheduledKey, wakeKey, id, name, payloa
   -- a wake-up token for a blocked idle worker, unless the hand-off found that none is registered (then nobody is
   -- blocked, and a token would only wake the next one for nothing)
   if not token and not noneIdle then wake(wakeKey, cap, ttl) end
-  return fields[6]
+  return fields[6], noneIdle
 end
 
 -- `onDuplicate: "replace"` (see enqueueUnique-8.lua): a duplicate enqueued while the unique task `id` (record `key`)
