@@ -973,8 +973,9 @@ const enqueueWith = <T extends Any>(
   })
 
 /**
- * What an enqueue did (see `enqueueOutcome`): `Created` a new task, found an `Existing` one (the same id, or the
- * holder of the unique key with `onDuplicate: "existing"`), or `Replaced` the payload of the task that will run
+ * What an enqueue did (see `enqueueOutcome`): `Created` a new task, found an `Existing` one (the same id, the
+ * holder of the unique key with `onDuplicate: "existing"` or `"oneBehind"`, or the latest run of a burst with a
+ * debounce's `edge: "leading"`), or `Replaced` the payload of the task that will run
  * it (`onDuplicate: "replace"`: the waiting holder, or the task waiting behind the running one, `created` when
  * this enqueue made it), or `Debounced` the start of the task that will run it (`onDuplicate: { debounce }`, also
  * the trailing run of `edge: "both"`). `state`: that task's state right after the enqueue.
