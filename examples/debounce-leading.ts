@@ -7,12 +7,12 @@ import { HeimdallLive } from "./backend.ts"
 
 const NotifyTeam = Task.make("notify-team", {
   payload: Schema.Struct({ event: Schema.String }),
-  unique: { key: "notify-team", onDuplicate: { debounce: "300 millis", edge: "leading" } }
+  unique: { key: "notify-team", onDuplicate: { debounce: "1 second", edge: "leading" } }
 })
 
 const SyncProfile = Task.make("sync-profile", {
   payload: Schema.Struct({ version: Schema.Number }),
-  unique: { key: "sync-profile", onDuplicate: { debounce: "300 millis", edge: "both" } }
+  unique: { key: "sync-profile", onDuplicate: { debounce: "1 second", edge: "both" } }
 })
 
 const program = Effect.gen(function* () {
@@ -37,7 +37,7 @@ const program = Effect.gen(function* () {
   }
   console.log(`leading: ${leading.join(", ")}`)
   console.log(`both: ${both.join(", ")}`)
-  yield* Effect.sleep("700 millis") // the burst is over: 300 ms without a request, and the trailing run is done
+  yield* Effect.sleep("1500 millis") // the burst is over: 1 s without a request, and the trailing run is done
   console.log(`notified for: ${(yield* Ref.get(notified)).join(", ")}`)
   console.log(`synced versions: ${(yield* Ref.get(synced)).join(", ")}`)
   // after a quiet `debounce`, the next request is a new burst's first: it runs at once
