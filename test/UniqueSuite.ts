@@ -1138,6 +1138,41 @@ export const uniqueSuite = (it: Vitest.MethodsNonLive<TasksUnderTest>, backend: 
   )
 
   it.effect(
+    "debounce both with maxWait: a burst that never stops runs at most `maxWait` apart, the latest payload last",
+    () =>
+      withTasks(
+        Effect.gen(function* () {
+          const Both = edgeTask("both-max", { debounce: 300, maxWait: 500, edge: "both" })
+          const runs = yield* runsOf(Both)
+          const outcomes: Array<Task.EnqueueOutcome<typeof Both>> = []
+          for (let n = 0; n < 12; n++) {
+            outcomes.push(yield* Task.enqueueOutcome(Both, { n }))
+            yield* steps(100)
+          }
+          yield* steps(400 + slack)
+          const ran = yield* Ref.get(runs)
+          assert.isTrue(started(outcomes[0]!), "the first runs at once")
+          assert.isTrue(
+            outcomes.slice(1).every((o) => o._tag === "Debounced" || o._tag === "Replaced"),
+            outcomes.map((o) => o._tag).join(", ")
+          )
+          // each trailing run starts `debounce` after the latest request, but at most `maxWait` after the run before
+          for (let i = 1; i < ran.length; i++) {
+            assert.isAtMost(ran[i]!.at - ran[i - 1]!.at, 500 + slack, `runs at ${ran.map((r) => r.at - ran[0]!.at)}`)
+          }
+          assert.isAtLeast(ran.length, 3, "the burst of 1.1 s ran at 0, about 500 and about 1000, and after it")
+          assert.strictEqual(ran.at(-1)!.n, 11, "the latest payload ran last")
+          assert.strictEqual(new Set(ran.map((r) => r.id)).size, ran.length, "each run a task of its own, once")
+          // every payload that ran was the latest of its run's requests
+          for (const run of ran) {
+            const given = outcomes.flatMap((o, n) => (o.handle.id === run.id ? [n] : []))
+            assert.strictEqual(run.n, Math.max(...given), `run ${run.id} got ${given}`)
+          }
+        })
+      )
+  )
+
+  it.effect(
     "debounce leading: after its window, a request while the key runs waits behind the run, never beside it",
     () =>
       withTasks(
