@@ -165,7 +165,7 @@ export interface Debounce {
  * ```
  *
  * @category models
- * @since 0.4.0
+ * @since 0.3.0
  */
 export type DebounceEdge = "trailing" | "leading" | "both"
 
