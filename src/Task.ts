@@ -124,8 +124,15 @@ export {
 export type DuplicatePolicy = "existing" | "fail" | "replace" | "oneBehind" | Debounce
 
 /**
- * `onDuplicate: { debounce, maxWait }`: a unique task that starts `debounce` after the latest request for its key,
- * with that request's payload, but at most `maxWait` after the first (default: no bound). See `UniqueOptions`.
+ * `onDuplicate: { debounce, maxWait, edge }`: requests for one key come in *bursts* (each within `debounce` of the
+ * one before); which of them run (see `UniqueOptions` and the README's "Debounce"):
+ *
+ * - `edge: "trailing"` (default): one run `debounce` after the latest request, with its payload, but at most
+ *   `maxWait` after the first (default: no bound);
+ * - `edge: "leading"`: the first request of a burst runs at once, with its payload; the others start nothing
+ *   (with `maxWait`: a request `maxWait` or more after the burst's latest run starts another one at once);
+ * - `edge: "both"`: as `"leading"`, plus one trailing run `debounce` after the latest of the others, with its
+ *   payload (at most `maxWait` after the burst's latest run).
  *
  * **Example**
  *
@@ -133,6 +140,7 @@ export type DuplicatePolicy = "existing" | "fail" | "replace" | "oneBehind" | De
  * import { Task } from "effect-heimdall"
  *
  * const policy: Task.Debounce = { debounce: "2 seconds", maxWait: "30 seconds" }
+ * const leading: Task.Debounce = { debounce: "2 seconds", edge: "both" }
  * ```
  *
  * @category models
@@ -141,7 +149,25 @@ export type DuplicatePolicy = "existing" | "fail" | "replace" | "oneBehind" | De
 export interface Debounce {
   readonly debounce: Duration.Input
   readonly maxWait?: Duration.Input | undefined
+  readonly edge?: DebounceEdge | undefined
 }
+
+/**
+ * Which requests of a debounced burst run (see `Debounce`): `"trailing"` (the latest, after the burst),
+ * `"leading"` (the first, at once) or `"both"`.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Task } from "effect-heimdall"
+ *
+ * const edge: Task.DebounceEdge = "leading"
+ * ```
+ *
+ * @category models
+ * @since 0.3.0
+ */
+export type DebounceEdge = "trailing" | "leading" | "both"
 
 /**
  * How a unique task is unique.
@@ -161,6 +187,9 @@ export interface Debounce {
  *   `{ debounce: wait, maxWait }`: the task starts `wait` after the latest request (the first one waits too), with
  *   the latest payload, but at most `maxWait` after the first request (default: no bound); a request while it
  *   runs waits behind it as with `"replace"`, and starts `wait` after the latest request, not before it ends.
+ *   `{ debounce: wait, edge: "leading" }`: the first request of a burst (requests each within `wait` of the one
+ *   before) runs at once, the others get `Existing`; `edge: "both"` adds one trailing run `wait` after the latest
+ *   (see `Debounce` and the README's "Leading edge" for every case).
  *   `enqueueOutcome` says which of these happened (`Debounced`, with the new start time).
  * - `waitForExpiry`: keep the key after the task ends, until `timeout` (a unique *interval*: at most
  *   one run per `timeout`). Default `false`: the key is freed when the task ends.
@@ -515,7 +544,15 @@ const resolveDuplicate = (policy: DuplicatePolicy): DuplicatePolicy => {
   if (maxWait !== undefined && maxWait < wait) {
     throw validate.invalid("unique.onDuplicate.maxWait", policy.maxWait, "must be at least the debounce wait")
   }
-  return { debounce: Duration.millis(wait), maxWait: maxWait === undefined ? undefined : Duration.millis(maxWait) }
+  const edge = policy.edge ?? "trailing"
+  if (edge !== "trailing" && edge !== "leading" && edge !== "both") {
+    throw validate.invalid("unique.onDuplicate.edge", policy.edge, 'must be "trailing", "leading" or "both"')
+  }
+  return {
+    debounce: Duration.millis(wait),
+    maxWait: maxWait === undefined ? undefined : Duration.millis(maxWait),
+    edge
+  }
 }
 
 /** `unique` checked (throws `InvalidArgument`) and resolved. */
@@ -951,10 +988,12 @@ const enqueueWith = <T extends Any>(
   })
 
 /**
- * What an enqueue did (see `enqueueOutcome`): `Created` a new task, found an `Existing` one (the same id, or the
- * holder of the unique key with `onDuplicate: "existing"`), or `Replaced` the payload of the task that will run
+ * What an enqueue did (see `enqueueOutcome`): `Created` a new task, found an `Existing` one (the same id, the
+ * holder of the unique key with `onDuplicate: "existing"` or `"oneBehind"`, or the latest run of a burst with a
+ * debounce's `edge: "leading"`), or `Replaced` the payload of the task that will run
  * it (`onDuplicate: "replace"`: the waiting holder, or the task waiting behind the running one, `created` when
- * this enqueue made it). `state`: that task's state right after the enqueue.
+ * this enqueue made it), or `Debounced` the start of the task that will run it (`onDuplicate: { debounce }`, also
+ * the trailing run of `edge: "both"`). `state`: that task's state right after the enqueue.
  *
  * **Example**
  *
@@ -1061,7 +1100,8 @@ const prepare = <T extends Any>(
         ? {
             waitMillis: Duration.toMillis(Duration.fromInputUnsafe(policy.debounce)),
             maxWaitMillis:
-              policy.maxWait === undefined ? undefined : Duration.toMillis(Duration.fromInputUnsafe(policy.maxWait))
+              policy.maxWait === undefined ? undefined : Duration.toMillis(Duration.fromInputUnsafe(policy.maxWait)),
+            edge: policy.edge === "leading" || policy.edge === "both" ? policy.edge : undefined
           }
         : undefined
     const unique =
@@ -1080,8 +1120,9 @@ const prepare = <T extends Any>(
                   : undefined,
             debounce
           }
-    // a debounced task's first request waits too
-    const delay = debounce === undefined ? delayMillis : Math.max(delayMillis, debounce.waitMillis)
+    // a (trailing) debounced task's first request waits too
+    const delay =
+      debounce === undefined || debounce.edge !== undefined ? delayMillis : Math.max(delayMillis, debounce.waitMillis)
     return { task: { id, name: task.name, payload: encoded, delayMillis: delay, trace, unique }, key }
   })
 

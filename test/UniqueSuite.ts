@@ -985,6 +985,289 @@ export const uniqueSuite = (it: Vitest.MethodsNonLive<TasksUnderTest>, backend: 
       )
   )
 
+  /** A worker for `task` that records each run (payload, id, start) and holds it `holdMs`. */
+  const runsOf = <T extends Task.Task<string, Schema.Codec<{ readonly n: number }, any>, Schema.Codec<number, any>>>(
+    task: T,
+    holdMs = 0
+  ) =>
+    Effect.gen(function* () {
+      const runs = yield* Ref.make<Array<{ readonly n: number; readonly id: string; readonly at: number }>>([])
+      yield* worker(
+        [
+          Task.implement(task, ({ n }: { readonly n: number }) =>
+            Effect.flatMap(Task.CurrentTask, (t) =>
+              Ref.update(runs, (r) => [...r, { n, id: t.id, at: t.startedAt }])
+            ).pipe(Effect.andThen(holdMs > 0 ? Effect.sleep(holdMs) : Effect.void), Effect.as(n))
+          ) as Task.Implementation<any, any>
+        ],
+        4
+      )
+      return runs
+    })
+  const edgeTask = (name: string, debounce: Task.Debounce) =>
+    Task.make(name, {
+      payload: Schema.Struct({ n: Schema.Number }),
+      success: Schema.Number,
+      unique: { key: name, onDuplicate: debounce, timeout: "1 minute" }
+    })
+  const started = (outcome: Task.EnqueueOutcome<Task.Any>) =>
+    outcome._tag === "Created" && (outcome.state === "queued" || outcome.state === "running")
+
+  it.effect(
+    "debounce leading: the first request of a burst runs at once; the rest start nothing until a quiet `wait`",
+    () =>
+      withTasks(
+        Effect.gen(function* () {
+          const Lead = edgeTask("lead", { debounce: 600, edge: "leading" })
+          const queue = yield* TaskQueue.TaskQueue
+          const runs = yield* runsOf(Lead)
+          const first = yield* Task.enqueueOutcome(Lead, { n: 1 })
+          assert.isTrue(started(first), `the first runs at once: ${first._tag}`)
+          const e = (yield* queue.get(first.handle.id))!.enqueuedAt
+          yield* steps(100)
+          assert.deepStrictEqual(
+            (yield* Ref.get(runs)).map((r) => [r.n, r.id]),
+            [[1, first.handle.id]]
+          )
+          assert.isAtMost((yield* Ref.get(runs))[0]!.at, e + slack, "without waiting for `wait`")
+          // within `wait` of the one before: nothing new; each moves the window's end
+          const second = yield* Task.enqueueOutcome(Lead, { n: 2 })
+          assert.deepStrictEqual([second._tag, second.handle.id], ["Existing", first.handle.id])
+          yield* steps(250) // 350: the window ends at 100 + 600 = 700
+          const third = yield* Task.enqueueOutcome(Lead, { n: 3 })
+          assert.deepStrictEqual([third._tag, third.handle.id], ["Existing", first.handle.id])
+          yield* steps(300) // 650: 300 after the third, the window holds (ends at 950)
+          const fourth = yield* Task.enqueueOutcome(Lead, { n: 4 })
+          assert.deepStrictEqual([fourth._tag, fourth.handle.id], ["Existing", first.handle.id])
+          assert.strictEqual((yield* Ref.get(runs)).length, 1, "one run so far")
+          yield* steps(650 + slack) // quiet for more than `wait`: a new burst
+          const fifth = yield* Task.enqueueOutcome(Lead, { n: 5 })
+          assert.isTrue(started(fifth), `a new burst runs at once: ${fifth._tag}`)
+          assert.notStrictEqual(fifth.handle.id, first.handle.id)
+          yield* steps(100 + slack)
+          assert.deepStrictEqual(
+            (yield* Ref.get(runs)).map((r) => [r.n, r.id]),
+            [
+              [1, first.handle.id],
+              [5, fifth.handle.id]
+            ]
+          )
+        })
+      )
+  )
+
+  it.effect(
+    "debounce both: the first runs at once, then one trailing run `wait` after the latest, with its payload",
+    () =>
+      withTasks(
+        Effect.gen(function* () {
+          const Both = edgeTask("both", { debounce: 400, edge: "both" })
+          const queue = yield* TaskQueue.TaskQueue
+          const runs = yield* runsOf(Both)
+          const first = yield* Task.enqueueOutcome(Both, { n: 1 })
+          assert.isTrue(started(first), first._tag)
+          yield* steps(100)
+          const second = yield* Task.enqueueOutcome(Both, { n: 2 })
+          assert.strictEqual(second._tag, "Debounced")
+          assert.notStrictEqual(second.handle.id, first.handle.id)
+          const d2 = second._tag === "Debounced" ? second : undefined
+          assert.deepStrictEqual([d2?.created, d2?.state], [true, "scheduled"])
+          const e2 = (yield* queue.get(second.handle.id))!.enqueuedAt
+          assert.isAtLeast(d2!.startsAt, e2 + 400)
+          assert.isAtMost(d2!.startsAt, e2 + 400 + slack)
+          yield* steps(100)
+          const third = yield* Task.enqueueOutcome(Both, { n: 3 })
+          const d3 = third._tag === "Debounced" ? third : undefined
+          assert.deepStrictEqual([third._tag, third.handle.id, d3?.created], ["Debounced", second.handle.id, false])
+          assert.isAtLeast(d3!.startsAt, e2 + 100 + 400, "moved to `wait` after the latest")
+          assert.strictEqual((yield* queue.get(second.handle.id))!.runAt, d3!.startsAt)
+          yield* steps(300)
+          // on Redis, where a loaded machine stretches the steps, the trailing run's start is checked below
+          if (!backend.redis) {
+            assert.deepStrictEqual(
+              (yield* Ref.get(runs)).map((r) => r.n),
+              [1],
+              "not before `wait` after the latest"
+            )
+          }
+          yield* steps(200 + slack)
+          const ran = yield* Ref.get(runs)
+          assert.deepStrictEqual(
+            ran.map((r) => [r.n, r.id]),
+            [
+              [1, first.handle.id],
+              [3, second.handle.id]
+            ]
+          )
+          assert.isAtLeast(ran[1]!.at, d3!.startsAt)
+          // the burst is over (its window ended with the trailing run): the next request runs at once
+          yield* steps(100)
+          const next = yield* Task.enqueueOutcome(Both, { n: 4 })
+          assert.isTrue(started(next), next._tag)
+          yield* steps(100 + slack)
+          assert.deepStrictEqual(
+            (yield* Ref.get(runs)).map((r) => r.n),
+            [1, 3, 4]
+          )
+        })
+      )
+  )
+
+  it.effect("debounce leading with maxWait: a burst longer than maxWait runs again, at most once per maxWait", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const Lead = edgeTask("lead-max", { debounce: 300, maxWait: 500, edge: "leading" })
+        const queue = yield* TaskQueue.TaskQueue
+        const runs = yield* runsOf(Lead)
+        const outcomes: Array<{ readonly n: number; readonly tag: string; readonly id: string; readonly at: number }> =
+          []
+        for (let n = 0; n < 12; n++) {
+          const o = yield* Task.enqueueOutcome(Lead, { n })
+          const at = (yield* queue.get(o.handle.id))!.enqueuedAt
+          outcomes.push({ n, tag: started(o) ? "run" : o._tag, id: o.handle.id, at })
+          yield* steps(100)
+        }
+        yield* steps(100 + slack)
+        const runners = outcomes.filter((o) => o.tag === "run")
+        const ran = yield* Ref.get(runs)
+        assert.deepStrictEqual(
+          ran.map((r) => [r.n, r.id]),
+          runners.map((o) => [o.n, o.id]),
+          "each run is a request that started one, with its payload"
+        )
+        assert.isTrue(
+          outcomes.every((o) => o.tag === "run" || o.tag === "Existing"),
+          JSON.stringify(outcomes)
+        )
+        if (!backend.redis)
+          assert.deepStrictEqual(
+            runners.map((o) => o.n),
+            [0, 5, 10]
+          )
+        else assert.isAtLeast(runners.length, 2)
+        for (let i = 1; i < runners.length; i++) {
+          assert.isAtLeast(runners[i]!.at - runners[i - 1]!.at, 500, "at most one run per maxWait")
+        }
+      })
+    )
+  )
+
+  it.effect(
+    "debounce both with maxWait: a burst that never stops runs at most `maxWait` apart, the latest payload last",
+    () =>
+      withTasks(
+        Effect.gen(function* () {
+          const Both = edgeTask("both-max", { debounce: 300, maxWait: 500, edge: "both" })
+          const runs = yield* runsOf(Both)
+          const outcomes: Array<Task.EnqueueOutcome<typeof Both>> = []
+          for (let n = 0; n < 12; n++) {
+            outcomes.push(yield* Task.enqueueOutcome(Both, { n }))
+            yield* steps(100)
+          }
+          yield* steps(400 + slack)
+          const ran = yield* Ref.get(runs)
+          assert.isTrue(started(outcomes[0]!), "the first runs at once")
+          assert.isTrue(
+            outcomes.slice(1).every((o) => o._tag === "Debounced" || o._tag === "Replaced"),
+            outcomes.map((o) => o._tag).join(", ")
+          )
+          // each trailing run starts `debounce` after the latest request, but at most `maxWait` after the run before
+          for (let i = 1; i < ran.length; i++) {
+            assert.isAtMost(ran[i]!.at - ran[i - 1]!.at, 500 + slack, `runs at ${ran.map((r) => r.at - ran[0]!.at)}`)
+          }
+          assert.isAtLeast(ran.length, 3, "the burst of 1.1 s ran at 0, about 500 and about 1000, and after it")
+          assert.strictEqual(ran.at(-1)!.n, 11, "the latest payload ran last")
+          assert.strictEqual(new Set(ran.map((r) => r.id)).size, ran.length, "each run a task of its own, once")
+          // every payload that ran was the latest of its run's requests
+          for (const run of ran) {
+            const given = outcomes.flatMap((o, n) => (o.handle.id === run.id ? [n] : []))
+            assert.strictEqual(run.n, Math.max(...given), `run ${run.id} got ${given}`)
+          }
+        })
+      )
+  )
+
+  it.effect(
+    "debounce leading: after its window, a request while the key runs waits behind the run, never beside it",
+    () =>
+      withTasks(
+        Effect.gen(function* () {
+          const Lead = edgeTask("lead-slow", { debounce: 100, edge: "leading" })
+          const runs = yield* runsOf(Lead, 400)
+          const first = yield* Task.enqueue(Lead, { n: 1 })
+          yield* steps(200)
+          assert.strictEqual(yield* Task.status(first), "running")
+          const behind = yield* Task.enqueueOutcome(Lead, { n: 2 })
+          assert.deepStrictEqual([behind._tag, behind._tag === "Created" && behind.state], ["Created", "scheduled"])
+          yield* steps(50)
+          const folded = yield* Task.enqueueOutcome(Lead, { n: 3 })
+          assert.deepStrictEqual([folded._tag, folded.handle.id], ["Existing", behind.handle.id])
+          yield* steps(300 + slack)
+          assert.strictEqual(yield* Task.join(first), 1)
+          yield* steps(500 + slack)
+          assert.strictEqual(yield* Task.join(behind.handle), 2)
+          const ran = yield* Ref.get(runs)
+          assert.deepStrictEqual(
+            ran.map((r) => r.n),
+            [1, 2]
+          )
+          assert.isAtLeast(ran[1]!.at, ran[0]!.at + 400, "after the first ended")
+        })
+      )
+  )
+
+  it.effect(
+    "debounce leading/both: a run that has not started yet keeps (leading) or takes (both) a request's payload",
+    () =>
+      withTasks(
+        Effect.gen(function* () {
+          const Lead = edgeTask("lead-idle", { debounce: 1000, edge: "leading" })
+          const Both = edgeTask("both-idle", { debounce: 1000, edge: "both" })
+          const queue = yield* TaskQueue.TaskQueue
+          // no worker yet: the first request's task waits in the queue
+          const lead = yield* Task.enqueueOutcome(Lead, { n: 1 })
+          const both = yield* Task.enqueueOutcome(Both, { n: 1 })
+          assert.deepStrictEqual([lead._tag, both._tag], ["Created", "Created"])
+          const lead2 = yield* Task.enqueueOutcome(Lead, { n: 2 })
+          const both2 = yield* Task.enqueueOutcome(Both, { n: 2 })
+          assert.deepStrictEqual([lead2._tag, lead2.handle.id], ["Existing", lead.handle.id])
+          assert.deepStrictEqual(
+            [both2._tag, both2.handle.id, both2._tag === "Replaced" && both2.created],
+            ["Replaced", both.handle.id, false]
+          )
+          assert.strictEqual((yield* queue.get(lead.handle.id))!.payload, JSON.stringify({ n: 1 }))
+          assert.strictEqual((yield* queue.get(both.handle.id))!.payload, JSON.stringify({ n: 2 }))
+          const leadRuns = yield* runsOf(Lead)
+          const bothRuns = yield* runsOf(Both)
+          yield* steps(100 + slack)
+          assert.strictEqual(yield* Task.join(lead.handle), 1)
+          assert.strictEqual(yield* Task.join(both.handle), 2)
+          assert.deepStrictEqual(
+            [(yield* Ref.get(leadRuns)).map((r) => r.n), (yield* Ref.get(bothRuns)).map((r) => r.n)],
+            [[1], [2]],
+            "one run each"
+          )
+        })
+      )
+  )
+
+  it.effect("debounce: an `edge` other than trailing, leading or both is InvalidArgument naming it", () =>
+    withTasks(
+      Effect.sync(() => {
+        const bad = Result.try(() =>
+          Task.make("bad-edge", {
+            payload: Customer,
+            unique: { onDuplicate: { debounce: 100, edge: "middle" as "leading" } }
+          })
+        )
+        const failure = (bad as Result.Failure<unknown, any>).failure
+        assert.strictEqual(failure?._tag, "InvalidArgument")
+        assert.include(failure.message, "unique.onDuplicate.edge")
+        assert.include(failure.message, "middle")
+      })
+    )
+  )
+
   it.effect(
     "replace: a holder whose worker died is redelivered with its own payload; the task behind waits, then runs",
     () =>

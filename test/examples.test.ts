@@ -76,6 +76,13 @@ const expected: Record<string, ReadonlyArray<RegExp>> = {
     /^ran once with: hello$/m,
     /^runs: 1$/m
   ],
+  "debounce-leading.ts": [
+    /^leading: Created, Existing, Existing, Existing, Existing$/m,
+    /^both: Created, Debounced, Debounced, Debounced, Debounced$/m,
+    /^notified for: deploy 1$/m,
+    /^synced versions: 1, 5$/m,
+    /^next burst: Created, notified for: deploy 1, deploy 6$/m
+  ],
   "unique-interval.ts": [
     /^first run: synced$/m,
     /^right after it finished, still the same task: true$/m,

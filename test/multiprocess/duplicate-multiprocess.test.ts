@@ -10,6 +10,12 @@
  * - `oneBehind`: the payloads that ran are exactly those of the enqueues that created a task (a waiting task keeps
  *   its payload), and the last request ran (it found the key free or a task running: created) or was folded into
  *   the task waiting behind the running one (which then ran last).
+ * - `debounce` with `edge: "leading"` (wait 50 ms, maxWait 200 ms): the runs are exactly the enqueues answered
+ *   `Created` (the first of a burst, or 200 ms after the burst's latest run), each once, each with its payload or
+ *   that of a later request answered `Replaced` with its id; the requests answered `Existing` ran nothing; the last
+ *   request, sent after a quiet 100 ms, is a new burst: its payload runs, last.
+ * - `edge: "both"`: as `"leading"`, plus the trailing runs: the runs are exactly the enqueues answered `Created` or
+ *   `Debounced` that created a task; the last payload runs last.
  *
  * The figures are printed for the closing note.
  */
@@ -19,7 +25,7 @@ import { Effect } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import { afterAll, afterEach } from "vitest"
 import { Heimdall, Task } from "../../src/index.ts"
-import { Debounced, OneBehind, Replacing } from "../fixtures/unique-tasks.ts"
+import { Debounced, DebouncedBoth, DebouncedLeading, OneBehind, Replacing } from "../fixtures/unique-tasks.ts"
 import { type Child, killAll, spawnFixture } from "../support/processes.ts"
 import { describeRedis, keyPrefix, redisLayer, redisUrl } from "../support/redis.ts"
 
@@ -41,7 +47,15 @@ const backend = (queue: string) =>
   Heimdall.layerRedis({ queue, queuePrefix: `${prefix}q`, lockPrefix: `${prefix}lock:`, ratePrefix: `${prefix}rate:` })
 
 /** Runs the senders for `policy`, then the last request; returns what every process printed and the figures. */
-const race = (policy: "replace" | "oneBehind" | "debounce") =>
+const tasks = {
+  replace: Replacing,
+  oneBehind: OneBehind,
+  debounce: Debounced,
+  leading: DebouncedLeading,
+  both: DebouncedBoth
+} as const
+
+const race = (policy: keyof typeof tasks) =>
   Effect.gen(function* () {
     const go = `${prefix}go:${policy}`
     const children = Array.from({ length: PROCESSES }, (_, i) =>
@@ -64,8 +78,9 @@ const race = (policy: "replace" | "oneBehind" | "debounce") =>
     yield* waitAll("ready", 20_000)
     yield* (yield* Redis.Redis).send("SET", go, "1", "PX", "60000")
     yield* waitAll("sentAll", 30_000)
-    const task = policy === "replace" ? Replacing : policy === "oneBehind" ? OneBehind : Debounced
-    const last = yield* Task.enqueueOutcome(task, { sender: "final", seq: 0 })
+    // a leading edge's last request comes after a quiet `debounce` (50 ms): a new burst
+    if (policy === "leading" || policy === "both") yield* Effect.sleep("100 millis")
+    const last = yield* Task.enqueueOutcome(tasks[policy] as typeof Replacing, { sender: "final", seq: 0 })
     yield* Task.join(last.handle)
     yield* Effect.sleep("20 millis").pipe(
       Effect.repeat({ until: () => linesOf(children).some((l) => l.type === "done" && l.id === last.handle.id) }),
@@ -130,6 +145,38 @@ const race = (policy: "replace" | "oneBehind" | "debounce") =>
 
 const payloadOf = (l: Line) => `${l.sender}:${l.seq}`
 
+/**
+ * The checks of a leading edge: the runs are exactly the requests that `started` one (each once), each run's payload
+ * is that of a request that named it (never of one answered `Existing`), the last ran last.
+ */
+const leadingRuns = (
+  sent: ReadonlyArray<Line>,
+  runs: ReadonlyArray<Run>,
+  started: (l: Line) => boolean,
+  allowed: ReadonlyArray<string>
+) => {
+  assert.isTrue(
+    sent.every((l) => allowed.includes(l.outcome)),
+    `outcomes: ${[...new Set(sent.map((l) => l.outcome))]}`
+  )
+  const starters = sent.filter(started)
+  assert.deepStrictEqual(
+    runs.map((r) => r.id as string).sort(),
+    starters.map((l) => l.id as string).sort(),
+    "one run per request that started one"
+  )
+  for (const run of runs) {
+    const payloads = sent.filter((l) => l.id === run.id && l.outcome !== "Existing").map(payloadOf)
+    assert.include(payloads, payloadOf(run), `run ${run.id} ran a payload given to it`)
+  }
+  const existing = new Set(sent.filter((l) => l.outcome === "Existing").map(payloadOf))
+  assert.isTrue(
+    runs.every((r) => !existing.has(payloadOf(r))),
+    "no payload answered Existing ran"
+  )
+  assert.strictEqual(payloadOf(runs.at(-1)!), "final:0", "the last request, a new burst, ran last")
+}
+
 describeRedis("Duplicate policies across processes", () => {
   layer(redisLayer(), { excludeTestServices: true, timeout: "90 seconds" })((it) => {
     it.effect(
@@ -161,6 +208,43 @@ describeRedis("Duplicate policies across processes", () => {
           assert.strictEqual(last._tag === "Created" ? "Debounced" : last._tag, "Debounced")
           const startsAt = last._tag === "Debounced" ? last.startsAt : 0
           assert.isAtLeast(runs.at(-1)!.redisUs / 1000, startsAt - 1, "not before the start it was told")
+        }),
+      90_000
+    )
+
+    it.effect(
+      "debounce leading: 4 processes send duplicates of one key: a burst's first request runs, once; the rest run nothing",
+      () =>
+        Effect.gen(function* () {
+          const { sent, runs, last } = yield* race("leading")
+          leadingRuns(sent, runs, (l) => l.outcome === "Created", ["Created", "Existing", "Replaced"])
+          assert.include(["Created", "Replaced"], last._tag)
+          assert.isAbove(
+            sent.filter((l) => l.outcome === "Existing").length,
+            sent.length / 2,
+            "most requests of a burst start nothing"
+          )
+        }),
+      90_000
+    )
+
+    it.effect(
+      "debounce both: 4 processes send duplicates of one key: a burst's first and trailing runs, each once",
+      () =>
+        Effect.gen(function* () {
+          const { sent, runs } = yield* race("both")
+          leadingRuns(sent, runs, (l) => l.outcome === "Created" || (l.outcome === "Debounced" && l.created), [
+            "Created",
+            "Debounced",
+            "Replaced"
+          ])
+          // a trailing run starts no earlier than the start its latest request was told
+          for (const run of runs) {
+            const told = sent
+              .filter((l) => l.id === run.id && l.outcome === "Debounced")
+              .map((l) => l.startsAt as number)
+            if (told.length > 0) assert.isAtLeast(run.redisUs / 1000, Math.min(...told) - 1)
+          }
         }),
       90_000
     )

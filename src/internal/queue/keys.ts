@@ -42,6 +42,9 @@
  * |                                  |        | catchUp; `last` tick handled, `fired` tick   | by `Admin.removeSchedule`    |
  * |                                  |        | enqueued and its `taskId`, `pending` tick    |                              |
  * |                                  |        | (scheduleSync-1.lua, scheduleFire-8.lua)     |                              |
+ * | `<prefix>:{<queue>}:edge:<lock>` | hash   | a debounced key's burst window (`edge`       | PEXPIRE: the window's end    |
+ * |                                  |        | "leading"/"both"): end `u`, latest run `f`,  | (the latest request + wait)  |
+ * |                                  |        | `i`, trailing run `t` (debounceEdge)         |                              |
  *
  * A task record is kept small: Redis stores a hash of a few short values (each under 64 bytes) as a compact
  * listpack, and waiting tasks are most of a queue's memory. So the fields every waiting task carries have one- or

@@ -246,6 +246,135 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
       if (debounce !== undefined) return { _tag: "Debounced", id: task.id, state: "scheduled", startsAt: own }
       return oneBehind ? { _tag: "Created", state: "scheduled" } : { _tag: "Replaced", id: task.id, state: "scheduled" }
     }
+    /**
+     * `onDuplicate: { debounce, edge: "leading" | "both" }` (as debounceEdge in includes.lua): each key's burst
+     * window, until `until` (the latest request + wait); `lastRun`: when the burst's latest run was asked for; `run`:
+     * that run's id; `trailing`: the burst's trailing run ("both").
+     */
+    const windows = new Map<string, { until: number; lastRun: number; run: string; trailing: string | undefined }>()
+    const debounceEdge = (
+      task: NewTask,
+      lock: NonNullable<Entry["lock"]>,
+      debounce: {
+        readonly waitMillis: number
+        readonly maxWaitMillis: number | undefined
+        readonly edge: "leading" | "both"
+      },
+      now: number,
+      nowUs: number
+    ): EnqueueResult => {
+      if (windows.size > 1024) for (const [key, w] of windows) if (w.until <= now) windows.delete(key)
+      const w = windows.get(lock.key)
+      const open = w !== undefined && w.until > now
+      let lastRun = open ? w.lastRun : now
+      const maxWait = debounce.maxWaitMillis
+      /** The run of the key that has not started: the task waiting behind the running holder, or the waiting holder. */
+      const waitingOf = (holderId: string) => {
+        const holder = live(holderId, now)
+        const behind = holder?.next === undefined ? undefined : live(holder.next, now)
+        if (behind?.record.state === "scheduled") return { entry: behind, behind: true }
+        if (holder?.record.state === "queued" || holder?.record.state === "scheduled") {
+          return { entry: holder, behind: false }
+        }
+        return undefined
+      }
+      /** Moves that run to start at `at` (behind the running holder: not before then). */
+      const startAt = (t: { entry: Entry; behind: boolean }, at: number): TaskState => {
+        const r = t.entry.record
+        if (t.behind) {
+          t.entry.notBefore = at
+          return "scheduled"
+        }
+        if (at > now) {
+          if (r.state === "queued") {
+            const i = ready.indexOf(r.id)
+            if (i !== -1) ready.splice(i, 1)
+            bump(r.name, "queued", "scheduled")
+          }
+          r.state = "scheduled"
+          r.runAt = at
+          scheduled.set(r.id, at)
+          return "scheduled"
+        }
+        if (r.state === "scheduled") {
+          scheduled.delete(r.id)
+          bump(r.name, "scheduled", "queued")
+          r.state = "queued"
+          r.runAt = now
+          ready.push(r.id)
+          wake()
+        }
+        return "queued"
+      }
+      /** A new task (this request's) to start at `at`: with the lock, or behind its holder (see replaceAt). */
+      const create = (held: { holder: string; expiresInMs: number } | undefined, at: number): TaskState => {
+        if (held === undefined) {
+          const state: TaskState = at > now ? "scheduled" : "queued"
+          tasks.set(task.id, newEntry(task, state, at, lock, now))
+          bump(task.name, undefined, state)
+          if (state === "scheduled") scheduled.set(task.id, at)
+          else ready.push(task.id)
+          wake()
+          return state
+        }
+        const expiry = now + Math.max(0, held.expiresInMs)
+        const entry = newEntry(task, "scheduled", expiry, lock, now)
+        if (at > now) entry.notBefore = at
+        tasks.set(task.id, entry)
+        bump(task.name, undefined, "scheduled")
+        scheduled.set(task.id, expiry)
+        const holder = live(held.holder, now)
+        if (holder !== undefined) holder.next = task.id
+        return "scheduled"
+      }
+      const take = () => {
+        const taken = table.take(lock.key, task.id, lock.ttlMillis, now, nowUs)
+        return taken._tag === "Held" ? { holder: taken.holder, expiresInMs: taken.expiresInMs } : undefined
+      }
+      if (!open || (debounce.edge === "leading" && maxWait !== undefined && now - lastRun >= maxWait)) {
+        const held = take()
+        const t = held && waitingOf(held.holder)
+        let result: EnqueueResult
+        if (t !== undefined) {
+          t.entry.record.payload = task.payload
+          result = { _tag: "Replaced", id: t.entry.record.id, state: startAt(t, now + task.delayMillis) }
+        } else {
+          result = { _tag: "Created", state: create(held, now + task.delayMillis) }
+        }
+        const run = result._tag === "Replaced" ? result.id : task.id
+        windows.set(lock.key, { until: now + debounce.waitMillis, lastRun: now, run, trailing: undefined })
+        return result
+      }
+      if (debounce.edge === "leading") {
+        w.until = now + debounce.waitMillis
+        return { _tag: "Duplicate", holder: w.run, expiresInMillis: debounce.waitMillis }
+      }
+      let trailing = w.trailing === undefined ? undefined : live(w.trailing, now)
+      if (trailing !== undefined && trailing.record.state !== "scheduled" && trailing.record.state !== "queued") {
+        // it started (at maxWait): the next trailing run counts from that start
+        lastRun = trailing.record.startedAt ?? lastRun
+        trailing = undefined
+      }
+      let at = now + debounce.waitMillis
+      if (maxWait !== undefined) at = Math.min(at, lastRun + maxWait)
+      at = Math.max(at, now)
+      const held = take()
+      const t = held && waitingOf(held.holder)
+      let result: EnqueueResult
+      let trailingId = trailing?.record.id
+      if (t !== undefined) {
+        t.entry.record.payload = task.payload
+        result =
+          t.entry === trailing
+            ? { _tag: "Debounced", id: t.entry.record.id, state: startAt(t, at), startsAt: at }
+            : { _tag: "Replaced", id: t.entry.record.id, state: t.entry.record.state }
+      } else {
+        result = { _tag: "Debounced", id: task.id, state: create(held, at), startsAt: at }
+        trailingId = task.id
+      }
+      windows.set(lock.key, { until: now + debounce.waitMillis, lastRun, run: w.run, trailing: trailingId })
+      return result
+    }
     const newEntry = (task: NewTask, state: TaskState, runAt: number, lock: Entry["lock"], now: number): Entry => ({
       record: {
         id: task.id,
@@ -550,6 +679,10 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
         key: fullLockKey(options, task.unique),
         ttlMillis: task.unique.ttlMillis,
         keep: task.unique.keep
+      }
+      const debounce = task.unique?.onDuplicate === "debounce" ? task.unique.debounce : undefined
+      if (lock && debounce?.edge !== undefined) {
+        return debounceEdge(task, lock, { ...debounce, edge: debounce.edge }, now, nowUs)
       }
       if (lock) {
         const taken = table.take(lock.key, task.id, lock.ttlMillis, now, nowUs)

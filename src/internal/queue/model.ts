@@ -166,11 +166,22 @@ export interface NewTask {
          * running one (`Replaced`). `"oneBehind"`: a duplicate waits behind the running one (`Created`, scheduled
          * until the running one ends) unless a task waits already (`Duplicate`, naming it). `"debounce"`: as
          * `"replace"`, and each duplicate moves the start to `debounce.waitMillis` from now, at most
-         * `debounce.maxWaitMillis` after the waiting task's enqueue (`Debounced`). Otherwise it is reported
-         * (`Duplicate`).
+         * `debounce.maxWaitMillis` after the waiting task's enqueue (`Debounced`). With `debounce.edge`
+         * `"leading"` or `"both"`, the key's burst window decides instead (see `Task.Debounce` and
+         * debounceEdge in includes.lua): a request outside it runs at once (`Created`, or `Replaced` when it gave
+         * its payload to the key's waiting task); inside it, `"leading"` starts nothing (`Duplicate`, naming the
+         * burst's latest run) and `"both"` moves the one trailing run (`Debounced`, or `Replaced` for a run that
+         * has not started yet). Otherwise it is reported (`Duplicate`).
          */
         readonly onDuplicate?: "replace" | "oneBehind" | "debounce" | undefined
-        readonly debounce?: { readonly waitMillis: number; readonly maxWaitMillis: number | undefined } | undefined
+        readonly debounce?:
+          | {
+              readonly waitMillis: number
+              readonly maxWaitMillis: number | undefined
+              /** Default (undefined): trailing. */
+              readonly edge?: "leading" | "both" | undefined
+            }
+          | undefined
       }
     | undefined
 }

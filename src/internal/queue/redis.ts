@@ -581,7 +581,8 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
               handOffLeaseMillis,
               task.unique.onDuplicate ?? "",
               task.unique.debounce?.waitMillis ?? 0,
-              task.unique.debounce?.maxWaitMillis ?? -1
+              task.unique.debounce?.maxWaitMillis ?? -1,
+              task.unique.debounce?.edge ?? ""
             )
       return Effect.map(reply, parseEnqueued)
     }

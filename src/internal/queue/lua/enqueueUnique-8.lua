@@ -31,6 +31,8 @@
 --   ARGV[15] waitMillis (number): "debounce" only: each duplicate moves the start to now + this (ms)
 --   ARGV[16] maxWaitMillis (number): "debounce" only: the start is never pushed past the waiting task's enqueue
 --       time + this (ms); -1: no bound
+--   ARGV[17] edge: "debounce" only: "leading" or "both": the key's burst window decides (see debounceEdge in
+--       includes.lua, which replies as below); "": the trailing edge
 -- Output:
 --   { 1, state }           created; the lock is held by the task id (state: a code, see keys.ts)
 --   { 0, state }           a task with this id exists; nothing changed
@@ -51,6 +53,7 @@
 if redis.call("EXISTS", KEYS[1]) == 1 then
   return { 0, redis.call("HGET", KEYS[1], "s") }
 end
+if ARGV[14] == "debounce" and ARGV[17] ~= "" then return debounceEdge(KEYS, ARGV) end
 local taken = lockTake(KEYS[5], ARGV[1], tonumber(ARGV[8]))
 if taken[1] == 0 and ARGV[14] ~= "" then
   local holder = taken[2]

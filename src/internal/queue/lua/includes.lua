@@ -536,3 +536,147 @@ local function requeue(key, id, f, readyKey, indexKey, now, locks, book)
   count(book, f[2], nil, "queued")
   return { 1 }
 end
+
+-- `onDuplicate: { debounce, edge: "leading" | "both" }`: enqueueUnique-8.lua's step for it (`k`, `a`: that script's
+-- KEYS and ARGV). A key's requests come in bursts, each within `wait` (a[15]) of the one before. The burst's window
+-- is the hash `<prefix>:{q}:edge:<lock key>` (built from the task key: the queue's hash tag, see ARCHITECTURE.md),
+-- which expires when the window ends: `u` its end (ms: the latest request + wait), `f` when the burst's latest run
+-- was asked for (ms), `i` that run's id, `t` the burst's trailing run ("both"). Every request moves the end.
+-- Outside a window (and, "leading" with maxWait, `maxWait` or more after `f`), a request runs at once (after its
+-- own delay): a new task with the key's lock ({1, state}); a run of the key that has not started yet (the waiting
+-- holder, or the task waiting behind the running one) gets its payload and starts as soon as it can ({3, id,
+-- state}); behind a run in progress, a new task waits (the holder's "nx", see promoteNext: {1, "s"}).
+-- Inside a window, "leading" starts nothing ({2, i, wait}: the burst's latest run); "both" gives its payload to the
+-- burst's trailing run, which starts `wait` from now, at most `maxWait` (a[16], -1: none) after the burst's latest
+-- run ({4, id, state, startsAt}; created as above if need be), or, when a run of the key has not started yet, to
+-- that run ({3, id, state}: it runs the latest payload).
+local function debounceEdge(k, a)
+  local now = nowMillis()
+  local id, wait, maxWait, ttl, edge = a[1], tonumber(a[15]), tonumber(a[16]), tonumber(a[8]), a[17]
+  local base = string.sub(k[1], 1, #k[1] - #id - 5)
+  local windowKey = base .. "edge:" .. k[5]
+  local w = redis.call("HMGET", windowKey, "u", "f", "i", "t")
+  local open = w[1] and w[3] and tonumber(w[1]) > now
+  local lastRun = tonumber(w[2] or now)
+  local lock = { "lp", a[10], "l", a[11], "lt", a[8] }
+  if a[9] == "1" then lock[7], lock[8] = "lk", "1" end
+  -- the run of the key that has not started (the task waiting behind the running holder, or the waiting holder)
+  local function waitingOf(holder)
+    local hKey = base .. "task:" .. holder
+    local h = redis.call("HMGET", hKey, "s", "nx", "n")
+    if h[2] then
+      local bKey = base .. "task:" .. h[2]
+      local b = redis.call("HMGET", bKey, "s", "n")
+      if b[1] == "s" then return { id = h[2], key = bKey, state = "s", name = b[2], behind = true } end
+    end
+    if h[1] == "q" or h[1] == "s" then return { id = holder, key = hKey, state = h[1], name = h[3] } end
+    return nil
+  end
+  -- moves that run (see waitingOf) to start at `at`: behind the running holder, not before then; the holder itself is
+  -- scheduled then, or queued when it is due
+  local function startAt(t, at)
+    if t.behind then
+      redis.call("HSET", t.key, "nr", at)
+      return "s"
+    end
+    if at > now then
+      if t.state == "q" then
+        redis.call("LREM", k[2], 1, t.id)
+        countNow(k[8], t.name, "queued", "scheduled", 1)
+      end
+      redis.call("ZADD", k[3], at, t.id)
+      redis.call("HSET", t.key, "s", "s", "r", at)
+      return "s"
+    end
+    if t.state == "s" then
+      redis.call("ZREM", k[3], t.id)
+      redis.call("HSET", t.key, "s", "q", "r", now)
+      countNow(k[8], t.name, "scheduled", "queued", 1)
+      redis.call("LPUSH", k[2], t.id)
+      wake(k[4], a[6], a[7])
+    end
+    return "q"
+  end
+  -- a new task (this request's) to start at `at`: with the key's lock when `taken`, else behind the holder
+  -- (scheduled at the lock's expiry, named in the holder's "nx": it starts when the holder ends, not before `at`)
+  local function create(taken, at)
+    if taken[1] == 1 then
+      return createTask(k[1], k[2], k[3], k[4], id, a[2], a[3], at - now, a[5], a[6], a[7], lock,
+        { idle = k[6], inboxPrefix = a[12], lease = tonumber(a[13]), wake = k[4], cap = a[6], ttl = a[7] }, k[7],
+        k[8], now)
+    end
+    local expiry = now + math.max(0, tonumber(taken[3]))
+    local fields = { "n", a[2], "p", a[3], "s", "s", "e", now, "r", expiry }
+    for _, v in ipairs(lock) do fields[#fields + 1] = v end
+    if at > now then
+      fields[#fields + 1] = "nr"
+      fields[#fields + 1] = at
+    end
+    if a[5] ~= "" then
+      fields[#fields + 1] = "tr"
+      fields[#fields + 1] = a[5]
+    end
+    redis.call("HSET", k[1], unpack(fields))
+    redis.call("ZADD", k[3], expiry, id)
+    countNow(k[8], a[2], nil, "scheduled", 1)
+    local holderKey = base .. "task:" .. taken[2]
+    if redis.call("EXISTS", holderKey) == 1 then redis.call("HSET", holderKey, "nx", id) end
+    return "s"
+  end
+  local function remember(fields)
+    redis.call("HSET", windowKey, "u", now + wait, unpack(fields))
+    redis.call("PEXPIRE", windowKey, wait)
+  end
+  if not open or (edge == "leading" and maxWait >= 0 and now - lastRun >= maxWait) then
+    local at = now + tonumber(a[4])
+    local taken = lockTake(k[5], id, ttl)
+    local t = taken[1] == 0 and waitingOf(taken[2])
+    local run, reply
+    if t then
+      redis.call("HSET", t.key, "p", a[3])
+      run, reply = t.id, { 3, t.id, startAt(t, at) }
+    else
+      run, reply = id, { 1, create(taken, at) }
+    end
+    redis.call("HDEL", windowKey, "t")
+    remember({ "f", now, "i", run })
+    return reply
+  end
+  if edge == "leading" then
+    remember({})
+    return { 2, w[3], wait }
+  end
+  local trailing = w[4]
+  if trailing then
+    local f = redis.call("HMGET", base .. "task:" .. trailing, "s", "startedAt")
+    if f[1] ~= "s" and f[1] ~= "q" then
+      -- it started (at maxWait): the next trailing run counts from that start
+      lastRun = tonumber(f[2] or lastRun)
+      trailing = nil
+    end
+  end
+  local at = now + wait
+  if maxWait >= 0 then at = math.min(at, lastRun + maxWait) end
+  at = math.max(at, now)
+  local taken = lockTake(k[5], id, ttl)
+  local t = taken[1] == 0 and waitingOf(taken[2])
+  local reply
+  if t then
+    redis.call("HSET", t.key, "p", a[3])
+    if t.id == trailing then
+      reply = { 4, t.id, startAt(t, at), at }
+    else
+      reply = { 3, t.id, t.state }
+    end
+  else
+    reply = { 4, id, create(taken, at), at }
+    trailing = id
+  end
+  if trailing then
+    remember({ "f", lastRun, "t", trailing })
+  else
+    remember({ "f", lastRun })
+    redis.call("HDEL", windowKey, "t")
+  end
+  return reply
+end
