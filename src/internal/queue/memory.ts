@@ -38,8 +38,13 @@ interface Entry {
   token: string | undefined
   leaseUntil: number | undefined
   expiresAt: number | undefined
-  /** A unique task's lock: the full key, its ttl, and whether it outlives the task. */
-  lock: { readonly key: string; readonly ttlMillis: number; readonly keep: boolean } | undefined
+  /**
+   * A unique task's lock: the full key, its ttl, whether it outlives the task, and whether it is freed as the task
+   * starts (`hold: "untilStart"`).
+   */
+  lock:
+    | { readonly key: string; readonly ttlMillis: number; readonly keep: boolean; readonly freeAtStart: boolean }
+    | undefined
   /** A rate-limit slot is booked for the next start. */
   booked: boolean
   /** `onDuplicate: "replace"`: the task waiting behind this running one, started when this one frees the lock. */
@@ -362,7 +367,11 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
       const take = (id: string) => {
         const entry = live(id, now)
         if (entry?.record.state !== "queued") return
-        if (entry.lock) {
+        if (entry.lock?.freeAtStart) {
+          // hold "untilStart" (as freeAtStart in includes.lua): it starts now, so its lock is freed if it holds it
+          // (never another task's), and it is never skipped
+          if (table.free(entry.lock.key, id, now)) promoteNext(entry, entry.lock, now)
+        } else if (entry.lock) {
           const held = table.holder(entry.lock.key, now)
           if (held === undefined) table.take(entry.lock.key, id, entry.lock.ttlMillis, now, nowUs)
           else if (held.holder !== id) {
@@ -549,7 +558,8 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
       const lock = task.unique && {
         key: fullLockKey(options, task.unique),
         ttlMillis: task.unique.ttlMillis,
-        keep: task.unique.keep
+        keep: task.unique.keep,
+        freeAtStart: task.unique.freeAtStart === true
       }
       if (lock) {
         const taken = table.take(lock.key, task.id, lock.ttlMillis, now, nowUs)

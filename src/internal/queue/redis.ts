@@ -59,6 +59,10 @@ const recheckMillis = 1000
 /** How long the `names` hash (task name -> last beat of a worker running it) outlives the last beat. */
 const namesTtlMillis = 7 * 24 * 60 * 60 * 1000
 
+/** How long a unique task holds its lock, as the enqueue scripts take it (`keepLock`, the record's `lk`). */
+const holdCode = (unique: NonNullable<NewTask["unique"]>): "1" | "s" | "0" =>
+  unique.keep ? "1" : unique.freeAtStart === true ? "s" : "0"
+
 const hex = /^[0-9a-f]+$/
 const compactTrace = /^[\w-]{32}0?$/
 
@@ -572,7 +576,7 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
               [...keyList, fullLockKey(options, task.unique), keys.idle, keys.running, keys.counts],
               ...common,
               Math.max(1, Math.ceil(task.unique.ttlMillis)),
-              task.unique.keep,
+              holdCode(task.unique),
               task.unique.prefix ?? options.lockPrefix,
               task.unique.key,
               keys.inboxPrefix,
@@ -599,7 +603,7 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
           Math.max(0, Math.ceil(task.delayMillis)),
           encodeTrace(task.trace),
           task.unique === undefined ? 0 : Math.max(1, Math.ceil(task.unique.ttlMillis)),
-          task.unique?.keep === true ? 1 : 0,
+          task.unique === undefined ? "0" : holdCode(task.unique),
           task.unique === undefined ? "" : (task.unique.prefix ?? options.lockPrefix),
           task.unique?.key ?? ""
         ] as const
