@@ -1167,6 +1167,68 @@ export const uniqueSuite = (it: Vitest.MethodsNonLive<TasksUnderTest>, backend: 
   )
 
   it.effect(
+    "hold untilStart: a task given back without running (rate-limit reschedule, release) takes the key again",
+    () =>
+      withTasks(
+        Effect.gen(function* () {
+          const queue = yield* TaskQueue.TaskQueue
+          const p = { customerId: 8 }
+          const first = yield* Task.enqueue(Feed, p)
+          const run1 = yield* claimOne("run-1", 60_000)
+          assert.strictEqual(run1.id, first.id)
+          assert.isUndefined(yield* holderOf(Feed, p))
+          assert.isTrue(yield* queue.reschedule(first.id, run1.token, 100))
+          assert.strictEqual(yield* holderOf(Feed, p), first.id, "rescheduled before it ran: it waits with its key")
+          assert.strictEqual((yield* Task.enqueue(Feed, p)).id, first.id)
+          yield* steps(150)
+          const run2 = yield* claimOne("run-2", 60_000)
+          assert.deepStrictEqual([run2.id, run2.attempts], [first.id, 1])
+          assert.isUndefined(yield* holderOf(Feed, p))
+          const dup = yield* Task.enqueue(Feed, p, { delay: "1 minute" })
+          assert.notStrictEqual(dup.id, first.id)
+          assert.isTrue(yield* queue.release(first.id, run2.token))
+          assert.strictEqual(yield* Task.status(first), "queued")
+          assert.strictEqual(yield* holderOf(Feed, p), dup.id, "the duplicate that took the key meanwhile keeps it")
+          const run3 = yield* claimOne("run-3", 60_000)
+          assert.deepStrictEqual([run3.id, run3.attempts], [first.id, 1])
+          assert.strictEqual(yield* holderOf(Feed, p), dup.id)
+        })
+      )
+  )
+
+  it.effect("hold untilStart with a rate limit: a task that waits for its slot keeps its key; duplicates get it", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const Call = Task.make("call-api", {
+          payload: Customer,
+          success: Schema.Number,
+          unique: { key: ({ customerId }) => `call:${customerId}`, hold: "untilStart", timeout: "1 minute" },
+          rateLimit: { times: 1, per: 600, jitter: 0, margin: 0 }
+        })
+        const runs = yield* Ref.make<Array<number>>([])
+        yield* worker(
+          [
+            Task.implement(Call, ({ customerId }) =>
+              Ref.update(runs, (r) => [...r, customerId]).pipe(Effect.as(customerId))
+            )
+          ],
+          4
+        )
+        const a = yield* Task.enqueue(Call, { customerId: 1 })
+        const b = yield* Task.enqueue(Call, { customerId: 2 })
+        yield* steps(200)
+        assert.strictEqual(yield* Task.join(a), 1)
+        assert.strictEqual(yield* Task.status(b), "scheduled", "rescheduled to the rate limit's next slot")
+        assert.strictEqual(yield* holderOf(Call, { customerId: 2 }), b.id)
+        assert.strictEqual((yield* Task.enqueue(Call, { customerId: 2 })).id, b.id, "still waiting: the same task")
+        yield* steps(600 + slack)
+        assert.strictEqual(yield* Task.join(b), 2)
+        assert.deepStrictEqual(yield* Ref.get(runs), [1, 2])
+      })
+    )
+  )
+
+  it.effect(
     "hold untilEnd: a task whose worker died keeps the key through the lapse, until it ends or the timeout",
     () =>
       withTasks(

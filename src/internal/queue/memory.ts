@@ -122,6 +122,13 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
       const entry = live(id, now)
       return entry && entry.record.state === "running" && entry.token === token ? entry : undefined
     }
+    /**
+     * `hold: "untilStart"` (as retakeOnWait in includes.lua): a task whose attempt is given back (release, a rate-limit
+     * reschedule: it did not run) takes its lock again, if the lock is free (a duplicate that took it keeps it).
+     */
+    const retakeOnWait = (entry: Entry, now: number, nowUs: number) => {
+      if (entry.lock?.freeAtStart) table.take(entry.lock.key, entry.record.id, entry.lock.ttlMillis, now, nowUs)
+    }
     const finish = (entry: Entry, state: TaskState, fields: Partial<TaskRecord>, now: number) => {
       if (entry.lock && !entry.lock.keep && table.free(entry.lock.key, entry.record.id, now)) {
         promoteNext(entry, entry.lock, now)
@@ -709,9 +716,10 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
           return true
         }),
       reschedule: (id, token, delayMillis, booked) =>
-        withNow((now) => {
+        withNow((now, nowUs) => {
           const entry = owned(id, token, now)
           if (!entry) return false
+          retakeOnWait(entry, now, nowUs)
           entry.booked = booked === true
           running.delete(id)
           entry.record.attempts--
@@ -726,9 +734,10 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
           return true
         }),
       release: (id, token) =>
-        withNow((now) => {
+        withNow((now, nowUs) => {
           const entry = owned(id, token, now)
           if (!entry) return false
+          retakeOnWait(entry, now, nowUs)
           running.delete(id)
           entry.record.attempts--
           bump(entry.record.name, "running", "queued")

@@ -507,7 +507,8 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
               [keys.idle, inbox, keys.ready, keys.running, keys.wake, keys.taskPrefix, keys.counts],
               registration,
               wakeCap,
-              wakeTtlMillis
+              wakeTtlMillis,
+              lockInfix
             )
             .pipe(Effect.ignore)
         )
@@ -749,12 +750,20 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
             Math.max(0, Math.ceil(delayMillis)),
             wakeCap,
             wakeTtlMillis,
-            booked === true
+            booked === true,
+            lockInfix
           )
           .pipe(Effect.map((n) => n === 1)),
       release: (id, token) =>
         run
-          .release([keys.task(id), keys.running, keys.ready, keys.wake, keys.counts], id, token, wakeCap, wakeTtlMillis)
+          .release(
+            [keys.task(id), keys.running, keys.ready, keys.wake, keys.counts],
+            id,
+            token,
+            wakeCap,
+            wakeTtlMillis,
+            lockInfix
+          )
           .pipe(Effect.map((n) => n === 1)),
       deadLetter: (id, token, reason) =>
         run

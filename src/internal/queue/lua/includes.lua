@@ -163,9 +163,21 @@ local function handOff(handoff, runningKey, id, name, payload, trace, attempts, 
   return picked[2], picked[1]
 end
 
+-- `hold: "untilStart"` (`lk` "s", f[4] of `owned`'s fields `f`): a task whose attempt is given back (release, a
+-- rate-limit reschedule: it did not run) waits again as it did before its start, so it takes its lock again for its
+-- ttl (`lt`) -- if the lock is free: a duplicate that took the key meanwhile keeps it (see freeAtStart). `locks`:
+-- see lockKeyOf.
+local function retakeOnWait(key, id, f, locks)
+  if f[4] ~= "s" then return end
+  local lockKey = lockKeyOf(f[2], f[3], locks)
+  if lockKey then lockTake(lockKey, id, tonumber(redis.call("HGET", key, "lt"))) end
+end
+
 -- Gives a running task back for immediate redelivery (release, and a stopping worker's unstarted hand-offs): queued
--- at the front of the line, its attempt given back (`f`: the record's fields from `owned`), one worker woken.
-local function giveBack(key, runningKey, readyKey, wakeKey, id, f, cap, ttl, book)
+-- at the front of the line, its attempt given back (`f`: the record's fields from `owned`), one worker woken; a task
+-- holding its lock until it starts takes it again (retakeOnWait; `locks`: see lockKeyOf).
+local function giveBack(key, runningKey, readyKey, wakeKey, id, f, cap, ttl, book, locks)
+  retakeOnWait(key, id, f, locks)
   redis.call("ZREM", runningKey, id)
   redis.call("HSET", key, "s", "q", "a", tonumber(f[5]) - 1)
   count(book, f[8], "running", "queued")
@@ -288,8 +300,9 @@ end
 
 -- `hold: "untilStart"` (`lk` "s", f[12]; record fields `f` as claimTasks reads them): the task at `key` starts now,
 -- so its lock is freed and the release announced on `locks.channel`, as `finish` does (and the key passes to a task
--- waiting behind it, see promoteNext) -- only if this task holds it: a task that waits again (a retry, a lapsed
--- lease, a release) does not hold it, and its start leaves the key alone, whoever holds it now.
+-- waiting behind it, see promoteNext) -- only if this task holds it: a task that waits again after it ran (a retry,
+-- a lapsed lease) does not hold it, and its start leaves the key alone, whoever holds it now (one given back
+-- without running may hold it again: see retakeOnWait).
 local function freeAtStart(key, id, f, now, locks)
   if f[12] ~= "s" then return end
   local lockKey = lockKeyOf(f[7], f[8], locks)
