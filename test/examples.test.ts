@@ -76,6 +76,12 @@ const expected: Record<string, ReadonlyArray<RegExp>> = {
     /^ran once with: hello$/m,
     /^runs: 1$/m
   ],
+  "unique-hold.ts": [
+    /^waiting: 2 requests, 1 task: true$/m,
+    /^while it runs \(running\): Created, a new task: true$/m,
+    /^the next request joins the new one until it starts: true$/m,
+    /^runs: 2$/m
+  ],
   "unique-interval.ts": [
     /^first run: synced$/m,
     /^right after it finished, still the same task: true$/m,
