@@ -633,7 +633,9 @@ const resolveRateLimit = (
  * options that can never work, in `make` too: a `timeout` that is not a
  * positive finite duration (a unique timeout of 0 or -5 s would turn
  * uniqueness off), an empty constant `key`, a `prefix` with `{` or `}`, an
- * `onDuplicate` other than `"existing"`, `"fail"`, `"replace"` or `"oneBehind"`. A `key` function is
+ * `onDuplicate` other than `"existing"`, `"fail"`, `"replace"`, `"oneBehind"` or a debounce, a `hold` other
+ * than `"untilStart"`, `"untilEnd"` or `"untilExpiry"`, a `hold` that contradicts `waitForExpiry`, and
+ * `hold: "untilStart"` with `onDuplicate: "oneBehind"`. A `key` function is
  * checked by `enqueue`: one that throws or returns an empty string fails the
  * enqueue with `InvalidArgument`, and nothing is written.
  *

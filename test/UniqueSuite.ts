@@ -1132,6 +1132,39 @@ export const uniqueSuite = (it: Vitest.MethodsNonLive<TasksUnderTest>, backend: 
   )
 
   it.effect(
+    "hold untilStart: enqueued one by one or in a batch while a worker idles, a claim starts it and frees the key",
+    () =>
+      withTasks(
+        Effect.gen(function* () {
+          const started = yield* Ref.make<Array<number>>([])
+          yield* worker(
+            [
+              Task.implement(Feed, ({ customerId }) =>
+                Ref.update(started, (s) => [...s, customerId]).pipe(Effect.andThen(Effect.never))
+              )
+            ],
+            4
+          )
+          yield* steps(100) // the worker is idle (on Redis: registered for hand-offs)
+          const one = yield* Task.enqueue(Feed, { customerId: 1 })
+          const results = yield* Task.enqueueAll(Feed, [{ customerId: 2 }, { customerId: 3 }, { customerId: 2 }])
+          const ids = results.map((r) => (Result.isSuccess(r) ? r.success.id : "failed"))
+          assert.strictEqual(ids[2], ids[0], "a waiting duplicate in the same batch gets the first")
+          yield* steps(100)
+          assert.deepStrictEqual((yield* Ref.get(started)).toSorted(), [1, 2, 3])
+          for (const [customerId, id] of [
+            [1, one.id],
+            [2, ids[0]!],
+            [3, ids[1]!]
+          ] as const) {
+            assert.strictEqual(yield* Task.status(Task.handle(Feed, id)), "running")
+            assert.isUndefined(yield* holderOf(Feed, { customerId }), `key ${customerId} freed as it started`)
+          }
+        })
+      )
+  )
+
+  it.effect(
     "hold untilStart: a retried task and one whose worker died run again without the key; whoever took it keeps it",
     () =>
       withTasks(
