@@ -178,6 +178,14 @@ const parseParams = (path, script, keyCount) => {
 }
 
 /**
+ * The first line of a script that builds key names while it runs (from ids it pops, a record's fields): Redis reads
+ * it as a comment; Dragonfly, which refuses a key the script was not given in `KEYS` unless told otherwise, reads it
+ * as the script's flag. Every such key carries the queue's hash tag (ARCHITECTURE.md, "Keys");
+ * test/keySlots.test.ts checks, while the suites run, that exactly the scripts with this line build keys.
+ */
+export const undeclaredKeysFlag = "--!df flags=allow-undeclared-keys"
+
+/**
  * Every script of a folder: its file, export name, key count ("N": any), parameters (header), helpers shipped and
  * full source.
  */
@@ -196,7 +204,11 @@ export const scripts = (folder) => {
         if (new RegExp(`local function ${h.name}\\(`).test(code))
           throw new Error(`${folder}/lua/${file} defines ${h.name}, a helper's name`)
       const shipped = needed(helpers, code)
-      const source = shipped.length === 0 ? script : `${shipped.map((h) => h.text).join("\n\n")}\n\n${script}`
+      // Dragonfly reads a script's flags from its first line: it stays first, above the helpers
+      const flagged = script.startsWith(`${undeclaredKeysFlag}\n`)
+      const body = flagged ? script.slice(undeclaredKeysFlag.length + 1) : script
+      const shipping = shipped.length === 0 ? body : `${shipped.map((h) => h.text).join("\n\n")}\n\n${body}`
+      const source = flagged ? `${undeclaredKeysFlag}\n${shipping}` : shipping
       const params = parseParams(`${folder}/lua/${file}`, script, keys)
       return { file, name, keys, params, helpers: shipped.map((h) => h.name), source }
     })

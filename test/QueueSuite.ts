@@ -455,6 +455,25 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
     )
   )
 
+  it.effect("tasks enqueued in one call while a worker waits idle are each handed to it and run once", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const runs: Array<number> = []
+        const Double = Task.make("double", { payload: Schema.Number, success: Schema.Number })
+        yield* startWorker([Task.implement(Double, (n) => Effect.sync(() => runs.push(n)).pipe(Effect.as(n * 2)))], {
+          concurrency: 3
+        })
+        // the worker has found nothing and waits, registered idle
+        yield* advanceSteps(200)
+        const handles = (yield* Task.enqueueAll(Double, [1, 2, 3])).map(Result.getOrThrow)
+        const all = yield* Effect.forkChild(Effect.forEach(handles, Task.join))
+        yield* advanceSteps(200)
+        assert.deepStrictEqual(yield* Fiber.join(all), [2, 4, 6])
+        assert.deepStrictEqual(runs.sort(), [1, 2, 3])
+      })
+    )
+  )
+
   it.effect("enqueue with an existing id changes nothing and returns the same id", () =>
     withQueue(
       Effect.gen(function* () {

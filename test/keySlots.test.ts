@@ -6,11 +6,15 @@
  * finds while running (a claim pops ids from lists) are not in `KEYS`; they must share the queue's hash tag.
  * `KEYCHECK_STRICT=1 npx vitest run test/keySlots.test.ts` fails every key not in `KEYS` instead: it lists, for
  * exploration, which scripts build keys (ARCHITECTURE.md, "Keys", says which and why).
+ * While the suites run, every script that builds a key is recorded; the last test requires the recorded scripts to
+ * be exactly those whose first line is Dragonfly's `allow-undeclared-keys` flag (scripts/gen-lua.mjs).
  */
+import { readdirSync, readFileSync } from "node:fs"
 import { assert, layer } from "@effect/vitest"
 import { Effect, Exit, Layer } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import { vi } from "vitest"
+import { undeclaredKeysFlag } from "../scripts/gen-lua.mjs"
 import { Heimdall } from "../src/index.ts"
 import { AdminUnderTest, adminSuite } from "./AdminSuite.ts"
 import { heimdallSuite } from "./HeimdallSuite.ts"
@@ -22,13 +26,16 @@ import { checkKeys } from "./support/keyCheck.ts"
 import { describeRedis, keyPrefix, redisLayer } from "./support/redis.ts"
 import { TasksUnderTest, uniqueSuite } from "./UniqueSuite.ts"
 
+/** The set the checked scripts add their names to when they touch a key they were not given (this file's run). */
+const built = vi.hoisted(() => `t:keySlots:built:${Math.random().toString(36).slice(2)}`)
+
 vi.mock("../src/internal/queue/lua.generated.ts", async (original) => {
   const { checkModule } = await import("./support/keyCheck.ts")
-  return checkModule(await original<Record<string, unknown>>(), process.env.KEYCHECK_STRICT === "1")
+  return checkModule(await original<Record<string, unknown>>(), process.env.KEYCHECK_STRICT === "1", built)
 })
 vi.mock("../src/internal/redis/lua.generated.ts", async (original) => {
   const { checkModule } = await import("./support/keyCheck.ts")
-  return checkModule(await original<Record<string, unknown>>(), process.env.KEYCHECK_STRICT === "1")
+  return checkModule(await original<Record<string, unknown>>(), process.env.KEYCHECK_STRICT === "1", built)
 })
 
 const prefix = keyPrefix(import.meta.url)
@@ -88,6 +95,38 @@ describeRedis("Key slots: the check itself", () => {
         assert.isTrue(Exit.isSuccess(yield* run(`return redis.call("GET", KEYS[1])`)))
         assert.isTrue(Exit.isSuccess(yield* run(`return redis.call("TIME")`)))
         assert.isTrue(Exit.isFailure(yield* run(`return redis.call("GET", "${prefix}{slot}:derived")`, true)), "strict")
+      })
+    )
+  })
+})
+
+/** Each Lua script's export name (`claim` for claim-11.lua), and whether its first line is Dragonfly's flag. */
+const flaggedScripts = (): ReadonlyArray<{ readonly name: string; readonly flagged: boolean }> =>
+  ["queue", "redis"].flatMap((folder) => {
+    const dir = new URL(`../src/internal/${folder}/lua/`, import.meta.url)
+    return readdirSync(dir)
+      .filter((file) => file.endsWith(".lua") && file !== "includes.lua")
+      .map((file) => ({
+        name: file.replace(/-(\d+|N)\.lua$/, ""),
+        flagged: readFileSync(new URL(file, dir), "utf8").startsWith(`${undeclaredKeysFlag}\n`)
+      }))
+  })
+
+describeRedis("Key slots: the scripts that build keys", () => {
+  layer(redisLayer(), { excludeTestServices: true })((it) => {
+    it.effect("are exactly the scripts flagged allow-undeclared-keys (recorded while the suites above ran)", () =>
+      Effect.gen(function* () {
+        const redis = yield* Redis.Redis
+        const recorded = (yield* redis.send<Array<string>>("SMEMBERS", built)).sort()
+        yield* redis.send("DEL", built)
+        const scripts = flaggedScripts()
+        const flagged = scripts
+          .filter((s) => s.flagged)
+          .map((s) => s.name)
+          .sort()
+        assert.isAbove(scripts.length, 30, "every script was read")
+        assert.include(recorded, "claim", "the suites ran with the recording checker")
+        assert.deepStrictEqual(recorded, flagged)
       })
     )
   })

@@ -46,7 +46,8 @@ const read = (path: string) => readFileSync(root + path, "utf8")
 
 /** The leading block of `--` lines. */
 const headerOf = (lua: string) => {
-  const lines = lua.split("\n")
+  // a first line with Dragonfly's script flags (scripts/gen-lua.mjs) is not part of the header
+  const lines = lua.split("\n").filter((line, i) => i > 0 || !line.startsWith("--!df "))
   const end = lines.findIndex((l) => !l.startsWith("--"))
   return lines.slice(0, end === -1 ? lines.length : end)
 }

@@ -1,3 +1,4 @@
+--!df flags=allow-undeclared-keys
 -- beat: a worker's heartbeat. Records that its task names were seen now, and reports the names with tasks parked for
 -- a worker that runs them. With a timeout, parked tasks of a name no worker has run for that long (and enqueued at
 -- least that long ago) are dead-lettered with the reason, oldest first, at most 100 per name per beat.

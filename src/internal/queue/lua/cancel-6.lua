@@ -1,3 +1,4 @@
+--!df flags=allow-undeclared-keys
 -- cancel: an operator ends a queued, scheduled or running task "cancelled" (Admin.cancel), at once: it leaves the
 -- ready list or its name's parked list (ARGV[7] .. name: same slot), the scheduled or the running zset; the state
 -- change drops a running task's lease token (its worker's next renew or completion finds it not owned: a completion

@@ -1,3 +1,4 @@
+--!df flags=allow-undeclared-keys
 -- claim: moves due scheduled tasks to ready, requeues tasks whose lease lapsed, then claims up to ARGV[7] of the
 -- oldest waiting tasks whose names the claimer runs, each with its own lease token.
 -- Input:

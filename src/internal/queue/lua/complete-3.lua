@@ -1,3 +1,4 @@
+--!df flags=allow-undeclared-keys
 -- complete: a running task succeeded; stores its result.
 -- Input:
 --   KEYS[1] task:    task key      <prefix>:{q}:task:<id>

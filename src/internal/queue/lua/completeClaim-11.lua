@@ -1,3 +1,4 @@
+--!df flags=allow-undeclared-keys
 -- completeClaim: complete, then claim, in one step: a running task succeeded (its result is stored), and the
 -- worker's slot it frees takes the next tasks at once, as claim does (a busy slot: one round trip per task).
 -- Input:

@@ -1,3 +1,4 @@
+--!df flags=allow-undeclared-keys
 -- completeClaimMany: completeClaim for several slots of one worker in one step: each running task listed in
 -- ARGV[18..] succeeded (its result is stored) if its lease is still the caller's, then one claim takes up to `max`
 -- tasks per completion for the slots they free (a worker whose slots finish together: one call, not one each).

@@ -1,3 +1,4 @@
+--!df flags=allow-undeclared-keys
 -- enqueue: creates a task record, ready now or scheduled for later.
 -- Input:
 --   KEYS[1] task:      task key        <prefix>:{q}:task:<id>

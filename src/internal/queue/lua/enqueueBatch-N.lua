@@ -1,3 +1,4 @@
+--!df flags=allow-undeclared-keys
 -- enqueueBatch: creates many tasks in one step, in the order given: what enqueue and enqueueUnique do for each, one
 -- after the other (a later task sees what an earlier one did: a unique key taken by an earlier task of the batch
 -- names it as the holder; an id met twice is created once), with one TIME for the batch and one HINCRBY per (task

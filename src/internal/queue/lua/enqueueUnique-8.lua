@@ -1,3 +1,4 @@
+--!df flags=allow-undeclared-keys
 -- enqueueUnique: takes a unique task's lock and creates its record in one step, or names the holder.
 -- Never a lock without its task, never a task that bypassed its lock.
 -- Input:

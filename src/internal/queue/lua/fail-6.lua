@@ -1,3 +1,4 @@
+--!df flags=allow-undeclared-keys
 -- fail: a running task failed; either schedules its retry (the attempt stays spent) or ends it as failed. The
 -- failure's time (ms after the enqueue, Redis clock) is appended to the record's `ft`.
 -- Input:

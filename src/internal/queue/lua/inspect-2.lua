@@ -1,3 +1,4 @@
+--!df flags=allow-undeclared-keys
 -- inspect: a task's detail for the Inspector (read only): its record, its lease end, its unique lock.
 -- Input:
 --   KEYS[1] task:    task key     <prefix>:{q}:task:<id>

@@ -1,3 +1,4 @@
+--!df flags=allow-undeclared-keys
 -- pageQueued: one page of the queued tasks, after a cursor (read only). The queued tasks are the ready list, then
 -- each name's parked list, by name (byte order), each from its newest entry (the left end) to its oldest.
 -- Input:

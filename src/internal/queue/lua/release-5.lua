@@ -1,3 +1,4 @@
+--!df flags=allow-undeclared-keys
 -- release: hands a running task back for immediate redelivery (worker shutdown); the attempt is given back.
 -- Input:
 --   KEYS[1] task:    task key    <prefix>:{q}:task:<id>

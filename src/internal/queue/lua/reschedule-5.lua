@@ -1,3 +1,4 @@
+--!df flags=allow-undeclared-keys
 -- reschedule: moves a running task to a later time WITHOUT spending an attempt (the claim's attempt is given back).
 -- A unique task keeps its lock: nothing is released (the original loses such tasks; we keep task and lock); one that
 -- holds it only until it starts (it was freed by the claim) takes it again if it is free (retakeOnWait in

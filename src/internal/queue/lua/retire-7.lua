@@ -1,3 +1,4 @@
+--!df flags=allow-undeclared-keys
 -- retire: a stopping worker leaves the hand-off. Its registration is removed, and every task handed to it and not
 -- started goes back to the front of the line, its attempt given back (as `release` does).
 -- Input:

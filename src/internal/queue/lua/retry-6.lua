@@ -1,3 +1,4 @@
+--!df flags=allow-undeclared-keys
 -- retry: an operator queues a failed or dead task again now (Admin.retry), under the same id: see requeue in
 -- includes.lua for what is reset and kept. A unique task takes its lock again, or nothing changes.
 -- Input:

@@ -1,3 +1,4 @@
+--!df flags=allow-undeclared-keys
 -- retryAll: an operator queues again every task of the bounded index of failed or dead tasks (Admin.retryAll),
 -- optionally of one task name, oldest first (so the oldest runs first), in one step: see requeue in includes.lua. A
 -- unique task whose key another task holds stays where it is. Entries whose record expired or left the state are

@@ -1,3 +1,4 @@
+--!df flags=allow-undeclared-keys
 -- workers: the live workers' registrations for the Inspector (read only).
 -- Input:
 --   KEYS[1] workers: worker registry <prefix>:{q}:workers  -- zset: worker id, scored by when its registration
