@@ -170,6 +170,33 @@ export interface Debounce {
 export type DebounceEdge = "trailing" | "leading" | "both"
 
 /**
+ * How long a unique task holds its key (see `UniqueOptions.hold`): while the key is held, a duplicate enqueue gets
+ * the `onDuplicate` answer (the existing task by default); once it is free, a duplicate is a new task.
+ *
+ * - `"untilEnd"` (default): from enqueue until the task ends (succeeded, failed, dead, cancelled, skipped);
+ *   retry waits included. At most one task per key, waiting or running.
+ * - `"untilStart"`: from enqueue until a worker starts the task: at most one task per key *waits*; a duplicate
+ *   while it runs (or waits for a retry) is a new task, which holds the key until it starts in turn, and may run
+ *   while the first still runs.
+ * - `"untilExpiry"`: from enqueue until `timeout`, even after the task ended: at most one run per `timeout` (a
+ *   unique interval; what `waitForExpiry: true` means).
+ *
+ * In every mode `timeout` bounds the hold: a key is never held longer, whatever its task does.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Task } from "effect-heimdall"
+ *
+ * const hold: Task.UniqueHold = "untilStart"
+ * ```
+ *
+ * @category models
+ * @since 0.3.0
+ */
+export type UniqueHold = "untilStart" | "untilEnd" | "untilExpiry"
+
+/**
  * How a unique task is unique.
  *
  * - `key`: the lock key, a constant or a function of the typed payload. Default: the task name and a
@@ -191,8 +218,13 @@ export type DebounceEdge = "trailing" | "leading" | "both"
  *   before) runs at once, the others get `Existing`; `edge: "both"` adds one trailing run `wait` after the latest
  *   (see `Debounce` and the README's "Leading edge" for every case).
  *   `enqueueOutcome` says which of these happened (`Debounced`, with the new start time).
- * - `waitForExpiry`: keep the key after the task ends, until `timeout` (a unique *interval*: at most
- *   one run per `timeout`). Default `false`: the key is freed when the task ends.
+ * - `hold`: how long the task holds its key (see `UniqueHold`): `"untilEnd"` (default), `"untilStart"` (the key
+ *   is freed when a worker starts the task: only waiting duplicates are merged) or `"untilExpiry"` (kept after the
+ *   task ends, until `timeout`). `"untilStart"` takes `onDuplicate` `"existing"`, `"fail"`, `"replace"` (the
+ *   waiting task's payload) or a debounce (the waiting task's start), each acting on the waiting task only;
+ *   `"oneBehind"` (which promises one running task per key) is `InvalidArgument` with it.
+ * - `waitForExpiry`: `true` is `hold: "untilExpiry"` (a unique *interval*: at most one run per `timeout`);
+ *   a `hold` that says otherwise is `InvalidArgument`. Default `false`.
  * - `prefix`: this task's lock prefix, instead of the backend's `lockPrefix`.
  *
  * **Example**
@@ -214,6 +246,7 @@ export interface UniqueOptions<P, D extends DuplicatePolicy = DuplicatePolicy> {
   readonly key?: string | ((payload: P) => string) | undefined
   readonly timeout?: Duration.Input | undefined
   readonly onDuplicate?: D | undefined
+  readonly hold?: UniqueHold | undefined
   readonly waitForExpiry?: boolean | undefined
   readonly prefix?: string | undefined
 }
@@ -283,6 +316,9 @@ export interface UniqueSettings {
   readonly key: ((payload: any) => string) | undefined
   readonly timeout: Duration.Duration | undefined
   readonly onDuplicate: DuplicatePolicy
+  /** How long the key is held (see `UniqueHold`). */
+  readonly hold: UniqueHold
+  /** `hold === "untilExpiry"`. */
   readonly waitForExpiry: boolean
   readonly prefix: string | undefined
 }
@@ -555,6 +591,38 @@ const resolveDuplicate = (policy: DuplicatePolicy): DuplicatePolicy => {
   }
 }
 
+const holds: ReadonlyArray<unknown> = ["untilStart", "untilEnd", "untilExpiry"]
+
+/** `hold` and `waitForExpiry` checked against each other and `onDuplicate` (throws `InvalidArgument`). */
+const resolveHold = (hold: unknown, waitForExpiry: unknown, onDuplicate: DuplicatePolicy): UniqueHold => {
+  if (hold !== undefined && !holds.includes(hold)) {
+    throw validate.invalid("unique.hold", hold, 'must be "untilStart", "untilEnd" or "untilExpiry"')
+  }
+  if (waitForExpiry !== undefined && typeof waitForExpiry !== "boolean") {
+    throw validate.invalid("unique.waitForExpiry", waitForExpiry, "must be true or false")
+  }
+  if (waitForExpiry === true && hold !== undefined && hold !== "untilExpiry") {
+    throw validate.invalid(
+      "unique.hold",
+      hold,
+      'contradicts waitForExpiry: true (which means hold: "untilExpiry"); give one of them'
+    )
+  }
+  if (waitForExpiry === false && hold === "untilExpiry") {
+    throw validate.invalid("unique.hold", hold, "contradicts waitForExpiry: false; give one of them")
+  }
+  const resolved: UniqueHold = waitForExpiry === true ? "untilExpiry" : ((hold as UniqueHold | undefined) ?? "untilEnd")
+  if (resolved === "untilStart" && onDuplicate === "oneBehind") {
+    throw validate.invalid(
+      "unique.hold",
+      resolved,
+      'cannot be combined with onDuplicate: "oneBehind" (one running task per key needs the key held while it ' +
+        'runs: use hold "untilEnd"; with "untilStart" a duplicate of a waiting task gets it, as with "existing")'
+    )
+  }
+  return resolved
+}
+
 /** `unique` checked (throws `InvalidArgument`) and resolved. */
 const resolveUnique = (unique: true | UniqueOptions<any> | undefined): UniqueSettings | undefined => {
   if (unique === undefined || (unique as unknown) === false) return undefined
@@ -566,12 +634,14 @@ const resolveUnique = (unique: true | UniqueOptions<any> | undefined): UniqueSet
   if (key !== undefined && typeof key !== "function") validate.orThrow(validate.nonEmpty("unique.key", key))
   const timeout = validate.orThrow(validate.optionalDurationMillis("unique.timeout", options.timeout, 1))
   const onDuplicate = resolveDuplicate(options.onDuplicate ?? "existing")
+  const hold = resolveHold(options.hold, options.waitForExpiry, onDuplicate)
   if (options.prefix !== undefined) validate.orThrow(validate.hashTagSafe("unique.prefix", options.prefix, false))
   return {
     key: typeof key === "string" ? () => key : key,
     timeout: timeout === undefined ? undefined : Duration.millis(timeout),
     onDuplicate,
-    waitForExpiry: options.waitForExpiry ?? false,
+    hold,
+    waitForExpiry: hold === "untilExpiry",
     prefix: options.prefix
   }
 }
@@ -600,7 +670,9 @@ const resolveRateLimit = (
  * options that can never work, in `make` too: a `timeout` that is not a
  * positive finite duration (a unique timeout of 0 or -5 s would turn
  * uniqueness off), an empty constant `key`, a `prefix` with `{` or `}`, an
- * `onDuplicate` other than `"existing"`, `"fail"`, `"replace"` or `"oneBehind"`. A `key` function is
+ * `onDuplicate` other than `"existing"`, `"fail"`, `"replace"`, `"oneBehind"` or a debounce, a `hold` other
+ * than `"untilStart"`, `"untilEnd"` or `"untilExpiry"`, a `hold` that contradicts `waitForExpiry`, and
+ * `hold: "untilStart"` with `onDuplicate: "oneBehind"`. A `key` function is
  * checked by `enqueue`: one that throws or returns an empty string fails the
  * enqueue with `InvalidArgument`, and nothing is written.
  *
@@ -1110,7 +1182,8 @@ const prepare = <T extends Any>(
         : {
             key,
             ttlMillis: settings.timeout === undefined ? uniqueTimeoutMillis : Duration.toMillis(settings.timeout),
-            keep: settings.waitForExpiry,
+            keep: settings.hold === "untilExpiry",
+            ...(settings.hold === "untilStart" ? { freeAtStart: true } : {}),
             prefix: settings.prefix,
             onDuplicate:
               debounce !== undefined

@@ -1303,4 +1303,372 @@ export const uniqueSuite = (it: Vitest.MethodsNonLive<TasksUnderTest>, backend: 
         })
       )
   )
+
+  /** The task holding `key` of `task` now (undefined: the key is free), as `Heimdall.inspectLock` sees it. */
+  const holderOf = <T extends Task.Any>(task: T, payload: Task.Payload<T>) =>
+    Effect.gen(function* () {
+      const queue = yield* TaskQueue.TaskQueue
+      const lock = yield* Heimdall.inspectLock(queue.lockKey(yield* Task.uniqueKey(task, payload)))
+      return Option.getOrUndefined(lock)?.holder
+    })
+  /** The first task a claim took (its id and lease token), failing the test when it took none. */
+  const claimOne = (token: string, leaseMillis: number) =>
+    Effect.gen(function* () {
+      const queue = yield* TaskQueue.TaskQueue
+      const claimed = yield* queue.claim({ token, leaseMillis })
+      assert.strictEqual(claimed._tag, "Claimed", `claim ${token}`)
+      const task = claimed._tag === "Claimed" ? claimed.tasks[0]! : undefined
+      return { id: task!.id, token: task!.token, attempts: task!.attempts }
+    })
+
+  for (const hold of ["untilStart", "untilEnd", "untilExpiry"] as const) {
+    it.effect(
+      `hold ${hold}: who holds the key and what a duplicate gets: waiting, running, retry wait, ended, after the timeout`,
+      () =>
+        withTasks(
+          Effect.gen(function* () {
+            const queue = yield* TaskQueue.TaskQueue
+            const Held = Task.make(`held-${hold}`, { payload: Customer, unique: { key: "held", hold, timeout: 1000 } })
+            assert.strictEqual(Held.settings.unique?.hold, hold)
+            assert.strictEqual(Held.settings.unique?.waitForExpiry, hold === "untilExpiry")
+            const p = { customerId: 1 }
+            const first = yield* Task.enqueue(Held, p)
+            const holders: Array<string> = []
+            const answers: Array<string> = []
+            /** The holder now, then what a duplicate gets: "existing" (the first task's handle) or "new" (cancelled). */
+            const probe = Effect.gen(function* () {
+              const holder = yield* holderOf(Held, p)
+              holders.push(holder === undefined ? "free" : holder === first.id ? "first" : holder)
+              const dup = yield* Task.enqueue(Held, p)
+              if (dup.id === first.id) return answers.push("existing")
+              answers.push("new")
+              assert.strictEqual(yield* holderOf(Held, p), dup.id, "the new task holds the key")
+              // out of the way of the next steps; it frees the key it holds
+              assert.deepStrictEqual(yield* queue.cancel(dup.id), { _tag: "Cancelled", previous: "queued" })
+              assert.isUndefined(yield* holderOf(Held, p))
+            })
+            yield* probe // waiting
+            const run1 = yield* claimOne("run-1", 60_000)
+            assert.strictEqual(run1.id, first.id)
+            yield* probe // running
+            assert.isTrue(yield* queue.fail(first.id, run1.token, "boom", 50))
+            assert.strictEqual(yield* Task.status(first), "scheduled")
+            yield* probe // retry wait
+            yield* steps(100)
+            const run2 = yield* claimOne("run-2", 60_000)
+            assert.deepStrictEqual([run2.id, run2.attempts], [first.id, 2])
+            assert.isTrue(yield* queue.complete(first.id, run2.token, "null"))
+            yield* probe // ended
+            yield* steps(1000 + slack)
+            yield* probe // after the timeout (1 s after the enqueue)
+            const expected = {
+              untilStart: {
+                holders: ["first", "free", "free", "free", "free"],
+                answers: ["existing", "new", "new", "new", "new"]
+              },
+              untilEnd: {
+                holders: ["first", "first", "first", "free", "free"],
+                answers: ["existing", "existing", "existing", "new", "new"]
+              },
+              untilExpiry: {
+                holders: ["first", "first", "first", "first", "free"],
+                answers: ["existing", "existing", "existing", "existing", "new"]
+              }
+            }[hold]
+            assert.deepStrictEqual({ holders, answers }, expected)
+          })
+        )
+    )
+  }
+
+  const Feed = Task.make("feed", {
+    payload: Customer,
+    success: Schema.Number,
+    unique: { key: ({ customerId }) => `feed:${customerId}`, hold: "untilStart", timeout: "1 minute" }
+  })
+
+  it.effect(
+    "hold untilStart: a worker's start frees the key; a duplicate while it runs is a new task, run beside it",
+    () =>
+      withTasks(
+        Effect.gen(function* () {
+          const runs = yield* Ref.make<Array<string>>([])
+          const active = yield* Ref.make(0)
+          const most = yield* Ref.make(0)
+          yield* worker(
+            [
+              Task.implement(Feed, ({ customerId }) =>
+                Effect.gen(function* () {
+                  const { id } = yield* Task.CurrentTask
+                  yield* Ref.update(runs, (r) => [...r, id])
+                  const now = yield* Ref.updateAndGet(active, (a) => a + 1)
+                  yield* Ref.update(most, (m) => Math.max(m, now))
+                  yield* Effect.sleep(300)
+                  yield* Ref.update(active, (a) => a - 1)
+                  return customerId
+                })
+              )
+            ],
+            4
+          )
+          const first = yield* Task.enqueue(Feed, { customerId: 1 })
+          yield* steps(100)
+          assert.strictEqual(yield* Task.status(first), "running")
+          assert.isUndefined(yield* holderOf(Feed, { customerId: 1 }), "freed as the worker started it")
+          const second = yield* Task.enqueueOutcome(Feed, { customerId: 1 })
+          assert.strictEqual(second._tag, "Created")
+          assert.notStrictEqual(second.handle.id, first.id)
+          yield* steps(100)
+          assert.strictEqual(yield* Task.status(second.handle), "running")
+          yield* steps(300 + slack)
+          assert.strictEqual(yield* Task.join(first), 1)
+          assert.strictEqual(yield* Task.join(second.handle), 1)
+          assert.deepStrictEqual(yield* Ref.get(runs), [first.id, second.handle.id])
+          assert.strictEqual(yield* Ref.get(most), 2, "the key does not keep two runs apart")
+        })
+      )
+  )
+
+  it.effect(
+    "hold untilStart: enqueued one by one or in a batch while a worker idles, a claim starts it and frees the key",
+    () =>
+      withTasks(
+        Effect.gen(function* () {
+          const started = yield* Ref.make<Array<number>>([])
+          yield* worker(
+            [
+              Task.implement(Feed, ({ customerId }) =>
+                Ref.update(started, (s) => [...s, customerId]).pipe(Effect.andThen(Effect.never))
+              )
+            ],
+            4
+          )
+          yield* steps(100) // the worker is idle (on Redis: registered for hand-offs)
+          const one = yield* Task.enqueue(Feed, { customerId: 1 })
+          const results = yield* Task.enqueueAll(Feed, [{ customerId: 2 }, { customerId: 3 }, { customerId: 2 }])
+          const ids = results.map((r) => (Result.isSuccess(r) ? r.success.id : "failed"))
+          assert.strictEqual(ids[2], ids[0], "a waiting duplicate in the same batch gets the first")
+          yield* steps(100)
+          assert.deepStrictEqual((yield* Ref.get(started)).toSorted(), [1, 2, 3])
+          for (const [customerId, id] of [
+            [1, one.id],
+            [2, ids[0]!],
+            [3, ids[1]!]
+          ] as const) {
+            assert.strictEqual(yield* Task.status(Task.handle(Feed, id)), "running")
+            assert.isUndefined(yield* holderOf(Feed, { customerId }), `key ${customerId} freed as it started`)
+          }
+        })
+      )
+  )
+
+  it.effect(
+    "hold untilStart: a retried task and one whose worker died run again without the key; whoever took it keeps it",
+    () =>
+      withTasks(
+        Effect.gen(function* () {
+          const queue = yield* TaskQueue.TaskQueue
+          const p = { customerId: 7 }
+          const first = yield* Task.enqueue(Feed, p)
+          const run1 = yield* claimOne("run-1", 60_000)
+          assert.strictEqual(run1.id, first.id)
+          assert.isTrue(yield* queue.fail(first.id, run1.token, "boom", 50))
+          // its retry wait does not take the key again: a duplicate is a new task (delayed, to stay out of the way)
+          assert.isUndefined(yield* holderOf(Feed, p))
+          const dup = yield* Task.enqueue(Feed, p, { delay: "1 minute" })
+          assert.notStrictEqual(dup.id, first.id)
+          assert.strictEqual(yield* holderOf(Feed, p), dup.id)
+          yield* steps(100)
+          const run2 = yield* claimOne("run-2", 200)
+          assert.deepStrictEqual([run2.id, run2.attempts], [first.id, 2])
+          assert.strictEqual(yield* holderOf(Feed, p), dup.id, "its second start leaves the duplicate's key alone")
+          // the worker running it is SIGKILLed: nothing settles it, its lease lapses and it is redelivered
+          yield* steps(250 + slack)
+          const run3 = yield* claimOne("run-3", 60_000)
+          assert.deepStrictEqual([run3.id, run3.attempts], [first.id, 3])
+          assert.strictEqual((yield* queue.get(first.id))?.redeliveries, 1)
+          assert.strictEqual(yield* holderOf(Feed, p), dup.id)
+          // its end (here a cancel) frees nothing it does not hold
+          assert.deepStrictEqual(yield* queue.cancel(first.id), { _tag: "Cancelled", previous: "running" })
+          assert.strictEqual(yield* holderOf(Feed, p), dup.id)
+          assert.deepStrictEqual(yield* queue.cancel(dup.id), { _tag: "Cancelled", previous: "scheduled" })
+          assert.isUndefined(yield* holderOf(Feed, p), "a waiting task's cancel frees its key")
+        })
+      )
+  )
+
+  it.effect(
+    "hold untilStart: a task given back without running (rate-limit reschedule, release) takes the key again",
+    () =>
+      withTasks(
+        Effect.gen(function* () {
+          const queue = yield* TaskQueue.TaskQueue
+          const p = { customerId: 8 }
+          const first = yield* Task.enqueue(Feed, p)
+          const run1 = yield* claimOne("run-1", 60_000)
+          assert.strictEqual(run1.id, first.id)
+          assert.isUndefined(yield* holderOf(Feed, p))
+          assert.isTrue(yield* queue.reschedule(first.id, run1.token, 100))
+          assert.strictEqual(yield* holderOf(Feed, p), first.id, "rescheduled before it ran: it waits with its key")
+          assert.strictEqual((yield* Task.enqueue(Feed, p)).id, first.id)
+          yield* steps(150)
+          const run2 = yield* claimOne("run-2", 60_000)
+          assert.deepStrictEqual([run2.id, run2.attempts], [first.id, 1])
+          assert.isUndefined(yield* holderOf(Feed, p))
+          const dup = yield* Task.enqueue(Feed, p, { delay: "1 minute" })
+          assert.notStrictEqual(dup.id, first.id)
+          assert.isTrue(yield* queue.release(first.id, run2.token))
+          assert.strictEqual(yield* Task.status(first), "queued")
+          assert.strictEqual(yield* holderOf(Feed, p), dup.id, "the duplicate that took the key meanwhile keeps it")
+          const run3 = yield* claimOne("run-3", 60_000)
+          assert.deepStrictEqual([run3.id, run3.attempts], [first.id, 1])
+          assert.strictEqual(yield* holderOf(Feed, p), dup.id)
+        })
+      )
+  )
+
+  it.effect("hold untilStart with a rate limit: a task that waits for its slot keeps its key; duplicates get it", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const Call = Task.make("call-api", {
+          payload: Customer,
+          success: Schema.Number,
+          unique: { key: ({ customerId }) => `call:${customerId}`, hold: "untilStart", timeout: "1 minute" },
+          rateLimit: { times: 1, per: 600, jitter: 0, margin: 0 }
+        })
+        const runs = yield* Ref.make<Array<number>>([])
+        yield* worker(
+          [
+            Task.implement(Call, ({ customerId }) =>
+              Ref.update(runs, (r) => [...r, customerId]).pipe(Effect.as(customerId))
+            )
+          ],
+          4
+        )
+        const a = yield* Task.enqueue(Call, { customerId: 1 })
+        const b = yield* Task.enqueue(Call, { customerId: 2 })
+        yield* steps(200)
+        assert.strictEqual(yield* Task.join(a), 1)
+        assert.strictEqual(yield* Task.status(b), "scheduled", "rescheduled to the rate limit's next slot")
+        assert.strictEqual(yield* holderOf(Call, { customerId: 2 }), b.id)
+        assert.strictEqual((yield* Task.enqueue(Call, { customerId: 2 })).id, b.id, "still waiting: the same task")
+        yield* steps(600 + slack)
+        assert.strictEqual(yield* Task.join(b), 2)
+        assert.deepStrictEqual(yield* Ref.get(runs), [1, 2])
+      })
+    )
+  )
+
+  it.effect(
+    "hold untilEnd: a task whose worker died keeps the key through the lapse, until it ends or the timeout",
+    () =>
+      withTasks(
+        Effect.gen(function* () {
+          const Ends = Task.make("ends", { payload: Customer, unique: { key: "ends", timeout: 600 } })
+          const p = { customerId: 1 }
+          const first = yield* Task.enqueue(Ends, p)
+          const run1 = yield* claimOne("dies", 200)
+          assert.strictEqual(run1.id, first.id)
+          yield* steps(250 + slack) // its lease lapsed; it waits for its redelivery
+          assert.strictEqual(yield* holderOf(Ends, p), first.id)
+          assert.strictEqual((yield* Task.enqueue(Ends, p)).id, first.id)
+          yield* steps(400) // past the timeout, 600 ms after the enqueue
+          assert.isUndefined(yield* holderOf(Ends, p))
+          assert.notStrictEqual((yield* Task.enqueue(Ends, p)).id, first.id)
+        })
+      )
+  )
+
+  it.effect(
+    "hold untilStart with replace or debounce: the policy acts on the waiting task; after its start, a new task",
+    () =>
+      withTasks(
+        Effect.gen(function* () {
+          const queue = yield* TaskQueue.TaskQueue
+          const N = Schema.Struct({ n: Schema.Number })
+          const Latest = Task.make("latest", {
+            payload: N,
+            unique: { key: "latest", hold: "untilStart", onDuplicate: "replace", timeout: "1 minute" }
+          })
+          const a = yield* Task.enqueueOutcome(Latest, { n: 1 })
+          assert.strictEqual(a._tag, "Created")
+          const b = yield* Task.enqueueOutcome(Latest, { n: 2 })
+          assert.deepStrictEqual([b._tag, b.handle.id], ["Replaced", a.handle.id])
+          assert.strictEqual((yield* queue.get(a.handle.id))?.payload, JSON.stringify({ n: 2 }))
+          const run = yield* claimOne("run", 60_000)
+          assert.strictEqual(run.id, a.handle.id)
+          // running: not a task behind it (as with untilEnd), a new task, queued now
+          const c = yield* Task.enqueueOutcome(Latest, { n: 3 })
+          assert.deepStrictEqual(c._tag === "Created" && c.state, "queued")
+          assert.notStrictEqual(c.handle.id, a.handle.id)
+          const d = yield* Task.enqueueOutcome(Latest, { n: 4 })
+          assert.deepStrictEqual([d._tag, d.handle.id], ["Replaced", c.handle.id])
+          assert.strictEqual((yield* queue.get(c.handle.id))?.payload, JSON.stringify({ n: 4 }))
+          assert.strictEqual(yield* holderOf(Latest, { n: 0 }), c.handle.id)
+          yield* queue.cancel(c.handle.id) // out of the way of the claim below
+
+          const Quiet = Task.make("quiet", {
+            payload: N,
+            unique: { key: "quiet", hold: "untilStart", onDuplicate: { debounce: 300 }, timeout: "1 minute" }
+          })
+          const q1 = yield* Task.enqueueOutcome(Quiet, { n: 1 })
+          assert.deepStrictEqual(q1._tag === "Created" && q1.state, "scheduled", "the first request waits too")
+          yield* steps(100)
+          const q2 = yield* Task.enqueueOutcome(Quiet, { n: 2 })
+          assert.deepStrictEqual([q2._tag, q2.handle.id], ["Debounced", q1.handle.id])
+          yield* steps(350 + slack)
+          const started = yield* claimOne("quiet", 60_000)
+          assert.strictEqual(started.id, q1.handle.id)
+          assert.strictEqual((yield* queue.get(q1.handle.id))?.payload, JSON.stringify({ n: 2 }))
+          const q3 = yield* Task.enqueueOutcome(Quiet, { n: 3 })
+          assert.deepStrictEqual(q3._tag === "Created" && q3.state, "scheduled", "a new task, which waits `wait`")
+          assert.notStrictEqual(q3.handle.id, q1.handle.id)
+          const record = yield* queue.get(q3.handle.id)
+          assert.strictEqual(record!.runAt - record!.enqueuedAt, 300)
+          assert.strictEqual(yield* holderOf(Quiet, { n: 0 }), q3.handle.id)
+        })
+      )
+  )
+
+  it.effect(
+    "hold: a value outside the choices, or one that contradicts waitForExpiry or oneBehind, is InvalidArgument",
+    () =>
+      withTasks(
+        Effect.sync(() => {
+          const failure = (unique: Task.UniqueOptions<unknown>) => {
+            const made = Result.try(() => Task.make("bad-hold", { payload: Customer, unique }))
+            assert.isTrue(Result.isFailure(made), JSON.stringify(unique))
+            const error = (made as Result.Failure<unknown, any>).failure
+            assert.strictEqual(error._tag, "InvalidArgument")
+            return error.message as string
+          }
+          const outside = failure({ hold: "untilRun" as "untilEnd" })
+          for (const part of ["unique.hold", "untilRun", '"untilStart"', '"untilEnd"', '"untilExpiry"']) {
+            assert.include(outside, part)
+          }
+          const contradicts = failure({ hold: "untilStart", waitForExpiry: true })
+          for (const part of ["unique.hold", "untilStart", "waitForExpiry: true"]) assert.include(contradicts, part)
+          const contradictsFalse = failure({ hold: "untilExpiry", waitForExpiry: false })
+          for (const part of ["unique.hold", "untilExpiry", "waitForExpiry: false"])
+            assert.include(contradictsFalse, part)
+          const oneBehind = failure({ hold: "untilStart", onDuplicate: "oneBehind" })
+          for (const part of ["unique.hold", "untilStart", "oneBehind"]) assert.include(oneBehind, part)
+          assert.include(failure({ waitForExpiry: "yes" as unknown as boolean }), "unique.waitForExpiry")
+          // the pipeable form checks the same
+          const piped = Result.try(() =>
+            Task.make("piped", { payload: Customer }).pipe(
+              Task.unique({ hold: "untilStart", onDuplicate: "oneBehind" })
+            )
+          )
+          assert.isTrue(Result.isFailure(piped))
+          // accepted: both saying the same, and each alone
+          const settings = (unique: Task.UniqueOptions<unknown>) =>
+            Task.make("good-hold", { payload: Customer, unique }).settings.unique?.hold
+          assert.strictEqual(settings({ hold: "untilExpiry", waitForExpiry: true }), "untilExpiry")
+          assert.strictEqual(settings({ waitForExpiry: true }), "untilExpiry")
+          assert.strictEqual(settings({ hold: "untilStart", waitForExpiry: false }), "untilStart")
+          assert.strictEqual(settings({}), "untilEnd")
+        })
+      )
+  )
 }

@@ -83,6 +83,12 @@ const expected: Record<string, ReadonlyArray<RegExp>> = {
     /^synced versions: 1, 5$/m,
     /^next burst: Created, notified for: deploy 1, deploy 6$/m
   ],
+  "unique-hold.ts": [
+    /^waiting: 2 requests, 1 task: true$/m,
+    /^while it runs \(running\): Created, a new task: true$/m,
+    /^the next request joins the new one until it starts: true$/m,
+    /^runs: 2$/m
+  ],
   "unique-interval.ts": [
     /^first run: synced$/m,
     /^right after it finished, still the same task: true$/m,

@@ -68,7 +68,8 @@
  * |                | key is `<lp>{<queue>}:<l>`: the queue's part is not     |                                  |
  * |                | stored, which keeps it under 64 bytes more often)       |                                  |
  * | `lt`           | unique task's lock ttl (ms), to take it again on claim  | unique tasks                     |
- * | `lk`           | `1`: the lock outlives the task (until its ttl)         | unique tasks with waitForExpiry  |
+ * | `lk`           | `1`: the lock outlives the task (until its ttl); `s`:   | unique tasks with `hold`         |
+ * |                | the lock is freed as a worker starts it (see admit)     | `untilExpiry` or `untilStart`    |
  * | `nx`           | the id of the task waiting behind this running one      | `onDuplicate: "replace"`, a      |
  * |                | (it gets the lock when this one ends; see promoteNext)  | duplicate came while it ran      |
  * | `nr`           | a task waiting behind a running one: its own earliest   | a delayed or debounced duplicate |

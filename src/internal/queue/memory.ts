@@ -38,8 +38,13 @@ interface Entry {
   token: string | undefined
   leaseUntil: number | undefined
   expiresAt: number | undefined
-  /** A unique task's lock: the full key, its ttl, and whether it outlives the task. */
-  lock: { readonly key: string; readonly ttlMillis: number; readonly keep: boolean } | undefined
+  /**
+   * A unique task's lock: the full key, its ttl, whether it outlives the task, and whether it is freed as the task
+   * starts (`hold: "untilStart"`).
+   */
+  lock:
+    | { readonly key: string; readonly ttlMillis: number; readonly keep: boolean; readonly freeAtStart: boolean }
+    | undefined
   /** A rate-limit slot is booked for the next start. */
   booked: boolean
   /** `onDuplicate: "replace"`: the task waiting behind this running one, started when this one frees the lock. */
@@ -116,6 +121,13 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
     const owned = (id: string, token: string, now: number) => {
       const entry = live(id, now)
       return entry && entry.record.state === "running" && entry.token === token ? entry : undefined
+    }
+    /**
+     * `hold: "untilStart"` (as retakeOnWait in includes.lua): a task whose attempt is given back (release, a rate-limit
+     * reschedule: it did not run) takes its lock again, if the lock is free (a duplicate that took it keeps it).
+     */
+    const retakeOnWait = (entry: Entry, now: number, nowUs: number) => {
+      if (entry.lock?.freeAtStart) table.take(entry.lock.key, entry.record.id, entry.lock.ttlMillis, now, nowUs)
     }
     const finish = (entry: Entry, state: TaskState, fields: Partial<TaskRecord>, now: number) => {
       if (entry.lock && !entry.lock.keep && table.free(entry.lock.key, entry.record.id, now)) {
@@ -491,7 +503,11 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
       const take = (id: string) => {
         const entry = live(id, now)
         if (entry?.record.state !== "queued") return
-        if (entry.lock) {
+        if (entry.lock?.freeAtStart) {
+          // hold "untilStart" (as freeAtStart in includes.lua): it starts now, so its lock is freed if it holds it
+          // (never another task's), and it is never skipped
+          if (table.free(entry.lock.key, id, now)) promoteNext(entry, entry.lock, now)
+        } else if (entry.lock) {
           const held = table.holder(entry.lock.key, now)
           if (held === undefined) table.take(entry.lock.key, id, entry.lock.ttlMillis, now, nowUs)
           else if (held.holder !== id) {
@@ -678,7 +694,8 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
       const lock = task.unique && {
         key: fullLockKey(options, task.unique),
         ttlMillis: task.unique.ttlMillis,
-        keep: task.unique.keep
+        keep: task.unique.keep,
+        freeAtStart: task.unique.freeAtStart === true
       }
       const debounce = task.unique?.onDuplicate === "debounce" ? task.unique.debounce : undefined
       if (lock && debounce?.edge !== undefined) {
@@ -832,9 +849,10 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
           return true
         }),
       reschedule: (id, token, delayMillis, booked) =>
-        withNow((now) => {
+        withNow((now, nowUs) => {
           const entry = owned(id, token, now)
           if (!entry) return false
+          retakeOnWait(entry, now, nowUs)
           entry.booked = booked === true
           running.delete(id)
           entry.record.attempts--
@@ -849,9 +867,10 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
           return true
         }),
       release: (id, token) =>
-        withNow((now) => {
+        withNow((now, nowUs) => {
           const entry = owned(id, token, now)
           if (!entry) return false
+          retakeOnWait(entry, now, nowUs)
           running.delete(id)
           entry.record.attempts--
           bump(entry.record.name, "running", "queued")

@@ -152,13 +152,15 @@ export interface NewTask {
   /**
    * A unique task: its lock is taken, in the same atomic step as the record is
    * created, under `key` (see `lockKey`), for `ttlMillis`; `keep` keeps it
-   * after the task ends, until it expires.
+   * after the task ends, until it expires; `freeAtStart` frees it when a
+   * worker starts the task (`hold: "untilStart"`).
    */
   readonly unique?:
     | {
         readonly key: string
         readonly ttlMillis: number
         readonly keep: boolean
+        readonly freeAtStart?: boolean | undefined
         /** This task's lock prefix instead of the backend's. */
         readonly prefix?: string | undefined
         /**

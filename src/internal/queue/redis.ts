@@ -59,6 +59,10 @@ const recheckMillis = 1000
 /** How long the `names` hash (task name -> last beat of a worker running it) outlives the last beat. */
 const namesTtlMillis = 7 * 24 * 60 * 60 * 1000
 
+/** How long a unique task holds its lock, as the enqueue scripts take it (`keepLock`, the record's `lk`). */
+const holdCode = (unique: NonNullable<NewTask["unique"]>): "1" | "s" | "0" =>
+  unique.keep ? "1" : unique.freeAtStart === true ? "s" : "0"
+
 const hex = /^[0-9a-f]+$/
 const compactTrace = /^[\w-]{32}0?$/
 
@@ -505,7 +509,8 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
               [keys.idle, inbox, keys.ready, keys.running, keys.wake, keys.taskPrefix, keys.counts],
               registration,
               wakeCap,
-              wakeTtlMillis
+              wakeTtlMillis,
+              lockInfix
             )
             .pipe(Effect.ignore)
         )
@@ -574,7 +579,7 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
               [...keyList, fullLockKey(options, task.unique), keys.idle, keys.running, keys.counts],
               ...common,
               Math.max(1, Math.ceil(task.unique.ttlMillis)),
-              task.unique.keep,
+              holdCode(task.unique),
               task.unique.prefix ?? options.lockPrefix,
               task.unique.key,
               keys.inboxPrefix,
@@ -602,7 +607,7 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
           Math.max(0, Math.ceil(task.delayMillis)),
           encodeTrace(task.trace),
           task.unique === undefined ? 0 : Math.max(1, Math.ceil(task.unique.ttlMillis)),
-          task.unique?.keep === true ? 1 : 0,
+          task.unique === undefined ? "0" : holdCode(task.unique),
           task.unique === undefined ? "" : (task.unique.prefix ?? options.lockPrefix),
           task.unique?.key ?? ""
         ] as const
@@ -748,12 +753,20 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
             Math.max(0, Math.ceil(delayMillis)),
             wakeCap,
             wakeTtlMillis,
-            booked === true
+            booked === true,
+            lockInfix
           )
           .pipe(Effect.map((n) => n === 1)),
       release: (id, token) =>
         run
-          .release([keys.task(id), keys.running, keys.ready, keys.wake, keys.counts], id, token, wakeCap, wakeTtlMillis)
+          .release(
+            [keys.task(id), keys.running, keys.ready, keys.wake, keys.counts],
+            id,
+            token,
+            wakeCap,
+            wakeTtlMillis,
+            lockInfix
+          )
           .pipe(Effect.map((n) => n === 1)),
       deadLetter: (id, token, reason) =>
         run

@@ -14,10 +14,11 @@
 --       hash tag, same slot
 --   ARGV[4] handOffLeaseMillis (number): the first lease of a task handed to an idle worker (ms, at most the
 --       worker's own)
---   ARGV[5..] tasks (list of [id: string, name: string, payload: string, delayMillis: number, trace: string, lockTtlMillis: number, keepLock: number, lockPrefix: string, uniqueKey: string]): the
+--   ARGV[5..] tasks (list of [id: string, name: string, payload: string, delayMillis: number, trace: string, lockTtlMillis: number, keepLock: string, lockPrefix: string, uniqueKey: string]): the
 --       number of tasks, then each task's id, name, payload (JSON), delay (ms, 0: ready now), trace context
---       (or ""), and for a unique task its lock ttl (ms; 0: not unique, its lock fields are ignored), "1" to keep
---       the lock after the task ends, the lock prefix and the unique key
+--       (or ""), and for a unique task its lock ttl (ms; 0: not unique, its lock fields are ignored), how long it
+--       holds the lock (as enqueueUnique's keepLock: "1" until it expires, "s" until it starts, not handed to an
+--       idle worker; "0" until it ends), the lock prefix and the unique key
 -- Output: one reply per task, in order, as enqueue and enqueueUnique reply:
 --   { 1, state }           created (state: a code, see keys.ts)
 --   { 0, state }           a task with this id exists; nothing changed for it
@@ -52,13 +53,16 @@ for i = 0, n - 1 do
   else
     local extra = {}
     local taken
+    local handTo = handoff
     if lockKey then
       taken = lockTake(lockKey, id, lockTtl, nowUs)
       if taken[1] == 1 then
         extra = { "lp", ARGV[a + 7], "l", ARGV[a + 8], "lt", lockTtl }
-        if ARGV[a + 6] == "1" then
+        if ARGV[a + 6] ~= "0" then
           extra[7] = "lk"
-          extra[8] = "1"
+          extra[8] = ARGV[a + 6]
+          -- freed at start: a claim starts it (and frees the lock), not a hand-off
+          if ARGV[a + 6] == "s" then handTo = nil end
         end
       end
     end
@@ -67,7 +71,7 @@ for i = 0, n - 1 do
     else
       -- counted below, not by createTask (no counts key)
       local state, noneIdle = createTask(key, readyKey, scheduledKey, wakeKey, id, name, ARGV[a + 2], tonumber(ARGV[a + 3]),
-        ARGV[a + 4], ARGV[1], ARGV[2], extra, handoff, runningKey, nil, now)
+        ARGV[a + 4], ARGV[1], ARGV[2], extra, handTo, runningKey, nil, now)
       out[i + 1] = { 1, state }
       -- no worker is registered idle: the next tasks of the batch need not look (see createTask)
       if noneIdle then handoff.noneIdle = true end

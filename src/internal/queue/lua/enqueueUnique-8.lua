@@ -18,7 +18,10 @@
 --   ARGV[6] wakeCap (number): wake list cap
 --   ARGV[7] wakeTtlMillis (number): wake list TTL (ms)
 --   ARGV[8] lockTtlMillis (number): lock ttl in ms (the unique timeout)
---   ARGV[9] keepLock (boolean): "1": keep the lock after the task ends, until it expires (an interval task)
+--   ARGV[9] keepLock: how long the task holds the lock (its record's "lk", see keys.ts): "1": after it ends too,
+--       until it expires (an interval task); "s": until a worker starts it (see admit in includes.lua; such a task is
+--       not handed to an idle worker here: it is queued, so that a claim frees the lock as it starts it); "0": until
+--       it ends
 --   ARGV[10] lockPrefix: the lock prefix (the lock key is this prefix, then "{<queue>}:", then the unique key)
 --   ARGV[11] uniqueKey: the unique key
 --   ARGV[12] inboxPrefix: inbox key prefix <prefix>:{q}:inbox:  -- a worker's inbox is this .. its id: same
@@ -121,9 +124,9 @@ if taken[1] == 0 and ARGV[14] ~= "" then
     fields[#fields + 1] = "nr"
     fields[#fields + 1] = own
   end
-  if ARGV[9] == "1" then
+  if ARGV[9] ~= "0" then
     fields[#fields + 1] = "lk"
-    fields[#fields + 1] = "1"
+    fields[#fields + 1] = ARGV[9]
   end
   if ARGV[5] ~= "" then
     fields[#fields + 1] = "tr"
@@ -141,13 +144,16 @@ if taken[1] == 0 then
   return { 2, taken[2], taken[3] }
 end
 -- the lock's key (its prefix and unique key: the hash tag part is the queue's) and ttl (a claim takes the lock again
--- if it expired meanwhile); "lk" only for a kept lock
+-- if it expired meanwhile); "lk" only for a kept lock or one freed at start
 local lock = { "lp", ARGV[10], "l", ARGV[11], "lt", ARGV[8] }
-if ARGV[9] == "1" then
+local handoff = { idle = KEYS[6], inboxPrefix = ARGV[12], lease = tonumber(ARGV[13]), wake = KEYS[4], cap = ARGV[6],
+  ttl = ARGV[7] }
+if ARGV[9] ~= "0" then
   lock[7] = "lk"
-  lock[8] = "1"
+  lock[8] = ARGV[9]
+  -- freed at start: a claim starts it (and frees the lock), not a hand-off
+  if ARGV[9] == "s" then handoff = nil end
 end
 local state = createTask(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5],
-  ARGV[6], ARGV[7], lock, { idle = KEYS[6], inboxPrefix = ARGV[12], lease = tonumber(ARGV[13]),
-    wake = KEYS[4], cap = ARGV[6], ttl = ARGV[7] }, KEYS[7], KEYS[8])
+  ARGV[6], ARGV[7], lock, handoff, KEYS[7], KEYS[8])
 return { 1, state }

@@ -163,9 +163,21 @@ local function handOff(handoff, runningKey, id, name, payload, trace, attempts, 
   return picked[2], picked[1]
 end
 
+-- `hold: "untilStart"` (`lk` "s", f[4] of `owned`'s fields `f`): a task whose attempt is given back (release, a
+-- rate-limit reschedule: it did not run) waits again as it did before its start, so it takes its lock again for its
+-- ttl (`lt`) -- if the lock is free: a duplicate that took the key meanwhile keeps it (see freeAtStart). `locks`:
+-- see lockKeyOf.
+local function retakeOnWait(key, id, f, locks)
+  if f[4] ~= "s" then return end
+  local lockKey = lockKeyOf(f[2], f[3], locks)
+  if lockKey then lockTake(lockKey, id, tonumber(redis.call("HGET", key, "lt"))) end
+end
+
 -- Gives a running task back for immediate redelivery (release, and a stopping worker's unstarted hand-offs): queued
--- at the front of the line, its attempt given back (`f`: the record's fields from `owned`), one worker woken.
-local function giveBack(key, runningKey, readyKey, wakeKey, id, f, cap, ttl, book)
+-- at the front of the line, its attempt given back (`f`: the record's fields from `owned`), one worker woken; a task
+-- holding its lock until it starts takes it again (retakeOnWait; `locks`: see lockKeyOf).
+local function giveBack(key, runningKey, readyKey, wakeKey, id, f, cap, ttl, book, locks)
+  retakeOnWait(key, id, f, locks)
   redis.call("ZREM", runningKey, id)
   redis.call("HSET", key, "s", "q", "a", tonumber(f[5]) - 1)
   count(book, f[8], "running", "queued")
@@ -254,7 +266,7 @@ end
 -- Ends a task: terminal state (which drops the lease token), the record expires after the retention, joiners are told.
 -- A unique task's lock (`lockKey`, see lockKeyOf: it was in KEYS at enqueue and shares the queue's hash tag) is
 -- freed with it and announced on `lockChannel`, unless it keeps the lock until expiry (`lockKeep` "1": an interval
--- task). The move from state `from` is counted in `book` (the task is named `name`), and a failed, dead, skipped or
+-- task); only if it holds it (`lockKeep` "s": the lock was freed as it started, see freeAtStart). The move from state `from` is counted in `book` (the task is named `name`), and a failed, dead, skipped or
 -- cancelled task is indexed (indexFinished); without a book (nil: a success, which has no index) the caller counts.
 local function finish(key, runningKey, id, state, field, value, retention, channel, now, lockKey, lockKeep,
     lockChannel, book, name, from)
@@ -274,10 +286,10 @@ end
 -- Whether the queued task at `key` (record fields `f` as claimTasks reads them) may start now. A unique task whose
 -- lock another task holds now (its own lock expired and the key was taken by a newer task) is not run: it ends
 -- "skipped" with the reason (counted in the book `bookOf()` returns). A unique task whose lock expired and is free
--- takes it again.
+-- takes it again. A task that holds its lock only until it starts (`lk` "s", f[12]) always may: see freeAtStart.
 local function admit(key, runningKey, id, f, retention, channel, now, locks, bookOf)
   local lockKey = lockKeyOf(f[7], f[8], locks)
-  if not lockKey then return true end
+  if not lockKey or f[12] == "s" then return true end
   local holder = lockRead(lockKey)
   if not holder then
     lockTake(lockKey, id, tonumber(f[9]))
@@ -288,6 +300,17 @@ local function admit(key, runningKey, id, f, retention, channel, now, locks, boo
   finish(key, runningKey, id, "skipped", "reason", "its unique key is held by task " .. holder, retention, channel,
     now, nil, nil, locks.channel, bookOf(), f[2], "queued")
   return false
+end
+
+-- `hold: "untilStart"` (`lk` "s", f[12]; record fields `f` as claimTasks reads them): the task at `key` starts now,
+-- so its lock is freed and the release announced on `locks.channel`, as `finish` does (and the key passes to a task
+-- waiting behind it, see promoteNext) -- only if this task holds it: a task that waits again after it ran (a retry,
+-- a lapsed lease) does not hold it, and its start leaves the key alone, whoever holds it now (one given back
+-- without running may hold it again: see retakeOnWait).
+local function freeAtStart(key, id, f, now, locks)
+  if f[12] ~= "s" then return end
+  local lockKey = lockKeyOf(f[7], f[8], locks)
+  if lockKey and lockFree(lockKey, id, locks.channel, false) == 1 then promoteNext(key, id, lockKey, now) end
 end
 
 -- Claims up to `want` of the oldest waiting tasks whose names the claimer runs (`route.names`, see runsName), after
@@ -380,11 +403,12 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
 
   -- everything a claim reads of a waiting task, in one call
   local function read(key)
-    return redis.call("HMGET", key, "s", "n", "p", "tr", "e", "a", "lp", "l", "lt", "booked", "ft")
+    return redis.call("HMGET", key, "s", "n", "p", "tr", "e", "a", "lp", "l", "lt", "booked", "ft", "lk")
   end
   -- claims the queued task `id` (fields `f`) for this claimer
   local function take(key, id, f)
     n = n + 1
+    freeAtStart(key, id, f, now, locks)
     local attempts = tonumber(f[6] or "0") + 1
     if worker ~= "" then
       redis.call("HSET", key, "s", "r:" .. token(), "a", attempts, "startedAt", now, "w", worker)
@@ -445,6 +469,7 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
             tonumber(f[5]), f[11] or "", f[10] or "0", now)
         end
         if handedTo then
+          freeAtStart(key, id, f, now, locks)
           redis.call("HSET", key, "s", "r:" .. handedTo, "a", attempts, "startedAt", now, "w", handedWorker)
           if f[10] then redis.call("HDEL", key, "booked") end
           countNow(countsKey, f[2], "queued", "running", 1)

@@ -1,5 +1,8 @@
+--!df flags=allow-undeclared-keys
 -- reschedule: moves a running task to a later time WITHOUT spending an attempt (the claim's attempt is given back).
--- A unique task keeps its lock: nothing is released (the original loses such tasks; we keep task and lock).
+-- A unique task keeps its lock: nothing is released (the original loses such tasks; we keep task and lock); one that
+-- holds it only until it starts (it was freed by the claim) takes it again if it is free (retakeOnWait in
+-- includes.lua): it did not start.
 -- Input:
 --   KEYS[1] task:      task key        <prefix>:{q}:task:<id>
 --   KEYS[2] running:   running zset    <prefix>:{q}:running
@@ -12,10 +15,13 @@
 --   ARGV[4] wakeCap (number): wake list cap
 --   ARGV[5] wakeTtlMillis (number): wake list TTL (ms)
 --   ARGV[6] booked (boolean): "1": a rate-limit slot is booked for the new run time (the next claim says so), else "0"
+--   ARGV[7] lockInfix: the queue's lock key infix "{<queue>}:" (the lock key: lock prefix .. infix .. unique key, the
+--       queue's hash tag)
 -- Output: 1 done, 0 the lease is no longer the caller's (nothing changed)
 local f = owned(KEYS[1], ARGV[2])
 if not f then return 0 end
 local runAt = nowMillis() + tonumber(ARGV[3])
+retakeOnWait(KEYS[1], ARGV[1], f, { infix = ARGV[7] })
 redis.call("ZREM", KEYS[2], ARGV[1])
 redis.call("HINCRBY", KEYS[1], "reschedules", 1)
 if ARGV[6] == "1" then

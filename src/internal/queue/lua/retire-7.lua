@@ -12,6 +12,8 @@
 --   ARGV[1] registration: the worker's registration ("": none)
 --   ARGV[2] wakeCap (number): wake list cap
 --   ARGV[3] wakeTtlMillis (number): wake list TTL (ms)
+--   ARGV[4] lockInfix: the queue's lock key infix "{<queue>}:" (a task holding its unique lock until it starts takes
+--       it again, see giveBack in includes.lua: lock prefix .. infix .. unique key, the queue's hash tag)
 -- Output: the number of tasks handed back
 if ARGV[1] ~= "" then redis.call("ZREM", KEYS[1], ARGV[1]) end
 local n = 0
@@ -23,7 +25,7 @@ while true do
   local key = KEYS[6] .. t[1]
   local f = owned(key, t[6])
   if f then
-    giveBack(key, KEYS[4], KEYS[3], KEYS[5], t[1], f, ARGV[2], ARGV[3], book)
+    giveBack(key, KEYS[4], KEYS[3], KEYS[5], t[1], f, ARGV[2], ARGV[3], book, { infix = ARGV[4] })
     n = n + 1
   end
 end
