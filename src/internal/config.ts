@@ -12,7 +12,8 @@ import * as Layout from "./layout.ts"
  * work fails with `InvalidArgument` naming it and its value: an empty `queue`
  * or one with `{` or `}`, a `queuePrefix` or `lockPrefix` with `{` or `}` (the
  * queue's hash tag follows them), a `retention` or `uniqueTimeout` that is not
- * a positive finite duration, a `maxEnqueueBatch` that is not an integer from 1 to 1,000.
+ * a positive finite duration, a `maxEnqueueBatch` that is not an integer from 1 to 1,000, `partitions` that is not
+ * an integer from 1 to 64.
  *
  * **Example**
  *
@@ -59,6 +60,16 @@ export interface Options {
    * enqueue is its own call, as before 0.2). Default 100. The memory backend checks it and has nothing to batch.
    */
   readonly maxEnqueueBatch?: number | undefined
+  /**
+   * Spreads the queue over this many partitions, each a complete copy of the queue's keys under its own hash tag
+   * (on a Redis Cluster with evenly split slots, on different masters): `{<queue>}` for partition 0, tags chosen
+   * for the others (see the README's "Partitions"). A unique task lives in the partition of its unique key, any
+   * other in the partition of its id; workers claim from every partition in turn. Order is FIFO within a
+   * partition, not across them. Every process of a queue must use the same count (a process with another count
+   * does not see the other partitions' tasks). An integer from 1 to 64; default 1: one hash tag, the layout of
+   * earlier versions. The memory backend checks it and keeps one partition.
+   */
+  readonly partitions?: number | undefined
 }
 
 /**
@@ -78,6 +89,7 @@ export interface Config {
   readonly indexSize: number
   readonly waitingScan: number
   readonly maxEnqueueBatch: number
+  readonly partitions: number
 }
 
 /** `Options` (checked already: see `validate.heimdallOptions`) with every default filled in. */
@@ -91,5 +103,6 @@ export const resolve = (options: Options | undefined): Config => ({
   uniqueTimeoutMillis: millisOr(options?.uniqueTimeout, "1 hour"),
   indexSize: options?.indexSize ?? 10_000,
   waitingScan: options?.waitingScan ?? 1_000,
-  maxEnqueueBatch: options?.maxEnqueueBatch ?? 100
+  maxEnqueueBatch: options?.maxEnqueueBatch ?? 100,
+  partitions: options?.partitions ?? 1
 })

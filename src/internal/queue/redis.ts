@@ -339,7 +339,23 @@ const parseSchedule = (text: string): ScheduleRecord => {
   }
 }
 
+/**
+ * An idle worker's side of one partition (see partitions.ts): a `Waiter`, and what a partitioned queue's waiter
+ * needs besides: `cut` ends a wait in progress now (CLIENT UNBLOCK; a wait that has not blocked yet returns at
+ * once), `unregister` takes the worker out of the partition's hand-off (its registration removed, tasks handed to
+ * it and not started given back: retire-7.lua) while it works on another partition's task.
+ */
+export interface PartitionWaiter extends Waiter {
+  readonly cut: Effect.Effect<void>
+  readonly unregister: Effect.Effect<void>
+}
+
+/** The Redis queue backend on one hash tag (`options.queue`): the service, and its waiters for partitions.ts. */
 export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
+  Effect.map(makeRedisPartition(options, store), ({ service }) => service)
+
+/** `makeRedis`, with the waiters a partitioned queue builds on (see `PartitionWaiter`). */
+export const makeRedisPartition = (options: Config, store: HeimdallStore["Service"]) =>
   Effect.gen(function* () {
     const redis = yield* Redis.Redis
     const layerScope = yield* Effect.scope
@@ -497,17 +513,28 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
             if (current === failed) current = undefined
             return Scope.close(failed.scope, Exit.void)
           })
-        yield* Effect.addFinalizer(() =>
-          run
-            .retire(
-              [keys.idle, inbox, keys.ready, keys.running, keys.wake, keys.taskPrefix, keys.counts],
-              registration,
-              wakeCap,
-              wakeTtlMillis
-            )
-            .pipe(Effect.ignore)
-        )
-        const waiter: Waiter = {
+        const retireNow = Effect.suspend(() => {
+          const leaving = registration
+          registration = ""
+          return run.retire(
+            [keys.idle, inbox, keys.ready, keys.running, keys.wake, keys.taskPrefix, keys.counts],
+            leaving,
+            wakeCap,
+            wakeTtlMillis
+          )
+        })
+        // the client id of the connection while it blocks in BLPOP; `cutPending`: cut before the BLPOP was sent
+        let blockedOn: string | undefined
+        let cutPending = false
+        const waiter: PartitionWaiter = {
+          cut: Effect.suspend(() => {
+            if (blockedOn === undefined) {
+              cutPending = true
+              return Effect.void
+            }
+            return Effect.ignore(redis.send("CLIENT", "UNBLOCK", blockedOn))
+          }),
+          unregister: Effect.ignore(retireNow),
           claim: (claimOptions, maxIdleMillis) =>
             claimAs(claimOptions, worker, registration, maxIdleMillis).pipe(
               Effect.map((claimed) => {
@@ -517,6 +544,11 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
             ),
           wait: (maxMillis) =>
             Effect.flatMap(connection, (blocking) => {
+              if (cutPending) {
+                cutPending = false
+                return Effect.succeed(undefined)
+              }
+              blockedOn = blocking.id
               // A plain timer, cleared at once when BLPOP returns: interrupting a sleeping fiber instead cost
               // 32 µs at the median and 0.3 ms at p99 before the worker could claim (measured), on every wake-up.
               const timer = setTimeout(
@@ -531,7 +563,12 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
                   ((maxMillis + 1000) / 1000).toFixed(3)
                 )
                 .pipe(
-                  Effect.ensuring(Effect.sync(() => clearTimeout(timer))),
+                  Effect.ensuring(
+                    Effect.sync(() => {
+                      clearTimeout(timer)
+                      blockedOn = undefined
+                    })
+                  ),
                   Effect.tapError(() => retire(blocking)),
                   Effect.map((reply) =>
                     reply !== null && reply[0] === inbox ? parseHandedOff(String(reply[1])) : undefined
@@ -539,6 +576,7 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
                 )
             })
         }
+        yield* Effect.addFinalizer(() => Effect.ignore(retireNow))
         return waiter
       })
 
@@ -1017,5 +1055,5 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
           }
         })
     }
-    return service
+    return { service, waiterAs }
   })
