@@ -196,7 +196,8 @@ export const makeRedisPartitioned = (config: Config, store: HeimdallStore["Servi
         const together = completions.every((c) => partitionOfCompletion(c) === own)
         // the completions' own partition first (one call there), except every n-th call, which takes the turn: a
         // worker whose slots drain one partition's backlog still claims from every partition
-        const order = together && ++calls % n !== 0 ? [own, ...rotation().filter((p) => p !== own)] : rotation()
+        // (the turn moves only when taken: were it to move on every call, every n-th call would find it in one place)
+        const order = together && ++calls % n !== 0 ? [own, ...all.filter((p) => p !== own)] : rotation()
         const first = order[0]!
         if (together && own === first) {
           for (const c of completions) away.delete(c.id)
