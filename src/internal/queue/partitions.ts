@@ -47,18 +47,51 @@ import type {
   QueueCounts,
   Service,
   StateCounts,
+  TaskPage,
   TaskRecord,
   Waiter,
   WaitingAge
 } from "./model.ts"
 import { makeRedisPartition, type PartitionWaiter } from "./redis.ts"
 
-/** The partition a page cursor's id names (`<p>/<id>`), if it names one. */
-const partitionOfCursor = (id: string): number | undefined => {
-  const slash = id.indexOf("/")
-  const p = slash > 0 ? Number(id.slice(0, slash)) : Number.NaN
-  return Number.isSafeInteger(p) ? p : undefined
+/** A partition's place in a page over every partition: its own cursor, `null` (from its start), `0` (done). */
+type Position = readonly [key: string, id: string] | null | 0
+
+/**
+ * The positions a page cursor holds (see `list`), each checked as `Inspector` checks a cursor of one partition; undefined
+ * for a cursor of no partitioned page of `n` partitions.
+ */
+const decodePositions = (query: ListQuery, n: number): Array<Position> | undefined => {
+  const after = query.after
+  if (after === undefined || !after.id.startsWith("~")) return undefined
+  const valid = (p: unknown): p is Position =>
+    p === null ||
+    p === 0 ||
+    (Array.isArray(p) &&
+      p.length === 2 &&
+      typeof p[1] === "string" &&
+      p[1] !== "" &&
+      typeof p[0] === "string" &&
+      (query.state === "queued"
+        ? p[0] === "ready" || p[0].startsWith("parked:")
+        : p[0] !== "" && Number.isFinite(Number(p[0]))))
+  try {
+    const parsed: unknown = JSON.parse(after.id.slice(1))
+    return Array.isArray(parsed) && parsed.length === n && parsed.every(valid) ? parsed : undefined
+  } catch {
+    return undefined
+  }
 }
+
+/** The cursor of the positions (its key one that `Inspector` accepts for `state`); undefined when all are done. */
+const cursorOf = (state: ListQuery["state"], positions: ReadonlyArray<Position>): ListQuery["after"] =>
+  positions.every((p) => p === 0)
+    ? undefined
+    : { key: state === "queued" ? "ready" : "0", id: `~${JSON.stringify(positions)}` }
+
+/** The sorted states' order: greatest score first, then greatest id (byte by byte, as Redis orders members). */
+const order = (scoreA: number, idA: string, scoreB: number, idB: string): number =>
+  scoreB - scoreA || Buffer.compare(Buffer.from(idB), Buffer.from(idA))
 
 /** The partitioned Redis queue: `config.partitions` partitions (at least 2) as one `Service`. */
 export const makeRedisPartitioned = (config: Config, store: HeimdallStore["Service"]) =>
@@ -365,29 +398,55 @@ export const makeRedisPartitioned = (config: Config, store: HeimdallStore["Servi
     }
 
     /**
-     * A page of one partition at a time, partition 0 first: the cursor's id carries the partition (`<p>/<id>`; `<p>/`
-     * alone: that partition from its start).
+     * A page over every partition. The cursor holds each partition's position (`~` and JSON in its id: per partition
+     * its own cursor, `null` from the start, `0` done). The sorted states are merged exactly, in their order (score
+     * descending, then id descending byte by byte, as each partition pages them): each partition is asked for a full
+     * page after its position, and the page takes the first `limit` of them all, stopping where a partition whose
+     * page stopped early (a name filter's scan budget) has read up to. Queued tasks have a place in their own
+     * partition's line only: a page takes whole pages of `limit / partitions` of each partition, newest run time first.
      */
     const list = (query: ListQuery) =>
       Effect.gen(function* () {
-        let p = 0
-        let after = query.after
-        if (after !== undefined) {
-          const named = partitionOfCursor(after.id)
-          if (named !== undefined && named < n) {
-            p = named
-            const rest = after.id.slice(after.id.indexOf("/") + 1)
-            after = rest === "" ? undefined : { key: after.key, id: rest }
-          }
+        const positions = decodePositions(query, n) ?? all.map((): Position => null)
+        const live = all.filter((p) => positions[p] !== 0)
+        const queued = query.state === "queued"
+        const limit = queued ? Math.max(1, Math.ceil(query.limit / live.length)) : query.limit
+        const pages = yield* Effect.forEach(
+          live,
+          (p) => {
+            const at = positions[p]
+            return services[p]!.list({ ...query, limit, after: at ? { key: at[0], id: at[1] } : undefined })
+          },
+          { concurrency: "unbounded" }
+        )
+        const next = [...positions]
+        const endOf = (page: TaskPage): Position => (page.next ? [page.next.key, page.next.id] : 0)
+        if (queued) {
+          pages.forEach((page, i) => {
+            next[live[i]!] = endOf(page)
+          })
+          const tasks = pages.flatMap((page) => page.tasks).sort((a, b) => b.at - a.at)
+          return { tasks, next: cursorOf(query.state, next) }
         }
-        const page = yield* services[p]!.list({ ...query, after })
-        const next =
-          page.next !== undefined
-            ? { key: page.next.key, id: `${p}/${page.next.id}` }
-            : p + 1 < n
-              ? { key: query.state === "queued" ? "ready" : "0", id: `${p + 1}/` }
-              : undefined
-        return { tasks: page.tasks, next }
+        const items = pages
+          .flatMap((page, i) => page.tasks.map((task) => ({ task, p: live[i]! })))
+          .sort((a, b) => order(a.task.at, a.task.id, b.task.at, b.task.id))
+        // a partition that stopped before a full page has read up to its cursor: nothing past it is taken yet
+        let cut = Math.min(items.length, query.limit)
+        pages.forEach((page) => {
+          if (page.next === undefined || page.tasks.length >= limit) return
+          const bound = [Number(page.next.key), page.next.id] as const
+          const past = items.findIndex(({ task }) => order(task.at, task.id, bound[0], bound[1]) > 0)
+          if (past !== -1) cut = Math.min(cut, past)
+        })
+        const taken = items.slice(0, cut)
+        pages.forEach((page, i) => {
+          const p = live[i]!
+          const mine = taken.filter((item) => item.p === p)
+          const last = mine[mine.length - 1]?.task
+          next[p] = mine.length === page.tasks.length ? endOf(page) : last ? [String(last.at), last.id] : positions[p]!
+        })
+        return { tasks: taken.map(({ task }) => task), next: cursorOf(query.state, next) }
       })
 
     const enqueueAll = (tasks: ReadonlyArray<NewTask>) =>
