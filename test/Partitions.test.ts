@@ -187,11 +187,24 @@ describeRedis("partitions on one server", () => {
           let pages = 0
           do {
             const page = yield* queue.list({ state: "queued", limit: 1, after })
+            assert.isAtMost(page.tasks.length, 1)
             seen.push(...page.tasks.map((t) => t.id))
             after = page.next
             pages++
           } while (after !== undefined && pages < 50)
           assert.deepStrictEqual([...seen].sort(), [...ids].sort())
+          // scheduled tasks page in one order over the partitions: latest run time first, exactly, two per page
+          const delayed = [0, 1, 2, 3, 4, 5].map((k) => idIn(`d${k}`, k % 3, 3))
+          for (const [k, id] of delayed.entries()) yield* Task.enqueue(Bulk, k, { id, delay: `${10 + k * 10} seconds` })
+          const scheduled: Array<string> = []
+          let cursor: TaskQueue.ListQuery["after"]
+          do {
+            const page = yield* queue.list({ state: "scheduled", limit: 2, after: cursor, name: "bulk" })
+            assert.isAtMost(page.tasks.length, 2)
+            scheduled.push(...page.tasks.map((t) => t.id))
+            cursor = page.next
+          } while (cursor !== undefined)
+          assert.deepStrictEqual(scheduled, [...delayed].reverse())
           // fail two tasks in two partitions: retryAll and purge reach both
           const claimFail = (p: number) =>
             Effect.gen(function* () {

@@ -408,14 +408,19 @@ export const makeRedisPartitioned = (config: Config, store: HeimdallStore["Servi
     const list = (query: ListQuery) =>
       Effect.gen(function* () {
         const positions = decodePositions(query, n) ?? all.map((): Position => null)
-        const live = all.filter((p) => positions[p] !== 0)
         const queued = query.state === "queued"
-        const limit = queued ? Math.max(1, Math.ceil(query.limit / live.length)) : query.limit
+        const open = all.filter((p) => positions[p] !== 0)
+        // queued: the limit shared out, the first partitions taking one more of what does not divide evenly
+        const share = (i: number) =>
+          queued ? Math.floor(query.limit / open.length) + (i < query.limit % open.length ? 1 : 0) : query.limit
+        const live = open.filter((_, i) => share(i) > 0)
+        const limit = queued ? 0 : query.limit
         const pages = yield* Effect.forEach(
           live,
-          (p) => {
+          (p, i) => {
             const at = positions[p]
-            return services[p]!.list({ ...query, limit, after: at ? { key: at[0], id: at[1] } : undefined })
+            const after = at ? { key: at[0], id: at[1] } : undefined
+            return services[p]!.list({ ...query, limit: queued ? share(i) : limit, after })
           },
           { concurrency: "unbounded" }
         )
