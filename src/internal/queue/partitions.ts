@@ -214,8 +214,11 @@ export const makeRedisPartitioned = (config: Config, store: HeimdallStore["Servi
       )
 
     /**
-     * Completes each task in its partition, and claims the completions' next tasks from the partitions in turn: when
-     * the turn is the completions' own partition, both are one call (completeClaimMany) there, as on one partition.
+     * Completes each task in its partition and claims the completions' next tasks: the completions of one partition
+     * and their claims are one call there (completeClaimMany, as on one partition), the partitions' calls at once. Every
+     * n-th call takes the turn instead: the completions of other partitions than the turn's are completed alone, and
+     * their claims go to the partitions in turn, so that a worker whose slots drain one partition's backlog still
+     * claims from every partition. Slots left without a task claim from the partitions that did not run dry.
      */
     const completeAndClaimMany = (
       completions: ReadonlyArray<Completion>,
@@ -224,57 +227,87 @@ export const makeRedisPartitioned = (config: Config, store: HeimdallStore["Servi
       Effect.gen(function* () {
         if (completions.length === 0) return []
         const max = Math.max(1, Math.floor(next.max ?? 1))
-        const partitionOfCompletion = (c: Completion) => partitionOfClaimed(c.id)
-        const own = partitionOfCompletion(completions[0]!)
-        const together = completions.every((c) => partitionOfCompletion(c) === own)
-        // the completions' own partition first (one call there), except every n-th call, which takes the turn: a
-        // worker whose slots drain one partition's backlog still claims from every partition
+        const groups = new Map<number, Array<number>>()
+        completions.forEach((c, i) => {
+          const p = partitionOfClaimed(c.id)
+          const group = groups.get(p)
+          if (group === undefined) groups.set(p, [i])
+          else group.push(i)
+        })
         // (the turn moves only when taken: were it to move on every call, every n-th call would find it in one place)
-        const order = together && ++calls % n !== 0 ? [own, ...all.filter((p) => p !== own)] : rotation()
-        const first = order[0]!
-        if (together && own === first) {
-          for (const c of completions) away.delete(c.id)
-          const c0 = completions[0]!
-          const outcomes =
-            completions.length === 1
-              ? [yield* services[first]!.completeAndClaim(c0.id, c0.token, c0.result, next)]
-              : yield* services[first]!.completeAndClaimMany(completions, next)
-          for (const o of outcomes) if (o.next._tag === "Claimed") note(first, o.next.tasks)
-          if (outcomes.every((o) => o.next._tag === "Claimed")) return outcomes
-          // the turn's partition ran out: the slots left without a task claim from the other partitions
-          const empty = outcomes.flatMap((o, i) => (o.next._tag === "Idle" ? [i] : []))
-          const more = yield* claimFrom(order.slice(1), { ...next, max: max * empty.length }, (p, o) =>
-            services[p]!.claim(o)
-          )
-          if (more.result._tag === "Idle") {
-            // the names the later claims passed on and dead-lettered, on the first outcome (see dealClaims)
-            const first = outcomes[0]!
-            return [{ ...first, next: withReports(more.result, first.next) }, ...outcomes.slice(1)]
+        const turn = ++calls % n === 0 ? rotation() : undefined
+        const outcomes: Array<CompletionOutcome> = new Array(completions.length)
+        const alone: Array<number> = []
+        const dry = new Set<number>()
+        const together = [...groups].flatMap(([p, indexes]) => {
+          if (turn !== undefined && p !== turn[0]) {
+            alone.push(...indexes)
+            return []
           }
-          const dealt = dealClaims(
-            empty.map(() => true),
-            { ...more.result, passed: undefined, deadLettered: undefined },
-            max
-          )
-          const merged = [...outcomes]
-          empty.forEach((i, k) => {
-            merged[i] = { completed: outcomes[i]!.completed, next: dealt[k]!.next }
-          })
-          merged[0] = { ...merged[0]!, next: withReports(more.result, merged[0]!.next) }
-          return merged
-        }
-        // completions of other partitions: completed there (at once, each partition on its own master), while the
-        // claim goes to the partitions in turn
-        const [completed, claimed] = yield* Effect.all(
-          [
-            Effect.forEach(completions, (c) => holding(c.id, (s) => s.complete(c.id, c.token, c.result), true), {
-              concurrency: "unbounded"
-            }),
-            claimFrom(order, { ...next, max: max * completions.length }, (p, o) => services[p]!.claim(o))
-          ],
-          { concurrency: "unbounded" }
-        )
-        return dealClaims(completed, claimed.result, max)
+          const group = indexes.map((i) => completions[i]!)
+          for (const c of group) away.delete(c.id)
+          const c0 = group[0]!
+          const call =
+            group.length === 1
+              ? Effect.map(services[p]!.completeAndClaim(c0.id, c0.token, c0.result, next), (o) => [o])
+              : services[p]!.completeAndClaimMany(group, next)
+          return [
+            Effect.map(call, (outs) =>
+              outs.forEach((o, k) => {
+                if (o.next._tag === "Claimed") note(p, o.next.tasks)
+                else dry.add(p)
+                outcomes[indexes[k]!] = o
+              })
+            )
+          ]
+        })
+        const alones =
+          alone.length === 0
+            ? Effect.void
+            : Effect.map(
+                Effect.all(
+                  [
+                    Effect.forEach(
+                      alone,
+                      (i) => {
+                        const c = completions[i]!
+                        return holding(c.id, (s) => s.complete(c.id, c.token, c.result), true)
+                      },
+                      { concurrency: "unbounded" }
+                    ),
+                    claimFrom(turn!, { ...next, max: max * alone.length }, (p, o) => services[p]!.claim(o))
+                  ],
+                  { concurrency: "unbounded" }
+                ),
+                ([completed, claimed]) =>
+                  dealClaims(completed, claimed.result, max).forEach((o, k) => {
+                    outcomes[alone[k]!] = o
+                  })
+              )
+        yield* Effect.all([...together, alones], { concurrency: "unbounded", discard: true })
+        // slots left without a task: one claim for them from the partitions that did not run dry
+        const empty = outcomes.flatMap((o, i) => (o.next._tag === "Idle" && !alone.includes(i) ? [i] : []))
+        if (empty.length === 0) return outcomes
+        const others = rotation().filter((p) => !dry.has(p))
+        if (others.length === 0) return outcomes
+        const more = yield* claimFrom(others, { ...next, max: max * empty.length }, (p, o) => services[p]!.claim(o))
+        dealClaims(
+          empty.map(() => true),
+          more.result,
+          max
+        ).forEach((dealt, k) => {
+          const i = empty[k]!
+          const before = outcomes[i]!.next
+          const wait =
+            dealt.next._tag === "Idle" && before._tag === "Idle"
+              ? before.waitMillis === undefined
+                ? dealt.next.waitMillis
+                : Math.min(before.waitMillis, dealt.next.waitMillis ?? before.waitMillis)
+              : undefined
+          const after = dealt.next._tag === "Idle" ? { ...dealt.next, waitMillis: wait } : dealt.next
+          outcomes[i] = { completed: outcomes[i]!.completed, next: withReports(before, after) }
+        })
+        return outcomes
       })
 
     /**
