@@ -24,7 +24,8 @@
  *   BLPOP cannot span slots on a cluster); the first to return ends the wait, the others are cut (CLIENT UNBLOCK), and
  *   the worker leaves the other partitions' hand-off (tasks handed to it there meanwhile go back to the line).
  * - **Reads** (counts, workers, pages) and operators' actions aggregate over the partitions; the worker registry and
- *   the schedules live in partition 0.
+ *   the schedules live in partition 0, and so do the pub/sub channels of finished and cancelled tasks (every partition
+ *   publishes there: a process holds one subscription of each, not one per partition).
  */
 import { Deferred, Effect, Exit, Fiber } from "effect"
 import type * as Redis from "effect/persistence/Redis"
@@ -52,7 +53,7 @@ import type {
   Waiter,
   WaitingAge
 } from "./model.ts"
-import { makeRedisPartition, type PartitionWaiter } from "./redis.ts"
+import { makeChannels, makeRedisPartition, type PartitionWaiter } from "./redis.ts"
 
 /** A partition's place in a page over every partition: its own cursor, `null` (from its start), `0` (done). */
 type Position = readonly [key: string, id: string] | null | 0
@@ -98,7 +99,9 @@ export const makeRedisPartitioned = (config: Config, store: HeimdallStore["Servi
   Effect.gen(function* () {
     const n = config.partitions
     const tags = partitionTags(config.queue, n)
-    const parts = yield* Effect.forEach(tags, (tag) => makeRedisPartition({ ...config, queue: tag }, store))
+    // one channel of finished tasks and one of cancels for every partition, and one subscription of the joiners
+    const channels = yield* makeChannels(config)
+    const parts = yield* Effect.forEach(tags, (tag) => makeRedisPartition({ ...config, queue: tag }, store, channels))
     const services = parts.map((p) => p.service)
     const all = services.map((_, i) => i)
     let turn = 0
@@ -593,7 +596,8 @@ export const makeRedisPartitioned = (config: Config, store: HeimdallStore["Servi
           ),
           ({ value }) => value
         ),
-      watchCancels: (onCancel) => Effect.forEach(services, (s) => s.watchCancels(onCancel), { discard: true }),
+      // every partition announces cancels on the one channel (SharedChannels in redis.ts)
+      watchCancels: (onCancel) => zero.watchCancels(onCancel),
       syncSchedule: (spec) => zero.syncSchedule(spec),
       fireSchedule: (fire) => zero.fireSchedule(fire),
       schedules: zero.schedules,

@@ -354,11 +354,49 @@ export interface PartitionWaiter extends Waiter {
 export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
   Effect.map(makeRedisPartition(options, store), ({ service }) => service)
 
-/** `makeRedis`, with the waiters a partitioned queue builds on (see `PartitionWaiter`). */
-export const makeRedisPartition = (options: Config, store: HeimdallStore["Service"]) =>
+/**
+ * What the partitions of one queue share (partitions.ts): the pub/sub channels of finished and cancelled tasks (every
+ * partition publishes on partition 0's: a channel is no key, and classic pub/sub reaches every node), and the one
+ * subscription of the joiners (`listen`, `joiners`), so that a process holds one subscription per channel, not one per
+ * partition.
+ */
+export interface SharedChannels {
+  readonly events: string
+  readonly cancels: string
+  readonly joiners: Waiters.Waiters
+  readonly listen: Effect.Effect<void, Redis.RedisError>
+}
+
+/** The channels and the joiners' subscription of a queue whose hash tag is `options.queue` (see `SharedChannels`). */
+export const makeChannels = (options: Config) =>
   Effect.gen(function* () {
     const redis = yield* Redis.Redis
     const layerScope = yield* Effect.scope
+    const keys = makeKeys(options.queuePrefix, options.queue)
+    // One subscription for every joiner of this layer, opened on the first join.
+    const joiners = Waiters.make()
+    const listen = yield* Effect.cached(
+      Effect.gen(function* () {
+        const messages = yield* redis.subscribe(keys.events).pipe(Scope.provide(layerScope))
+        yield* Queue.take(messages).pipe(
+          Effect.tap(({ message }) =>
+            Effect.sync(() => {
+              joiners.wakeAll(message)
+            })
+          ),
+          Effect.forever,
+          Effect.ignore,
+          Effect.forkIn(layerScope)
+        )
+      })
+    )
+    return { events: keys.events, cancels: keys.cancels, joiners, listen } satisfies SharedChannels
+  })
+
+/** `makeRedis`, with the waiters a partitioned queue builds on (see `PartitionWaiter`); `shared`: see `SharedChannels`. */
+export const makeRedisPartition = (options: Config, store: HeimdallStore["Service"], shared?: SharedChannels) =>
+  Effect.gen(function* () {
+    const redis = yield* Redis.Redis
     const keys = makeKeys(options.queuePrefix, options.queue)
     const retention = options.retentionMillis
     const evalScript = evaluator(redis)
@@ -394,23 +432,8 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
     // best effort: a script that could not be loaded now is loaded on its first NOSCRIPT
     yield* preload(run).pipe(Effect.ignore)
 
-    // One subscription for every joiner of this layer, opened on the first join.
-    const joiners = Waiters.make()
-    const listen = yield* Effect.cached(
-      Effect.gen(function* () {
-        const messages = yield* redis.subscribe(keys.events).pipe(Scope.provide(layerScope))
-        yield* Queue.take(messages).pipe(
-          Effect.tap(({ message }) =>
-            Effect.sync(() => {
-              joiners.wakeAll(message)
-            })
-          ),
-          Effect.forever,
-          Effect.ignore,
-          Effect.forkIn(layerScope)
-        )
-      })
-    )
+    const channels = shared ?? (yield* makeChannels(options))
+    const { joiners, listen } = channels
 
     const get = (id: string) =>
       Effect.map(redis.send<unknown>("HGETALL", keys.task(id)), (reply) => parseRecord(id, reply, options.queue))
@@ -453,7 +476,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
           Math.ceil(leaseMillis),
           promoteLimit,
           retention,
-          keys.events,
+          channels.events,
           maxRedeliveries ?? -1,
           Math.max(1, Math.floor(max ?? 1)),
           lockChannel,
@@ -691,7 +714,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
             token,
             result,
             retention,
-            keys.events,
+            channels.events,
             next.token,
             Math.ceil(next.leaseMillis),
             promoteLimit,
@@ -715,7 +738,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
           .completeClaimMany(
             keyList,
             retention,
-            keys.events,
+            channels.events,
             next.token,
             Math.ceil(next.leaseMillis),
             promoteLimit,
@@ -752,7 +775,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
             token,
             result,
             retention,
-            keys.events,
+            channels.events,
             lockChannel,
             lockInfix
           )
@@ -766,7 +789,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
             error,
             retryInMillis === undefined ? -1 : Math.max(0, Math.ceil(retryInMillis)),
             retention,
-            keys.events,
+            channels.events,
             wakeCap,
             wakeTtlMillis,
             lockChannel,
@@ -798,7 +821,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
             token,
             reason,
             retention,
-            keys.events,
+            channels.events,
             lockChannel,
             lockInfix,
             indexSize
@@ -821,7 +844,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
             names.join("\n"),
             deadAfterMillis === undefined ? -1 : Math.max(0, Math.ceil(deadAfterMillis)),
             retention,
-            keys.events,
+            channels.events,
             lockChannel,
             lockInfix,
             keys.parkedPrefix,
@@ -962,12 +985,12 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
             [keys.task(id), keys.ready, keys.scheduled, keys.running, keys.counts, keys.index("cancelled")],
             id,
             retention,
-            keys.events,
+            channels.events,
             lockChannel,
             lockInfix,
             indexSize,
             keys.parkedPrefix,
-            keys.cancels
+            channels.cancels
           ),
           (reply): CancelResult =>
             reply[0] === 1
@@ -1030,7 +1053,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
       removeSchedule: (name) => Effect.map(redis.send<number>("HDEL", keys.schedules, name), (n) => Number(n) > 0),
       watchCancels: (onCancel) =>
         Effect.gen(function* () {
-          const messages = yield* redis.subscribe(keys.cancels)
+          const messages = yield* redis.subscribe(channels.cancels)
           yield* Queue.take(messages).pipe(
             Effect.tap(({ message }) => Effect.sync(() => onCancel(message))),
             Effect.forever,
