@@ -58,6 +58,9 @@ const on = (
           Effect.gen(function* () {
             const workers = [startWorker("drain"), startWorker("drain")]
             yield* Effect.forEach(workers, (w) => waitLine(w, /^ready$/, 30_000), { concurrency: "unbounded" })
+            // "ready" is printed as the layers start; a worker claims once it has registered (its first beat)
+            const queue = yield* TaskQueue.TaskQueue
+            while ((yield* queue.workers).length < 2) yield* Effect.sleep("20 millis")
             const handles = yield* Effect.forEach(
               Array.from({ length: 60 }, (_, n) => n),
               (n) => Task.enqueue(Work, { n, millis: 20 })
@@ -80,7 +83,6 @@ const on = (
             const starts = workers.flatMap((w) => w.lines).filter((l) => l.startsWith("start mp-work "))
             assert.strictEqual(starts.length, 60) // no task ran twice
             assert.strictEqual(new Set(starts.map((l) => l.split(" ")[2])).size, 60)
-            const queue = yield* TaskQueue.TaskQueue
             for (const h of handles) assert.strictEqual((yield* queue.get(h.id))!.attempts, 1)
             const counts = yield* queue.counts
             assert.deepStrictEqual([counts.total.succeeded, counts.total.running, counts.total.queued], [60, 0, 0])

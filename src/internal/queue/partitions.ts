@@ -319,18 +319,24 @@ export const makeRedisPartitioned = (config: Config, store: HeimdallStore["Servi
      */
     const waiterAs = (worker: string) =>
       Effect.gen(function* () {
-        const scope = yield* Effect.scope
         const waiters: ReadonlyArray<PartitionWaiter> = yield* Effect.forEach(parts, (p) => p.waiterAs(worker))
         const runFork = Effect.runForkWith(yield* Effect.context<never>())
         const inFlight: Array<Fiber.Fiber<unknown, unknown> | undefined> = waiters.map(() => undefined)
         let waiting: Deferred.Deferred<ClaimedTask | undefined, Redis.RedisError> | undefined
-        /** The worker works on partition `kept`'s task now (or on none: -1): it leaves the others' hand-off. */
-        const leaveOthers = (kept: number) =>
-          Effect.forEach(
-            all.filter((p) => p !== kept),
-            (p) => Effect.andThen(inFlight[p] === undefined ? Effect.void : waiters[p]!.cut, waiters[p]!.unregister),
-            { concurrency: "unbounded", discard: true }
+        /**
+         * The worker works on partition `kept`'s task now: it leaves the others' hand-off, in the background; the
+         * worker's next claim waits for that first (its registrations must not be the ones removed).
+         */
+        let leaving: Fiber.Fiber<void> | undefined
+        const leaveOthers = (kept: number) => {
+          leaving = runFork(
+            Effect.forEach(
+              all.filter((p) => p !== kept),
+              (p) => Effect.andThen(inFlight[p] === undefined ? Effect.void : waiters[p]!.cut, waiters[p]!.unregister),
+              { concurrency: "unbounded", discard: true }
+            )
           )
+        }
         const settleWait = (p: number, exit: Exit.Exit<ClaimedTask | undefined, Redis.RedisError>) => {
           inFlight[p] = undefined
           const current = waiting
@@ -339,7 +345,7 @@ export const makeRedisPartitioned = (config: Config, store: HeimdallStore["Servi
             if (Exit.isSuccess(exit) && exit.value !== undefined) {
               note(p, [exit.value])
               Deferred.doneUnsafe(current, exit)
-              runFork(leaveOthers(p))
+              leaveOthers(p)
             } else {
               Deferred.doneUnsafe(current, exit)
               for (const q of all) if (q !== p && inFlight[q] !== undefined) runFork(waiters[q]!.cut)
@@ -353,12 +359,16 @@ export const makeRedisPartitioned = (config: Config, store: HeimdallStore["Servi
         const waiter: Waiter = {
           claim: (options, maxIdleMillis) =>
             Effect.gen(function* () {
+              if (leaving !== undefined) {
+                yield* Fiber.await(leaving)
+                leaving = undefined
+              }
               const order = rotation()
               const busy = yield* claimFrom(order, options, (p, o) => services[p]!.claim(o))
               if (busy.result._tag === "Claimed") return busy.result
               // nothing anywhere: claim again as an idle worker (its inbox, and its hand-off registration)
               const idle = yield* claimFrom(order, options, (p, o) => waiters[p]!.claim(o, maxIdleMillis))
-              if (idle.result._tag === "Claimed") yield* Effect.forkIn(leaveOthers(idle.partition), scope)
+              if (idle.result._tag === "Claimed") leaveOthers(idle.partition)
               return withReports(busy.result, idle.result)
             }),
           wait: (maxMillis) =>
@@ -383,7 +393,9 @@ export const makeRedisPartitioned = (config: Config, store: HeimdallStore["Servi
             })
         }
         yield* Effect.addFinalizer(() =>
-          Effect.forEach(inFlight, (f) => (f === undefined ? Effect.void : Fiber.interrupt(f)), { discard: true })
+          Effect.forEach([...inFlight, leaving], (f) => (f === undefined ? Effect.void : Fiber.interrupt(f)), {
+            discard: true
+          })
         )
         return waiter
       })
