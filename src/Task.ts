@@ -57,7 +57,7 @@ import {
   TaskSkipped,
   TaskTimeout
 } from "./Errors.ts"
-import { randomId } from "./internal/id.ts"
+import * as Partitions from "./internal/queue/keys.ts"
 import * as internal from "./internal/queue/task.ts"
 import * as Scheduling from "./internal/schedule.ts"
 import * as validate from "./internal/validate.ts"
@@ -1041,13 +1041,14 @@ const enqueueWith = <T extends Any>(
 > =>
   Effect.gen(function* () {
     const queue = yield* TaskQueue
-    const id = options?.id === undefined ? randomId() : validate.nonEmpty("id", options.id)
-    if (id instanceof InvalidArgument) return yield* id
+    const given = options?.id === undefined ? undefined : validate.nonEmpty("id", options.id)
+    if (given instanceof InvalidArgument) return yield* given
     const delayMillis = validate.durationMillis("delay", options?.delay ?? 0, 0)
     if (delayMillis instanceof InvalidArgument) return yield* delayMillis
-    if (traced) yield* Effect.annotateCurrentSpan("heimdall.task.id", id)
     const trace = yield* currentTrace
-    const prepared = yield* prepare(task, payload, id, delayMillis, trace, queue.config.uniqueTimeoutMillis)
+    const prepared = yield* prepare(task, payload, given, delayMillis, trace, queue.config)
+    const id = prepared.task.id
+    if (traced) yield* Effect.annotateCurrentSpan("heimdall.task.id", id)
     const result = yield* queue.enqueue(prepared.task)
     if (traced && result._tag === "Duplicate") {
       yield* Effect.annotateCurrentSpan("heimdall.task.duplicate_of", result.holder)
@@ -1150,10 +1151,10 @@ const currentTrace: Effect.Effect<TraceContext | undefined> = Effect.map(
 const prepare = <T extends Any>(
   task: T,
   payload: Payload<T>,
-  id: string,
+  given: string | undefined,
   delayMillis: number,
   trace: TraceContext | undefined,
-  uniqueTimeoutMillis: number
+  config: TaskQueue["Service"]["config"]
 ): Effect.Effect<{ readonly task: NewTask; readonly key: string | undefined }, Schema.SchemaError | InvalidArgument> =>
   Effect.gen(function* () {
     const encoded = yield* Schema.encodeEffect(internal.codecs(task).payload)(payload)
@@ -1181,7 +1182,8 @@ const prepare = <T extends Any>(
         ? undefined
         : {
             key,
-            ttlMillis: settings.timeout === undefined ? uniqueTimeoutMillis : Duration.toMillis(settings.timeout),
+            ttlMillis:
+              settings.timeout === undefined ? config.uniqueTimeoutMillis : Duration.toMillis(settings.timeout),
             keep: settings.hold === "untilExpiry",
             ...(settings.hold === "untilStart" ? { freeAtStart: true } : {}),
             prefix: settings.prefix,
@@ -1196,6 +1198,8 @@ const prepare = <T extends Any>(
     // a (trailing) debounced task's first request waits too
     const delay =
       debounce === undefined || debounce.edge !== undefined ? delayMillis : Math.max(delayMillis, debounce.waitMillis)
+    // a drawn id of a unique task falls in its key's partition (partitions.ts): the id alone finds the task
+    const id = given ?? Partitions.taskId(config, unique?.key)
     return { task: { id, name: task.name, payload: encoded, delayMillis: delay, trace, unique }, key }
   })
 
@@ -1312,11 +1316,12 @@ const enqueueAllWith = <T extends Any>(
     const idOf = options?.id
     // each payload prepared on its own: one that fails is left out of the queue's call, with its error
     const prepared = yield* Effect.forEach(payloads, (payload, index) => {
-      const computed = idOf === undefined ? randomId() : validate.computed("id", (p) => idOf(p, index), payload)
-      const id = computed instanceof InvalidArgument ? computed : validate.nonEmpty("id", computed)
+      const computed = idOf === undefined ? undefined : validate.computed("id", (p) => idOf(p, index), payload)
+      const id =
+        computed === undefined || computed instanceof InvalidArgument ? computed : validate.nonEmpty("id", computed)
       return id instanceof InvalidArgument
         ? Effect.succeed(Result.fail(id))
-        : Effect.result(prepare(task, payload, id, delayMillis, trace, queue.config.uniqueTimeoutMillis))
+        : Effect.result(prepare(task, payload, id, delayMillis, trace, queue.config))
     })
     const sent = prepared.flatMap((p) => (Result.isSuccess(p) ? [p.success.task] : []))
     const results = yield* queue.enqueueAll(sent)

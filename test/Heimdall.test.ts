@@ -175,7 +175,11 @@ describe("Heimdall layers: options that can never work fail the layer with Inval
     [{ concurrencyPrefix: 5 as unknown as string }, "concurrencyPrefix", "5"],
     [{ indexSize: -1 }, "indexSize", "-1"],
     [{ indexSize: 2.5 }, "indexSize", "2.5"],
-    [{ waitingScan: 0 }, "waitingScan", "0"]
+    [{ waitingScan: 0 }, "waitingScan", "0"],
+    [{ partitions: 0 }, "partitions", "0"],
+    [{ partitions: 1.5 }, "partitions", "1.5"],
+    [{ partitions: 65 }, "partitions", "65"],
+    [{ partitions: "3" as unknown as number }, "partitions", '"3"']
   ]
   const failure = <A, E>(layer: Layer.Layer<A, E>) =>
     Effect.map(Effect.exit(Effect.scoped(Layer.build(layer))), (exit) =>

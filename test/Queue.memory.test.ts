@@ -14,4 +14,15 @@ const memory: Backend<QueueUnderTest> = {
   })
 }
 
-conformance("Task queue", [memory], queueSuite)
+// the memory backend checks `partitions` and keeps one partition: the suite holds for it as for one
+const partitioned: Backend<QueueUnderTest> = {
+  name: "memory, 3 partitions",
+  redis: false,
+  layer: Layer.succeed(QueueUnderTest, {
+    layer: (queue, options) => Heimdall.layerMemoryWith({ partitions: 3, ...options, queue }),
+    redis: undefined,
+    prefix: ""
+  })
+}
+
+conformance("Task queue", [memory, partitioned], queueSuite)

@@ -14,7 +14,8 @@ const prefix = keyPrefix(import.meta.url).slice(0, -1) // keys: <prefix>:{<queue
 const backendOn = (
   name: string,
   redisLive: Layer.Layer<Redis.Redis, unknown>,
-  cluster = false
+  cluster = false,
+  extra?: Heimdall.Options
 ): Backend<QueueUnderTest | Redis.Redis, unknown> => ({
   name,
   redis: true,
@@ -25,7 +26,7 @@ const backendOn = (
       const context = yield* Effect.context<Redis.Redis>()
       return {
         layer: (queue: string, options?: Heimdall.Options) =>
-          Heimdall.layerRedis({ ...options, queue, queuePrefix: prefix }).pipe(
+          Heimdall.layerRedis({ ...extra, ...options, queue, queuePrefix: prefix }).pipe(
             Layer.provide(Layer.succeedContext(context))
           ),
         redis: yield* Redis.Redis,
@@ -37,7 +38,12 @@ const backendOn = (
 
 conformance(
   "Task queue",
-  [backendOn("redis", redisLayer()), backendOn("redis cluster", clusterLayer(), true)],
+  [
+    backendOn("redis", redisLayer()),
+    backendOn("redis cluster", clusterLayer(), true),
+    backendOn("redis, 3 partitions", redisLayer(), false, { partitions: 3 }),
+    backendOn("redis cluster, 3 partitions", clusterLayer(), true, { partitions: 3 })
+  ],
   queueSuite
 )
 

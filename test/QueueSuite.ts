@@ -29,6 +29,7 @@ import {
 import type * as Redis from "effect/persistence/Redis"
 import type { InvalidArgument } from "../src/Errors.ts"
 import type * as Heimdall from "../src/Heimdall.ts"
+import { partitionOf, partitionTags } from "../src/internal/queue/keys.ts"
 import * as Task from "../src/Task.ts"
 import * as TaskQueue from "../src/TaskQueue.ts"
 import * as Worker from "../src/Worker.ts"
@@ -56,6 +57,19 @@ export const withQueue = <A, E>(
   Effect.flatMap(QueueUnderTest, (q) =>
     body.pipe(Effect.scoped, Effect.provide(q.layer(`q${++counter}-${Date.now() % 100000}`, options)))
   )
+
+/**
+ * On a partitioned queue (`partitions`), `text` with the first suffix (`~1`, `~2`, ...) that puts it in partition 0;
+ * on one partition, `text` itself. Order is FIFO per partition and a claim takes from one partition, so the tests of
+ * order and of claims of several tasks keep their task ids (and unique keys) in one partition with it.
+ */
+export const together =
+  (queue: TaskQueue.Service) =>
+  (text: string): string => {
+    const n = queue.config.partitions
+    if (n <= 1 || partitionOf(text, n) === 0) return text
+    for (let k = 1; ; k++) if (partitionOf(`${text}~${k}`, n) === 0) return `${text}~${k}`
+  }
 
 class ReportFailed extends Schema.TaggedError<ReportFailed>()("ReportFailed", { reason: Schema.String }) {}
 
@@ -498,25 +512,28 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
       withQueue(
         Effect.gen(function* () {
           const queue = yield* TaskQueue.TaskQueue
+          const p = together(queue)
           const Item = Task.make("item", { payload: Schema.Struct({ n: Schema.Finite }) })
-          yield* Task.enqueue(Item, { n: 0 }, { id: "item-taken" })
+          yield* Task.enqueue(Item, { n: 0 }, { id: p("item-taken") })
           const payloads = Array.from({ length: 7 }, (_, n) => ({ n: n === 3 ? Number.NaN : n }))
-          const ids = ["item-a", "item-b", "item-taken", "item-c", "", "item-d", "item-e"]
+          const ids = ["item-a", "item-b", "item-taken", "item-c", "", "item-d", "item-e"].map((id) =>
+            id === "" ? id : p(id)
+          )
           const results = yield* Task.enqueueAll(Item, payloads, { id: (_, i) => ids[i]! })
           assert.deepStrictEqual(
             results.map((r) => (Result.isSuccess(r) ? r.success.id : r.failure._tag)),
-            ["item-a", "item-b", "item-taken", "SchemaError", "InvalidArgument", "item-d", "item-e"]
+            [p("item-a"), p("item-b"), p("item-taken"), "SchemaError", "InvalidArgument", p("item-d"), p("item-e")]
           )
           // an existing id keeps its payload; the failed payloads wrote nothing
-          assert.strictEqual((yield* queue.get("item-taken"))!.payload, '{"n":0}')
-          assert.isUndefined(yield* queue.get("item-c"))
+          assert.strictEqual((yield* queue.get(p("item-taken")))!.payload, '{"n":0}')
+          assert.isUndefined(yield* queue.get(p("item-c")))
           const claimed = yield* queue.claim({ token: "all", leaseMillis: 10_000, max: 10 })
           assert.deepStrictEqual(claimed._tag === "Claimed" ? claimed.tasks.map((t) => t.id) : [], [
-            "item-taken",
-            "item-a",
-            "item-b",
-            "item-d",
-            "item-e"
+            p("item-taken"),
+            p("item-a"),
+            p("item-b"),
+            p("item-d"),
+            p("item-e")
           ])
           // delay applies to every task; an unusable delay fails the whole call before anything is written
           const later = yield* Task.enqueueAll(Item, [{ n: 1 }, { n: 2 }], { delay: "1 minute" })
@@ -537,15 +554,16 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
     withQueue(
       Effect.gen(function* () {
         const queue = yield* TaskQueue.TaskQueue
+        const p = together(queue)
         const Item = Task.make("item", { payload: Schema.Number })
         const results = yield* Task.enqueueAll(
           Item,
           Array.from({ length: 25 }, (_, n) => n),
-          { id: (n) => `n${n}` }
+          { id: (n) => p(`n${n}`) }
         )
         assert.deepStrictEqual(
           results.map((r) => Result.getOrThrow(r).id),
-          Array.from({ length: 25 }, (_, n) => `n${n}`)
+          Array.from({ length: 25 }, (_, n) => p(`n${n}`))
         )
         const claimed = yield* queue.claim({ token: "all", leaseMillis: 10_000, max: 30 })
         assert.deepStrictEqual(
@@ -618,41 +636,44 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
     withQueue(
       Effect.gen(function* () {
         const queue = yield* TaskQueue.TaskQueue
-        for (const id of ["b1", "b2", "b3"]) {
-          yield* queue.enqueue({ id, name: "x", payload: `"${id}"`, delayMillis: 0, trace: undefined })
+        const p = together(queue)
+        for (const id of [p("b1"), p("b2"), p("b3")]) {
+          yield* queue.enqueue({ id, name: "x", payload: `"${id.split("~")[0]}"`, delayMillis: 0, trace: undefined })
         }
-        yield* queue.enqueue({ id: "b4", name: "x", payload: "4", delayMillis: 200, trace: undefined })
+        yield* queue.enqueue({ id: p("b4"), name: "x", payload: "4", delayMillis: 200, trace: undefined })
         const first = yield* queue.claim({ token: "batch", leaseMillis: 10_000, max: 2 })
         assert.strictEqual(first._tag, "Claimed")
         if (first._tag !== "Claimed") return
         assert.deepStrictEqual(
           first.tasks.map((t) => [t.id, t.token, t.payload, t.attempts]),
           [
-            ["b1", "batch", '"b1"', 1],
-            ["b2", "batch:2", '"b2"', 1]
+            [p("b1"), "batch", '"b1"', 1],
+            [p("b2"), "batch:2", '"b2"', 1]
           ]
         )
         assert.strictEqual(first.task, first.tasks[0])
         assert.strictEqual(first.tasks[0]!.claimedAt, first.tasks[1]!.claimedAt)
-        assert.strictEqual((yield* queue.get("b2"))!.state, "running")
-        assert.strictEqual((yield* queue.get("b3"))!.state, "queued") // beyond max: untouched
+        assert.strictEqual((yield* queue.get(p("b2")))!.state, "running")
+        assert.strictEqual((yield* queue.get(p("b3")))!.state, "queued") // beyond max: untouched
         // each lease is its own: one task's token does not settle the other
-        assert.isFalse(yield* queue.complete("b2", "batch", "null"))
-        assert.isTrue(yield* queue.complete("b2", "batch:2", "null"))
-        assert.isTrue(yield* queue.complete("b1", "batch", "null"))
+        assert.isFalse(yield* queue.complete(p("b2"), "batch", "null"))
+        assert.isTrue(yield* queue.complete(p("b2"), "batch:2", "null"))
+        assert.isTrue(yield* queue.complete(p("b1"), "batch", "null"))
         // fewer ready than max: what there is; a scheduled task becomes claimable once due, in the same call
         yield* advance(250)
         const second = yield* queue.claim({ token: "next", leaseMillis: 10_000, max: 10 })
         assert.deepStrictEqual(second._tag === "Claimed" ? second.tasks.map((t) => [t.id, t.token]) : [], [
-          ["b3", "next"],
-          ["b4", "next:2"]
+          [p("b3"), "next"],
+          [p("b4"), "next:2"]
         ])
         assert.strictEqual((yield* queue.claim({ token: "none", leaseMillis: 10_000, max: 10 }))._tag, "Idle")
-        assert.isTrue(yield* queue.complete("b4", "next:2", "null"))
-        assert.isTrue(yield* queue.release("b3", "next"))
+        assert.isTrue(yield* queue.complete(p("b4"), "next:2", "null"))
+        assert.isTrue(yield* queue.release(p("b3"), "next"))
         const third = yield* queue.claim({ token: "again", leaseMillis: 10_000, max: 3 })
-        assert.deepStrictEqual(third._tag === "Claimed" ? third.tasks.map((t) => [t.id, t.attempts]) : [], [["b3", 1]])
-        assert.isTrue(yield* queue.complete("b3", "again", "null"))
+        assert.deepStrictEqual(third._tag === "Claimed" ? third.tasks.map((t) => [t.id, t.attempts]) : [], [
+          [p("b3"), 1]
+        ])
+        assert.isTrue(yield* queue.complete(p("b3"), "again", "null"))
       })
     )
   )
@@ -737,28 +758,29 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
       withQueue(
         Effect.gen(function* () {
           const queue = yield* TaskQueue.TaskQueue
+          const p = together(queue)
           for (const [id, name] of [
-            ["y1", "y"],
-            ["x1", "x"],
-            ["x2", "x"],
-            ["x3", "x"],
-            ["x4", "x"]
+            [p("y1"), "y"],
+            [p("x1"), "x"],
+            [p("x2"), "x"],
+            [p("x3"), "x"],
+            [p("x4"), "x"]
           ] as const) {
             yield* queue.enqueue({ id, name, payload: "1", delayMillis: 0, trace: undefined })
           }
           const first = yield* queue.claim({ token: "t1", leaseMillis: 10_000, max: 3 })
           assert.deepStrictEqual(first._tag === "Claimed" ? first.tasks.map((t) => [t.id, t.token]) : [], [
-            ["y1", "t1"],
-            ["x1", "t1:2"],
-            ["x2", "t1:3"]
+            [p("y1"), "t1"],
+            [p("x1"), "t1:2"],
+            [p("x2"), "t1:3"]
           ])
           // x1's lease is no longer the caller's (a stale token): refused for x1 only; three completions claim up to
           // three tasks, and two are left: the third completion's slot gets none
           const outcomes = yield* queue.completeAndClaimMany(
             [
-              { id: "y1", token: "t1", result: '"y"' },
-              { id: "x1", token: "stale", result: '"lost"' },
-              { id: "x2", token: "t1:3", result: '"x"' }
+              { id: p("y1"), token: "t1", result: '"y"' },
+              { id: p("x1"), token: "stale", result: '"lost"' },
+              { id: p("x2"), token: "t1:3", result: '"x"' }
             ],
             { token: "t2", leaseMillis: 10_000, max: 1, worker: "w1" }
           )
@@ -769,26 +791,26 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
               o.next._tag === "Claimed" ? o.next.tasks.map((t) => [t.id, t.token, t.attempts]) : o.next.waitMillis
             ]),
             [
-              [true, "Claimed", [["x3", "t2", 1]]],
-              [false, "Claimed", [["x4", "t2:2", 1]]],
+              [true, "Claimed", [[p("x3"), "t2", 1]]],
+              [false, "Claimed", [[p("x4"), "t2:2", 1]]],
               [true, "Idle", 0]
             ]
           )
-          const records = yield* Effect.forEach(["y1", "x1", "x2", "x3", "x4"], (id) => queue.get(id))
+          const records = yield* Effect.forEach([p("y1"), p("x1"), p("x2"), p("x3"), p("x4")], (id) => queue.get(id))
           assert.deepStrictEqual(
             records.map((r) => [r?.id, r?.state, r?.result, r?.worker]),
             [
-              ["y1", "succeeded", '"y"', undefined],
-              ["x1", "running", undefined, undefined],
-              ["x2", "succeeded", '"x"', undefined],
-              ["x3", "running", undefined, "w1"],
-              ["x4", "running", undefined, "w1"]
+              [p("y1"), "succeeded", '"y"', undefined],
+              [p("x1"), "running", undefined, undefined],
+              [p("x2"), "succeeded", '"x"', undefined],
+              [p("x3"), "running", undefined, "w1"],
+              [p("x4"), "running", undefined, "w1"]
             ]
           )
           // the tokens dealt hold the leases; x1 is still its first claimer's
-          assert.isTrue(yield* queue.complete("x3", "t2", "null"))
-          assert.isTrue(yield* queue.renew("x4", "t2:2", 10_000))
-          assert.isTrue(yield* queue.renew("x1", "t1:2", 10_000))
+          assert.isTrue(yield* queue.complete(p("x3"), "t2", "null"))
+          assert.isTrue(yield* queue.renew(p("x4"), "t2:2", 10_000))
+          assert.isTrue(yield* queue.renew(p("x1"), "t1:2", 10_000))
           // the counts moved exactly: x3 done above, x1 and x4 running
           const counts = yield* queue.counts
           assert.deepStrictEqual(
@@ -799,8 +821,8 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
             ]
           )
           assert.deepStrictEqual(yield* queue.completeAndClaimMany([], { token: "t3", leaseMillis: 10_000 }), [])
-          assert.isTrue(yield* queue.complete("x1", "t1:2", "null"))
-          assert.isTrue(yield* queue.complete("x4", "t2:2", "null"))
+          assert.isTrue(yield* queue.complete(p("x1"), "t1:2", "null"))
+          assert.isTrue(yield* queue.complete(p("x4"), "t2:2", "null"))
         })
       )
   )
@@ -842,35 +864,36 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
     withQueue(
       Effect.gen(function* () {
         const queue = yield* TaskQueue.TaskQueue
-        const unique = { key: "k", ttlMillis: 200, keep: false }
-        yield* queue.enqueue({ id: "u1", name: "x", payload: "1", delayMillis: 0, trace: undefined, unique })
-        yield* queue.enqueue({ id: "n1", name: "x", payload: "2", delayMillis: 0, trace: undefined })
+        const p = together(queue)
+        const unique = { key: p("k"), ttlMillis: 200, keep: false }
+        yield* queue.enqueue({ id: p("u1"), name: "x", payload: "1", delayMillis: 0, trace: undefined, unique })
+        yield* queue.enqueue({ id: p("n1"), name: "x", payload: "2", delayMillis: 0, trace: undefined })
         // u1's lock expires while it waits; u2 takes the key
         yield* advance(250)
-        yield* queue.enqueue({ id: "u2", name: "x", payload: "3", delayMillis: 0, trace: undefined, unique })
-        yield* queue.enqueue({ id: "l1", name: "x", payload: "4", delayMillis: 0, trace: undefined })
+        yield* queue.enqueue({ id: p("u2"), name: "x", payload: "3", delayMillis: 0, trace: undefined, unique })
+        yield* queue.enqueue({ id: p("l1"), name: "x", payload: "4", delayMillis: 0, trace: undefined })
         const first = yield* queue.claim({ token: "a", leaseMillis: 10_000, max: 2 })
         assert.deepStrictEqual(first._tag === "Claimed" ? first.tasks.map((t) => [t.id, t.token]) : [], [
-          ["n1", "a"],
-          ["u2", "a:2"]
+          [p("n1"), "a"],
+          [p("u2"), "a:2"]
         ])
-        const skipped = (yield* queue.get("u1"))!
+        const skipped = (yield* queue.get(p("u1")))!
         assert.strictEqual(skipped.state, "skipped")
-        assert.include(skipped.reason, "u2")
+        assert.include(skipped.reason, p("u2"))
         // l1 is claimed with a short lease that lapses; the next batch gets it back first, then nothing else
         const dying = yield* queue.claim({ token: "dies", leaseMillis: 200, max: 5 })
-        assert.deepStrictEqual(dying._tag === "Claimed" ? dying.tasks.map((t) => t.id) : [], ["l1"])
+        assert.deepStrictEqual(dying._tag === "Claimed" ? dying.tasks.map((t) => t.id) : [], [p("l1")])
         yield* advance(250)
         const again = yield* queue.claim({ token: "b", leaseMillis: 10_000, max: 5 })
         assert.deepStrictEqual(again._tag === "Claimed" ? again.tasks.map((t) => [t.id, t.attempts, t.token]) : [], [
-          ["l1", 2, "b"]
+          [p("l1"), 2, "b"]
         ])
-        assert.strictEqual((yield* queue.get("l1"))!.redeliveries, 1)
-        assert.isFalse(yield* queue.complete("l1", "dies", "null"))
+        assert.strictEqual((yield* queue.get(p("l1")))!.redeliveries, 1)
+        assert.isFalse(yield* queue.complete(p("l1"), "dies", "null"))
         for (const [id, token] of [
-          ["l1", "b"],
-          ["n1", "a"],
-          ["u2", "a:2"]
+          [p("l1"), "b"],
+          [p("n1"), "a"],
+          [p("u2"), "a:2"]
         ] as const) {
           assert.isTrue(yield* queue.complete(id, token, "null"))
         }
@@ -1008,9 +1031,10 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
         const impl = Task.implement(Job, (ms) =>
           Effect.sleep(ms).pipe(Effect.andThen(Effect.sync(() => finished.push(ms))))
         )
-        yield* Task.enqueue(Job, 100)
-        const slow = yield* Task.enqueue(Job, 5000)
-        const waiting = yield* Task.enqueue(Job, 10) // queued behind the two: concurrency 2
+        const p = together(yield* TaskQueue.TaskQueue)
+        yield* Task.enqueue(Job, 100, { id: p("quick") })
+        const slow = yield* Task.enqueue(Job, 5000, { id: p("slow") })
+        const waiting = yield* Task.enqueue(Job, 10, { id: p("waiting") }) // queued behind the two: concurrency 2
         // the worker's scope is closed explicitly, after the check at 50 ms, so that the clock moves on only while
         // the shutdown waits for its grace period (not while the check is still to come)
         const workerScope = yield* Scope.make()
@@ -1092,28 +1116,29 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
       yield* withQueue(
         Effect.gen(function* () {
           const queue = yield* TaskQueue.TaskQueue
+          const p = together(queue)
           const trace = { traceId: "4bf92f3577b34da6a3ce929d0e0e4736", spanId: "00f067aa0ba902b7", sampled: true }
-          yield* queue.enqueue({ id: "compact", name: "x", payload: "1", delayMillis: 0, trace })
+          yield* queue.enqueue({ id: p("compact"), name: "x", payload: "1", delayMillis: 0, trace })
           yield* queue.enqueue({
-            id: "unsampled",
+            id: p("unsampled"),
             name: "x",
             payload: "1",
             delayMillis: 0,
             trace: { ...trace, sampled: false }
           })
           yield* queue.enqueue({
-            id: "dashed",
+            id: p("dashed"),
             name: "x",
             payload: "1",
             delayMillis: 0,
             trace: { ...trace, spanId: "a-b" }
           })
-          yield* queue.enqueue({ id: "untraced", name: "x", payload: "1", delayMillis: 0, trace: undefined })
-          assert.deepStrictEqual((yield* queue.get("compact"))!.trace, trace)
-          assert.strictEqual((yield* queue.get("compact"))!.id, "compact")
-          assert.deepStrictEqual((yield* queue.get("unsampled"))!.trace, { ...trace, sampled: false })
-          assert.deepStrictEqual((yield* queue.get("dashed"))!.trace, { ...trace, spanId: "a-b" })
-          assert.isUndefined((yield* queue.get("untraced"))!.trace)
+          yield* queue.enqueue({ id: p("untraced"), name: "x", payload: "1", delayMillis: 0, trace: undefined })
+          assert.deepStrictEqual((yield* queue.get(p("compact")))!.trace, trace)
+          assert.strictEqual((yield* queue.get(p("compact")))!.id, p("compact"))
+          assert.deepStrictEqual((yield* queue.get(p("unsampled")))!.trace, { ...trace, sampled: false })
+          assert.deepStrictEqual((yield* queue.get(p("dashed")))!.trace, { ...trace, spanId: "a-b" })
+          assert.isUndefined((yield* queue.get(p("untraced")))!.trace)
           const claimed = yield* queue.claim({ token: "t", leaseMillis: 10_000, max: 4 })
           assert.deepStrictEqual(claimed._tag === "Claimed" ? claimed.tasks.map((t) => t.trace?.sampled) : [], [
             true,
@@ -1121,12 +1146,17 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
             true,
             undefined
           ])
-          for (const [n, id] of ["compact", "unsampled", "dashed", "untraced"].entries()) {
+          for (const [n, id] of [p("compact"), p("unsampled"), p("dashed"), p("untraced")].entries()) {
             assert.isTrue(yield* queue.complete(id, n === 0 ? "t" : `t:${n + 1}`, "null"))
           }
           if (q.redis === undefined) return
           yield* queue.enqueue({ id: "stored", name: "x", payload: "1", delayMillis: 60_000, trace })
-          const key = `${q.prefix}:{${queue.queue}}:task:stored`
+          // a partitioned queue keeps the task under its partition's hash tag (partitions.ts)
+          const tagOf = (id: string) => {
+            const n = queue.config.partitions
+            return partitionTags(queue.queue, n)[partitionOf(id, n)]
+          }
+          const key = `${q.prefix}:{${tagOf("stored")}}:task:stored`
           // 32 bytes: the 24 bytes of both ids in base64url (sampled: no flag)
           assert.strictEqual(
             yield* q.redis.send<string>("HGET", key, "tr"),
@@ -1136,7 +1166,7 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
           assert.strictEqual(yield* q.redis.send<string>("OBJECT", "ENCODING", key), "listpack")
           // ids that are not W3C hex are stored as JSON
           assert.strictEqual(
-            yield* q.redis.send<string>("HGET", `${q.prefix}:{${queue.queue}}:task:dashed`, "tr"),
+            yield* q.redis.send<string>("HGET", `${q.prefix}:{${tagOf(p("dashed"))}}:task:dashed`, "tr"),
             JSON.stringify({ ...trace, spanId: "a-b" })
           )
         })

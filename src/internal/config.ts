@@ -12,7 +12,8 @@ import * as Layout from "./layout.ts"
  * work fails with `InvalidArgument` naming it and its value: an empty `queue`
  * or one with `{` or `}`, a `queuePrefix` or `lockPrefix` with `{` or `}` (the
  * queue's hash tag follows them), a `retention` or `uniqueTimeout` that is not
- * a positive finite duration, a `maxEnqueueBatch` that is not an integer from 1 to 1,000.
+ * a positive finite duration, a `maxEnqueueBatch` that is not an integer from 1 to 1,000, `partitions` that is not
+ * an integer from 1 to 64.
  *
  * **Example**
  *
@@ -77,6 +78,16 @@ export interface Options {
    * ```
    */
   readonly durability?: { readonly replicas: number; readonly timeout: Duration.Input } | undefined
+  /**
+   * Spreads the queue over this many partitions, each a complete copy of the queue's keys under its own hash tag
+   * (on a Redis Cluster with evenly split slots, on different masters): `{<queue>}` for partition 0, tags chosen
+   * for the others (see the README's "Partitions"). A unique task lives in the partition of its unique key, any
+   * other in the partition of its id; workers claim from every partition in turn. Order is FIFO within a
+   * partition, not across them. Every process of a queue must use the same count (a process with another count
+   * does not see the other partitions' tasks). An integer from 1 to 64; default 1: one hash tag, the layout of
+   * earlier versions. The memory backend checks it and keeps one partition.
+   */
+  readonly partitions?: number | undefined
 }
 
 /**
@@ -98,6 +109,7 @@ export interface Config {
   readonly maxEnqueueBatch: number
   /** `Options.durability` resolved, or `undefined` when off. */
   readonly durability: Durability | undefined
+  readonly partitions: number
 }
 
 /**
@@ -129,5 +141,6 @@ export const resolve = (options: Options | undefined): Config => ({
       : {
           replicas: options.durability.replicas,
           timeoutMillis: Math.ceil(millisOr(options.durability.timeout, "1 second"))
-        }
+        },
+  partitions: options?.partitions ?? 1
 })

@@ -32,6 +32,9 @@ export const hashTag = (key: string): string => {
 /** The Redis Cluster hash slot of `key` (0 to 16383). */
 export const keySlot = (key: string): number => crc16(encoder.encode(hashTag(key))) % 16384
 
+/** The CRC16 (XMODEM) of `text` modulo 16,384, hash tags ignored: a stable hash of any text. */
+export const textSlot = (text: string): number => crc16(encoder.encode(text)) % 16384
+
 /** `keys` grouped by slot, each group in the keys' order (the groups in order of their first key). */
 export const bySlot = (keys: ReadonlyArray<string>): Array<Array<string>> => {
   const groups = new Map<number, Array<string>>()

@@ -193,7 +193,8 @@ export const layerOrFail = <A, E, R>(
  * The first option of `Heimdall.Options` that can never work: the queue name (non-empty, no `{` or `}`: it is the
  * hash tag), the queue prefix and lock prefix (no `{` or `}`: the queue's hash tag follows them), the rate and
  * concurrency prefixes (strings), `retention` and `uniqueTimeout` (positive finite durations), `indexSize` (a
- * non-negative integer), `waitingScan` (a positive integer), `maxEnqueueBatch` (an integer from 1 to 1,000).
+ * non-negative integer), `waitingScan` (a positive integer), `maxEnqueueBatch` (an integer from 1 to 1,000),
+ * `partitions` (an integer from 1 to 64).
  */
 export const heimdallOptions = (options: Record<string, unknown> | undefined): InvalidArgument | undefined =>
   options === undefined
@@ -209,7 +210,8 @@ export const heimdallOptions = (options: Record<string, unknown> | undefined): I
         options.indexSize === undefined ? undefined : integer("indexSize", options.indexSize, 0),
         options.waitingScan === undefined ? undefined : integer("waitingScan", options.waitingScan, 1),
         options.maxEnqueueBatch === undefined ? undefined : batchSize("maxEnqueueBatch", options.maxEnqueueBatch),
-        options.durability === undefined ? undefined : durability(options.durability)
+        options.durability === undefined ? undefined : durability(options.durability),
+        options.partitions === undefined ? undefined : partitionCount("partitions", options.partitions)
       )
 
 /** `durability`: an object with `replicas` (an integer from 1) and `timeout` (a positive duration). */
@@ -225,6 +227,12 @@ const durability = (value: unknown): InvalidArgument | undefined => {
     durationMillis("durability.timeout", timeout, 1)
   )
 }
+
+/** A queue's partitions: an integer from 1 (one hash tag) to 64 (a worker blocks on one connection per partition). */
+const partitionCount = (option: string, value: unknown): number | InvalidArgument =>
+  typeof value === "number" && Number.isSafeInteger(value) && value >= 1 && value <= 64
+    ? value
+    : invalid(option, value, "must be an integer from 1 (one hash tag) to 64")
 
 /** The most tasks one enqueue call carries: an integer from 1 (no batching) to 1,000 (one call stays short). */
 const batchSize = (option: string, value: unknown): number | InvalidArgument =>

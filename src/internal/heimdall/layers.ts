@@ -15,6 +15,7 @@ import * as Layout from "../layout.ts"
 import { makeLockTable } from "../locks.ts"
 import * as MemoryStore from "../memoryStore.ts"
 import { makeMemory as makeMemoryQueue } from "../queue/memory.ts"
+import { makeRedisPartitioned } from "../queue/partitions.ts"
 import { makeRedis as makeRedisQueue } from "../queue/redis.ts"
 import * as RedisStore from "../redisStore.ts"
 import * as validate from "../validate.ts"
@@ -144,7 +145,9 @@ export const layerRedis = (options?: Options): Layer.Layer<Backend, InvalidArgum
           channel: Layout.releaseChannel(config.lockPrefix),
           durability: config.durability
         })
-        return backendContext(config, store, yield* makeRedisQueue(config, store))
+        const queue =
+          config.partitions > 1 ? yield* makeRedisPartitioned(config, store) : yield* makeRedisQueue(config, store)
+        return backendContext(config, store, queue)
       })
     )
   )

@@ -83,6 +83,59 @@
  * | `redeliveries`, `reschedules`, `lastError` | counters; the last retried error | when they happen          |
  * | `result`, `error`, `reason`, `finishedAt`  | the outcome                      | terminal                  |
  */
+import type { Config } from "../config.ts"
+import { randomId } from "../id.ts"
+import { keySlot, textSlot } from "../slot.ts"
+
+// Partitions (`partitions: N`, see partitions.ts): each partition is this layout under its own hash tag.
+const slots = 16384
+const tagCache = new Map<string, ReadonlyArray<string>>()
+
+/**
+ * The hash tags of a queue's `n` partitions: `queue` for partition 0, and for partition i the first
+ * `<queue>~<i>.<j>` whose slot is partition 0's plus i × 16,384 / n (the closest one, if no j below 2^17 hits it).
+ */
+export const partitionTags = (queue: string, n: number): ReadonlyArray<string> => {
+  const cacheKey = `${n}:${queue}`
+  const cached = tagCache.get(cacheKey)
+  if (cached !== undefined) return cached
+  const base = keySlot(queue)
+  const tags = [queue]
+  for (let i = 1; i < n; i++) {
+    const target = (base + Math.round((i * slots) / n)) % slots
+    let best = ""
+    let bestDistance = slots
+    for (let j = 0; j < 1 << 17 && bestDistance > 0; j++) {
+      const tag = `${queue}~${i}.${j}`
+      const d = Math.abs(keySlot(tag) - target)
+      const distance = Math.min(d, slots - d)
+      if (distance < bestDistance) {
+        best = tag
+        bestDistance = distance
+      }
+    }
+    tags.push(best)
+  }
+  tagCache.set(cacheKey, tags)
+  return tags
+}
+
+/** The partition of a task id or a unique key (CRC16 of the text, mod `n`). */
+export const partitionOf = (text: string, n: number): number => (n <= 1 ? 0 : textSlot(text) % n)
+
+/**
+ * A new task id: random, and for a unique task of a partitioned queue drawn until it falls in its key's partition
+ * (about `partitions` draws), so that its id alone finds it.
+ */
+export const taskId = (config: Pick<Config, "partitions">, uniqueKey: string | undefined): string => {
+  const n = config.partitions
+  if (n <= 1 || uniqueKey === undefined) return randomId()
+  const home = partitionOf(uniqueKey, n)
+  while (true) {
+    const id = randomId()
+    if (partitionOf(id, n) === home) return id
+  }
+}
 
 /** Key builders for one queue. */
 export interface QueueKeys {

@@ -343,10 +343,64 @@ const parseSchedule = (text: string): ScheduleRecord => {
   }
 }
 
+/**
+ * An idle worker's side of one partition (see partitions.ts): a `Waiter`, and what a partitioned queue's waiter
+ * needs besides: `cut` ends a wait in progress now (CLIENT UNBLOCK; a wait that has not blocked yet returns at
+ * once), `unregister` takes the worker out of the partition's hand-off (its registration removed, tasks handed to
+ * it and not started given back: retire-7.lua) while it works on another partition's task.
+ */
+export interface PartitionWaiter extends Waiter {
+  readonly cut: Effect.Effect<void>
+  readonly unregister: Effect.Effect<void>
+}
+
+/** The Redis queue backend on one hash tag (`options.queue`): the service, and its waiters for partitions.ts. */
 export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
+  Effect.map(makeRedisPartition(options, store), ({ service }) => service)
+
+/**
+ * What the partitions of one queue share (partitions.ts): the pub/sub channels of finished and cancelled tasks (every
+ * partition publishes on partition 0's: a channel is no key, and classic pub/sub reaches every node), and the one
+ * subscription of the joiners (`listen`, `joiners`), so that a process holds one subscription per channel, not one per
+ * partition.
+ */
+export interface SharedChannels {
+  readonly events: string
+  readonly cancels: string
+  readonly joiners: Waiters.Waiters
+  readonly listen: Effect.Effect<void, Redis.RedisError>
+}
+
+/** The channels and the joiners' subscription of a queue whose hash tag is `options.queue` (see `SharedChannels`). */
+export const makeChannels = (options: Config) =>
   Effect.gen(function* () {
     const redis = yield* Redis.Redis
     const layerScope = yield* Effect.scope
+    const keys = makeKeys(options.queuePrefix, options.queue)
+    // One subscription for every joiner of this layer, opened on the first join.
+    const joiners = Waiters.make()
+    const listen = yield* Effect.cached(
+      Effect.gen(function* () {
+        const messages = yield* redis.subscribe(keys.events).pipe(Scope.provide(layerScope))
+        yield* Queue.take(messages).pipe(
+          Effect.tap(({ message }) =>
+            Effect.sync(() => {
+              joiners.wakeAll(message)
+            })
+          ),
+          Effect.forever,
+          Effect.ignore,
+          Effect.forkIn(layerScope)
+        )
+      })
+    )
+    return { events: keys.events, cancels: keys.cancels, joiners, listen } satisfies SharedChannels
+  })
+
+/** `makeRedis`, with the waiters a partitioned queue builds on (see `PartitionWaiter`); `shared`: see `SharedChannels`. */
+export const makeRedisPartition = (options: Config, store: HeimdallStore["Service"], shared?: SharedChannels) =>
+  Effect.gen(function* () {
+    const redis = yield* Redis.Redis
     const keys = makeKeys(options.queuePrefix, options.queue)
     const retention = options.retentionMillis
     const evalScript = evaluator(redis)
@@ -384,23 +438,8 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
     // best effort: a script that could not be loaded now is loaded on its first NOSCRIPT
     yield* preload(run).pipe(Effect.ignore)
 
-    // One subscription for every joiner of this layer, opened on the first join.
-    const joiners = Waiters.make()
-    const listen = yield* Effect.cached(
-      Effect.gen(function* () {
-        const messages = yield* redis.subscribe(keys.events).pipe(Scope.provide(layerScope))
-        yield* Queue.take(messages).pipe(
-          Effect.tap(({ message }) =>
-            Effect.sync(() => {
-              joiners.wakeAll(message)
-            })
-          ),
-          Effect.forever,
-          Effect.ignore,
-          Effect.forkIn(layerScope)
-        )
-      })
-    )
+    const channels = shared ?? (yield* makeChannels(options))
+    const { joiners, listen } = channels
 
     const get = (id: string) =>
       Effect.map(redis.send<unknown>("HGETALL", keys.task(id)), (reply) => parseRecord(id, reply, options.queue))
@@ -443,7 +482,7 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
           Math.ceil(leaseMillis),
           promoteLimit,
           retention,
-          keys.events,
+          channels.events,
           maxRedeliveries ?? -1,
           Math.max(1, Math.floor(max ?? 1)),
           lockChannel,
@@ -503,18 +542,29 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
             if (current === failed) current = undefined
             return Scope.close(failed.scope, Exit.void)
           })
-        yield* Effect.addFinalizer(() =>
-          run
-            .retire(
-              [keys.idle, inbox, keys.ready, keys.running, keys.wake, keys.taskPrefix, keys.counts],
-              registration,
-              wakeCap,
-              wakeTtlMillis,
-              lockInfix
-            )
-            .pipe(Effect.ignore)
-        )
-        const waiter: Waiter = {
+        const retireNow = Effect.suspend(() => {
+          const leaving = registration
+          registration = ""
+          return run.retire(
+            [keys.idle, inbox, keys.ready, keys.running, keys.wake, keys.taskPrefix, keys.counts],
+            leaving,
+            wakeCap,
+            wakeTtlMillis,
+            lockInfix
+          )
+        })
+        // the client id of the connection while it blocks in BLPOP; `cutPending`: cut before the BLPOP was sent
+        let blockedOn: string | undefined
+        let cutPending = false
+        const waiter: PartitionWaiter = {
+          cut: Effect.suspend(() => {
+            if (blockedOn === undefined) {
+              cutPending = true
+              return Effect.void
+            }
+            return Effect.ignore(redis.send("CLIENT", "UNBLOCK", blockedOn))
+          }),
+          unregister: Effect.ignore(retireNow),
           claim: (claimOptions, maxIdleMillis) =>
             claimAs(claimOptions, worker, registration, maxIdleMillis).pipe(
               Effect.map((claimed) => {
@@ -524,6 +574,11 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
             ),
           wait: (maxMillis) =>
             Effect.flatMap(connection, (blocking) => {
+              if (cutPending) {
+                cutPending = false
+                return Effect.succeed(undefined)
+              }
+              blockedOn = blocking.id
               // A plain timer, cleared at once when BLPOP returns: interrupting a sleeping fiber instead cost
               // 32 µs at the median and 0.3 ms at p99 before the worker could claim (measured), on every wake-up.
               const timer = setTimeout(
@@ -538,7 +593,12 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
                   ((maxMillis + 1000) / 1000).toFixed(3)
                 )
                 .pipe(
-                  Effect.ensuring(Effect.sync(() => clearTimeout(timer))),
+                  Effect.ensuring(
+                    Effect.sync(() => {
+                      clearTimeout(timer)
+                      blockedOn = undefined
+                    })
+                  ),
                   Effect.tapError(() => retire(blocking)),
                   Effect.map((reply) =>
                     reply !== null && reply[0] === inbox ? parseHandedOff(String(reply[1])) : undefined
@@ -546,6 +606,7 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
                 )
             })
         }
+        yield* Effect.addFinalizer(() => Effect.ignore(retireNow))
         return waiter
       })
 
@@ -661,7 +722,7 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
             token,
             result,
             retention,
-            keys.events,
+            channels.events,
             next.token,
             Math.ceil(next.leaseMillis),
             promoteLimit,
@@ -685,7 +746,7 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
           .completeClaimMany(
             keyList,
             retention,
-            keys.events,
+            channels.events,
             next.token,
             Math.ceil(next.leaseMillis),
             promoteLimit,
@@ -722,7 +783,7 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
             token,
             result,
             retention,
-            keys.events,
+            channels.events,
             lockChannel,
             lockInfix
           )
@@ -736,7 +797,7 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
             error,
             retryInMillis === undefined ? -1 : Math.max(0, Math.ceil(retryInMillis)),
             retention,
-            keys.events,
+            channels.events,
             wakeCap,
             wakeTtlMillis,
             lockChannel,
@@ -776,7 +837,7 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
             token,
             reason,
             retention,
-            keys.events,
+            channels.events,
             lockChannel,
             lockInfix,
             indexSize
@@ -799,7 +860,7 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
             names.join("\n"),
             deadAfterMillis === undefined ? -1 : Math.max(0, Math.ceil(deadAfterMillis)),
             retention,
-            keys.events,
+            channels.events,
             lockChannel,
             lockInfix,
             keys.parkedPrefix,
@@ -940,12 +1001,12 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
             [keys.task(id), keys.ready, keys.scheduled, keys.running, keys.counts, keys.index("cancelled")],
             id,
             retention,
-            keys.events,
+            channels.events,
             lockChannel,
             lockInfix,
             indexSize,
             keys.parkedPrefix,
-            keys.cancels
+            channels.cancels
           ),
           (reply): CancelResult =>
             reply[0] === 1
@@ -1008,7 +1069,7 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
       removeSchedule: (name) => Effect.map(redis.send<number>("HDEL", keys.schedules, name), (n) => Number(n) > 0),
       watchCancels: (onCancel) =>
         Effect.gen(function* () {
-          const messages = yield* redis.subscribe(keys.cancels)
+          const messages = yield* redis.subscribe(channels.cancels)
           yield* Queue.take(messages).pipe(
             Effect.tap(({ message }) => Effect.sync(() => onCancel(message))),
             Effect.forever,
@@ -1033,5 +1094,5 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
           }
         })
     }
-    return service
+    return { service, waiterAs }
   })
