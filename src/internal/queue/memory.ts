@@ -46,6 +46,10 @@ interface Entry {
   next?: string | undefined
   /** A task waiting behind a running one: its own earliest start (a delayed or debounced duplicate). */
   notBefore?: number | undefined
+  /** A task of a concurrency group (as the Redis record's `cg`, `cl`). */
+  cc?: { readonly key: string; readonly limit: number } | undefined
+  /** Held back in its concurrency group's line (the Redis state `h`): its state reads `"queued"`. */
+  held?: boolean | undefined
 }
 type Mutable<A> = { -readonly [K in keyof A]: A[K] }
 
@@ -103,6 +107,58 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
       }
       return entry
     }
+    /**
+     * Per-key concurrency (as ccAdmitOrHold in includes.lua): each group's admitted tasks (queued, scheduled or
+     * running) and its held-back tasks' ids, oldest first.
+     */
+    const groups = new Map<string, { admitted: number; readonly waiting: Array<string> }>()
+    const groupOf = (key: string) => {
+      let group = groups.get(key)
+      if (group === undefined) {
+        group = { admitted: 0, waiting: [] }
+        groups.set(key, group)
+      }
+      return group
+    }
+    /** Admits `entry` into its group (true), or holds it back in the group's line (false). */
+    const admitOrHold = (entry: Entry, cc: NonNullable<Entry["cc"]>): boolean => {
+      const group = groupOf(cc.key)
+      if (group.admitted < cc.limit) {
+        group.admitted++
+        return true
+      }
+      group.waiting.push(entry.record.id)
+      entry.held = true
+      return false
+    }
+    /** A task of a group ends or leaves: out of the line if held back, else its admission goes to the group's next. */
+    const ccRelease = (entry: Entry, now: number) => {
+      if (entry.cc === undefined) return
+      const group = groupOf(entry.cc.key)
+      if (entry.held) {
+        entry.held = false
+        const at = group.waiting.indexOf(entry.record.id)
+        if (at !== -1) group.waiting.splice(at, 1)
+      } else {
+        group.admitted = Math.max(0, group.admitted - 1)
+        while (group.waiting.length > 0) {
+          const next = live(group.waiting[0]!, now)
+          if (next?.held && next.cc !== undefined) {
+            if (group.admitted >= next.cc.limit) break
+            group.admitted++
+            next.held = false
+            if (next.record.runAt > now) {
+              bump(next.record.name, "queued", "scheduled")
+              next.record.state = "scheduled"
+              scheduled.set(next.record.id, next.record.runAt)
+            } else ready.push(next.record.id)
+            wake()
+          }
+          group.waiting.shift()
+        }
+      }
+      if (group.admitted === 0 && group.waiting.length === 0) groups.delete(entry.cc.key)
+    }
     const wake = () => {
       const sleeper = sleepers.shift()
       if (sleeper) Deferred.doneUnsafe(sleeper.done, Effect.void)
@@ -136,6 +192,7 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
       entry.token = undefined
       entry.leaseUntil = undefined
       entry.expiresAt = now + options.retentionMillis
+      ccRelease(entry, now)
       joiners.wakeAll(entry.record.id)
     }
     /**
@@ -309,6 +366,7 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
       } satisfies Partial<TaskRecord>)
       entry.booked = false
       entry.expiresAt = undefined
+      if (entry.cc !== undefined && !admitOrHold(entry, entry.cc)) return { _tag: "Requeued" }
       ready.push(id)
       wake()
       return { _tag: "Requeued" }
@@ -559,8 +617,17 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
             : { _tag: "Duplicate", holder: taken.holder, expiresInMillis: taken.expiresInMs }
         }
       }
+      const entry = newEntry(task, "queued", now + task.delayMillis, lock, now)
+      tasks.set(task.id, entry)
+      if (task.concurrency !== undefined) {
+        entry.cc = task.concurrency
+        if (!admitOrHold(entry, task.concurrency)) {
+          bump(task.name, undefined, "queued")
+          return { _tag: "Created", state: "queued" }
+        }
+      }
       const state: TaskState = task.delayMillis > 0 ? "scheduled" : "queued"
-      tasks.set(task.id, newEntry(task, state, now + task.delayMillis, lock, now))
+      entry.record.state = state
       bump(task.name, undefined, state)
       if (state === "scheduled") scheduled.set(task.id, now + task.delayMillis)
       else ready.push(task.id)

@@ -173,6 +173,12 @@ export interface NewTask {
         readonly debounce?: { readonly waitMillis: number; readonly maxWaitMillis: number | undefined } | undefined
       }
     | undefined
+  /**
+   * A task of a concurrency group (not with `unique`): at most `limit` tasks of group `key` are admitted at once
+   * (queued, scheduled or running); the others wait in the group's line (state `"queued"`), oldest first, and each
+   * is admitted when an admitted task of its group ends.
+   */
+  readonly concurrency?: { readonly key: string; readonly limit: number } | undefined
 }
 
 /**

@@ -89,9 +89,10 @@ const decodeTrace = (text: string | undefined | null): TraceContext | undefined 
   }
 }
 
-const stateCodes: Record<string, TaskState> = { q: "queued", s: "scheduled" }
+const stateCodes: Record<string, TaskState> = { q: "queued", s: "scheduled", h: "queued" }
 /**
- * A stored state (see keys.ts): queued and scheduled by a one-letter code, running as `r:<lease token>`, the
+ * A stored state (see keys.ts): queued (`q`, or `h`: held back by its concurrency group) and scheduled by a
+ * one-letter code, running as `r:<lease token>`, the
  * terminal states by name.
  */
 const decodeState = (stored: string): TaskState =>
@@ -566,7 +567,9 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
               [...keyList, keys.idle, keys.running, keys.counts],
               ...common,
               keys.inboxPrefix,
-              handOffLeaseMillis
+              handOffLeaseMillis,
+              task.concurrency?.key ?? "",
+              task.concurrency?.limit ?? 0
             )
           : run.enqueueUnique(
               [...keyList, fullLockKey(options, task.unique), keys.idle, keys.running, keys.counts],
@@ -601,7 +604,9 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
           task.unique === undefined ? 0 : Math.max(1, Math.ceil(task.unique.ttlMillis)),
           task.unique?.keep === true ? 1 : 0,
           task.unique === undefined ? "" : (task.unique.prefix ?? options.lockPrefix),
-          task.unique?.key ?? ""
+          task.unique?.key ?? "",
+          task.concurrency?.key ?? "",
+          task.concurrency?.limit ?? 0
         ] as const
       })
       return Effect.map(
