@@ -5,18 +5,22 @@
  */
 import { assert, type Vitest } from "@effect/vitest"
 import { Effect, Layer, Ref, Schema, type Scope } from "effect"
-import { type Heimdall, type HeimdallStore, InvalidArgument, Task, TaskQueue, Worker } from "../src/index.ts"
+import { type Heimdall, type HeimdallStore, Inspector, InvalidArgument, Task, TaskQueue, Worker } from "../src/index.ts"
 import type { BackendContext } from "./support/backends.ts"
 import { TasksUnderTest } from "./UniqueSuite.ts"
 
-type Backend = Heimdall.Heimdall | HeimdallStore.HeimdallStore | TaskQueue.TaskQueue
+type Backend = Heimdall.Heimdall | HeimdallStore.HeimdallStore | TaskQueue.TaskQueue | Inspector.Inspector
 
 let counter = 0
 const withTasks = <A, E>(
-  body: Effect.Effect<A, E, Backend | Scope.Scope>
+  body: Effect.Effect<A, E, Backend | Scope.Scope | TasksUnderTest>
 ): Effect.Effect<A, E | InvalidArgument, TasksUnderTest> =>
   Effect.flatMap(TasksUnderTest, (t) =>
-    body.pipe(Effect.scoped, Effect.provide(t.layer(`c${++counter}-${Date.now() % 100000}`)))
+    body.pipe(
+      Effect.scoped,
+      // every backend layer provides the Inspector too (TasksUnderTest's type leaves it out)
+      Effect.provide(t.layer(`c${++counter}-${Date.now() % 100000}`) as Layer.Layer<Backend, InvalidArgument>)
+    )
   )
 
 const worker = (impls: ReadonlyArray<Task.Implementation<any, any>>, concurrency: number) =>
@@ -54,6 +58,14 @@ export const concurrencySuite = (it: Vitest.MethodsNonLive<TasksUnderTest>, back
       for (let t = 0; t < total; t += step) yield* advance(step)
     })
   const slack = backend.redis ? 100 : 0
+  /** On Redis: with nothing admitted and nothing held back, the queue's `:cc` and `:ccwait` keys are gone. */
+  const noAdmissionsLeft = (queueName: string) =>
+    Effect.gen(function* () {
+      const { redis } = yield* TasksUnderTest
+      if (redis === undefined || backend.cluster) return
+      const left = yield* redis.send<Array<string>>("KEYS", `*\\{${queueName}\\}:cc*`)
+      assert.deepStrictEqual(left, [])
+    })
 
   it.effect("concurrency: never more than `limit` running per key; the others wait, then start in order", () =>
     withTasks(
@@ -101,6 +113,45 @@ export const concurrencySuite = (it: Vitest.MethodsNonLive<TasksUnderTest>, back
         const done = yield* queue.counts
         assert.strictEqual(done.byName.sync?.succeeded, 9)
         assert.strictEqual(done.byName.sync?.queued, 0)
+        yield* noAdmissionsLeft(queue.queue)
+      })
+    )
+  )
+
+  it.effect("concurrency: the Inspector lists held-back tasks as queued, after the ready ones; pages miss none", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const Mail = limited("mail", 1)
+        const queue = yield* TaskQueue.TaskQueue
+        const inspector = yield* Inspector.Inspector
+        const a = yield* Effect.forEach([1, 2, 3], (n) => Task.enqueue(Mail, { key: "a", n }))
+        const b = yield* Effect.forEach([1, 2], (n) => Task.enqueue(Mail, { key: "b", n }))
+        const ids: Array<string> = []
+        let cursor: string | undefined
+        for (let page = 0; page < 10; page++) {
+          const listed = yield* inspector.tasks({ state: "queued", limit: 2, ...(cursor ? { cursor } : {}) })
+          ids.push(...listed.tasks.map((t) => t.id))
+          assert.isTrue(listed.tasks.every((t) => t.state === "queued"))
+          cursor = listed.cursor
+          if (cursor === undefined) break
+        }
+        // the ready list (newest first), then the lines by key, each oldest first
+        assert.deepStrictEqual(ids, [b[0]!.id, a[0]!.id, a[1]!.id, a[2]!.id, b[1]!.id])
+        assert.strictEqual((yield* inspector.counts).total.queued, ids.length)
+        // a held-back task admitted between pages is listed once
+        const first = yield* inspector.tasks({ state: "queued", limit: 3 })
+        const claimed = yield* queue.claim({ token: "c1", leaseMillis: 60_000, max: 4 })
+        assert.strictEqual(claimed._tag === "Claimed" && claimed.tasks.length, 2)
+        assert.isTrue(yield* queue.complete(a[0]!.id, "c1", "1"))
+        const rest = yield* inspector.tasks({ state: "queued", limit: 10, cursor: first.cursor! })
+        assert.deepStrictEqual(
+          [...first.tasks, ...rest.tasks].map((t) => t.id),
+          [b[0]!.id, a[0]!.id, a[1]!.id, a[2]!.id, b[1]!.id]
+        )
+        assert.deepStrictEqual(
+          (yield* inspector.tasks({ state: "queued", limit: 10 })).tasks.map((t) => t.id),
+          [a[1]!.id, a[2]!.id, b[1]!.id]
+        )
       })
     )
   )
@@ -191,6 +242,8 @@ export const concurrencySuite = (it: Vitest.MethodsNonLive<TasksUnderTest>, back
         assert.deepStrictEqual(yield* claimOne("c3"), [], "behind the running task of its key")
         assert.isTrue(yield* queue.complete(t2!.id, "c2", "2"))
         assert.deepStrictEqual(yield* claimOne("c4"), [t1!.id])
+        assert.isTrue(yield* queue.complete(t1!.id, "c4", "1"))
+        yield* noAdmissionsLeft(queue.queue)
       })
     )
   )

@@ -50,6 +50,8 @@ interface Entry {
   cc?: { readonly key: string; readonly limit: number } | undefined
   /** Held back in its concurrency group's line (the Redis state `h`): its state reads `"queued"`. */
   held?: boolean | undefined
+  /** Its place in the line (the Redis record's `cs`). */
+  heldSeq?: number | undefined
 }
 type Mutable<A> = { -readonly [K in keyof A]: A[K] }
 
@@ -112,6 +114,9 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
      * running) and its held-back tasks' ids, oldest first.
      */
     const groups = new Map<string, { admitted: number; readonly waiting: Array<string> }>()
+    /** The order of held-back tasks (as the Redis field "\0seq"), 15 digits in a `ccwait`-like member. */
+    let heldCount = 0
+    const ccSeq = (id: string) => String(tasks.get(id)?.heldSeq ?? 0).padStart(15, "0")
     const groupOf = (key: string) => {
       let group = groups.get(key)
       if (group === undefined) {
@@ -129,6 +134,7 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
       }
       group.waiting.push(entry.record.id)
       entry.held = true
+      entry.heldSeq = ++heldCount
       return false
     }
     /** A task of a group ends or leaves: out of the line if held back, else its admission goes to the group's next. */
@@ -597,6 +603,19 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
           const task = summary(id, undefined, query.name, now)
           if (task !== undefined && task.state === "queued") tasks.push(task)
         }
+      }
+      // then the tasks held back by their concurrency group, as the Redis `ccwait` members sort: by group, each
+      // group's oldest first; the cursor is a member, and the page goes on after it whether or not it is still there
+      const held = [...groups]
+        .flatMap(([group, { waiting }]) => waiting.map((id) => `${group}\0${ccSeq(id)}\0${id}`))
+        .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+      for (const member of held) {
+        if (query.after?.key === "held" && member <= query.after.id) continue
+        if (tasks.length >= query.limit || scanned >= budget) return { tasks, next: last }
+        scanned++
+        last = { key: "held", id: member }
+        const task = summary(member.slice(member.indexOf("\0") + 17), undefined, query.name, now)
+        if (task !== undefined && task.state === "queued") tasks.push(task)
       }
       return { tasks, next: undefined }
     }

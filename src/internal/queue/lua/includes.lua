@@ -233,14 +233,16 @@ local function ccRelease(key, id, now)
   if f[2] then
     redis.call("ZREM", base .. "ccwait", f[1] .. "\0" .. f[2] .. "\0" .. id)
     redis.call("HDEL", key, "cs")
-    return
+  else
+    local left = redis.call("HINCRBY", base .. "cc", f[1], -1)
+    if left <= 0 then
+      redis.call("HDEL", base .. "cc", f[1])
+      left = 0
+    end
+    ccAdmitNext(base, f[1], left, now)
   end
-  local left = redis.call("HINCRBY", base .. "cc", f[1], -1)
-  if left <= 0 then
-    redis.call("HDEL", base .. "cc", f[1])
-    left = 0
-  end
-  ccAdmitNext(base, f[1], left, now)
+  -- no line left: the order starts again (so that the hash goes when no group has admitted tasks)
+  if redis.call("EXISTS", base .. "ccwait") == 0 then redis.call("HDEL", base .. "cc", "\0seq") end
 end
 
 -- Creates a task record, queued now or scheduled after `delay` ms (the only place a record is created), with the
