@@ -638,7 +638,8 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
       }
       const entry = newEntry(task, "queued", now + task.delayMillis, lock, now)
       tasks.set(task.id, entry)
-      if (task.concurrency !== undefined) {
+      // not with unique (see NewTask.concurrency), as on Redis
+      if (task.concurrency !== undefined && task.unique === undefined) {
         entry.cc = task.concurrency
         if (!admitOrHold(entry, task.concurrency)) {
           bump(task.name, undefined, "queued")

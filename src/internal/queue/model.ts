@@ -174,7 +174,7 @@ export interface NewTask {
       }
     | undefined
   /**
-   * A task of a concurrency group (not with `unique`): at most `limit` tasks of group `key` are admitted at once
+   * A task of a concurrency group (ignored with `unique`): at most `limit` tasks of group `key` are admitted at once
    * (queued, scheduled or running); the others wait in the group's line (state `"queued"`), oldest first, and each
    * is admitted when an admitted task of its group ends.
    */

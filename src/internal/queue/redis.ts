@@ -605,7 +605,8 @@ export const makeRedis = (options: Config, store: HeimdallStore["Service"]) =>
           task.unique?.keep === true ? 1 : 0,
           task.unique === undefined ? "" : (task.unique.prefix ?? options.lockPrefix),
           task.unique?.key ?? "",
-          task.concurrency?.key ?? "",
+          // not with unique (see NewTask.concurrency), as enqueueUnique-8.lua
+          task.unique === undefined ? (task.concurrency?.key ?? "") : "",
           task.concurrency?.limit ?? 0
         ] as const
       })
