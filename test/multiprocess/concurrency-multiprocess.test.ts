@@ -5,11 +5,15 @@
  * TIME, printed by the handlers): never more than LIMIT running per key at once, and the light task's wait (its
  * enqueue to its start) is a few task durations, not the heavy key's backlog (HEAVY / LIMIT task durations).
  *
+ * A second test SIGKILLs a worker process while it runs a task of a key at its limit: the task keeps its admission,
+ * its lease lapses and it runs again in another process, and the key never runs more than LIMIT at once.
+ *
  * The figures are printed for the closing note.
  */
 import { fileURLToPath } from "node:url"
 import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
+import * as Redis from "effect/persistence/Redis"
 import { afterAll, afterEach } from "vitest"
 import { Heimdall, Task, TaskQueue } from "../../src/index.ts"
 import { Fair, LIMIT } from "../fixtures/concurrency-tasks.ts"
@@ -48,6 +52,9 @@ const mostAtOnce = (lines: ReadonlyArray<Line>, key: string) => {
   }
   return most
 }
+
+const backend = (queue: string) =>
+  Heimdall.layerRedis({ queue, queuePrefix: `${prefix}q`, lockPrefix: `${prefix}lock:`, ratePrefix: `${prefix}rate:` })
 
 describeRedis("Per-key concurrency across processes", () => {
   layer(redisLayer(), { excludeTestServices: true, timeout: "180 seconds" })((it) => {
@@ -135,17 +142,79 @@ describeRedis("Per-key concurrency across processes", () => {
             [],
             "no task of the key started before its turn"
           )
-        }).pipe(
-          Effect.provide(
-            Heimdall.layerRedis({
-              queue: queueName,
-              queuePrefix: `${prefix}q`,
-              lockPrefix: `${prefix}lock:`,
-              ratePrefix: `${prefix}rate:`
+        }).pipe(Effect.provide(backend(queueName))),
+      180_000
+    )
+
+    it.effect(
+      `a SIGKILLed worker's task keeps its admission: it runs again elsewhere, never more than ${LIMIT} at once`,
+      () =>
+        Effect.gen(function* () {
+          const HOLD = 400
+          const children = Array.from({ length: PROCESSES }, () =>
+            spawnFixture(script, {
+              REDIS_URL: redisUrl,
+              KEY_PREFIX: prefix,
+              QUEUE: "fair-kill",
+              HOLD_MS: String(HOLD),
+              CONCURRENCY: "2",
+              LEASE_MS: "1000"
             })
           )
-        ),
-      180_000
+          yield* Effect.addFinalizer(() =>
+            Effect.promise(() => Promise.all(children.map((c) => c.stop("SIGTERM")))).pipe(Effect.ignore)
+          )
+          yield* Effect.promise(() =>
+            Promise.all(children.map((c) => c.waitFor("ready", (l) => l.includes('"type":"ready"'), 20_000)))
+          )
+          const handles = yield* Effect.forEach(
+            Array.from({ length: 8 }, (_, n) => n),
+            (n) => Task.enqueue(Fair, { key: "k", n })
+          )
+          // the first run's process dies mid-run
+          const victim = yield* Effect.promise(() =>
+            Promise.race(
+              children.map((c) => c.waitFor("a start", (l) => l.includes('"type":"start"'), 20_000).then(() => c))
+            )
+          )
+          yield* Effect.sleep("50 millis")
+          yield* Effect.promise(() => victim.stop("SIGKILL"))
+          const redis = yield* Redis.Redis
+          const [seconds, micros] = yield* redis.send<[string, string]>("TIME")
+          const killedAt = Number(seconds) * 1_000_000 + Number(micros)
+          // the runs the process had begun and not ended ended when it died
+          const own = victim.json() as Array<Line>
+          const killed = own.filter((l) => l.type === "start" && !own.some((d) => d.type === "done" && d.id === l.id))
+          assert.isAbove(killed.length, 0)
+          for (const h of handles) yield* Task.join(h)
+          const lines = linesOf(children)
+          const runs = [...lines, ...killed.map((l) => ({ ...l, type: "done", redisUs: killedAt }))]
+          const queue = yield* TaskQueue.TaskQueue
+          const records = yield* Effect.forEach(killed, (l) => queue.get(l.id))
+          const starts = lines.filter((l) => l.type === "start")
+          const report = {
+            tasks: handles.length,
+            holdMs: HOLD,
+            leaseMs: 1000,
+            starts: starts.length,
+            killedRuns: killed.length,
+            killedTasksStarts: killed.map((k) => starts.filter((l) => l.id === k.id).length),
+            killedTasksRedeliveries: records.map((r) => r?.redeliveries),
+            mostAtOnce: mostAtOnce(runs, "k")
+          }
+          console.log(`[concurrency-multiprocess] SIGKILL: ${JSON.stringify(report)}`)
+          for (const [i, k] of killed.entries()) {
+            assert.strictEqual(records[i]?.state, "succeeded")
+            assert.strictEqual(records[i]?.redeliveries, 1, "its lease lapsed once")
+            const again = starts.filter((l) => l.id === k.id)
+            assert.strictEqual(again.length, 2, "it ran again")
+            assert.notStrictEqual(again[1]!.pid, victim.child.pid, "in another process")
+          }
+          assert.strictEqual(starts.length, handles.length + killed.length, "every other task ran once")
+          assert.isAtMost(report.mostAtOnce, LIMIT, JSON.stringify(report))
+          assert.strictEqual(report.mostAtOnce, LIMIT, "the limit was used")
+        }).pipe(Effect.provide(backend("fair-kill"))),
+      120_000
     )
   })
 })
