@@ -1,6 +1,6 @@
 // Per-key concurrency for tasks: at most 2 tasks of one tenant run at once, across every worker and
 // process, and a tenant with a long backlog does not hold up another tenant's task.
-import { Effect, Layer, Ref, Schema } from "effect"
+import { Effect, Layer, Ref, Result, Schema } from "effect"
 import { Task, Worker } from "effect-heimdall"
 import { HeimdallLive } from "./backend.ts"
 
@@ -18,16 +18,15 @@ const program = Effect.gen(function* () {
       running.set(tenant, (running.get(tenant) ?? 0) + 1)
       most.set(tenant, Math.max(most.get(tenant) ?? 0, running.get(tenant)!))
       yield* Ref.update(log, (l) => [...l, `start ${tenant}${page}`])
-      yield* Effect.sleep("100 millis")
+      yield* Effect.sleep("300 millis")
       running.set(tenant, running.get(tenant)! - 1)
       yield* Ref.update(log, (l) => [...l, `end ${tenant}${page}`])
     })
   // 8 slots: the limit, not the worker, keeps the big tenant at 2
   yield* Layer.build(Worker.layer({ concurrency: 8, tasks: [Task.implement(Sync, sync)] }))
 
-  const big = yield* Effect.forEach([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], (page) =>
-    Task.enqueue(Sync, { tenant: "big", page })
-  )
+  const pages = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((page) => ({ tenant: "big", page }))
+  const big = (yield* Task.enqueueAll(Sync, pages)).map((r) => Result.getOrThrow(r))
   const small = yield* Task.enqueue(Sync, { tenant: "small", page: 1 })
   yield* Task.join(small)
   const beforeSmall = (yield* Ref.get(log)).slice(0, (yield* Ref.get(log)).indexOf("start small1"))
