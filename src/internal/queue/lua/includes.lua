@@ -30,9 +30,10 @@ local function isRunning(state)
 end
 
 -- If the task at `key` is running under `token` (the claim's lease token): the record's
--- { state, lock prefix, unique key, lock keep, attempts, enqueued at, failure times, name }; otherwise nil.
+-- { state, lock prefix, unique key, lock keep, attempts, enqueued at, failure times, name, concurrency group };
+-- otherwise nil.
 local function owned(key, token)
-  local f = redis.call("HMGET", key, "s", "lp", "l", "lk", "a", "e", "ft", "n")
+  local f = redis.call("HMGET", key, "s", "lp", "l", "lk", "a", "e", "ft", "n", "cg")
   if f[1] == "r:" .. token then return f end
   return nil
 end
@@ -225,9 +226,12 @@ end
 
 -- A task of a concurrency group ends or leaves (see ccAdmitOrHold; nothing for a task without a group): a held-back
 -- task leaves the group's line; an admitted one gives its admission back and the group's oldest held-back task takes
--- it (ccAdmitNext). `key`: the task's record key, `id` its id.
-local function ccRelease(key, id, now)
-  local f = redis.call("HMGET", key, "cg", "cs")
+-- it (ccAdmitNext). `key`: the task's record key, `id` its id; `group`: nil (read from the record), false (the caller
+-- read the record: no group) or the group of a task the caller read as running (`owned`: admitted, not held back).
+local function ccRelease(key, id, now, group)
+  if group == false then return end
+  local f = { group, nil }
+  if group == nil then f = redis.call("HMGET", key, "cg", "cs") end
   if not f[1] then return end
   local base = string.sub(key, 1, #key - #id - 5)
   if f[2] then
@@ -336,8 +340,10 @@ end
 -- freed with it and announced on `lockChannel`, unless it keeps the lock until expiry (`lockKeep` "1": an interval
 -- task). The move from state `from` is counted in `book` (the task is named `name`), and a failed, dead, skipped or
 -- cancelled task is indexed (indexFinished); without a book (nil: a success, which has no index) the caller counts.
+-- A task of a concurrency group gives its admission to its group's next (ccRelease; `group`: the running task's group
+-- as `owned` read it, false for none, or nil: read here).
 local function finish(key, runningKey, id, state, field, value, retention, channel, now, lockKey, lockKeep,
-    lockChannel, book, name, from)
+    lockChannel, book, name, from, group)
   redis.call("ZREM", runningKey, id)
   redis.call("HSET", key, "s", state, field, value, "finishedAt", now)
   if book then
@@ -346,7 +352,7 @@ local function finish(key, runningKey, id, state, field, value, retention, chann
   end
   redis.call("PEXPIRE", key, retention)
   redis.call("PUBLISH", channel, id)
-  ccRelease(key, id, now)
+  ccRelease(key, id, now, group)
   if lockKey and lockKeep ~= "1" and lockFree(lockKey, id, lockChannel, false) == 1 then
     promoteNext(key, id, lockKey, now)
   end
