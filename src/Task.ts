@@ -252,6 +252,52 @@ export interface UniqueOptions<P, D extends DuplicatePolicy = DuplicatePolicy> {
 }
 
 /**
+ * Per-key concurrency: never more than `limit` tasks of one `key` run at once, across every worker and process,
+ * and fair across keys. `key` is a constant or a function of the typed payload (tasks of other names with the same
+ * key share it); `limit` a positive integer.
+ *
+ * Admission happens at enqueue: while fewer than `limit` tasks of the key are *admitted* (queued, scheduled for a
+ * delay or a retry, or running), a new one is queued as any task; otherwise it waits in its key's own line (state
+ * `"queued"`), oldest first, and is queued when an admitted task of its key ends for good (succeeds, fails for the
+ * last time, is dead-lettered, cancelled or skipped). The queue's line then holds at most `limit` tasks per key:
+ * one key with 10,000 waiting tasks does not hold up another key's task by more than the other keys' admitted
+ * tasks. A task whose worker died keeps its admission: its lease lapses and it runs again, within the limit. A
+ * delayed task takes its admission when enqueued (if free), and waits in its key's line otherwise (then after its
+ * admission, until its run time). Combines with a rate limit and with each worker's `concurrency`; not with
+ * `unique` (make throws).
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Task } from "effect-heimdall"
+ *
+ * const Sync = Task.make("sync", {
+ *   payload: Schema.Struct({ tenant: Schema.String, page: Schema.Number }),
+ *   concurrency: { limit: 2, key: ({ tenant }) => `tenant:${tenant}` }
+ * })
+ * ```
+ *
+ * @category models
+ * @since 0.3.0
+ */
+export interface ConcurrencyOptions<P> {
+  readonly limit: number
+  readonly key: string | ((payload: P) => string)
+}
+
+/**
+ * The resolved per-key concurrency of a task (see `ConcurrencyOptions`).
+ *
+ * @category models
+ * @since 0.3.0
+ */
+export interface ConcurrencySettings {
+  readonly limit: number
+  readonly key: (payload: any) => string
+}
+
+/**
  * A task's global rate limit: at most `times` starts per `per`, across every
  * worker and process, keyed by the task name unless `key` says otherwise.
  * Over the limit, a task books the earliest free slot and is rescheduled to
@@ -352,6 +398,8 @@ export interface Settings {
   readonly unique: UniqueSettings | undefined
   /** At most `times` starts per `per` across all workers; see `RateLimitOptions`. */
   readonly rateLimit: RateLimitFunction<any> | undefined
+  /** At most `limit` running per key across all workers, fair across keys; see `ConcurrencyOptions`. */
+  readonly concurrency?: ConcurrencySettings | undefined
 }
 
 /**
@@ -541,16 +589,46 @@ export const make = <
     readonly retry?: Schedule.Schedule<unknown, Error["Type"] | TaskTimeout | TaskDefect> | undefined
     readonly unique?: true | UniqueOptions<Payload["Type"], OnDuplicate> | undefined
     readonly rateLimit?: RateLimitOptions<Payload["Type"]> | RateLimitFunction<Payload["Type"]> | undefined
+    readonly concurrency?: ConcurrencyOptions<Payload["Type"]> | undefined
   }
 ): Task<Name, Payload, Success, Error, DuplicateError<OnDuplicate>> => {
   validate.orThrow(validate.taskName("name", name))
   const timeout = validate.orThrow(validate.optionalDurationMillis("timeout", options.timeout, 1))
+  const unique = resolveUnique(options.unique)
+  const concurrency = resolveConcurrency(options.concurrency, unique)
   return makeTask(name, options.payload, options.success ?? Schema.Void, options.error ?? Schema.Never, {
     timeout: timeout === undefined ? undefined : Duration.millis(timeout),
     retry: options.retry,
-    unique: resolveUnique(options.unique),
-    rateLimit: resolveRateLimit(options.rateLimit, name)
+    unique,
+    rateLimit: resolveRateLimit(options.rateLimit, name),
+    ...(concurrency === undefined ? {} : { concurrency })
   })
+}
+
+/** A concurrency key: a non-empty string without NUL (it separates a key from the order in its line). */
+const concurrencyKeyOf = (key: unknown): string | InvalidArgument => {
+  const checked = validate.nonEmpty("concurrency.key", key)
+  return typeof checked === "string" && checked.includes("\0")
+    ? validate.invalid("concurrency.key", key, "must not contain NUL characters")
+    : checked
+}
+
+/** `concurrency` checked (throws `InvalidArgument`) and resolved. */
+const resolveConcurrency = (
+  concurrency: ConcurrencyOptions<any> | undefined,
+  unique: UniqueSettings | undefined
+): ConcurrencySettings | undefined => {
+  if (concurrency === undefined) return undefined
+  if (concurrency === null || typeof concurrency !== "object") {
+    throw validate.invalid("concurrency", concurrency, "must be an object { limit, key }")
+  }
+  const limit = validate.orThrow(validate.integer("concurrency.limit", concurrency.limit, 1))
+  const key = concurrency.key
+  if (typeof key !== "function") validate.orThrow(concurrencyKeyOf(key))
+  if (unique !== undefined) {
+    throw validate.invalid("concurrency", concurrency, "cannot combine with unique: a unique key runs once at a time")
+  }
+  return { limit, key: typeof key === "function" ? key : () => key }
 }
 
 const makeTask = (name: string, payload: AnySchema, success: AnySchema, error: AnySchema, settings: Settings): any => {
@@ -695,7 +773,8 @@ export const unique =
   (task: T): Task<T["name"], T["payload"], T["success"], T["error"], DuplicateError<U>> =>
     makeTask(task.name, task.payload, task.success, task.error, {
       ...task.settings,
-      unique: resolveUnique(options ?? true)
+      unique: resolveUnique(options ?? true),
+      concurrency: resolveConcurrency(task.settings.concurrency, resolveUnique(options ?? true))
     })
 
 /**
@@ -729,6 +808,33 @@ export const rateLimit =
     makeTask(task.name, task.payload, task.success, task.error, {
       ...task.settings,
       rateLimit: resolveRateLimit(options, task.name)
+    })
+
+/**
+ * Limits how many tasks of one key run at once, fair across keys (see `ConcurrencyOptions`): the pipeable form of
+ * `make`'s `concurrency` option. (A `key` function gets a typed payload only in `make`'s option.) Throws the typed
+ * `InvalidArgument` for a `limit` that is not a positive integer, an empty `key`, or a unique task.
+ *
+ * **Example**
+ *
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Task } from "effect-heimdall"
+ *
+ * const Crawl = Task.make("crawl", { payload: Schema.String }).pipe(
+ *   Task.concurrency({ limit: 3, key: (url: string) => new URL(url).host })
+ * )
+ * ```
+ *
+ * @category combinators
+ * @since 0.3.0
+ */
+export const concurrency =
+  (options: ConcurrencyOptions<any>) =>
+  <T extends Any>(task: T): T =>
+    makeTask(task.name, task.payload, task.success, task.error, {
+      ...task.settings,
+      concurrency: resolveConcurrency(options, task.settings.unique)
     })
 
 /**
@@ -1198,9 +1304,20 @@ const prepare = <T extends Any>(
     // a (trailing) debounced task's first request waits too
     const delay =
       debounce === undefined || debounce.edge !== undefined ? delayMillis : Math.max(delayMillis, debounce.waitMillis)
-    // a drawn id of a unique task falls in its key's partition (partitions.ts): the id alone finds the task
-    const id = given ?? Partitions.taskId(config, unique?.key)
-    return { task: { id, name: task.name, payload: encoded, delayMillis: delay, trace, unique }, key }
+    const cc = task.settings.concurrency
+    let concurrency: { readonly key: string; readonly limit: number } | undefined
+    if (cc !== undefined) {
+      const group = validate.computed("concurrency.key", cc.key, payload)
+      const checked = group instanceof InvalidArgument ? group : concurrencyKeyOf(group)
+      if (checked instanceof InvalidArgument) return yield* checked
+      concurrency = { key: checked, limit: cc.limit }
+    }
+    // a drawn id falls in the partition of its unique key, or of its concurrency key (one partition holds a key's
+    // admissions: the limit is the key's across the queue), see partitions.ts: the id alone finds the task
+    const id = given ?? Partitions.taskId(config, unique?.key ?? concurrency?.key)
+    if (concurrency === undefined)
+      return { task: { id, name: task.name, payload: encoded, delayMillis: delay, trace, unique }, key }
+    return { task: { id, name: task.name, payload: encoded, delayMillis: delay, trace, unique, concurrency }, key }
   })
 
 /** What the caller of an enqueue gets for the queue's result: a handle, or `AlreadyQueued` (`onDuplicate: "fail"`). */
@@ -1557,6 +1674,13 @@ export const schedule = <T extends Any>(task: T, options: ScheduleOptions<Payloa
   const resolved = validate.orThrow(Scheduling.resolve(task.name, options))
   if (task.settings.unique !== undefined) {
     throw validate.invalid("task", task.name, "is unique: a schedule's overlap option says what may run at once")
+  }
+  if (task.settings.concurrency !== undefined) {
+    throw validate.invalid(
+      "task",
+      task.name,
+      "has a concurrency limit: a schedule's overlap option says what may run at once"
+    )
   }
   return {
     name: resolved.name,

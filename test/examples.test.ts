@@ -112,6 +112,10 @@ const expected: Record<string, ReadonlyArray<RegExp>> = {
     /^beat's last task is its latest tick: true$/m,
     /^removed: true, true$/m
   ],
+  "task-concurrency.ts": [
+    /^small started before any big task ended: true$/m,
+    /^big: 10 pages, at most 2 at once, each in its turn: true$/m
+  ],
   "tasks-basics.ts": [
     /^joined: report for customer 1$/m,
     /^status: succeeded$/m,

@@ -1,6 +1,6 @@
 /**
  * Where the scripts' keys live, checked while they run: the Redis conformance suites of the queue, of unique and
- * rate-limited tasks, of the inspector, of the admin, of the schedules and of the primitives run here once more, with every script wrapped by `support/keyCheck.ts`.
+ * rate-limited tasks, of per-key concurrency, of the inspector, of the admin, of the schedules and of the primitives run here once more, with every script wrapped by `support/keyCheck.ts`.
  * A script that touched a key outside `KEYS` and outside the slot of `KEYS[1]` (what Redis Cluster would refuse, or
  * worse, serve from another node) fails its call, and so the test that made it. Keys a script builds from ids it
  * finds while running (a claim pops ids from lists) are not in `KEYS`; they must share the queue's hash tag.
@@ -17,6 +17,7 @@ import { vi } from "vitest"
 import { undeclaredKeysFlag } from "../scripts/gen-lua.mjs"
 import { Heimdall } from "../src/index.ts"
 import { AdminUnderTest, adminSuite } from "./AdminSuite.ts"
+import { concurrencySuite } from "./ConcurrencySuite.ts"
 import { heimdallSuite } from "./HeimdallSuite.ts"
 import { InspectorUnderTest, inspectorSuite } from "./InspectorSuite.ts"
 import { QueueUnderTest, queueSuite } from "./QueueSuite.ts"
@@ -73,6 +74,11 @@ conformance(
   "Key slots: unique and rate-limited tasks",
   [{ name: "redis, keys checked", layer: tasks, redis: true }],
   uniqueSuite
+)
+conformance(
+  "Key slots: per-key concurrency",
+  [{ name: "redis, keys checked", layer: tasks, redis: true }],
+  concurrencySuite
 )
 conformance("Key slots: inspector", [{ name: "redis, keys checked", layer: inspected, redis: true }], inspectorSuite)
 conformance("Key slots: admin", [{ name: "redis, keys checked", layer: administered, redis: true }], adminSuite)

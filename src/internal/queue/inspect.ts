@@ -129,7 +129,9 @@ export const decodeCursor = (state: ListState, text: string): NonNullable<ListQu
     const [, key, id] = parsed
     if (typeof key !== "string" || typeof id !== "string" || id === "") return undefined
     if (
-      state === "queued" ? key !== "ready" && !key.startsWith("parked:") : !Number.isFinite(Number(key)) || key === ""
+      state === "queued"
+        ? key !== "ready" && key !== "held" && !key.startsWith("parked:")
+        : !Number.isFinite(Number(key)) || key === ""
     )
       return undefined
     return { key, id }

@@ -45,6 +45,12 @@
  * | `<prefix>:{<queue>}:edge:<lock>` | hash   | a debounced key's burst window (`edge`       | PEXPIRE: the window's end    |
  * |                                  |        | "leading"/"both"): end `u`, latest run `f`,  | (the latest request + wait)  |
  * |                                  |        | `i`, trailing run `t` (debounceEdge)         |                              |
+ * | `<prefix>:{<queue>}:cc`          | hash   | per-key concurrency: group -> its admitted   | exists while a group has     |
+ * |                                  |        | tasks (queued, scheduled, running); field    | admitted or held-back tasks  |
+ * |                                  |        | `\0seq`: the held-back tasks' order counter  | (fields deleted at 0)        |
+ * | `<prefix>:{<queue>}:ccwait`      | zset   | held-back tasks, `<group>\0<seq>\0<id>`      | exists while non-empty       |
+ * |                                  |        | (score 0: a group's line is a lex range,     |                              |
+ * |                                  |        | oldest first; ccAdmitOrHold in includes.lua) |                              |
  *
  * A task record is kept small: Redis stores a hash of a few short values (each under 64 bytes) as a compact
  * listpack, and waiting tasks are most of a queue's memory. So the fields every waiting task carries have one- or
@@ -57,7 +63,8 @@
  * | -------------- | ------------------------------------------------------- | -------------------------------- |
  * | `n`            | task name                                               | always                           |
  * | `p`            | payload (JSON)                                          | always                           |
- * | `s`            | state: `q` queued, `s` scheduled, `r:<lease token>`     | always                           |
+ * | `s`            | state: `q` queued, `s` scheduled, `h` held back by its  | always                           |
+ * |                | concurrency group (read as queued), `r:<lease token>`   |                                  |
  * |                | running (the token of the running attempt: it goes with |                                  |
  * |                | the state; the lease end is the `running` zset's score);|                                  |
  * |                | the terminal states by name (`succeeded`, `failed`, ...)|                                  |
@@ -74,6 +81,8 @@
  * |                | (it gets the lock when this one ends; see promoteNext)  | duplicate came while it ran      |
  * | `nr`           | a task waiting behind a running one: its own earliest   | a delayed or debounced duplicate |
  * |                | start (ms); it starts when the other ends, not before   | behind a running task            |
+ * | `cg`, `cl`     | the task's concurrency group and its limit              | `concurrency` tasks              |
+ * | `cs`           | its place in the group's line (15 digits, see `ccwait`) | while held back                  |
  * | `a`            | attempts started                                        | after the first claim            |
  * | `startedAt`    | the last claim's time (ms)                              | after the first claim            |
  * | `w`            | the id of the worker that claimed it last               | claimed by a worker              |

@@ -51,6 +51,12 @@ interface Entry {
   next?: string | undefined
   /** A task waiting behind a running one: its own earliest start (a delayed or debounced duplicate). */
   notBefore?: number | undefined
+  /** A task of a concurrency group (as the Redis record's `cg`, `cl`). */
+  cc?: { readonly key: string; readonly limit: number } | undefined
+  /** Held back in its concurrency group's line (the Redis state `h`): its state reads `"queued"`. */
+  held?: boolean | undefined
+  /** Its place in the line (the Redis record's `cs`). */
+  heldSeq?: number | undefined
 }
 type Mutable<A> = { -readonly [K in keyof A]: A[K] }
 
@@ -108,6 +114,62 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
       }
       return entry
     }
+    /**
+     * Per-key concurrency (as ccAdmitOrHold in includes.lua): each group's admitted tasks (queued, scheduled or
+     * running) and its held-back tasks' ids, oldest first.
+     */
+    const groups = new Map<string, { admitted: number; readonly waiting: Array<string> }>()
+    /** The order of held-back tasks (as the Redis field "\0seq"), 15 digits in a `ccwait`-like member. */
+    let heldCount = 0
+    const ccSeq = (id: string) => String(tasks.get(id)?.heldSeq ?? 0).padStart(15, "0")
+    const groupOf = (key: string) => {
+      let group = groups.get(key)
+      if (group === undefined) {
+        group = { admitted: 0, waiting: [] }
+        groups.set(key, group)
+      }
+      return group
+    }
+    /** Admits `entry` into its group (true), or holds it back in the group's line (false). */
+    const admitOrHold = (entry: Entry, cc: NonNullable<Entry["cc"]>): boolean => {
+      const group = groupOf(cc.key)
+      if (group.admitted < cc.limit) {
+        group.admitted++
+        return true
+      }
+      group.waiting.push(entry.record.id)
+      entry.held = true
+      entry.heldSeq = ++heldCount
+      return false
+    }
+    /** A task of a group ends or leaves: out of the line if held back, else its admission goes to the group's next. */
+    const ccRelease = (entry: Entry, now: number) => {
+      if (entry.cc === undefined) return
+      const group = groupOf(entry.cc.key)
+      if (entry.held) {
+        entry.held = false
+        const at = group.waiting.indexOf(entry.record.id)
+        if (at !== -1) group.waiting.splice(at, 1)
+      } else {
+        group.admitted = Math.max(0, group.admitted - 1)
+        while (group.waiting.length > 0) {
+          const next = live(group.waiting[0]!, now)
+          if (next?.held && next.cc !== undefined) {
+            if (group.admitted >= next.cc.limit) break
+            group.admitted++
+            next.held = false
+            if (next.record.runAt > now) {
+              bump(next.record.name, "queued", "scheduled")
+              next.record.state = "scheduled"
+              scheduled.set(next.record.id, next.record.runAt)
+            } else ready.push(next.record.id)
+            wake()
+          }
+          group.waiting.shift()
+        }
+      }
+      if (group.admitted === 0 && group.waiting.length === 0) groups.delete(entry.cc.key)
+    }
     const wake = () => {
       const sleeper = sleepers.shift()
       if (sleeper) Deferred.doneUnsafe(sleeper.done, Effect.void)
@@ -148,6 +210,7 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
       entry.token = undefined
       entry.leaseUntil = undefined
       entry.expiresAt = now + options.retentionMillis
+      ccRelease(entry, now)
       joiners.wakeAll(entry.record.id)
     }
     /**
@@ -450,6 +513,7 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
       } satisfies Partial<TaskRecord>)
       entry.booked = false
       entry.expiresAt = undefined
+      if (entry.cc !== undefined && !admitOrHold(entry, entry.cc)) return { _tag: "Requeued" }
       ready.push(id)
       wake()
       return { _tag: "Requeued" }
@@ -685,6 +749,19 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
           if (task !== undefined && task.state === "queued") tasks.push(task)
         }
       }
+      // then the tasks held back by their concurrency group, as the Redis `ccwait` members sort: by group, each
+      // group's oldest first; the cursor is a member, and the page goes on after it whether or not it is still there
+      const held = [...groups]
+        .flatMap(([group, { waiting }]) => waiting.map((id) => `${group}\0${ccSeq(id)}\0${id}`))
+        .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+      for (const member of held) {
+        if (query.after?.key === "held" && member <= query.after.id) continue
+        if (tasks.length >= query.limit || scanned >= budget) return { tasks, next: last }
+        scanned++
+        last = { key: "held", id: member }
+        const task = summary(member.slice(member.indexOf("\0") + 17), undefined, query.name, now)
+        if (task !== undefined && task.state === "queued") tasks.push(task)
+      }
       return { tasks, next: undefined }
     }
 
@@ -709,8 +786,18 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
             : { _tag: "Duplicate", holder: taken.holder, expiresInMillis: taken.expiresInMs }
         }
       }
+      const entry = newEntry(task, "queued", now + task.delayMillis, lock, now)
+      tasks.set(task.id, entry)
+      // not with unique (see NewTask.concurrency), as on Redis
+      if (task.concurrency !== undefined && task.unique === undefined) {
+        entry.cc = task.concurrency
+        if (!admitOrHold(entry, task.concurrency)) {
+          bump(task.name, undefined, "queued")
+          return { _tag: "Created", state: "queued" }
+        }
+      }
       const state: TaskState = task.delayMillis > 0 ? "scheduled" : "queued"
-      tasks.set(task.id, newEntry(task, state, now + task.delayMillis, lock, now))
+      entry.record.state = state
       bump(task.name, undefined, state)
       if (state === "scheduled") scheduled.set(task.id, now + task.delayMillis)
       else ready.push(task.id)

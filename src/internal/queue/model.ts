@@ -186,6 +186,12 @@ export interface NewTask {
           | undefined
       }
     | undefined
+  /**
+   * A task of a concurrency group (ignored with `unique`): at most `limit` tasks of group `key` are admitted at once
+   * (queued, scheduled or running); the others wait in the group's line (state `"queued"`), oldest first, and each
+   * is admitted when an admitted task of its group ends.
+   */
+  readonly concurrency?: { readonly key: string; readonly limit: number } | undefined
 }
 
 /**

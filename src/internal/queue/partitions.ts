@@ -10,7 +10,8 @@
  *   cluster whose masters hold even shares of it (as `redis-cli --cluster create` splits them) N partitions land on
  *   min(N, masters) different masters. The same N gives the same tags in every process.
  * - **Where a task lives**: a unique task in the partition of its unique key (CRC16 of the key, mod N: its lock and
- *   record share a slot, and every duplicate meets the lock); any other task in the partition of its id (CRC16 of the
+ *   record share a slot, and every duplicate meets the lock); a task of a per-key concurrency limit in the partition
+ *   of its concurrency key (one partition counts the key's admissions); any other task in the partition of its id (CRC16 of the
  *   id, mod N): random ids spread evenly, the same id always lands in the same partition (an enqueue with an id that
  *   exists finds it), and the id alone finds the task. Task ids drawn for unique tasks are drawn in their key's
  *   partition (`taskId`); a task found elsewhere (a unique task given its own id, a schedule's run, which lives in
@@ -74,7 +75,7 @@ const decodePositions = (query: ListQuery, n: number): Array<Position> | undefin
       p[1] !== "" &&
       typeof p[0] === "string" &&
       (query.state === "queued"
-        ? p[0] === "ready" || p[0].startsWith("parked:")
+        ? p[0] === "ready" || p[0] === "held" || p[0].startsWith("parked:")
         : p[0] !== "" && Number.isFinite(Number(p[0]))))
   try {
     const parsed: unknown = JSON.parse(after.id.slice(1))
@@ -167,8 +168,7 @@ export const makeRedisPartitioned = (config: Config, store: HeimdallStore["Servi
         (r: TaskRecord | undefined) => r !== undefined
       )
 
-    const partitionOfTask = (task: NewTask) =>
-      task.unique !== undefined ? partitionOf(task.unique.key, n) : partitionOf(task.id, n)
+    const partitionOfTask = (task: NewTask) => partitionOf(task.unique?.key ?? task.concurrency?.key ?? task.id, n)
 
     /** Claims `options` from the partitions in `order`: the first that has work; Idle with the shortest wait. */
     const claimFrom = (

@@ -93,9 +93,10 @@ const decodeTrace = (text: string | undefined | null): TraceContext | undefined 
   }
 }
 
-const stateCodes: Record<string, TaskState> = { q: "queued", s: "scheduled" }
+const stateCodes: Record<string, TaskState> = { q: "queued", s: "scheduled", h: "queued" }
 /**
- * A stored state (see keys.ts): queued and scheduled by a one-letter code, running as `r:<lease token>`, the
+ * A stored state (see keys.ts): queued (`q`, or `h`: held back by its concurrency group) and scheduled by a
+ * one-letter code, running as `r:<lease token>`, the
  * terminal states by name.
  */
 const decodeState = (stored: string): TaskState =>
@@ -634,7 +635,9 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
               [...keyList, keys.idle, keys.running, keys.counts],
               ...common,
               keys.inboxPrefix,
-              handOffLeaseMillis
+              handOffLeaseMillis,
+              task.concurrency?.key ?? "",
+              task.concurrency?.limit ?? 0
             )
           : run.enqueueUnique(
               [...keyList, fullLockKey(options, task.unique), keys.idle, keys.running, keys.counts],
@@ -670,7 +673,10 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
           task.unique === undefined ? 0 : Math.max(1, Math.ceil(task.unique.ttlMillis)),
           task.unique === undefined ? "0" : holdCode(task.unique),
           task.unique === undefined ? "" : (task.unique.prefix ?? options.lockPrefix),
-          task.unique?.key ?? ""
+          task.unique?.key ?? "",
+          // not with unique (see NewTask.concurrency), as enqueueUnique-8.lua
+          task.unique === undefined ? (task.concurrency?.key ?? "") : "",
+          task.concurrency?.limit ?? 0
         ] as const
       })
       return Effect.map(

@@ -1,6 +1,7 @@
 --!df flags=allow-undeclared-keys
 -- cancel: an operator ends a queued, scheduled or running task "cancelled" (Admin.cancel), at once: it leaves the
--- ready list or its name's parked list (ARGV[7] .. name: same slot), the scheduled or the running zset; the state
+-- ready list or its name's parked list (ARGV[7] .. name: same slot), its concurrency group's line (a held-back task),
+-- the scheduled or the running zset; a task of a concurrency group gives its admission to the group's next (ccRelease); the state
 -- change drops a running task's lease token (its worker's next renew or completion finds it not owned: a completion
 -- that comes first wins, and the cancel finds "succeeded"). The task's unique lock is freed if it holds it, joiners
 -- are told on the events channel, the task enters the bounded index of cancelled tasks, and a running task's id is
@@ -27,6 +28,9 @@ local from
 if f[1] == "q" then
   from = "queued"
   if redis.call("LREM", KEYS[2], 1, ARGV[1]) == 0 then redis.call("LREM", ARGV[7] .. f[2], 1, ARGV[1]) end
+elseif f[1] == "h" then
+  -- held back by its concurrency group (see includes.lua, ccAdmitOrHold): finish takes it out of the group's line
+  from = "queued"
 elseif f[1] == "s" then
   from = "scheduled"
   redis.call("ZREM", KEYS[3], ARGV[1])

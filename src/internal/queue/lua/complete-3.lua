@@ -16,6 +16,6 @@
 local f = owned(KEYS[1], ARGV[2])
 if not f then return 0 end
 finish(KEYS[1], KEYS[2], ARGV[1], "succeeded", "result", ARGV[3], ARGV[4], ARGV[5], nowMillis(),
-  lockKeyOf(f[2], f[3], { infix = ARGV[7] }), f[4], ARGV[6], nil)
+  lockKeyOf(f[2], f[3], { infix = ARGV[7] }), f[4], ARGV[6], nil, nil, nil, f[9] or false)
 countNow(KEYS[3], f[8], "running", "succeeded", 1)
 return 1

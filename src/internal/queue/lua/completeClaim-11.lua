@@ -44,7 +44,7 @@ local f = owned(KEYS[1], ARGV[2])
 if f then
   -- counted below with the claim (countClaim)
   finish(KEYS[1], KEYS[4], ARGV[1], "succeeded", "result", ARGV[3], ARGV[4], ARGV[5], now,
-    lockKeyOf(f[2], f[3], locks), f[4], locks.channel, nil)
+    lockKeyOf(f[2], f[3], locks), f[4], locks.channel, nil, nil, nil, f[9] or false)
   completed = 1
 end
 local route = routeOf(ARGV[13], KEYS[8], ARGV[14], KEYS[6], ARGV[15], ARGV[16], KEYS[7], ARGV[17], ARGV[18])

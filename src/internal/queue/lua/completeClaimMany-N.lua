@@ -45,7 +45,7 @@ for i = 1, c do
   local f = owned(key, ARGV[at + 2])
   if f then
     finish(key, running, ARGV[at + 1], "succeeded", "result", ARGV[at + 3], ARGV[1], ARGV[2], now,
-      lockKeyOf(f[2], f[3], locks), f[4], locks.channel, nil)
+      lockKeyOf(f[2], f[3], locks), f[4], locks.channel, nil, nil, nil, f[9] or false)
     done[f[8]] = (done[f[8]] or 0) + 1
     completed[i] = "1"
   else

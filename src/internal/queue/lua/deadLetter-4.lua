@@ -18,6 +18,6 @@ local f = owned(KEYS[1], ARGV[2])
 if not f then return 0 end
 local book = newBook(KEYS[3], { dead = KEYS[4] }, ARGV[8], ARGV[4])
 finish(KEYS[1], KEYS[2], ARGV[1], "dead", "reason", ARGV[3], ARGV[4], ARGV[5], nowMillis(),
-  lockKeyOf(f[2], f[3], { infix = ARGV[7] }), f[4], ARGV[6], book, f[8], "running")
+  lockKeyOf(f[2], f[3], { infix = ARGV[7] }), f[4], ARGV[6], book, f[8], "running", f[9] or false)
 flushBook(book)
 return 1

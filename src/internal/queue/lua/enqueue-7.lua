@@ -1,5 +1,5 @@
 --!df flags=allow-undeclared-keys
--- enqueue: creates a task record, ready now or scheduled for later.
+-- enqueue: creates a task record, ready now or scheduled for later (or held back by its concurrency group).
 -- Input:
 --   KEYS[1] task:      task key        <prefix>:{q}:task:<id>
 --   KEYS[2] ready:     ready list      <prefix>:{q}:ready
@@ -19,13 +19,15 @@
 --       hash tag, same slot
 --   ARGV[9] handOffLeaseMillis (number): the first lease of a task handed to an idle worker (ms, at most the
 --       worker's own)
+--   ARGV[10] concurrencyGroup: the task's concurrency group ("": none; see includes.lua, ccAdmitOrHold)
+--   ARGV[11] concurrencyLimit (number): the group's limit (ignored without a group)
 -- Output: { created (1|0), state code (keys.ts) } -- created 0: a task with this id exists; nothing changed. A task
 -- to run now is handed to an idle worker that runs its name, if one is registered (state: running; see
--- includes.lua, handOff).
+-- includes.lua, handOff). A task of a concurrency group whose group has its limit admitted is held back (state "h").
 if redis.call("EXISTS", KEYS[1]) == 1 then
   return { 0, redis.call("HGET", KEYS[1], "s") }
 end
 local state = createTask(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5],
   ARGV[6], ARGV[7], {}, { idle = KEYS[5], inboxPrefix = ARGV[8], lease = tonumber(ARGV[9]), wake = KEYS[4],
-    cap = ARGV[6], ttl = ARGV[7] }, KEYS[6], KEYS[7])
+    cap = ARGV[6], ttl = ARGV[7] }, KEYS[6], KEYS[7], nil, ARGV[10] ~= "" and { ARGV[10], tonumber(ARGV[11]) } or nil)
 return { 1, state }

@@ -14,11 +14,12 @@
 --       hash tag, same slot
 --   ARGV[4] handOffLeaseMillis (number): the first lease of a task handed to an idle worker (ms, at most the
 --       worker's own)
---   ARGV[5..] tasks (list of [id: string, name: string, payload: string, delayMillis: number, trace: string, lockTtlMillis: number, keepLock: string, lockPrefix: string, uniqueKey: string]): the
+--   ARGV[5..] tasks (list of [id: string, name: string, payload: string, delayMillis: number, trace: string, lockTtlMillis: number, keepLock: string, lockPrefix: string, uniqueKey: string, concurrencyGroup: string, concurrencyLimit: number]): the
 --       number of tasks, then each task's id, name, payload (JSON), delay (ms, 0: ready now), trace context
 --       (or ""), and for a unique task its lock ttl (ms; 0: not unique, its lock fields are ignored), how long it
 --       holds the lock (as enqueueUnique's keepLock: "1" until it expires, "s" until it starts, not handed to an
---       idle worker; "0" until it ends), the lock prefix and the unique key
+--       idle worker; "0" until it ends), the lock prefix and the unique key; its concurrency group ("": none) and
+--       the group's limit (see includes.lua, ccAdmitOrHold: a task held back is created in state "h")
 -- Output: one reply per task, in order, as enqueue and enqueueUnique reply:
 --   { 1, state }           created (state: a code, see keys.ts)
 --   { 0, state }           a task with this id exists; nothing changed for it
@@ -30,14 +31,14 @@ local nowUs = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local now = math.floor(nowUs / 1000)
 local handoff = { idle = idleKey, inboxPrefix = ARGV[3], lease = tonumber(ARGV[4]), wake = wakeKey, cap = ARGV[1],
   ttl = ARGV[2] }
-local codes = { q = "queued", s = "scheduled" }
+local codes = { q = "queued", s = "scheduled", h = "queued" }
 -- new tasks per "<name>\n<state>", counted once at the end, in the order first met
 local counted, order = {}, {}
 local out = {}
 local k = 7
 local n = tonumber(ARGV[5])
 for i = 0, n - 1 do
-  local a = 6 + i * 9
+  local a = 6 + i * 11
   local key = KEYS[k]
   -- the lock ttl as sent (a string: SET PX and the record take it as it is, with no number to format)
   local lockTtl = ARGV[a + 5]
@@ -71,7 +72,8 @@ for i = 0, n - 1 do
     else
       -- counted below, not by createTask (no counts key)
       local state, noneIdle = createTask(key, readyKey, scheduledKey, wakeKey, id, name, ARGV[a + 2], tonumber(ARGV[a + 3]),
-        ARGV[a + 4], ARGV[1], ARGV[2], extra, handTo, runningKey, nil, now)
+        ARGV[a + 4], ARGV[1], ARGV[2], extra, handTo, runningKey, nil, now,
+        ARGV[a + 9] ~= "" and { ARGV[a + 9], tonumber(ARGV[a + 10]) } or nil)
       out[i + 1] = { 1, state }
       -- no worker is registered idle: the next tasks of the batch need not look (see createTask)
       if noneIdle then handoff.noneIdle = true end

@@ -32,7 +32,7 @@ redis.call("HSET", KEYS[1], "ft", failures)
 local book = newBook(KEYS[5], { failed = KEYS[6] }, ARGV[11], ARGV[5])
 if retryIn < 0 then
   finish(KEYS[1], KEYS[2], ARGV[1], "failed", "error", ARGV[3], ARGV[5], ARGV[6], now,
-    lockKeyOf(f[2], f[3], { infix = ARGV[10] }), f[4], ARGV[9], book, f[8], "running")
+    lockKeyOf(f[2], f[3], { infix = ARGV[10] }), f[4], ARGV[9], book, f[8], "running", f[9] or false)
   flushBook(book)
   return 1
 end

@@ -30,9 +30,10 @@ local function isRunning(state)
 end
 
 -- If the task at `key` is running under `token` (the claim's lease token): the record's
--- { state, lock prefix, unique key, lock keep, attempts, enqueued at, failure times, name }; otherwise nil.
+-- { state, lock prefix, unique key, lock keep, attempts, enqueued at, failure times, name, concurrency group };
+-- otherwise nil.
 local function owned(key, token)
-  local f = redis.call("HMGET", key, "s", "lp", "l", "lk", "a", "e", "ft", "n")
+  local f = redis.call("HMGET", key, "s", "lp", "l", "lk", "a", "e", "ft", "n", "cg")
   if f[1] == "r:" .. token then return f end
   return nil
 end
@@ -185,20 +186,107 @@ local function giveBack(key, runningKey, readyKey, wakeKey, id, f, cap, ttl, boo
   wake(wakeKey, cap, ttl)
 end
 
+-- Per-key concurrency (`concurrency: { limit, key }`, admission at enqueue; see keys.ts): a task of a concurrency group
+-- (record field "cg", its limit "cl") is admitted, that is queued, scheduled or running as any task, while its group
+-- has fewer than its limit admitted in the queue's hash `<base>cc` (group -> admitted count); otherwise it is held
+-- back (state "h", read as queued) in the queue's sorted set `<base>ccwait`, member "<group>\0<seq>\0<id>" (score 0,
+-- "cs": its seq, 15 digits from the hash's field "\0seq", which no group can be: a group has no "\0"), so that the
+-- group's oldest held-back task is the first member of the lex range "[<group>\0" .. "(<group>\1". `base` is the
+-- record key's part before "task:<id>" (the queue's hash tag: the same slot). Returns nil when the task is admitted,
+-- else its seq (the caller stores state "h" and "cs").
+local function ccAdmitOrHold(base, group, limit, id)
+  local admitted = tonumber(redis.call("HGET", base .. "cc", group) or "0")
+  if admitted < limit then
+    redis.call("HINCRBY", base .. "cc", group, 1)
+    return nil
+  end
+  local seq = string.format("%015d", redis.call("HINCRBY", base .. "cc", "\0seq", 1))
+  redis.call("ZADD", base .. "ccwait", 0, group .. "\0" .. seq .. "\0" .. id)
+  return seq
+end
+
+-- Admits the oldest held-back tasks of `group` (see ccAdmitOrHold) while the group has fewer admitted (`admitted`)
+-- than the task's limit: each is queued (pushed on `<base>ready`, a blocked worker woken) or, when its run time "r" is
+-- still ahead (a delayed task), scheduled then; counted queued>scheduled in the counts hash for the latter (a
+-- held-back task counts as queued).
+local function ccAdmitNext(base, group, admitted, now)
+  local waitKey = base .. "ccwait"
+  for _ = 1, 16 do
+    local head = redis.call("ZRANGEBYLEX", waitKey, "[" .. group .. "\0", "(" .. group .. "\1", "LIMIT", 0, 1)[1]
+    if not head then return end
+    local id = string.sub(head, #group + 18)
+    local key = base .. "task:" .. id
+    local f = redis.call("HMGET", key, "s", "cl", "r", "n")
+    if f[1] == "h" then
+      if admitted >= tonumber(f[2]) then return end
+      admitted = redis.call("HINCRBY", base .. "cc", group, 1)
+      redis.call("HDEL", key, "cs")
+      local at = tonumber(f[3])
+      if at and at > now then
+        redis.call("HSET", key, "s", "s")
+        redis.call("ZADD", base .. "scheduled", at, id)
+        countNow(base .. "counts", f[4], "queued", "scheduled", 1)
+      else
+        redis.call("HSET", key, "s", "q")
+        redis.call("LPUSH", base .. "ready", id)
+      end
+      wake(base .. "wake", 1024, 86400000)
+    end
+    redis.call("ZREM", waitKey, head)
+  end
+end
+
+-- A task of a concurrency group ends or leaves (see ccAdmitOrHold; nothing for a task without a group): a held-back
+-- task leaves the group's line; an admitted one gives its admission back and the group's oldest held-back task takes
+-- it (ccAdmitNext). `key`: the task's record key, `id` its id; `group`: nil (read from the record), false (the caller
+-- read the record: no group) or the group of a task the caller read as running (`owned`: admitted, not held back).
+local function ccRelease(key, id, now, group)
+  if group == false then return end
+  local f = { group, nil }
+  if group == nil then f = redis.call("HMGET", key, "cg", "cs") end
+  if not f[1] then return end
+  local base = string.sub(key, 1, #key - #id - 5)
+  if f[2] then
+    redis.call("ZREM", base .. "ccwait", f[1] .. "\0" .. f[2] .. "\0" .. id)
+    redis.call("HDEL", key, "cs")
+  else
+    local left = redis.call("HINCRBY", base .. "cc", f[1], -1)
+    if left <= 0 then
+      redis.call("HDEL", base .. "cc", f[1])
+      left = 0
+    end
+    ccAdmitNext(base, f[1], left, now)
+  end
+  -- no line left: the order starts again (so that the hash goes when no group has admitted tasks)
+  if redis.call("EXISTS", base .. "ccwait") == 0 then redis.call("HDEL", base .. "cc", "\0seq") end
+end
+
 -- Creates a task record, queued now or scheduled after `delay` ms (the only place a record is created), with the
 -- `extra` fields (a unique task's lock). A task to run now is handed to an idle worker that runs its name when
 -- `handoff` names the queue's idle set and one is registered (see handOff). Returns the state code, and true when the
 -- hand-off found no idle worker registered at all (a batch then skips the look for its next tasks: `handoff.noneIdle`);
 -- counts the new task in the counts hash `countsKey` (nil: the caller counts, see enqueueBatch-N.lua). `now`: the script's time
--- (nil: read from TIME here).
+-- (nil: read from TIME here). `cc`: a task of a concurrency group, { group, limit } (nil: none), admitted or held
+-- back (state "h", counted queued; see ccAdmitOrHold).
 local function createTask(key, readyKey, scheduledKey, wakeKey, id, name, payload, delay, trace, cap, ttl, extra,
-    handoff, runningKey, countsKey, now)
+    handoff, runningKey, countsKey, now, cc)
   now = now or nowMillis()
   -- no id (it is in the key), no attempts (0 until a claim), no runAt unless delayed, no empty trace
   local fields = { "n", name, "p", payload, "s", "q", "e", now }
   local token, worker, noneIdle
   local state = "queued"
-  if delay > 0 then
+  local held
+  if cc then
+    held = ccAdmitOrHold(string.sub(key, 1, #key - #id - 5), cc[1], cc[2], id)
+    for _, v in ipairs({ "cg", cc[1], "cl", cc[2] }) do extra[#extra + 1] = v end
+  end
+  if held then
+    fields[6] = "h"
+    for _, v in ipairs({ "cs", held }) do extra[#extra + 1] = v end
+    if delay > 0 then
+      for _, v in ipairs({ "r", now + delay }) do extra[#extra + 1] = v end
+    end
+  elseif delay > 0 then
     fields[6] = "s"
     fields[9] = "r"
     fields[10] = now + delay
@@ -227,8 +315,8 @@ local function createTask(key, readyKey, scheduledKey, wakeKey, id, name, payloa
   for _, v in ipairs(extra) do fields[#fields + 1] = v end
   redis.call("HSET", key, unpack(fields))
   -- a wake-up token for a blocked idle worker, unless the hand-off found that none is registered (then nobody is
-  -- blocked, and a token would only wake the next one for nothing)
-  if not token and not noneIdle then wake(wakeKey, cap, ttl) end
+  -- blocked, and a token would only wake the next one for nothing) or the task is held back
+  if not token and not noneIdle and not held then wake(wakeKey, cap, ttl) end
   return fields[6], noneIdle
 end
 
@@ -268,8 +356,10 @@ end
 -- freed with it and announced on `lockChannel`, unless it keeps the lock until expiry (`lockKeep` "1": an interval
 -- task); only if it holds it (`lockKeep` "s": the lock was freed as it started, see freeAtStart). The move from state `from` is counted in `book` (the task is named `name`), and a failed, dead, skipped or
 -- cancelled task is indexed (indexFinished); without a book (nil: a success, which has no index) the caller counts.
+-- A task of a concurrency group gives its admission to its group's next (ccRelease; `group`: the running task's group
+-- as `owned` read it, false for none, or nil: read here).
 local function finish(key, runningKey, id, state, field, value, retention, channel, now, lockKey, lockKeep,
-    lockChannel, book, name, from)
+    lockChannel, book, name, from, group)
   redis.call("ZREM", runningKey, id)
   redis.call("HSET", key, "s", state, field, value, "finishedAt", now)
   if book then
@@ -278,6 +368,7 @@ local function finish(key, runningKey, id, state, field, value, retention, chann
   end
   redis.call("PEXPIRE", key, retention)
   redis.call("PUBLISH", channel, id)
+  ccRelease(key, id, now, group)
   if lockKey and lockKeep ~= "1" and lockFree(lockKey, id, lockChannel, false) == 1 then
     promoteNext(key, id, lockKey, now)
   end
@@ -544,7 +635,8 @@ end
 -- back of the line like a new task: attempts, failure times, redeliveries, reschedules and the outcome are reset
 -- (the error or reason is kept as `lastError`), the record no longer expires, it leaves `indexKey` (the bounded index
 -- of its state) and is counted as queued in `book` (the terminal state's total stays: totals only grow). A unique
--- task takes its lock again (`locks`, see lockKeyOf). Returns {1} requeued, or {2, holder, pttl}: another task holds
+-- task takes its lock again (`locks`, see lockKeyOf), a task of a concurrency group its admission (or it is held back,
+-- see ccAdmitOrHold). Returns {1} requeued, or {2, holder, pttl}: another task holds
 -- its unique key (nothing changed).
 local function requeue(key, id, f, readyKey, indexKey, now, locks, book)
   local lockKey = lockKeyOf(f[3], f[4], locks)
@@ -557,8 +649,17 @@ local function requeue(key, id, f, readyKey, indexKey, now, locks, book)
   redis.call("HSET", key, "s", "q", "r", now, "lastError", f[6] or f[7] or "")
   redis.call("PERSIST", key)
   redis.call("ZREM", indexKey, id)
-  redis.call("LPUSH", readyKey, id)
   count(book, f[2], nil, "queued")
+  -- a task of a concurrency group is admitted again, or held back behind its group's line (ccAdmitOrHold)
+  local cc = redis.call("HMGET", key, "cg", "cl")
+  if cc[1] then
+    local held = ccAdmitOrHold(string.sub(key, 1, #key - #id - 5), cc[1], tonumber(cc[2]), id)
+    if held then
+      redis.call("HSET", key, "s", "h", "cs", held)
+      return { 1 }
+    end
+  end
+  redis.call("LPUSH", readyKey, id)
   return { 1 }
 end
 

@@ -1,6 +1,8 @@
 --!df flags=allow-undeclared-keys
 -- pageQueued: one page of the queued tasks, after a cursor (read only). The queued tasks are the ready list, then
--- each name's parked list, by name (byte order), each from its newest entry (the left end) to its oldest.
+-- each name's parked list, by name (byte order), each from its newest entry (the left end) to its oldest, then the
+-- tasks held back by their concurrency group (the queue's `ccwait`, built from KEYS[3]: same slot; by group, each
+-- group's oldest first; see includes.lua, ccAdmitOrHold).
 -- Input:
 --   KEYS[1] ready:      ready list      <prefix>:{q}:ready
 --   KEYS[2] parked:     parked names    <prefix>:{q}:parked
@@ -10,10 +12,11 @@
 --   ARGV[2] name: task name ("": every name; else the ready list and that name's parked list only)
 --   ARGV[3] limit (number): at most this many tasks on the page
 --   ARGV[4] budget (number): at most this many entries read for the page (a name filter skips the others)
---   ARGV[5] afterList: the cursor's list: "ready" or "parked:<name>" ("": from the start)
+--   ARGV[5] afterList: the cursor's list: "ready", "parked:<name>" or "held" ("": from the start)
 --   ARGV[6] afterId: the cursor's id: the page starts after it in its list. A claim takes a list's oldest entries
 --       first: when the cursor's id is no longer in its list, every entry after it was claimed too, and the page
---       goes on with the next list.
+--       goes on with the next list. In "held", the cursor is a `ccwait` member: the page goes on after it in byte
+--       order, whether or not it is still there.
 -- Output: { { id, name, run at, enqueued at, attempts, "", "q" }, ..., next } -- next: { list, id } of the last entry
 --   read when the page stopped early ({} when there is nothing more)
 local page = pageOf(tonumber(ARGV[3]), tonumber(ARGV[4]))
@@ -49,6 +52,20 @@ for _, list in ipairs(lists) do
       local row = function(f) return { id, f[2], f[4] or f[3], f[3], f[5] or "0", "", "q" } end
       if not pageAdd(page, { list, id }, KEYS[3] .. id, fields, keep, row) then return page.tasks end
     end
+  end
+end
+local waitKey = string.sub(KEYS[3], 1, #KEYS[3] - 5) .. "ccwait"
+local from = ARGV[5] == "held" and "(" .. ARGV[6] or "-"
+local function keepHeld(f) return f[1] == "h" and (ARGV[2] == "" or f[2] == ARGV[2]) end
+while true do
+  local members = redis.call("ZRANGEBYLEX", waitKey, from, "+", "LIMIT", 0, 100)
+  if #members == 0 then break end
+  for _, member in ipairs(members) do
+    -- "<group>\0<seq: 15 digits>\0<id>", and a group has no "\0"
+    local id = string.sub(member, string.find(member, "\0", 1, true) + 17)
+    local row = function(f) return { id, f[2], f[4] or f[3], f[3], f[5] or "0", "", "q" } end
+    if not pageAdd(page, { "held", member }, KEYS[3] .. id, fields, keepHeld, row) then return page.tasks end
+    from = "(" .. member
   end
 end
 table.insert(page.tasks, {})
