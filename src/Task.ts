@@ -180,6 +180,10 @@ export type DebounceEdge = "trailing" | "leading" | "both"
  *   while the first still runs.
  * - `"untilExpiry"`: from enqueue until `timeout`, even after the task ended: at most one run per `timeout` (a
  *   unique interval; what `waitForExpiry: true` means).
+ * - `"whileRunning"`: only while the task runs: every enqueue creates a task (nothing is merged), and at most one
+ *   task of the key runs at a time, the others waiting their turn in the key's line, oldest first. It is per-key
+ *   concurrency with limit 1 on the unique key (see `ConcurrencyOptions`), so a dead worker's turn passes on when
+ *   its lease lapses; `onDuplicate` stays `"existing"` (there is no waiting holder to answer with).
  *
  * In every mode `timeout` bounds the hold: a key is never held longer, whatever its task does.
  *
@@ -194,7 +198,7 @@ export type DebounceEdge = "trailing" | "leading" | "both"
  * @category models
  * @since 0.3.0
  */
-export type UniqueHold = "untilStart" | "untilEnd" | "untilExpiry"
+export type UniqueHold = "untilStart" | "untilEnd" | "untilExpiry" | "whileRunning"
 
 /**
  * How a unique task is unique.
@@ -219,8 +223,9 @@ export type UniqueHold = "untilStart" | "untilEnd" | "untilExpiry"
  *   (see `Debounce` and the README's "Leading edge" for every case).
  *   `enqueueOutcome` says which of these happened (`Debounced`, with the new start time).
  * - `hold`: how long the task holds its key (see `UniqueHold`): `"untilEnd"` (default), `"untilStart"` (the key
- *   is freed when a worker starts the task: only waiting duplicates are merged) or `"untilExpiry"` (kept after the
- *   task ends, until `timeout`). `"untilStart"` takes `onDuplicate` `"existing"`, `"fail"`, `"replace"` (the
+ *   is freed when a worker starts the task: only waiting duplicates are merged), `"untilExpiry"` (kept after the
+ *   task ends, until `timeout`) or `"whileRunning"` (held only while it runs: one run of the key at a time, every
+ *   request runs in turn). `"untilStart"` takes `onDuplicate` `"existing"`, `"fail"`, `"replace"` (the
  *   waiting task's payload) or a debounce (the waiting task's start), each acting on the waiting task only;
  *   `"oneBehind"` (which promises one running task per key) is `InvalidArgument` with it.
  * - `waitForExpiry`: `true` is `hold: "untilExpiry"` (a unique *interval*: at most one run per `timeout`);
@@ -669,12 +674,12 @@ const resolveDuplicate = (policy: DuplicatePolicy): DuplicatePolicy => {
   }
 }
 
-const holds: ReadonlyArray<unknown> = ["untilStart", "untilEnd", "untilExpiry"]
+const holds: ReadonlyArray<unknown> = ["untilStart", "untilEnd", "untilExpiry", "whileRunning"]
 
 /** `hold` and `waitForExpiry` checked against each other and `onDuplicate` (throws `InvalidArgument`). */
 const resolveHold = (hold: unknown, waitForExpiry: unknown, onDuplicate: DuplicatePolicy): UniqueHold => {
   if (hold !== undefined && !holds.includes(hold)) {
-    throw validate.invalid("unique.hold", hold, 'must be "untilStart", "untilEnd" or "untilExpiry"')
+    throw validate.invalid("unique.hold", hold, 'must be "untilStart", "untilEnd", "untilExpiry" or "whileRunning"')
   }
   if (waitForExpiry !== undefined && typeof waitForExpiry !== "boolean") {
     throw validate.invalid("unique.waitForExpiry", waitForExpiry, "must be true or false")
@@ -696,6 +701,14 @@ const resolveHold = (hold: unknown, waitForExpiry: unknown, onDuplicate: Duplica
       resolved,
       'cannot be combined with onDuplicate: "oneBehind" (one running task per key needs the key held while it ' +
         'runs: use hold "untilEnd"; with "untilStart" a duplicate of a waiting task gets it, as with "existing")'
+    )
+  }
+  if (resolved === "whileRunning" && onDuplicate !== "existing") {
+    throw validate.invalid(
+      "unique.onDuplicate",
+      typeof onDuplicate === "object" ? "{ debounce }" : onDuplicate,
+      'cannot be combined with hold: "whileRunning" (no key is held while a task waits, so every request is a task ' +
+        'of its own and runs in turn: leave onDuplicate at "existing")'
     )
   }
   return resolved
@@ -1283,8 +1296,13 @@ const prepare = <T extends Any>(
             edge: policy.edge === "leading" || policy.edge === "both" ? policy.edge : undefined
           }
         : undefined
+    // hold "whileRunning": no lock; per-key concurrency with limit 1 on the unique key (see UniqueHold)
+    const whileRunning = settings?.hold === "whileRunning" && key !== undefined
+    if (whileRunning && key.includes("\0")) {
+      return yield* validate.invalid("unique.key", key, 'must not contain NUL characters with hold: "whileRunning"')
+    }
     const unique =
-      settings === undefined || key === undefined
+      settings === undefined || key === undefined || whileRunning
         ? undefined
         : {
             key,
@@ -1305,7 +1323,9 @@ const prepare = <T extends Any>(
     const delay =
       debounce === undefined || debounce.edge !== undefined ? delayMillis : Math.max(delayMillis, debounce.waitMillis)
     const cc = task.settings.concurrency
-    let concurrency: { readonly key: string; readonly limit: number } | undefined
+    let concurrency: { readonly key: string; readonly limit: number } | undefined = whileRunning
+      ? { key: `unique:${key}`, limit: 1 }
+      : undefined
     if (cc !== undefined) {
       const group = validate.computed("concurrency.key", cc.key, payload)
       const checked = group instanceof InvalidArgument ? group : concurrencyKeyOf(group)
