@@ -1,3 +1,4 @@
+--!df flags=allow-undeclared-keys
 -- deadLetter: a claimed task cannot run here at all (payload does not decode, unknown task name); ends it as dead.
 -- Input:
 --   KEYS[1] task:    task key      <prefix>:{q}:task:<id>
