@@ -870,13 +870,16 @@ export const uniqueSuite = (it: Vitest.MethodsNonLive<TasksUnderTest>, backend: 
           yield* steps(100)
           outcomes.push(yield* Task.enqueueOutcome(Search, { n }))
         }
-        // each moved the start, never past e + maxWait
+        // each moved the start, never past e + maxWait. On Redis (real time) the last request can come after the
+        // task started at e + maxWait (six steps of 100 ms plus their round trips): it is then not a debounce of it
         const starts = outcomes.map((o) => (o._tag === "Debounced" ? o.startsAt : -1))
+        const debounced = backend.redis ? starts.filter((at) => at !== -1) : starts
+        assert.isAtLeast(debounced.length, backend.redis ? 4 : 6, `${starts.map((at) => at - e)}`)
         assert.isTrue(
-          starts.every((at) => at > e && at <= e + 700),
+          debounced.every((at) => at > e && at <= e + 700),
           `${starts.map((at) => at - e)}`
         )
-        assert.strictEqual(starts.at(-1), e + 700, "the last ones are capped at maxWait")
+        if (!backend.redis) assert.strictEqual(starts.at(-1), e + 700, "the last ones are capped at maxWait")
         yield* steps(200 + slack)
         const ran = yield* Ref.get(runs)
         assert.strictEqual(ran.length, 1, "one run")
