@@ -22,6 +22,20 @@ export interface Runner<Config extends { readonly params: ReadonlyArray<unknown>
   readonly load: Effect.Effect<unknown, Redis.RedisError>
 }
 
+/** `EVALSHA`'s arguments for `script` with `params`: the SHA-1, the key count, then every key and argument as text. */
+const evalShaArgs = <Config extends { readonly params: ReadonlyArray<unknown>; readonly result: unknown }>(
+  sha: string,
+  script: Redis.Script<Config>,
+  params: Config["params"]
+): Array<string> => {
+  const values = script.params(...params)
+  const args = new Array<string>(values.length + 2)
+  args[0] = sha
+  args[1] = String(script.numberOfKeys(...params))
+  for (let i = 0; i < values.length; i++) args[i + 2] = String(values[i])
+  return args
+}
+
 /** `evaluator(redis)(script)` is `redis.eval(script)`, with the SHA-1 computed locally. */
 export const evaluator =
   (redis: Redis.Redis["Service"]) =>
@@ -32,12 +46,7 @@ export const evaluator =
     const load = redis.send<string>("SCRIPT", "LOAD", script.lua)
     return Object.assign(
       (...params: Config["params"]) => {
-        const values = script.params(...params)
-        const args = new Array<string>(values.length + 2)
-        args[0] = sha
-        args[1] = String(script.numberOfKeys(...params))
-        for (let i = 0; i < values.length; i++) args[i + 2] = String(values[i])
-        const run = redis.send<Config["result"]>("EVALSHA", ...args)
+        const run = redis.send<Config["result"]>("EVALSHA", ...evalShaArgs(sha, script, params))
         return Effect.catchIf(run, isNoScript, () => Effect.andThen(load, run))
       },
       { load }
@@ -106,13 +115,8 @@ export const durableEvaluator = (redis: Redis.Redis["Service"], durability: Dura
     const sha = createHash("sha1").update(script.lua).digest("hex")
     return Object.assign(
       (...params: Config["params"]) => {
-        const values = script.params(...params)
-        const args = new Array<string>(values.length + 2)
-        args[0] = sha
-        args[1] = String(script.numberOfKeys(...params))
-        for (let i = 0; i < values.length; i++) args[i + 2] = String(values[i])
         const run = Effect.flatMap(
-          sendThenWait<Config["result"]>("EVALSHA", args, replicas, timeout),
+          sendThenWait<Config["result"]>("EVALSHA", evalShaArgs(sha, script, params), replicas, timeout),
           ([reply, acked]) =>
             Number(acked) >= replicas
               ? Effect.succeed(reply)

@@ -194,8 +194,15 @@ const scenario = (kind: Kind) =>
     const all = [...workers.on, ...workers.off, ...producers.on, ...producers.off]
     yield* Effect.addFinalizer(() => Effect.sync(killAll))
     yield* Effect.promise(() => Promise.all(all.map((c) => c.waitFor("ready", (l) => l === "ready", 60_000))))
-    // traffic before the failover
+    // traffic before the failover: at least 1.5 s, and until each mode's workers have held the lock once (on a
+    // loaded machine the first holdings can take longer)
+    const trafficFrom = Date.now()
     yield* Effect.sleep("1500 millis")
+    const held = (mode: "on" | "off") => workers[mode].some((w) => w.lines.some((l) => l.startsWith("hold ")))
+    while (!held("on") || !held("off")) {
+      assert.isBelow(Date.now() - trafficFrom, 30_000, "no lock holding before the failover")
+      yield* Effect.sleep("100 millis")
+    }
     const slot = keySlot(`{${queues.on}}`)
     const pidOf = (port: number) =>
       Effect.map(cli(port, "INFO", "server"), (info) => Number(/process_id:(\d+)/.exec(info)![1]))

@@ -1,12 +1,3 @@
-/**
- * Production faults, with real OS processes against a real redis-server: a worker that dies while idle, a mixed
- * fleet, Redis restarted mid-run (with and without persistence), and Redis frozen by SIGSTOP while producers retry.
- * Worker processes run test/fixtures/resilience-worker.ts, producers test/fixtures/resilience-producer.ts.
- * Tests that restart or freeze Redis start a private server of their own (the run's shared server is untouched).
- */
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { assert, layer } from "@effect/vitest"
 import { Effect, Exit, Fiber, Layer } from "effect"
@@ -17,9 +8,9 @@ import { RedisIoredis } from "../../src/index.ts"
 import * as Task from "../../src/Task.ts"
 import * as TaskQueue from "../../src/TaskQueue.ts"
 import { Left, Probe, Right } from "../fixtures/resilience-tasks.ts"
+import { privateServer } from "../support/privateServer.ts"
 import { type Child, killAll, spawnFixture } from "../support/processes.ts"
 import { describeRedis, keyPrefix, redisLayer, redisUrl } from "../support/redis.ts"
-import { startRedisServer } from "../support/redisServer.ts"
 
 const prefix = keyPrefix(import.meta.url).slice(0, -1)
 const workerScript = fileURLToPath(new URL("../fixtures/resilience-worker.ts", import.meta.url))
@@ -44,21 +35,6 @@ const startsOf = (...workers: ReadonlyArray<Child>) =>
         return { name: name!, id: id!, attempt: Number(attempt), at: Number(at), pid: w.child.pid }
       })
   )
-
-/** A private redis-server for one test, stopped (and its directory removed) when the test's scope closes. */
-const privateServer = (persistent: boolean) =>
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      const dir = persistent ? mkdtempSync(path.join(tmpdir(), "heimdall-aof-")) : undefined
-      const server = await startRedisServer(undefined, { persistentDir: dir })
-      return { server, dir }
-    }),
-    ({ server, dir }) =>
-      Effect.promise(async () => {
-        await server.stop()
-        if (dir) rmSync(dir, { recursive: true, force: true })
-      })
-  ).pipe(Effect.map(({ server }) => server))
 
 /** The queue (and the Redis service) on a server, with a short command timeout. */
 const queueOn = (url: string, queue: string) =>

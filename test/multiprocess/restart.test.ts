@@ -1,53 +1,17 @@
-/**
- * Schedules and duplicate policies across a Redis restart (a private redis-server of the test's own, SIGKILLed and
- * started again, with and without persistence), and a worker process SIGKILLed while it runs a `replace` or
- * `oneBehind` task with one waiting behind it.
- *
- * - A scheduler keeps firing after a restart: with persistence (AOF, `appendfsync always`) every tick from the
- *   first to the last is enqueued and runs exactly once, the ticks that fell during the outage included (the
- *   schedulers ran: they are on time, fired when Redis is back). Without persistence the schedule's record is
- *   written again by the running schedulers (`scheduleSync` at each step), no tick is enqueued twice (a scheduler
- *   never goes below the ticks it handled itself), and the outage's ticks are fired; at most the one tick whose
- *   task was still on Redis, not yet taken by a worker, when Redis died, is lost with the data.
- * - Duplicate policies with persistence: a waiting debounced, replaced or leading-edge task, its lock and its burst
- *   window survive; each runs once with the right payload, and a `oneBehind` task waiting behind a run in progress
- *   runs after it, once. Without persistence the waiting task, its lock and the window are gone with the data: the
- *   next duplicate is a first request (`Created`).
- * - A worker SIGKILLed mid-run of a `replace` or `oneBehind` task: the task is redelivered once its lease lapses
- *   (with its own payload) and the task behind it runs after it, once; never two at once.
- */
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { assert, layer } from "@effect/vitest"
 import { Effect, Layer, Ref, Schema } from "effect"
 import { afterAll, afterEach } from "vitest"
 import { Heimdall, Inspector, RedisIoredis, Task, TaskQueue, Worker } from "../../src/index.ts"
 import { OneBehind, Replacing } from "../fixtures/unique-tasks.ts"
+import { privateServer } from "../support/privateServer.ts"
 import { type Child, killAll, spawnFixture } from "../support/processes.ts"
 import { describeRedis, keyPrefix, redisLayer, redisUrl } from "../support/redis.ts"
-import { startRedisServer } from "../support/redisServer.ts"
 
 const prefix = keyPrefix(import.meta.url)
 
 afterEach(killAll)
 afterAll(killAll)
-
-/** A private redis-server for one test, stopped (and its directory removed) when the test's scope closes. */
-const privateServer = (persistent: boolean) =>
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      const dir = persistent ? mkdtempSync(path.join(tmpdir(), "heimdall-edge-")) : undefined
-      const server = await startRedisServer(undefined, { persistentDir: dir })
-      return { server, dir }
-    }),
-    ({ server, dir }) =>
-      Effect.promise(async () => {
-        await server.stop()
-        if (dir) rmSync(dir, { recursive: true, force: true })
-      })
-  ).pipe(Effect.map(({ server }) => server))
 
 /** The queue (and the Redis service) on a private server, with a short command timeout. */
 const queueOn = (url: string, queue: string) =>

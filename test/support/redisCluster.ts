@@ -3,7 +3,8 @@
  * `redis-server --cluster-enabled yes` on a free loopback port (its cluster
  * bus on the port + 10000), its `nodes.conf` in a temporary directory, joined
  * by `redis-cli --cluster create ... --cluster-replicas 1 --cluster-yes`.
- * `startRedisCluster` resolves once every node reports `cluster_state:ok` and sees the three replicas.
+ * `startRedisCluster` resolves once every node reports `cluster_state:ok` and sees the three replicas, and every
+ * replica has finished its first sync with its master.
  */
 import { execFile, execFileSync } from "node:child_process"
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
@@ -123,6 +124,19 @@ export const startRedisCluster = async (
             : 0
         if (replicas === 3) break
         if (Date.now() > deadline) throw new Error(`cluster node ${port} not ready: ${info.trim()}`)
+        await sleep(100)
+      }
+    }
+    // and every replica has finished its first sync (a WAIT on a master counts it from then on): on a loaded
+    // machine the cluster can be "ok" well before, and a durable write sent meanwhile is refused
+    for (const port of ports) {
+      for (;;) {
+        const replication = await cli(redisCli, port, "INFO", "replication").catch(() => "")
+        const ready = replication.includes("role:master")
+          ? /connected_slaves:1\b/.test(replication) && /slave0:.*state=online/.test(replication)
+          : replication.includes("master_link_status:up") && replication.includes("master_sync_in_progress:0")
+        if (ready) break
+        if (Date.now() > deadline) throw new Error(`cluster node ${port} not replicating: ${replication.trim()}`)
         await sleep(100)
       }
     }

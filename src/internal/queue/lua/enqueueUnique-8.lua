@@ -115,26 +115,16 @@ if taken[1] == 0 and ARGV[14] ~= "" then
   end
   -- the holder runs (or ended keeping its lock, or its record expired): a new task behind it, at the lock's expiry
   local now = nowMillis()
-  local at = now + math.max(0, tonumber(taken[3]))
-  local fields = { "n", ARGV[2], "p", ARGV[3], "s", "s", "e", now, "r", at, "lp", ARGV[10], "l", ARGV[11], "lt", ARGV[8] }
+  local lock = { "lp", ARGV[10], "l", ARGV[11], "lt", ARGV[8] }
+  if ARGV[9] ~= "0" then
+    lock[7] = "lk"
+    lock[8] = ARGV[9]
+  end
   -- its own earliest start: the duplicate's delay (the debounce wait)
   local own = now + tonumber(ARGV[4])
   if ARGV[14] == "debounce" then own = now + tonumber(ARGV[15]) end
-  if own > now then
-    fields[#fields + 1] = "nr"
-    fields[#fields + 1] = own
-  end
-  if ARGV[9] ~= "0" then
-    fields[#fields + 1] = "lk"
-    fields[#fields + 1] = ARGV[9]
-  end
-  if ARGV[5] ~= "" then
-    fields[#fields + 1] = "tr"
-    fields[#fields + 1] = ARGV[5]
-  end
-  redis.call("HSET", KEYS[1], unpack(fields))
-  redis.call("ZADD", KEYS[3], at, ARGV[1])
-  countNow(KEYS[8], ARGV[2], nil, "scheduled", 1)
+  createBehind(KEYS[1], KEYS[3], KEYS[8], ARGV[1], ARGV[2], ARGV[3], now, now + math.max(0, tonumber(taken[3])), lock,
+    own, ARGV[5])
   if h[1] then redis.call("HSET", holderKey, "nx", ARGV[1]) end
   if ARGV[14] == "oneBehind" then return { 1, "s" } end
   if ARGV[14] == "debounce" then return { 4, ARGV[1], "s", own } end

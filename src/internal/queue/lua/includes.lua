@@ -320,6 +320,27 @@ local function createTask(key, readyKey, scheduledKey, wakeKey, id, name, payloa
   return fields[6], noneIdle
 end
 
+-- Creates the task `id` (record `key`) behind the running holder of its unique key (onDuplicate "replace",
+-- "oneBehind" or a debounce, see promoteNext): scheduled at the holder's lock expiry `expiry` (promoteNext queues it
+-- when the holder ends), with the lock fields `lock` ("lp", "l", "lt", and "lk" when not "until end"), its own
+-- earliest start `notBefore` ("nr", when later than now) and its trace (when not ""); counted as a new scheduled task.
+-- The caller names it in the holder's "nx".
+local function createBehind(key, scheduledKey, countsKey, id, name, payload, now, expiry, lock, notBefore, trace)
+  local fields = { "n", name, "p", payload, "s", "s", "e", now, "r", expiry }
+  for _, v in ipairs(lock) do fields[#fields + 1] = v end
+  if notBefore > now then
+    fields[#fields + 1] = "nr"
+    fields[#fields + 1] = notBefore
+  end
+  if trace ~= "" then
+    fields[#fields + 1] = "tr"
+    fields[#fields + 1] = trace
+  end
+  redis.call("HSET", key, unpack(fields))
+  redis.call("ZADD", scheduledKey, expiry, id)
+  countNow(countsKey, name, nil, "scheduled", 1)
+end
+
 -- `onDuplicate: "replace"` (see enqueueUnique-8.lua): a duplicate enqueued while the unique task `id` (record `key`)
 -- runs is created scheduled, at the time its lock expires at the latest, and named in the running task's field "nx".
 -- When that task ends and frees the lock, the lock passes to the task behind it (with its own ttl, "lt"), which is
@@ -731,20 +752,7 @@ local function debounceEdge(k, a)
         { idle = k[6], inboxPrefix = a[12], lease = tonumber(a[13]), wake = k[4], cap = a[6], ttl = a[7] }, k[7],
         k[8], now)
     end
-    local expiry = now + math.max(0, tonumber(taken[3]))
-    local fields = { "n", a[2], "p", a[3], "s", "s", "e", now, "r", expiry }
-    for _, v in ipairs(lock) do fields[#fields + 1] = v end
-    if at > now then
-      fields[#fields + 1] = "nr"
-      fields[#fields + 1] = at
-    end
-    if a[5] ~= "" then
-      fields[#fields + 1] = "tr"
-      fields[#fields + 1] = a[5]
-    end
-    redis.call("HSET", k[1], unpack(fields))
-    redis.call("ZADD", k[3], expiry, id)
-    countNow(k[8], a[2], nil, "scheduled", 1)
+    createBehind(k[1], k[3], k[8], id, a[2], a[3], now, now + math.max(0, tonumber(taken[3])), lock, at, a[5])
     local holderKey = base .. "task:" .. taken[2]
     if redis.call("EXISTS", holderKey) == 1 then redis.call("HSET", holderKey, "nx", id) end
     return "s"
