@@ -1634,6 +1634,85 @@ export const uniqueSuite = (it: Vitest.MethodsNonLive<TasksUnderTest>, backend: 
   )
 
   it.effect(
+    "hold untilStart with the leading or both edge: a start frees the key; a request after it is a new task",
+    () =>
+      withTasks(
+        Effect.gen(function* () {
+          const N = Schema.Struct({ n: Schema.Number })
+          const make = (name: string, edge: "leading" | "both") =>
+            Task.make(name, {
+              payload: N,
+              unique: { key: name, hold: "untilStart", onDuplicate: { debounce: 200, edge }, timeout: "1 minute" }
+            })
+          const Lead = make("lead-start", "leading")
+          const first = yield* Task.enqueueOutcome(Lead, { n: 1 })
+          assert.deepStrictEqual(first._tag === "Created" && first.state, "queued")
+          assert.strictEqual(yield* holderOf(Lead, { n: 0 }), first.handle.id, "waiting, it holds the key")
+          assert.strictEqual((yield* claimOne("lead", 60_000)).id, first.handle.id)
+          assert.isUndefined(yield* holderOf(Lead, { n: 0 }), "its start freed the key")
+          // within the burst's window: the leading edge starts nothing
+          const second = yield* Task.enqueueOutcome(Lead, { n: 2 })
+          assert.deepStrictEqual([second._tag, second.handle.id], ["Existing", first.handle.id])
+          yield* steps(250 + slack)
+          // a new burst while the first runs: a new task, queued now (holding until the end, it would wait behind)
+          const third = yield* Task.enqueueOutcome(Lead, { n: 3 })
+          assert.deepStrictEqual(third._tag === "Created" && third.state, "queued")
+          assert.notStrictEqual(third.handle.id, first.handle.id)
+          assert.strictEqual(yield* holderOf(Lead, { n: 0 }), third.handle.id)
+
+          const Both = make("both-start", "both")
+          const lead = yield* Task.enqueueOutcome(Both, { n: 1 })
+          assert.deepStrictEqual(lead._tag === "Created" && lead.state, "queued")
+          // the claim takes the oldest waiting task first: the leading task above, then this one
+          assert.strictEqual((yield* claimOne("third", 60_000)).id, third.handle.id)
+          assert.strictEqual((yield* claimOne("both", 60_000)).id, lead.handle.id)
+          assert.isUndefined(yield* holderOf(Both, { n: 0 }), "its start freed the key")
+          // within the window, the trailing run: a new task holding the free key, `wait` from now
+          const trailing = yield* Task.enqueueOutcome(Both, { n: 2 })
+          assert.strictEqual(trailing._tag, "Debounced")
+          assert.notStrictEqual(trailing.handle.id, lead.handle.id)
+          assert.strictEqual(yield* holderOf(Both, { n: 0 }), trailing.handle.id)
+          const record = (yield* (yield* TaskQueue.TaskQueue).get(trailing.handle.id))!
+          assert.deepStrictEqual([record.state, record.runAt - record.enqueuedAt], ["scheduled", 200])
+        })
+      )
+  )
+
+  it.effect("hold untilStart with the leading edge, while a worker idles: its start frees the key", () =>
+    withTasks(
+      Effect.gen(function* () {
+        const Lead = Task.make("lead-idle-start", {
+          payload: Schema.Struct({ n: Schema.Number }),
+          unique: {
+            key: ({ n }) => `k${n}`,
+            hold: "untilStart",
+            onDuplicate: { debounce: 200, edge: "leading" },
+            timeout: "1 minute"
+          }
+        })
+        const started = yield* Ref.make<Array<number>>([])
+        yield* worker(
+          [Task.implement(Lead, ({ n }) => Ref.update(started, (s) => [...s, n]).pipe(Effect.andThen(Effect.never)))],
+          4
+        )
+        yield* steps(100) // the worker is idle (on Redis: registered for hand-offs)
+        const one = yield* Task.enqueueOutcome(Lead, { n: 1 })
+        const two = yield* Task.enqueueOutcome(Lead, { n: 2 })
+        assert.deepStrictEqual([one._tag, two._tag], ["Created", "Created"])
+        yield* steps(100)
+        assert.deepStrictEqual((yield* Ref.get(started)).toSorted(), [1, 2])
+        for (const [n, outcome] of [
+          [1, one],
+          [2, two]
+        ] as const) {
+          assert.strictEqual(yield* Task.status(outcome.handle), "running")
+          assert.isUndefined(yield* holderOf(Lead, { n }), `key ${n} freed as it started`)
+        }
+      })
+    )
+  )
+
+  it.effect(
     "hold: a value outside the choices, or one that contradicts waitForExpiry or oneBehind, is InvalidArgument",
     () =>
       withTasks(

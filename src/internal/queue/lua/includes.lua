@@ -706,7 +706,8 @@ local function debounceEdge(k, a)
   local open = w[1] and w[3] and tonumber(w[1]) > now
   local lastRun = tonumber(w[2] or now)
   local lock = { "lp", a[10], "l", a[11], "lt", a[8] }
-  if a[9] == "1" then lock[7], lock[8] = "lk", "1" end
+  -- "lk": how long the task holds the key when not until its end (a[9], as in enqueueUnique-8.lua)
+  if a[9] ~= "0" then lock[7], lock[8] = "lk", a[9] end
   -- the run of the key that has not started (the task waiting behind the running holder, or the waiting holder)
   local function waitingOf(holder)
     local hKey = base .. "task:" .. holder
@@ -748,9 +749,11 @@ local function debounceEdge(k, a)
   -- (scheduled at the lock's expiry, named in the holder's "nx": it starts when the holder ends, not before `at`)
   local function create(taken, at)
     if taken[1] == 1 then
-      return createTask(k[1], k[2], k[3], k[4], id, a[2], a[3], at - now, a[5], a[6], a[7], lock,
-        { idle = k[6], inboxPrefix = a[12], lease = tonumber(a[13]), wake = k[4], cap = a[6], ttl = a[7] }, k[7],
-        k[8], now)
+      -- a task that holds its key until it starts is not handed to an idle worker: a claim starts it and frees the key
+      local handoff = a[9] ~= "s"
+        and { idle = k[6], inboxPrefix = a[12], lease = tonumber(a[13]), wake = k[4], cap = a[6], ttl = a[7] } or nil
+      return createTask(k[1], k[2], k[3], k[4], id, a[2], a[3], at - now, a[5], a[6], a[7], lock, handoff, k[7], k[8],
+        now)
     end
     createBehind(k[1], k[3], k[8], id, a[2], a[3], now, now + math.max(0, tonumber(taken[3])), lock, at, a[5])
     local holderKey = base .. "task:" .. taken[2]
