@@ -120,7 +120,55 @@ const duplicateWorker = Effect.gen(function* () {
 
 const workerScript = fileURLToPath(new URL("../fixtures/duplicate-worker.ts", import.meta.url))
 
-describeRedis("Schedules and duplicate policies across a Redis restart", () => {
+const Limited = Task.make("rs-limited", { payload: N, concurrency: { limit: 2, key: "rs-key" } })
+
+/** The most of these runs at once (a run that ends as another starts, in the same millisecond, is not beside it). */
+const mostAtOnce = (runs: ReadonlyArray<{ readonly from: number; readonly to: number }>) => {
+  const events = runs.flatMap((r) => [
+    [r.from, 1],
+    [r.to, -1]
+  ])
+  events.sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]!)
+  let now = 0
+  let most = 0
+  for (const [, step] of events) most = Math.max(most, (now += step!))
+  return most
+}
+
+/**
+ * A worker of 4 slots for `Limited` whose runs last 400 ms; each run's payload and interval (this host's clock), the
+ * payloads of the runs interrupted (a lost lease), and the most runs of the key at once.
+ */
+const limitedWorker = Effect.gen(function* () {
+  const runs = yield* Ref.make<Array<{ readonly n: number; readonly from: number; readonly to: number }>>([])
+  const interrupted: Array<number> = []
+  let running = 0
+  let most = 0
+  yield* Layer.build(
+    Worker.layer({
+      concurrency: 4,
+      lease: "1 second",
+      gracePeriod: 0,
+      tasks: [
+        Task.implement(Limited, ({ n }) =>
+          Effect.gen(function* () {
+            running++
+            most = Math.max(most, running)
+            const from = Date.now()
+            yield* Effect.sleep("400 millis").pipe(
+              Effect.onInterrupt(() => Effect.sync(() => interrupted.push(n))),
+              Effect.ensuring(Effect.sync(() => running--))
+            )
+            yield* Ref.update(runs, (r) => [...r, { n, from, to: Date.now() }])
+          })
+        )
+      ]
+    })
+  )
+  return { runs, interrupted, most: () => most, running: () => running }
+})
+
+describeRedis("Schedules, duplicate policies and per-key concurrency across a Redis restart", () => {
   layer(redisLayer(), { excludeTestServices: true, timeout: "120 seconds" })((it) => {
     it.effect(
       "schedule, persistent Redis killed and restarted: every tick enqueued and run exactly once, none lost",
@@ -210,6 +258,61 @@ describeRedis("Schedules and duplicate policies across a Redis restart", () => {
             assert.notStrictEqual(r2.handle.id, r1.handle.id)
             assert.notStrictEqual(l2.handle.id, l1.handle.id)
           }).pipe(Effect.scoped, Effect.provide(queueOn(server.url, "dup-none")))
+        }),
+      60_000
+    )
+
+    it.effect(
+      "per-key concurrency, persistent Redis killed and restarted mid-run: admissions and the key's line survive; every task runs, never more than 2 at once, in order",
+      () =>
+        Effect.gen(function* () {
+          const server = yield* privateServer(true)
+          yield* Effect.gen(function* () {
+            // 2 admitted, 4 waiting in the key's line
+            const handles = yield* Effect.forEach([1, 2, 3, 4, 5, 6], (n) => Task.enqueue(Limited, { n }))
+            const { runs, most, running } = yield* limitedWorker
+            while (running() < 2) yield* Effect.sleep("10 millis")
+            yield* Effect.promise(() => server.restart({ signal: "SIGKILL", downMs: 500 }))
+            yield* Effect.forEach(handles, Task.join, { discard: true })
+            const ran = yield* Ref.get(runs)
+            const report = { runs: ran.length, most: most(), order: ran.map((r) => r.n) }
+            console.log(`[restart] per-key concurrency across a Redis restart (aof): ${JSON.stringify(report)}`)
+            assert.isAtMost(most(), 2, `never more than the limit at once: ${JSON.stringify(report)}`)
+            assert.deepStrictEqual([...new Set(report.order)].toSorted(), [1, 2, 3, 4, 5, 6], "every task ran")
+            // the waiting ones started in their enqueue order (a run in flight as Redis died may run again)
+            const firstStarts = [...new Set(ran.toSorted((a, b) => a.from - b.from).map((r) => r.n))]
+            assert.deepStrictEqual(firstStarts.slice(2), [3, 4, 5, 6], JSON.stringify(report))
+            // and the key's count came back to 0: a new task is admitted at once
+            const next = yield* Task.enqueueOutcome(Limited, { n: 7 })
+            assert.deepStrictEqual(next._tag === "Created" && next.state !== "queued" ? "admitted" : "", "admitted")
+          }).pipe(Effect.scoped, Effect.provide(queueOn(server.url, "cc-aof")))
+        }),
+      60_000
+    )
+
+    it.effect(
+      "per-key concurrency, Redis restarted without persistence mid-run: the runs in flight stop (their leases are gone), and the key's next tasks keep the limit",
+      () =>
+        Effect.gen(function* () {
+          const server = yield* privateServer(false)
+          yield* Effect.gen(function* () {
+            yield* Effect.forEach([1, 2, 3, 4], (n) => Task.enqueue(Limited, { n }))
+            const { runs, interrupted, running } = yield* limitedWorker
+            while (running() < 2) yield* Effect.sleep("10 millis")
+            yield* Effect.promise(() => server.restart({ signal: "SIGKILL", downMs: 100 }))
+            // the two runs in flight: the server forgot them, so their next lease renewal finds no lease and the
+            // worker stops them, settling nothing (an end must not free an admission the new server never gave)
+            yield* Effect.sleep("600 millis")
+            const before = { ended: (yield* Ref.get(runs)).length, interrupted: interrupted.toSorted() }
+            const handles = yield* Effect.forEach([11, 12, 13, 14, 15, 16], (n) => Task.enqueue(Limited, { n }))
+            yield* Effect.forEach(handles, Task.join, { discard: true })
+            const after = (yield* Ref.get(runs)).filter((r) => r.n > 10)
+            const report = { inFlight: before, runs: after.map((r) => r.n), most: mostAtOnce(after) }
+            console.log(`[restart] per-key concurrency across a Redis restart (none): ${JSON.stringify(report)}`)
+            assert.deepStrictEqual(before, { ended: 0, interrupted: [1, 2] }, "the runs in flight were stopped")
+            assert.isAtMost(mostAtOnce(after), 2, `the new tasks keep the limit: ${JSON.stringify(report)}`)
+            assert.deepStrictEqual(after.map((r) => r.n).toSorted(), [11, 12, 13, 14, 15, 16])
+          }).pipe(Effect.scoped, Effect.provide(queueOn(server.url, "cc-none")))
         }),
       60_000
     )
