@@ -1,8 +1,12 @@
 /**
  * Runs `Redis.script` descriptors through any `Redis` service's `send`: by
- * `EVALSHA` with the script's SHA-1 computed here once, loading the script
- * only when Redis answers `NOSCRIPT` (first use, after `SCRIPT FLUSH`, a
- * failover or a restart), then running it again.
+ * `EVALSHA` with the script's SHA-1 computed here once; when Redis answers
+ * `NOSCRIPT` (first use, after `SCRIPT FLUSH`, a failover or a restart), by
+ * `EVAL` with the script's text, which runs it on the node that answered (the
+ * master of its keys) and leaves it in that node's cache for the next
+ * `EVALSHA`. (A `SCRIPT LOAD` then `EVALSHA` could miss: on a cluster, right
+ * after a failover, the client's view of the masters can still lack the
+ * promoted replica that the `EVALSHA` is redirected to.)
  *
  * The same contract as `Redis.eval`, without its per-call cache lookup: one
  * `send` per call on the hot path, which matters when a call is one lock or
@@ -22,15 +26,18 @@ export interface Runner<Config extends { readonly params: ReadonlyArray<unknown>
   readonly load: Effect.Effect<unknown, Redis.RedisError>
 }
 
-/** `EVALSHA`'s arguments for `script` with `params`: the SHA-1, the key count, then every key and argument as text. */
-const evalShaArgs = <Config extends { readonly params: ReadonlyArray<unknown>; readonly result: unknown }>(
-  sha: string,
+/**
+ * `EVALSHA`'s arguments for `script` with `params` (`EVAL`'s, with the script's text as `head`): the SHA-1, the key
+ * count, then every key and argument as text.
+ */
+const evalArgs = <Config extends { readonly params: ReadonlyArray<unknown>; readonly result: unknown }>(
+  head: string,
   script: Redis.Script<Config>,
   params: Config["params"]
 ): Array<string> => {
   const values = script.params(...params)
   const args = new Array<string>(values.length + 2)
-  args[0] = sha
+  args[0] = head
   args[1] = String(script.numberOfKeys(...params))
   for (let i = 0; i < values.length; i++) args[i + 2] = String(values[i])
   return args
@@ -46,8 +53,10 @@ export const evaluator =
     const load = redis.send<string>("SCRIPT", "LOAD", script.lua)
     return Object.assign(
       (...params: Config["params"]) => {
-        const run = redis.send<Config["result"]>("EVALSHA", ...evalShaArgs(sha, script, params))
-        return Effect.catchIf(run, isNoScript, () => Effect.andThen(load, run))
+        const run = redis.send<Config["result"]>("EVALSHA", ...evalArgs(sha, script, params))
+        return Effect.catchIf(run, isNoScript, () =>
+          redis.send<Config["result"]>("EVAL", ...evalArgs(script.lua, script, params))
+        )
       },
       { load }
     )
@@ -115,14 +124,15 @@ export const durableEvaluator = (redis: Redis.Redis["Service"], durability: Dura
     const sha = createHash("sha1").update(script.lua).digest("hex")
     return Object.assign(
       (...params: Config["params"]) => {
-        const run = Effect.flatMap(
-          sendThenWait<Config["result"]>("EVALSHA", evalShaArgs(sha, script, params), replicas, timeout),
-          ([reply, acked]) =>
-            Number(acked) >= replicas
-              ? Effect.succeed(reply)
-              : Effect.fail(replicationTimeout(Number(acked), durability))
-        )
-        return Effect.catchIf(run, isNoScript, () => Effect.andThen(load, run))
+        const run = (command: "EVALSHA" | "EVAL", head: string) =>
+          Effect.flatMap(
+            sendThenWait<Config["result"]>(command, evalArgs(head, script, params), replicas, timeout),
+            ([reply, acked]) =>
+              Number(acked) >= replicas
+                ? Effect.succeed(reply)
+                : Effect.fail(replicationTimeout(Number(acked), durability))
+          )
+        return Effect.catchIf(run("EVALSHA", sha), isNoScript, () => run("EVAL", script.lua))
       },
       { load }
     )
