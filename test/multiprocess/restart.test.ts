@@ -131,7 +131,10 @@ const mostAtOnce = (runs: ReadonlyArray<{ readonly from: number; readonly to: nu
   events.sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]!)
   let now = 0
   let most = 0
-  for (const [, step] of events) most = Math.max(most, (now += step!))
+  for (const [, step] of events) {
+    now += step!
+    most = Math.max(most, now)
+  }
   return most
 }
 
