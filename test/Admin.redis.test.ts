@@ -6,12 +6,14 @@ import type { Backend } from "./support/backends.ts"
 import { conformance } from "./support/backends.ts"
 import { clusterLayer, keyPrefix, redisLayer } from "./support/redis.ts"
 
-const prefix = keyPrefix(import.meta.url).slice(0, -1) // keys: <prefix>:{<queue>}:...
+const base = keyPrefix(import.meta.url).slice(0, -1) // keys: <prefix>:{<queue>}:...
+const prefix = base
 
 const backendOn = (
   name: string,
   redisLive: Layer.Layer<Redis.Redis, unknown>,
-  cluster = false
+  cluster = false,
+  extra: Heimdall.Options = {}
 ): Backend<AdminUnderTest | Redis.Redis, unknown> => ({
   name,
   redis: true,
@@ -20,9 +22,12 @@ const backendOn = (
     AdminUnderTest,
     Effect.gen(function* () {
       const context = yield* Effect.context<Redis.Redis>()
+      // the partitioned queue shares the server with the plain one: keys of its own
+      const prefix = extra.partitions === undefined ? base : `${base}p`
       return {
         layer: (queue: string, options?: Heimdall.Options) =>
           Heimdall.layerRedis({
+            ...extra,
             ...options,
             queue,
             queuePrefix: prefix,
@@ -36,4 +41,12 @@ const backendOn = (
   ).pipe(Layer.provideMerge(redisLive))
 })
 
-conformance("Admin", [backendOn("redis", redisLayer()), backendOn("redis cluster", clusterLayer(), true)], adminSuite)
+conformance(
+  "Admin",
+  [
+    backendOn("redis", redisLayer()),
+    backendOn("redis cluster", clusterLayer(), true),
+    backendOn("redis, 3 partitions", redisLayer(), false, { partitions: 3 })
+  ],
+  adminSuite
+)

@@ -19,6 +19,7 @@ import * as TaskQueue from "../src/TaskQueue.ts"
 import * as Worker from "../src/Worker.ts"
 import type { BackendContext } from "./support/backends.ts"
 import { assertInvalid } from "./support/invalid.ts"
+import { together } from "./support/partitions.ts"
 
 type Services =
   | TaskQueue.TaskQueue
@@ -48,6 +49,13 @@ const withQueue = <A, E>(
     const queue = `a${++counter}-${Date.now() % 100000}`
     return body(queue).pipe(Effect.scoped, Effect.provide(t.layer(queue, options)))
   })
+
+/**
+ * The queue under test's `together` (QueueSuite): on a partitioned queue, an id or unique key placed in partition 0,
+ * for the tests whose claim (FIFO per partition), index cap, scan budget or raw keys hold per partition; `text` itself
+ * on one partition.
+ */
+const placed = Effect.map(TaskQueue.TaskQueue, together)
 
 type Unique = TaskQueue.NewTask["unique"]
 const newTask = (id: string, name = "a", delayMillis = 0, unique?: Unique): TaskQueue.NewTask => ({
@@ -101,36 +109,37 @@ export const adminSuite = (it: Vitest.MethodsNonLive<AdminUnderTest>, backend: B
   it.effect("cancel a queued task: out of the line, counted, indexed, its lock freed, its join fails", () =>
     withQueue((queue) =>
       Effect.gen(function* () {
+        const p0 = yield* placed
         const admin = yield* Admin.Admin
-        yield* enqueue(newTask("q1", "a", 0, uniqueKey("k1")))
-        yield* enqueue(newTask("q2"))
-        assert.strictEqual(yield* lockHolder("q1"), "q1")
-        const joined = yield* Effect.forkChild(Effect.flip(Task.join(Task.handle(A, "q1"))))
+        yield* enqueue(newTask(p0("q1"), "a", 0, uniqueKey(p0("k1"))))
+        yield* enqueue(newTask(p0("q2")))
+        assert.strictEqual(yield* lockHolder(p0("q1")), p0("q1"))
+        const joined = yield* Effect.forkChild(Effect.flip(Task.join(Task.handle(A, p0("q1")))))
         yield* advance(10)
 
-        assert.deepStrictEqual(yield* admin.cancel("q1"), { previous: "queued" })
-        assert.strictEqual(yield* stateOf("q1"), "cancelled")
-        assert.strictEqual(yield* lockHolder("q1"), undefined)
+        assert.deepStrictEqual(yield* admin.cancel(p0("q1")), { previous: "queued" })
+        assert.strictEqual(yield* stateOf(p0("q1")), "cancelled")
+        assert.strictEqual(yield* lockHolder(p0("q1")), undefined)
         const counts = yield* countsOf("a")
         assert.strictEqual(counts!.queued, 1)
         assert.strictEqual(counts!.cancelled, 1)
-        assert.deepStrictEqual(yield* listed("cancelled"), ["q1"])
-        assert.deepStrictEqual(yield* listed("queued"), ["q2"])
+        assert.deepStrictEqual(yield* listed("cancelled"), [p0("q1")])
+        assert.deepStrictEqual(yield* listed("queued"), [p0("q2")])
         yield* redisCheck((redis, prefix) =>
           Effect.map(redis.send<Array<string>>("LRANGE", `${prefix}:{${queue}}:ready`, "0", "-1"), (ids) =>
-            assert.deepStrictEqual(ids, ["q2"])
+            assert.deepStrictEqual(ids, [p0("q2")])
           )
         )
         const error = yield* Fiber.join(joined)
         assert.instanceOf(error, TaskCancelled)
-        assert.strictEqual((error as TaskCancelled).taskId, "q1")
+        assert.strictEqual((error as TaskCancelled).taskId, p0("q1"))
         assert.strictEqual((error as TaskCancelled).taskName, "a")
-        assert.include((error as TaskCancelled).message, "q1")
+        assert.include((error as TaskCancelled).message, p0("q1"))
         // no worker ever runs it: the next claims find q2, then nothing
-        yield* claimId("q2")
+        yield* claimId(p0("q2"))
         assert.strictEqual((yield* claim())._tag, "Idle")
         // a second cancel: the task has ended
-        const again = yield* Effect.flip(admin.cancel("q1"))
+        const again = yield* Effect.flip(admin.cancel(p0("q1")))
         assert.instanceOf(again, TaskStateConflict)
         assert.strictEqual((again as TaskStateConflict).state, "cancelled")
       })
@@ -331,28 +340,29 @@ export const adminSuite = (it: Vitest.MethodsNonLive<AdminUnderTest>, backend: B
   it.effect("retryAll requeues every task of a state (of one name), oldest first; invalid queries refused", () =>
     withQueue(() =>
       Effect.gen(function* () {
+        const p0 = yield* placed
         const q = yield* TaskQueue.TaskQueue
         const admin = yield* Admin.Admin
         for (const [id, name] of [
-          ["d1", "a"],
-          ["d2", "b"],
-          ["d3", "a"]
+          [p0("d1"), "a"],
+          [p0("d2"), "b"],
+          [p0("d3"), "a"]
         ] as const) {
           yield* enqueue(newTask(id, name))
           assert.isTrue(yield* q.deadLetter(id, yield* claimId(id), "r"))
           yield* advance(5)
         }
-        yield* enqueue(newTask("f9"))
-        assert.isTrue(yield* q.fail("f9", yield* claimId("f9"), '"e"', undefined))
+        yield* enqueue(newTask(p0("f9")))
+        assert.isTrue(yield* q.fail(p0("f9"), yield* claimId(p0("f9")), '"e"', undefined))
         assert.strictEqual(yield* admin.retryAll({ state: "dead", name: "a" }), 2)
-        assert.deepStrictEqual(yield* listed("dead"), ["d2"])
-        assert.deepStrictEqual(yield* listed("failed"), ["f9"])
-        yield* claimId("d1")
-        yield* claimId("d3")
+        assert.deepStrictEqual(yield* listed("dead"), [p0("d2")])
+        assert.deepStrictEqual(yield* listed("failed"), [p0("f9")])
+        yield* claimId(p0("d1"))
+        yield* claimId(p0("d3"))
         assert.strictEqual((yield* claim())._tag, "Idle")
         assert.strictEqual(yield* admin.retryAll({ state: "dead" }), 1)
         assert.strictEqual(yield* admin.retryAll({ state: "dead" }), 0)
-        assert.strictEqual(yield* stateOf("d2"), "queued")
+        assert.strictEqual(yield* stateOf(p0("d2")), "queued")
         assertInvalid(yield* Effect.flip(admin.retryAll({ state: "succeeded" as never })), "state", '"succeeded"')
         assertInvalid(yield* Effect.flip(admin.retryAll({ state: "failed", name: "" })), "name", '""')
       })
@@ -362,27 +372,28 @@ export const adminSuite = (it: Vitest.MethodsNonLive<AdminUnderTest>, backend: B
   it.effect("purge deletes the records of a state (of one name) and their index entries", () =>
     withQueue((queue) =>
       Effect.gen(function* () {
+        const p0 = yield* placed
         const q = yield* TaskQueue.TaskQueue
         const admin = yield* Admin.Admin
-        yield* enqueue(newTask("f1"))
-        assert.isTrue(yield* q.fail("f1", yield* claimId("f1"), '"e"', undefined))
-        yield* enqueue(newTask("f2", "b"))
-        assert.isTrue(yield* q.fail("f2", yield* claimId("f2"), '"e"', undefined))
-        yield* enqueue(newTask("c1"))
-        yield* admin.cancel("c1")
+        yield* enqueue(newTask(p0("f1")))
+        assert.isTrue(yield* q.fail(p0("f1"), yield* claimId(p0("f1")), '"e"', undefined))
+        yield* enqueue(newTask(p0("f2"), "b"))
+        assert.isTrue(yield* q.fail(p0("f2"), yield* claimId(p0("f2")), '"e"', undefined))
+        yield* enqueue(newTask(p0("c1")))
+        yield* admin.cancel(p0("c1"))
         assert.strictEqual(yield* admin.purge({ state: "failed", name: "a" }), 1)
-        assert.strictEqual(yield* stateOf("f1"), "missing")
-        assert.strictEqual(yield* stateOf("f2"), "failed")
-        assert.deepStrictEqual(yield* listed("failed"), ["f2"])
+        assert.strictEqual(yield* stateOf(p0("f1")), "missing")
+        assert.strictEqual(yield* stateOf(p0("f2")), "failed")
+        assert.deepStrictEqual(yield* listed("failed"), [p0("f2")])
         yield* redisCheck((redis, prefix) =>
           Effect.gen(function* () {
             assert.strictEqual(Number(yield* redis.send("EXISTS", `${prefix}:{${queue}}:task:f1`)), 0)
             const index = yield* redis.send<Array<string>>("ZRANGE", `${prefix}:{${queue}}:index:failed`, "0", "-1")
-            assert.deepStrictEqual(index, ["f2"])
+            assert.deepStrictEqual(index, [p0("f2")])
           })
         )
         assert.strictEqual(yield* admin.purge({ state: "cancelled" }), 1)
-        assert.strictEqual(yield* stateOf("c1"), "missing")
+        assert.strictEqual(yield* stateOf(p0("c1")), "missing")
         assert.deepStrictEqual(yield* listed("cancelled"), [])
         assert.strictEqual(yield* admin.purge({ state: "dead" }), 0)
         // totals stay: they count what happened

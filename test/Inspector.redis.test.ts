@@ -10,12 +10,14 @@ import type { Backend } from "./support/backends.ts"
 import { conformance } from "./support/backends.ts"
 import { clusterLayer, describeRedis, keyPrefix, redisLayer } from "./support/redis.ts"
 
-const prefix = keyPrefix(import.meta.url).slice(0, -1) // keys: <prefix>:{<queue>}:...
+const base = keyPrefix(import.meta.url).slice(0, -1) // keys: <prefix>:{<queue>}:...
+const prefix = base
 
 const backendOn = (
   name: string,
   redisLive: Layer.Layer<Redis.Redis, unknown>,
-  cluster = false
+  cluster = false,
+  extra: Heimdall.Options = {}
 ): Backend<InspectorUnderTest | Redis.Redis, unknown> => ({
   name,
   redis: true,
@@ -24,9 +26,11 @@ const backendOn = (
     InspectorUnderTest,
     Effect.gen(function* () {
       const context = yield* Effect.context<Redis.Redis>()
+      // the partitioned queue shares the server with the plain one: keys of its own
+      const prefix = extra.partitions === undefined ? base : `${base}p`
       return {
         layer: (queue: string, options?: Heimdall.Options) =>
-          Heimdall.layerRedis({ ...options, queue, queuePrefix: prefix, lockPrefix: `${prefix}lock:` }).pipe(
+          Heimdall.layerRedis({ ...extra, ...options, queue, queuePrefix: prefix, lockPrefix: `${prefix}lock:` }).pipe(
             Layer.provide(Layer.succeedContext(context))
           ),
         redis: yield* Redis.Redis,
@@ -38,7 +42,11 @@ const backendOn = (
 
 conformance(
   "Inspector",
-  [backendOn("redis", redisLayer()), backendOn("redis cluster", clusterLayer(), true)],
+  [
+    backendOn("redis", redisLayer()),
+    backendOn("redis cluster", clusterLayer(), true),
+    backendOn("redis, 3 partitions", redisLayer(), false, { partitions: 3 })
+  ],
   inspectorSuite
 )
 

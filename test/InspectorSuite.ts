@@ -16,6 +16,7 @@ import * as TaskQueue from "../src/TaskQueue.ts"
 import * as Worker from "../src/Worker.ts"
 import type { BackendContext } from "./support/backends.ts"
 import { assertInvalid } from "./support/invalid.ts"
+import { together } from "./support/partitions.ts"
 
 /** Hands each test a fresh queue of the backend under test, with its inspector. */
 export class InspectorUnderTest extends Context.Service<
@@ -44,6 +45,13 @@ const withQueue = <A, E>(
   Effect.flatMap(InspectorUnderTest, (t) =>
     body.pipe(Effect.scoped, Effect.provide(t.layer(`i${++counter}-${Date.now() % 100000}`, options)))
   )
+
+/**
+ * The queue under test's `together` (QueueSuite): on a partitioned queue, an id or unique key placed in partition 0,
+ * for the tests whose claim (FIFO per partition), index cap, scan budget or raw keys hold per partition; `text` itself
+ * on one partition.
+ */
+const placed = Effect.map(TaskQueue.TaskQueue, together)
 
 type Unique = TaskQueue.NewTask["unique"]
 const newTask = (id: string, name = "a", delayMillis = 0, unique?: Unique): TaskQueue.NewTask => ({
@@ -140,7 +148,14 @@ export const inspectorSuite = (it: Vitest.MethodsNonLive<InspectorUnderTest>, ba
         assert.strictEqual((yield* waiter.claim({ token: "h", leaseMillis: 10_000, max: 1 }, 30_000))._tag, "Idle")
         yield* enqueue(newTask("h1"))
         const handed = yield* waiter.wait(backend.redis ? 1000 : 0)
-        const token = handed?.token ?? (yield* claimId("h1"))
+        // (on a partitioned queue a wake-up in another partition can end the wait first: the handed task goes back
+        // to the line, and the worker's next claim takes it, leaving its other registrations)
+        const token =
+          handed?.token ??
+          (yield* Effect.map(waiter.claim({ token: "h2", leaseMillis: 10_000, max: 1 }, 30_000), (claimed) => {
+            assert.strictEqual(claimed._tag === "Claimed" ? claimed.task.id : claimed._tag, "h1")
+            return claimed._tag === "Claimed" ? claimed.task.token : ""
+          }))
         assert.isTrue(yield* q.complete("h1", token, "1"))
         // a stopping worker hands back what it was handed (on Redis): queued again
         yield* Effect.scoped(
@@ -288,33 +303,34 @@ export const inspectorSuite = (it: Vitest.MethodsNonLive<InspectorUnderTest>, ba
   it.effect("a name past the scan (waitingScan) is flagged with the last task read, not given an age", () =>
     withQueue(
       Effect.gen(function* () {
+        const p0 = yield* placed
         const q = yield* TaskQueue.TaskQueue
         const inspector = yield* Inspector.Inspector
         // "r" only runs: nothing of it waits
-        yield* q.enqueue(newTask("r1", "r"))
-        yield* claimId("r1", { names: ["r"] })
-        for (const id of ["a1", "a2", "a3"]) {
+        yield* q.enqueue(newTask(p0("r1"), "r"))
+        yield* claimId(p0("r1"), { names: ["r"] })
+        for (const id of [p0("a1"), p0("a2"), p0("a3")]) {
           yield* q.enqueue(newTask(id, "a"))
           yield* advance(100)
         }
-        yield* q.enqueue(newTask("b1", "b"))
-        yield* q.enqueue(newTask("b2", "b"))
+        yield* q.enqueue(newTask(p0("b1"), "b"))
+        yield* q.enqueue(newTask(p0("b2"), "b"))
         const counts = yield* inspector.counts
-        assert.deepStrictEqual(oldestIds(counts), { a: "a1", b: "BeyondScan" })
-        assert.isAtLeast((yield* assertFound(counts, "a", "a1")).millis, 300)
-        const last = (yield* q.get("a3"))!.runAt
+        assert.deepStrictEqual(oldestIds(counts), { a: p0("a1"), b: "BeyondScan" })
+        assert.isAtLeast((yield* assertFound(counts, "a", p0("a1"))).millis, 300)
+        const last = (yield* q.get(p0("a3")))!.runAt
         assert.deepStrictEqual(counts.oldestByName.b, {
           _tag: "BeyondScan",
           scanned: 3,
           lastSince: last,
           lastMillis: counts.now - last
         })
-        assert.strictEqual(counts.oldestWaiting?.id, "a1")
+        assert.strictEqual(counts.oldestWaiting?.id, p0("a1"))
         // once a claim takes a1, the scan reaches b1: exact again
-        yield* claimId("a1", { names: ["a"] })
+        yield* claimId(p0("a1"), { names: ["a"] })
         const after = yield* inspector.counts
-        assert.deepStrictEqual(oldestIds(after), { a: "a2", b: "b1" })
-        yield* assertFound(after, "b", "b1")
+        assert.deepStrictEqual(oldestIds(after), { a: p0("a2"), b: p0("b1") })
+        yield* assertFound(after, "b", p0("b1"))
       }),
       { waitingScan: 3 }
     )
@@ -323,30 +339,31 @@ export const inspectorSuite = (it: Vitest.MethodsNonLive<InspectorUnderTest>, ba
   it.effect("scheduled tasks are not waiting until due; then they wait from their run time", () =>
     withQueue(
       Effect.gen(function* () {
+        const p0 = yield* placed
         const q = yield* TaskQueue.TaskQueue
         const inspector = yield* Inspector.Inspector
-        yield* q.enqueue(newTask("a1", "a"))
-        yield* q.enqueue(newTask("d1", "d", 500))
-        yield* q.enqueue(newTask("d2", "d", 300))
-        yield* q.enqueue(newTask("s1", "s", 60_000))
+        yield* q.enqueue(newTask(p0("a1"), "a"))
+        yield* q.enqueue(newTask(p0("d1"), "d", 500))
+        yield* q.enqueue(newTask(p0("d2"), "d", 300))
+        yield* q.enqueue(newTask(p0("s1"), "s", 60_000))
         const before = yield* inspector.counts
-        assert.deepStrictEqual(oldestIds(before), { a: "a1" })
-        assert.strictEqual(before.oldestWaiting?.id, "a1")
+        assert.deepStrictEqual(oldestIds(before), { a: p0("a1") })
+        assert.strictEqual(before.oldestWaiting?.id, p0("a1"))
         yield* advance(700)
         // due, not yet moved to the ready list by a claim: waiting since its run time
         const due = yield* inspector.counts
-        assert.deepStrictEqual(oldestIds(due), { a: "a1", d: "d2" })
+        assert.deepStrictEqual(oldestIds(due), { a: p0("a1"), d: p0("d2") })
         assert.strictEqual(due.byName.d!.scheduled, 2)
-        const d = yield* assertFound(due, "d", "d2")
+        const d = yield* assertFound(due, "d", p0("d2"))
         assert.isAtLeast(d.millis, 400)
-        assert.strictEqual(due.oldestWaiting?.id, "a1")
+        assert.strictEqual(due.oldestWaiting?.id, p0("a1"))
         // a claim moves them to the ready list (a worker that runs only "a"): the same task, the same time
-        yield* claimId("a1", { names: ["a"] })
+        yield* claimId(p0("a1"), { names: ["a"] })
         const moved = yield* inspector.counts
-        assert.deepStrictEqual(oldestIds(moved), { d: "d2" })
+        assert.deepStrictEqual(oldestIds(moved), { d: p0("d2") })
         assert.strictEqual(moved.byName.d!.queued, 2)
-        assert.strictEqual((yield* assertFound(moved, "d", "d2")).since, d.since)
-        assert.deepStrictEqual(moved.oldestWaiting, { id: "d2", since: d.since })
+        assert.strictEqual((yield* assertFound(moved, "d", p0("d2"))).since, d.since)
+        assert.deepStrictEqual(moved.oldestWaiting, { id: p0("d2"), since: d.since })
       })
     )
   )
@@ -404,28 +421,33 @@ export const inspectorSuite = (it: Vitest.MethodsNonLive<InspectorUnderTest>, ba
   it.effect("queued tasks page newest first; claims and enqueues between pages skip and repeat nothing", () =>
     withQueue(
       Effect.gen(function* () {
+        const p0 = yield* placed
+        // on a partitioned queue a page shares its limit out among the partitions not done yet: a first page of
+        // 3 per partition takes 3 of partition 0's line (the others are empty, done after it), the next pages 3
+        const partitions = (yield* TaskQueue.TaskQueue).config.partitions
+        const limit = 3
         const q = yield* TaskQueue.TaskQueue
         const inspector = yield* Inspector.Inspector
-        for (let i = 0; i < 10; i++) yield* q.enqueue(newTask(`t${i}`))
+        for (let i = 0; i < 10; i++) yield* q.enqueue(newTask(p0(`t${i}`)))
         const pages: Array<ReadonlyArray<string>> = []
-        const page1 = yield* inspector.tasks({ state: "queued", limit: 3 })
+        const page1 = yield* inspector.tasks({ state: "queued", limit: limit * partitions })
         pages.push(page1.tasks.map((t) => t.id))
-        yield* q.enqueue(newTask("n0"))
+        yield* q.enqueue(newTask(p0("n0")))
         assert.strictEqual((yield* claim({ max: 2 }))._tag, "Claimed") // t0, t1
-        const page2 = yield* inspector.tasks({ state: "queued", limit: 3, cursor: page1.cursor })
+        const page2 = yield* inspector.tasks({ state: "queued", limit, cursor: page1.cursor })
         pages.push(page2.tasks.map((t) => t.id))
-        yield* claimId("t2")
-        yield* q.enqueue(newTask("n1"))
-        const page3 = yield* inspector.tasks({ state: "queued", limit: 3, cursor: page2.cursor })
+        yield* claimId(p0("t2"))
+        yield* q.enqueue(newTask(p0("n1")))
+        const page3 = yield* inspector.tasks({ state: "queued", limit, cursor: page2.cursor })
         pages.push(page3.tasks.map((t) => t.id))
-        assert.deepStrictEqual(pages, [["t9", "t8", "t7"], ["t6", "t5", "t4"], ["t3"]])
+        assert.deepStrictEqual(pages, [[p0("t9"), p0("t8"), p0("t7")], [p0("t6"), p0("t5"), p0("t4")], [p0("t3")]])
         assert.isUndefined(page3.cursor)
         assert.strictEqual(page1.tasks[0]!.state, "queued")
         // the cursor's own task claimed between pages: every older one was claimed before it, the list is done
-        const again = yield* inspector.tasks({ state: "queued", limit: 2 })
+        const again = yield* inspector.tasks({ state: "queued", limit: 2 * partitions })
         assert.deepStrictEqual(
           again.tasks.map((t) => t.id),
-          ["n1", "n0"]
+          [p0("n1"), p0("n0")]
         )
         const claimed = yield* claim({ max: 20 })
         assert.strictEqual(claimed._tag === "Claimed" && claimed.tasks.length, 9) // t3..t9, n0, n1
@@ -439,23 +461,37 @@ export const inspectorSuite = (it: Vitest.MethodsNonLive<InspectorUnderTest>, ba
   it.effect("queued covers the tasks parked for a worker of their name, after the ready list, and by name", () =>
     withQueue(
       Effect.gen(function* () {
+        const p0 = yield* placed
         const q = yield* TaskQueue.TaskQueue
         const inspector = yield* Inspector.Inspector
-        yield* q.enqueue(newTask("z0", "z"))
-        yield* q.enqueue(newTask("z1", "z"))
+        yield* q.enqueue(newTask(p0("z0"), "z"))
+        yield* q.enqueue(newTask(p0("z1"), "z"))
         const passed = yield* claim({ names: ["a"] })
         assert.deepStrictEqual(passed._tag === "Idle" && passed.passed, ["z", "z"])
-        yield* q.enqueue(newTask("r0"))
-        yield* q.enqueue(newTask("r1"))
+        yield* q.enqueue(newTask(p0("r0")))
+        yield* q.enqueue(newTask(p0("r1")))
         const all = yield* inspector.tasks({ state: "queued" })
         assert.deepStrictEqual(
           all.tasks.map((t) => t.id),
-          ["r1", "r0", "z1", "z0"]
+          [p0("r1"), p0("r0"), p0("z1"), p0("z0")]
         )
-        assert.deepStrictEqual(yield* allPages(inspector, { state: "queued", limit: 3 }), ["r1", "r0", "z1", "z0"])
-        assert.deepStrictEqual(yield* allPages(inspector, { state: "queued", limit: 1 }), ["r1", "r0", "z1", "z0"])
-        assert.deepStrictEqual(yield* allPages(inspector, { state: "queued", name: "z", limit: 1 }), ["z1", "z0"])
-        assert.deepStrictEqual(yield* allPages(inspector, { state: "queued", name: "a" }), ["r1", "r0"])
+        assert.deepStrictEqual(yield* allPages(inspector, { state: "queued", limit: 3 }), [
+          p0("r1"),
+          p0("r0"),
+          p0("z1"),
+          p0("z0")
+        ])
+        assert.deepStrictEqual(yield* allPages(inspector, { state: "queued", limit: 1 }), [
+          p0("r1"),
+          p0("r0"),
+          p0("z1"),
+          p0("z0")
+        ])
+        assert.deepStrictEqual(yield* allPages(inspector, { state: "queued", name: "z", limit: 1 }), [
+          p0("z1"),
+          p0("z0")
+        ])
+        assert.deepStrictEqual(yield* allPages(inspector, { state: "queued", name: "a" }), [p0("r1"), p0("r0")])
       })
     )
   )
@@ -511,15 +547,16 @@ export const inspectorSuite = (it: Vitest.MethodsNonLive<InspectorUnderTest>, ba
   it.effect("completeAndClaim counts a completion and the next claim of a name in one step", () =>
     withQueue(
       Effect.gen(function* () {
+        const p0 = yield* placed
         const q = yield* TaskQueue.TaskQueue
         const inspector = yield* Inspector.Inspector
-        for (const id of ["c1", "c2", "c3"]) yield* q.enqueue(newTask(id))
-        let token = yield* claimId("c1")
+        for (const id of [p0("c1"), p0("c2"), p0("c3")]) yield* q.enqueue(newTask(id))
+        let token = yield* claimId(p0("c1"))
         const t = yield* InspectorUnderTest
         const countsKey = `${t.prefix}:{${q.queue}}:counts`
         for (const [id, next] of [
-          ["c1", "c2"],
-          ["c2", "c3"]
+          [p0("c1"), p0("c2")],
+          [p0("c2"), p0("c3")]
         ] as const) {
           const done = yield* q.completeAndClaim(id, token, "null", { token: `n-${next}`, leaseMillis: 10_000 })
           assert.isTrue(done.completed)
@@ -615,6 +652,7 @@ export const inspectorSuite = (it: Vitest.MethodsNonLive<InspectorUnderTest>, ba
   it.effect("the index of failed and dead tasks is capped by count and trimmed past the retention", () =>
     withQueue(
       Effect.gen(function* () {
+        const p0 = yield* placed
         const q = yield* TaskQueue.TaskQueue
         const inspector = yield* Inspector.Inspector
         const deadLetter = (id: string) =>
@@ -623,8 +661,8 @@ export const inspectorSuite = (it: Vitest.MethodsNonLive<InspectorUnderTest>, ba
             assert.isTrue(yield* q.deadLetter(id, yield* claimId(id), `reason ${id}`))
             yield* advance(2)
           })
-        for (let i = 0; i < 5; i++) yield* deadLetter(`d${i}`)
-        assert.deepStrictEqual(yield* allPages(inspector, { state: "dead", limit: 2 }), ["d4", "d3", "d2"])
+        for (let i = 0; i < 5; i++) yield* deadLetter(p0(`d${i}`))
+        assert.deepStrictEqual(yield* allPages(inspector, { state: "dead", limit: 2 }), [p0("d4"), p0("d3"), p0("d2")])
         assert.strictEqual((yield* inspector.counts).total.dead, 5) // the counts are totals, not the index
         const t = yield* InspectorUnderTest
         const indexKey = `${t.prefix}:{${q.queue}}:index:dead`
@@ -632,8 +670,8 @@ export const inspectorSuite = (it: Vitest.MethodsNonLive<InspectorUnderTest>, ba
         // past the retention: no longer listed (their records expired), and trimmed when the next one arrives
         yield* advance(1100)
         assert.deepStrictEqual((yield* inspector.tasks({ state: "dead" })).tasks, [])
-        yield* deadLetter("d5")
-        assert.deepStrictEqual(yield* allPages(inspector, { state: "dead" }), ["d5"])
+        yield* deadLetter(p0("d5"))
+        assert.deepStrictEqual(yield* allPages(inspector, { state: "dead" }), [p0("d5")])
         if (t.redis) {
           assert.strictEqual(yield* t.redis.send<number>("ZCARD", indexKey), 1)
           assert.isAbove(yield* t.redis.send<number>("PTTL", indexKey), 0) // it expires with its newest entry
@@ -646,40 +684,41 @@ export const inspectorSuite = (it: Vitest.MethodsNonLive<InspectorUnderTest>, ba
   it.effect("a task's detail: record, worker, lease end, unique lock and booking", () =>
     withQueue(
       Effect.gen(function* () {
+        const p0 = yield* placed
         const q = yield* TaskQueue.TaskQueue
         const inspector = yield* Inspector.Inspector
-        yield* q.enqueue(newTask("u", "mail", 0, { key: "user-1", ttlMillis: 60_000, keep: false }))
-        const queued = (yield* inspector.task("u"))!
+        yield* q.enqueue(newTask(p0("u"), "mail", 0, { key: p0("user-1"), ttlMillis: 60_000, keep: false }))
+        const queued = (yield* inspector.task(p0("u")))!
         assert.strictEqual(queued.record.state, "queued")
         assert.isUndefined(queued.leaseEndsAt)
         assert.isUndefined(queued.record.worker)
         assert.isUndefined(queued.record.startedAt)
         assert.strictEqual(queued.lock?.key, queued.record.lockKey)
-        assert.strictEqual(queued.lock?.holder, "u")
-        const token = yield* claimId("u", { worker: "worker-7", leaseMillis: 10_000 })
-        const running = (yield* inspector.task("u"))!
+        assert.strictEqual(queued.lock?.holder, p0("u"))
+        const token = yield* claimId(p0("u"), { worker: "worker-7", leaseMillis: 10_000 })
+        const running = (yield* inspector.task(p0("u")))!
         assert.deepStrictEqual(
           [running.record.state, running.record.name, running.record.payload, running.record.attempts],
-          ["running", "mail", '{"id":"u"}', 1]
+          ["running", "mail", JSON.stringify({ id: p0("u") }), 1]
         )
         assert.strictEqual(running.record.worker, "worker-7")
         assert.isAtLeast(running.record.startedAt!, running.record.enqueuedAt)
         assert.isAtLeast(running.leaseEndsAt! - running.now, 9_000)
         assert.isAtMost(running.leaseEndsAt! - running.now, 10_000)
-        assert.strictEqual(running.lock?.holder, "u")
+        assert.strictEqual(running.lock?.holder, p0("u"))
         assert.isAbove(running.lock!.expiresInMillis!, 50_000)
         assert.isFalse(running.booked)
-        assert.isTrue(yield* q.reschedule("u", token, 60_000, true))
-        const booked = (yield* inspector.task("u"))!
+        assert.isTrue(yield* q.reschedule(p0("u"), token, 60_000, true))
+        const booked = (yield* inspector.task(p0("u")))!
         assert.deepStrictEqual(
           [booked.record.state, booked.record.attempts, booked.record.reschedules, booked.booked],
           ["scheduled", 0, 1, true]
         )
         assert.isUndefined(booked.leaseEndsAt)
         // finished: result and finish time; the lock is free
-        yield* q.enqueue(newTask("v", "mail", 0, { key: "user-2", ttlMillis: 60_000, keep: false }))
-        assert.isTrue(yield* q.complete("v", yield* claimId("v"), '"ok"'))
-        const done = (yield* inspector.task("v"))!
+        yield* q.enqueue(newTask(p0("v"), "mail", 0, { key: p0("user-2"), ttlMillis: 60_000, keep: false }))
+        assert.isTrue(yield* q.complete(p0("v"), yield* claimId(p0("v")), '"ok"'))
+        const done = (yield* inspector.task(p0("v")))!
         assert.deepStrictEqual([done.record.state, done.record.result], ["succeeded", '"ok"'])
         assert.isAtLeast(done.record.finishedAt!, done.record.startedAt!)
         assert.isUndefined(done.lock?.holder)
@@ -688,7 +727,7 @@ export const inspectorSuite = (it: Vitest.MethodsNonLive<InspectorUnderTest>, ba
         const locks = yield* inspector.locks(q.lockKey(""))
         assert.deepStrictEqual(
           locks.map((l) => [l.key, l.holder]),
-          [[q.lockKey("user-1"), "u"]]
+          [[q.lockKey(p0("user-1")), p0("u")]]
         )
       })
     )

@@ -76,6 +76,41 @@ describeRedis("partitions on one server", () => {
         )
       )
 
+    it.effect(
+      "a worker that finds work by a busy claim leaves its hand-off registrations: new tasks are not handed to it",
+      () =>
+        on(
+          queueName(),
+          Effect.gen(function* () {
+            const q = yield* TaskQueue.TaskQueue
+            const waiter = yield* q.waiterAs("busy-worker")
+            const task = (id: string, delayMillis = 0): TaskQueue.NewTask => ({
+              id,
+              name: "bulk",
+              payload: "1",
+              delayMillis,
+              trace: undefined,
+              unique: undefined
+            })
+            // idle: registered for hand-offs in every partition
+            const first = yield* waiter.claim({ token: "a", leaseMillis: 10_000, max: 1 }, 30_000)
+            assert.strictEqual(first._tag, "Idle")
+            // a delayed task becomes due: no hand-off, a claim finds it (as after a wake-up)
+            yield* q.enqueue(task(idIn("due", 0, 3), 50))
+            yield* Effect.sleep(100)
+            const busy = yield* waiter.claim({ token: "b", leaseMillis: 10_000, max: 1 }, 30_000)
+            assert.strictEqual(busy._tag, "Claimed")
+            yield* Effect.sleep(50) // it leaves in the background
+            // while it works, a task in each partition waits in line for another worker
+            for (const p of [0, 1, 2]) {
+              const id = idIn(`next${p}`, p, 3)
+              const created = yield* q.enqueue(task(id))
+              assert.deepStrictEqual(created, { _tag: "Created", state: "queued" }, `partition ${p}`)
+            }
+          })
+        )
+    )
+
     it.effect("a partition's backlog does not starve another partition's single task", () =>
       on(
         queueName(),

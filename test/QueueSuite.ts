@@ -34,6 +34,7 @@ import * as Task from "../src/Task.ts"
 import * as TaskQueue from "../src/TaskQueue.ts"
 import * as Worker from "../src/Worker.ts"
 import type { BackendContext } from "./support/backends.ts"
+import { together } from "./support/partitions.ts"
 import { validationSuite } from "./ValidationSuite.ts"
 
 /** Hands each test a fresh queue of the backend under test. */
@@ -57,19 +58,6 @@ export const withQueue = <A, E>(
   Effect.flatMap(QueueUnderTest, (q) =>
     body.pipe(Effect.scoped, Effect.provide(q.layer(`q${++counter}-${Date.now() % 100000}`, options)))
   )
-
-/**
- * On a partitioned queue (`partitions`), `text` with the first suffix (`~1`, `~2`, ...) that puts it in partition 0;
- * on one partition, `text` itself. Order is FIFO per partition and a claim takes from one partition, so the tests of
- * order and of claims of several tasks keep their task ids (and unique keys) in one partition with it.
- */
-export const together =
-  (queue: TaskQueue.Service) =>
-  (text: string): string => {
-    const n = queue.config.partitions
-    if (n <= 1 || partitionOf(text, n) === 0) return text
-    for (let k = 1; ; k++) if (partitionOf(`${text}~${k}`, n) === 0) return `${text}~${k}`
-  }
 
 class ReportFailed extends Schema.TaggedError<ReportFailed>()("ReportFailed", { reason: Schema.String }) {}
 

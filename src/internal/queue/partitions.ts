@@ -328,7 +328,11 @@ export const makeRedisPartitioned = (config: Config, store: HeimdallStore["Servi
          * worker's next claim waits for that first (its registrations must not be the ones removed).
          */
         let leaving: Fiber.Fiber<void> | undefined
+        /** Registered for hand-offs in some partition (an idle claim), and not left since. */
+        let registered = false
+        /** Leaves every partition's hand-off but `kept`'s (-1: every partition's). */
         const leaveOthers = (kept: number) => {
+          registered = false
           leaving = runFork(
             Effect.forEach(
               all.filter((p) => p !== kept),
@@ -365,8 +369,14 @@ export const makeRedisPartitioned = (config: Config, store: HeimdallStore["Servi
               }
               const order = rotation()
               const busy = yield* claimFrom(order, options, (p, o) => services[p]!.claim(o))
-              if (busy.result._tag === "Claimed") return busy.result
+              if (busy.result._tag === "Claimed") {
+                // busy now (after a wake-up, say): its registrations from an earlier idle claim must not be handed
+                // tasks while it works; what was handed meanwhile goes back to the line
+                if (registered) leaveOthers(-1)
+                return busy.result
+              }
               // nothing anywhere: claim again as an idle worker (its inbox, and its hand-off registration)
+              registered = true
               const idle = yield* claimFrom(order, options, (p, o) => waiters[p]!.claim(o, maxIdleMillis))
               if (idle.result._tag === "Claimed") leaveOthers(idle.partition)
               return withReports(busy.result, idle.result)
