@@ -86,6 +86,36 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
       for (let t = 0; t < total; t += step) yield* advance(step)
     })
 
+  it.effect(
+    "an idle worker stopped mid-wait strands nothing: a task handed to it meanwhile is back in line when it leaves",
+    () =>
+      withQueue(
+        Effect.gen(function* () {
+          const q = yield* TaskQueue.TaskQueue
+          const id = together(q)("late")
+          yield* Effect.scoped(
+            Effect.gen(function* () {
+              const waiter = yield* q.waiterAs("stopping")
+              const idle = yield* waiter.claim({ token: "s", leaseMillis: 60_000, max: 1 }, 30_000)
+              assert.strictEqual(idle._tag, "Idle")
+              const waiting = yield* Effect.forkChild(waiter.wait(10_000))
+              yield* advance(100) // blocked in its wait (on Redis: a BLPOP on its inbox)
+              yield* Fiber.interrupt(waiting)
+              // still registered until it leaves: on Redis the enqueue hands the task to its inbox
+              yield* q.enqueue({ id, name: "a", payload: "{}", delayMillis: 0, trace: undefined, unique: undefined })
+              yield* advance(100)
+            })
+          )
+          // it left: the task waits in line, its attempt not spent (not running until a 60 s lease lapses)
+          const record = yield* q.get(id)
+          assert.deepStrictEqual([record?.state, record?.attempts], ["queued", 0])
+          const claimed = yield* q.claim({ token: "next", leaseMillis: 10_000, max: 1 })
+          assert.strictEqual(claimed._tag === "Claimed" && claimed.task.id, id)
+          assert.isTrue(yield* q.complete(id, "next", "null"))
+        })
+      )
+  )
+
   it.effect("a task runs once and join returns its decoded success value", () =>
     withQueue(
       Effect.gen(function* () {

@@ -3,7 +3,7 @@
  * and `lua/`), a reserved connection per idle worker blocked on the wake list,
  * and one shared pub/sub subscription per layer for `awaitTerminal`.
  */
-import { Effect, Exit, Queue, Scope } from "effect"
+import { Effect, Exit, Fiber, Queue, Scope } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import type { HeimdallStore } from "../../HeimdallStore.ts"
 import * as Batcher from "../batcher.ts"
@@ -511,6 +511,19 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
     // The worker also blocks on its own inbox, where an enqueue hands it a task directly (see includes.lua): it
     // registers as idle in each claim that finds nothing, and leaves when its scope closes, handing back what
     // it was handed and did not start.
+    /** Gives a claimed task back for immediate redelivery, its attempt given back (release.lua). */
+    const release = (id: string, token: string) =>
+      run
+        .release(
+          [keys.task(id), keys.running, keys.ready, keys.wake, keys.counts],
+          id,
+          token,
+          wakeCap,
+          wakeTtlMillis,
+          lockInfix
+        )
+        .pipe(Effect.map((n) => n === 1))
+
     const waiterAs = (worker: string) =>
       Effect.gen(function* () {
         const inbox = keys.inbox(worker)
@@ -586,7 +599,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
                 () => runFork(Effect.ignore(redis.send("CLIENT", "UNBLOCK", blocking.id))),
                 Math.max(0, maxMillis)
               )
-              return blocking
+              const blpop = blocking
                 .send<[key: string, value: string] | null>(
                   "BLPOP",
                   inbox,
@@ -605,6 +618,26 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
                     reply !== null && reply[0] === inbox ? parseHandedOff(String(reply[1])) : undefined
                   )
                 )
+              // Interrupted (a worker stopping while idle), the BLPOP would stay blocked on the server and could
+              // still pop a task handed over meanwhile, whose reply nobody reads: the task would wait for its lease
+              // to lapse. So an interrupted wait cuts the BLPOP (CLIENT UNBLOCK), reads its reply, and gives back
+              // a task that came in it before it ends.
+              return Effect.uninterruptibleMask((restore) =>
+                Effect.gen(function* () {
+                  const fiber = yield* Effect.forkChild(blpop, { startImmediately: true })
+                  const exit = yield* Effect.exit(restore(Fiber.join(fiber)))
+                  if (!Exit.hasInterrupts(exit) || Exit.isSuccess(exit)) return yield* exit
+                  yield* Effect.ignore(redis.send("CLIENT", "UNBLOCK", blocking.id))
+                  // bounded: a Redis that does not answer must not hold up the worker's stop (the task's lease
+                  // lapses then, as before)
+                  const late = yield* Effect.timeoutOption(Fiber.await(fiber), 2000)
+                  if (late._tag === "Some" && Exit.isSuccess(late.value) && late.value.value !== undefined) {
+                    const handed = late.value.value
+                    yield* Effect.ignore(release(handed.id, handed.token))
+                  }
+                  return yield* exit
+                })
+              )
             })
         }
         yield* Effect.addFinalizer(() => Effect.ignore(retireNow))
@@ -824,17 +857,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
             lockInfix
           )
           .pipe(Effect.map((n) => n === 1)),
-      release: (id, token) =>
-        run
-          .release(
-            [keys.task(id), keys.running, keys.ready, keys.wake, keys.counts],
-            id,
-            token,
-            wakeCap,
-            wakeTtlMillis,
-            lockInfix
-          )
-          .pipe(Effect.map((n) => n === 1)),
+      release: (id, token) => release(id, token),
       deadLetter: (id, token, reason) =>
         run
           .deadLetter(
