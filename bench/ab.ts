@@ -11,6 +11,9 @@
  * default key, a hash of the payload) instead of plain ones; with `--enqueue-only`, no drain; `--in-flight N` (default 50):
  * enqueues in flight at once (1: one at a time, each through the single-task script).
  */
+
+import { writeFileSync } from "node:fs"
+import { Session } from "node:inspector/promises"
 import { Effect } from "effect"
 import { Redis as IORedis } from "ioredis"
 import { instructionsSinceZero, useCallgrind, zeroInstructions } from "./lib/callgrind.ts"
@@ -48,6 +51,8 @@ const evalStats = async () => {
 }
 const evalUsec = async () => (await evalStats()).usec
 const lone = flag("lone", 0)
+// --profile-drain DIR: a CPU profile of this process during each drain (the worker), one file per tree and round
+const profileDrain = args.includes("--profile-drain") ? args[args.indexOf("--profile-drain") + 1] : undefined
 if (lone > 0) {
   const producers = trees.map(([name]) => [name, peers[name]!.makeProducer(server.url, "lone")] as const)
   const percentile = (xs: Array<number>, p: number) => {
@@ -140,9 +145,20 @@ for (let round = 0; round < rounds; round++) {
       const node0 = process.cpuUsage()
       const finished = await peer.awaitFinished(server.url, "drain", count)
       cgZero()
+      const profiler = profileDrain ? new Session() : undefined
+      if (profiler) {
+        profiler.connect()
+        await profiler.post("Profiler.enable")
+        await profiler.post("Profiler.start")
+      }
       const worker = await peer.startWorker(server.url, "drain", concurrency, () => {})
       await finished.done
       const elapsed = performance.now() - t0
+      if (profiler) {
+        const { profile } = await profiler.post("Profiler.stop")
+        writeFileSync(`${profileDrain}/drain-${name}-${round}.cpuprofile`, JSON.stringify(profile))
+        profiler.disconnect()
+      }
       // this process' CPU (the worker, and the subscriber counting the finished tasks) per drained task
       const nodeCpu = process.cpuUsage(node0)
       const drainNode = (nodeCpu.user + nodeCpu.system) / count

@@ -45,6 +45,7 @@ import { randomId } from "./internal/id.ts"
 import * as internal from "./internal/queue/task.ts"
 import * as validate from "./internal/validate.ts"
 import * as Completions from "./internal/worker/completions.ts"
+import * as Leases from "./internal/worker/leases.ts"
 import { countDeadLettered, describeCause, type RunContext, runSlot } from "./internal/worker/runTask.ts"
 import type * as Task from "./Task.ts"
 import { type ClaimedTask, TaskQueue, type WorkerRegistration } from "./TaskQueue.ts"
@@ -223,14 +224,19 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
       const startedAt = yield* Clock.currentTimeMillis
       const host = hostname()
       const runningIds = new Set<string>()
-      // an operator's cancel of a task running here (in any process) interrupts its handler at once (see runTask.ts);
-      // without the subscription, the lease's next renewal finds it (a third of the lease later)
-      const cancelNotices = new Map<string, Deferred.Deferred<void>>()
+      // the leases of the tasks this worker runs, renewed by one keeper (internal/worker/leases.ts)
+      const leases = yield* Leases.make({
+        renew: (id, token) => queue.renew(id, token, leaseMillis),
+        leaseMillis,
+        onFailure: ({ id, name }, cause) =>
+          Effect.logWarning(
+            `effect-heimdall: lease renewal of task ${name} ${id} failed (${describeCause(cause)}); retrying`
+          )
+      })
+      // an operator's cancel of a task running here (in any process) interrupts its handler at once; without the
+      // subscription, the lease's next renewal finds it (a third of the lease later)
       yield* queue
-        .watchCancels((id) => {
-          const notice = cancelNotices.get(id)
-          if (notice !== undefined) Deferred.doneUnsafe(notice, Effect.void)
-        })
+        .watchCancels(leases.noticeCancel)
         .pipe(
           Effect.catchCause((cause) =>
             Effect.logWarning(
@@ -262,7 +268,7 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
         settle,
         worker: workerId,
         running: runningIds,
-        cancelNotices
+        leases
       }
 
       const start = (claimed: ClaimedTask) =>

@@ -15,6 +15,7 @@ import {
   Context,
   DateTime,
   Deferred,
+  Duration,
   Effect,
   Exit,
   Fiber,
@@ -324,6 +325,25 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
         assert.instanceOf(error, Task.TaskDefect)
         assert.strictEqual((error as Task.TaskDefect).defect, "Error: boom")
         assert.strictEqual((error as Task.TaskDefect).taskId, handle.id)
+      })
+    )
+  )
+
+  it.effect("a handler function that throws instead of returning an Effect fails its task with TaskDefect", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const Thrower = Task.make("thrower", { payload: Schema.Number })
+        yield* startWorker([
+          Task.implement(Thrower, (): Effect.Effect<void> => {
+            throw new Error("thrown before any Effect")
+          })
+        ])
+        const handle = yield* Task.enqueue(Thrower, 1)
+        const error = yield* Effect.flip(Task.join(handle))
+        assert.instanceOf(error, Task.TaskDefect)
+        assert.strictEqual((error as Task.TaskDefect).defect, "Error: thrown before any Effect")
+        const record = (yield* (yield* TaskQueue.TaskQueue).get(handle.id))!
+        assert.deepStrictEqual([record.state, record.attempts, record.redeliveries], ["failed", 1, 0])
       })
     )
   )
@@ -1001,6 +1021,39 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
         const record = (yield* (yield* TaskQueue.TaskQueue).get(handle.id))!
         assert.strictEqual(record.redeliveries, 0)
         assert.strictEqual(record.attempts, 1)
+      })
+    )
+  )
+
+  it.effect("leases of tasks started at different moments are each renewed in time (one keeper per worker)", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const starts: Array<number> = []
+        const Long = Task.make("long-staggered", { payload: Schema.Number })
+        yield* startWorker(
+          [
+            Task.implement(Long, (n) =>
+              Effect.sync(() => starts.push(n)).pipe(Effect.andThen(Effect.sleep(Duration.millis(1500 - n * 130))))
+            )
+          ],
+          { lease: "300 millis", concurrency: 3 }
+        )
+        // three tasks claimed 130 ms apart: their leases fall due at different moments, each renewal moving its
+        // lease behind the others
+        const handles: Array<Task.Handle<typeof Long>> = []
+        for (const n of [0, 1, 2]) {
+          handles.push(yield* Task.enqueue(Long, n))
+          yield* advanceSteps(130)
+        }
+        const joined = yield* Effect.forkChild(Effect.forEach(handles, Task.join))
+        yield* advanceSteps(1600)
+        yield* Fiber.join(joined)
+        assert.deepStrictEqual(starts, [0, 1, 2])
+        const queue = yield* TaskQueue.TaskQueue
+        for (const handle of handles) {
+          const record = (yield* queue.get(handle.id))!
+          assert.deepStrictEqual([record.state, record.attempts, record.redeliveries], ["succeeded", 1, 0])
+        }
       })
     )
   )

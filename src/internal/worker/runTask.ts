@@ -12,10 +12,9 @@
  * Nothing here is shared between fibers but what the worker passes in: `stopping` (read, never written) and the
  * slot's own `next` reference, which always holds the task the slot must give back if it is interrupted.
  */
-import { Cause, Clock, Deferred, Duration, Effect, Exit, Pull, Random, Ref, Schedule, Schema } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Pull, Random, Ref, Schedule, Schema } from "effect"
 import { InvalidArgument } from "../../Errors.ts"
 import * as Task from "../../Task.ts"
-import { keepUntilLost } from "../keepAlive.ts"
 import * as Layout from "../layout.ts"
 import * as Metrics from "../metrics.ts"
 import type { ClaimedTask, Service as QueueService } from "../queue/model.ts"
@@ -23,6 +22,7 @@ import * as internal from "../queue/task.ts"
 import * as RateStart from "../rateStart.ts"
 import * as validate from "../validate.ts"
 import type { Completer } from "./completions.ts"
+import type { Leases } from "./leases.ts"
 
 /** Counts the tasks a claim dead-lettered (lapsed past `maxRedeliveries` on another worker) in `Task.metrics`. */
 export const countDeadLettered = (names: ReadonlyArray<string>): Effect.Effect<void> =>
@@ -53,11 +53,8 @@ export interface RunContext {
   readonly worker: string
   /** The ids of the tasks the worker's slots run now (its heartbeat registers them). */
   readonly running: Set<string>
-  /**
-   * A running task's cancel notice, by id: the worker completes it when an operator cancels the task
-   * (`TaskQueue.Service.watchCancels`), and the run checks its lease at once.
-   */
-  readonly cancelNotices: Map<string, Deferred.Deferred<void>>
+  /** The worker's lease keeper: a task's handler runs under it (leases.ts). */
+  readonly leases: Leases
 }
 
 /**
@@ -229,7 +226,8 @@ function* runUnderLease(
   )
   // The handler's own services (the layer's requirements) need no providing: a slot fiber inherits the layer's
   // context (merging it in again per task cost 1–2 µs of a drain's ~35 µs per task).
-  let handler = admitted.impl.handler(admitted.payload).pipe(
+  // suspended: a handler function that throws instead of returning an Effect fails its task with a defect
+  let handler = Effect.suspend(() => admitted.impl.handler(admitted.payload)).pipe(
     Effect.provideService(Task.CurrentTask, {
       id,
       name,
@@ -247,16 +245,6 @@ function* runUnderLease(
       })
     )
   }
-  // Renews the lease every third of it; ends when the lease is lost (another worker may run the task now). A
-  // task handed over by its enqueue holds a short first lease: renewed at once. A renewal that fails is retried
-  // on the next tick.
-  const leaseLost = keepUntilLost(() => ctx.queue.renew(id, token, ctx.leaseMillis), Math.floor(ctx.leaseMillis / 3), {
-    immediately: claimed.handedOff === true,
-    onFailure: (cause) =>
-      Effect.logWarning(
-        `effect-heimdall: lease renewal of task ${name} ${id} failed (${describeCause(cause)}); retrying`
-      )
-  })
   const run = ctx.traced
     ? Effect.exit(handler).pipe(
         Effect.withSpan(
@@ -275,24 +263,9 @@ function* runUnderLease(
         )
       )
     : Effect.exit(handler)
-  // the lease keeper starts first: a handed-over task's renewal is on the wire before the handler runs (a handler
-  // that blocks the event loop cannot hold it back past the short first lease)
-  // An operator's cancel (Admin.cancel) ends the task and drops its lease in one step, and announces it: on the
-  // notice the lease is checked at once (one renewal) instead of at the next tick. A notice for a task whose lease
-  // still holds (it cannot be this run's) changes nothing.
-  const cancelled = Effect.gen(function* () {
-    while (true) {
-      const notice = Deferred.makeUnsafe<void>()
-      ctx.cancelNotices.set(id, notice)
-      yield* Deferred.await(notice)
-      const held = yield* Effect.orElseSucceed(ctx.queue.renew(id, token, ctx.leaseMillis), () => true)
-      if (!held) return { _tag: "Cancelled" as const }
-    }
-  }).pipe(Effect.ensuring(Effect.sync(() => ctx.cancelNotices.delete(id))))
-  const outcome = yield* Effect.raceFirst(
-    Effect.raceFirst(Effect.as(leaseLost, { _tag: "LeaseLost" as const }), cancelled),
-    Effect.map(run, (exit) => ({ _tag: "Done" as const, exit }))
-  )
+  // under the worker's lease keeper (leases.ts): a lost lease, or an operator's cancel (Admin.cancel, announced to
+  // the worker: the lease is checked at once), interrupts the handler
+  const outcome = yield* ctx.leases.run(claimed, run, claimed.handedOff === true)
   // an interrupted handler (lease lost, interruption) has no run duration: it did not end
   if (outcome._tag === "Done" && !(Exit.isFailure(outcome.exit) && Cause.hasInterruptsOnly(outcome.exit.cause))) {
     yield* Metrics.recordRun(name, startedNanos, Exit.isSuccess(outcome.exit))
