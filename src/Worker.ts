@@ -25,20 +25,7 @@
  */
 
 import { hostname } from "node:os"
-import {
-  Cause,
-  Clock,
-  Deferred,
-  type Duration,
-  Effect,
-  Exit,
-  Fiber,
-  Layer,
-  Ref,
-  Schedule,
-  Semaphore,
-  Tracer
-} from "effect"
+import { Cause, Clock, type Duration, Effect, Exit, Fiber, Layer, Ref, Schedule, Semaphore, Tracer } from "effect"
 import type { InvalidArgument } from "./Errors.ts"
 import { millisOr } from "./internal/duration.ts"
 import { randomId } from "./internal/id.ts"

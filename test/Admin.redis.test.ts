@@ -7,7 +7,6 @@ import { conformance } from "./support/backends.ts"
 import { clusterLayer, keyPrefix, redisLayer } from "./support/redis.ts"
 
 const base = keyPrefix(import.meta.url).slice(0, -1) // keys: <prefix>:{<queue>}:...
-const prefix = base
 
 const backendOn = (
   name: string,

@@ -217,7 +217,7 @@ function* runUnderLease(
   | { readonly _tag: "Cancelled" }
   | { readonly _tag: "Done"; readonly exit: Exit.Exit<unknown, unknown> }
 > {
-  const { id, token, name } = claimed
+  const { id, name } = claimed
   const task = admitted.impl.task
   // the first attempt's enqueue-to-start on the backend's clock (a retry's would include its earlier attempts)
   const startedNanos = yield* Metrics.recordStart(
