@@ -66,8 +66,6 @@ export const make = <E>(options: {
     // in due order: a renewal moves its lease to the end
     const held = new Map<string, Held>()
     const fork = Effect.runForkWith(yield* Effect.context<never>())
-    /** Resumes the keeper, when it waits for a first lease. */
-    let wake: (() => void) | undefined
 
     const lose = (lease: Held, reason: "LeaseLost" | "Cancelled") =>
       Effect.suspend(() => {
@@ -87,15 +85,8 @@ export const make = <E>(options: {
       while (true) {
         const first = held.values().next().value
         if (first === undefined) {
-          yield* Effect.callback<void>((resume) => {
-            wake = () => {
-              wake = undefined
-              resume(Effect.void)
-            }
-            return Effect.sync(() => {
-              wake = undefined
-            })
-          })
+          // no lease: one taken meanwhile falls due a third of the lease after it was taken, so after this sleep
+          yield* Effect.sleep(every)
           continue
         }
         const now = yield* Clock.currentTimeMillis
@@ -122,38 +113,32 @@ export const make = <E>(options: {
     yield* Effect.forkScoped(keeper)
 
     const run: Leases["run"] = ({ id, token, name }, handler, immediately) =>
-      Effect.gen(function* () {
-        const lease: Held = {
-          id,
-          token,
-          name,
-          renewedAt: yield* Clock.currentTimeMillis,
-          fiber: undefined,
-          lost: undefined
-        }
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const lease: Held = { id, token, name, renewedAt: now, fiber: undefined, lost: undefined }
         held.delete(id)
         held.set(id, lease)
-        wake?.()
         // the renewal goes out before the handler runs (a handler that blocks the event loop cannot hold it back
         // past the short first lease)
         if (immediately) fork(check(lease, "LeaseLost"))
-        const fiber = yield* Effect.forkChild(handler, { startImmediately: true })
-        lease.fiber = fiber
-        const exit = yield* Fiber.await(fiber).pipe(Effect.onInterrupt(() => Fiber.interrupt(fiber)))
-        if (held.get(id) === lease) held.delete(id)
-        const ended = Exit.isSuccess(exit) ? exit.value : exit
-        // an interrupted handler: by a lost lease, or by the slot's own interruption (shutdown)
-        return lease.lost !== undefined && Exit.isFailure(ended) && Cause.hasInterruptsOnly(ended.cause)
-          ? ({ _tag: lease.lost } as const)
-          : ({ _tag: "Done", exit: ended } as const)
-      }).pipe(
-        Effect.onInterrupt(() =>
-          Effect.sync(() => {
-            const lease = held.get(id)
-            if (lease !== undefined && lease.fiber !== undefined) held.delete(id)
-          })
-        )
-      )
+        return Effect.flatMap(Effect.forkChild(handler, { startImmediately: true }), (fiber) => {
+          lease.fiber = fiber
+          return Fiber.await(fiber).pipe(
+            // the slot interrupted (shutdown): its handler first, so that the task is given back only once it ended
+            Effect.onInterrupt(() => {
+              if (held.get(id) === lease) held.delete(id)
+              return Fiber.interrupt(fiber)
+            }),
+            Effect.map((exit): Outcome => {
+              if (held.get(id) === lease) held.delete(id)
+              const ended = Exit.isSuccess(exit) ? exit.value : exit
+              // an interrupted handler: by a lost lease, or by the slot's own interruption
+              return lease.lost !== undefined && Exit.isFailure(ended) && Cause.hasInterruptsOnly(ended.cause)
+                ? { _tag: lease.lost }
+                : { _tag: "Done", exit: ended }
+            })
+          )
+        })
+      })
 
     return {
       run,
