@@ -1375,7 +1375,7 @@ const handleOf = <T extends Any>(
 
 /**
  * Puts many tasks of one kind on the queue, in order, in as few round trips as the backend's `maxEnqueueBatch`
- * allows (100 tasks per call by default on Redis), and returns one `Result` per payload, in order: the task's
+ * allows (25 tasks per call by default on Redis, two calls in flight), and returns one `Result` per payload, in order: the task's
  * handle, or why that payload was not enqueued: `SchemaError` (it does not encode), `InvalidArgument` (its `id`, or
  * a unique key or rate limit computed from it, is unusable) or `AlreadyQueued` (a unique task with
  * `onDuplicate: "fail"` whose key is held, by an earlier payload of the same call too). A payload whose unique key

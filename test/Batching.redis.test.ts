@@ -61,7 +61,7 @@ const calls = (command: string) =>
 
 describe.skipIf(!hasRedis)("Batched enqueues (redis)", () => {
   it.live(
-    "50 concurrent enqueues go as 2 script calls (a lone one, then the 49 gathered meanwhile), each with its own id, claimed in order",
+    "50 concurrent enqueues go as 4 script calls (two sent at once, then the 48 gathered meanwhile in calls of at most 25), each with its own id, claimed in order",
     () =>
       Effect.gen(function* () {
         const server = yield* privateServer
@@ -69,6 +69,7 @@ describe.skipIf(!hasRedis)("Batched enqueues (redis)", () => {
         yield* Effect.gen(function* () {
           const queue = yield* TaskQueue.TaskQueue
           const before = yield* calls("evalsha")
+          const from = sent.length
           const ids = Array.from({ length: 50 }, (_, i) => `c${i}`)
           const handles = yield* Effect.forEach(ids, (id, i) => Task.enqueue(Plain, i, { id }), {
             concurrency: "unbounded"
@@ -78,8 +79,15 @@ describe.skipIf(!hasRedis)("Batched enqueues (redis)", () => {
             ids
           )
           const used = (yield* calls("evalsha")) - before
-          assert.strictEqual(used, 2, `script calls for 50 concurrent enqueues: ${used}`)
-          // the 49 were counted with one HINCRBY
+          assert.strictEqual(used, 4, `script calls for 50 concurrent enqueues: ${used}`)
+          // two lone calls (the single-task script), then the gathered 48 in calls of 25 and 23 (each batch call's
+          // task count is its ARGV list's length, after the 4 scalars)
+          const evals = sent.slice(from).filter((c) => c[0] === "EVALSHA")
+          assert.strictEqual(evals.length, 4)
+          assert.deepStrictEqual(
+            evals.slice(2).map((c) => Number(c[2 + Number(c[2]) + 5])),
+            [25, 23]
+          )
           assert.strictEqual((yield* queue.counts).byName.plain?.queued, 50)
           const claimed = yield* queue.claim({ token: "t", leaseMillis: 10_000, max: 50 })
           assert.deepStrictEqual(claimed._tag === "Claimed" ? claimed.tasks.map((t) => t.id) : [], ids)
@@ -100,36 +108,50 @@ describe.skipIf(!hasRedis)("Batched enqueues (redis)", () => {
   )
 
   it.live(
-    "enqueueAll of 250 tasks: 3 calls of at most 100, counted with one HINCRBY each, one look for an idle worker each",
+    "enqueueAll of 250 tasks: 10 calls of at most 25 (maxEnqueueBatch 100: 3 calls), counted with one HINCRBY each, one look for an idle worker each",
     () =>
       Effect.gen(function* () {
         const server = yield* privateServer
-        const sent: Array<ReadonlyArray<string>> = []
-        yield* Effect.gen(function* () {
-          const queue = yield* TaskQueue.TaskQueue
-          const [scripts, hincrbys, zpopmins] = [
-            yield* calls("evalsha"),
-            yield* calls("hincrby"),
-            yield* calls("zpopmin")
-          ]
-          const from = sent.length
-          const results = yield* Task.enqueueAll(
-            Plain,
-            Array.from({ length: 250 }, (_, i) => i)
-          )
-          assert.strictEqual(results.filter(Result.isSuccess).length, 250)
-          assert.strictEqual((yield* calls("evalsha")) - scripts, 3)
-          assert.strictEqual((yield* calls("hincrby")) - hincrbys, 3)
-          // no worker is idle: a call's first task finds that out (ZPOPMIN on the idle set), its next tasks do not look
-          assert.strictEqual((yield* calls("zpopmin")) - zpopmins, 3)
-          // batches of 100, 100, 50 (each call's task count is its ARGV list's length, after the 4 scalars)
-          const batches = sent
-            .slice(from)
-            .filter((c) => c[0] === "EVALSHA")
-            .map((c) => Number(c[2 + Number(c[2]) + 5]))
-          assert.deepStrictEqual(batches, [100, 100, 50])
-          assert.strictEqual((yield* queue.counts).byName.plain?.queued, 250)
-        }).pipe(Effect.provide(backend(server, "all", sent)))
+        const bulk = (name: string, options: { readonly maxEnqueueBatch?: number }, expected: Array<number>) => {
+          const sent: Array<ReadonlyArray<string>> = []
+          return Effect.gen(function* () {
+            const queue = yield* TaskQueue.TaskQueue
+            const [scripts, hincrbys, zpopmins] = [
+              yield* calls("evalsha"),
+              yield* calls("hincrby"),
+              yield* calls("zpopmin")
+            ]
+            const from = sent.length
+            const results = yield* Task.enqueueAll(
+              Plain,
+              Array.from({ length: 250 }, (_, i) => i)
+            )
+            assert.strictEqual(results.filter(Result.isSuccess).length, 250)
+            assert.strictEqual((yield* calls("evalsha")) - scripts, expected.length)
+            assert.strictEqual((yield* calls("hincrby")) - hincrbys, expected.length)
+            // no worker is idle: a call's first task finds that out (ZPOPMIN on the idle set), its next tasks do not
+            assert.strictEqual((yield* calls("zpopmin")) - zpopmins, expected.length)
+            // the tasks per call (each call's task count is its ARGV list's length, after the 4 scalars)
+            const batches = sent
+              .slice(from)
+              .filter((c) => c[0] === "EVALSHA")
+              .map((c) => Number(c[2 + Number(c[2]) + 5]))
+            assert.deepStrictEqual(batches, expected)
+            assert.strictEqual((yield* queue.counts).byName.plain?.queued, 250)
+            // in order: the first claim takes the first payloads
+            const claimed = yield* queue.claim({ token: "t", leaseMillis: 10_000, max: 250 })
+            assert.deepStrictEqual(
+              claimed._tag === "Claimed" ? claimed.tasks.map((t) => JSON.parse(t.payload)) : [],
+              Array.from({ length: 250 }, (_, i) => i)
+            )
+          }).pipe(Effect.provide(backend(server, name, sent, options)))
+        }
+        yield* bulk(
+          "all",
+          {},
+          Array.from({ length: 10 }, () => 25)
+        )
+        yield* bulk("all100", { maxEnqueueBatch: 100 }, [100, 100, 50])
       })
   )
 
@@ -210,16 +232,17 @@ describe.skipIf(!hasRedis)("Batched enqueues (redis)", () => {
   )
 
   it.live(
-    "Redis killed mid-batch: each caller of the batch in flight fails with RedisError; the call before it succeeded",
+    "Redis killed mid-batch: each caller of the batch in flight fails with RedisError; the two calls before it succeeded",
     () =>
       Effect.gen(function* () {
         const server = yield* privateServer
         const sent: Array<ReadonlyArray<string>> = []
         let armed = false
         let frozen = false
-        // the batch script (6 queue keys and 5 task keys) freezes the server as it is sent: it is written, never run
+        // k1 and k2 go at once (two calls in flight); the batch script of k3..k6 (6 queue keys and 4 task keys)
+        // freezes the server as it is sent: it is written, never run
         const onSend = (command: ReadonlyArray<string>) => {
-          if (armed && command[0] === "EVALSHA" && command[2] === "11") {
+          if (armed && command[0] === "EVALSHA" && command[2] === "10") {
             server.freeze()
             // SIGSTOP is delivered asynchronously: wait (synchronously, before the command is written) until it is
             const stat = `/proc/${server.process.pid}/stat`
@@ -244,7 +267,8 @@ describe.skipIf(!hasRedis)("Batched enqueues (redis)", () => {
           yield* Effect.promise(() => server.restart({ downMs: 200 }))
           const exits = yield* Fiber.join(running)
           assert.deepStrictEqual(exits[0], Exit.succeed(Task.handle(Plain, "k1")))
-          for (const exit of exits.slice(1)) {
+          assert.deepStrictEqual(exits[1], Exit.succeed(Task.handle(Plain, "k2")))
+          for (const exit of exits.slice(2)) {
             const error = Exit.isFailure(exit) ? Exit.findErrorOption(exit) : undefined
             assert.strictEqual(error?._tag === "Some" && error.value._tag, "RedisError")
             assert.match(error?._tag === "Some" ? error.value.message : "", /lost before the reply/)

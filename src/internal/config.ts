@@ -55,9 +55,10 @@ export interface Options {
   readonly waitingScan?: number | undefined
   /**
    * The most tasks one enqueue call to Redis carries. Enqueues to the queue that wait at the same moment (while
-   * an earlier call is in flight) go to Redis as one script call, and `Task.enqueueAll` sends its tasks in calls
-   * of this size; each caller still gets its own result. An integer from 1 to 1,000; 1 turns batching off (every
-   * enqueue is its own call, as before 0.2). Default 100. The memory backend checks it and has nothing to batch.
+   * earlier calls are in flight: two at most) go to Redis as one script call, and `Task.enqueueAll` sends its tasks
+   * in calls of this size; each caller still gets its own result. An integer from 1 to 1,000; 1 turns batching off
+   * (every enqueue is its own call, as before 0.2). Default 25 (calls of 25 with two in flight outran calls of 100
+   * with one: bench/README.md). The memory backend checks it and has nothing to batch.
    */
   readonly maxEnqueueBatch?: number | undefined
   /**
@@ -134,7 +135,7 @@ export const resolve = (options: Options | undefined): Config => ({
   uniqueTimeoutMillis: millisOr(options?.uniqueTimeout, "1 hour"),
   indexSize: options?.indexSize ?? 10_000,
   waitingScan: options?.waitingScan ?? 1_000,
-  maxEnqueueBatch: options?.maxEnqueueBatch ?? 100,
+  maxEnqueueBatch: options?.maxEnqueueBatch ?? 25,
   durability:
     options?.durability === undefined
       ? undefined

@@ -445,7 +445,7 @@ export interface Service {
   readonly lockKey: (uniqueKey: string) => string
   /**
    * Creates a task, or reports why not (`EnqueueResult`). On Redis, enqueues that wait at the same moment (while
-   * an earlier call is in flight) go to Redis as one script call (at most `config.maxEnqueueBatch` tasks), in the
+   * earlier calls are in flight) go to Redis as one script call (at most `config.maxEnqueueBatch` tasks), in the
    * callers' order, each caller with its own result; a lone enqueue is sent at once. A Redis error fails every
    * caller of that call (the script is atomic: none of its tasks was created). An interrupted caller's task may
    * still be created when its call was sent already; one not sent yet is left out.
@@ -454,8 +454,8 @@ export interface Service {
   /**
    * Creates the tasks in order, as `enqueue` would one after the other (a later task sees an earlier one: a unique
    * key taken by an earlier task names it as the holder), in as few calls as `config.maxEnqueueBatch` allows; one
-   * result per task, in order. A Redis error fails the whole call; the calls that succeeded before it created
-   * their tasks.
+   * result per task, in order. A Redis error fails the whole call; the calls that succeeded before it (or beside
+   * it, two being in flight) created their tasks.
    */
   readonly enqueueAll: (tasks: ReadonlyArray<NewTask>) => Effect.Effect<ReadonlyArray<EnqueueResult>, Redis.RedisError>
   readonly claim: (options: ClaimOptions) => Effect.Effect<ClaimResult, Redis.RedisError>

@@ -49,9 +49,11 @@ const promoteLimit = 1000
 const handOffLeaseMillis = 2000
 /**
  * Enqueue calls in flight at once while others wait to be batched (see batcher.ts): the next batch is gathered
- * while these run, and sent when one returns.
+ * while these run, and sent when one returns. Two, with batches of at most 25 (`maxEnqueueBatch`'s default): many
+ * concurrent callers then split into groups whose calls overlap, Redis running one group's call while this process
+ * prepares the next (one call in flight made the two take turns; bench/README.md, "Batched enqueues, two in flight").
  */
-const batchesInFlight = 1
+const batchesInFlight = 2
 /** A batch of enqueues carries at most this many payload characters (and at least one task), so one call stays short. */
 const batchPayloadChars = 1024 * 1024
 /** `awaitTerminal` re-reads the record this often in case a pub/sub message was lost (a reconnect). */
