@@ -243,7 +243,8 @@ export const layer = <const Impls extends ReadonlyArray<Task.Implementation<any,
         completeAndClaim: Completions.make(
           queue,
           { leaseMillis, maxRedeliveries, max: 1, names, worker: workerId },
-          options.batchCompletions ?? true
+          options.batchCompletions ?? true,
+          concurrency
         ),
         byName,
         names,

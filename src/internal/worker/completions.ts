@@ -4,11 +4,13 @@
  * as one (`completeAndClaimMany`): one script run completes them all and claims each slot's next task, so the
  * per-call costs (the round trip, the script's dispatch and fixed reads, the Inspector's count) are paid once.
  *
- * The rule: a completion is sent at once when no completion call of this worker is in flight; while one is, the
- * completions that arrive are gathered, and sent together (up to `maxBatch` per call) as soon as it returns. A lone
- * completion therefore waits for nothing, and a gathered one for at most the one call that was in flight. The
- * first completion of a gathered batch sends it (on its own fiber: no fiber is forked here), and hands each other
- * one its own outcome.
+ * The rule: a completion is sent at once while fewer than two completion calls of this worker are in flight; while
+ * two are, the completions that arrive are gathered, and sent together (at most half the worker's slots per call,
+ * rounded up) as soon as one returns. A lone completion therefore waits for nothing, and a gathered one for the
+ * first of the calls in flight to return. Two calls of half the slots each let the slots split into two groups whose
+ * calls overlap: Redis runs one group's call while this process runs the other group's next tasks (with one call in
+ * flight the two took turns; bench/README.md). The first completion of a gathered batch sends it (on its own fiber:
+ * no fiber is forked here), and hands each other one its own outcome.
  *
  * Each call is uninterruptible from the moment a completion is handed over to the moment its outcome is known (a
  * claimed next task must reach its slot, which gives it back if it is interrupted later), as the unbatched call
@@ -25,6 +27,9 @@ export type Completer = (completion: Completion) => Effect.Effect<CompletionOutc
 /** The most completions one call carries (a worker's slots beyond it go in the next call). */
 export const maxBatch = 64
 
+/** How many completion calls of one worker may be in flight at once. */
+const callsInFlight = 2
+
 /** Tells a gathered completion that it sends its batch now. */
 const lead: unique symbol = Symbol("effect-heimdall/completions/lead")
 
@@ -37,17 +42,24 @@ interface Gathered {
  * A worker's completer: each completion claims up to `options.max` next tasks (1 for a slot) with `options`, under
  * a fresh lease token per call. `batched` false: one call per completion, as many in flight as slots finish.
  */
-export const make = (queue: Service, options: Omit<ClaimOptions, "token">, batched: boolean): Completer => {
+export const make = (
+  queue: Service,
+  options: Omit<ClaimOptions, "token">,
+  batched: boolean,
+  slots: number
+): Completer => {
   const one = (completion: Completion) =>
     queue.completeAndClaim(completion.id, completion.token, completion.result, { ...options, token: randomId() })
   if (!batched) return (completion) => Effect.uninterruptible(one(completion))
 
-  let inFlight = false
+  /** The most completions per call: half the slots, so that two calls in flight each carry about half. */
+  const cap = Math.min(maxBatch, Math.max(1, Math.ceil(slots / callsInFlight)))
+  let inFlight = 0
   let gathered: Array<Gathered> = []
-  /** A call returned: the first gathered completion sends the next batch, or the worker has none in flight. */
+  /** A call returned: the first gathered completion sends the next batch, or one call less is in flight. */
   const handOn = () => {
     const first = gathered[0]
-    if (first === undefined) inFlight = false
+    if (first === undefined) inFlight--
     else Deferred.doneUnsafe(first.outcome, Exit.succeed(lead))
   }
   const send = (batch: ReadonlyArray<Gathered>) =>
@@ -57,8 +69,8 @@ export const make = (queue: Service, options: Omit<ClaimOptions, "token">, batch
     )
   /** Sends the gathered completions (the caller's first), hands each its outcome, and returns the caller's. */
   const sendGathered = Effect.suspend(() => {
-    const batch = gathered.length <= maxBatch ? gathered : gathered.slice(0, maxBatch)
-    gathered = gathered.length <= maxBatch ? [] : gathered.slice(maxBatch)
+    const batch = gathered.length <= cap ? gathered : gathered.slice(0, cap)
+    gathered = gathered.length <= cap ? [] : gathered.slice(cap)
     const sent = batch.length === 1 ? Effect.map(one(batch[0]!.completion), (o) => [o]) : send(batch)
     return sent.pipe(
       Effect.onExit((exit) =>
@@ -78,8 +90,8 @@ export const make = (queue: Service, options: Omit<ClaimOptions, "token">, batch
   return (completion) =>
     Effect.uninterruptible(
       Effect.suspend(() => {
-        if (!inFlight) {
-          inFlight = true
+        if (inFlight < callsInFlight) {
+          inFlight++
           return Effect.ensuring(
             one(completion),
             Effect.sync(() => handOn())
