@@ -232,7 +232,7 @@ describe.skipIf(!hasRedis)("Batched enqueues (redis)", () => {
   )
 
   it.live(
-    "Redis killed mid-batch: each caller of the batch in flight fails with RedisError; the two calls before it succeeded",
+    "Redis killed mid-batch: each caller of the batch in flight fails with RedisError; the call before it succeeded",
     () =>
       Effect.gen(function* () {
         const server = yield* privateServer
@@ -266,8 +266,14 @@ describe.skipIf(!hasRedis)("Batched enqueues (redis)", () => {
           server.process.kill("SIGKILL")
           yield* Effect.promise(() => server.restart({ downMs: 200 }))
           const exits = yield* Fiber.join(running)
+          // k1's reply sent the batch (a call returned): k1 succeeded. k2 was in flight beside the batch: Redis may
+          // have run it (and its reply reached the client) before the server stopped, or not (seen once in CI)
           assert.deepStrictEqual(exits[0], Exit.succeed(Task.handle(Plain, "k1")))
-          assert.deepStrictEqual(exits[1], Exit.succeed(Task.handle(Plain, "k2")))
+          const inFlight = exits[1]!
+          if (Exit.isFailure(inFlight)) {
+            const error = Exit.findErrorOption(inFlight)
+            assert.strictEqual(error._tag === "Some" && error.value._tag, "RedisError")
+          } else assert.deepStrictEqual(inFlight.value, Task.handle(Plain, "k2"))
           for (const exit of exits.slice(2)) {
             const error = Exit.isFailure(exit) ? Exit.findErrorOption(exit) : undefined
             assert.strictEqual(error?._tag === "Some" && error.value._tag, "RedisError")
