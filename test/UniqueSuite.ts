@@ -369,7 +369,9 @@ export const uniqueSuite = (it: Vitest.MethodsNonLive<TasksUnderTest>, backend: 
           "no retry spent"
         )
         assert.isAtLeast(records.filter((r) => (r?.reschedules ?? 0) > 0).length, 4, "over the limit: rescheduled")
-        assert.isAtMost(times[times.length - 1]! - times[0]!, 1000 + 200, "and not later than needed")
+        // the last pair's window opens at 1000 ms; a start that lags its booked slot on a loaded machine is booked
+        // again into the next window (500 ms later): seen once in CI (1,536 ms, under the key-slot check's wrapping)
+        assert.isAtMost(times[times.length - 1]! - times[0]!, 1000 + 600, "and not later than needed")
       })
     )
   )
