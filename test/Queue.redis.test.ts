@@ -175,6 +175,58 @@ describeRedis("Task queue record layout", () => {
   })
 })
 
+describeRedis("Task queue worker registry", () => {
+  layer(redisLayer(), { excludeTestServices: true })((it) => {
+    it.effect("registrations live in one hash beside the registry; a beat drops lapsed ones, leave its own", () =>
+      Effect.gen(function* () {
+        const redis = yield* Redis.Redis
+        const queue = yield* TaskQueue.TaskQueue
+        const info = `${prefix}:{registry}:workerinfo`
+        const registry = `${prefix}:{registry}:workers`
+        const worker = (id: string, ttlMillis: number) => ({
+          id,
+          host: "h",
+          pid: 1,
+          startedAt: 1,
+          concurrency: 1,
+          running: [],
+          ttlMillis
+        })
+        yield* queue.beat(["x"], undefined, worker("dies", 100))
+        yield* queue.beat(["x"], undefined, worker("lives", 60_000))
+        assert.deepStrictEqual((yield* redis.send<Array<string>>("HKEYS", info)).sort(), ["dies", "lives"])
+        const stored: Array<string> = JSON.parse(yield* redis.send<string>("HGET", info, "lives"))
+        assert.deepStrictEqual(stored.slice(0, 13), [
+          "host",
+          "h",
+          "pid",
+          "1",
+          "startedAt",
+          "1",
+          "concurrency",
+          "1",
+          "names",
+          "x",
+          "running",
+          "",
+          "beat"
+        ])
+        assert.match(stored[13]!, /^\d{13}$/) // the beat's time (ms, Redis clock), not in float notation
+        // the hash lives as long as the latest registration
+        assert.isAbove(yield* redis.send<number>("PTTL", info), 59_000)
+        yield* Effect.sleep("150 millis")
+        // a dead worker's registration is gone from the hash with its member at the next beat of any worker
+        yield* queue.beat(["x"], undefined, worker("lives", 60_000))
+        assert.deepStrictEqual(yield* redis.send<Array<string>>("HKEYS", info), ["lives"])
+        assert.deepStrictEqual(yield* redis.send<Array<string>>("ZRANGE", registry, "0", "-1"), ["lives"])
+        yield* queue.leave("lives")
+        assert.strictEqual(yield* redis.send<number>("EXISTS", info), 0)
+        assert.strictEqual(yield* redis.send<number>("EXISTS", registry), 0)
+      }).pipe(Effect.provide(Heimdall.layerRedis({ queue: "registry", queuePrefix: prefix })))
+    )
+  })
+})
+
 describeRedis("Task queue hand-off to idle workers", () => {
   layer(redisLayer(), { excludeTestServices: true })((it) => {
     let n = 0

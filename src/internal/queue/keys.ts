@@ -35,8 +35,9 @@
  * |                                  |        | retention                                    |                              |
  * | `<prefix>:{<queue>}:workers`     | zset   | live workers' ids, score: when their         | TTL: the latest registration |
  * |                                  |        | registration lapses (ms)                     |                              |
- * | `<prefix>:{<queue>}:worker:<w>`  | hash   | worker `<w>`'s registration: host, pid,      | TTL: three beats, renewed by |
- * |                                  |        | startedAt, concurrency, names, running, beat | each beat; deleted on stop   |
+ * | `<prefix>:{<queue>}:workerinfo`  | hash   | worker id -> its registration (JSON: host,   | TTL: the latest registration;|
+ * |                                  |        | pid, startedAt, concurrency, names, running, | a field goes on stop or when |
+ * |                                  |        | beat)                                        | the beat sweeps lapsed ones  |
  * | `<prefix>:{<queue>}:schedules`   | hash   | schedule name -> its record (JSON): task,    | no TTL: the schedules'       |
  * |                                  |        | cron/timeZone or everyMillis, overlap,       | progress; a field is deleted |
  * |                                  |        | catchUp; `last` tick handled, `fired` tick   | by `Admin.removeSchedule`    |
@@ -177,12 +178,12 @@ export interface QueueKeys {
   readonly index: (state: "failed" | "dead" | "skipped" | "cancelled") => string
   /** The worker registry. */
   readonly workers: string
-  /** The prefix of each worker's registration hash; scripts append the id. */
-  readonly workerPrefix: string
-  /** A worker's registration hash. */
-  readonly worker: (id: string) => string
+  /** Worker id -> its registration (JSON), beside the registry. */
+  readonly workerInfo: string
   /** Schedule name -> its record (definition and progress, JSON). */
   readonly schedules: string
+  /** A leading-edge debounce's burst window for the unique task whose lock is `lockKey`. */
+  readonly edge: (lockKey: string) => string
 }
 
 export const makeKeys = (prefix: string, queue: string): QueueKeys => {
@@ -206,8 +207,8 @@ export const makeKeys = (prefix: string, queue: string): QueueKeys => {
     counts: `${base}counts`,
     index: (state) => `${base}index:${state}`,
     workers: `${base}workers`,
-    workerPrefix: `${base}worker:`,
-    worker: (id) => `${base}worker:${id}`,
-    schedules: `${base}schedules`
+    workerInfo: `${base}workerinfo`,
+    schedules: `${base}schedules`,
+    edge: (lockKey) => `${base}edge:${lockKey}`
   }
 }

@@ -104,7 +104,7 @@ const stateCodes: Record<string, TaskState> = { q: "queued", s: "scheduled", h: 
 const decodeState = (stored: string): TaskState =>
   stateCodes[stored] ?? (stored.startsWith("r:") ? "running" : (stored as TaskState))
 
-/** An enqueue script's reply for one task (enqueue-7.lua, enqueueUnique-8.lua, enqueueBatch-N.lua). */
+/** An enqueue script's reply for one task (enqueue-7.lua, enqueueUnique-9.lua, enqueueBatch-N.lua). */
 const parseEnqueued = (
   r:
     | readonly [created: 0 | 1, state: string]
@@ -212,8 +212,8 @@ const parsePage = (reply: ReadonlyArray<ReadonlyArray<unknown>>): TaskPage => {
 }
 
 /** A worker's registration (beat-8.lua) as the registry holds it. */
-const parseWorker = (queue: string, id: string, expiresAt: number, reply: unknown): WorkerInfo => {
-  const f = fields(reply)
+const parseWorker = (queue: string, id: string, expiresAt: number, registration: unknown): WorkerInfo => {
+  const f = fields(JSON.parse(String(registration)))
   const split = (text: string | undefined) => (text ? text.split("\n").filter((s) => s !== "") : [])
   return {
     id,
@@ -646,7 +646,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
         return waiter
       })
 
-    /** One enqueue as its own call: enqueue-7.lua or enqueueUnique-8.lua (the new record is counted there). */
+    /** One enqueue as its own call: enqueue-7.lua or enqueueUnique-9.lua (the new record is counted there). */
     const enqueueAlone = (task: NewTask): Effect.Effect<EnqueueResult, Redis.RedisError> => {
       const common = [
         task.id,
@@ -658,6 +658,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
         wakeTtlMillis
       ] as const
       const keyList = [keys.task(task.id), keys.ready, keys.scheduled, keys.wake] as const
+      const lockKey = task.unique === undefined ? "" : fullLockKey(options, task.unique)
       const reply: Effect.Effect<
         | [created: 0 | 1, state: string]
         | [duplicate: 2, holder: string, expiresInMillis: number]
@@ -675,7 +676,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
               task.concurrency?.limit ?? 0
             )
           : run.enqueueUnique(
-              [...keyList, fullLockKey(options, task.unique), keys.idle, keys.running, keys.counts],
+              [...keyList, lockKey, keys.idle, keys.running, keys.counts, keys.edge(lockKey)],
               ...common,
               Math.max(1, Math.ceil(task.unique.ttlMillis)),
               holdCode(task.unique),
@@ -709,7 +710,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
           task.unique === undefined ? "0" : holdCode(task.unique),
           task.unique === undefined ? "" : (task.unique.prefix ?? options.lockPrefix),
           task.unique?.key ?? "",
-          // not with unique (see NewTask.concurrency), as enqueueUnique-8.lua
+          // not with unique (see NewTask.concurrency), as enqueueUnique-9.lua
           task.unique === undefined ? (task.concurrency?.key ?? "") : "",
           task.concurrency?.limit ?? 0
         ] as const
@@ -728,7 +729,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
       inFlight: batchesInFlight,
       fork: Effect.runForkWith(yield* Effect.context<never>())
     })
-    // a task with `onDuplicate: "replace"` goes alone (enqueueUnique-8.lua): the batch script does not replace
+    // a task with `onDuplicate: "replace"` goes alone (enqueueUnique-9.lua): the batch script does not replace
     const alone = (task: NewTask) => task.unique?.onDuplicate !== undefined
     const enqueue = batching ? (task: NewTask) => (alone(task) ? enqueueAlone(task) : batcher.one(task)) : enqueueAlone
     const enqueueAll = (tasks: ReadonlyArray<NewTask>) =>
@@ -886,7 +887,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
               keys.counts,
               keys.index("dead"),
               keys.workers,
-              keys.worker(worker?.id ?? "")
+              keys.workerInfo
             ],
             names.join("\n"),
             deadAfterMillis === undefined ? -1 : Math.max(0, Math.ceil(deadAfterMillis)),
@@ -914,7 +915,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
               return out
             })
           ),
-      leave: (worker) => Effect.asVoid(run.leave([keys.workers, keys.worker(worker)], worker)),
+      leave: (worker) => Effect.asVoid(run.leave([keys.workers, keys.workerInfo], worker)),
       counts: Effect.map(
         run.counts(
           [keys.counts, keys.ready, keys.parked, keys.taskPrefix, keys.scheduled],
@@ -993,7 +994,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
             booked: f.booked === "1"
           }
         }),
-      workers: Effect.map(run.workers([keys.workers], keys.workerPrefix), ([, ...live]) =>
+      workers: Effect.map(run.workers([keys.workers, keys.workerInfo]), ([, ...live]) =>
         Inspect.sortWorkers(
           live.map(([id, expiresAt, info]) => parseWorker(options.queue, String(id), Number(expiresAt), info))
         )

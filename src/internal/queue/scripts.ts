@@ -13,7 +13,7 @@ import * as Lua from "./lua.generated.ts"
 /** Every script file with its key count, as named on disk. */
 export const scriptFiles = [
   "enqueue-7.lua",
-  "enqueueUnique-8.lua",
+  "enqueueUnique-9.lua",
   "enqueueBatch-N.lua",
   "claim-11.lua",
   "renew-2.lua",

@@ -2,10 +2,10 @@
 -- beat: a worker's heartbeat. Records that its task names were seen now, and reports the names with tasks parked for
 -- a worker that runs them. With a timeout, parked tasks of a name no worker has run for that long (and enqueued at
 -- least that long ago) are dead-lettered with the reason, oldest first, at most 100 per name per beat.
--- With a worker id, it also registers the worker for the Inspector (see keys.ts): its hash (`KEYS[8]`, its fields
--- and this beat's time, expiring after the registration's TTL) and its member in the registry (`KEYS[7]`, scored by
--- when the registration lapses); lapsed members are dropped. A worker that stops beating is gone from the registry
--- within that TTL (the Worker passes three beat intervals).
+-- With a worker id, it also registers the worker for the Inspector (see keys.ts): its fields and this beat's time in
+-- the registrations hash (`KEYS[8]`, field: the worker id) and its member in the registry (`KEYS[7]`, scored by
+-- when the registration lapses); lapsed members and their fields are dropped. A worker that stops beating is gone
+-- from the registry within that TTL (the Worker passes three beat intervals).
 -- Input:
 --   KEYS[1] names:      names hash      <prefix>:{q}:names   -- task name -> when a worker that runs it last beat (ms)
 --   KEYS[2] parked:     parked names    <prefix>:{q}:parked  -- set of names with parked tasks
@@ -15,8 +15,7 @@
 --   KEYS[6] deadIndex:  dead index      <prefix>:{q}:index:dead  -- the bounded index of dead tasks
 --   KEYS[7] workers:    worker registry <prefix>:{q}:workers  -- zset: worker id, scored by when its registration
 --       lapses (ms)
---   KEYS[8] worker:     worker hash     <prefix>:{q}:worker:<id>  -- this worker's registration (any key when
---       ARGV[10] is "")
+--   KEYS[8] workerInfo: registrations   <prefix>:{q}:workerinfo  -- worker id -> its registration (JSON)
 --   ARGV[1] names: the worker's task names, "\n"-separated
 --   ARGV[2] deadAfterMillis (number): dead-letter parked tasks of a name unseen for this long (ms); -1: never
 --   ARGV[3] retentionMillis (number): retention (ms) of a dead-lettered record
@@ -37,15 +36,19 @@
 local now = nowMillis()
 for name in string.gmatch(ARGV[1], "[^\n]+") do redis.call("HSET", KEYS[1], name, now) end
 redis.call("PEXPIRE", KEYS[1], ARGV[8])
-redis.call("ZREMRANGEBYSCORE", KEYS[7], "-inf", now)
+local lapsed = redis.call("ZRANGE", KEYS[7], "-inf", now, "BYSCORE")
+if #lapsed > 0 then
+  redis.call("HDEL", KEYS[8], unpack(lapsed))
+  redis.call("ZREMRANGEBYSCORE", KEYS[7], "-inf", now)
+end
 if ARGV[10] ~= "" then
   local ttl = tonumber(ARGV[11])
-  redis.call("HSET", KEYS[8], "host", ARGV[12], "pid", ARGV[13], "startedAt", ARGV[14], "concurrency", ARGV[15],
-    "names", ARGV[1], "running", ARGV[16], "beat", now)
-  redis.call("PEXPIRE", KEYS[8], ttl)
+  redis.call("HSET", KEYS[8], ARGV[10], cjson.encode({ "host", ARGV[12], "pid", ARGV[13], "startedAt", ARGV[14],
+    "concurrency", ARGV[15], "names", ARGV[1], "running", ARGV[16], "beat", string.format("%d", now) }))
   redis.call("ZADD", KEYS[7], now + ttl, ARGV[10])
-  -- the registry lives as long as its latest registration
+  -- the registry and the registrations live as long as the latest registration
   if redis.call("PTTL", KEYS[7]) < ttl then redis.call("PEXPIRE", KEYS[7], ttl) end
+  if redis.call("PTTL", KEYS[8]) < ttl then redis.call("PEXPIRE", KEYS[8], ttl) end
 end
 local book = newBook(KEYS[5], { dead = KEYS[6] }, ARGV[9], ARGV[3])
 local deadAfter = tonumber(ARGV[2])

@@ -701,7 +701,7 @@ local function debounceEdge(k, a)
   local now = nowMillis()
   local id, wait, maxWait, ttl, edge = a[1], tonumber(a[15]), tonumber(a[16]), tonumber(a[8]), a[17]
   local base = string.sub(k[1], 1, #k[1] - #id - 5)
-  local windowKey = base .. "edge:" .. k[5]
+  local windowKey = k[9]
   local w = redis.call("HMGET", windowKey, "u", "f", "i", "t")
   local open = w[1] and w[3] and tonumber(w[1]) > now
   local lastRun = tonumber(w[2] or now)

@@ -10,6 +10,8 @@
 --   KEYS[6] idle:      idle zset       <prefix>:{q}:idle  -- idle workers' registrations (hand-off, see includes.lua)
 --   KEYS[7] running:   running zset    <prefix>:{q}:running
 --   KEYS[8] counts:    counts hash     <prefix>:{q}:counts  -- the Inspector's counts (see includes.lua, newBook)
+--   KEYS[9] edge:      burst window    <prefix>:{q}:edge:<lock key>  -- a leading-edge debounce's window (see
+--       debounceEdge in includes.lua; any key of the queue otherwise)
 --   ARGV[1] id: the task's id
 --   ARGV[2] name: task name
 --   ARGV[3] payload: payload (JSON)
