@@ -291,7 +291,9 @@ export const inspectorSuite = (it: Vitest.MethodsNonLive<InspectorUnderTest>, ba
           // ids of tasks no longer queued (a1 runs, "gone" has no record) at the old end of the lists are skipped
           const base = `${t.prefix}:{${q.queue}}:`
           yield* t.redis.send("RPUSH", `${base}ready`, "a1", "gone")
-          yield* t.redis.send("RPUSH", `${base}parked:p`, "a1", "gone")
+          // parked before p1 (a lower place in the parked line, see includes.lua, parkRange)
+          for (const id of ["a1", "gone"])
+            yield* t.redis.send("ZADD", `${base}parkline`, "0", `1:p\0${"0".repeat(15)}\0${id}`)
           const stale = yield* inspector.counts
           assert.deepStrictEqual(oldestIds(stale), { a: "a2", b: "b1", c: "c1", p: "p1" })
           yield* assertFound(stale, "p", "p1")
@@ -492,6 +494,63 @@ export const inspectorSuite = (it: Vitest.MethodsNonLive<InspectorUnderTest>, ba
           p0("z0")
         ])
         assert.deepStrictEqual(yield* allPages(inspector, { state: "queued", name: "a" }), [p0("r1"), p0("r0")])
+      })
+    )
+  )
+
+  it.effect("a page of parked tasks goes on below its cursor's task when that task left meanwhile (cancelled)", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const p0 = yield* placed
+        const q = yield* TaskQueue.TaskQueue
+        const inspector = yield* Inspector.Inspector
+        for (const id of ["z0", "z1", "z2", "z3"]) yield* q.enqueue(newTask(p0(id), "z"))
+        const passed = yield* claim({ names: ["a"] }) // parks all four
+        assert.strictEqual(passed._tag === "Idle" && passed.passed?.length, 4)
+        // one task per page (on a partitioned queue the pages cross every partition), up to z2
+        const ids: Array<string> = []
+        let cursor: string | undefined
+        do {
+          const page = yield* inspector.tasks({ state: "queued", limit: 1, cursor })
+          ids.push(...page.tasks.map((t) => t.id))
+          cursor = page.cursor
+        } while (!ids.includes(p0("z2")) && cursor !== undefined)
+        assert.deepStrictEqual(ids, [p0("z3"), p0("z2")])
+        // the cursor's task leaves: the next pages go on with the older ones
+        assert.strictEqual((yield* q.cancel(p0("z2")))._tag, "Cancelled")
+        while (cursor !== undefined) {
+          const page = yield* inspector.tasks({ state: "queued", limit: 1, cursor })
+          ids.push(...page.tasks.map((t) => t.id))
+          cursor = page.cursor
+        }
+        assert.deepStrictEqual(ids, [p0("z3"), p0("z2"), p0("z1"), p0("z0")])
+      })
+    )
+  )
+
+  it.effect("parked tasks of names that share a prefix (x, x\\0, x\\0y, xy) each go to a worker of their name", () =>
+    withQueue(
+      Effect.gen(function* () {
+        const p0 = yield* placed
+        const q = yield* TaskQueue.TaskQueue
+        const inspector = yield* Inspector.Inspector
+        const names = ["x", "x\u0000", "x\u0000y", "xy"]
+        for (const [i, name] of names.entries()) {
+          yield* q.enqueue(newTask(p0(`${i}a`), name))
+          yield* q.enqueue(newTask(p0(`${i}b`), name))
+        }
+        // a worker of none of them parks all eight
+        const passed = yield* claim({ names: ["other"] })
+        assert.strictEqual(passed._tag === "Idle" && passed.passed?.length, 8)
+        const counts = yield* inspector.counts
+        for (const name of names) assert.strictEqual(counts.byName[name]?.queued, 2, JSON.stringify(name))
+        // each name's worker takes its own two, oldest first, and nothing else
+        for (const [i, name] of names.entries()) {
+          yield* claimId(p0(`${i}a`), { names: [name] })
+          yield* claimId(p0(`${i}b`), { names: [name] })
+          assert.strictEqual((yield* claim({ names: [name] }))._tag, "Idle", JSON.stringify(name))
+        }
+        assert.deepStrictEqual((yield* inspector.tasks({ state: "queued" })).tasks, [])
       })
     )
   )

@@ -1,7 +1,6 @@
 /**
  * The only place in TypeScript where queue keys are built (other keys: `internal/layout.ts`). Scripts build a task's
- * record, a worker's inbox and a parked list from the prefixes below when they learn the id, worker or name while
- * running (ARCHITECTURE.md, "Keys", says which and why; `test/keySlots.test.ts` checks they stay in the queue's slot).
+ * record and a worker's inbox from the prefixes below when they learn the id or worker while running (ARCHITECTURE.md, "Keys", says which and why; `test/keySlots.test.ts` checks they stay in the queue's slot).
  *
  * Every key of one queue shares the Redis Cluster hash tag `{<queue>}`, so
  * every script touching a queue runs on one slot:
@@ -16,10 +15,11 @@
  * | `<prefix>:{<queue>}:idle`        | zset   | idle workers, "<w>|<token>|<lease>|<lapse>"  | TTL: the latest lapse        |
  * |                                  |        | (hand-off: see includes.lua)                 |                              |
  * | `<prefix>:{<queue>}:inbox:<w>`   | list   | tasks handed to idle worker `<w>` (JSON)     | hand-off lease + 60 s        |
- * | `<prefix>:{<queue>}:parked`      | set    | task names with tasks parked for a worker    | exists while non-empty       |
- * |                                  |        | that runs them (routing: claim-11.lua)       |                              |
- * | `<prefix>:{<queue>}:parked:<n>`  | list   | ids of waiting tasks named `<n>` that a      | exists while non-empty       |
- * |                                  |        | worker without `<n>` met (LPUSH in, RPOP out)|                              |
+ * | `<prefix>:{<queue>}:parkline`    | zset   | waiting tasks that a worker without their    | exists while a task is       |
+ * |                                  |        | name met, parked for one that runs it (score | parked                       |
+ * |                                  |        | 0, "<name length>:<name>\0<seq>\0<id>", a   |                              |
+ * |                                  |        | name's line is a lex range, oldest first;    |                              |
+ * |                                  |        | "\0seq:<n>": the counter; routing: claim)    |                              |
  * | `<prefix>:{<queue>}:names`       | hash   | task name -> when a worker running it last   | TTL 7 days, renewed by beats |
  * |                                  |        | beat (ms)                                    |                              |
  * | `<prefix>:{<queue>}:events`      | pubsub | channel: the id of each task reaching an end | (a channel, not a key)       |
@@ -84,6 +84,8 @@
  * |                | start (ms); it starts when the other ends, not before   | behind a running task            |
  * | `cg`, `cl`     | the task's concurrency group and its limit              | `concurrency` tasks              |
  * | `cs`           | its place in the group's line (15 digits, see `ccwait`) | while held back                  |
+ * | `ps`           | its place in the parked line (15 digits, see `parkline`)| parked once for a worker that    |
+ * |                |                                                         | runs its name                    |
  * | `a`            | attempts started                                        | after the first claim            |
  * | `startedAt`    | the last claim's time (ms)                              | after the first claim            |
  * | `w`            | the id of the worker that claimed it last               | claimed by a worker              |
@@ -166,10 +168,8 @@ export interface QueueKeys {
   readonly events: string
   /** The channel of cancelled running tasks' ids (Admin.cancel; workers listen). */
   readonly cancels: string
-  /** The set of task names with parked tasks. */
+  /** The parked line: tasks parked for a worker that runs their name (see includes.lua, parkRange). */
   readonly parked: string
-  /** The prefix of each name's parked list; scripts append the name. */
-  readonly parkedPrefix: string
   /** Task name -> when a worker running it last beat. */
   readonly names: string
   /** The Inspector's counts hash. */
@@ -201,8 +201,7 @@ export const makeKeys = (prefix: string, queue: string): QueueKeys => {
     inbox: (worker) => `${base}inbox:${worker}`,
     events: `${base}events`,
     cancels: `${base}cancels`,
-    parked: `${base}parked`,
-    parkedPrefix: `${base}parked:`,
+    parked: `${base}parkline`,
     names: `${base}names`,
     counts: `${base}counts`,
     index: (state) => `${base}index:${state}`,

@@ -75,8 +75,12 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
     /** Blocked waiters, oldest first, with the task names their worker runs (undefined: every name). */
     const sleepers: Array<{ readonly done: Deferred.Deferred<void>; readonly names: ReadonlySet<string> | undefined }> =
       []
-    /** Tasks parked for a worker that runs their name (routing by name), oldest first. */
-    const parked = new Map<string, Array<string>>()
+    /**
+     * Tasks parked for a worker that runs their name (routing by name), oldest first, each with its place in the
+     * parked line (a counter, as the Redis `parkline` members: a page's cursor names it).
+     */
+    const parked = new Map<string, Array<{ readonly id: string; readonly place: number }>>()
+    let parkedPlaces = 0
     /** Task name -> when a worker running it last beat. */
     const seen = new Map<string, number>()
     const joiners = Waiters.make()
@@ -608,7 +612,7 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
       for (const [name, ids] of parked) {
         if (tasks.length >= want) break
         if (runs !== undefined && !runs.has(name)) continue
-        while (tasks.length < want && ids.length > 0) take(ids.shift()!)
+        while (tasks.length < want && ids.length > 0) take(ids.shift()!.id)
         if (ids.length === 0) parked.delete(name)
       }
       let foreign = 0
@@ -624,8 +628,9 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
           foreign++
           passed.push(name)
           const list = parked.get(name)
-          if (list === undefined) parked.set(name, [id])
-          else list.push(id)
+          const entry = { id, place: ++parkedPlaces }
+          if (list === undefined) parked.set(name, [entry])
+          else list.push(entry)
           wakeFor(name)
         }
       }
@@ -717,34 +722,53 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
     }
     /** A page of `queued`: the ready list, then each name's parked list (by name), each newest first. */
     const pageQueued = (query: ListQuery, now: number): TaskPage => {
-      const segments: Array<readonly [key: string, ids: ReadonlyArray<string>]> = [["ready", ready]]
+      /** A list, oldest first: its length, its ids and (parked lists) their places in the parked line. */
+      interface Segment {
+        readonly key: string
+        readonly size: number
+        readonly id: (i: number) => string
+        readonly place?: (i: number) => number
+      }
+      const segments: Array<Segment> = [{ key: "ready", size: ready.length, id: (i) => ready[i]! }]
       for (const name of [...parked.keys()].sort()) {
-        if (query.name === undefined || query.name === name) segments.push([`parked:${name}`, parked.get(name)!])
+        if (query.name !== undefined && query.name !== name) continue
+        const list = parked.get(name)!
+        segments.push({
+          key: `parked:${name}`,
+          size: list.length,
+          id: (i) => list[i]!.id,
+          place: (i) => list[i]!.place
+        })
       }
       const budget = Inspect.scanBudget(query.limit)
       const tasks: Array<TaskSummary> = []
       let scanned = 0
       let last: { key: string; id: string } | undefined
       let started = query.after === undefined
-      for (const [key, oldestFirst] of segments) {
-        let from = oldestFirst.length - 1
+      for (const { key, size, id: idAt, place: placeAt } of segments) {
+        let from = size - 1
         if (!started) {
           const after = query.after!
           if (key !== after.key && !Inspect.segmentAfter(key, after.key)) continue
           started = true
-          if (key === after.key) {
+          if (key === after.key && placeAt === undefined) {
             // the newest entry is last: the cursor's task and everything newer were listed; a task claimed since took
             // every older one with it (claims take the oldest first), so a missing cursor ends this list
-            const at = oldestFirst.lastIndexOf(after.id)
+            const at = ready.lastIndexOf(after.id)
             if (at === -1) continue
             from = at - 1
+          } else if (key === after.key && placeAt !== undefined) {
+            // a parked list: the cursor is a place in the parked line, and the page goes on below it whether or not
+            // its task is still there
+            const place = Number(after.id.slice(0, after.id.indexOf(":")))
+            while (from >= 0 && placeAt(from) >= place) from--
           }
         }
         for (let i = from; i >= 0; i--) {
-          const id = oldestFirst[i]!
+          const id = idAt(i)
           if (tasks.length >= query.limit || scanned >= budget) return { tasks, next: last }
           scanned++
-          last = { key, id }
+          last = { key, id: placeAt === undefined ? id : `${placeAt(i)}:${id}` }
           const task = summary(id, undefined, query.name, now)
           if (task !== undefined && task.state === "queued") tasks.push(task)
         }
@@ -999,7 +1023,7 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
             let deadLettered = 0
             if (deadAfterMillis !== undefined && now - (seen.get(name) ?? 0) > deadAfterMillis) {
               while (deadLettered < 100 && ids.length > 0) {
-                const entry = live(ids[0]!, now)
+                const entry = live(ids[0]!.id, now)
                 if (entry?.record.state === "queued" && now - entry.record.enqueuedAt <= deadAfterMillis) break
                 ids.shift()
                 if (entry?.record.state === "queued") {
@@ -1048,7 +1072,7 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
           }
         }
         for (const list of parked.values()) {
-          for (const id of list.slice(0, Inspect.parkedScan)) {
+          for (const { id } of list.slice(0, Inspect.parkedScan)) {
             const entry = live(id, now)
             if (entry?.record.state !== "queued") continue
             consider(id, entry.record)
@@ -1158,7 +1182,7 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
             if (at !== -1) ready.splice(at, 1)
             else {
               const list = parked.get(entry.record.name)
-              const i = list?.indexOf(id) ?? -1
+              const i = list?.findIndex((parkedTask) => parkedTask.id === id) ?? -1
               if (i !== -1) list!.splice(i, 1)
             }
           } else if (previous === "scheduled") scheduled.delete(id)

@@ -453,7 +453,6 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
 
     const routeOf = (names: ReadonlyArray<string> | undefined): Scripts.Route => ({
       names: encodeNames(names),
-      parkedPrefix: keys.parkedPrefix,
       inboxPrefix: keys.inboxPrefix,
       handOffLeaseMillis,
       wakeCap,
@@ -895,7 +894,6 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
             channels.events,
             lockChannel,
             lockInfix,
-            keys.parkedPrefix,
             namesTtlMillis,
             indexSize,
             worker?.id ?? "",
@@ -919,7 +917,6 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
       counts: Effect.map(
         run.counts(
           [keys.counts, keys.ready, keys.parked, keys.taskPrefix, keys.scheduled],
-          keys.parkedPrefix,
           options.waitingScan,
           Inspect.parkedScan
         ),
@@ -942,7 +939,6 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
           return Effect.map(
             run.pageQueued(
               [keys.ready, keys.parked, keys.taskPrefix],
-              keys.parkedPrefix,
               query.name ?? "",
               query.limit,
               budget,
@@ -1030,14 +1026,21 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
       cancel: (id) =>
         Effect.map(
           run.cancel(
-            [keys.task(id), keys.ready, keys.scheduled, keys.running, keys.counts, keys.index("cancelled")],
+            [
+              keys.task(id),
+              keys.ready,
+              keys.scheduled,
+              keys.running,
+              keys.counts,
+              keys.index("cancelled"),
+              keys.parked
+            ],
             id,
             retention,
             channels.events,
             lockChannel,
             lockInfix,
             indexSize,
-            keys.parkedPrefix,
             channels.cancels
           ),
           (reply): CancelResult =>

@@ -31,11 +31,11 @@ export const scriptFiles = [
   "pageSorted-2.lua",
   "pageQueued-3.lua",
   "inspect-2.lua",
-  "workers-1.lua",
+  "workers-2.lua",
   "retry-6.lua",
   "retryAll-5.lua",
   "purge-2.lua",
-  "cancel-6.lua",
+  "cancel-7.lua",
   "scheduleSync-1.lua",
   "scheduleFire-8.lua",
   "schedules-1.lua"
@@ -126,7 +126,7 @@ export const workers = define(Lua.contracts.workers).withReturnType<
   readonly [now: number, ...live: Array<readonly [id: string, expiresAt: string, fields: ReadonlyArray<string>]>]
 >()
 
-/** The Admin's actions (see retry-6.lua, retryAll-5.lua, purge-2.lua, cancel-6.lua for the replies). */
+/** The Admin's actions (see retry-6.lua, retryAll-5.lua, purge-2.lua, cancel-7.lua for the replies). */
 export const retry = define(Lua.contracts.retry).withReturnType<
   | readonly [requeued: 1]
   | readonly [conflict: 0, state: string]

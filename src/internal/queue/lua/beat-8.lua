@@ -8,7 +8,7 @@
 -- from the registry within that TTL (the Worker passes three beat intervals).
 -- Input:
 --   KEYS[1] names:      names hash      <prefix>:{q}:names   -- task name -> when a worker that runs it last beat (ms)
---   KEYS[2] parked:     parked names    <prefix>:{q}:parked  -- set of names with parked tasks
+--   KEYS[2] parked:     parked line     <prefix>:{q}:parkline  -- tasks parked for a worker that runs their name
 --   KEYS[3] running:    running zset    <prefix>:{q}:running
 --   KEYS[4] taskPrefix: task key prefix <prefix>:{q}:task:   -- task keys are KEYS[4] .. id: same hash tag, same slot
 --   KEYS[5] counts:     counts hash     <prefix>:{q}:counts  -- the Inspector's counts (see includes.lua, newBook)
@@ -22,50 +22,49 @@
 --   ARGV[4] channel: events channel
 --   ARGV[5] lockChannel: channel on which lock releases are announced
 --   ARGV[6] lockInfix: the queue's lock key infix "{<queue>}:"
---   ARGV[7] parkedPrefix: parked list prefix <prefix>:{q}:parked:
---   ARGV[8] namesTtlMillis (number): TTL of the names hash (ms)
---   ARGV[9] indexSize (number): the bounded index's cap (entries per state)
---   ARGV[10] workerId: the worker's id ("": no registration)
---   ARGV[11] workerTtlMillis (number): the registration's TTL (ms)
---   ARGV[12] host: the worker's host name
---   ARGV[13] pid (number): the worker's process id
---   ARGV[14] startedAt (number): when the worker started (ms)
---   ARGV[15] concurrency (number): the worker's concurrency
---   ARGV[16] runningIds: the ids of the tasks it runs now, "\n"-separated
+--   ARGV[7] namesTtlMillis (number): TTL of the names hash (ms)
+--   ARGV[8] indexSize (number): the bounded index's cap (entries per state)
+--   ARGV[9] workerId: the worker's id ("": no registration)
+--   ARGV[10] workerTtlMillis (number): the registration's TTL (ms)
+--   ARGV[11] host: the worker's host name
+--   ARGV[12] pid (number): the worker's process id
+--   ARGV[13] startedAt (number): when the worker started (ms)
+--   ARGV[14] concurrency (number): the worker's concurrency
+--   ARGV[15] runningIds: the ids of the tasks it runs now, "\n"-separated
 -- Output: { name, parked, dead-lettered now, ... } for every name with parked tasks
 local now = nowMillis()
 for name in string.gmatch(ARGV[1], "[^\n]+") do redis.call("HSET", KEYS[1], name, now) end
-redis.call("PEXPIRE", KEYS[1], ARGV[8])
+redis.call("PEXPIRE", KEYS[1], ARGV[7])
 local lapsed = redis.call("ZRANGE", KEYS[7], "-inf", now, "BYSCORE")
 if #lapsed > 0 then
   redis.call("HDEL", KEYS[8], unpack(lapsed))
   redis.call("ZREMRANGEBYSCORE", KEYS[7], "-inf", now)
 end
-if ARGV[10] ~= "" then
-  local ttl = tonumber(ARGV[11])
-  redis.call("HSET", KEYS[8], ARGV[10], cjson.encode({ "host", ARGV[12], "pid", ARGV[13], "startedAt", ARGV[14],
-    "concurrency", ARGV[15], "names", ARGV[1], "running", ARGV[16], "beat", string.format("%d", now) }))
-  redis.call("ZADD", KEYS[7], now + ttl, ARGV[10])
+if ARGV[9] ~= "" then
+  local ttl = tonumber(ARGV[10])
+  redis.call("HSET", KEYS[8], ARGV[9], cjson.encode({ "host", ARGV[11], "pid", ARGV[12], "startedAt", ARGV[13],
+    "concurrency", ARGV[14], "names", ARGV[1], "running", ARGV[15], "beat", string.format("%d", now) }))
+  redis.call("ZADD", KEYS[7], now + ttl, ARGV[9])
   -- the registry and the registrations live as long as the latest registration
   if redis.call("PTTL", KEYS[7]) < ttl then redis.call("PEXPIRE", KEYS[7], ttl) end
   if redis.call("PTTL", KEYS[8]) < ttl then redis.call("PEXPIRE", KEYS[8], ttl) end
 end
-local book = newBook(KEYS[5], { dead = KEYS[6] }, ARGV[9], ARGV[3])
+local book = newBook(KEYS[5], { dead = KEYS[6] }, ARGV[8], ARGV[3])
 local deadAfter = tonumber(ARGV[2])
 local locks = { channel = ARGV[5], infix = ARGV[6] }
 local out = {}
-for _, name in ipairs(redis.call("SMEMBERS", KEYS[2])) do
-  local list = ARGV[7] .. name
+for _, name in ipairs(parkedNames(KEYS[2])) do
   local dead = 0
   local seen = tonumber(redis.call("HGET", KEYS[1], name) or "0")
   if deadAfter >= 0 and now - seen > deadAfter then
     while dead < 100 do
-      local id = redis.call("LINDEX", list, -1) -- the oldest
-      if not id then break end
+      local member = parkedOldest(KEYS[2], name, 1)[1]
+      if not member then break end
+      local id = parkedId(member)
       local key = KEYS[4] .. id
       local f = redis.call("HMGET", key, "s", "e", "lp", "l", "lk")
       if f[1] == "q" and now - tonumber(f[2]) <= deadAfter then break end
-      redis.call("RPOP", list)
+      unpark(KEYS[2], { member })
       if f[1] == "q" then
         finish(key, KEYS[3], id, "dead", "reason", "no worker that runs task name \"" .. name .. "\" was seen for " ..
           deadAfter .. " ms", ARGV[3], ARGV[4], now, lockKeyOf(f[3], f[4], locks), f[5], locks.channel, book, name,
@@ -74,8 +73,8 @@ for _, name in ipairs(redis.call("SMEMBERS", KEYS[2])) do
       end
     end
   end
-  local left = redis.call("LLEN", list)
-  if left == 0 then redis.call("SREM", KEYS[2], name) end
+  local lo, hi = parkRange(name)
+  local left = redis.call("ZLEXCOUNT", KEYS[2], lo, hi)
   table.insert(out, name)
   table.insert(out, left)
   table.insert(out, dead)

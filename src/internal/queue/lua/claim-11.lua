@@ -9,8 +9,8 @@
 --   KEYS[5] idle:       idle zset       <prefix>:{q}:idle  -- idle workers' registrations (hand-off, see includes.lua)
 --   KEYS[6] inbox:      inbox list      <prefix>:{q}:inbox:<worker id>  -- tasks handed to this worker
 --   KEYS[7] wake:       wake list       <prefix>:{q}:wake
---   KEYS[8] parked:     parked names    <prefix>:{q}:parked  -- set: names with tasks parked for a worker that
---       runs them
+--   KEYS[8] parked:     parked line     <prefix>:{q}:parkline  -- zset: tasks parked for a worker that runs their
+--       name (see includes.lua, parkRange)
 --   KEYS[9] counts:     counts hash     <prefix>:{q}:counts  -- the Inspector's counts (see includes.lua, newBook)
 --   KEYS[10] deadIndex: dead index      <prefix>:{q}:index:dead  -- the bounded index of dead tasks (lapsed too
 --       often)
@@ -32,15 +32,13 @@
 --   ARGV[12] idleMillis (number): the longest the worker waits when idle (ms): a registration lapses 1 s after
 --       that, or after the wait until the next scheduled task or lease end if that is shorter
 --   ARGV[13] route.names: the task names the claimer runs: "" for every name, else "\n" .. names joined by "\n" .. "\n"
---   ARGV[14] route.parkedPrefix: parked list prefix <prefix>:{q}:parked:  -- tasks parked for name N wait in
---       ARGV[14] .. N (same slot)
---   ARGV[15] route.inboxPrefix: inbox key prefix <prefix>:{q}:inbox:
---   ARGV[16] route.handOffLeaseMillis (number): the first lease of a task handed to an idle worker (ms, at most
+--   ARGV[14] route.inboxPrefix: inbox key prefix <prefix>:{q}:inbox:
+--   ARGV[15] route.handOffLeaseMillis (number): the first lease of a task handed to an idle worker (ms, at most
 --       the worker's own)
---   ARGV[17] route.wakeCap (number): wake list cap
---   ARGV[18] route.wakeTtlMillis (number): wake list TTL (ms)
---   ARGV[19] indexSize (number): the bounded index's cap (entries per state)
---   ARGV[20] claimer: the claiming worker's id, stored in each claimed task's record as `w` ("": none)
+--   ARGV[16] route.wakeCap (number): wake list cap
+--   ARGV[17] route.wakeTtlMillis (number): wake list TTL (ms)
+--   ARGV[18] indexSize (number): the bounded index's cap (entries per state)
+--   ARGV[19] claimer: the claiming worker's id, stored in each claimed task's record as `w` ("": none)
 -- Output:
 --   { "task", now, n, id, name, payload, attempts, trace, enqueuedAt, booked, failures, ..., passed }  -- n claimed
 --       tasks (n >= 1), 8 fields each, in claim order: state running, attempts + 1; booked "1": a rate-limit slot was
@@ -75,10 +73,10 @@ if worker ~= "" then
     table.insert(handed, cjson.decode(item)) -- checked in claimTasks, after lapsed leases are requeued
   end
 end
-local route = routeOf(ARGV[13], KEYS[8], ARGV[14], KEYS[5], ARGV[15], ARGV[16], KEYS[7], ARGV[17], ARGV[18])
+local route = routeOf(ARGV[13], KEYS[8], KEYS[5], ARGV[14], ARGV[15], KEYS[7], ARGV[16], ARGV[17])
 local result, passed, dead, takenName, taken = claimTasks(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1],
   tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5], tonumber(ARGV[6]), want, now,
-  { channel = ARGV[8], infix = ARGV[9] }, handed, route, KEYS[9], KEYS[10], KEYS[11], ARGV[19], ARGV[20])
+  { channel = ARGV[8], infix = ARGV[9] }, handed, route, KEYS[9], KEYS[10], KEYS[11], ARGV[18], ARGV[19])
 countClaim(KEYS[9], nil, takenName, taken)
 if result[1] == "idle" then
   local member = ""

@@ -3,14 +3,12 @@
 -- Input:
 --   KEYS[1] counts:     counts hash     <prefix>:{q}:counts  -- field "<state>:<task name>" (includes.lua, newBook)
 --   KEYS[2] ready:      ready list      <prefix>:{q}:ready
---   KEYS[3] parked:     parked names    <prefix>:{q}:parked
+--   KEYS[3] parked:     parked line     <prefix>:{q}:parkline  -- tasks parked for a worker that runs their name
 --   KEYS[4] taskPrefix: task key prefix <prefix>:{q}:task:   -- task keys are KEYS[4] .. id: same hash tag, same slot
 --   KEYS[5] scheduled:  scheduled zset  <prefix>:{q}:scheduled
---   ARGV[1] parkedPrefix: parked list prefix <prefix>:{q}:parked:  -- name N's parked list is ARGV[1] .. N (same
---       slot)
---   ARGV[2] waitingScan (number): how many entries are read from the old end of the ready list, and how many due
+--   ARGV[1] waitingScan (number): how many entries are read from the old end of the ready list, and how many due
 --       scheduled tasks (by run time), to find each name's oldest waiting task
---   ARGV[3] parkedScan (number): how many entries are read from the old end of each parked list (stale ids skipped)
+--   ARGV[2] parkedScan (number): how many of each name's oldest parked tasks are read (stale ids skipped)
 -- Output: { now, { field, count, ... }, { name, id, since, ... }, ready length, ready entries read, last since }
 --   -- one triple per task name found waiting: its oldest waiting task's id and since when it has been due (ms: its
 --   run time); last since: the run time of the last queued task read in the ready list (-1: none)
@@ -30,7 +28,7 @@ local function consider(id, f)
     found[name] = { id, at }
   end
 end
-local budget = tonumber(ARGV[2])
+local budget = tonumber(ARGV[1])
 -- how many tasks of each name are queued, from the counts (see includes.lua, newBook): the ready list's scan stops
 -- once every name with queued tasks is found, so it reads only as far as the first task of the name furthest in
 local counts = redis.call("HGETALL", KEYS[1])
@@ -46,17 +44,18 @@ for i = 1, #counts, 2 do
     if state == "queued" then queued[created] = (queued[created] or 0) + n end
   end
 end
--- each parked list holds one name: its first queued entry from the old end
+-- each name's parked tasks: its first queued one, oldest first
 local parkedFirst = {}
 local allParked = {}
-for _, name in ipairs(redis.call("SMEMBERS", KEYS[3])) do
+for _, name in ipairs(parkedNames(KEYS[3])) do
+  local lo, hi = parkRange(name)
   -- every queued task of the name is parked: the ready list holds none of it
-  allParked[name] = (queued[name] or 0) <= redis.call("LLEN", ARGV[1] .. name)
-  local parked = redis.call("LRANGE", ARGV[1] .. name, -tonumber(ARGV[3]), -1)
-  for i = #parked, 1, -1 do
-    local f = redis.call("HMGET", KEYS[4] .. parked[i], "s", "e", "r", "n")
+  allParked[name] = (queued[name] or 0) <= redis.call("ZLEXCOUNT", KEYS[3], lo, hi)
+  for _, member in ipairs(parkedOldest(KEYS[3], name, tonumber(ARGV[2]))) do
+    local id = parkedId(member)
+    local f = redis.call("HMGET", KEYS[4] .. id, "s", "e", "r", "n")
     if f[1] == "q" then
-      parkedFirst[#parkedFirst + 1] = { parked[i], f }
+      parkedFirst[#parkedFirst + 1] = { id, f }
       break
     end
   end

@@ -58,7 +58,7 @@
 if redis.call("EXISTS", KEYS[1]) == 1 then
   return { 0, redis.call("HGET", KEYS[1], "s") }
 end
-if ARGV[14] == "debounce" and ARGV[17] ~= "" then return debounceEdge(KEYS, ARGV) end
+if ARGV[14] == "debounce" and ARGV[17] ~= "" then return debounceEdge(KEYS, ARGV, KEYS[9]) end
 local taken = lockTake(KEYS[5], ARGV[1], tonumber(ARGV[8]))
 if taken[1] == 0 and ARGV[14] ~= "" then
   local holder = taken[2]

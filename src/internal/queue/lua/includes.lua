@@ -109,9 +109,65 @@ local function runsName(names, name)
   return names == "" or string.find(names, "\n" .. name .. "\n", 1, true) ~= nil
 end
 
--- How a claim routes tasks by name and hands them on (claim-11.lua and completeClaim-11.lua, ARGV[13..18]).
-local function routeOf(names, parkedKey, parkedPrefix, idleKey, inboxPrefix, lease, wakeKey, cap, ttl)
-  return { names = names, parked = parkedKey, parkedPrefix = parkedPrefix,
+-- Tasks parked for a worker that runs their name (see keys.ts, `parked`): one sorted set for the queue, every member
+-- at score 0 and read by lex range, "<name length>:<name>\0<seq: 15 digits>\0<id>": the length keeps each name's
+-- range apart from every other name's whatever bytes names hold, and a name's oldest comes first. The order counter
+-- is the member "\0seq:<n>", first in byte order; the set goes when its last parked task does (unpark). The range of
+-- `name`'s members, for ZRANGEBYLEX.
+local function parkRange(name)
+  local p = #name .. ":" .. name
+  return "[" .. p .. "\0", "(" .. p .. "\1"
+end
+
+-- Parks task `id` (record `key`) named `name` at the end of its name's line; its place ("ps") goes in its record, for
+-- a cancel to find it.
+local function park(parkedKey, name, id, key)
+  local last = redis.call("ZRANGEBYLEX", parkedKey, "[\0seq:", "(\0seq;", "LIMIT", 0, 1)[1]
+  local seq = 1
+  if last then
+    seq = tonumber(string.sub(last, 6)) + 1
+    redis.call("ZREM", parkedKey, last)
+  end
+  local place = string.format("%015d", seq)
+  redis.call("ZADD", parkedKey, 0, "\0seq:" .. seq, 0, #name .. ":" .. name .. "\0" .. place .. "\0" .. id)
+  redis.call("HSET", key, "ps", place)
+end
+
+-- A parked member's id and task name (see parkRange).
+local function parkedId(member)
+  local digits = string.match(member, "^(%d+):")
+  local length = tonumber(digits)
+  return string.sub(member, #digits + length + 19), string.sub(member, #digits + 2, #digits + 1 + length)
+end
+
+-- The oldest `k` members parked for `name`.
+local function parkedOldest(parkedKey, name, k)
+  local lo, hi = parkRange(name)
+  return redis.call("ZRANGEBYLEX", parkedKey, lo, hi, "LIMIT", 0, k)
+end
+
+-- Takes `members` out of the parked line; the set goes when only its counter is left.
+local function unpark(parkedKey, members)
+  if #members > 0 then redis.call("ZREM", parkedKey, unpack(members)) end
+  if redis.call("ZLEXCOUNT", parkedKey, "(\0seq;", "+") == 0 then redis.call("DEL", parkedKey) end
+end
+
+-- The names with parked tasks (in the byte order of "<length>:<name>"): one lex lookup per name.
+local function parkedNames(parkedKey)
+  local names = {}
+  local from = "(\0seq;"
+  while true do
+    local member = redis.call("ZRANGEBYLEX", parkedKey, from, "+", "LIMIT", 0, 1)[1]
+    if not member then return names end
+    local _, name = parkedId(member)
+    names[#names + 1] = name
+    from = "[" .. #name .. ":" .. name .. "\1"
+  end
+end
+
+-- How a claim routes tasks by name and hands them on (claim-11.lua and completeClaim-11.lua, ARGV[13..17]).
+local function routeOf(names, parkedKey, idleKey, inboxPrefix, lease, wakeKey, cap, ttl)
+  return { names = names, parked = parkedKey,
     handoff = { idle = idleKey, inboxPrefix = inboxPrefix, lease = tonumber(lease), wake = wakeKey, cap = cap,
       ttl = ttl } }
 end
@@ -539,21 +595,21 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
     out[i + 5], out[i + 6], out[i + 7], out[i + 8] = f[4] or "", f[5], f[10] or "0", f[11] or ""
   end
 
-  if n < want then
-    for _, name in ipairs(redis.call("SMEMBERS", route.parked)) do
+  if n < want and redis.call("EXISTS", route.parked) == 1 then
+    for _, name in ipairs(parkedNames(route.parked)) do
       if n >= want then break end
       if runsName(route.names, name) then
-        local list = route.parkedPrefix .. name
         while n < want do
-          local id = redis.call("RPOP", list)
-          if not id then
-            redis.call("SREM", route.parked, name)
-            break
-          end
-          local key = taskPrefix .. id
-          local f = read(key)
-          if f[1] == "q" and admit(key, runningKey, id, f, retention, channel, now, locks, bookOf) then
-            take(key, id, f)
+          local members = parkedOldest(route.parked, name, want - n)
+          unpark(route.parked, members)
+          if #members == 0 then break end
+          for _, member in ipairs(members) do
+            local id = parkedId(member)
+            local key = taskPrefix .. id
+            local f = read(key)
+            if f[1] == "q" and admit(key, runningKey, id, f, retention, channel, now, locks, bookOf) then
+              take(key, id, f)
+            end
           end
         end
       end
@@ -586,8 +642,7 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
           if f[10] then redis.call("HDEL", key, "booked") end
           countNow(countsKey, f[2], "queued", "running", 1)
         elseif redis.call("HGET", key, "s") == "q" then
-          redis.call("LPUSH", route.parkedPrefix .. f[2], id)
-          redis.call("SADD", route.parked, f[2])
+          park(route.parked, f[2], id, key)
         end
       end
     end
@@ -684,10 +739,9 @@ local function requeue(key, id, f, readyKey, indexKey, now, locks, book)
   return { 1 }
 end
 
--- `onDuplicate: { debounce, edge: "leading" | "both" }`: enqueueUnique-8.lua's step for it (`k`, `a`: that script's
+-- `onDuplicate: { debounce, edge: "leading" | "both" }`: enqueueUnique-9.lua's step for it (`k`, `a`: that script's
 -- KEYS and ARGV). A key's requests come in bursts, each within `wait` (a[15]) of the one before. The burst's window
--- is the hash `<prefix>:{q}:edge:<lock key>` (built from the task key: the queue's hash tag, see ARCHITECTURE.md),
--- which expires when the window ends: `u` its end (ms: the latest request + wait), `f` when the burst's latest run
+-- is the hash `windowKey`, `<prefix>:{q}:edge:<lock key>` (the script's KEYS[9]), which expires when the window ends: `u` its end (ms: the latest request + wait), `f` when the burst's latest run
 -- was asked for (ms), `i` that run's id, `t` the burst's trailing run ("both"). Every request moves the end.
 -- Outside a window (and, "leading" with maxWait, `maxWait` or more after `f`), a request runs at once (after its
 -- own delay): a new task with the key's lock ({1, state}); a run of the key that has not started yet (the waiting
@@ -697,11 +751,10 @@ end
 -- burst's trailing run, which starts `wait` from now, at most `maxWait` (a[16], -1: none) after the burst's latest
 -- run ({4, id, state, startsAt}; created as above if need be), or, when a run of the key has not started yet, to
 -- that run ({3, id, state}: it runs the latest payload).
-local function debounceEdge(k, a)
+local function debounceEdge(k, a, windowKey)
   local now = nowMillis()
   local id, wait, maxWait, ttl, edge = a[1], tonumber(a[15]), tonumber(a[16]), tonumber(a[8]), a[17]
   local base = string.sub(k[1], 1, #k[1] - #id - 5)
-  local windowKey = k[9]
   local w = redis.call("HMGET", windowKey, "u", "f", "i", "t")
   local open = w[1] and w[3] and tonumber(w[1]) > now
   local lastRun = tonumber(w[2] or now)

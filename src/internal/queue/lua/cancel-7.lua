@@ -1,6 +1,6 @@
 --!df flags=allow-undeclared-keys
 -- cancel: an operator ends a queued, scheduled or running task "cancelled" (Admin.cancel), at once: it leaves the
--- ready list or its name's parked list (ARGV[7] .. name: same slot), its concurrency group's line (a held-back task),
+-- ready list or the parked line (its place there is the record's "ps", see includes.lua, park), its concurrency group's line (a held-back task),
 -- the scheduled or the running zset; a task of a concurrency group gives its admission to the group's next (ccRelease); the state
 -- change drops a running task's lease token (its worker's next renew or completion finds it not owned: a completion
 -- that comes first wins, and the cancel finds "succeeded"). The task's unique lock is freed if it holds it, joiners
@@ -13,21 +13,23 @@
 --   KEYS[4] running:        running zset     <prefix>:{q}:running
 --   KEYS[5] counts:         counts hash      <prefix>:{q}:counts            -- the Inspector's counts (see includes.lua)
 --   KEYS[6] cancelledIndex: cancelled index  <prefix>:{q}:index:cancelled   -- the bounded index of cancelled tasks
+--   KEYS[7] parked:         parked line      <prefix>:{q}:parkline  -- tasks parked for a worker that runs their name
 --   ARGV[1] id: the task's id
 --   ARGV[2] retentionMillis (number): retention (ms) of the cancelled record
 --   ARGV[3] channel: events channel
 --   ARGV[4] lockChannel: channel on which lock releases are announced
 --   ARGV[5] lockInfix: the queue's lock key infix "{<queue>}:"
 --   ARGV[6] indexSize (number): the bounded index's cap (entries per state)
---   ARGV[7] parkedPrefix: parked list prefix <prefix>:{q}:parked:  -- name N's parked list is ARGV[7] .. N
---   ARGV[8] cancelChannel: cancels channel <prefix>:{q}:cancels  -- a running task's id, for its worker
+--   ARGV[7] cancelChannel: cancels channel <prefix>:{q}:cancels  -- a running task's id, for its worker
 -- Output: {1, previous stored state} cancelled; {0, stored state} already ended (nothing changed); {-1} no such task
-local f = redis.call("HMGET", KEYS[1], "s", "n", "lp", "l")
+local f = redis.call("HMGET", KEYS[1], "s", "n", "lp", "l", "ps")
 if not f[1] then return { -1 } end
 local from
 if f[1] == "q" then
   from = "queued"
-  if redis.call("LREM", KEYS[2], 1, ARGV[1]) == 0 then redis.call("LREM", ARGV[7] .. f[2], 1, ARGV[1]) end
+  if redis.call("LREM", KEYS[2], 1, ARGV[1]) == 0 and f[5] then
+    unpark(KEYS[7], { #f[2] .. ":" .. f[2] .. "\0" .. f[5] .. "\0" .. ARGV[1] })
+  end
 elseif f[1] == "h" then
   -- held back by its concurrency group (see includes.lua, ccAdmitOrHold): finish takes it out of the group's line
   from = "queued"
@@ -44,5 +46,5 @@ local book = newBook(KEYS[5], { cancelled = KEYS[6] }, ARGV[6], ARGV[2])
 finish(KEYS[1], KEYS[4], ARGV[1], "cancelled", "reason", "cancelled by an operator", ARGV[2], ARGV[3], nowMillis(),
   lockKeyOf(f[3], f[4], { infix = ARGV[5] }), "0", ARGV[4], book, f[2], from)
 flushBook(book)
-if from == "running" then redis.call("PUBLISH", ARGV[8], ARGV[1]) end
+if from == "running" then redis.call("PUBLISH", ARGV[7], ARGV[1]) end
 return { 1, f[1] }
