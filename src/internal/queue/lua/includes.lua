@@ -397,7 +397,7 @@ local function createBehind(key, scheduledKey, countsKey, id, name, payload, now
   countNow(countsKey, name, nil, "scheduled", 1)
 end
 
--- `onDuplicate: "replace"` (see enqueueUnique-8.lua): a duplicate enqueued while the unique task `id` (record `key`)
+-- `onDuplicate: "replace"` (see enqueueUnique-9.lua): a duplicate enqueued while the unique task `id` (record `key`)
 -- runs is created scheduled, at the time its lock expires at the latest, and named in the running task's field "nx".
 -- When that task ends and frees the lock, the lock passes to the task behind it (with its own ttl, "lt"), which is
 -- queued at once (or, when its own earliest start "nr" is later, scheduled then, holding the lock: a delayed or
@@ -759,7 +759,7 @@ local function debounceEdge(k, a, windowKey)
   local open = w[1] and w[3] and tonumber(w[1]) > now
   local lastRun = tonumber(w[2] or now)
   local lock = { "lp", a[10], "l", a[11], "lt", a[8] }
-  -- "lk": how long the task holds the key when not until its end (a[9], as in enqueueUnique-8.lua)
+  -- "lk": how long the task holds the key when not until its end (a[9], as in enqueueUnique-9.lua)
   if a[9] ~= "0" then lock[7], lock[8] = "lk", a[9] end
   -- the run of the key that has not started (the task waiting behind the running holder, or the waiting holder)
   local function waitingOf(holder)
