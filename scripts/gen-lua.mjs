@@ -86,6 +86,7 @@ const scalars = ["string", "number", "boolean"]
  * checks the same syntax):
  *
  *   --   KEYS[<i>] <name>: <description>               KEYS[1..n] in order, n from the file name
+ *   --   KEYS[<i>..<j>] <name>: <description>          keys i to j, one tuple parameter `<name>` of j - i + 1 keys
  *   --   KEYS[1..k] <name>: <description>              the keys of a `-N` script (any number)
  *   --   ARGV[<i>] <name> (<type>): <description>      ARGV[1..] in order; ` (<type>)` may be left out for string
  *   --   ARGV[<i>] <group>.<field> (<type>): ...       consecutive fields of one object parameter `<group>`, of the
@@ -128,10 +129,14 @@ const parseParams = (path, script, keyCount) => {
       if (parts[2] !== undefined) fail(i, "KEYS are strings: no type")
       if (name.includes(".")) fail(i, "a key's name has no dot")
       if (keys.some((k) => k.name === name)) fail(i, `duplicate key name "${name}"`)
+      const next = keys.reduce((n, k) => n + (k.count ?? 1), 0) + 1
+      const range = /^(\d+)\.\.(\d+)$/.exec(index)
       if (keyCount === "N") {
         if (index !== "1..k" || keys.length > 0) fail(i, "a -N script documents its keys on one line, KEYS[1..k]")
-      } else if (index !== String(keys.length + 1)) fail(i, `expected KEYS[${keys.length + 1}]`)
-      last = { name, description }
+      } else if (range) {
+        if (Number(range[1]) !== next || Number(range[2]) <= next) fail(i, `expected KEYS[${next}..<j>], j > ${next}`)
+      } else if (index !== String(next)) fail(i, `expected KEYS[${next}]`)
+      last = range ? { name, description, count: Number(range[2]) - next + 1 } : { name, description }
       keys.push(last)
       continue
     }
@@ -172,9 +177,16 @@ const parseParams = (path, script, keyCount) => {
     args.push(last)
   }
   if (keyCount === "N" && keys.length === 0) fail(input, "a -N script documents KEYS[1..k]")
-  if (keyCount !== "N" && keys.length !== Number(keyCount))
-    fail(input, `the file name says ${keyCount} key(s), the header documents ${keys.length}`)
-  return { keys: keyCount === "N" ? { rest: keys[0].name } : keys.map((k) => k.name), args }
+  const documented = keys.reduce((n, k) => n + (k.count ?? 1), 0)
+  if (keyCount !== "N" && documented !== Number(keyCount))
+    fail(input, `the file name says ${keyCount} key(s), the header documents ${documented}`)
+  return {
+    keys:
+      keyCount === "N"
+        ? { rest: keys[0].name }
+        : keys.map((k) => (k.count ? { name: k.name, count: k.count } : k.name)),
+    args
+  }
 }
 
 /**
@@ -262,7 +274,13 @@ export const render = (folder) => {
   const types = all.map(({ file, name, params }) => {
     const keys = params.keys.rest
       ? `readonly [...${params.keys.rest}: Array<string>]`
-      : `readonly [${params.keys.map((k) => `${k}: string`).join(", ")}]`
+      : `readonly [${params.keys
+          .map((k) =>
+            typeof k === "string"
+              ? `${k}: string`
+              : `...${k.name}: readonly [${Array(k.count).fill("string").join(", ")}]`
+          )
+          .join(", ")}]`
     const args = params.args.map((a) => `${a.name}: ${tsType(a)}`).join(", ")
     return `  /** ${file} */\n  readonly ${name}: {\n    readonly keys: ${keys}\n    readonly args: [${args}]\n  }\n`
   })

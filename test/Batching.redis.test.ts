@@ -81,11 +81,11 @@ describe.skipIf(!hasRedis)("Batched enqueues (redis)", () => {
           const used = (yield* calls("evalsha")) - before
           assert.strictEqual(used, 4, `script calls for 50 concurrent enqueues: ${used}`)
           // two lone calls (the single-task script), then the gathered 48 in calls of 25 and 23 (each batch call's
-          // task count is its ARGV list's length, after the 4 scalars)
+          // task count is its ARGV list's length, after the 3 scalars)
           const evals = sent.slice(from).filter((c) => c[0] === "EVALSHA")
           assert.strictEqual(evals.length, 4)
           assert.deepStrictEqual(
-            evals.slice(2).map((c) => Number(c[2 + Number(c[2]) + 5])),
+            evals.slice(2).map((c) => Number(c[2 + Number(c[2]) + 4])),
             [25, 23]
           )
           assert.strictEqual((yield* queue.counts).byName.plain?.queued, 50)
@@ -131,11 +131,11 @@ describe.skipIf(!hasRedis)("Batched enqueues (redis)", () => {
             assert.strictEqual((yield* calls("hincrby")) - hincrbys, expected.length)
             // no worker is idle: a call's first task finds that out (ZPOPMIN on the idle set), its next tasks do not
             assert.strictEqual((yield* calls("zpopmin")) - zpopmins, expected.length)
-            // the tasks per call (each call's task count is its ARGV list's length, after the 4 scalars)
+            // the tasks per call (each call's task count is its ARGV list's length, after the 3 scalars)
             const batches = sent
               .slice(from)
               .filter((c) => c[0] === "EVALSHA")
-              .map((c) => Number(c[2 + Number(c[2]) + 5]))
+              .map((c) => Number(c[2 + Number(c[2]) + 4]))
             assert.deepStrictEqual(batches, expected)
             assert.strictEqual((yield* queue.counts).byName.plain?.queued, 250)
             // in order: the first claim takes the first payloads
@@ -199,7 +199,7 @@ describe.skipIf(!hasRedis)("Batched enqueues (redis)", () => {
         const fiber = Effect.runForkWith(context)(Task.enqueue(Plain, 1, { id: "lone" }))
         assert.strictEqual(sent.length, before + 1)
         assert.deepStrictEqual(sent[before]!.slice(0, 1), ["EVALSHA"])
-        assert.strictEqual(sent[before]![2], "7", "enqueue-7.lua, not the batch script")
+        assert.strictEqual(sent[before]![2], "25", "enqueue-25.lua, not the batch script")
         const handle = yield* Fiber.join(fiber)
         assert.strictEqual(handle.id, "lone")
       }).pipe(Effect.provide(backend(server, "lone", sent)))
@@ -239,10 +239,10 @@ describe.skipIf(!hasRedis)("Batched enqueues (redis)", () => {
         const sent: Array<ReadonlyArray<string>> = []
         let armed = false
         let frozen = false
-        // k1 and k2 go at once (two calls in flight); the batch script of k3..k6 (6 queue keys and 4 task keys)
-        // freezes the server as it is sent: it is written, never run
+        // k1 and k2 go at once (two calls in flight); the batch script of k3..k6 (24 queue keys: 8 and the 16
+        // hand-off inboxes; and 4 task keys) freezes the server as it is sent: it is written, never run
         const onSend = (command: ReadonlyArray<string>) => {
-          if (armed && command[0] === "EVALSHA" && command[2] === "10") {
+          if (armed && command[0] === "EVALSHA" && command[2] === "28") {
             server.freeze()
             // SIGSTOP is delivered asynchronously: wait (synchronously, before the command is written) until it is
             const stat = `/proc/${server.process.pid}/stat`
@@ -312,8 +312,8 @@ describe.skipIf(!hasRedis)("Batched enqueues (redis)", () => {
             .filter((c) => c[0] === "EVALSHA" && c[3]?.includes(":task:"))
             .map((c) => [c[2], c[3]?.replace(/^.*:/, "")]),
           [
-            ["7", "i1"],
-            ["7", "i2"]
+            ["25", "i1"],
+            ["25", "i2"]
           ]
         )
       }).pipe(Effect.provide(backend(server, "interrupted", sent, undefined, onSend)))

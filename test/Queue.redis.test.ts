@@ -237,6 +237,49 @@ describeRedis("Task queue hand-off to idle workers", () => {
     const sleep = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
 
     it.effect(
+      "16 idle workers hold a hand-off inbox each; a 17th registers without one and is woken instead of handed a task",
+      () =>
+        // 17 blocked waiters: each reserves a connection (the pool's default is 10)
+        Effect.gen(function* () {
+          const queue = yield* TaskQueue.TaskQueue
+          const redis = yield* Redis.Redis
+          const waiters: Array<TaskQueue.Waiter> = []
+          for (let i = 0; i < 17; i++) {
+            const waiter = yield* queue.waiter
+            const idle = yield* waiter.claim({ token: `w${i}`, leaseMillis: 30_000, max: 1 }, 30_000)
+            assert.strictEqual(idle._tag, "Idle")
+            waiters.push(waiter)
+          }
+          // each registration names its inbox slot (claim-26.lua): 0 to 15 once each, then none
+          const members = yield* redis.send<Array<string>>("ZRANGE", `${prefix}:{handoff${n}}:idle`, "0", "-1")
+          const slots = members.map((member) => member.split("|")[4]!)
+          assert.deepStrictEqual(
+            [...slots].sort((a, b) => (a === "" ? 99 : Number(a)) - (b === "" ? 99 : Number(b))),
+            [...Array.from({ length: 16 }, (_, i) => String(i)), ""]
+          )
+          for (let i = 0; i < 17; i++) {
+            const created = yield* queue.enqueue(newTask(`t${i}`))
+            assert.deepStrictEqual(created, { _tag: "Created", state: i < 16 ? "running" : "queued" }, `t${i}`)
+          }
+          // each of the first 16 takes its own task from its inbox
+          const handed: Array<string | undefined> = []
+          for (const waiter of waiters.slice(0, 16)) handed.push((yield* waiter.wait(5_000))?.id)
+          assert.deepStrictEqual(handed.sort(), Array.from({ length: 16 }, (_, i) => `t${i}`).sort())
+          // the 17th is woken through the wake list, and claims the task left in the line
+          assert.isUndefined(yield* waiters[16]!.wait(5_000))
+          const claimed = yield* waiters[16]!.claim({ token: "w16b", leaseMillis: 30_000, max: 1 }, 30_000)
+          assert.strictEqual(claimed._tag === "Claimed" ? claimed.task.id : claimed._tag, "t16")
+        }).pipe(
+          Effect.scoped,
+          Effect.provide(
+            Heimdall.layerRedis({ queue: `handoff${++n}`, queuePrefix: prefix }).pipe(
+              Layer.provideMerge(redisLayer({ maxConnections: 24 }))
+            )
+          )
+        )
+    )
+
+    it.effect(
       "an enqueue hands its task to the idle worker: claimed for it in the same step, one per registration",
       () =>
         withQueue(

@@ -63,7 +63,8 @@ const indices = (lines: ReadonlyArray<string>, pattern: RegExp) =>
 const oneTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1)
 
 /** One `KEYS[...]`/`ARGV[...]` line of an Input section: index, name (`group.field` for an object's field), type. */
-const entryLine = /^-- {3}(KEYS|ARGV)\[(\d+|\d+\.\.|1\.\.k)\] ([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)?)(?: \(([^()]+)\))?: +\S/
+const entryLine =
+  /^-- {3}(KEYS|ARGV)\[(\d+|\d+\.\.|\d+\.\.\d+|1\.\.k)\] ([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)?)(?: \(([^()]+)\))?: +\S/
 /** A description continued: 5 or more spaces. */
 const continuation = /^-- {5,}\S/
 /** The type of a list that takes the rest of ARGV: its entries' fields, each a string or a number. */
@@ -98,8 +99,24 @@ describe("Lua scripts", () => {
         assert.deepStrictEqual(keysUsed, [], "N-key scripts index KEYS dynamically")
       } else {
         const n = Number(count)
-        assert.deepStrictEqual(indices(inputs, /^-- {3}KEYS\[(\d+)\] /g), oneTo(n), "the header documents KEYS[1..n]")
-        assert.deepStrictEqual(keysUsed, oneTo(n), "the code uses KEYS[1..n]")
+        // a range KEYS[i..j] (the hand-off inboxes) is one tuple parameter; the code takes it as unpack(KEYS, i, j)
+        const ranges = inputs.flatMap((l) => {
+          const m = /^-- {3}KEYS\[(\d+)\.\.(\d+)\] /.exec(l)
+          return m ? [[Number(m[1]), Number(m[2])] as const] : []
+        })
+        const inRanges = ranges.flatMap(([i, j]) => Array.from({ length: j - i + 1 }, (_, k) => i + k))
+        const single = indices(inputs, /^-- {3}KEYS\[(\d+)\] /g)
+        assert.deepStrictEqual(
+          [...single, ...inRanges].sort((a, b) => a - b),
+          oneTo(n),
+          "the header documents KEYS[1..n]"
+        )
+        for (const [i, j] of ranges)
+          assert.isTrue(
+            code.some((l) => l.includes(`unpack(KEYS, ${i}, ${j})`)),
+            `the code takes KEYS[${i}..${j}]`
+          )
+        assert.deepStrictEqual(keysUsed, single, "the code uses KEYS[1..n]")
         assert.deepStrictEqual(
           indices(header.slice(0, input).concat(header.slice(output)), /^-- {3}KEYS\[(\d+)\] /g),
           [],
@@ -120,6 +137,7 @@ describe("Lua scripts", () => {
         header.findIndex((l) => /^-- Output:/.test(l))
       )
       const keys: Array<string> = []
+      let keyCount = 0
       const args: Array<string> = []
       const fields: Record<string, Array<string>> = {}
       for (const [i, line] of inputs.entries()) {
@@ -132,6 +150,8 @@ describe("Lua scripts", () => {
           assert.notInclude(name, ".", `a key is no object's field: ${line}`)
           assert.notInclude(keys, name, `one name per key: ${line}`)
           keys.push(name!)
+          const range = /^(\d+)\.\.(\d+)$/.exec(index!)
+          keyCount += range ? Number(range[2]) - Number(range[1]) + 1 : 1
           continue
         }
         assert.notStrictEqual(index, "1..k", `ARGV are numbered: ${line}`)
@@ -149,7 +169,7 @@ describe("Lua scripts", () => {
         if (field !== undefined) fields[param] = [field]
       }
       const contract = contracts[folder]![/^(\w+)-/.exec(file)![1]!]!
-      assert.deepStrictEqual(contract.keys, file.endsWith("-N.lua") ? "N" : keys.length, "generated key count")
+      assert.deepStrictEqual(contract.keys, file.endsWith("-N.lua") ? "N" : keyCount, "generated key count")
       assert.deepStrictEqual(contract.args, args, "generated parameters (npm run gen)")
       assert.deepStrictEqual(contract.fields ?? {}, fields, "generated object fields (npm run gen)")
     })
@@ -186,7 +206,7 @@ describe("Lua scripts", () => {
     }
     // a batch claim: each later task's token is the claim's token .. ":" .. n
     assert.match(lua, /[tT]oken \.\. ":" \.\. n/)
-    assert.include(read("queue/lua/claim-11.lua"), "math.max(1, tonumber(ARGV[7]))")
-    assert.include(read("queue/lua/completeClaim-11.lua"), "math.max(1, tonumber(ARGV[10]))")
+    assert.include(read("queue/lua/claim-26.lua"), "math.max(1, tonumber(ARGV[7]))")
+    assert.include(read("queue/lua/completeClaim-27.lua"), "math.max(1, tonumber(ARGV[10]))")
   })
 })

@@ -1,6 +1,6 @@
 /**
  * The only place in TypeScript where queue keys are built (other keys: `internal/layout.ts`). Scripts build a task's
- * record and a worker's inbox from the prefixes below when they learn the id or worker while running (ARCHITECTURE.md, "Keys", says which and why; `test/keySlots.test.ts` checks they stay in the queue's slot).
+ * record from the prefix below when they learn its id while running (ARCHITECTURE.md, "Keys", says which and why; `test/keySlots.test.ts` checks they stay in the queue's slot).
  *
  * Every key of one queue shares the Redis Cluster hash tag `{<queue>}`, so
  * every script touching a queue runs on one slot:
@@ -12,9 +12,10 @@
  * | `<prefix>:{<queue>}:scheduled`   | zset   | ids waiting for their run time (score: ms)   | exists while non-empty       |
  * | `<prefix>:{<queue>}:running`     | zset   | ids claimed by a worker (score: lease end)   | exists while non-empty       |
  * | `<prefix>:{<queue>}:wake`        | list   | wake-up tokens for blocked idle workers      | capped, TTL `wakeTtl`        |
- * | `<prefix>:{<queue>}:idle`        | zset   | idle workers, "<w>|<token>|<lease>|<lapse>"  | TTL: the latest lapse        |
- * |                                  |        | (hand-off: see includes.lua)                 |                              |
- * | `<prefix>:{<queue>}:inbox:<w>`   | list   | tasks handed to idle worker `<w>` (JSON)     | hand-off lease + 60 s        |
+ * | `<prefix>:{<queue>}:idle`        | zset   | idle workers, "<w>|<token>|<lease>|<lapse>|  | TTL: the latest lapse        |
+ * |                                  |        | <inbox slot>|<names>" (hand-off: includes.lua)|                              |
+ * | `<prefix>:{<queue>}:inbox:<s>`   | list   | tasks handed to the idle worker registered   | hand-off lease + 60 s        |
+ * |                                  |        | with slot `<s>` (0-15, `handOffInboxes`; JSON)|                              |
  * | `<prefix>:{<queue>}:parkline`    | zset   | waiting tasks that a worker without their    | exists while a task is       |
  * |                                  |        | name met, parked for one that runs it (score | parked                       |
  * |                                  |        | 0, "<name length>:<name>\0<seq>\0<id>", a   |                              |
@@ -42,7 +43,7 @@
  * |                                  |        | cron/timeZone or everyMillis, overlap,       | progress; a field is deleted |
  * |                                  |        | catchUp; `last` tick handled, `fired` tick   | by `Admin.removeSchedule`    |
  * |                                  |        | enqueued and its `taskId`, `pending` tick    |                              |
- * |                                  |        | (scheduleSync-1.lua, scheduleFire-8.lua)     |                              |
+ * |                                  |        | (scheduleSync-1.lua, scheduleFire-24.lua)     |                              |
  * | `<prefix>:{<queue>}:edge:<lock>` | hash   | a debounced key's burst window (`edge`       | PEXPIRE: the window's end    |
  * |                                  |        | "leading"/"both"): end `u`, latest run `f`,  | (the latest request + wait)  |
  * |                                  |        | `i`, trailing run `t` (debounceEdge)         |                              |
@@ -149,6 +150,33 @@ export const taskId = (config: Pick<Config, "partitions">, uniqueKey: string | u
   }
 }
 
+/**
+ * How many idle workers of a queue (of a partition) can be handed a task directly: each takes one of this many inboxes
+ * as it registers (claim-26.lua), and the scripts that hand tasks over get every inbox in `KEYS`, so that none builds
+ * a key. An idle worker that finds none free registers without one: it is woken through the wake list instead.
+ */
+export const handOffInboxes = 16
+
+/** The keys of a queue's hand-off inboxes, in slot order (as the scripts' headers type them). */
+export type HandOffInboxes = readonly [
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+  string
+]
+
 /** Key builders for one queue. */
 export interface QueueKeys {
   readonly queue: string
@@ -161,10 +189,10 @@ export interface QueueKeys {
   readonly wake: string
   /** Idle workers' registrations for hand-offs. */
   readonly idle: string
-  /** The prefix of every worker's inbox; scripts append the worker id. */
-  readonly inboxPrefix: string
-  /** A worker's inbox. */
-  readonly inbox: (worker: string) => string
+  /** The hand-off inbox `slot` (0 to `handOffInboxes` - 1), held by one idle worker at a time. */
+  readonly inbox: (slot: number) => string
+  /** Every hand-off inbox, in slot order: the scripts that hand tasks to idle workers get them all in `KEYS`. */
+  readonly inboxes: HandOffInboxes
   readonly events: string
   /** The channel of cancelled running tasks' ids (Admin.cancel; workers listen). */
   readonly cancels: string
@@ -182,6 +210,10 @@ export interface QueueKeys {
   readonly workerInfo: string
   /** Schedule name -> its record (definition and progress, JSON). */
   readonly schedules: string
+  /** Per-key concurrency: group -> its admitted tasks (and the held-back tasks' order counter). */
+  readonly cc: string
+  /** Per-key concurrency: the held-back tasks, by group (lex range), oldest first. */
+  readonly ccwait: string
   /** A leading-edge debounce's burst window for the unique task whose lock is `lockKey`. */
   readonly edge: (lockKey: string) => string
 }
@@ -197,8 +229,8 @@ export const makeKeys = (prefix: string, queue: string): QueueKeys => {
     running: `${base}running`,
     wake: `${base}wake`,
     idle: `${base}idle`,
-    inboxPrefix: `${base}inbox:`,
-    inbox: (worker) => `${base}inbox:${worker}`,
+    inbox: (slot) => `${base}inbox:${slot}`,
+    inboxes: Array.from({ length: handOffInboxes }, (_, slot) => `${base}inbox:${slot}`) as unknown as HandOffInboxes,
     events: `${base}events`,
     cancels: `${base}cancels`,
     parked: `${base}parkline`,
@@ -208,6 +240,8 @@ export const makeKeys = (prefix: string, queue: string): QueueKeys => {
     workers: `${base}workers`,
     workerInfo: `${base}workerinfo`,
     schedules: `${base}schedules`,
+    cc: `${base}cc`,
+    ccwait: `${base}ccwait`,
     edge: (lockKey) => `${base}edge:${lockKey}`
   }
 }

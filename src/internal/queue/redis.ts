@@ -104,7 +104,7 @@ const stateCodes: Record<string, TaskState> = { q: "queued", s: "scheduled", h: 
 const decodeState = (stored: string): TaskState =>
   stateCodes[stored] ?? (stored.startsWith("r:") ? "running" : (stored as TaskState))
 
-/** An enqueue script's reply for one task (enqueue-7.lua, enqueueUnique-9.lua, enqueueBatch-N.lua). */
+/** An enqueue script's reply for one task (enqueue-25.lua, enqueueUnique-25.lua, enqueueBatch-N.lua). */
 const parseEnqueued = (
   r:
     | readonly [created: 0 | 1, state: string]
@@ -284,9 +284,9 @@ const parseHandedOff = (entry: string): ClaimedTask | undefined => {
   }
 }
 
-/** A claim's reply (see claim-11.lua) from index `at` of `reply`. */
+/** A claim's reply (see claim-26.lua) from index `at` of `reply`. */
 const parseClaim = (reply: ReadonlyArray<unknown>, at: number, token: string): ClaimResult => {
-  // the reply ends with the names passed on, then those dead-lettered (claim-11.lua)
+  // the reply ends with the names passed on, then those dead-lettered (claim-26.lua)
   const passed = namesAt(reply, reply.length - 2)
   const deadLettered = namesAt(reply, reply.length - 1)
   if (reply[at] !== "task") {
@@ -453,7 +453,6 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
 
     const routeOf = (names: ReadonlyArray<string> | undefined): Scripts.Route => ({
       names: encodeNames(names),
-      inboxPrefix: keys.inboxPrefix,
       handOffLeaseMillis,
       wakeCap,
       wakeTtlMillis
@@ -473,12 +472,12 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
             keys.running,
             keys.taskPrefix,
             keys.idle,
-            keys.inbox(worker),
             keys.wake,
             keys.parked,
             keys.counts,
             keys.index("dead"),
-            keys.index("skipped")
+            keys.index("skipped"),
+            ...keys.inboxes
           ],
           token,
           Math.ceil(leaseMillis),
@@ -499,7 +498,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
         .pipe(
           Effect.map((reply) => ({
             result: parseClaim(reply, 0, token),
-            // an idle reply as worker names the registration (see claim-11.lua)
+            // an idle reply as worker names the registration (see claim-26.lua)
             registration: reply[0] === "idle" ? String(reply[2]) : ""
           }))
         )
@@ -525,10 +524,17 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
         )
         .pipe(Effect.map((n) => n === 1))
 
+    /** The inbox of an idle registration's slot (claim-26.lua: "<worker>|<token>|<lease>|<lapses>|<slot>|..."). */
+    const inboxOf = (registration: string): string | undefined => {
+      const slot = registration.split("|")[4]
+      return slot === undefined || slot === "" ? undefined : keys.inbox(Number(slot))
+    }
     const waiterAs = (worker: string) =>
       Effect.gen(function* () {
-        const inbox = keys.inbox(worker)
         let registration = ""
+        // the inbox of the registration's slot (see claim-26.lua), where an enqueue hands this worker a task; none
+        // when every slot was held as it registered (it is woken through the wake list only)
+        let inbox: string | undefined
         const waiterScope = yield* Effect.scope
         const runFork = Effect.runForkWith(yield* Effect.context<never>())
         // The blocking connection, reserved on first use and again after it failed: a BLPOP that fails (the
@@ -560,8 +566,17 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
         const retireNow = Effect.suspend(() => {
           const leaving = registration
           registration = ""
+          if (leaving === "") return Effect.succeed(0)
           return run.retire(
-            [keys.idle, inbox, keys.ready, keys.running, keys.wake, keys.taskPrefix, keys.counts],
+            [
+              keys.idle,
+              inboxOf(leaving) ?? keys.inbox(0),
+              keys.ready,
+              keys.running,
+              keys.wake,
+              keys.taskPrefix,
+              keys.counts
+            ],
             leaving,
             wakeCap,
             wakeTtlMillis,
@@ -584,6 +599,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
             claimAs(claimOptions, worker, registration, maxIdleMillis).pipe(
               Effect.map((claimed) => {
                 registration = claimed.registration
+                if (registration !== "") inbox = inboxOf(registration)
                 return claimed.result
               })
             ),
@@ -603,7 +619,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
               const blpop = blocking
                 .send<[key: string, value: string] | null>(
                   "BLPOP",
-                  inbox,
+                  ...(registration !== "" && inbox !== undefined ? [inbox] : []),
                   keys.wake,
                   ((maxMillis + 1000) / 1000).toFixed(3)
                 )
@@ -616,7 +632,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
                   ),
                   Effect.tapError(() => retire(blocking)),
                   Effect.map((reply) =>
-                    reply !== null && reply[0] === inbox ? parseHandedOff(String(reply[1])) : undefined
+                    reply !== null && reply[0] !== keys.wake ? parseHandedOff(String(reply[1])) : undefined
                   )
                 )
               // Interrupted (a worker stopping while idle), the BLPOP would stay blocked on the server and could
@@ -645,7 +661,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
         return waiter
       })
 
-    /** One enqueue as its own call: enqueue-7.lua or enqueueUnique-9.lua (the new record is counted there). */
+    /** One enqueue as its own call: enqueue-25.lua or enqueueUnique-25.lua (the new record is counted there). */
     const enqueueAlone = (task: NewTask): Effect.Effect<EnqueueResult, Redis.RedisError> => {
       const common = [
         task.id,
@@ -667,21 +683,19 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
       > =
         task.unique === undefined
           ? run.enqueue(
-              [...keyList, keys.idle, keys.running, keys.counts],
+              [...keyList, keys.idle, keys.running, keys.counts, keys.cc, keys.ccwait, ...keys.inboxes],
               ...common,
-              keys.inboxPrefix,
               handOffLeaseMillis,
               task.concurrency?.key ?? "",
               task.concurrency?.limit ?? 0
             )
           : run.enqueueUnique(
-              [...keyList, lockKey, keys.idle, keys.running, keys.counts, keys.edge(lockKey)],
+              [...keyList, lockKey, keys.idle, keys.running, keys.counts, keys.edge(lockKey), ...keys.inboxes],
               ...common,
               Math.max(1, Math.ceil(task.unique.ttlMillis)),
               holdCode(task.unique),
               task.unique.prefix ?? options.lockPrefix,
               task.unique.key,
-              keys.inboxPrefix,
               handOffLeaseMillis,
               task.unique.onDuplicate ?? "",
               task.unique.debounce?.waitMillis ?? 0,
@@ -695,7 +709,17 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
       tasks: ReadonlyArray<NewTask>
     ): Effect.Effect<ReadonlyArray<EnqueueResult>, Redis.RedisError> => {
       if (tasks.length === 1) return Effect.map(enqueueAlone(tasks[0]!), (result) => [result])
-      const keyList = [keys.ready, keys.scheduled, keys.wake, keys.idle, keys.running, keys.counts]
+      const keyList = [
+        keys.ready,
+        keys.scheduled,
+        keys.wake,
+        keys.idle,
+        keys.running,
+        keys.counts,
+        keys.cc,
+        keys.ccwait,
+        ...keys.inboxes
+      ]
       const entries = tasks.map((task) => {
         keyList.push(keys.task(task.id))
         if (task.unique !== undefined) keyList.push(fullLockKey(options, task.unique))
@@ -709,14 +733,13 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
           task.unique === undefined ? "0" : holdCode(task.unique),
           task.unique === undefined ? "" : (task.unique.prefix ?? options.lockPrefix),
           task.unique?.key ?? "",
-          // not with unique (see NewTask.concurrency), as enqueueUnique-9.lua
+          // not with unique (see NewTask.concurrency), as enqueueUnique-25.lua
           task.unique === undefined ? (task.concurrency?.key ?? "") : "",
           task.concurrency?.limit ?? 0
         ] as const
       })
-      return Effect.map(
-        run.enqueueBatch(keyList, wakeCap, wakeTtlMillis, keys.inboxPrefix, handOffLeaseMillis, entries),
-        (replies) => replies.map(parseEnqueued)
+      return Effect.map(run.enqueueBatch(keyList, wakeCap, wakeTtlMillis, handOffLeaseMillis, entries), (replies) =>
+        replies.map(parseEnqueued)
       )
     }
     const batching = options.maxEnqueueBatch > 1
@@ -728,7 +751,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
       inFlight: batchesInFlight,
       fork: Effect.runForkWith(yield* Effect.context<never>())
     })
-    // a task with `onDuplicate: "replace"` goes alone (enqueueUnique-9.lua): the batch script does not replace
+    // a task with `onDuplicate: "replace"` goes alone (enqueueUnique-25.lua): the batch script does not replace
     const alone = (task: NewTask) => task.unique?.onDuplicate !== undefined
     const enqueue = batching ? (task: NewTask) => (alone(task) ? enqueueAlone(task) : batcher.one(task)) : enqueueAlone
     const enqueueAll = (tasks: ReadonlyArray<NewTask>) =>
@@ -745,7 +768,8 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
       keys.parked,
       keys.counts,
       keys.index("dead"),
-      keys.index("skipped")
+      keys.index("skipped"),
+      ...keys.inboxes
     ] as const
     const service: Service = {
       queue: options.queue,
@@ -1069,7 +1093,8 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
               keys.idle,
               keys.running,
               keys.counts,
-              keys.schedules
+              keys.schedules,
+              ...keys.inboxes
             ],
             task.id,
             task.name,
@@ -1077,7 +1102,6 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
             encodeTrace(task.trace),
             wakeCap,
             wakeTtlMillis,
-            keys.inboxPrefix,
             handOffLeaseMillis,
             schedule,
             tick,

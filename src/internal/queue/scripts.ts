@@ -12,13 +12,13 @@ import * as Lua from "./lua.generated.ts"
 
 /** Every script file with its key count, as named on disk. */
 export const scriptFiles = [
-  "enqueue-7.lua",
-  "enqueueUnique-9.lua",
+  "enqueue-25.lua",
+  "enqueueUnique-25.lua",
   "enqueueBatch-N.lua",
-  "claim-11.lua",
+  "claim-26.lua",
   "renew-2.lua",
   "complete-3.lua",
-  "completeClaim-11.lua",
+  "completeClaim-27.lua",
   "completeClaimMany-N.lua",
   "fail-6.lua",
   "reschedule-5.lua",
@@ -37,7 +37,7 @@ export const scriptFiles = [
   "purge-2.lua",
   "cancel-7.lua",
   "scheduleSync-1.lua",
-  "scheduleFire-8.lua",
+  "scheduleFire-24.lua",
   "schedules-1.lua"
 ] as const
 
@@ -45,7 +45,7 @@ export const scriptFiles = [
 export const source = (file: (typeof scriptFiles)[number]): string =>
   Lua.contracts[/^(\w+)-/.exec(file)![1] as keyof typeof Lua.contracts].lua
 
-/** How a claim routes tasks by name and hands tasks on: `route.*` (ARGV[13..18]) of claim-11.lua, completeClaim-11.lua. */
+/** How a claim routes tasks by name and hands tasks on: `route.*` (ARGV[13..18]) of claim-26.lua, completeClaim-27.lua. */
 export type Route = Lua.Route
 
 export const enqueue = define(Lua.contracts.enqueue).withReturnType<[created: 0 | 1, state: string]>()
@@ -59,7 +59,7 @@ export const enqueueUnique = define(Lua.contracts.enqueueUnique).withReturnType<
 
 /**
  * A claim's reply: "task", now, count, then 8 fields per task (id, name, payload, attempts, trace, enqueuedAt,
- * booked, failures), or "idle", waitMillis, registration; the last element is the names passed on (see claim-11.lua).
+ * booked, failures), or "idle", waitMillis, registration; the last element is the names passed on (see claim-26.lua).
  */
 type ClaimReply = ReadonlyArray<string | number>
 
@@ -142,7 +142,7 @@ export const cancel = define(Lua.contracts.cancel).withReturnType<
   readonly [cancelled: 1, previous: string] | readonly [conflict: 0, state: string] | readonly [missing: -1]
 >()
 
-/** The schedulers' steps and the Inspector's read of the schedules (see scheduleSync-1.lua, scheduleFire-8.lua). */
+/** The schedulers' steps and the Inspector's read of the schedules (see scheduleSync-1.lua, scheduleFire-24.lua). */
 export const scheduleSync = define(Lua.contracts.scheduleSync).withReturnType<readonly [now: number, record: string]>()
 
 export const scheduleFire = define(Lua.contracts.scheduleFire).withReturnType<

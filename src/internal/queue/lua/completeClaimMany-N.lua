@@ -1,12 +1,12 @@
 --!df flags=allow-undeclared-keys
 -- completeClaimMany: completeClaim for several slots of one worker in one step: each running task listed in
--- ARGV[17..] succeeded (its result is stored) if its lease is still the caller's, then one claim takes up to `max`
+-- ARGV[16..] succeeded (its result is stored) if its lease is still the caller's, then one claim takes up to `max`
 -- tasks per completion for the slots they free (a worker whose slots finish together: one call, not one each).
 -- Input:
---   KEYS[1..k] keys: the task key <prefix>:{q}:task:<id> of each completion, in the order of ARGV[17..]
---       (completion i at KEYS[i], as completeClaim-11.lua's KEYS[1]), then the queue's keys at KEYS[C + 1 .. C + 10]:
---       ready, scheduled, running, taskPrefix, idle, wake, parked, counts, deadIndex, skippedIndex (as KEYS[2..11]
---       of completeClaim-11.lua); every key has the queue's hash tag
+--   KEYS[1..k] keys: the task key <prefix>:{q}:task:<id> of each completion, in the order of ARGV[16..]
+--       (completion i at KEYS[i], as completeClaim-27.lua's KEYS[1]), then the queue's keys at KEYS[C + 1 .. C + 26]:
+--       ready, scheduled, running, taskPrefix, idle, wake, parked, counts, deadIndex, skippedIndex and the 16
+--       hand-off inboxes (as KEYS[2..27] of completeClaim-27.lua); every key has the queue's hash tag
 --   ARGV[1] retentionMillis (number): retention (ms)
 --   ARGV[2] channel: events channel
 --   ARGV[3] claimToken: lease token of the claim: the n-th task claimed gets it for n = 1, claimToken .. ":" .. n
@@ -19,27 +19,26 @@
 --   ARGV[9] lockInfix: the queue's lock key infix "{<queue>}:" (a unique task's lock key: lock prefix ..
 --       infix .. unique key)
 --   ARGV[10] route.names: the task names the claimer runs (as claim's ARGV[13])
---   ARGV[11] route.inboxPrefix: inbox key prefix <prefix>:{q}:inbox:
---   ARGV[12] route.handOffLeaseMillis (number): the first lease of a task handed to an idle worker (ms)
---   ARGV[13] route.wakeCap (number): wake list cap
---   ARGV[14] route.wakeTtlMillis (number): wake list TTL (ms)
---   ARGV[15] indexSize (number): the bounded index's cap (entries per state)
---   ARGV[16] claimer: the claiming worker's id, stored in each claimed task's record as `w` ("": none)
---   ARGV[17..] completions (list of [id: string, token: string, result: string]): the number of completions C,
+--   ARGV[11] route.handOffLeaseMillis (number): the first lease of a task handed to an idle worker (ms)
+--   ARGV[12] route.wakeCap (number): wake list cap
+--   ARGV[13] route.wakeTtlMillis (number): wake list TTL (ms)
+--   ARGV[14] indexSize (number): the bounded index's cap (entries per state)
+--   ARGV[15] claimer: the claiming worker's id, stored in each claimed task's record as `w` ("": none)
+--   ARGV[16..] completions (list of [id: string, token: string, result: string]): the number of completions C,
 --       then for completion i (1..C) its task's id, its lease token and its result (JSON)
 -- Output: { completed, claim's reply... }  -- completed: one character per completion, in order, "1" done, "0" the
 --   lease was no longer the caller's (nothing completed for it); the claim runs either way, for up to max * C
 --   tasks; an idle reply has "" for its member; it ends with passed and dead, as claim's
 local now = nowMillis()
 local locks = { channel = ARGV[8], infix = ARGV[9] }
-local c = tonumber(ARGV[17])
+local c = tonumber(ARGV[16])
 local ready, scheduled, running, taskPrefix, idle, wakeKey, parked, counts, deadIndex, skippedIndex =
   unpack(KEYS, c + 1, c + 10)
 local completed = {}
 -- completions by task name, counted with the claim below
 local done = {}
 for i = 1, c do
-  local at = 17 + 3 * (i - 1)
+  local at = 16 + 3 * (i - 1)
   local key = KEYS[i]
   local f = owned(key, ARGV[at + 2])
   if f then
@@ -51,10 +50,11 @@ for i = 1, c do
     completed[i] = "0"
   end
 end
-local route = routeOf(ARGV[10], parked, idle, ARGV[11], ARGV[12], wakeKey, ARGV[13], ARGV[14])
+local route = routeOf(ARGV[10], parked,
+  handoffOf(idle, { unpack(KEYS, c + 11, c + 26) }, ARGV[11], wakeKey, ARGV[12], ARGV[13]))
 local claimed, passed, dead, takenName, taken = claimTasks(ready, scheduled, running, taskPrefix, ARGV[3],
   tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[1], ARGV[2], tonumber(ARGV[6]), math.max(1, tonumber(ARGV[7])) * c, now,
-  locks, nil, route, counts, deadIndex, skippedIndex, ARGV[15], ARGV[16])
+  locks, nil, route, counts, deadIndex, skippedIndex, ARGV[14], ARGV[15])
 -- one HINCRBY per name when the moves of a name net out (k completed and k of the name claimed: queued>succeeded)
 for name, k in pairs(done) do
   if name == takenName then

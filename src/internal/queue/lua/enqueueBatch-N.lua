@@ -1,20 +1,19 @@
---!df flags=allow-undeclared-keys
 -- enqueueBatch: creates many tasks in one step, in the order given: what enqueue and enqueueUnique do for each, one
 -- after the other (a later task sees what an earlier one did: a unique key taken by an earlier task of the batch
 -- names it as the holder; an id met twice is created once), with one TIME for the batch and one HINCRBY per (task
 -- name, state) instead of one per task. Atomic: all of it happens, or nothing (an error fails the whole call).
 -- Input:
 --   KEYS[1..k] keys: the queue's ready list, scheduled zset, wake list, idle zset, running zset and counts hash
---       (<prefix>:{q}:ready, :scheduled, :wake, :idle, :running, :counts), then for each task in order its record
+--       (<prefix>:{q}:ready, :scheduled, :wake, :idle, :running, :counts), its per-key concurrency hash and line
+--       (:cc, :ccwait, see includes.lua, ccAdmitOrHold), the 16 hand-off inboxes
+--       (<prefix>:{q}:inbox:<slot>, slots 0 to 15, see includes.lua, pickIdle), then for each task in order its record
 --       key <prefix>:{q}:task:<id> and, for a unique task only, its lock key <lockPrefix>{q}:<unique key> (same
 --       hash tag as the queue)
 --   ARGV[1] wakeCap (number): wake list cap
 --   ARGV[2] wakeTtlMillis (number): wake list TTL (ms)
---   ARGV[3] inboxPrefix: inbox key prefix <prefix>:{q}:inbox:  -- a worker's inbox is this .. its id: same
---       hash tag, same slot
---   ARGV[4] handOffLeaseMillis (number): the first lease of a task handed to an idle worker (ms, at most the
+--   ARGV[3] handOffLeaseMillis (number): the first lease of a task handed to an idle worker (ms, at most the
 --       worker's own)
---   ARGV[5..] tasks (list of [id: string, name: string, payload: string, delayMillis: number, trace: string, lockTtlMillis: number, keepLock: string, lockPrefix: string, uniqueKey: string, concurrencyGroup: string, concurrencyLimit: number]): the
+--   ARGV[4..] tasks (list of [id: string, name: string, payload: string, delayMillis: number, trace: string, lockTtlMillis: number, keepLock: string, lockPrefix: string, uniqueKey: string, concurrencyGroup: string, concurrencyLimit: number]): the
 --       number of tasks, then each task's id, name, payload (JSON), delay (ms, 0: ready now), trace context
 --       (or ""), and for a unique task its lock ttl (ms; 0: not unique, its lock fields are ignored), how long it
 --       holds the lock (as enqueueUnique's keepLock: "1" until it expires, "s" until it starts, not handed to an
@@ -24,21 +23,20 @@
 --   { 1, state }           created (state: a code, see keys.ts)
 --   { 0, state }           a task with this id exists; nothing changed for it
 --   { 2, holder, pttl }    its unique key is held by task `holder` for pttl more ms; nothing changed for it
-local readyKey, scheduledKey, wakeKey, idleKey, runningKey, countsKey = unpack(KEYS, 1, 6)
+local readyKey, scheduledKey, wakeKey, idleKey, runningKey, countsKey, ccKey, ccWaitKey = unpack(KEYS, 1, 8)
 -- one TIME for the batch: its milliseconds for the records, its microseconds for the unique locks' fences
 local time = redis.call("TIME")
 local nowUs = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local now = math.floor(nowUs / 1000)
-local handoff = { idle = idleKey, inboxPrefix = ARGV[3], lease = tonumber(ARGV[4]), wake = wakeKey, cap = ARGV[1],
-  ttl = ARGV[2] }
+local handoff = handoffOf(idleKey, { unpack(KEYS, 9, 24) }, ARGV[3], wakeKey, ARGV[1], ARGV[2])
 local codes = { q = "queued", s = "scheduled", h = "queued" }
 -- new tasks per "<name>\n<state>", counted once at the end, in the order first met
 local counted, order = {}, {}
 local out = {}
-local k = 7
-local n = tonumber(ARGV[5])
+local k = 25
+local n = tonumber(ARGV[4])
 for i = 0, n - 1 do
-  local a = 6 + i * 11
+  local a = 5 + i * 11
   local key = KEYS[k]
   -- the lock ttl as sent (a string: SET PX and the record take it as it is, with no number to format)
   local lockTtl = ARGV[a + 5]
@@ -73,7 +71,7 @@ for i = 0, n - 1 do
       -- counted below, not by createTask (no counts key)
       local state, noneIdle = createTask(key, readyKey, scheduledKey, wakeKey, id, name, ARGV[a + 2], tonumber(ARGV[a + 3]),
         ARGV[a + 4], ARGV[1], ARGV[2], extra, handTo, runningKey, nil, now,
-        ARGV[a + 9] ~= "" and { ARGV[a + 9], tonumber(ARGV[a + 10]) } or nil)
+        ARGV[a + 9] ~= "" and { ARGV[a + 9], tonumber(ARGV[a + 10]), ccKey, ccWaitKey } or nil)
       out[i + 1] = { 1, state }
       -- no worker is registered idle: the next tasks of the batch need not look (see createTask)
       if noneIdle then handoff.noneIdle = true end

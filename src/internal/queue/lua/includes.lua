@@ -104,7 +104,7 @@ local function indexFinished(book, state, id, now)
   redis.call("PEXPIRE", key, book.retention)
 end
 
--- A claimer's task names (see claim-11.lua): "" for every name, else "\n" .. the names joined by "\n" .. "\n".
+-- A claimer's task names (see claim-26.lua): "" for every name, else "\n" .. the names joined by "\n" .. "\n".
 local function runsName(names, name)
   return names == "" or string.find(names, "\n" .. name .. "\n", 1, true) ~= nil
 end
@@ -165,29 +165,60 @@ local function parkedNames(parkedKey)
   end
 end
 
--- How a claim routes tasks by name and hands them on (claim-11.lua and completeClaim-11.lua, ARGV[13..17]).
-local function routeOf(names, parkedKey, idleKey, inboxPrefix, lease, wakeKey, cap, ttl)
-  return { names = names, parked = parkedKey,
-    handoff = { idle = idleKey, inboxPrefix = inboxPrefix, lease = tonumber(lease), wake = wakeKey, cap = cap,
-      ttl = ttl } }
+-- How a script hands a task to an idle worker (see pickIdle): the `idle` zset, the queue's hand-off inboxes (a table
+-- of the keys, in slot order: every one is in the script's KEYS), the first lease of a handed task, the wake list and
+-- its cap and TTL.
+local function handoffOf(idleKey, inboxes, lease, wakeKey, cap, ttl)
+  return { idle = idleKey, inboxes = inboxes, lease = tonumber(lease), wake = wakeKey, cap = cap, ttl = ttl }
+end
+
+-- How a claim routes tasks by name and hands them on (claim-26.lua and completeClaim-26.lua, ARGV[13..16]).
+local function routeOf(names, parkedKey, handoff)
+  return { names = names, parked = parkedKey, handoff = handoff }
+end
+
+-- The inbox slot of an idle registration (see pickIdle; nil: it has none).
+local function slotOf(member)
+  return tonumber(string.match(member, "^[^|]+|[^|]+|%d+|%d+|(%d+)|"))
+end
+
+-- An inbox slot for a worker registering as idle (`handoff`: see handoffOf): the slot of its previous registration
+-- (`previous`, nil for none) if no live registration holds it, else the lowest free one; "" when all are held (the
+-- worker is then woken through the wake list only). Lapsed registrations met on the way are dropped.
+local function freeSlot(handoff, previous, now)
+  local held = {}
+  for _, member in ipairs(redis.call("ZRANGE", handoff.idle, 0, -1)) do
+    local lapses, slot = string.match(member, "^[^|]+|[^|]+|%d+|(%d+)|(%d*)|")
+    if lapses and tonumber(lapses) < now then
+      redis.call("ZREM", handoff.idle, member)
+    elseif slot and slot ~= "" then
+      held[tonumber(slot)] = true
+    end
+  end
+  if previous and not held[previous] then return previous end
+  for slot = 0, #handoff.inboxes - 1 do
+    if not held[slot] then return slot end
+  end
+  return ""
 end
 
 -- Hand-off (see keys.ts): a worker whose claim finds nothing registers in the `idle` sorted set (member
--- "<worker id>|<lease token>|<lease ms>|<lapses at, ms>|<task names>", score: when it registered, ms) and blocks on
--- its own inbox list as well as on the wake list. A task to run now is then claimed, in the same script, for the
--- worker registered longest that runs its name (turns go round), and pushed to that worker's inbox: it starts
--- without a claim's round trip. Lapsed registrations met on the way are dropped; live ones of workers that do not run
--- the name are put back with their scores.
+-- "<worker id>|<lease token>|<lease ms>|<lapses at, ms>|<inbox slot>|<task names>", score: when it registered, ms)
+-- with one of the queue's hand-off inboxes (freeSlot: at most one live registration holds a slot), and blocks on that
+-- inbox as well as on the wake list. A task to run now is then claimed, in the same script, for the worker registered
+-- longest that runs its name and holds an inbox (turns go round), and pushed to that inbox: it starts without a
+-- claim's round trip. Lapsed registrations met on the way are dropped; live ones of workers that do not run the name,
+-- or hold no inbox, are put back with their scores.
 local function pickIdle(handoff, name, now)
   local skipped
   local found
   for _ = 1, 64 do
     local top = redis.call("ZPOPMIN", handoff.idle)
     if not top[1] then break end
-    local worker, token, lease, lapses, names = string.match(top[1], "^([^|]+)|([^|]+)|(%d+)|(%d+)|?(.*)$")
+    local worker, token, lease, lapses, slot, names = string.match(top[1], "^([^|]+)|([^|]+)|(%d+)|(%d+)|(%d*)|(.*)$")
     if worker and tonumber(lapses) >= now then
-      if runsName(names, name) then
-        found = { worker, token, tonumber(lease) }
+      if slot ~= "" and runsName(names, name) then
+        found = { worker, token, tonumber(lease), handoff.inboxes[tonumber(slot) + 1] }
         break
       end
       skipped = skipped or {}
@@ -212,7 +243,7 @@ local function handOff(handoff, runningKey, id, name, payload, trace, attempts, 
   if not picked then return nil, nil, noneIdle end
   local first = math.min(picked[3], handoff.lease)
   redis.call("ZADD", runningKey, now + first, id)
-  local inbox = handoff.inboxPrefix .. picked[1]
+  local inbox = picked[4]
   redis.call("RPUSH", inbox, cjson.encode({ id, name, payload, trace, enqueuedAt, picked[2], attempts, failures,
     booked }))
   redis.call("PEXPIRE", inbox, first + 60000)
@@ -247,17 +278,17 @@ end
 -- has fewer than its limit admitted in the queue's hash `<base>cc` (group -> admitted count); otherwise it is held
 -- back (state "h", read as queued) in the queue's sorted set `<base>ccwait`, member "<group>\0<seq>\0<id>" (score 0,
 -- "cs": its seq, 15 digits from the hash's field "\0seq", which no group can be: a group has no "\0"), so that the
--- group's oldest held-back task is the first member of the lex range "[<group>\0" .. "(<group>\1". `base` is the
--- record key's part before "task:<id>" (the queue's hash tag: the same slot). Returns nil when the task is admitted,
--- else its seq (the caller stores state "h" and "cs").
-local function ccAdmitOrHold(base, group, limit, id)
-  local admitted = tonumber(redis.call("HGET", base .. "cc", group) or "0")
+-- group's oldest held-back task is the first member of the lex range "[<group>\0" .. "(<group>\1". `ccKey` and
+-- `waitKey` are the queue's `cc` and `ccwait`. Returns nil when the task is admitted, else its seq (the caller stores
+-- state "h" and "cs").
+local function ccAdmitOrHold(ccKey, waitKey, group, limit, id)
+  local admitted = tonumber(redis.call("HGET", ccKey, group) or "0")
   if admitted < limit then
-    redis.call("HINCRBY", base .. "cc", group, 1)
+    redis.call("HINCRBY", ccKey, group, 1)
     return nil
   end
-  local seq = string.format("%015d", redis.call("HINCRBY", base .. "cc", "\0seq", 1))
-  redis.call("ZADD", base .. "ccwait", 0, group .. "\0" .. seq .. "\0" .. id)
+  local seq = string.format("%015d", redis.call("HINCRBY", ccKey, "\0seq", 1))
+  redis.call("ZADD", waitKey, 0, group .. "\0" .. seq .. "\0" .. id)
   return seq
 end
 
@@ -322,8 +353,8 @@ end
 -- `handoff` names the queue's idle set and one is registered (see handOff). Returns the state code, and true when the
 -- hand-off found no idle worker registered at all (a batch then skips the look for its next tasks: `handoff.noneIdle`);
 -- counts the new task in the counts hash `countsKey` (nil: the caller counts, see enqueueBatch-N.lua). `now`: the script's time
--- (nil: read from TIME here). `cc`: a task of a concurrency group, { group, limit } (nil: none), admitted or held
--- back (state "h", counted queued; see ccAdmitOrHold).
+-- (nil: read from TIME here). `cc`: a task of a concurrency group, { group, limit, the queue's `cc` key, its `ccwait`
+-- key } (nil: none), admitted or held back (state "h", counted queued; see ccAdmitOrHold).
 local function createTask(key, readyKey, scheduledKey, wakeKey, id, name, payload, delay, trace, cap, ttl, extra,
     handoff, runningKey, countsKey, now, cc)
   now = now or nowMillis()
@@ -333,7 +364,7 @@ local function createTask(key, readyKey, scheduledKey, wakeKey, id, name, payloa
   local state = "queued"
   local held
   if cc then
-    held = ccAdmitOrHold(string.sub(key, 1, #key - #id - 5), cc[1], cc[2], id)
+    held = ccAdmitOrHold(cc[3], cc[4], cc[1], cc[2], id)
     for _, v in ipairs({ "cg", cc[1], "cl", cc[2] }) do extra[#extra + 1] = v end
   end
   if held then
@@ -397,7 +428,7 @@ local function createBehind(key, scheduledKey, countsKey, id, name, payload, now
   countNow(countsKey, name, nil, "scheduled", 1)
 end
 
--- `onDuplicate: "replace"` (see enqueueUnique-9.lua): a duplicate enqueued while the unique task `id` (record `key`)
+-- `onDuplicate: "replace"` (see enqueueUnique-25.lua): a duplicate enqueued while the unique task `id` (record `key`)
 -- runs is created scheduled, at the time its lock expires at the latest, and named in the running task's field "nx".
 -- When that task ends and frees the lock, the lock passes to the task behind it (with its own ttl, "lt"), which is
 -- queued at once (or, when its own earliest start "nr" is later, scheduled then, holding the lock: a delayed or
@@ -483,7 +514,7 @@ end
 
 -- Claims up to `want` of the oldest waiting tasks whose names the claimer runs (`route.names`, see runsName), after
 -- promoting due scheduled tasks and requeueing (or, past `most` redeliveries, dead-lettering) lapsed leases; see
--- claim-11.lua for the reply. Shared by claim and completeClaim. The range scans run only when the first entry's
+-- claim-26.lua for the reply. Shared by claim and completeClaim. The range scans run only when the first entry's
 -- score is due (one O(1) read otherwise).
 -- Routing by name: tasks parked for a name this claimer runs (`route.parkedPrefix .. name`, names listed in the
 -- set `route.parked`) come first, oldest first. A ready task of a name it does not run is handed to an idle worker
@@ -547,7 +578,7 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
     end
   end
 
-  -- tasks an enqueue handed to this worker (claim-11.lua): claimed already, they come first and take this claim's
+  -- tasks an enqueue handed to this worker (claim-26.lua): claimed already, they come first and take this claim's
   -- first tokens and its lease
   local out = { "task", now, 0 }
   local passed = {}
@@ -729,7 +760,8 @@ local function requeue(key, id, f, readyKey, indexKey, now, locks, book)
   -- a task of a concurrency group is admitted again, or held back behind its group's line (ccAdmitOrHold)
   local cc = redis.call("HMGET", key, "cg", "cl")
   if cc[1] then
-    local held = ccAdmitOrHold(string.sub(key, 1, #key - #id - 5), cc[1], tonumber(cc[2]), id)
+    local base = string.sub(key, 1, #key - #id - 5)
+    local held = ccAdmitOrHold(base .. "cc", base .. "ccwait", cc[1], tonumber(cc[2]), id)
     if held then
       redis.call("HSET", key, "s", "h", "cs", held)
       return { 1 }
@@ -739,8 +771,8 @@ local function requeue(key, id, f, readyKey, indexKey, now, locks, book)
   return { 1 }
 end
 
--- `onDuplicate: { debounce, edge: "leading" | "both" }`: enqueueUnique-9.lua's step for it (`k`, `a`: that script's
--- KEYS and ARGV). A key's requests come in bursts, each within `wait` (a[15]) of the one before. The burst's window
+-- `onDuplicate: { debounce, edge: "leading" | "both" }`: enqueueUnique-25.lua's step for it (`k`, `a`: that script's
+-- KEYS and ARGV). A key's requests come in bursts, each within `wait` (a[14]) of the one before. The burst's window
 -- is the hash `windowKey`, `<prefix>:{q}:edge:<lock key>` (the script's KEYS[9]), which expires when the window ends: `u` its end (ms: the latest request + wait), `f` when the burst's latest run
 -- was asked for (ms), `i` that run's id, `t` the burst's trailing run ("both"). Every request moves the end.
 -- Outside a window (and, "leading" with maxWait, `maxWait` or more after `f`), a request runs at once (after its
@@ -748,18 +780,18 @@ end
 -- holder, or the task waiting behind the running one) gets its payload and starts as soon as it can ({3, id,
 -- state}); behind a run in progress, a new task waits (the holder's "nx", see promoteNext: {1, "s"}).
 -- Inside a window, "leading" starts nothing ({2, i, wait}: the burst's latest run); "both" gives its payload to the
--- burst's trailing run, which starts `wait` from now, at most `maxWait` (a[16], -1: none) after the burst's latest
+-- burst's trailing run, which starts `wait` from now, at most `maxWait` (a[15], -1: none) after the burst's latest
 -- run ({4, id, state, startsAt}; created as above if need be), or, when a run of the key has not started yet, to
 -- that run ({3, id, state}: it runs the latest payload).
-local function debounceEdge(k, a, windowKey)
+local function debounceEdge(k, a, windowKey, handoff)
   local now = nowMillis()
-  local id, wait, maxWait, ttl, edge = a[1], tonumber(a[15]), tonumber(a[16]), tonumber(a[8]), a[17]
+  local id, wait, maxWait, ttl, edge = a[1], tonumber(a[14]), tonumber(a[15]), tonumber(a[8]), a[16]
   local base = string.sub(k[1], 1, #k[1] - #id - 5)
   local w = redis.call("HMGET", windowKey, "u", "f", "i", "t")
   local open = w[1] and w[3] and tonumber(w[1]) > now
   local lastRun = tonumber(w[2] or now)
   local lock = { "lp", a[10], "l", a[11], "lt", a[8] }
-  -- "lk": how long the task holds the key when not until its end (a[9], as in enqueueUnique-9.lua)
+  -- "lk": how long the task holds the key when not until its end (a[9], as in enqueueUnique-25.lua)
   if a[9] ~= "0" then lock[7], lock[8] = "lk", a[9] end
   -- the run of the key that has not started (the task waiting behind the running holder, or the waiting holder)
   local function waitingOf(holder)
@@ -803,9 +835,8 @@ local function debounceEdge(k, a, windowKey)
   local function create(taken, at)
     if taken[1] == 1 then
       -- a task that holds its key until it starts is not handed to an idle worker: a claim starts it and frees the key
-      local handoff = a[9] ~= "s"
-        and { idle = k[6], inboxPrefix = a[12], lease = tonumber(a[13]), wake = k[4], cap = a[6], ttl = a[7] } or nil
-      return createTask(k[1], k[2], k[3], k[4], id, a[2], a[3], at - now, a[5], a[6], a[7], lock, handoff, k[7], k[8],
+      local handTo = a[9] ~= "s" and handoff or nil
+      return createTask(k[1], k[2], k[3], k[4], id, a[2], a[3], at - now, a[5], a[6], a[7], lock, handTo, k[7], k[8],
         now)
     end
     createBehind(k[1], k[3], k[8], id, a[2], a[3], now, now + math.max(0, tonumber(taken[3])), lock, at, a[5])

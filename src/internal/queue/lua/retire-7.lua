@@ -3,13 +3,16 @@
 -- started goes back to the front of the line, its attempt given back (as `release` does).
 -- Input:
 --   KEYS[1] idle:       idle zset        <prefix>:{q}:idle
---   KEYS[2] inbox:      inbox list       <prefix>:{q}:inbox:<worker id>
+--   KEYS[2] inbox:      inbox list       <prefix>:{q}:inbox:<slot>  -- the inbox of the registration's slot (any
+--       key of the queue when it has none)
 --   KEYS[3] ready:      ready list       <prefix>:{q}:ready
 --   KEYS[4] running:    running zset     <prefix>:{q}:running
 --   KEYS[5] wake:       wake list        <prefix>:{q}:wake
 --   KEYS[6] taskPrefix: task key prefix  <prefix>:{q}:task:  -- task keys are KEYS[6] .. id: same hash tag, same slot
 --   KEYS[7] counts:     counts hash      <prefix>:{q}:counts  -- the Inspector's counts (see includes.lua, newBook)
---   ARGV[1] registration: the worker's registration ("": none)
+--   ARGV[1] registration: the worker's registration ("": none), as the claim that registered it replied: tasks
+--       handed to it wait in its slot's inbox (a task found there that another registration of the slot was handed
+--       goes back too: the line takes it at once)
 --   ARGV[2] wakeCap (number): wake list cap
 --   ARGV[3] wakeTtlMillis (number): wake list TTL (ms)
 --   ARGV[4] lockInfix: the queue's lock key infix "{<queue>}:" (a task holding its unique lock until it starts takes
@@ -18,7 +21,7 @@
 if ARGV[1] ~= "" then redis.call("ZREM", KEYS[1], ARGV[1]) end
 local n = 0
 local book = newBook(KEYS[7])
-while true do
+while ARGV[1] ~= "" and slotOf(ARGV[1]) do
   local item = redis.call("LPOP", KEYS[2])
   if not item then break end
   local t = cjson.decode(item)

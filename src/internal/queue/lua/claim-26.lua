@@ -7,14 +7,15 @@
 --   KEYS[3] running:    running zset    <prefix>:{q}:running
 --   KEYS[4] taskPrefix: task key prefix <prefix>:{q}:task:  -- task keys are KEYS[4] .. id: same hash tag, same slot
 --   KEYS[5] idle:       idle zset       <prefix>:{q}:idle  -- idle workers' registrations (hand-off, see includes.lua)
---   KEYS[6] inbox:      inbox list      <prefix>:{q}:inbox:<worker id>  -- tasks handed to this worker
---   KEYS[7] wake:       wake list       <prefix>:{q}:wake
---   KEYS[8] parked:     parked line     <prefix>:{q}:parkline  -- zset: tasks parked for a worker that runs their
+--   KEYS[6] wake:       wake list       <prefix>:{q}:wake
+--   KEYS[7] parked:     parked line     <prefix>:{q}:parkline  -- zset: tasks parked for a worker that runs their
 --       name (see includes.lua, parkRange)
---   KEYS[9] counts:     counts hash     <prefix>:{q}:counts  -- the Inspector's counts (see includes.lua, newBook)
---   KEYS[10] deadIndex: dead index      <prefix>:{q}:index:dead  -- the bounded index of dead tasks (lapsed too
+--   KEYS[8] counts:     counts hash     <prefix>:{q}:counts  -- the Inspector's counts (see includes.lua, newBook)
+--   KEYS[9] deadIndex: dead index      <prefix>:{q}:index:dead  -- the bounded index of dead tasks (lapsed too
 --       often)
---   KEYS[11] skippedIndex: skipped index <prefix>:{q}:index:skipped  -- the bounded index of skipped tasks
+--   KEYS[10] skippedIndex: skipped index <prefix>:{q}:index:skipped  -- the bounded index of skipped tasks
+--   KEYS[11..26] inboxes: the hand-off inboxes <prefix>:{q}:inbox:<slot>, slots 0 to 15 (see includes.lua, pickIdle):
+--       the claim first takes what was handed to its previous registration's slot
 --   ARGV[1] token: lease token (unique per claim); the n-th task claimed gets ARGV[1] for n = 1,
 --       ARGV[1] .. ":" .. n after
 --   ARGV[2] leaseMillis (number): lease (ms)
@@ -32,13 +33,12 @@
 --   ARGV[12] idleMillis (number): the longest the worker waits when idle (ms): a registration lapses 1 s after
 --       that, or after the wait until the next scheduled task or lease end if that is shorter
 --   ARGV[13] route.names: the task names the claimer runs: "" for every name, else "\n" .. names joined by "\n" .. "\n"
---   ARGV[14] route.inboxPrefix: inbox key prefix <prefix>:{q}:inbox:
---   ARGV[15] route.handOffLeaseMillis (number): the first lease of a task handed to an idle worker (ms, at most
+--   ARGV[14] route.handOffLeaseMillis (number): the first lease of a task handed to an idle worker (ms, at most
 --       the worker's own)
---   ARGV[16] route.wakeCap (number): wake list cap
---   ARGV[17] route.wakeTtlMillis (number): wake list TTL (ms)
---   ARGV[18] indexSize (number): the bounded index's cap (entries per state)
---   ARGV[19] claimer: the claiming worker's id, stored in each claimed task's record as `w` ("": none)
+--   ARGV[15] route.wakeCap (number): wake list cap
+--   ARGV[16] route.wakeTtlMillis (number): wake list TTL (ms)
+--   ARGV[17] indexSize (number): the bounded index's cap (entries per state)
+--   ARGV[18] claimer: the claiming worker's id, stored in each claimed task's record as `w` ("": none)
 -- Output:
 --   { "task", now, n, id, name, payload, attempts, trace, enqueuedAt, booked, failures, ..., passed }  -- n claimed
 --       tasks (n >= 1), 8 fields each, in claim order: state running, attempts + 1; booked "1": a rate-limit slot was
@@ -46,14 +46,15 @@
 --       enqueuedAt, comma-separated, "" for none); now: Redis time (ms), the claim time of every one
 --   { "idle", waitMs, member, passed }  -- nothing to run; waitMs until the next scheduled task or lease end, -1 if
 --       none; with a worker id, the worker is registered as idle: member
---       "<worker id>|<ARGV[1]>|<ARGV[2]>|<lapses at, ms>|<ARGV[13]>" (the caller removes it with ARGV[11] of its next
+--       "<worker id>|<ARGV[1]>|<ARGV[2]>|<lapses at, ms>|<inbox slot, "" for none>|<ARGV[13]>" (the worker blocks on
+--       that slot's inbox; the caller removes the registration with ARGV[11] of its next
 --       claim, or when it stops), scored by the time it became idle (its previous registration's score, if that was
 --       still registered); "" without a worker id
 --   passed (next to last): the names of the tasks this claim handed on or parked for other workers, "\n"-joined
 --       ("": none)
 --   dead (last): the names of the tasks this claim dead-lettered (lapsed more than ARGV[6] times), one per task,
 --       "\n"-joined ("": none)
--- Tasks handed to this worker since its last claim (in its inbox, still running under their hand-off token) come
+-- Tasks handed to this worker since its last claim (in its previous registration's inbox, still running under their hand-off token) come
 -- first, with this claim's tokens and lease; then tasks parked for names it runs; then the ready list.
 -- Lock keys come from the record (set from KEYS at enqueue; same hash tag).
 local now = nowMillis()
@@ -61,23 +62,26 @@ local want = math.max(1, tonumber(ARGV[7]))
 local worker = ARGV[10]
 -- the previous registration's score, when it is still there: a worker that stayed idle keeps its place in line
 local idleSince
+local previousSlot
 if ARGV[11] ~= "" then
   idleSince = redis.call("ZSCORE", KEYS[5], ARGV[11])
   if idleSince then redis.call("ZREM", KEYS[5], ARGV[11]) end
+  previousSlot = slotOf(ARGV[11])
 end
+local inboxes = { unpack(KEYS, 11, 26) }
 local handed = {}
-if worker ~= "" then
+if worker ~= "" and previousSlot then
   while #handed < want do
-    local item = redis.call("LPOP", KEYS[6])
+    local item = redis.call("LPOP", inboxes[previousSlot + 1])
     if not item then break end
     table.insert(handed, cjson.decode(item)) -- checked in claimTasks, after lapsed leases are requeued
   end
 end
-local route = routeOf(ARGV[13], KEYS[8], KEYS[5], ARGV[14], ARGV[15], KEYS[7], ARGV[16], ARGV[17])
+local route = routeOf(ARGV[13], KEYS[7], handoffOf(KEYS[5], inboxes, ARGV[14], KEYS[6], ARGV[15], ARGV[16]))
 local result, passed, dead, takenName, taken = claimTasks(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1],
   tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5], tonumber(ARGV[6]), want, now,
-  { channel = ARGV[8], infix = ARGV[9] }, handed, route, KEYS[9], KEYS[10], KEYS[11], ARGV[18], ARGV[19])
-countClaim(KEYS[9], nil, takenName, taken)
+  { channel = ARGV[8], infix = ARGV[9] }, handed, route, KEYS[8], KEYS[9], KEYS[10], ARGV[17], ARGV[18])
+countClaim(KEYS[8], nil, takenName, taken)
 if result[1] == "idle" then
   local member = ""
   if worker ~= "" then
@@ -85,7 +89,8 @@ if result[1] == "idle" then
     if result[2] >= 0 and result[2] < window then window = result[2] end
     -- scored by the time it became idle (the longest idle is handed the next task: a worker woken for nothing keeps
     -- its place); it lapses 1 s after the worker's wait
-    member = worker .. "|" .. ARGV[1] .. "|" .. ARGV[2] .. "|" .. (now + window + 1000) .. "|" .. ARGV[13]
+    member = worker .. "|" .. ARGV[1] .. "|" .. ARGV[2] .. "|" .. (now + window + 1000) .. "|" ..
+      freeSlot(route.handoff, previousSlot, now) .. "|" .. ARGV[13]
     redis.call("ZADD", KEYS[5], idleSince or now, member)
     -- the set lives as long as its latest registration
     if redis.call("PTTL", KEYS[5]) < window + 1000 then redis.call("PEXPIRE", KEYS[5], window + 1000) end

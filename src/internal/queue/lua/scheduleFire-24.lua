@@ -12,41 +12,41 @@
 --   KEYS[6] running:   running zset    <prefix>:{q}:running
 --   KEYS[7] counts:    counts hash     <prefix>:{q}:counts  -- the Inspector's counts (see includes.lua, newBook)
 --   KEYS[8] schedules: schedules hash  <prefix>:{q}:schedules  -- schedule name -> its record (JSON, see keys.ts)
+--   KEYS[9..24] inboxes: the hand-off inboxes <prefix>:{q}:inbox:<slot>, slots 0 to 15 (see includes.lua, pickIdle)
 --   ARGV[1] id: the tick's task id
 --   ARGV[2] name: task name
 --   ARGV[3] payload: payload (JSON)
 --   ARGV[4] trace: trace context (JSON, or "")
 --   ARGV[5] wakeCap (number): wake list cap
 --   ARGV[6] wakeTtlMillis (number): wake list TTL (ms)
---   ARGV[7] inboxPrefix: inbox key prefix <prefix>:{q}:inbox:  -- a worker's inbox is this .. its id (same slot)
---   ARGV[8] handOffLeaseMillis (number): the first lease of a task handed to an idle worker (ms)
---   ARGV[9] schedule: the schedule's name
---   ARGV[10] tick (number): the tick, epoch ms
---   ARGV[11] overlap: "skip", "bufferOne" or "allow"
---   ARGV[12] taskPrefix: task key prefix <prefix>:{q}:task:  -- the previous run's record is this .. its id
+--   ARGV[7] handOffLeaseMillis (number): the first lease of a task handed to an idle worker (ms)
+--   ARGV[8] schedule: the schedule's name
+--   ARGV[9] tick (number): the tick, epoch ms
+--   ARGV[10] overlap: "skip", "bufferOne" or "allow"
+--   ARGV[11] taskPrefix: task key prefix <prefix>:{q}:task:  -- the previous run's record is this .. its id
 --       (same slot)
 -- Output:
 --   { 1, state }       created (state: a code, see keys.ts)
 --   { 0 }              passed: handled already
 --   { 3, previous }    skipped: the previous run has not ended
 --   { 4, previous }    deferred: held as the schedule's pending tick until the running previous run ends
-local tick = tonumber(ARGV[10])
-local stored = redis.call("HGET", KEYS[8], ARGV[9])
-local record = stored and cjson.decode(stored) or { name = ARGV[9] }
+local tick = tonumber(ARGV[9])
+local stored = redis.call("HGET", KEYS[8], ARGV[8])
+local record = stored and cjson.decode(stored) or { name = ARGV[8] }
 local isPending = record.pending ~= nil and tonumber(record.pending) == tick
 if (record.last ~= nil and tick <= tonumber(record.last) and not isPending) or redis.call("EXISTS", KEYS[1]) == 1 then
   return { 0 }
 end
 local function save()
   if record.last == nil or tick > tonumber(record.last) then record.last = tick end
-  redis.call("HSET", KEYS[8], ARGV[9], cjson.encode(record))
+  redis.call("HSET", KEYS[8], ARGV[8], cjson.encode(record))
 end
-if ARGV[11] ~= "allow" and record.taskId ~= nil then
-  local state = redis.call("HGET", ARGV[12] .. record.taskId, "s")
+if ARGV[10] ~= "allow" and record.taskId ~= nil then
+  local state = redis.call("HGET", ARGV[11] .. record.taskId, "s")
   local waiting = state == "q" or state == "s"
   local running = state ~= false and string.sub(state, 1, 2) == "r:"
   if waiting or running then
-    if ARGV[11] == "bufferOne" and running and (record.pending == nil or isPending) then
+    if ARGV[10] == "bufferOne" and running and (record.pending == nil or isPending) then
       record.pending = tick
       save()
       return { 4, record.taskId }
@@ -57,8 +57,7 @@ if ARGV[11] ~= "allow" and record.taskId ~= nil then
   end
 end
 local state = createTask(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], 0, ARGV[4], ARGV[5], ARGV[6],
-  {}, { idle = KEYS[5], inboxPrefix = ARGV[7], lease = tonumber(ARGV[8]), wake = KEYS[4], cap = ARGV[5],
-    ttl = ARGV[6] }, KEYS[6], KEYS[7])
+  {}, handoffOf(KEYS[5], { unpack(KEYS, 9, 24) }, ARGV[7], KEYS[4], ARGV[5], ARGV[6]), KEYS[6], KEYS[7])
 if isPending then record.pending = nil end
 record.fired = tick
 record.taskId = ARGV[1]

@@ -14,6 +14,7 @@
 --   KEYS[10] deadIndex: dead index      <prefix>:{q}:index:dead  -- the bounded index of dead tasks (lapsed too
 --       often)
 --   KEYS[11] skippedIndex: skipped index <prefix>:{q}:index:skipped  -- the bounded index of skipped tasks
+--   KEYS[12..27] inboxes: the hand-off inboxes <prefix>:{q}:inbox:<slot>, slots 0 to 15 (see includes.lua, pickIdle)
 --   ARGV[1] id: the task's id
 --   ARGV[2] token: lease token of the finished task
 --   ARGV[3] result: result (JSON)
@@ -28,12 +29,11 @@
 --   ARGV[12] lockInfix: the queue's lock key infix "{<queue>}:" (a unique task's lock key: lock prefix ..
 --       infix .. unique key)
 --   ARGV[13] route.names: the task names the claimer runs (as claim's ARGV[13])
---   ARGV[14] route.inboxPrefix: inbox key prefix <prefix>:{q}:inbox:
---   ARGV[15] route.handOffLeaseMillis (number): the first lease of a task handed to an idle worker (ms)
---   ARGV[16] route.wakeCap (number): wake list cap
---   ARGV[17] route.wakeTtlMillis (number): wake list TTL (ms)
---   ARGV[18] indexSize (number): the bounded index's cap (entries per state)
---   ARGV[19] claimer: the claiming worker's id, stored in each claimed task's record as `w` ("": none)
+--   ARGV[14] route.handOffLeaseMillis (number): the first lease of a task handed to an idle worker (ms)
+--   ARGV[15] route.wakeCap (number): wake list cap
+--   ARGV[16] route.wakeTtlMillis (number): wake list TTL (ms)
+--   ARGV[17] indexSize (number): the bounded index's cap (entries per state)
+--   ARGV[18] claimer: the claiming worker's id, stored in each claimed task's record as `w` ("": none)
 -- Output: { completed (1 done, 0 the lease was no longer the caller's: nothing completed), claim's reply... }
 --   the claim runs either way; an idle reply has "" for its member; it ends with passed and dead, as claim's
 local now = nowMillis()
@@ -46,10 +46,11 @@ if f then
     lockKeyOf(f[2], f[3], locks), f[4], locks.channel, nil, nil, nil, f[9] or false)
   completed = 1
 end
-local route = routeOf(ARGV[13], KEYS[8], KEYS[6], ARGV[14], ARGV[15], KEYS[7], ARGV[16], ARGV[17])
+local route = routeOf(ARGV[13], KEYS[8],
+  handoffOf(KEYS[6], { unpack(KEYS, 12, 27) }, ARGV[14], KEYS[7], ARGV[15], ARGV[16]))
 local claimed, passed, dead, takenName, taken = claimTasks(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[6],
   tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[4], ARGV[5], tonumber(ARGV[9]), math.max(1, tonumber(ARGV[10])), now, locks,
-  nil, route, KEYS[9], KEYS[10], KEYS[11], ARGV[18], ARGV[19])
+  nil, route, KEYS[9], KEYS[10], KEYS[11], ARGV[17], ARGV[18])
 countClaim(KEYS[9], f and f[8], takenName, taken)
 table.insert(claimed, 1, completed)
 if claimed[2] == "idle" then table.insert(claimed, "") end

@@ -12,6 +12,7 @@
 --   KEYS[8] counts:    counts hash     <prefix>:{q}:counts  -- the Inspector's counts (see includes.lua, newBook)
 --   KEYS[9] edge:      burst window    <prefix>:{q}:edge:<lock key>  -- a leading-edge debounce's window (see
 --       debounceEdge in includes.lua; any key of the queue otherwise)
+--   KEYS[10..25] inboxes: the hand-off inboxes <prefix>:{q}:inbox:<slot>, slots 0 to 15 (see includes.lua, pickIdle)
 --   ARGV[1] id: the task's id
 --   ARGV[2] name: task name
 --   ARGV[3] payload: payload (JSON)
@@ -26,17 +27,15 @@
 --       it ends
 --   ARGV[10] lockPrefix: the lock prefix (the lock key is this prefix, then "{<queue>}:", then the unique key)
 --   ARGV[11] uniqueKey: the unique key
---   ARGV[12] inboxPrefix: inbox key prefix <prefix>:{q}:inbox:  -- a worker's inbox is this .. its id: same
---       hash tag, same slot
---   ARGV[13] handOffLeaseMillis (number): the first lease of a task handed to an idle worker (ms, at most the
+--   ARGV[12] handOffLeaseMillis (number): the first lease of a task handed to an idle worker (ms, at most the
 --       worker's own)
---   ARGV[14] onDuplicate: "replace": a duplicate replaces the waiting task's payload (reply 3, see below);
+--   ARGV[13] onDuplicate: "replace": a duplicate replaces the waiting task's payload (reply 3, see below);
 --       "oneBehind": at most one task waits behind the running one (see below); "debounce": each duplicate
 --       pushes the start later (reply 4, see below); "": it is reported (reply 2)
---   ARGV[15] waitMillis (number): "debounce" only: each duplicate moves the start to now + this (ms)
---   ARGV[16] maxWaitMillis (number): "debounce" only: the start is never pushed past the waiting task's enqueue
+--   ARGV[14] waitMillis (number): "debounce" only: each duplicate moves the start to now + this (ms)
+--   ARGV[15] maxWaitMillis (number): "debounce" only: the start is never pushed past the waiting task's enqueue
 --       time + this (ms); -1: no bound
---   ARGV[17] edge: "debounce" only: "leading" or "both": the key's burst window decides (see debounceEdge in
+--   ARGV[16] edge: "debounce" only: "leading" or "both": the key's burst window decides (see debounceEdge in
 --       includes.lua, which replies as below); "": the trailing edge
 -- Output:
 --   { 1, state }           created; the lock is held by the task id (state: a code, see keys.ts)
@@ -58,9 +57,11 @@
 if redis.call("EXISTS", KEYS[1]) == 1 then
   return { 0, redis.call("HGET", KEYS[1], "s") }
 end
-if ARGV[14] == "debounce" and ARGV[17] ~= "" then return debounceEdge(KEYS, ARGV, KEYS[9]) end
+if ARGV[13] == "debounce" and ARGV[16] ~= "" then return debounceEdge(KEYS, ARGV, KEYS[9],
+    handoffOf(KEYS[6], { unpack(KEYS, 10, 25) }, ARGV[12], KEYS[4], ARGV[6], ARGV[7]))
+end
 local taken = lockTake(KEYS[5], ARGV[1], tonumber(ARGV[8]))
-if taken[1] == 0 and ARGV[14] ~= "" then
+if taken[1] == 0 and ARGV[13] ~= "" then
   local holder = taken[2]
   local base = string.sub(KEYS[1], 1, #KEYS[1] - #ARGV[1] - 5)
   local holderKey = base .. "task:" .. holder
@@ -73,11 +74,11 @@ if taken[1] == 0 and ARGV[14] ~= "" then
     end
   end
   local waiting = state == "q" or state == "s"
-  if ARGV[14] == "oneBehind" and waiting then return { 2, target, taken[3] } end
-  if ARGV[14] == "debounce" and waiting then
+  if ARGV[13] == "oneBehind" and waiting then return { 2, target, taken[3] } end
+  if ARGV[13] == "debounce" and waiting then
     local now = nowMillis()
-    local at = now + tonumber(ARGV[15])
-    local maxWait = tonumber(ARGV[16])
+    local at = now + tonumber(ARGV[14])
+    local maxWait = tonumber(ARGV[15])
     if maxWait >= 0 then at = math.min(at, tonumber(redis.call("HGET", targetKey, "e")) + maxWait) end
     at = math.max(at, now)
     redis.call("HSET", targetKey, "p", ARGV[3])
@@ -124,12 +125,12 @@ if taken[1] == 0 and ARGV[14] ~= "" then
   end
   -- its own earliest start: the duplicate's delay (the debounce wait)
   local own = now + tonumber(ARGV[4])
-  if ARGV[14] == "debounce" then own = now + tonumber(ARGV[15]) end
+  if ARGV[13] == "debounce" then own = now + tonumber(ARGV[14]) end
   createBehind(KEYS[1], KEYS[3], KEYS[8], ARGV[1], ARGV[2], ARGV[3], now, now + math.max(0, tonumber(taken[3])), lock,
     own, ARGV[5])
   if h[1] then redis.call("HSET", holderKey, "nx", ARGV[1]) end
-  if ARGV[14] == "oneBehind" then return { 1, "s" } end
-  if ARGV[14] == "debounce" then return { 4, ARGV[1], "s", own } end
+  if ARGV[13] == "oneBehind" then return { 1, "s" } end
+  if ARGV[13] == "debounce" then return { 4, ARGV[1], "s", own } end
   return { 3, ARGV[1], "s" }
 end
 if taken[1] == 0 then
@@ -138,8 +139,7 @@ end
 -- the lock's key (its prefix and unique key: the hash tag part is the queue's) and ttl (a claim takes the lock again
 -- if it expired meanwhile); "lk" only for a kept lock or one freed at start
 local lock = { "lp", ARGV[10], "l", ARGV[11], "lt", ARGV[8] }
-local handoff = { idle = KEYS[6], inboxPrefix = ARGV[12], lease = tonumber(ARGV[13]), wake = KEYS[4], cap = ARGV[6],
-  ttl = ARGV[7] }
+local handoff = handoffOf(KEYS[6], { unpack(KEYS, 10, 25) }, ARGV[12], KEYS[4], ARGV[6], ARGV[7])
 if ARGV[9] ~= "0" then
   lock[7] = "lk"
   lock[8] = ARGV[9]
