@@ -10,6 +10,7 @@ import type { LockTable } from "../locks.ts"
 import * as Waiters from "../waiters.ts"
 import { dealClaims } from "./deal.ts"
 import * as Inspect from "./inspect.ts"
+import { Line } from "./line.ts"
 import type {
   CancelResult,
   ClaimedTask,
@@ -68,7 +69,7 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
   Effect.sync((): Service => {
     const tasks = new Map<string, Entry>()
     /** Oldest first (the Redis list's right end). */
-    const ready: Array<string> = []
+    const ready = new Line()
     const scheduled = new Map<string, number>()
     const running = new Map<string, number>()
     let tokens = 0
@@ -285,7 +286,7 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
           if (at > now) {
             if (target.record.state === "queued") {
               const i = ready.indexOf(target.record.id)
-              if (i !== -1) ready.splice(i, 1)
+              if (i !== -1) ready.removeAt(i)
               bump(target.record.name, "queued", "scheduled")
             }
             target.record.state = "scheduled"
@@ -304,7 +305,7 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
         if (task.delayMillis > 0) {
           if (holder.record.state === "queued") {
             const at = ready.indexOf(holderId)
-            if (at !== -1) ready.splice(at, 1)
+            if (at !== -1) ready.removeAt(at)
             bump(holder.record.name, "queued", "scheduled")
           }
           holder.record.state = "scheduled"
@@ -367,7 +368,7 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
         if (at > now) {
           if (r.state === "queued") {
             const i = ready.indexOf(r.id)
-            if (i !== -1) ready.splice(i, 1)
+            if (i !== -1) ready.removeAt(i)
             bump(r.name, "queued", "scheduled")
           }
           r.state = "scheduled"
@@ -729,7 +730,7 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
         readonly id: (i: number) => string
         readonly place?: (i: number) => number
       }
-      const segments: Array<Segment> = [{ key: "ready", size: ready.length, id: (i) => ready[i]! }]
+      const segments: Array<Segment> = [{ key: "ready", size: ready.length, id: (i) => ready.at(i)! }]
       for (const name of [...parked.keys()].sort()) {
         if (query.name !== undefined && query.name !== name) continue
         const list = parked.get(name)!
@@ -1059,7 +1060,7 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
             found.set(record.name, { name: record.name, id, since: record.runAt })
           }
         }
-        const scanned = ready.slice(0, options.waitingScan)
+        const scanned = ready.first(options.waitingScan)
         let lastSince: number | undefined
         const firstOf = new Set<string>()
         for (const id of scanned) {
@@ -1179,7 +1180,7 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
           if (isTerminal(previous)) return { _tag: "Conflict", state: previous }
           if (previous === "queued") {
             const at = ready.indexOf(id)
-            if (at !== -1) ready.splice(at, 1)
+            if (at !== -1) ready.removeAt(at)
             else {
               const list = parked.get(entry.record.name)
               const i = list?.findIndex((parkedTask) => parkedTask.id === id) ?? -1
