@@ -793,8 +793,10 @@ export type ListState = "queued" | "scheduled" | "running" | "failed" | "dead" |
 
 /**
  * A page request. `after` continues after a task already listed: for the sorted states, its (`key`: score as
- * decimal text, `id`); for `queued`, its list (`key`: `"ready"` or `"parked:<name>"`) and id. Backends get it checked
- * (`Inspector.tasks` validates the user's query and decodes the cursor).
+ * decimal text, `id`); for `queued`, its list (`key`: `"ready"`, `"parked:<name>"` or `"held"`) and its entry there
+ * (`id`: the task id in `"ready"`; in a parked list or `"held"`, the backend's own mark of the task's place, which a
+ * page goes on after whether or not the task is still there). Backends get it checked (`Inspector.tasks` validates
+ * the user's query and decodes the cursor).
  *
  * **Example**
  *
