@@ -219,6 +219,32 @@ export const concurrencySuite = (it: Vitest.MethodsNonLive<TasksUnderTest>, back
     )
   )
 
+  it.effect(
+    "concurrency: a name whose waiting tasks are all held back has its oldest held task as oldest waiting",
+    () =>
+      withTasks(
+        Effect.gen(function* () {
+          const Mail = limited("mailage", 1)
+          const queue = yield* TaskQueue.TaskQueue
+          const inspector = yield* Inspector.Inspector
+          const [first, second] = yield* Effect.forEach([1, 2, 3], (n) => Task.enqueue(Mail, { key: "a", n }))
+          // the first is admitted and claimed (a partitioned claim looks at one partition at a time): the other two
+          // wait in the key's line, none in the ready list
+          let claimed: ReadonlyArray<string> = []
+          for (let i = 0; i < 6 && claimed.length === 0; i++) {
+            const result = yield* queue.claim({ token: `c${i}`, leaseMillis: 60_000, max: 4 })
+            if (result._tag === "Claimed") claimed = result.tasks.map((t) => t.id)
+          }
+          assert.deepStrictEqual(claimed, [first!.id])
+          const counts = yield* inspector.counts
+          assert.strictEqual(counts.byName.mailage?.queued, 2)
+          const age = counts.oldestByName.mailage
+          assert.strictEqual(age?._tag === "Found" ? age.id : age?._tag, second!.id)
+          assert.strictEqual(counts.oldestWaiting?.id, second!.id)
+        })
+      )
+  )
+
   it.effect("concurrency: fair across keys: a key's one task does not wait behind another key's many", () =>
     withTasks(
       Effect.gen(function* () {

@@ -721,6 +721,14 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
       }
       return { tasks, next: undefined }
     }
+    /**
+     * The tasks held back by their concurrency group as the Redis `ccwait` members sort ("<group>\0<seq>\0<id>"): by
+     * group, each group's oldest first.
+     */
+    const heldLine = (): Array<string> =>
+      [...groups]
+        .flatMap(([group, { waiting }]) => waiting.map((id) => `${group}\0${ccSeq(id)}\0${id}`))
+        .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
     /** A page of `queued`: the ready list, then each name's parked list (by name), each newest first. */
     const pageQueued = (query: ListQuery, now: number): TaskPage => {
       /** A list, oldest first: its length, its ids and (parked lists) their places in the parked line. */
@@ -776,10 +784,7 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
       }
       // then the tasks held back by their concurrency group, as the Redis `ccwait` members sort: by group, each
       // group's oldest first; the cursor is a member, and the page goes on after it whether or not it is still there
-      const held = [...groups]
-        .flatMap(([group, { waiting }]) => waiting.map((id) => `${group}\0${ccSeq(id)}\0${id}`))
-        .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-      for (const member of held) {
+      for (const member of heldLine()) {
         if (query.after?.key === "held" && member <= query.after.id) continue
         if (tasks.length >= query.limit || scanned >= budget) return { tasks, next: last }
         scanned++
@@ -1051,8 +1056,9 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
       counts: withNow((now) => {
         const byName: Record<string, StateCounts> = {}
         for (const [name, c] of counts) byName[name] = { ...c }
-        // as counts-5.lua: per name, the one due longest of its next in line in the ready list (within the scan),
-        // its parked list's oldest and its first due scheduled task (stale ids skipped)
+        // as counts-6.lua: per name, the one due longest of its next in line in the ready list (within the scan),
+        // its parked list's oldest, its held-back tasks among the first `waitingScan` of the held line and its first
+        // due scheduled task (stale ids skipped)
         const found = new Map<string, { name: string; id: string; since: number }>()
         const consider = (id: string, record: TaskRecord) => {
           const seen = found.get(record.name)
@@ -1079,6 +1085,11 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
             consider(id, entry.record)
             break
           }
+        }
+        for (const member of heldLine().slice(0, options.waitingScan)) {
+          const id = member.slice(member.indexOf("\0") + 17)
+          const entry = live(id, now)
+          if (entry?.record.state === "queued") consider(id, entry.record)
         }
         const due = [...scheduled]
           .filter(([, at]) => at <= now)

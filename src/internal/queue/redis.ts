@@ -940,7 +940,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
       leave: (worker) => Effect.asVoid(run.leave([keys.workers, keys.workerInfo], worker)),
       counts: Effect.map(
         run.counts(
-          [keys.counts, keys.ready, keys.parked, keys.taskPrefix, keys.scheduled],
+          [keys.counts, keys.ready, keys.parked, keys.taskPrefix, keys.scheduled, keys.ccwait],
           options.waitingScan,
           Inspect.parkedScan
         ),

@@ -27,7 +27,7 @@ export const scriptFiles = [
   "retire-7.lua",
   "beat-8.lua",
   "leave-2.lua",
-  "counts-5.lua",
+  "counts-6.lua",
   "pageSorted-2.lua",
   "pageQueued-3.lua",
   "inspect-2.lua",

@@ -6,16 +6,20 @@
 --   KEYS[3] parked:     parked line     <prefix>:{q}:parkline  -- tasks parked for a worker that runs their name
 --   KEYS[4] taskPrefix: task key prefix <prefix>:{q}:task:   -- task keys are KEYS[4] .. id: same hash tag, same slot
 --   KEYS[5] scheduled:  scheduled zset  <prefix>:{q}:scheduled
+--   KEYS[6] ccwait:     held back       <prefix>:{q}:ccwait  -- tasks held back by their concurrency group (see
+--       includes.lua, ccAdmitOrHold)
 --   ARGV[1] waitingScan (number): how many entries are read from the old end of the ready list, and how many due
---       scheduled tasks (by run time), to find each name's oldest waiting task
+--       scheduled tasks (by run time), and how many tasks held back by their concurrency group (by group, each
+--       group's oldest first), to find each name's oldest waiting task
 --   ARGV[2] parkedScan (number): how many of each name's oldest parked tasks are read (stale ids skipped)
 -- Output: { now, { field, count, ... }, { name, id, since, ... }, ready length, ready entries read, last since }
 --   -- one triple per task name found waiting: its oldest waiting task's id and since when it has been due (ms: its
 --   run time); last since: the run time of the last queued task read in the ready list (-1: none)
--- A waiting task is queued (in the ready list, or parked for a worker that runs its name) or scheduled and due (the
--- next claim moves it to the ready list). A name's oldest: of its first queued task from the old end of the ready
--- list (the next in line), of its parked list and of its first due scheduled task, the one due longest. One HMGET
--- per entry read; the ready list is read only until every name with queued tasks (per the counts) is found.
+-- A waiting task is queued (in the ready list, parked for a worker that runs its name, or held back by its
+-- concurrency group) or scheduled and due (the next claim moves it to the ready list). A name's oldest: of its first
+-- queued task from the old end of the ready list (the next in line), of its parked tasks, of its held-back tasks read
+-- and of its first due scheduled task, the one due longest. One HMGET per entry read; the ready list is read only
+-- until every name with queued tasks (per the counts) is found.
 local now = nowMillis()
 local found, order = {}, {}
 local function consider(id, f)
@@ -46,11 +50,10 @@ for i = 1, #counts, 2 do
 end
 -- each name's parked tasks: its first queued one, oldest first
 local parkedFirst = {}
-local allParked = {}
+local outside = {}
 for _, name in ipairs(parkedNames(KEYS[3])) do
   local lo, hi = parkRange(name)
-  -- every queued task of the name is parked: the ready list holds none of it
-  allParked[name] = (queued[name] or 0) <= redis.call("ZLEXCOUNT", KEYS[3], lo, hi)
+  outside[name] = redis.call("ZLEXCOUNT", KEYS[3], lo, hi)
   for _, member in ipairs(parkedOldest(KEYS[3], name, tonumber(ARGV[2]))) do
     local id = parkedId(member)
     local f = redis.call("HMGET", KEYS[4] .. id, "s", "e", "r", "n")
@@ -60,11 +63,25 @@ for _, name in ipairs(parkedNames(KEYS[3])) do
     end
   end
 end
+-- the tasks held back by their concurrency group, the line's first `budget` members ("<group>\0<seq>\0<id>", a
+-- group has no "\0"): each is considered (consider keeps a name's oldest)
+local heldRead = {}
+for _, member in ipairs(redis.call("ZRANGE", KEYS[6], 0, budget - 1)) do
+  local id = string.sub(member, string.find(member, "\0", 1, true) + 17)
+  local f = redis.call("HMGET", KEYS[4] .. id, "s", "e", "r", "n")
+  if f[1] == "h" then
+    heldRead[#heldRead + 1] = { id, f }
+    outside[f[4]] = (outside[f[4]] or 0) + 1
+  end
+end
+-- every queued task of the name is parked or held back (of those read): the ready list holds none of it
+local allParked = {}
+for name, n in pairs(outside) do allParked[name] = (queued[name] or 0) <= n end
 local wanted = 0
 for _, n in pairs(queued) do
   if n > 0 then wanted = wanted + 1 end
 end
--- a name is found when its first task in the ready list is, or when all its queued tasks are parked
+-- a name is found when its first task in the ready list is, or when all its queued tasks are parked or held back
 local firstOf = {}
 for name, all in pairs(allParked) do
   if all then
@@ -98,6 +115,7 @@ while read < budget and wanted > 0 do
   if #ids < size then break end
 end
 for _, p in ipairs(parkedFirst) do consider(p[1], p[2]) end
+for _, h in ipairs(heldRead) do consider(h[1], h[2]) end
 local readyLength = redis.call("LLEN", KEYS[2])
 -- due scheduled tasks, by run time: a name's first is its oldest
 local due = redis.call("ZRANGEBYSCORE", KEYS[5], "-inf", now, "LIMIT", 0, budget)
