@@ -531,10 +531,9 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
     }
     const waiterAs = (worker: string) =>
       Effect.gen(function* () {
+        // the idle registration: its slot's inbox (inboxOf) is where an enqueue hands this worker a task; none when
+        // every slot was held as it registered (it is woken through the wake list only)
         let registration = ""
-        // the inbox of the registration's slot (see claim-26.lua), where an enqueue hands this worker a task; none
-        // when every slot was held as it registered (it is woken through the wake list only)
-        let inbox: string | undefined
         const waiterScope = yield* Effect.scope
         const runFork = Effect.runForkWith(yield* Effect.context<never>())
         // The blocking connection, reserved on first use and again after it failed: a BLPOP that fails (the
@@ -599,12 +598,12 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
             claimAs(claimOptions, worker, registration, maxIdleMillis).pipe(
               Effect.map((claimed) => {
                 registration = claimed.registration
-                if (registration !== "") inbox = inboxOf(registration)
                 return claimed.result
               })
             ),
           wait: (maxMillis) =>
             Effect.flatMap(connection, (blocking) => {
+              const inbox = inboxOf(registration)
               if (cutPending) {
                 cutPending = false
                 return Effect.succeed(undefined)
@@ -619,7 +618,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
               const blpop = blocking
                 .send<[key: string, value: string] | null>(
                   "BLPOP",
-                  ...(registration !== "" && inbox !== undefined ? [inbox] : []),
+                  ...(inbox === undefined ? [] : [inbox]),
                   keys.wake,
                   ((maxMillis + 1000) / 1000).toFixed(3)
                 )

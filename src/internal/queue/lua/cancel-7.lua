@@ -28,7 +28,7 @@ local from
 if f[1] == "q" then
   from = "queued"
   if redis.call("LREM", KEYS[2], 1, ARGV[1]) == 0 and f[5] then
-    unpark(KEYS[7], { #f[2] .. ":" .. f[2] .. "\0" .. f[5] .. "\0" .. ARGV[1] })
+    unpark(KEYS[7], { parkedMember(f[2], f[5], ARGV[1]) })
   end
 elseif f[1] == "h" then
   -- held back by its concurrency group (see includes.lua, ccAdmitOrHold): finish takes it out of the group's line

@@ -66,7 +66,8 @@ local previousSlot
 if ARGV[11] ~= "" then
   idleSince = redis.call("ZSCORE", KEYS[5], ARGV[11])
   if idleSince then redis.call("ZREM", KEYS[5], ARGV[11]) end
-  previousSlot = slotOf(ARGV[11])
+  local previous = idleOf(ARGV[11])
+  previousSlot = previous and previous.slot
 end
 local inboxes = { unpack(KEYS, 11, 26) }
 local handed = {}

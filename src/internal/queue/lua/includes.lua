@@ -119,6 +119,11 @@ local function parkRange(name)
   return "[" .. p .. "\0", "(" .. p .. "\1"
 end
 
+-- The parked line's member of task `id` named `name` at `place` (its 15-digit seq, see parkRange).
+local function parkedMember(name, place, id)
+  return #name .. ":" .. name .. "\0" .. place .. "\0" .. id
+end
+
 -- Parks task `id` (record `key`) named `name` at the end of its name's line; its place ("ps") goes in its record, for
 -- a cancel to find it.
 local function park(parkedKey, name, id, key)
@@ -129,7 +134,7 @@ local function park(parkedKey, name, id, key)
     redis.call("ZREM", parkedKey, last)
   end
   local place = string.format("%015d", seq)
-  redis.call("ZADD", parkedKey, 0, "\0seq:" .. seq, 0, #name .. ":" .. name .. "\0" .. place .. "\0" .. id)
+  redis.call("ZADD", parkedKey, 0, "\0seq:" .. seq, 0, parkedMember(name, place, id))
   redis.call("HSET", key, "ps", place)
 end
 
@@ -177,9 +182,13 @@ local function routeOf(names, parkedKey, handoff)
   return { names = names, parked = parkedKey, handoff = handoff }
 end
 
--- The inbox slot of an idle registration (see pickIdle; nil: it has none).
-local function slotOf(member)
-  return tonumber(string.match(member, "^[^|]+|[^|]+|%d+|%d+|(%d+)|"))
+-- An idle registration's parts (see pickIdle): worker id, lease token, lease (ms), when it lapses (ms), inbox slot
+-- (nil: none) and task names; nil for a member of another shape.
+local function idleOf(member)
+  local worker, token, lease, lapses, slot, names = string.match(member, "^([^|]+)|([^|]+)|(%d+)|(%d+)|(%d*)|(.*)$")
+  if not worker then return nil end
+  return { worker = worker, token = token, lease = tonumber(lease), lapses = tonumber(lapses), slot = tonumber(slot),
+    names = names }
 end
 
 -- An inbox slot for a worker registering as idle (`handoff`: see handoffOf): the slot of its previous registration
@@ -188,11 +197,11 @@ end
 local function freeSlot(handoff, previous, now)
   local held = {}
   for _, member in ipairs(redis.call("ZRANGE", handoff.idle, 0, -1)) do
-    local lapses, slot = string.match(member, "^[^|]+|[^|]+|%d+|(%d+)|(%d*)|")
-    if lapses and tonumber(lapses) < now then
+    local idle = idleOf(member)
+    if idle and idle.lapses < now then
       redis.call("ZREM", handoff.idle, member)
-    elseif slot and slot ~= "" then
-      held[tonumber(slot)] = true
+    elseif idle and idle.slot then
+      held[idle.slot] = true
     end
   end
   if previous and not held[previous] then return previous end
@@ -215,10 +224,10 @@ local function pickIdle(handoff, name, now)
   for _ = 1, 64 do
     local top = redis.call("ZPOPMIN", handoff.idle)
     if not top[1] then break end
-    local worker, token, lease, lapses, slot, names = string.match(top[1], "^([^|]+)|([^|]+)|(%d+)|(%d+)|(%d*)|(.*)$")
-    if worker and tonumber(lapses) >= now then
-      if slot ~= "" and runsName(names, name) then
-        found = { worker, token, tonumber(lease), handoff.inboxes[tonumber(slot) + 1] }
+    local idle = idleOf(top[1])
+    if idle and idle.lapses >= now then
+      if idle.slot and runsName(idle.names, name) then
+        found = { idle.worker, idle.token, idle.lease, handoff.inboxes[idle.slot + 1] }
         break
       end
       skipped = skipped or {}

@@ -21,7 +21,8 @@
 if ARGV[1] ~= "" then redis.call("ZREM", KEYS[1], ARGV[1]) end
 local n = 0
 local book = newBook(KEYS[7])
-while ARGV[1] ~= "" and slotOf(ARGV[1]) do
+local registration = ARGV[1] ~= "" and idleOf(ARGV[1])
+while registration and registration.slot do
   local item = redis.call("LPOP", KEYS[2])
   if not item then break end
   local t = cjson.decode(item)
