@@ -8,7 +8,7 @@
 import type { Vitest } from "@effect/vitest"
 import { assert } from "@effect/vitest"
 import { Context, Deferred, Effect, Fiber, Layer, Option, Ref, Schedule, Schema, type Scope } from "effect"
-import type * as Redis from "effect/persistence/Redis"
+import * as Redis from "effect/persistence/Redis"
 import * as Admin from "../src/Admin.ts"
 import { AlreadyQueued, type InvalidArgument, TaskCancelled, TaskNotFound, TaskStateConflict } from "../src/Errors.ts"
 import * as Heimdall from "../src/Heimdall.ts"
@@ -20,6 +20,7 @@ import * as Worker from "../src/Worker.ts"
 import type { BackendContext } from "./support/backends.ts"
 import { assertInvalid } from "./support/invalid.ts"
 import { together } from "./support/partitions.ts"
+import { storedRecord, tasksKey } from "./support/records.ts"
 
 type Services =
   | TaskQueue.TaskQueue
@@ -291,9 +292,11 @@ export const adminSuite = (it: Vitest.MethodsNonLive<AdminUnderTest>, backend: B
         assert.strictEqual(after!.queued, before!.queued + 1)
         assert.strictEqual(after!.failed, before!.failed, "the total of failures stays")
         yield* redisCheck((redis, prefix) =>
-          Effect.map(redis.send<number>("PTTL", `${prefix}:{${queue}}:task:f1`), (ttl) =>
-            assert.strictEqual(Number(ttl), -1, "a queued record does not expire")
-          )
+          Effect.gen(function* () {
+            const stored = yield* storedRecord(tasksKey(prefix, queue), "f1")
+            assert.strictEqual(stored?.x, undefined, "a queued record does not expire")
+            assert.isNull(yield* redis.send("ZSCORE", `${prefix}:{${queue}}:expiry`, "f1"), "nor waits to be swept")
+          }).pipe(Effect.provideService(Redis.Redis, redis))
         )
         yield* admin.retry("x1")
         assert.strictEqual((yield* q.get("x1"))!.lastError, "poison")
@@ -387,7 +390,8 @@ export const adminSuite = (it: Vitest.MethodsNonLive<AdminUnderTest>, backend: B
         assert.deepStrictEqual(yield* listed("failed"), [p0("f2")])
         yield* redisCheck((redis, prefix) =>
           Effect.gen(function* () {
-            assert.strictEqual(Number(yield* redis.send("EXISTS", `${prefix}:{${queue}}:task:f1`)), 0)
+            assert.strictEqual(Number(yield* redis.send("HEXISTS", tasksKey(prefix, queue), "f1")), 0)
+            assert.isNull(yield* redis.send("ZSCORE", `${prefix}:{${queue}}:expiry`, "f1"))
             const index = yield* redis.send<Array<string>>("ZRANGE", `${prefix}:{${queue}}:index:failed`, "0", "-1")
             assert.deepStrictEqual(index, [p0("f2")])
           })

@@ -14,6 +14,7 @@ import { keySlot } from "../src/internal/slot.ts"
 import * as Task from "../src/Task.ts"
 import * as TaskQueue from "../src/TaskQueue.ts"
 import * as Worker from "../src/Worker.ts"
+import { tasksKey } from "./support/records.ts"
 import { clusterLayer, describeCluster, describeRedis, keyPrefix, redisLayer } from "./support/redis.ts"
 
 const prefix = keyPrefix(import.meta.url).slice(0, -1)
@@ -159,7 +160,7 @@ describeRedis("partitions on one server", () => {
             const home = partitionOf(key, 3)
             const first = yield* Task.enqueue(Once, { n }, { delay: "1 minute" })
             assert.strictEqual(partitionOf(first.id, 3), home) // a drawn id falls in the key's partition
-            assert.strictEqual(yield* redis.send<number>("EXISTS", `${prefix}:{${tags[home]}}:task:${first.id}`), 1)
+            assert.strictEqual(yield* redis.send<number>("HEXISTS", tasksKey(prefix, tags[home]!), first.id), 1)
             assert.strictEqual(queue.lockKey(key), `{${tags[home]}}:${key}`)
             const lock = `h-lock:${queue.lockKey(key)}`
             assert.match(String(yield* redis.send<string>("GET", lock)), new RegExp(`:${first.id}$`))
@@ -302,8 +303,8 @@ describeCluster("partitions on the local Redis Cluster", () => {
         const perMaster = new Map<string, number>()
         for (const id of ids) {
           const tag = tags[partitionOf(id, 3)]!
-          const key = `${prefix}:{${tag}}:task:${id}`
-          assert.strictEqual(yield* redis.send<number>("EXISTS", key), 1, key)
+          const key = tasksKey(prefix, tag)
+          assert.strictEqual(yield* redis.send<number>("HEXISTS", key, id), 1, `${key} ${id}`)
           const owner = cluster.slots[keySlot(key)]![0]!
           perMaster.set(owner, (perMaster.get(owner) ?? 0) + 1)
         }

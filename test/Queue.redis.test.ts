@@ -7,6 +7,7 @@ import * as TaskQueue from "../src/TaskQueue.ts"
 import { QueueUnderTest, queueSuite } from "./QueueSuite.ts"
 import type { Backend } from "./support/backends.ts"
 import { conformance } from "./support/backends.ts"
+import { storedIds, storedRecord, tasksKey } from "./support/records.ts"
 import { clusterLayer, describeRedis, keyPrefix, keysWithoutTtl, redisLayer, scanKeys } from "./support/redis.ts"
 
 const prefix = keyPrefix(import.meta.url).slice(0, -1) // keys: <prefix>:{<queue>}:...
@@ -55,26 +56,26 @@ describeRedis("Task queue leaves nothing behind", () => {
         assert.isAbove(keys.length, 0) // the suite wrote here
         const forever = yield* keysWithoutTtl(prefix)
         // Long-lived by design: the ready/scheduled/running structures, which exist only while they hold
-        // ids, and records of tasks that have not finished (tests that leave delayed tasks scheduled).
-        const allowed = /:(scheduled|counts|task:[^:]+)$/
+        // ids, the records hash and the expiry of finished ones (swept by the scripts, see includes.lua, recExpire).
+        const allowed = /:(scheduled|counts|tasks|expiry)$/
         const unexpected = forever.filter((k) => !allowed.test(k))
         assert.deepStrictEqual(unexpected, [])
+        // a record stays only while its task has not finished (tests that leave delayed tasks scheduled); a finished
+        // one expires ("x"), and is entered in the expiry sweep
         const redis = yield* Redis.Redis
-        for (const key of forever.filter((k) => /:task:/.test(k))) {
-          assert.strictEqual(yield* redis.send<string>("HGET", key, "s"), "s", key) // scheduled
+        for (const tasks of forever.filter((k) => k.endsWith(":tasks"))) {
+          const expiry = `${tasks.slice(0, -"tasks".length)}expiry`
+          for (const id of yield* storedIds(tasks)) {
+            const stored = (yield* storedRecord(tasks, id))!
+            if (stored.x === undefined)
+              assert.strictEqual(stored.s, "s", `${tasks} ${id}`) // scheduled
+            else assert.strictEqual(Number(yield* redis.send("ZSCORE", expiry, id)), Number(stored.x), `${tasks} ${id}`)
+          }
         }
       })
     )
   })
 })
-
-/** HGETALL's reply (RESP2 array or RESP3 map) as an object. */
-const hash = (reply: unknown): Record<string, string> =>
-  Array.isArray(reply)
-    ? Object.fromEntries(Array.from({ length: reply.length / 2 }, (_, i) => [reply[2 * i], String(reply[2 * i + 1])]))
-    : reply instanceof Map
-      ? Object.fromEntries([...reply].map(([k, v]) => [String(k), String(v)]))
-      : (reply as Record<string, string>)
 
 const Plain = Task.make("plain", { payload: Schema.Struct({ n: Schema.Number }) })
 const Unique = Task.make("unique", { payload: Schema.Struct({ n: Schema.Number }), unique: true })
@@ -86,14 +87,15 @@ const Interval = Task.make("interval", {
 describeRedis("Task queue record layout", () => {
   layer(redisLayer(), { excludeTestServices: true })((it) => {
     it.effect(
-      "a waiting task stores no derived fields, under short names; a small listpack with a 16-character id",
+      "a waiting task stores no derived fields, under short names; a small packed record with a 16-character id",
       () =>
         Effect.gen(function* () {
           const redis = yield* Redis.Redis
           const queue = yield* TaskQueue.TaskQueue
-          const key = (id: string) => `${prefix}:{layout}:task:${id}`
-          const read = (id: string) => Effect.map(redis.send<unknown>("HGETALL", key(id)), hash)
-          const bytes = (id: string) => redis.send<number>("MEMORY", "USAGE", key(id))
+          const tasks = tasksKey(prefix, "layout")
+          const read = (id: string) => Effect.map(storedRecord(tasks, id), (stored) => stored ?? {})
+          // the packed record's length (its field in the queue's records hash)
+          const bytes = (id: string) => Effect.map(redis.send<number>("HSTRLEN", tasks, id), Number)
 
           // a plain task, enqueued in the caller's span: name, payload, state, enqueue time, trace
           const plain = yield* Task.enqueue(Plain, { n: 1234 }).pipe(Effect.withSpan("producer"))
@@ -102,10 +104,9 @@ describeRedis("Task queue record layout", () => {
           assert.deepStrictEqual(Object.keys(stored).sort(), ["e", "n", "p", "s", "tr"])
           assert.deepStrictEqual([stored.n, stored.p, stored.s], ["plain", '{"n":1234}', "q"])
           assert.match(stored.tr!, /^[\w-]{32}$/) // both W3C ids in base64url, sampled
-          assert.strictEqual(yield* redis.send<string>("OBJECT", "ENCODING", key(plain.id)), "listpack")
-          // MEMORY USAGE: key name 64 + object 16 + listpack 96 + dict entry 24 (the layout with a UUID, attempts,
-          // runAt and a hex trace: 312)
-          assert.isAtMost(yield* bytes(plain.id), 200)
+          // 5 fields of one or two letters, 64 bytes of values, 6 bytes of msgpack headers (the layout with a UUID,
+          // attempts, runAt and a hex trace, as a hash of its own: 312 bytes)
+          assert.isAtMost(yield* bytes(plain.id), 90)
           const record = (yield* queue.get(plain.id))!
           assert.strictEqual(record.state, "queued")
           assert.strictEqual(record.attempts, 0)
@@ -129,10 +130,8 @@ describeRedis("Task queue record layout", () => {
           const uniqueKey = yield* Task.uniqueKey(Unique, { n: 1 })
           assert.deepStrictEqual([u.lp, u.l], [`${prefix}lock:`, uniqueKey])
           assert.strictEqual((yield* queue.get(unique.id))!.lockKey, `${prefix}lock:{layout}:${uniqueKey}`)
-          assert.strictEqual(yield* redis.send<string>("OBJECT", "ENCODING", key(unique.id)), "listpack")
-          // key name 64 + object 16 + listpack 192 + dict entry 24: a listpack although the full lock key (75 bytes) is
-          // over the 64-byte limit (stored whole, it made the record a hashtable of about 800 bytes)
-          assert.isAtMost(yield* bytes(unique.id), 296)
+          // the lock key is not stored whole (its prefix and unique key; the queue's hash tag is the backend's)
+          assert.isAtMost(yield* bytes(unique.id), 170)
           const interval = yield* Task.enqueue(Interval, { n: 1 }).pipe(Effect.withSpan("producer"))
           const i = yield* read(interval.id)
           assert.deepStrictEqual(Object.keys(i).sort(), ["e", "l", "lk", "lp", "lt", "n", "p", "s", "tr"])
@@ -144,7 +143,7 @@ describeRedis("Task queue record layout", () => {
           const running = yield* read(plain.id)
           assert.deepStrictEqual(Object.keys(running).sort(), ["a", "e", "n", "p", "s", "startedAt", "tr"])
           assert.deepStrictEqual([running.s, running.a], ["r:tok", "1"])
-          // finished: the outcome (the lease token went with the running state)
+          // finished: the outcome (the lease token went with the running state) and when the record expires
           assert.isTrue(yield* queue.complete(plain.id, "tok", "null"))
           const done = yield* read(plain.id)
           assert.deepStrictEqual(Object.keys(done).sort(), [
@@ -156,9 +155,12 @@ describeRedis("Task queue record layout", () => {
             "result",
             "s",
             "startedAt",
-            "tr"
+            "tr",
+            "x"
           ])
           assert.strictEqual(done.s, "succeeded")
+          assert.strictEqual(Number(done.x), Number(done.finishedAt) + 24 * 60 * 60 * 1000)
+          assert.strictEqual(Number(yield* redis.send("ZSCORE", `${prefix}:{layout}:expiry`, plain.id)), Number(done.x))
           assert.strictEqual((yield* queue.get(plain.id))!.state, "succeeded")
         }).pipe(
           Effect.provide(
@@ -250,7 +252,7 @@ describeRedis("Task queue hand-off to idle workers", () => {
             assert.strictEqual(idle._tag, "Idle")
             waiters.push(waiter)
           }
-          // each registration names its inbox slot (claim-26.lua): 0 to 15 once each, then none
+          // each registration names its inbox slot (claim-29.lua): 0 to 15 once each, then none
           const members = yield* redis.send<Array<string>>("ZRANGE", `${prefix}:{handoff${n}}:idle`, "0", "-1")
           const slots = members.map((member) => member.split("|")[4]!)
           assert.deepStrictEqual(

@@ -27,7 +27,7 @@ import {
   Scope,
   Tracer
 } from "effect"
-import type * as Redis from "effect/persistence/Redis"
+import * as Redis from "effect/persistence/Redis"
 import type { InvalidArgument } from "../src/Errors.ts"
 import type * as Heimdall from "../src/Heimdall.ts"
 import { partitionOf, partitionTags } from "../src/internal/queue/keys.ts"
@@ -36,6 +36,7 @@ import * as TaskQueue from "../src/TaskQueue.ts"
 import * as Worker from "../src/Worker.ts"
 import type { BackendContext } from "./support/backends.ts"
 import { together } from "./support/partitions.ts"
+import { storedRecord, tasksKey } from "./support/records.ts"
 import { validationSuite } from "./ValidationSuite.ts"
 
 /** Hands each test a fresh queue of the backend under test. */
@@ -1227,19 +1228,17 @@ export const queueSuite = (it: Vitest.MethodsNonLive<QueueUnderTest>, backend: B
             const n = queue.config.partitions
             return partitionTags(queue.queue, n)[partitionOf(id, n)]
           }
-          const key = `${q.prefix}:{${tagOf("stored")}}:task:stored`
+          const stored = yield* storedRecord(tasksKey(q.prefix, tagOf("stored")!), "stored").pipe(
+            Effect.provideService(Redis.Redis, q.redis)
+          )
           // 32 bytes: the 24 bytes of both ids in base64url (sampled: no flag)
-          assert.strictEqual(
-            yield* q.redis.send<string>("HGET", key, "tr"),
-            Buffer.from(trace.traceId + trace.spanId, "hex").toString("base64url")
-          )
-          assert.isNull(yield* q.redis.send<string | null>("HGET", key, "id"))
-          assert.strictEqual(yield* q.redis.send<string>("OBJECT", "ENCODING", key), "listpack")
+          assert.strictEqual(stored?.tr, Buffer.from(trace.traceId + trace.spanId, "hex").toString("base64url"))
+          assert.strictEqual(stored?.id, undefined)
           // ids that are not W3C hex are stored as JSON
-          assert.strictEqual(
-            yield* q.redis.send<string>("HGET", `${q.prefix}:{${tagOf(p("dashed"))}}:task:dashed`, "tr"),
-            JSON.stringify({ ...trace, spanId: "a-b" })
+          const dashed = yield* storedRecord(tasksKey(q.prefix, tagOf(p("dashed"))!), "dashed").pipe(
+            Effect.provideService(Redis.Redis, q.redis)
           )
+          assert.strictEqual(dashed?.tr, JSON.stringify({ ...trace, spanId: "a-b" }))
         })
       )
     })

@@ -8,6 +8,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Layer, Ref, Schema, type Scope } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import { Heimdall, RedisIoredis, Task, TaskQueue, Worker } from "../src/index.ts"
+import { setStoredFields, storedRecord, tasksKey } from "./support/records.ts"
 import { hasRedis } from "./support/redis.ts"
 import { type RedisServer, startRedisServer } from "./support/redisServer.ts"
 
@@ -79,7 +80,7 @@ const together = (size: number, batchCompletions: boolean, lost?: number) =>
     // calls than the completions' own): dropped
     yield* redis.send("DEL", `${prefix}:{${queue.queue}}:wake`)
     if (lost !== undefined) {
-      yield* redis.send("HSET", `${prefix}:{${queue.queue}}:task:${handles[lost]!.id}`, "s", "r:someone-else")
+      yield* setStoredFields(tasksKey(prefix, queue.queue), handles[lost]!.id, "s", "r:someone-else")
     }
     yield* redis.send("CONFIG", "RESETSTAT")
     yield* Deferred.succeed(gate, undefined)
@@ -92,9 +93,7 @@ const together = (size: number, batchCompletions: boolean, lost?: number) =>
     const calls = yield* scriptCalls
     const records = yield* Effect.forEach(handles, (h) => queue.get(h.id))
     const lease =
-      lost === undefined
-        ? undefined
-        : yield* redis.send<string>("HGET", `${prefix}:{${queue.queue}}:task:${handles[lost]!.id}`, "s")
+      lost === undefined ? undefined : (yield* storedRecord(tasksKey(prefix, queue.queue), handles[lost]!.id))?.s
     return { calls, records, counts: (yield* queue.counts).total, lease }
   })
 

@@ -7,6 +7,7 @@ import { assert, layer } from "@effect/vitest"
 import { Deferred, Effect, Layer, Schema } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import { Heimdall, Task, TaskQueue, Worker } from "../src/index.ts"
+import { setStoredFields, tasksKey } from "./support/records.ts"
 import { describeRedis, keyPrefix, redisLayer } from "./support/redis.ts"
 
 const prefix = keyPrefix(import.meta.url)
@@ -32,7 +33,7 @@ describeRedis("Worker", () => {
         yield* Deferred.await(started)
         // take the lease away, as a requeue by another worker would
         const redis = yield* Redis.Redis
-        yield* redis.send("HSET", `${prefix}q:{worker}:task:${handle.id}`, "s", "r:someone-else")
+        yield* setStoredFields(tasksKey(`${prefix}q`, "worker"), handle.id, "s", "r:someone-else")
         yield* Deferred.await(interrupted).pipe(Effect.timeout("2 seconds"))
         const record = yield* Effect.flatMap(TaskQueue.TaskQueue, (q) => q.get(handle.id))
         assert.strictEqual(record?.state, "running", "the stale worker did not settle it")

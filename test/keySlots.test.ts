@@ -106,7 +106,7 @@ describeRedis("Key slots: the check itself", () => {
   })
 })
 
-/** Each Lua script's export name (`claim` for claim-26.lua), and whether its first line is Dragonfly's flag. */
+/** Each Lua script's export name (`claim` for claim-29.lua), and whether its first line is Dragonfly's flag. */
 const flaggedScripts = (): ReadonlyArray<{ readonly name: string; readonly flagged: boolean }> =>
   ["queue", "redis"].flatMap((folder) => {
     const dir = new URL(`../src/internal/${folder}/lua/`, import.meta.url)

@@ -1,13 +1,18 @@
 /**
- * The only place in TypeScript where queue keys are built (other keys: `internal/layout.ts`). Scripts build a task's
- * record from the prefix below when they learn its id while running (ARCHITECTURE.md, "Keys", says which and why; `test/keySlots.test.ts` checks they stay in the queue's slot).
+ * The only place in TypeScript where queue keys are built (other keys: `internal/layout.ts`). Scripts are given every
+ * queue key they touch (a task's record is a field of `tasks`); what they still build is a unique task's lock key,
+ * from its record (ARCHITECTURE.md, "Keys", says which and why; `test/keySlots.test.ts` checks they stay in the
+ * queue's slot).
  *
  * Every key of one queue shares the Redis Cluster hash tag `{<queue>}`, so
  * every script touching a queue runs on one slot:
  *
  * | key                              | type   | holds                                        | lifetime                     |
  * | -------------------------------- | ------ | -------------------------------------------- | ---------------------------- |
- * | `<prefix>:{<queue>}:task:<id>`   | hash   | one task record (see `TaskRecord`)           | no TTL until terminal, then `retention` |
+ * | `<prefix>:{<queue>}:tasks`       | hash   | task id -> its record (see below), packed    | a record: kept until it is   |
+ * |                                  |        | with cmsgpack (includes.lua, recLoad)        | terminal, then `retention`   |
+ * | `<prefix>:{<queue>}:expiry`      | zset   | terminal tasks' ids, score: when the record  | exists while a record waits  |
+ * |                                  |        | expires (ms); swept by scripts (recExpire)   | to be swept                  |
  * | `<prefix>:{<queue>}:ready`       | list   | ids ready to run (LPUSH in, RPOP out: FIFO)  | exists while non-empty       |
  * | `<prefix>:{<queue>}:scheduled`   | zset   | ids waiting for their run time (score: ms)   | exists while non-empty       |
  * | `<prefix>:{<queue>}:running`     | zset   | ids claimed by a worker (score: lease end)   | exists while non-empty       |
@@ -43,7 +48,7 @@
  * |                                  |        | cron/timeZone or everyMillis, overlap,       | progress; a field is deleted |
  * |                                  |        | catchUp; `last` tick handled, `fired` tick   | by `Admin.removeSchedule`    |
  * |                                  |        | enqueued and its `taskId`, `pending` tick    |                              |
- * |                                  |        | (scheduleSync-1.lua, scheduleFire-24.lua)     |                              |
+ * |                                  |        | (scheduleSync-1.lua, scheduleFire-27.lua)     |                              |
  * | `<prefix>:{<queue>}:edge:<lock>` | hash   | a debounced key's burst window (`edge`       | PEXPIRE: the window's end    |
  * |                                  |        | "leading"/"both"): end `u`, latest run `f`,  | (the latest request + wait)  |
  * |                                  |        | `i`, trailing run `t` (debounceEdge)         |                              |
@@ -54,9 +59,9 @@
  * |                                  |        | (score 0: a group's line is a lex range,     |                              |
  * |                                  |        | oldest first; ccAdmitOrHold in includes.lua) |                              |
  *
- * A task record is kept small: Redis stores a hash of a few short values (each under 64 bytes) as a compact
- * listpack, and waiting tasks are most of a queue's memory. So the fields every waiting task carries have one- or
- * two-letter names, nothing derivable is stored (not the id: it is in the key; no attempts field until the first
+ * A task record is kept small: it is one packed value in `tasks` (a table of field -> string), and waiting tasks are
+ * most of a queue's memory. So the fields every waiting task carries have one- or
+ * two-letter names, nothing derivable is stored (not the id: it is the field's name; no attempts field until the first
  * claim: 0; no runAt when it equals the enqueue time; not the queue's hash tag in a unique task's lock key), and the
  * lock release channel is the backend's, passed to the scripts. The fields (`parseRecord` in redis.ts reads them
  * into a `TaskRecord`):
@@ -95,6 +100,7 @@
  * |                | separated (the worker steps the retry schedule on them) |                                  |
  * | `redeliveries`, `reschedules`, `lastError` | counters; the last retried error | when they happen          |
  * | `result`, `error`, `reason`, `finishedAt`  | the outcome                      | terminal                  |
+ * | `x`            | when the record expires (ms): it reads as missing after | terminal                         |
  */
 import type { Config } from "../config.ts"
 import { randomId } from "../id.ts"
@@ -152,7 +158,7 @@ export const taskId = (config: Pick<Config, "partitions">, uniqueKey: string | u
 
 /**
  * How many idle workers of a queue (of a partition) can be handed a task directly: each takes one of this many inboxes
- * as it registers (claim-26.lua), and the scripts that hand tasks over get every inbox in `KEYS`, so that none builds
+ * as it registers (claim-29.lua), and the scripts that hand tasks over get every inbox in `KEYS`, so that none builds
  * a key. An idle worker that finds none free registers without one: it is woken through the wake list instead.
  */
 export const handOffInboxes = 16
@@ -177,12 +183,30 @@ export type HandOffInboxes = readonly [
   string
 ]
 
+/**
+ * The keys every script that moves a queue's tasks is given first (`KEYS[1..9]`, in includes.lua's `queueOf` order).
+ */
+export type QueueCore = readonly [
+  tasks: string,
+  expiry: string,
+  ready: string,
+  scheduled: string,
+  running: string,
+  wake: string,
+  counts: string,
+  cc: string,
+  ccwait: string
+]
+
 /** Key builders for one queue. */
 export interface QueueKeys {
   readonly queue: string
-  readonly task: (id: string) => string
-  /** The prefix of every task key; scripts that find ids in lists append the id to it. */
-  readonly taskPrefix: string
+  /** Task id -> its record (packed; see includes.lua, recLoad). */
+  readonly tasks: string
+  /** Finished tasks' ids, scored by when their records expire (see includes.lua, recExpire). */
+  readonly expiry: string
+  /** The keys every script that moves tasks takes first (`KEYS[1..9]`). */
+  readonly core: QueueCore
   readonly ready: string
   readonly scheduled: string
   readonly running: string
@@ -220,10 +244,22 @@ export interface QueueKeys {
 
 export const makeKeys = (prefix: string, queue: string): QueueKeys => {
   const base = `${prefix}:{${queue}}:`
+  const core: QueueCore = [
+    `${base}tasks`,
+    `${base}expiry`,
+    `${base}ready`,
+    `${base}scheduled`,
+    `${base}running`,
+    `${base}wake`,
+    `${base}counts`,
+    `${base}cc`,
+    `${base}ccwait`
+  ]
   return {
     queue,
-    task: (id) => `${base}task:${id}`,
-    taskPrefix: `${base}task:`,
+    tasks: core[0],
+    expiry: core[1],
+    core,
     ready: `${base}ready`,
     scheduled: `${base}scheduled`,
     running: `${base}running`,

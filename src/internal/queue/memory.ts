@@ -240,7 +240,7 @@ export const makeMemory = (options: Config, table: LockTable, store: HeimdallSto
       wake()
     }
     /**
-     * `onDuplicate: "replace"` (as enqueueUnique-25.lua): the payload goes to the waiting holder (scheduled again
+     * `onDuplicate: "replace"` (as enqueueUnique-28.lua): the payload goes to the waiting holder (scheduled again
      * after its own delay, if it has one), to the task waiting behind the running holder, or to a new task behind
      * it, scheduled at the lock's expiry and started when the holder ends. `"oneBehind"`: the waiting task (the
      * holder, or the one behind it) is named as a duplicate's holder; otherwise the new task waits behind.

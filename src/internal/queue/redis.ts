@@ -104,7 +104,7 @@ const stateCodes: Record<string, TaskState> = { q: "queued", s: "scheduled", h: 
 const decodeState = (stored: string): TaskState =>
   stateCodes[stored] ?? (stored.startsWith("r:") ? "running" : (stored as TaskState))
 
-/** An enqueue script's reply for one task (enqueue-25.lua, enqueueUnique-25.lua, enqueueBatch-N.lua). */
+/** An enqueue script's reply for one task (enqueue-26.lua, enqueueUnique-28.lua, enqueueBatch-N.lua). */
 const parseEnqueued = (
   r:
     | readonly [created: 0 | 1, state: string]
@@ -189,7 +189,7 @@ const parseCounts = (reply: unknown): Record<string, StateCounts> => {
   return byName
 }
 
-/** A page script's reply (pageSorted-2.lua, pageQueued-3.lua): tasks, then the next cursor or {}. */
+/** A page script's reply (pageSorted-2.lua, pageQueued-4.lua): tasks, then the next cursor or {}. */
 const parsePage = (reply: ReadonlyArray<ReadonlyArray<unknown>>): TaskPage => {
   const tasks: Array<TaskSummary> = []
   for (let i = 0; i < reply.length - 1; i++) {
@@ -211,7 +211,7 @@ const parsePage = (reply: ReadonlyArray<ReadonlyArray<unknown>>): TaskPage => {
   }
 }
 
-/** A worker's registration (beat-8.lua) as the registry holds it. */
+/** A worker's registration (beat-14.lua) as the registry holds it. */
 const parseWorker = (queue: string, id: string, expiresAt: number, registration: unknown): WorkerInfo => {
   const f = fields(JSON.parse(String(registration)))
   const split = (text: string | undefined) => (text ? text.split("\n").filter((s) => s !== "") : [])
@@ -284,9 +284,9 @@ const parseHandedOff = (entry: string): ClaimedTask | undefined => {
   }
 }
 
-/** A claim's reply (see claim-26.lua) from index `at` of `reply`. */
+/** A claim's reply (see claim-29.lua) from index `at` of `reply`. */
 const parseClaim = (reply: ReadonlyArray<unknown>, at: number, token: string): ClaimResult => {
-  // the reply ends with the names passed on, then those dead-lettered (claim-26.lua)
+  // the reply ends with the names passed on, then those dead-lettered (claim-29.lua)
   const passed = namesAt(reply, reply.length - 2)
   const deadLettered = namesAt(reply, reply.length - 1)
   if (reply[at] !== "task") {
@@ -350,7 +350,7 @@ const parseSchedule = (text: string): ScheduleRecord => {
  * An idle worker's side of one partition (see partitions.ts): a `Waiter`, and what a partitioned queue's waiter
  * needs besides: `cut` ends a wait in progress now (CLIENT UNBLOCK; a wait that has not blocked yet returns at
  * once), `unregister` takes the worker out of the partition's hand-off (its registration removed, tasks handed to
- * it and not started given back: retire-7.lua) while it works on another partition's task.
+ * it and not started given back: retire-11.lua) while it works on another partition's task.
  */
 export interface PartitionWaiter extends Waiter {
   readonly cut: Effect.Effect<void>
@@ -429,6 +429,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
       pageSorted: evalScript(Scripts.pageSorted),
       pageQueued: evalScript(Scripts.pageQueued),
       inspect: evalScript(Scripts.inspect),
+      task: evalScript(Scripts.task),
       workers: evalScript(Scripts.workers),
       retry: evalScript(Scripts.retry),
       retryAll: evalScript(Scripts.retryAll),
@@ -444,8 +445,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
     const channels = shared ?? (yield* makeChannels(options))
     const { joiners, listen } = channels
 
-    const get = (id: string) =>
-      Effect.map(redis.send<unknown>("HGETALL", keys.task(id)), (reply) => parseRecord(id, reply, options.queue))
+    const get = (id: string) => Effect.map(run.task([keys.tasks], id), (reply) => parseRecord(id, reply, options.queue))
     const lockChannel = Layout.releaseChannel(options.lockPrefix)
     /** The part of a unique task's lock key that records do not store: the queue's hash tag (see keys.ts). */
     const lockInfix = lockKeyOf(options)("")
@@ -466,19 +466,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
     ) =>
       run
         .claim(
-          [
-            keys.ready,
-            keys.scheduled,
-            keys.running,
-            keys.taskPrefix,
-            keys.idle,
-            keys.wake,
-            keys.parked,
-            keys.counts,
-            keys.index("dead"),
-            keys.index("skipped"),
-            ...keys.inboxes
-          ],
+          [...keys.core, keys.idle, keys.parked, keys.index("dead"), keys.index("skipped"), ...keys.inboxes],
           token,
           Math.ceil(leaseMillis),
           promoteLimit,
@@ -498,7 +486,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
         .pipe(
           Effect.map((reply) => ({
             result: parseClaim(reply, 0, token),
-            // an idle reply as worker names the registration (see claim-26.lua)
+            // an idle reply as worker names the registration (see claim-29.lua)
             registration: reply[0] === "idle" ? String(reply[2]) : ""
           }))
         )
@@ -513,18 +501,9 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
     // it was handed and did not start.
     /** Gives a claimed task back for immediate redelivery, its attempt given back (release.lua). */
     const release = (id: string, token: string) =>
-      run
-        .release(
-          [keys.task(id), keys.running, keys.ready, keys.wake, keys.counts],
-          id,
-          token,
-          wakeCap,
-          wakeTtlMillis,
-          lockInfix
-        )
-        .pipe(Effect.map((n) => n === 1))
+      run.release(keys.core, id, token, wakeCap, wakeTtlMillis, lockInfix).pipe(Effect.map((n) => n === 1))
 
-    /** The inbox of an idle registration's slot (claim-26.lua: "<worker>|<token>|<lease>|<lapses>|<slot>|..."). */
+    /** The inbox of an idle registration's slot (claim-29.lua: "<worker>|<token>|<lease>|<lapses>|<slot>|..."). */
     const inboxOf = (registration: string): string | undefined => {
       const slot = registration.split("|")[4]
       return slot === undefined || slot === "" ? undefined : keys.inbox(Number(slot))
@@ -567,15 +546,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
           registration = ""
           if (leaving === "") return Effect.succeed(0)
           return run.retire(
-            [
-              keys.idle,
-              inboxOf(leaving) ?? keys.inbox(0),
-              keys.ready,
-              keys.running,
-              keys.wake,
-              keys.taskPrefix,
-              keys.counts
-            ],
+            [...keys.core, keys.idle, inboxOf(leaving) ?? keys.inbox(0)],
             leaving,
             wakeCap,
             wakeTtlMillis,
@@ -660,7 +631,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
         return waiter
       })
 
-    /** One enqueue as its own call: enqueue-25.lua or enqueueUnique-25.lua (the new record is counted there). */
+    /** One enqueue as its own call: enqueue-26.lua or enqueueUnique-28.lua (the new record is counted there). */
     const enqueueAlone = (task: NewTask): Effect.Effect<EnqueueResult, Redis.RedisError> => {
       const common = [
         task.id,
@@ -671,7 +642,6 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
         wakeCap,
         wakeTtlMillis
       ] as const
-      const keyList = [keys.task(task.id), keys.ready, keys.scheduled, keys.wake] as const
       const lockKey = task.unique === undefined ? "" : fullLockKey(options, task.unique)
       const reply: Effect.Effect<
         | [created: 0 | 1, state: string]
@@ -682,14 +652,14 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
       > =
         task.unique === undefined
           ? run.enqueue(
-              [...keyList, keys.idle, keys.running, keys.counts, keys.cc, keys.ccwait, ...keys.inboxes],
+              [...keys.core, keys.idle, ...keys.inboxes],
               ...common,
               handOffLeaseMillis,
               task.concurrency?.key ?? "",
               task.concurrency?.limit ?? 0
             )
           : run.enqueueUnique(
-              [...keyList, lockKey, keys.idle, keys.running, keys.counts, keys.edge(lockKey), ...keys.inboxes],
+              [...keys.core, lockKey, keys.idle, keys.edge(lockKey), ...keys.inboxes],
               ...common,
               Math.max(1, Math.ceil(task.unique.ttlMillis)),
               holdCode(task.unique),
@@ -708,19 +678,8 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
       tasks: ReadonlyArray<NewTask>
     ): Effect.Effect<ReadonlyArray<EnqueueResult>, Redis.RedisError> => {
       if (tasks.length === 1) return Effect.map(enqueueAlone(tasks[0]!), (result) => [result])
-      const keyList = [
-        keys.ready,
-        keys.scheduled,
-        keys.wake,
-        keys.idle,
-        keys.running,
-        keys.counts,
-        keys.cc,
-        keys.ccwait,
-        ...keys.inboxes
-      ]
+      const keyList: Array<string> = [...keys.core, keys.idle, ...keys.inboxes]
       const entries = tasks.map((task) => {
-        keyList.push(keys.task(task.id))
         if (task.unique !== undefined) keyList.push(fullLockKey(options, task.unique))
         return [
           task.id,
@@ -732,7 +691,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
           task.unique === undefined ? "0" : holdCode(task.unique),
           task.unique === undefined ? "" : (task.unique.prefix ?? options.lockPrefix),
           task.unique?.key ?? "",
-          // not with unique (see NewTask.concurrency), as enqueueUnique-25.lua
+          // not with unique (see NewTask.concurrency), as enqueueUnique-28.lua
           task.unique === undefined ? (task.concurrency?.key ?? "") : "",
           task.concurrency?.limit ?? 0
         ] as const
@@ -750,22 +709,17 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
       inFlight: batchesInFlight,
       fork: Effect.runForkWith(yield* Effect.context<never>())
     })
-    // a task with `onDuplicate: "replace"` goes alone (enqueueUnique-25.lua): the batch script does not replace
+    // a task with `onDuplicate: "replace"` goes alone (enqueueUnique-28.lua): the batch script does not replace
     const alone = (task: NewTask) => task.unique?.onDuplicate !== undefined
     const enqueue = batching ? (task: NewTask) => (alone(task) ? enqueueAlone(task) : batcher.one(task)) : enqueueAlone
     const enqueueAll = (tasks: ReadonlyArray<NewTask>) =>
       batching && !tasks.some(alone) ? batcher.all(tasks) : Effect.forEach(tasks, enqueueAlone)
 
-    // the queue's keys of completeClaim and completeClaimMany, after the completed tasks' keys
+    // the keys of completeClaim and completeClaimMany (as claim's)
     const completeClaimKeys = [
-      keys.ready,
-      keys.scheduled,
-      keys.running,
-      keys.taskPrefix,
+      ...keys.core,
       keys.idle,
-      keys.wake,
       keys.parked,
-      keys.counts,
       keys.index("dead"),
       keys.index("skipped"),
       ...keys.inboxes
@@ -781,7 +735,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
       completeAndClaim: (id, token, result, next) =>
         run
           .completeClaim(
-            [keys.task(id), ...completeClaimKeys],
+            completeClaimKeys,
             id,
             token,
             result,
@@ -804,11 +758,9 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
       completeAndClaimMany: (completions, next) => {
         if (completions.length === 0) return Effect.succeed([])
         const max = Math.max(1, Math.floor(next.max ?? 1))
-        // each completion's task, then the queue's keys (see completeClaimMany-N.lua)
-        const keyList = [...completions.map(({ id }) => keys.task(id)), ...completeClaimKeys]
         return run
           .completeClaimMany(
-            keyList,
+            completeClaimKeys,
             retention,
             channels.events,
             next.token,
@@ -825,7 +777,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
           )
           .pipe(
             Effect.map((reply) => {
-              // one character per completion, "1" completed (see completeClaimMany-N.lua)
+              // one character per completion, "1" completed (see completeClaimMany-29.lua)
               const flags = String(reply[0])
               return dealClaims(
                 completions.map((_, i) => flags[i] === "1"),
@@ -838,24 +790,15 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
       waiter: Effect.suspend(() => waiterAs(randomId())),
       waiterAs: (worker) => waiterAs(worker),
       renew: (id, token, leaseMillis) =>
-        run.renew([keys.task(id), keys.running], id, token, Math.ceil(leaseMillis)).pipe(Effect.map((n) => n === 1)),
+        run.renew([keys.tasks, keys.running], id, token, Math.ceil(leaseMillis)).pipe(Effect.map((n) => n === 1)),
       complete: (id, token, result) =>
         run
-          .complete(
-            [keys.task(id), keys.running, keys.counts],
-            id,
-            token,
-            result,
-            retention,
-            channels.events,
-            lockChannel,
-            lockInfix
-          )
+          .complete(keys.core, id, token, result, retention, channels.events, lockChannel, lockInfix)
           .pipe(Effect.map((n) => n === 1)),
       fail: (id, token, error, retryInMillis) =>
         run
           .fail(
-            [keys.task(id), keys.running, keys.scheduled, keys.wake, keys.counts, keys.index("failed")],
+            [...keys.core, keys.index("failed")],
             id,
             token,
             error,
@@ -872,7 +815,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
       reschedule: (id, token, delayMillis, booked) =>
         run
           .reschedule(
-            [keys.task(id), keys.running, keys.scheduled, keys.wake, keys.counts],
+            keys.core,
             id,
             token,
             Math.max(0, Math.ceil(delayMillis)),
@@ -886,7 +829,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
       deadLetter: (id, token, reason) =>
         run
           .deadLetter(
-            [keys.task(id), keys.running, keys.counts, keys.index("dead")],
+            [...keys.core, keys.index("dead")],
             id,
             token,
             reason,
@@ -901,16 +844,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
       beat: (names, deadAfterMillis, worker) =>
         run
           .beat(
-            [
-              keys.names,
-              keys.parked,
-              keys.running,
-              keys.taskPrefix,
-              keys.counts,
-              keys.index("dead"),
-              keys.workers,
-              keys.workerInfo
-            ],
+            [...keys.core, keys.names, keys.parked, keys.index("dead"), keys.workers, keys.workerInfo],
             names.join("\n"),
             deadAfterMillis === undefined ? -1 : Math.max(0, Math.ceil(deadAfterMillis)),
             retention,
@@ -939,7 +873,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
       leave: (worker) => Effect.asVoid(run.leave([keys.workers, keys.workerInfo], worker)),
       counts: Effect.map(
         run.counts(
-          [keys.counts, keys.ready, keys.parked, keys.taskPrefix, keys.scheduled, keys.ccwait],
+          [keys.counts, keys.ready, keys.parked, keys.tasks, keys.scheduled, keys.ccwait],
           options.waitingScan,
           Inspect.parkedScan
         ),
@@ -961,7 +895,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
         if (query.state === "queued") {
           return Effect.map(
             run.pageQueued(
-              [keys.ready, keys.parked, keys.taskPrefix],
+              [keys.ready, keys.parked, keys.tasks, keys.ccwait],
               query.name ?? "",
               query.limit,
               budget,
@@ -979,7 +913,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
               : [keys.index(query.state), query.state, retention]
         return Effect.map(
           run.pageSorted(
-            [set, keys.taskPrefix],
+            [set, keys.tasks],
             code,
             query.name ?? "",
             query.limit,
@@ -992,7 +926,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
         )
       },
       detail: (id) =>
-        Effect.map(run.inspect([keys.task(id), keys.running], id, lockInfix), (reply) => {
+        Effect.map(run.inspect([keys.tasks, keys.running], id, lockInfix), (reply) => {
           if (reply.length < 5) return undefined
           const [now, stored, lease, holder, ttl] = reply as Extract<typeof reply, { readonly length: 5 }>
           const record = parseRecord(id, stored, options.queue)
@@ -1020,13 +954,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
       ),
       retry: (id) =>
         Effect.map(
-          run.retry(
-            [keys.task(id), keys.ready, keys.wake, keys.counts, keys.index("failed"), keys.index("dead")],
-            id,
-            lockInfix,
-            wakeCap,
-            wakeTtlMillis
-          ),
+          run.retry([...keys.core, keys.index("failed"), keys.index("dead")], id, lockInfix, wakeCap, wakeTtlMillis),
           (reply): RetryResult =>
             reply[0] === 1
               ? { _tag: "Requeued" }
@@ -1037,27 +965,12 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
                   : { _tag: "Duplicate", holder: String(reply[1]), expiresInMillis: Math.max(0, Number(reply[2])) }
         ),
       retryAll: (state, name) =>
-        run.retryAll(
-          [keys.index(state), keys.taskPrefix, keys.ready, keys.wake, keys.counts],
-          state,
-          name ?? "",
-          lockInfix,
-          wakeCap,
-          wakeTtlMillis
-        ),
-      purge: (state, name) => run.purge([keys.index(state), keys.taskPrefix], state, name ?? ""),
+        run.retryAll([...keys.core, keys.index(state)], state, name ?? "", lockInfix, wakeCap, wakeTtlMillis),
+      purge: (state, name) => run.purge([keys.index(state), keys.tasks, keys.expiry], state, name ?? ""),
       cancel: (id) =>
         Effect.map(
           run.cancel(
-            [
-              keys.task(id),
-              keys.ready,
-              keys.scheduled,
-              keys.running,
-              keys.counts,
-              keys.index("cancelled"),
-              keys.parked
-            ],
+            [...keys.core, keys.index("cancelled"), keys.parked],
             id,
             retention,
             channels.events,
@@ -1084,17 +997,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
       fireSchedule: ({ schedule, overlap, tick, task }) =>
         Effect.map(
           run.scheduleFire(
-            [
-              keys.task(task.id),
-              keys.ready,
-              keys.scheduled,
-              keys.wake,
-              keys.idle,
-              keys.running,
-              keys.counts,
-              keys.schedules,
-              ...keys.inboxes
-            ],
+            [...keys.core, keys.idle, keys.schedules, ...keys.inboxes],
             task.id,
             task.name,
             task.payload,
@@ -1104,8 +1007,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
             handOffLeaseMillis,
             schedule,
             tick,
-            overlap,
-            keys.taskPrefix
+            overlap
           ),
           (r): FireResult => {
             switch (r[0]) {

@@ -12,32 +12,33 @@ import * as Lua from "./lua.generated.ts"
 
 /** Every script file with its key count, as named on disk. */
 export const scriptFiles = [
-  "enqueue-25.lua",
-  "enqueueUnique-25.lua",
+  "enqueue-26.lua",
+  "enqueueUnique-28.lua",
   "enqueueBatch-N.lua",
-  "claim-26.lua",
+  "claim-29.lua",
   "renew-2.lua",
-  "complete-3.lua",
-  "completeClaim-27.lua",
-  "completeClaimMany-N.lua",
-  "fail-6.lua",
-  "reschedule-5.lua",
-  "release-5.lua",
-  "deadLetter-4.lua",
-  "retire-7.lua",
-  "beat-8.lua",
+  "complete-9.lua",
+  "completeClaim-29.lua",
+  "completeClaimMany-29.lua",
+  "fail-10.lua",
+  "reschedule-9.lua",
+  "release-9.lua",
+  "deadLetter-10.lua",
+  "retire-11.lua",
+  "beat-14.lua",
   "leave-2.lua",
   "counts-6.lua",
   "pageSorted-2.lua",
-  "pageQueued-3.lua",
+  "pageQueued-4.lua",
   "inspect-2.lua",
+  "task-1.lua",
   "workers-2.lua",
-  "retry-6.lua",
-  "retryAll-5.lua",
-  "purge-2.lua",
-  "cancel-7.lua",
+  "retry-11.lua",
+  "retryAll-10.lua",
+  "purge-3.lua",
+  "cancel-11.lua",
   "scheduleSync-1.lua",
-  "scheduleFire-24.lua",
+  "scheduleFire-27.lua",
   "schedules-1.lua"
 ] as const
 
@@ -45,7 +46,7 @@ export const scriptFiles = [
 export const source = (file: (typeof scriptFiles)[number]): string =>
   Lua.contracts[/^(\w+)-/.exec(file)![1] as keyof typeof Lua.contracts].lua
 
-/** How a claim routes tasks by name and hands tasks on: `route.*` (ARGV[13..18]) of claim-26.lua, completeClaim-27.lua. */
+/** How a claim routes tasks by name and hands tasks on: `route.*` (ARGV[13..18]) of claim-29.lua, completeClaim-29.lua. */
 export type Route = Lua.Route
 
 export const enqueue = define(Lua.contracts.enqueue).withReturnType<[created: 0 | 1, state: string]>()
@@ -59,7 +60,7 @@ export const enqueueUnique = define(Lua.contracts.enqueueUnique).withReturnType<
 
 /**
  * A claim's reply: "task", now, count, then 8 fields per task (id, name, payload, attempts, trace, enqueuedAt,
- * booked, failures), or "idle", waitMillis, registration; the last element is the names passed on (see claim-26.lua).
+ * booked, failures), or "idle", waitMillis, registration; the last element is the names passed on (see claim-29.lua).
  */
 type ClaimReply = ReadonlyArray<string | number>
 
@@ -122,11 +123,14 @@ export const inspect = define(Lua.contracts.inspect).withReturnType<
   | readonly [now: number, record: ReadonlyArray<string>, leaseEnd: number, holder: string, ttl: number]
 >()
 
+/** A task's record, as HGETALL replies (empty: no such task, or it expired); see task-1.lua. */
+export const task = define(Lua.contracts.task).withReturnType<ReadonlyArray<string>>()
+
 export const workers = define(Lua.contracts.workers).withReturnType<
   readonly [now: number, ...live: Array<readonly [id: string, expiresAt: string, fields: ReadonlyArray<string>]>]
 >()
 
-/** The Admin's actions (see retry-6.lua, retryAll-5.lua, purge-2.lua, cancel-7.lua for the replies). */
+/** The Admin's actions (see retry-11.lua, retryAll-10.lua, purge-3.lua, cancel-11.lua for the replies). */
 export const retry = define(Lua.contracts.retry).withReturnType<
   | readonly [requeued: 1]
   | readonly [conflict: 0, state: string]
@@ -142,7 +146,7 @@ export const cancel = define(Lua.contracts.cancel).withReturnType<
   readonly [cancelled: 1, previous: string] | readonly [conflict: 0, state: string] | readonly [missing: -1]
 >()
 
-/** The schedulers' steps and the Inspector's read of the schedules (see scheduleSync-1.lua, scheduleFire-24.lua). */
+/** The schedulers' steps and the Inspector's read of the schedules (see scheduleSync-1.lua, scheduleFire-27.lua). */
 export const scheduleSync = define(Lua.contracts.scheduleSync).withReturnType<readonly [now: number, record: string]>()
 
 export const scheduleFire = define(Lua.contracts.scheduleFire).withReturnType<

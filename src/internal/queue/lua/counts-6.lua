@@ -4,7 +4,7 @@
 --   KEYS[1] counts:     counts hash     <prefix>:{q}:counts  -- field "<state>:<task name>" (includes.lua, newBook)
 --   KEYS[2] ready:      ready list      <prefix>:{q}:ready
 --   KEYS[3] parked:     parked line     <prefix>:{q}:parkline  -- tasks parked for a worker that runs their name
---   KEYS[4] taskPrefix: task key prefix <prefix>:{q}:task:   -- task keys are KEYS[4] .. id: same hash tag, same slot
+--   KEYS[4] tasks: records hash <prefix>:{q}:tasks  -- task id -> its record (see includes.lua, recLoad)
 --   KEYS[5] scheduled:  scheduled zset  <prefix>:{q}:scheduled
 --   KEYS[6] ccwait:     held back       <prefix>:{q}:ccwait  -- tasks held back by their concurrency group (see
 --       includes.lua, ccAdmitOrHold)
@@ -21,6 +21,8 @@
 -- and of its first due scheduled task, the one due longest. One HMGET per entry read; the ready list is read only
 -- until every name with queued tasks (per the counts) is found.
 local now = nowMillis()
+local Q = recordsOf(KEYS[4])
+Q.now = now
 local found, order = {}, {}
 local function consider(id, f)
   local name, at = f[4], tonumber(f[3] or f[2])
@@ -56,7 +58,7 @@ for _, name in ipairs(parkedNames(KEYS[3])) do
   outside[name] = redis.call("ZLEXCOUNT", KEYS[3], lo, hi)
   for _, member in ipairs(parkedOldest(KEYS[3], name, tonumber(ARGV[2]))) do
     local id = parkedId(member)
-    local f = redis.call("HMGET", KEYS[4] .. id, "s", "e", "r", "n")
+    local f = recGet(Q, id, "s", "e", "r", "n")
     if f[1] == "q" then
       parkedFirst[#parkedFirst + 1] = { id, f }
       break
@@ -68,7 +70,7 @@ end
 local heldRead = {}
 for _, member in ipairs(redis.call("ZRANGE", KEYS[6], 0, budget - 1)) do
   local id = string.sub(member, string.find(member, "\0", 1, true) + 17)
-  local f = redis.call("HMGET", KEYS[4] .. id, "s", "e", "r", "n")
+  local f = recGet(Q, id, "s", "e", "r", "n")
   if f[1] == "h" then
     heldRead[#heldRead + 1] = { id, f }
     outside[f[4]] = (outside[f[4]] or 0) + 1
@@ -99,7 +101,7 @@ while read < budget and wanted > 0 do
   for i = #ids, 1, -1 do
     if wanted == 0 then break end
     read = read + 1
-    local f = redis.call("HMGET", KEYS[4] .. ids[i], "s", "e", "r", "n")
+    local f = recGet(Q, ids[i], "s", "e", "r", "n")
     if f[1] == "q" then
       lastSince = tonumber(f[3] or f[2])
       if not readyFirst[f[4]] then
@@ -121,7 +123,7 @@ local readyLength = redis.call("LLEN", KEYS[2])
 local due = redis.call("ZRANGEBYSCORE", KEYS[5], "-inf", now, "LIMIT", 0, budget)
 local dueOf = {}
 for _, id in ipairs(due) do
-  local f = redis.call("HMGET", KEYS[4] .. id, "s", "e", "r", "n")
+  local f = recGet(Q, id, "s", "e", "r", "n")
   if f[1] == "s" and not dueOf[f[4]] then
     dueOf[f[4]] = true
     consider(id, f)

@@ -3,12 +3,10 @@
 -- names it as the holder; an id met twice is created once), with one TIME for the batch and one HINCRBY per (task
 -- name, state) instead of one per task. Atomic: all of it happens, or nothing (an error fails the whole call).
 -- Input:
---   KEYS[1..k] keys: the queue's ready list, scheduled zset, wake list, idle zset, running zset and counts hash
---       (<prefix>:{q}:ready, :scheduled, :wake, :idle, :running, :counts), its per-key concurrency hash and line
---       (:cc, :ccwait, see includes.lua, ccAdmitOrHold), the 16 hand-off inboxes
---       (<prefix>:{q}:inbox:<slot>, slots 0 to 15, see includes.lua, pickIdle), then for each task in order its record
---       key <prefix>:{q}:task:<id> and, for a unique task only, its lock key <lockPrefix>{q}:<unique key> (same
---       hash tag as the queue)
+--   KEYS[1..k] keys: the queue's keys in includes.lua's queueOf order (tasks, expiry, ready, scheduled, running, wake,
+--       counts, cc, ccwait: <prefix>:{q}:<name>), its idle zset (<prefix>:{q}:idle), the 16 hand-off inboxes
+--       (<prefix>:{q}:inbox:<slot>, slots 0 to 15, see includes.lua, pickIdle), then the lock key
+--       <lockPrefix>{q}:<unique key> of each unique task, in order (same hash tag as the queue)
 --   ARGV[1] wakeCap (number): wake list cap
 --   ARGV[2] wakeTtlMillis (number): wake list TTL (ms)
 --   ARGV[3] handOffLeaseMillis (number): the first lease of a task handed to an idle worker (ms, at most the
@@ -23,32 +21,33 @@
 --   { 1, state }           created (state: a code, see keys.ts)
 --   { 0, state }           a task with this id exists; nothing changed for it
 --   { 2, holder, pttl }    its unique key is held by task `holder` for pttl more ms; nothing changed for it
-local readyKey, scheduledKey, wakeKey, idleKey, runningKey, countsKey, ccKey, ccWaitKey = unpack(KEYS, 1, 8)
+local queueKeys = { unpack(KEYS, 1, 10) }
+local Q = queueOf(unpack(queueKeys, 1, 9))
 -- one TIME for the batch: its milliseconds for the records, its microseconds for the unique locks' fences
 local time = redis.call("TIME")
 local nowUs = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local now = math.floor(nowUs / 1000)
-local handoff = handoffOf(idleKey, { unpack(KEYS, 9, 24) }, ARGV[3], wakeKey, ARGV[1], ARGV[2])
+Q.now = now
+local handoff = handoffOf(queueKeys[10], { unpack(KEYS, 11, 26) }, ARGV[3], Q.wake, ARGV[1], ARGV[2])
 local codes = { q = "queued", s = "scheduled", h = "queued" }
 -- new tasks per "<name>\n<state>", counted once at the end, in the order first met
 local counted, order = {}, {}
 local out = {}
-local k = 25
+local k = 27
 local n = tonumber(ARGV[4])
 for i = 0, n - 1 do
   local a = 5 + i * 11
-  local key = KEYS[k]
   -- the lock ttl as sent (a string: SET PX and the record take it as it is, with no number to format)
   local lockTtl = ARGV[a + 5]
   local lockKey
-  k = k + 1
   if lockTtl ~= "0" then
     lockKey = KEYS[k]
     k = k + 1
   end
   local id, name = ARGV[a], ARGV[a + 1]
-  if redis.call("EXISTS", key) == 1 then
-    out[i + 1] = { 0, redis.call("HGET", key, "s") }
+  local existing = recGet(Q, id, "s")[1]
+  if existing then
+    out[i + 1] = { 0, existing }
   else
     local extra = {}
     local taken
@@ -68,10 +67,9 @@ for i = 0, n - 1 do
     if taken and taken[1] == 0 then
       out[i + 1] = { 2, taken[2], taken[3] }
     else
-      -- counted below, not by createTask (no counts key)
-      local state, noneIdle = createTask(key, readyKey, scheduledKey, wakeKey, id, name, ARGV[a + 2], tonumber(ARGV[a + 3]),
-        ARGV[a + 4], ARGV[1], ARGV[2], extra, handTo, runningKey, nil, now,
-        ARGV[a + 9] ~= "" and { ARGV[a + 9], tonumber(ARGV[a + 10]), ccKey, ccWaitKey } or nil)
+      -- counted below, not by createTask
+      local state, noneIdle = createTask(Q, id, name, ARGV[a + 2], tonumber(ARGV[a + 3]), ARGV[a + 4], ARGV[1], ARGV[2],
+        extra, handTo, true, now, ARGV[a + 9] ~= "" and { ARGV[a + 9], tonumber(ARGV[a + 10]) } or nil)
       out[i + 1] = { 1, state }
       -- no worker is registered idle: the next tasks of the batch need not look (see createTask)
       if noneIdle then handoff.noneIdle = true end
@@ -84,5 +82,5 @@ for i = 0, n - 1 do
     end
   end
 end
-for _, c in ipairs(order) do countNow(countsKey, c[2], nil, c[3], counted[c[1]]) end
+for _, c in ipairs(order) do countNow(Q.counts, c[2], nil, c[3], counted[c[1]]) end
 return out

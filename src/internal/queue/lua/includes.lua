@@ -1,7 +1,117 @@
 -- The queue's helpers: scripts/gen-lua.mjs ships with each script the ones it calls (and src/internal/lua/*.lua's).
 
 -- A task record's fields and state codes: see keys.ts. Waiting tasks carry only n, p, s, e (+ r, tr, lp, l, lt, lk):
--- short names, no derived values, so that a record stays a small listpack.
+-- short names, no derived values, so that a record stays small.
+
+-- Task records (see keys.ts): a queue keeps them in one hash, `tasks` (task id -> its record, a table of field ->
+-- string packed with cmsgpack), so that a script that learns an id while it runs (popped from a list, read from a
+-- sorted set) finds the record in a key it was given. A finished task's record carries "x", when it expires (ms):
+-- past it the record reads as missing, and `expiry` (a sorted set: id -> that time) lets scripts sweep it (recExpire).
+-- A script's queue: `Q`, the keys every script that moves tasks is given (KEYS[1..9], in this order) and the records
+-- it read (each unpacked once, written back whole by every change).
+local function queueOf(tasks, expiry, ready, scheduled, running, wake, counts, cc, ccwait)
+  return { tasks = tasks, expiry = expiry, ready = ready, scheduled = scheduled, running = running, wake = wake,
+    counts = counts, cc = cc, ccwait = ccwait, records = {} }
+end
+
+-- A script that only reads records: its `Q` (see queueOf) names the `tasks` hash only.
+local function recordsOf(tasks)
+  return { tasks = tasks, records = {} }
+end
+
+-- The record of task `id` (field -> string), or nil when it has none or its record expired.
+local function recLoad(Q, id)
+  local r = Q.records[id]
+  if r == nil then
+    r = false
+    local packed = redis.call("HGET", Q.tasks, id)
+    if packed then
+      r = cmsgpack.unpack(packed)
+      if r.x then
+        Q.now = Q.now or nowMillis()
+        if tonumber(r.x) <= Q.now then r = false end
+      end
+    end
+    Q.records[id] = r
+  end
+  return r or nil
+end
+
+-- The record's `...` fields, in order, false for a missing one (as HMGET reads a hash).
+local function recGet(Q, id, ...)
+  local r = recLoad(Q, id)
+  local fields = { ... }
+  local out = {}
+  for i = 1, #fields do out[i] = r and r[fields[i]] or false end
+  return out
+end
+
+-- Writes task `id`'s record `r` whole.
+local function recSave(Q, id, r)
+  Q.records[id] = r
+  redis.call("HSET", Q.tasks, id, cmsgpack.pack(r))
+end
+
+-- Sets fields of task `id`'s record (field, value, ...: values kept as strings, as HSET keeps them), creating the
+-- record when it has none.
+local function recSet(Q, id, ...)
+  local r = recLoad(Q, id) or {}
+  local kv = { ... }
+  for i = 1, #kv, 2 do r[kv[i]] = tostring(kv[i + 1]) end
+  recSave(Q, id, r)
+end
+
+-- Removes the `...` fields of task `id`'s record, if it has one (as HDEL).
+local function recDel(Q, id, ...)
+  local r = recLoad(Q, id)
+  if not r then return end
+  for _, field in ipairs({ ... }) do r[field] = nil end
+  recSave(Q, id, r)
+end
+
+-- Adds `by` to the number in `field` of task `id`'s record (as HINCRBY); returns the sum.
+local function recIncr(Q, id, field, by)
+  local r = recLoad(Q, id) or {}
+  local sum = tonumber(r[field] or "0") + by
+  r[field] = tostring(sum)
+  recSave(Q, id, r)
+  return sum
+end
+
+-- Whether task `id` has a record (as EXISTS).
+local function recExists(Q, id)
+  return recLoad(Q, id) ~= nil
+end
+
+-- A record as field, value, ... (as HGETALL replies).
+local function recFlat(r)
+  local out = {}
+  for field, value in pairs(r) do
+    out[#out + 1] = field
+    out[#out + 1] = value
+  end
+  return out
+end
+
+-- Task `id`'s record (which the caller gave "x" = `at`) expires at `at`: entered in `expiry`. Once a script, up to
+-- 32 records whose time has passed (at `now`) are swept from `tasks`: as many as one finish adds, and then some.
+-- A record written anew after it expired (a task id enqueued again) has its own "x", or none, and stays.
+local function recExpire(Q, id, at, now)
+  redis.call("ZADD", Q.expiry, at, id)
+  if Q.swept then return end
+  Q.swept = true
+  local due = redis.call("ZRANGEBYSCORE", Q.expiry, "-inf", now, "LIMIT", 0, 32)
+  if #due == 0 then return end
+  for _, old in ipairs(due) do
+    local packed = redis.call("HGET", Q.tasks, old)
+    local x = packed and cmsgpack.unpack(packed).x
+    if x and tonumber(x) <= now then
+      redis.call("HDEL", Q.tasks, old)
+      Q.records[old] = false
+    end
+  end
+  redis.call("ZREM", Q.expiry, unpack(due))
+end
 
 -- A unique task's lock key, from its record's lock prefix and unique key, and the queue's hash tag: `locks.infix` is
 -- "{<queue>}:" (the same for every task of the queue, so the record does not store it). nil for a task without a lock.
@@ -29,11 +139,11 @@ local function isRunning(state)
   return state and string.sub(state, 1, 2) == "r:"
 end
 
--- If the task at `key` is running under `token` (the claim's lease token): the record's
+-- If task `id` is running under `token` (the claim's lease token): the record's
 -- { state, lock prefix, unique key, lock keep, attempts, enqueued at, failure times, name, concurrency group };
 -- otherwise nil.
-local function owned(key, token)
-  local f = redis.call("HMGET", key, "s", "lp", "l", "lk", "a", "e", "ft", "n", "cg")
+local function owned(Q, id, token)
+  local f = recGet(Q, id, "s", "lp", "l", "lk", "a", "e", "ft", "n", "cg")
   if f[1] == "r:" .. token then return f end
   return nil
 end
@@ -104,7 +214,7 @@ local function indexFinished(book, state, id, now)
   redis.call("PEXPIRE", key, book.retention)
 end
 
--- A claimer's task names (see claim-26.lua): "" for every name, else "\n" .. the names joined by "\n" .. "\n".
+-- A claimer's task names (see claim-29.lua): "" for every name, else "\n" .. the names joined by "\n" .. "\n".
 local function runsName(names, name)
   return names == "" or string.find(names, "\n" .. name .. "\n", 1, true) ~= nil
 end
@@ -124,9 +234,9 @@ local function parkedMember(name, place, id)
   return #name .. ":" .. name .. "\0" .. place .. "\0" .. id
 end
 
--- Parks task `id` (record `key`) named `name` at the end of its name's line; its place ("ps") goes in its record, for
--- a cancel to find it.
-local function park(parkedKey, name, id, key)
+-- Parks task `id` named `name` at the end of its name's line; its place ("ps") goes in its record, for a cancel to
+-- find it.
+local function park(Q, parkedKey, name, id)
   local last = redis.call("ZRANGEBYLEX", parkedKey, "[\0seq:", "(\0seq;", "LIMIT", 0, 1)[1]
   local seq = 1
   if last then
@@ -135,7 +245,7 @@ local function park(parkedKey, name, id, key)
   end
   local place = string.format("%015d", seq)
   redis.call("ZADD", parkedKey, 0, "\0seq:" .. seq, 0, parkedMember(name, place, id))
-  redis.call("HSET", key, "ps", place)
+  recSet(Q, id, "ps", place)
 end
 
 -- A parked member's id and task name (see parkRange).
@@ -177,7 +287,7 @@ local function handoffOf(idleKey, inboxes, lease, wakeKey, cap, ttl)
   return { idle = idleKey, inboxes = inboxes, lease = tonumber(lease), wake = wakeKey, cap = cap, ttl = ttl }
 end
 
--- How a claim routes tasks by name and hands them on (claim-26.lua and completeClaim-26.lua, ARGV[13..16]).
+-- How a claim routes tasks by name and hands them on (claim-29.lua and completeClaim-29.lua, ARGV[13..16]).
 local function routeOf(names, parkedKey, handoff)
   return { names = names, parked = parkedKey, handoff = handoff }
 end
@@ -264,28 +374,28 @@ end
 -- rate-limit reschedule: it did not run) waits again as it did before its start, so it takes its lock again for its
 -- ttl (`lt`) -- if the lock is free: a duplicate that took the key meanwhile keeps it (see freeAtStart). `locks`:
 -- see lockKeyOf.
-local function retakeOnWait(key, id, f, locks)
+local function retakeOnWait(Q, id, f, locks)
   if f[4] ~= "s" then return end
   local lockKey = lockKeyOf(f[2], f[3], locks)
-  if lockKey then lockTake(lockKey, id, tonumber(redis.call("HGET", key, "lt"))) end
+  if lockKey then lockTake(lockKey, id, tonumber(recGet(Q, id, "lt")[1])) end
 end
 
 -- Gives a running task back for immediate redelivery (release, and a stopping worker's unstarted hand-offs): queued
 -- at the front of the line, its attempt given back (`f`: the record's fields from `owned`), one worker woken; a task
 -- holding its lock until it starts takes it again (retakeOnWait; `locks`: see lockKeyOf).
-local function giveBack(key, runningKey, readyKey, wakeKey, id, f, cap, ttl, book, locks)
-  retakeOnWait(key, id, f, locks)
-  redis.call("ZREM", runningKey, id)
-  redis.call("HSET", key, "s", "q", "a", tonumber(f[5]) - 1)
+local function giveBack(Q, id, f, cap, ttl, book, locks)
+  retakeOnWait(Q, id, f, locks)
+  redis.call("ZREM", Q.running, id)
+  recSet(Q, id, "s", "q", "a", tonumber(f[5]) - 1)
   count(book, f[8], "running", "queued")
-  redis.call("RPUSH", readyKey, id) -- front of the line
-  wake(wakeKey, cap, ttl)
+  redis.call("RPUSH", Q.ready, id) -- front of the line
+  wake(Q.wake, cap, ttl)
 end
 
 -- Per-key concurrency (`concurrency: { limit, key }`, admission at enqueue; see keys.ts): a task of a concurrency group
 -- (record field "cg", its limit "cl") is admitted, that is queued, scheduled or running as any task, while its group
--- has fewer than its limit admitted in the queue's hash `<base>cc` (group -> admitted count); otherwise it is held
--- back (state "h", read as queued) in the queue's sorted set `<base>ccwait`, member "<group>\0<seq>\0<id>" (score 0,
+-- has fewer than its limit admitted in the queue's hash `cc` (group -> admitted count); otherwise it is held
+-- back (state "h", read as queued) in the queue's sorted set `ccwait`, member "<group>\0<seq>\0<id>" (score 0,
 -- "cs": its seq, 15 digits from the hash's field "\0seq", which no group can be: a group has no "\0"), so that the
 -- group's oldest held-back task is the first member of the lex range "[<group>\0" .. "(<group>\1". `ccKey` and
 -- `waitKey` are the queue's `cc` and `ccwait`. Returns nil when the task is admitted, else its seq (the caller stores
@@ -302,78 +412,77 @@ local function ccAdmitOrHold(ccKey, waitKey, group, limit, id)
 end
 
 -- Admits the oldest held-back tasks of `group` (see ccAdmitOrHold) while the group has fewer admitted (`admitted`)
--- than the task's limit: each is queued (pushed on `<base>ready`, a blocked worker woken) or, when its run time "r" is
+-- than the task's limit: each is queued (pushed on `ready`, a blocked worker woken) or, when its run time "r" is
 -- still ahead (a delayed task), scheduled then; counted queued>scheduled in the counts hash for the latter (a
 -- held-back task counts as queued).
-local function ccAdmitNext(base, group, admitted, now)
-  local waitKey = base .. "ccwait"
+local function ccAdmitNext(Q, group, admitted, now)
   for _ = 1, 16 do
-    local head = redis.call("ZRANGEBYLEX", waitKey, "[" .. group .. "\0", "(" .. group .. "\1", "LIMIT", 0, 1)[1]
+    local head = redis.call("ZRANGEBYLEX", Q.ccwait, "[" .. group .. "\0", "(" .. group .. "\1", "LIMIT", 0, 1)[1]
     if not head then return end
     local id = string.sub(head, #group + 18)
-    local key = base .. "task:" .. id
-    local f = redis.call("HMGET", key, "s", "cl", "r", "n")
+    local f = recGet(Q, id, "s", "cl", "r", "n")
     if f[1] == "h" then
       if admitted >= tonumber(f[2]) then return end
-      admitted = redis.call("HINCRBY", base .. "cc", group, 1)
-      redis.call("HDEL", key, "cs")
+      admitted = redis.call("HINCRBY", Q.cc, group, 1)
+      local r = recLoad(Q, id)
+      r.cs = nil
       local at = tonumber(f[3])
       if at and at > now then
-        redis.call("HSET", key, "s", "s")
-        redis.call("ZADD", base .. "scheduled", at, id)
-        countNow(base .. "counts", f[4], "queued", "scheduled", 1)
+        r.s = "s"
+        recSave(Q, id, r)
+        redis.call("ZADD", Q.scheduled, at, id)
+        countNow(Q.counts, f[4], "queued", "scheduled", 1)
       else
-        redis.call("HSET", key, "s", "q")
-        redis.call("LPUSH", base .. "ready", id)
+        r.s = "q"
+        recSave(Q, id, r)
+        redis.call("LPUSH", Q.ready, id)
       end
-      wake(base .. "wake", 1024, 86400000)
+      wake(Q.wake, 1024, 86400000)
     end
-    redis.call("ZREM", waitKey, head)
+    redis.call("ZREM", Q.ccwait, head)
   end
 end
 
 -- A task of a concurrency group ends or leaves (see ccAdmitOrHold; nothing for a task without a group): a held-back
 -- task leaves the group's line; an admitted one gives its admission back and the group's oldest held-back task takes
--- it (ccAdmitNext). `key`: the task's record key, `id` its id; `group`: nil (read from the record), false (the caller
--- read the record: no group) or the group of a task the caller read as running (`owned`: admitted, not held back).
-local function ccRelease(key, id, now, group)
+-- it (ccAdmitNext). `id`: the task; `group`: nil (read from the record), false (the caller read the record: no group)
+-- or the group of a task the caller read as running (`owned`: admitted, not held back).
+local function ccRelease(Q, id, now, group)
   if group == false then return end
   local f = { group, nil }
-  if group == nil then f = redis.call("HMGET", key, "cg", "cs") end
+  if group == nil then f = recGet(Q, id, "cg", "cs") end
   if not f[1] then return end
-  local base = string.sub(key, 1, #key - #id - 5)
   if f[2] then
-    redis.call("ZREM", base .. "ccwait", f[1] .. "\0" .. f[2] .. "\0" .. id)
-    redis.call("HDEL", key, "cs")
+    redis.call("ZREM", Q.ccwait, f[1] .. "\0" .. f[2] .. "\0" .. id)
+    recDel(Q, id, "cs")
   else
-    local left = redis.call("HINCRBY", base .. "cc", f[1], -1)
+    local left = redis.call("HINCRBY", Q.cc, f[1], -1)
     if left <= 0 then
-      redis.call("HDEL", base .. "cc", f[1])
+      redis.call("HDEL", Q.cc, f[1])
       left = 0
     end
-    ccAdmitNext(base, f[1], left, now)
+    ccAdmitNext(Q, f[1], left, now)
   end
   -- no line left: the order starts again (so that the hash goes when no group has admitted tasks)
-  if redis.call("EXISTS", base .. "ccwait") == 0 then redis.call("HDEL", base .. "cc", "\0seq") end
+  if redis.call("EXISTS", Q.ccwait) == 0 then redis.call("HDEL", Q.cc, "\0seq") end
 end
 
 -- Creates a task record, queued now or scheduled after `delay` ms (the only place a record is created), with the
 -- `extra` fields (a unique task's lock). A task to run now is handed to an idle worker that runs its name when
 -- `handoff` names the queue's idle set and one is registered (see handOff). Returns the state code, and true when the
 -- hand-off found no idle worker registered at all (a batch then skips the look for its next tasks: `handoff.noneIdle`);
--- counts the new task in the counts hash `countsKey` (nil: the caller counts, see enqueueBatch-N.lua). `now`: the script's time
--- (nil: read from TIME here). `cc`: a task of a concurrency group, { group, limit, the queue's `cc` key, its `ccwait`
--- key } (nil: none), admitted or held back (state "h", counted queued; see ccAdmitOrHold).
-local function createTask(key, readyKey, scheduledKey, wakeKey, id, name, payload, delay, trace, cap, ttl, extra,
-    handoff, runningKey, countsKey, now, cc)
+-- counts the new task in the counts hash unless `uncounted` (the caller counts, see enqueueBatch-N.lua). `now`: the
+-- script's time (nil: read from TIME here). `cc`: a task of a concurrency group, { group, limit } (nil: none), admitted
+-- or held back (state "h", counted queued; see ccAdmitOrHold).
+local function createTask(Q, id, name, payload, delay, trace, cap, ttl, extra, handoff, uncounted, now, cc)
   now = now or nowMillis()
-  -- no id (it is in the key), no attempts (0 until a claim), no runAt unless delayed, no empty trace
+  -- no id (it is the record's field name), no attempts (0 until a claim), no runAt unless delayed, no empty trace
   local fields = { "n", name, "p", payload, "s", "q", "e", now }
   local token, worker, noneIdle
   local state = "queued"
   local held
   if cc then
-    held = ccAdmitOrHold(cc[3], cc[4], cc[1], cc[2], id)
+    held = ccAdmitOrHold(Q.cc, Q.ccwait, cc[1], cc[2], id)
     for _, v in ipairs({ "cg", cc[1], "cl", cc[2] }) do extra[#extra + 1] = v end
   end
   if held then
@@ -386,42 +495,44 @@ local function createTask(key, readyKey, scheduledKey, wakeKey, id, name, payloa
     fields[6] = "s"
     fields[9] = "r"
     fields[10] = now + delay
-    redis.call("ZADD", scheduledKey, now + delay, id)
+    redis.call("ZADD", Q.scheduled, now + delay, id)
     state = "scheduled"
   else
     if handoff and handoff.noneIdle then
       -- a batch whose earlier task found no worker registered: none has registered since (an enqueue registers none)
       noneIdle = true
     elseif handoff then
-      token, worker, noneIdle = handOff(handoff, runningKey, id, name, payload, trace, 1, now, "", "0", now)
+      token, worker, noneIdle = handOff(handoff, Q.running, id, name, payload, trace, 1, now, "", "0", now)
     end
     if token then
       fields[6] = "r:" .. token
       for _, v in ipairs({ "a", 1, "startedAt", now, "w", worker }) do fields[#fields + 1] = v end
       state = "running"
     else
-      redis.call("LPUSH", readyKey, id)
+      redis.call("LPUSH", Q.ready, id)
     end
   end
-  if countsKey then countNow(countsKey, name, nil, state, 1) end
+  if not uncounted then countNow(Q.counts, name, nil, state, 1) end
   if trace ~= "" then
     fields[#fields + 1] = "tr"
     fields[#fields + 1] = trace
   end
   for _, v in ipairs(extra) do fields[#fields + 1] = v end
-  redis.call("HSET", key, unpack(fields))
+  local r = {}
+  for i = 1, #fields, 2 do r[fields[i]] = tostring(fields[i + 1]) end
+  recSave(Q, id, r)
   -- a wake-up token for a blocked idle worker, unless the hand-off found that none is registered (then nobody is
   -- blocked, and a token would only wake the next one for nothing) or the task is held back
-  if not token and not noneIdle and not held then wake(wakeKey, cap, ttl) end
+  if not token and not noneIdle and not held then wake(Q.wake, cap, ttl) end
   return fields[6], noneIdle
 end
 
--- Creates the task `id` (record `key`) behind the running holder of its unique key (onDuplicate "replace",
+-- Creates the task `id` behind the running holder of its unique key (onDuplicate "replace",
 -- "oneBehind" or a debounce, see promoteNext): scheduled at the holder's lock expiry `expiry` (promoteNext queues it
 -- when the holder ends), with the lock fields `lock` ("lp", "l", "lt", and "lk" when not "until end"), its own
 -- earliest start `notBefore` ("nr", when later than now) and its trace (when not ""); counted as a new scheduled task.
 -- The caller names it in the holder's "nx".
-local function createBehind(key, scheduledKey, countsKey, id, name, payload, now, expiry, lock, notBefore, trace)
+local function createBehind(Q, id, name, payload, now, expiry, lock, notBefore, trace)
   local fields = { "n", name, "p", payload, "s", "s", "e", now, "r", expiry }
   for _, v in ipairs(lock) do fields[#fields + 1] = v end
   if notBefore > now then
@@ -432,70 +543,71 @@ local function createBehind(key, scheduledKey, countsKey, id, name, payload, now
     fields[#fields + 1] = "tr"
     fields[#fields + 1] = trace
   end
-  redis.call("HSET", key, unpack(fields))
-  redis.call("ZADD", scheduledKey, expiry, id)
-  countNow(countsKey, name, nil, "scheduled", 1)
+  local r = {}
+  for i = 1, #fields, 2 do r[fields[i]] = tostring(fields[i + 1]) end
+  recSave(Q, id, r)
+  redis.call("ZADD", Q.scheduled, expiry, id)
+  countNow(Q.counts, name, nil, "scheduled", 1)
 end
 
--- `onDuplicate: "replace"` (see enqueueUnique-25.lua): a duplicate enqueued while the unique task `id` (record `key`)
+-- `onDuplicate: "replace"` (see enqueueUnique-28.lua): a duplicate enqueued while the unique task `id`
 -- runs is created scheduled, at the time its lock expires at the latest, and named in the running task's field "nx".
 -- When that task ends and frees the lock, the lock passes to the task behind it (with its own ttl, "lt"), which is
 -- queued at once (or, when its own earliest start "nr" is later, scheduled then, holding the lock: a delayed or
--- debounced duplicate): the same key never runs twice at once, and no duplicate can take the key in between. The queue's
--- keys are built from the record's key (`<prefix>:{q}:task:<id>`: the same hash tag, see ARCHITECTURE.md); the wake
+-- debounced duplicate): the same key never runs twice at once, and no duplicate can take the key in between. The wake
 -- list's cap and TTL are the backend's constants (redis.ts). Nothing happens when the task behind is no longer
 -- scheduled (cancelled, or promoted by a claim when the lock expired).
-local function promoteNext(key, id, lockKey, now)
-  local nextId = redis.call("HGET", key, "nx")
+local function promoteNext(Q, id, lockKey, now)
+  local nextId = recGet(Q, id, "nx")[1]
   if not nextId then return end
-  local base = string.sub(key, 1, #key - #id - 5)
-  local nextKey = base .. "task:" .. nextId
-  local f = redis.call("HMGET", nextKey, "s", "n", "lt", "nr")
+  local f = recGet(Q, nextId, "s", "n", "lt", "nr")
   if f[1] ~= "s" then return end
   lockTake(lockKey, nextId, tonumber(f[3]))
   local notBefore = tonumber(f[4])
   if notBefore and notBefore > now then
-    redis.call("ZADD", base .. "scheduled", notBefore, nextId)
-    redis.call("HSET", nextKey, "r", notBefore)
+    redis.call("ZADD", Q.scheduled, notBefore, nextId)
+    recSet(Q, nextId, "r", notBefore)
     -- its run time moved earlier than the lock's expiry: idle workers wait for the old one
-    wake(base .. "wake", 1024, 86400000)
+    wake(Q.wake, 1024, 86400000)
     return
   end
-  redis.call("ZREM", base .. "scheduled", nextId)
-  redis.call("HSET", nextKey, "s", "q", "r", now)
-  countNow(base .. "counts", f[2], "scheduled", "queued", 1)
-  redis.call("LPUSH", base .. "ready", nextId)
-  wake(base .. "wake", 1024, 86400000)
+  redis.call("ZREM", Q.scheduled, nextId)
+  recSet(Q, nextId, "s", "q", "r", now)
+  countNow(Q.counts, f[2], "scheduled", "queued", 1)
+  redis.call("LPUSH", Q.ready, nextId)
+  wake(Q.wake, 1024, 86400000)
 end
 
--- Ends a task: terminal state (which drops the lease token), the record expires after the retention, joiners are told.
+-- Ends task `id`: terminal state (which drops the lease token), the record expires after the retention (see
+-- recExpire), joiners are told.
 -- A unique task's lock (`lockKey`, see lockKeyOf: it was in KEYS at enqueue and shares the queue's hash tag) is
 -- freed with it and announced on `lockChannel`, unless it keeps the lock until expiry (`lockKeep` "1": an interval
 -- task); only if it holds it (`lockKeep` "s": the lock was freed as it started, see freeAtStart). The move from state `from` is counted in `book` (the task is named `name`), and a failed, dead, skipped or
 -- cancelled task is indexed (indexFinished); without a book (nil: a success, which has no index) the caller counts.
 -- A task of a concurrency group gives its admission to its group's next (ccRelease; `group`: the running task's group
 -- as `owned` read it, false for none, or nil: read here).
-local function finish(key, runningKey, id, state, field, value, retention, channel, now, lockKey, lockKeep,
-    lockChannel, book, name, from, group)
-  redis.call("ZREM", runningKey, id)
-  redis.call("HSET", key, "s", state, field, value, "finishedAt", now)
+local function finish(Q, id, state, field, value, retention, channel, now, lockKey, lockKeep, lockChannel, book, name,
+    from, group)
+  redis.call("ZREM", Q.running, id)
+  local at = now + tonumber(retention)
+  recSet(Q, id, "s", state, field, value, "finishedAt", now, "x", at)
+  recExpire(Q, id, at, now)
   if book then
     count(book, name, from, state)
     indexFinished(book, state, id, now)
   end
-  redis.call("PEXPIRE", key, retention)
   redis.call("PUBLISH", channel, id)
-  ccRelease(key, id, now, group)
+  ccRelease(Q, id, now, group)
   if lockKey and lockKeep ~= "1" and lockFree(lockKey, id, lockChannel, false) == 1 then
-    promoteNext(key, id, lockKey, now)
+    promoteNext(Q, id, lockKey, now)
   end
 end
 
--- Whether the queued task at `key` (record fields `f` as claimTasks reads them) may start now. A unique task whose
+-- Whether the queued task `id` (record fields `f` as claimTasks reads them) may start now. A unique task whose
 -- lock another task holds now (its own lock expired and the key was taken by a newer task) is not run: it ends
 -- "skipped" with the reason (counted in the book `bookOf()` returns). A unique task whose lock expired and is free
 -- takes it again. A task that holds its lock only until it starts (`lk` "s", f[12]) always may: see freeAtStart.
-local function admit(key, runningKey, id, f, retention, channel, now, locks, bookOf)
+local function admit(Q, id, f, retention, channel, now, locks, bookOf)
   local lockKey = lockKeyOf(f[7], f[8], locks)
   if not lockKey or f[12] == "s" then return true end
   local holder = lockRead(lockKey)
@@ -505,25 +617,25 @@ local function admit(key, runningKey, id, f, retention, channel, now, locks, boo
   end
   if holder == id then return true end
   -- not its lock: nothing to free
-  finish(key, runningKey, id, "skipped", "reason", "its unique key is held by task " .. holder, retention, channel,
-    now, nil, nil, locks.channel, bookOf(), f[2], "queued")
+  finish(Q, id, "skipped", "reason", "its unique key is held by task " .. holder, retention, channel, now, nil, nil,
+    locks.channel, bookOf(), f[2], "queued")
   return false
 end
 
--- `hold: "untilStart"` (`lk` "s", f[12]; record fields `f` as claimTasks reads them): the task at `key` starts now,
+-- `hold: "untilStart"` (`lk` "s", f[12]; record fields `f` as claimTasks reads them): the task `id` starts now,
 -- so its lock is freed and the release announced on `locks.channel`, as `finish` does (and the key passes to a task
 -- waiting behind it, see promoteNext) -- only if this task holds it: a task that waits again after it ran (a retry,
 -- a lapsed lease) does not hold it, and its start leaves the key alone, whoever holds it now (one given back
 -- without running may hold it again: see retakeOnWait).
-local function freeAtStart(key, id, f, now, locks)
+local function freeAtStart(Q, id, f, now, locks)
   if f[12] ~= "s" then return end
   local lockKey = lockKeyOf(f[7], f[8], locks)
-  if lockKey and lockFree(lockKey, id, locks.channel, false) == 1 then promoteNext(key, id, lockKey, now) end
+  if lockKey and lockFree(lockKey, id, locks.channel, false) == 1 then promoteNext(Q, id, lockKey, now) end
 end
 
 -- Claims up to `want` of the oldest waiting tasks whose names the claimer runs (`route.names`, see runsName), after
 -- promoting due scheduled tasks and requeueing (or, past `most` redeliveries, dead-lettering) lapsed leases; see
--- claim-26.lua for the reply. Shared by claim and completeClaim. The range scans run only when the first entry's
+-- claim-29.lua for the reply. Shared by claim and completeClaim. The range scans run only when the first entry's
 -- score is due (one O(1) read otherwise).
 -- Routing by name: tasks parked for a name this claimer runs (`route.parkedPrefix .. name`, names listed in the
 -- set `route.parked`) come first, oldest first. A ready task of a name it does not run is handed to an idle worker
@@ -535,8 +647,9 @@ end
 -- leases, skips) go through a book made on the first one (a book's tables cost more than the common path's count).
 -- Returns the reply, the names passed on, the names of the tasks dead-lettered (lapsed too often, one per task; nil:
 -- none), takenName and taken.
-local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseToken, lease, limit, retention, channel,
-    most, want, now, locks, handed, route, countsKey, deadKey, skippedKey, indexCap, worker)
+local function claimTasks(Q, baseToken, lease, limit, retention, channel, most, want, now, locks, handed, route,
+    deadKey, skippedKey, indexCap, worker)
+  local readyKey, scheduledKey, runningKey, countsKey = Q.ready, Q.scheduled, Q.running, Q.counts
   local book
   local function bookOf()
     if not book then
@@ -550,10 +663,9 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
     local due = redis.call("ZRANGEBYSCORE", scheduledKey, "-inf", now, "LIMIT", 0, limit)
     for _, id in ipairs(due) do
       redis.call("ZREM", scheduledKey, id)
-      local key = taskPrefix .. id
-      local f = redis.call("HMGET", key, "s", "n")
+      local f = recGet(Q, id, "s", "n")
       if f[1] == "s" then
-        redis.call("HSET", key, "s", "q")
+        recSet(Q, id, "s", "q")
         redis.call("LPUSH", readyKey, id)
         count(bookOf(), f[2], "scheduled", "queued")
       end
@@ -567,19 +679,18 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
     local lapsed = redis.call("ZRANGEBYSCORE", runningKey, "-inf", now, "LIMIT", 0, limit)
     for _, id in ipairs(lapsed) do
       redis.call("ZREM", runningKey, id)
-      local key = taskPrefix .. id
-      local f = redis.call("HMGET", key, "s", "lp", "l", "lk", "n")
+      local f = recGet(Q, id, "s", "lp", "l", "lk", "n")
       if isRunning(f[1]) then
-        local redeliveries = redis.call("HINCRBY", key, "redeliveries", 1)
+        local redeliveries = recIncr(Q, id, "redeliveries", 1)
         if most >= 0 and redeliveries > most then
           -- its worker keeps dying on it (a poison task): dead, with the reason; a unique task's lock is freed
-          finish(key, runningKey, id, "dead", "reason", "its lease lapsed " .. redeliveries .. " times: the worker " ..
+          finish(Q, id, "dead", "reason", "its lease lapsed " .. redeliveries .. " times: the worker " ..
             "running it keeps dying", retention, channel, now, lockKeyOf(f[2], f[3], locks), f[4], locks.channel,
             bookOf(), f[5], "running")
           dead = dead or {}
           table.insert(dead, f[5])
         else
-          redis.call("HSET", key, "s", "q")
+          recSet(Q, id, "s", "q")
           redis.call("RPUSH", readyKey, id) -- front of the line: it waited already
           count(bookOf(), f[5], "running", "queued")
         end
@@ -587,7 +698,7 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
     end
   end
 
-  -- tasks an enqueue handed to this worker (claim-26.lua): claimed already, they come first and take this claim's
+  -- tasks an enqueue handed to this worker (claim-29.lua): claimed already, they come first and take this claim's
   -- first tokens and its lease
   local out = { "task", now, 0 }
   local passed = {}
@@ -599,9 +710,9 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
   for _, t in ipairs(handed or {}) do
     if n >= want then break end
     -- still running under the hand-off's token (its short lease may have lapsed, and the task been requeued above)
-    if redis.call("HGET", taskPrefix .. t[1], "s") == "r:" .. t[6] then
+    if recGet(Q, t[1], "s")[1] == "r:" .. t[6] then
       n = n + 1
-      redis.call("HSET", taskPrefix .. t[1], "s", "r:" .. token())
+      recSet(Q, t[1], "s", "r:" .. token())
       redis.call("ZADD", runningKey, now + lease, t[1])
       local i = #out
       out[i + 1], out[i + 2], out[i + 3], out[i + 4] = t[1], t[2], t[3], t[7] or 1
@@ -610,20 +721,18 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
   end
 
   -- everything a claim reads of a waiting task, in one call
-  local function read(key)
-    return redis.call("HMGET", key, "s", "n", "p", "tr", "e", "a", "lp", "l", "lt", "booked", "ft", "lk")
+  local function read(id)
+    return recGet(Q, id, "s", "n", "p", "tr", "e", "a", "lp", "l", "lt", "booked", "ft", "lk")
   end
   -- claims the queued task `id` (fields `f`) for this claimer
-  local function take(key, id, f)
+  local function take(id, f)
     n = n + 1
-    freeAtStart(key, id, f, now, locks)
+    freeAtStart(Q, id, f, now, locks)
     local attempts = tonumber(f[6] or "0") + 1
-    if worker ~= "" then
-      redis.call("HSET", key, "s", "r:" .. token(), "a", attempts, "startedAt", now, "w", worker)
-    else
-      redis.call("HSET", key, "s", "r:" .. token(), "a", attempts, "startedAt", now)
-    end
-    if f[10] then redis.call("HDEL", key, "booked") end
+    local r = recLoad(Q, id)
+    r.s, r.a, r.startedAt, r.booked = "r:" .. token(), tostring(attempts), tostring(now), nil
+    if worker ~= "" then r.w = worker end
+    recSave(Q, id, r)
     if taken == 0 or takenName == f[2] then
       takenName, taken = f[2], taken + 1
     else
@@ -645,11 +754,8 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
           if #members == 0 then break end
           for _, member in ipairs(members) do
             local id = parkedId(member)
-            local key = taskPrefix .. id
-            local f = read(key)
-            if f[1] == "q" and admit(key, runningKey, id, f, retention, channel, now, locks, bookOf) then
-              take(key, id, f)
-            end
+            local f = read(id)
+            if f[1] == "q" and admit(Q, id, f, retention, channel, now, locks, bookOf) then take(id, f) end
           end
         end
       end
@@ -660,29 +766,29 @@ local function claimTasks(readyKey, scheduledKey, runningKey, taskPrefix, baseTo
   while n < want and foreign < 100 do
     local id = redis.call("RPOP", readyKey)
     if not id then break end
-    local key = taskPrefix .. id
-    local f = read(key)
+    local f = read(id)
     -- an id without a queued record (expired or stale) is dropped
     if f[1] == "q" then
       if runsName(route.names, f[2]) then
-        if admit(key, runningKey, id, f, retention, channel, now, locks, bookOf) then take(key, id, f) end
+        if admit(Q, id, f, retention, channel, now, locks, bookOf) then take(id, f) end
       else
         -- another kind of worker's task: handed to an idle one that runs it, else parked for one
         foreign = foreign + 1
         table.insert(passed, f[2])
         local attempts = tonumber(f[6] or "0") + 1
         local handedTo, handedWorker
-        if route.handoff and admit(key, runningKey, id, f, retention, channel, now, locks, bookOf) then
+        if route.handoff and admit(Q, id, f, retention, channel, now, locks, bookOf) then
           handedTo, handedWorker = handOff(route.handoff, runningKey, id, f[2], f[3], f[4] or "", attempts,
             tonumber(f[5]), f[11] or "", f[10] or "0", now)
         end
         if handedTo then
-          freeAtStart(key, id, f, now, locks)
-          redis.call("HSET", key, "s", "r:" .. handedTo, "a", attempts, "startedAt", now, "w", handedWorker)
-          if f[10] then redis.call("HDEL", key, "booked") end
+          freeAtStart(Q, id, f, now, locks)
+          local r = recLoad(Q, id)
+          r.s, r.a, r.startedAt, r.w, r.booked = "r:" .. handedTo, tostring(attempts), tostring(now), handedWorker, nil
+          recSave(Q, id, r)
           countNow(countsKey, f[2], "queued", "running", 1)
-        elseif redis.call("HGET", key, "s") == "q" then
-          park(route.parked, f[2], id, key)
+        elseif recGet(Q, id, "s")[1] == "q" then
+          park(Q, route.parked, f[2], id)
         end
       end
     end
@@ -732,57 +838,61 @@ local function pageOf(limit, budget)
   return { tasks = {}, scanned = 0, last = nil, limit = limit, budget = budget }
 end
 
--- Reads the entry `id` at cursor position `at` into `page`: its record's `fields` (HMGET of `key`), kept as `row(f)`
--- when `keep(f)`. Returns false, with the cursor (the last entry read) appended to the tasks, when the page is full.
-local function pageAdd(page, at, key, fields, keep, row)
+-- Reads the entry `id` at cursor position `at` into `page`: its record's `fields` (in `Q`, see recordsOf), kept as
+-- `row(f)` when `keep(f)`. Returns false, with the cursor (the last entry read) appended to the tasks, when the page
+-- is full.
+local function pageAdd(page, at, Q, id, fields, keep, row)
   if #page.tasks >= page.limit or page.scanned >= page.budget then
     table.insert(page.tasks, page.last)
     return false
   end
   page.scanned = page.scanned + 1
   page.last = at
-  local f = redis.call("HMGET", key, unpack(fields))
+  local f = recGet(Q, id, unpack(fields))
   if keep(f) then table.insert(page.tasks, row(f)) end
   return true
 end
 
--- Admin (operator actions: retry, retryAll; see retry-6.lua, retryAll-5.lua). Queues the failed or dead task at `key`
--- (its id `id`, record fields `f` = { state, name, lock prefix, unique key, lock ttl, error, reason }) again, at the
+-- Admin (operator actions: retry, retryAll; see retry-11.lua, retryAll-10.lua). Queues the failed or dead task `id`
+-- (record fields `f` = { state, name, lock prefix, unique key, lock ttl, error, reason }) again, at the
 -- back of the line like a new task: attempts, failure times, redeliveries, reschedules and the outcome are reset
 -- (the error or reason is kept as `lastError`), the record no longer expires, it leaves `indexKey` (the bounded index
 -- of its state) and is counted as queued in `book` (the terminal state's total stays: totals only grow). A unique
 -- task takes its lock again (`locks`, see lockKeyOf), a task of a concurrency group its admission (or it is held back,
 -- see ccAdmitOrHold). Returns {1} requeued, or {2, holder, pttl}: another task holds
 -- its unique key (nothing changed).
-local function requeue(key, id, f, readyKey, indexKey, now, locks, book)
+local function requeue(Q, id, f, indexKey, now, locks, book)
   local lockKey = lockKeyOf(f[3], f[4], locks)
   if lockKey then
     local taken = lockTake(lockKey, id, tonumber(f[5]))
     if taken[1] == 0 then return { 2, taken[2], taken[3] } end
   end
-  redis.call("HDEL", key, "a", "ft", "error", "reason", "result", "finishedAt", "booked", "redeliveries",
-    "reschedules", "startedAt", "w")
-  redis.call("HSET", key, "s", "q", "r", now, "lastError", f[6] or f[7] or "")
-  redis.call("PERSIST", key)
+  local r = recLoad(Q, id)
+  for _, field in ipairs({ "a", "ft", "error", "reason", "result", "finishedAt", "booked", "redeliveries",
+    "reschedules", "startedAt", "w", "x" }) do
+    r[field] = nil
+  end
+  r.s, r.r, r.lastError = "q", tostring(now), f[6] or f[7] or ""
+  redis.call("ZREM", Q.expiry, id)
   redis.call("ZREM", indexKey, id)
   count(book, f[2], nil, "queued")
   -- a task of a concurrency group is admitted again, or held back behind its group's line (ccAdmitOrHold)
-  local cc = redis.call("HMGET", key, "cg", "cl")
-  if cc[1] then
-    local base = string.sub(key, 1, #key - #id - 5)
-    local held = ccAdmitOrHold(base .. "cc", base .. "ccwait", cc[1], tonumber(cc[2]), id)
+  if r.cg then
+    local held = ccAdmitOrHold(Q.cc, Q.ccwait, r.cg, tonumber(r.cl), id)
     if held then
-      redis.call("HSET", key, "s", "h", "cs", held)
+      r.s, r.cs = "h", held
+      recSave(Q, id, r)
       return { 1 }
     end
   end
-  redis.call("LPUSH", readyKey, id)
+  recSave(Q, id, r)
+  redis.call("LPUSH", Q.ready, id)
   return { 1 }
 end
 
--- `onDuplicate: { debounce, edge: "leading" | "both" }`: enqueueUnique-25.lua's step for it (`k`, `a`: that script's
--- KEYS and ARGV). A key's requests come in bursts, each within `wait` (a[14]) of the one before. The burst's window
--- is the hash `windowKey`, `<prefix>:{q}:edge:<lock key>` (the script's KEYS[9]), which expires when the window ends: `u` its end (ms: the latest request + wait), `f` when the burst's latest run
+-- `onDuplicate: { debounce, edge: "leading" | "both" }`: enqueueUnique's step for it (`Q`: its queue, see queueOf;
+-- `lockKey`: the unique key's lock; `a`: the script's ARGV). A key's requests come in bursts, each within `wait` (a[14]) of the one before. The burst's window
+-- is the hash `windowKey`, `<prefix>:{q}:edge:<lock key>` (given in the script's KEYS), which expires when the window ends: `u` its end (ms: the latest request + wait), `f` when the burst's latest run
 -- was asked for (ms), `i` that run's id, `t` the burst's trailing run ("both"). Every request moves the end.
 -- Outside a window (and, "leading" with maxWait, `maxWait` or more after `f`), a request runs at once (after its
 -- own delay): a new task with the key's lock ({1, state}); a run of the key that has not started yet (the waiting
@@ -792,50 +902,47 @@ end
 -- burst's trailing run, which starts `wait` from now, at most `maxWait` (a[15], -1: none) after the burst's latest
 -- run ({4, id, state, startsAt}; created as above if need be), or, when a run of the key has not started yet, to
 -- that run ({3, id, state}: it runs the latest payload).
-local function debounceEdge(k, a, windowKey, handoff)
+local function debounceEdge(Q, lockKey, a, windowKey, handoff)
   local now = nowMillis()
   local id, wait, maxWait, ttl, edge = a[1], tonumber(a[14]), tonumber(a[15]), tonumber(a[8]), a[16]
-  local base = string.sub(k[1], 1, #k[1] - #id - 5)
   local w = redis.call("HMGET", windowKey, "u", "f", "i", "t")
   local open = w[1] and w[3] and tonumber(w[1]) > now
   local lastRun = tonumber(w[2] or now)
   local lock = { "lp", a[10], "l", a[11], "lt", a[8] }
-  -- "lk": how long the task holds the key when not until its end (a[9], as in enqueueUnique-25.lua)
+  -- "lk": how long the task holds the key when not until its end (a[9], as in enqueueUnique-28.lua)
   if a[9] ~= "0" then lock[7], lock[8] = "lk", a[9] end
   -- the run of the key that has not started (the task waiting behind the running holder, or the waiting holder)
   local function waitingOf(holder)
-    local hKey = base .. "task:" .. holder
-    local h = redis.call("HMGET", hKey, "s", "nx", "n")
+    local h = recGet(Q, holder, "s", "nx", "n")
     if h[2] then
-      local bKey = base .. "task:" .. h[2]
-      local b = redis.call("HMGET", bKey, "s", "n")
-      if b[1] == "s" then return { id = h[2], key = bKey, state = "s", name = b[2], behind = true } end
+      local b = recGet(Q, h[2], "s", "n")
+      if b[1] == "s" then return { id = h[2], state = "s", name = b[2], behind = true } end
     end
-    if h[1] == "q" or h[1] == "s" then return { id = holder, key = hKey, state = h[1], name = h[3] } end
+    if h[1] == "q" or h[1] == "s" then return { id = holder, state = h[1], name = h[3] } end
     return nil
   end
   -- moves that run (see waitingOf) to start at `at`: behind the running holder, not before then; the holder itself is
   -- scheduled then, or queued when it is due
   local function startAt(t, at)
     if t.behind then
-      redis.call("HSET", t.key, "nr", at)
+      recSet(Q, t.id, "nr", at)
       return "s"
     end
     if at > now then
       if t.state == "q" then
-        redis.call("LREM", k[2], 1, t.id)
-        countNow(k[8], t.name, "queued", "scheduled", 1)
+        redis.call("LREM", Q.ready, 1, t.id)
+        countNow(Q.counts, t.name, "queued", "scheduled", 1)
       end
-      redis.call("ZADD", k[3], at, t.id)
-      redis.call("HSET", t.key, "s", "s", "r", at)
+      redis.call("ZADD", Q.scheduled, at, t.id)
+      recSet(Q, t.id, "s", "s", "r", at)
       return "s"
     end
     if t.state == "s" then
-      redis.call("ZREM", k[3], t.id)
-      redis.call("HSET", t.key, "s", "q", "r", now)
-      countNow(k[8], t.name, "scheduled", "queued", 1)
-      redis.call("LPUSH", k[2], t.id)
-      wake(k[4], a[6], a[7])
+      redis.call("ZREM", Q.scheduled, t.id)
+      recSet(Q, t.id, "s", "q", "r", now)
+      countNow(Q.counts, t.name, "scheduled", "queued", 1)
+      redis.call("LPUSH", Q.ready, t.id)
+      wake(Q.wake, a[6], a[7])
     end
     return "q"
   end
@@ -845,12 +952,10 @@ local function debounceEdge(k, a, windowKey, handoff)
     if taken[1] == 1 then
       -- a task that holds its key until it starts is not handed to an idle worker: a claim starts it and frees the key
       local handTo = a[9] ~= "s" and handoff or nil
-      return createTask(k[1], k[2], k[3], k[4], id, a[2], a[3], at - now, a[5], a[6], a[7], lock, handTo, k[7], k[8],
-        now)
+      return createTask(Q, id, a[2], a[3], at - now, a[5], a[6], a[7], lock, handTo, false, now)
     end
-    createBehind(k[1], k[3], k[8], id, a[2], a[3], now, now + math.max(0, tonumber(taken[3])), lock, at, a[5])
-    local holderKey = base .. "task:" .. taken[2]
-    if redis.call("EXISTS", holderKey) == 1 then redis.call("HSET", holderKey, "nx", id) end
+    createBehind(Q, id, a[2], a[3], now, now + math.max(0, tonumber(taken[3])), lock, at, a[5])
+    if recExists(Q, taken[2]) then recSet(Q, taken[2], "nx", id) end
     return "s"
   end
   local function remember(fields)
@@ -859,11 +964,11 @@ local function debounceEdge(k, a, windowKey, handoff)
   end
   if not open or (edge == "leading" and maxWait >= 0 and now - lastRun >= maxWait) then
     local at = now + tonumber(a[4])
-    local taken = lockTake(k[5], id, ttl)
+    local taken = lockTake(lockKey, id, ttl)
     local t = taken[1] == 0 and waitingOf(taken[2])
     local run, reply
     if t then
-      redis.call("HSET", t.key, "p", a[3])
+      recSet(Q, t.id, "p", a[3])
       run, reply = t.id, { 3, t.id, startAt(t, at) }
     else
       run, reply = id, { 1, create(taken, at) }
@@ -878,7 +983,7 @@ local function debounceEdge(k, a, windowKey, handoff)
   end
   local trailing = w[4]
   if trailing then
-    local f = redis.call("HMGET", base .. "task:" .. trailing, "s", "startedAt")
+    local f = recGet(Q, trailing, "s", "startedAt")
     if f[1] ~= "s" and f[1] ~= "q" then
       -- it started (at maxWait): the next trailing run counts from that start
       lastRun = tonumber(f[2] or lastRun)
@@ -888,11 +993,11 @@ local function debounceEdge(k, a, windowKey, handoff)
   local at = now + wait
   if maxWait >= 0 then at = math.min(at, lastRun + maxWait) end
   at = math.max(at, now)
-  local taken = lockTake(k[5], id, ttl)
+  local taken = lockTake(lockKey, id, ttl)
   local t = taken[1] == 0 and waitingOf(taken[2])
   local reply
   if t then
-    redis.call("HSET", t.key, "p", a[3])
+    recSet(Q, t.id, "p", a[3])
     if t.id == trailing then
       reply = { 4, t.id, startAt(t, at), at }
     else

@@ -3,7 +3,7 @@
 -- finish time), greatest score first, after a cursor (read only).
 -- Input:
 --   KEYS[1] set:        sorted set      <prefix>:{q}:scheduled, :running or :index:<state>
---   KEYS[2] taskPrefix: task key prefix <prefix>:{q}:task:  -- task keys are KEYS[2] .. id: same hash tag, same slot
+--   KEYS[2] tasks: records hash <prefix>:{q}:tasks  -- task id -> its record (see includes.lua, recLoad)
 --   ARGV[1] state: the state the records must be in: "s" (scheduled), "r" (running: "r:<token>"), or a terminal
 --       state's name
 --   ARGV[2] name: task name ("": every name)
@@ -16,6 +16,7 @@
 --       entry; an index's entries past the retention, whose records expired)
 -- Output: { { id, name, score, enqueued at, attempts, error or reason, state }, ... , next } -- next: { score, id }
 --   of the last entry read when the page stopped early ({} when there is nothing more)
+local Q = recordsOf(KEYS[2])
 local page = pageOf(tonumber(ARGV[3]), tonumber(ARGV[4]))
 local afterScore = ARGV[5] ~= "" and tonumber(ARGV[5]) or nil
 local max = ARGV[5] ~= "" and ARGV[5] or "+inf"
@@ -37,7 +38,7 @@ while true do
     -- entries of the cursor's score up to the cursor itself were listed already
     if not (afterScore and tonumber(score) == afterScore and not bytesBefore(id, ARGV[6])) then
       local row = function(f) return { id, f[2], score, f[3], f[4] or "0", f[5] or f[6] or "", f[1] } end
-      if not pageAdd(page, { score, id }, KEYS[2] .. id, fields, keep, row) then return page.tasks end
+      if not pageAdd(page, { score, id }, Q, id, fields, keep, row) then return page.tasks end
     end
   end
 end

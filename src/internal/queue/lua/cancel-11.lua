@@ -7,13 +7,10 @@
 -- are told on the events channel, the task enters the bounded index of cancelled tasks, and a running task's id is
 -- published on the cancels channel, where every worker of the queue listens and interrupts it at once.
 -- Input:
---   KEYS[1] task:           task key         <prefix>:{q}:task:<id>
---   KEYS[2] ready:          ready list       <prefix>:{q}:ready
---   KEYS[3] scheduled:      scheduled zset   <prefix>:{q}:scheduled
---   KEYS[4] running:        running zset     <prefix>:{q}:running
---   KEYS[5] counts:         counts hash      <prefix>:{q}:counts            -- the Inspector's counts (see includes.lua)
---   KEYS[6] cancelledIndex: cancelled index  <prefix>:{q}:index:cancelled   -- the bounded index of cancelled tasks
---   KEYS[7] parked:         parked line      <prefix>:{q}:parkline  -- tasks parked for a worker that runs their name
+--   KEYS[1..9] queue: the queue's keys, in includes.lua's queueOf order: tasks, expiry, ready, scheduled, running,
+--       wake, counts, cc, ccwait (<prefix>:{q}:<name>; tasks: the records hash, expiry: when finished ones expire)
+--   KEYS[10] cancelledIndex: cancelled index <prefix>:{q}:index:cancelled  -- the bounded index of cancelled tasks
+--   KEYS[11] parked: parked line <prefix>:{q}:parkline  -- tasks parked for a worker that runs their name
 --   ARGV[1] id: the task's id
 --   ARGV[2] retentionMillis (number): retention (ms) of the cancelled record
 --   ARGV[3] channel: events channel
@@ -22,28 +19,28 @@
 --   ARGV[6] indexSize (number): the bounded index's cap (entries per state)
 --   ARGV[7] cancelChannel: cancels channel <prefix>:{q}:cancels  -- a running task's id, for its worker
 -- Output: {1, previous stored state} cancelled; {0, stored state} already ended (nothing changed); {-1} no such task
-local f = redis.call("HMGET", KEYS[1], "s", "n", "lp", "l", "ps")
+local Q = queueOf(unpack(KEYS, 1, 9))
+local f = recGet(Q, ARGV[1], "s", "n", "lp", "l", "ps")
 if not f[1] then return { -1 } end
 local from
 if f[1] == "q" then
   from = "queued"
-  if redis.call("LREM", KEYS[2], 1, ARGV[1]) == 0 and f[5] then
-    unpark(KEYS[7], { parkedMember(f[2], f[5], ARGV[1]) })
+  if redis.call("LREM", Q.ready, 1, ARGV[1]) == 0 and f[5] then
+    unpark(KEYS[11], { parkedMember(f[2], f[5], ARGV[1]) })
   end
 elseif f[1] == "h" then
   -- held back by its concurrency group (see includes.lua, ccAdmitOrHold): finish takes it out of the group's line
   from = "queued"
 elseif f[1] == "s" then
   from = "scheduled"
-  redis.call("ZREM", KEYS[3], ARGV[1])
+  redis.call("ZREM", Q.scheduled, ARGV[1])
 elseif isRunning(f[1]) then
   from = "running"
 else
   return { 0, f[1] }
 end
-local book = newBook(KEYS[5], { cancelled = KEYS[6] }, ARGV[6], ARGV[2])
--- the lock is freed even when it would outlive the task (an interval task's): the task did not run to its end
-finish(KEYS[1], KEYS[4], ARGV[1], "cancelled", "reason", "cancelled by an operator", ARGV[2], ARGV[3], nowMillis(),
+local book = newBook(Q.counts, { cancelled = KEYS[10] }, ARGV[6], ARGV[2])
+finish(Q, ARGV[1], "cancelled", "reason", "cancelled by an operator", ARGV[2], ARGV[3], nowMillis(),
   lockKeyOf(f[3], f[4], { infix = ARGV[5] }), "0", ARGV[4], book, f[2], from)
 flushBook(book)
 if from == "running" then redis.call("PUBLISH", ARGV[7], ARGV[1]) end

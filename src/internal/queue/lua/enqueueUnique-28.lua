@@ -2,17 +2,13 @@
 -- enqueueUnique: takes a unique task's lock and creates its record in one step, or names the holder.
 -- Never a lock without its task, never a task that bypassed its lock.
 -- Input:
---   KEYS[1] task:      task key        <prefix>:{q}:task:<id>
---   KEYS[2] ready:     ready list      <prefix>:{q}:ready
---   KEYS[3] scheduled: scheduled zset  <prefix>:{q}:scheduled
---   KEYS[4] wake:      wake list       <prefix>:{q}:wake
---   KEYS[5] lock:      the unique lock <lockPrefix>{q}:<unique key>  -- same hash tag as the queue
---   KEYS[6] idle:      idle zset       <prefix>:{q}:idle  -- idle workers' registrations (hand-off, see includes.lua)
---   KEYS[7] running:   running zset    <prefix>:{q}:running
---   KEYS[8] counts:    counts hash     <prefix>:{q}:counts  -- the Inspector's counts (see includes.lua, newBook)
---   KEYS[9] edge:      burst window    <prefix>:{q}:edge:<lock key>  -- a leading-edge debounce's window (see
---       debounceEdge in includes.lua; any key of the queue otherwise)
---   KEYS[10..25] inboxes: the hand-off inboxes <prefix>:{q}:inbox:<slot>, slots 0 to 15 (see includes.lua, pickIdle)
+--   KEYS[1..9] queue: the queue's keys, in includes.lua's queueOf order: tasks, expiry, ready, scheduled, running,
+--       wake, counts, cc, ccwait (<prefix>:{q}:<name>; tasks: the records hash, expiry: when finished ones expire)
+--   KEYS[10] lock: the unique lock <lockPrefix>{q}:<unique key>  -- same hash tag as the queue
+--   KEYS[11] idle: idle zset <prefix>:{q}:idle  -- idle workers' registrations (hand-off, see includes.lua)
+--   KEYS[12] edge: burst window <prefix>:{q}:edge:<lock key>  -- a leading-edge debounce's window (see
+--       includes.lua, debounceEdge)
+--   KEYS[13..28] inboxes: the hand-off inboxes <prefix>:{q}:inbox:<slot>, slots 0 to 15 (see includes.lua, pickIdle)
 --   ARGV[1] id: the task's id
 --   ARGV[2] name: task name
 --   ARGV[3] payload: payload (JSON)
@@ -54,66 +50,53 @@
 --   onDuplicate "oneBehind": { 2, id, pttl } naming the holder when it waits, or the task waiting behind the
 --       running holder when there is one (nothing changed); otherwise { 1, state } as created: the new task waits
 --       behind the running holder, as with "replace" (with its own payload).
-if redis.call("EXISTS", KEYS[1]) == 1 then
-  return { 0, redis.call("HGET", KEYS[1], "s") }
+local Q = queueOf(unpack(KEYS, 1, 9))
+local existing = recGet(Q, ARGV[1], "s")[1]
+if existing then return { 0, existing } end
+local inboxes = { unpack(KEYS, 13, 28) }
+if ARGV[13] == "debounce" and ARGV[16] ~= "" then
+  return debounceEdge(Q, KEYS[10], ARGV, KEYS[12], handoffOf(KEYS[11], inboxes, ARGV[12], Q.wake, ARGV[6], ARGV[7]))
 end
-if ARGV[13] == "debounce" and ARGV[16] ~= "" then return debounceEdge(KEYS, ARGV, KEYS[9],
-    handoffOf(KEYS[6], { unpack(KEYS, 10, 25) }, ARGV[12], KEYS[4], ARGV[6], ARGV[7]))
-end
-local taken = lockTake(KEYS[5], ARGV[1], tonumber(ARGV[8]))
+local taken = lockTake(KEYS[10], ARGV[1], tonumber(ARGV[8]))
 if taken[1] == 0 and ARGV[13] ~= "" then
   local holder = taken[2]
-  local base = string.sub(KEYS[1], 1, #KEYS[1] - #ARGV[1] - 5)
-  local holderKey = base .. "task:" .. holder
-  local h = redis.call("HMGET", holderKey, "s", "nx", "n")
-  local target, targetKey, state = holder, holderKey, h[1]
-  if h[2] then
-    local behindKey = base .. "task:" .. h[2]
-    if redis.call("HGET", behindKey, "s") == "s" then
-      target, targetKey, state = h[2], behindKey, "s"
-    end
-  end
+  local h = recGet(Q, holder, "s", "nx", "n")
+  local target, state = holder, h[1]
+  if h[2] and recGet(Q, h[2], "s")[1] == "s" then target, state = h[2], "s" end
   local waiting = state == "q" or state == "s"
+  -- the waiting holder moves to start at `at` (scheduled then; a queued one leaves the ready list)
+  local function scheduleAt(at)
+    if state == "q" then
+      redis.call("LREM", Q.ready, 1, target)
+      countNow(Q.counts, h[3], "queued", "scheduled", 1)
+    end
+    redis.call("ZADD", Q.scheduled, at, target)
+    recSet(Q, target, "s", "s", "r", at)
+    state = "s"
+  end
   if ARGV[13] == "oneBehind" and waiting then return { 2, target, taken[3] } end
   if ARGV[13] == "debounce" and waiting then
     local now = nowMillis()
     local at = now + tonumber(ARGV[14])
     local maxWait = tonumber(ARGV[15])
-    if maxWait >= 0 then at = math.min(at, tonumber(redis.call("HGET", targetKey, "e")) + maxWait) end
+    if maxWait >= 0 then at = math.min(at, tonumber(recGet(Q, target, "e")[1]) + maxWait) end
     at = math.max(at, now)
-    redis.call("HSET", targetKey, "p", ARGV[3])
+    recSet(Q, target, "p", ARGV[3])
     if target ~= holder then
-      redis.call("HSET", targetKey, "nr", at)
+      recSet(Q, target, "nr", at)
       return { 4, target, state, at }
     end
-    if at > now then
-      if state == "q" then
-        redis.call("LREM", KEYS[2], 1, target)
-        countNow(KEYS[8], h[3], "queued", "scheduled", 1)
-      end
-      redis.call("ZADD", KEYS[3], at, target)
-      redis.call("HSET", targetKey, "s", "s", "r", at)
-      state = "s"
-    end
+    if at > now then scheduleAt(at) end
     return { 4, target, state, at }
   end
   if target == holder and waiting then
-    redis.call("HSET", targetKey, "p", ARGV[3])
+    recSet(Q, target, "p", ARGV[3])
     local delay = tonumber(ARGV[4])
-    if delay > 0 then
-      local at = nowMillis() + delay
-      if state == "q" then
-        redis.call("LREM", KEYS[2], 1, target)
-        countNow(KEYS[8], h[3], "queued", "scheduled", 1)
-      end
-      redis.call("ZADD", KEYS[3], at, target)
-      redis.call("HSET", targetKey, "s", "s", "r", at)
-      state = "s"
-    end
+    if delay > 0 then scheduleAt(nowMillis() + delay) end
     return { 3, target, state }
   end
   if target ~= holder then
-    redis.call("HSET", targetKey, "p", ARGV[3])
+    recSet(Q, target, "p", ARGV[3])
     return { 3, target, state }
   end
   -- the holder runs (or ended keeping its lock, or its record expired): a new task behind it, at the lock's expiry
@@ -126,9 +109,8 @@ if taken[1] == 0 and ARGV[13] ~= "" then
   -- its own earliest start: the duplicate's delay (the debounce wait)
   local own = now + tonumber(ARGV[4])
   if ARGV[13] == "debounce" then own = now + tonumber(ARGV[14]) end
-  createBehind(KEYS[1], KEYS[3], KEYS[8], ARGV[1], ARGV[2], ARGV[3], now, now + math.max(0, tonumber(taken[3])), lock,
-    own, ARGV[5])
-  if h[1] then redis.call("HSET", holderKey, "nx", ARGV[1]) end
+  createBehind(Q, ARGV[1], ARGV[2], ARGV[3], now, now + math.max(0, tonumber(taken[3])), lock, own, ARGV[5])
+  if h[1] then recSet(Q, holder, "nx", ARGV[1]) end
   if ARGV[13] == "oneBehind" then return { 1, "s" } end
   if ARGV[13] == "debounce" then return { 4, ARGV[1], "s", own } end
   return { 3, ARGV[1], "s" }
@@ -136,16 +118,13 @@ end
 if taken[1] == 0 then
   return { 2, taken[2], taken[3] }
 end
--- the lock's key (its prefix and unique key: the hash tag part is the queue's) and ttl (a claim takes the lock again
--- if it expired meanwhile); "lk" only for a kept lock or one freed at start
 local lock = { "lp", ARGV[10], "l", ARGV[11], "lt", ARGV[8] }
-local handoff = handoffOf(KEYS[6], { unpack(KEYS, 10, 25) }, ARGV[12], KEYS[4], ARGV[6], ARGV[7])
+local handoff = handoffOf(KEYS[11], inboxes, ARGV[12], Q.wake, ARGV[6], ARGV[7])
 if ARGV[9] ~= "0" then
   lock[7] = "lk"
   lock[8] = ARGV[9]
   -- freed at start: a claim starts it (and frees the lock), not a hand-off
   if ARGV[9] == "s" then handoff = nil end
 end
-local state = createTask(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5],
-  ARGV[6], ARGV[7], lock, handoff, KEYS[7], KEYS[8])
+local state = createTask(Q, ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7], lock, handoff)
 return { 1, state }

@@ -1,9 +1,8 @@
 --!df flags=allow-undeclared-keys
 -- complete: a running task succeeded; stores its result.
 -- Input:
---   KEYS[1] task:    task key      <prefix>:{q}:task:<id>
---   KEYS[2] running: running zset  <prefix>:{q}:running
---   KEYS[3] counts:  counts hash   <prefix>:{q}:counts  -- the Inspector's counts (see includes.lua, newBook)
+--   KEYS[1..9] queue: the queue's keys, in includes.lua's queueOf order: tasks, expiry, ready, scheduled, running,
+--       wake, counts, cc, ccwait (<prefix>:{q}:<name>; tasks: the records hash, expiry: when finished ones expire)
 --   ARGV[1] id: the task's id
 --   ARGV[2] token: lease token
 --   ARGV[3] result: result (JSON)
@@ -13,9 +12,10 @@
 --   ARGV[7] lockInfix: the queue's lock key infix "{<queue>}:" (a unique task's lock key: lock prefix ..
 --       infix .. unique key)
 -- Output: 1 done, 0 the lease is no longer the caller's (nothing changed)
-local f = owned(KEYS[1], ARGV[2])
+local Q = queueOf(unpack(KEYS, 1, 9))
+local f = owned(Q, ARGV[1], ARGV[2])
 if not f then return 0 end
-finish(KEYS[1], KEYS[2], ARGV[1], "succeeded", "result", ARGV[3], ARGV[4], ARGV[5], nowMillis(),
+finish(Q, ARGV[1], "succeeded", "result", ARGV[3], ARGV[4], ARGV[5], nowMillis(),
   lockKeyOf(f[2], f[3], { infix = ARGV[7] }), f[4], ARGV[6], nil, nil, nil, f[9] or false)
-countNow(KEYS[3], f[8], "running", "succeeded", 1)
+countNow(Q.counts, f[8], "running", "succeeded", 1)
 return 1

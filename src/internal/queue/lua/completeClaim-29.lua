@@ -2,19 +2,13 @@
 -- completeClaim: complete, then claim, in one step: a running task succeeded (its result is stored), and the
 -- worker's slot it frees takes the next tasks at once, as claim does (a busy slot: one round trip per task).
 -- Input:
---   KEYS[1] task:       task key        <prefix>:{q}:task:<id>
---   KEYS[2] ready:      ready list      <prefix>:{q}:ready
---   KEYS[3] scheduled:  scheduled zset  <prefix>:{q}:scheduled
---   KEYS[4] running:    running zset    <prefix>:{q}:running
---   KEYS[5] taskPrefix: task key prefix <prefix>:{q}:task:  -- task keys are KEYS[5] .. id: same hash tag, same slot
---   KEYS[6] idle:       idle zset       <prefix>:{q}:idle
---   KEYS[7] wake:       wake list       <prefix>:{q}:wake
---   KEYS[8] parked:     parked line     <prefix>:{q}:parkline
---   KEYS[9] counts:     counts hash     <prefix>:{q}:counts  -- the Inspector's counts (see includes.lua, newBook)
---   KEYS[10] deadIndex: dead index      <prefix>:{q}:index:dead  -- the bounded index of dead tasks (lapsed too
---       often)
---   KEYS[11] skippedIndex: skipped index <prefix>:{q}:index:skipped  -- the bounded index of skipped tasks
---   KEYS[12..27] inboxes: the hand-off inboxes <prefix>:{q}:inbox:<slot>, slots 0 to 15 (see includes.lua, pickIdle)
+--   KEYS[1..9] queue: the queue's keys, in includes.lua's queueOf order: tasks, expiry, ready, scheduled, running,
+--       wake, counts, cc, ccwait (<prefix>:{q}:<name>; tasks: the records hash, expiry: when finished ones expire)
+--   KEYS[10] idle: idle zset <prefix>:{q}:idle  -- idle workers' registrations (hand-off, see includes.lua)
+--   KEYS[11] parked: parked line <prefix>:{q}:parkline  -- zset: tasks parked for a worker that runs their name
+--   KEYS[12] deadIndex: dead index <prefix>:{q}:index:dead  -- the bounded index of dead tasks (lapsed too often)
+--   KEYS[13] skippedIndex: skipped index <prefix>:{q}:index:skipped  -- the bounded index of skipped tasks
+--   KEYS[14..29] inboxes: the hand-off inboxes <prefix>:{q}:inbox:<slot>, slots 0 to 15 (see includes.lua, pickIdle)
 --   ARGV[1] id: the task's id
 --   ARGV[2] token: lease token of the finished task
 --   ARGV[3] result: result (JSON)
@@ -38,20 +32,22 @@
 --   the claim runs either way; an idle reply has "" for its member; it ends with passed and dead, as claim's
 local now = nowMillis()
 local locks = { channel = ARGV[11], infix = ARGV[12] }
+local Q = queueOf(unpack(KEYS, 1, 9))
+Q.now = now
 local completed = 0
-local f = owned(KEYS[1], ARGV[2])
+local f = owned(Q, ARGV[1], ARGV[2])
 if f then
   -- counted below with the claim (countClaim)
-  finish(KEYS[1], KEYS[4], ARGV[1], "succeeded", "result", ARGV[3], ARGV[4], ARGV[5], now,
+  finish(Q, ARGV[1], "succeeded", "result", ARGV[3], ARGV[4], ARGV[5], now,
     lockKeyOf(f[2], f[3], locks), f[4], locks.channel, nil, nil, nil, f[9] or false)
   completed = 1
 end
-local route = routeOf(ARGV[13], KEYS[8],
-  handoffOf(KEYS[6], { unpack(KEYS, 12, 27) }, ARGV[14], KEYS[7], ARGV[15], ARGV[16]))
-local claimed, passed, dead, takenName, taken = claimTasks(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[6],
-  tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[4], ARGV[5], tonumber(ARGV[9]), math.max(1, tonumber(ARGV[10])), now, locks,
-  nil, route, KEYS[9], KEYS[10], KEYS[11], ARGV[17], ARGV[18])
-countClaim(KEYS[9], f and f[8], takenName, taken)
+local route = routeOf(ARGV[13], KEYS[11],
+  handoffOf(KEYS[10], { unpack(KEYS, 14, 29) }, ARGV[14], Q.wake, ARGV[15], ARGV[16]))
+local claimed, passed, dead, takenName, taken = claimTasks(Q, ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[4],
+  ARGV[5], tonumber(ARGV[9]), math.max(1, tonumber(ARGV[10])), now, locks, nil, route, KEYS[12], KEYS[13], ARGV[17],
+  ARGV[18])
+countClaim(Q.counts, f and f[8], takenName, taken)
 table.insert(claimed, 1, completed)
 if claimed[2] == "idle" then table.insert(claimed, "") end
 table.insert(claimed, table.concat(passed, "\n"))

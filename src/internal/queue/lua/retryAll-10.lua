@@ -4,11 +4,9 @@
 -- unique task whose key another task holds stays where it is. Entries whose record expired or left the state are
 -- dropped from the index. Costs one step over the index (at most indexSize entries).
 -- Input:
---   KEYS[1] index:      bounded index   <prefix>:{q}:index:<state>  -- of the state below
---   KEYS[2] taskPrefix: task key prefix <prefix>:{q}:task:  -- task keys are KEYS[2] .. id: same hash tag, same slot
---   KEYS[3] ready:      ready list      <prefix>:{q}:ready
---   KEYS[4] wake:       wake list       <prefix>:{q}:wake
---   KEYS[5] counts:     counts hash     <prefix>:{q}:counts  -- the Inspector's counts (see includes.lua)
+--   KEYS[1..9] queue: the queue's keys, in includes.lua's queueOf order: tasks, expiry, ready, scheduled, running,
+--       wake, counts, cc, ccwait (<prefix>:{q}:<name>; tasks: the records hash, expiry: when finished ones expire)
+--   KEYS[10] index: bounded index <prefix>:{q}:index:<state>  -- of the state below
 --   ARGV[1] state: "failed" or "dead"
 --   ARGV[2] name: task name ("": every name)
 --   ARGV[3] lockInfix: the queue's lock key infix "{<queue>}:"
@@ -16,18 +14,18 @@
 --   ARGV[5] wakeTtlMillis (number): wake list TTL (ms)
 -- Output: how many tasks were requeued
 local now = nowMillis()
-local book = newBook(KEYS[5])
+local Q = queueOf(unpack(KEYS, 1, 9))
+local book = newBook(Q.counts)
 local locks = { infix = ARGV[3] }
 local n = 0
-for _, id in ipairs(redis.call("ZRANGE", KEYS[1], 0, -1)) do
-  local key = KEYS[2] .. id
-  local f = redis.call("HMGET", key, "s", "n", "lp", "l", "lt", "error", "reason")
+for _, id in ipairs(redis.call("ZRANGE", KEYS[10], 0, -1)) do
+  local f = recGet(Q, id, "s", "n", "lp", "l", "lt", "error", "reason")
   if f[1] ~= ARGV[1] then
-    redis.call("ZREM", KEYS[1], id)
+    redis.call("ZREM", KEYS[10], id)
   elseif ARGV[2] == "" or f[2] == ARGV[2] then
-    if requeue(key, id, f, KEYS[3], KEYS[1], now, locks, book)[1] == 1 then
+    if requeue(Q, id, f, KEYS[10], now, locks, book)[1] == 1 then
       n = n + 1
-      wake(KEYS[4], ARGV[4], ARGV[5])
+      wake(Q.wake, ARGV[4], ARGV[5])
     end
   end
 end

@@ -4,11 +4,8 @@
 -- holds it only until it starts (it was freed by the claim) takes it again if it is free (retakeOnWait in
 -- includes.lua): it did not start.
 -- Input:
---   KEYS[1] task:      task key        <prefix>:{q}:task:<id>
---   KEYS[2] running:   running zset    <prefix>:{q}:running
---   KEYS[3] scheduled: scheduled zset  <prefix>:{q}:scheduled
---   KEYS[4] wake:      wake list       <prefix>:{q}:wake
---   KEYS[5] counts:    counts hash     <prefix>:{q}:counts  -- the Inspector's counts (see includes.lua, newBook)
+--   KEYS[1..9] queue: the queue's keys, in includes.lua's queueOf order: tasks, expiry, ready, scheduled, running,
+--       wake, counts, cc, ccwait (<prefix>:{q}:<name>; tasks: the records hash, expiry: when finished ones expire)
 --   ARGV[1] id: the task's id
 --   ARGV[2] token: lease token
 --   ARGV[3] delayMillis (number): delay (ms) from now
@@ -18,20 +15,20 @@
 --   ARGV[7] lockInfix: the queue's lock key infix "{<queue>}:" (the lock key: lock prefix .. infix .. unique key, the
 --       queue's hash tag)
 -- Output: 1 done, 0 the lease is no longer the caller's (nothing changed)
-local f = owned(KEYS[1], ARGV[2])
+local Q = queueOf(unpack(KEYS, 1, 9))
+local f = owned(Q, ARGV[1], ARGV[2])
 if not f then return 0 end
 local runAt = nowMillis() + tonumber(ARGV[3])
-retakeOnWait(KEYS[1], ARGV[1], f, { infix = ARGV[7] })
-redis.call("ZREM", KEYS[2], ARGV[1])
-redis.call("HINCRBY", KEYS[1], "reschedules", 1)
-if ARGV[6] == "1" then
-  redis.call("HSET", KEYS[1], "s", "s", "r", runAt, "a", tonumber(f[5]) - 1, "booked", "1")
-else
-  redis.call("HSET", KEYS[1], "s", "s", "r", runAt, "a", tonumber(f[5]) - 1)
-end
-redis.call("ZADD", KEYS[3], runAt, ARGV[1])
-local book = newBook(KEYS[5])
+retakeOnWait(Q, ARGV[1], f, { infix = ARGV[7] })
+redis.call("ZREM", Q.running, ARGV[1])
+local r = recLoad(Q, ARGV[1])
+r.reschedules = tostring(tonumber(r.reschedules or "0") + 1)
+r.s, r.r, r.a = "s", tostring(runAt), tostring(tonumber(f[5]) - 1)
+if ARGV[6] == "1" then r.booked = "1" end
+recSave(Q, ARGV[1], r)
+redis.call("ZADD", Q.scheduled, runAt, ARGV[1])
+local book = newBook(Q.counts)
 count(book, f[8], "running", "scheduled")
 flushBook(book)
-wake(KEYS[4], ARGV[4], ARGV[5])
+wake(Q.wake, ARGV[4], ARGV[5])
 return 1

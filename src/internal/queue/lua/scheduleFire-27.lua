@@ -4,15 +4,11 @@
 -- (by this or another scheduler, before a restart too), and the tick's task id (the schedule's name and the tick)
 -- is the second guard. The overlap rule reads the state of the previous tick's task (`taskId`).
 -- Input:
---   KEYS[1] task:      task key        <prefix>:{q}:task:<id>  -- the tick's task
---   KEYS[2] ready:     ready list      <prefix>:{q}:ready
---   KEYS[3] scheduled: scheduled zset  <prefix>:{q}:scheduled
---   KEYS[4] wake:      wake list       <prefix>:{q}:wake
---   KEYS[5] idle:      idle zset       <prefix>:{q}:idle  -- idle workers' registrations (hand-off, see includes.lua)
---   KEYS[6] running:   running zset    <prefix>:{q}:running
---   KEYS[7] counts:    counts hash     <prefix>:{q}:counts  -- the Inspector's counts (see includes.lua, newBook)
---   KEYS[8] schedules: schedules hash  <prefix>:{q}:schedules  -- schedule name -> its record (JSON, see keys.ts)
---   KEYS[9..24] inboxes: the hand-off inboxes <prefix>:{q}:inbox:<slot>, slots 0 to 15 (see includes.lua, pickIdle)
+--   KEYS[1..9] queue: the queue's keys, in includes.lua's queueOf order: tasks, expiry, ready, scheduled, running,
+--       wake, counts, cc, ccwait (<prefix>:{q}:<name>; tasks: the records hash, expiry: when finished ones expire)
+--   KEYS[10] idle: idle zset <prefix>:{q}:idle  -- idle workers' registrations (hand-off, see includes.lua)
+--   KEYS[11] schedules: schedules hash <prefix>:{q}:schedules  -- schedule name -> its record (JSON, see keys.ts)
+--   KEYS[12..27] inboxes: the hand-off inboxes <prefix>:{q}:inbox:<slot>, slots 0 to 15 (see includes.lua, pickIdle)
 --   ARGV[1] id: the tick's task id
 --   ARGV[2] name: task name
 --   ARGV[3] payload: payload (JSON)
@@ -23,26 +19,25 @@
 --   ARGV[8] schedule: the schedule's name
 --   ARGV[9] tick (number): the tick, epoch ms
 --   ARGV[10] overlap: "skip", "bufferOne" or "allow"
---   ARGV[11] taskPrefix: task key prefix <prefix>:{q}:task:  -- the previous run's record is this .. its id
---       (same slot)
 -- Output:
 --   { 1, state }       created (state: a code, see keys.ts)
 --   { 0 }              passed: handled already
 --   { 3, previous }    skipped: the previous run has not ended
 --   { 4, previous }    deferred: held as the schedule's pending tick until the running previous run ends
+local Q = queueOf(unpack(KEYS, 1, 9))
 local tick = tonumber(ARGV[9])
-local stored = redis.call("HGET", KEYS[8], ARGV[8])
+local stored = redis.call("HGET", KEYS[11], ARGV[8])
 local record = stored and cjson.decode(stored) or { name = ARGV[8] }
 local isPending = record.pending ~= nil and tonumber(record.pending) == tick
-if (record.last ~= nil and tick <= tonumber(record.last) and not isPending) or redis.call("EXISTS", KEYS[1]) == 1 then
+if (record.last ~= nil and tick <= tonumber(record.last) and not isPending) or recExists(Q, ARGV[1]) then
   return { 0 }
 end
 local function save()
   if record.last == nil or tick > tonumber(record.last) then record.last = tick end
-  redis.call("HSET", KEYS[8], ARGV[8], cjson.encode(record))
+  redis.call("HSET", KEYS[11], ARGV[8], cjson.encode(record))
 end
 if ARGV[10] ~= "allow" and record.taskId ~= nil then
-  local state = redis.call("HGET", ARGV[11] .. record.taskId, "s")
+  local state = recGet(Q, record.taskId, "s")[1]
   local waiting = state == "q" or state == "s"
   local running = state ~= false and string.sub(state, 1, 2) == "r:"
   if waiting or running then
@@ -56,8 +51,8 @@ if ARGV[10] ~= "allow" and record.taskId ~= nil then
     return { 3, record.taskId }
   end
 end
-local state = createTask(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], 0, ARGV[4], ARGV[5], ARGV[6],
-  {}, handoffOf(KEYS[5], { unpack(KEYS, 9, 24) }, ARGV[7], KEYS[4], ARGV[5], ARGV[6]), KEYS[6], KEYS[7])
+local state = createTask(Q, ARGV[1], ARGV[2], ARGV[3], 0, ARGV[4], ARGV[5], ARGV[6], {},
+  handoffOf(KEYS[10], { unpack(KEYS, 12, 27) }, ARGV[7], Q.wake, ARGV[5], ARGV[6]))
 if isPending then record.pending = nil end
 record.fired = tick
 record.taskId = ARGV[1]

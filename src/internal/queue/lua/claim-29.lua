@@ -2,19 +2,14 @@
 -- claim: moves due scheduled tasks to ready, requeues tasks whose lease lapsed, then claims up to ARGV[7] of the
 -- oldest waiting tasks whose names the claimer runs, each with its own lease token.
 -- Input:
---   KEYS[1] ready:      ready list      <prefix>:{q}:ready
---   KEYS[2] scheduled:  scheduled zset  <prefix>:{q}:scheduled
---   KEYS[3] running:    running zset    <prefix>:{q}:running
---   KEYS[4] taskPrefix: task key prefix <prefix>:{q}:task:  -- task keys are KEYS[4] .. id: same hash tag, same slot
---   KEYS[5] idle:       idle zset       <prefix>:{q}:idle  -- idle workers' registrations (hand-off, see includes.lua)
---   KEYS[6] wake:       wake list       <prefix>:{q}:wake
---   KEYS[7] parked:     parked line     <prefix>:{q}:parkline  -- zset: tasks parked for a worker that runs their
---       name (see includes.lua, parkRange)
---   KEYS[8] counts:     counts hash     <prefix>:{q}:counts  -- the Inspector's counts (see includes.lua, newBook)
---   KEYS[9] deadIndex: dead index      <prefix>:{q}:index:dead  -- the bounded index of dead tasks (lapsed too
---       often)
---   KEYS[10] skippedIndex: skipped index <prefix>:{q}:index:skipped  -- the bounded index of skipped tasks
---   KEYS[11..26] inboxes: the hand-off inboxes <prefix>:{q}:inbox:<slot>, slots 0 to 15 (see includes.lua, pickIdle):
+--   KEYS[1..9] queue: the queue's keys, in includes.lua's queueOf order: tasks, expiry, ready, scheduled, running,
+--       wake, counts, cc, ccwait (<prefix>:{q}:<name>; tasks: the records hash, expiry: when finished ones expire)
+--   KEYS[10] idle: idle zset <prefix>:{q}:idle  -- idle workers' registrations (hand-off, see includes.lua)
+--   KEYS[11] parked: parked line <prefix>:{q}:parkline  -- zset: tasks parked for a worker that runs their name
+--       (see includes.lua, parkRange)
+--   KEYS[12] deadIndex: dead index <prefix>:{q}:index:dead  -- the bounded index of dead tasks (lapsed too often)
+--   KEYS[13] skippedIndex: skipped index <prefix>:{q}:index:skipped  -- the bounded index of skipped tasks
+--   KEYS[14..29] inboxes: the hand-off inboxes <prefix>:{q}:inbox:<slot>, slots 0 to 15 (see includes.lua, pickIdle):
 --       the claim first takes what was handed to its previous registration's slot
 --   ARGV[1] token: lease token (unique per claim); the n-th task claimed gets ARGV[1] for n = 1,
 --       ARGV[1] .. ":" .. n after
@@ -64,12 +59,14 @@ local worker = ARGV[10]
 local idleSince
 local previousSlot
 if ARGV[11] ~= "" then
-  idleSince = redis.call("ZSCORE", KEYS[5], ARGV[11])
-  if idleSince then redis.call("ZREM", KEYS[5], ARGV[11]) end
+  idleSince = redis.call("ZSCORE", KEYS[10], ARGV[11])
+  if idleSince then redis.call("ZREM", KEYS[10], ARGV[11]) end
   local previous = idleOf(ARGV[11])
   previousSlot = previous and previous.slot
 end
-local inboxes = { unpack(KEYS, 11, 26) }
+local inboxes = { unpack(KEYS, 14, 29) }
+local Q = queueOf(unpack(KEYS, 1, 9))
+Q.now = now
 local handed = {}
 if worker ~= "" and previousSlot then
   while #handed < want do
@@ -78,11 +75,11 @@ if worker ~= "" and previousSlot then
     table.insert(handed, cjson.decode(item)) -- checked in claimTasks, after lapsed leases are requeued
   end
 end
-local route = routeOf(ARGV[13], KEYS[7], handoffOf(KEYS[5], inboxes, ARGV[14], KEYS[6], ARGV[15], ARGV[16]))
-local result, passed, dead, takenName, taken = claimTasks(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1],
-  tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5], tonumber(ARGV[6]), want, now,
-  { channel = ARGV[8], infix = ARGV[9] }, handed, route, KEYS[8], KEYS[9], KEYS[10], ARGV[17], ARGV[18])
-countClaim(KEYS[8], nil, takenName, taken)
+local route = routeOf(ARGV[13], KEYS[11], handoffOf(KEYS[10], inboxes, ARGV[14], Q.wake, ARGV[15], ARGV[16]))
+local result, passed, dead, takenName, taken = claimTasks(Q, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4],
+  ARGV[5], tonumber(ARGV[6]), want, now, { channel = ARGV[8], infix = ARGV[9] }, handed, route, KEYS[12], KEYS[13],
+  ARGV[17], ARGV[18])
+countClaim(Q.counts, nil, takenName, taken)
 if result[1] == "idle" then
   local member = ""
   if worker ~= "" then
@@ -92,9 +89,9 @@ if result[1] == "idle" then
     -- its place); it lapses 1 s after the worker's wait
     member = worker .. "|" .. ARGV[1] .. "|" .. ARGV[2] .. "|" .. (now + window + 1000) .. "|" ..
       freeSlot(route.handoff, previousSlot, now) .. "|" .. ARGV[13]
-    redis.call("ZADD", KEYS[5], idleSince or now, member)
+    redis.call("ZADD", KEYS[10], idleSince or now, member)
     -- the set lives as long as its latest registration
-    if redis.call("PTTL", KEYS[5]) < window + 1000 then redis.call("PEXPIRE", KEYS[5], window + 1000) end
+    if redis.call("PTTL", KEYS[10]) < window + 1000 then redis.call("PEXPIRE", KEYS[10], window + 1000) end
   end
   table.insert(result, member)
 end

@@ -6,7 +6,8 @@
 -- Input:
 --   KEYS[1] ready:      ready list      <prefix>:{q}:ready
 --   KEYS[2] parked:     parked line     <prefix>:{q}:parkline  -- tasks parked for a worker that runs their name
---   KEYS[3] taskPrefix: task key prefix <prefix>:{q}:task:  -- task keys are KEYS[3] .. id: same hash tag, same slot
+--   KEYS[3] tasks: records hash <prefix>:{q}:tasks  -- task id -> its record (see includes.lua, recLoad)
+--   KEYS[4] ccwait: held back <prefix>:{q}:ccwait  -- tasks held back by their concurrency group
 --   ARGV[1] name: task name ("": every name; else the ready list and that name's parked list only)
 --   ARGV[2] limit (number): at most this many tasks on the page
 --   ARGV[3] budget (number): at most this many entries read for the page (a name filter skips the others)
@@ -17,6 +18,7 @@
 --       `ccwait`: the page goes on after it in its order, whether or not it is still there.
 -- Output: { { id, name, run at, enqueued at, attempts, "", "q" }, ..., next } -- next: { list, id } of the last entry
 --   read when the page stopped early ({} when there is nothing more)
+local Q = recordsOf(KEYS[3])
 local page = pageOf(tonumber(ARGV[2]), tonumber(ARGV[3]))
 local fields = { "s", "n", "e", "r", "a" }
 local function keep(f) return f[1] == "q" and (ARGV[1] == "" or f[2] == ARGV[1]) end
@@ -53,7 +55,7 @@ for _, list in ipairs(lists) do
       from = from + #ids
       for _, id in ipairs(ids) do
         local row = function(f) return { id, f[2], f[4] or f[3], f[3], f[5] or "0", "", "q" } end
-        if not pageAdd(page, { list, id }, KEYS[3] .. id, fields, keep, row) then return page.tasks end
+        if not pageAdd(page, { list, id }, Q, id, fields, keep, row) then return page.tasks end
       end
     end
   elseif go then
@@ -68,23 +70,22 @@ for _, list in ipairs(lists) do
       for _, member in ipairs(members) do
         local id = parkedId(member)
         local row = function(f) return { id, f[2], f[4] or f[3], f[3], f[5] or "0", "", "q" } end
-        if not pageAdd(page, { list, member }, KEYS[3] .. id, fields, keep, row) then return page.tasks end
+        if not pageAdd(page, { list, member }, Q, id, fields, keep, row) then return page.tasks end
         top = "(" .. member
       end
     end
   end
 end
-local waitKey = string.sub(KEYS[3], 1, #KEYS[3] - 5) .. "ccwait"
 local from = ARGV[4] == "held" and "(" .. ARGV[5] or "-"
 local function keepHeld(f) return f[1] == "h" and (ARGV[1] == "" or f[2] == ARGV[1]) end
 while true do
-  local members = redis.call("ZRANGEBYLEX", waitKey, from, "+", "LIMIT", 0, 100)
+  local members = redis.call("ZRANGEBYLEX", KEYS[4], from, "+", "LIMIT", 0, 100)
   if #members == 0 then break end
   for _, member in ipairs(members) do
     -- "<group>\0<seq: 15 digits>\0<id>", and a group has no "\0"
     local id = string.sub(member, string.find(member, "\0", 1, true) + 17)
     local row = function(f) return { id, f[2], f[4] or f[3], f[3], f[5] or "0", "", "q" } end
-    if not pageAdd(page, { "held", member }, KEYS[3] .. id, fields, keepHeld, row) then return page.tasks end
+    if not pageAdd(page, { "held", member }, Q, id, fields, keepHeld, row) then return page.tasks end
     from = "(" .. member
   end
 end

@@ -3,10 +3,13 @@
 -- ARGV[16..] succeeded (its result is stored) if its lease is still the caller's, then one claim takes up to `max`
 -- tasks per completion for the slots they free (a worker whose slots finish together: one call, not one each).
 -- Input:
---   KEYS[1..k] keys: the task key <prefix>:{q}:task:<id> of each completion, in the order of ARGV[16..]
---       (completion i at KEYS[i], as completeClaim-27.lua's KEYS[1]), then the queue's keys at KEYS[C + 1 .. C + 26]:
---       ready, scheduled, running, taskPrefix, idle, wake, parked, counts, deadIndex, skippedIndex and the 16
---       hand-off inboxes (as KEYS[2..27] of completeClaim-27.lua); every key has the queue's hash tag
+--   KEYS[1..9] queue: the queue's keys, in includes.lua's queueOf order: tasks, expiry, ready, scheduled, running,
+--       wake, counts, cc, ccwait (<prefix>:{q}:<name>; tasks: the records hash, expiry: when finished ones expire)
+--   KEYS[10] idle: idle zset <prefix>:{q}:idle  -- idle workers' registrations (hand-off, see includes.lua)
+--   KEYS[11] parked: parked line <prefix>:{q}:parkline  -- zset: tasks parked for a worker that runs their name
+--   KEYS[12] deadIndex: dead index <prefix>:{q}:index:dead  -- the bounded index of dead tasks (lapsed too often)
+--   KEYS[13] skippedIndex: skipped index <prefix>:{q}:index:skipped  -- the bounded index of skipped tasks
+--   KEYS[14..29] inboxes: the hand-off inboxes <prefix>:{q}:inbox:<slot>, slots 0 to 15 (see includes.lua, pickIdle)
 --   ARGV[1] retentionMillis (number): retention (ms)
 --   ARGV[2] channel: events channel
 --   ARGV[3] claimToken: lease token of the claim: the n-th task claimed gets it for n = 1, claimToken .. ":" .. n
@@ -32,17 +35,17 @@
 local now = nowMillis()
 local locks = { channel = ARGV[8], infix = ARGV[9] }
 local c = tonumber(ARGV[16])
-local ready, scheduled, running, taskPrefix, idle, wakeKey, parked, counts, deadIndex, skippedIndex =
-  unpack(KEYS, c + 1, c + 10)
+local Q = queueOf(unpack(KEYS, 1, 9))
+Q.now = now
+local counts = Q.counts
 local completed = {}
 -- completions by task name, counted with the claim below
 local done = {}
 for i = 1, c do
   local at = 16 + 3 * (i - 1)
-  local key = KEYS[i]
-  local f = owned(key, ARGV[at + 2])
+  local f = owned(Q, ARGV[at + 1], ARGV[at + 2])
   if f then
-    finish(key, running, ARGV[at + 1], "succeeded", "result", ARGV[at + 3], ARGV[1], ARGV[2], now,
+    finish(Q, ARGV[at + 1], "succeeded", "result", ARGV[at + 3], ARGV[1], ARGV[2], now,
       lockKeyOf(f[2], f[3], locks), f[4], locks.channel, nil, nil, nil, f[9] or false)
     done[f[8]] = (done[f[8]] or 0) + 1
     completed[i] = "1"
@@ -50,11 +53,11 @@ for i = 1, c do
     completed[i] = "0"
   end
 end
-local route = routeOf(ARGV[10], parked,
-  handoffOf(idle, { unpack(KEYS, c + 11, c + 26) }, ARGV[11], wakeKey, ARGV[12], ARGV[13]))
-local claimed, passed, dead, takenName, taken = claimTasks(ready, scheduled, running, taskPrefix, ARGV[3],
-  tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[1], ARGV[2], tonumber(ARGV[6]), math.max(1, tonumber(ARGV[7])) * c, now,
-  locks, nil, route, counts, deadIndex, skippedIndex, ARGV[14], ARGV[15])
+local route = routeOf(ARGV[10], KEYS[11],
+  handoffOf(KEYS[10], { unpack(KEYS, 14, 29) }, ARGV[11], Q.wake, ARGV[12], ARGV[13]))
+local claimed, passed, dead, takenName, taken = claimTasks(Q, ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[1],
+  ARGV[2], tonumber(ARGV[6]), math.max(1, tonumber(ARGV[7])) * c, now, locks, nil, route, KEYS[12], KEYS[13], ARGV[14],
+  ARGV[15])
 -- one HINCRBY per name when the moves of a name net out (k completed and k of the name claimed: queued>succeeded)
 for name, k in pairs(done) do
   if name == takenName then
