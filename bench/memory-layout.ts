@@ -1,6 +1,7 @@
 /**
  * Memory per waiting unique task, part by part (bench/README.md, "Memory per waiting unique task"): writes 10,000
- * copies of a candidate layout (a task record, its id in the ready list, its lock key) into an empty private
+ * copies of a candidate layout (a task record (a field of the queue's records hash, packed, as stored now; or a hash of
+ * its own, as stored before), its id in the ready list, its lock key) into an empty private
  * `redis-server` with one Lua loop, and prints the `used_memory` delta per copy, the allocator's rounding included.
  * Ids are 16 characters, as `randomId`'s; the lock value is `<fence>:<id>`; the default unique key is the task
  * name and 32 hex digits, `u<n>` the id the BullMQ peer gives deduplication. Usage: `node bench/memory-layout.ts`.
@@ -16,6 +17,10 @@ const prelude =
 const record = (extra: string) =>
   `redis.call('HSET', 'hq:{cost}:task:' .. id, 'n', 'bench-noop', 'p', '{"n":' .. i .. '}', 's', 'q', 'e', '1796278199610'${extra})`
 const ready = "redis.call('LPUSH', 'hq:{cost}:ready', id)"
+// the record as a field of the queue's records hash, packed (includes.lua, recSave): what is stored now
+const packed = (extra: string) =>
+  `redis.call('HSET', 'hq:{cost}:tasks', id, cmsgpack.pack({ n = 'bench-noop', p = '{"n":' .. i .. '}', s = 'q', e = '1796278199610'${extra} }))`
+const packedLock = (l: string) => `, lp = 'bench-lock:', l = ${l}, lt = '3600000'`
 const defaultKey = "'bench-lock:{cost}:bench-noop:' .. h"
 const shortKey = "'bench-lock:{cost}:u' .. i"
 const lock = (key: string, value = "fence .. ':' .. id", ttl = ", 'PX', 3600000") =>
@@ -28,8 +33,13 @@ const short16L = "'bench-noop:' .. h:sub(1, 16)"
 const shortL = "'u' .. i"
 
 const layouts: ReadonlyArray<readonly [string, string]> = [
-  ["plain task (record + ready list)", `${record("")} ${ready}`],
-  ["unique, default key: as stored today", `${record(fields(defaultL))} ${ready} ${lock(defaultKey)}`],
+  ["plain task, packed in the records hash (stored now)", `${packed("")} ${ready}`],
+  ["plain task, a hash per task (before)", `${record("")} ${ready}`],
+  [
+    "unique, default key: packed in the records hash (stored now)",
+    `${packed(packedLock(defaultL))} ${ready} ${lock(defaultKey)}`
+  ],
+  ["unique, default key: a hash per task (before)", `${record(fields(defaultL))} ${ready} ${lock(defaultKey)}`],
   [
     "unique, default key: record without lp",
     `${record(`, 'l', ${defaultL}, 'lt', 3600000`)} ${ready} ${lock(defaultKey)}`
@@ -40,10 +50,13 @@ const layouts: ReadonlyArray<readonly [string, string]> = [
     "unique, default key: lp, l, lt packed in one field",
     `${record(`, 'u', '3600000,11,bench-lock:' .. ${defaultL}`)} ${ready} ${lock(defaultKey)}`
   ],
-  ["unique, key u<n>: as stored today", `${record(fields(shortL))} ${ready} ${lock(shortKey)}`],
+  ["unique, key u<n>: a hash per task (before)", `${record(fields(shortL))} ${ready} ${lock(shortKey)}`],
   ["unique, key u<n>: record without lp", `${record(`, 'l', ${shortL}, 'lt', 3600000`)} ${ready} ${lock(shortKey)}`],
   ["unique, key u<n>: no lock field in the record", `${record("")} ${ready} ${lock(shortKey)}`],
-  ["unique, default key of 16 hex digits: as stored today", `${record(fields(short16L))} ${ready} ${lock(short16Key)}`],
+  [
+    "unique, default key of 16 hex digits: a hash per task (before)",
+    `${record(fields(short16L))} ${ready} ${lock(short16Key)}`
+  ],
   [
     "unique, 16 hex digits, no lp, lock value the id, no TTL",
     `${record(`, 'l', ${short16L}, 'lt', 3600000`)} ${ready} ${lock(short16Key, "id", "")}`
@@ -63,7 +76,7 @@ try {
     const before = await usedMemory(admin)
     await admin.eval(`for i = 1, ${count} do ${prelude}; ${body} end return 1`, 0)
     const after = await usedMemory(admin)
-    console.log(`${label.padEnd(58)} ${Math.round((after - before) / count)} bytes`)
+    console.log(`${label.padEnd(62)} ${Math.round((after - before) / count)} bytes`)
   }
 } finally {
   admin.disconnect()

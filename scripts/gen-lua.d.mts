@@ -2,3 +2,8 @@
 
 /** The first line of a script that builds key names while it runs (see gen-lua.mjs). */
 export declare const undeclaredKeysFlag: string
+
+/** Every script of a folder ("queue", "redis"): its export name and the helpers shipped with it (see gen-lua.mjs). */
+export declare const scripts: (
+  folder: string
+) => ReadonlyArray<{ readonly name: string; readonly helpers: ReadonlyArray<string> }>

@@ -32,7 +32,6 @@ describeRedis("Worker", () => {
         const handle = yield* Task.enqueue(Slow, 1)
         yield* Deferred.await(started)
         // take the lease away, as a requeue by another worker would
-        const redis = yield* Redis.Redis
         yield* setStoredFields(tasksKey(`${prefix}q`, "worker"), handle.id, "s", "r:someone-else")
         yield* Deferred.await(interrupted).pipe(Effect.timeout("2 seconds"))
         const record = yield* Effect.flatMap(TaskQueue.TaskQueue, (q) => q.get(handle.id))

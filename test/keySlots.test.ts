@@ -6,15 +6,17 @@
  * finds while running (a claim pops ids from lists) are not in `KEYS`; they must share the queue's hash tag.
  * `KEYCHECK_STRICT=1 npx vitest run test/keySlots.test.ts` fails every key not in `KEYS` instead: it lists, for
  * exploration, which scripts build keys (ARCHITECTURE.md, "Keys", says which and why).
- * While the suites run, every script that builds a key is recorded; the last test requires the recorded scripts to
- * be exactly those whose first line is Dragonfly's `allow-undeclared-keys` flag (scripts/gen-lua.mjs).
+ * While the suites run, every script that builds a key is recorded. The last test requires, statically, the scripts
+ * whose first line is Dragonfly's `allow-undeclared-keys` flag (scripts/gen-lua.mjs) to be exactly those that ship
+ * a helper that builds a key (`keyBuilders`: a unique task's lock key from its record), and the recorded ones to be
+ * among them.
  */
 import { readdirSync, readFileSync } from "node:fs"
 import { assert, layer } from "@effect/vitest"
 import { Effect, Exit, Layer } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import { vi } from "vitest"
-import { undeclaredKeysFlag } from "../scripts/gen-lua.mjs"
+import { scripts as scriptsOf, undeclaredKeysFlag } from "../scripts/gen-lua.mjs"
 import { Heimdall } from "../src/index.ts"
 import { AdminUnderTest, adminSuite } from "./AdminSuite.ts"
 import { concurrencySuite } from "./ConcurrencySuite.ts"
@@ -106,21 +108,39 @@ describeRedis("Key slots: the check itself", () => {
   })
 })
 
-/** Each Lua script's export name (`claim` for claim-29.lua), and whether its first line is Dragonfly's flag. */
-const flaggedScripts = (): ReadonlyArray<{ readonly name: string; readonly flagged: boolean }> =>
+/**
+ * The helpers that build a key inside a script: a unique task's lock key, from the record's lock prefix and unique
+ * key and the queue's hash tag (every other key a script touches is in its `KEYS`).
+ */
+const keyBuilders = ["lockKeyOf"]
+
+/**
+ * Each Lua script's export name (`claim` for claim-29.lua), whether its first line is Dragonfly's flag, and whether
+ * it ships a helper that builds a key (scripts/gen-lua.mjs ships each script the helpers it calls).
+ */
+const flaggedScripts = (): ReadonlyArray<{
+  readonly name: string
+  readonly flagged: boolean
+  readonly builds: boolean
+}> =>
   ["queue", "redis"].flatMap((folder) => {
     const dir = new URL(`../src/internal/${folder}/lua/`, import.meta.url)
+    const shipped = new Map<string, ReadonlyArray<string>>(scriptsOf(folder).map((s) => [s.name, s.helpers]))
     return readdirSync(dir)
       .filter((file) => file.endsWith(".lua") && file !== "includes.lua")
-      .map((file) => ({
-        name: file.replace(/-(\d+|N)\.lua$/, ""),
-        flagged: readFileSync(new URL(file, dir), "utf8").startsWith(`${undeclaredKeysFlag}\n`)
-      }))
+      .map((file) => {
+        const name = file.replace(/-(\d+|N)\.lua$/, "")
+        return {
+          name,
+          flagged: readFileSync(new URL(file, dir), "utf8").startsWith(`${undeclaredKeysFlag}\n`),
+          builds: (shipped.get(name) ?? []).some((helper) => keyBuilders.includes(helper))
+        }
+      })
   })
 
 describeRedis("Key slots: the scripts that build keys", () => {
   layer(redisLayer(), { excludeTestServices: true })((it) => {
-    it.effect("are exactly the scripts flagged allow-undeclared-keys (recorded while the suites above ran)", () =>
+    it.effect("are exactly the scripts flagged allow-undeclared-keys (statically; recorded while the suites ran)", () =>
       Effect.gen(function* () {
         const redis = yield* Redis.Redis
         const recorded = (yield* redis.send<Array<string>>("SMEMBERS", built)).sort()
@@ -131,8 +151,16 @@ describeRedis("Key slots: the scripts that build keys", () => {
           .map((s) => s.name)
           .sort()
         assert.isAbove(scripts.length, 30, "every script was read")
+        assert.deepStrictEqual(
+          flagged,
+          scripts
+            .filter((s) => s.builds)
+            .map((s) => s.name)
+            .sort(),
+          "flagged: the scripts that ship a key builder"
+        )
         assert.include(recorded, "claim", "the suites ran with the recording checker")
-        assert.deepStrictEqual(recorded, flagged)
+        for (const name of recorded) assert.include(flagged, name, `${name} built a key: it needs the flag`)
       })
     )
   })

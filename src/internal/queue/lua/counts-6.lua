@@ -1,4 +1,3 @@
---!df flags=allow-undeclared-keys
 -- counts: the Inspector's counts and each task name's oldest waiting task (read only).
 -- Input:
 --   KEYS[1] counts:     counts hash     <prefix>:{q}:counts  -- field "<state>:<task name>" (includes.lua, newBook)

@@ -1,4 +1,3 @@
---!df flags=allow-undeclared-keys
 -- enqueueUnique: takes a unique task's lock and creates its record in one step, or names the holder.
 -- Never a lock without its task, never a task that bypassed its lock.
 -- Input:

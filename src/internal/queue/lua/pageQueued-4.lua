@@ -1,4 +1,3 @@
---!df flags=allow-undeclared-keys
 -- pageQueued: one page of the queued tasks, after a cursor (read only). The queued tasks are the ready list (from its
 -- newest entry, the left end, to its oldest), then each name's parked tasks, by name (byte order), newest first, then the
 -- tasks held back by their concurrency group (the queue's `ccwait`, built from KEYS[3]: same slot; by group, each

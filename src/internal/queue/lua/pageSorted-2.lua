@@ -1,4 +1,3 @@
---!df flags=allow-undeclared-keys
 -- pageSorted: one page of a sorted state (scheduled by run time, running by lease end, an index of finished tasks by
 -- finish time), greatest score first, after a cursor (read only).
 -- Input:

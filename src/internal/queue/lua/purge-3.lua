@@ -1,4 +1,3 @@
---!df flags=allow-undeclared-keys
 -- purge: an operator deletes the finished tasks of a bounded index (Admin.purge: failed, dead, skipped or cancelled),
 -- optionally of one task name: their records and their index entries, in one step. Entries whose record expired or
 -- left the state are dropped from the index (not counted). The counts' totals stay (totals only grow). Costs one

@@ -1,4 +1,3 @@
---!df flags=allow-undeclared-keys
 -- scheduleFire: enqueues the run of one tick of a schedule, once across every scheduler, or passes it over.
 -- The schedule's progress (its record's `last`) only moves forward: a tick at or before it was handled already
 -- (by this or another scheduler, before a restart too), and the tick's task id (the schedule's name and the tick)
