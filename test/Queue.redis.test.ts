@@ -67,9 +67,11 @@ describeRedis("Task queue leaves nothing behind", () => {
           const expiry = `${tasks.slice(0, -"tasks".length)}expiry`
           for (const id of yield* storedIds(tasks)) {
             const stored = (yield* storedRecord(tasks, id))!
-            if (stored.x === undefined)
+            if (stored.x === undefined) {
               assert.strictEqual(stored.s, "s", `${tasks} ${id}`) // scheduled
-            else assert.strictEqual(Number(yield* redis.send("ZSCORE", expiry, id)), Number(stored.x), `${tasks} ${id}`)
+              assert.isNull(yield* redis.send("ZSCORE", expiry, id), `${tasks} ${id}`)
+            } else
+              assert.strictEqual(Number(yield* redis.send("ZSCORE", expiry, id)), Number(stored.x), `${tasks} ${id}`)
           }
         }
       })
@@ -432,6 +434,145 @@ describeRedis("Task queue hand-off to idle workers", () => {
           assert.strictEqual(claimed._tag === "Claimed" && claimed.task.id, "a")
           assert.strictEqual((yield* queue.get("a"))!.redeliveries, 1)
           yield* Scope.close(scope, Exit.void)
+        })
+      )
+    )
+  })
+})
+
+describeRedis("Task queue records expire (one hash per queue, swept by the scripts)", () => {
+  layer(redisLayer(), { excludeTestServices: true })((it) => {
+    let n = 0
+    const withQueue = <A, E>(
+      retention: number,
+      body: (queue: string) => Effect.Effect<A, E, TaskQueue.TaskQueue | Redis.Redis | Scope.Scope>
+    ) => {
+      const queue = `expiry${++n}`
+      return body(queue).pipe(
+        Effect.scoped,
+        Effect.provide(Heimdall.layerRedis({ queue, queuePrefix: prefix, retention }))
+      )
+    }
+    const newTask = (id: string) => ({ id, name: "plain", payload: '{"n":1}', delayMillis: 0, trace: undefined })
+    const sleep = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
+    /** Enqueues, claims and completes the tasks `ids` (one claim, one completion call): their records finish together. */
+    const runAll = (ids: ReadonlyArray<string>) =>
+      Effect.gen(function* () {
+        const queue = yield* TaskQueue.TaskQueue
+        yield* Effect.forEach(ids, (id) => queue.enqueue(newTask(id)))
+        const claimed = yield* queue.claim({ token: "t", leaseMillis: 30_000, max: ids.length })
+        assert.strictEqual(claimed._tag === "Claimed" && claimed.tasks.length, ids.length)
+        if (claimed._tag !== "Claimed") return
+        const outcomes = yield* queue.completeAndClaimMany(
+          claimed.tasks.map((t) => ({ id: t.id, token: t.token, result: "null" })),
+          { token: "next", leaseMillis: 30_000, max: 1 }
+        )
+        assert.isTrue(outcomes.every((o) => o.completed))
+      })
+
+    it.effect("a finished record reads as missing once its retention passes, before any script deletes it", () =>
+      withQueue(300, (name) =>
+        Effect.gen(function* () {
+          const queue = yield* TaskQueue.TaskQueue
+          const redis = yield* Redis.Redis
+          const tasks = tasksKey(prefix, name)
+          // a task that waits keeps the records hash (with only finished records it would expire whole: see below)
+          yield* queue.enqueue({ ...newTask("keep"), delayMillis: 60_000 })
+          yield* runAll(["a"])
+          const stored = (yield* storedRecord(tasks, "a"))!
+          assert.strictEqual(stored.s, "succeeded")
+          assert.strictEqual(Number(stored.x), Number(stored.finishedAt) + 300)
+          assert.strictEqual((yield* queue.get("a"))?.state, "succeeded")
+          yield* sleep(400)
+          assert.isUndefined(yield* queue.get("a"))
+          assert.isUndefined(yield* queue.detail("a"))
+          assert.deepStrictEqual(yield* queue.cancel("a"), { _tag: "NotFound" })
+          // still stored: no script has ended a task since
+          assert.strictEqual(Number(yield* redis.send("HEXISTS", tasks, "a")), 1)
+          // the next finish deletes it, and its entry in the expiry set
+          yield* runAll(["b"])
+          assert.strictEqual(Number(yield* redis.send("HEXISTS", tasks, "a")), 0)
+          assert.isNull(yield* redis.send("ZSCORE", `${prefix}:{${name}}:expiry`, "a"))
+          assert.strictEqual((yield* queue.get("b"))?.state, "succeeded")
+        })
+      )
+    )
+
+    it.effect(
+      "an id enqueued again after its record expired is a new task, which the old expiry entry leaves alone",
+      () =>
+        withQueue(200, (name) =>
+          Effect.gen(function* () {
+            const queue = yield* TaskQueue.TaskQueue
+            const redis = yield* Redis.Redis
+            // a task that waits keeps the records hash (with only finished records it would expire whole)
+            yield* queue.enqueue({ ...newTask("keep"), delayMillis: 60_000 })
+            yield* runAll(["again"])
+            yield* sleep(300)
+            assert.isAbove(Number(yield* redis.send("ZSCORE", `${prefix}:{${name}}:expiry`, "again")), 0)
+            // the old record expired: the id names a new task (not the { Existing } of an id in use)
+            assert.deepStrictEqual(yield* queue.enqueue(newTask("again")), { _tag: "Created", state: "queued" })
+            const fresh = (yield* storedRecord(tasksKey(prefix, name), "again"))!
+            assert.deepStrictEqual([fresh.s, fresh.x, fresh.a], ["q", undefined, undefined])
+            // the old entry left the expiry set as the new record was created: no sweep can take the new record
+            assert.isNull(yield* redis.send("ZSCORE", `${prefix}:{${name}}:expiry`, "again"))
+            yield* queue.enqueue(newTask("other"))
+            const claimed = yield* queue.claim({ token: "t", leaseMillis: 30_000, max: 2 })
+            assert.deepStrictEqual(claimed._tag === "Claimed" && claimed.tasks.map((t) => t.id), ["again", "other"])
+            assert.isTrue(yield* queue.complete("other", "t:2", "null"))
+            assert.isNull(yield* redis.send("ZSCORE", `${prefix}:{${name}}:expiry`, "again"))
+            assert.strictEqual((yield* queue.get("again"))?.state, "running")
+          })
+        )
+    )
+
+    it.effect("one script deletes at most 32 expired records: the rest go with the next ones", () =>
+      withQueue(300, (name) =>
+        Effect.gen(function* () {
+          const redis = yield* Redis.Redis
+          const tasks = tasksKey(prefix, name)
+          const expiry = `${prefix}:{${name}}:expiry`
+          const queue = yield* TaskQueue.TaskQueue
+          yield* queue.enqueue({ ...newTask("keep"), delayMillis: 60_000 })
+          yield* runAll(Array.from({ length: 40 }, (_, i) => `old${i}`))
+          assert.strictEqual(Number(yield* redis.send("HLEN", tasks)), 41)
+          assert.strictEqual(Number(yield* redis.send("ZCARD", expiry)), 40)
+          yield* sleep(400)
+          yield* runAll(["n1"])
+          assert.strictEqual(Number(yield* redis.send("HLEN", tasks)), 1 + 40 - 32 + 1)
+          assert.strictEqual(Number(yield* redis.send("ZCARD", expiry)), 40 - 32 + 1)
+          yield* runAll(["n2"])
+          assert.deepStrictEqual((yield* storedIds(tasks)).sort(), ["keep", "n1", "n2"])
+        })
+      )
+    )
+
+    it.effect("a queue whose tasks all finished keeps nothing past the retention; a new task keeps its records", () =>
+      withQueue(300, (name) =>
+        Effect.gen(function* () {
+          const queue = yield* TaskQueue.TaskQueue
+          const redis = yield* Redis.Redis
+          const tasks = tasksKey(prefix, name)
+          const expiry = `${prefix}:{${name}}:expiry`
+          const ttls = Effect.all([redis.send("PTTL", tasks), redis.send("PTTL", expiry)]).pipe(
+            Effect.map((both) => both.map(Number))
+          )
+          yield* runAll(["a", "b"])
+          // only finished records: both keys go with the last of them
+          for (const ttl of yield* ttls) assert.isTrue(ttl > 0 && ttl <= 300, String(ttl))
+          // a new task waits: its record must outlive them
+          yield* queue.enqueue({ ...newTask("c"), delayMillis: 60_000 })
+          assert.deepStrictEqual(yield* ttls, [-1, -1])
+          yield* sleep(400)
+          assert.strictEqual((yield* queue.get("c"))?.state, "scheduled")
+          assert.isUndefined(yield* queue.get("a"))
+          // its finish sweeps a and b, and leaves only finished records again
+          const claimedAt = yield* queue.cancel("c")
+          assert.strictEqual(claimedAt._tag, "Cancelled")
+          assert.deepStrictEqual(yield* storedIds(tasks), ["c"])
+          for (const ttl of yield* ttls) assert.isTrue(ttl > 0 && ttl <= 300, String(ttl))
+          yield* sleep(400)
+          assert.deepStrictEqual(yield* Effect.all([redis.send("EXISTS", tasks), redis.send("EXISTS", expiry)]), [0, 0])
         })
       )
     )

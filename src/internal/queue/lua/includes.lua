@@ -29,7 +29,11 @@ local function recLoad(Q, id)
       r = cmsgpack.unpack(packed)
       if r.x then
         Q.now = Q.now or nowMillis()
-        if tonumber(r.x) <= Q.now then r = false end
+        if tonumber(r.x) <= Q.now then
+          r = false
+          Q.expired = Q.expired or {}
+          Q.expired[id] = true
+        end
       end
     end
     Q.records[id] = r
@@ -95,22 +99,47 @@ end
 
 -- Task `id`'s record (which the caller gave "x" = `at`) expires at `at`: entered in `expiry`. Once a script, up to
 -- 32 records whose time has passed (at `now`) are swept from `tasks`: as many as one finish adds, and then some.
--- A record written anew after it expired (a task id enqueued again) has its own "x", or none, and stays.
+-- A record written anew after it expired (a task id enqueued again) has its own "x", or none, and stays. When only
+-- finished records are left (every record is in `expiry`: see recLive), `tasks` and `expiry` expire with the last of
+-- them, so that a queue that went quiet keeps nothing past its retention.
 local function recExpire(Q, id, at, now)
   redis.call("ZADD", Q.expiry, at, id)
-  if Q.swept then return end
-  Q.swept = true
-  local due = redis.call("ZRANGEBYSCORE", Q.expiry, "-inf", now, "LIMIT", 0, 32)
-  if #due == 0 then return end
-  for _, old in ipairs(due) do
-    local packed = redis.call("HGET", Q.tasks, old)
-    local x = packed and cmsgpack.unpack(packed).x
-    if x and tonumber(x) <= now then
-      redis.call("HDEL", Q.tasks, old)
-      Q.records[old] = false
+  if not Q.swept then
+    Q.swept = true
+    local due = redis.call("ZRANGEBYSCORE", Q.expiry, "-inf", now, "LIMIT", 0, 32)
+    if #due > 0 then
+      for _, old in ipairs(due) do
+        local packed = redis.call("HGET", Q.tasks, old)
+        local x = packed and cmsgpack.unpack(packed).x
+        if x and tonumber(x) <= now then
+          redis.call("HDEL", Q.tasks, old)
+          Q.records[old] = false
+        end
+      end
+      redis.call("ZREM", Q.expiry, unpack(due))
     end
   end
-  redis.call("ZREM", Q.expiry, unpack(due))
+  if redis.call("HLEN", Q.tasks) == redis.call("ZCARD", Q.expiry) then
+    local last = redis.call("ZRANGE", Q.expiry, -1, -1, "WITHSCORES")
+    if last[2] then
+      local ttl = math.max(1, tonumber(last[2]) - now)
+      redis.call("PEXPIRE", Q.tasks, ttl)
+      redis.call("PEXPIRE", Q.expiry, ttl)
+      Q.persisted = false
+    end
+  end
+end
+
+-- Task `id`'s record is live (created, or a finished task queued again): it leaves `expiry` if a finished record of
+-- its id was there (recLoad met it expired), and `tasks` and `expiry` lose the TTL recExpire gives them when only
+-- finished records are left (once a script): the finished records in `tasks` stay in `expiry` until swept.
+local function recLive(Q, id)
+  if Q.expired and Q.expired[id] then redis.call("ZREM", Q.expiry, id) end
+  if not Q.persisted then
+    redis.call("PERSIST", Q.tasks)
+    redis.call("PERSIST", Q.expiry)
+    Q.persisted = true
+  end
 end
 
 -- A unique task's lock key, from its record's lock prefix and unique key, and the queue's hash tag: `locks.infix` is
@@ -520,6 +549,7 @@ local function createTask(Q, id, name, payload, delay, trace, cap, ttl, extra, h
   for _, v in ipairs(extra) do fields[#fields + 1] = v end
   local r = {}
   for i = 1, #fields, 2 do r[fields[i]] = tostring(fields[i + 1]) end
+  recLive(Q, id)
   recSave(Q, id, r)
   -- a wake-up token for a blocked idle worker, unless the hand-off found that none is registered (then nobody is
   -- blocked, and a token would only wake the next one for nothing) or the task is held back
@@ -545,6 +575,7 @@ local function createBehind(Q, id, name, payload, now, expiry, lock, notBefore, 
   end
   local r = {}
   for i = 1, #fields, 2 do r[fields[i]] = tostring(fields[i + 1]) end
+  recLive(Q, id)
   recSave(Q, id, r)
   redis.call("ZADD", Q.scheduled, expiry, id)
   countNow(Q.counts, name, nil, "scheduled", 1)
@@ -633,14 +664,15 @@ local function freeAtStart(Q, id, f, now, locks)
   if lockKey and lockFree(lockKey, id, locks.channel, false) == 1 then promoteNext(Q, id, lockKey, now) end
 end
 
--- Claims up to `want` of the oldest waiting tasks whose names the claimer runs (`route.names`, see runsName), after
+-- Claims up to `want` of the oldest waiting tasks of the queue `Q` (see queueOf) whose names the claimer runs
+-- (`route.names`, see runsName), after
 -- promoting due scheduled tasks and requeueing (or, past `most` redeliveries, dead-lettering) lapsed leases; see
 -- claim-29.lua for the reply. Shared by claim and completeClaim. The range scans run only when the first entry's
 -- score is due (one O(1) read otherwise).
--- Routing by name: tasks parked for a name this claimer runs (`route.parkedPrefix .. name`, names listed in the
--- set `route.parked`) come first, oldest first. A ready task of a name it does not run is handed to an idle worker
+-- Routing by name: tasks parked for a name this claimer runs (that name's range of the parked line `route.parked`,
+-- see parkRange) come first, oldest first. A ready task of a name it does not run is handed to an idle worker
 -- that runs it (route.handoff), else parked for one (at most 100 per call); its name is returned in `passed`.
--- Each task claimed records `worker` ("": none) as `w`. Counting (the counts hash `countsKey`, the bounded indexes
+-- Each task claimed records `worker` ("": none) as `w`. Counting (the counts hash `Q.counts`, the bounded indexes
 -- `deadKey` and `skippedKey` of `indexCap` entries): the claimed tasks' move (queued>running) is returned for the
 -- caller to count, as `takenName` and `taken` (how many; a claim of several names counts the others at once), so
 -- that a completion and the claim after it make one HINCRBY (countClaim); the rare moves (promotions, lapsed
@@ -874,6 +906,7 @@ local function requeue(Q, id, f, indexKey, now, locks, book)
   end
   r.s, r.r, r.lastError = "q", tostring(now), f[6] or f[7] or ""
   redis.call("ZREM", Q.expiry, id)
+  recLive(Q, id)
   redis.call("ZREM", indexKey, id)
   count(book, f[2], nil, "queued")
   -- a task of a concurrency group is admitted again, or held back behind its group's line (ccAdmitOrHold)
