@@ -56,12 +56,13 @@ local function recSave(Q, id, r)
   redis.call("HSET", Q.tasks, id, cmsgpack.pack(r))
 end
 
--- Sets fields of task `id`'s record (field, value, ...: values kept as strings, as HSET keeps them), creating the
--- record when it has none.
+-- Sets fields of task `id`'s record (field, value, ...), creating the record when it has none (as HSET). A number
+-- is kept a number (cmsgpack packs it as one; formatting it as text costs more than the rest of a write), so a
+-- reader takes a field as tonumber() does, whatever its type.
 local function recSet(Q, id, ...)
   local r = recLoad(Q, id) or {}
   local kv = { ... }
-  for i = 1, #kv, 2 do r[kv[i]] = tostring(kv[i + 1]) end
+  for i = 1, #kv, 2 do r[kv[i]] = kv[i + 1] end
   recSave(Q, id, r)
 end
 
@@ -77,7 +78,7 @@ end
 local function recIncr(Q, id, field, by)
   local r = recLoad(Q, id) or {}
   local sum = tonumber(r[field] or "0") + by
-  r[field] = tostring(sum)
+  r[field] = sum
   recSave(Q, id, r)
   return sum
 end
@@ -136,8 +137,8 @@ end
 local function recLive(Q, id)
   if Q.expired and Q.expired[id] then redis.call("ZREM", Q.expiry, id) end
   if not Q.persisted then
-    redis.call("PERSIST", Q.tasks)
-    redis.call("PERSIST", Q.expiry)
+    -- the two have a TTL together, or neither has
+    if redis.call("PERSIST", Q.tasks) == 1 then redis.call("PERSIST", Q.expiry) end
     Q.persisted = true
   end
 end
@@ -506,24 +507,19 @@ end
 local function createTask(Q, id, name, payload, delay, trace, cap, ttl, extra, handoff, uncounted, now, cc)
   now = now or nowMillis()
   -- no id (it is the record's field name), no attempts (0 until a claim), no runAt unless delayed, no empty trace
-  local fields = { "n", name, "p", payload, "s", "q", "e", now }
+  local r = { n = name, p = payload, s = "q", e = now }
   local token, worker, noneIdle
   local state = "queued"
   local held
   if cc then
     held = ccAdmitOrHold(Q.cc, Q.ccwait, cc[1], cc[2], id)
-    for _, v in ipairs({ "cg", cc[1], "cl", cc[2] }) do extra[#extra + 1] = v end
+    r.cg, r.cl = cc[1], cc[2]
   end
   if held then
-    fields[6] = "h"
-    for _, v in ipairs({ "cs", held }) do extra[#extra + 1] = v end
-    if delay > 0 then
-      for _, v in ipairs({ "r", now + delay }) do extra[#extra + 1] = v end
-    end
+    r.s, r.cs = "h", held
+    if delay > 0 then r.r = now + delay end
   elseif delay > 0 then
-    fields[6] = "s"
-    fields[9] = "r"
-    fields[10] = now + delay
+    r.s, r.r = "s", now + delay
     redis.call("ZADD", Q.scheduled, now + delay, id)
     state = "scheduled"
   else
@@ -534,27 +530,21 @@ local function createTask(Q, id, name, payload, delay, trace, cap, ttl, extra, h
       token, worker, noneIdle = handOff(handoff, Q.running, id, name, payload, trace, 1, now, "", "0", now)
     end
     if token then
-      fields[6] = "r:" .. token
-      for _, v in ipairs({ "a", 1, "startedAt", now, "w", worker }) do fields[#fields + 1] = v end
+      r.s, r.a, r.startedAt, r.w = "r:" .. token, 1, now, worker
       state = "running"
     else
       redis.call("LPUSH", Q.ready, id)
     end
   end
   if not uncounted then countNow(Q.counts, name, nil, state, 1) end
-  if trace ~= "" then
-    fields[#fields + 1] = "tr"
-    fields[#fields + 1] = trace
-  end
-  for _, v in ipairs(extra) do fields[#fields + 1] = v end
-  local r = {}
-  for i = 1, #fields, 2 do r[fields[i]] = tostring(fields[i + 1]) end
+  if trace ~= "" then r.tr = trace end
+  for i = 1, #extra, 2 do r[extra[i]] = extra[i + 1] end
   recLive(Q, id)
   recSave(Q, id, r)
   -- a wake-up token for a blocked idle worker, unless the hand-off found that none is registered (then nobody is
   -- blocked, and a token would only wake the next one for nothing) or the task is held back
   if not token and not noneIdle and not held then wake(Q.wake, cap, ttl) end
-  return fields[6], noneIdle
+  return r.s, noneIdle
 end
 
 -- Creates the task `id` behind the running holder of its unique key (onDuplicate "replace",
@@ -563,18 +553,10 @@ end
 -- earliest start `notBefore` ("nr", when later than now) and its trace (when not ""); counted as a new scheduled task.
 -- The caller names it in the holder's "nx".
 local function createBehind(Q, id, name, payload, now, expiry, lock, notBefore, trace)
-  local fields = { "n", name, "p", payload, "s", "s", "e", now, "r", expiry }
-  for _, v in ipairs(lock) do fields[#fields + 1] = v end
-  if notBefore > now then
-    fields[#fields + 1] = "nr"
-    fields[#fields + 1] = notBefore
-  end
-  if trace ~= "" then
-    fields[#fields + 1] = "tr"
-    fields[#fields + 1] = trace
-  end
-  local r = {}
-  for i = 1, #fields, 2 do r[fields[i]] = tostring(fields[i + 1]) end
+  local r = { n = name, p = payload, s = "s", e = now, r = expiry }
+  for i = 1, #lock, 2 do r[lock[i]] = lock[i + 1] end
+  if notBefore > now then r.nr = notBefore end
+  if trace ~= "" then r.tr = trace end
   recLive(Q, id)
   recSave(Q, id, r)
   redis.call("ZADD", Q.scheduled, expiry, id)
@@ -762,7 +744,7 @@ local function claimTasks(Q, baseToken, lease, limit, retention, channel, most, 
     freeAtStart(Q, id, f, now, locks)
     local attempts = tonumber(f[6] or "0") + 1
     local r = recLoad(Q, id)
-    r.s, r.a, r.startedAt, r.booked = "r:" .. token(), tostring(attempts), tostring(now), nil
+    r.s, r.a, r.startedAt, r.booked = "r:" .. token(), attempts, now, nil
     if worker ~= "" then r.w = worker end
     recSave(Q, id, r)
     if taken == 0 or takenName == f[2] then
@@ -816,7 +798,7 @@ local function claimTasks(Q, baseToken, lease, limit, retention, channel, most, 
         if handedTo then
           freeAtStart(Q, id, f, now, locks)
           local r = recLoad(Q, id)
-          r.s, r.a, r.startedAt, r.w, r.booked = "r:" .. handedTo, tostring(attempts), tostring(now), handedWorker, nil
+          r.s, r.a, r.startedAt, r.w, r.booked = "r:" .. handedTo, attempts, now, handedWorker, nil
           recSave(Q, id, r)
           countNow(countsKey, f[2], "queued", "running", 1)
         elseif recGet(Q, id, "s")[1] == "q" then
@@ -904,7 +886,7 @@ local function requeue(Q, id, f, indexKey, now, locks, book)
     "reschedules", "startedAt", "w", "x" }) do
     r[field] = nil
   end
-  r.s, r.r, r.lastError = "q", tostring(now), f[6] or f[7] or ""
+  r.s, r.r, r.lastError = "q", now, f[6] or f[7] or ""
   redis.call("ZREM", Q.expiry, id)
   recLive(Q, id)
   redis.call("ZREM", indexKey, id)

@@ -22,8 +22,8 @@ local runAt = nowMillis() + tonumber(ARGV[3])
 retakeOnWait(Q, ARGV[1], f, { infix = ARGV[7] })
 redis.call("ZREM", Q.running, ARGV[1])
 local r = recLoad(Q, ARGV[1])
-r.reschedules = tostring(tonumber(r.reschedules or "0") + 1)
-r.s, r.r, r.a = "s", tostring(runAt), tostring(tonumber(f[5]) - 1)
+r.reschedules = tonumber(r.reschedules or "0") + 1
+r.s, r.r, r.a = "s", runAt, tonumber(f[5]) - 1
 if ARGV[6] == "1" then r.booked = "1" end
 recSave(Q, ARGV[1], r)
 redis.call("ZADD", Q.scheduled, runAt, ARGV[1])
