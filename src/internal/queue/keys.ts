@@ -59,7 +59,7 @@
  * |                                  |        | (score 0: a group's line is a lex range,     |                              |
  * |                                  |        | oldest first; ccAdmitOrHold in includes.lua) |                              |
  *
- * A task record is kept small: it is one packed value in `tasks` (a table of field -> string), and waiting tasks are
+ * A task record is kept small: it is one packed value in `tasks` (a table of field -> string or number), and waiting tasks are
  * most of a queue's memory. So the fields every waiting task carries have one- or
  * two-letter names, nothing derivable is stored (not the id: it is the field's name; no attempts field until the first
  * claim: 0; no runAt when it equals the enqueue time; not the queue's hash tag in a unique task's lock key), and the
