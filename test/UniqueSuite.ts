@@ -389,7 +389,9 @@ export const uniqueSuite = (it: Vitest.MethodsNonLive<TasksUnderTest>, backend: 
         // slot until 700, so 3 and 4 start late, at 700; 5 and 6 must then wait until 1200, not 1000
         const t0 = yield* Clock.currentTimeMillis
         yield* worker([Task.implement(Limited, () => record), Task.implement(Blocker, () => Effect.sleep(700))], 1)
-        yield* steps(1600)
+        // 1,600 ms would do; a start that lags on a loaded machine is booked into the next window (1,700): seen once
+        // under the key-slot check's wrapping with the machine busy, so the run watches until 2,200
+        yield* steps(2200)
         const times = (yield* Ref.get(starts)).map((t) => t - t0).sort((a, b) => a - b)
         assert.strictEqual(times.length, 6, `starts ${times}`)
         for (let i = 0; i + 2 < times.length; i++) {
