@@ -6,7 +6,9 @@
  * finds while running (a claim pops ids from lists) are not in `KEYS`; they must share the queue's hash tag.
  * `KEYCHECK_STRICT=1 npx vitest run test/keySlots.test.ts` fails every key not in `KEYS` instead: it lists, for
  * exploration, which scripts build keys (ARCHITECTURE.md, "Keys", says which and why).
- * While the suites run, every script that builds a key is recorded. The last test requires, statically, the scripts
+ * A script without Dragonfly's `allow-undeclared-keys` flag is checked as Dragonfly runs it: any key outside its
+ * `KEYS` fails the call, so every suite here proves that the scripts without the flag touch only the keys they are
+ * given. While the suites run, every script that builds a key is recorded. The last test requires, statically, the scripts
  * whose first line is Dragonfly's `allow-undeclared-keys` flag (scripts/gen-lua.mjs) to be exactly those that ship
  * a helper that builds a key (`keyBuilders`: a unique task's lock key from its record), and the recorded ones to be
  * among them.
@@ -92,8 +94,16 @@ describeRedis("Key slots: the check itself", () => {
     it.effect("fails a script that touches a key of another slot, passes one in the slot of KEYS[1]", () =>
       Effect.gen(function* () {
         const redis = yield* Redis.Redis
-        const run = (lua: string, strict = false) =>
-          Effect.exit(redis.send<unknown>("EVAL", checkKeys(lua, strict), "1", `${prefix}{slot}:declared`))
+        // flagged as a script that builds keys (Dragonfly's allow-undeclared-keys), unless `unflagged`
+        const run = (lua: string, strict = false, unflagged = false) =>
+          Effect.exit(
+            redis.send<unknown>(
+              "EVAL",
+              checkKeys(unflagged ? lua : `${undeclaredKeysFlag}\n${lua}`, strict),
+              "1",
+              `${prefix}{slot}:declared`
+            )
+          )
         const elsewhere = yield* run(`return redis.call("GET", "${prefix}{other}:key")`)
         assert.isTrue(Exit.isFailure(elsewhere))
         assert.include(String(Exit.isFailure(elsewhere) && elsewhere.cause), `${prefix}{other}:key`)
@@ -103,6 +113,11 @@ describeRedis("Key slots: the check itself", () => {
         assert.isTrue(Exit.isSuccess(yield* run(`return redis.call("GET", KEYS[1])`)))
         assert.isTrue(Exit.isSuccess(yield* run(`return redis.call("TIME")`)))
         assert.isTrue(Exit.isFailure(yield* run(`return redis.call("GET", "${prefix}{slot}:derived")`, true)), "strict")
+        // Dragonfly's rule: a script without the flag touches only its KEYS, even in their slot
+        const derived = yield* run(`return redis.call("GET", "${prefix}{slot}:derived")`, false, true)
+        assert.isTrue(Exit.isFailure(derived), "unflagged")
+        assert.include(String(Exit.isFailure(derived) && derived.cause), "undeclared key")
+        assert.isTrue(Exit.isSuccess(yield* run(`return redis.call("GET", KEYS[1])`, false, true)))
       })
     )
   })

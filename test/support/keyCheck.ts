@@ -2,11 +2,14 @@
  * Checks, while a script runs on a real Redis, where the keys it touches live. `checkKeys(lua)` is the script with
  * every `redis.call` routed through a guard: a key that the script was not given in `KEYS` must share the hash tag
  * of `KEYS[1]` (the same Redis Cluster slot: a key of another slot fails the call, with the key in the error). With
- * `strict`, any key not given in `KEYS` fails. Commands without a key (`TIME`, `PUBLISH`, which takes a channel) pass.
+ * `strict`, and always for a script whose first line is not Dragonfly's `allow-undeclared-keys` flag (Dragonfly's
+ * rule), any key not given in `KEYS` fails. Commands without a key (`TIME`, `PUBLISH`, which takes a channel) pass.
  * Every command the scripts use takes its one key first. With a `record` set (a key and the script's name), the name
  * of a script that touches a key it was not given is added to that set, so a test can list the scripts that build
  * keys.
  */
+import { undeclaredKeysFlag } from "../../scripts/gen-lua.mjs"
+
 const prelude = (strict: boolean, record?: { readonly key: string; readonly script: string }) => `
 local __keyless = { TIME = true, PUBLISH = true }
 local function __tag(key)
@@ -36,7 +39,9 @@ export const checkKeys = (
   lua: string,
   strict = false,
   record?: { readonly key: string; readonly script: string }
-): string => prelude(strict, record) + lua.replaceAll("redis.call(", "__keycheck(")
+): string =>
+  // Dragonfly's rule: a script without the `allow-undeclared-keys` flag touches only the keys it was given
+  prelude(strict || !lua.startsWith(`${undeclaredKeysFlag}\n`), record) + lua.replaceAll("redis.call(", "__keycheck(")
 
 /**
  * A generated Lua module (`lua.generated.ts`) with every script, and every contract's script, checked; with
