@@ -26,12 +26,21 @@ const program = Effect.gen(function* () {
   const BeatLive = Task.implement(Beat, () =>
     Effect.flatMap(Task.CurrentTask, ({ id }) => Ref.update(ran, (ids) => [...ids, id]))
   )
-  yield* Effect.scoped(
+  const inspector = yield* Inspector.Inspector
+  const last = yield* Effect.scoped(
     Effect.gen(function* () {
       yield* Layer.build(Worker.layer({ concurrency: 4, tasks: [BeatLive] }))
-      yield* Layer.build(Task.layerSchedules([beat, nightly])) // in worker process 1
-      yield* Layer.build(Task.layerSchedules([beat, nightly])) // in worker process 2
-      yield* Effect.sleep("1100 millis")
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          yield* Layer.build(Task.layerSchedules([beat, nightly])) // in worker process 1
+          yield* Layer.build(Task.layerSchedules([beat, nightly])) // in worker process 2
+          yield* Effect.sleep("1100 millis")
+        })
+      )
+      // the schedulers have stopped; the worker still runs: wait for the last tick they enqueued
+      const last = (yield* inspector.schedules).find((s) => s.name === "beat")!
+      yield* Task.join(Task.handle(Beat, last.lastTaskId!))
+      return last
     })
   )
   const ids = (yield* Ref.get(ran)).filter((id) => id.startsWith("beat@"))
@@ -39,12 +48,11 @@ const program = Effect.gen(function* () {
   console.log(`ticks run: at least 4: ${ticks.length >= 4}, each once: ${new Set(ids).size === ids.length}`)
   console.log(`200 ms apart: ${ticks.every((t, i) => i === 0 || t - ticks[i - 1]! === 200)}`)
 
-  const schedules = yield* (yield* Inspector.Inspector).schedules
+  const schedules = yield* inspector.schedules
   console.log(`schedules: ${schedules.map((s) => `${s.name} (${s.cron ?? `every ${s.everyMillis} ms`})`).join(", ")}`)
   const next = schedules.find((s) => s.name === "nightly")!.nextTick!
   const local = new Date(next).toLocaleTimeString("en-GB", { timeZone: "Europe/Berlin" })
   console.log(`nightly runs next at ${local} in Berlin`)
-  const last = schedules.find((s) => s.name === "beat")!
   console.log(`beat's last task is its latest tick: ${last.lastTaskId === Task.scheduleTaskId("beat", ticks.at(-1)!)}`)
 
   const admin = yield* Admin.Admin
