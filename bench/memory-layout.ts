@@ -1,7 +1,8 @@
 /**
  * Memory per waiting unique task, part by part (bench/README.md, "Memory per waiting unique task"): writes 10,000
  * copies of a candidate layout (a task record (a field of the queue's records hash, packed, as stored now; or a hash of
- * its own, as stored before), its id in the ready list, its lock key) into an empty private
+ * its own, as stored before), its id in the ready list, its lock (a field of the queue's locks hash, as stored now; or
+ * a key of its own, as before)) into an empty private
  * `redis-server` with one Lua loop, and prints the `used_memory` delta per copy, the allocator's rounding included.
  * Ids are 16 characters, as `randomId`'s; the lock value is `<fence>:<id>`; the default unique key is the task
  * name and 32 hex digits, `u<n>` the id the BullMQ peer gives deduplication. Usage: `node bench/memory-layout.ts`.
@@ -25,6 +26,8 @@ const defaultKey = "'bench-lock:{cost}:bench-noop:' .. h"
 const shortKey = "'bench-lock:{cost}:u' .. i"
 const lock = (key: string, value = "fence .. ':' .. id", ttl = ", 'PX', 3600000") =>
   `redis.call('SET', ${key}, ${value}${ttl})`
+// the lock as a field of the queue's locks hash (uniqueLock.lua, ulockWrite): stored now
+const hashLock = (key: string) => `redis.call('HSET', 'hq:{cost}:locks', ${key}, fence .. ':1796281799610:' .. id)`
 const fields = (key: string) => `, 'lp', 'bench-lock:', 'l', ${key}, 'lt', 3600000`
 const defaultL = "'bench-noop:' .. h"
 // a default key with half the hash (16 hex digits): what a shorter default key would store
@@ -36,7 +39,11 @@ const layouts: ReadonlyArray<readonly [string, string]> = [
   ["plain task, packed in the records hash (stored now)", `${packed("")} ${ready}`],
   ["plain task, a hash per task (before)", `${record("")} ${ready}`],
   [
-    "unique, default key: packed in the records hash (stored now)",
+    "unique, default key: packed record, lock in the locks hash (now)",
+    `${packed(packedLock(defaultL))} ${ready} ${hashLock(defaultKey)}`
+  ],
+  [
+    "unique, default key: packed record, a lock key (before)",
     `${packed(packedLock(defaultL))} ${ready} ${lock(defaultKey)}`
   ],
   ["unique, default key: a hash per task (before)", `${record(fields(defaultL))} ${ready} ${lock(defaultKey)}`],
@@ -62,6 +69,8 @@ const layouts: ReadonlyArray<readonly [string, string]> = [
     `${record(`, 'l', ${short16L}, 'lt', 3600000`)} ${ready} ${lock(short16Key, "id", "")}`
   ],
   ["lock key alone, default key", lock(defaultKey)],
+  ["lock in the locks hash alone, default key", hashLock(defaultKey)],
+  ["lock in the locks hash alone, name without lock prefix and tag", hashLock(defaultL)],
   ["lock key alone, default key, no TTL", lock(defaultKey, undefined, "")],
   ["lock key alone, default key, value: the id alone", lock(defaultKey, "id")],
   ["lock key alone, key u<n>", lock(shortKey)],

@@ -81,11 +81,11 @@ describe.skipIf(!hasRedis)("Batched enqueues (redis)", () => {
           const used = (yield* calls("evalsha")) - before
           assert.strictEqual(used, 4, `script calls for 50 concurrent enqueues: ${used}`)
           // two lone calls (the single-task script), then the gathered 48 in calls of 25 and 23 (each batch call's
-          // task count is its ARGV list's length, after the 3 scalars)
+          // task count is its ARGV list's length, after the 4 scalars)
           const evals = sent.slice(from).filter((c) => c[0] === "EVALSHA")
           assert.strictEqual(evals.length, 4)
           assert.deepStrictEqual(
-            evals.slice(2).map((c) => Number(c[2 + Number(c[2]) + 4])),
+            evals.slice(2).map((c) => Number(c[2 + Number(c[2]) + 5])),
             [25, 23]
           )
           assert.strictEqual((yield* queue.counts).byName.plain?.queued, 50)
@@ -131,11 +131,11 @@ describe.skipIf(!hasRedis)("Batched enqueues (redis)", () => {
             assert.strictEqual((yield* calls("hincrby")) - hincrbys, expected.length)
             // no worker is idle: a call's first task finds that out (ZPOPMIN on the idle set), its next tasks do not
             assert.strictEqual((yield* calls("zpopmin")) - zpopmins, expected.length)
-            // the tasks per call (each call's task count is its ARGV list's length, after the 3 scalars)
+            // the tasks per call (each call's task count is its ARGV list's length, after the 4 scalars)
             const batches = sent
               .slice(from)
               .filter((c) => c[0] === "EVALSHA")
-              .map((c) => Number(c[2 + Number(c[2]) + 4]))
+              .map((c) => Number(c[2 + Number(c[2]) + 5]))
             assert.deepStrictEqual(batches, expected)
             assert.strictEqual((yield* queue.counts).byName.plain?.queued, 250)
             // in order: the first claim takes the first payloads
@@ -199,7 +199,8 @@ describe.skipIf(!hasRedis)("Batched enqueues (redis)", () => {
         const fiber = Effect.runForkWith(context)(Task.enqueue(Plain, 1, { id: "lone" }))
         assert.strictEqual(sent.length, before + 1)
         assert.deepStrictEqual(sent[before]!.slice(0, 1), ["EVALSHA"])
-        assert.strictEqual(sent[before]![2], "26", "enqueue-26.lua, not the batch script")
+        // enqueue-27.lua (27 keys, then 10 arguments from the task's id), not the batch script (27 keys too)
+        assert.deepStrictEqual([sent[before]![2], sent[before]!.length, sent[before]![30]], ["27", 3 + 27 + 10, "lone"])
         const handle = yield* Fiber.join(fiber)
         assert.strictEqual(handle.id, "lone")
       }).pipe(Effect.provide(backend(server, "lone", sent)))
@@ -239,10 +240,10 @@ describe.skipIf(!hasRedis)("Batched enqueues (redis)", () => {
         const sent: Array<ReadonlyArray<string>> = []
         let armed = false
         let frozen = false
-        // k1 and k2 go at once (two calls in flight); the batch script of k3..k6 (26 queue keys, as a lone enqueue's,
-        // but 4 + 4 x 11 arguments after them, not 10) freezes the server as it is sent: it is written, never run
+        // k1 and k2 go at once (two calls in flight); the batch script of k3..k6 (27 queue keys, as a lone enqueue's,
+        // but 5 + 4 x 11 arguments after them, not 10) freezes the server as it is sent: it is written, never run
         const onSend = (command: ReadonlyArray<string>) => {
-          if (armed && command[0] === "EVALSHA" && command[2] === "26" && command.length === 3 + 26 + 4 + 4 * 11) {
+          if (armed && command[0] === "EVALSHA" && command[2] === "27" && command.length === 3 + 27 + 5 + 4 * 11) {
             server.freeze()
             // SIGSTOP is delivered asynchronously: wait (synchronously, before the command is written) until it is
             const stat = `/proc/${server.process.pid}/stat`
@@ -292,8 +293,8 @@ describe.skipIf(!hasRedis)("Batched enqueues (redis)", () => {
       const sent: Array<ReadonlyArray<string>> = []
       // the server stops as i1 is sent: i2 and i3 wait behind it
       const onSend = (command: ReadonlyArray<string>) => {
-        // a lone enqueue (enqueue-26.lua): its 26 keys, then the task's id
-        if (command[0] === "EVALSHA" && command[2] === "26" && command[29] === "i1") server.freeze()
+        // a lone enqueue (enqueue-27.lua): its 27 keys, then the task's id
+        if (command[0] === "EVALSHA" && command[2] === "27" && command[30] === "i1") server.freeze()
       }
       yield* Effect.gen(function* () {
         const queue = yield* TaskQueue.TaskQueue
@@ -309,10 +310,10 @@ describe.skipIf(!hasRedis)("Batched enqueues (redis)", () => {
         assert.isUndefined(yield* queue.get("i3"))
         // i2 went alone: the interrupted i3 was taken out of its batch
         assert.deepStrictEqual(
-          sent.filter((c) => c[0] === "EVALSHA" && c[2] === "26").map((c) => [c[2], c[29]]),
+          sent.filter((c) => c[0] === "EVALSHA" && c[2] === "27" && c.length === 3 + 27 + 10).map((c) => [c[2], c[30]]),
           [
-            ["26", "i1"],
-            ["26", "i2"]
+            ["27", "i1"],
+            ["27", "i2"]
           ]
         )
       }).pipe(Effect.provide(backend(server, "interrupted", sent, undefined, onSend)))

@@ -162,8 +162,10 @@ describeRedis("partitions on one server", () => {
             assert.strictEqual(partitionOf(first.id, 3), home) // a drawn id falls in the key's partition
             assert.strictEqual(yield* redis.send<number>("HEXISTS", tasksKey(prefix, tags[home]!), first.id), 1)
             assert.strictEqual(queue.lockKey(key), `{${tags[home]}}:${key}`)
+            // the lock is a field of the partition's locks hash: "<fence>:<expires at>:<holder>"
             const lock = `h-lock:${queue.lockKey(key)}`
-            assert.match(String(yield* redis.send<string>("GET", lock)), new RegExp(`:${first.id}$`))
+            const locks = `${prefix}:{${tags[home]}}:locks`
+            assert.match(String(yield* redis.send<string>("HGET", locks, lock)), new RegExp(`^\\d+:\\d+:${first.id}$`))
             // a duplicate, with an id of its own in another partition: it meets the lock in the key's partition
             const otherId = idIn("dup", (home + 1) % 3, 3)
             const outcome = yield* Task.enqueueOutcome(Once, { n }, { id: otherId })

@@ -1,5 +1,5 @@
 import { assert, layer } from "@effect/vitest"
-import { Effect, Exit, Layer, Schema, Scope } from "effect"
+import { Duration, Effect, Exit, Layer, Option, Schema, Scope } from "effect"
 import * as Redis from "effect/persistence/Redis"
 import * as Heimdall from "../src/Heimdall.ts"
 import * as Task from "../src/Task.ts"
@@ -254,7 +254,7 @@ describeRedis("Task queue hand-off to idle workers", () => {
             assert.strictEqual(idle._tag, "Idle")
             waiters.push(waiter)
           }
-          // each registration names its inbox slot (claim-29.lua): 0 to 15 once each, then none
+          // each registration names its inbox slot (claim-30.lua): 0 to 15 once each, then none
           const members = yield* redis.send<Array<string>>("ZRANGE", `${prefix}:{handoff${n}}:idle`, "0", "-1")
           const slots = members.map((member) => member.split("|")[4]!)
           assert.deepStrictEqual(
@@ -573,6 +573,143 @@ describeRedis("Task queue records expire (one hash per queue, swept by the scrip
           for (const ttl of yield* ttls) assert.isTrue(ttl > 0 && ttl <= 300, String(ttl))
           yield* sleep(400)
           assert.deepStrictEqual(yield* Effect.all([redis.send("EXISTS", tasks), redis.send("EXISTS", expiry)]), [0, 0])
+        })
+      )
+    )
+  })
+})
+
+describeRedis("Unique task locks live in the queue's locks hash (no lock key of their own)", () => {
+  layer(redisLayer(), { excludeTestServices: true })((it) => {
+    let n = 0
+    const Solo = Task.make("solo", {
+      payload: Schema.Struct({ n: Schema.Number }),
+      unique: { key: ({ n }) => `solo-${n}`, timeout: "400 millis" }
+    })
+    const Brief = Task.make("brief", {
+      payload: Schema.Struct({ n: Schema.Number }),
+      unique: { key: ({ n }) => `brief-${n}`, timeout: "1500 millis" }
+    })
+    const Keeper = Task.make("keeper", {
+      payload: Schema.Struct({ n: Schema.Number }),
+      unique: { key: ({ n }) => `keeper-${n}`, timeout: "1 minute" }
+    })
+    const lockPrefix = `${prefix}-lock:`
+    const withQueue = <A, E>(
+      body: (
+        queue: string,
+        locks: string
+      ) => Effect.Effect<A, E, TaskQueue.TaskQueue | Heimdall.Heimdall | Redis.Redis | Scope.Scope>
+    ) => {
+      const queue = `ulocks${++n}`
+      return body(queue, `${prefix}:{${queue}}:locks`).pipe(
+        Effect.scoped,
+        Effect.provide(Heimdall.layerRedis({ queue, queuePrefix: prefix, lockPrefix }))
+      )
+    }
+    const sleep = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
+    const parse = (value: unknown) => {
+      const [fence, at, holder] = String(value).split(":")
+      return { fence: Number(fence), at: Number(at), holder }
+    }
+
+    it.effect("a unique task's lock is a field of :locks, seen by the lock API as a lock of its own", () =>
+      withQueue((queue, locks) =>
+        Effect.gen(function* () {
+          const tq = yield* TaskQueue.TaskQueue
+          const redis = yield* Redis.Redis
+          const first = yield* Task.enqueue(Solo, { n: 1 })
+          const name = tq.lockKey(yield* Task.uniqueKey(Solo, { n: 1 }))
+          const full = `${lockPrefix}${name}`
+          assert.strictEqual(name, `{${queue}}:solo-1`)
+          // no key of its own: a field of the queue's hash, "<fence>:<expires at>:<holder>"
+          assert.strictEqual(Number(yield* redis.send("EXISTS", full)), 0)
+          const stored = parse(yield* redis.send("HGET", locks, full))
+          assert.strictEqual(stored.holder, first.id)
+          // the hash lives as long as the lock
+          const ttl = Number(yield* redis.send("PTTL", locks))
+          assert.isAbove(ttl, 0)
+          assert.isAtMost(ttl, 400)
+          // the lock API reaches it: inspect, list, acquire (held by the task), force release
+          const seen = Option.getOrThrow(yield* Heimdall.inspectLock(name))
+          assert.deepStrictEqual([seen.holder, seen.fence], [first.id, stored.fence])
+          assert.isAtMost(Duration.toMillis(seen.expiresIn), 400)
+          const listed = yield* Heimdall.listLocks(`{${queue}}:`)
+          assert.deepStrictEqual(
+            listed.map((l) => [l.key, l.holder]),
+            [[name, first.id]]
+          )
+          const taken = yield* Effect.flip(Heimdall.acquireLock(name, { ttl: "1 second" }))
+          assert.deepStrictEqual([taken._tag, taken._tag === "LockTaken" && taken.holder], ["LockTaken", first.id])
+          assert.isTrue(yield* Heimdall.forceReleaseLock(name))
+          assert.isTrue(Option.isNone(yield* Heimdall.inspectLock(name)))
+          // released: the fence stays for a second, so the next holder's is larger
+          const second = yield* Task.enqueueOutcome(Solo, { n: 1 })
+          assert.strictEqual(second._tag, "Created")
+          const next = parse(yield* redis.send("HGET", locks, full))
+          assert.strictEqual(next.holder, second.handle.id)
+          assert.isAbove(next.fence, stored.fence)
+        })
+      )
+    )
+
+    it.effect(
+      "an expired lock is free at once, though still stored; later writes delete the expired locks they sample",
+      () =>
+        withQueue((_, locks) =>
+          Effect.gen(function* () {
+            const tq = yield* TaskQueue.TaskQueue
+            const redis = yield* Redis.Redis
+            // a lock that outlives the test keeps the hash (with only expired locks left it would go whole: see below)
+            yield* Task.enqueue(Keeper, { n: 0 })
+            const first = yield* Task.enqueue(Solo, { n: 2 })
+            const name = tq.lockKey(yield* Task.uniqueKey(Solo, { n: 2 }))
+            yield* sleep(450)
+            // past its time: free (a duplicate is a new task), though no script has deleted it yet
+            assert.strictEqual(parse(yield* redis.send("HGET", locks, `${lockPrefix}${name}`)).holder, first.id)
+            assert.isTrue(Option.isNone(yield* Heimdall.inspectLock(name)))
+            const again = yield* Task.enqueueOutcome(Solo, { n: 2 })
+            assert.strictEqual(again._tag, "Created")
+            assert.notStrictEqual(again.handle.id, first.id)
+            // 300 locks that expire together, then long-lived locks, one per write: each write samples 8 locks at
+            // random and deletes those past their time
+            yield* Effect.forEach(
+              Array.from({ length: 300 }, (_, i) => i),
+              (i) => Task.enqueue(Brief, { n: i })
+            )
+            // the keeper and the 300 (the lock expired above may be deleted by now)
+            const before = Number(yield* redis.send("HLEN", locks))
+            assert.isAtLeast(before, 1 + 300)
+            yield* sleep(1600)
+            const counts: Array<number> = []
+            for (let i = 1; i <= 200; i++) {
+              yield* Task.enqueue(Keeper, { n: i })
+              counts.push(Number(yield* redis.send("HLEN", locks)))
+            }
+            // one write deletes at most 8 (and adds its own lock); while most locks are expired a write deletes about
+            // 8, so 200 writes leave none or a few (measured: 293, 6 to 12, 0 and 0 left after 1, 50, 100, 200 writes)
+            assert.isAtLeast(counts[0]!, before + 1 - 8, JSON.stringify(counts))
+            for (let i = 1; i < counts.length; i++) assert.isAtLeast(counts[i]!, counts[i - 1]! + 1 - 8)
+            const left = counts.at(-1)! - (1 + 200)
+            console.log(
+              `[locks] 300 expired locks, after 1, 50, 100, 200 writes: ${[0, 49, 99, 199].map((i) => counts[i]! - (i + 2)).join(", ")} left`
+            )
+            assert.isAtMost(left, 10, JSON.stringify(counts))
+          })
+        )
+    )
+
+    it.effect("the locks hash goes when its latest lock expires", () =>
+      withQueue((_, locks) =>
+        Effect.gen(function* () {
+          const redis = yield* Redis.Redis
+          yield* Task.enqueue(Solo, { n: 1 })
+          yield* sleep(200)
+          yield* Task.enqueue(Solo, { n: 2 })
+          const ttl = Number(yield* redis.send("PTTL", locks))
+          assert.isAbove(ttl, 300, "the latest lock's time")
+          yield* sleep(450)
+          assert.strictEqual(Number(yield* redis.send("EXISTS", locks)), 0)
         })
       )
     )

@@ -1,17 +1,12 @@
 /**
  * Where the scripts' keys live, checked while they run: the Redis conformance suites of the queue, of unique and
- * rate-limited tasks, of per-key concurrency, of the inspector, of the admin, of the schedules and of the primitives run here once more, with every script wrapped by `support/keyCheck.ts`.
- * A script that touched a key outside `KEYS` and outside the slot of `KEYS[1]` (what Redis Cluster would refuse, or
- * worse, serve from another node) fails its call, and so the test that made it. Keys a script builds from ids it
- * finds while running (a claim pops ids from lists) are not in `KEYS`; they must share the queue's hash tag.
- * `KEYCHECK_STRICT=1 npx vitest run test/keySlots.test.ts` fails every key not in `KEYS` instead: it lists, for
- * exploration, which scripts build keys (ARCHITECTURE.md, "Keys", says which and why).
- * A script without Dragonfly's `allow-undeclared-keys` flag is checked as Dragonfly runs it: any key outside its
- * `KEYS` fails the call, so every suite here proves that the scripts without the flag touch only the keys they are
- * given. While the suites run, every script that builds a key is recorded. The last test requires, statically, the scripts
- * whose first line is Dragonfly's `allow-undeclared-keys` flag (scripts/gen-lua.mjs) to be exactly those that ship
- * a helper that builds a key (`keyBuilders`: a unique task's lock key from its record), and the recorded ones to be
- * among them.
+ * rate-limited tasks, of per-key concurrency, of the inspector, of the admin, of the schedules and of the primitives
+ * run here once more, with every script wrapped by `support/keyCheck.ts` as Dragonfly runs a script without its
+ * `allow-undeclared-keys` flag: any key outside the script's `KEYS` fails the call (with the key in the error), and
+ * so the test that made it. No script carries that flag: none builds a key (a task's record is a field of the queue's
+ * `tasks`, a unique task's lock a field of its `locks`). The last test checks it statically over every script as
+ * shipped (no key argument built with `..` or written as a literal), and that no script touched a key it was not
+ * given while the suites ran.
  */
 import { readdirSync, readFileSync } from "node:fs"
 import { assert, layer } from "@effect/vitest"
@@ -123,60 +118,56 @@ describeRedis("Key slots: the check itself", () => {
   })
 })
 
-/**
- * The helpers that build a key inside a script: a unique task's lock key, from the record's lock prefix and unique
- * key and the queue's hash tag (every other key a script touches is in its `KEYS`).
- */
-const keyBuilders = ["lockKeyOf"]
-
-/**
- * Each Lua script's export name (`claim` for claim-29.lua), whether its first line is Dragonfly's flag, and whether
- * it ships a helper that builds a key (scripts/gen-lua.mjs ships each script the helpers it calls).
- */
-const flaggedScripts = (): ReadonlyArray<{
-  readonly name: string
-  readonly flagged: boolean
-  readonly builds: boolean
-}> =>
+/** Each Lua script's export name (`claim` for claim-30.lua), its first line, and its source as shipped. */
+const allScripts = (): ReadonlyArray<{ readonly name: string; readonly firstLine: string; readonly shipped: string }> =>
   ["queue", "redis"].flatMap((folder) => {
     const dir = new URL(`../src/internal/${folder}/lua/`, import.meta.url)
-    const shipped = new Map<string, ReadonlyArray<string>>(scriptsOf(folder).map((s) => [s.name, s.helpers]))
+    const shipped = new Map<string, string>(scriptsOf(folder).map((s) => [s.name, s.source]))
     return readdirSync(dir)
       .filter((file) => file.endsWith(".lua") && file !== "includes.lua")
       .map((file) => {
         const name = file.replace(/-(\d+|N)\.lua$/, "")
         return {
           name,
-          flagged: readFileSync(new URL(file, dir), "utf8").startsWith(`${undeclaredKeysFlag}\n`),
-          builds: (shipped.get(name) ?? []).some((helper) => keyBuilders.includes(helper))
+          firstLine: readFileSync(new URL(file, dir), "utf8").split("\n")[0]!,
+          shipped: shipped.get(name) ?? ""
         }
       })
   })
 
-describeRedis("Key slots: the scripts that build keys", () => {
+describeRedis("Key slots: no script builds a key", () => {
   layer(redisLayer(), { excludeTestServices: true })((it) => {
-    it.effect("are exactly the scripts flagged allow-undeclared-keys (statically; recorded while the suites ran)", () =>
-      Effect.gen(function* () {
-        const redis = yield* Redis.Redis
-        const recorded = (yield* redis.send<Array<string>>("SMEMBERS", built)).sort()
-        yield* redis.send("DEL", built)
-        const scripts = flaggedScripts()
-        const flagged = scripts
-          .filter((s) => s.flagged)
-          .map((s) => s.name)
-          .sort()
-        assert.isAbove(scripts.length, 30, "every script was read")
-        assert.deepStrictEqual(
-          flagged,
-          scripts
-            .filter((s) => s.builds)
-            .map((s) => s.name)
-            .sort(),
-          "flagged: the scripts that ship a key builder"
-        )
-        assert.include(recorded, "claim", "the suites ran with the recording checker")
-        for (const name of recorded) assert.include(flagged, name, `${name} built a key: it needs the flag`)
-      })
+    it.effect(
+      "no script is flagged allow-undeclared-keys, none names a key it built, none touched one in the suites",
+      () =>
+        Effect.gen(function* () {
+          const redis = yield* Redis.Redis
+          const recorded = (yield* redis.send<Array<string>>("SMEMBERS", built)).sort()
+          yield* redis.send("DEL", built)
+          const scripts = allScripts()
+          assert.isAbove(scripts.length, 30, "every script was read")
+          assert.deepStrictEqual(
+            scripts.filter((s) => s.firstLine === undeclaredKeysFlag).map((s) => s.name),
+            [],
+            "flagged"
+          )
+          // statically: the key of every redis.call (its argument after the command) is a name, never text built or
+          // written in the script (".." or a string literal); PUBLISH takes a channel
+          for (const { name, shipped } of scripts) {
+            assert.isNotEmpty(shipped, `${name} is generated`)
+            const built = [...shipped.matchAll(/redis\.call\("(\w+)", ([^,)]*)/g)].filter(
+              ([, command, key]) => command !== "PUBLISH" && /\.\.|"/.test(key!)
+            )
+            assert.deepStrictEqual(
+              built.map((m) => m[0]),
+              [],
+              `${name}: a key built in the script`
+            )
+          }
+          // while the suites ran (every script under Dragonfly's rule: an undeclared key fails the call), no script
+          // touched a key outside its KEYS; the recording checker ran
+          assert.deepStrictEqual(recorded, [], "scripts that touched a key they were not given")
+        })
     )
   })
 })

@@ -206,7 +206,7 @@ describe("Lua scripts", () => {
     }
     // a batch claim: each later task's token is the claim's token .. ":" .. n
     assert.match(lua, /[tT]oken \.\. ":" \.\. n/)
-    assert.include(read("queue/lua/claim-29.lua"), "math.max(1, tonumber(ARGV[7]))")
-    assert.include(read("queue/lua/completeClaim-29.lua"), "math.max(1, tonumber(ARGV[10]))")
+    assert.include(read("queue/lua/claim-30.lua"), "math.max(1, tonumber(ARGV[7]))")
+    assert.include(read("queue/lua/completeClaim-30.lua"), "math.max(1, tonumber(ARGV[10]))")
   })
 })

@@ -145,7 +145,8 @@ export interface ScheduleInfo {
 /**
  * The read-only view of a queue, for operators, a CLI or a dashboard. `Heimdall.layerMemory`, `layerMemoryWith`,
  * `layerRedis` and `layerRedisConfig` provide it, on the queue they configure. What each read costs on Redis: one
- * round trip (one read-only script) each, except `locks`, which scans the keyspace (a `SCAN` per 1,000 keys).
+ * round trip (one read-only script) each, except `locks`, which scans the keyspace (a `SCAN` per 1,000 keys) and the
+ * queue's unique task locks (an `HSCAN` of its `:locks` hash per 1,000 locks).
  *
  * **Example**
  *

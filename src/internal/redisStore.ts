@@ -27,6 +27,13 @@ const lockAcquire = define(Lua.contracts.lockAcquire).withReturnType<
 const lockRelease = define(Lua.contracts.lockRelease).withReturnType<0 | 1>()
 const lockExtend = define(Lua.contracts.lockExtend).withReturnType<0 | 1>()
 const lockInspect = define(Lua.contracts.lockInspect).withReturnType<[] | [string, number, number]>()
+// the same four on a lock kept in a queue (a unique task's lock: src/internal/lua/uniqueLock.lua)
+const taskLockAcquire = define(Lua.contracts.taskLockAcquire).withReturnType<
+  [1, number, number] | [0, string, number, number]
+>()
+const taskLockRelease = define(Lua.contracts.taskLockRelease).withReturnType<0 | 1>()
+const taskLockExtend = define(Lua.contracts.taskLockExtend).withReturnType<0 | 1>()
+const taskLockInspect = define(Lua.contracts.taskLockInspect).withReturnType<[] | [string, number, number]>()
 
 /** The reply of every rate-limit script (one per mode, see redis/lua/rateTake-N.lua; they take the same ARGV). */
 type RateReply = [0 | 1, number, number, number, string]
@@ -47,11 +54,27 @@ const rateInspect = define(Lua.contracts.rateInspect).withReturnType<[number, ..
 const slotInspect = define(Lua.contracts.slotInspect).withReturnType<[number, ...Array<Array<string>>]>()
 
 /**
+ * Where the unique task locks of a backend's queue live: the queue's `locks` hash of
+ * each of its hash tags (one per partition; see internal/queue/keys.ts). A lock key `<prefix>{<tag>}:<rest>` whose
+ * tag is one of them is a field of that hash, not a key: every lock operation of the store reaches it there, so that
+ * `Heimdall.inspectLock(queue.lockKey(key))` and the others see a task's lock as they see any lock.
+ */
+export interface TaskLocks {
+  readonly queuePrefix: string
+  readonly tags: ReadonlyArray<string>
+}
+
+/**
  * The Redis store, for the lifetime of the current scope. `channel` is where releases are announced; one
  * subscription per store, opened on the first wait, serves every waiter. With `durability`, a lock acquisition
- * and every rate-limit admission wait for replicas in the same round trip as their script.
+ * and every rate-limit admission wait for replicas in the same round trip as their script. `taskLocks`: see
+ * `TaskLocks`.
  */
-export const make = (options: { readonly channel: string; readonly durability?: Durability | undefined }) =>
+export const make = (options: {
+  readonly channel: string
+  readonly durability?: Durability | undefined
+  readonly taskLocks?: TaskLocks | undefined
+}) =>
   Effect.gen(function* () {
     const redis = yield* Redis.Redis
     const layerScope = yield* Effect.scope
@@ -65,6 +88,10 @@ export const make = (options: { readonly channel: string; readonly durability?: 
       lockRelease: evalScript(lockRelease),
       lockExtend: evalScript(lockExtend),
       lockInspect: evalScript(lockInspect),
+      taskLockAcquire: durable(taskLockAcquire),
+      taskLockRelease: evalScript(taskLockRelease),
+      taskLockExtend: evalScript(taskLockExtend),
+      taskLockInspect: evalScript(taskLockInspect),
       rateTake: durable(rateTake),
       rateTakeBatch: durable(rateTakeBatch),
       rateReserve: durable(rateReserve),
@@ -207,27 +234,89 @@ export const make = (options: { readonly channel: string; readonly durability?: 
       )
     })
 
-    const inspect = (key: string) =>
-      Effect.map(run.lockInspect([key]), (reply) =>
+    // a unique task's lock: the queue hash that keeps it (see TaskLocks), or undefined for a lock of its own key
+    const tags = new Set(options.taskLocks?.tags ?? [])
+    const taskLockOf = (key: string): string | undefined => {
+      if (options.taskLocks === undefined) return undefined
+      const open = key.indexOf("{")
+      const close = open < 0 ? -1 : key.indexOf("}:", open)
+      if (close < 0 || !tags.has(key.slice(open + 1, close))) return undefined
+      return `${options.taskLocks.queuePrefix}:${key.slice(open, close + 1)}:locks`
+    }
+    /** The held task locks whose names start with `prefix`: one HSCAN page of 1,000 per round trip, one TIME. */
+    const taskLocksList = (prefix: string) =>
+      Effect.gen(function* () {
+        if (options.taskLocks === undefined) return []
+        const [seconds, micros] = yield* redis.send<[string, string]>("TIME")
+        const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
+        const held: Array<{ key: string; holder: string; expiresInMs: number; fence: number }> = []
+        for (const tag of options.taskLocks.tags) {
+          const hash = `${options.taskLocks.queuePrefix}:{${tag}}:locks`
+          let cursor = "0"
+          do {
+            const [next, page] = yield* redis.send<[string, Array<string>]>(
+              "HSCAN",
+              hash,
+              cursor,
+              "MATCH",
+              `${globEscape(prefix)}*`,
+              "COUNT",
+              "1000"
+            )
+            cursor = next
+            for (let i = 0; i + 1 < page.length; i += 2) {
+              // "<fence>:<expires at>:<owner>" (uniqueLock.lua); owner "": released
+              const [fence, at, ...owner] = page[i + 1]!.split(":")
+              const holder = owner.join(":")
+              if (holder !== "" && Number(at) > now)
+                held.push({ key: page[i]!, holder, expiresInMs: Number(at) - now, fence: Number(fence) })
+            }
+          } while (cursor !== "0")
+        }
+        return held
+      })
+
+    const inspect = (key: string) => {
+      const task = taskLockOf(key)
+      return Effect.map(task === undefined ? run.lockInspect([key]) : run.taskLockInspect([task], key), (reply) =>
         reply.length === 0
           ? Option.none()
           : Option.some({ holder: reply[0], expiresInMs: Number(reply[1]), fence: Number(reply[2]) })
       )
+    }
+
+    const release = (key: string, owner: string, force: boolean) => {
+      const task = taskLockOf(key)
+      return Effect.map(
+        task === undefined
+          ? run.lockRelease([key], owner, channel, force)
+          : run.taskLockRelease([task], key, owner, channel, force),
+        (n) => n === 1
+      )
+    }
 
     return HeimdallStore.of({
-      lockAcquire: (key, owner, ttlMs) =>
-        Effect.map(
-          run.lockAcquire([key], owner, ttlMs),
+      lockAcquire: (key, owner, ttlMs) => {
+        const task = taskLockOf(key)
+        return Effect.map(
+          task === undefined ? run.lockAcquire([key], owner, ttlMs) : run.taskLockAcquire([task], key, owner, ttlMs),
           (reply): LockAcquireResult =>
             reply[0] === 1
               ? { _tag: "Acquired", fence: Number(reply[1]) }
               : { _tag: "Held", holder: reply[1], expiresInMs: Number(reply[2]), fence: Number(reply[3]) }
-        ),
-      lockRelease: (key, owner) => Effect.map(run.lockRelease([key], owner, channel, false), (n) => n === 1),
-      lockForceRelease: (key) => Effect.map(run.lockRelease([key], "", channel, true), (n) => n === 1),
+        )
+      },
+      lockRelease: (key, owner) => release(key, owner, false),
+      lockForceRelease: (key) => release(key, "", true),
       // one command: atomic on its own (the key is the limit's whole log of admissions and bookings)
       rateReset: (key) => Effect.map(redis.send<number>("DEL", key), (n) => Number(n) === 1),
-      lockExtend: (key, owner, ttlMs) => Effect.map(run.lockExtend([key], owner, ttlMs), (n) => n === 1),
+      lockExtend: (key, owner, ttlMs) => {
+        const task = taskLockOf(key)
+        return Effect.map(
+          task === undefined ? run.lockExtend([key], owner, ttlMs) : run.taskLockExtend([task], key, owner, ttlMs),
+          (n) => n === 1
+        )
+      },
       lockInspect: inspect,
       lockList: Effect.fnUntraced(function* (prefix) {
         const held = yield* Effect.forEach(yield* scan(prefix), (key) =>
@@ -236,7 +325,8 @@ export const make = (options: { readonly channel: string; readonly durability?: 
             Option.map((state) => ({ key, ...state }))
           )
         )
-        return held.flatMap((o) => (Option.isSome(o) ? [o.value] : []))
+        const own = held.flatMap((o) => (Option.isSome(o) ? [o.value] : []))
+        return [...own, ...(yield* taskLocksList(prefix))].sort(byKey)
       }),
       // one SCAN per 1,000 keys and one read-only script per page of keys found
       rateList: (prefix) =>

@@ -1,7 +1,7 @@
 /**
  * Schedules (public through `Task.schedule` and `Task.layerSchedules`): checking a schedule's options, the tick
  * arithmetic (`cron` with a time zone through Effect's `Cron`, or `every`), which ticks a scheduler fires, and the
- * scheduler loop. The atomic step per tick is the backend's `fireSchedule` (scheduleFire-27.lua on Redis).
+ * scheduler loop. The atomic step per tick is the backend's `fireSchedule` (scheduleFire-28.lua on Redis).
  */
 import { Cron, DateTime, Duration, Effect, Result, Schedule } from "effect"
 import type { InvalidArgument } from "../Errors.ts"

@@ -78,7 +78,7 @@ export const nonEmpty = (option: string, value: unknown): string | InvalidArgume
 
 /**
  * A task name: a non-empty string without line breaks (workers pass the names they run to the queue's scripts as
- * one line-separated list, see claim-29.lua).
+ * one line-separated list, see claim-30.lua).
  */
 export const taskName = (option: string, value: unknown): string | InvalidArgument => {
   const name = nonEmpty(option, value)

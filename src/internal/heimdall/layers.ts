@@ -14,6 +14,7 @@ import * as Inspector from "../inspector.ts"
 import * as Layout from "../layout.ts"
 import { makeLockTable } from "../locks.ts"
 import * as MemoryStore from "../memoryStore.ts"
+import { partitionTags } from "../queue/keys.ts"
 import { makeMemory as makeMemoryQueue } from "../queue/memory.ts"
 import { makeRedisPartitioned } from "../queue/partitions.ts"
 import { makeRedis as makeRedisQueue } from "../queue/redis.ts"
@@ -143,7 +144,8 @@ export const layerRedis = (options?: Options): Layer.Layer<Backend, InvalidArgum
         const config = Config.resolve(options)
         const store = yield* RedisStore.make({
           channel: Layout.releaseChannel(config.lockPrefix),
-          durability: config.durability
+          durability: config.durability,
+          taskLocks: { queuePrefix: config.queuePrefix, tags: partitionTags(config.queue, config.partitions) }
         })
         const queue =
           config.partitions > 1 ? yield* makeRedisPartitioned(config, store) : yield* makeRedisQueue(config, store)

@@ -153,8 +153,10 @@ export const inspectLock = (
   )
 
 /**
- * Held locks whose key starts with `prefix` (default: all), sorted by key.
- * For operators: it scans the keyspace, so it is not for hot paths.
+ * Held locks whose key starts with `prefix` (default: all), sorted by key,
+ * unique tasks' locks included (on Redis they are fields of their queue's
+ * `:locks` hash, listed with the rest). For operators: it scans the keyspace,
+ * so it is not for hot paths.
  *
  * @category locks
  * @since 0.1.0

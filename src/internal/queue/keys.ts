@@ -1,8 +1,7 @@
 /**
  * The only place in TypeScript where queue keys are built (other keys: `internal/layout.ts`). Scripts are given every
- * queue key they touch (a task's record is a field of `tasks`); what they still build is a unique task's lock key,
- * from its record (ARCHITECTURE.md, "Keys", says which and why; `test/keySlots.test.ts` checks they stay in the
- * queue's slot).
+ * key they touch, and build none: a task's record is a field of `tasks`, a unique task's lock a field of `locks`
+ * (`test/keySlots.test.ts` runs every script under a check that fails a call touching a key outside its `KEYS`).
  *
  * Every key of one queue shares the Redis Cluster hash tag `{<queue>}`, so
  * every script touching a queue runs on one slot:
@@ -13,6 +12,9 @@
  * |                                  |        | with cmsgpack (includes.lua, recLoad)        | terminal, then `retention`   |
  * | `<prefix>:{<queue>}:expiry`      | zset   | terminal tasks' ids, score: when the record  | exists while a record waits  |
  * |                                  |        | expires (ms); swept by scripts (recExpire)   | to be swept                  |
+ * | `<prefix>:{<queue>}:locks`       | hash   | unique task locks: lock name ("<lock prefix> | the latest lock's expiry;    |
+ * |                                  |        | {<queue>}:<unique key>") -> "<fence>:<expires| expired ones deleted by the   |
+ * |                                  |        | at>:<holder>" (src/internal/lua/uniqueLock.lua)| writes that sample them      |
  * | `<prefix>:{<queue>}:ready`       | list   | ids ready to run (LPUSH in, RPOP out: FIFO)  | exists while non-empty       |
  * | `<prefix>:{<queue>}:scheduled`   | zset   | ids waiting for their run time (score: ms)   | exists while non-empty       |
  * | `<prefix>:{<queue>}:running`     | zset   | ids claimed by a worker (score: lease end)   | exists while non-empty       |
@@ -48,7 +50,7 @@
  * |                                  |        | cron/timeZone or everyMillis, overlap,       | progress; a field is deleted |
  * |                                  |        | catchUp; `last` tick handled, `fired` tick   | by `Admin.removeSchedule`    |
  * |                                  |        | enqueued and its `taskId`, `pending` tick    |                              |
- * |                                  |        | (scheduleSync-1.lua, scheduleFire-27.lua)     |                              |
+ * |                                  |        | (scheduleSync-1.lua, scheduleFire-28.lua)     |                              |
  * | `<prefix>:{<queue>}:edge:<lock>` | hash   | a debounced key's burst window (`edge`       | PEXPIRE: the window's end    |
  * |                                  |        | "leading"/"both"): end `u`, latest run `f`,  | (the latest request + wait)  |
  * |                                  |        | `i`, trailing run `t` (debounceEdge)         |                              |
@@ -158,7 +160,7 @@ export const taskId = (config: Pick<Config, "partitions">, uniqueKey: string | u
 
 /**
  * How many idle workers of a queue (of a partition) can be handed a task directly: each takes one of this many inboxes
- * as it registers (claim-29.lua), and the scripts that hand tasks over get every inbox in `KEYS`, so that none builds
+ * as it registers (claim-30.lua), and the scripts that hand tasks over get every inbox in `KEYS`, so that none builds
  * a key. An idle worker that finds none free registers without one: it is woken through the wake list instead.
  */
 export const handOffInboxes = 16
@@ -184,7 +186,7 @@ export type HandOffInboxes = readonly [
 ]
 
 /**
- * The keys every script that moves a queue's tasks is given first (`KEYS[1..9]`, in includes.lua's `queueOf` order).
+ * The keys every script that moves a queue's tasks is given first (`KEYS[1..10]`, in includes.lua's `queueOf` order).
  */
 export type QueueCore = readonly [
   tasks: string,
@@ -195,7 +197,8 @@ export type QueueCore = readonly [
   wake: string,
   counts: string,
   cc: string,
-  ccwait: string
+  ccwait: string,
+  locks: string
 ]
 
 /** Key builders for one queue. */
@@ -205,7 +208,9 @@ export interface QueueKeys {
   readonly tasks: string
   /** Finished tasks' ids, scored by when their records expire (see includes.lua, recExpire). */
   readonly expiry: string
-  /** The keys every script that moves tasks takes first (`KEYS[1..9]`). */
+  /** Unique task locks: lock name -> its state (src/internal/lua/uniqueLock.lua). */
+  readonly locks: string
+  /** The keys every script that moves tasks takes first (`KEYS[1..10]`). */
   readonly core: QueueCore
   readonly ready: string
   readonly scheduled: string
@@ -238,8 +243,8 @@ export interface QueueKeys {
   readonly cc: string
   /** Per-key concurrency: the held-back tasks, by group (lex range), oldest first. */
   readonly ccwait: string
-  /** A leading-edge debounce's burst window for the unique task whose lock is `lockKey`. */
-  readonly edge: (lockKey: string) => string
+  /** A leading-edge debounce's burst window for the unique task whose lock is named `lockName`. */
+  readonly edge: (lockName: string) => string
 }
 
 export const makeKeys = (prefix: string, queue: string): QueueKeys => {
@@ -253,12 +258,14 @@ export const makeKeys = (prefix: string, queue: string): QueueKeys => {
     `${base}wake`,
     `${base}counts`,
     `${base}cc`,
-    `${base}ccwait`
+    `${base}ccwait`,
+    `${base}locks`
   ]
   return {
     queue,
     tasks: core[0],
     expiry: core[1],
+    locks: core[9],
     core,
     ready: `${base}ready`,
     scheduled: `${base}scheduled`,
@@ -278,6 +285,6 @@ export const makeKeys = (prefix: string, queue: string): QueueKeys => {
     schedules: `${base}schedules`,
     cc: `${base}cc`,
     ccwait: `${base}ccwait`,
-    edge: (lockKey) => `${base}edge:${lockKey}`
+    edge: (lockName) => `${base}edge:${lockName}`
   }
 }

@@ -104,7 +104,7 @@ const stateCodes: Record<string, TaskState> = { q: "queued", s: "scheduled", h: 
 const decodeState = (stored: string): TaskState =>
   stateCodes[stored] ?? (stored.startsWith("r:") ? "running" : (stored as TaskState))
 
-/** An enqueue script's reply for one task (enqueue-26.lua, enqueueUnique-28.lua, enqueueBatch-N.lua). */
+/** An enqueue script's reply for one task (enqueue-27.lua, enqueueUnique-28.lua, enqueueBatch-27.lua). */
 const parseEnqueued = (
   r:
     | readonly [created: 0 | 1, state: string]
@@ -211,7 +211,7 @@ const parsePage = (reply: ReadonlyArray<ReadonlyArray<unknown>>): TaskPage => {
   }
 }
 
-/** A worker's registration (beat-14.lua) as the registry holds it. */
+/** A worker's registration (beat-15.lua) as the registry holds it. */
 const parseWorker = (queue: string, id: string, expiresAt: number, registration: unknown): WorkerInfo => {
   const f = fields(JSON.parse(String(registration)))
   const split = (text: string | undefined) => (text ? text.split("\n").filter((s) => s !== "") : [])
@@ -284,9 +284,9 @@ const parseHandedOff = (entry: string): ClaimedTask | undefined => {
   }
 }
 
-/** A claim's reply (see claim-29.lua) from index `at` of `reply`. */
+/** A claim's reply (see claim-30.lua) from index `at` of `reply`. */
 const parseClaim = (reply: ReadonlyArray<unknown>, at: number, token: string): ClaimResult => {
-  // the reply ends with the names passed on, then those dead-lettered (claim-29.lua)
+  // the reply ends with the names passed on, then those dead-lettered (claim-30.lua)
   const passed = namesAt(reply, reply.length - 2)
   const deadLettered = namesAt(reply, reply.length - 1)
   if (reply[at] !== "task") {
@@ -350,7 +350,7 @@ const parseSchedule = (text: string): ScheduleRecord => {
  * An idle worker's side of one partition (see partitions.ts): a `Waiter`, and what a partitioned queue's waiter
  * needs besides: `cut` ends a wait in progress now (CLIENT UNBLOCK; a wait that has not blocked yet returns at
  * once), `unregister` takes the worker out of the partition's hand-off (its registration removed, tasks handed to
- * it and not started given back: retire-11.lua) while it works on another partition's task.
+ * it and not started given back: retire-12.lua) while it works on another partition's task.
  */
 export interface PartitionWaiter extends Waiter {
   readonly cut: Effect.Effect<void>
@@ -486,7 +486,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
         .pipe(
           Effect.map((reply) => ({
             result: parseClaim(reply, 0, token),
-            // an idle reply as worker names the registration (see claim-29.lua)
+            // an idle reply as worker names the registration (see claim-30.lua)
             registration: reply[0] === "idle" ? String(reply[2]) : ""
           }))
         )
@@ -503,7 +503,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
     const release = (id: string, token: string) =>
       run.release(keys.core, id, token, wakeCap, wakeTtlMillis, lockInfix).pipe(Effect.map((n) => n === 1))
 
-    /** The inbox of an idle registration's slot (claim-29.lua: "<worker>|<token>|<lease>|<lapses>|<slot>|..."). */
+    /** The inbox of an idle registration's slot (claim-30.lua: "<worker>|<token>|<lease>|<lapses>|<slot>|..."). */
     const inboxOf = (registration: string): string | undefined => {
       const slot = registration.split("|")[4]
       return slot === undefined || slot === "" ? undefined : keys.inbox(Number(slot))
@@ -631,7 +631,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
         return waiter
       })
 
-    /** One enqueue as its own call: enqueue-26.lua or enqueueUnique-28.lua (the new record is counted there). */
+    /** One enqueue as its own call: enqueue-27.lua or enqueueUnique-28.lua (the new record is counted there). */
     const enqueueAlone = (task: NewTask): Effect.Effect<EnqueueResult, Redis.RedisError> => {
       const common = [
         task.id,
@@ -642,7 +642,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
         wakeCap,
         wakeTtlMillis
       ] as const
-      const lockKey = task.unique === undefined ? "" : fullLockKey(options, task.unique)
+      const lockName = task.unique === undefined ? "" : fullLockKey(options, task.unique)
       const reply: Effect.Effect<
         | [created: 0 | 1, state: string]
         | [duplicate: 2, holder: string, expiresInMillis: number]
@@ -659,7 +659,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
               task.concurrency?.limit ?? 0
             )
           : run.enqueueUnique(
-              [...keys.core, lockKey, keys.idle, keys.edge(lockKey), ...keys.inboxes],
+              [...keys.core, keys.idle, keys.edge(lockName), ...keys.inboxes],
               ...common,
               Math.max(1, Math.ceil(task.unique.ttlMillis)),
               holdCode(task.unique),
@@ -669,35 +669,43 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
               task.unique.onDuplicate ?? "",
               task.unique.debounce?.waitMillis ?? 0,
               task.unique.debounce?.maxWaitMillis ?? -1,
-              task.unique.debounce?.edge ?? ""
+              task.unique.debounce?.edge ?? "",
+              lockName
             )
       return Effect.map(reply, parseEnqueued)
     }
-    /** Several enqueues as one call (enqueueBatch-N.lua): one result per task, in order. */
+    /** Several enqueues as one call (enqueueBatch-27.lua): one result per task, in order. */
     const enqueueBatch = (
       tasks: ReadonlyArray<NewTask>
     ): Effect.Effect<ReadonlyArray<EnqueueResult>, Redis.RedisError> => {
       if (tasks.length === 1) return Effect.map(enqueueAlone(tasks[0]!), (result) => [result])
-      const keyList: Array<string> = [...keys.core, keys.idle, ...keys.inboxes]
-      const entries = tasks.map((task) => {
-        if (task.unique !== undefined) keyList.push(fullLockKey(options, task.unique))
-        return [
-          task.id,
-          task.name,
-          task.payload,
-          Math.max(0, Math.ceil(task.delayMillis)),
-          encodeTrace(task.trace),
-          task.unique === undefined ? 0 : Math.max(1, Math.ceil(task.unique.ttlMillis)),
-          task.unique === undefined ? "0" : holdCode(task.unique),
-          task.unique === undefined ? "" : (task.unique.prefix ?? options.lockPrefix),
-          task.unique?.key ?? "",
-          // not with unique (see NewTask.concurrency), as enqueueUnique-28.lua
-          task.unique === undefined ? (task.concurrency?.key ?? "") : "",
-          task.concurrency?.limit ?? 0
-        ] as const
-      })
-      return Effect.map(run.enqueueBatch(keyList, wakeCap, wakeTtlMillis, handOffLeaseMillis, entries), (replies) =>
-        replies.map(parseEnqueued)
+      const entries = tasks.map(
+        (task) =>
+          [
+            task.id,
+            task.name,
+            task.payload,
+            Math.max(0, Math.ceil(task.delayMillis)),
+            encodeTrace(task.trace),
+            task.unique === undefined ? 0 : Math.max(1, Math.ceil(task.unique.ttlMillis)),
+            task.unique === undefined ? "0" : holdCode(task.unique),
+            task.unique === undefined ? "" : (task.unique.prefix ?? options.lockPrefix),
+            task.unique?.key ?? "",
+            // not with unique (see NewTask.concurrency), as enqueueUnique-28.lua
+            task.unique === undefined ? (task.concurrency?.key ?? "") : "",
+            task.concurrency?.limit ?? 0
+          ] as const
+      )
+      return Effect.map(
+        run.enqueueBatch(
+          [...keys.core, keys.idle, ...keys.inboxes],
+          wakeCap,
+          wakeTtlMillis,
+          handOffLeaseMillis,
+          lockInfix,
+          entries
+        ),
+        (replies) => replies.map(parseEnqueued)
       )
     }
     const batching = options.maxEnqueueBatch > 1
@@ -777,7 +785,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
           )
           .pipe(
             Effect.map((reply) => {
-              // one character per completion, "1" completed (see completeClaimMany-29.lua)
+              // one character per completion, "1" completed (see completeClaimMany-30.lua)
               const flags = String(reply[0])
               return dealClaims(
                 completions.map((_, i) => flags[i] === "1"),
@@ -926,7 +934,7 @@ export const makeRedisPartition = (options: Config, store: HeimdallStore["Servic
         )
       },
       detail: (id) =>
-        Effect.map(run.inspect([keys.tasks, keys.running], id, lockInfix), (reply) => {
+        Effect.map(run.inspect([keys.tasks, keys.running, keys.locks], id, lockInfix), (reply) => {
           if (reply.length < 5) return undefined
           const [now, stored, lease, holder, ttl] = reply as Extract<typeof reply, { readonly length: 5 }>
           const record = parseRecord(id, stored, options.queue)

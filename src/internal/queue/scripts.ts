@@ -12,33 +12,33 @@ import * as Lua from "./lua.generated.ts"
 
 /** Every script file with its key count, as named on disk. */
 export const scriptFiles = [
-  "enqueue-26.lua",
+  "enqueue-27.lua",
   "enqueueUnique-28.lua",
-  "enqueueBatch-N.lua",
-  "claim-29.lua",
+  "enqueueBatch-27.lua",
+  "claim-30.lua",
   "renew-2.lua",
-  "complete-9.lua",
-  "completeClaim-29.lua",
-  "completeClaimMany-29.lua",
-  "fail-10.lua",
-  "reschedule-9.lua",
-  "release-9.lua",
-  "deadLetter-10.lua",
-  "retire-11.lua",
-  "beat-14.lua",
+  "complete-10.lua",
+  "completeClaim-30.lua",
+  "completeClaimMany-30.lua",
+  "fail-11.lua",
+  "reschedule-10.lua",
+  "release-10.lua",
+  "deadLetter-11.lua",
+  "retire-12.lua",
+  "beat-15.lua",
   "leave-2.lua",
   "counts-6.lua",
   "pageSorted-2.lua",
   "pageQueued-4.lua",
-  "inspect-2.lua",
+  "inspect-3.lua",
   "task-1.lua",
   "workers-2.lua",
-  "retry-11.lua",
-  "retryAll-10.lua",
+  "retry-12.lua",
+  "retryAll-11.lua",
   "purge-3.lua",
-  "cancel-11.lua",
+  "cancel-12.lua",
   "scheduleSync-1.lua",
-  "scheduleFire-27.lua",
+  "scheduleFire-28.lua",
   "schedules-1.lua"
 ] as const
 
@@ -46,7 +46,7 @@ export const scriptFiles = [
 export const source = (file: (typeof scriptFiles)[number]): string =>
   Lua.contracts[/^(\w+)-/.exec(file)![1] as keyof typeof Lua.contracts].lua
 
-/** How a claim routes tasks by name and hands tasks on: `route.*` (ARGV[13..18]) of claim-29.lua, completeClaim-29.lua. */
+/** How a claim routes tasks by name and hands tasks on: `route.*` (ARGV[13..18]) of claim-30.lua, completeClaim-30.lua. */
 export type Route = Lua.Route
 
 export const enqueue = define(Lua.contracts.enqueue).withReturnType<[created: 0 | 1, state: string]>()
@@ -60,11 +60,11 @@ export const enqueueUnique = define(Lua.contracts.enqueueUnique).withReturnType<
 
 /**
  * A claim's reply: "task", now, count, then 8 fields per task (id, name, payload, attempts, trace, enqueuedAt,
- * booked, failures), or "idle", waitMillis, registration; the last element is the names passed on (see claim-29.lua).
+ * booked, failures), or "idle", waitMillis, registration; the last element is the names passed on (see claim-30.lua).
  */
 type ClaimReply = ReadonlyArray<string | number>
 
-/** One reply per task, in order, as enqueue's and enqueueUnique's (see enqueueBatch-N.lua). */
+/** One reply per task, in order, as enqueue's and enqueueUnique's (see enqueueBatch-27.lua). */
 export const enqueueBatch = define(Lua.contracts.enqueueBatch).withReturnType<
   ReadonlyArray<[created: 1 | 0, state: string] | [duplicate: 2, holder: string, expiresInMillis: number]>
 >()
@@ -130,7 +130,7 @@ export const workers = define(Lua.contracts.workers).withReturnType<
   readonly [now: number, ...live: Array<readonly [id: string, expiresAt: string, fields: ReadonlyArray<string>]>]
 >()
 
-/** The Admin's actions (see retry-11.lua, retryAll-10.lua, purge-3.lua, cancel-11.lua for the replies). */
+/** The Admin's actions (see retry-12.lua, retryAll-11.lua, purge-3.lua, cancel-12.lua for the replies). */
 export const retry = define(Lua.contracts.retry).withReturnType<
   | readonly [requeued: 1]
   | readonly [conflict: 0, state: string]
@@ -146,7 +146,7 @@ export const cancel = define(Lua.contracts.cancel).withReturnType<
   readonly [cancelled: 1, previous: string] | readonly [conflict: 0, state: string] | readonly [missing: -1]
 >()
 
-/** The schedulers' steps and the Inspector's read of the schedules (see scheduleSync-1.lua, scheduleFire-27.lua). */
+/** The schedulers' steps and the Inspector's read of the schedules (see scheduleSync-1.lua, scheduleFire-28.lua). */
 export const scheduleSync = define(Lua.contracts.scheduleSync).withReturnType<readonly [now: number, record: string]>()
 
 export const scheduleFire = define(Lua.contracts.scheduleFire).withReturnType<

@@ -1,11 +1,11 @@
 -- enqueueUnique: takes a unique task's lock and creates its record in one step, or names the holder.
 -- Never a lock without its task, never a task that bypassed its lock.
 -- Input:
---   KEYS[1..9] queue: the queue's keys, in includes.lua's queueOf order: tasks, expiry, ready, scheduled, running,
---       wake, counts, cc, ccwait (<prefix>:{q}:<name>; tasks: the records hash, expiry: when finished ones expire)
---   KEYS[10] lock: the unique lock <lockPrefix>{q}:<unique key>  -- same hash tag as the queue
+--   KEYS[1..10] queue: the queue's keys, in includes.lua's queueOf order: tasks, expiry, ready, scheduled, running,
+--       wake, counts, cc, ccwait, locks (<prefix>:{q}:<name>; tasks: the records hash, expiry: when finished ones
+--       expire; locks: unique task locks, see src/internal/lua/uniqueLock.lua)
 --   KEYS[11] idle: idle zset <prefix>:{q}:idle  -- idle workers' registrations (hand-off, see includes.lua)
---   KEYS[12] edge: burst window <prefix>:{q}:edge:<lock key>  -- a leading-edge debounce's window (see
+--   KEYS[12] edge: burst window <prefix>:{q}:edge:<lock name>  -- a leading-edge debounce's window (see
 --       includes.lua, debounceEdge)
 --   KEYS[13..28] inboxes: the hand-off inboxes <prefix>:{q}:inbox:<slot>, slots 0 to 15 (see includes.lua, pickIdle)
 --   ARGV[1] id: the task's id
@@ -32,6 +32,7 @@
 --       time + this (ms); -1: no bound
 --   ARGV[16] edge: "debounce" only: "leading" or "both": the key's burst window decides (see debounceEdge in
 --       includes.lua, which replies as below); "": the trailing edge
+--   ARGV[17] lockName: the unique lock's name in `locks`: lockPrefix, then "{<queue>}:", then uniqueKey
 -- Output:
 --   { 1, state }           created; the lock is held by the task id (state: a code, see keys.ts)
 --   { 0, state }           a task with this id exists; nothing changed
@@ -49,14 +50,14 @@
 --   onDuplicate "oneBehind": { 2, id, pttl } naming the holder when it waits, or the task waiting behind the
 --       running holder when there is one (nothing changed); otherwise { 1, state } as created: the new task waits
 --       behind the running holder, as with "replace" (with its own payload).
-local Q = queueOf(unpack(KEYS, 1, 9))
+local Q = queueOf(unpack(KEYS, 1, 10))
 local existing = recGet(Q, ARGV[1], "s")[1]
 if existing then return { 0, existing } end
 local inboxes = { unpack(KEYS, 13, 28) }
 if ARGV[13] == "debounce" and ARGV[16] ~= "" then
-  return debounceEdge(Q, KEYS[10], ARGV, KEYS[12], handoffOf(KEYS[11], inboxes, ARGV[12], Q.wake, ARGV[6], ARGV[7]))
+  return debounceEdge(Q, ARGV[17], ARGV, KEYS[12], handoffOf(KEYS[11], inboxes, ARGV[12], Q.wake, ARGV[6], ARGV[7]))
 end
-local taken = lockTake(KEYS[10], ARGV[1], tonumber(ARGV[8]))
+local taken = ulockTake(Q, ARGV[17], ARGV[1], tonumber(ARGV[8]))
 if taken[1] == 0 and ARGV[13] ~= "" then
   local holder = taken[2]
   local h = recGet(Q, holder, "s", "nx", "n")

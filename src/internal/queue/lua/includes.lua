@@ -7,11 +7,12 @@
 -- string packed with cmsgpack), so that a script that learns an id while it runs (popped from a list, read from a
 -- sorted set) finds the record in a key it was given. A finished task's record carries "x", when it expires (ms):
 -- past it the record reads as missing, and `expiry` (a sorted set: id -> that time) lets scripts sweep it (recExpire).
--- A script's queue: `Q`, the keys every script that moves tasks is given (KEYS[1..9], in this order) and the records
--- it read (each unpacked once, written back whole by every change).
-local function queueOf(tasks, expiry, ready, scheduled, running, wake, counts, cc, ccwait)
+-- A script's queue: `Q`, the keys every script that moves tasks is given (KEYS[1..10], in this order) and the records
+-- it read (each unpacked once, written back whole by every change). `locks` holds the unique tasks' locks
+-- (src/internal/lua/uniqueLock.lua: `Q` is its `L`).
+local function queueOf(tasks, expiry, ready, scheduled, running, wake, counts, cc, ccwait, locks)
   return { tasks = tasks, expiry = expiry, ready = ready, scheduled = scheduled, running = running, wake = wake,
-    counts = counts, cc = cc, ccwait = ccwait, records = {} }
+    counts = counts, cc = cc, ccwait = ccwait, locks = locks, records = {} }
 end
 
 -- A script that only reads records: its `Q` (see queueOf) names the `tasks` hash only.
@@ -143,10 +144,11 @@ local function recLive(Q, id)
   end
 end
 
--- A unique task's lock key, from its record's lock prefix and unique key, and the queue's hash tag: `locks.infix` is
--- "{<queue>}:" (the same for every task of the queue, so the record does not store it). nil for a task without a lock.
--- `locks.channel`: where lock releases are announced (the backend's, not stored either).
-local function lockKeyOf(prefix, uniqueKey, locks)
+-- A unique task's lock name (its field in the queue's `locks`, see uniqueLock.lua), from its record's lock prefix and
+-- unique key, and the queue's hash tag: `locks.infix` is "{<queue>}:" (the same for every task of the queue, so the
+-- record does not store it). nil for a task without a lock. `locks.channel`: where lock releases are announced (the
+-- backend's, not stored either).
+local function lockNameOf(prefix, uniqueKey, locks)
   if uniqueKey then return prefix .. locks.infix .. uniqueKey end
   return nil
 end
@@ -244,7 +246,7 @@ local function indexFinished(book, state, id, now)
   redis.call("PEXPIRE", key, book.retention)
 end
 
--- A claimer's task names (see claim-29.lua): "" for every name, else "\n" .. the names joined by "\n" .. "\n".
+-- A claimer's task names (see claim-30.lua): "" for every name, else "\n" .. the names joined by "\n" .. "\n".
 local function runsName(names, name)
   return names == "" or string.find(names, "\n" .. name .. "\n", 1, true) ~= nil
 end
@@ -317,7 +319,7 @@ local function handoffOf(idleKey, inboxes, lease, wakeKey, cap, ttl)
   return { idle = idleKey, inboxes = inboxes, lease = tonumber(lease), wake = wakeKey, cap = cap, ttl = ttl }
 end
 
--- How a claim routes tasks by name and hands them on (claim-29.lua and completeClaim-29.lua, ARGV[13..16]).
+-- How a claim routes tasks by name and hands them on (claim-30.lua and completeClaim-30.lua, ARGV[13..16]).
 local function routeOf(names, parkedKey, handoff)
   return { names = names, parked = parkedKey, handoff = handoff }
 end
@@ -403,16 +405,16 @@ end
 -- `hold: "untilStart"` (`lk` "s", f[4] of `owned`'s fields `f`): a task whose attempt is given back (release, a
 -- rate-limit reschedule: it did not run) waits again as it did before its start, so it takes its lock again for its
 -- ttl (`lt`) -- if the lock is free: a duplicate that took the key meanwhile keeps it (see freeAtStart). `locks`:
--- see lockKeyOf.
+-- see lockNameOf.
 local function retakeOnWait(Q, id, f, locks)
   if f[4] ~= "s" then return end
-  local lockKey = lockKeyOf(f[2], f[3], locks)
-  if lockKey then lockTake(lockKey, id, tonumber(recGet(Q, id, "lt")[1])) end
+  local lockName = lockNameOf(f[2], f[3], locks)
+  if lockName then ulockTake(Q, lockName, id, tonumber(recGet(Q, id, "lt")[1])) end
 end
 
 -- Gives a running task back for immediate redelivery (release, and a stopping worker's unstarted hand-offs): queued
 -- at the front of the line, its attempt given back (`f`: the record's fields from `owned`), one worker woken; a task
--- holding its lock until it starts takes it again (retakeOnWait; `locks`: see lockKeyOf).
+-- holding its lock until it starts takes it again (retakeOnWait; `locks`: see lockNameOf).
 local function giveBack(Q, id, f, cap, ttl, book, locks)
   retakeOnWait(Q, id, f, locks)
   redis.call("ZREM", Q.running, id)
@@ -501,7 +503,7 @@ end
 -- `extra` fields (a unique task's lock). A task to run now is handed to an idle worker that runs its name when
 -- `handoff` names the queue's idle set and one is registered (see handOff). Returns the state code, and true when the
 -- hand-off found no idle worker registered at all (a batch then skips the look for its next tasks: `handoff.noneIdle`);
--- counts the new task in the counts hash unless `uncounted` (the caller counts, see enqueueBatch-N.lua). `now`: the
+-- counts the new task in the counts hash unless `uncounted` (the caller counts, see enqueueBatch-27.lua). `now`: the
 -- script's time (nil: read from TIME here). `cc`: a task of a concurrency group, { group, limit } (nil: none), admitted
 -- or held back (state "h", counted queued; see ccAdmitOrHold).
 local function createTask(Q, id, name, payload, delay, trace, cap, ttl, extra, handoff, uncounted, now, cc)
@@ -570,12 +572,12 @@ end
 -- debounced duplicate): the same key never runs twice at once, and no duplicate can take the key in between. The wake
 -- list's cap and TTL are the backend's constants (redis.ts). Nothing happens when the task behind is no longer
 -- scheduled (cancelled, or promoted by a claim when the lock expired).
-local function promoteNext(Q, id, lockKey, now)
+local function promoteNext(Q, id, lockName, now)
   local nextId = recGet(Q, id, "nx")[1]
   if not nextId then return end
   local f = recGet(Q, nextId, "s", "n", "lt", "nr")
   if f[1] ~= "s" then return end
-  lockTake(lockKey, nextId, tonumber(f[3]))
+  ulockTake(Q, lockName, nextId, tonumber(f[3]))
   local notBefore = tonumber(f[4])
   if notBefore and notBefore > now then
     redis.call("ZADD", Q.scheduled, notBefore, nextId)
@@ -593,13 +595,13 @@ end
 
 -- Ends task `id`: terminal state (which drops the lease token), the record expires after the retention (see
 -- recExpire), joiners are told.
--- A unique task's lock (`lockKey`, see lockKeyOf: it was in KEYS at enqueue and shares the queue's hash tag) is
+-- A unique task's lock (`lockName`, see lockNameOf: a field of the queue's `locks`) is
 -- freed with it and announced on `lockChannel`, unless it keeps the lock until expiry (`lockKeep` "1": an interval
 -- task); only if it holds it (`lockKeep` "s": the lock was freed as it started, see freeAtStart). The move from state `from` is counted in `book` (the task is named `name`), and a failed, dead, skipped or
 -- cancelled task is indexed (indexFinished); without a book (nil: a success, which has no index) the caller counts.
 -- A task of a concurrency group gives its admission to its group's next (ccRelease; `group`: the running task's group
 -- as `owned` read it, false for none, or nil: read here).
-local function finish(Q, id, state, field, value, retention, channel, now, lockKey, lockKeep, lockChannel, book, name,
+local function finish(Q, id, state, field, value, retention, channel, now, lockName, lockKeep, lockChannel, book, name,
     from, group)
   redis.call("ZREM", Q.running, id)
   local at = now + tonumber(retention)
@@ -611,8 +613,8 @@ local function finish(Q, id, state, field, value, retention, channel, now, lockK
   end
   redis.call("PUBLISH", channel, id)
   ccRelease(Q, id, now, group)
-  if lockKey and lockKeep ~= "1" and lockFree(lockKey, id, lockChannel, false) == 1 then
-    promoteNext(Q, id, lockKey, now)
+  if lockName and lockKeep ~= "1" and ulockFree(Q, lockName, id, lockChannel, false) == 1 then
+    promoteNext(Q, id, lockName, now)
   end
 end
 
@@ -621,11 +623,11 @@ end
 -- "skipped" with the reason (counted in the book `bookOf()` returns). A unique task whose lock expired and is free
 -- takes it again. A task that holds its lock only until it starts (`lk` "s", f[12]) always may: see freeAtStart.
 local function admit(Q, id, f, retention, channel, now, locks, bookOf)
-  local lockKey = lockKeyOf(f[7], f[8], locks)
-  if not lockKey or f[12] == "s" then return true end
-  local holder = lockRead(lockKey)
+  local lockName = lockNameOf(f[7], f[8], locks)
+  if not lockName or f[12] == "s" then return true end
+  local holder = ulockRead(Q, lockName)
   if not holder then
-    lockTake(lockKey, id, tonumber(f[9]))
+    ulockTake(Q, lockName, id, tonumber(f[9]))
     return true
   end
   if holder == id then return true end
@@ -642,14 +644,14 @@ end
 -- without running may hold it again: see retakeOnWait).
 local function freeAtStart(Q, id, f, now, locks)
   if f[12] ~= "s" then return end
-  local lockKey = lockKeyOf(f[7], f[8], locks)
-  if lockKey and lockFree(lockKey, id, locks.channel, false) == 1 then promoteNext(Q, id, lockKey, now) end
+  local lockName = lockNameOf(f[7], f[8], locks)
+  if lockName and ulockFree(Q, lockName, id, locks.channel, false) == 1 then promoteNext(Q, id, lockName, now) end
 end
 
 -- Claims up to `want` of the oldest waiting tasks of the queue `Q` (see queueOf) whose names the claimer runs
 -- (`route.names`, see runsName), after
 -- promoting due scheduled tasks and requeueing (or, past `most` redeliveries, dead-lettering) lapsed leases; see
--- claim-29.lua for the reply. Shared by claim and completeClaim. The range scans run only when the first entry's
+-- claim-30.lua for the reply. Shared by claim and completeClaim. The range scans run only when the first entry's
 -- score is due (one O(1) read otherwise).
 -- Routing by name: tasks parked for a name this claimer runs (that name's range of the parked line `route.parked`,
 -- see parkRange) come first, oldest first. A ready task of a name it does not run is handed to an idle worker
@@ -699,7 +701,7 @@ local function claimTasks(Q, baseToken, lease, limit, retention, channel, most, 
         if most >= 0 and redeliveries > most then
           -- its worker keeps dying on it (a poison task): dead, with the reason; a unique task's lock is freed
           finish(Q, id, "dead", "reason", "its lease lapsed " .. redeliveries .. " times: the worker " ..
-            "running it keeps dying", retention, channel, now, lockKeyOf(f[2], f[3], locks), f[4], locks.channel,
+            "running it keeps dying", retention, channel, now, lockNameOf(f[2], f[3], locks), f[4], locks.channel,
             bookOf(), f[5], "running")
           dead = dead or {}
           table.insert(dead, f[5])
@@ -712,7 +714,7 @@ local function claimTasks(Q, baseToken, lease, limit, retention, channel, most, 
     end
   end
 
-  -- tasks an enqueue handed to this worker (claim-29.lua): claimed already, they come first and take this claim's
+  -- tasks an enqueue handed to this worker (claim-30.lua): claimed already, they come first and take this claim's
   -- first tokens and its lease
   local out = { "task", now, 0 }
   local passed = {}
@@ -867,18 +869,18 @@ local function pageAdd(page, at, Q, id, fields, keep, row)
   return true
 end
 
--- Admin (operator actions: retry, retryAll; see retry-11.lua, retryAll-10.lua). Queues the failed or dead task `id`
+-- Admin (operator actions: retry, retryAll; see retry-12.lua, retryAll-11.lua). Queues the failed or dead task `id`
 -- (record fields `f` = { state, name, lock prefix, unique key, lock ttl, error, reason }) again, at the
 -- back of the line like a new task: attempts, failure times, redeliveries, reschedules and the outcome are reset
 -- (the error or reason is kept as `lastError`), the record no longer expires, it leaves `indexKey` (the bounded index
 -- of its state) and is counted as queued in `book` (the terminal state's total stays: totals only grow). A unique
--- task takes its lock again (`locks`, see lockKeyOf), a task of a concurrency group its admission (or it is held back,
+-- task takes its lock again (`locks`, see lockNameOf), a task of a concurrency group its admission (or it is held back,
 -- see ccAdmitOrHold). Returns {1} requeued, or {2, holder, pttl}: another task holds
 -- its unique key (nothing changed).
 local function requeue(Q, id, f, indexKey, now, locks, book)
-  local lockKey = lockKeyOf(f[3], f[4], locks)
-  if lockKey then
-    local taken = lockTake(lockKey, id, tonumber(f[5]))
+  local lockName = lockNameOf(f[3], f[4], locks)
+  if lockName then
+    local taken = ulockTake(Q, lockName, id, tonumber(f[5]))
     if taken[1] == 0 then return { 2, taken[2], taken[3] } end
   end
   local r = recLoad(Q, id)
@@ -906,8 +908,8 @@ local function requeue(Q, id, f, indexKey, now, locks, book)
 end
 
 -- `onDuplicate: { debounce, edge: "leading" | "both" }`: enqueueUnique's step for it (`Q`: its queue, see queueOf;
--- `lockKey`: the unique key's lock; `a`: the script's ARGV). A key's requests come in bursts, each within `wait` (a[14]) of the one before. The burst's window
--- is the hash `windowKey`, `<prefix>:{q}:edge:<lock key>` (given in the script's KEYS), which expires when the window ends: `u` its end (ms: the latest request + wait), `f` when the burst's latest run
+-- `lockName`: the unique key's lock; `a`: the script's ARGV). A key's requests come in bursts, each within `wait` (a[14]) of the one before. The burst's window
+-- is the hash `windowKey`, `<prefix>:{q}:edge:<lock name>` (given in the script's KEYS), which expires when the window ends: `u` its end (ms: the latest request + wait), `f` when the burst's latest run
 -- was asked for (ms), `i` that run's id, `t` the burst's trailing run ("both"). Every request moves the end.
 -- Outside a window (and, "leading" with maxWait, `maxWait` or more after `f`), a request runs at once (after its
 -- own delay): a new task with the key's lock ({1, state}); a run of the key that has not started yet (the waiting
@@ -917,7 +919,7 @@ end
 -- burst's trailing run, which starts `wait` from now, at most `maxWait` (a[15], -1: none) after the burst's latest
 -- run ({4, id, state, startsAt}; created as above if need be), or, when a run of the key has not started yet, to
 -- that run ({3, id, state}: it runs the latest payload).
-local function debounceEdge(Q, lockKey, a, windowKey, handoff)
+local function debounceEdge(Q, lockName, a, windowKey, handoff)
   local now = nowMillis()
   local id, wait, maxWait, ttl, edge = a[1], tonumber(a[14]), tonumber(a[15]), tonumber(a[8]), a[16]
   local w = redis.call("HMGET", windowKey, "u", "f", "i", "t")
@@ -979,7 +981,7 @@ local function debounceEdge(Q, lockKey, a, windowKey, handoff)
   end
   if not open or (edge == "leading" and maxWait >= 0 and now - lastRun >= maxWait) then
     local at = now + tonumber(a[4])
-    local taken = lockTake(lockKey, id, ttl)
+    local taken = ulockTake(Q, lockName, id, ttl)
     local t = taken[1] == 0 and waitingOf(taken[2])
     local run, reply
     if t then
@@ -1008,7 +1010,7 @@ local function debounceEdge(Q, lockKey, a, windowKey, handoff)
   local at = now + wait
   if maxWait >= 0 then at = math.min(at, lastRun + maxWait) end
   at = math.max(at, now)
-  local taken = lockTake(lockKey, id, ttl)
+  local taken = ulockTake(Q, lockName, id, ttl)
   local t = taken[1] == 0 and waitingOf(taken[2])
   local reply
   if t then

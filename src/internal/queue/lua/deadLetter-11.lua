@@ -1,24 +1,24 @@
---!df flags=allow-undeclared-keys
 -- deadLetter: a claimed task cannot run here at all (payload does not decode, unknown task name); ends it as dead.
 -- Input:
---   KEYS[1..9] queue: the queue's keys, in includes.lua's queueOf order: tasks, expiry, ready, scheduled, running,
---       wake, counts, cc, ccwait (<prefix>:{q}:<name>; tasks: the records hash, expiry: when finished ones expire)
---   KEYS[10] deadIndex: dead index <prefix>:{q}:index:dead  -- the bounded index of dead tasks
+--   KEYS[1..10] queue: the queue's keys, in includes.lua's queueOf order: tasks, expiry, ready, scheduled, running,
+--       wake, counts, cc, ccwait, locks (<prefix>:{q}:<name>; tasks: the records hash, expiry: when finished ones
+--       expire; locks: unique task locks, see src/internal/lua/uniqueLock.lua)
+--   KEYS[11] deadIndex: dead index <prefix>:{q}:index:dead  -- the bounded index of dead tasks
 --   ARGV[1] id: the task's id
 --   ARGV[2] token: lease token
 --   ARGV[3] reason: why the task cannot run here (stored in its record)
 --   ARGV[4] retentionMillis (number): retention (ms)
 --   ARGV[5] channel: events channel
 --   ARGV[6] lockChannel: channel on which lock releases are announced
---   ARGV[7] lockInfix: the queue's lock key infix "{<queue>}:" (a unique task's lock key: lock prefix ..
+--   ARGV[7] lockInfix: the queue's lock name infix "{<queue>}:" (a unique task's lock name: lock prefix ..
 --       infix .. unique key)
 --   ARGV[8] indexSize (number): the bounded index's cap (entries per state)
 -- Output: 1 done, 0 the lease is no longer the caller's (nothing changed)
-local Q = queueOf(unpack(KEYS, 1, 9))
+local Q = queueOf(unpack(KEYS, 1, 10))
 local f = owned(Q, ARGV[1], ARGV[2])
 if not f then return 0 end
-local book = newBook(Q.counts, { dead = KEYS[10] }, ARGV[8], ARGV[4])
+local book = newBook(Q.counts, { dead = KEYS[11] }, ARGV[8], ARGV[4])
 finish(Q, ARGV[1], "dead", "reason", ARGV[3], ARGV[4], ARGV[5], nowMillis(),
-  lockKeyOf(f[2], f[3], { infix = ARGV[7] }), f[4], ARGV[6], book, f[8], "running", f[9] or false)
+  lockNameOf(f[2], f[3], { infix = ARGV[7] }), f[4], ARGV[6], book, f[8], "running", f[9] or false)
 flushBook(book)
 return 1

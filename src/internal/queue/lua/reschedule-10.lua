@@ -1,21 +1,21 @@
---!df flags=allow-undeclared-keys
 -- reschedule: moves a running task to a later time WITHOUT spending an attempt (the claim's attempt is given back).
 -- A unique task keeps its lock: nothing is released (the original loses such tasks; we keep task and lock); one that
 -- holds it only until it starts (it was freed by the claim) takes it again if it is free (retakeOnWait in
 -- includes.lua): it did not start.
 -- Input:
---   KEYS[1..9] queue: the queue's keys, in includes.lua's queueOf order: tasks, expiry, ready, scheduled, running,
---       wake, counts, cc, ccwait (<prefix>:{q}:<name>; tasks: the records hash, expiry: when finished ones expire)
+--   KEYS[1..10] queue: the queue's keys, in includes.lua's queueOf order: tasks, expiry, ready, scheduled, running,
+--       wake, counts, cc, ccwait, locks (<prefix>:{q}:<name>; tasks: the records hash, expiry: when finished ones
+--       expire; locks: unique task locks, see src/internal/lua/uniqueLock.lua)
 --   ARGV[1] id: the task's id
 --   ARGV[2] token: lease token
 --   ARGV[3] delayMillis (number): delay (ms) from now
 --   ARGV[4] wakeCap (number): wake list cap
 --   ARGV[5] wakeTtlMillis (number): wake list TTL (ms)
 --   ARGV[6] booked (boolean): "1": a rate-limit slot is booked for the new run time (the next claim says so), else "0"
---   ARGV[7] lockInfix: the queue's lock key infix "{<queue>}:" (the lock key: lock prefix .. infix .. unique key, the
+--   ARGV[7] lockInfix: the queue's lock name infix "{<queue>}:" (the lock name: lock prefix .. infix .. unique key, the
 --       queue's hash tag)
 -- Output: 1 done, 0 the lease is no longer the caller's (nothing changed)
-local Q = queueOf(unpack(KEYS, 1, 9))
+local Q = queueOf(unpack(KEYS, 1, 10))
 local f = owned(Q, ARGV[1], ARGV[2])
 if not f then return 0 end
 local runAt = nowMillis() + tonumber(ARGV[3])

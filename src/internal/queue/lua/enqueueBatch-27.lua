@@ -3,15 +3,18 @@
 -- names it as the holder; an id met twice is created once), with one TIME for the batch and one HINCRBY per (task
 -- name, state) instead of one per task. Atomic: all of it happens, or nothing (an error fails the whole call).
 -- Input:
---   KEYS[1..k] keys: the queue's keys in includes.lua's queueOf order (tasks, expiry, ready, scheduled, running, wake,
---       counts, cc, ccwait: <prefix>:{q}:<name>), its idle zset (<prefix>:{q}:idle), the 16 hand-off inboxes
---       (<prefix>:{q}:inbox:<slot>, slots 0 to 15, see includes.lua, pickIdle), then the lock key
---       <lockPrefix>{q}:<unique key> of each unique task, in order (same hash tag as the queue)
+--   KEYS[1..10] queue: the queue's keys, in includes.lua's queueOf order: tasks, expiry, ready, scheduled, running,
+--       wake, counts, cc, ccwait, locks (<prefix>:{q}:<name>; tasks: the records hash, expiry: when finished ones
+--       expire; locks: unique task locks, see src/internal/lua/uniqueLock.lua)
+--   KEYS[11] idle: idle zset <prefix>:{q}:idle  -- idle workers' registrations (hand-off, see includes.lua)
+--   KEYS[12..27] inboxes: the hand-off inboxes <prefix>:{q}:inbox:<slot>, slots 0 to 15 (see includes.lua, pickIdle)
 --   ARGV[1] wakeCap (number): wake list cap
 --   ARGV[2] wakeTtlMillis (number): wake list TTL (ms)
 --   ARGV[3] handOffLeaseMillis (number): the first lease of a task handed to an idle worker (ms, at most the
 --       worker's own)
---   ARGV[4..] tasks (list of [id: string, name: string, payload: string, delayMillis: number, trace: string, lockTtlMillis: number, keepLock: string, lockPrefix: string, uniqueKey: string, concurrencyGroup: string, concurrencyLimit: number]): the
+--   ARGV[4] lockInfix: the queue's lock name infix "{<queue>}:" (a unique task's lock is named lock prefix ..
+--       infix .. unique key in `locks`)
+--   ARGV[5..] tasks (list of [id: string, name: string, payload: string, delayMillis: number, trace: string, lockTtlMillis: number, keepLock: string, lockPrefix: string, uniqueKey: string, concurrencyGroup: string, concurrencyLimit: number]): the
 --       number of tasks, then each task's id, name, payload (JSON), delay (ms, 0: ready now), trace context
 --       (or ""), and for a unique task its lock ttl (ms; 0: not unique, its lock fields are ignored), how long it
 --       holds the lock (as enqueueUnique's keepLock: "1" until it expires, "s" until it starts, not handed to an
@@ -21,29 +24,24 @@
 --   { 1, state }           created (state: a code, see keys.ts)
 --   { 0, state }           a task with this id exists; nothing changed for it
 --   { 2, holder, pttl }    its unique key is held by task `holder` for pttl more ms; nothing changed for it
-local queueKeys = { unpack(KEYS, 1, 10) }
-local Q = queueOf(unpack(queueKeys, 1, 9))
+local Q = queueOf(unpack(KEYS, 1, 10))
 -- one TIME for the batch: its milliseconds for the records, its microseconds for the unique locks' fences
 local time = redis.call("TIME")
 local nowUs = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local now = math.floor(nowUs / 1000)
 Q.now = now
-local handoff = handoffOf(queueKeys[10], { unpack(KEYS, 11, 26) }, ARGV[3], Q.wake, ARGV[1], ARGV[2])
+local handoff = handoffOf(KEYS[11], { unpack(KEYS, 12, 27) }, ARGV[3], Q.wake, ARGV[1], ARGV[2])
 local codes = { q = "queued", s = "scheduled", h = "queued" }
 -- new tasks per "<name>\n<state>", counted once at the end, in the order first met
 local counted, order = {}, {}
 local out = {}
-local k = 27
-local n = tonumber(ARGV[4])
+local n = tonumber(ARGV[5])
 for i = 0, n - 1 do
-  local a = 5 + i * 11
-  -- the lock ttl as sent (a string: SET PX and the record take it as it is, with no number to format)
+  local a = 6 + i * 11
+  -- the lock ttl as sent (the record keeps it as it is, with no number to format)
   local lockTtl = ARGV[a + 5]
-  local lockKey
-  if lockTtl ~= "0" then
-    lockKey = KEYS[k]
-    k = k + 1
-  end
+  local lockName
+  if lockTtl ~= "0" then lockName = ARGV[a + 7] .. ARGV[4] .. ARGV[a + 8] end
   local id, name = ARGV[a], ARGV[a + 1]
   local existing = recGet(Q, id, "s")[1]
   if existing then
@@ -52,8 +50,8 @@ for i = 0, n - 1 do
     local extra = {}
     local taken
     local handTo = handoff
-    if lockKey then
-      taken = lockTake(lockKey, id, lockTtl, nowUs)
+    if lockName then
+      taken = ulockTake(Q, lockName, id, tonumber(lockTtl), nowUs)
       if taken[1] == 1 then
         extra = { "lp", ARGV[a + 7], "l", ARGV[a + 8], "lt", lockTtl }
         if ARGV[a + 6] ~= "0" then

@@ -1,15 +1,15 @@
---!df flags=allow-undeclared-keys
 -- claim: moves due scheduled tasks to ready, requeues tasks whose lease lapsed, then claims up to ARGV[7] of the
 -- oldest waiting tasks whose names the claimer runs, each with its own lease token.
 -- Input:
---   KEYS[1..9] queue: the queue's keys, in includes.lua's queueOf order: tasks, expiry, ready, scheduled, running,
---       wake, counts, cc, ccwait (<prefix>:{q}:<name>; tasks: the records hash, expiry: when finished ones expire)
---   KEYS[10] idle: idle zset <prefix>:{q}:idle  -- idle workers' registrations (hand-off, see includes.lua)
---   KEYS[11] parked: parked line <prefix>:{q}:parkline  -- zset: tasks parked for a worker that runs their name
+--   KEYS[1..10] queue: the queue's keys, in includes.lua's queueOf order: tasks, expiry, ready, scheduled, running,
+--       wake, counts, cc, ccwait, locks (<prefix>:{q}:<name>; tasks: the records hash, expiry: when finished ones
+--       expire; locks: unique task locks, see src/internal/lua/uniqueLock.lua)
+--   KEYS[11] idle: idle zset <prefix>:{q}:idle  -- idle workers' registrations (hand-off, see includes.lua)
+--   KEYS[12] parked: parked line <prefix>:{q}:parkline  -- zset: tasks parked for a worker that runs their name
 --       (see includes.lua, parkRange)
---   KEYS[12] deadIndex: dead index <prefix>:{q}:index:dead  -- the bounded index of dead tasks (lapsed too often)
---   KEYS[13] skippedIndex: skipped index <prefix>:{q}:index:skipped  -- the bounded index of skipped tasks
---   KEYS[14..29] inboxes: the hand-off inboxes <prefix>:{q}:inbox:<slot>, slots 0 to 15 (see includes.lua, pickIdle):
+--   KEYS[13] deadIndex: dead index <prefix>:{q}:index:dead  -- the bounded index of dead tasks (lapsed too often)
+--   KEYS[14] skippedIndex: skipped index <prefix>:{q}:index:skipped  -- the bounded index of skipped tasks
+--   KEYS[15..30] inboxes: the hand-off inboxes <prefix>:{q}:inbox:<slot>, slots 0 to 15 (see includes.lua, pickIdle):
 --       the claim first takes what was handed to its previous registration's slot
 --   ARGV[1] token: lease token (unique per claim); the n-th task claimed gets ARGV[1] for n = 1,
 --       ARGV[1] .. ":" .. n after
@@ -21,7 +21,7 @@
 --       task is dead-lettered
 --   ARGV[7] max (number): at most this many tasks are claimed (at least 1)
 --   ARGV[8] lockChannel: channel on which lock releases are announced (a dead-lettered unique task's lock is freed)
---   ARGV[9] lockInfix: the queue's lock key infix "{<queue>}:" (a unique task's lock key: lock prefix ..
+--   ARGV[9] lockInfix: the queue's lock name infix "{<queue>}:" (a unique task's lock name: lock prefix ..
 --       infix .. unique key)
 --   ARGV[10] worker: this worker's id, for hand-offs ("": none; the claim neither reads an inbox nor registers)
 --   ARGV[11] previousRegistration: the worker's previous registration, removed first ("": none)
@@ -59,13 +59,13 @@ local worker = ARGV[10]
 local idleSince
 local previousSlot
 if ARGV[11] ~= "" then
-  idleSince = redis.call("ZSCORE", KEYS[10], ARGV[11])
-  if idleSince then redis.call("ZREM", KEYS[10], ARGV[11]) end
+  idleSince = redis.call("ZSCORE", KEYS[11], ARGV[11])
+  if idleSince then redis.call("ZREM", KEYS[11], ARGV[11]) end
   local previous = idleOf(ARGV[11])
   previousSlot = previous and previous.slot
 end
-local inboxes = { unpack(KEYS, 14, 29) }
-local Q = queueOf(unpack(KEYS, 1, 9))
+local inboxes = { unpack(KEYS, 15, 30) }
+local Q = queueOf(unpack(KEYS, 1, 10))
 Q.now = now
 local handed = {}
 if worker ~= "" and previousSlot then
@@ -75,9 +75,9 @@ if worker ~= "" and previousSlot then
     table.insert(handed, cjson.decode(item)) -- checked in claimTasks, after lapsed leases are requeued
   end
 end
-local route = routeOf(ARGV[13], KEYS[11], handoffOf(KEYS[10], inboxes, ARGV[14], Q.wake, ARGV[15], ARGV[16]))
+local route = routeOf(ARGV[13], KEYS[12], handoffOf(KEYS[11], inboxes, ARGV[14], Q.wake, ARGV[15], ARGV[16]))
 local result, passed, dead, takenName, taken = claimTasks(Q, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4],
-  ARGV[5], tonumber(ARGV[6]), want, now, { channel = ARGV[8], infix = ARGV[9] }, handed, route, KEYS[12], KEYS[13],
+  ARGV[5], tonumber(ARGV[6]), want, now, { channel = ARGV[8], infix = ARGV[9] }, handed, route, KEYS[13], KEYS[14],
   ARGV[17], ARGV[18])
 countClaim(Q.counts, nil, takenName, taken)
 if result[1] == "idle" then
@@ -89,9 +89,9 @@ if result[1] == "idle" then
     -- its place); it lapses 1 s after the worker's wait
     member = worker .. "|" .. ARGV[1] .. "|" .. ARGV[2] .. "|" .. (now + window + 1000) .. "|" ..
       freeSlot(route.handoff, previousSlot, now) .. "|" .. ARGV[13]
-    redis.call("ZADD", KEYS[10], idleSince or now, member)
+    redis.call("ZADD", KEYS[11], idleSince or now, member)
     -- the set lives as long as its latest registration
-    if redis.call("PTTL", KEYS[10]) < window + 1000 then redis.call("PEXPIRE", KEYS[10], window + 1000) end
+    if redis.call("PTTL", KEYS[11]) < window + 1000 then redis.call("PEXPIRE", KEYS[11], window + 1000) end
   end
   table.insert(result, member)
 end
