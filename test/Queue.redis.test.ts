@@ -643,7 +643,7 @@ describeRedis("Unique task locks live in the queue's locks hash (no lock key of 
           assert.deepStrictEqual([taken._tag, taken._tag === "LockTaken" && taken.holder], ["LockTaken", first.id])
           assert.isTrue(yield* Heimdall.forceReleaseLock(name))
           assert.isTrue(Option.isNone(yield* Heimdall.inspectLock(name)))
-          // released: the fence stays for a second, so the next holder's is larger
+          // released: the entry goes; the queue's fence counter makes the next holder's fence larger
           const second = yield* Task.enqueueOutcome(Solo, { n: 1 })
           assert.strictEqual(second._tag, "Created")
           const next = parse(yield* redis.send("HGET", locks, full))
@@ -654,7 +654,7 @@ describeRedis("Unique task locks live in the queue's locks hash (no lock key of 
     )
 
     it.effect(
-      "an expired lock is free at once, though still stored; later writes delete the expired locks they sample",
+      "an expired lock is free at once, though still stored; new locks delete the expired locks they sample",
       () =>
         withQueue((_, locks) =>
           Effect.gen(function* () {
@@ -671,30 +671,30 @@ describeRedis("Unique task locks live in the queue's locks hash (no lock key of 
             const again = yield* Task.enqueueOutcome(Solo, { n: 2 })
             assert.strictEqual(again._tag, "Created")
             assert.notStrictEqual(again.handle.id, first.id)
-            // 300 locks that expire together, then long-lived locks, one per write: each write samples 8 locks at
-            // random and deletes those past their time
+            // 300 locks that expire together, then long-lived locks, one new lock per write: each new lock samples 2
+            // locks at random and deletes those past their time
             yield* Effect.forEach(
               Array.from({ length: 300 }, (_, i) => i),
               (i) => Task.enqueue(Brief, { n: i })
             )
-            // the keeper and the 300 (the lock expired above may be deleted by now)
+            // the fence counter "", the keeper and the 300 (the lock expired above may be deleted by now)
             const before = Number(yield* redis.send("HLEN", locks))
-            assert.isAtLeast(before, 1 + 300)
+            assert.isAtLeast(before, 1 + 1 + 300)
             yield* sleep(1600)
             const counts: Array<number> = []
             for (let i = 1; i <= 200; i++) {
               yield* Task.enqueue(Keeper, { n: i })
               counts.push(Number(yield* redis.send("HLEN", locks)))
             }
-            // one write deletes at most 8 (and adds its own lock); while most locks are expired a write deletes about
-            // 8, so 200 writes leave none or a few (measured: 293, 6 to 12, 0 and 0 left after 1, 50, 100, 200 writes)
-            assert.isAtLeast(counts[0]!, before + 1 - 8, JSON.stringify(counts))
-            for (let i = 1; i < counts.length; i++) assert.isAtLeast(counts[i]!, counts[i - 1]! + 1 - 8)
-            const left = counts.at(-1)! - (1 + 200)
+            // one write deletes at most 2 (and adds its own lock); 200 writes delete most: a simulation of this
+            // sampling leaves 62 of 300 (median of 2,000 trials; at most 80), measured: see the printed line
+            assert.isAtLeast(counts[0]!, before + 1 - 2, JSON.stringify(counts))
+            for (let i = 1; i < counts.length; i++) assert.isAtLeast(counts[i]!, counts[i - 1]! + 1 - 2)
+            const left = counts.at(-1)! - (2 + 200)
             console.log(
-              `[locks] 300 expired locks, after 1, 50, 100, 200 writes: ${[0, 49, 99, 199].map((i) => counts[i]! - (i + 2)).join(", ")} left`
+              `[locks] 300 expired locks, after 1, 50, 100, 200 new locks: ${[0, 49, 99, 199].map((i) => counts[i]! - (i + 3)).join(", ")} left`
             )
-            assert.isAtMost(left, 10, JSON.stringify(counts))
+            assert.isAtMost(left, 110, JSON.stringify(counts))
           })
         )
     )

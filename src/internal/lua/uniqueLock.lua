@@ -2,9 +2,12 @@
 -- ships with each script the helpers it calls). They are the locks of lock.lua kept inside the queue: one hash per
 -- queue, `locks` (lock name -> "<fence>:<expires at, ms>:<owner>", the name being what would be the lock's key:
 -- "<lock prefix>{<queue>}:<unique key>"), so that a script reaches the lock of any task it meets through a key it was
--- given. An entry past its time is free, read or not, and is deleted by a later write that samples it (ulockWrite).
--- After a release the owner is "" for one more second (the fence stays, as with lock.lua). The hash lives as long as
--- its latest entry.
+-- given. An entry past its time is free, read or not. A release deletes its entry: fences come from the queue's
+-- counter, the field "" (which no lock name can be), max(last fence + 1, TIME in µs), so they strictly increase per
+-- queue, hence per lock, without keeping a released lock's fence. Entries that expire unreleased (a timeout, a
+-- lock kept until it expires) are deleted by later acquisitions: each reads 2 entries at random (HRANDFIELD, O(2)
+-- in a large hash) and deletes those past their time, so they stay about as many as the live ones or fewer. The hash
+-- lives as long as its latest entry.
 -- `L`: { locks, now (ms, read once when missing) }.
 
 -- The time of `L`'s script (ms, the Redis server's clock), read once.
@@ -13,7 +16,7 @@ local function ulockNow(L)
   return L.now
 end
 
--- The owner of lock `name` (nil when free), its last fence (nil when none) and its time left (ms).
+-- The owner of lock `name` (nil when free), its fence and its time left (ms).
 local function ulockRead(L, name)
   local value = redis.call("HGET", L.locks, name)
   if not value then return nil, nil, nil end
@@ -21,36 +24,30 @@ local function ulockRead(L, name)
   local b = string.find(value, ":", a + 1, true)
   local left = tonumber(string.sub(value, a + 1, b - 1)) - ulockNow(L)
   if left <= 0 then return nil, nil, nil end
-  local owner = string.sub(value, b + 1)
-  if owner == "" then owner = nil end
-  return owner, tonumber(string.sub(value, 1, a - 1)), left
+  return string.sub(value, b + 1), tonumber(string.sub(value, 1, a - 1)), left
 end
 
--- Writes lock `name` (`owner` "": released) for `ttl` ms; the hash's TTL follows its latest entry. Each write also
--- reads 8 entries at random (HRANDFIELD: O(8) in a large hash) and deletes those past their time: with at most one
--- new entry per write, the expired entries stay about an eighth of the hash or less.
-local function ulockWrite(L, name, fence, owner, ttl)
-  local now = ulockNow(L)
-  redis.call("HSET", L.locks, name, string.format("%d", fence) .. ":" .. string.format("%d", now + ttl) .. ":" .. owner)
-  if redis.call("PTTL", L.locks) < ttl then redis.call("PEXPIRE", L.locks, ttl) end
-  local sample, past = redis.call("HRANDFIELD", L.locks, 8, "WITHVALUES"), {}
-  for i = 1, #sample, 2 do
-    local value = sample[i + 1]
-    local a = string.find(value, ":", 1, true)
-    local b = string.find(value, ":", a + 1, true)
-    if tonumber(string.sub(value, a + 1, b - 1)) <= now then past[#past + 1] = sample[i] end
+-- Writes lock `name`, held by `owner` with `fence`, for `ttl` ms (and the queue's fence counter, when `counter`);
+-- the hash's TTL follows its latest entry.
+local function ulockWrite(L, name, fence, owner, ttl, counter)
+  local value = string.format("%d", fence) .. ":" .. string.format("%d", ulockNow(L) + ttl) .. ":" .. owner
+  if counter then
+    redis.call("HSET", L.locks, name, value, "", string.format("%d", fence))
+  else
+    redis.call("HSET", L.locks, name, value)
   end
-  if #past > 0 then redis.call("HDEL", L.locks, unpack(past)) end
+  if redis.call("PTTL", L.locks) < ttl then redis.call("PEXPIRE", L.locks, ttl) end
 end
 
 -- Takes lock `name` for `owner` for `ttl` ms, or reports who holds it, as lockTake does (the owner re-taking it
--- extends it and keeps its fence; `nowUs`: the Redis time in microseconds when the caller has it).
+-- extends it and keeps its fence; `nowUs`: the Redis time in microseconds when the caller has it). A new holder's
+-- fence is the queue's next (see above), and 2 entries sampled at random are deleted if past their time.
 -- Returns {1, fence, ttl} or {0, holder, time left, fence}.
 local function ulockTake(L, name, owner, ttl, nowUs)
   local holder, fence, left = ulockRead(L, name)
   if holder then
     if holder == owner then
-      ulockWrite(L, name, fence, owner, ttl)
+      ulockWrite(L, name, fence, owner, ttl, false)
       return {1, fence, ttl}
     end
     return {0, holder, left, fence}
@@ -59,17 +56,25 @@ local function ulockTake(L, name, owner, ttl, nowUs)
     local t = redis.call("TIME")
     nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
   end
-  local next = math.max((fence or 0) + 1, nowUs)
-  ulockWrite(L, name, next, owner, ttl)
+  local next = math.max(tonumber(redis.call("HGET", L.locks, "") or "0") + 1, nowUs)
+  local sample, past = redis.call("HRANDFIELD", L.locks, 2, "WITHVALUES"), {}
+  for i = 1, #sample, 2 do
+    local value = sample[i + 1]
+    local a = string.find(value, ":", 1, true)
+    local b = a and string.find(value, ":", a + 1, true)
+    if b and tonumber(string.sub(value, a + 1, b - 1)) <= ulockNow(L) then past[#past + 1] = sample[i] end
+  end
+  if #past > 0 then redis.call("HDEL", L.locks, unpack(past)) end
+  ulockWrite(L, name, next, owner, ttl, true)
   return {1, next, ttl}
 end
 
--- Frees lock `name` if `owner` holds it (anyone's, when `force`), and announces its name on `channel`, as lockFree.
--- Returns 1 freed, 0 not held by that owner.
+-- Frees lock `name` if `owner` holds it (anyone's, when `force`), and announces its name on `channel`, as lockFree;
+-- its entry goes (the queue's fence counter keeps fences increasing). Returns 1 freed, 0 not held by that owner.
 local function ulockFree(L, name, owner, channel, force)
-  local holder, fence = ulockRead(L, name)
+  local holder = ulockRead(L, name)
   if holder and (force or holder == owner) then
-    ulockWrite(L, name, fence, "", 1000)
+    redis.call("HDEL", L.locks, name)
     redis.call("PUBLISH", channel, name)
     return 1
   end

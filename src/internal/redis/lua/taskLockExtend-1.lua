@@ -8,5 +8,5 @@
 local L = { locks = KEYS[1] }
 local holder, fence = ulockRead(L, ARGV[1])
 if holder ~= ARGV[2] then return 0 end
-ulockWrite(L, ARGV[1], fence, holder, tonumber(ARGV[3]))
+ulockWrite(L, ARGV[1], fence, holder, tonumber(ARGV[3]), false)
 return 1
