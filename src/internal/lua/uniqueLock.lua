@@ -5,8 +5,8 @@
 -- given. An entry past its time is free, read or not. A release deletes its entry: fences come from the queue's
 -- counter, the field "" (which no lock name can be), max(last fence + 1, TIME in µs), so they strictly increase per
 -- queue, hence per lock, without keeping a released lock's fence. Entries that expire unreleased (a timeout, a
--- lock kept until it expires) are deleted by later acquisitions: each reads 2 entries at random (HRANDFIELD, O(2)
--- in a large hash) and deletes those past their time, so they stay about as many as the live ones or fewer. The hash
+-- lock kept until it expires) are deleted by later acquisitions: each reads 2 entries at random (HRANDFIELD, O(1)
+-- per pick in a large hash) and deletes those past their time, so they stay about as many as the live ones or fewer. The hash
 -- lives as long as its latest entry.
 -- `L`: { locks, now (ms, read once when missing) }.
 
@@ -16,9 +16,10 @@ local function ulockNow(L)
   return L.now
 end
 
--- The owner of lock `name` (nil when free), its fence and its time left (ms).
-local function ulockRead(L, name)
-  local value = redis.call("HGET", L.locks, name)
+-- The owner of lock `name` (nil when free), its fence and its time left (ms); `value`: its entry, when the caller
+-- read it already (false: none).
+local function ulockRead(L, name, value)
+  if value == nil then value = redis.call("HGET", L.locks, name) end
   if not value then return nil, nil, nil end
   local a = string.find(value, ":", 1, true)
   local b = string.find(value, ":", a + 1, true)
@@ -44,7 +45,9 @@ end
 -- fence is the queue's next (see above), and 2 entries sampled at random are deleted if past their time.
 -- Returns {1, fence, ttl} or {0, holder, time left, fence}.
 local function ulockTake(L, name, owner, ttl, nowUs)
-  local holder, fence, left = ulockRead(L, name)
+  -- the lock and the queue's fence counter in one read
+  local read = redis.call("HMGET", L.locks, name, "")
+  local holder, fence, left = ulockRead(L, name, read[1])
   if holder then
     if holder == owner then
       ulockWrite(L, name, fence, owner, ttl, false)
@@ -56,8 +59,9 @@ local function ulockTake(L, name, owner, ttl, nowUs)
     local t = redis.call("TIME")
     nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
   end
-  local next = math.max(tonumber(redis.call("HGET", L.locks, "") or "0") + 1, nowUs)
-  local sample, past = redis.call("HRANDFIELD", L.locks, 2, "WITHVALUES"), {}
+  local next = math.max(tonumber(read[2] or "0") + 1, nowUs)
+  -- a negative count: 2 picks, maybe the same entry twice (no set of the picks to build: much cheaper)
+  local sample, past = redis.call("HRANDFIELD", L.locks, -2, "WITHVALUES"), {}
   for i = 1, #sample, 2 do
     local value = sample[i + 1]
     local a = string.find(value, ":", 1, true)
