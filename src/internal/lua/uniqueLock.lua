@@ -6,8 +6,8 @@
 -- counter, the field "" (which no lock name can be), max(last fence + 1, TIME in µs), so they strictly increase per
 -- queue, hence per lock, without keeping a released lock's fence. Entries that expire unreleased (a timeout, a
 -- lock kept until it expires) are deleted by later acquisitions: each reads 2 entries at random (HRANDFIELD, O(1)
--- per pick in a large hash) and deletes those past their time, so they stay about as many as the live ones or fewer. The hash
--- lives as long as its latest entry.
+-- per pick in a hash table) and deletes those past their time, so they stay about as many as the live ones or
+-- fewer. The hash lives as long as its latest entry, and at most a minute more (see ulockWrite).
 -- `L`: { locks, now (ms, read once when missing) }.
 
 -- The time of `L`'s script (ms, the Redis server's clock), read once.
@@ -28,16 +28,19 @@ local function ulockRead(L, name, value)
   return string.sub(value, b + 1), tonumber(string.sub(value, 1, a - 1)), left
 end
 
--- Writes lock `name`, held by `owner` with `fence`, for `ttl` ms (and the queue's fence counter, when `counter`);
--- the hash's TTL follows its latest entry.
+-- Writes lock `name`, held by `owner` with `fence`, for `ttl` ms (and the queue's fence counter, when `counter`).
+-- The hash outlives its latest entry by at most a minute: its TTL is moved only when shorter than `ttl`, then to a
+-- minute more, so most writes leave it alone. The counter is written 65 digits long (leading zeros): past
+-- `hash-max-listpack-value` (64 by default), so the hash is a hash table from its first lock, where a read or a write
+-- costs the same whatever its size, instead of a listpack scanned from one end (up to 512 entries).
 local function ulockWrite(L, name, fence, owner, ttl, counter)
   local value = string.format("%d", fence) .. ":" .. string.format("%d", ulockNow(L) + ttl) .. ":" .. owner
   if counter then
-    redis.call("HSET", L.locks, name, value, "", string.format("%d", fence))
+    redis.call("HSET", L.locks, name, value, "", string.format("%065d", fence))
   else
     redis.call("HSET", L.locks, name, value)
   end
-  if redis.call("PTTL", L.locks) < ttl then redis.call("PEXPIRE", L.locks, ttl) end
+  if redis.call("PTTL", L.locks) < ttl then redis.call("PEXPIRE", L.locks, ttl + 60000) end
 end
 
 -- Takes lock `name` for `owner` for `ttl` ms, or reports who holds it, as lockTake does (the owner re-taking it
