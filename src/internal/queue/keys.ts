@@ -12,7 +12,8 @@
  * |                                  |        | with cmsgpack (includes.lua, recLoad)        | terminal, then `retention`   |
  * | `<prefix>:{<queue>}:expiry`      | zset   | terminal tasks' ids, score: when the record  | exists while a record waits  |
  * |                                  |        | expires (ms); swept by scripts (recExpire)   | to be swept                  |
- * | `<prefix>:{<queue>}:locks`       | hash   | unique task locks: lock name ("<lock prefix> | the latest lock's expiry; a  |
+ * | `<prefix>:{<queue>}:locks`       | hash   | unique task locks: lock name ("<lock prefix> | the latest lock's expiry + at|
+ * |                                  |        |                                              | most 1 min; a                |
  * |                                  |        | {<queue>}:<unique key>") -> "<fence>:<expires| release deletes its lock, a  |
  * |                                  |        | at>:<holder>"; "": the last fence issued     | new holder expired ones it   |
  * |                                  |        | (src/internal/lua/uniqueLock.lua)            | samples                      |
