@@ -582,22 +582,16 @@ describeRedis("Task queue records expire (one hash per queue, swept by the scrip
 describeRedis("Unique task locks live in the queue's locks hash (no lock key of their own)", () => {
   layer(redisLayer(), { excludeTestServices: true })((it) => {
     let n = 0
-    const Solo = Task.make("solo", {
-      payload: Schema.Struct({ n: Schema.Number }),
-      unique: { key: ({ n }) => `solo-${n}`, timeout: "400 millis" }
-    })
-    const Brief = Task.make("brief", {
-      payload: Schema.Struct({ n: Schema.Number }),
-      unique: { key: ({ n }) => `brief-${n}`, timeout: "1500 millis" }
-    })
-    const Long = Task.make("long", {
-      payload: Schema.Struct({ n: Schema.Number }),
-      unique: { key: ({ n }) => `long-${n}`, timeout: "2 minutes" }
-    })
-    const Keeper = Task.make("keeper", {
-      payload: Schema.Struct({ n: Schema.Number }),
-      unique: { key: ({ n }) => `keeper-${n}`, timeout: "1 minute" }
-    })
+    /** A unique task keyed by `n`, whose lock lasts `timeout`. */
+    const keyed = (name: string, timeout: Duration.Input) =>
+      Task.make(name, {
+        payload: Schema.Struct({ n: Schema.Number }),
+        unique: { key: ({ n }) => `${name}-${n}`, timeout }
+      })
+    const Solo = keyed("solo", "400 millis")
+    const Brief = keyed("brief", "1500 millis")
+    const Long = keyed("long", "2 minutes")
+    const Keeper = keyed("keeper", "1 minute")
     const lockPrefix = `${prefix}-lock:`
     const withQueue = <A, E>(
       body: (

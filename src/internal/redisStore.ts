@@ -118,18 +118,22 @@ export const make = (options: {
     }
     /** A scan page's keys in groups a script can read together: one group on a server, one per slot on a cluster. */
     const groups = (keys: Array<string>): Array<Array<string>> => (cluster ? bySlot(keys) : [keys])
-    /** `SCAN` pages of up to 1,000 keys that start with `prefix`: each page's new keys (none twice), in order. */
-    const scanPages = <A>(
+    /**
+     * Every page of a cursor command (`head`: `SCAN`, or `HSCAN` and its key) over the names that start with
+     * `prefix` (`MATCH`, `COUNT 1000`), each page handed to `page` as it comes; what `page` returns, in order.
+     */
+    const cursorPages = <A>(
+      head: ReadonlyArray<string>,
       prefix: string,
-      page: (keys: Array<string>) => Effect.Effect<ReadonlyArray<A>, Redis.RedisError>
+      page: (items: Array<string>) => Effect.Effect<ReadonlyArray<A>, Redis.RedisError>
     ) =>
       Effect.gen(function* () {
-        const seen = new Set<string>()
         const found: Array<A> = []
         let cursor = "0"
         do {
-          const [next, batch] = yield* redis.send<[string, Array<string>]>(
-            "SCAN",
+          const [next, items] = yield* redis.send<[string, Array<string>]>(
+            head[0]!,
+            ...head.slice(1),
             cursor,
             "MATCH",
             `${globEscape(prefix)}*`,
@@ -137,11 +141,21 @@ export const make = (options: {
             "1000"
           )
           cursor = next
-          const fresh = batch.filter((key) => !seen.has(key) && seen.add(key))
-          if (fresh.length > 0) found.push(...(yield* page(fresh)))
+          found.push(...(yield* page(items)))
         } while (cursor !== "0")
         return found
       })
+    /** `SCAN` pages of up to 1,000 keys that start with `prefix`: each page's new keys (none twice), in order. */
+    const scanPages = <A>(
+      prefix: string,
+      page: (keys: Array<string>) => Effect.Effect<ReadonlyArray<A>, Redis.RedisError>
+    ) => {
+      const seen = new Set<string>()
+      return cursorPages(["SCAN"], prefix, (batch) => {
+        const fresh = batch.filter((key) => !seen.has(key) && seen.add(key))
+        return fresh.length > 0 ? page(fresh) : Effect.succeed([])
+      })
+    }
     /** The keys that start with `prefix`, sorted: a SCAN of 1,000 keys per round trip. */
     const scan = (prefix: string) =>
       Effect.map(
@@ -249,29 +263,22 @@ export const make = (options: {
         if (options.taskLocks === undefined) return []
         const [seconds, micros] = yield* redis.send<[string, string]>("TIME")
         const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
-        const held: Array<{ key: string; holder: string; expiresInMs: number; fence: number }> = []
+        type Held = { key: string; holder: string; expiresInMs: number; fence: number }
+        const held: Array<Held> = []
         for (const tag of options.taskLocks.tags) {
           const hash = `${options.taskLocks.queuePrefix}:{${tag}}:locks`
-          let cursor = "0"
-          do {
-            const [next, page] = yield* redis.send<[string, Array<string>]>(
-              "HSCAN",
-              hash,
-              cursor,
-              "MATCH",
-              `${globEscape(prefix)}*`,
-              "COUNT",
-              "1000"
-            )
-            cursor = next
+          const found = yield* cursorPages(["HSCAN", hash], prefix, (page) => {
+            const live: Array<Held> = []
             for (let i = 0; i + 1 < page.length; i += 2) {
-              // "<fence>:<expires at>:<owner>" (uniqueLock.lua); owner "": released
+              // "<fence>:<expires at>:<owner>" (uniqueLock.lua); the fence counter "" has no ":"
               const [fence, at, ...owner] = page[i + 1]!.split(":")
               const holder = owner.join(":")
               if (holder !== "" && Number(at) > now)
-                held.push({ key: page[i]!, holder, expiresInMs: Number(at) - now, fence: Number(fence) })
+                live.push({ key: page[i]!, holder, expiresInMs: Number(at) - now, fence: Number(fence) })
             }
-          } while (cursor !== "0")
+            return Effect.succeed(live)
+          })
+          held.push(...found)
         }
         return held
       })
