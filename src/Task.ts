@@ -1721,7 +1721,8 @@ export const schedule = <T extends Any>(task: T, options: ScheduleOptions<Payloa
  * hash tag in `<prefix>:{<queue>}:schedules`) only moves forward, so any number of schedulers racing on a tick
  * enqueue it once, and a scheduler restarted (or killed) never fires a tick again. A backend error is logged and
  * retried every second. The layer fails with `SchemaError` when a payload does not encode, and with
- * `InvalidArgument` when two schedules share a name.
+ * `InvalidArgument` when two schedules share a name. Closing the layer waits for a tick's step in flight (one round
+ * trip), so the debug log `schedule <name>: tick <id> <result>` reports every tick this process enqueued.
  *
  * Ticks that fell while the scheduler ran but the backend was unreachable are enqueued when it is back (the latest
  * 100); ticks that fell while no scheduler ran at all follow `catchUp`.

@@ -202,11 +202,19 @@ export const run = (queue: Service, schedule: Runnable): Effect.Effect<never> =>
     const pending = record?.pending
     let waitFor: string | undefined
     for (const tick of pending === undefined ? due : [pending, ...due.filter((t) => t !== pending)]) {
-      const result: FireResult = yield* fire(tick)
+      // a stop waits for the tick in flight (one round trip, bounded by the connection's command timeout), so the
+      // log reports every tick this scheduler enqueued, even the one it fired as it was stopped
+      const result: FireResult = yield* Effect.uninterruptible(
+        fire(tick).pipe(
+          Effect.tap((result) =>
+            result._tag === "Passed"
+              ? Effect.void
+              : Effect.logDebug(`schedule ${spec.name}: tick ${taskIdOf(spec.name, tick)} ${result._tag}`)
+          )
+        )
+      )
       if (seen === undefined || tick > seen) seen = tick
       if (result._tag === "Deferred") waitFor = result.previous
-      if (result._tag !== "Passed")
-        yield* Effect.logDebug(`schedule ${spec.name}: tick ${taskIdOf(spec.name, tick)} ${result._tag}`)
     }
     lastRead = now
     const sleep = Effect.sleep(Duration.millis(Math.min(nextTick(timing, now) - now, maxSleepMillis)))
