@@ -616,6 +616,8 @@ local function finish(Q, id, state, field, value, retention, channel, now, lockN
   if lockName and lockKeep ~= "1" and ulockFree(Q, lockName, id, lockChannel, false) == 1 then
     promoteNext(Q, id, lockName, now)
   end
+  -- its lock is left to expire: the one way an entry outlives its task, so its end sweeps (see uniqueLock.lua)
+  if lockName and lockKeep == "1" then ulockSweep(Q) end
 end
 
 -- Whether the queued task `id` (record fields `f` as claimTasks reads them) may start now. A unique task whose
