@@ -18,8 +18,6 @@ local function ulockNow(L)
   return L.now
 end
 
--- The owner of lock `name` (nil when free), its fence and its time left (ms); `value`: its entry, when the caller
--- read it already (false: none).
 -- An entry's fence, expiry (ms) and holder; nil for the fence counter (no ":").
 local function ulockParts(value)
   local a = string.find(value, ":", 1, true)
@@ -28,6 +26,8 @@ local function ulockParts(value)
   return tonumber(string.sub(value, 1, a - 1)), tonumber(string.sub(value, a + 1, b - 1)), string.sub(value, b + 1)
 end
 
+-- The owner of lock `name` (nil when free), its fence and its time left (ms); `value`: its entry, when the caller
+-- read it already (false: none).
 local function ulockRead(L, name, value)
   if value == nil then value = redis.call("HGET", L.locks, name) end
   if not value then return nil, nil, nil end
@@ -92,7 +92,8 @@ local function ulockTake(L, name, owner, ttl, nowUs)
 end
 
 -- Frees lock `name` if `owner` holds it (anyone's, when `force`), and announces its name on `channel`, as lockFree;
--- its entry goes (the queue's fence counter keeps fences increasing). Returns 1 freed, 0 not held by that owner.
+-- its entry goes (the queue's fence counter keeps fences increasing); so does the owner's own expired entry, without
+-- an announcement. Returns 1 freed, 0 not held by that owner.
 local function ulockFree(L, name, owner, channel, force)
   local value = redis.call("HGET", L.locks, name)
   local holder = ulockRead(L, name, value or false)
