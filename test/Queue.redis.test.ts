@@ -582,11 +582,11 @@ describeRedis("Task queue records expire (one hash per queue, swept by the scrip
 describeRedis("Unique task locks live in the queue's locks hash (no lock key of their own)", () => {
   layer(redisLayer(), { excludeTestServices: true })((it) => {
     let n = 0
-    /** A unique task keyed by `n`, whose lock lasts `timeout`. */
-    const keyed = (name: string, timeout: Duration.Input) =>
+    /** A unique task keyed by `n`, whose lock lasts `timeout` (kept until it expires with `hold`). */
+    const keyed = (name: string, timeout: Duration.Input, hold?: "untilExpiry") =>
       Task.make(name, {
         payload: Schema.Struct({ n: Schema.Number }),
-        unique: { key: ({ n }) => `${name}-${n}`, timeout }
+        unique: { key: ({ n }) => `${name}-${n}`, timeout, hold }
       })
     const Solo = keyed("solo", "400 millis")
     const Long = keyed("long", "2 minutes")
@@ -686,13 +686,8 @@ describeRedis("Unique task locks live in the queue's locks hash (no lock key of 
         Effect.gen(function* () {
           const tq = yield* TaskQueue.TaskQueue
           const redis = yield* Redis.Redis
-          const kept = (name: string, timeout: Duration.Input) =>
-            Task.make(name, {
-              payload: Schema.Struct({ n: Schema.Number }),
-              unique: { key: ({ n }) => `${name}-${n}`, timeout, hold: "untilExpiry" }
-            })
-          const Kept = kept("kept", "3 seconds")
-          const KeptLong = kept("kept-long", "2 minutes")
+          const Kept = keyed("kept", "3 seconds", "untilExpiry")
+          const KeptLong = keyed("kept-long", "2 minutes", "untilExpiry")
           const hlen = Effect.map(redis.send("HLEN", locks), Number)
           /** Runs the queued task `id` to its end (claimed, completed). */
           const runTask = (id: string) =>

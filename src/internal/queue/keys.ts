@@ -13,10 +13,9 @@
  * | `<prefix>:{<queue>}:expiry`      | zset   | terminal tasks' ids, score: when the record  | exists while a record waits  |
  * |                                  |        | expires (ms); swept by scripts (recExpire)   | to be swept                  |
  * | `<prefix>:{<queue>}:locks`       | hash   | unique task locks: lock name ("<lock prefix> | the latest lock's expiry + at|
- * |                                  |        |                                              | most 1 min; a                |
- * |                                  |        | {<queue>}:<unique key>") -> "<fence>:<expires| release deletes its lock, a  |
- * |                                  |        | at>:<holder>"; "": the last fence issued     | new holder expired ones it   |
- * |                                  |        | (src/internal/lua/uniqueLock.lua)            | samples                      |
+ * |                                  |        | {<queue>}:<unique key>") -> "<fence>:<expires| most 1 min; a task's end     |
+ * |                                  |        | at>:<holder>"; "": the last fence issued     | deletes its lock; expired    |
+ * |                                  |        | (src/internal/lua/uniqueLock.lua)            | kept locks swept (see there) |
  * | `<prefix>:{<queue>}:ready`       | list   | ids ready to run (LPUSH in, RPOP out: FIFO)  | exists while non-empty       |
  * | `<prefix>:{<queue>}:scheduled`   | zset   | ids waiting for their run time (score: ms)   | exists while non-empty       |
  * | `<prefix>:{<queue>}:running`     | zset   | ids claimed by a worker (score: lease end)   | exists while non-empty       |
